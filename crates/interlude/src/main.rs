@@ -1,0 +1,84 @@
+//! The `interlude` command: every Interlude role in one binary.
+//!
+//! `serve` runs the ad-insertion server, `origin` a simulated live packager, `demo` the whole loop on a laptop,
+//! `loadgen` an HTTP load generator, `scte35` a cue codec tool, and `config` prints the effective configuration.
+
+mod cmd;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand, ValueEnum};
+use interlude_server::{InterludeConfig, LogFormat};
+
+/// Server-side ad insertion and exactly-once ad event counting for live streams.
+#[derive(Debug, Parser)]
+#[command(name = "interlude", version, about)]
+struct Cli {
+    /// Configuration file (TOML). Without one, built-in defaults apply; `INTERLUDE_<SECTION>__<KEY>` variables
+    /// override either.
+    #[arg(long, short = 'c', global = true, env = "INTERLUDE_CONFIG")]
+    config: Option<PathBuf>,
+    /// Log format: human-readable text or one JSON object per line.
+    #[arg(long, global = true, env = "INTERLUDE_LOG_FORMAT", value_enum)]
+    log_format: Option<LogFormatArg>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum LogFormatArg {
+    Human,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the ad-insertion server (stitcher, ad API, collector, admin, metrics).
+    Serve(cmd::serve::ServeArgs),
+    /// Print the effective configuration (defaults + file + environment) as TOML, or the error in it.
+    Config,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    let mut config =
+        InterludeConfig::load(cli.config.as_deref()).context("loading configuration")?;
+    if let Some(format) = cli.log_format {
+        config.log.format = match format {
+            LogFormatArg::Human => LogFormat::Human,
+            LogFormatArg::Json => LogFormat::Json,
+        };
+    }
+    match cli.command {
+        Command::Config => {
+            print!(
+                "{}",
+                toml::to_string_pretty(&config).context("rendering configuration")?
+            );
+            Ok(())
+        }
+        Command::Serve(args) => {
+            interlude_server::telemetry::init_logging(&config.log)?;
+            runtime()?.block_on(cmd::serve::run(args, config))
+        }
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}

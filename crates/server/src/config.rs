@@ -1,0 +1,210 @@
+//! The configuration model: one TOML file, `INTERLUDE_…` environment overrides, a default for everything.
+//!
+//! Precedence, lowest first: built-in defaults, the TOML file (if any), then environment variables named
+//! `INTERLUDE_<SECTION>__<KEY>` (double underscore between levels, e.g. `INTERLUDE_SERVER__LISTEN=0.0.0.0:8080`).
+//! Only variables containing `__` are read as configuration, so flag variables such as `INTERLUDE_CONFIG` do not
+//! collide with it. Unknown keys are errors: a typo must fail at start, not be silently ignored.
+
+use std::net::SocketAddr;
+use std::path::Path;
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+use crate::{Error, Result};
+
+/// The whole configuration of an Interlude process.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct InterludeConfig {
+    /// The HTTP server (stitcher, ad API, collector, admin, metrics).
+    pub server: ServerConfig,
+    /// Logging.
+    pub log: LogConfig,
+}
+
+/// The HTTP listener.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Address and port to listen on.
+    pub listen: SocketAddr,
+    /// Base URL players use to reach this server, used in the URLs it hands out (playlists, tracking).
+    /// Defaults to `http://{listen}`.
+    pub public_base_url: Option<String>,
+    /// Seconds to let in-flight requests finish after a shutdown signal.
+    pub shutdown_grace_secs: u64,
+}
+
+fn default_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 8080))
+}
+
+fn default_shutdown_grace_secs() -> u64 {
+    10
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: default_listen(),
+            public_base_url: None,
+            shutdown_grace_secs: default_shutdown_grace_secs(),
+        }
+    }
+}
+
+impl ServerConfig {
+    /// The base URL for links this server hands out, without a trailing slash.
+    pub fn base_url(&self) -> String {
+        match &self.public_base_url {
+            Some(url) => url.trim_end_matches('/').to_owned(),
+            None => format!("http://{}", self.listen),
+        }
+    }
+}
+
+/// Logging output.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// `human` (default) or `json` (one JSON object per line, for log shippers).
+    pub format: LogFormat,
+    /// A `tracing` filter directive such as `info` or `interlude_server=debug,info`; `RUST_LOG` wins when set.
+    pub filter: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            format: LogFormat::Human,
+            filter: "info".to_owned(),
+        }
+    }
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    /// Readable text for a terminal.
+    #[default]
+    Human,
+    /// One JSON object per event.
+    Json,
+}
+
+impl InterludeConfig {
+    /// Loads the configuration: defaults, then `file` if given, then the process environment.
+    pub fn load(file: Option<&Path>) -> Result<Self> {
+        let mut figment = Figment::from(Serialized::defaults(InterludeConfig::default()));
+        if let Some(path) = file {
+            if !path.exists() {
+                return Err(Error::ConfigValue {
+                    key: "--config".to_owned(),
+                    reason: format!("names {}, which does not exist", path.display()),
+                });
+            }
+            figment = figment.merge(Toml::file_exact(path));
+        }
+        let env = Env::prefixed("INTERLUDE_")
+            .filter(|key| key.as_str().contains("__"))
+            .split("__");
+        let config: InterludeConfig = figment.merge(env).extract()?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Parses a TOML document (no environment), as used by tests of the example file.
+    pub fn from_toml_str(text: &str) -> Result<Self> {
+        let config: InterludeConfig =
+            Figment::from(Serialized::defaults(InterludeConfig::default()))
+                .merge(Toml::string(text))
+                .extract()?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks the values that types alone cannot.
+    pub fn validate(&self) -> Result<()> {
+        if let Some(url) = &self.server.public_base_url {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err(Error::ConfigValue {
+                    key: "server.public_base_url".to_owned(),
+                    reason: format!("must start with http:// or https://, got {url:?}"),
+                });
+            }
+        }
+        if self.server.shutdown_grace_secs > 3600 {
+            return Err(Error::ConfigValue {
+                key: "server.shutdown_grace_secs".to_owned(),
+                reason: "must be at most 3600".to_owned(),
+            });
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::result_large_err)] // figment::Jail's closure signature, not ours.
+mod tests {
+    use super::*;
+
+    #[test]
+    fn example_config_file_parses_and_equals_defaults_where_unset() {
+        let text = include_str!("../../../config/interlude.example.toml");
+        let config = InterludeConfig::from_toml_str(text).unwrap();
+        assert_eq!(config.server.listen, default_listen());
+    }
+
+    #[test]
+    fn no_file_gives_defaults() {
+        figment::Jail::expect_with(|_| {
+            let config = InterludeConfig::load(None).unwrap();
+            assert_eq!(config, InterludeConfig::default());
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn environment_overrides_file() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("c.toml", "[server]\nlisten = \"127.0.0.1:9000\"\n")?;
+            jail.set_env("INTERLUDE_SERVER__LISTEN", "127.0.0.1:9100");
+            jail.set_env("INTERLUDE_CONFIG", "ignored-by-config");
+            let config = InterludeConfig::load(Some(Path::new("c.toml"))).unwrap();
+            assert_eq!(config.server.listen.port(), 9100);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn unknown_key_is_rejected_with_its_name() {
+        let err = InterludeConfig::from_toml_str("[server]\nlisten_on = \"x\"\n").unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("listen_on"), "{text}");
+    }
+
+    #[test]
+    fn wrongly_typed_value_names_the_key() {
+        let err =
+            InterludeConfig::from_toml_str("[server]\nlisten = \"not an address\"\n").unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("server.listen"), "{text}");
+    }
+
+    #[test]
+    fn bad_public_url_is_rejected_with_reason() {
+        let err = InterludeConfig::from_toml_str("[server]\npublic_base_url = \"ftp://x\"\n")
+            .unwrap_err();
+        assert!(err.to_string().contains("server.public_base_url"), "{err}");
+    }
+
+    #[test]
+    fn missing_config_file_is_an_error() {
+        let err =
+            InterludeConfig::load(Some(Path::new("/nonexistent/interlude.toml"))).unwrap_err();
+        assert!(err.to_string().contains("does not exist"), "{err}");
+    }
+}

@@ -1,0 +1,15 @@
+//! Interlude's HTTP services and the process plumbing around them.
+//!
+//! The cores (`scte35`, `hls`, …) are pure; this crate is where sockets, clocks and configuration meet them.
+//! For now it holds the configuration model ([`config`]), logging and metrics set-up ([`telemetry`]) and the
+//! operational endpoints every Interlude process serves ([`ops`]: `/metrics`, `/healthz`, `/readyz`).
+
+pub mod config;
+pub mod ops;
+pub mod telemetry;
+
+mod error;
+
+pub use config::{InterludeConfig, LogConfig, LogFormat, ServerConfig};
+pub use error::{Error, Result};
+pub use ops::Readiness;

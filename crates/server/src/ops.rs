@@ -1,0 +1,223 @@
+//! Operational endpoints served by every Interlude process, and the request-metrics layer.
+//!
+//! - `GET /metrics`: Prometheus text exposition of everything recorded through the `metrics` facade.
+//! - `GET /healthz`: liveness; 200 while the process can answer at all.
+//! - `GET /readyz`: readiness; 200 only once the process is ready for traffic and not draining, 503 otherwise,
+//!   so a load balancer stops sending new viewers to a node that is starting up or being drained.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use metrics_exporter_prometheus::PrometheusHandle;
+use tokio::net::TcpListener;
+
+use crate::{Error, Result};
+
+/// Whether this process should receive traffic. Cheap to clone; all clones share one flag.
+#[derive(Debug, Clone, Default)]
+pub struct Readiness {
+    ready: Arc<AtomicBool>,
+}
+
+impl Readiness {
+    /// A flag that starts not ready.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Marks the process ready (or not, e.g. when draining).
+    pub fn set(&self, ready: bool) {
+        self.ready.store(ready, Ordering::Release);
+    }
+
+    /// The current state.
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Acquire)
+    }
+}
+
+#[derive(Clone)]
+struct OpsState {
+    metrics: PrometheusHandle,
+    readiness: Readiness,
+}
+
+/// The `/metrics`, `/healthz` and `/readyz` routes.
+pub fn router(metrics: PrometheusHandle, readiness: Readiness) -> Router {
+    Router::new()
+        .route("/metrics", get(render_metrics))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(ready))
+        .with_state(OpsState { metrics, readiness })
+}
+
+async fn render_metrics(State(state): State<OpsState>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        state.metrics.render(),
+    )
+        .into_response()
+}
+
+async fn ready(State(state): State<OpsState>) -> Response {
+    if state.readiness.is_ready() {
+        (StatusCode::OK, "ready\n").into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "not ready\n").into_response()
+    }
+}
+
+/// Wraps a router so every request is counted (`http_requests_total`) and timed
+/// (`http_request_duration_seconds`) by its route template, never by its raw path: raw paths carry session ids
+/// and would explode the metric's cardinality.
+pub fn with_request_metrics(router: Router) -> Router {
+    router.layer(middleware::from_fn(track_request))
+}
+
+async fn track_request(request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let method = request.method().as_str().to_owned();
+    let response = next.run(request).await;
+    let status = response.status().as_u16().to_string();
+    let elapsed = started.elapsed().as_secs_f64();
+    metrics::counter!("http_requests_total", "route" => route.clone(), "method" => method, "status" => status)
+        .increment(1);
+    metrics::histogram!("http_request_duration_seconds", "route" => route).record(elapsed);
+    response
+}
+
+/// Binds `addr`, serves `router` until `shutdown` resolves, then gives in-flight requests `grace` to finish.
+pub async fn serve(
+    router: Router,
+    addr: SocketAddr,
+    grace: Duration,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<()> {
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|source| Error::Bind { addr, source })?;
+    serve_on(listener, router, grace, shutdown).await
+}
+
+/// Like [`serve`] on an already bound listener (tests bind port 0 and read the address first).
+pub async fn serve_on(
+    listener: TcpListener,
+    router: Router,
+    grace: Duration,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<()> {
+    let addr = listener.local_addr().map_err(|source| Error::Bind {
+        addr: SocketAddr::from(([0, 0, 0, 0], 0)),
+        source,
+    })?;
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let server = axum::serve(listener, router).with_graceful_shutdown(async move {
+        shutdown.await;
+        let _ = stop_tx.send(true);
+    });
+    let mut stop_rx = stop_rx;
+    tokio::select! {
+        result = server => result.map_err(|source| Error::Bind { addr, source }),
+        () = async {
+            let _ = stop_rx.wait_for(|stopped| *stopped).await;
+            tokio::time::sleep(grace).await;
+        } => {
+            tracing::warn!(%addr, grace_secs = grace.as_secs(), "Grace period over; dropping remaining connections.");
+            Ok(())
+        }
+    }
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("Shutdown signal received.");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::Body;
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+
+    async fn get_text(router: &Router, path: &str) -> (StatusCode, String) {
+        let response = router
+            .clone()
+            .oneshot(Request::builder().uri(path).body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        let status = response.status();
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        (status, String::from_utf8(body.to_vec()).unwrap())
+    }
+
+    #[tokio::test]
+    async fn readyz_follows_the_readiness_flag() {
+        let readiness = Readiness::new();
+        let router = router(
+            crate::telemetry::metrics_handle().unwrap(),
+            readiness.clone(),
+        );
+        assert_eq!(
+            get_text(&router, "/readyz").await.0,
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+        readiness.set(true);
+        assert_eq!(get_text(&router, "/readyz").await.0, StatusCode::OK);
+        assert_eq!(get_text(&router, "/healthz").await.0, StatusCode::OK);
+    }
+
+    #[tokio::test]
+    async fn metrics_count_requests_by_route_template() {
+        let ops = router(
+            crate::telemetry::metrics_handle().unwrap(),
+            Readiness::new(),
+        );
+        let app = with_request_metrics(
+            Router::new()
+                .route("/v1/sessions/{id}", get(|| async { "x" }))
+                .merge(ops),
+        );
+        get_text(&app, "/v1/sessions/abc123").await;
+        let (status, text) = get_text(&app, "/metrics").await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(text.contains("route=\"/v1/sessions/{id}\""), "{text}");
+        assert!(
+            !text.contains("abc123"),
+            "raw path leaked into metrics: {text}"
+        );
+    }
+}
