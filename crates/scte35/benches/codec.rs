@@ -1,0 +1,2 @@
+//! Placeholder until the criterion benchmark lands.
+fn main() {}
