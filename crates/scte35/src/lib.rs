@@ -49,6 +49,7 @@ mod segmentation_type;
 mod serde_util;
 mod text;
 mod time;
+pub mod ts;
 mod upid;
 
 pub use command::{
@@ -69,6 +70,7 @@ pub use segmentation::{
 pub use segmentation_type::SegmentationTypeId;
 pub use text::{base64_to_bytes, hex_to_bytes, text_to_bytes};
 pub use time::{BreakDuration, SpliceTime};
+pub use ts::{TsCue, TsExtractor};
 pub use upid::{AtscContentIdentifier, ManagedPrivateUpid, SegmentationUpid};
 
 /// The 90 kHz clock of PTS values.

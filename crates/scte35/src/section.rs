@@ -15,9 +15,9 @@ use crate::crc::crc32_mpeg2;
 use crate::descriptor::SpliceDescriptor;
 use crate::error::{Error, Result};
 
-/// Smallest `section_length`: the fixed header after it (11 bytes incl. command type), a 2-byte
-/// `descriptor_loop_length` and the 4-byte CRC_32.
-const MIN_SECTION_LENGTH: usize = 17;
+/// Smallest `section_length`: the fixed header after it (10 bytes up to `splice_command_length`) and the
+/// 4-byte CRC_32 (an encrypted section may stop there; a clear one needs more, checked as it is read).
+const MIN_SECTION_LENGTH: usize = 14;
 /// Largest `section_length` the standard allows.
 const MAX_SECTION_LENGTH: usize = 4093;
 
