@@ -37,6 +37,11 @@ enum LogFormatArg {
 enum Command {
     /// Run the ad-insertion server (stitcher, ad API, collector, admin, metrics).
     Serve(cmd::serve::ServeArgs),
+    /// SCTE-35 cue tools: decode, encode, list the cues of a transport stream.
+    Scte35 {
+        #[command(subcommand)]
+        command: cmd::scte35::Scte35Command,
+    },
     /// Print the effective configuration (defaults + file + environment) as TOML, or the error in it.
     Config,
 }
@@ -53,6 +58,10 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
+    // The codec tools need no configuration, so a broken config file does not stand in their way.
+    if let Command::Scte35 { command } = cli.command {
+        return cmd::scte35::run(command);
+    }
     let mut config =
         InterludeConfig::load(cli.config.as_deref()).context("loading configuration")?;
     if let Some(format) = cli.log_format {
@@ -69,6 +78,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             );
             Ok(())
         }
+        Command::Scte35 { command } => cmd::scte35::run(command),
         Command::Serve(args) => {
             interlude_server::telemetry::init_logging(&config.log)?;
             runtime()?.block_on(cmd::serve::run(args, config))

@@ -1,3 +1,4 @@
 //! One module per subcommand; each parses its flags and calls into the library crates.
 
+pub(crate) mod scte35;
 pub(crate) mod serve;
