@@ -23,6 +23,7 @@
 //! prefix of the final one, and the final count `N_b` is fixed when the break ends.
 
 pub mod pod;
+pub mod source;
 pub mod tracker;
 pub mod window;
 
@@ -30,5 +31,6 @@ mod error;
 
 pub use error::{Error, Result};
 pub use pod::{Item, ItemKind, PlannedAd, PodPlan};
+pub use source::{CreativeRendition, Pod, PodAd, PodError, PodRequest, PodSource, ViewerContext};
 pub use tracker::{BreakTracker, ObservedBreak, OriginSegment, TrackedBreak};
 pub use window::{Element, RenderedWindow, render_window};

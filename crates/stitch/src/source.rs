@@ -1,0 +1,105 @@
+//! Where pods come from: the seam between the stitcher and ad decisioning.
+//!
+//! The stitcher asks a [`PodSource`] once per viewer per break, when the channel first sees the break — never on
+//! a player's request path. The decision engine implements it; tests and the demo use a configured source.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use serde::{Deserialize, Serialize};
+
+/// What is known about the viewer when a pod is decided. Pseudonymous: no raw IP or device id reaches here.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ViewerContext {
+    /// Pseudonymous viewer id (absent without consent).
+    pub viewer_id: Option<String>,
+    /// Device class: `tv`, `mobile`, `desktop`, `tablet`, …
+    pub device: Option<String>,
+    /// Platform: `ios`, `android`, `web`, `roku`, `tvos`, …
+    pub platform: Option<String>,
+    /// ISO 3166-1 alpha-2 country.
+    pub country: Option<String>,
+    /// Region (ISO 3166-2 subdivision) or DMA code.
+    pub region: Option<String>,
+    /// Content being watched (live event id, programme), beyond the channel itself.
+    pub content_id: Option<String>,
+    /// Content genre.
+    pub genre: Option<String>,
+    /// Whether the viewer consented to personalised advertising.
+    pub consent: Option<bool>,
+    /// Audience segments.
+    pub segments: Vec<String>,
+}
+
+/// A request for one viewer's pod for one break.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PodRequest {
+    /// The channel.
+    pub channel: String,
+    /// The session asking.
+    pub session_id: String,
+    /// The break's id.
+    pub break_id: String,
+    /// The break's planned duration in seconds, when signalled.
+    pub duration_secs: Option<f64>,
+    /// The viewer.
+    pub viewer: ViewerContext,
+}
+
+/// One rendition of a creative, as an HLS media playlist.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CreativeRendition {
+    /// Peak bandwidth in bits per second.
+    pub bandwidth: u64,
+    /// Width and height in pixels, when video.
+    pub resolution: Option<(u32, u32)>,
+    /// URL of the rendition's media playlist.
+    pub playlist_url: String,
+}
+
+/// One ad chosen for a viewer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PodAd {
+    /// Unique id of this ad in this pod for this viewer; every beacon carries it.
+    pub ad_instance_id: String,
+    /// The creative.
+    pub creative_id: String,
+    /// Campaign, when the ad came from the catalog.
+    pub campaign_id: Option<String>,
+    /// Line item, when the ad came from the catalog.
+    pub line_item_id: Option<String>,
+    /// Duration in seconds as declared by the ad server.
+    pub duration_secs: f64,
+    /// The creative's renditions.
+    pub renditions: Vec<CreativeRendition>,
+    /// Third-party impression URLs to call when the impression is counted.
+    pub impression_urls: Vec<String>,
+}
+
+/// A decided pod, in play order.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Pod {
+    /// The ads.
+    pub ads: Vec<PodAd>,
+}
+
+/// Why no pod could be had.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum PodError {
+    /// The source did not answer in time.
+    #[error("pod source timed out after {0} ms")]
+    Timeout(u64),
+    /// The source failed.
+    #[error("pod source failed: {0}")]
+    Failed(String),
+}
+
+/// A boxed future, so sources can be used as trait objects.
+pub type PodFuture<'a> = Pin<Box<dyn Future<Output = Result<Pod, PodError>> + Send + 'a>>;
+
+/// Decides pods. Implemented by the decision engine; asked once per viewer per break.
+pub trait PodSource: Send + Sync {
+    /// Decides the pod for one viewer and one break.
+    fn pod(&self, request: PodRequest) -> PodFuture<'_>;
+}
