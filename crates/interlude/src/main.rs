@@ -37,6 +37,8 @@ enum LogFormatArg {
 enum Command {
     /// Run the ad-insertion server (stitcher, ad API, collector, admin, metrics).
     Serve(cmd::serve::ServeArgs),
+    /// Closed-loop HTTP load against the given URLs, with latency percentiles.
+    Loadgen(cmd::loadgen::LoadgenArgs),
     /// SCTE-35 cue tools: decode, encode, list the cues of a transport stream.
     Scte35 {
         #[command(subcommand)]
@@ -79,6 +81,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Scte35 { command } => cmd::scte35::run(command),
+        Command::Loadgen(args) => runtime()?.block_on(cmd::loadgen::run(args)),
         Command::Serve(args) => {
             interlude_server::telemetry::init_logging(&config.log)?;
             runtime()?.block_on(cmd::serve::run(args, config))
@@ -91,4 +94,14 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .enable_all()
         .build()
         .context("starting the async runtime")
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        super::Cli::command().debug_assert();
+    }
 }

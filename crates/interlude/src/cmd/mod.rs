@@ -1,4 +1,5 @@
 //! One module per subcommand; each parses its flags and calls into the library crates.
 
+pub(crate) mod loadgen;
 pub(crate) mod scte35;
 pub(crate) mod serve;
