@@ -142,7 +142,9 @@ impl SpliceInfoSection {
         let sap_type = r.bits(2, "sap_type")? as u8;
         let section_length = r.bits(12, "section_length")? as usize;
         let available = bytes.len() - 3;
-        if section_length > available || !(MIN_SECTION_LENGTH..=MAX_SECTION_LENGTH).contains(&section_length) {
+        if section_length > available
+            || !(MIN_SECTION_LENGTH..=MAX_SECTION_LENGTH).contains(&section_length)
+        {
             return Err(Error::SectionLength {
                 section_length,
                 available,

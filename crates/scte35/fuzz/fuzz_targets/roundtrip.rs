@@ -6,7 +6,9 @@ use interlude_scte35::SpliceInfoSection;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let Ok((section, len)) = SpliceInfoSection::decode_unchecked(data) else { return };
+    let Ok((section, len)) = SpliceInfoSection::decode_unchecked(data) else {
+        return;
+    };
     let bytes = section.encode().expect("a decoded section encodes");
     let again = SpliceInfoSection::decode(&bytes).expect("an encoded section decodes");
     assert_eq!(again, section);
