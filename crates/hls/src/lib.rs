@@ -1,0 +1,28 @@
+//! HLS playlists per RFC 8216bis: a model, a parser tolerant of what real packagers emit, a writer, URI
+//! resolution, and the reading of ad markers in every dialect into one break model ([`markers`]).
+//!
+//! Pure: no I/O and no clock. Tags the model does not interpret are kept in place and written back.
+//!
+//! ```
+//! let text = "#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXT-X-MEDIA-SEQUENCE:7\n#EXT-X-CUE-OUT:30\n#EXTINF:2.000,\na.ts\n";
+//! let playlist = interlude_hls::parse_media_playlist(text).unwrap();
+//! let breaks = interlude_hls::markers::extract_breaks(&playlist);
+//! assert_eq!(breaks[0].planned_duration, Some(30.0));
+//! assert_eq!(playlist.to_string(), "#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXT-X-MEDIA-SEQUENCE:7\n#EXT-X-CUE-OUT:30\n#EXTINF:2.000,\na.ts\n");
+//! ```
+
+pub mod attributes;
+pub mod markers;
+pub mod model;
+pub mod parse;
+pub mod resolve;
+pub mod write;
+
+mod error;
+
+pub use attributes::AttributeList;
+pub use error::{Error, Result};
+pub use model::{
+    ByteRange, MasterPlaylist, MediaPlaylist, MediaSegment, Playlist, Tag, VariantStream,
+};
+pub use parse::{parse_master_playlist, parse_media_playlist, parse_playlist};

@@ -1,0 +1,266 @@
+//! The tolerant parser: what real packagers emit (CRLF, blank lines, a BOM, stray whitespace, EXTINF without
+//! a comma, integer or decimal durations, vendor tags) is read; what cannot be understood is rejected with the
+//! line number, the tag and the reason.
+
+use chrono::{DateTime, FixedOffset};
+
+use crate::attributes::AttributeList;
+use crate::model::{
+    ByteRange, MasterPlaylist, MediaPlaylist, MediaSegment, Playlist, Tag, VariantStream,
+};
+use crate::{Error, Result};
+
+/// Parses a master or media playlist, deciding which from its tags.
+pub fn parse_playlist(text: &str) -> Result<Playlist> {
+    let lines = lines(text)?;
+    let is_master = lines.iter().any(|(_, l)| {
+        l.starts_with("#EXT-X-STREAM-INF")
+            || l.starts_with("#EXT-X-I-FRAME-STREAM-INF")
+            || l.starts_with("#EXT-X-MEDIA:")
+    });
+    if is_master {
+        parse_master_lines(&lines).map(Playlist::Master)
+    } else {
+        parse_media_lines(&lines).map(Playlist::Media)
+    }
+}
+
+/// Parses a media playlist.
+pub fn parse_media_playlist(text: &str) -> Result<MediaPlaylist> {
+    parse_media_lines(&lines(text)?)
+}
+
+/// Parses a master playlist.
+pub fn parse_master_playlist(text: &str) -> Result<MasterPlaylist> {
+    parse_master_lines(&lines(text)?)
+}
+
+/// Non-blank lines with their 1-based numbers, after checking the `#EXTM3U` header.
+fn lines(text: &str) -> Result<Vec<(usize, &str)>> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let lines: Vec<(usize, &str)> = text
+        .lines()
+        .enumerate()
+        .map(|(i, l)| (i + 1, l.trim()))
+        .filter(|(_, l)| !l.is_empty())
+        .collect();
+    match lines.first() {
+        Some((_, "#EXTM3U")) => Ok(lines[1..].to_vec()),
+        Some((line, found)) => Err(Error::MissingHeader {
+            line: *line,
+            found: found.chars().take(40).collect(),
+        }),
+        None => Err(Error::MissingHeader {
+            line: 1,
+            found: String::new(),
+        }),
+    }
+}
+
+fn split_tag(line: &str) -> (&str, Option<&str>) {
+    let body = &line[1..];
+    match body.split_once(':') {
+        Some((name, value)) => (name.trim(), Some(value.trim())),
+        None => (body.trim(), None),
+    }
+}
+
+fn invalid(line: usize, tag: &str, reason: impl Into<String>) -> Error {
+    Error::InvalidTag {
+        line,
+        tag: tag.to_owned(),
+        reason: reason.into(),
+    }
+}
+
+fn attrs(line: usize, tag: &str, value: Option<&str>) -> Result<AttributeList> {
+    AttributeList::parse(value.unwrap_or("")).map_err(|reason| invalid(line, tag, reason))
+}
+
+fn number<T: std::str::FromStr>(line: usize, tag: &str, value: Option<&str>) -> Result<T> {
+    let v = value
+        .ok_or_else(|| invalid(line, tag, "missing value"))?
+        .trim();
+    v.parse()
+        .map_err(|_| invalid(line, tag, format!("{v:?} is not a valid number")))
+}
+
+/// Parses an `EXT-X-PROGRAM-DATE-TIME` value: ISO 8601 with a zone, as RFC 3339 or with a `+hhmm` offset.
+pub fn parse_date_time(value: &str) -> Option<DateTime<FixedOffset>> {
+    DateTime::parse_from_rfc3339(value)
+        .or_else(|_| DateTime::parse_from_str(value, "%Y-%m-%dT%H:%M:%S%.f%z"))
+        .ok()
+}
+
+/// Tags that belong to the playlist, not to the next segment.
+const HEADER_TAGS: &[&str] = &[
+    "EXT-X-START",
+    "EXT-X-SERVER-CONTROL",
+    "EXT-X-PART-INF",
+    "EXT-X-DEFINE",
+    "EXT-X-ALLOW-CACHE",
+    "EXT-X-SKIP",
+];
+
+fn parse_media_lines(lines: &[(usize, &str)]) -> Result<MediaPlaylist> {
+    let mut playlist = MediaPlaylist::default();
+    let mut pending = MediaSegment::new("", 0.0);
+    let mut extinf_line: Option<usize> = None;
+    for &(n, line) in lines {
+        if !line.starts_with('#') {
+            if extinf_line.is_none() {
+                return Err(Error::UnexpectedUri {
+                    line: n,
+                    uri: line.chars().take(80).collect(),
+                });
+            }
+            pending.uri = line.to_owned();
+            playlist
+                .segments
+                .push(std::mem::replace(&mut pending, MediaSegment::new("", 0.0)));
+            extinf_line = None;
+            continue;
+        }
+        if !line.starts_with("#EXT") {
+            continue; // a comment
+        }
+        let (tag, value) = split_tag(line);
+        match tag {
+            "EXTINF" => {
+                let v = value.ok_or_else(|| invalid(n, tag, "missing duration"))?;
+                let (d, title) = match v.split_once(',') {
+                    Some((d, t)) => (
+                        d.trim(),
+                        (!t.trim().is_empty()).then(|| t.trim().to_owned()),
+                    ),
+                    None => (v.trim(), None),
+                };
+                let duration: f64 = d.parse().map_err(|_| {
+                    invalid(n, tag, format!("duration {d:?} is not a decimal number"))
+                })?;
+                if !duration.is_finite() || duration < 0.0 {
+                    return Err(invalid(
+                        n,
+                        tag,
+                        format!("duration {d:?} must be a non-negative number"),
+                    ));
+                }
+                pending.duration = duration;
+                pending.title = title;
+                extinf_line = Some(n);
+            }
+            "EXT-X-TARGETDURATION" => {
+                // Some packagers write a decimal; RFC 8216bis wants an integer: round up to stay valid.
+                let t: f64 = number(n, tag, value)?;
+                if !t.is_finite() || t < 0.0 {
+                    return Err(invalid(n, tag, "must be a non-negative number"));
+                }
+                playlist.target_duration = t.ceil() as u64;
+            }
+            "EXT-X-MEDIA-SEQUENCE" => playlist.media_sequence = number(n, tag, value)?,
+            "EXT-X-DISCONTINUITY-SEQUENCE" => {
+                playlist.discontinuity_sequence = number(n, tag, value)?
+            }
+            "EXT-X-VERSION" => playlist.version = Some(number(n, tag, value)?),
+            "EXT-X-PLAYLIST-TYPE" => playlist.playlist_type = value.map(str::to_owned),
+            "EXT-X-ENDLIST" => playlist.end_list = true,
+            "EXT-X-I-FRAMES-ONLY" => playlist.i_frames_only = true,
+            "EXT-X-INDEPENDENT-SEGMENTS" => playlist.independent_segments = true,
+            "EXT-X-DISCONTINUITY" => pending.discontinuity = true,
+            "EXT-X-GAP" => pending.gap = true,
+            "EXT-X-KEY" => pending.keys.push(attrs(n, tag, value)?),
+            "EXT-X-MAP" => pending.map = Some(attrs(n, tag, value)?),
+            "EXT-X-DATERANGE" => pending.dateranges.push(attrs(n, tag, value)?),
+            "EXT-X-BITRATE" => pending.bitrate = Some(number(n, tag, value)?),
+            "EXT-X-PROGRAM-DATE-TIME" => {
+                let v = value.ok_or_else(|| invalid(n, tag, "missing date-time"))?;
+                pending.program_date_time = Some(parse_date_time(v).ok_or_else(|| {
+                    invalid(n, tag, format!("{v:?} is not an ISO 8601 date-time"))
+                })?);
+            }
+            "EXT-X-BYTERANGE" => {
+                let v = value.ok_or_else(|| invalid(n, tag, "missing value"))?;
+                pending.byte_range = Some(
+                    parse_byte_range(v)
+                        .ok_or_else(|| invalid(n, tag, format!("{v:?} is not n[@o]")))?,
+                );
+            }
+            "EXT-X-STREAM-INF" | "EXT-X-MEDIA" | "EXT-X-I-FRAME-STREAM-INF" => {
+                return Err(Error::MixedPlaylist {
+                    line: n,
+                    tag: tag.to_owned(),
+                    kind: "media",
+                });
+            }
+            _ if HEADER_TAGS.contains(&tag) && playlist.segments.is_empty() => {
+                playlist
+                    .header_tags
+                    .push(Tag::new(tag, value.map(str::to_owned)));
+            }
+            _ => pending.tags.push(Tag::new(tag, value.map(str::to_owned))),
+        }
+    }
+    if let Some(line) = extinf_line {
+        return Err(Error::MissingUri { line });
+    }
+    playlist.trailing_tags = pending.tags;
+    playlist.trailing_dateranges = pending.dateranges;
+    Ok(playlist)
+}
+
+fn parse_byte_range(v: &str) -> Option<ByteRange> {
+    let (length, offset) = match v.split_once('@') {
+        Some((l, o)) => (l.trim().parse().ok()?, Some(o.trim().parse().ok()?)),
+        None => (v.trim().parse().ok()?, None),
+    };
+    Some(ByteRange { length, offset })
+}
+
+fn parse_master_lines(lines: &[(usize, &str)]) -> Result<MasterPlaylist> {
+    let mut playlist = MasterPlaylist::default();
+    let mut pending: Option<(usize, AttributeList)> = None;
+    let mut tags = Vec::new();
+    for &(n, line) in lines {
+        if !line.starts_with('#') {
+            let Some((_, attributes)) = pending.take() else {
+                return Err(Error::UnexpectedUri {
+                    line: n,
+                    uri: line.chars().take(80).collect(),
+                });
+            };
+            playlist.variants.push(VariantStream {
+                uri: line.to_owned(),
+                attributes,
+                tags: std::mem::take(&mut tags),
+            });
+            continue;
+        }
+        if !line.starts_with("#EXT") {
+            continue;
+        }
+        let (tag, value) = split_tag(line);
+        match tag {
+            "EXT-X-STREAM-INF" => pending = Some((n, attrs(n, tag, value)?)),
+            "EXT-X-MEDIA" => playlist.media.push(attrs(n, tag, value)?),
+            "EXT-X-I-FRAME-STREAM-INF" => playlist.i_frame_variants.push(attrs(n, tag, value)?),
+            "EXT-X-SESSION-DATA" => playlist.session_data.push(attrs(n, tag, value)?),
+            "EXT-X-SESSION-KEY" => playlist.session_keys.push(attrs(n, tag, value)?),
+            "EXT-X-VERSION" => playlist.version = Some(number(n, tag, value)?),
+            "EXT-X-INDEPENDENT-SEGMENTS" => playlist.independent_segments = true,
+            "EXTINF" => {
+                return Err(Error::MixedPlaylist {
+                    line: n,
+                    tag: tag.to_owned(),
+                    kind: "master",
+                });
+            }
+            _ if pending.is_some() => tags.push(Tag::new(tag, value.map(str::to_owned))),
+            _ => playlist.tags.push(Tag::new(tag, value.map(str::to_owned))),
+        }
+    }
+    if let Some((line, _)) = pending {
+        return Err(invalid(line, "EXT-X-STREAM-INF", "not followed by a URI"));
+    }
+    playlist.tags.extend(tags);
+    Ok(playlist)
+}
