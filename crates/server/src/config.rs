@@ -22,6 +22,8 @@ pub struct InterludeConfig {
     pub server: ServerConfig,
     /// Logging.
     pub log: LogConfig,
+    /// Live stitching: channels, sessions, slate.
+    pub stitcher: crate::stitcher::StitcherConfig,
 }
 
 /// The HTTP listener.
@@ -135,6 +137,9 @@ impl InterludeConfig {
                     reason: format!("must start with http:// or https://, got {url:?}"),
                 });
             }
+        }
+        if let Err((key, reason)) = self.stitcher.validate() {
+            return Err(Error::ConfigValue { key, reason });
         }
         if self.server.shutdown_grace_secs > 3600 {
             return Err(Error::ConfigValue {

@@ -6,6 +6,7 @@
 
 pub mod config;
 pub mod ops;
+pub mod stitcher;
 pub mod telemetry;
 
 mod error;

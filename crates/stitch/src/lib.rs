@@ -31,6 +31,8 @@ mod error;
 
 pub use error::{Error, Result};
 pub use pod::{Item, ItemKind, PlannedAd, PodPlan};
-pub use source::{CreativeRendition, Pod, PodAd, PodError, PodRequest, PodSource, ViewerContext};
+pub use source::{
+    CreativeRendition, Pod, PodAd, PodError, PodFuture, PodRequest, PodSource, ViewerContext,
+};
 pub use tracker::{BreakTracker, ObservedBreak, OriginSegment, TrackedBreak};
 pub use window::{Element, RenderedWindow, render_window};

@@ -181,8 +181,9 @@ impl BreakTracker {
         let dsns = window.segment_dsns();
         let mut new = Vec::new();
         for ob in observed {
-            // A cue repeated on later refreshes, or a mid-break cue inside a break we track, is not a new break.
-            if self.find(ob).is_some() {
+            // A cue repeated on later refreshes, or a mid-break cue inside a break we track, is not a new break;
+            // nor is a lone end whose start we never saw (nothing of it is left to replace).
+            if self.find(ob).is_some() || ob.end_msn.is_some_and(|end| end <= ob.first_msn) {
                 continue;
             }
             let Some(i) = window.index_of(ob.first_msn) else {

@@ -1,0 +1,172 @@
+//! Stitcher configuration: the channels (the origin allowlist), slate, sessions and the configured pod source.
+
+use serde::{Deserialize, Serialize};
+
+/// The stitcher: which channels exist and how sessions behave.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StitcherConfig {
+    /// The channels. Origins are only ever fetched from these URLs, never from a URL taken from a request.
+    pub channels: Vec<ChannelConfig>,
+    /// Seconds a session lives without a playlist request.
+    pub session_ttl_secs: u64,
+    /// What a viewer who joins in the middle of a break gets.
+    pub join_policy: JoinPolicy,
+    /// Milliseconds an ad or slate item may end after the content it replaces (absorbs EXTINF rounding; DOMAIN:
+    /// CUE-OUT durations rounded down must not cut ads short).
+    pub tolerance_ms: u64,
+    /// Milliseconds to wait for the pod source before filling the break with slate.
+    pub decision_timeout_ms: u64,
+    /// Ads served to every viewer by the built-in configured pod source (used until a decision engine is wired).
+    pub creatives: Vec<CreativeConfig>,
+}
+
+impl Default for StitcherConfig {
+    fn default() -> Self {
+        StitcherConfig {
+            channels: Vec::new(),
+            session_ttl_secs: 120,
+            join_policy: JoinPolicy::RestOfPod,
+            tolerance_ms: 500,
+            decision_timeout_ms: 1_000,
+            creatives: Vec::new(),
+        }
+    }
+}
+
+/// What a viewer who joins mid-break sees for that break.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JoinPolicy {
+    /// The rest of a freshly decided pod.
+    RestOfPod,
+    /// Slate until the break ends (no partial ads, so no partial impressions).
+    Slate,
+    /// The origin's own break content.
+    Passthrough,
+}
+
+/// One live channel.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChannelConfig {
+    /// Channel id, used in URLs.
+    pub id: String,
+    /// URL of the origin's master playlist.
+    pub origin: String,
+    /// Milliseconds between origin polls; default: half the target duration.
+    #[serde(default)]
+    pub poll_interval_ms: Option<u64>,
+    /// Milliseconds before an origin request is abandoned (MediaTailor's yardstick: 2 s).
+    #[serde(default = "default_origin_timeout_ms")]
+    pub origin_timeout_ms: u64,
+    /// Seconds the last good window is served while the origin fails, before answering 502.
+    #[serde(default = "default_stale_after_secs")]
+    pub stale_after_secs: u64,
+    /// Slate renditions (each a media playlist whose first segment is looped).
+    #[serde(default)]
+    pub slate: Vec<RenditionConfig>,
+}
+
+fn default_origin_timeout_ms() -> u64 {
+    2_000
+}
+
+fn default_stale_after_secs() -> u64 {
+    30
+}
+
+/// One rendition of a creative or slate.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RenditionConfig {
+    /// Peak bandwidth in bits per second.
+    pub bandwidth: u64,
+    /// `WIDTHxHEIGHT`, when video.
+    #[serde(default)]
+    pub resolution: Option<String>,
+    /// URL of the media playlist.
+    pub playlist: String,
+}
+
+/// A creative for the configured pod source.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreativeConfig {
+    /// Creative id.
+    pub id: String,
+    /// Duration in seconds.
+    pub duration_secs: f64,
+    /// Renditions.
+    pub renditions: Vec<RenditionConfig>,
+}
+
+/// Parses `WIDTHxHEIGHT`.
+pub fn parse_resolution(text: &str) -> Option<(u32, u32)> {
+    let (w, h) = text.split_once(['x', 'X'])?;
+    Some((w.trim().parse().ok()?, h.trim().parse().ok()?))
+}
+
+impl StitcherConfig {
+    /// Checks what types cannot; errors name the key.
+    pub fn validate(&self) -> Result<(), (String, String)> {
+        let mut ids = std::collections::HashSet::new();
+        for (i, channel) in self.channels.iter().enumerate() {
+            let key = |k: &str| format!("stitcher.channels[{i}].{k}");
+            if channel.id.is_empty()
+                || !channel
+                    .id
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            {
+                return Err((
+                    key("id"),
+                    "must be non-empty and use only A-Z, a-z, 0-9, - and _".into(),
+                ));
+            }
+            if !ids.insert(&channel.id) {
+                return Err((key("id"), format!("duplicates channel {:?}", channel.id)));
+            }
+            if !(channel.origin.starts_with("http://") || channel.origin.starts_with("https://")) {
+                return Err((
+                    key("origin"),
+                    format!("must be an http(s) URL, got {:?}", channel.origin),
+                ));
+            }
+            if channel.slate.is_empty() {
+                return Err((
+                    key("slate"),
+                    "needs at least one rendition to fill unsold break time".into(),
+                ));
+            }
+            for (j, r) in channel.slate.iter().enumerate() {
+                if let Some(res) = &r.resolution {
+                    if parse_resolution(res).is_none() {
+                        return Err((
+                            key(&format!("slate[{j}].resolution")),
+                            format!("{res:?} is not WIDTHxHEIGHT"),
+                        ));
+                    }
+                }
+            }
+        }
+        for (i, creative) in self.creatives.iter().enumerate() {
+            if !(creative.duration_secs.is_finite() && creative.duration_secs > 0.0) {
+                return Err((
+                    format!("stitcher.creatives[{i}].duration_secs"),
+                    "must be > 0".into(),
+                ));
+            }
+            if creative.renditions.is_empty() {
+                return Err((
+                    format!("stitcher.creatives[{i}].renditions"),
+                    "must not be empty".into(),
+                ));
+            }
+        }
+        if self.session_ttl_secs == 0 {
+            return Err(("stitcher.session_ttl_secs".into(), "must be > 0".into()));
+        }
+        Ok(())
+    }
+}

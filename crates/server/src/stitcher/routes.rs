@@ -1,0 +1,196 @@
+//! HTTP routes of the stitcher. Thin: parse the request, call [`Stitcher`], map the result.
+//!
+//! - `POST /v1/sessions` — explicit session start; returns the session's master playlist and tracking URLs.
+//! - `GET /v1/channels/{channel}/master.m3u8?device=…` — implicit session start for players without one.
+//! - `GET /s/{session}/master.m3u8`, `GET /s/{session}/{rendition}/media.m3u8` — the viewer's playlists.
+//! - `GET /s/{session}/ads/{ad_instance}/{rendition}/{n}.ts` — ad segment: server-side beacons, then a redirect
+//!   to the creative's segment.
+//! - `GET /v1/sessions/{session}/tracking` — the session's avails and ads for client-side reporting.
+//! - `GET /v1/channels/{channel}/origin/{rendition}.m3u8` — the origin's playlist as last fetched, unmodified.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use interlude_stitch::ViewerContext;
+use serde::{Deserialize, Serialize};
+
+use super::service::{StitchError, Stitcher};
+use super::tracking::tracking_document;
+
+const M3U8: &str = "application/vnd.apple.mpegurl";
+
+impl IntoResponse for StitchError {
+    fn into_response(self) -> Response {
+        let status = match &self {
+            StitchError::UnknownChannel(_)
+            | StitchError::UnknownSession(_)
+            | StitchError::UnknownRendition(_)
+            | StitchError::UnknownAdSegment => StatusCode::NOT_FOUND,
+            StitchError::OriginUnavailable(_) => StatusCode::BAD_GATEWAY,
+        };
+        (status, format!("{self}\n")).into_response()
+    }
+}
+
+/// The stitcher's routes.
+pub fn router(stitcher: Arc<Stitcher>) -> Router {
+    Router::new()
+        .route("/v1/sessions", post(create_session))
+        .route("/v1/sessions/{session}/tracking", get(tracking))
+        .route("/v1/channels/{channel}/master.m3u8", get(implicit_session))
+        .route(
+            "/v1/channels/{channel}/origin/{rendition}",
+            get(origin_passthrough),
+        )
+        .route("/s/{session}/master.m3u8", get(master))
+        .route("/s/{session}/{rendition}/media.m3u8", get(media))
+        .route(
+            "/s/{session}/ads/{ad}/{rendition}/{segment}",
+            get(ad_segment),
+        )
+        .with_state(stitcher)
+}
+
+/// Body of `POST /v1/sessions`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateSession {
+    channel: String,
+    #[serde(default)]
+    viewer: ViewerContext,
+}
+
+/// Answer to `POST /v1/sessions`.
+#[derive(Debug, Serialize)]
+struct SessionCreated {
+    session_id: String,
+    master_url: String,
+    tracking_url: String,
+}
+
+async fn create_session(
+    State(stitcher): State<Arc<Stitcher>>,
+    Json(body): Json<CreateSession>,
+) -> Result<(StatusCode, Json<SessionCreated>), StitchError> {
+    let session = stitcher.create_session(&body.channel, body.viewer)?;
+    let base = stitcher.base_url();
+    Ok((
+        StatusCode::CREATED,
+        Json(SessionCreated {
+            master_url: format!("{base}/s/{}/master.m3u8", session.id),
+            tracking_url: format!("{base}/v1/sessions/{}/tracking", session.id),
+            session_id: session.id.clone(),
+        }),
+    ))
+}
+
+/// Viewer context from query parameters, for the implicit form.
+#[derive(Debug, Deserialize, Default)]
+struct ViewerQuery {
+    device: Option<String>,
+    platform: Option<String>,
+    country: Option<String>,
+    region: Option<String>,
+    content: Option<String>,
+    genre: Option<String>,
+    consent: Option<bool>,
+    viewer: Option<String>,
+}
+
+async fn implicit_session(
+    State(stitcher): State<Arc<Stitcher>>,
+    Path(channel): Path<String>,
+    Query(q): Query<ViewerQuery>,
+) -> Result<Response, StitchError> {
+    let viewer = ViewerContext {
+        viewer_id: q.viewer,
+        device: q.device,
+        platform: q.platform,
+        country: q.country,
+        region: q.region,
+        content_id: q.content,
+        genre: q.genre,
+        consent: q.consent,
+        segments: Vec::new(),
+    };
+    let session = stitcher.create_session(&channel, viewer)?;
+    master_response(&stitcher, &session.id)
+}
+
+async fn master(
+    State(stitcher): State<Arc<Stitcher>>,
+    Path(session): Path<String>,
+) -> Result<Response, StitchError> {
+    master_response(&stitcher, &session)
+}
+
+fn master_response(stitcher: &Stitcher, session_id: &str) -> Result<Response, StitchError> {
+    let session = stitcher.session(session_id)?;
+    let text = stitcher.master_playlist(&session)?;
+    Ok(playlist_response(text))
+}
+
+async fn media(
+    State(stitcher): State<Arc<Stitcher>>,
+    Path((session, rendition)): Path<(String, usize)>,
+) -> Result<Response, StitchError> {
+    let session = stitcher.session(&session)?;
+    let mut out = String::with_capacity(2048);
+    stitcher.media_playlist(&session, rendition, &mut out)?;
+    Ok(playlist_response(out))
+}
+
+async fn ad_segment(
+    State(stitcher): State<Arc<Stitcher>>,
+    Path((session, ad, rendition, segment)): Path<(String, String, usize, String)>,
+) -> Result<Response, StitchError> {
+    let index: usize = segment
+        .strip_suffix(".ts")
+        .and_then(|n| n.parse().ok())
+        .ok_or(StitchError::UnknownAdSegment)?;
+    let session = stitcher.session(&session)?;
+    let url = stitcher.ad_segment(&session, &ad, rendition, index)?;
+    Ok(Redirect::temporary(&url).into_response())
+}
+
+async fn tracking(
+    State(stitcher): State<Arc<Stitcher>>,
+    Path(session): Path<String>,
+) -> Result<Response, StitchError> {
+    let session = stitcher.session(&session)?;
+    Ok(Json(tracking_document(&stitcher, &session)?).into_response())
+}
+
+async fn origin_passthrough(
+    State(stitcher): State<Arc<Stitcher>>,
+    Path((channel, rendition)): Path<(String, String)>,
+) -> Result<Response, StitchError> {
+    let index: usize = rendition
+        .strip_suffix(".m3u8")
+        .and_then(|n| n.parse().ok())
+        .ok_or(StitchError::UnknownRendition(usize::MAX))?;
+    let snapshot = stitcher.channel(&channel)?.snapshot();
+    let raw = snapshot
+        .renditions
+        .get(index)
+        .ok_or(StitchError::UnknownRendition(index))?
+        .raw
+        .clone();
+    Ok(playlist_response(raw))
+}
+
+fn playlist_response(body: impl Into<axum::body::Body>) -> Response {
+    let mut response = Response::new(body.into());
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(M3U8));
+    // Per-viewer playlists must never be cached by a CDN or shared cache.
+    headers.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("private, no-store"),
+    );
+    response
+}

@@ -1,0 +1,496 @@
+//! The stitcher service: channels, sessions, decisions, and rendering, behind the HTTP routes.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use interlude_stitch::pod::micros_to_secs;
+use interlude_stitch::{
+    PlannedAd, PodPlan, PodRequest, PodSource, TrackedBreak, ViewerContext, render_window,
+};
+use tokio::sync::{OnceCell, Semaphore, mpsc};
+
+use super::beacons::{AdBeacon, BeaconSink, events_for_segment};
+use super::channel::{Channel, NewBreak, poll_channel};
+use super::config::{JoinPolicy, StitcherConfig};
+use super::creatives::CreativeLibrary;
+use super::playlist::{ItemUrls, write_media_playlist};
+use super::pods::{best_rendition, to_rendition};
+use super::session::{BreakDecision, ResolvedAd, Session, SessionStore, new_session_id};
+
+/// A clock for the service (tests pass a fake one).
+pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
+
+/// Why a stitcher request failed; mapped to HTTP statuses by the routes.
+#[derive(Debug, thiserror::Error)]
+pub enum StitchError {
+    /// No such channel is configured.
+    #[error("unknown channel {0:?}")]
+    UnknownChannel(String),
+    /// No such session (expired or never created).
+    #[error("unknown session {0:?}")]
+    UnknownSession(String),
+    /// No such rendition for the channel.
+    #[error("unknown rendition {0}")]
+    UnknownRendition(usize),
+    /// No such ad or segment in the session.
+    #[error("unknown ad segment")]
+    UnknownAdSegment,
+    /// The origin has not answered recently enough to serve its window.
+    #[error("origin for channel {0:?} unavailable")]
+    OriginUnavailable(String),
+}
+
+/// Slate for a channel: the first segment of the best slate rendition for each content rendition.
+#[derive(Debug, Clone)]
+struct Slate {
+    urls: Vec<String>,
+    seconds: f64,
+}
+
+struct ChannelEntry {
+    channel: Arc<Channel>,
+    slate: OnceCell<Option<Slate>>,
+}
+
+/// Everything the stitcher routes share.
+pub struct Stitcher {
+    config: StitcherConfig,
+    base_url: String,
+    channels: HashMap<String, ChannelEntry>,
+    sessions: Arc<dyn SessionStore>,
+    pods: Arc<dyn PodSource>,
+    creatives: CreativeLibrary,
+    beacons: Arc<dyn BeaconSink>,
+    clock: Clock,
+    http: reqwest::Client,
+    decisions: Semaphore,
+}
+
+/// Concurrent pod decisions: enough to keep a decision engine busy, bounded so a break for a million viewers
+/// queues instead of opening a million sockets.
+const MAX_CONCURRENT_DECISIONS: usize = 256;
+
+impl Stitcher {
+    /// A stitcher over the configured channels.
+    pub fn new(
+        config: StitcherConfig,
+        base_url: String,
+        sessions: Arc<dyn SessionStore>,
+        pods: Arc<dyn PodSource>,
+        beacons: Arc<dyn BeaconSink>,
+        clock: Clock,
+    ) -> Arc<Self> {
+        let http = reqwest::Client::builder()
+            .pool_idle_timeout(Duration::from_secs(30))
+            .build()
+            .unwrap_or_default();
+        let channels = config
+            .channels
+            .iter()
+            .map(|c| {
+                (
+                    c.id.clone(),
+                    ChannelEntry {
+                        channel: Arc::new(Channel::new(c.clone())),
+                        slate: OnceCell::new(),
+                    },
+                )
+            })
+            .collect();
+        Arc::new(Stitcher {
+            creatives: CreativeLibrary::new(
+                http.clone(),
+                Duration::from_millis(config.decision_timeout_ms.max(1000)),
+            ),
+            config,
+            base_url,
+            channels,
+            sessions,
+            pods,
+            beacons,
+            clock,
+            http,
+            decisions: Semaphore::new(MAX_CONCURRENT_DECISIONS),
+        })
+    }
+
+    /// Starts one poller per channel, the decision dispatcher and session expiry. Returns at once.
+    pub fn start(self: &Arc<Self>) {
+        let (tx, mut rx) = mpsc::channel::<NewBreak>(1024);
+        for entry in self.channels.values() {
+            let clock = self.clock.clone();
+            tokio::spawn(poll_channel(
+                entry.channel.clone(),
+                self.http.clone(),
+                self.tolerance_micros(),
+                move || clock(),
+                tx.clone(),
+            ));
+        }
+        let me = self.clone();
+        tokio::spawn(async move {
+            while let Some(new_break) = rx.recv().await {
+                for session in me.sessions.for_channel(&new_break.channel) {
+                    let (me, tracked) = (me.clone(), new_break.tracked.clone());
+                    tokio::spawn(async move { me.decide(&session, &tracked).await });
+                }
+            }
+        });
+        let me = self.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(5));
+            loop {
+                tick.tick().await;
+                let ttl_ms = i64::try_from(me.config.session_ttl_secs.saturating_mul(1000))
+                    .unwrap_or(i64::MAX);
+                let expired = me.sessions.expire((me.clock)().timestamp_millis() - ttl_ms);
+                if expired > 0 {
+                    tracing::debug!(expired, "Expired idle sessions.");
+                }
+                metrics::gauge!("stitcher_sessions").set(me.sessions.len() as f64);
+            }
+        });
+    }
+
+    fn tolerance_micros(&self) -> u64 {
+        self.config.tolerance_ms * 1000
+    }
+
+    fn entry(&self, channel: &str) -> Result<&ChannelEntry, StitchError> {
+        self.channels
+            .get(channel)
+            .ok_or_else(|| StitchError::UnknownChannel(channel.to_owned()))
+    }
+
+    /// The channel, for routes that serve its origin data.
+    pub fn channel(&self, channel: &str) -> Result<Arc<Channel>, StitchError> {
+        Ok(self.entry(channel)?.channel.clone())
+    }
+
+    /// The base URL links are built on.
+    pub fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
+    /// Looks a session up and marks it used.
+    pub fn session(&self, id: &str) -> Result<Arc<Session>, StitchError> {
+        let session = self
+            .sessions
+            .get(id)
+            .ok_or_else(|| StitchError::UnknownSession(id.to_owned()))?;
+        session.touch((self.clock)());
+        Ok(session)
+    }
+
+    /// Creates a session; if its channel is in a break, decides that break for it right away.
+    pub fn create_session(
+        self: &Arc<Self>,
+        channel: &str,
+        viewer: ViewerContext,
+    ) -> Result<Arc<Session>, StitchError> {
+        let entry = self.entry(channel)?;
+        let snapshot = entry.channel.snapshot();
+        let joined_msn = snapshot.live_edge_msn().unwrap_or(0);
+        let session = Arc::new(Session::new(
+            new_session_id(),
+            channel.to_owned(),
+            viewer,
+            (self.clock)(),
+            joined_msn,
+        ));
+        self.sessions.insert(session.clone());
+        metrics::counter!("stitcher_sessions_created_total", "channel" => channel.to_owned())
+            .increment(1);
+        if let Some(current) = snapshot.breaks.last().filter(|b| !b.is_ended()).cloned() {
+            let (me, session) = (self.clone(), session.clone());
+            tokio::spawn(async move { me.decide(&session, &current).await });
+        }
+        Ok(session)
+    }
+
+    async fn slate(&self, entry: &ChannelEntry) -> Option<Slate> {
+        entry
+            .slate
+            .get_or_init(|| async {
+                let snapshot = entry.channel.snapshot();
+                let renditions: Vec<_> = entry
+                    .channel
+                    .config
+                    .slate
+                    .iter()
+                    .map(to_rendition)
+                    .collect();
+                let mut urls = Vec::new();
+                let mut seconds = None;
+                for content in &snapshot.renditions {
+                    let i = best_rendition(
+                        &renditions,
+                        content.variant.bandwidth,
+                        content.variant.resolution,
+                    )?;
+                    let media = self
+                        .creatives
+                        .media(&renditions[i].playlist_url)
+                        .await
+                        .ok()?;
+                    urls.push(media.urls.first()?.clone());
+                    seconds.get_or_insert(micros_to_secs(*media.micros.first()?));
+                }
+                Some(Slate {
+                    urls,
+                    seconds: seconds?,
+                })
+            })
+            .await
+            .clone()
+    }
+
+    /// Decides one break for one session (once; later calls return at once).
+    pub async fn decide(&self, session: &Session, tracked: &TrackedBreak) {
+        if session.decision(&tracked.id).is_some() {
+            return;
+        }
+        let Ok(entry) = self.entry(&session.channel) else {
+            return;
+        };
+        let Ok(_permit) = self.decisions.acquire().await else {
+            return;
+        };
+        let started = Instant::now();
+        let slate = self.slate(entry).await;
+        let mid_break = session.joined_msn > tracked.start_msn;
+        let decision = match (&slate, mid_break, self.config.join_policy) {
+            (None, ..) | (_, true, JoinPolicy::Passthrough) => BreakDecision {
+                plan: None,
+                ads: Vec::new(),
+            },
+            (Some(slate), true, JoinPolicy::Slate) => slate_decision(slate),
+            (Some(slate), ..) => self.decide_pod(session, tracked, entry, slate).await,
+        };
+        metrics::histogram!("stitcher_decision_seconds").record(started.elapsed().as_secs_f64());
+        let filled = decision.ads.len();
+        session.decide(&tracked.id, decision);
+        tracing::debug!(session = %session.id, break_id = %tracked.id, ads = filled, "Decided pod.");
+    }
+
+    async fn decide_pod(
+        &self,
+        session: &Session,
+        tracked: &TrackedBreak,
+        entry: &ChannelEntry,
+        slate: &Slate,
+    ) -> BreakDecision {
+        let request = PodRequest {
+            channel: session.channel.clone(),
+            session_id: session.id.clone(),
+            break_id: tracked.id.clone(),
+            duration_secs: tracked.planned_micros.map(micros_to_secs),
+            viewer: session.viewer.clone(),
+        };
+        let timeout = Duration::from_millis(self.config.decision_timeout_ms);
+        let pod = match tokio::time::timeout(timeout, self.pods.pod(request)).await {
+            Ok(Ok(pod)) => pod,
+            Ok(Err(error)) => {
+                tracing::warn!(session = %session.id, %error, "Pod source failed; filling with slate.");
+                return slate_decision(slate);
+            }
+            Err(_) => {
+                metrics::counter!("stitcher_decision_timeouts_total").increment(1);
+                return slate_decision(slate);
+            }
+        };
+        let snapshot = entry.channel.snapshot();
+        let mut planned = Vec::new();
+        let mut resolved = Vec::new();
+        'ads: for ad in pod.ads {
+            let mut segment_urls = Vec::new();
+            let mut canonical: Option<Arc<[u64]>> = None;
+            for content in &snapshot.renditions {
+                let Some(i) = best_rendition(
+                    &ad.renditions,
+                    content.variant.bandwidth,
+                    content.variant.resolution,
+                ) else {
+                    continue 'ads;
+                };
+                let media = match self.creatives.media(&ad.renditions[i].playlist_url).await {
+                    Ok(media) => media,
+                    Err(error) => {
+                        tracing::warn!(creative = %ad.creative_id, %error, "Creative unusable; skipped.");
+                        continue 'ads;
+                    }
+                };
+                match &canonical {
+                    None => canonical = Some(media.micros.clone()),
+                    // Renditions must line up segment for segment, or players switching variants mid-ad break.
+                    Some(c) if c.len() != media.micros.len() => continue 'ads,
+                    Some(_) => {}
+                }
+                segment_urls.push(media.urls.clone());
+            }
+            let Some(micros) = canonical else { continue };
+            planned.push(PlannedAd {
+                ad_instance_id: ad.ad_instance_id.clone(),
+                segment_micros: micros.to_vec(),
+            });
+            resolved.push(ResolvedAd {
+                ad,
+                segment_urls,
+                segment_micros: micros,
+            });
+        }
+        match PodPlan::new(planned, slate.seconds) {
+            Ok(plan) => BreakDecision {
+                plan: Some(plan),
+                ads: resolved,
+            },
+            Err(error) => {
+                tracing::warn!(%error, "Pod unusable; filling with slate.");
+                slate_decision(slate)
+            }
+        }
+    }
+
+    /// The session's master playlist: the origin's, with each variant pointing at the session's media playlist
+    /// (renditions of `EXT-X-MEDIA` groups keep their absolute origin URIs).
+    pub fn master_playlist(&self, session: &Session) -> Result<String, StitchError> {
+        let entry = self.entry(&session.channel)?;
+        let snapshot = entry.channel.snapshot();
+        let master = snapshot
+            .master
+            .as_ref()
+            .ok_or_else(|| StitchError::OriginUnavailable(session.channel.clone()))?;
+        let mut master = (**master).clone();
+        for (i, variant) in master.variants.iter_mut().enumerate() {
+            variant.uri = format!("{}/s/{}/{i}/media.m3u8", self.base_url, session.id);
+        }
+        Ok(master.to_string())
+    }
+
+    /// Writes the session's media playlist for content rendition `rendition` into `out`.
+    pub fn media_playlist(
+        &self,
+        session: &Session,
+        rendition: usize,
+        out: &mut String,
+    ) -> Result<(), StitchError> {
+        let entry = self.entry(&session.channel)?;
+        let snapshot = entry.channel.snapshot();
+        if entry.channel.is_stale(&snapshot, (self.clock)()) {
+            return Err(StitchError::OriginUnavailable(session.channel.clone()));
+        }
+        let content = snapshot
+            .renditions
+            .get(rendition)
+            .ok_or(StitchError::UnknownRendition(rendition))?;
+        let slate = entry.slate.get().cloned().flatten();
+        let breaks = snapshot.breaks.as_slice();
+        // Fix each relevant break's decision for this viewer before rendering: a break seen without a decision
+        // (the pod source was too slow) is locked to slate now, so every later refresh agrees with this one.
+        let decisions: Vec<Option<Arc<BreakDecision>>> = breaks
+            .iter()
+            .map(|b| {
+                let before_session = b.end_msn.is_some_and(|end| end <= session.joined_msn);
+                if before_session {
+                    return None;
+                }
+                session.decision(&b.id).or_else(|| {
+                    let fallback = match (&slate, self.config.join_policy) {
+                        (Some(slate), JoinPolicy::RestOfPod | JoinPolicy::Slate) => {
+                            slate_decision(slate)
+                        }
+                        _ => BreakDecision {
+                            plan: None,
+                            ads: Vec::new(),
+                        },
+                    };
+                    Some(session.decide(&b.id, fallback))
+                })
+            })
+            .collect();
+        let rendered = render_window(
+            &content.media.window,
+            breaks,
+            |i, _| decisions.get(i)?.as_ref()?.plan.as_ref(),
+            self.tolerance_micros(),
+        )
+        .map_err(|_| StitchError::OriginUnavailable(session.channel.clone()))?;
+        let slate_url = slate
+            .as_ref()
+            .and_then(|s| s.urls.get(rendition))
+            .map_or("", String::as_str);
+        let urls = ItemUrls {
+            base_url: &self.base_url,
+            session_id: &session.id,
+            rendition,
+            slate_url,
+        };
+        write_media_playlist(out, &content.media, &rendered, &urls, |i| {
+            decisions.get(i)?.as_deref()
+        });
+        Ok(())
+    }
+
+    /// Resolves an ad segment request to the creative's URL, firing the server-side beacons it stands for.
+    pub fn ad_segment(
+        &self,
+        session: &Session,
+        ad_instance_id: &str,
+        rendition: usize,
+        segment: usize,
+    ) -> Result<String, StitchError> {
+        let snapshot = self.entry(&session.channel)?.channel.snapshot();
+        for tracked in snapshot.breaks.iter().rev() {
+            let Some(decision) = session.decision(&tracked.id) else {
+                continue;
+            };
+            let Some(ad) = decision
+                .ads
+                .iter()
+                .find(|a| a.ad.ad_instance_id == ad_instance_id)
+            else {
+                continue;
+            };
+            let url = ad
+                .segment_urls
+                .get(rendition)
+                .and_then(|urls| urls.get(segment))
+                .ok_or(StitchError::UnknownAdSegment)?
+                .clone();
+            let start: u64 = ad.segment_micros.iter().take(segment).sum();
+            let duration = ad.segment_micros.get(segment).copied().unwrap_or(0);
+            let total: u64 = ad.segment_micros.iter().sum();
+            let last = segment + 1 == ad.segment_micros.len();
+            let now = (self.clock)();
+            for event in events_for_segment(segment, start, start + duration, total, last) {
+                self.beacons.emit(AdBeacon {
+                    ad_instance_id: ad_instance_id.to_owned(),
+                    event,
+                    session_id: session.id.clone(),
+                    channel: session.channel.clone(),
+                    break_id: tracked.id.clone(),
+                    creative_id: ad.ad.creative_id.clone(),
+                    line_item_id: ad.ad.line_item_id.clone(),
+                    occurred_at: now,
+                });
+            }
+            return Ok(url);
+        }
+        Err(StitchError::UnknownAdSegment)
+    }
+}
+
+fn slate_decision(slate: &Slate) -> BreakDecision {
+    match PodPlan::slate_only(slate.seconds) {
+        Ok(plan) => BreakDecision {
+            plan: Some(plan),
+            ads: Vec::new(),
+        },
+        Err(_) => BreakDecision {
+            plan: None,
+            ads: Vec::new(),
+        },
+    }
+}

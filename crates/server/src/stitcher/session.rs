@@ -1,0 +1,163 @@
+//! Viewer sessions: who the viewer is, which channel they watch, and the pod they got for each break.
+//!
+//! A session is small and mostly immutable; what changes is the set of per-break decisions, each fixed the first
+//! time it is made (a plan must never change once the viewer may have seen part of it). The [`SessionStore`]
+//! trait is the seam for shared state: in-process here, Redis in distributed mode.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, RwLock};
+
+use chrono::{DateTime, Utc};
+use dashmap::DashMap;
+use interlude_stitch::{PodAd, PodPlan, ViewerContext};
+
+/// A viewer's decision for one break.
+#[derive(Debug, Clone)]
+pub struct BreakDecision {
+    /// The plan the viewer's playlist follows; `None` plays the origin's own break content.
+    pub plan: Option<PodPlan>,
+    /// The ads in the plan, with what the stitcher resolved for each: one entry per planned ad.
+    pub ads: Vec<ResolvedAd>,
+}
+
+/// An ad resolved to segments, per content rendition.
+#[derive(Debug, Clone)]
+pub struct ResolvedAd {
+    /// The ad as decided.
+    pub ad: PodAd,
+    /// For each content rendition (by index), the creative's segment URLs; durations are the plan's.
+    pub segment_urls: Vec<Arc<[String]>>,
+    /// Segment durations in microseconds.
+    pub segment_micros: Arc<[u64]>,
+}
+
+/// One viewer watching one channel.
+#[derive(Debug)]
+pub struct Session {
+    /// Session id (random, unguessable).
+    pub id: String,
+    /// Channel id.
+    pub channel: String,
+    /// The viewer.
+    pub viewer: ViewerContext,
+    /// When the session was created.
+    pub created_at: DateTime<Utc>,
+    /// The origin live edge (media sequence) when the session was created: breaks that started earlier are
+    /// mid-break joins.
+    pub joined_msn: u64,
+    decisions: RwLock<HashMap<String, Arc<BreakDecision>>>,
+    last_seen_ms: AtomicI64,
+}
+
+impl Session {
+    /// A new session.
+    pub fn new(
+        id: String,
+        channel: String,
+        viewer: ViewerContext,
+        now: DateTime<Utc>,
+        joined_msn: u64,
+    ) -> Self {
+        Session {
+            id,
+            channel,
+            viewer,
+            created_at: now,
+            joined_msn,
+            decisions: RwLock::new(HashMap::new()),
+            last_seen_ms: AtomicI64::new(now.timestamp_millis()),
+        }
+    }
+
+    /// The decision for a break, if made.
+    pub fn decision(&self, break_id: &str) -> Option<Arc<BreakDecision>> {
+        self.decisions.read().ok()?.get(break_id).cloned()
+    }
+
+    /// Records the decision for a break unless one exists; returns the one in force.
+    pub fn decide(&self, break_id: &str, decision: BreakDecision) -> Arc<BreakDecision> {
+        let Ok(mut decisions) = self.decisions.write() else {
+            return Arc::new(decision);
+        };
+        decisions
+            .entry(break_id.to_owned())
+            .or_insert_with(|| Arc::new(decision))
+            .clone()
+    }
+
+    /// Drops decisions for breaks no longer tracked by the channel.
+    pub fn retain_decisions(&self, keep: impl Fn(&str) -> bool) {
+        if let Ok(mut decisions) = self.decisions.write() {
+            decisions.retain(|id, _| keep(id));
+        }
+    }
+
+    /// Marks the session as used now.
+    pub fn touch(&self, now: DateTime<Utc>) {
+        self.last_seen_ms
+            .store(now.timestamp_millis(), Ordering::Relaxed);
+    }
+
+    /// When the session was last used, in Unix milliseconds.
+    pub fn last_seen_ms(&self) -> i64 {
+        self.last_seen_ms.load(Ordering::Relaxed)
+    }
+}
+
+/// Where sessions live. In-process by default; the distributed mode puts them in Redis.
+pub trait SessionStore: Send + Sync {
+    /// Stores a new session.
+    fn insert(&self, session: Arc<Session>);
+    /// Looks a session up.
+    fn get(&self, id: &str) -> Option<Arc<Session>>;
+    /// Sessions of a channel (the poller asks for decisions for each when a break appears).
+    fn for_channel(&self, channel: &str) -> Vec<Arc<Session>>;
+    /// Removes sessions idle since before `cutoff_ms` (Unix milliseconds); returns how many.
+    fn expire(&self, cutoff_ms: i64) -> usize;
+    /// Number of live sessions.
+    fn len(&self) -> usize;
+    /// Whether there are none.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Sessions in a concurrent in-process map.
+#[derive(Debug, Default)]
+pub struct MemorySessionStore {
+    sessions: DashMap<String, Arc<Session>>,
+}
+
+impl SessionStore for MemorySessionStore {
+    fn insert(&self, session: Arc<Session>) {
+        self.sessions.insert(session.id.clone(), session);
+    }
+
+    fn get(&self, id: &str) -> Option<Arc<Session>> {
+        self.sessions.get(id).map(|s| s.value().clone())
+    }
+
+    fn for_channel(&self, channel: &str) -> Vec<Arc<Session>> {
+        self.sessions
+            .iter()
+            .filter(|s| s.channel == channel)
+            .map(|s| s.value().clone())
+            .collect()
+    }
+
+    fn expire(&self, cutoff_ms: i64) -> usize {
+        let before = self.sessions.len();
+        self.sessions.retain(|_, s| s.last_seen_ms() >= cutoff_ms);
+        before - self.sessions.len()
+    }
+
+    fn len(&self) -> usize {
+        self.sessions.len()
+    }
+}
+
+/// A new random session id: 128 bits, hex.
+pub fn new_session_id() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
+}
