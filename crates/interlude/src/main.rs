@@ -37,6 +37,8 @@ enum LogFormatArg {
 enum Command {
     /// Run the ad-insertion server (stitcher, ad API, collector, admin, metrics).
     Serve(cmd::serve::ServeArgs),
+    /// Run a simulated live origin: an HLS channel of real media with SCTE-35 ad breaks on a schedule.
+    Origin(cmd::origin::OriginArgs),
     /// Closed-loop HTTP load against the given URLs, with latency percentiles.
     Loadgen(cmd::loadgen::LoadgenArgs),
     /// SCTE-35 cue tools: decode, encode, list the cues of a transport stream.
@@ -81,6 +83,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Scte35 { command } => cmd::scte35::run(command),
+        Command::Origin(args) => {
+            interlude_server::telemetry::init_logging(&config.log)?;
+            let grace = std::time::Duration::from_secs(config.server.shutdown_grace_secs);
+            runtime()?.block_on(cmd::origin::run(args, config.origin, grace))
+        }
         Command::Loadgen(args) => runtime()?.block_on(cmd::loadgen::run(args)),
         Command::Serve(args) => {
             interlude_server::telemetry::init_logging(&config.log)?;

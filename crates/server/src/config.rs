@@ -24,6 +24,8 @@ pub struct InterludeConfig {
     pub log: LogConfig,
     /// Live stitching: channels, sessions, slate.
     pub stitcher: crate::stitcher::StitcherConfig,
+    /// The simulated live origin (`interlude origin`, `interlude demo`).
+    pub origin: interlude_sim::origin::OriginConfig,
 }
 
 /// The HTTP listener.
@@ -137,6 +139,12 @@ impl InterludeConfig {
                     reason: format!("must start with http:// or https://, got {url:?}"),
                 });
             }
+        }
+        if let Err(e) = self.origin.validate() {
+            return Err(Error::ConfigValue {
+                key: format!("origin.{}", e.key),
+                reason: e.reason,
+            });
         }
         if let Err((key, reason)) = self.stitcher.validate() {
             return Err(Error::ConfigValue { key, reason });

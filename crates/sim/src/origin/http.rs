@@ -1,0 +1,153 @@
+//! The origin's HTTP routes.
+//!
+//! - `GET /live/{channel}/master.m3u8`: two variants.
+//! - `GET /live/{channel}/{rendition}/index.m3u8`: the sliding window at the clock's now.
+//! - `GET /live/{channel}/{rendition}/{n}.ts`: segment `n`, timestamps shifted to continue the stream; 404
+//!   outside what the window has recently published.
+//! - `GET /assets/{path}`: ad creatives and slate (VOD playlists and segments).
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+
+use super::{OriginConfig, Timeline};
+use crate::clock::Clock;
+use crate::media::{CODECS, Media};
+use crate::ts_rewrite::{first_pts, shift_timestamps};
+
+/// What the routes share.
+#[derive(Clone)]
+pub struct OriginState {
+    timeline: Arc<Timeline>,
+    clock: Arc<dyn Clock>,
+    media: &'static Media,
+}
+
+impl OriginState {
+    /// A channel from `config` over the embedded media, timed by `clock`.
+    pub fn new(config: OriginConfig, clock: Arc<dyn Clock>) -> Self {
+        let media = Media::embedded();
+        let base_pts = media.content_segment(0, 0).and_then(first_pts).unwrap_or(0);
+        OriginState {
+            timeline: Arc::new(Timeline::new(config, media.content_len(), base_pts)),
+            clock,
+            media,
+        }
+    }
+
+    /// The channel's timeline.
+    pub fn timeline(&self) -> &Timeline {
+        &self.timeline
+    }
+}
+
+/// The origin's routes.
+pub fn router(state: OriginState) -> Router {
+    Router::new()
+        .route("/live/{channel}/master.m3u8", get(master))
+        .route(
+            "/live/{channel}/{rendition}/index.m3u8",
+            get(media_playlist),
+        )
+        .route("/live/{channel}/{rendition}/{segment}", get(segment))
+        .route("/assets/{*path}", get(asset))
+        .with_state(state)
+}
+
+fn count(route: &'static str) {
+    metrics::counter!("origin_requests_total", "route" => route).increment(1);
+}
+
+fn not_found(what: String) -> Response {
+    (StatusCode::NOT_FOUND, format!("{what}\n")).into_response()
+}
+
+fn respond(
+    body: impl Into<axum::body::Body>,
+    content_type: &'static str,
+    cache: &'static str,
+) -> Response {
+    let mut response = Response::new(body.into());
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
+    response
+}
+
+const M3U8: &str = "application/vnd.apple.mpegurl";
+/// Live playlists change every segment; segments never change.
+const LIVE: &str = "max-age=1";
+const IMMUTABLE: &str = "max-age=86400";
+
+async fn master(State(s): State<OriginState>, Path(channel): Path<String>) -> Response {
+    count("master");
+    if channel != s.timeline.config().channel {
+        return not_found(format!("unknown channel {channel:?}"));
+    }
+    let mut out = String::from("#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-INDEPENDENT-SEGMENTS\n");
+    for r in s.media.renditions() {
+        out.push_str(&format!(
+            "#EXT-X-STREAM-INF:BANDWIDTH={},AVERAGE-BANDWIDTH={},CODECS=\"{CODECS}\",RESOLUTION={}x{},FRAME-RATE=25.000\n{}/index.m3u8\n",
+            r.bandwidth, r.average_bandwidth, r.width, r.height, r.name
+        ));
+    }
+    respond(out, M3U8, LIVE)
+}
+
+async fn media_playlist(
+    State(s): State<OriginState>,
+    Path((channel, rendition)): Path<(String, String)>,
+) -> Response {
+    count("media");
+    if channel != s.timeline.config().channel || s.media.rendition_index(&rendition).is_none() {
+        return not_found(format!(
+            "unknown channel or rendition {channel}/{rendition}"
+        ));
+    }
+    respond(s.timeline.media_playlist(s.clock.now()), M3U8, LIVE)
+}
+
+async fn segment(
+    State(s): State<OriginState>,
+    Path((channel, rendition, file)): Path<(String, String, String)>,
+) -> Response {
+    count("segment");
+    let (Some(r), Some(i)) = (
+        s.media
+            .rendition_index(&rendition)
+            .filter(|_| channel == s.timeline.config().channel),
+        file.strip_suffix(".ts").and_then(|n| n.parse::<u64>().ok()),
+    ) else {
+        return not_found(format!("no segment {channel}/{rendition}/{file}"));
+    };
+    // Only what was published recently: a window's worth behind, plus slack for slow players.
+    let window = s.timeline.window(s.clock.now());
+    let oldest = window
+        .start
+        .saturating_sub(s.timeline.config().window_segments * 2);
+    if i < oldest || i >= window.end {
+        return not_found(format!(
+            "segment {i} is not available (window {}..{})",
+            window.start, window.end
+        ));
+    }
+    let Some(file) = s.media.content_segment(s.timeline.content_file(i), r) else {
+        return not_found(format!("no content for segment {i}"));
+    };
+    let mut bytes = file.to_vec();
+    shift_timestamps(&mut bytes, s.timeline.pts_offset(i));
+    respond(bytes, "video/mp2t", IMMUTABLE)
+}
+
+async fn asset(State(s): State<OriginState>, Path(path): Path<String>) -> Response {
+    count("asset");
+    match s.media.static_file(&path) {
+        Some(bytes) if path.ends_with(".m3u8") => respond(bytes, M3U8, IMMUTABLE),
+        Some(bytes) => respond(bytes, "video/mp2t", IMMUTABLE),
+        None => not_found(format!("no asset {path}")),
+    }
+}

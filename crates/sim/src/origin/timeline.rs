@@ -1,0 +1,241 @@
+//! The channel as a pure function of time: which segments are live, their program date times and PTS, where the
+//! breaks fall, and the media playlist text with markers in the configured dialect.
+
+use std::fmt::Write;
+use std::ops::Range;
+
+use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
+use interlude_scte35::{SpliceInfoSection, TICKS_PER_SECOND};
+
+use super::{CueSignal, MarkerDialect, OriginConfig};
+use crate::media::SEGMENT_SECS;
+
+/// 2^33: PTS wraps here.
+const PTS_WRAP: u64 = 1 << 33;
+/// Seconds of PTS before segment 0, so the first segments do not start at the wrap point.
+const PTS_START_SECS: u64 = 10;
+
+/// Where a segment sits relative to the break schedule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Position {
+    /// Plain content.
+    Content,
+    /// Segment `offset` (0-based) of break `k`.
+    InBreak {
+        /// Break number since the epoch.
+        k: u64,
+        /// Segments into the break.
+        offset: u64,
+    },
+    /// The first content segment after break `k`.
+    AfterBreak {
+        /// Break number.
+        k: u64,
+    },
+}
+
+/// The schedule of one simulated channel.
+#[derive(Debug, Clone)]
+pub struct Timeline {
+    config: OriginConfig,
+    content_len: u64,
+    /// First PTS of content file 0 as encoded (ffmpeg starts at ~1.4 s).
+    base_pts: u64,
+}
+
+impl Timeline {
+    /// A timeline over a content loop of `content_len` segments whose file 0 starts at `base_pts`.
+    pub fn new(config: OriginConfig, content_len: usize, base_pts: u64) -> Self {
+        Timeline {
+            config,
+            content_len: content_len.max(1) as u64,
+            base_pts,
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &OriginConfig {
+        &self.config
+    }
+
+    /// Index of the newest complete segment at `now` (`None` before the first one is complete).
+    pub fn live_edge(&self, now: DateTime<Utc>) -> Option<u64> {
+        let elapsed = (now - self.config.epoch).num_milliseconds();
+        let completed = u64::try_from(elapsed).ok()? / (SEGMENT_SECS * 1000);
+        completed.checked_sub(1)
+    }
+
+    /// Segment indexes in the live window at `now`.
+    pub fn window(&self, now: DateTime<Utc>) -> Range<u64> {
+        match self.live_edge(now) {
+            Some(edge) => edge.saturating_sub(self.config.window_segments - 1)..edge + 1,
+            None => 0..0,
+        }
+    }
+
+    /// Program date time of segment `i`.
+    pub fn pdt(&self, i: u64) -> DateTime<Utc> {
+        self.config.epoch + TimeDelta::seconds(i64::try_from(i * SEGMENT_SECS).unwrap_or(i64::MAX))
+    }
+
+    /// PTS (90 kHz) at which segment `i` starts once served.
+    pub fn pts(&self, i: u64) -> u64 {
+        (self.base_pts + (PTS_START_SECS + i * SEGMENT_SECS) * TICKS_PER_SECOND) % PTS_WRAP
+    }
+
+    /// Content loop file that segment `i` plays.
+    pub fn content_file(&self, i: u64) -> usize {
+        (i % self.content_len) as usize
+    }
+
+    /// Ticks to add to the content file's timestamps so segment `i` continues the stream.
+    pub fn pts_offset(&self, i: u64) -> u64 {
+        let loops = i / self.content_len;
+        ((PTS_START_SECS + loops * self.content_len * SEGMENT_SECS) * TICKS_PER_SECOND) % PTS_WRAP
+    }
+
+    fn segs(&self, secs: u64) -> u64 {
+        secs / SEGMENT_SECS
+    }
+
+    /// Where segment `i` sits in the break schedule.
+    pub fn position(&self, i: u64) -> Position {
+        let first = self.segs(self.config.first_break_secs);
+        let interval = self.segs(self.config.break_interval_secs).max(1);
+        let len = self.segs(self.config.break_duration_secs);
+        if i < first {
+            return Position::Content;
+        }
+        let (k, offset) = ((i - first) / interval, (i - first) % interval);
+        if offset < len {
+            Position::InBreak { k, offset }
+        } else if offset == len {
+            Position::AfterBreak { k }
+        } else {
+            Position::Content
+        }
+    }
+
+    /// First segment of break `k`.
+    pub fn break_start(&self, k: u64) -> u64 {
+        self.segs(self.config.first_break_secs) + k * self.segs(self.config.break_interval_secs)
+    }
+
+    /// SCTE-35 event id of break `k` (stable, so every refresh and every process agrees).
+    pub fn event_id(&self, k: u64) -> u32 {
+        1000u32.wrapping_add(k as u32)
+    }
+
+    /// The cue that starts break `k`.
+    pub fn out_cue(&self, k: u64) -> SpliceInfoSection {
+        let pts = self.pts(self.break_start(k));
+        let duration = self.config.break_duration_secs * TICKS_PER_SECOND;
+        match self.config.signal {
+            CueSignal::SpliceInsert => {
+                SpliceInfoSection::splice_insert_out(self.event_id(k), Some(pts), Some(duration))
+            }
+            CueSignal::TimeSignal => SpliceInfoSection::time_signal_segmentation(
+                pts,
+                0x34,
+                self.event_id(k),
+                Some(duration),
+            ),
+        }
+    }
+
+    /// The cue that ends break `k`.
+    pub fn in_cue(&self, k: u64) -> SpliceInfoSection {
+        let pts = self.pts(self.break_start(k) + self.segs(self.config.break_duration_secs));
+        match self.config.signal {
+            CueSignal::SpliceInsert => {
+                SpliceInfoSection::splice_insert_in(self.event_id(k), Some(pts))
+            }
+            CueSignal::TimeSignal => {
+                SpliceInfoSection::time_signal_segmentation(pts, 0x35, self.event_id(k), None)
+            }
+        }
+    }
+
+    /// The media playlist of `rendition` at `now`.
+    pub fn media_playlist(&self, now: DateTime<Utc>) -> String {
+        let window = self.window(now);
+        let mut out = String::with_capacity(1024);
+        let _ = write!(
+            out,
+            "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:{SEGMENT_SECS}\n#EXT-X-MEDIA-SEQUENCE:{}\n",
+            window.start
+        );
+        for i in window {
+            self.write_markers(&mut out, i);
+            let _ = write!(
+                out,
+                "#EXT-X-PROGRAM-DATE-TIME:{}\n#EXTINF:{SEGMENT_SECS}.000,\n{i}.ts\n",
+                iso(self.pdt(i))
+            );
+        }
+        out
+    }
+
+    fn write_markers(&self, out: &mut String, i: u64) {
+        let duration = self.config.break_duration_secs;
+        // The builders only produce encodable sections; an encoding error would be a bug in them.
+        let b64 = |s: SpliceInfoSection| s.to_base64().unwrap_or_default();
+        let hex = |s: SpliceInfoSection| s.to_hex().unwrap_or_default();
+        match (self.position(i), self.config.dialect) {
+            (Position::Content, _) => {}
+            (Position::InBreak { k: _, offset: 0 }, MarkerDialect::CueOut) => {
+                let _ = writeln!(out, "#EXT-X-CUE-OUT:DURATION={duration}.000");
+            }
+            (Position::InBreak { k, offset }, MarkerDialect::CueOut) => {
+                let _ = writeln!(
+                    out,
+                    "#EXT-X-CUE-OUT-CONT:ElapsedTime={}.000,Duration={duration}.000,SCTE35={}",
+                    offset * SEGMENT_SECS,
+                    b64(self.out_cue(k))
+                );
+            }
+            (Position::InBreak { k, offset: 0 }, MarkerDialect::Oatcls) => {
+                let _ = write!(
+                    out,
+                    "#EXT-OATCLS-SCTE35:{}\n#EXT-X-ASSET:CAID=0x{:08X}\n#EXT-X-CUE-OUT:{duration}.000\n",
+                    b64(self.out_cue(k)),
+                    self.event_id(k)
+                );
+            }
+            (Position::InBreak { offset, .. }, MarkerDialect::Oatcls) => {
+                let _ = writeln!(
+                    out,
+                    "#EXT-X-CUE-OUT-CONT:{}.000/{duration}",
+                    offset * SEGMENT_SECS
+                );
+            }
+            (Position::AfterBreak { .. }, MarkerDialect::CueOut | MarkerDialect::Oatcls) => {
+                out.push_str("#EXT-X-CUE-IN\n");
+            }
+            (Position::InBreak { k, offset: 0 }, MarkerDialect::Daterange) => {
+                let _ = writeln!(
+                    out,
+                    "#EXT-X-DATERANGE:ID=\"splice-{}\",START-DATE=\"{}\",PLANNED-DURATION={duration}.000,SCTE35-OUT={}",
+                    self.event_id(k),
+                    iso(self.pdt(i)),
+                    hex(self.out_cue(k))
+                );
+            }
+            (Position::InBreak { .. }, MarkerDialect::Daterange) => {}
+            (Position::AfterBreak { k }, MarkerDialect::Daterange) => {
+                let _ = writeln!(
+                    out,
+                    "#EXT-X-DATERANGE:ID=\"splice-{}\",START-DATE=\"{}\",END-DATE=\"{}\",DURATION={duration}.000,SCTE35-IN={}",
+                    self.event_id(k),
+                    iso(self.pdt(self.break_start(k))),
+                    iso(self.pdt(i)),
+                    hex(self.in_cue(k))
+                );
+            }
+        }
+    }
+}
+
+fn iso(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
