@@ -37,6 +37,8 @@ enum LogFormatArg {
 enum Command {
     /// Run the ad-insertion server (stitcher, ad API, collector, admin, metrics).
     Serve(cmd::serve::ServeArgs),
+    /// The whole loop on one machine: origin, stitcher, simulated viewers, counted beacons.
+    Demo(cmd::demo::DemoArgs),
     /// Run a simulated live origin: an HLS channel of real media with SCTE-35 ad breaks on a schedule.
     Origin(cmd::origin::OriginArgs),
     /// Closed-loop HTTP load against the given URLs, with latency percentiles.
@@ -83,6 +85,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Scte35 { command } => cmd::scte35::run(command),
+        Command::Demo(args) => {
+            interlude_server::telemetry::init_logging(&config.log)?;
+            runtime()?.block_on(cmd::demo::run(args, config))
+        }
         Command::Origin(args) => {
             interlude_server::telemetry::init_logging(&config.log)?;
             let grace = std::time::Duration::from_secs(config.server.shutdown_grace_secs);

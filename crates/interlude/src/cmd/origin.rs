@@ -18,7 +18,7 @@ pub(crate) struct OriginArgs {
         env = "INTERLUDE_ORIGIN_LISTEN",
         default_value = "127.0.0.1:8081"
     )]
-    pub(crate) listen: SocketAddr,
+    pub(crate) origin_listen: SocketAddr,
     /// Marker dialect.
     #[arg(long, value_enum)]
     dialect: Option<DialectArg>,
@@ -75,6 +75,11 @@ impl OriginArgs {
         Ok(config)
     }
 
+    /// How many times faster than real time the channel runs.
+    pub(crate) fn speed(&self) -> f64 {
+        self.speed
+    }
+
     /// The clock the flags ask for.
     pub(crate) fn clock(&self) -> anyhow::Result<Arc<dyn Clock>> {
         anyhow::ensure!(
@@ -101,7 +106,7 @@ pub(crate) async fn run(
         router(state).merge(ops::router(telemetry::metrics_handle()?, readiness.clone())),
     );
     tracing::info!(
-        master = %format!("http://{}/live/{}/master.m3u8", args.listen, config.channel),
+        master = %format!("http://{}/live/{}/master.m3u8", args.origin_listen, config.channel),
         dialect = ?config.dialect,
         signal = ?config.signal,
         break_every_secs = config.break_interval_secs,
@@ -109,7 +114,7 @@ pub(crate) async fn run(
         "Origin serving."
     );
     readiness.set(true);
-    ops::serve(app, args.listen, grace, ops::shutdown_signal())
+    ops::serve(app, args.origin_listen, grace, ops::shutdown_signal())
         .await
         .context("serving the origin")?;
     Ok(())

@@ -1,0 +1,198 @@
+//! `interlude demo`: the whole loop on one laptop — a simulated live origin with real media and SCTE-35 breaks,
+//! the stitcher serving personalised playlists, simulated viewers fetching ads, and the server-side beacons
+//! counted against what the viewers really fetched.
+
+use std::collections::{BTreeMap, HashSet};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use anyhow::Context;
+use interlude_server::stitcher::config::{ChannelConfig, CreativeConfig, RenditionConfig};
+use interlude_server::stitcher::routes;
+use interlude_server::{InterludeConfig, Readiness, ops, telemetry};
+use interlude_sim::media::Media;
+use interlude_sim::origin::{OriginState, router as origin_router};
+
+use super::origin::OriginArgs;
+
+/// Flags for `interlude demo`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct DemoArgs {
+    /// Where the stitcher listens.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// Simulated viewers.
+    #[arg(long, default_value_t = 20)]
+    viewers: usize,
+    /// Stop after this many seconds and print the summary (0: run until Ctrl-C).
+    #[arg(long, default_value_t = 100)]
+    duration_secs: u64,
+    #[command(flatten)]
+    origin: OriginArgs,
+}
+
+/// Points the stitcher at the simulated origin, with its slate and creatives, unless channels are configured.
+fn wire_stitcher(config: &mut InterludeConfig, origin: SocketAddr) {
+    if !config.stitcher.channels.is_empty() {
+        return;
+    }
+    let base = format!("http://{origin}");
+    let media = Media::embedded();
+    let renditions = |path: &str| -> Vec<RenditionConfig> {
+        media
+            .renditions()
+            .iter()
+            .map(|r| RenditionConfig {
+                bandwidth: r.bandwidth,
+                resolution: Some(format!("{}x{}", r.width, r.height)),
+                playlist: format!("{base}/assets/{path}/{}/index.m3u8", r.name),
+            })
+            .collect()
+    };
+    config.stitcher.channels.push(ChannelConfig {
+        id: config.origin.channel.clone(),
+        origin: format!("{base}/live/{}/master.m3u8", config.origin.channel),
+        poll_interval_ms: None,
+        origin_timeout_ms: 2_000,
+        stale_after_secs: 30,
+        slate: renditions("slate"),
+    });
+    for (id, secs) in [("ad15", 15.0), ("ad30", 30.0)] {
+        config.stitcher.creatives.push(CreativeConfig {
+            id: id.to_owned(),
+            duration_secs: secs,
+            renditions: renditions(&format!("ads/{id}")),
+        });
+    }
+}
+
+pub(crate) async fn run(args: DemoArgs, mut config: InterludeConfig) -> anyhow::Result<()> {
+    // A demo should show breaks soon: one every 40 s unless the config or flags say otherwise.
+    if config.origin == interlude_sim::origin::OriginConfig::default() {
+        config.origin.break_interval_secs = 40;
+    }
+    config.origin = args.origin.apply(config.origin)?;
+    config.server.listen = args.listen;
+    wire_stitcher(&mut config, args.origin.origin_listen);
+    config.validate()?;
+
+    let clock = args.origin.clock()?;
+    let origin = OriginState::new(config.origin.clone(), clock.clone());
+    let metrics = telemetry::metrics_handle()?;
+    let origin_app = ops::with_request_metrics(origin_router(origin));
+    let grace = Duration::from_secs(1);
+    let origin_listen = args.origin.origin_listen;
+    tokio::spawn(async move {
+        ops::serve(origin_app, origin_listen, grace, std::future::pending()).await
+    });
+
+    let stitcher_clock = clock.clone();
+    let (stitcher, beacons) =
+        super::serve::stitcher(&config, Arc::new(move || stitcher_clock.now()));
+    stitcher.start();
+    let readiness = Readiness::new();
+    let app = ops::with_request_metrics(
+        routes::router(stitcher).merge(ops::router(metrics, readiness.clone())),
+    );
+    let listen = args.listen;
+    tokio::spawn(async move { ops::serve(app, listen, grace, std::future::pending()).await });
+    readiness.set(true);
+
+    let channel = config.origin.channel.clone();
+    println!("Interlude demo");
+    println!(
+        "  origin     http://{origin_listen}/live/{channel}/master.m3u8  (breaks every {} s, {} s long, {:?})",
+        config.origin.break_interval_secs, config.origin.break_duration_secs, config.origin.dialect
+    );
+    println!(
+        "  play       ffplay http://{listen}/v1/channels/{channel}/master.m3u8   (a new session per play)"
+    );
+    println!("  metrics    http://{listen}/metrics");
+    println!("  {} simulated viewers; Ctrl-C to stop.\n", args.viewers);
+
+    // Give the poller its first refresh before viewers arrive.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let stop = Arc::new(AtomicBool::new(false));
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .context("building the viewers' HTTP client")?;
+    let refresh = Duration::from_secs_f64(2.0 / args.origin_speed());
+    let mut viewers = Vec::new();
+    for v in 0..args.viewers {
+        let (http, base, channel, stop) = (
+            http.clone(),
+            format!("http://{listen}"),
+            channel.clone(),
+            stop.clone(),
+        );
+        viewers.push(tokio::spawn(interlude_sim::audience::watch(
+            http,
+            base,
+            channel,
+            v % 2,
+            refresh,
+            stop,
+        )));
+    }
+
+    let deadline = (args.duration_secs > 0)
+        .then(|| tokio::time::Instant::now() + Duration::from_secs(args.duration_secs));
+    let mut tick = tokio::time::interval(Duration::from_secs(10));
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {
+                let mut by_event: BTreeMap<&str, u64> = BTreeMap::new();
+                for b in beacons.beacons() {
+                    *by_event.entry(b.event.as_str()).or_default() += 1;
+                }
+                println!("  beacons so far: {by_event:?} total={}", beacons.total());
+            }
+            () = ops::shutdown_signal() => break,
+            () = async { match deadline { Some(d) => tokio::time::sleep_until(d).await, None => std::future::pending().await } } => break,
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    let mut started: HashSet<String> = HashSet::new();
+    let (mut playlists, mut errors, mut ad_segments) = (0, 0, 0);
+    for v in viewers {
+        if let Ok(truth) = v.await {
+            playlists += truth.playlists;
+            errors += truth.playlist_errors;
+            ad_segments += truth.ad_segments;
+            started.extend(truth.ads_started);
+        }
+    }
+    let impressions: HashSet<String> = beacons
+        .beacons()
+        .into_iter()
+        .filter(|b| b.event.as_str() == "impression")
+        .map(|b| b.ad_instance_id)
+        .collect();
+    println!("\nSummary");
+    println!(
+        "  playlist requests {playlists} ({errors} failed), ad segments fetched {ad_segments}"
+    );
+    println!("  ads started by viewers (ground truth)  {}", started.len());
+    println!(
+        "  impressions counted by the server      {} (distinct ad instances)",
+        impressions.len()
+    );
+    println!(
+        "  {}",
+        if started == impressions {
+            "counts match exactly"
+        } else {
+            "counts differ"
+        }
+    );
+    Ok(())
+}
+
+impl DemoArgs {
+    fn origin_speed(&self) -> f64 {
+        self.origin.speed()
+    }
+}
