@@ -12,11 +12,11 @@ FONT=/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf
 # name          width height video-kbit/s
 RENDITIONS=("r0 320 180 120" "r1 640 360 300")
 
-# make NAME DURATION LABEL COLOUR TONE_HZ [AUDIO_DURATION]
+# make NAME DURATION LABEL COLOUR TONE_HZ [AUDIO_DURATION] [EXTRA_X264_OPTS]
 # The content loop's audio is cut a little short (AUDIO_DURATION): AAC frames (1024 samples) plus the encoder's
 # priming frame make 12 s of audio last 12.03 s, which would overlap the next loop when the origin replays it.
 make() {
-  local name=$1 duration=$2 label=$3 colour=$4 tone=$5 audio_duration=${6:-$2}
+  local name=$1 duration=$2 label=$3 colour=$4 tone=$5 audio_duration=${6:-$2} extra=${7:-}
   for r in "${RENDITIONS[@]}"; do
     read -r rn w h kbps <<<"$r"
     local dir="assets/$name/$rn"
@@ -27,7 +27,7 @@ make() {
       -vf "drawbox=x=0:y=0:w=iw:h=ih/5:color=${colour}@0.8:t=fill,drawtext=fontfile=${FONT}:text='${label}  %{pts\\:hms}':fontcolor=white:fontsize=h/12:x=(w-tw)/2:y=h/20" \
       -c:v libx264 -profile:v main -level 3.0 -preset medium -threads 1 -pix_fmt yuv420p \
       -b:v "${kbps}k" -maxrate "${kbps}k" -bufsize "$((kbps * 2))k" \
-      -g 50 -keyint_min 50 -sc_threshold 0 -force_key_frames "expr:gte(t,n_forced*2)" \
+      -g 50 -keyint_min 50 -sc_threshold 0 -force_key_frames "expr:gte(t,n_forced*2)" $extra \
       -c:a aac -ac 1 -b:a 32k \
       -bitexact -fflags +bitexact -flags:v +bitexact -flags:a +bitexact -map_metadata -1 \
       -f hls -hls_time 2 -hls_playlist_type vod -hls_segment_type mpegts \
@@ -38,7 +38,9 @@ make() {
 make content 12 "CONTENT" 0x1f4e79 440 11.96
 make ads/ad15 15 "AD 15s" 0xb03a2e 660
 make ads/ad30 30 "AD 30s" 0x2e7d32 880
-make slate 2 "SLATE" 0x555555 220
+# Slate has no B-frames: decode order is display order, so the stitcher can cut it after any frame to fill the
+# last fraction of a break (crates/mpegts `truncate`).
+make slate 2 "SLATE" 0x555555 220 2 "-bf 0"
 
 # Every file must decode.
 for f in assets/*/r*/*.ts assets/ads/*/r*/*.ts; do

@@ -1,8 +1,9 @@
 //! Simulators for testing and demonstrating Interlude: a live HLS origin with real media and SCTE-35 ad breaks
-//! on a schedule ([`origin`]), and the clocks that let it run faster than real time ([`clock`]).
+//! on a schedule ([`origin`]), the clocks that let it run faster than real time ([`clock`]), simulated viewers
+//! ([`audience`]) and helpers to run real decoders from tests ([`tools`]).
 
 pub mod audience;
 pub mod clock;
 pub mod media;
 pub mod origin;
-pub mod ts_rewrite;
+pub mod tools;

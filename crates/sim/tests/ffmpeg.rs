@@ -4,46 +4,24 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use interlude_sim::clock::{Clock, ScaledClock};
 use interlude_sim::origin::{OriginConfig, OriginState, router};
+use interlude_sim::tools;
 
 fn require(tool: &str) {
-    let found = Command::new(tool)
-        .arg("-version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok();
-    assert!(
-        found,
-        "{tool} is not installed: run scripts/test.sh, which installs it (Debian package ffmpeg)"
-    );
+    if let Err(e) = tools::require(tool) {
+        panic!("{e}");
+    }
 }
 
 /// Runs a command with a deadline; returns (success, stderr).
 fn run_bounded(cmd: &mut Command, limit: Duration) -> (bool, String) {
-    let mut child = cmd
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let started = Instant::now();
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            let mut err = String::new();
-            std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
-            return (status.success(), err);
-        }
-        if started.elapsed() > limit {
-            let _ = child.kill();
-            panic!("{cmd:?} did not finish within {limit:?}");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let done = tools::run_bounded(cmd, limit).unwrap();
+    (done.success, done.stderr)
 }
 
 async fn start(config: OriginConfig, speed: f64) -> (String, OriginState) {

@@ -124,9 +124,14 @@ pub fn render_window<'a>(
         } else {
             plan.first_ending_after(tracked.start_offset_micros)
         };
+        // Once the break has ended, the item playing across its end (typically slate) is shown cut to end with
+        // the break, so content resumes with no hole in the timeline; a remainder within the tolerance is dropped.
+        // It cannot have been shown before at full length: items are only shown once content covers them.
         let final_items = tracked.is_ended().then(|| {
-            plan.count_ending_by(tracked.elapsed_micros() + tolerance_micros)
-                .saturating_sub(k0)
+            let elapsed = tracked.elapsed_micros();
+            let whole = plan.count_ending_by(elapsed + tolerance_micros);
+            let remainder = plan.item(whole).start_micros + tolerance_micros < elapsed;
+            (whole + u64::from(remainder)).saturating_sub(k0)
         });
         let shape = BreakShape {
             tracked,
@@ -168,7 +173,13 @@ pub fn render_window<'a>(
                 }
             };
             for k in k_first..k_end {
-                let item = shape.plan.item(k);
+                let mut item = shape.plan.item(k);
+                if tracked.is_ended() {
+                    let end = tracked.elapsed_micros();
+                    if item.end_micros() > end + tolerance_micros {
+                        item.duration_micros = end.saturating_sub(item.start_micros);
+                    }
+                }
                 let msn = offset(tracked.start_msn + (k - shape.k0), shape.msn_offset);
                 let dsn = offset(
                     tracked.dsn_before + shape.discontinuities_to(k + 1),

@@ -238,8 +238,8 @@ proptest! {
             .filter_map(|(id, ..)| match id { Identity::Content(m) => Some(*m), Identity::Pod(..) => None })
             .collect();
         prop_assert!(content.windows(2).all(|p| p[0] < p[1]));
-        // Each fully seen personalised break was filled for its actual length: never longer than the content it
-        // replaced plus the tolerance, never shorter by a whole item or more.
+        // Each fully seen personalised break was filled for its actual length, to within the tolerance either
+        // way: the item playing across the break's end is cut to end with it, so no time is lost.
         let final_edge = edge;
         for (i, b) in s.breaks.iter().enumerate() {
             if !b.personalised || b.start < WINDOW || b.start + b.len + 1 > final_edge {
@@ -253,7 +253,7 @@ proptest! {
                 .sum();
             let actual = b.len * SEG;
             prop_assert!(filled <= actual + TOLERANCE, "break {} overfilled: {} > {}", i, filled, actual);
-            prop_assert!(filled + SEG > actual, "break {} underfilled: {} for {}", i, filled, actual);
+            prop_assert!(filled + TOLERANCE >= actual, "break {} underfilled: {} for {}", i, filled, actual);
         }
     }
 }

@@ -19,6 +19,21 @@ pub struct StitcherConfig {
     pub decision_timeout_ms: u64,
     /// Ads served to every viewer by the built-in configured pod source (used until a decision engine is wired).
     pub creatives: Vec<CreativeConfig>,
+    /// How ad and slate segments reach the player.
+    pub ad_delivery: AdDelivery,
+    /// Megabytes of creative and slate segments kept in memory in proxy mode.
+    pub proxy_cache_mb: u64,
+}
+
+/// How ad and slate segments reach the player.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AdDelivery {
+    /// A 307 redirect to the creative's CDN URL; the player resets its decoder at `EXT-X-DISCONTINUITY`.
+    Redirect,
+    /// The server serves the segment itself with its timestamps continuing the content's, for players that
+    /// ignore discontinuities. Costs the server the ad bytes.
+    Proxy,
 }
 
 impl Default for StitcherConfig {
@@ -30,6 +45,8 @@ impl Default for StitcherConfig {
             tolerance_ms: 500,
             decision_timeout_ms: 1_000,
             creatives: Vec::new(),
+            ad_delivery: AdDelivery::Redirect,
+            proxy_cache_mb: 512,
         }
     }
 }

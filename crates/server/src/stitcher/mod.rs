@@ -17,6 +17,7 @@ pub mod session;
 pub mod tracking;
 
 mod playlist;
+mod proxy;
 
 pub use config::StitcherConfig;
 pub use service::{Clock, StitchError, Stitcher};

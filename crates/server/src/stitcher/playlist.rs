@@ -6,8 +6,8 @@
 use std::fmt::Write;
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use interlude_stitch::ItemKind;
 use interlude_stitch::window::{Element, RenderedWindow};
+use interlude_stitch::{ItemKind, TrackedBreak};
 
 use super::origin::OriginMedia;
 use super::session::BreakDecision;
@@ -22,6 +22,10 @@ pub(crate) struct ItemUrls<'a> {
     pub rendition: usize,
     /// The slate segment URL for this rendition.
     pub slate_url: &'a str,
+    /// Whether slate goes through this server (proxy mode), which needs each slate item's place in its break.
+    pub proxy: bool,
+    /// The tracked breaks the rendered window's `break_index` points into.
+    pub breaks: &'a [TrackedBreak],
 }
 
 /// Writes the playlist. `decision_of(i)` gives the viewer's decision for tracked break `i`.
@@ -100,10 +104,24 @@ pub(crate) fn write_media_playlist<'d>(
                             urls.base_url, urls.session_id, instance, urls.rendition, segment
                         );
                     }
-                    ItemKind::Slate { .. } => {
-                        out.push_str(urls.slate_url);
-                        out.push('\n');
-                    }
+                    ItemKind::Slate { .. } => match urls.breaks.get(break_index) {
+                        Some(tracked) if urls.proxy => {
+                            let _ = writeln!(
+                                out,
+                                "{}/s/{}/slate/{}/{}/{}/{}.ts",
+                                urls.base_url,
+                                urls.session_id,
+                                urls.rendition,
+                                tracked.start_msn,
+                                item.start_micros,
+                                seg.duration_micros
+                            );
+                        }
+                        _ => {
+                            out.push_str(urls.slate_url);
+                            out.push('\n');
+                        }
+                    },
                 }
             }
         }

@@ -4,7 +4,9 @@
 //! - `GET /v1/channels/{channel}/master.m3u8?device=…` — implicit session start for players without one.
 //! - `GET /s/{session}/master.m3u8`, `GET /s/{session}/{rendition}/media.m3u8` — the viewer's playlists.
 //! - `GET /s/{session}/ads/{ad_instance}/{rendition}/{n}.ts` — ad segment: server-side beacons, then a redirect
-//!   to the creative's segment.
+//!   to the creative's segment (or, in proxy mode, the segment itself, retimed).
+//! - `GET /s/{session}/slate/{rendition}/{break_msn}/{offset_us}/{duration_us}.ts` — proxy mode only: a slate
+//!   segment retimed to play `offset_us` into the break, cut to `duration_us` when the break ends sooner.
 //! - `GET /v1/sessions/{session}/tracking` — the session's avails and ads for client-side reporting.
 //! - `GET /v1/channels/{channel}/origin/{rendition}.m3u8` — the origin's playlist as last fetched, unmodified.
 
@@ -30,7 +32,7 @@ impl IntoResponse for StitchError {
             | StitchError::UnknownSession(_)
             | StitchError::UnknownRendition(_)
             | StitchError::UnknownAdSegment => StatusCode::NOT_FOUND,
-            StitchError::OriginUnavailable(_) => StatusCode::BAD_GATEWAY,
+            StitchError::OriginUnavailable(_) | StitchError::Upstream(_) => StatusCode::BAD_GATEWAY,
         };
         (status, format!("{self}\n")).into_response()
     }
@@ -51,6 +53,10 @@ pub fn router(stitcher: Arc<Stitcher>) -> Router {
         .route(
             "/s/{session}/ads/{ad}/{rendition}/{segment}",
             get(ad_segment),
+        )
+        .route(
+            "/s/{session}/slate/{rendition}/{break_msn}/{offset}/{duration}",
+            get(slate_segment),
         )
         .with_state(stitcher)
 }
@@ -153,8 +159,48 @@ async fn ad_segment(
         .and_then(|n| n.parse().ok())
         .ok_or(StitchError::UnknownAdSegment)?;
     let session = stitcher.session(&session)?;
+    if stitcher.proxies_segments() {
+        let bytes = stitcher
+            .proxied_ad_segment(&session, &ad, rendition, index)
+            .await?;
+        return Ok(segment_response(bytes));
+    }
     let url = stitcher.ad_segment(&session, &ad, rendition, index)?;
     Ok(Redirect::temporary(&url).into_response())
+}
+
+async fn slate_segment(
+    State(stitcher): State<Arc<Stitcher>>,
+    Path((session, rendition, break_msn, offset, duration)): Path<(
+        String,
+        usize,
+        u64,
+        u64,
+        String,
+    )>,
+) -> Result<Response, StitchError> {
+    let duration: u64 = duration
+        .strip_suffix(".ts")
+        .and_then(|n| n.parse().ok())
+        .ok_or(StitchError::UnknownAdSegment)?;
+    let session = stitcher.session(&session)?;
+    let bytes = stitcher
+        .proxied_slate_segment(&session, rendition, break_msn, offset, duration)
+        .await?;
+    Ok(segment_response(bytes))
+}
+
+fn segment_response(bytes: bytes::Bytes) -> Response {
+    let mut response = Response::new(bytes.into());
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("video/mp2t"));
+    // Retimed for one break of one channel: the same for every viewer of that break, so a shared cache may keep
+    // it briefly, but never beyond the break.
+    headers.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=60"),
+    );
+    response
 }
 
 async fn tracking(

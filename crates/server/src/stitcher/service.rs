@@ -5,7 +5,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use interlude_stitch::pod::micros_to_secs;
+use interlude_mpegts::truncate;
+use interlude_stitch::pod::{micros_to_secs, secs_to_micros};
 use interlude_stitch::{
     PlannedAd, PodPlan, PodRequest, PodSource, TrackedBreak, ViewerContext, render_window,
 };
@@ -13,10 +14,11 @@ use tokio::sync::{OnceCell, Semaphore, mpsc};
 
 use super::beacons::{AdBeacon, BeaconSink, events_for_segment};
 use super::channel::{Channel, NewBreak, poll_channel};
-use super::config::{JoinPolicy, StitcherConfig};
+use super::config::{AdDelivery, JoinPolicy, StitcherConfig};
 use super::creatives::CreativeLibrary;
 use super::playlist::{ItemUrls, write_media_playlist};
 use super::pods::{best_rendition, to_rendition};
+use super::proxy::{Anchors, SegmentCache, reference_pts, retimed};
 use super::session::{BreakDecision, ResolvedAd, Session, SessionStore, new_session_id};
 
 /// A clock for the service (tests pass a fake one).
@@ -40,6 +42,26 @@ pub enum StitchError {
     /// The origin has not answered recently enough to serve its window.
     #[error("origin for channel {0:?} unavailable")]
     OriginUnavailable(String),
+    /// A segment to proxy could not be fetched.
+    #[error(transparent)]
+    Upstream(#[from] super::proxy::FetchError),
+}
+
+/// Where an ad segment request leads: the creative's URL, and where the segment sits in the break.
+#[derive(Debug, Clone)]
+struct AdSegmentTarget {
+    url: String,
+    /// URL of the ad's first segment in the same rendition (its first PTS is the ad's time origin).
+    first_url: String,
+    /// Microseconds from the break start to the ad's start (the segment keeps its place within the ad).
+    ad_start_micros: u64,
+    tracked: TrackedBreak,
+}
+
+/// Proxy-mode state: fetched segments and per-break timestamp anchors.
+struct Proxy {
+    segments: SegmentCache,
+    anchors: Anchors,
 }
 
 /// Slate for a channel: the first segment of the best slate rendition for each content rendition.
@@ -66,6 +88,7 @@ pub struct Stitcher {
     clock: Clock,
     http: reqwest::Client,
     decisions: Semaphore,
+    proxy: Option<Proxy>,
 }
 
 /// Concurrent pod decisions: enough to keep a decision engine busy, bounded so a break for a million viewers
@@ -99,7 +122,17 @@ impl Stitcher {
                 )
             })
             .collect();
+        let proxy = (config.ad_delivery == AdDelivery::Proxy).then(|| Proxy {
+            segments: SegmentCache::new(
+                http.clone(),
+                Duration::from_secs(5),
+                usize::try_from(config.proxy_cache_mb.saturating_mul(1 << 20))
+                    .unwrap_or(usize::MAX),
+            ),
+            anchors: Anchors::default(),
+        });
         Arc::new(Stitcher {
+            proxy,
             creatives: CreativeLibrary::new(
                 http.clone(),
                 Duration::from_millis(config.decision_timeout_ms.max(1000)),
@@ -132,6 +165,7 @@ impl Stitcher {
         let me = self.clone();
         tokio::spawn(async move {
             while let Some(new_break) = rx.recv().await {
+                me.warm_anchors(&new_break);
                 for session in me.sessions.for_channel(&new_break.channel) {
                     let (me, tracked) = (me.clone(), new_break.tracked.clone());
                     tokio::spawn(async move { me.decide(&session, &tracked).await });
@@ -426,11 +460,56 @@ impl Stitcher {
             session_id: &session.id,
             rendition,
             slate_url,
+            proxy: self.proxy.is_some(),
+            breaks,
         };
         write_media_playlist(out, &content.media, &rendered, &urls, |i| {
             decisions.get(i)?.as_deref()
         });
         Ok(())
+    }
+
+    /// Whether ad and slate segments are served by this server (rather than redirected to).
+    pub fn proxies_segments(&self) -> bool {
+        self.proxy.is_some()
+    }
+
+    /// Measures the new break's timestamp anchors while its first segment is still in the origin window, and
+    /// forgets anchors of breaks that are gone.
+    fn warm_anchors(self: &Arc<Self>, new_break: &NewBreak) {
+        let Some(proxy) = &self.proxy else { return };
+        let Ok(entry) = self.entry(&new_break.channel) else {
+            return;
+        };
+        let snapshot = entry.channel.snapshot();
+        if let Some(oldest) = snapshot.breaks.first() {
+            proxy.anchors.prune(&new_break.channel, oldest.start_msn);
+        }
+        for rendition in 0..snapshot.renditions.len() {
+            let (me, channel, tracked) = (
+                self.clone(),
+                entry.channel.clone(),
+                new_break.tracked.clone(),
+            );
+            tokio::spawn(async move {
+                if let Some(proxy) = &me.proxy {
+                    proxy
+                        .anchors
+                        .anchor(
+                            &channel,
+                            &tracked,
+                            rendition,
+                            &me.http,
+                            me.origin_timeout(&channel),
+                        )
+                        .await;
+                }
+            });
+        }
+    }
+
+    fn origin_timeout(&self, channel: &Channel) -> Duration {
+        Duration::from_millis(channel.config.origin_timeout_ms)
     }
 
     /// Resolves an ad segment request to the creative's URL, firing the server-side beacons it stands for.
@@ -441,24 +520,44 @@ impl Stitcher {
         rendition: usize,
         segment: usize,
     ) -> Result<String, StitchError> {
+        Ok(self
+            .ad_target(session, ad_instance_id, rendition, segment)?
+            .url)
+    }
+
+    fn ad_target(
+        &self,
+        session: &Session,
+        ad_instance_id: &str,
+        rendition: usize,
+        segment: usize,
+    ) -> Result<AdSegmentTarget, StitchError> {
         let snapshot = self.entry(&session.channel)?.channel.snapshot();
         for tracked in snapshot.breaks.iter().rev() {
             let Some(decision) = session.decision(&tracked.id) else {
                 continue;
             };
-            let Some(ad) = decision
+            let Some(position) = decision
                 .ads
                 .iter()
-                .find(|a| a.ad.ad_instance_id == ad_instance_id)
+                .position(|a| a.ad.ad_instance_id == ad_instance_id)
             else {
                 continue;
             };
-            let url = ad
+            let ad_start: u64 = decision.ads[..position]
+                .iter()
+                .map(|a| a.segment_micros.iter().sum::<u64>())
+                .sum();
+            let ad = &decision.ads[position];
+            let urls = ad
                 .segment_urls
                 .get(rendition)
-                .and_then(|urls| urls.get(segment))
+                .ok_or(StitchError::UnknownAdSegment)?;
+            let url = urls
+                .get(segment)
                 .ok_or(StitchError::UnknownAdSegment)?
                 .clone();
+            let first_url = urls.first().ok_or(StitchError::UnknownAdSegment)?.clone();
             let start: u64 = ad.segment_micros.iter().take(segment).sum();
             let duration = ad.segment_micros.get(segment).copied().unwrap_or(0);
             let total: u64 = ad.segment_micros.iter().sum();
@@ -476,9 +575,85 @@ impl Stitcher {
                     occurred_at: now,
                 });
             }
-            return Ok(url);
+            return Ok(AdSegmentTarget {
+                url,
+                first_url,
+                ad_start_micros: ad_start,
+                tracked: tracked.clone(),
+            });
         }
         Err(StitchError::UnknownAdSegment)
+    }
+
+    /// Proxy mode: the ad segment's bytes, retimed to continue the content; fires the same beacons as a redirect.
+    pub async fn proxied_ad_segment(
+        &self,
+        session: &Session,
+        ad_instance_id: &str,
+        rendition: usize,
+        segment: usize,
+    ) -> Result<bytes::Bytes, StitchError> {
+        let target = self.ad_target(session, ad_instance_id, rendition, segment)?;
+        let proxy = self.proxy.as_ref().ok_or(StitchError::UnknownAdSegment)?;
+        let entry = self.entry(&session.channel)?;
+        let first = proxy.segments.get(&target.first_url).await?;
+        let bytes = proxy.segments.get(&target.url).await?;
+        let anchor = proxy
+            .anchors
+            .anchor(
+                &entry.channel,
+                &target.tracked,
+                rendition,
+                &self.http,
+                self.origin_timeout(&entry.channel),
+            )
+            .await;
+        Ok(retimed(
+            &bytes,
+            reference_pts(&first),
+            anchor,
+            target.ad_start_micros,
+        ))
+    }
+
+    /// Proxy mode: the slate segment playing `offset_micros` into the break starting at media sequence
+    /// `break_msn`, retimed to continue the content and cut to `duration_micros` (the end of a break).
+    pub async fn proxied_slate_segment(
+        &self,
+        session: &Session,
+        rendition: usize,
+        break_msn: u64,
+        offset_micros: u64,
+        duration_micros: u64,
+    ) -> Result<bytes::Bytes, StitchError> {
+        let proxy = self.proxy.as_ref().ok_or(StitchError::UnknownAdSegment)?;
+        let entry = self.entry(&session.channel)?;
+        let slate = entry.slate.get().cloned().flatten();
+        let (url, slate_micros) = slate
+            .and_then(|s| Some((s.urls.get(rendition)?.clone(), secs_to_micros(s.seconds))))
+            .ok_or(StitchError::UnknownRendition(rendition))?;
+        let snapshot = entry.channel.snapshot();
+        let tracked = snapshot
+            .breaks
+            .iter()
+            .find(|b| b.start_msn == break_msn)
+            .ok_or(StitchError::UnknownAdSegment)?;
+        let bytes = proxy.segments.get(&url).await?;
+        let anchor = proxy
+            .anchors
+            .anchor(
+                &entry.channel,
+                tracked,
+                rendition,
+                &self.http,
+                self.origin_timeout(&entry.channel),
+            )
+            .await;
+        let bytes = retimed(&bytes, reference_pts(&bytes), anchor, offset_micros);
+        if duration_micros + 1_000 < slate_micros {
+            return Ok(truncate(&bytes, duration_micros * 9 / 100).into());
+        }
+        Ok(bytes)
     }
 }
 

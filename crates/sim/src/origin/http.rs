@@ -17,7 +17,7 @@ use axum::routing::get;
 use super::{OriginConfig, Timeline};
 use crate::clock::Clock;
 use crate::media::{CODECS, Media};
-use crate::ts_rewrite::{first_pts, shift_timestamps};
+use interlude_mpegts::{first_pts, shift_timestamps};
 
 /// What the routes share.
 #[derive(Clone)]

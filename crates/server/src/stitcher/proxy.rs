@@ -1,0 +1,246 @@
+//! Proxy delivery of ad and slate segments (`stitcher.ad_delivery = "proxy"`).
+//!
+//! In redirect mode a player follows a 307 to the creative's CDN and relies on `EXT-X-DISCONTINUITY` to reset its
+//! decoder at each boundary. Some players and decoders ignore discontinuities (ffmpeg's HLS demuxer does): the
+//! ad's timestamps, which start near zero, then look like a jump backwards, and playback stalls or drops frames.
+//! In proxy mode the server fetches the segment once (cached, with concurrent misses collapsed into one fetch)
+//! and rewrites its PTS/DTS/PCR so they continue from the content the break replaces: the break's anchor is the
+//! first PTS of its first replaced content segment, and an item `t` microseconds into the break starts at
+//! `anchor + t`. Only MPEG-TS is rewritten; other containers are passed through unchanged.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use dashmap::DashMap;
+use interlude_mpegts::{WRAP, first_pts, offset_between, shift_timestamps};
+use interlude_stitch::TrackedBreak;
+use tokio::sync::OnceCell;
+
+use super::channel::Channel;
+
+/// Why a segment could not be fetched.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("segment {url}: {reason}")]
+pub struct FetchError {
+    /// The segment URL.
+    pub url: String,
+    /// What went wrong.
+    pub reason: String,
+}
+
+/// Converts microseconds to 90 kHz ticks.
+fn ticks(micros: u64) -> u64 {
+    micros * 9 / 100
+}
+
+/// Fetched segments by URL, bounded in bytes.
+#[derive(Debug)]
+pub(crate) struct SegmentCache {
+    http: reqwest::Client,
+    timeout: Duration,
+    cells: DashMap<String, Arc<OnceCell<Bytes>>>,
+    bytes: AtomicUsize,
+    capacity: usize,
+}
+
+impl SegmentCache {
+    pub(crate) fn new(http: reqwest::Client, timeout: Duration, capacity: usize) -> Self {
+        SegmentCache {
+            http,
+            timeout,
+            cells: DashMap::new(),
+            bytes: AtomicUsize::new(0),
+            capacity,
+        }
+    }
+
+    /// The segment at `url`; the first caller fetches it, concurrent callers wait for that fetch.
+    pub(crate) async fn get(&self, url: &str) -> Result<Bytes, FetchError> {
+        let cell = self.cells.entry(url.to_owned()).or_default().clone();
+        let mut fetched = false;
+        let bytes = cell
+            .get_or_try_init(|| async {
+                fetched = true;
+                fetch(&self.http, url, self.timeout).await
+            })
+            .await?
+            .clone();
+        if fetched {
+            metrics::counter!("stitcher_proxy_fetches_total").increment(1);
+            let total = self.bytes.fetch_add(bytes.len(), Ordering::Relaxed) + bytes.len();
+            if total > self.capacity {
+                self.evict(url);
+            }
+        }
+        Ok(bytes)
+    }
+
+    /// Drops cached segments other than `keep` until the cache is within capacity. Which ones does not matter
+    /// much: creatives in rotation are fetched again on their next request.
+    fn evict(&self, keep: &str) {
+        let victims: Vec<String> = self
+            .cells
+            .iter()
+            .filter(|e| e.key() != keep && e.value().initialized())
+            .map(|e| e.key().clone())
+            .collect();
+        for key in victims {
+            if self.bytes.load(Ordering::Relaxed) <= self.capacity {
+                break;
+            }
+            if let Some((_, cell)) = self.cells.remove(&key) {
+                let len = cell.get().map_or(0, Bytes::len);
+                self.bytes.fetch_sub(len, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+async fn fetch(http: &reqwest::Client, url: &str, timeout: Duration) -> Result<Bytes, FetchError> {
+    let err = |reason: String| FetchError {
+        url: url.to_owned(),
+        reason,
+    };
+    let response = http
+        .get(url)
+        .timeout(timeout)
+        .send()
+        .await
+        .map_err(|e| err(e.to_string()))?;
+    if !response.status().is_success() {
+        return Err(err(format!("HTTP {}", response.status())));
+    }
+    response.bytes().await.map_err(|e| err(e.to_string()))
+}
+
+/// Per-break timestamp anchors, keyed by channel, break start and rendition.
+#[derive(Debug, Default)]
+pub(crate) struct Anchors {
+    cells: DashMap<(String, u64, usize), Arc<OnceCell<u64>>>,
+}
+
+impl Anchors {
+    /// The PTS at which `tracked` starts in rendition `rendition`, measured once from a content segment the
+    /// break replaces (the earliest still in the origin window, with the replaced time before it subtracted).
+    pub(crate) async fn anchor(
+        &self,
+        channel: &Channel,
+        tracked: &TrackedBreak,
+        rendition: usize,
+        http: &reqwest::Client,
+        timeout: Duration,
+    ) -> Option<u64> {
+        let key = (channel.config.id.clone(), tracked.start_msn, rendition);
+        let cell = self.cells.entry(key).or_default().clone();
+        let result = cell
+            .get_or_try_init(|| measure(channel, tracked, rendition, http, timeout))
+            .await;
+        match result {
+            Ok(pts) => Some(*pts),
+            Err(error) => {
+                tracing::warn!(channel = %channel.config.id, break_id = %tracked.id, %error,
+                    "No timestamp anchor for the break; serving its segments unshifted.");
+                None
+            }
+        }
+    }
+
+    /// Forgets anchors of breaks that started before `oldest_msn` on `channel`.
+    pub(crate) fn prune(&self, channel: &str, oldest_msn: u64) {
+        self.cells
+            .retain(|(c, msn, _), _| c != channel || *msn >= oldest_msn);
+    }
+}
+
+async fn measure(
+    channel: &Channel,
+    tracked: &TrackedBreak,
+    rendition: usize,
+    http: &reqwest::Client,
+    timeout: Duration,
+) -> Result<u64, FetchError> {
+    let snapshot = channel.snapshot();
+    let unavailable = |reason: &str| FetchError {
+        url: format!("{} rendition {rendition}", channel.config.id),
+        reason: reason.to_owned(),
+    };
+    let content = snapshot
+        .renditions
+        .get(rendition)
+        .ok_or_else(|| unavailable("no such rendition"))?;
+    let replaced = tracked.replaced_micros.len() as u64;
+    let (index, into_break) = content
+        .media
+        .window
+        .segments
+        .iter()
+        .enumerate()
+        .find_map(|(i, s)| {
+            let k = s.msn.checked_sub(tracked.start_msn)?;
+            (k < replaced).then_some((i, k))
+        })
+        .ok_or_else(|| unavailable("no replaced content segment left in the window"))?;
+    let url = &content
+        .media
+        .segments
+        .get(index)
+        .ok_or_else(|| unavailable("window and segments disagree"))?
+        .uri;
+    let bytes = fetch(http, url, timeout).await?;
+    let pts = first_pts(&bytes).ok_or_else(|| FetchError {
+        url: url.clone(),
+        reason: "no PTS in the segment".to_owned(),
+    })?;
+    let before: u64 = tracked
+        .replaced_micros
+        .iter()
+        .take(usize::try_from(into_break).unwrap_or(usize::MAX))
+        .sum();
+    Ok(offset_between(ticks(before), pts))
+}
+
+/// `segment` with its timestamps moved so that a file whose first PTS is `reference` starts at
+/// `anchor + offset_micros`. Without an anchor or a reference PTS the bytes are returned as they are.
+pub(crate) fn retimed(
+    segment: &Bytes,
+    reference: Option<u64>,
+    anchor: Option<u64>,
+    offset_micros: u64,
+) -> Bytes {
+    let (Some(reference), Some(anchor)) = (reference, anchor) else {
+        return segment.clone();
+    };
+    let target = (anchor + ticks(offset_micros)) % WRAP;
+    let mut out = segment.to_vec();
+    shift_timestamps(&mut out, offset_between(reference, target));
+    Bytes::from(out)
+}
+
+/// The first PTS of a cached segment, if it is MPEG-TS.
+pub(crate) fn reference_pts(segment: &Bytes) -> Option<u64> {
+    first_pts(segment)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retimed_segment_starts_at_the_anchor_plus_offset() {
+        let file = Bytes::from_static(include_bytes!("../../../../assets/ads/ad15/r0/000.ts"));
+        let reference = reference_pts(&file);
+        assert!(reference.is_some());
+        let anchor = WRAP - 90_000; // one second before the 33-bit wrap
+        let out = retimed(&file, reference, Some(anchor), 3_000_000);
+        assert_eq!(first_pts(&out), Some(2 * 90_000));
+        assert_eq!(out.len(), file.len());
+    }
+
+    #[test]
+    fn without_an_anchor_bytes_pass_through() {
+        let file = Bytes::from_static(b"not a transport stream");
+        assert_eq!(retimed(&file, reference_pts(&file), Some(5), 0), file);
+    }
+}
