@@ -1,7 +1,8 @@
 //! The `interlude` command: every Interlude role in one binary.
 //!
 //! `serve` runs the ad-insertion server, `origin` a simulated live packager, `demo` the whole loop on a laptop,
-//! `loadgen` an HTTP load generator, `scte35` a cue codec tool, and `config` prints the effective configuration.
+//! `loadgen` an HTTP load generator, `bench` the end-to-end benchmarks, `scte35` a cue codec tool, and `config`
+//! prints the effective configuration.
 
 mod cmd;
 
@@ -43,6 +44,11 @@ enum Command {
     Origin(cmd::origin::OriginArgs),
     /// Closed-loop HTTP load against the given URLs, with latency percentiles.
     Loadgen(cmd::loadgen::LoadgenArgs),
+    /// Benchmarks that start what they measure and quote a ratio against a baseline from the same run.
+    Bench {
+        #[command(subcommand)]
+        command: cmd::bench::BenchCommand,
+    },
     /// SCTE-35 cue tools: decode, encode, list the cues of a transport stream.
     Scte35 {
         #[command(subcommand)]
@@ -95,6 +101,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             runtime()?.block_on(cmd::origin::run(args, config.origin, grace))
         }
         Command::Loadgen(args) => runtime()?.block_on(cmd::loadgen::run(args)),
+        Command::Bench { command } => runtime()?.block_on(cmd::bench::run(command, config)),
         Command::Serve(args) => {
             interlude_server::telemetry::init_logging(&config.log)?;
             runtime()?.block_on(cmd::serve::run(args, config))

@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::Context;
+use interlude_server::stitcher::beacons::MemoryBeaconSink;
 use interlude_server::stitcher::config::{ChannelConfig, CreativeConfig, RenditionConfig};
 use interlude_server::stitcher::routes;
 use interlude_server::{InterludeConfig, Readiness, ops, telemetry};
@@ -68,37 +69,64 @@ fn wire_stitcher(config: &mut InterludeConfig, origin: SocketAddr) {
     }
 }
 
+/// A simulated origin and a stitcher wired to it, both serving in this process.
+pub(crate) struct Stack {
+    /// The stitcher's server-side beacons.
+    pub(crate) beacons: Arc<MemoryBeaconSink>,
+}
+
+/// Starts the origin on `origin.origin_listen` and the stitcher (with the ops endpoints) on `listen`, the
+/// stitcher pointed at the origin unless channels are configured.
+pub(crate) async fn start_stack(
+    config: &mut InterludeConfig,
+    origin: &OriginArgs,
+    listen: SocketAddr,
+) -> anyhow::Result<Stack> {
+    config.server.listen = listen;
+    wire_stitcher(config, origin.origin_listen);
+    config.validate()?;
+
+    let clock = origin.clock()?;
+    let origin_state = OriginState::new(config.origin.clone(), clock.clone());
+    let metrics = telemetry::metrics_handle()?;
+    let origin_app = ops::with_request_metrics(origin_router(origin_state));
+    let grace = Duration::from_secs(1);
+    let origin_listen = origin.origin_listen;
+    let origin_listener = tokio::net::TcpListener::bind(origin_listen)
+        .await
+        .with_context(|| format!("binding the origin to {origin_listen}"))?;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("binding the stitcher to {listen}"))?;
+    tokio::spawn(ops::serve_on(
+        origin_listener,
+        origin_app,
+        grace,
+        std::future::pending(),
+    ));
+
+    let stitcher_clock = clock.clone();
+    let (stitcher, beacons) =
+        super::serve::stitcher(config, Arc::new(move || stitcher_clock.now()));
+    stitcher.start();
+    let readiness = Readiness::new();
+    let app = ops::with_request_metrics(
+        routes::router(stitcher).merge(ops::router(metrics, readiness.clone())),
+    );
+    tokio::spawn(ops::serve_on(listener, app, grace, std::future::pending()));
+    readiness.set(true);
+    Ok(Stack { beacons })
+}
+
 pub(crate) async fn run(args: DemoArgs, mut config: InterludeConfig) -> anyhow::Result<()> {
     // A demo should show breaks soon: one every 40 s unless the config or flags say otherwise.
     if config.origin == interlude_sim::origin::OriginConfig::default() {
         config.origin.break_interval_secs = 40;
     }
     config.origin = args.origin.apply(config.origin)?;
-    config.server.listen = args.listen;
-    wire_stitcher(&mut config, args.origin.origin_listen);
-    config.validate()?;
-
-    let clock = args.origin.clock()?;
-    let origin = OriginState::new(config.origin.clone(), clock.clone());
-    let metrics = telemetry::metrics_handle()?;
-    let origin_app = ops::with_request_metrics(origin_router(origin));
-    let grace = Duration::from_secs(1);
-    let origin_listen = args.origin.origin_listen;
-    tokio::spawn(async move {
-        ops::serve(origin_app, origin_listen, grace, std::future::pending()).await
-    });
-
-    let stitcher_clock = clock.clone();
-    let (stitcher, beacons) =
-        super::serve::stitcher(&config, Arc::new(move || stitcher_clock.now()));
-    stitcher.start();
-    let readiness = Readiness::new();
-    let app = ops::with_request_metrics(
-        routes::router(stitcher).merge(ops::router(metrics, readiness.clone())),
-    );
-    let listen = args.listen;
-    tokio::spawn(async move { ops::serve(app, listen, grace, std::future::pending()).await });
-    readiness.set(true);
+    let stack = start_stack(&mut config, &args.origin, args.listen).await?;
+    let (listen, origin_listen) = (args.listen, args.origin.origin_listen);
+    let beacons = stack.beacons.clone();
 
     let channel = config.origin.channel.clone();
     println!("Interlude demo");

@@ -1,0 +1,223 @@
+//! `interlude bench stitcher`: the stitcher's playlist benchmark, in one run.
+//!
+//! Starts the simulated origin and the stitcher in this process, creates N sessions (10,000 by default) and
+//! measures, with the closed-loop load generator over the same connections count and duration:
+//! 1. the baseline — the same server answering `GET /v1/channels/{ch}/origin/0.m3u8`, the unmodified origin
+//!    playlist from memory (routing, HTTP and the snapshot lookup, but no per-viewer work);
+//! 2. stitched media playlists, each request for one of the N sessions in turn.
+//!
+//! It prints both rates and their ratio, and the resident memory per idle session (RSS growth while creating
+//! the sessions, divided by N). The load generator shares the machine with the server, so absolute rates are
+//! lower than on a dedicated load box; the ratio is what compares.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use anyhow::Context;
+use futures_util::StreamExt;
+use interlude_loadgen::{LoadReport, LoadSpec};
+use interlude_server::InterludeConfig;
+
+use super::demo::start_stack;
+use super::origin::OriginArgs;
+
+/// Which benchmark to run.
+#[derive(Debug, clap::Subcommand)]
+pub(crate) enum BenchCommand {
+    /// Stitched media playlist requests per second for N sessions against the unmodified origin playlist.
+    Stitcher(StitcherBenchArgs),
+}
+
+/// Flags for `interlude bench stitcher`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct StitcherBenchArgs {
+    /// Sessions to create.
+    #[arg(long, default_value_t = 10_000)]
+    sessions: usize,
+    /// Concurrent keep-alive connections of the load generator.
+    #[arg(long, default_value_t = 64)]
+    connections: usize,
+    /// Seconds of load for each of the two measurements.
+    #[arg(long, default_value_t = 10.0)]
+    secs: f64,
+    /// Where the stitcher listens.
+    #[arg(long, default_value = "127.0.0.1:18180")]
+    listen: SocketAddr,
+    /// Print the result as JSON.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    origin: OriginArgs,
+}
+
+pub(crate) async fn run(command: BenchCommand, config: InterludeConfig) -> anyhow::Result<()> {
+    match command {
+        BenchCommand::Stitcher(args) => stitcher(args, config).await,
+    }
+}
+
+/// Resident set size of this process in bytes (Linux), if known.
+fn rss_bytes() -> Option<u64> {
+    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
+    Some(pages * 4096)
+}
+
+async fn stitcher(args: StitcherBenchArgs, mut config: InterludeConfig) -> anyhow::Result<()> {
+    // Breaks most of the time, so stitched windows carry ad segments and discontinuities.
+    if config.origin == interlude_sim::origin::OriginConfig::default() {
+        config.origin.break_interval_secs = 30;
+        config.origin.break_duration_secs = 20;
+        config.origin.first_break_secs = 0;
+    }
+    config.origin = args.origin.apply(config.origin)?;
+    start_stack(&mut config, &args.origin, args.listen).await?;
+    let base = format!("http://{}", args.listen);
+    let channel = config.origin.channel.clone();
+    let http = reqwest::Client::new();
+    let passthrough = format!("{base}/v1/channels/{channel}/origin/0.m3u8");
+    wait_for(&http, &passthrough).await?;
+
+    let rss_before = rss_bytes();
+    let sessions: Vec<String> = futures_util::stream::iter(0..args.sessions)
+        .map(|i| {
+            let (http, base, channel) = (http.clone(), base.clone(), channel.clone());
+            async move { create_session(&http, &base, &channel, i).await }
+        })
+        .buffer_unordered(32)
+        .collect::<Vec<_>>()
+        .await
+        .into_iter()
+        .collect::<anyhow::Result<_>>()?;
+    let rss_after = rss_bytes();
+    let per_session = match (rss_before, rss_after) {
+        (Some(b), Some(a)) => Some(a.saturating_sub(b) as f64 / args.sessions.max(1) as f64),
+        _ => None,
+    };
+    let stitched: Vec<String> = sessions
+        .iter()
+        .map(|id| format!("{base}/s/{id}/0/media.m3u8"))
+        .collect();
+    // Every session's playlist once, so the first measured requests do not pay for first-time decisions.
+    load(stitched.clone(), 16, 1.0).await?;
+
+    let duration = Duration::try_from_secs_f64(args.secs).context("--secs must be positive")?;
+    let baseline = load(vec![passthrough], args.connections, duration.as_secs_f64()).await?;
+    let sample_url = stitched.first().cloned().unwrap_or_default();
+    let stitch = load(stitched, args.connections, duration.as_secs_f64()).await?;
+    // What a stitched window looked like at the end, to show the measurement included break content.
+    let sample = http
+        .get(&sample_url)
+        .send()
+        .await
+        .context("sampling a playlist")?
+        .text()
+        .await?;
+    let ads_in_sample = sample
+        .lines()
+        .filter(|l| l.contains("/ads/") || l.contains("/slate"))
+        .count();
+    let ratio = stitch.requests_per_sec / baseline.requests_per_sec.max(f64::MIN_POSITIVE);
+    let result = serde_json::json!({
+        "sessions": args.sessions,
+        "connections": args.connections,
+        "seconds_each": args.secs,
+        "passthrough": baseline,
+        "stitched": stitch,
+        "ratio": ratio,
+        "rss_bytes_per_idle_session": per_session,
+        "ad_or_slate_segments_in_a_sample_window": ads_in_sample,
+    });
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&result)?);
+        return Ok(());
+    }
+    println!(
+        "Stitcher playlist benchmark: {} sessions, {} connections, {} s each",
+        args.sessions, args.connections, args.secs
+    );
+    for (name, r) in [
+        ("origin passthrough", &baseline),
+        ("stitched playlists", &stitch),
+    ] {
+        println!(
+            "  {name:<20} {:>9.0} req/s  ok {:>8}/{:<8} p50 {} µs  p99 {} µs  p99.9 {} µs  {:.0} B/resp",
+            r.requests_per_sec,
+            r.ok,
+            r.requests,
+            r.latency.p50_us,
+            r.latency.p99_us,
+            r.latency.p999_us,
+            r.bytes as f64 / r.requests.max(1) as f64
+        );
+    }
+    println!("  ratio stitched/passthrough  {ratio:.2}");
+    println!("  ad/slate segments in a stitched window sampled at the end: {ads_in_sample}");
+    match per_session {
+        Some(bytes) => println!(
+            "  memory per idle session     {:.0} bytes (RSS growth / sessions)",
+            bytes
+        ),
+        None => println!("  memory per idle session     unknown (no /proc/self/statm)"),
+    }
+    Ok(())
+}
+
+async fn wait_for(http: &reqwest::Client, url: &str) -> anyhow::Result<()> {
+    for _ in 0..100 {
+        if http
+            .get(url)
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    anyhow::bail!("the stitcher never served {url}")
+}
+
+async fn create_session(
+    http: &reqwest::Client,
+    base: &str,
+    channel: &str,
+    i: usize,
+) -> anyhow::Result<String> {
+    let body = serde_json::json!({
+        "channel": channel,
+        "viewer": { "device": if i % 3 == 0 { "mobile" } else { "tv" }, "platform": "bench", "viewer_id": format!("v{i}") }
+    });
+    let response = http
+        .post(format!("{base}/v1/sessions"))
+        .json(&body)
+        .send()
+        .await
+        .context("creating a session")?;
+    anyhow::ensure!(
+        response.status().is_success(),
+        "session creation answered {}",
+        response.status()
+    );
+    let created: serde_json::Value = response.json().await.context("reading the session")?;
+    created["session_id"]
+        .as_str()
+        .map(str::to_owned)
+        .context("no session_id in the answer")
+}
+
+async fn load(targets: Vec<String>, connections: usize, secs: f64) -> anyhow::Result<LoadReport> {
+    let spec = LoadSpec {
+        targets,
+        connections,
+        duration: Duration::try_from_secs_f64(secs).context("bad duration")?,
+        timeout: Duration::from_secs(5),
+    };
+    let report = interlude_loadgen::run(&spec).await?;
+    anyhow::ensure!(
+        report.ok == report.requests && report.requests > 0,
+        "load run had failures: {:?}",
+        report.by_status
+    );
+    Ok(report)
+}
