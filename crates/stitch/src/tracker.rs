@@ -224,6 +224,13 @@ impl BreakTracker {
                         tracked.planned_micros = ob.planned_micros;
                     }
                 }
+                // Some dialects carry the cue only on later tags (CUE-OUT-CONT with SCTE35=): take it when it comes.
+                if tracked.scte35.is_none() {
+                    tracked.scte35.clone_from(&ob.scte35);
+                }
+                if tracked.event_id.is_none() {
+                    tracked.event_id = ob.event_id;
+                }
             }
         }
         let tolerance = self.tolerance_micros;
