@@ -7,135 +7,14 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+
 use std::process::Command;
-use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::TimeDelta;
-use interlude_server::stitcher::beacons::MemoryBeaconSink;
-use interlude_server::stitcher::config::{
-    AdDelivery, ChannelConfig, CreativeConfig, RenditionConfig, StitcherConfig,
-};
-use interlude_server::stitcher::pods::ConfiguredPodSource;
-use interlude_server::stitcher::session::MemorySessionStore;
-use interlude_server::stitcher::{Stitcher, routes};
-use interlude_sim::clock::{Clock, ScaledClock};
-use interlude_sim::origin::{OriginConfig, OriginState, router};
+use common::{new_session, start, until_channel_time};
+use interlude_server::stitcher::config::AdDelivery;
 use interlude_sim::tools;
-
-/// Channel time runs this many times faster than real time.
-const SPEED: f64 = 4.0;
-
-struct Running {
-    base: String,
-    clock: Arc<ScaledClock>,
-    epoch: chrono::DateTime<chrono::Utc>,
-    beacons: Arc<MemoryBeaconSink>,
-}
-
-async fn listen() -> (tokio::net::TcpListener, String) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    (listener, base)
-}
-
-/// Origin (40-segment window, a 20 s break at 30 s channel time) and stitcher, with channel time at 20 s.
-async fn start(delivery: AdDelivery) -> Running {
-    let origin_config = OriginConfig {
-        window_segments: 40,
-        first_break_secs: 30,
-        break_duration_secs: 20,
-        ..OriginConfig::default()
-    };
-    let epoch = origin_config.epoch;
-    let clock = Arc::new(ScaledClock::new(epoch + TimeDelta::seconds(20), SPEED));
-    let (origin_listener, origin) = listen().await;
-    let state = OriginState::new(origin_config, clock.clone());
-    tokio::spawn(async move { axum::serve(origin_listener, router(state)).await });
-
-    let renditions = |path: &str| -> Vec<RenditionConfig> {
-        [(300_000, "320x180", "r0"), (800_000, "640x360", "r1")]
-            .into_iter()
-            .map(|(bandwidth, res, r)| RenditionConfig {
-                bandwidth,
-                resolution: Some(res.to_owned()),
-                playlist: format!("{origin}/assets/{path}/{r}/index.m3u8"),
-            })
-            .collect()
-    };
-    let config = StitcherConfig {
-        channels: vec![ChannelConfig {
-            id: "live1".to_owned(),
-            origin: format!("{origin}/live/live1/master.m3u8"),
-            poll_interval_ms: Some(200),
-            origin_timeout_ms: 2_000,
-            stale_after_secs: 30,
-            slate: renditions("slate"),
-        }],
-        creatives: vec![CreativeConfig {
-            id: "ad15".to_owned(),
-            duration_secs: 15.0,
-            renditions: renditions("ads/ad15"),
-        }],
-        ad_delivery: delivery,
-        ..StitcherConfig::default()
-    };
-    let (listener, base) = listen().await;
-    let beacons = Arc::new(MemoryBeaconSink::default());
-    let stitcher_clock = clock.clone();
-    let stitcher = Stitcher::new(
-        config.clone(),
-        base.clone(),
-        Arc::new(MemorySessionStore::default()),
-        Arc::new(ConfiguredPodSource::new(&config.creatives, 0.5)),
-        beacons.clone(),
-        Arc::new(move || stitcher_clock.now()),
-    );
-    stitcher.start();
-    let app = routes::router(stitcher);
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    Running {
-        base,
-        clock,
-        epoch,
-        beacons,
-    }
-}
-
-/// Waits (in real time) until channel time reaches `secs` after the epoch.
-async fn until_channel_time(run: &Running, secs: i64) {
-    while run.clock.now() < run.epoch + TimeDelta::seconds(secs) {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-/// Creates a session once the stitcher has read the origin.
-async fn new_session(base: &str) -> String {
-    let http = reqwest::Client::new();
-    for _ in 0..100 {
-        let created = http
-            .post(format!("{base}/v1/sessions"))
-            .header("content-type", "application/json")
-            .body(r#"{"channel":"live1","viewer":{"device":"tv"}}"#)
-            .send()
-            .await
-            .unwrap();
-        let ready = http
-            .get(format!("{base}/v1/channels/live1/origin/0.m3u8"))
-            .send()
-            .await
-            .unwrap()
-            .status()
-            .is_success();
-        if created.status().is_success() && ready {
-            let body: serde_json::Value =
-                serde_json::from_str(&created.text().await.unwrap()).unwrap();
-            return body["session_id"].as_str().unwrap().to_owned();
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("the stitcher never read the origin");
-}
 
 fn extinf_total(playlist: &str) -> f64 {
     playlist
@@ -182,7 +61,7 @@ fn decoded_video_pts(path: &std::path::Path) -> Vec<f64> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ffmpeg_decodes_a_stitched_break_seamlessly_in_proxy_mode() {
     tools::require("ffprobe").unwrap();
-    let run = start(AdDelivery::Proxy).await;
+    let run = start(AdDelivery::Proxy, 30).await;
     let session = new_session(&run.base).await;
     // The break is 30..50 s; at 62 s the 40-segment window holds content, the whole break, and content again.
     until_channel_time(&run, 62).await;

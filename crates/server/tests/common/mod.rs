@@ -1,0 +1,151 @@
+//! Shared harness of the stitcher's integration tests: the origin simulator and a stitcher over it, both on
+//! loopback ports, with channel time running faster than real time.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    dead_code,
+    unreachable_pub
+)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::TimeDelta;
+use interlude_server::stitcher::beacons::MemoryBeaconSink;
+use interlude_server::stitcher::config::{
+    AdDelivery, ChannelConfig, CreativeConfig, RenditionConfig, StitcherConfig,
+};
+use interlude_server::stitcher::pods::ConfiguredPodSource;
+use interlude_server::stitcher::session::MemorySessionStore;
+use interlude_server::stitcher::{Stitcher, routes};
+use interlude_sim::clock::{Clock, ScaledClock};
+use interlude_sim::origin::{OriginConfig, OriginState, router};
+
+/// Channel time runs this many times faster than real time.
+const SPEED: f64 = 4.0;
+
+/// The origin and the stitcher, serving.
+pub struct Running {
+    /// The stitcher's base URL.
+    pub base: String,
+    /// The origin's base URL.
+    pub origin: String,
+    /// Channel time.
+    pub clock: Arc<ScaledClock>,
+    /// Channel time zero.
+    pub epoch: chrono::DateTime<chrono::Utc>,
+    /// Server-side beacons.
+    pub beacons: Arc<MemoryBeaconSink>,
+    /// The origin's server task (abort it to take the origin down).
+    pub origin_task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+async fn listen() -> (tokio::net::TcpListener, String) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    (listener, base)
+}
+
+/// Origin (40-segment window, a 20 s break at 30 s channel time) and stitcher, with channel time at 20 s; the
+/// stitcher serves its last good window for `stale_after_secs` of channel time when the origin fails.
+pub async fn start(delivery: AdDelivery, stale_after_secs: u64) -> Running {
+    let origin_config = OriginConfig {
+        window_segments: 40,
+        first_break_secs: 30,
+        break_duration_secs: 20,
+        ..OriginConfig::default()
+    };
+    let epoch = origin_config.epoch;
+    let clock = Arc::new(ScaledClock::new(epoch + TimeDelta::seconds(20), SPEED));
+    let (origin_listener, origin) = listen().await;
+    let state = OriginState::new(origin_config, clock.clone());
+    let origin_task =
+        tokio::spawn(async move { axum::serve(origin_listener, router(state)).await });
+
+    let renditions = |path: &str| -> Vec<RenditionConfig> {
+        [(300_000, "320x180", "r0"), (800_000, "640x360", "r1")]
+            .into_iter()
+            .map(|(bandwidth, res, r)| RenditionConfig {
+                bandwidth,
+                resolution: Some(res.to_owned()),
+                playlist: format!("{origin}/assets/{path}/{r}/index.m3u8"),
+            })
+            .collect()
+    };
+    let config = StitcherConfig {
+        channels: vec![ChannelConfig {
+            id: "live1".to_owned(),
+            origin: format!("{origin}/live/live1/master.m3u8"),
+            poll_interval_ms: Some(200),
+            origin_timeout_ms: 2_000,
+            stale_after_secs,
+            slate: renditions("slate"),
+        }],
+        creatives: vec![CreativeConfig {
+            id: "ad15".to_owned(),
+            duration_secs: 15.0,
+            renditions: renditions("ads/ad15"),
+        }],
+        ad_delivery: delivery,
+        ..StitcherConfig::default()
+    };
+    let (listener, base) = listen().await;
+    let beacons = Arc::new(MemoryBeaconSink::default());
+    let stitcher_clock = clock.clone();
+    let stitcher = Stitcher::new(
+        config.clone(),
+        base.clone(),
+        Arc::new(MemorySessionStore::default()),
+        Arc::new(ConfiguredPodSource::new(&config.creatives, 0.5)),
+        beacons.clone(),
+        Arc::new(move || stitcher_clock.now()),
+    );
+    stitcher.start();
+    let app = routes::router(stitcher);
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    Running {
+        base,
+        origin,
+        clock,
+        epoch,
+        beacons,
+        origin_task,
+    }
+}
+
+/// Waits (in real time) until channel time reaches `secs` after the epoch.
+pub async fn until_channel_time(run: &Running, secs: i64) {
+    while run.clock.now() < run.epoch + TimeDelta::seconds(secs) {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Creates a session once the stitcher has read the origin.
+pub async fn new_session(base: &str) -> String {
+    let http = reqwest::Client::new();
+    for _ in 0..100 {
+        let created = http
+            .post(format!("{base}/v1/sessions"))
+            .header("content-type", "application/json")
+            .body(r#"{"channel":"live1","viewer":{"device":"tv"}}"#)
+            .send()
+            .await
+            .unwrap();
+        let ready = http
+            .get(format!("{base}/v1/channels/live1/origin/0.m3u8"))
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .is_success();
+        if created.status().is_success() && ready {
+            let body: serde_json::Value =
+                serde_json::from_str(&created.text().await.unwrap()).unwrap();
+            return body["session_id"].as_str().unwrap().to_owned();
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the stitcher never read the origin");
+}
