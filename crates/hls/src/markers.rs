@@ -288,6 +288,16 @@ fn cue_from_tag(segment: usize, tag: &Tag) -> Option<Cue> {
     }
 }
 
+/// `t` plus `secs` seconds; `None` when `secs` is not finite or the sum leaves chrono's range (fuzzing found
+/// durations large enough to overflow a date).
+fn after(t: DateTime<FixedOffset>, secs: f64) -> Option<DateTime<FixedOffset>> {
+    if !secs.is_finite() {
+        return None;
+    }
+    // `as` saturates at i64's bounds, still a valid TimeDelta; the checked add rejects what overflows a date.
+    t.checked_add_signed(TimeDelta::microseconds((secs * 1e6).round() as i64))
+}
+
 /// Program date time of each segment, carried forward from the last explicit one.
 fn segment_times(p: &MediaPlaylist) -> Vec<Option<DateTime<FixedOffset>>> {
     let mut last: Option<DateTime<FixedOffset>> = None;
@@ -295,7 +305,7 @@ fn segment_times(p: &MediaPlaylist) -> Vec<Option<DateTime<FixedOffset>>> {
         .iter()
         .map(|s| {
             let t = s.program_date_time.or(last);
-            last = t.map(|t| t + TimeDelta::microseconds((s.duration * 1e6).round() as i64));
+            last = t.and_then(|t| after(t, s.duration));
             t
         })
         .collect()
@@ -308,11 +318,11 @@ fn segment_at(
     t: DateTime<FixedOffset>,
 ) -> Option<usize> {
     // Half a millisecond of slack: START-DATE values are written with less precision than PDTs.
-    let slack = TimeDelta::microseconds(500);
+    let t_slack = t.checked_add_signed(TimeDelta::microseconds(500))?;
     for (i, (s, start)) in p.segments.iter().zip(times).enumerate() {
         let start = (*start)?;
-        let end = start + TimeDelta::microseconds((s.duration * 1e6).round() as i64);
-        if t + slack >= start && t + slack < end {
+        let end = after(start, s.duration)?;
+        if t_slack >= start && t_slack < end {
             return Some(i);
         }
         if i + 1 == p.segments.len() && (t - end).num_milliseconds().abs() <= 1 {
@@ -375,12 +385,7 @@ fn cues_from_daterange(
         let end = dr
             .get("END-DATE")
             .and_then(crate::parse::parse_date_time)
-            .or_else(|| {
-                Some(
-                    start?
-                        + TimeDelta::microseconds((dr.get_f64("DURATION")? * 1e6).round() as i64),
-                )
-            });
+            .or_else(|| after(start?, dr.get_f64("DURATION")?));
         if let Some(i) = end.and_then(|t| segment_at(p, times, t)) {
             push(i, Signal::In, None, event_id, None);
         }
@@ -393,12 +398,7 @@ fn cues_from_daterange(
         let end = dr
             .get("END-DATE")
             .and_then(crate::parse::parse_date_time)
-            .or_else(|| {
-                Some(
-                    start?
-                        + TimeDelta::microseconds((dr.get_f64("DURATION")? * 1e6).round() as i64),
-                )
-            })
+            .or_else(|| after(start?, dr.get_f64("DURATION")?))
             .or(start);
         push(at(end), Signal::In, Some(cue_in), event_id, None);
     } else if let Some(cmd) = dr.get("SCTE35-CMD") {

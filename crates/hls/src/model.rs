@@ -124,7 +124,7 @@ pub struct VariantStream {
     pub uri: String,
     /// Its attributes (BANDWIDTH, CODECS, RESOLUTION, …), in order.
     pub attributes: AttributeList,
-    /// Unknown tags that preceded it.
+    /// Unknown tags between its `EXT-X-STREAM-INF` and its URI, written back there.
     pub tags: Vec<Tag>,
 }
 

@@ -140,10 +140,10 @@ pub fn write_master(out: &mut impl Write, p: &MasterPlaylist) -> fmt::Result {
         writeln!(out, "#EXT-X-MEDIA:{a}")?;
     }
     for v in &p.variants {
+        writeln!(out, "#EXT-X-STREAM-INF:{}", v.attributes)?;
         for tag in &v.tags {
             write_tag(out, tag)?;
         }
-        writeln!(out, "#EXT-X-STREAM-INF:{}", v.attributes)?;
         writeln!(out, "{}", v.uri)?;
     }
     for a in &p.i_frame_variants {

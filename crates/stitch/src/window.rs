@@ -198,10 +198,11 @@ pub fn render_window<'a>(
                     dsn,
                     discontinuity: item.discontinuity || k == shape.k0,
                     duration_micros: item.duration_micros,
-                    program_date_time: tracked.start_pdt.map(|pdt| {
-                        pdt + TimeDelta::microseconds(
+                    // Checked: an origin's PDT near the end of time must not take the server down.
+                    program_date_time: tracked.start_pdt.and_then(|pdt| {
+                        pdt.checked_add_signed(TimeDelta::microseconds(
                             i64::try_from(since_start).unwrap_or(i64::MAX),
-                        )
+                        ))
                     }),
                 });
             }

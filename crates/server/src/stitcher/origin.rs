@@ -168,8 +168,11 @@ pub fn parse_media(text: &str, url: &str) -> Result<OriginMedia, OriginError> {
         }
         let duration_micros = secs_to_micros(s.duration);
         let this_pdt = s.program_date_time.map(|t| t.with_timezone(&Utc)).or(pdt);
-        pdt = this_pdt
-            .map(|t| t + TimeDelta::microseconds(i64::try_from(duration_micros).unwrap_or(0)));
+        pdt = this_pdt.and_then(|t| {
+            t.checked_add_signed(TimeDelta::microseconds(
+                i64::try_from(duration_micros).unwrap_or(0),
+            ))
+        });
         window.push(OriginSegment {
             msn: msn0 + i as u64,
             duration_micros,

@@ -84,9 +84,9 @@ pub(crate) fn tracking_document(
         for resolved in &decision.ads {
             let ad_micros: u64 = resolved.segment_micros.iter().sum();
             let duration = micros_to_secs(ad_micros);
-            let start = tracked
-                .start_pdt
-                .map(|pdt| pdt + TimeDelta::microseconds(i64::try_from(offset).unwrap_or(0)));
+            let start = tracked.start_pdt.and_then(|pdt| {
+                pdt.checked_add_signed(TimeDelta::microseconds(i64::try_from(offset).unwrap_or(0)))
+            });
             let events = [
                 ("impression", 0.0),
                 ("start", 0.0),
