@@ -1,9 +1,9 @@
-//! The ad event pipeline's pure core: the versioned event contract ([`contract`]) and the signed tracking
-//! tokens that tracking URLs carry ([`token`]). No I/O and no clock: callers pass the time.
-//!
-//! Validation, exactly-once dedup and windowed aggregation build on these types (issue 7, in progress).
+//! The ad event pipeline's pure core: the versioned event contract ([`contract`]), the signed tracking tokens
+//! that tracking URLs carry ([`token`]), and what happens to each event — validation, exactly-once dedup,
+//! windowed aggregation and the billing ledger ([`pipeline`]). No I/O and no clock: callers pass the time.
 
 pub mod contract;
+pub mod pipeline;
 pub mod token;
 
 pub use contract::{AdEvent, ConsentFlags, EventSource, EventType, SCHEMA_VERSION};
