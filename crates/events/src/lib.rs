@@ -3,6 +3,7 @@
 //! windowed aggregation and the billing ledger ([`pipeline`]). No I/O and no clock: callers pass the time.
 
 pub mod contract;
+pub mod known_stream;
 pub mod pipeline;
 pub mod token;
 

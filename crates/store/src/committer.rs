@@ -1,0 +1,102 @@
+//! Group commit: concurrent producers (HTTP requests, the stitcher's beacons) hand batches to one writer task,
+//! which processes everything waiting in one transaction and one fsync, then answers each producer.
+//!
+//! The queue is bounded: when it is full, [`Committer::submit`] fails at once with [`SubmitError::Busy`] and the
+//! collector answers 503 with Retry-After, so a retry storm cannot grow memory without bound.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use interlude_events::pipeline::{Envelope, Outcome};
+use tokio::sync::{mpsc, oneshot};
+
+use super::{EventStore, StoreError};
+
+/// Why a batch was not accepted.
+#[derive(Debug, thiserror::Error)]
+pub enum SubmitError {
+    /// The queue is full: try again later.
+    #[error("event store busy")]
+    Busy,
+    /// The writer has stopped.
+    #[error("event store stopped")]
+    Stopped,
+    /// The commit failed: nothing of the batch was stored.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+type Reply = oneshot::Sender<Result<Vec<Outcome>, String>>;
+
+/// The producers' handle.
+#[derive(Debug, Clone)]
+pub struct Committer {
+    tx: mpsc::Sender<(Vec<Envelope>, Reply)>,
+}
+
+/// Batches (not events) waiting at most; each request is one batch.
+const QUEUE: usize = 4096;
+/// Events per transaction at most, so one commit stays short.
+const MAX_EVENTS_PER_COMMIT: usize = 20_000;
+
+impl Committer {
+    /// Starts the writer task over `store`; `clock` stamps validation time.
+    pub fn start(
+        store: Arc<EventStore>,
+        clock: Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>,
+    ) -> Self {
+        let (tx, mut rx) = mpsc::channel::<(Vec<Envelope>, Reply)>(QUEUE);
+        std::thread::Builder::new()
+            .name("event-committer".into())
+            .spawn(move || {
+                while let Some(first) = rx.blocking_recv() {
+                    let mut waiting = vec![first];
+                    let mut events = waiting[0].0.len();
+                    while events < MAX_EVENTS_PER_COMMIT {
+                        match rx.try_recv() {
+                            Ok(next) => {
+                                events += next.0.len();
+                                waiting.push(next);
+                            }
+                            Err(_) => break,
+                        }
+                    }
+                    let batch: Vec<Envelope> = waiting.iter().flat_map(|(b, _)| b.iter().cloned()).collect();
+                    let started = std::time::Instant::now();
+                    let result = store.ingest(&batch, clock());
+                    metrics::histogram!("events_commit_seconds").record(started.elapsed().as_secs_f64());
+                    metrics::counter!("events_committed_total").increment(batch.len() as u64);
+                    match result {
+                        Ok(outcomes) => {
+                            let mut outcomes = outcomes.into_iter();
+                            for (b, reply) in waiting {
+                                let _ = reply.send(Ok(outcomes.by_ref().take(b.len()).collect()));
+                            }
+                        }
+                        Err(e) => {
+                            tracing::error!(error = %e, events = batch.len(), "Event commit failed; batch not acknowledged.");
+                            for (_, reply) in waiting {
+                                let _ = reply.send(Err(e.to_string()));
+                            }
+                        }
+                    }
+                }
+            })
+            .map_err(|e| tracing::error!(error = %e, "Could not start the event committer."))
+            .ok();
+        Committer { tx }
+    }
+
+    /// Queues `batch` and waits until it is durably committed.
+    pub async fn submit(&self, batch: Vec<Envelope>) -> Result<Vec<Outcome>, SubmitError> {
+        let (reply, answer) = oneshot::channel();
+        self.tx.try_send((batch, reply)).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => SubmitError::Busy,
+            mpsc::error::TrySendError::Closed(_) => SubmitError::Stopped,
+        })?;
+        answer
+            .await
+            .map_err(|_| SubmitError::Stopped)?
+            .map_err(|e| SubmitError::Store(StoreError::Db(e)))
+    }
+}

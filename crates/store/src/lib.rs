@@ -1,0 +1,271 @@
+//! The embedded default store of the event pipeline: the event log, the dedup state, the one-minute windows,
+//! the billing ledger and the quarantine, in one redb file under the data directory.
+//!
+//! Why redb: pure Rust (no C build), ACID transactions with one fsync per commit, and crash safety by design
+//! (copy-on-write B-trees with a checksummed commit slot) — which is exactly the guarantee the pipeline needs: a
+//! batch of events, their dedup marks and the counts they change are committed together or not at all. One
+//! writer at a time suits the group commit: many HTTP requests, one transaction per batch. (fjall, an LSM, would
+//! write faster but needs its own write-ahead-log reasoning for cross-partition atomicity.)
+//!
+//! [`EventStore::ingest`] is synchronous; [`committer`] batches concurrent callers into group commits.
+
+pub mod committer;
+mod state;
+
+use std::path::Path;
+
+use chrono::{DateTime, Utc};
+use interlude_events::pipeline::{Counts, Envelope, Outcome, Policy, process};
+use redb::{Database, ReadableTable, ReadableTableMetadata};
+use serde::Serialize;
+
+use state::{
+    COUNTED, EVENT_IDS, LEDGER, LEDGER_CORRECTIONS, LOG, META, QUARANTINE, RedbState, WINDOWS,
+};
+
+/// Why the store failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database could not be opened or written.
+    #[error("event store: {0}")]
+    Db(String),
+    /// A stored value could not be read back.
+    #[error("event store: corrupt {table} entry: {reason}")]
+    Corrupt {
+        /// The table.
+        table: &'static str,
+        /// Why.
+        reason: String,
+    },
+}
+
+macro_rules! db_error {
+    ($($t:ty),*) => {$(
+        impl From<$t> for StoreError {
+            fn from(e: $t) -> Self {
+                StoreError::Db(e.to_string())
+            }
+        }
+    )*};
+}
+db_error!(
+    redb::DatabaseError,
+    redb::TransactionError,
+    redb::TableError,
+    redb::StorageError,
+    redb::CommitError
+);
+
+/// The store.
+#[derive(Debug)]
+pub struct EventStore {
+    db: Database,
+    policy: Policy,
+}
+
+/// One row of a report.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ReportRow {
+    /// The value of the grouping dimension.
+    pub key: String,
+    /// The counts.
+    #[serde(flatten)]
+    pub counts: Counts,
+    /// Completes over impressions.
+    pub completion_rate: f64,
+}
+
+/// One line item's hour in the billing ledger.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LedgerRow {
+    /// Line item ("" when unknown).
+    pub line_item_id: String,
+    /// Start of the hour, seconds since the Unix epoch.
+    pub hour: i64,
+    /// Counts booked while the hour was open.
+    pub original: Counts,
+    /// Corrections appended after the hour was final (late events), oldest first.
+    pub corrections: Vec<Counts>,
+}
+
+/// Report grouping.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GroupBy {
+    /// Campaign.
+    Campaign,
+    /// Line item.
+    LineItem,
+    /// Creative.
+    Creative,
+    /// Channel.
+    Channel,
+    /// Live event.
+    LiveEvent,
+    /// Minute (event time, RFC 3339).
+    Minute,
+    /// Hour (event time, RFC 3339).
+    Hour,
+}
+
+/// Totals the operator watches.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct StoreStats {
+    /// Events in the log.
+    pub logged: u64,
+    /// Quarantined events.
+    pub quarantined: u64,
+    /// Correction records in the ledger.
+    pub corrections: u64,
+}
+
+impl EventStore {
+    /// Opens (or creates) the store in `dir`.
+    pub fn open(dir: &Path, policy: Policy) -> Result<Self, StoreError> {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| StoreError::Db(format!("creating {}: {e}", dir.display())))?;
+        let db = Database::create(dir.join("events.redb"))?;
+        let txn = db.begin_write()?;
+        for table in [LOG, QUARANTINE, LEDGER_CORRECTIONS] {
+            txn.open_table(table)?;
+        }
+        for table in [EVENT_IDS, COUNTED] {
+            txn.open_table(table)?;
+        }
+        txn.open_table(WINDOWS)?;
+        txn.open_table(LEDGER)?;
+        txn.open_table(META)?;
+        txn.commit()?;
+        Ok(EventStore { db, policy })
+    }
+
+    /// Processes `batch` and commits it durably (one fsync); the outcomes are valid only if this returns `Ok`.
+    pub fn ingest(
+        &self,
+        batch: &[Envelope],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Outcome>, StoreError> {
+        let txn = self.db.begin_write()?;
+        let outcomes = {
+            let mut state = RedbState::open(&txn)?;
+            let mut outcomes = Vec::with_capacity(batch.len());
+            for envelope in batch {
+                state.log(&envelope.event);
+                outcomes.push(process(&mut state, envelope, &self.policy, now));
+            }
+            state.finish()?;
+            outcomes
+        };
+        txn.commit()?;
+        Ok(outcomes)
+    }
+
+    /// Counts per `group_by` value over event time `[from, to)`.
+    pub fn report(
+        &self,
+        group_by: GroupBy,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<ReportRow>, StoreError> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(WINDOWS)?;
+        let mut rows: std::collections::BTreeMap<String, Counts> =
+            std::collections::BTreeMap::new();
+        let (lo, hi) = (
+            state::minute_prefix(from.timestamp()),
+            state::minute_prefix(to.timestamp()),
+        );
+        for entry in table.range::<&[u8]>(lo.as_slice()..hi.as_slice())? {
+            let (key, value) = entry?;
+            let window = state::decode_window_key(key.value())?;
+            let counts = state::decode_counts(value.value())?;
+            let time = |secs: i64| {
+                DateTime::from_timestamp(secs, 0)
+                    .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+                    .unwrap_or_default()
+            };
+            let group = match group_by {
+                GroupBy::Campaign => window.campaign_id,
+                GroupBy::LineItem => window.line_item_id,
+                GroupBy::Creative => window.creative_id,
+                GroupBy::Channel => window.channel,
+                GroupBy::LiveEvent => window.live_event_id,
+                GroupBy::Minute => time(window.minute),
+                GroupBy::Hour => time(window.minute.div_euclid(3600) * 3600),
+            };
+            rows.entry(group).or_default().add(&counts);
+        }
+        Ok(rows
+            .into_iter()
+            .map(|(key, counts)| ReportRow {
+                completion_rate: counts.completion_rate(),
+                key,
+                counts,
+            })
+            .collect())
+    }
+
+    /// The billing ledger: per line item and hour, the original counts and every correction appended since.
+    pub fn ledger(&self) -> Result<Vec<LedgerRow>, StoreError> {
+        let txn = self.db.begin_read()?;
+        let mut out: std::collections::BTreeMap<(String, i64), (Counts, Vec<Counts>)> =
+            Default::default();
+        for entry in txn.open_table(LEDGER)?.iter()? {
+            let (key, value) = entry?;
+            let (li, hour) = state::decode_ledger_key(key.value())?;
+            out.entry((li, hour)).or_default().0 = state::decode_counts(value.value())?;
+        }
+        for entry in txn.open_table(LEDGER_CORRECTIONS)?.iter()? {
+            let (_, value) = entry?;
+            let (li, hour, counts) = state::decode_correction(value.value())?;
+            out.entry((li, hour)).or_default().1.push(counts);
+        }
+        Ok(out
+            .into_iter()
+            .map(
+                |((line_item_id, hour), (original, corrections))| LedgerRow {
+                    line_item_id,
+                    hour,
+                    original,
+                    corrections,
+                },
+            )
+            .collect())
+    }
+
+    /// Quarantined events by reason.
+    pub fn quarantine_counts(&self) -> Result<std::collections::BTreeMap<String, u64>, StoreError> {
+        let txn = self.db.begin_read()?;
+        let mut out = std::collections::BTreeMap::new();
+        for entry in txn.open_table(QUARANTINE)?.iter()? {
+            let (_, value) = entry?;
+            let record: serde_json::Value =
+                serde_json::from_slice(value.value()).map_err(|e| StoreError::Corrupt {
+                    table: "quarantine",
+                    reason: e.to_string(),
+                })?;
+            let reason = record["reason"]["reason"]
+                .as_str()
+                .unwrap_or("unknown")
+                .to_owned();
+            *out.entry(reason).or_insert(0) += 1;
+        }
+        Ok(out)
+    }
+
+    /// Sizes of the log, the quarantine and the corrections.
+    pub fn stats(&self) -> Result<StoreStats, StoreError> {
+        let txn = self.db.begin_read()?;
+        Ok(StoreStats {
+            logged: txn.open_table(LOG)?.len()?,
+            quarantined: txn.open_table(QUARANTINE)?.len()?,
+            corrections: txn.open_table(LEDGER_CORRECTIONS)?.len()?,
+        })
+    }
+
+    /// Whether an event id was ever accepted (the crash test's check of acknowledged events).
+    pub fn has_event_id(&self, event_id: &str) -> Result<bool, StoreError> {
+        let txn = self.db.begin_read()?;
+        Ok(txn.open_table(EVENT_IDS)?.get(event_id)?.is_some())
+    }
+}

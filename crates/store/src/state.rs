@@ -1,0 +1,321 @@
+//! The redb tables and the pipeline state over one write transaction.
+//!
+//! Keys that are scanned by time start with the time as a big-endian integer with its sign bit flipped, so byte
+//! order is time order. Fields inside keys are separated by 0x1F (unit separator), which ids never contain
+//! (the contract limits them to printable text).
+
+use chrono::{DateTime, Utc};
+use interlude_events::contract::{AdEvent, EventType};
+use interlude_events::pipeline::{Counts, LedgerKey, PipelineState, Quarantine, WindowKey};
+use redb::{ReadableTable, Table, TableDefinition, WriteTransaction};
+
+use super::StoreError;
+
+/// The event log: sequence number → event JSON. Append-only.
+pub(crate) const LOG: TableDefinition<u64, &[u8]> = TableDefinition::new("log");
+/// Quarantine: sequence number → `{reason, event}` JSON.
+pub(crate) const QUARANTINE: TableDefinition<u64, &[u8]> = TableDefinition::new("quarantine");
+/// Ledger corrections: sequence number → `{line_item_id, hour, counts}`. Append-only.
+pub(crate) const LEDGER_CORRECTIONS: TableDefinition<u64, &[u8]> =
+    TableDefinition::new("ledger_corrections");
+/// Event ids seen (ingestion idempotency) → occurred_at seconds.
+pub(crate) const EVENT_IDS: TableDefinition<&str, i64> = TableDefinition::new("event_ids");
+/// Billing dedup keys `ad_instance␟type` → occurred_at seconds.
+pub(crate) const COUNTED: TableDefinition<&str, i64> = TableDefinition::new("counted");
+/// One-minute windows: `minute␟campaign␟line item␟creative␟channel␟live event` → counts.
+pub(crate) const WINDOWS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("windows");
+/// Ledger originals: `line item␟hour` → counts.
+pub(crate) const LEDGER: TableDefinition<&[u8], &[u8]> = TableDefinition::new("ledger");
+/// Counters and the watermark: name → value.
+pub(crate) const META: TableDefinition<&str, i64> = TableDefinition::new("meta");
+
+const SEP: u8 = 0x1F;
+const COUNT_FIELDS: usize = 8;
+
+fn time_bytes(secs: i64) -> [u8; 8] {
+    ((secs as u64) ^ (1 << 63)).to_be_bytes()
+}
+
+fn time_from(bytes: &[u8]) -> Option<i64> {
+    let b: [u8; 8] = bytes.get(..8)?.try_into().ok()?;
+    Some((u64::from_be_bytes(b) ^ (1 << 63)) as i64)
+}
+
+/// The smallest window key of minute `secs` (floored to the minute).
+pub(crate) fn minute_prefix(secs: i64) -> Vec<u8> {
+    time_bytes(secs.div_euclid(60) * 60).to_vec()
+}
+
+fn corrupt(table: &'static str, reason: &str) -> StoreError {
+    StoreError::Corrupt {
+        table,
+        reason: reason.to_owned(),
+    }
+}
+
+fn encode_window_key(k: &WindowKey) -> Vec<u8> {
+    let mut out = time_bytes(k.minute).to_vec();
+    for field in [
+        &k.campaign_id,
+        &k.line_item_id,
+        &k.creative_id,
+        &k.channel,
+        &k.live_event_id,
+    ] {
+        out.push(SEP);
+        out.extend_from_slice(field.as_bytes());
+    }
+    out
+}
+
+pub(crate) fn decode_window_key(bytes: &[u8]) -> Result<WindowKey, StoreError> {
+    let minute = time_from(bytes).ok_or_else(|| corrupt("windows", "short key"))?;
+    let rest = std::str::from_utf8(bytes.get(9..).unwrap_or_default())
+        .map_err(|_| corrupt("windows", "key not UTF-8"))?;
+    let mut parts = rest.split(char::from(SEP)).map(str::to_owned);
+    let mut next = || {
+        parts
+            .next()
+            .ok_or_else(|| corrupt("windows", "missing key field"))
+    };
+    Ok(WindowKey {
+        minute,
+        campaign_id: next()?,
+        line_item_id: next()?,
+        creative_id: next()?,
+        channel: next()?,
+        live_event_id: next()?,
+    })
+}
+
+fn encode_ledger_key(k: &LedgerKey) -> Vec<u8> {
+    let mut out = k.line_item_id.as_bytes().to_vec();
+    out.push(SEP);
+    out.extend_from_slice(&time_bytes(k.hour));
+    out
+}
+
+pub(crate) fn decode_ledger_key(bytes: &[u8]) -> Result<(String, i64), StoreError> {
+    let split = bytes
+        .len()
+        .checked_sub(9)
+        .ok_or_else(|| corrupt("ledger", "short key"))?;
+    let li =
+        std::str::from_utf8(&bytes[..split]).map_err(|_| corrupt("ledger", "key not UTF-8"))?;
+    let hour = time_from(&bytes[split + 1..]).ok_or_else(|| corrupt("ledger", "short key"))?;
+    Ok((li.to_owned(), hour))
+}
+
+fn counts_array(c: &Counts) -> [u64; COUNT_FIELDS] {
+    [
+        c.impressions,
+        c.starts,
+        c.first_quartiles,
+        c.midpoints,
+        c.third_quartiles,
+        c.completes,
+        c.clicks,
+        c.errors,
+    ]
+}
+
+fn encode_counts(c: &Counts) -> [u8; COUNT_FIELDS * 8] {
+    let mut out = [0u8; COUNT_FIELDS * 8];
+    for (chunk, v) in out.chunks_exact_mut(8).zip(counts_array(c)) {
+        chunk.copy_from_slice(&v.to_le_bytes());
+    }
+    out
+}
+
+pub(crate) fn decode_counts(bytes: &[u8]) -> Result<Counts, StoreError> {
+    if bytes.len() != COUNT_FIELDS * 8 {
+        return Err(corrupt("counts", "wrong length"));
+    }
+    let v: Vec<u64> = bytes
+        .chunks_exact(8)
+        .map(|c| u64::from_le_bytes(c.try_into().unwrap_or_default()))
+        .collect();
+    Ok(Counts {
+        impressions: v[0],
+        starts: v[1],
+        first_quartiles: v[2],
+        midpoints: v[3],
+        third_quartiles: v[4],
+        completes: v[5],
+        clicks: v[6],
+        errors: v[7],
+    })
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Correction {
+    line_item_id: String,
+    hour: i64,
+    counts: [u64; COUNT_FIELDS],
+}
+
+pub(crate) fn decode_correction(bytes: &[u8]) -> Result<(String, i64, Counts), StoreError> {
+    let c: Correction = serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt {
+        table: "ledger_corrections",
+        reason: e.to_string(),
+    })?;
+    let flat: Vec<u8> = c.counts.iter().flat_map(|v| v.to_le_bytes()).collect();
+    Ok((c.line_item_id, c.hour, decode_counts(&flat)?))
+}
+
+/// The pipeline's state inside one write transaction. Table errors are kept and reported by [`Self::finish`]
+/// (the pipeline's state trait is infallible), and the caller then drops the transaction uncommitted.
+pub(crate) struct RedbState<'txn> {
+    log: Table<'txn, u64, &'static [u8]>,
+    quarantine: Table<'txn, u64, &'static [u8]>,
+    corrections: Table<'txn, u64, &'static [u8]>,
+    event_ids: Table<'txn, &'static str, i64>,
+    counted: Table<'txn, &'static str, i64>,
+    windows: Table<'txn, &'static [u8], &'static [u8]>,
+    ledger: Table<'txn, &'static [u8], &'static [u8]>,
+    meta: Table<'txn, &'static str, i64>,
+    next_seq: u64,
+    max_event_time: Option<i64>,
+    error: Option<StoreError>,
+}
+
+impl<'txn> RedbState<'txn> {
+    pub(crate) fn open(txn: &'txn WriteTransaction) -> Result<Self, StoreError> {
+        let meta = txn.open_table(META)?;
+        let next_seq = meta.get("next_seq")?.map_or(0, |v| v.value()) as u64;
+        let max_event_time = meta.get("max_event_time")?.map(|v| v.value());
+        Ok(RedbState {
+            log: txn.open_table(LOG)?,
+            quarantine: txn.open_table(QUARANTINE)?,
+            corrections: txn.open_table(LEDGER_CORRECTIONS)?,
+            event_ids: txn.open_table(EVENT_IDS)?,
+            counted: txn.open_table(COUNTED)?,
+            windows: txn.open_table(WINDOWS)?,
+            ledger: txn.open_table(LEDGER)?,
+            meta,
+            next_seq,
+            max_event_time,
+            error: None,
+        })
+    }
+
+    fn keep<T>(&mut self, result: Result<T, impl Into<StoreError>>) -> Option<T> {
+        match result {
+            Ok(v) => Some(v),
+            Err(e) => {
+                self.error.get_or_insert(e.into());
+                None
+            }
+        }
+    }
+
+    fn seq(&mut self) -> u64 {
+        self.next_seq += 1;
+        self.next_seq
+    }
+
+    /// Appends `event` to the log.
+    pub(crate) fn log(&mut self, event: &AdEvent) {
+        let seq = self.seq();
+        let bytes = serde_json::to_vec(event).unwrap_or_default();
+        let r = self.log.insert(seq, bytes.as_slice()).map(|_| ());
+        self.keep(r);
+    }
+
+    /// Persists the counters and returns the first error met, if any.
+    pub(crate) fn finish(mut self) -> Result<(), StoreError> {
+        let seq = i64::try_from(self.next_seq).unwrap_or(i64::MAX);
+        let r = self.meta.insert("next_seq", seq).map(|_| ());
+        self.keep(r);
+        if let Some(t) = self.max_event_time {
+            let r = self.meta.insert("max_event_time", t).map(|_| ());
+            self.keep(r);
+        }
+        self.error.map_or(Ok(()), Err)
+    }
+}
+
+/// Adds `counts` to the cell at `key` (read, add, write: the transaction makes it atomic).
+fn add_counts(
+    table: &mut Table<'_, &'static [u8], &'static [u8]>,
+    key: &[u8],
+    counts: &Counts,
+) -> Result<(), StoreError> {
+    let current = match table.get(key)? {
+        Some(v) => decode_counts(v.value())?,
+        None => Counts::default(),
+    };
+    let mut total = current;
+    total.add(counts);
+    table.insert(key, encode_counts(&total).as_slice())?;
+    Ok(())
+}
+
+fn counted_key(ad_instance_id: &str, event_type: EventType) -> String {
+    format!("{ad_instance_id}\u{1f}{}", event_type.as_str())
+}
+
+impl PipelineState for RedbState<'_> {
+    fn record_event_id(&mut self, event_id: &str, occurred_at: DateTime<Utc>) -> bool {
+        let r = self
+            .event_ids
+            .insert(event_id, occurred_at.timestamp())
+            .map(|old| old.is_none());
+        self.keep(r).unwrap_or(false)
+    }
+
+    fn mark_counted(
+        &mut self,
+        ad_instance_id: &str,
+        event_type: EventType,
+        occurred_at: DateTime<Utc>,
+    ) -> bool {
+        let key = counted_key(ad_instance_id, event_type);
+        let r = self
+            .counted
+            .insert(key.as_str(), occurred_at.timestamp())
+            .map(|old| old.is_none());
+        self.keep(r).unwrap_or(false)
+    }
+
+    fn add_window(&mut self, key: WindowKey, counts: Counts) {
+        let r = add_counts(&mut self.windows, &encode_window_key(&key), &counts);
+        self.keep(r);
+    }
+
+    fn add_ledger(&mut self, key: LedgerKey, counts: Counts, correction: bool) {
+        if correction {
+            let seq = self.seq();
+            let record = Correction {
+                line_item_id: key.line_item_id,
+                hour: key.hour,
+                counts: counts_array(&counts),
+            };
+            let bytes = serde_json::to_vec(&record).unwrap_or_default();
+            let r = self.corrections.insert(seq, bytes.as_slice()).map(|_| ());
+            self.keep(r);
+            return;
+        }
+        let r = add_counts(&mut self.ledger, &encode_ledger_key(&key), &counts);
+        self.keep(r);
+    }
+
+    fn quarantine(&mut self, event: &AdEvent, reason: &Quarantine) {
+        let seq = self.seq();
+        let record =
+            serde_json::json!({ "reason": reason, "detail": reason.to_string(), "event": event });
+        let bytes = serde_json::to_vec(&record).unwrap_or_default();
+        let r = self.quarantine.insert(seq, bytes.as_slice()).map(|_| ());
+        self.keep(r);
+        metrics::counter!("events_quarantined_total").increment(1);
+    }
+
+    fn max_event_time(&self) -> Option<DateTime<Utc>> {
+        self.max_event_time
+            .and_then(|t| DateTime::from_timestamp(t, 0))
+    }
+
+    fn set_max_event_time(&mut self, t: DateTime<Utc>) {
+        self.max_event_time = Some(t.timestamp());
+    }
+}

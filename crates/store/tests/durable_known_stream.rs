@@ -1,0 +1,76 @@
+//! The known stream through the durable store in batches, with the store closed and reopened halfway (a
+//! restart) and the batch in flight at the restart sent again: every count equals the ground truth.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::BTreeMap;
+
+use interlude_events::known_stream::known_stream;
+use interlude_events::pipeline::{Counts, Policy, validate};
+use interlude_store::{EventStore, GroupBy};
+
+#[test]
+fn counts_survive_a_restart_and_a_resent_batch_exactly() {
+    let stream = known_stream(7, 1_000);
+    let dir = tempfile::tempdir().unwrap();
+    let batches: Vec<_> = stream.reports.chunks(500).collect();
+    let half = batches.len() / 2;
+    {
+        let store = EventStore::open(dir.path(), Policy::default()).unwrap();
+        for batch in &batches[..half] {
+            store.ingest(batch, stream.now).unwrap();
+        }
+    }
+    let store = EventStore::open(dir.path(), Policy::default()).unwrap();
+    // The client never saw the acknowledgement of the last batch before the restart: it sends it again.
+    store.ingest(batches[half - 1], stream.now).unwrap();
+    for batch in &batches[half..] {
+        store.ingest(batch, stream.now).unwrap();
+    }
+
+    let from = stream.now - chrono::TimeDelta::days(3);
+    let by_line_item: BTreeMap<String, Counts> = store
+        .report(GroupBy::LineItem, from, stream.now)
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.key, r.counts))
+        .collect();
+    assert_eq!(by_line_item, stream.truth, "reports");
+
+    let mut billed: BTreeMap<String, Counts> = BTreeMap::new();
+    let mut corrections = 0;
+    for row in store.ledger().unwrap() {
+        let total = billed.entry(row.line_item_id).or_default();
+        total.add(&row.original);
+        corrections += row.corrections.len();
+        row.corrections.iter().for_each(|f| total.add(f));
+    }
+    assert_eq!(billed, stream.truth, "billing ledger");
+    assert!(corrections > 0);
+
+    // Quarantine keeps every invalid report it receives, so the resent batch's invalid ones appear twice.
+    let mut expected: BTreeMap<String, u64> = stream
+        .quarantine
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), *v))
+        .collect();
+    for envelope in batches[half - 1] {
+        if let Err(reason) = validate(envelope, &Policy::default(), stream.now) {
+            let tag = serde_json::to_value(&reason).unwrap()["reason"]
+                .as_str()
+                .unwrap()
+                .to_owned();
+            *expected.entry(tag).or_default() += 1;
+        }
+    }
+    assert_eq!(
+        store.quarantine_counts().unwrap(),
+        expected,
+        "quarantine by reason"
+    );
+    let stats = store.stats().unwrap();
+    assert_eq!(
+        stats.logged as usize,
+        stream.reports.len() + batches[half - 1].len()
+    );
+}
