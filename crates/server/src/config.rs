@@ -26,6 +26,8 @@ pub struct InterludeConfig {
     pub stitcher: crate::stitcher::StitcherConfig,
     /// The simulated live origin (`interlude origin`, `interlude demo`).
     pub origin: interlude_sim::origin::OriginConfig,
+    /// The event pipeline: store, token keys, validation.
+    pub events: crate::collector::EventsConfig,
 }
 
 /// The HTTP listener.
@@ -139,6 +141,9 @@ impl InterludeConfig {
                     reason: format!("must start with http:// or https://, got {url:?}"),
                 });
             }
+        }
+        if let Err((key, reason)) = self.events.validate() {
+            return Err(Error::ConfigValue { key, reason });
         }
         if let Err(e) = self.origin.validate() {
             return Err(Error::ConfigValue {

@@ -1,9 +1,11 @@
 //! Interlude's HTTP services and the process plumbing around them.
 //!
 //! The cores (`scte35`, `hls`, …) are pure; this crate is where sockets, clocks and configuration meet them.
-//! For now it holds the configuration model ([`config`]), logging and metrics set-up ([`telemetry`]) and the
-//! operational endpoints every Interlude process serves ([`ops`]: `/metrics`, `/healthz`, `/readyz`).
+//! It holds the configuration model ([`config`]), logging and metrics set-up ([`telemetry`]), the operational
+//! endpoints every Interlude process serves ([`ops`]: `/metrics`, `/healthz`, `/readyz`), the live stitcher
+//! ([`stitcher`]) and the event collector with its reports ([`collector`]).
 
+pub mod collector;
 pub mod config;
 pub mod ops;
 pub mod stitcher;

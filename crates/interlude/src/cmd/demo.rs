@@ -2,19 +2,20 @@
 //! the stitcher serving personalised playlists, simulated viewers fetching ads, and the server-side beacons
 //! counted against what the viewers really fetched.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::Context;
-use interlude_server::stitcher::beacons::MemoryBeaconSink;
+use interlude_server::collector::Collector;
 use interlude_server::stitcher::config::{ChannelConfig, CreativeConfig, RenditionConfig};
 use interlude_server::stitcher::routes;
 use interlude_server::{InterludeConfig, Readiness, ops, telemetry};
 use interlude_sim::media::Media;
 use interlude_sim::origin::{OriginState, router as origin_router};
+use interlude_store::GroupBy;
 
 use super::origin::OriginArgs;
 
@@ -71,8 +72,8 @@ fn wire_stitcher(config: &mut InterludeConfig, origin: SocketAddr) {
 
 /// A simulated origin and a stitcher wired to it, both serving in this process.
 pub(crate) struct Stack {
-    /// The stitcher's server-side beacons.
-    pub(crate) beacons: Arc<MemoryBeaconSink>,
+    /// The event pipeline the stitcher's beacons go to.
+    pub(crate) collector: Collector,
 }
 
 /// Starts the origin on `origin.origin_listen` and the stitcher (with the ops endpoints) on `listen`, the
@@ -84,6 +85,11 @@ pub(crate) async fn start_stack(
 ) -> anyhow::Result<Stack> {
     config.server.listen = listen;
     wire_stitcher(config, origin.origin_listen);
+    // Each demo or benchmark run counts its own events: a fresh store unless one is configured.
+    if config.events.data_dir == interlude_server::collector::EventsConfig::default().data_dir {
+        config.events.data_dir =
+            std::env::temp_dir().join(format!("interlude-{}-events", std::process::id()));
+    }
     config.validate()?;
 
     let clock = origin.clock()?;
@@ -106,16 +112,19 @@ pub(crate) async fn start_stack(
     ));
 
     let stitcher_clock = clock.clone();
-    let (stitcher, beacons) =
-        super::serve::stitcher(config, Arc::new(move || stitcher_clock.now()));
+    let clock: interlude_server::stitcher::Clock = Arc::new(move || stitcher_clock.now());
+    let (collector, sink) = super::serve::collector(config, clock.clone())?;
+    let stitcher = super::serve::stitcher(config, clock, sink);
     stitcher.start();
     let readiness = Readiness::new();
     let app = ops::with_request_metrics(
-        routes::router(stitcher).merge(ops::router(metrics, readiness.clone())),
+        routes::router(stitcher)
+            .merge(interlude_server::collector::router(collector.clone()))
+            .merge(ops::router(metrics, readiness.clone())),
     );
     tokio::spawn(ops::serve_on(listener, app, grace, std::future::pending()));
     readiness.set(true);
-    Ok(Stack { beacons })
+    Ok(Stack { collector })
 }
 
 pub(crate) async fn run(args: DemoArgs, mut config: InterludeConfig) -> anyhow::Result<()> {
@@ -126,7 +135,19 @@ pub(crate) async fn run(args: DemoArgs, mut config: InterludeConfig) -> anyhow::
     config.origin = args.origin.apply(config.origin)?;
     let stack = start_stack(&mut config, &args.origin, args.listen).await?;
     let (listen, origin_listen) = (args.listen, args.origin.origin_listen);
-    let beacons = stack.beacons.clone();
+    let store = stack.collector.store().clone();
+    let totals = move || -> anyhow::Result<interlude_events::pipeline::Counts> {
+        let now = chrono::Utc::now();
+        let mut total = interlude_events::pipeline::Counts::default();
+        for row in store.report(
+            GroupBy::Channel,
+            now - chrono::TimeDelta::days(400),
+            now + chrono::TimeDelta::days(400),
+        )? {
+            total.add(&row.counts);
+        }
+        Ok(total)
+    };
 
     let channel = config.origin.channel.clone();
     println!("Interlude demo");
@@ -172,11 +193,9 @@ pub(crate) async fn run(args: DemoArgs, mut config: InterludeConfig) -> anyhow::
     loop {
         tokio::select! {
             _ = tick.tick() => {
-                let mut by_event: BTreeMap<&str, u64> = BTreeMap::new();
-                for b in beacons.beacons() {
-                    *by_event.entry(b.event.as_str()).or_default() += 1;
-                }
-                println!("  beacons so far: {by_event:?} total={}", beacons.total());
+                let c = totals()?;
+                println!("  counted so far: impressions {}, starts {}, quartiles {}/{}/{}, completes {}",
+                    c.impressions, c.starts, c.first_quartiles, c.midpoints, c.third_quartiles, c.completes);
             }
             () = ops::shutdown_signal() => break,
             () = async { match deadline { Some(d) => tokio::time::sleep_until(d).await, None => std::future::pending().await } } => break,
@@ -193,24 +212,21 @@ pub(crate) async fn run(args: DemoArgs, mut config: InterludeConfig) -> anyhow::
             started.extend(truth.ads_started);
         }
     }
-    let impressions: HashSet<String> = beacons
-        .beacons()
-        .into_iter()
-        .filter(|b| b.event.as_str() == "impression")
-        .map(|b| b.ad_instance_id)
-        .collect();
+    // Let the last beacons reach the store.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let counted = totals()?;
     println!("\nSummary");
     println!(
         "  playlist requests {playlists} ({errors} failed), ad segments fetched {ad_segments}"
     );
     println!("  ads started by viewers (ground truth)  {}", started.len());
     println!(
-        "  impressions counted by the server      {} (distinct ad instances)",
-        impressions.len()
+        "  impressions counted by the pipeline    {} (deduplicated, durably stored)",
+        counted.impressions
     );
     println!(
         "  {}",
-        if started == impressions {
+        if started.len() as u64 == counted.impressions {
             "counts match exactly"
         } else {
             "counts differ"

@@ -1,0 +1,399 @@
+//! The event collector and the reporting endpoints, over the embedded event store.
+//!
+//! - `POST /v1/events` — a JSON array of [`AdEvent`]s; answered after the batch is durably committed (group
+//!   commit), with what happened to each; 503 + `Retry-After` when the store is saturated.
+//! - `GET /t/{token}` — a tracking pixel: the signed token says which ad instance and event; 204 once stored.
+//! - `GET /v1/reports?group_by=line_item&from=…&to=…&format=json|csv` — counts from the one-minute windows.
+//! - `GET /v1/ledger` — the billing ledger per line item and hour, with its appended corrections.
+//! - `GET /v1/quarantine` — quarantined events per reason.
+//!
+//! The stitcher's server-side beacons enter the same pipeline through [`PipelineBeaconSink`].
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use chrono::{DateTime, Utc};
+use interlude_events::contract::{AdEvent, ConsentFlags, EventSource, EventType, SCHEMA_VERSION};
+use interlude_events::pipeline::{Envelope, Outcome, Policy};
+use interlude_events::token::{Keyring, TokenClaims};
+use interlude_store::committer::{Committer, SubmitError};
+use interlude_store::{EventStore, GroupBy, StoreError};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::stitcher::beacons::{AdBeacon, BeaconSink};
+
+/// The `[events]` configuration section.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EventsConfig {
+    /// Directory of the embedded store (created if missing).
+    pub data_dir: PathBuf,
+    /// Token signing keys; the last one signs, all verify. Empty: a fixed development key (logged as a warning).
+    pub signing_keys: Vec<SigningKey>,
+    /// Validation rules.
+    pub policy: Policy,
+}
+
+/// One token signing key.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SigningKey {
+    /// Key id (0–255), carried in every token.
+    pub id: u8,
+    /// The secret (at least 32 characters).
+    pub secret: String,
+}
+
+impl Default for EventsConfig {
+    fn default() -> Self {
+        EventsConfig {
+            data_dir: PathBuf::from("data/events"),
+            signing_keys: Vec::new(),
+            policy: Policy::default(),
+        }
+    }
+}
+
+impl EventsConfig {
+    /// The keyring the configuration describes.
+    pub fn keyring(&self) -> Keyring {
+        let mut keys = self.signing_keys.iter();
+        let Some(first) = keys.next() else {
+            tracing::warn!(
+                "No events.signing_keys configured: using the public development key; tokens are forgeable."
+            );
+            return Keyring::new(0, b"interlude-development-key-do-not-use".to_vec());
+        };
+        let mut ring = Keyring::new(first.id, first.secret.as_bytes().to_vec());
+        for key in keys {
+            ring.rotate(key.id, key.secret.as_bytes().to_vec());
+        }
+        ring
+    }
+
+    /// Checks what types cannot; errors name the key.
+    pub fn validate(&self) -> Result<(), (String, String)> {
+        for (i, key) in self.signing_keys.iter().enumerate() {
+            if key.secret.len() < 32 {
+                return Err((
+                    format!("events.signing_keys[{i}].secret"),
+                    "must be at least 32 characters".into(),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The collector's shared state.
+#[derive(Clone)]
+pub struct Collector {
+    store: Arc<EventStore>,
+    committer: Committer,
+    keys: Arc<Keyring>,
+    clock: Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>,
+}
+
+impl Collector {
+    /// Opens the store and starts its committer.
+    pub fn open(
+        config: &EventsConfig,
+        clock: Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>,
+    ) -> Result<Self, StoreError> {
+        let store = Arc::new(EventStore::open(&config.data_dir, config.policy.clone())?);
+        let committer = Committer::start(store.clone(), clock.clone());
+        Ok(Collector {
+            store,
+            committer,
+            keys: Arc::new(config.keyring()),
+            clock,
+        })
+    }
+
+    /// The store, for reports.
+    pub fn store(&self) -> &Arc<EventStore> {
+        &self.store
+    }
+
+    /// A tracking URL path (`/t/{token}`) for `claims`.
+    pub fn tracking_path(&self, claims: &TokenClaims) -> Option<String> {
+        self.keys.sign(claims).ok().map(|t| format!("/t/{t}"))
+    }
+}
+
+/// The collector's routes.
+pub fn router(collector: Collector) -> Router {
+    Router::new()
+        .route("/v1/events", post(post_events))
+        .route("/t/{token}", get(pixel))
+        .route("/v1/reports", get(reports))
+        .route("/v1/ledger", get(ledger))
+        .route("/v1/quarantine", get(quarantine))
+        .with_state(collector)
+}
+
+fn sender(headers: &HeaderMap) -> (Option<String>, Option<IpAddr>) {
+    let agent = headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    // The first X-Forwarded-For hop is the client as our load balancer saw it.
+    let ip = headers
+        .get("x-forwarded-for")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(',').next())
+        .and_then(|v| v.trim().parse().ok());
+    (agent, ip)
+}
+
+fn submit_error(e: SubmitError) -> Response {
+    match e {
+        SubmitError::Busy => {
+            metrics::counter!("events_busy_rejections_total").increment(1);
+            let mut r =
+                (StatusCode::SERVICE_UNAVAILABLE, "event store busy, retry\n").into_response();
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            r
+        }
+        SubmitError::Stopped | SubmitError::Store(_) => {
+            (StatusCode::SERVICE_UNAVAILABLE, format!("{e}\n")).into_response()
+        }
+    }
+}
+
+/// What `POST /v1/events` answers.
+#[derive(Debug, Serialize)]
+struct Accepted {
+    accepted: usize,
+    outcomes: Vec<Outcome>,
+}
+
+async fn post_events(
+    State(c): State<Collector>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let events: Vec<AdEvent> = match serde_json::from_slice(&body) {
+        Ok(events) => events,
+        Err(e) => {
+            metrics::counter!("events_rejected_batches_total").increment(1);
+            return (
+                StatusCode::BAD_REQUEST,
+                format!("invalid event batch: {e}\n"),
+            )
+                .into_response();
+        }
+    };
+    let (user_agent, ip) = sender(&headers);
+    let now = (c.clock)();
+    let batch: Vec<Envelope> = events
+        .into_iter()
+        .map(|mut event| {
+            event.received_at = now;
+            Envelope {
+                event,
+                user_agent: user_agent.clone(),
+                ip,
+            }
+        })
+        .collect();
+    match c.committer.submit(batch).await {
+        Ok(outcomes) => Json(Accepted {
+            accepted: outcomes.len(),
+            outcomes,
+        })
+        .into_response(),
+        Err(e) => submit_error(e),
+    }
+}
+
+/// The event a pixel fire stands for. Its id derives from the token, so every fire of the same URL is the same
+/// report (a retry), whatever the client's clock says.
+fn pixel_event(claims: TokenClaims, token: &str, now: DateTime<Utc>) -> AdEvent {
+    let digest = Sha256::digest(token.as_bytes());
+    let event_id: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
+    AdEvent {
+        schema_version: SCHEMA_VERSION.to_owned(),
+        event_id: format!("t-{event_id}"),
+        ad_instance_id: claims.ad_instance_id,
+        event_type: claims.event_type,
+        error_code: (claims.event_type == EventType::Error).then_some(900),
+        source: EventSource::ClientSide,
+        occurred_at: now,
+        received_at: now,
+        session_id: claims.session_id,
+        viewer_id: None,
+        channel: claims.channel,
+        live_event_id: None,
+        break_id: None,
+        campaign_id: None,
+        line_item_id: claims.line_item_id,
+        creative_id: claims.creative_id,
+        device: None,
+        country: None,
+        region: None,
+        consent: ConsentFlags::default(),
+    }
+}
+
+async fn pixel(
+    State(c): State<Collector>,
+    Path(token): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let claims = match c.keys.verify(&token) {
+        Ok(claims) => claims,
+        Err(e) => {
+            metrics::counter!("events_rejected_tokens_total").increment(1);
+            tracing::debug!(error = %e, "Rejected tracking token.");
+            return (StatusCode::FORBIDDEN, format!("{e}\n")).into_response();
+        }
+    };
+    let (user_agent, ip) = sender(&headers);
+    let event = pixel_event(claims, &token, (c.clock)());
+    match c
+        .committer
+        .submit(vec![Envelope {
+            event,
+            user_agent,
+            ip,
+        }])
+        .await
+    {
+        Ok(_) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => submit_error(e),
+    }
+}
+
+/// Query of `GET /v1/reports`.
+#[derive(Debug, Deserialize)]
+struct ReportQuery {
+    group_by: GroupBy,
+    from: Option<DateTime<Utc>>,
+    to: Option<DateTime<Utc>>,
+    #[serde(default)]
+    format: Option<String>,
+}
+
+fn store_error(e: StoreError) -> Response {
+    (StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")).into_response()
+}
+
+async fn reports(State(c): State<Collector>, Query(q): Query<ReportQuery>) -> Response {
+    let to =
+        q.to.unwrap_or_else(|| (c.clock)() + chrono::TimeDelta::minutes(1));
+    let from = q.from.unwrap_or(to - chrono::TimeDelta::days(2));
+    let rows = match c.store.report(q.group_by, from, to) {
+        Ok(rows) => rows,
+        Err(e) => return store_error(e),
+    };
+    if q.format.as_deref() != Some("csv") {
+        return Json(rows).into_response();
+    }
+    let mut csv = String::from(
+        "key,impressions,starts,first_quartiles,midpoints,third_quartiles,completes,clicks,errors,completion_rate\n",
+    );
+    for r in rows {
+        let c = r.counts;
+        let key = if r.key.contains([',', '"', '\n']) {
+            format!("\"{}\"", r.key.replace('"', "\"\""))
+        } else {
+            r.key
+        };
+        csv.push_str(&format!(
+            "{key},{},{},{},{},{},{},{},{},{:.4}\n",
+            c.impressions,
+            c.starts,
+            c.first_quartiles,
+            c.midpoints,
+            c.third_quartiles,
+            c.completes,
+            c.clicks,
+            c.errors,
+            r.completion_rate
+        ));
+    }
+    ([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], csv).into_response()
+}
+
+async fn ledger(State(c): State<Collector>) -> Response {
+    match c.store.ledger() {
+        Ok(rows) => Json(rows).into_response(),
+        Err(e) => store_error(e),
+    }
+}
+
+async fn quarantine(State(c): State<Collector>) -> Response {
+    match c.store.quarantine_counts() {
+        Ok(counts) => Json(counts).into_response(),
+        Err(e) => store_error(e),
+    }
+}
+
+/// Feeds the stitcher's server-side beacons into the pipeline. Never blocks the segment request: the beacon is
+/// handed to the committer; if the store is saturated the loss is counted and logged, never silent.
+pub struct PipelineBeaconSink {
+    committer: Committer,
+}
+
+impl PipelineBeaconSink {
+    /// A sink into `collector`'s pipeline.
+    pub fn new(collector: &Collector) -> Self {
+        PipelineBeaconSink {
+            committer: collector.committer.clone(),
+        }
+    }
+}
+
+impl BeaconSink for PipelineBeaconSink {
+    fn emit(&self, beacon: AdBeacon) {
+        let Some(event_type) = EventType::parse(beacon.event.as_str()) else {
+            return;
+        };
+        let event = AdEvent {
+            schema_version: SCHEMA_VERSION.to_owned(),
+            // Deterministic: a retried segment fetch is the same report.
+            event_id: format!("ss-{}-{}", beacon.ad_instance_id, event_type.as_str()),
+            ad_instance_id: beacon.ad_instance_id,
+            event_type,
+            error_code: None,
+            source: EventSource::ServerSide,
+            occurred_at: beacon.occurred_at,
+            received_at: beacon.occurred_at,
+            session_id: beacon.session_id,
+            viewer_id: None,
+            channel: beacon.channel,
+            live_event_id: None,
+            break_id: Some(beacon.break_id),
+            campaign_id: None,
+            line_item_id: beacon.line_item_id,
+            creative_id: beacon.creative_id,
+            device: None,
+            country: None,
+            region: None,
+            consent: ConsentFlags::default(),
+        };
+        let committer = self.committer.clone();
+        tokio::spawn(async move {
+            if let Err(e) = committer
+                .submit(vec![Envelope {
+                    event,
+                    user_agent: None,
+                    ip: None,
+                }])
+                .await
+            {
+                metrics::counter!("stitcher_beacons_lost_total").increment(1);
+                tracing::warn!(error = %e, "Server-side beacon not stored.");
+            }
+        });
+    }
+}

@@ -1,0 +1,206 @@
+//! The collector over HTTP, on a real listener and a real on-disk store: the known stream posted in batches by
+//! concurrent clients (with the User-Agent of each report), reports and ledger read back through the API and
+//! compared with the ground truth exactly; tracking pixels with genuine and tampered tokens.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use interlude_events::contract::EventType;
+use interlude_events::known_stream::known_stream;
+use interlude_events::pipeline::Counts;
+use interlude_events::token::TokenClaims;
+use interlude_server::collector::{Collector, EventsConfig, router};
+
+async fn serve(collector: Collector) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, router(collector)).await });
+    base
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn posted_known_stream_is_counted_exactly() {
+    let stream = known_stream(11, 600);
+    let dir = tempfile::tempdir().unwrap();
+    let config = EventsConfig {
+        data_dir: dir.path().to_owned(),
+        ..EventsConfig::default()
+    };
+    let now = stream.now;
+    let collector = Collector::open(&config, Arc::new(move || now)).unwrap();
+    let base = serve(collector).await;
+    let http = reqwest::Client::new();
+
+    // Consecutive reports with the same User-Agent go in one request; four clients post concurrently, but each
+    // client posts its requests in order, so the late tail stays late.
+    let mut requests: Vec<(Option<String>, Vec<serde_json::Value>)> = Vec::new();
+    for r in &stream.reports {
+        match requests.last_mut() {
+            Some((agent, batch)) if *agent == r.user_agent && batch.len() < 200 => {
+                batch.push(serde_json::to_value(&r.event).unwrap());
+            }
+            _ => requests.push((
+                r.user_agent.clone(),
+                vec![serde_json::to_value(&r.event).unwrap()],
+            )),
+        }
+    }
+    let late_from = requests.len() - requests.len() / 20;
+    let (on_time, late) = requests.split_at(late_from);
+    let mut clients = Vec::new();
+    for k in 0..4 {
+        let mine: Vec<_> = on_time.iter().skip(k).step_by(4).cloned().collect();
+        let (http, base) = (http.clone(), base.clone());
+        clients.push(tokio::spawn(async move {
+            for (agent, batch) in mine {
+                let mut request = http.post(format!("{base}/v1/events")).json(&batch);
+                if let Some(agent) = agent {
+                    request = request.header("user-agent", agent);
+                }
+                let response = request.send().await.unwrap();
+                assert_eq!(response.status(), 200, "{}", response.text().await.unwrap());
+            }
+        }));
+    }
+    for c in clients {
+        c.await.unwrap();
+    }
+    for (agent, batch) in late {
+        let mut request = http.post(format!("{base}/v1/events")).json(batch);
+        if let Some(agent) = agent {
+            request = request.header("user-agent", agent);
+        }
+        assert_eq!(request.send().await.unwrap().status(), 200);
+    }
+
+    let from = (now - chrono::TimeDelta::days(3)).to_rfc3339();
+    let rows: Vec<serde_json::Value> = http
+        .get(format!("{base}/v1/reports"))
+        .query(&[
+            ("group_by", "line_item"),
+            ("from", from.as_str()),
+            ("to", now.to_rfc3339().as_str()),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let reported: BTreeMap<String, Counts> = rows
+        .iter()
+        .map(|r| {
+            let c = Counts {
+                impressions: r["impressions"].as_u64().unwrap(),
+                starts: r["starts"].as_u64().unwrap(),
+                first_quartiles: r["first_quartiles"].as_u64().unwrap(),
+                midpoints: r["midpoints"].as_u64().unwrap(),
+                third_quartiles: r["third_quartiles"].as_u64().unwrap(),
+                completes: r["completes"].as_u64().unwrap(),
+                clicks: r["clicks"].as_u64().unwrap(),
+                errors: r["errors"].as_u64().unwrap(),
+            };
+            (r["key"].as_str().unwrap().to_owned(), c)
+        })
+        .collect();
+    assert_eq!(reported, stream.truth, "reports over HTTP");
+
+    let csv = http
+        .get(format!(
+            "{base}/v1/reports?group_by=line_item&format=csv&from={}",
+            urlencode(&from)
+        ))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(csv.starts_with("key,impressions,"), "{csv}");
+    assert_eq!(csv.lines().count(), stream.truth.len() + 1);
+
+    let quarantine: BTreeMap<String, u64> = http
+        .get(format!("{base}/v1/quarantine"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let expected: BTreeMap<String, u64> = stream
+        .quarantine
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), *v))
+        .collect();
+    assert_eq!(quarantine, expected);
+
+    let bad = http
+        .post(format!("{base}/v1/events"))
+        .body("[{\"event_id\": 1}]")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 400);
+    assert!(bad.text().await.unwrap().contains("invalid event batch"));
+}
+
+fn urlencode(s: &str) -> String {
+    s.replace('+', "%2B").replace(':', "%3A")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pixels_count_once_and_tampered_tokens_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = EventsConfig {
+        data_dir: dir.path().to_owned(),
+        ..EventsConfig::default()
+    };
+    let collector = Collector::open(&config, Arc::new(chrono::Utc::now)).unwrap();
+    let claims = TokenClaims {
+        ad_instance_id: "ai-1".into(),
+        event_type: EventType::Impression,
+        session_id: "s-1".into(),
+        creative_id: "ad15".into(),
+        line_item_id: Some("li-1".into()),
+        channel: "live1".into(),
+        issued_at: 1_795_000_000,
+    };
+    let path = collector.tracking_path(&claims).unwrap();
+    let store = collector.store().clone();
+    let base = serve(collector).await;
+    let http = reqwest::Client::new();
+    for _ in 0..3 {
+        let r = http
+            .get(format!("{base}{path}"))
+            .header("user-agent", "AppleCoreMedia/1.0")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 204);
+    }
+    let mut tampered = path.clone().into_bytes();
+    let i = tampered.len() - 5;
+    tampered[i] = if tampered[i] == b'A' { b'B' } else { b'A' };
+    let r = http
+        .get(format!("{base}{}", String::from_utf8(tampered).unwrap()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let now = chrono::Utc::now();
+    let rows = store
+        .report(
+            interlude_store::GroupBy::LineItem,
+            now - chrono::TimeDelta::hours(1),
+            now + chrono::TimeDelta::hours(1),
+        )
+        .unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(
+        rows[0].counts.impressions, 1,
+        "three fires of one pixel are one impression"
+    );
+    assert_eq!(store.stats().unwrap().logged, 3, "every fire is in the log");
+}
