@@ -366,12 +366,14 @@ pub fn process(
     now: DateTime<Utc>,
 ) -> Outcome {
     let event = &envelope.event;
+    // A retried report is recognised before validation, so a resent invalid event is not quarantined twice.
+    let id_ok = !event.event_id.is_empty() && event.event_id.len() <= 256;
+    if id_ok && !state.record_event_id(&event.event_id, event.occurred_at) {
+        return Outcome::Retry;
+    }
     if let Err(reason) = validate(envelope, policy, now) {
         state.quarantine(event, &reason);
         return Outcome::Quarantined(reason);
-    }
-    if !state.record_event_id(&event.event_id, event.occurred_at) {
-        return Outcome::Retry;
     }
     if !state.mark_counted(&event.ad_instance_id, event.event_type, event.occurred_at) {
         return Outcome::Duplicate;
