@@ -22,7 +22,7 @@ use chrono::{DateTime, Utc};
 use interlude_events::contract::{AdEvent, ConsentFlags, EventSource, EventType, SCHEMA_VERSION};
 use interlude_events::pipeline::{Envelope, Outcome, Policy};
 use interlude_events::token::{Keyring, TokenClaims};
-use interlude_store::committer::{Committer, SubmitError};
+use interlude_store::committer::{Committer, Sink, SubmitError};
 use interlude_store::{EventStore, GroupBy, StoreError};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -109,6 +109,22 @@ impl Collector {
     ) -> Result<Self, StoreError> {
         let store = Arc::new(EventStore::open(&config.data_dir, config.policy.clone())?);
         let committer = Committer::start(store.clone(), clock.clone());
+        Ok(Collector {
+            store,
+            committer,
+            keys: Arc::new(config.keyring()),
+            clock,
+        })
+    }
+
+    /// A collector that validates and answers but stores nothing: the baseline of the ingestion benchmark.
+    /// Reports of it are empty.
+    pub fn discarding(
+        config: &EventsConfig,
+        clock: Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>,
+    ) -> Result<Self, StoreError> {
+        let store = Arc::new(EventStore::open(&config.data_dir, config.policy.clone())?);
+        let committer = Committer::start_sink(Sink::Discard(config.policy.clone()), clock.clone());
         Ok(Collector {
             store,
             committer,

@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use interlude_events::pipeline::{Envelope, Outcome};
+use interlude_events::pipeline::{Envelope, Outcome, Policy, validate};
 use tokio::sync::{mpsc, oneshot};
 
 use super::{EventStore, StoreError};
@@ -39,12 +39,42 @@ const QUEUE: usize = 4096;
 /// Events per transaction at most, so one commit stays short.
 const MAX_EVENTS_PER_COMMIT: usize = 20_000;
 
+/// Where committed batches go.
+#[derive(Debug, Clone)]
+pub enum Sink {
+    /// The durable store.
+    Store(Arc<EventStore>),
+    /// Nowhere: batches are validated and answered but not stored. Only for measuring what durability costs
+    /// (`interlude bench ingest`); never configured in production.
+    Discard(Policy),
+}
+
+impl Sink {
+    fn ingest(&self, batch: &[Envelope], now: DateTime<Utc>) -> Result<Vec<Outcome>, StoreError> {
+        match self {
+            Sink::Store(store) => store.ingest(batch, now),
+            Sink::Discard(policy) => Ok(batch
+                .iter()
+                .map(|e| match validate(e, policy, now) {
+                    Ok(()) => Outcome::Counted { correction: false },
+                    Err(q) => Outcome::Quarantined(q),
+                })
+                .collect()),
+        }
+    }
+}
+
 impl Committer {
     /// Starts the writer task over `store`; `clock` stamps validation time.
     pub fn start(
         store: Arc<EventStore>,
         clock: Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>,
     ) -> Self {
+        Self::start_sink(Sink::Store(store), clock)
+    }
+
+    /// Starts the writer task over any sink.
+    pub fn start_sink(store: Sink, clock: Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>) -> Self {
         let (tx, mut rx) = mpsc::channel::<(Vec<Envelope>, Reply)>(QUEUE);
         std::thread::Builder::new()
             .name("event-committer".into())

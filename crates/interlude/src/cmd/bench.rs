@@ -26,6 +26,25 @@ use super::origin::OriginArgs;
 pub(crate) enum BenchCommand {
     /// Stitched media playlist requests per second for N sessions against the unmodified origin playlist.
     Stitcher(StitcherBenchArgs),
+    /// Durable event ingestion over HTTP (group commit, fsync) against the same server not persisting.
+    Ingest(IngestBenchArgs),
+}
+
+/// Flags for `interlude bench ingest`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct IngestBenchArgs {
+    /// Concurrent clients.
+    #[arg(long, default_value_t = 32)]
+    pub(crate) clients: usize,
+    /// Events per request.
+    #[arg(long, default_value_t = 100)]
+    pub(crate) batch: usize,
+    /// Seconds of load for each of the two measurements.
+    #[arg(long, default_value_t = 10.0)]
+    pub(crate) secs: f64,
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
 }
 
 /// Flags for `interlude bench stitcher`.
@@ -53,6 +72,7 @@ pub(crate) struct StitcherBenchArgs {
 pub(crate) async fn run(command: BenchCommand, config: InterludeConfig) -> anyhow::Result<()> {
     match command {
         BenchCommand::Stitcher(args) => stitcher(args, config).await,
+        BenchCommand::Ingest(args) => super::bench_ingest::run(args, config).await,
     }
 }
 

@@ -1,6 +1,7 @@
 //! One module per subcommand; each parses its flags and calls into the library crates.
 
 pub(crate) mod bench;
+pub(crate) mod bench_ingest;
 pub(crate) mod demo;
 pub(crate) mod loadgen;
 pub(crate) mod origin;

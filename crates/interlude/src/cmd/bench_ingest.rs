@@ -1,0 +1,116 @@
+//! `interlude bench ingest`: end-to-end event ingestion over HTTP, durable (validation, dedup, aggregation and
+//! one fsync per group commit) side by side with the same server answering without persisting, in one run.
+//!
+//! Both servers run in this process on loopback ports with the same routes and the same committer thread; only
+//! the sink differs. The clients (in this process too) post batches of unique impressions for a fixed time
+//! and count acknowledged events.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use interlude_server::InterludeConfig;
+use interlude_server::collector::{Collector, router};
+
+use super::bench::IngestBenchArgs;
+
+async fn serve(collector: Collector) -> anyhow::Result<String> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .context("binding")?;
+    let base = format!("http://{}", listener.local_addr()?);
+    tokio::spawn(async move { axum::serve(listener, router(collector)).await });
+    Ok(base)
+}
+
+/// Events per second acknowledged by the collector at `base`.
+async fn measure(base: &str, args: &IngestBenchArgs, run: &str) -> anyhow::Result<f64> {
+    let http = reqwest::Client::new();
+    let stop = Arc::new(AtomicBool::new(false));
+    let acked = Arc::new(AtomicU64::new(0));
+    let next = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let mut clients = Vec::new();
+    for _ in 0..args.clients {
+        let (http, base, stop, acked, next, batch, run) = (
+            http.clone(),
+            base.to_owned(),
+            stop.clone(),
+            acked.clone(),
+            next.clone(),
+            args.batch,
+            run.to_owned(),
+        );
+        clients.push(tokio::spawn(async move {
+            while !stop.load(Ordering::Relaxed) {
+                let first = next.fetch_add(batch as u64, Ordering::Relaxed);
+                let now = chrono::Utc::now();
+                let events: Vec<_> = (first..first + batch as u64)
+                    .map(|n| {
+                        serde_json::json!({
+                            "schema_version": "1.0", "event_id": format!("{run}-{n}"), "ad_instance_id": format!("{run}-ai{n}"),
+                            "event_type": "impression", "source": "client_side", "occurred_at": now, "received_at": now,
+                            "session_id": format!("s{}", n % 1000), "channel": "live1", "line_item_id": format!("li{}", n % 20),
+                            "creative_id": format!("cr{}", n % 7), "device": "tv", "country": "FR"
+                        })
+                    })
+                    .collect();
+                let response = http
+                    .post(format!("{base}/v1/events"))
+                    .header("user-agent", "AppleCoreMedia/1.0")
+                    .json(&events)
+                    .send()
+                    .await;
+                if response.is_ok_and(|r| r.status().is_success()) {
+                    acked.fetch_add(batch as u64, Ordering::Relaxed);
+                }
+            }
+        }));
+    }
+    tokio::time::sleep(Duration::try_from_secs_f64(args.secs).context("--secs must be positive")?)
+        .await;
+    stop.store(true, Ordering::Relaxed);
+    for c in clients {
+        let _ = c.await;
+    }
+    Ok(acked.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64())
+}
+
+pub(crate) async fn run(args: IngestBenchArgs, config: InterludeConfig) -> anyhow::Result<()> {
+    let dir = std::env::temp_dir().join(format!("interlude-bench-ingest-{}", std::process::id()));
+    let mut events = config.events.clone();
+    events.data_dir = dir.join("durable");
+    let durable = serve(Collector::open(&events, Arc::new(chrono::Utc::now))?).await?;
+    events.data_dir = dir.join("discard");
+    let discard = serve(Collector::discarding(&events, Arc::new(chrono::Utc::now))?).await?;
+
+    let baseline = measure(&discard, &args, "discard").await?;
+    let stored = measure(&durable, &args, "durable").await?;
+    let ratio = stored / baseline.max(f64::MIN_POSITIVE);
+    let size = std::fs::metadata(dir.join("durable").join("events.redb"))
+        .map(|m| m.len())
+        .unwrap_or(0);
+    let _ = std::fs::remove_dir_all(&dir);
+    if args.json {
+        println!(
+            "{}",
+            serde_json::json!({ "clients": args.clients, "batch": args.batch, "seconds_each": args.secs,
+                "not_persisting_events_per_sec": baseline, "durable_events_per_sec": stored, "ratio": ratio,
+                "store_bytes": size })
+        );
+        return Ok(());
+    }
+    println!(
+        "Event ingestion over HTTP: {} clients, {} events per request, {} s each",
+        args.clients, args.batch, args.secs
+    );
+    println!("  answering without persisting  {baseline:>10.0} events/s");
+    println!("  durable (group commit, fsync) {stored:>10.0} events/s");
+    println!("  ratio durable/not persisting  {ratio:.2}");
+    println!(
+        "  store size after the run      {:.1} MB",
+        size as f64 / 1e6
+    );
+    Ok(())
+}
