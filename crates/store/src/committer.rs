@@ -79,7 +79,15 @@ impl Committer {
         std::thread::Builder::new()
             .name("event-committer".into())
             .spawn(move || {
+                let mut last_sweep = std::time::Instant::now();
                 while let Some(first) = rx.blocking_recv() {
+                    // Dedup keys leave the window continuously; sweep a bounded slice between batches.
+                    if let (Sink::Store(store), true) = (&store, last_sweep.elapsed() > std::time::Duration::from_secs(10)) {
+                        last_sweep = std::time::Instant::now();
+                        if let Err(e) = store.expire(clock(), 100_000) {
+                            tracing::warn!(error = %e, "Dedup key expiry failed; retried later.");
+                        }
+                    }
                     let mut waiting = vec![first];
                     let mut events = waiting[0].0.len();
                     while events < MAX_EVENTS_PER_COMMIT {

@@ -20,7 +20,8 @@ use redb::{Database, ReadableTable, ReadableTableMetadata};
 use serde::Serialize;
 
 use state::{
-    COUNTED, EVENT_IDS, LEDGER, LEDGER_CORRECTIONS, LOG, META, QUARANTINE, RedbState, WINDOWS,
+    COUNTED, EVENT_IDS, EXPIRY, LEDGER, LEDGER_CORRECTIONS, LOG, META, QUARANTINE, RedbState,
+    TAG_COUNTED, TAG_EVENT_ID, WINDOWS,
 };
 
 /// Why the store failed.
@@ -135,6 +136,7 @@ impl EventStore {
         txn.open_table(WINDOWS)?;
         txn.open_table(LEDGER)?;
         txn.open_table(META)?;
+        txn.open_table(EXPIRY)?;
         txn.commit()?;
         Ok(EventStore { db, policy })
     }
@@ -261,6 +263,47 @@ impl EventStore {
             quarantined: txn.open_table(QUARANTINE)?.len()?,
             corrections: txn.open_table(LEDGER_CORRECTIONS)?.len()?,
         })
+    }
+
+    /// Forgets dedup keys of events that occurred before the dedup window (those events are quarantined as too
+    /// old from then on, so forgetting cannot recount them). Sweeps at most `limit` keys; returns how many.
+    pub fn expire(&self, now: DateTime<Utc>, limit: usize) -> Result<usize, StoreError> {
+        let cutoff = now.timestamp() - self.policy.dedup_window_hours * 3600;
+        let hi = state::expiry_prefix(cutoff);
+        let txn = self.db.begin_write()?;
+        let removed = {
+            let mut expiry = txn.open_table(EXPIRY)?;
+            let mut ids = txn.open_table(EVENT_IDS)?;
+            let mut counted = txn.open_table(COUNTED)?;
+            let mut keys = Vec::new();
+            for entry in expiry.range::<&[u8]>(..hi.as_slice())?.take(limit) {
+                keys.push(entry?.0.value().to_vec());
+            }
+            for key in &keys {
+                match state::split_expiry_key(key) {
+                    Some((TAG_EVENT_ID, id)) => {
+                        ids.remove(id)?;
+                    }
+                    Some((TAG_COUNTED, k)) => {
+                        counted.remove(k)?;
+                    }
+                    _ => {}
+                }
+                expiry.remove(key.as_slice())?;
+            }
+            keys.len()
+        };
+        txn.commit()?;
+        if removed > 0 {
+            metrics::counter!("events_dedup_keys_expired_total").increment(removed as u64);
+        }
+        Ok(removed)
+    }
+
+    /// Dedup keys held (event ids and billing keys).
+    pub fn dedup_keys(&self) -> Result<u64, StoreError> {
+        let txn = self.db.begin_read()?;
+        Ok(txn.open_table(EVENT_IDS)?.len()? + txn.open_table(COUNTED)?.len()?)
     }
 
     /// Whether an event id was ever accepted (the crash test's check of acknowledged events).

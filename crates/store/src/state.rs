@@ -26,6 +26,13 @@ pub(crate) const COUNTED: TableDefinition<&str, i64> = TableDefinition::new("cou
 pub(crate) const WINDOWS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("windows");
 /// Ledger originals: `line item␟hour` → counts.
 pub(crate) const LEDGER: TableDefinition<&[u8], &[u8]> = TableDefinition::new("ledger");
+/// Expiry index of the dedup keys: `hour ‖ table tag ‖ key` → (). Swept once keys leave the dedup window.
+pub(crate) const EXPIRY: TableDefinition<&[u8], ()> = TableDefinition::new("expiry");
+/// Tag of an `EVENT_IDS` key in `EXPIRY`.
+pub(crate) const TAG_EVENT_ID: u8 = b'e';
+/// Tag of a `COUNTED` key in `EXPIRY`.
+pub(crate) const TAG_COUNTED: u8 = b'c';
+
 /// Counters and the watermark: name → value.
 pub(crate) const META: TableDefinition<&str, i64> = TableDefinition::new("meta");
 
@@ -42,6 +49,24 @@ fn time_from(bytes: &[u8]) -> Option<i64> {
 }
 
 /// The smallest window key of minute `secs` (floored to the minute).
+fn expiry_key(occurred_secs: i64, tag: u8, key: &str) -> Vec<u8> {
+    let mut out = time_bytes(occurred_secs.div_euclid(3600) * 3600).to_vec();
+    out.push(tag);
+    out.extend_from_slice(key.as_bytes());
+    out
+}
+
+/// The smallest expiry key of the hour that contains `secs`.
+pub(crate) fn expiry_prefix(secs: i64) -> Vec<u8> {
+    time_bytes(secs.div_euclid(3600) * 3600).to_vec()
+}
+
+/// Splits an expiry key into its table tag and the key it indexes.
+pub(crate) fn split_expiry_key(bytes: &[u8]) -> Option<(u8, &str)> {
+    let tag = *bytes.get(8)?;
+    Some((tag, std::str::from_utf8(bytes.get(9..)?).ok()?))
+}
+
 pub(crate) fn minute_prefix(secs: i64) -> Vec<u8> {
     time_bytes(secs.div_euclid(60) * 60).to_vec()
 }
@@ -174,6 +199,7 @@ pub(crate) struct RedbState<'txn> {
     windows: Table<'txn, &'static [u8], &'static [u8]>,
     ledger: Table<'txn, &'static [u8], &'static [u8]>,
     meta: Table<'txn, &'static str, i64>,
+    expiry: Table<'txn, &'static [u8], ()>,
     next_seq: u64,
     max_event_time: Option<i64>,
     error: Option<StoreError>,
@@ -193,6 +219,7 @@ impl<'txn> RedbState<'txn> {
             windows: txn.open_table(WINDOWS)?,
             ledger: txn.open_table(LEDGER)?,
             meta,
+            expiry: txn.open_table(EXPIRY)?,
             next_seq,
             max_event_time,
             error: None,
@@ -212,6 +239,12 @@ impl<'txn> RedbState<'txn> {
     fn seq(&mut self) -> u64 {
         self.next_seq += 1;
         self.next_seq
+    }
+
+    fn index_expiry(&mut self, occurred_at: DateTime<Utc>, tag: u8, key: &str) {
+        let k = expiry_key(occurred_at.timestamp(), tag, key);
+        let r = self.expiry.insert(k.as_slice(), ()).map(|_| ());
+        self.keep(r);
     }
 
     /// Appends `event` to the log.
@@ -261,7 +294,11 @@ impl PipelineState for RedbState<'_> {
             .event_ids
             .insert(event_id, occurred_at.timestamp())
             .map(|old| old.is_none());
-        self.keep(r).unwrap_or(false)
+        let new = self.keep(r).unwrap_or(false);
+        if new {
+            self.index_expiry(occurred_at, TAG_EVENT_ID, event_id);
+        }
+        new
     }
 
     fn mark_counted(
@@ -275,7 +312,11 @@ impl PipelineState for RedbState<'_> {
             .counted
             .insert(key.as_str(), occurred_at.timestamp())
             .map(|old| old.is_none());
-        self.keep(r).unwrap_or(false)
+        let new = self.keep(r).unwrap_or(false);
+        if new {
+            self.index_expiry(occurred_at, TAG_COUNTED, &key);
+        }
+        new
     }
 
     fn add_window(&mut self, key: WindowKey, counts: Counts) {
