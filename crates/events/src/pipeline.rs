@@ -277,6 +277,8 @@ pub trait PipelineState {
     fn add_window(&mut self, key: WindowKey, counts: Counts);
     /// Adds to the ledger hour; `correction` entries are appended, never merged into the original.
     fn add_ledger(&mut self, key: LedgerKey, counts: Counts, correction: bool);
+    /// Counts one impression of `line_item_id` for `viewer_id` in the hour starting at `hour` (frequency caps).
+    fn add_viewer_impression(&mut self, viewer_id: &str, line_item_id: &str, hour: i64);
     /// Keeps a quarantined event with its reason.
     fn quarantine(&mut self, event: &AdEvent, reason: &Quarantine);
     /// Latest event time seen.
@@ -403,10 +405,32 @@ pub fn process(
         counts,
         correction,
     );
+    // Frequency capping needs the viewer across sessions: only with consent to store the pseudonymous id.
+    if let (EventType::Impression, Some(viewer), true) = (
+        event.event_type,
+        &event.viewer_id,
+        event.consent.store_viewer_id,
+    ) {
+        state.add_viewer_impression(
+            viewer,
+            event.line_item_id.as_deref().unwrap_or_default(),
+            hour,
+        );
+    }
     if state.max_event_time().is_none_or(|t| event.occurred_at > t) {
         state.set_max_event_time(event.occurred_at);
     }
     Outcome::Counted { correction }
+}
+
+/// Live delivery counts, read by the decision engine for pacing and frequency caps; the event store updates
+/// them in the same transaction as the billing counts, so pacing never sees an event billing does not.
+pub trait Counters: Send + Sync {
+    /// Impressions delivered by `line_item_id` in event time at or after `since` (whole hours: `since` is
+    /// floored to its hour).
+    fn delivered(&self, line_item_id: &str, since: DateTime<Utc>) -> u64;
+    /// Impressions of `line_item_id` shown to `viewer_id` at or after `since` (floored to the hour).
+    fn viewer_impressions(&self, viewer_id: &str, line_item_id: &str, since: DateTime<Utc>) -> u64;
 }
 
 /// In-memory state for tests and benchmarks (no expiry: they are short).
@@ -420,6 +444,8 @@ pub struct MemoryState {
     pub ledger: BTreeMap<LedgerKey, (Counts, Vec<Counts>)>,
     /// Quarantined events by reason text.
     pub quarantined: HashMap<String, u64>,
+    /// Impressions per (viewer, line item, hour).
+    pub viewer_impressions: HashMap<(String, String, i64), u64>,
     max_event_time: Option<DateTime<Utc>>,
 }
 
@@ -446,6 +472,13 @@ impl PipelineState for MemoryState {
             entry.0.add(&counts);
         }
     }
+    fn add_viewer_impression(&mut self, viewer_id: &str, line_item_id: &str, hour: i64) {
+        *self
+            .viewer_impressions
+            .entry((viewer_id.to_owned(), line_item_id.to_owned(), hour))
+            .or_default() += 1;
+    }
+
     fn quarantine(&mut self, _: &AdEvent, reason: &Quarantine) {
         let kind = serde_json::to_value(reason)
             .ok()

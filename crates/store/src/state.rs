@@ -26,6 +26,11 @@ pub(crate) const COUNTED: TableDefinition<&str, i64> = TableDefinition::new("cou
 pub(crate) const WINDOWS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("windows");
 /// Ledger originals: `line item␟hour` → counts.
 pub(crate) const LEDGER: TableDefinition<&[u8], &[u8]> = TableDefinition::new("ledger");
+/// Delivery per `line item␟hour`, originals and corrections together: what pacing reads.
+pub(crate) const DELIVERY: TableDefinition<&[u8], &[u8]> = TableDefinition::new("delivery");
+/// Impressions per `viewer␟line item␟hour` (only viewers who consented to their id being stored).
+pub(crate) const FREQUENCY: TableDefinition<&[u8], u64> = TableDefinition::new("frequency");
+
 /// Expiry index of the dedup keys: `hour ‖ table tag ‖ key` → (). Swept once keys leave the dedup window.
 pub(crate) const EXPIRY: TableDefinition<&[u8], ()> = TableDefinition::new("expiry");
 /// Tag of an `EVENT_IDS` key in `EXPIRY`.
@@ -113,11 +118,28 @@ pub(crate) fn decode_window_key(bytes: &[u8]) -> Result<WindowKey, StoreError> {
     })
 }
 
-fn encode_ledger_key(k: &LedgerKey) -> Vec<u8> {
-    let mut out = k.line_item_id.as_bytes().to_vec();
-    out.push(SEP);
-    out.extend_from_slice(&time_bytes(k.hour));
+/// `parts␟…␟hour`: the key of an hourly cell (ledger, delivery, frequency).
+pub(crate) fn hour_key(parts: &[&str], hour: i64) -> Vec<u8> {
+    let mut out = Vec::new();
+    for part in parts {
+        out.extend_from_slice(part.as_bytes());
+        out.push(SEP);
+    }
+    out.extend_from_slice(&time_bytes(hour.div_euclid(3600) * 3600));
     out
+}
+
+/// The first key after every hourly cell of `parts`.
+pub(crate) fn hour_key_end(parts: &[&str]) -> Vec<u8> {
+    let mut out = hour_key(parts, 0);
+    let n = out.len();
+    out[n - 8..].fill(0xFF);
+    out.push(0xFF);
+    out
+}
+
+fn encode_ledger_key(k: &LedgerKey) -> Vec<u8> {
+    hour_key(&[&k.line_item_id], k.hour)
 }
 
 pub(crate) fn decode_ledger_key(bytes: &[u8]) -> Result<(String, i64), StoreError> {
@@ -200,6 +222,8 @@ pub(crate) struct RedbState<'txn> {
     ledger: Table<'txn, &'static [u8], &'static [u8]>,
     meta: Table<'txn, &'static str, i64>,
     expiry: Table<'txn, &'static [u8], ()>,
+    delivery: Table<'txn, &'static [u8], &'static [u8]>,
+    frequency: Table<'txn, &'static [u8], u64>,
     next_seq: u64,
     max_event_time: Option<i64>,
     error: Option<StoreError>,
@@ -220,6 +244,8 @@ impl<'txn> RedbState<'txn> {
             ledger: txn.open_table(LEDGER)?,
             meta,
             expiry: txn.open_table(EXPIRY)?,
+            delivery: txn.open_table(DELIVERY)?,
+            frequency: txn.open_table(FREQUENCY)?,
             next_seq,
             max_event_time,
             error: None,
@@ -324,7 +350,25 @@ impl PipelineState for RedbState<'_> {
         self.keep(r);
     }
 
+    fn add_viewer_impression(&mut self, viewer_id: &str, line_item_id: &str, hour: i64) {
+        let key = hour_key(&[viewer_id, line_item_id], hour);
+        let current = match self.frequency.get(key.as_slice()) {
+            Ok(v) => v.map_or(0, |v| v.value()),
+            Err(e) => {
+                self.error.get_or_insert(e.into());
+                return;
+            }
+        };
+        let r = self
+            .frequency
+            .insert(key.as_slice(), current + 1)
+            .map(|_| ());
+        self.keep(r);
+    }
+
     fn add_ledger(&mut self, key: LedgerKey, counts: Counts, correction: bool) {
+        let r = add_counts(&mut self.delivery, &encode_ledger_key(&key), &counts);
+        self.keep(r);
         if correction {
             let seq = self.seq();
             let record = Correction {

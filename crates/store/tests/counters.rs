@@ -1,0 +1,94 @@
+//! The counters the decision engine reads: delivery per line item (late corrections included) and impressions
+//! per consenting viewer, updated in the same commit as billing.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use chrono::{DateTime, TimeDelta, Utc};
+use interlude_events::contract::{ConsentFlags, EventSource, EventType};
+use interlude_events::known_stream::event;
+use interlude_events::pipeline::{Counters, Envelope, Policy};
+use interlude_store::EventStore;
+
+#[test]
+fn delivery_and_frequency_follow_counted_impressions() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = EventStore::open(dir.path(), Policy::default()).unwrap();
+    let t0: DateTime<Utc> = "2026-11-23T18:10:00Z".parse().unwrap();
+    let report = |n: u32, t: EventType, at: DateTime<Utc>, viewer: Option<&str>, consent: bool| {
+        let mut e = event(
+            format!("e{n}-{}", t.as_str()),
+            &format!("ai{n}"),
+            t,
+            EventSource::ServerSide,
+            at,
+            3,
+        );
+        e.viewer_id = viewer.map(str::to_owned);
+        e.consent = ConsentFlags {
+            store_viewer_id: consent,
+            ..ConsentFlags::default()
+        };
+        Envelope {
+            event: e,
+            user_agent: None,
+            ip: None,
+        }
+    };
+    let now = t0 + TimeDelta::hours(2);
+    let batch = vec![
+        report(1, EventType::Impression, t0, Some("v1"), true),
+        report(1, EventType::Start, t0, Some("v1"), true), // not an impression
+        report(
+            2,
+            EventType::Impression,
+            t0 + TimeDelta::hours(1),
+            Some("v1"),
+            true,
+        ),
+        report(
+            3,
+            EventType::Impression,
+            t0 + TimeDelta::hours(1),
+            Some("v2"),
+            false,
+        ), // no consent: no frequency
+        report(
+            3,
+            EventType::Impression,
+            t0 + TimeDelta::hours(1),
+            Some("v2"),
+            false,
+        ), // a retry
+    ];
+    store.ingest(&batch, now).unwrap();
+    // A late impression for the first hour, after the watermark passed it: a correction, still delivered.
+    let late = report(
+        4,
+        EventType::Impression,
+        t0 + TimeDelta::minutes(5),
+        Some("v1"),
+        true,
+    );
+    let outcome = store.ingest(&[late], now).unwrap();
+    assert_eq!(
+        outcome[0],
+        interlude_events::pipeline::Outcome::Counted { correction: true }
+    );
+
+    assert_eq!(store.delivered("li3", t0 - TimeDelta::days(1)), 4);
+    assert_eq!(
+        store.delivered("li3", t0 + TimeDelta::hours(1)),
+        2,
+        "only the later hour"
+    );
+    assert_eq!(store.delivered("li0", t0 - TimeDelta::days(1)), 0);
+    assert_eq!(
+        store.viewer_impressions("v1", "li3", t0 - TimeDelta::days(1)),
+        3
+    );
+    assert_eq!(
+        store.viewer_impressions("v2", "li3", t0 - TimeDelta::days(1)),
+        0,
+        "no consent, no profile"
+    );
+}
