@@ -39,6 +39,8 @@ pub struct EventsConfig {
     pub signing_keys: Vec<SigningKey>,
     /// Validation rules.
     pub policy: Policy,
+    /// Requests waiting for a commit at most; beyond, the collector answers 503 with Retry-After.
+    pub queue_batches: usize,
 }
 
 /// One token signing key.
@@ -57,6 +59,7 @@ impl Default for EventsConfig {
             data_dir: PathBuf::from("data/events"),
             signing_keys: Vec::new(),
             policy: Policy::default(),
+            queue_batches: interlude_store::committer::DEFAULT_QUEUE,
         }
     }
 }
@@ -108,7 +111,11 @@ impl Collector {
         clock: Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>,
     ) -> Result<Self, StoreError> {
         let store = Arc::new(EventStore::open(&config.data_dir, config.policy.clone())?);
-        let committer = Committer::start(store.clone(), clock.clone());
+        let committer = Committer::start_sink(
+            Sink::Store(store.clone()),
+            clock.clone(),
+            config.queue_batches,
+        );
         Ok(Collector {
             store,
             committer,
@@ -124,7 +131,11 @@ impl Collector {
         clock: Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>,
     ) -> Result<Self, StoreError> {
         let store = Arc::new(EventStore::open(&config.data_dir, config.policy.clone())?);
-        let committer = Committer::start_sink(Sink::Discard(config.policy.clone()), clock.clone());
+        let committer = Committer::start_sink(
+            Sink::Discard(config.policy.clone()),
+            clock.clone(),
+            config.queue_batches,
+        );
         Ok(Collector {
             store,
             committer,

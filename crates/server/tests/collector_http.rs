@@ -204,3 +204,67 @@ async fn pixels_count_once_and_tampered_tokens_are_refused() {
     );
     assert_eq!(store.stats().unwrap().logged, 3, "every fire is in the log");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_saturated_store_answers_503_with_retry_after_and_loses_nothing_acknowledged() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = EventsConfig {
+        data_dir: dir.path().to_owned(),
+        queue_batches: 1,
+        ..EventsConfig::default()
+    };
+    let collector = Collector::open(&config, Arc::new(chrono::Utc::now)).unwrap();
+    let store = collector.store().clone();
+    let base = serve(collector).await;
+    let http = reqwest::Client::new();
+    let mut storm = Vec::new();
+    for c in 0..48 {
+        let (http, base) = (http.clone(), base.clone());
+        storm.push(tokio::spawn(async move {
+            let now = chrono::Utc::now();
+            let batch: Vec<_> = (0..500)
+                .map(|n| {
+                    serde_json::json!({ "schema_version": "1.0", "event_id": format!("c{c}-{n}"),
+                        "ad_instance_id": format!("c{c}-ai{n}"), "event_type": "impression", "source": "client_side",
+                        "occurred_at": now, "received_at": now, "session_id": "s", "channel": "live1",
+                        "line_item_id": "li", "creative_id": "cr" })
+                })
+                .collect();
+            let r = http.post(format!("{base}/v1/events")).json(&batch).send().await.unwrap();
+            let retry_after = r.headers().get("retry-after").map(|v| v.to_str().unwrap().to_owned());
+            (r.status().as_u16(), retry_after)
+        }));
+    }
+    let mut accepted = 0u64;
+    let mut busy = 0;
+    for s in storm {
+        match s.await.unwrap() {
+            (200, _) => accepted += 500,
+            (503, Some(after)) => {
+                assert_eq!(after, "1");
+                busy += 1;
+            }
+            other => panic!("unexpected answer {other:?}"),
+        }
+    }
+    assert!(
+        busy > 0,
+        "48 concurrent batches against a queue of one must be pushed back"
+    );
+    assert!(accepted > 0);
+    let now = chrono::Utc::now();
+    let counted: u64 = store
+        .report(
+            interlude_store::GroupBy::LineItem,
+            now - chrono::TimeDelta::hours(1),
+            now + chrono::TimeDelta::hours(1),
+        )
+        .unwrap()
+        .iter()
+        .map(|r| r.counts.impressions)
+        .sum();
+    assert_eq!(
+        counted, accepted,
+        "exactly the acknowledged events are counted"
+    );
+}

@@ -34,8 +34,8 @@ pub struct Committer {
     tx: mpsc::Sender<(Vec<Envelope>, Reply)>,
 }
 
-/// Batches (not events) waiting at most; each request is one batch.
-const QUEUE: usize = 4096;
+/// Batches (not events) waiting at most by default; each request is one batch.
+pub const DEFAULT_QUEUE: usize = 4096;
 /// Events per transaction at most, so one commit stays short.
 const MAX_EVENTS_PER_COMMIT: usize = 20_000;
 
@@ -70,12 +70,16 @@ impl Committer {
         store: Arc<EventStore>,
         clock: Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>,
     ) -> Self {
-        Self::start_sink(Sink::Store(store), clock)
+        Self::start_sink(Sink::Store(store), clock, DEFAULT_QUEUE)
     }
 
-    /// Starts the writer task over any sink.
-    pub fn start_sink(store: Sink, clock: Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>) -> Self {
-        let (tx, mut rx) = mpsc::channel::<(Vec<Envelope>, Reply)>(QUEUE);
+    /// Starts the writer task over any sink, with at most `queue` batches waiting.
+    pub fn start_sink(
+        store: Sink,
+        clock: Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>,
+        queue: usize,
+    ) -> Self {
+        let (tx, mut rx) = mpsc::channel::<(Vec<Envelope>, Reply)>(queue.max(1));
         std::thread::Builder::new()
             .name("event-committer".into())
             .spawn(move || {
