@@ -53,6 +53,7 @@ fn stream(start: DateTime<Utc>) -> Vec<Envelope> {
                         country: None,
                         region: None,
                         consent: ConsentFlags::default(),
+                        ad_duration_ms: None,
                     },
                     user_agent: Some("AppleCoreMedia/1.0".to_owned()),
                     ip: None,

@@ -189,6 +189,10 @@ pub struct AdEvent {
     /// Consent as recorded for the session.
     #[serde(default)]
     pub consent: ConsentFlags,
+    /// The creative's duration in milliseconds, when the reporter knows it (the stitcher does): lets validation
+    /// reject quartiles reported faster than the ad can play.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ad_duration_ms: Option<u32>,
 }
 
 /// The contract's JSON Schema, as written to `docs/events.schema.json`.

@@ -73,6 +73,7 @@ pub fn event(
         country: Some("FR".to_owned()),
         region: None,
         consent: ConsentFlags::default(),
+        ad_duration_ms: None,
     }
 }
 

@@ -46,6 +46,16 @@ pub enum Quarantine {
         /// The pattern it matched.
         pattern: String,
     },
+    /// A progress event arrived sooner after the ad's start than the ad can play to that point.
+    #[error("{event} {elapsed_ms} ms after start, the ad needs {needed_ms} ms")]
+    TooFast {
+        /// The event.
+        event: String,
+        /// Milliseconds since the start was reported.
+        elapsed_ms: i64,
+        /// Milliseconds the ad needs to reach that point, less the slack.
+        needed_ms: i64,
+    },
     /// Sent from a configured data-center range (general invalid traffic).
     #[error("data-center address in {range}")]
     DataCenter {
@@ -266,6 +276,8 @@ pub enum Outcome {
 pub trait PipelineState {
     /// Records `event_id`; false if it was already recorded.
     fn record_event_id(&mut self, event_id: &str, occurred_at: DateTime<Utc>) -> bool;
+    /// When `(ad_instance_id, event_type)` was counted (its event time), if it was.
+    fn counted_at(&self, ad_instance_id: &str, event_type: EventType) -> Option<DateTime<Utc>>;
     /// Marks `(ad_instance_id, event_type)` counted; false if it already was.
     fn mark_counted(
         &mut self,
@@ -360,6 +372,40 @@ pub fn validate(
     Ok(())
 }
 
+/// Quartiles cannot come faster than the ad plays: with the creative's duration and the instance's start
+/// known, a progress event earlier than `fraction × duration` after the start (less 10 % and 2 s of slack for
+/// clock granularity and segment-level server-side reporting) is invalid traffic. Without either, or when the
+/// start arrives after the quartile (out of order), there is nothing to check. Server-side events are exempt:
+/// the stitcher reports a quartile when its segment is fetched, and players prefetch segments ahead of playback.
+fn plausible(state: &impl PipelineState, event: &AdEvent) -> Result<(), Quarantine> {
+    if event.source == crate::contract::EventSource::ServerSide {
+        return Ok(());
+    }
+    let fraction = match event.event_type {
+        EventType::FirstQuartile => 0.25,
+        EventType::Midpoint => 0.5,
+        EventType::ThirdQuartile => 0.75,
+        EventType::Complete => 1.0,
+        _ => return Ok(()),
+    };
+    let (Some(duration), Some(started)) = (
+        event.ad_duration_ms,
+        state.counted_at(&event.ad_instance_id, EventType::Start),
+    ) else {
+        return Ok(());
+    };
+    let needed_ms = (f64::from(duration) * fraction * 0.9) as i64 - 2_000;
+    let elapsed_ms = (event.occurred_at - started).num_milliseconds();
+    if elapsed_ms < needed_ms {
+        return Err(Quarantine::TooFast {
+            event: event.event_type.as_str().to_owned(),
+            elapsed_ms,
+            needed_ms,
+        });
+    }
+    Ok(())
+}
+
 /// Processes one event against `state`.
 pub fn process(
     state: &mut impl PipelineState,
@@ -374,6 +420,10 @@ pub fn process(
         return Outcome::Retry;
     }
     if let Err(reason) = validate(envelope, policy, now) {
+        state.quarantine(event, &reason);
+        return Outcome::Quarantined(reason);
+    }
+    if let Err(reason) = plausible(state, event) {
         state.quarantine(event, &reason);
         return Outcome::Quarantined(reason);
     }
@@ -437,7 +487,7 @@ pub trait Counters: Send + Sync {
 #[derive(Debug, Default)]
 pub struct MemoryState {
     event_ids: HashSet<String>,
-    counted: HashSet<(String, EventType)>,
+    counted: HashMap<(String, EventType), DateTime<Utc>>,
     /// Window cells.
     pub windows: BTreeMap<WindowKey, Counts>,
     /// Ledger: original counts per hour, and the corrections appended after the hour was final.
@@ -453,13 +503,24 @@ impl PipelineState for MemoryState {
     fn record_event_id(&mut self, event_id: &str, _: DateTime<Utc>) -> bool {
         self.event_ids.insert(event_id.to_owned())
     }
+    fn counted_at(&self, ad_instance_id: &str, event_type: EventType) -> Option<DateTime<Utc>> {
+        self.counted
+            .get(&(ad_instance_id.to_owned(), event_type))
+            .copied()
+    }
     fn mark_counted(
         &mut self,
         ad_instance_id: &str,
         event_type: EventType,
-        _: DateTime<Utc>,
+        occurred_at: DateTime<Utc>,
     ) -> bool {
-        self.counted.insert((ad_instance_id.to_owned(), event_type))
+        match self.counted.entry((ad_instance_id.to_owned(), event_type)) {
+            std::collections::hash_map::Entry::Occupied(_) => false,
+            std::collections::hash_map::Entry::Vacant(v) => {
+                v.insert(occurred_at);
+                true
+            }
+        }
     }
     fn add_window(&mut self, key: WindowKey, counts: Counts) {
         self.windows.entry(key).or_default().add(&counts);
@@ -491,5 +552,55 @@ impl PipelineState for MemoryState {
     }
     fn set_max_event_time(&mut self, t: DateTime<Utc>) {
         self.max_event_time = Some(t);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::contract::EventSource;
+    use crate::known_stream::event;
+
+    #[test]
+    fn quartiles_faster_than_the_ad_are_quarantined() {
+        let t0: DateTime<Utc> = "2026-11-23T18:00:00Z".parse().unwrap_or_default();
+        let now = t0 + TimeDelta::minutes(5);
+        let report = |t: EventType, secs: i64| {
+            let mut e = event(
+                format!("e-{}", t.as_str()),
+                "ai",
+                t,
+                EventSource::ClientSide,
+                t0 + TimeDelta::seconds(secs),
+                1,
+            );
+            e.ad_duration_ms = Some(30_000);
+            Envelope {
+                event: e,
+                user_agent: None,
+                ip: None,
+            }
+        };
+        let mut state = MemoryState::default();
+        let policy = Policy::default();
+        assert_eq!(
+            process(&mut state, &report(EventType::Start, 0), &policy, now),
+            Outcome::Counted { correction: false }
+        );
+        // A midpoint of a 30 s ad 3 s after its start: the ad cannot have played that far.
+        let fast = process(&mut state, &report(EventType::Midpoint, 3), &policy, now);
+        assert!(
+            matches!(fast, Outcome::Quarantined(Quarantine::TooFast { .. })),
+            "{fast:?}"
+        );
+        // 14 s is within the slack of 15 s.
+        let fine = process(
+            &mut state,
+            &report(EventType::FirstQuartile, 7),
+            &policy,
+            now,
+        );
+        assert_eq!(fine, Outcome::Counted { correction: false });
+        assert_eq!(state.quarantined.get("too_fast"), Some(&1));
     }
 }

@@ -124,8 +124,8 @@ fn the_contract_stays_compatible_with_the_published_schema() {
         let text = serde_json::to_string_pretty(&generated).unwrap_or_default() + "\n";
         std::fs::write(PUBLISHED, text).expect("writing the schema");
     } else {
-        assert_eq!(
-            published, generated,
+        assert!(
+            published == generated,
             "the contract changed compatibly: regenerate docs/events.schema.json (see this file's docs)"
         );
     }

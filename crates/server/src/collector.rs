@@ -268,6 +268,7 @@ fn pixel_event(claims: TokenClaims, token: &str, now: DateTime<Utc>) -> AdEvent 
         country: None,
         region: None,
         consent: ConsentFlags::default(),
+        ad_duration_ms: None,
     }
 }
 
@@ -407,6 +408,7 @@ impl BeaconSink for PipelineBeaconSink {
             country: None,
             region: None,
             consent: ConsentFlags::default(),
+            ad_duration_ms: None,
         };
         let committer = self.committer.clone();
         tokio::spawn(async move {

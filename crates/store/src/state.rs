@@ -327,6 +327,13 @@ impl PipelineState for RedbState<'_> {
         new
     }
 
+    fn counted_at(&self, ad_instance_id: &str, event_type: EventType) -> Option<DateTime<Utc>> {
+        let key = counted_key(ad_instance_id, event_type);
+        // A read error here only skips a plausibility check; the write path reports store errors.
+        let secs = self.counted.get(key.as_str()).ok()??.value();
+        DateTime::from_timestamp(secs, 0)
+    }
+
     fn mark_counted(
         &mut self,
         ad_instance_id: &str,
