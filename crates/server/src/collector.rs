@@ -1,7 +1,8 @@
 //! The event collector and the reporting endpoints, over the embedded event store.
 //!
-//! - `POST /v1/events` — a JSON array of [`AdEvent`]s; answered after the batch is durably committed (group
-//!   commit), with what happened to each; 503 + `Retry-After` when the store is saturated.
+//! - `POST /v1/events` — an array of [`AdEvent`]s as JSON, or as MessagePack with `Content-Type:
+//!   application/msgpack`; answered after the batch is durably committed (group commit), with what happened to
+//!   each; 503 + `Retry-After` when the store is saturated.
 //! - `GET /t/{token}` — a tracking pixel: the signed token says which ad instance and event; 204 once stored.
 //! - `GET /v1/reports?group_by=line_item&from=…&to=…&format=json|csv` — counts from the one-minute windows.
 //! - `GET /v1/ledger` — the billing ledger per line item and hour, with its appended corrections.
@@ -208,7 +209,20 @@ async fn post_events(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    let events: Vec<AdEvent> = match serde_json::from_slice(&body) {
+    // The same contract in two encodings: JSON, and MessagePack as the compact binary form for high-volume
+    // senders (field names kept, so the compatibility rules of the contract hold for both).
+    let msgpack = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.starts_with("application/msgpack") || v.starts_with("application/vnd.msgpack")
+        });
+    let parsed: Result<Vec<AdEvent>, String> = if msgpack {
+        rmp_serde::from_slice(&body).map_err(|e| e.to_string())
+    } else {
+        serde_json::from_slice(&body).map_err(|e| e.to_string())
+    };
+    let events: Vec<AdEvent> = match parsed {
         Ok(events) => events,
         Err(e) => {
             metrics::counter!("events_rejected_batches_total").increment(1);

@@ -136,6 +136,29 @@ async fn posted_known_stream_is_counted_exactly() {
         .collect();
     assert_eq!(quarantine, expected);
 
+    // The same contract as MessagePack: a resent batch is recognised as retries, so nothing changes.
+    let last: Vec<interlude_events::contract::AdEvent> = stream
+        .reports
+        .iter()
+        .rev()
+        .take(50)
+        .map(|r| r.event.clone())
+        .collect();
+    let packed = rmp_serde::to_vec_named(&last).unwrap();
+    let answer: serde_json::Value = http
+        .post(format!("{base}/v1/events"))
+        .header("content-type", "application/msgpack")
+        .body(packed)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(answer["accepted"], 50);
+    let outcomes = answer["outcomes"].as_array().unwrap();
+    assert!(outcomes.iter().all(|o| o["outcome"] == "retry"), "{answer}");
+
     let bad = http
         .post(format!("{base}/v1/events"))
         .body("[{\"event_id\": 1}]")

@@ -107,6 +107,8 @@ pub enum GroupBy {
     Minute,
     /// Hour (event time, RFC 3339).
     Hour,
+    /// Day (event time, UTC, RFC 3339).
+    Day,
 }
 
 /// Totals the operator watches.
@@ -196,6 +198,7 @@ impl EventStore {
                 GroupBy::LiveEvent => window.live_event_id,
                 GroupBy::Minute => time(window.minute),
                 GroupBy::Hour => time(window.minute.div_euclid(3600) * 3600),
+                GroupBy::Day => time(window.minute.div_euclid(86_400) * 86_400),
             };
             rows.entry(group).or_default().add(&counts);
         }
