@@ -56,6 +56,14 @@ pub enum Quarantine {
         /// Milliseconds the ad needs to reach that point, less the slack.
         needed_ms: i64,
     },
+    /// A session reported more impressions in one minute than a viewer can watch.
+    #[error("session impression {count} within one minute (at most {max})")]
+    ImpossibleRate {
+        /// The impression's rank within the minute.
+        count: u64,
+        /// The policy's maximum.
+        max: u64,
+    },
     /// Sent from a configured data-center range (general invalid traffic).
     #[error("data-center address in {range}")]
     DataCenter {
@@ -130,6 +138,9 @@ pub struct Policy {
     pub bot_user_agents: Vec<String>,
     /// Data-center address ranges whose traffic is invalid.
     pub data_center_ranges: Vec<IpRange>,
+    /// Impressions one session can plausibly render in one minute of event time (a live pod of 6 s ads is 10);
+    /// more is invalid traffic.
+    pub max_session_impressions_per_minute: u64,
 }
 
 impl Default for Policy {
@@ -151,6 +162,7 @@ impl Default for Policy {
             .map(str::to_owned)
             .to_vec(),
             data_center_ranges: Vec::new(),
+            max_session_impressions_per_minute: 12,
         }
     }
 }
@@ -276,6 +288,8 @@ pub enum Outcome {
 pub trait PipelineState {
     /// Records `event_id`; false if it was already recorded.
     fn record_event_id(&mut self, event_id: &str, occurred_at: DateTime<Utc>) -> bool;
+    /// Counts one more impression of `session_id` in the minute starting at `minute`; returns the new count.
+    fn bump_session_minute(&mut self, session_id: &str, minute: i64) -> u64;
     /// When `(ad_instance_id, event_type)` was counted (its event time), if it was.
     fn counted_at(&self, ad_instance_id: &str, event_type: EventType) -> Option<DateTime<Utc>>;
     /// Marks `(ad_instance_id, event_type)` counted; false if it already was.
@@ -423,6 +437,24 @@ pub fn process(
         state.quarantine(event, &reason);
         return Outcome::Quarantined(reason);
     }
+    if event.event_type == EventType::Impression {
+        // Counted before the billing dedup on purpose: a client and a server report of one impression are two
+        // reports, but the rate is about distinct ads, so only the first report of an instance bumps it.
+        if state
+            .counted_at(&event.ad_instance_id, EventType::Impression)
+            .is_none()
+        {
+            let count = state.bump_session_minute(&event.session_id, floor(event.occurred_at, 60));
+            if count > policy.max_session_impressions_per_minute {
+                let reason = Quarantine::ImpossibleRate {
+                    count,
+                    max: policy.max_session_impressions_per_minute,
+                };
+                state.quarantine(event, &reason);
+                return Outcome::Quarantined(reason);
+            }
+        }
+    }
     if let Err(reason) = plausible(state, event) {
         state.quarantine(event, &reason);
         return Outcome::Quarantined(reason);
@@ -494,6 +526,8 @@ pub struct MemoryState {
     pub ledger: BTreeMap<LedgerKey, (Counts, Vec<Counts>)>,
     /// Quarantined events by reason text.
     pub quarantined: HashMap<String, u64>,
+    /// Impressions per (session, minute).
+    pub session_minutes: HashMap<(String, i64), u64>,
     /// Impressions per (viewer, line item, hour).
     pub viewer_impressions: HashMap<(String, String, i64), u64>,
     max_event_time: Option<DateTime<Utc>>,
@@ -502,6 +536,14 @@ pub struct MemoryState {
 impl PipelineState for MemoryState {
     fn record_event_id(&mut self, event_id: &str, _: DateTime<Utc>) -> bool {
         self.event_ids.insert(event_id.to_owned())
+    }
+    fn bump_session_minute(&mut self, session_id: &str, minute: i64) -> u64 {
+        let n = self
+            .session_minutes
+            .entry((session_id.to_owned(), minute))
+            .or_default();
+        *n += 1;
+        *n
     }
     fn counted_at(&self, ad_instance_id: &str, event_type: EventType) -> Option<DateTime<Utc>> {
         self.counted
@@ -602,5 +644,48 @@ mod tests {
         );
         assert_eq!(fine, Outcome::Counted { correction: false });
         assert_eq!(state.quarantined.get("too_fast"), Some(&1));
+    }
+
+    #[test]
+    fn a_session_rendering_impossibly_many_ads_a_minute_is_invalid() {
+        let t0: DateTime<Utc> = "2026-11-23T18:00:00Z".parse().unwrap_or_default();
+        let mut state = MemoryState::default();
+        let policy = Policy::default();
+        let mut outcomes = Vec::new();
+        for n in 0..15 {
+            let mut e = event(
+                format!("e{n}"),
+                &format!("ai{n}"),
+                EventType::Impression,
+                EventSource::ClientSide,
+                t0,
+                1,
+            );
+            e.session_id = "bot-session".into();
+            let server = Envelope {
+                event: e.clone(),
+                user_agent: None,
+                ip: None,
+            };
+            e.event_id = format!("e{n}-again");
+            let client = Envelope {
+                event: e,
+                user_agent: None,
+                ip: None,
+            };
+            outcomes.push(process(&mut state, &server, &policy, t0));
+            // The other report of the same impression is a duplicate, not a second ad for the rate.
+            assert_ne!(
+                process(&mut state, &client, &policy, t0),
+                Outcome::Counted { correction: false }
+            );
+        }
+        let counted = outcomes
+            .iter()
+            .filter(|o| matches!(o, Outcome::Counted { .. }))
+            .count();
+        assert_eq!(counted, 12);
+        // Three ads too many, each reported twice: both reports of an invalid impression are quarantined.
+        assert_eq!(state.quarantined.get("impossible_rate"), Some(&6));
     }
 }

@@ -65,7 +65,7 @@ fn event(n: u64, now: chrono::DateTime<chrono::Utc>) -> serde_json::Value {
         "source": "client_side",
         "occurred_at": now,
         "received_at": now,
-        "session_id": format!("s{}", n % 977),
+        "session_id": format!("s{n}"),
         "channel": "live1",
         "line_item_id": format!("li{}", n % 7),
         "creative_id": "ad15",

@@ -249,7 +249,7 @@ async fn a_saturated_store_answers_503_with_retry_after_and_loses_nothing_acknow
                 .map(|n| {
                     serde_json::json!({ "schema_version": "1.0", "event_id": format!("c{c}-{n}"),
                         "ad_instance_id": format!("c{c}-ai{n}"), "event_type": "impression", "source": "client_side",
-                        "occurred_at": now, "received_at": now, "session_id": "s", "channel": "live1",
+                        "occurred_at": now, "received_at": now, "session_id": format!("c{c}-s{n}"), "channel": "live1",
                         "line_item_id": "li", "creative_id": "cr" })
                 })
                 .collect();

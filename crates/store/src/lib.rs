@@ -21,7 +21,7 @@ use serde::Serialize;
 
 use state::{
     COUNTED, DELIVERY, EVENT_IDS, EXPIRY, FREQUENCY, LEDGER, LEDGER_CORRECTIONS, LOG, META,
-    QUARANTINE, RedbState, TAG_COUNTED, TAG_EVENT_ID, WINDOWS,
+    QUARANTINE, RedbState, SESSION_RATE, TAG_COUNTED, TAG_EVENT_ID, TAG_SESSION_RATE, WINDOWS,
 };
 
 /// Why the store failed.
@@ -141,6 +141,7 @@ impl EventStore {
         txn.open_table(EXPIRY)?;
         txn.open_table(DELIVERY)?;
         txn.open_table(FREQUENCY)?;
+        txn.open_table(SESSION_RATE)?;
         txn.commit()?;
         Ok(EventStore { db, policy })
     }
@@ -280,6 +281,7 @@ impl EventStore {
             let mut expiry = txn.open_table(EXPIRY)?;
             let mut ids = txn.open_table(EVENT_IDS)?;
             let mut counted = txn.open_table(COUNTED)?;
+            let mut rates = txn.open_table(SESSION_RATE)?;
             let mut keys = Vec::new();
             for entry in expiry.range::<&[u8]>(..hi.as_slice())?.take(limit) {
                 keys.push(entry?.0.value().to_vec());
@@ -291,6 +293,9 @@ impl EventStore {
                     }
                     Some((TAG_COUNTED, k)) => {
                         counted.remove(k)?;
+                    }
+                    Some((TAG_SESSION_RATE, k)) => {
+                        rates.remove(k)?;
                     }
                     _ => {}
                 }

@@ -31,12 +31,17 @@ pub(crate) const DELIVERY: TableDefinition<&[u8], &[u8]> = TableDefinition::new(
 /// Impressions per `viewer␟line item␟hour` (only viewers who consented to their id being stored).
 pub(crate) const FREQUENCY: TableDefinition<&[u8], u64> = TableDefinition::new("frequency");
 
+/// Impressions per `session␟minute`, for the impossible-rate check. Expires like the dedup keys.
+pub(crate) const SESSION_RATE: TableDefinition<&str, u64> = TableDefinition::new("session_rate");
+
 /// Expiry index of the dedup keys: `hour ‖ table tag ‖ key` → (). Swept once keys leave the dedup window.
 pub(crate) const EXPIRY: TableDefinition<&[u8], ()> = TableDefinition::new("expiry");
 /// Tag of an `EVENT_IDS` key in `EXPIRY`.
 pub(crate) const TAG_EVENT_ID: u8 = b'e';
 /// Tag of a `COUNTED` key in `EXPIRY`.
 pub(crate) const TAG_COUNTED: u8 = b'c';
+/// Tag of a `SESSION_RATE` key in `EXPIRY`.
+pub(crate) const TAG_SESSION_RATE: u8 = b'r';
 
 /// Counters and the watermark: name → value.
 pub(crate) const META: TableDefinition<&str, i64> = TableDefinition::new("meta");
@@ -224,6 +229,7 @@ pub(crate) struct RedbState<'txn> {
     expiry: Table<'txn, &'static [u8], ()>,
     delivery: Table<'txn, &'static [u8], &'static [u8]>,
     frequency: Table<'txn, &'static [u8], u64>,
+    session_rate: Table<'txn, &'static str, u64>,
     next_seq: u64,
     max_event_time: Option<i64>,
     error: Option<StoreError>,
@@ -246,6 +252,7 @@ impl<'txn> RedbState<'txn> {
             expiry: txn.open_table(EXPIRY)?,
             delivery: txn.open_table(DELIVERY)?,
             frequency: txn.open_table(FREQUENCY)?,
+            session_rate: txn.open_table(SESSION_RATE)?,
             next_seq,
             max_event_time,
             error: None,
@@ -325,6 +332,28 @@ impl PipelineState for RedbState<'_> {
             self.index_expiry(occurred_at, TAG_EVENT_ID, event_id);
         }
         new
+    }
+
+    fn bump_session_minute(&mut self, session_id: &str, minute: i64) -> u64 {
+        let key = format!("{session_id}\u{1f}{minute}");
+        let current = match self.session_rate.get(key.as_str()) {
+            Ok(v) => v.map_or(0, |v| v.value()),
+            Err(e) => {
+                self.error.get_or_insert(e.into());
+                return 0;
+            }
+        };
+        let r = self
+            .session_rate
+            .insert(key.as_str(), current + 1)
+            .map(|_| ());
+        self.keep(r);
+        if current == 0 {
+            if let Some(at) = DateTime::from_timestamp(minute, 0) {
+                self.index_expiry(at, TAG_SESSION_RATE, &key);
+            }
+        }
+        current + 1
     }
 
     fn counted_at(&self, ad_instance_id: &str, event_type: EventType) -> Option<DateTime<Utc>> {

@@ -51,7 +51,7 @@ async fn measure(base: &str, args: &IngestBenchArgs, run: &str) -> anyhow::Resul
                         serde_json::json!({
                             "schema_version": "1.0", "event_id": format!("{run}-{n}"), "ad_instance_id": format!("{run}-ai{n}"),
                             "event_type": "impression", "source": "client_side", "occurred_at": now, "received_at": now,
-                            "session_id": format!("s{}", n % 1000), "channel": "live1", "line_item_id": format!("li{}", n % 20),
+                            "session_id": format!("{run}-s{n}"), "channel": "live1", "line_item_id": format!("li{}", n % 20),
                             "creative_id": format!("cr{}", n % 7), "device": "tv", "country": "FR"
                         })
                     })
