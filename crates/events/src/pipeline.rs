@@ -230,6 +230,21 @@ impl Counts {
         self.errors += other.errors;
     }
 
+    /// The counts in a fixed order (impressions, starts, the three quartiles, completes, clicks, errors): the
+    /// column order of CSV reports and of the store's encoding.
+    pub fn as_array(&self) -> [u64; 8] {
+        [
+            self.impressions,
+            self.starts,
+            self.first_quartiles,
+            self.midpoints,
+            self.third_quartiles,
+            self.completes,
+            self.clicks,
+            self.errors,
+        ]
+    }
+
     /// Completes over impressions (0 without impressions).
     pub fn completion_rate(&self) -> f64 {
         if self.impressions == 0 {

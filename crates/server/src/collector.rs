@@ -111,18 +111,7 @@ impl Collector {
         config: &EventsConfig,
         clock: Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>,
     ) -> Result<Self, StoreError> {
-        let store = Arc::new(EventStore::open(&config.data_dir, config.policy.clone())?);
-        let committer = Committer::start_sink(
-            Sink::Store(store.clone()),
-            clock.clone(),
-            config.queue_batches,
-        );
-        Ok(Collector {
-            store,
-            committer,
-            keys: Arc::new(config.keyring()),
-            clock,
-        })
+        Self::with_sink(config, clock, |store| Sink::Store(store.clone()))
     }
 
     /// A collector that validates and answers but stores nothing: the baseline of the ingestion benchmark.
@@ -131,12 +120,16 @@ impl Collector {
         config: &EventsConfig,
         clock: Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>,
     ) -> Result<Self, StoreError> {
+        Self::with_sink(config, clock, |_| Sink::Discard(config.policy.clone()))
+    }
+
+    fn with_sink(
+        config: &EventsConfig,
+        clock: Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>,
+        sink: impl FnOnce(&Arc<EventStore>) -> Sink,
+    ) -> Result<Self, StoreError> {
         let store = Arc::new(EventStore::open(&config.data_dir, config.policy.clone())?);
-        let committer = Committer::start_sink(
-            Sink::Discard(config.policy.clone()),
-            clock.clone(),
-            config.queue_batches,
-        );
+        let committer = Committer::start_sink(sink(&store), clock.clone(), config.queue_batches);
         Ok(Collector {
             store,
             committer,
@@ -350,18 +343,11 @@ async fn reports(State(c): State<Collector>, Query(q): Query<ReportQuery>) -> Re
         } else {
             r.key
         };
-        csv.push_str(&format!(
-            "{key},{},{},{},{},{},{},{},{},{:.4}\n",
-            c.impressions,
-            c.starts,
-            c.first_quartiles,
-            c.midpoints,
-            c.third_quartiles,
-            c.completes,
-            c.clicks,
-            c.errors,
-            r.completion_rate
-        ));
+        csv.push_str(&key);
+        for n in c.as_array() {
+            csv.push_str(&format!(",{n}"));
+        }
+        csv.push_str(&format!(",{:.4}\n", r.completion_rate));
     }
     ([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], csv).into_response()
 }

@@ -159,16 +159,7 @@ pub(crate) fn decode_ledger_key(bytes: &[u8]) -> Result<(String, i64), StoreErro
 }
 
 fn counts_array(c: &Counts) -> [u64; COUNT_FIELDS] {
-    [
-        c.impressions,
-        c.starts,
-        c.first_quartiles,
-        c.midpoints,
-        c.third_quartiles,
-        c.completes,
-        c.clicks,
-        c.errors,
-    ]
+    c.as_array()
 }
 
 fn encode_counts(c: &Counts) -> [u8; COUNT_FIELDS * 8] {

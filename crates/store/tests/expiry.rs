@@ -41,8 +41,8 @@ fn old_dedup_keys_are_swept_and_old_events_cannot_be_recounted() {
     let later = t0 + TimeDelta::hours(49);
     assert_eq!(
         store.expire(later, 1_000).unwrap(),
-        200,
-        "the old events' keys, not the recent ones'"
+        300,
+        "the old events' keys (event id, billing key, session-minute rate), not the recent ones'"
     );
     assert_eq!(store.dedup_keys().unwrap(), 100);
     assert_eq!(
