@@ -4,6 +4,8 @@
 //! order is time order. Fields inside keys are separated by 0x1F (unit separator), which ids never contain
 //! (the contract limits them to printable text).
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use interlude_events::contract::{AdEvent, EventType};
 use interlude_events::pipeline::{Counts, LedgerKey, PipelineState, Quarantine, WindowKey};
@@ -224,6 +226,20 @@ pub(crate) struct RedbState<'txn> {
     next_seq: u64,
     max_event_time: Option<i64>,
     error: Option<StoreError>,
+    // Cells read once and written once per transaction: the events of a batch land on few cells.
+    pending_windows: HashMap<Vec<u8>, Counts>,
+    pending_ledger: HashMap<Vec<u8>, Counts>,
+    pending_delivery: HashMap<Vec<u8>, Counts>,
+    pending_frequency: HashMap<Vec<u8>, u64>,
+    pending_rates: HashMap<String, u64>,
+}
+
+/// Which counts table a pending cell belongs to.
+#[derive(Clone, Copy)]
+enum CountsTable {
+    Windows,
+    Ledger,
+    Delivery,
 }
 
 impl<'txn> RedbState<'txn> {
@@ -247,6 +263,11 @@ impl<'txn> RedbState<'txn> {
             next_seq,
             max_event_time,
             error: None,
+            pending_windows: HashMap::new(),
+            pending_ledger: HashMap::new(),
+            pending_delivery: HashMap::new(),
+            pending_frequency: HashMap::new(),
+            pending_rates: HashMap::new(),
         })
     }
 
@@ -280,7 +301,56 @@ impl<'txn> RedbState<'txn> {
     }
 
     /// Persists the counters and returns the first error met, if any.
+    /// Adds `counts` to a cell, reading it from its table the first time the transaction touches it.
+    fn add_cell(&mut self, which: CountsTable, key: Vec<u8>, counts: &Counts) {
+        let (pending, table) = match which {
+            CountsTable::Windows => (&mut self.pending_windows, &self.windows),
+            CountsTable::Ledger => (&mut self.pending_ledger, &self.ledger),
+            CountsTable::Delivery => (&mut self.pending_delivery, &self.delivery),
+        };
+        if let Some(cell) = pending.get_mut(&key) {
+            cell.add(counts);
+            return;
+        }
+        let stored = match table.get(key.as_slice()) {
+            Ok(Some(v)) => decode_counts(v.value()),
+            Ok(None) => Ok(Counts::default()),
+            Err(e) => Err(e.into()),
+        };
+        match stored {
+            Ok(mut cell) => {
+                cell.add(counts);
+                pending.insert(key, cell);
+            }
+            Err(e) => {
+                self.error.get_or_insert(e);
+            }
+        }
+    }
+
+    /// Writes the pending cells.
+    fn flush(&mut self) -> Result<(), StoreError> {
+        for (pending, table) in [
+            (&mut self.pending_windows, &mut self.windows),
+            (&mut self.pending_ledger, &mut self.ledger),
+            (&mut self.pending_delivery, &mut self.delivery),
+        ] {
+            for (key, cell) in pending.drain() {
+                table.insert(key.as_slice(), encode_counts(&cell).as_slice())?;
+            }
+        }
+        for (key, n) in self.pending_frequency.drain() {
+            self.frequency.insert(key.as_slice(), n)?;
+        }
+        for (key, n) in self.pending_rates.drain() {
+            self.session_rate.insert(key.as_str(), n)?;
+        }
+        Ok(())
+    }
+
     pub(crate) fn finish(mut self) -> Result<(), StoreError> {
+        let r = self.flush();
+        self.keep(r);
         let seq = i64::try_from(self.next_seq).unwrap_or(i64::MAX);
         let r = self.meta.insert("next_seq", seq).map(|_| ());
         self.keep(r);
@@ -290,22 +360,6 @@ impl<'txn> RedbState<'txn> {
         }
         self.error.map_or(Ok(()), Err)
     }
-}
-
-/// Adds `counts` to the cell at `key` (read, add, write: the transaction makes it atomic).
-fn add_counts(
-    table: &mut Table<'_, &'static [u8], &'static [u8]>,
-    key: &[u8],
-    counts: &Counts,
-) -> Result<(), StoreError> {
-    let current = match table.get(key)? {
-        Some(v) => decode_counts(v.value())?,
-        None => Counts::default(),
-    };
-    let mut total = current;
-    total.add(counts);
-    table.insert(key, encode_counts(&total).as_slice())?;
-    Ok(())
 }
 
 fn counted_key(ad_instance_id: &str, event_type: EventType) -> String {
@@ -327,18 +381,17 @@ impl PipelineState for RedbState<'_> {
 
     fn bump_session_minute(&mut self, session_id: &str, minute: i64) -> u64 {
         let key = format!("{session_id}\u{1f}{minute}");
-        let current = match self.session_rate.get(key.as_str()) {
-            Ok(v) => v.map_or(0, |v| v.value()),
-            Err(e) => {
-                self.error.get_or_insert(e.into());
-                return 0;
-            }
+        let current = match self.pending_rates.get(&key) {
+            Some(n) => *n,
+            None => match self.session_rate.get(key.as_str()) {
+                Ok(v) => v.map_or(0, |v| v.value()),
+                Err(e) => {
+                    self.error.get_or_insert(e.into());
+                    return 0;
+                }
+            },
         };
-        let r = self
-            .session_rate
-            .insert(key.as_str(), current + 1)
-            .map(|_| ());
-        self.keep(r);
+        self.pending_rates.insert(key.clone(), current + 1);
         if current == 0 {
             if let Some(at) = DateTime::from_timestamp(minute, 0) {
                 self.index_expiry(at, TAG_SESSION_RATE, &key);
@@ -373,29 +426,26 @@ impl PipelineState for RedbState<'_> {
     }
 
     fn add_window(&mut self, key: WindowKey, counts: Counts) {
-        let r = add_counts(&mut self.windows, &encode_window_key(&key), &counts);
-        self.keep(r);
+        self.add_cell(CountsTable::Windows, encode_window_key(&key), &counts);
     }
 
     fn add_viewer_impression(&mut self, viewer_id: &str, line_item_id: &str, hour: i64) {
         let key = hour_key(&[viewer_id, line_item_id], hour);
-        let current = match self.frequency.get(key.as_slice()) {
-            Ok(v) => v.map_or(0, |v| v.value()),
-            Err(e) => {
-                self.error.get_or_insert(e.into());
-                return;
-            }
+        let current = match self.pending_frequency.get(&key) {
+            Some(n) => *n,
+            None => match self.frequency.get(key.as_slice()) {
+                Ok(v) => v.map_or(0, |v| v.value()),
+                Err(e) => {
+                    self.error.get_or_insert(e.into());
+                    return;
+                }
+            },
         };
-        let r = self
-            .frequency
-            .insert(key.as_slice(), current + 1)
-            .map(|_| ());
-        self.keep(r);
+        self.pending_frequency.insert(key, current + 1);
     }
 
     fn add_ledger(&mut self, key: LedgerKey, counts: Counts, correction: bool) {
-        let r = add_counts(&mut self.delivery, &encode_ledger_key(&key), &counts);
-        self.keep(r);
+        self.add_cell(CountsTable::Delivery, encode_ledger_key(&key), &counts);
         if correction {
             let seq = self.seq();
             let record = Correction {
@@ -408,8 +458,7 @@ impl PipelineState for RedbState<'_> {
             self.keep(r);
             return;
         }
-        let r = add_counts(&mut self.ledger, &encode_ledger_key(&key), &counts);
-        self.keep(r);
+        self.add_cell(CountsTable::Ledger, encode_ledger_key(&key), &counts);
     }
 
     fn quarantine(&mut self, event: &AdEvent, reason: &Quarantine) {
