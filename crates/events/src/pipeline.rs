@@ -530,6 +530,24 @@ pub trait Counters: Send + Sync {
     fn viewer_impressions(&self, viewer_id: &str, line_item_id: &str, since: DateTime<Utc>) -> u64;
 }
 
+/// Line-item prices, for spend in reports and the ledger: the decision engine's catalog implements it; until
+/// then a map from configuration does.
+pub trait Prices: Send + Sync {
+    /// CPM of `line_item_id` in millionths of the currency unit, if priced.
+    fn cpm_micros(&self, line_item_id: &str) -> Option<u64>;
+}
+
+impl Prices for BTreeMap<String, u64> {
+    fn cpm_micros(&self, line_item_id: &str) -> Option<u64> {
+        self.get(line_item_id).copied()
+    }
+}
+
+/// Spend of `impressions` at `cpm_micros`, in millionths of the currency unit (CPM is per thousand).
+pub fn spend_micros(impressions: u64, cpm_micros: u64) -> u64 {
+    u64::try_from(u128::from(impressions) * u128::from(cpm_micros) / 1000).unwrap_or(u64::MAX)
+}
+
 /// In-memory state for tests and benchmarks (no expiry: they are short).
 #[derive(Debug, Default)]
 pub struct MemoryState {

@@ -42,6 +42,9 @@ pub struct EventsConfig {
     pub policy: Policy,
     /// Requests waiting for a commit at most; beyond, the collector answers 503 with Retry-After.
     pub queue_batches: usize,
+    /// CPM per line item (currency units per thousand impressions) for spend in reports and the ledger, until
+    /// the decision engine's catalog provides prices.
+    pub line_item_cpm: std::collections::BTreeMap<String, f64>,
 }
 
 /// One token signing key.
@@ -61,6 +64,7 @@ impl Default for EventsConfig {
             signing_keys: Vec::new(),
             policy: Policy::default(),
             queue_batches: interlude_store::committer::DEFAULT_QUEUE,
+            line_item_cpm: std::collections::BTreeMap::new(),
         }
     }
 }
@@ -84,6 +88,14 @@ impl EventsConfig {
 
     /// Checks what types cannot; errors name the key.
     pub fn validate(&self) -> Result<(), (String, String)> {
+        for (li, cpm) in &self.line_item_cpm {
+            if !(cpm.is_finite() && *cpm >= 0.0) {
+                return Err((
+                    format!("events.line_item_cpm.{li}"),
+                    "must be a non-negative number".into(),
+                ));
+            }
+        }
         for (i, key) in self.signing_keys.iter().enumerate() {
             if key.secret.len() < 32 {
                 return Err((
@@ -129,6 +141,12 @@ impl Collector {
         sink: impl FnOnce(&Arc<EventStore>) -> Sink,
     ) -> Result<Self, StoreError> {
         let store = Arc::new(EventStore::open(&config.data_dir, config.policy.clone())?);
+        let prices: std::collections::BTreeMap<String, u64> = config
+            .line_item_cpm
+            .iter()
+            .map(|(li, cpm)| (li.clone(), (cpm * 1e6).round() as u64))
+            .collect();
+        store.set_prices(Arc::new(prices));
         let committer = Committer::start_sink(sink(&store), clock.clone(), config.queue_batches);
         Ok(Collector {
             store,
@@ -334,7 +352,7 @@ async fn reports(State(c): State<Collector>, Query(q): Query<ReportQuery>) -> Re
         return Json(rows).into_response();
     }
     let mut csv = String::from(
-        "key,impressions,starts,first_quartiles,midpoints,third_quartiles,completes,clicks,errors,completion_rate\n",
+        "key,impressions,starts,first_quartiles,midpoints,third_quartiles,completes,clicks,errors,completion_rate,spend\n",
     );
     for r in rows {
         let c = r.counts;
@@ -347,7 +365,12 @@ async fn reports(State(c): State<Collector>, Query(q): Query<ReportQuery>) -> Re
         for n in c.as_array() {
             csv.push_str(&format!(",{n}"));
         }
-        csv.push_str(&format!(",{:.4}\n", r.completion_rate));
+        csv.push_str(&format!(
+            ",{:.4},{}.{:06}\n",
+            r.completion_rate,
+            r.spend_micros / 1_000_000,
+            r.spend_micros % 1_000_000
+        ));
     }
     ([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], csv).into_response()
 }

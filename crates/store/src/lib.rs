@@ -13,9 +13,12 @@ pub mod committer;
 mod state;
 
 use std::path::Path;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use interlude_events::pipeline::{Counters, Counts, Envelope, Outcome, Policy, process};
+use interlude_events::pipeline::{
+    Counters, Counts, Envelope, Outcome, Policy, Prices, process, spend_micros,
+};
 use redb::{Database, ReadableTable, ReadableTableMetadata};
 use serde::Serialize;
 
@@ -58,10 +61,19 @@ db_error!(
 );
 
 /// The store.
-#[derive(Debug)]
 pub struct EventStore {
     db: Database,
     policy: Policy,
+    prices: std::sync::RwLock<Arc<dyn Prices>>,
+}
+
+impl std::fmt::Debug for EventStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EventStore")
+            .field("db", &self.db)
+            .field("policy", &self.policy)
+            .finish_non_exhaustive()
+    }
 }
 
 /// One row of a report.
@@ -74,6 +86,9 @@ pub struct ReportRow {
     pub counts: Counts,
     /// Completes over impressions.
     pub completion_rate: f64,
+    /// Spend of the impressions at their line items' CPMs, in millionths of the currency unit (unpriced line
+    /// items add nothing).
+    pub spend_micros: u64,
 }
 
 /// One line item's hour in the billing ledger.
@@ -87,6 +102,10 @@ pub struct LedgerRow {
     pub original: Counts,
     /// Corrections appended after the hour was final (late events), oldest first.
     pub corrections: Vec<Counts>,
+    /// The line item's CPM in millionths of the currency unit, when priced.
+    pub cpm_micros: Option<u64>,
+    /// Spend of the original and the corrections together, in millionths of the currency unit.
+    pub spend_micros: u64,
 }
 
 /// Report grouping.
@@ -143,7 +162,12 @@ impl EventStore {
         txn.open_table(FREQUENCY)?;
         txn.open_table(SESSION_RATE)?;
         txn.commit()?;
-        Ok(EventStore { db, policy })
+        let prices: Arc<dyn Prices> = Arc::new(std::collections::BTreeMap::<String, u64>::new());
+        Ok(EventStore {
+            db,
+            policy,
+            prices: std::sync::RwLock::new(prices),
+        })
     }
 
     /// Processes `batch` and commits it durably (one fsync); the outcomes are valid only if this returns `Ok`.
@@ -167,6 +191,20 @@ impl EventStore {
         Ok(outcomes)
     }
 
+    /// Sets the line-item prices reports and the ledger compute spend with (the catalog replaces them on reload).
+    pub fn set_prices(&self, prices: Arc<dyn Prices>) {
+        if let Ok(mut p) = self.prices.write() {
+            *p = prices;
+        }
+    }
+
+    fn prices(&self) -> Arc<dyn Prices> {
+        self.prices
+            .read()
+            .map(|p| p.clone())
+            .unwrap_or_else(|p| p.into_inner().clone())
+    }
+
     /// Counts per `group_by` value over event time `[from, to)`.
     pub fn report(
         &self,
@@ -176,7 +214,8 @@ impl EventStore {
     ) -> Result<Vec<ReportRow>, StoreError> {
         let txn = self.db.begin_read()?;
         let table = txn.open_table(WINDOWS)?;
-        let mut rows: std::collections::BTreeMap<String, Counts> =
+        let prices = self.prices();
+        let mut rows: std::collections::BTreeMap<String, (Counts, u64)> =
             std::collections::BTreeMap::new();
         let (lo, hi) = (
             state::minute_prefix(from.timestamp()),
@@ -191,6 +230,9 @@ impl EventStore {
                     .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
                     .unwrap_or_default()
             };
+            let spend = prices
+                .cpm_micros(&window.line_item_id)
+                .map_or(0, |cpm| spend_micros(counts.impressions, cpm));
             let group = match group_by {
                 GroupBy::Campaign => window.campaign_id,
                 GroupBy::LineItem => window.line_item_id,
@@ -201,14 +243,17 @@ impl EventStore {
                 GroupBy::Hour => time(window.minute.div_euclid(3600) * 3600),
                 GroupBy::Day => time(window.minute.div_euclid(86_400) * 86_400),
             };
-            rows.entry(group).or_default().add(&counts);
+            let row = rows.entry(group).or_default();
+            row.0.add(&counts);
+            row.1 += spend;
         }
         Ok(rows
             .into_iter()
-            .map(|(key, counts)| ReportRow {
+            .map(|(key, (counts, spend_micros))| ReportRow {
                 completion_rate: counts.completion_rate(),
                 key,
                 counts,
+                spend_micros,
             })
             .collect())
     }
@@ -228,10 +273,17 @@ impl EventStore {
             let (li, hour, counts) = state::decode_correction(value.value())?;
             out.entry((li, hour)).or_default().1.push(counts);
         }
+        let prices = self.prices();
         Ok(out
             .into_iter()
             .map(
                 |((line_item_id, hour), (original, corrections))| LedgerRow {
+                    cpm_micros: prices.cpm_micros(&line_item_id),
+                    spend_micros: prices.cpm_micros(&line_item_id).map_or(0, |cpm| {
+                        let impressions = original.impressions
+                            + corrections.iter().map(|c| c.impressions).sum::<u64>();
+                        spend_micros(impressions, cpm)
+                    }),
                     line_item_id,
                     hour,
                     original,

@@ -92,3 +92,62 @@ fn delivery_and_frequency_follow_counted_impressions() {
         "no consent, no profile"
     );
 }
+
+#[test]
+fn spend_follows_impressions_and_line_item_prices() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = EventStore::open(dir.path(), Policy::default()).unwrap();
+    let t0: DateTime<Utc> = "2026-11-23T18:10:00Z".parse().unwrap();
+    let batch: Vec<Envelope> = (0..3)
+        .flat_map(|li| {
+            (0..400u32).map(move |n| Envelope {
+                event: event(
+                    format!("e{li}-{n}"),
+                    &format!("ai{li}-{n}"),
+                    EventType::Impression,
+                    EventSource::ServerSide,
+                    t0,
+                    li,
+                ),
+                user_agent: None,
+                ip: None,
+            })
+        })
+        .collect();
+    store.ingest(&batch, t0 + TimeDelta::minutes(1)).unwrap();
+    // li0 at 12.50 per thousand, li1 at 0.75, li2 unpriced.
+    let prices: std::collections::BTreeMap<String, u64> =
+        [("li0".to_owned(), 12_500_000), ("li1".to_owned(), 750_000)].into();
+    store.set_prices(std::sync::Arc::new(prices));
+    let rows = store
+        .report(
+            interlude_store::GroupBy::LineItem,
+            t0 - TimeDelta::hours(1),
+            t0 + TimeDelta::hours(1),
+        )
+        .unwrap();
+    let spend: Vec<(String, u64)> = rows
+        .iter()
+        .map(|r| (r.key.clone(), r.spend_micros))
+        .collect();
+    assert_eq!(
+        spend,
+        [
+            ("li0".into(), 5_000_000),
+            ("li1".into(), 300_000),
+            ("li2".into(), 0)
+        ]
+    );
+    let by_campaign = store
+        .report(
+            interlude_store::GroupBy::Campaign,
+            t0 - TimeDelta::hours(1),
+            t0 + TimeDelta::hours(1),
+        )
+        .unwrap();
+    let total: u64 = by_campaign.iter().map(|r| r.spend_micros).sum();
+    assert_eq!(total, 5_300_000, "spend sums across any grouping");
+    let ledger = store.ledger().unwrap();
+    assert_eq!(ledger[0].cpm_micros, Some(12_500_000));
+    assert_eq!(ledger[0].spend_micros, 5_000_000);
+}
