@@ -389,18 +389,47 @@ async fn quarantine(State(c): State<Collector>) -> Response {
     }
 }
 
-/// Feeds the stitcher's server-side beacons into the pipeline. Never blocks the segment request: the beacon is
-/// handed to the committer; if the store is saturated the loss is counted and logged, never silent.
+/// Feeds the stitcher's server-side beacons into the pipeline without blocking the segment request: beacons go
+/// into a bounded buffer, and one task submits what has gathered as one batch (a break start for a large
+/// audience is thousands of beacons a second, which would otherwise be thousands of tiny batches). A batch the
+/// store turns away as busy is retried; only a full buffer loses beacons, and each loss is counted and logged.
 pub struct PipelineBeaconSink {
-    committer: Committer,
+    tx: tokio::sync::mpsc::Sender<Envelope>,
 }
 
+/// Beacons buffered at most while the store catches up.
+const BEACON_BUFFER: usize = 100_000;
+/// Beacons per submitted batch at most.
+const BEACON_BATCH: usize = 2_000;
+
 impl PipelineBeaconSink {
-    /// A sink into `collector`'s pipeline.
+    /// A sink into `collector`'s pipeline (spawns its submitting task).
     pub fn new(collector: &Collector) -> Self {
-        PipelineBeaconSink {
-            committer: collector.committer.clone(),
-        }
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Envelope>(BEACON_BUFFER);
+        let committer = collector.committer.clone();
+        tokio::spawn(async move {
+            let mut batch = Vec::with_capacity(BEACON_BATCH);
+            while rx.recv_many(&mut batch, BEACON_BATCH).await > 0 {
+                let mut delay = std::time::Duration::from_millis(10);
+                loop {
+                    match committer.submit(batch.clone()).await {
+                        Ok(_) => break,
+                        Err(SubmitError::Busy) if delay < std::time::Duration::from_secs(5) => {
+                            tokio::time::sleep(delay).await;
+                            delay *= 2;
+                        }
+                        Err(e) => {
+                            metrics::counter!("stitcher_beacons_lost_total")
+                                .increment(batch.len() as u64);
+                            tracing::warn!(error = %e, beacons = batch.len(), "Server-side beacons not stored.");
+                            break;
+                        }
+                    }
+                }
+                batch.clear();
+            }
+        });
+        PipelineBeaconSink { tx }
     }
 }
 
@@ -433,19 +462,14 @@ impl BeaconSink for PipelineBeaconSink {
             consent: ConsentFlags::default(),
             ad_duration_ms: None,
         };
-        let committer = self.committer.clone();
-        tokio::spawn(async move {
-            if let Err(e) = committer
-                .submit(vec![Envelope {
-                    event,
-                    user_agent: None,
-                    ip: None,
-                }])
-                .await
-            {
-                metrics::counter!("stitcher_beacons_lost_total").increment(1);
-                tracing::warn!(error = %e, "Server-side beacon not stored.");
-            }
-        });
+        let envelope = Envelope {
+            event,
+            user_agent: None,
+            ip: None,
+        };
+        if self.tx.try_send(envelope).is_err() {
+            metrics::counter!("stitcher_beacons_lost_total").increment(1);
+            tracing::warn!("Server-side beacon buffer full; beacon not stored.");
+        }
     }
 }

@@ -291,3 +291,62 @@ async fn a_saturated_store_answers_503_with_retry_after_and_loses_nothing_acknow
         "exactly the acknowledged events are counted"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_server_side_beacons_is_stored_completely() {
+    use interlude_server::collector::PipelineBeaconSink;
+    use interlude_server::stitcher::beacons::{AdBeacon, AdEventType, BeaconSink};
+    let dir = tempfile::tempdir().unwrap();
+    let config = EventsConfig {
+        data_dir: dir.path().to_owned(),
+        queue_batches: 4,
+        ..EventsConfig::default()
+    };
+    let collector = Collector::open(&config, Arc::new(chrono::Utc::now)).unwrap();
+    let sink = PipelineBeaconSink::new(&collector);
+    let now = chrono::Utc::now();
+    // A break start: 20,000 viewers' first ad segments within a moment, each an impression and a start, and
+    // every tenth segment fetched twice (a player retry).
+    for n in 0..20_000u32 {
+        for _ in 0..(1 + u32::from(n % 10 == 0)) {
+            for event in [AdEventType::Impression, AdEventType::Start] {
+                sink.emit(AdBeacon {
+                    ad_instance_id: format!("ai{n}"),
+                    event,
+                    session_id: format!("s{n}"),
+                    channel: "live1".into(),
+                    break_id: "b1".into(),
+                    creative_id: "ad15".into(),
+                    line_item_id: Some("li1".into()),
+                    occurred_at: now,
+                });
+            }
+        }
+    }
+    let store = collector.store().clone();
+    let counted = || {
+        store
+            .report(
+                interlude_store::GroupBy::LineItem,
+                now - chrono::TimeDelta::hours(1),
+                now + chrono::TimeDelta::hours(1),
+            )
+            .unwrap()
+            .iter()
+            .map(|r| (r.counts.impressions, r.counts.starts))
+            .next()
+            .unwrap_or_default()
+    };
+    // Generous: a debug build on a loaded 2-core machine commits slowly; the check is completeness, not speed.
+    for _ in 0..1200 {
+        if counted() == (20_000, 20_000) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        counted(),
+        (20_000, 20_000),
+        "every beacon stored once, retries deduplicated"
+    );
+}
