@@ -138,6 +138,8 @@ pub struct Policy {
     pub bot_user_agents: Vec<String>,
     /// Data-center address ranges whose traffic is invalid.
     pub data_center_ranges: Vec<IpRange>,
+    /// Days per-viewer impression counts (frequency caps) are kept.
+    pub frequency_window_days: i64,
     /// Impressions one session can plausibly render in one minute of event time (a live pod of 6 s ads is 10);
     /// more is invalid traffic.
     pub max_session_impressions_per_minute: u64,
@@ -163,6 +165,7 @@ impl Default for Policy {
             .to_vec(),
             data_center_ranges: Vec::new(),
             max_session_impressions_per_minute: 12,
+            frequency_window_days: 30,
         }
     }
 }

@@ -161,6 +161,7 @@ impl EventStore {
         txn.open_table(DELIVERY)?;
         txn.open_table(FREQUENCY)?;
         txn.open_table(SESSION_RATE)?;
+        txn.open_table(state::FREQUENCY_EXPIRY)?;
         txn.commit()?;
         let prices: Arc<dyn Prices> = Arc::new(std::collections::BTreeMap::<String, u64>::new());
         Ok(EventStore {
@@ -356,9 +357,32 @@ impl EventStore {
             keys.len()
         };
         txn.commit()?;
+        let removed = removed + self.expire_frequency(now, limit)?;
         if removed > 0 {
             metrics::counter!("events_dedup_keys_expired_total").increment(removed as u64);
         }
+        Ok(removed)
+    }
+
+    /// Forgets per-viewer impression counts older than the frequency window.
+    fn expire_frequency(&self, now: DateTime<Utc>, limit: usize) -> Result<usize, StoreError> {
+        let cutoff = now.timestamp() - self.policy.frequency_window_days * 86_400;
+        let hi = state::expiry_prefix(cutoff);
+        let txn = self.db.begin_write()?;
+        let removed = {
+            let mut index = txn.open_table(state::FREQUENCY_EXPIRY)?;
+            let mut frequency = txn.open_table(FREQUENCY)?;
+            let mut keys = Vec::new();
+            for entry in index.range::<&[u8]>(..hi.as_slice())?.take(limit) {
+                keys.push(entry?.0.value().to_vec());
+            }
+            for key in &keys {
+                frequency.remove(key.get(8..).unwrap_or_default())?;
+                index.remove(key.as_slice())?;
+            }
+            keys.len()
+        };
+        txn.commit()?;
         Ok(removed)
     }
 

@@ -42,6 +42,9 @@ pub(crate) const EXPIRY: TableDefinition<&[u8], ()> = TableDefinition::new("expi
 pub(crate) const TAG_EVENT_ID: u8 = b'e';
 /// Tag of a `COUNTED` key in `EXPIRY`.
 pub(crate) const TAG_COUNTED: u8 = b'c';
+/// Expiry index of the frequency counts, swept on their own (longer) horizon: `hour ‖ key` → ().
+pub(crate) const FREQUENCY_EXPIRY: TableDefinition<&[u8], ()> =
+    TableDefinition::new("frequency_expiry");
 /// Tag of a `SESSION_RATE` key in `EXPIRY`.
 pub(crate) const TAG_SESSION_RATE: u8 = b'r';
 
@@ -223,6 +226,7 @@ pub(crate) struct RedbState<'txn> {
     delivery: Table<'txn, &'static [u8], &'static [u8]>,
     frequency: Table<'txn, &'static [u8], u64>,
     session_rate: Table<'txn, &'static str, u64>,
+    frequency_expiry: Table<'txn, &'static [u8], ()>,
     next_seq: u64,
     max_event_time: Option<i64>,
     error: Option<StoreError>,
@@ -260,6 +264,7 @@ impl<'txn> RedbState<'txn> {
             delivery: txn.open_table(DELIVERY)?,
             frequency: txn.open_table(FREQUENCY)?,
             session_rate: txn.open_table(SESSION_RATE)?,
+            frequency_expiry: txn.open_table(FREQUENCY_EXPIRY)?,
             next_seq,
             max_event_time,
             error: None,
@@ -432,16 +437,29 @@ impl PipelineState for RedbState<'_> {
     fn add_viewer_impression(&mut self, viewer_id: &str, line_item_id: &str, hour: i64) {
         let key = hour_key(&[viewer_id, line_item_id], hour);
         let current = match self.pending_frequency.get(&key) {
-            Some(n) => *n,
+            Some(n) => Some(*n),
             None => match self.frequency.get(key.as_slice()) {
-                Ok(v) => v.map_or(0, |v| v.value()),
+                Ok(v) => v.map(|v| v.value()),
                 Err(e) => {
                     self.error.get_or_insert(e.into());
                     return;
                 }
             },
         };
-        self.pending_frequency.insert(key, current + 1);
+        if current.is_none() {
+            // A new cell: index it for expiry by its hour (the last 8 bytes of the key).
+            let mut index = key
+                .get(key.len().saturating_sub(8)..)
+                .unwrap_or_default()
+                .to_vec();
+            index.extend_from_slice(&key);
+            let r = self
+                .frequency_expiry
+                .insert(index.as_slice(), ())
+                .map(|_| ());
+            self.keep(r);
+        }
+        self.pending_frequency.insert(key, current.unwrap_or(0) + 1);
     }
 
     fn add_ledger(&mut self, key: LedgerKey, counts: Counts, correction: bool) {

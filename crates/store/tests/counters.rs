@@ -91,6 +91,17 @@ fn delivery_and_frequency_follow_counted_impressions() {
         0,
         "no consent, no profile"
     );
+    // Frequency counts outlive the 48 h dedup window but not the 30-day frequency window.
+    store.expire(t0 + TimeDelta::days(3), 10_000).unwrap();
+    assert_eq!(
+        store.viewer_impressions("v1", "li3", t0 - TimeDelta::days(1)),
+        3
+    );
+    store.expire(t0 + TimeDelta::days(31), 10_000).unwrap();
+    assert_eq!(
+        store.viewer_impressions("v1", "li3", t0 - TimeDelta::days(1)),
+        0
+    );
 }
 
 #[test]
