@@ -1,0 +1,306 @@
+//! The catalog: advertisers, campaigns, line items and creatives, read from TOML and validated as a whole, so
+//! a bad file is refused at load with the path of what is wrong (and the previous catalog keeps serving).
+
+use std::collections::HashSet;
+
+use serde::{Deserialize, Serialize};
+
+use crate::pacing::PacingMode;
+use crate::pod::Tier;
+use crate::targeting::Expr;
+
+/// Why a catalog was refused.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum CatalogError {
+    /// Not valid TOML for the catalog's shape.
+    #[error("catalog: {0}")]
+    Parse(String),
+    /// Well-formed but inconsistent.
+    #[error("catalog: {path}: {reason}")]
+    Invalid {
+        /// Where, e.g. `line_items[3].campaign`.
+        path: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// An advertiser.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Advertiser {
+    /// Id.
+    pub id: String,
+    /// Display name.
+    #[serde(default)]
+    pub name: String,
+    /// Competitive categories (e.g. IAB content taxonomy ids or house codes like "auto", "beer"): no two ads of
+    /// a pod share one.
+    #[serde(default)]
+    pub categories: Vec<String>,
+}
+
+/// A campaign of one advertiser.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Campaign {
+    /// Id.
+    pub id: String,
+    /// The advertiser.
+    pub advertiser: String,
+    /// Caps across all its line items.
+    #[serde(default)]
+    pub frequency_caps: Vec<FrequencyCap>,
+}
+
+/// At most `max` impressions per viewer per `window_hours`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FrequencyCap {
+    /// Impressions.
+    pub max: u32,
+    /// Window in hours.
+    pub window_hours: u32,
+}
+
+/// What a line item must deliver.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Goal {
+    /// A number of impressions.
+    Impressions(u64),
+    /// A budget in currency units (impressions = budget / CPM × 1000).
+    Budget(f64),
+}
+
+/// A line item: what to deliver, when, to whom, at what price.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LineItem {
+    /// Id.
+    pub id: String,
+    /// The campaign.
+    pub campaign: String,
+    /// Priority tier.
+    pub tier: Tier,
+    /// Flight start (RFC 3339).
+    pub start: chrono::DateTime<chrono::Utc>,
+    /// Flight end (RFC 3339), exclusive.
+    pub end: chrono::DateTime<chrono::Utc>,
+    /// The goal.
+    pub goal: Goal,
+    /// Price per thousand impressions, in currency units.
+    pub cpm: f64,
+    /// Pacing.
+    #[serde(default = "even")]
+    pub pacing: PacingMode,
+    /// Per-viewer caps of this line item.
+    #[serde(default)]
+    pub frequency_caps: Vec<FrequencyCap>,
+    /// Who may see it; absent: everyone.
+    #[serde(default)]
+    pub targeting: Option<Expr>,
+    /// Its creatives.
+    pub creatives: Vec<String>,
+    /// Only as the first ad of a pod.
+    #[serde(default)]
+    pub first_in_pod: bool,
+}
+
+fn even() -> PacingMode {
+    PacingMode::Even
+}
+
+/// One rendition of a creative, conditioned for stitching (an HLS media playlist).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rendition {
+    /// Peak bandwidth in bits per second.
+    pub bandwidth: u64,
+    /// `WIDTHxHEIGHT`, when video.
+    #[serde(default)]
+    pub resolution: Option<String>,
+    /// URL of the media playlist.
+    pub playlist: String,
+}
+
+/// A creative.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Creative {
+    /// Id.
+    pub id: String,
+    /// The advertiser it belongs to.
+    pub advertiser: String,
+    /// Duration in seconds.
+    pub duration_secs: f64,
+    /// Renditions; may be empty only for third-party demand (`vast_tag`).
+    #[serde(default)]
+    pub renditions: Vec<Rendition>,
+    /// Approved by ad operations: unapproved creatives never serve.
+    #[serde(default)]
+    pub approved: bool,
+    /// Extra competitive categories of this creative (beyond its advertiser's).
+    #[serde(default)]
+    pub categories: Vec<String>,
+    /// A third-party VAST tag supplying the ad at decision time.
+    #[serde(default)]
+    pub vast_tag: Option<String>,
+}
+
+/// The whole catalog.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Catalog {
+    /// Advertisers.
+    pub advertisers: Vec<Advertiser>,
+    /// Campaigns.
+    pub campaigns: Vec<Campaign>,
+    /// Line items.
+    pub line_items: Vec<LineItem>,
+    /// Creatives.
+    pub creatives: Vec<Creative>,
+}
+
+fn invalid(path: String, reason: impl Into<String>) -> CatalogError {
+    CatalogError::Invalid {
+        path,
+        reason: reason.into(),
+    }
+}
+
+fn unique<'a>(
+    kind: &str,
+    ids: impl Iterator<Item = &'a str>,
+) -> Result<HashSet<&'a str>, CatalogError> {
+    let mut seen = HashSet::new();
+    for (i, id) in ids.enumerate() {
+        if id.is_empty() {
+            return Err(invalid(format!("{kind}[{i}].id"), "must not be empty"));
+        }
+        if !seen.insert(id) {
+            return Err(invalid(
+                format!("{kind}[{i}].id"),
+                format!("duplicates {id:?}"),
+            ));
+        }
+    }
+    Ok(seen)
+}
+
+impl Catalog {
+    /// Reads and validates a catalog from TOML.
+    pub fn from_toml(text: &str) -> Result<Self, CatalogError> {
+        let catalog: Catalog =
+            toml::from_str(text).map_err(|e| CatalogError::Parse(e.to_string()))?;
+        catalog.validate()?;
+        Ok(catalog)
+    }
+
+    /// Checks references, flights, prices and durations; the error names the first problem's path.
+    pub fn validate(&self) -> Result<(), CatalogError> {
+        let advertisers = unique(
+            "advertisers",
+            self.advertisers.iter().map(|a| a.id.as_str()),
+        )?;
+        unique("campaigns", self.campaigns.iter().map(|c| c.id.as_str()))?;
+        unique("line_items", self.line_items.iter().map(|l| l.id.as_str()))?;
+        unique("creatives", self.creatives.iter().map(|c| c.id.as_str()))?;
+        for (i, c) in self.campaigns.iter().enumerate() {
+            if !advertisers.contains(c.advertiser.as_str()) {
+                return Err(invalid(
+                    format!("campaigns[{i}].advertiser"),
+                    format!("no advertiser {:?}", c.advertiser),
+                ));
+            }
+            check_caps(&c.frequency_caps, &format!("campaigns[{i}]"))?;
+        }
+        for (i, c) in self.creatives.iter().enumerate() {
+            let path = |k: &str| format!("creatives[{i}].{k}");
+            if !advertisers.contains(c.advertiser.as_str()) {
+                return Err(invalid(
+                    path("advertiser"),
+                    format!("no advertiser {:?}", c.advertiser),
+                ));
+            }
+            if !(c.duration_secs.is_finite() && c.duration_secs > 0.0) {
+                return Err(invalid(path("duration_secs"), "must be > 0"));
+            }
+            if c.renditions.is_empty() && c.vast_tag.is_none() {
+                return Err(invalid(
+                    path("renditions"),
+                    "needs renditions, or a vast_tag for third-party demand",
+                ));
+            }
+        }
+        for (i, l) in self.line_items.iter().enumerate() {
+            let path = |k: &str| format!("line_items[{i}].{k}");
+            let Some(campaign) = self.campaigns.iter().find(|c| c.id == l.campaign) else {
+                return Err(invalid(
+                    path("campaign"),
+                    format!("no campaign {:?}", l.campaign),
+                ));
+            };
+            if l.end <= l.start {
+                return Err(invalid(path("end"), "must be after start"));
+            }
+            if !(l.cpm.is_finite() && l.cpm >= 0.0) {
+                return Err(invalid(path("cpm"), "must be a non-negative number"));
+            }
+            match l.goal {
+                Goal::Impressions(0) => {
+                    return Err(invalid(path("goal"), "must be more than 0 impressions"));
+                }
+                Goal::Budget(b) if !(b.is_finite() && b > 0.0) => {
+                    return Err(invalid(path("goal"), "budget must be > 0"));
+                }
+                Goal::Budget(_) if l.cpm == 0.0 => {
+                    return Err(invalid(path("goal"), "a budget goal needs a CPM above 0"));
+                }
+                _ => {}
+            }
+            check_caps(&l.frequency_caps, &format!("line_items[{i}]"))?;
+            if l.creatives.is_empty() {
+                return Err(invalid(path("creatives"), "must not be empty"));
+            }
+            for (j, id) in l.creatives.iter().enumerate() {
+                let Some(creative) = self.creatives.iter().find(|c| &c.id == id) else {
+                    return Err(invalid(
+                        format!("line_items[{i}].creatives[{j}]"),
+                        format!("no creative {id:?}"),
+                    ));
+                };
+                if creative.advertiser != campaign.advertiser {
+                    return Err(invalid(
+                        format!("line_items[{i}].creatives[{j}]"),
+                        format!(
+                            "creative {id:?} belongs to {:?}, the campaign to {:?}",
+                            creative.advertiser, campaign.advertiser
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// A line item's goal in impressions.
+    pub fn goal_impressions(line_item: &LineItem) -> u64 {
+        match line_item.goal {
+            Goal::Impressions(n) => n,
+            Goal::Budget(b) => (b / line_item.cpm * 1000.0).floor() as u64,
+        }
+    }
+}
+
+fn check_caps(caps: &[FrequencyCap], path: &str) -> Result<(), CatalogError> {
+    for (k, cap) in caps.iter().enumerate() {
+        if cap.window_hours == 0 {
+            return Err(invalid(
+                format!("{path}.frequency_caps[{k}].window_hours"),
+                "must be > 0",
+            ));
+        }
+    }
+    Ok(())
+}
