@@ -1,9 +1,10 @@
 //! Ad decisioning for live breaks, as a pure core: which line items may serve a viewer ([`targeting`], compiled
 //! to an index so 10,000+ line items match in microseconds) and how a break is filled from them ([`pod`]: tiers,
 //! separation, caps, duration, with a reason for every candidate left out), and how fast a line item may deliver
-//! ([`pacing`]). The [`catalog`] holds what is sold (issue 6, in progress).
+//! ([`pacing`]). The [`catalog`] holds what is sold; the [`engine`] decides pods from it.
 
 pub mod catalog;
+pub mod engine;
 pub mod pacing;
 pub mod pod;
 pub mod targeting;
