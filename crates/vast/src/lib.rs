@@ -1,0 +1,33 @@
+//! VAST 1.0–4.3 and VMAP 1.0 for Interlude: a typed model, a tolerant parser, a writer of schema-valid
+//! VAST 4.2, the IAB macros, wrapper resolution over an injected fetcher, and the choice of a `MediaFile`
+//! for server-side stitching.
+//!
+//! Pure and I/O-free (the architecture's "cores are pure"): text in, typed values out, and back. Wrapper
+//! resolution is the one async part; it does no I/O itself but calls a [`Fetcher`] the caller supplies (the
+//! server's is an HTTP client) and enforces timeouts with `tokio::time`.
+//!
+//! ```
+//! let xml = r#"<VAST version="3.0"><Ad id="1"><InLine><AdSystem>x</AdSystem><AdTitle>t</AdTitle>
+//!   <Impression><![CDATA[https://t.example/imp]]></Impression>
+//!   <Creatives><Creative><Linear><Duration>00:00:15</Duration><MediaFiles>
+//!   <MediaFile delivery="streaming" type="application/x-mpegURL" width="1280" height="720">
+//!   https://cdn.example/ad.m3u8</MediaFile></MediaFiles></Linear></Creative></Creatives>
+//!   </InLine></Ad></VAST>"#;
+//! let vast = interlude_vast::parse_vast(xml)?;
+//! let written = interlude_vast::write_vast(&vast)?; // VAST 4.2
+//! assert_eq!(interlude_vast::parse_vast(&written)?.ads, vast.ads);
+//! # Ok::<(), interlude_vast::Error>(())
+//! ```
+
+mod error;
+pub mod model;
+mod parse;
+pub mod time;
+mod write;
+mod xml;
+
+pub use error::{Error, Result};
+pub use model::*;
+pub use parse::{parse_vast, parse_vast_bytes};
+pub use time::{Offset, Percent, Time};
+pub use write::{WRITTEN_VERSION, write_vast};
