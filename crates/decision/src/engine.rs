@@ -347,3 +347,25 @@ fn parse_resolution(text: &str) -> Option<(u32, u32)> {
     let (w, h) = text.split_once(['x', 'X'])?;
     Some((w.trim().parse().ok()?, h.trim().parse().ok()?))
 }
+
+/// The engine as the stitcher's pod source: decides at once (the engine never waits on I/O).
+pub struct EnginePodSource {
+    engine: Arc<Engine>,
+    clock: Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>,
+}
+
+impl EnginePodSource {
+    /// A pod source over `engine`, deciding at `clock()`.
+    pub fn new(engine: Arc<Engine>, clock: Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>) -> Self {
+        EnginePodSource { engine, clock }
+    }
+}
+
+impl interlude_stitch::PodSource for EnginePodSource {
+    fn pod(&self, request: PodRequest) -> interlude_stitch::source::PodFuture<'_> {
+        let decision = self.engine.decide(&request, (self.clock)(), false);
+        tracing::debug!(session = %request.session_id, break_id = %request.break_id,
+            ads = decision.pod.ads.len(), unfilled_ms = decision.unfilled_ms, "Decided pod.");
+        Box::pin(std::future::ready(Ok(decision.pod)))
+    }
+}

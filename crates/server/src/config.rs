@@ -28,6 +28,30 @@ pub struct InterludeConfig {
     pub origin: interlude_sim::origin::OriginConfig,
     /// The event pipeline: store, token keys, validation.
     pub events: crate::collector::EventsConfig,
+    /// Ad decisioning.
+    pub decision: DecisionConfig,
+}
+
+/// The `[decision]` section.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DecisionConfig {
+    /// The catalog file (TOML). Unset: the stitcher's configured creatives are served to everyone.
+    pub catalog: Option<std::path::PathBuf>,
+    /// Most ads in one pod.
+    pub max_ads_per_pod: usize,
+    /// Seconds between pacing updates from delivered counts.
+    pub pacing_interval_secs: u64,
+}
+
+impl Default for DecisionConfig {
+    fn default() -> Self {
+        DecisionConfig {
+            catalog: None,
+            max_ads_per_pod: 6,
+            pacing_interval_secs: 60,
+        }
+    }
 }
 
 /// The HTTP listener.

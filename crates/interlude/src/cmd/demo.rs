@@ -9,6 +9,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::Context;
+use interlude_decision::catalog::{
+    Advertiser, Campaign, Catalog, Creative, Goal, LineItem, Rendition,
+};
+use interlude_decision::pacing::PacingMode;
+use interlude_decision::pod::Tier;
+use interlude_decision::targeting::{Expr, Field};
 use interlude_server::collector::Collector;
 use interlude_server::stitcher::config::{ChannelConfig, CreativeConfig, RenditionConfig};
 use interlude_server::stitcher::routes;
@@ -68,6 +74,134 @@ fn wire_stitcher(config: &mut InterludeConfig, origin: SocketAddr) {
             renditions: renditions(&format!("ads/{id}")),
         });
     }
+    if config.decision.catalog.is_none() {
+        let catalog = demo_catalog(|path| {
+            renditions(path)
+                .into_iter()
+                .map(|r| Rendition {
+                    bandwidth: r.bandwidth,
+                    resolution: r.resolution,
+                    playlist: r.playlist,
+                })
+                .collect()
+        });
+        let path =
+            std::env::temp_dir().join(format!("interlude-{}-catalog.toml", std::process::id()));
+        match toml::to_string(&catalog).map(|text| std::fs::write(&path, text)) {
+            Ok(Ok(())) => config.decision.catalog = Some(path),
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "Could not write the demo catalog; serving configured creatives.")
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "Could not render the demo catalog; serving configured creatives.")
+            }
+        }
+    }
+}
+
+/// The demo's catalog: a beer sponsor opening every pod (but not in kids' content), a guaranteed car campaign
+/// for TV viewers, a programmatic-tier rival car brand (kept apart from the first by competitive separation),
+/// and house promos to fill.
+fn demo_catalog(renditions: impl Fn(&str) -> Vec<Rendition>) -> Catalog {
+    let flight = |days: i64| {
+        let now = chrono::Utc::now();
+        (
+            now - chrono::TimeDelta::days(1),
+            now + chrono::TimeDelta::days(days),
+        )
+    };
+    let advertiser = |id: &str, categories: &[&str]| Advertiser {
+        id: id.into(),
+        name: id.into(),
+        categories: categories.iter().map(|c| (*c).to_owned()).collect(),
+    };
+    let campaign = |id: &str, advertiser: &str| Campaign {
+        id: id.into(),
+        advertiser: advertiser.into(),
+        frequency_caps: Vec::new(),
+    };
+    let creative = |id: &str, advertiser: &str, asset: &str, secs: f64| Creative {
+        id: id.into(),
+        advertiser: advertiser.into(),
+        duration_secs: secs,
+        renditions: renditions(&format!("ads/{asset}")),
+        approved: true,
+        categories: Vec::new(),
+        vast_tag: None,
+    };
+    let line_item = |id: &str,
+                     campaign: &str,
+                     tier: Tier,
+                     cpm: f64,
+                     creative: &str,
+                     targeting: Option<Expr>| {
+        let (start, end) = flight(30);
+        LineItem {
+            id: id.into(),
+            campaign: campaign.into(),
+            tier,
+            start,
+            end,
+            goal: Goal::Impressions(10_000_000),
+            cpm,
+            pacing: PacingMode::Asap,
+            frequency_caps: Vec::new(),
+            targeting,
+            creatives: vec![creative.into()],
+            first_in_pod: tier == Tier::Sponsorship,
+        }
+    };
+    let is = |field: Field, v: &str| Expr::Is {
+        field,
+        values: vec![v.into()],
+    };
+    Catalog {
+        advertisers: vec![
+            advertiser("brewer", &["beer"]),
+            advertiser("carco", &["auto"]),
+            advertiser("rival-cars", &["auto"]),
+            advertiser("house", &[]),
+        ],
+        campaigns: vec![
+            campaign("sponsor", "brewer"),
+            campaign("carco-q4", "carco"),
+            campaign("rival-q4", "rival-cars"),
+            campaign("promos", "house"),
+        ],
+        line_items: vec![
+            line_item(
+                "sponsor-open",
+                "sponsor",
+                Tier::Sponsorship,
+                45.0,
+                "brewer-15",
+                Some(Expr::Not(Box::new(is(Field::Genre, "kids")))),
+            ),
+            line_item(
+                "carco-tv",
+                "carco-q4",
+                Tier::Guaranteed,
+                24.0,
+                "carco-15",
+                Some(is(Field::Device, "tv")),
+            ),
+            line_item(
+                "rival-rtb",
+                "rival-q4",
+                Tier::Programmatic,
+                30.0,
+                "rival-15",
+                None,
+            ),
+            line_item("promo", "promos", Tier::House, 0.0, "promo-30", None),
+        ],
+        creatives: vec![
+            creative("brewer-15", "brewer", "ad15", 15.0),
+            creative("carco-15", "carco", "ad15", 15.0),
+            creative("rival-15", "rival-cars", "ad15", 15.0),
+            creative("promo-30", "house", "ad30", 30.0),
+        ],
+    }
 }
 
 /// A simulated origin and a stitcher wired to it, both serving in this process.
@@ -114,7 +248,8 @@ pub(crate) async fn start_stack(
     let stitcher_clock = clock.clone();
     let clock: interlude_server::stitcher::Clock = Arc::new(move || stitcher_clock.now());
     let (collector, sink) = super::serve::collector(config, clock.clone())?;
-    let stitcher = super::serve::stitcher(config, clock, sink);
+    let pods = super::serve::pod_source(config, clock.clone(), &collector)?;
+    let stitcher = super::serve::stitcher(config, clock, pods, sink);
     stitcher.start();
     let readiness = Readiness::new();
     let app = ops::with_request_metrics(
@@ -216,6 +351,18 @@ pub(crate) async fn run(args: DemoArgs, mut config: InterludeConfig) -> anyhow::
     tokio::time::sleep(Duration::from_millis(500)).await;
     let counted = totals()?;
     println!("\nSummary");
+    let now = chrono::Utc::now();
+    let wide = chrono::TimeDelta::days(400);
+    for row in stack.collector.store().report(GroupBy::LineItem, now - wide, now + wide)? {
+        println!(
+            "  line item {:<14} impressions {:>5}  completes {:>5}  spend {}.{:02}",
+            row.key,
+            row.counts.impressions,
+            row.counts.completes,
+            row.spend_micros / 1_000_000,
+            row.spend_micros % 1_000_000 / 10_000
+        );
+    }
     println!(
         "  playlist requests {playlists} ({errors} failed), ad segments fetched {ad_segments}"
     );

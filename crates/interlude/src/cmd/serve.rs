@@ -4,12 +4,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use interlude_decision::catalog::Catalog;
+use interlude_decision::engine::{Engine, EnginePodSource};
 use interlude_server::collector::{Collector, PipelineBeaconSink};
 use interlude_server::stitcher::beacons::BeaconSink;
 use interlude_server::stitcher::pods::ConfiguredPodSource;
 use interlude_server::stitcher::session::MemorySessionStore;
 use interlude_server::stitcher::{Clock, Stitcher, routes};
 use interlude_server::{InterludeConfig, Readiness, ops, telemetry};
+use interlude_stitch::PodSource;
 
 /// Flags for `interlude serve` (per-run knobs; the deployment itself is described by the config file).
 #[derive(Debug, clap::Args)]
@@ -19,16 +22,13 @@ pub(crate) struct ServeArgs {
     pub(crate) listen: Option<std::net::SocketAddr>,
 }
 
-/// Builds the stitcher from the configuration, with the in-process pod source, its beacons going to `beacons`.
+/// Builds the stitcher from the configuration, deciding with `pods`, its beacons going to `beacons`.
 pub(crate) fn stitcher(
     config: &InterludeConfig,
     clock: Clock,
+    pods: Arc<dyn PodSource>,
     beacons: Arc<dyn BeaconSink>,
 ) -> Arc<Stitcher> {
-    let pods = Arc::new(ConfiguredPodSource::new(
-        &config.stitcher.creatives,
-        config.stitcher.tolerance_ms as f64 / 1000.0,
-    ));
     Stitcher::new(
         config.stitcher.clone(),
         config.server.base_url(),
@@ -37,6 +37,52 @@ pub(crate) fn stitcher(
         beacons,
         clock,
     )
+}
+
+/// The pod source: the decision engine over the configured catalog, whose pacing and caps read the event
+/// store's live counts; without a catalog, the stitcher's configured creatives for everyone.
+pub(crate) fn pod_source(
+    config: &InterludeConfig,
+    clock: Clock,
+    collector: &Collector,
+) -> anyhow::Result<Arc<dyn PodSource>> {
+    let tolerance_ms = u32::try_from(config.stitcher.tolerance_ms).unwrap_or(u32::MAX);
+    let Some(path) = &config.decision.catalog else {
+        return Ok(Arc::new(ConfiguredPodSource::new(
+            &config.stitcher.creatives,
+            f64::from(tolerance_ms) / 1000.0,
+        )));
+    };
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading the catalog {}", path.display()))?;
+    let catalog = Catalog::from_toml(&text)
+        .with_context(|| format!("loading the catalog {}", path.display()))?;
+    let prices: std::collections::BTreeMap<String, u64> = catalog
+        .line_items
+        .iter()
+        .map(|l| (l.id.clone(), (l.cpm * 1e6).round() as u64))
+        .collect();
+    collector.store().set_prices(Arc::new(prices));
+    let engine = Arc::new(Engine::new(
+        catalog,
+        collector.store().clone(),
+        config.decision.max_ads_per_pod,
+        tolerance_ms,
+    ));
+    let (pacing, every) = (
+        engine.clone(),
+        Duration::from_secs(config.decision.pacing_interval_secs.max(1)),
+    );
+    let pacing_clock = clock.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        loop {
+            tick.tick().await;
+            pacing.refresh_pacing(pacing_clock());
+        }
+    });
+    tracing::info!(catalog = %path.display(), line_items = engine.catalog().line_items.len(), "Decisioning from the catalog.");
+    Ok(Arc::new(EnginePodSource::new(engine, clock)))
 }
 
 /// Opens the event store and its collector, and the beacon sink that feeds the stitcher's beacons into it.
@@ -60,7 +106,8 @@ pub(crate) async fn run(args: ServeArgs, mut config: InterludeConfig) -> anyhow:
     }
     let clock: Clock = Arc::new(chrono::Utc::now);
     let (collector, sink) = collector(&config, clock.clone())?;
-    let stitcher = stitcher(&config, clock, sink);
+    let pods = pod_source(&config, clock.clone(), &collector)?;
+    let stitcher = stitcher(&config, clock, pods, sink);
     stitcher.start();
     let readiness = Readiness::new();
     let router = ops::with_request_metrics(
