@@ -20,9 +20,11 @@
 //! ```
 
 mod error;
+pub mod macros;
 pub mod model;
 mod parse;
 pub mod time;
+pub mod vmap;
 mod write;
 mod xml;
 
@@ -30,4 +32,5 @@ pub use error::{Error, Result};
 pub use model::*;
 pub use parse::{parse_vast, parse_vast_bytes};
 pub use time::{Offset, Percent, Time};
+pub use vmap::{Vmap, parse_vmap, write_vmap};
 pub use write::{WRITTEN_VERSION, write_vast};
