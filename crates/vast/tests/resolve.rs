@@ -1,0 +1,386 @@
+//! Wrapper resolution over an in-memory fetcher, on tokio's paused clock: chains merge their tracking,
+//! limits and failures give the right VAST error code, pinged through every wrapper's Error URIs.
+
+mod common;
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use interlude_vast::macros::{MacroValues, Unfilled, expand};
+use interlude_vast::resolve::WrapperErrorCode;
+use interlude_vast::{
+    Error, Fetcher, ResolveConfig, Result, TrackingEvent, parse_vast, resolve, resolve_tag,
+    write_vast,
+};
+
+/// Documents by URI, each answered after a delay; records what was asked.
+#[derive(Default)]
+struct MapFetcher {
+    docs: HashMap<String, (Duration, std::result::Result<String, String>)>,
+    calls: Mutex<Vec<String>>,
+}
+
+impl MapFetcher {
+    fn with(mut self, uri: &str, doc: String) -> Self {
+        self.docs.insert(uri.to_string(), (Duration::ZERO, Ok(doc)));
+        self
+    }
+
+    fn slow(mut self, uri: &str, delay: Duration, doc: String) -> Self {
+        self.docs.insert(uri.to_string(), (delay, Ok(doc)));
+        self
+    }
+
+    fn calls(&self) -> Vec<String> {
+        self.calls.lock().expect("not poisoned").clone()
+    }
+}
+
+impl Fetcher for MapFetcher {
+    fn fetch(&self, uri: &str) -> impl Future<Output = Result<String>> + Send {
+        self.calls
+            .lock()
+            .expect("not poisoned")
+            .push(uri.to_string());
+        let entry = self.docs.get(uri).cloned();
+        let uri = uri.to_string();
+        async move {
+            match entry {
+                None => Err(Error::Fetch {
+                    uri,
+                    reason: "HTTP 404".into(),
+                }),
+                Some((delay, answer)) => {
+                    tokio::time::sleep(delay).await;
+                    answer.map_err(|reason| Error::Fetch { uri, reason })
+                }
+            }
+        }
+    }
+}
+
+fn inline_ad(id: &str, sequence: Option<u32>) -> String {
+    let seq = sequence
+        .map(|s| format!(r#" sequence="{s}""#))
+        .unwrap_or_default();
+    format!(
+        r#"<Ad id="{id}"{seq}><InLine><AdSystem>dsp</AdSystem><Error>https://e.example/{id}?code=[ERRORCODE]</Error>
+        <Impression>https://i.example/{id}</Impression><AdServingId>dsp-{id}</AdServingId><AdTitle>{id}</AdTitle>
+        <Creatives><Creative><Linear><TrackingEvents><Tracking event="start">https://t.example/{id}/start</Tracking>
+        </TrackingEvents><Duration>00:00:15</Duration><MediaFiles>
+        <MediaFile delivery="streaming" type="application/x-mpegURL" width="1280" height="720">https://m.example/{id}.m3u8</MediaFile>
+        </MediaFiles><VideoClicks><ClickThrough>https://brand.example/</ClickThrough>
+        <ClickTracking>https://c.example/{id}</ClickTracking></VideoClicks></Linear>
+        <UniversalAdId idRegistry="ad-id.org">{id}</UniversalAdId></Creative></Creatives></InLine></Ad>"#
+    )
+}
+
+fn wrapper_ad(id: &str, next: &str, attrs: &str) -> String {
+    format!(
+        r#"<Ad id="{id}"><Wrapper {attrs}><AdSystem>ssp</AdSystem><Error>https://e.example/{id}?code=[ERRORCODE]</Error>
+        <Impression>https://i.example/{id}</Impression><Creatives><Creative><Linear><TrackingEvents>
+        <Tracking event="start">https://t.example/{id}/start</Tracking></TrackingEvents><VideoClicks>
+        <ClickTracking>https://c.example/{id}</ClickTracking></VideoClicks></Linear></Creative></Creatives>
+        <VASTAdTagURI>{next}</VASTAdTagURI></Wrapper></Ad>"#
+    )
+}
+
+fn vast(ads: &[String]) -> String {
+    format!(r#"<VAST version="4.2">{}</VAST>"#, ads.concat())
+}
+
+/// A chain `w1 → … → wN → inline`, served from `https://x/wK`.
+fn chain(n: usize) -> MapFetcher {
+    let mut f = MapFetcher::default();
+    for k in 2..=n {
+        f = f.with(
+            &format!("https://x/w{k}"),
+            vast(&[wrapper_ad(
+                &format!("w{k}"),
+                &format!("https://x/w{}", k + 1),
+                "",
+            )]),
+        );
+    }
+    f.with(
+        &format!("https://x/w{}", n + 1),
+        vast(&[inline_ad("final", None)]),
+    )
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_chain_of_wrappers_merges_every_hops_tracking_into_the_inline_ad() {
+    let fetcher = chain(3);
+    let top = parse_vast(&vast(&[wrapper_ad("w1", "https://x/w2", "")])).expect("valid");
+    let resolved = resolve(top, &fetcher, &ResolveConfig::default()).await;
+    assert_eq!(resolved.failures, []);
+    assert_eq!(
+        fetcher.calls(),
+        ["https://x/w2", "https://x/w3", "https://x/w4"]
+    );
+    let [ad] = resolved.vast.ads.as_slice() else {
+        panic!("one ad expected, got {:?}", resolved.vast.ads);
+    };
+    let inline = ad.inline().expect("resolved to an InLine");
+    let urls =
+        |v: &[interlude_vast::Impression]| v.iter().map(|i| i.url.clone()).collect::<Vec<_>>();
+    assert_eq!(
+        urls(&inline.common.impressions),
+        [
+            "https://i.example/final",
+            "https://i.example/w3",
+            "https://i.example/w2",
+            "https://i.example/w1"
+        ]
+    );
+    assert_eq!(inline.common.errors.len(), 4);
+    let linear = inline.creatives[0].linear.as_ref().expect("Linear");
+    let starts: Vec<&str> = linear
+        .tracking
+        .iter()
+        .filter(|t| t.event == TrackingEvent::Start)
+        .map(|t| t.url.as_str())
+        .collect();
+    assert_eq!(
+        starts,
+        [
+            "https://t.example/final/start",
+            "https://t.example/w3/start",
+            "https://t.example/w2/start",
+            "https://t.example/w1/start"
+        ]
+    );
+    assert_eq!(
+        linear
+            .video_clicks
+            .as_ref()
+            .expect("clicks")
+            .click_tracking
+            .len(),
+        4
+    );
+    // What the ad API would send a player is valid VAST 4.2 (once the players' macros are filled).
+    let written = write_vast(&resolved.vast).expect("writable");
+    common::assert_valid_vast_4_2(&expand(
+        &written,
+        &MacroValues::new(),
+        Unfilled::NotSupported,
+    ));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_chain_longer_than_the_limit_fails_with_302_through_every_wrappers_error_uri() {
+    let fetcher = chain(7);
+    let top = parse_vast(&vast(&[wrapper_ad("w1", "https://x/w2", "")])).expect("valid");
+    let resolved = resolve(top, &fetcher, &ResolveConfig::default()).await;
+    assert!(resolved.vast.ads.is_empty());
+    let [failure] = resolved.failures.as_slice() else {
+        panic!("one failure expected: {:?}", resolved.failures);
+    };
+    assert_eq!(failure.code, WrapperErrorCode::WrapperLimit);
+    assert_eq!(failure.ad_id.as_deref(), Some("w1"));
+    // Five documents fetched (w2..w6); w6 is the sixth wrapper and is not followed.
+    assert_eq!(fetcher.calls().len(), 5);
+    assert_eq!(failure.chain.len(), 6);
+    let expected: Vec<String> = (1..=6)
+        .map(|k| format!("https://e.example/w{k}?code=302"))
+        .collect();
+    assert_eq!(failure.pings, expected);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_depth_is_configurable() {
+    let fetcher = chain(2);
+    let top = parse_vast(&vast(&[wrapper_ad("w1", "https://x/w2", "")])).expect("valid");
+    let config = ResolveConfig {
+        max_depth: 1,
+        ..ResolveConfig::default()
+    };
+    let resolved = resolve(top, &fetcher, &config).await;
+    assert_eq!(resolved.failures[0].code, WrapperErrorCode::WrapperLimit);
+    assert_eq!(fetcher.calls(), ["https://x/w2"]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_slow_hop_times_out_with_301() {
+    let fetcher = MapFetcher::default().slow(
+        "https://x/slow",
+        Duration::from_secs(10),
+        vast(&[inline_ad("late", None)]),
+    );
+    let top = parse_vast(&vast(&[wrapper_ad("w1", "https://x/slow", "")])).expect("valid");
+    let started = tokio::time::Instant::now();
+    let resolved = resolve(top, &fetcher, &ResolveConfig::default()).await;
+    assert_eq!(
+        started.elapsed(),
+        Duration::from_secs(3),
+        "the hop timeout bounds the wait"
+    );
+    assert_eq!(resolved.failures[0].code, WrapperErrorCode::Timeout);
+    assert_eq!(
+        resolved.failures[0].pings,
+        ["https://e.example/w1?code=301"]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_total_timeout_bounds_a_chain_of_hops_each_within_its_own_limit() {
+    let mut fetcher = MapFetcher::default();
+    for k in 2..=4 {
+        let doc = vast(&[wrapper_ad(
+            &format!("w{k}"),
+            &format!("https://x/w{}", k + 1),
+            "",
+        )]);
+        fetcher = fetcher.slow(&format!("https://x/w{k}"), Duration::from_secs(2), doc);
+    }
+    let top = parse_vast(&vast(&[wrapper_ad("w1", "https://x/w2", "")])).expect("valid");
+    let started = tokio::time::Instant::now();
+    let resolved = resolve(top, &fetcher, &ResolveConfig::default()).await;
+    assert_eq!(started.elapsed(), Duration::from_secs(5));
+    assert_eq!(resolved.failures[0].code, WrapperErrorCode::Timeout);
+    assert_eq!(resolved.failures[0].chain.len(), 3);
+    assert_eq!(resolved.failures[0].pings.len(), 3);
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_empty_answer_is_303_and_pings_its_root_errors_too() {
+    let empty =
+        r#"<VAST version="4.2"><Error>https://e.example/none?code=[ERRORCODE]</Error></VAST>"#;
+    let fetcher = MapFetcher::default().with("https://x/empty", empty.to_string());
+    let top = parse_vast(&vast(&[wrapper_ad("w1", "https://x/empty", "")])).expect("valid");
+    let resolved = resolve(top, &fetcher, &ResolveConfig::default()).await;
+    assert_eq!(resolved.failures[0].code, WrapperErrorCode::NoAds);
+    assert_eq!(
+        resolved.failures[0].pings,
+        [
+            "https://e.example/w1?code=303",
+            "https://e.example/none?code=303"
+        ]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn unreachable_and_unparsable_answers_are_301_and_100() {
+    let fetcher = MapFetcher::default().with("https://x/garbage", "<html><body>oops".to_string());
+    let top = parse_vast(&vast(&[
+        wrapper_ad("w1", "https://x/missing", ""),
+        wrapper_ad("w2", "https://x/garbage", ""),
+    ]))
+    .expect("valid");
+    let resolved = resolve(top, &fetcher, &ResolveConfig::default()).await;
+    let codes: Vec<_> = resolved.failures.iter().map(|f| f.code).collect();
+    assert_eq!(
+        codes,
+        [WrapperErrorCode::Timeout, WrapperErrorCode::XmlParse]
+    );
+    assert!(resolved.failures[0].detail.contains("HTTP 404"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_pod_resolves_concurrently_and_keeps_its_order_and_sequences() {
+    let fetcher = MapFetcher::default()
+        .slow(
+            "https://x/a",
+            Duration::from_secs(2),
+            vast(&[inline_ad("a", None)]),
+        )
+        .slow(
+            "https://x/c",
+            Duration::from_secs(1),
+            vast(&[inline_ad("c", None)]),
+        );
+    let mut first = wrapper_ad("wa", "https://x/a", "");
+    first = first.replacen(r#"<Ad id="wa">"#, r#"<Ad id="wa" sequence="1">"#, 1);
+    let mut third = wrapper_ad("wc", "https://x/c", "");
+    third = third.replacen(r#"<Ad id="wc">"#, r#"<Ad id="wc" sequence="3">"#, 1);
+    let top = parse_vast(&vast(&[first, inline_ad("b", Some(2)), third])).expect("valid");
+    let started = tokio::time::Instant::now();
+    let resolved = resolve(top, &fetcher, &ResolveConfig::default()).await;
+    assert_eq!(
+        started.elapsed(),
+        Duration::from_secs(2),
+        "hops run side by side"
+    );
+    let ids: Vec<_> = resolved
+        .vast
+        .ads
+        .iter()
+        .map(|a| (a.id.clone().unwrap_or_default(), a.sequence))
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            ("a".into(), Some(1)),
+            ("b".into(), Some(2)),
+            ("c".into(), Some(3))
+        ]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn without_allow_multiple_ads_a_pod_answer_gives_its_first_standalone_ad() {
+    let pod = vast(&[
+        inline_ad("p1", Some(1)),
+        inline_ad("p2", Some(2)),
+        inline_ad("solo", None),
+    ]);
+    let fetcher = MapFetcher::default().with("https://x/pod", pod);
+    let single = parse_vast(&vast(&[wrapper_ad("w1", "https://x/pod", "")])).expect("valid");
+    let resolved = resolve(single, &fetcher, &ResolveConfig::default()).await;
+    let ids: Vec<_> = resolved
+        .vast
+        .ads
+        .iter()
+        .filter_map(|a| a.id.clone())
+        .collect();
+    assert_eq!(ids, ["solo"]);
+    let multiple = parse_vast(&vast(&[wrapper_ad(
+        "w1",
+        "https://x/pod",
+        r#"allowMultipleAds="true""#,
+    )]))
+    .expect("valid");
+    let resolved = resolve(multiple, &fetcher, &ResolveConfig::default()).await;
+    assert_eq!(resolved.vast.ads.len(), 3);
+}
+
+#[tokio::test(start_paused = true)]
+async fn follow_additional_wrappers_false_stops_at_the_next_wrapper() {
+    let fetcher = chain(2);
+    let top = parse_vast(&vast(&[wrapper_ad(
+        "w1",
+        "https://x/w2",
+        r#"followAdditionalWrappers="0""#,
+    )]))
+    .expect("valid");
+    let resolved = resolve(top, &fetcher, &ResolveConfig::default()).await;
+    assert_eq!(resolved.failures[0].code, WrapperErrorCode::WrapperLimit);
+    assert_eq!(fetcher.calls(), ["https://x/w2"]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_third_party_tag_is_fetched_then_resolved() {
+    let fetcher = chain(2).with(
+        "https://dsp.example/tag",
+        vast(&[wrapper_ad("w1", "https://x/w2", "")]),
+    );
+    let resolved = resolve_tag(
+        "https://dsp.example/tag",
+        &fetcher,
+        &ResolveConfig::default(),
+    )
+    .await;
+    assert_eq!(resolved.failures, []);
+    assert_eq!(resolved.vast.ads[0].id.as_deref(), Some("final"));
+    let failed = resolve_tag(
+        "https://dsp.example/none",
+        &fetcher,
+        &ResolveConfig::default(),
+    )
+    .await;
+    assert_eq!(failed.failures[0].code, WrapperErrorCode::Timeout);
+    assert!(failed.failures[0].pings.is_empty());
+}
