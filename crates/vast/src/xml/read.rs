@@ -64,6 +64,22 @@ pub(crate) fn is_xml_char(c: char) -> bool {
     matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..)
 }
 
+/// XML 1.0 (5th edition) §2.3 `Name`: a `NameStartChar` then `NameChar`s.
+pub(crate) fn is_name(name: &str) -> bool {
+    fn start(c: char) -> bool {
+        matches!(c, ':' | 'A'..='Z' | '_' | 'a'..='z' | '\u{C0}'..='\u{D6}' | '\u{D8}'..='\u{F6}'
+            | '\u{F8}'..='\u{2FF}' | '\u{370}'..='\u{37D}' | '\u{37F}'..='\u{1FFF}' | '\u{200C}'..='\u{200D}'
+            | '\u{2070}'..='\u{218F}' | '\u{2C00}'..='\u{2FEF}' | '\u{3001}'..='\u{D7FF}'
+            | '\u{F900}'..='\u{FDCF}' | '\u{FDF0}'..='\u{FFFD}' | '\u{10000}'..='\u{EFFFF}')
+    }
+    fn rest(c: char) -> bool {
+        start(c)
+            || matches!(c, '-' | '.' | '0'..='9' | '\u{B7}' | '\u{300}'..='\u{36F}' | '\u{203F}'..='\u{2040}')
+    }
+    let mut chars = name.chars();
+    chars.next().is_some_and(start) && chars.all(rest)
+}
+
 struct Open<'a> {
     element: Element<'a>,
     /// Whitespace-only text seen after some text, kept until more text shows it was inside the value.
@@ -163,6 +179,9 @@ pub(crate) fn read(input: &str) -> Result<Element<'_>> {
                 attach(&mut stack, &mut root, element);
             }
             Event::Text(t) => {
+                if t.windows(3).any(|w| w == b"]]>") {
+                    return Err(xml_error(input, before, "\"]]>\" is not allowed in text"));
+                }
                 let text = t
                     .xml10_content()
                     .map_err(|e| xml_error(input, before, e.to_string()))?;
@@ -268,12 +287,33 @@ fn start_element(input: &str, before: usize, after: usize, is_empty: bool) -> Re
         .find(|c: char| is_xml_space(c) || c == '/')
         .unwrap_or(tag.len());
     let qname = tag.get(..name_len).unwrap_or("");
+    if !is_name(qname) {
+        return Err(xml_error(
+            input,
+            start,
+            format!("{qname:?} is not an XML name"),
+        ));
+    }
     let name = qname.rsplit(':').next().unwrap_or(qname);
     let mut attrs = Vec::new();
     for attr in Attributes::new(tag, name_len) {
         let attr = attr.map_err(|e| xml_error(input, start, e.to_string()))?;
         let key = std::str::from_utf8(attr.key.into_inner())
             .map_err(|e| xml_error(input, start, e.to_string()))?;
+        if !is_name(key) {
+            return Err(xml_error(
+                input,
+                start,
+                format!("{key:?} is not an XML name"),
+            ));
+        }
+        if attr.value.contains(&b'<') {
+            return Err(xml_error(
+                input,
+                start,
+                format!("attribute {key}: '<' is not allowed in a value"),
+            ));
+        }
         if key == "xmlns" || key.starts_with("xmlns:") {
             continue;
         }
@@ -333,6 +373,11 @@ mod tests {
             "",
             "<a>\u{1}</a>",
             "<a>&#1;</a>",
+            "<a>x]]>y</a>",
+            "<a k=\"<\"/>",
+            "<1a/>",
+            "<a -k=\"v\"/>",
+            "<a\u{D7}/>",
         ] {
             assert!(matches!(read(bad), Err(Error::Xml { .. })), "{bad:?}");
         }

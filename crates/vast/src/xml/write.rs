@@ -9,7 +9,7 @@ use std::fmt::Write as _;
 
 use quick_xml::events::Event;
 
-use super::read::{is_xml_char, trim_xml};
+use super::read::{is_name, is_xml_char, trim_xml};
 use crate::error::{Error, Result};
 
 /// Builds a document; every `open` is matched by a `close`.
@@ -207,6 +207,11 @@ pub(crate) fn check_fragment(xml: &str, single: bool) -> std::result::Result<(),
         let event = reader
             .read_event()
             .map_err(|e| format!("raw XML is not well-formed: {e}"))?;
+        if let Event::Start(e) | Event::Empty(e) = &event {
+            if !start_tag_ok(e) {
+                return Err("raw XML has a bad name or a '<' in an attribute value".into());
+            }
+        }
         match event {
             Event::Start(_) => {
                 if depth == 0 {
@@ -216,6 +221,9 @@ pub(crate) fn check_fragment(xml: &str, single: bool) -> std::result::Result<(),
             }
             Event::Empty(_) if depth == 0 => elements += 1,
             Event::End(_) => depth = depth.saturating_sub(1),
+            Event::Text(t) if t.windows(3).any(|w| w == b"]]>") => {
+                return Err("\"]]>\" is not allowed in text".into());
+            }
             Event::Text(t) if depth == 0 => {
                 let text = t.decode().map_err(|e| e.to_string())?;
                 if !trim_xml(&text).is_empty() {
@@ -258,6 +266,16 @@ pub(crate) fn check_fragment(xml: &str, single: bool) -> std::result::Result<(),
         return Err(format!("expected exactly one element, found {elements}"));
     }
     Ok(())
+}
+
+fn start_tag_ok(e: &quick_xml::events::BytesStart<'_>) -> bool {
+    let name_ok = std::str::from_utf8(e.name().as_ref()).is_ok_and(is_name);
+    name_ok
+        && e.attributes().all(|a| {
+            a.is_ok_and(|a| {
+                std::str::from_utf8(a.key.as_ref()).is_ok_and(is_name) && !a.value.contains(&b'<')
+            })
+        })
 }
 
 #[cfg(test)]
@@ -304,5 +322,9 @@ mod tests {
         assert!(check_fragment("<a>", false).is_err());
         assert!(check_fragment("<a/><b/>", true).is_err());
         assert!(check_fragment("<a/>", true).is_ok());
+        assert!(check_fragment("<a>]]></a>", false).is_err());
+        assert!(check_fragment("<a b='<'/>", false).is_err());
+        assert!(check_fragment("<a b='1' b='2'/>", false).is_err());
+        assert!(check_fragment("<9/>", false).is_err());
     }
 }
