@@ -6,6 +6,20 @@
 //! resolution is the one async part; it does no I/O itself but calls a [`Fetcher`] the caller supplies (the
 //! server's is an HTTP client) and enforces timeouts with `tokio::time`.
 //!
+//! | module | what |
+//! |---|---|
+//! | [`model`] | the document: [`Vast`], [`Ad`], [`InLine`], [`Wrapper`], [`Creative`], [`Linear`], [`MediaFile`], … |
+//! | [`parse_vast`] | any version into the model; errors name the element path, line and byte offset |
+//! | [`write_vast`] | VAST 4.2 valid against the IAB's `vast_4.2.xsd`, or [`Error::Unwritable`] with the path |
+//! | [`macros`] | `[TIMESTAMP]`, `[ERRORCODE]`, … with RFC 3986 percent-encoding |
+//! | [`vmap`] | VMAP 1.0 model, reader and writer |
+//! | [`resolve`] | Wrapper chains to InLine ads, tracking merged, failures as VAST error codes |
+//! | [`select`] | the rendition to stitch into a content variant, or why the creative is not conditioned |
+//!
+//! Round trips are exact: parse → write → parse gives the model back, unknown elements included (they
+//! travel in an `Extension`); the reader reads the placeholders the writer needs for 4.2
+//! (`about:blank`, `unknown`, empty required strings) as absent.
+//!
 //! ```
 //! let xml = r#"<VAST version="3.0"><Ad id="1"><InLine><AdSystem>x</AdSystem><AdTitle>t</AdTitle>
 //!   <Impression><![CDATA[https://t.example/imp]]></Impression>

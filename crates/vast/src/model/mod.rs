@@ -15,8 +15,10 @@
 //! `about:blank`, a `UniversalAdId` of `unknown`), which the writer puts back.
 
 mod creative;
+mod tracking;
 
 pub use creative::*;
+pub use tracking::*;
 
 /// A VAST document: a pod or stand-alone ads, or a no-ad response carrying only `Error` URIs.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
