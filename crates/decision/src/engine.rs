@@ -16,9 +16,9 @@ use interlude_events::pipeline::Counters;
 use interlude_stitch::{CreativeRendition, Pod, PodAd, PodRequest, ViewerContext};
 use serde::Serialize;
 
-use crate::catalog::{Catalog, Creative, LineItem};
+use crate::catalog::{Catalog, Creative};
 use crate::pacing::Pacer;
-use crate::pod::{Candidate, PodRules, Rejection, build_pod};
+use crate::pod::{Candidate, PodBuilder, PodRules, Rejection};
 use crate::targeting::{Facts, Field, TargetingIndex};
 
 /// Why a line item did not make it into the pod, or that it did.
@@ -58,12 +58,96 @@ pub struct Decision {
 /// The engine over one catalog.
 pub struct Engine {
     catalog: Catalog,
+    prepared: Vec<Prepared>,
+    /// Each line item's position in the order the pod considers candidates: tier, then CPM, then the longest
+    /// creative, then catalog order.
+    rank: Vec<usize>,
+    /// Line items in rank order (the inverse of `rank`).
+    order: Vec<usize>,
+    /// The shortest servable creative of the catalog: once less time is left, no candidate can fit.
+    shortest_ms: u32,
     index: TargetingIndex<usize>,
     pacers: RwLock<Vec<Pacer>>,
     eligible: Vec<AtomicU64>,
     counters: Arc<dyn Counters>,
     max_ads: usize,
     tolerance_ms: u32,
+}
+
+/// What a decision needs of a line item, resolved once when the catalog is loaded (never scanned per request).
+struct Prepared {
+    advertiser: String,
+    /// The advertiser's competitive categories.
+    categories: Vec<String>,
+    /// Servable creatives (approved, with renditions): index into the catalog and duration in ms, longest first.
+    creatives: Vec<(usize, u32)>,
+    /// Line items of the same campaign (for campaign-level caps), including itself.
+    siblings: Vec<usize>,
+    /// Index of its campaign.
+    campaign: Option<usize>,
+}
+
+fn prepare(catalog: &Catalog) -> Vec<Prepared> {
+    use std::collections::HashMap;
+    let creative_index: HashMap<&str, usize> = catalog
+        .creatives
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (c.id.as_str(), i))
+        .collect();
+    let campaign_index: HashMap<&str, usize> = catalog
+        .campaigns
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (c.id.as_str(), i))
+        .collect();
+    let advertiser_index: HashMap<&str, usize> = catalog
+        .advertisers
+        .iter()
+        .enumerate()
+        .map(|(i, a)| (a.id.as_str(), i))
+        .collect();
+    let mut by_campaign: HashMap<&str, Vec<usize>> = HashMap::new();
+    for (i, l) in catalog.line_items.iter().enumerate() {
+        by_campaign.entry(l.campaign.as_str()).or_default().push(i);
+    }
+    catalog
+        .line_items
+        .iter()
+        .map(|l| {
+            let campaign = campaign_index.get(l.campaign.as_str()).copied();
+            let advertiser = campaign
+                .and_then(|c| catalog.campaigns.get(c))
+                .map(|c| c.advertiser.clone())
+                .unwrap_or_default();
+            let categories = advertiser_index
+                .get(advertiser.as_str())
+                .and_then(|&a| catalog.advertisers.get(a))
+                .map(|a| a.categories.clone())
+                .unwrap_or_default();
+            let mut creatives: Vec<(usize, u32)> = l
+                .creatives
+                .iter()
+                .filter_map(|id| creative_index.get(id.as_str()).copied())
+                .filter_map(|i| {
+                    let c = catalog.creatives.get(i)?;
+                    (c.approved && !c.renditions.is_empty())
+                        .then(|| (i, (c.duration_secs * 1000.0).round() as u32))
+                })
+                .collect();
+            creatives.sort_by_key(|c| std::cmp::Reverse(c.1));
+            Prepared {
+                advertiser,
+                categories,
+                creatives,
+                siblings: by_campaign
+                    .get(l.campaign.as_str())
+                    .cloned()
+                    .unwrap_or_default(),
+                campaign,
+            }
+        })
+        .collect()
 }
 
 fn facts(request: &PodRequest) -> Facts {
@@ -138,7 +222,31 @@ impl Engine {
             .iter()
             .map(|_| AtomicU64::new(0))
             .collect();
+        let prepared = prepare(&catalog);
+        let mut order: Vec<usize> = (0..catalog.line_items.len()).collect();
+        order.sort_by(|&a, &b| {
+            let (x, y) = (&catalog.line_items[a], &catalog.line_items[b]);
+            let longest = |i: usize| prepared[i].creatives.first().map_or(0, |c| c.1);
+            x.tier
+                .cmp(&y.tier)
+                .then(y.cpm.total_cmp(&x.cpm))
+                .then(longest(b).cmp(&longest(a)))
+                .then(a.cmp(&b))
+        });
+        let mut rank = vec![0; order.len()];
+        for (position, &i) in order.iter().enumerate() {
+            rank[i] = position;
+        }
+        let shortest_ms = prepared
+            .iter()
+            .flat_map(|p| p.creatives.iter().map(|c| c.1))
+            .min()
+            .unwrap_or(0);
         Engine {
+            prepared,
+            rank,
+            order,
+            shortest_ms,
             catalog,
             index,
             pacers: RwLock::new(pacers),
@@ -175,60 +283,111 @@ impl Engine {
         }
     }
 
-    fn servable<'a>(&'a self, l: &LineItem, duration_ms: u32) -> Option<&'a Creative> {
-        // The longest approved creative with renditions that fits the break: fills the most.
-        self.catalog
+    /// The longest servable creative of line item `i` that fits the break: fills the most.
+    fn servable(&self, i: usize, duration_ms: u32) -> Option<(&Creative, u32)> {
+        let limit = duration_ms.saturating_add(self.tolerance_ms);
+        let &(c, ms) = self
+            .prepared
+            .get(i)?
             .creatives
             .iter()
-            .filter(|c| l.creatives.contains(&c.id) && c.approved && !c.renditions.is_empty())
-            .filter(|c| {
-                (c.duration_secs * 1000.0) as u32 <= duration_ms.saturating_add(self.tolerance_ms)
-            })
-            .max_by(|a, b| a.duration_secs.total_cmp(&b.duration_secs))
+            .find(|(_, ms)| *ms <= limit)?;
+        Some((self.catalog.creatives.get(c)?, ms))
     }
 
-    fn capped(&self, l: &LineItem, viewer: &str, now: DateTime<Utc>) -> bool {
-        let over = |caps: &[crate::catalog::FrequencyCap], line_items: &[&str]| {
+    fn capped(&self, i: usize, viewer: &str, now: DateTime<Utc>) -> bool {
+        let over = |caps: &[crate::catalog::FrequencyCap], line_items: &[usize]| {
             caps.iter().any(|cap| {
                 let since = now - TimeDelta::hours(i64::from(cap.window_hours));
                 let seen: u64 = line_items
                     .iter()
-                    .map(|li| self.counters.viewer_impressions(viewer, li, since))
+                    .filter_map(|&j| self.catalog.line_items.get(j))
+                    .map(|li| self.counters.viewer_impressions(viewer, &li.id, since))
                     .sum();
                 seen >= u64::from(cap.max)
             })
         };
-        if over(&l.frequency_caps, &[l.id.as_str()]) {
-            return true;
-        }
-        let Some(campaign) = self.catalog.campaigns.iter().find(|c| c.id == l.campaign) else {
+        let (Some(l), Some(p)) = (self.catalog.line_items.get(i), self.prepared.get(i)) else {
             return false;
         };
-        let siblings: Vec<&str> = self
-            .catalog
-            .line_items
-            .iter()
-            .filter(|x| x.campaign == campaign.id)
-            .map(|x| x.id.as_str())
-            .collect();
-        over(&campaign.frequency_caps, &siblings)
+        if over(&l.frequency_caps, &[i]) {
+            return true;
+        }
+        p.campaign
+            .and_then(|c| self.catalog.campaigns.get(c))
+            .is_some_and(|c| over(&c.frequency_caps, &p.siblings))
     }
 
     /// Decides the pod for `request` at `now`; `explain` adds every line item's verdict.
     pub fn decide(&self, request: &PodRequest, now: DateTime<Utc>, explain: bool) -> Decision {
+        let matched = self.matching_in_rank_order(&facts(request));
+        self.decide_from(request, &matched, now, explain)
+    }
+
+    /// Decides many viewers of one break at once (the break-start herd): viewers with the same targeting
+    /// context share the targeting work; pacing draws and caps stay per viewer.
+    pub fn decide_many(&self, requests: &[PodRequest], now: DateTime<Utc>) -> Vec<Decision> {
+        let mut matched: std::collections::HashMap<Facts, Vec<usize>> =
+            std::collections::HashMap::new();
+        requests
+            .iter()
+            .map(|r| {
+                let f = facts(r);
+                let m = matched
+                    .entry(f)
+                    .or_insert_with_key(|f| self.matching_in_rank_order(f));
+                self.decide_from(r, m, now, false)
+            })
+            .collect()
+    }
+
+    /// Line items whose targeting matches, in the order the pod considers them.
+    fn matching_in_rank_order(&self, facts: &Facts) -> Vec<usize> {
+        // The pod takes candidates in rank order, so examining them in that order lets the decision stop as soon
+        // as the pod is full instead of weighing every eligible line item. Marking ranks and walking them is
+        // linear in the catalog, cheaper than sorting thousands of matches.
+        let mut by_rank = vec![false; self.order.len()];
+        for i in self.index.matching(facts) {
+            if let Some(&r) = self.rank.get(i) {
+                by_rank[r] = true;
+            }
+        }
+        by_rank
+            .iter()
+            .zip(&self.order)
+            .filter(|(m, _)| **m)
+            .map(|(_, &i)| i)
+            .collect()
+    }
+
+    fn decide_from(
+        &self,
+        request: &PodRequest,
+        matched: &[usize],
+        now: DateTime<Utc>,
+        explain: bool,
+    ) -> Decision {
         let duration_ms = request
             .duration_secs
             .map_or(0, |s| (s * 1000.0).round() as u32);
-        let matched = self.index.matching(&facts(request));
         let mut verdicts: Vec<(usize, Verdict)> = Vec::new();
-        let mut candidates: Vec<Candidate> = Vec::new();
-        let mut sources: Vec<(usize, &Creative)> = Vec::new();
+        let mut chosen: Vec<(usize, &Creative)> = Vec::new();
+        let mut builder = PodBuilder::new(PodRules {
+            duration_ms,
+            tolerance_ms: self.tolerance_ms,
+            max_ads: self.max_ads,
+        });
         let pacers = self.pacers.read().ok();
-        for &i in &matched {
-            let l = &self.catalog.line_items[i];
+        for &i in matched {
+            if !explain && builder.is_full(self.shortest_ms) {
+                break;
+            }
+            let (Some(l), Some(p)) = (self.catalog.line_items.get(i), self.prepared.get(i)) else {
+                continue;
+            };
             let verdict = if now < l.start || now >= l.end {
-                Some(Verdict::OutOfFlight)
-            } else if let Some(creative) = self.servable(l, duration_ms) {
+                Verdict::OutOfFlight
+            } else if let Some((creative, creative_ms)) = self.servable(i, duration_ms) {
                 if let Some(e) = self.eligible.get(i) {
                     e.fetch_add(1, Ordering::Relaxed);
                 }
@@ -236,67 +395,51 @@ impl Engine {
                     .as_ref()
                     .and_then(|p| p.get(i))
                     .map_or(1.0, Pacer::probability);
-                let capped = request
+                if draw(&request.session_id, &l.id) >= probability {
+                    Verdict::PacedOut { probability }
+                } else if request
                     .viewer
                     .viewer_id
                     .as_deref()
-                    .is_some_and(|v| self.capped(l, v, now));
-                if draw(&request.session_id, &l.id) >= probability {
-                    Some(Verdict::PacedOut { probability })
-                } else if capped {
-                    Some(Verdict::Capped)
+                    .is_some_and(|v| self.capped(i, v, now))
+                {
+                    Verdict::Capped
                 } else {
-                    let advertiser = self
-                        .catalog
-                        .campaigns
-                        .iter()
-                        .find(|c| c.id == l.campaign)
-                        .map(|c| c.advertiser.clone())
-                        .unwrap_or_default();
-                    let mut categories: Vec<String> = self
-                        .catalog
-                        .advertisers
-                        .iter()
-                        .find(|a| a.id == advertiser)
-                        .map(|a| a.categories.clone())
-                        .unwrap_or_default();
+                    let mut categories = p.categories.clone();
                     categories.extend(creative.categories.iter().cloned());
-                    candidates.push(Candidate {
+                    let candidate = Candidate {
                         id: l.id.clone(),
                         tier: l.tier,
                         value: l.cpm,
-                        duration_ms: (creative.duration_secs * 1000.0).round() as u32,
-                        advertiser,
+                        duration_ms: creative_ms,
+                        advertiser: p.advertiser.clone(),
                         categories,
                         cap: None,
                         first_in_pod: l.first_in_pod,
-                    });
-                    sources.push((i, creative));
-                    None
+                    };
+                    match builder.offer(i, &candidate) {
+                        Ok(()) => {
+                            chosen.push((i, creative));
+                            Verdict::Chosen
+                        }
+                        Err(why) => Verdict::Pod(why),
+                    }
                 }
             } else {
-                Some(Verdict::NoServableCreative)
+                Verdict::NoServableCreative
             };
-            if let Some(v) = verdict {
-                verdicts.push((i, v));
+            if explain {
+                verdicts.push((i, verdict));
             }
         }
         drop(pacers);
-        let rules = PodRules {
-            duration_ms,
-            tolerance_ms: self.tolerance_ms,
-            max_ads: self.max_ads,
-        };
-        let built = build_pod(&candidates, &rules);
-        let ads = built
-            .chosen
+        let unfilled_ms = builder.finish(Vec::new()).unfilled_ms;
+        let ads = chosen
             .iter()
             .enumerate()
-            .filter_map(|(slot, &c)| {
-                let (i, creative) = sources.get(c)?;
-                let l = &self.catalog.line_items[*i];
-                verdicts.push((*i, Verdict::Chosen));
-                Some(PodAd {
+            .map(|(slot, &(i, creative))| {
+                let l = &self.catalog.line_items[i];
+                PodAd {
                     ad_instance_id: format!("{}-{}-{slot}", request.session_id, request.break_id),
                     creative_id: creative.id.clone(),
                     campaign_id: Some(l.campaign.clone()),
@@ -312,21 +455,20 @@ impl Engine {
                         })
                         .collect(),
                     impression_urls: Vec::new(),
-                })
+                }
             })
             .collect();
         let explanation = if explain {
-            for (c, why) in built.rejected {
-                if let Some((i, _)) = sources.get(c) {
-                    verdicts.push((*i, Verdict::Pod(why)));
-                }
+            let mut seen = vec![false; self.catalog.line_items.len()];
+            for (i, _) in &verdicts {
+                seen[*i] = true;
             }
-            let matched_set: std::collections::HashSet<usize> = matched.iter().copied().collect();
-            for i in 0..self.catalog.line_items.len() {
-                if !matched_set.contains(&i) {
-                    verdicts.push((i, Verdict::TargetingMiss));
-                }
-            }
+            verdicts.extend(
+                seen.iter()
+                    .enumerate()
+                    .filter(|(_, s)| !**s)
+                    .map(|(i, _)| (i, Verdict::TargetingMiss)),
+            );
             verdicts.sort_by_key(|(i, _)| *i);
             verdicts
                 .into_iter()
@@ -337,7 +479,7 @@ impl Engine {
         };
         Decision {
             pod: Pod { ads },
-            unfilled_ms: built.unfilled_ms,
+            unfilled_ms,
             explanation,
         }
     }

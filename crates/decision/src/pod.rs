@@ -14,8 +14,6 @@
 //! Every candidate not chosen gets the reason (explainability), and the unfilled remainder is reported so the
 //! stitcher fills it with slate.
 
-use std::collections::HashSet;
-
 use serde::{Deserialize, Serialize};
 
 /// Priority tiers, highest first.
@@ -111,6 +109,103 @@ pub struct Pod {
     pub rejected: Vec<(usize, Rejection)>,
 }
 
+/// A pod being filled: candidates are offered in rank order and each is taken or refused with its reason. The
+/// engine uses it directly to stop as soon as the pod is full; [`build_pod`] ranks a candidate list and offers
+/// them all.
+#[derive(Debug, Clone)]
+pub struct PodBuilder {
+    rules: PodRules,
+    limit: u32,
+    filled: u32,
+    chosen: Vec<usize>,
+    /// Advertiser and categories of chosen ads, with the id of the ad that brought them.
+    advertisers: Vec<(String, String)>,
+    categories: Vec<(String, String)>,
+    caps_used: Vec<(String, u32)>,
+}
+
+impl PodBuilder {
+    /// An empty pod for `rules`.
+    pub fn new(rules: PodRules) -> Self {
+        PodBuilder {
+            limit: rules.duration_ms.saturating_add(rules.tolerance_ms),
+            rules,
+            filled: 0,
+            chosen: Vec::new(),
+            advertisers: Vec::new(),
+            categories: Vec::new(),
+            caps_used: Vec::new(),
+        }
+    }
+
+    /// Whether no candidate of at least `shortest_ms` could still be taken.
+    pub fn is_full(&self, shortest_ms: u32) -> bool {
+        self.chosen.len() >= self.rules.max_ads
+            || self.filled.saturating_add(shortest_ms) > self.limit
+    }
+
+    /// Offers candidate `index`: taken (`Ok`) or refused with the reason.
+    pub fn offer(&mut self, index: usize, c: &Candidate) -> Result<(), Rejection> {
+        if self.chosen.len() >= self.rules.max_ads {
+            return Err(Rejection::MaxAds);
+        }
+        if self.filled.saturating_add(c.duration_ms) > self.limit {
+            return Err(Rejection::Duration {
+                left_ms: self.rules.duration_ms.saturating_sub(self.filled),
+            });
+        }
+        if c.first_in_pod && !self.chosen.is_empty() {
+            return Err(Rejection::NotFirst);
+        }
+        if let Some((_, with)) = self.advertisers.iter().find(|(a, _)| *a == c.advertiser) {
+            return Err(Rejection::SameAdvertiser { with: with.clone() });
+        }
+        if let Some((category, with)) = c
+            .categories
+            .iter()
+            .find_map(|cat| self.categories.iter().find(|(k, _)| k == cat))
+        {
+            return Err(Rejection::CompetitiveSeparation {
+                category: category.clone(),
+                with: with.clone(),
+            });
+        }
+        if let Some((group, left)) = &c.cap {
+            let used = self
+                .caps_used
+                .iter()
+                .find(|(g, _)| g == group)
+                .map_or(0, |(_, n)| *n);
+            if used >= *left {
+                return Err(Rejection::FrequencyCap {
+                    group: group.clone(),
+                });
+            }
+            match self.caps_used.iter_mut().find(|(g, _)| g == group) {
+                Some((_, n)) => *n += 1,
+                None => self.caps_used.push((group.clone(), 1)),
+            }
+        }
+        self.filled += c.duration_ms;
+        self.advertisers.push((c.advertiser.clone(), c.id.clone()));
+        self.categories
+            .extend(c.categories.iter().map(|k| (k.clone(), c.id.clone())));
+        self.chosen.push(index);
+        Ok(())
+    }
+
+    /// The pod, with the rejections collected by the caller.
+    pub fn finish(self, mut rejected: Vec<(usize, Rejection)>) -> Pod {
+        rejected.sort_by_key(|(i, _)| *i);
+        Pod {
+            unfilled_ms: self.rules.duration_ms.saturating_sub(self.filled),
+            filled_ms: self.filled,
+            chosen: self.chosen,
+            rejected,
+        }
+    }
+}
+
 /// Builds the pod for `rules` from `candidates`.
 pub fn build_pod(candidates: &[Candidate], rules: &PodRules) -> Pod {
     let mut order: Vec<usize> = (0..candidates.len()).collect();
@@ -122,73 +217,14 @@ pub fn build_pod(candidates: &[Candidate], rules: &PodRules) -> Pod {
             .then(y.duration_ms.cmp(&x.duration_ms))
             .then(a.cmp(&b))
     });
-    let limit = rules.duration_ms.saturating_add(rules.tolerance_ms);
-    let mut chosen: Vec<usize> = Vec::new();
-    let mut filled: u32 = 0;
-    let mut advertisers: HashSet<&str> = HashSet::new();
-    let mut categories: Vec<(&str, usize)> = Vec::new();
-    let mut caps_used: Vec<(&str, u32)> = Vec::new();
+    let mut builder = PodBuilder::new(*rules);
     let mut rejected = Vec::new();
     for i in order {
-        let c = &candidates[i];
-        let rejection = if chosen.len() >= rules.max_ads {
-            Some(Rejection::MaxAds)
-        } else if filled.saturating_add(c.duration_ms) > limit {
-            Some(Rejection::Duration {
-                left_ms: rules.duration_ms.saturating_sub(filled),
-            })
-        } else if c.first_in_pod && !chosen.is_empty() {
-            Some(Rejection::NotFirst)
-        } else if advertisers.contains(c.advertiser.as_str()) {
-            let with = chosen
-                .iter()
-                .find(|&&j| candidates[j].advertiser == c.advertiser)
-                .map(|&j| candidates[j].id.clone())
-                .unwrap_or_default();
-            Some(Rejection::SameAdvertiser { with })
-        } else if let Some((category, with)) = c
-            .categories
-            .iter()
-            .find_map(|cat| categories.iter().find(|(k, _)| *k == cat.as_str()))
-        {
-            Some(Rejection::CompetitiveSeparation {
-                category: (*category).to_owned(),
-                with: candidates[*with].id.clone(),
-            })
-        } else if let Some((group, left)) = &c.cap {
-            let used = caps_used
-                .iter()
-                .find(|(g, _)| *g == group.as_str())
-                .map_or(0, |(_, n)| *n);
-            (used >= *left).then(|| Rejection::FrequencyCap {
-                group: group.clone(),
-            })
-        } else {
-            None
-        };
-        match rejection {
-            Some(r) => rejected.push((i, r)),
-            None => {
-                filled += c.duration_ms;
-                advertisers.insert(c.advertiser.as_str());
-                categories.extend(c.categories.iter().map(|k| (k.as_str(), i)));
-                if let Some((group, _)) = &c.cap {
-                    match caps_used.iter_mut().find(|(g, _)| *g == group.as_str()) {
-                        Some((_, n)) => *n += 1,
-                        None => caps_used.push((group.as_str(), 1)),
-                    }
-                }
-                chosen.push(i);
-            }
+        if let Err(r) = builder.offer(i, &candidates[i]) {
+            rejected.push((i, r));
         }
     }
-    rejected.sort_by_key(|(i, _)| *i);
-    Pod {
-        unfilled_ms: rules.duration_ms.saturating_sub(filled),
-        filled_ms: filled,
-        chosen,
-        rejected,
-    }
+    builder.finish(rejected)
 }
 
 #[cfg(test)]

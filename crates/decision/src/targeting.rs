@@ -61,7 +61,7 @@ pub enum Expr {
 }
 
 /// What is known when matching: each field's values (several for segments) and custom key-values.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct Facts {
     values: Vec<(Field, String)>,
     kvs: Vec<(String, String)>,

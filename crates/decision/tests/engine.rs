@@ -129,3 +129,19 @@ fn a_short_break_reports_why_longer_ads_were_left_out() {
         &Verdict::Pod(Rejection::Duration { left_ms: 5_000 })
     );
 }
+
+#[test]
+fn deciding_many_viewers_at_once_gives_each_the_pod_it_would_get_alone() {
+    let e = engine(Seen::default());
+    let requests: Vec<PodRequest> = (0..40)
+        .map(|v| {
+            let country = ["FR", "DE", "BE"][v % 3];
+            let genre = ["football", "kids"][v % 2];
+            request(country, genre, &format!("v{v}"))
+        })
+        .collect();
+    let together = e.decide_many(&requests, now());
+    for (r, d) in requests.iter().zip(together) {
+        assert_eq!(d.pod, e.decide(r, now(), false).pod);
+    }
+}
