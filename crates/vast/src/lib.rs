@@ -13,8 +13,8 @@
 //! | [`write_vast`] | VAST 4.2 valid against the IAB's `vast_4.2.xsd`, or [`Error::Unwritable`] with the path |
 //! | [`macros`] | `[TIMESTAMP]`, `[ERRORCODE]`, … with RFC 3986 percent-encoding |
 //! | [`vmap`] | VMAP 1.0 model, reader and writer |
-//! | [`resolve`] | Wrapper chains to InLine ads, tracking merged, failures as VAST error codes |
-//! | [`select`] | the rendition to stitch into a content variant, or why the creative is not conditioned |
+//! | [`resolve`](mod@resolve) | Wrapper chains to InLine ads, tracking merged, failures as VAST error codes |
+//! | [`select`](mod@select) | the rendition to stitch into a content variant, or why the creative is not conditioned |
 //!
 //! Round trips are exact: parse → write → parse gives the model back, unknown elements included (they
 //! travel in an `Extension`); the reader reads the placeholders the writer needs for 4.2

@@ -12,7 +12,14 @@
 //!
 //! What it drops, and why: attributes it does not know (the 4.2 schema admits none), comments and
 //! processing instructions, placeholders the schema requires but that mean "nothing" (an `Impression` of
-//! `about:blank`, a `UniversalAdId` of `unknown`), which the writer puts back.
+//! `about:blank`, a `UniversalAdId` of `unknown`), which the writer puts back; elements outside any `Ad`
+//! (the 4.2 root has room for `Ad` and `Error` only), and the namespace declarations of ancestors: raw XML
+//! kept from a document that uses a prefix declared above it (on the root, say) is written without that
+//! declaration.
+//!
+//! Where 4.1 made required what 4.0 left optional, the reader fills in a documented default instead of
+//! failing: `width`/`height` 0 and `delivery` progressive for a bare 4.0 `Mezzanine` or a `NonLinear`
+//! without a size, an empty `type`.
 
 mod creative;
 mod tracking;
