@@ -7,6 +7,7 @@
 
 pub mod collector;
 pub mod config;
+pub mod decisions;
 pub mod ops;
 pub mod stitcher;
 pub mod telemetry;

@@ -248,13 +248,16 @@ pub(crate) async fn start_stack(
     let stitcher_clock = clock.clone();
     let clock: interlude_server::stitcher::Clock = Arc::new(move || stitcher_clock.now());
     let (collector, sink) = super::serve::collector(config, clock.clone())?;
-    let pods = super::serve::pod_source(config, clock.clone(), &collector)?;
+    let super::serve::Decisioning { pods, engine } =
+        super::serve::pod_source(config, clock.clone(), &collector)?;
+    let debug = engine.map(|e| interlude_server::decisions::router(e, clock.clone()));
     let stitcher = super::serve::stitcher(config, clock, pods, sink);
     stitcher.start();
     let readiness = Readiness::new();
     let app = ops::with_request_metrics(
         routes::router(stitcher)
             .merge(interlude_server::collector::router(collector.clone()))
+            .merge(debug.unwrap_or_default())
             .merge(ops::router(metrics, readiness.clone())),
     );
     tokio::spawn(ops::serve_on(listener, app, grace, std::future::pending()));
@@ -353,7 +356,11 @@ pub(crate) async fn run(args: DemoArgs, mut config: InterludeConfig) -> anyhow::
     println!("\nSummary");
     let now = chrono::Utc::now();
     let wide = chrono::TimeDelta::days(400);
-    for row in stack.collector.store().report(GroupBy::LineItem, now - wide, now + wide)? {
+    for row in stack
+        .collector
+        .store()
+        .report(GroupBy::LineItem, now - wide, now + wide)?
+    {
         println!(
             "  line item {:<14} impressions {:>5}  completes {:>5}  spend {}.{:02}",
             row.key,

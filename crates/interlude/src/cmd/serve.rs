@@ -39,19 +39,27 @@ pub(crate) fn stitcher(
     )
 }
 
+/// Where pods come from, and the engine behind them when there is one (for its debug endpoint).
+pub(crate) struct Decisioning {
+    pub(crate) pods: Arc<dyn PodSource>,
+    pub(crate) engine: Option<Arc<Engine>>,
+}
+
 /// The pod source: the decision engine over the configured catalog, whose pacing and caps read the event
 /// store's live counts; without a catalog, the stitcher's configured creatives for everyone.
 pub(crate) fn pod_source(
     config: &InterludeConfig,
     clock: Clock,
     collector: &Collector,
-) -> anyhow::Result<Arc<dyn PodSource>> {
+) -> anyhow::Result<Decisioning> {
     let tolerance_ms = u32::try_from(config.stitcher.tolerance_ms).unwrap_or(u32::MAX);
     let Some(path) = &config.decision.catalog else {
-        return Ok(Arc::new(ConfiguredPodSource::new(
-            &config.stitcher.creatives,
-            f64::from(tolerance_ms) / 1000.0,
-        )));
+        let configured =
+            ConfiguredPodSource::new(&config.stitcher.creatives, f64::from(tolerance_ms) / 1000.0);
+        return Ok(Decisioning {
+            pods: Arc::new(configured),
+            engine: None,
+        });
     };
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("reading the catalog {}", path.display()))?;
@@ -82,7 +90,10 @@ pub(crate) fn pod_source(
         }
     });
     tracing::info!(catalog = %path.display(), line_items = engine.catalog().line_items.len(), "Decisioning from the catalog.");
-    Ok(Arc::new(EnginePodSource::new(engine, clock)))
+    Ok(Decisioning {
+        pods: Arc::new(EnginePodSource::new(engine.clone(), clock)),
+        engine: Some(engine),
+    })
 }
 
 /// Opens the event store and its collector, and the beacon sink that feeds the stitcher's beacons into it.
@@ -106,13 +117,15 @@ pub(crate) async fn run(args: ServeArgs, mut config: InterludeConfig) -> anyhow:
     }
     let clock: Clock = Arc::new(chrono::Utc::now);
     let (collector, sink) = collector(&config, clock.clone())?;
-    let pods = pod_source(&config, clock.clone(), &collector)?;
+    let Decisioning { pods, engine } = pod_source(&config, clock.clone(), &collector)?;
+    let debug = engine.map(|e| interlude_server::decisions::router(e, clock.clone()));
     let stitcher = stitcher(&config, clock, pods, sink);
     stitcher.start();
     let readiness = Readiness::new();
     let router = ops::with_request_metrics(
         routes::router(stitcher)
             .merge(interlude_server::collector::router(collector))
+            .merge(debug.unwrap_or_default())
             .merge(ops::router(telemetry::metrics_handle()?, readiness.clone())),
     );
     tracing::info!(listen = %config.server.listen, base_url = %config.server.base_url(),
