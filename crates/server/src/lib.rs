@@ -11,6 +11,7 @@ pub mod decisions;
 pub mod ops;
 pub mod stitcher;
 pub mod telemetry;
+pub mod vast_api;
 
 mod error;
 

@@ -250,7 +250,16 @@ pub(crate) async fn start_stack(
     let (collector, sink) = super::serve::collector(config, clock.clone())?;
     let super::serve::Decisioning { pods, engine } =
         super::serve::pod_source(config, clock.clone(), &collector)?;
-    let debug = engine.map(|e| interlude_server::decisions::router(e, clock.clone()));
+    let debug = engine.map(|e| {
+        interlude_server::decisions::router(e.clone(), clock.clone()).merge(
+            interlude_server::vast_api::router(
+                e,
+                collector.clone(),
+                config.server.base_url(),
+                clock.clone(),
+            ),
+        )
+    });
     let stitcher = super::serve::stitcher(config, clock, pods, sink);
     stitcher.start();
     let readiness = Readiness::new();

@@ -118,7 +118,16 @@ pub(crate) async fn run(args: ServeArgs, mut config: InterludeConfig) -> anyhow:
     let clock: Clock = Arc::new(chrono::Utc::now);
     let (collector, sink) = collector(&config, clock.clone())?;
     let Decisioning { pods, engine } = pod_source(&config, clock.clone(), &collector)?;
-    let debug = engine.map(|e| interlude_server::decisions::router(e, clock.clone()));
+    let debug = engine.map(|e| {
+        interlude_server::decisions::router(e.clone(), clock.clone()).merge(
+            interlude_server::vast_api::router(
+                e,
+                collector.clone(),
+                config.server.base_url(),
+                clock.clone(),
+            ),
+        )
+    });
     let stitcher = stitcher(&config, clock, pods, sink);
     stitcher.start();
     let readiness = Readiness::new();

@@ -1,0 +1,92 @@
+//! `GET /v1/vast`: the engine's pod as a VAST 4.2 document that validates against the IAB schema, whose
+//! tracking pixels the collector accepts and counts.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::process::Command;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use interlude_decision::catalog::Catalog;
+use interlude_decision::engine::Engine;
+use interlude_server::collector::{self, Collector, EventsConfig};
+use interlude_server::vast_api;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_csai_pod_validates_and_its_pixels_count() {
+    let now: DateTime<Utc> = "2026-11-23T20:00:00Z".parse().unwrap();
+    let clock = Arc::new(move || now);
+    let dir = tempfile::tempdir().unwrap();
+    let config = EventsConfig {
+        data_dir: dir.path().join("events"),
+        ..EventsConfig::default()
+    };
+    let collector = Collector::open(&config, clock.clone()).unwrap();
+    let catalog =
+        Catalog::from_toml(include_str!("../../decision/tests/data/catalog.toml")).unwrap();
+    let engine = Arc::new(Engine::new(catalog, collector.store().clone(), 6, 500));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let app = vast_api::router(engine, collector.clone(), base.clone(), clock)
+        .merge(collector::router(collector.clone()));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let xml = reqwest::get(format!(
+        "{base}/v1/vast?channel=live1&duration=60&device=tv&country=FR&genre=football"
+    ))
+    .await
+    .unwrap()
+    .text()
+    .await
+    .unwrap();
+    let vast = interlude_vast::parse_vast(&xml).unwrap();
+    assert_eq!(vast.ads.len(), 3, "{xml}");
+    let sequences: Vec<Option<u64>> = vast.ads.iter().map(|a| a.sequence).collect();
+    assert_eq!(sequences, [Some(1), Some(2), Some(3)]);
+
+    let path = dir.path().join("pod.xml");
+    std::fs::write(&path, &xml).unwrap();
+    let xsd = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../vast/tests/data/xsd/vast_4.2.xsd"
+    );
+    let out = Command::new("xmllint")
+        .args(["--noout", "--schema", xsd])
+        .arg(&path)
+        .output()
+        .expect("xmllint is installed by scripts/test.sh (Debian libxml2-utils)");
+    assert!(
+        out.status.success(),
+        "{}\n{xml}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // The player fires the first ad's impression pixel (twice: a retry).
+    let interlude_vast::AdBody::InLine(first) = &vast.ads[0].body else {
+        panic!("not inline")
+    };
+    let impression = &first.common.impressions[0].url;
+    for _ in 0..2 {
+        let status = reqwest::Client::new()
+            .get(impression)
+            .header("user-agent", "AppleCoreMedia/1.0")
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert_eq!(status, 204);
+    }
+    let rows = collector
+        .store()
+        .report(
+            interlude_store::GroupBy::LineItem,
+            now - chrono::TimeDelta::hours(1),
+            now + chrono::TimeDelta::hours(1),
+        )
+        .unwrap();
+    let counted: Vec<(String, u64)> = rows
+        .iter()
+        .map(|r| (r.key.clone(), r.counts.impressions))
+        .collect();
+    assert_eq!(counted, [("sponsor-open".to_owned(), 1)]);
+}
