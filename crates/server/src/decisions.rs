@@ -13,9 +13,9 @@ use interlude_decision::engine::Engine;
 use interlude_stitch::{PodRequest, ViewerContext};
 use serde::Deserialize;
 
-/// The viewer and break to explain.
+/// A viewer and a break, described in a query string (the explain and VAST endpoints).
 #[derive(Debug, Deserialize)]
-struct ExplainQuery {
+pub(crate) struct BreakQuery {
     channel: String,
     /// Break length in seconds.
     duration: f64,
@@ -40,6 +40,36 @@ struct ExplainQuery {
     segments: Option<String>,
 }
 
+impl BreakQuery {
+    /// The pod request it describes; `session` when the query names none.
+    pub(crate) fn into_request(
+        self,
+        session: impl FnOnce() -> String,
+        break_id: String,
+    ) -> PodRequest {
+        PodRequest {
+            channel: self.channel,
+            session_id: self.session.unwrap_or_else(session),
+            break_id,
+            duration_secs: Some(self.duration),
+            viewer: ViewerContext {
+                viewer_id: self.viewer,
+                device: self.device,
+                platform: self.platform,
+                country: self.country,
+                region: self.region,
+                content_id: self.content,
+                genre: self.genre,
+                consent: None,
+                segments: self
+                    .segments
+                    .map(|s| s.split(',').map(str::to_owned).collect())
+                    .unwrap_or_default(),
+            },
+        }
+    }
+}
+
 #[derive(Clone)]
 struct ExplainState {
     engine: Arc<Engine>,
@@ -53,26 +83,7 @@ pub fn router(engine: Arc<Engine>, clock: Arc<dyn Fn() -> DateTime<Utc> + Send +
         .with_state(ExplainState { engine, clock })
 }
 
-async fn explain(State(s): State<ExplainState>, Query(q): Query<ExplainQuery>) -> Response {
-    let request = PodRequest {
-        channel: q.channel,
-        session_id: q.session.unwrap_or_else(|| "explain".to_owned()),
-        break_id: "explain".to_owned(),
-        duration_secs: Some(q.duration),
-        viewer: ViewerContext {
-            viewer_id: q.viewer,
-            device: q.device,
-            platform: q.platform,
-            country: q.country,
-            region: q.region,
-            content_id: q.content,
-            genre: q.genre,
-            consent: None,
-            segments: q
-                .segments
-                .map(|s| s.split(',').map(str::to_owned).collect())
-                .unwrap_or_default(),
-        },
-    };
+async fn explain(State(s): State<ExplainState>, Query(q): Query<BreakQuery>) -> Response {
+    let request = q.into_request(|| "explain".to_owned(), "explain".to_owned());
     Json(s.engine.decide(&request, (s.clock)(), true)).into_response()
 }

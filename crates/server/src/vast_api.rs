@@ -16,34 +16,14 @@ use chrono::{DateTime, Utc};
 use interlude_decision::engine::Engine;
 use interlude_events::contract::EventType;
 use interlude_events::token::TokenClaims;
-use interlude_stitch::{PodAd, PodRequest, ViewerContext};
+use interlude_stitch::PodAd;
 use interlude_vast::{
     Ad, AdBody, AdCommon, AdSystem, Creative, Delivery, Impression, InLine, Linear, MediaFile,
     MediaFiles, Time, Tracking, TrackingEvent, UniversalAdId, Vast,
 };
-use serde::Deserialize;
 
 use crate::collector::Collector;
-
-/// The viewer asking.
-#[derive(Debug, Deserialize)]
-struct VastQuery {
-    channel: String,
-    /// Break length in seconds.
-    duration: f64,
-    #[serde(default)]
-    session: Option<String>,
-    #[serde(default)]
-    viewer: Option<String>,
-    #[serde(default)]
-    device: Option<String>,
-    #[serde(default)]
-    platform: Option<String>,
-    #[serde(default)]
-    country: Option<String>,
-    #[serde(default)]
-    genre: Option<String>,
-}
+use crate::decisions::BreakQuery;
 
 #[derive(Clone)]
 struct VastState {
@@ -170,24 +150,12 @@ fn inline_ad(s: &VastState, ad: &PodAd, sequence: u64, session: &str, channel: &
     }
 }
 
-async fn vast(State(s): State<VastState>, Query(q): Query<VastQuery>) -> Response {
-    let session = q
-        .session
-        .unwrap_or_else(|| format!("csai-{}", uuid::Uuid::new_v4().simple()));
-    let request = PodRequest {
-        channel: q.channel.clone(),
-        session_id: session.clone(),
-        break_id: format!("vast-{}", (s.clock)().timestamp_millis()),
-        duration_secs: Some(q.duration),
-        viewer: ViewerContext {
-            viewer_id: q.viewer,
-            device: q.device,
-            platform: q.platform,
-            country: q.country,
-            genre: q.genre,
-            ..ViewerContext::default()
-        },
-    };
+async fn vast(State(s): State<VastState>, Query(q): Query<BreakQuery>) -> Response {
+    let request = q.into_request(
+        || format!("csai-{}", uuid::Uuid::new_v4().simple()),
+        format!("vast-{}", (s.clock)().timestamp_millis()),
+    );
+    let (session, channel) = (request.session_id.clone(), request.channel.clone());
     let decision = s.engine.decide(&request, (s.clock)(), false);
     let document = Vast {
         version: interlude_vast::WRITTEN_VERSION.to_owned(),
@@ -196,7 +164,7 @@ async fn vast(State(s): State<VastState>, Query(q): Query<VastQuery>) -> Respons
             .ads
             .iter()
             .enumerate()
-            .map(|(i, ad)| inline_ad(&s, ad, i as u64 + 1, &session, &q.channel))
+            .map(|(i, ad)| inline_ad(&s, ad, i as u64 + 1, &session, &channel))
             .collect(),
         errors: Vec::new(),
     };
