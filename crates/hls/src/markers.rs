@@ -158,7 +158,7 @@ fn from_section(
 /// Reads `30`, `30.000` or `DURATION=30` style values.
 fn number_or_attr(value: &str, attr: &str) -> (Option<f64>, Option<AttributeList>) {
     if let Ok(n) = value.trim().parse::<f64>() {
-        return (Some(n).filter(|n| n.is_finite() && *n >= 0.0), None);
+        return (Some(n), None);
     }
     let attrs = AttributeList::parse(value).ok();
     (attrs.as_ref().and_then(|a| a.get_f64(attr)), attrs)
@@ -433,7 +433,30 @@ pub fn read_cues(p: &MediaPlaylist) -> Vec<Cue> {
     );
     // DATERANGE cues map by time, so they may point before the tag that carried them.
     cues.sort_by_key(|c| c.segment);
+    for cue in &mut cues {
+        cue.signal = cue.signal.sanitised();
+    }
     cues
+}
+
+/// A count of seconds only if it is one: a negative, infinite or NaN duration from a tag is as good as absent.
+fn seconds(v: Option<f64>) -> Option<f64> {
+    v.filter(|v| v.is_finite() && *v >= 0.0)
+}
+
+impl Signal {
+    fn sanitised(self) -> Self {
+        match self {
+            Signal::Out { duration } => Signal::Out {
+                duration: seconds(duration),
+            },
+            Signal::Cont { elapsed, duration } => Signal::Cont {
+                elapsed: seconds(elapsed),
+                duration: seconds(duration),
+            },
+            other => other,
+        }
+    }
 }
 
 /// The playlist's breaks, normalised.

@@ -13,10 +13,14 @@ use crate::{Error, Result};
 /// Parses a master or media playlist, deciding which from its tags.
 pub fn parse_playlist(text: &str) -> Result<Playlist> {
     let lines = lines(text)?;
+    // By tag name, as the parsers read it: a prefix test took a vendor tag such as `EXT-X-STREAM-INF-X` in a
+    // media playlist for a master tag, and the master parser then rejected its EXTINF.
     let is_master = lines.iter().any(|(_, l)| {
-        l.starts_with("#EXT-X-STREAM-INF")
-            || l.starts_with("#EXT-X-I-FRAME-STREAM-INF")
-            || l.starts_with("#EXT-X-MEDIA:")
+        l.starts_with("#EXT")
+            && matches!(
+                split_tag(l).0,
+                "EXT-X-STREAM-INF" | "EXT-X-I-FRAME-STREAM-INF" | "EXT-X-MEDIA"
+            )
     });
     if is_master {
         parse_master_lines(&lines).map(Playlist::Master)
@@ -150,12 +154,18 @@ fn parse_media_lines(lines: &[(usize, &str)]) -> Result<MediaPlaylist> {
                 extinf_line = Some(n);
             }
             "EXT-X-TARGETDURATION" => {
+                // An integer is read exactly (through f64, values past 2^53 changed on a round trip).
                 // Some packagers write a decimal; RFC 8216bis wants an integer: round up to stay valid.
-                let t: f64 = number(n, tag, value)?;
-                if !t.is_finite() || t < 0.0 {
-                    return Err(invalid(n, tag, "must be a non-negative number"));
-                }
-                playlist.target_duration = t.ceil() as u64;
+                playlist.target_duration = match number::<u64>(n, tag, value) {
+                    Ok(t) => t,
+                    Err(_) => {
+                        let t: f64 = number(n, tag, value)?;
+                        if !t.is_finite() || t < 0.0 {
+                            return Err(invalid(n, tag, "must be a non-negative number"));
+                        }
+                        t.ceil() as u64
+                    }
+                };
             }
             "EXT-X-MEDIA-SEQUENCE" => playlist.media_sequence = number(n, tag, value)?,
             "EXT-X-DISCONTINUITY-SEQUENCE" => {

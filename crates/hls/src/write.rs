@@ -11,7 +11,11 @@ use crate::model::{MasterPlaylist, MediaPlaylist, MediaSegment, Playlist, Tag};
 /// write), the shortest exact form otherwise.
 pub fn write_duration(out: &mut impl Write, seconds: f64) -> fmt::Result {
     let millis = (seconds * 1000.0).round();
-    if (millis / 1000.0 - seconds).abs() < f64::EPSILON * seconds.abs().max(1.0) && millis < 1e15 {
+    // Exact comparison on purpose: `millis / 1000.0` is the correctly rounded value of the decimal written
+    // below, so it is what the parser reads back. Any tolerance lets a duration an ulp away from a whole
+    // millisecond be written as that millisecond (the property tests found 1e-103 written as 0.000).
+    #[allow(clippy::float_cmp)]
+    if millis / 1000.0 == seconds && (0.0..1e15).contains(&millis) {
         let millis = millis as u64;
         write!(out, "{}.{:03}", millis / 1000, millis % 1000)
     } else {
