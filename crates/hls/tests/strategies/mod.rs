@@ -212,7 +212,7 @@ fn seconds_text() -> impl Strategy<Value = String> {
 }
 
 /// An ad marker in any dialect (`markers.rs`), as a tag kept in the segment's `tags`.
-pub fn cue_tag() -> impl Strategy<Value = Tag> {
+pub(crate) fn cue_tag() -> impl Strategy<Value = Tag> {
     let id = option::of("[a-z0-9-]{1,8}");
     prop_oneof![
         option::of(prop_oneof![
@@ -354,7 +354,7 @@ fn segment(known_extra: bool) -> impl Strategy<Value = MediaSegment> {
 }
 
 /// A valid media playlist of up to `max_segments` segments.
-pub fn media_playlist(max_segments: usize) -> impl Strategy<Value = MediaPlaylist> {
+pub(crate) fn media_playlist(max_segments: usize) -> impl Strategy<Value = MediaPlaylist> {
     (
         (
             option::of(any::<u64>()),
@@ -460,7 +460,7 @@ fn variant() -> impl Strategy<Value = VariantStream> {
 }
 
 /// A valid master playlist with at least one variant (so it is recognised as a master playlist).
-pub fn master_playlist() -> impl Strategy<Value = MasterPlaylist> {
+pub(crate) fn master_playlist() -> impl Strategy<Value = MasterPlaylist> {
     let mut iframe = stream_inf();
     iframe.push(("URI", quoted("[a-z0-9_/.-]{1,20}\\.m3u8")));
     (
