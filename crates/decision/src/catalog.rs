@@ -38,6 +38,21 @@ pub struct Advertiser {
     /// a pod share one.
     #[serde(default)]
     pub categories: Vec<String>,
+    /// Its domain (`brewer.example`), the name OpenRTB bids (`adomain`) and blocks (`badv`) use; it is also
+    /// the key for one-ad-per-advertiser separation against programmatic ads.
+    #[serde(default)]
+    pub domain: Option<String>,
+}
+
+/// A content-level brand-safety rule: where `when` holds (e.g. a kids' live event), no ad of these
+/// categories, whatever its targeting says.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ContentExclusion {
+    /// Where it applies.
+    pub when: Expr,
+    /// Excluded competitive categories.
+    pub categories: Vec<String>,
 }
 
 /// A campaign of one advertiser.
@@ -160,6 +175,8 @@ pub struct Catalog {
     pub line_items: Vec<LineItem>,
     /// Creatives.
     pub creatives: Vec<Creative>,
+    /// Content-level exclusions.
+    pub exclusions: Vec<ContentExclusion>,
 }
 
 fn invalid(path: String, reason: impl Into<String>) -> CatalogError {
@@ -206,6 +223,14 @@ impl Catalog {
         unique("campaigns", self.campaigns.iter().map(|c| c.id.as_str()))?;
         unique("line_items", self.line_items.iter().map(|l| l.id.as_str()))?;
         unique("creatives", self.creatives.iter().map(|c| c.id.as_str()))?;
+        for (i, e) in self.exclusions.iter().enumerate() {
+            if e.categories.is_empty() {
+                return Err(invalid(
+                    format!("exclusions[{i}].categories"),
+                    "must name at least one category",
+                ));
+            }
+        }
         for (i, c) in self.campaigns.iter().enumerate() {
             if !advertisers.contains(c.advertiser.as_str()) {
                 return Err(invalid(

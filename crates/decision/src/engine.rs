@@ -8,6 +8,7 @@
 //! Pacers are refreshed from delivered counts by [`Engine::refresh_pacing`], which the server calls every
 //! minute; the request path only reads them.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
@@ -17,9 +18,10 @@ use interlude_stitch::{CreativeRendition, Pod, PodAd, PodRequest, ViewerContext}
 use serde::Serialize;
 
 use crate::catalog::{Catalog, Creative};
+use crate::external::ExternalAd;
 use crate::pacing::Pacer;
-use crate::pod::{Candidate, PodBuilder, PodRules, Rejection};
-use crate::targeting::{Facts, Field, TargetingIndex};
+use crate::pod::{Candidate, PodBuilder, PodRules, Rejection, Tier};
+use crate::targeting::{Expr, Facts, Field, TargetingIndex};
 
 /// Why a line item did not make it into the pod, or that it did.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -33,6 +35,13 @@ pub enum Verdict {
     OutOfFlight,
     /// No approved creative with renditions.
     NoServableCreative,
+    /// Its creative comes from a third-party VAST tag, which gave no usable ad this time.
+    ThirdPartyUnavailable,
+    /// The content excludes one of its categories (brand safety).
+    ContentExclusion {
+        /// The excluded category.
+        category: String,
+    },
     /// Pacing held it back this time.
     PacedOut {
         /// The serve probability it had.
@@ -51,8 +60,49 @@ pub struct Decision {
     pub pod: Pod,
     /// Milliseconds of the break left for slate.
     pub unfilled_ms: u32,
-    /// Line item id → verdict (only with `explain`).
+    /// Line item id (or external ad id) → verdict (only with `explain`).
     pub explanation: Vec<(String, Verdict)>,
+}
+
+/// The first step of a hybrid decision: what direct-sold demand (every tier above house) takes, what is left
+/// for the auction, and which third-party tags to fetch.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DirectDecision {
+    /// Milliseconds of the break direct-sold ads leave open.
+    pub open_ms: u32,
+    /// Ads the pod may still take.
+    pub ads_left: usize,
+    /// Advertiser keys (domains where known) of the direct ads.
+    pub advertisers: Vec<String>,
+    /// Competitive categories of the direct ads and those the content excludes.
+    pub blocked_categories: Vec<String>,
+    /// Line items whose creative is a third-party VAST tag and that passed targeting, flight, pacing and caps.
+    pub tags: Vec<TagRequest>,
+}
+
+/// A third-party VAST tag to fetch for a line item.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TagRequest {
+    /// The line item.
+    pub line_item_id: String,
+    /// The creative carrying the tag.
+    pub creative_id: String,
+    /// The tag URL (macros not yet expanded).
+    pub tag: String,
+}
+
+/// What a decision offers the pod: catalog line items, and the caller's external ads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Offer {
+    Line(usize),
+    External(usize),
+}
+
+/// The two steps of a hybrid decision: direct-sold demand sizes the auction, then everything competes.
+#[derive(Clone, Copy)]
+enum Step<'a> {
+    Direct,
+    Final(&'a [ExternalAd]),
 }
 
 /// The engine over one catalog.
@@ -72,6 +122,9 @@ pub struct Engine {
     counters: Arc<dyn Counters>,
     max_ads: usize,
     tolerance_ms: u32,
+    /// Content-level exclusions: where the expression holds, no ad of these categories.
+    exclusions: Vec<(Expr, Vec<String>)>,
+    by_id: HashMap<String, usize>,
 }
 
 /// What a decision needs of a line item, resolved once when the catalog is loaded (never scanned per request).
@@ -81,6 +134,8 @@ struct Prepared {
     categories: Vec<String>,
     /// Servable creatives (approved, with renditions): index into the catalog and duration in ms, longest first.
     creatives: Vec<(usize, u32)>,
+    /// Approved third-party creatives (a VAST tag, no renditions of their own).
+    tags: Vec<usize>,
     /// Line items of the same campaign (for campaign-level caps), including itself.
     siblings: Vec<usize>,
     /// Index of its campaign.
@@ -88,7 +143,6 @@ struct Prepared {
 }
 
 fn prepare(catalog: &Catalog) -> Vec<Prepared> {
-    use std::collections::HashMap;
     let creative_index: HashMap<&str, usize> = catalog
         .creatives
         .iter()
@@ -120,11 +174,12 @@ fn prepare(catalog: &Catalog) -> Vec<Prepared> {
                 .and_then(|c| catalog.campaigns.get(c))
                 .map(|c| c.advertiser.clone())
                 .unwrap_or_default();
-            let categories = advertiser_index
+            let record = advertiser_index
                 .get(advertiser.as_str())
-                .and_then(|&a| catalog.advertisers.get(a))
-                .map(|a| a.categories.clone())
-                .unwrap_or_default();
+                .and_then(|&a| catalog.advertisers.get(a));
+            let categories = record.map(|a| a.categories.clone()).unwrap_or_default();
+            // The domain, when known, is the key bids name their advertiser by (`adomain`).
+            let advertiser = record.and_then(|a| a.domain.clone()).unwrap_or(advertiser);
             let mut creatives: Vec<(usize, u32)> = l
                 .creatives
                 .iter()
@@ -136,10 +191,21 @@ fn prepare(catalog: &Catalog) -> Vec<Prepared> {
                 })
                 .collect();
             creatives.sort_by_key(|c| std::cmp::Reverse(c.1));
+            let tags = l
+                .creatives
+                .iter()
+                .filter_map(|id| creative_index.get(id.as_str()).copied())
+                .filter(|&i| {
+                    catalog.creatives.get(i).is_some_and(|c| {
+                        c.approved && c.renditions.is_empty() && c.vast_tag.is_some()
+                    })
+                })
+                .collect();
             Prepared {
                 advertiser,
                 categories,
                 creatives,
+                tags,
                 siblings: by_campaign
                     .get(l.campaign.as_str())
                     .cloned()
@@ -150,9 +216,32 @@ fn prepare(catalog: &Catalog) -> Vec<Prepared> {
         .collect()
 }
 
-fn facts(request: &PodRequest) -> Facts {
+/// The viewer's local hour and weekday, for daypart targeting (UTC when the time zone is absent or unknown).
+fn daypart(timezone: Option<&str>, now: DateTime<Utc>) -> (u32, &'static str) {
+    use chrono::{Datelike, Timelike};
+    let tz: chrono_tz::Tz = timezone
+        .and_then(|t| t.parse().ok())
+        .unwrap_or(chrono_tz::UTC);
+    let local = now.with_timezone(&tz);
+    let day = match local.weekday() {
+        chrono::Weekday::Mon => "mon",
+        chrono::Weekday::Tue => "tue",
+        chrono::Weekday::Wed => "wed",
+        chrono::Weekday::Thu => "thu",
+        chrono::Weekday::Fri => "fri",
+        chrono::Weekday::Sat => "sat",
+        chrono::Weekday::Sun => "sun",
+    };
+    (local.hour(), day)
+}
+
+fn facts(request: &PodRequest, now: DateTime<Utc>) -> Facts {
     let v: &ViewerContext = &request.viewer;
-    let mut f = Facts::default().with(Field::Channel, request.channel.clone());
+    let (hour, weekday) = daypart(v.timezone.as_deref(), now);
+    let mut f = Facts::default()
+        .with(Field::Channel, request.channel.clone())
+        .with(Field::Hour, hour.to_string())
+        .with(Field::Weekday, weekday);
     for (field, value) in [
         (Field::Country, &v.country),
         (Field::Region, &v.region),
@@ -167,6 +256,9 @@ fn facts(request: &PodRequest) -> Facts {
     }
     for s in &v.segments {
         f = f.with(Field::Segment, s.clone());
+    }
+    for (k, value) in &v.key_values {
+        f = f.with_kv(k.clone(), value.clone());
     }
     f
 }
@@ -242,11 +334,24 @@ impl Engine {
             .flat_map(|p| p.creatives.iter().map(|c| c.1))
             .min()
             .unwrap_or(0);
+        let exclusions = catalog
+            .exclusions
+            .iter()
+            .map(|e| (e.when.clone(), e.categories.clone()))
+            .collect();
+        let by_id = catalog
+            .line_items
+            .iter()
+            .enumerate()
+            .map(|(i, l)| (l.id.clone(), i))
+            .collect();
         Engine {
             prepared,
             rank,
             order,
             shortest_ms,
+            exclusions,
+            by_id,
             catalog,
             index,
             pacers: RwLock::new(pacers),
@@ -318,25 +423,81 @@ impl Engine {
             .is_some_and(|c| over(&c.frequency_caps, &p.siblings))
     }
 
-    /// Decides the pod for `request` at `now`; `explain` adds every line item's verdict.
+    /// Decides the pod for `request` at `now` from the catalog alone; `explain` adds every line item's verdict.
     pub fn decide(&self, request: &PodRequest, now: DateTime<Utc>, explain: bool) -> Decision {
-        let matched = self.matching_in_rank_order(&facts(request));
-        self.decide_from(request, &matched, now, explain)
+        self.decide_with(request, now, explain, &[])
+    }
+
+    /// Decides the pod with `external` ads (resolved third-party tags, programmatic bids) competing next to the
+    /// catalog in their tiers. Line items whose tag is among `external` are represented by it.
+    pub fn decide_with(
+        &self,
+        request: &PodRequest,
+        now: DateTime<Utc>,
+        explain: bool,
+        external: &[ExternalAd],
+    ) -> Decision {
+        let facts = facts(request, now);
+        let matched = self.matching_in_rank_order(&facts);
+        self.run(
+            request,
+            &facts,
+            &matched,
+            now,
+            explain,
+            Step::Final(external),
+        )
+        .0
+    }
+
+    /// The first step of a hybrid decision: the direct-sold part of the pod, which sizes the auction and names
+    /// the third-party tags to fetch. Pacing draws are deterministic, so [`Engine::decide_with`] at the same
+    /// `now` makes the same direct choices.
+    pub fn decide_direct(&self, request: &PodRequest, now: DateTime<Utc>) -> DirectDecision {
+        let facts = facts(request, now);
+        let matched = self.matching_in_rank_order(&facts);
+        self.run(request, &facts, &matched, now, false, Step::Direct)
+            .1
+    }
+
+    /// A resolved third-party tag as an external ad of its line item (tier, CPM, advertiser, categories and ids
+    /// from the catalog; duration from the VAST document).
+    pub fn tag_ad(&self, tag: &TagRequest, mut ad: PodAd) -> Option<ExternalAd> {
+        let &i = self.by_id.get(&tag.line_item_id)?;
+        let (l, p) = (self.catalog.line_items.get(i)?, self.prepared.get(i)?);
+        let creative = self
+            .catalog
+            .creatives
+            .iter()
+            .find(|c| c.id == tag.creative_id);
+        let mut categories = p.categories.clone();
+        categories.extend(creative.iter().flat_map(|c| c.categories.iter().cloned()));
+        ad.line_item_id = Some(l.id.clone());
+        ad.campaign_id = Some(l.campaign.clone());
+        Some(ExternalAd {
+            id: l.id.clone(),
+            line_item_id: Some(l.id.clone()),
+            tier: l.tier,
+            value: l.cpm,
+            duration_ms: (ad.duration_secs * 1000.0).round() as u32,
+            advertiser: p.advertiser.clone(),
+            categories,
+            ad,
+        })
     }
 
     /// Decides many viewers of one break at once (the break-start herd): viewers with the same targeting
     /// context share the targeting work; pacing draws and caps stay per viewer.
     pub fn decide_many(&self, requests: &[PodRequest], now: DateTime<Utc>) -> Vec<Decision> {
-        let mut matched: std::collections::HashMap<Facts, Vec<usize>> =
-            std::collections::HashMap::new();
+        let mut matched: HashMap<Facts, Vec<usize>> = HashMap::new();
         requests
             .iter()
             .map(|r| {
-                let f = facts(r);
+                let f = facts(r, now);
                 let m = matched
-                    .entry(f)
+                    .entry(f.clone())
                     .or_insert_with_key(|f| self.matching_in_rank_order(f));
-                self.decide_from(r, m, now, false)
+                self.run(r, &f, m, now, false, Step::Final(&[])).0
             })
             .collect()
     }
@@ -360,128 +521,308 @@ impl Engine {
             .collect()
     }
 
-    fn decide_from(
+    /// Matched line items and external ads merged in the order the pod considers them: tier, then value, with
+    /// a line item before an external ad of equal tier and value.
+    fn offers(&self, matched: &[usize], external: &[ExternalAd]) -> Vec<Offer> {
+        if external.is_empty() {
+            return matched.iter().map(|&i| Offer::Line(i)).collect();
+        }
+        let mut ext: Vec<usize> = (0..external.len()).collect();
+        ext.sort_by(|&a, &b| {
+            let (x, y) = (&external[a], &external[b]);
+            x.tier
+                .cmp(&y.tier)
+                .then(y.value.total_cmp(&x.value))
+                .then(y.duration_ms.cmp(&x.duration_ms))
+                .then(a.cmp(&b))
+        });
+        let mut out = Vec::with_capacity(matched.len() + ext.len());
+        let mut ext = ext.into_iter().peekable();
+        for &i in matched {
+            let l = &self.catalog.line_items[i];
+            while let Some(&e) = ext.peek() {
+                let x = &external[e];
+                if (x.tier, -x.value) < (l.tier, -l.cpm) {
+                    out.push(Offer::External(e));
+                    ext.next();
+                } else {
+                    break;
+                }
+            }
+            out.push(Offer::Line(i));
+        }
+        out.extend(ext.map(Offer::External));
+        out
+    }
+
+    /// Categories the content excludes for this request.
+    fn excluded(&self, facts: &Facts) -> Vec<String> {
+        self.exclusions
+            .iter()
+            .filter(|(when, _)| when.matches(facts))
+            .flat_map(|(_, categories)| categories.iter().cloned())
+            .collect()
+    }
+
+    /// Pacing and caps for line item `i` and this viewer.
+    fn admit(
+        &self,
+        i: usize,
+        request: &PodRequest,
+        now: DateTime<Utc>,
+        pacers: Option<&Vec<Pacer>>,
+    ) -> Result<(), Verdict> {
+        let id = &self.catalog.line_items[i].id;
+        let probability = pacers
+            .and_then(|p| p.get(i))
+            .map_or(1.0, Pacer::probability);
+        if draw(&request.session_id, id) >= probability {
+            return Err(Verdict::PacedOut { probability });
+        }
+        if request
+            .viewer
+            .viewer_id
+            .as_deref()
+            .is_some_and(|v| self.capped(i, v, now))
+        {
+            return Err(Verdict::Capped);
+        }
+        Ok(())
+    }
+
+    fn run(
         &self,
         request: &PodRequest,
+        facts: &Facts,
         matched: &[usize],
         now: DateTime<Utc>,
         explain: bool,
-    ) -> Decision {
+        step: Step<'_>,
+    ) -> (Decision, DirectDecision) {
         let duration_ms = request
             .duration_secs
             .map_or(0, |s| (s * 1000.0).round() as u32);
-        let mut verdicts: Vec<(usize, Verdict)> = Vec::new();
-        let mut chosen: Vec<(usize, &Creative)> = Vec::new();
+        let excluded = self.excluded(facts);
+        let external = match step {
+            Step::Direct => &[][..],
+            Step::Final(e) => e,
+        };
+        let mut verdicts: Vec<(Offer, Verdict)> = Vec::new();
+        let mut chosen: Vec<(Offer, Option<&Creative>)> = Vec::new();
+        let mut direct = DirectDecision {
+            open_ms: 0,
+            ads_left: 0,
+            advertisers: Vec::new(),
+            blocked_categories: excluded.clone(),
+            tags: Vec::new(),
+        };
         let mut builder = PodBuilder::new(PodRules {
             duration_ms,
             tolerance_ms: self.tolerance_ms,
             max_ads: self.max_ads,
         });
+        let shortest = external
+            .iter()
+            .map(|e| e.duration_ms)
+            .fold(self.shortest_ms, u32::min);
         let pacers = self.pacers.read().ok();
-        for &i in matched {
-            if !explain && builder.is_full(self.shortest_ms) {
+        let exclusion = |categories: &[String]| {
+            categories
+                .iter()
+                .find(|c| excluded.contains(c))
+                .map(|c| Verdict::ContentExclusion {
+                    category: c.clone(),
+                })
+        };
+        for offer in self.offers(matched, external) {
+            if !explain && builder.is_full(shortest) {
                 break;
             }
-            let (Some(l), Some(p)) = (self.catalog.line_items.get(i), self.prepared.get(i)) else {
-                continue;
-            };
-            let verdict = if now < l.start || now >= l.end {
-                Verdict::OutOfFlight
-            } else if let Some((creative, creative_ms)) = self.servable(i, duration_ms) {
-                if let Some(e) = self.eligible.get(i) {
-                    e.fetch_add(1, Ordering::Relaxed);
-                }
-                let probability = pacers
-                    .as_ref()
-                    .and_then(|p| p.get(i))
-                    .map_or(1.0, Pacer::probability);
-                if draw(&request.session_id, &l.id) >= probability {
-                    Verdict::PacedOut { probability }
-                } else if request
-                    .viewer
-                    .viewer_id
-                    .as_deref()
-                    .is_some_and(|v| self.capped(i, v, now))
-                {
-                    Verdict::Capped
-                } else {
-                    let mut categories = p.categories.clone();
-                    categories.extend(creative.categories.iter().cloned());
-                    let candidate = Candidate {
-                        id: l.id.clone(),
-                        tier: l.tier,
-                        value: l.cpm,
-                        duration_ms: creative_ms,
-                        advertiser: p.advertiser.clone(),
-                        categories,
-                        cap: None,
-                        first_in_pod: l.first_in_pod,
-                    };
-                    match builder.offer(i, &candidate) {
-                        Ok(()) => {
-                            chosen.push((i, creative));
-                            Verdict::Chosen
+            let verdict = match offer {
+                Offer::External(e) => {
+                    let x = &external[e];
+                    if let Some(v) = exclusion(&x.categories) {
+                        v
+                    } else {
+                        let candidate = Candidate {
+                            id: x.id.clone(),
+                            tier: x.tier,
+                            value: x.value,
+                            duration_ms: x.duration_ms,
+                            advertiser: x.advertiser.clone(),
+                            categories: x.categories.clone(),
+                            cap: None,
+                            first_in_pod: false,
+                        };
+                        match builder.offer(chosen.len(), &candidate) {
+                            Ok(()) => {
+                                chosen.push((offer, None));
+                                Verdict::Chosen
+                            }
+                            Err(why) => Verdict::Pod(why),
                         }
-                        Err(why) => Verdict::Pod(why),
                     }
                 }
-            } else {
-                Verdict::NoServableCreative
+                Offer::Line(i) => {
+                    let (l, p) = (&self.catalog.line_items[i], &self.prepared[i]);
+                    if matches!(step, Step::Direct) && l.tier == Tier::House {
+                        // House fills after the auction; the direct step sizes what the auction may sell.
+                        continue;
+                    }
+                    let represented = external
+                        .iter()
+                        .any(|x| x.line_item_id.as_deref() == Some(l.id.as_str()));
+                    if represented {
+                        // Its resolved tag competes as an external ad and gets the verdict there.
+                        continue;
+                    }
+                    if now < l.start || now >= l.end {
+                        Verdict::OutOfFlight
+                    } else if let Some(v) = exclusion(&p.categories) {
+                        v
+                    } else if let Some((creative, creative_ms)) = self.servable(i, duration_ms) {
+                        if matches!(step, Step::Final(_))
+                            && let Some(e) = self.eligible.get(i)
+                        {
+                            e.fetch_add(1, Ordering::Relaxed);
+                        }
+                        let mut categories = p.categories.clone();
+                        categories.extend(creative.categories.iter().cloned());
+                        if let Some(v) = exclusion(&categories) {
+                            v
+                        } else if let Err(v) = self.admit(i, request, now, pacers.as_deref()) {
+                            v
+                        } else {
+                            let candidate = Candidate {
+                                id: l.id.clone(),
+                                tier: l.tier,
+                                value: l.cpm,
+                                duration_ms: creative_ms,
+                                advertiser: p.advertiser.clone(),
+                                categories,
+                                cap: None,
+                                first_in_pod: l.first_in_pod,
+                            };
+                            match builder.offer(chosen.len(), &candidate) {
+                                Ok(()) => {
+                                    chosen.push((offer, Some(creative)));
+                                    if matches!(step, Step::Direct) {
+                                        direct.advertisers.push(candidate.advertiser);
+                                        direct.blocked_categories.extend(candidate.categories);
+                                    }
+                                    Verdict::Chosen
+                                }
+                                Err(why) => Verdict::Pod(why),
+                            }
+                        }
+                    } else if p.tags.is_empty() {
+                        Verdict::NoServableCreative
+                    } else if matches!(step, Step::Direct) {
+                        if self.admit(i, request, now, pacers.as_deref()).is_ok() {
+                            direct.tags.extend(p.tags.iter().filter_map(|&c| {
+                                let c = self.catalog.creatives.get(c)?;
+                                Some(TagRequest {
+                                    line_item_id: l.id.clone(),
+                                    creative_id: c.id.clone(),
+                                    tag: c.vast_tag.clone()?,
+                                })
+                            }));
+                        }
+                        continue;
+                    } else {
+                        Verdict::ThirdPartyUnavailable
+                    }
+                }
             };
             if explain {
-                verdicts.push((i, verdict));
+                verdicts.push((offer, verdict));
             }
         }
         drop(pacers);
         let unfilled_ms = builder.finish(Vec::new()).unfilled_ms;
+        direct.open_ms = unfilled_ms;
+        direct.ads_left = self.max_ads.saturating_sub(chosen.len());
         let ads = chosen
             .iter()
             .enumerate()
-            .map(|(slot, &(i, creative))| {
-                let l = &self.catalog.line_items[i];
-                PodAd {
-                    ad_instance_id: format!("{}-{}-{slot}", request.session_id, request.break_id),
-                    creative_id: creative.id.clone(),
-                    campaign_id: Some(l.campaign.clone()),
-                    line_item_id: Some(l.id.clone()),
-                    duration_secs: creative.duration_secs,
-                    renditions: creative
-                        .renditions
-                        .iter()
-                        .map(|r| CreativeRendition {
-                            bandwidth: r.bandwidth,
-                            resolution: r.resolution.as_deref().and_then(parse_resolution),
-                            playlist_url: r.playlist.clone(),
-                        })
-                        .collect(),
-                    impression_urls: Vec::new(),
-                }
+            .filter_map(|(slot, &(offer, creative))| {
+                let ad_instance_id = format!("{}-{}-{slot}", request.session_id, request.break_id);
+                Some(match offer {
+                    Offer::External(e) => PodAd {
+                        ad_instance_id,
+                        ..external.get(e)?.ad.clone()
+                    },
+                    Offer::Line(i) => {
+                        let (l, creative) = (self.catalog.line_items.get(i)?, creative?);
+                        PodAd {
+                            ad_instance_id,
+                            creative_id: creative.id.clone(),
+                            campaign_id: Some(l.campaign.clone()),
+                            line_item_id: Some(l.id.clone()),
+                            duration_secs: creative.duration_secs,
+                            renditions: creative
+                                .renditions
+                                .iter()
+                                .map(|r| CreativeRendition {
+                                    bandwidth: r.bandwidth,
+                                    resolution: r.resolution.as_deref().and_then(parse_resolution),
+                                    playlist_url: r.playlist.clone(),
+                                })
+                                .collect(),
+                            impression_urls: Vec::new(),
+                            tracking_urls: Vec::new(),
+                        }
+                    }
+                })
             })
             .collect();
         let explanation = if explain {
-            let mut seen = vec![false; self.catalog.line_items.len()];
-            for (i, _) in &verdicts {
-                seen[*i] = true;
-            }
-            verdicts.extend(
-                seen.iter()
-                    .enumerate()
-                    .filter(|(_, s)| !**s)
-                    .map(|(i, _)| (i, Verdict::TargetingMiss)),
-            );
-            verdicts.sort_by_key(|(i, _)| *i);
-            verdicts
-                .into_iter()
-                .map(|(i, v)| (self.catalog.line_items[i].id.clone(), v))
-                .collect()
+            self.explanation(verdicts, external)
         } else {
             Vec::new()
         };
-        Decision {
-            pod: Pod { ads },
-            unfilled_ms,
-            explanation,
+        (
+            Decision {
+                pod: Pod { ads },
+                unfilled_ms,
+                explanation,
+            },
+            direct,
+        )
+    }
+
+    /// Verdicts by id, in catalog order then external order; line items never examined missed targeting.
+    fn explanation(
+        &self,
+        verdicts: Vec<(Offer, Verdict)>,
+        external: &[ExternalAd],
+    ) -> Vec<(String, Verdict)> {
+        let mut lines: Vec<Option<Verdict>> = vec![None; self.catalog.line_items.len()];
+        let mut others = Vec::new();
+        for (offer, verdict) in verdicts {
+            match offer {
+                Offer::Line(i) => lines[i] = Some(verdict),
+                Offer::External(e) => match external[e]
+                    .line_item_id
+                    .as_ref()
+                    .and_then(|id| self.by_id.get(id))
+                {
+                    Some(&i) => lines[i] = Some(verdict),
+                    None => others.push((external[e].id.clone(), verdict)),
+                },
+            }
         }
+        lines
+            .into_iter()
+            .enumerate()
+            .map(|(i, v)| {
+                (
+                    self.catalog.line_items[i].id.clone(),
+                    v.unwrap_or(Verdict::TargetingMiss),
+                )
+            })
+            .chain(others)
+            .collect()
     }
 }
 

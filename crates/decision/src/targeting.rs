@@ -32,6 +32,10 @@ pub enum Field {
     Genre,
     /// Audience segment (a viewer has any number).
     Segment,
+    /// Daypart: the hour of the day in the viewer's time zone, `0` to `23`.
+    Hour,
+    /// Daypart: the day of the week in the viewer's time zone, `mon` to `sun`.
+    Weekday,
 }
 
 /// A targeting expression.

@@ -7,9 +7,10 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use interlude_decision::catalog::Catalog;
 use interlude_decision::engine::{Engine, Verdict};
-use interlude_decision::pod::Rejection;
+use interlude_decision::external::ExternalAd;
+use interlude_decision::pod::{Rejection, Tier};
 use interlude_events::pipeline::Counters;
-use interlude_stitch::{PodRequest, ViewerContext};
+use interlude_stitch::{PodAd, PodRequest, ViewerContext};
 
 #[derive(Default)]
 struct Seen(HashMap<(String, String), u64>);
@@ -75,8 +76,8 @@ fn a_french_tv_viewer_of_the_final_gets_sponsor_first_then_guaranteed_then_house
     assert_eq!(d.pod.ads[1].renditions[0].resolution, Some((640, 360)));
     assert_eq!(
         verdict(&d, "rival-all"),
-        &Verdict::NoServableCreative,
-        "third-party VAST only: not yet fetched"
+        &Verdict::ThirdPartyUnavailable,
+        "third-party VAST only: not fetched by a catalog-only decision"
     );
     let ids: Vec<&str> = d
         .pod
@@ -144,4 +145,164 @@ fn deciding_many_viewers_at_once_gives_each_the_pod_it_would_get_alone() {
     for (r, d) in requests.iter().zip(together) {
         assert_eq!(d.pod, e.decide(r, now(), false).pod);
     }
+}
+
+#[test]
+fn content_exclusions_override_targeting() {
+    let e = engine(Seen::default());
+    // The sponsor's own targeting leaves kids out; with it removed, the catalog's exclusion still does.
+    let mut catalog = e.catalog().clone();
+    catalog.line_items[0].targeting = None;
+    let e = Engine::new(catalog, Arc::new(Seen::default()), 6, 500);
+    let d = e.decide(&request("FR", "kids", "v9"), now(), true);
+    assert_eq!(
+        verdict(&d, "sponsor-open"),
+        &Verdict::ContentExclusion {
+            category: "alcohol".into()
+        }
+    );
+    assert!(d.pod.ads.iter().all(|a| a.creative_id != "brewer-15"));
+}
+
+fn external(
+    id: &str,
+    tier: Tier,
+    value: f64,
+    secs: u32,
+    advertiser: &str,
+    cat: &[&str],
+) -> ExternalAd {
+    ExternalAd {
+        id: id.into(),
+        line_item_id: None,
+        tier,
+        value,
+        duration_ms: secs * 1000,
+        advertiser: advertiser.into(),
+        categories: cat.iter().map(|c| c.to_string()).collect(),
+        ad: PodAd {
+            ad_instance_id: String::new(),
+            creative_id: format!("{id}-creative"),
+            campaign_id: None,
+            line_item_id: None,
+            duration_secs: f64::from(secs),
+            renditions: Vec::new(),
+            impression_urls: vec![format!("https://3p.example/{id}")],
+            tracking_urls: Vec::new(),
+        },
+    }
+}
+
+#[test]
+fn a_hybrid_pod_sells_what_direct_demand_leaves_then_house_fills() {
+    let e = engine(Seen::default());
+    let r = request("FR", "football", "v1");
+    let direct = e.decide_direct(&r, now());
+    // Sponsor 15 s + CarCo 30 s of 60 s: 15 s for the auction; house is not counted yet.
+    assert_eq!(direct.open_ms, 15_000);
+    assert_eq!(direct.ads_left, 4);
+    assert_eq!(direct.advertisers, ["brewer.example", "carco.example"]);
+    for c in ["beer", "alcohol", "auto"] {
+        assert!(direct.blocked_categories.iter().any(|b| b == c), "{c}");
+    }
+    assert_eq!(direct.tags.len(), 1);
+    assert_eq!(direct.tags[0].line_item_id, "rival-all");
+    assert_eq!(
+        direct.tags[0].tag,
+        "https://ads.example.net/vast?slot=rival"
+    );
+
+    // The rival's tag resolved to a 10 s ad (it fits, but shares "auto" with CarCo); two bids came back.
+    let mut rival = PodAd {
+        duration_secs: 10.0,
+        ..external("x", Tier::Standard, 0.0, 10, "", &[]).ad
+    };
+    rival.creative_id = "rival-3p".into();
+    let rival = e.tag_ad(&direct.tags[0], rival).unwrap();
+    let bids = [
+        external(
+            "bid:dsp:1",
+            Tier::Programmatic,
+            18.0,
+            10,
+            "shoes.example",
+            &[],
+        ),
+        external("bid:dsp:2", Tier::Programmatic, 30.0, 30, "tv.example", &[]),
+    ];
+    let mut offered = vec![rival];
+    offered.extend(bids);
+    let d = e.decide_with(&r, now(), true, &offered);
+    let creatives: Vec<&str> = d.pod.ads.iter().map(|a| a.creative_id.as_str()).collect();
+    // The 30 s bid does not fit; the 10 s one does; the house promo no longer fits the 5 s left.
+    assert_eq!(
+        creatives,
+        ["brewer-15", "carco-30", "bid:dsp:1-creative"],
+        "{:?}",
+        d.explanation
+    );
+    assert_eq!(d.unfilled_ms, 5_000);
+    assert_eq!(d.pod.ads[2].ad_instance_id, "session-v1-b1-2");
+    assert_eq!(
+        d.pod.ads[2].impression_urls,
+        ["https://3p.example/bid:dsp:1"]
+    );
+    assert!(matches!(
+        verdict(&d, "rival-all"),
+        Verdict::Pod(Rejection::CompetitiveSeparation { .. })
+    ));
+    assert!(matches!(
+        verdict(&d, "bid:dsp:2"),
+        Verdict::Pod(Rejection::Duration { .. })
+    ));
+    assert!(matches!(
+        verdict(&d, "promo"),
+        Verdict::Pod(Rejection::Duration { .. })
+    ));
+}
+
+#[test]
+fn daypart_targeting_reads_the_viewers_local_clock() {
+    let toml = r#"
+        [[advertisers]]
+        id = "a"
+        [[campaigns]]
+        id = "c"
+        advertiser = "a"
+        [[line_items]]
+        id = "evening"
+        campaign = "c"
+        tier = "standard"
+        start = "2026-01-01T00:00:00Z"
+        end = "2027-01-01T00:00:00Z"
+        goal = { impressions = 1000 }
+        cpm = 5.0
+        creatives = ["cr"]
+        targeting = { all = [
+          { is = { field = "hour", values = ["20", "21", "22"] } },
+          { is = { field = "weekday", values = ["mon"] } },
+        ] }
+        [[creatives]]
+        id = "cr"
+        advertiser = "a"
+        duration_secs = 10.0
+        approved = true
+        renditions = [{ bandwidth = 1, playlist = "https://cdn.example/cr.m3u8" }]
+    "#;
+    let e = Engine::new(
+        Catalog::from_toml(toml).unwrap(),
+        Arc::new(Seen::default()),
+        6,
+        500,
+    );
+    // 2026-11-23T20:00Z is a Monday: 21:00 in Paris, 15:00 in New York, 05:00 Tuesday in Tokyo.
+    let chosen = |tz: Option<&str>| {
+        let mut r = request("FR", "football", "v1");
+        r.viewer.timezone = tz.map(str::to_owned);
+        !e.decide(&r, now(), false).pod.ads.is_empty()
+    };
+    assert!(chosen(Some("Europe/Paris")));
+    assert!(chosen(None), "UTC: 20:00 Monday");
+    assert!(!chosen(Some("America/New_York")));
+    assert!(!chosen(Some("Asia/Tokyo")));
 }

@@ -38,6 +38,15 @@ pub(crate) struct BreakQuery {
     /// Comma-separated audience segments.
     #[serde(default)]
     segments: Option<String>,
+    /// IANA time zone, for daypart targeting.
+    #[serde(default)]
+    tz: Option<String>,
+    /// Custom key-values, `key:value` pairs separated by commas.
+    #[serde(default)]
+    kv: Option<String>,
+    /// Consent to personalised advertising.
+    #[serde(default)]
+    consent: Option<bool>,
 }
 
 impl BreakQuery {
@@ -60,11 +69,19 @@ impl BreakQuery {
                 region: self.region,
                 content_id: self.content,
                 genre: self.genre,
-                consent: None,
+                consent: self.consent,
                 segments: self
                     .segments
                     .map(|s| s.split(',').map(str::to_owned).collect())
                     .unwrap_or_default(),
+                timezone: self.tz,
+                key_values: self
+                    .kv
+                    .iter()
+                    .flat_map(|kv| kv.split(','))
+                    .filter_map(|pair| pair.split_once(':'))
+                    .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+                    .collect(),
             },
         }
     }

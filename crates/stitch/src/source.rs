@@ -30,6 +30,10 @@ pub struct ViewerContext {
     pub consent: Option<bool>,
     /// Audience segments.
     pub segments: Vec<String>,
+    /// The viewer's IANA time zone (`Europe/Paris`), for daypart targeting; UTC when absent.
+    pub timezone: Option<String>,
+    /// Custom key-values (publisher-defined targeting keys).
+    pub key_values: Vec<(String, String)>,
 }
 
 /// A request for one viewer's pod for one break.
@@ -75,6 +79,9 @@ pub struct PodAd {
     pub renditions: Vec<CreativeRendition>,
     /// Third-party impression URLs to call when the impression is counted.
     pub impression_urls: Vec<String>,
+    /// Third-party tracking URLs by VAST event name (`start`, `firstQuartile`, …, `complete`).
+    #[serde(default)]
+    pub tracking_urls: Vec<(String, String)>,
 }
 
 /// A decided pod, in play order.

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use interlude_decision::catalog::{
-    Advertiser, Campaign, Catalog, Creative, Goal, LineItem, Rendition,
+    Advertiser, Campaign, Catalog, ContentExclusion, Creative, Goal, LineItem, Rendition,
 };
 use interlude_decision::pacing::PacingMode;
 use interlude_decision::pod::Tier;
@@ -114,6 +114,7 @@ fn demo_catalog(renditions: impl Fn(&str) -> Vec<Rendition>) -> Catalog {
         id: id.into(),
         name: id.into(),
         categories: categories.iter().map(|c| (*c).to_owned()).collect(),
+        domain: Some(format!("{id}.example")),
     };
     let campaign = |id: &str, advertiser: &str| Campaign {
         id: id.into(),
@@ -156,6 +157,10 @@ fn demo_catalog(renditions: impl Fn(&str) -> Vec<Rendition>) -> Catalog {
         values: vec![v.into()],
     };
     Catalog {
+        exclusions: vec![ContentExclusion {
+            when: is(Field::Genre, "kids"),
+            categories: vec!["beer".into()],
+        }],
         advertisers: vec![
             advertiser("brewer", &["beer"]),
             advertiser("carco", &["auto"]),

@@ -27,6 +27,7 @@ impl ConfiguredPodSource {
                 duration_secs: c.duration_secs,
                 renditions: c.renditions.iter().map(to_rendition).collect(),
                 impression_urls: Vec::new(),
+                tracking_urls: Vec::new(),
             })
             .collect();
         ConfiguredPodSource {

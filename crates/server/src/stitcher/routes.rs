@@ -105,6 +105,8 @@ struct ViewerQuery {
     genre: Option<String>,
     consent: Option<bool>,
     viewer: Option<String>,
+    /// IANA time zone for daypart targeting.
+    tz: Option<String>,
 }
 
 async fn implicit_session(
@@ -122,6 +124,8 @@ async fn implicit_session(
         genre: q.genre,
         consent: q.consent,
         segments: Vec::new(),
+        timezone: q.tz,
+        key_values: Vec::new(),
     };
     let session = stitcher.create_session(&channel, viewer)?;
     master_response(&stitcher, &session.id)
