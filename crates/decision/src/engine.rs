@@ -367,6 +367,36 @@ impl Engine {
         &self.catalog
     }
 
+    /// An engine over a new version of the catalog with the same counters and pod limits. Line items that keep
+    /// their id keep their pacing state and eligible count, so a reload does not reset delivery.
+    pub fn with_catalog(&self, catalog: Catalog) -> Engine {
+        let next = Engine::new(
+            catalog,
+            self.counters.clone(),
+            self.max_ads,
+            self.tolerance_ms,
+        );
+        if let (Ok(old), Ok(mut new)) = (self.pacers.read(), next.pacers.write()) {
+            for (i, l) in next.catalog.line_items.iter().enumerate() {
+                let Some(&j) = self.by_id.get(&l.id) else {
+                    continue;
+                };
+                let unchanged = self
+                    .catalog
+                    .line_items
+                    .get(j)
+                    .is_some_and(|o| o.goal == l.goal && o.start == l.start && o.end == l.end);
+                if let (true, Some(p), Some(slot)) = (unchanged, old.get(j), new.get_mut(i)) {
+                    *slot = p.clone();
+                }
+                if let (Some(e), Some(n)) = (self.eligible.get(j), next.eligible.get(i)) {
+                    n.store(e.load(Ordering::Relaxed), Ordering::Relaxed);
+                }
+            }
+        }
+        next
+    }
+
     /// Updates every pacer from delivered counts (call periodically).
     pub fn refresh_pacing(&self, now: DateTime<Utc>) {
         let Ok(mut pacers) = self.pacers.write() else {

@@ -31,8 +31,9 @@ pub struct OpenSlot {
     pub blocked_advertisers: Vec<String>,
 }
 
-/// Auction settings.
+/// Auction settings (the `[decision.auction]` configuration section).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct AuctionSettings {
     /// `tmax`: milliseconds bidders have to answer.
     pub tmax_ms: u64,
@@ -329,12 +330,12 @@ pub struct RefusedBid {
 }
 
 /// Checks a bidder's response against the request it answers and turns each acceptable bid into an ad for
-/// the pod. `markup` parses a bid's `adm` (VAST) into an InLine ad, resolving wrappers if the caller can.
+/// the pod. `markup` gives a bid's `adm` (VAST) as one InLine ad, wrappers resolved if the caller can.
 pub fn accept_bids(
     bidder: &str,
     request: &BidRequest,
     response: BidResponse,
-    mut markup: impl FnMut(&str) -> Result<interlude_vast::Ad, String>,
+    mut markup: impl FnMut(&Bid) -> Result<interlude_vast::Ad, String>,
 ) -> (Vec<AcceptedBid>, Vec<RefusedBid>) {
     let (mut accepted, mut refused) = (Vec::new(), Vec::new());
     let currency = request.cur.first().map_or("USD", String::as_str);
@@ -370,11 +371,10 @@ pub fn accept_bids(
                 if let Some(d) = bid.adomain.iter().find(|d| request.badv.contains(d)) {
                     return Err(format!("blocked advertiser {d:?}"));
                 }
-                let adm = bid
-                    .adm
-                    .as_deref()
-                    .ok_or("no adm (markup by nurl is not supported)")?;
-                let vast_ad = markup(adm)?;
+                if bid.adm.is_none() {
+                    return Err("no adm (markup by nurl is not supported)".to_owned());
+                }
+                let vast_ad = markup(&bid)?;
                 let ad = pod_ad_from_vast(&vast_ad).map_err(|e| e.to_string())?;
                 let duration_ms = (ad.duration_secs * 1000.0).round() as u32;
                 if duration_ms > poddur_ms {
@@ -471,7 +471,8 @@ mod tests {
         width="1280" height="720"><![CDATA[https://dsp.example/ad.m3u8]]></MediaFile></MediaFiles></Linear>
         </Creative></Creatives></InLine></Ad></VAST>"#;
 
-    fn parse(adm: &str) -> Result<interlude_vast::Ad, String> {
+    fn parse(bid: &Bid) -> Result<interlude_vast::Ad, String> {
+        let adm = bid.adm.as_deref().unwrap_or_default();
         let mut v = interlude_vast::parse_vast(adm).map_err(|e| e.to_string())?;
         if v.ads.is_empty() {
             return Err("no ad".into());

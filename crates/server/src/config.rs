@@ -42,6 +42,13 @@ pub struct DecisionConfig {
     pub max_ads_per_pod: usize,
     /// Seconds between pacing updates from delivered counts.
     pub pacing_interval_secs: u64,
+    /// Seconds between checks of the catalog file for changes (hot reload).
+    pub catalog_reload_secs: u64,
+    /// Bearer token of the catalog admin API (`/v1/admin/…`); unset: the admin API is off. Prefer the
+    /// `INTERLUDE_DECISION__ADMIN_TOKEN` environment variable to writing it in a file.
+    pub admin_token: Option<String>,
+    /// Third-party demand: OpenRTB bidders and VAST tag limits.
+    pub demand: crate::demand::DemandConfig,
 }
 
 impl Default for DecisionConfig {
@@ -50,6 +57,9 @@ impl Default for DecisionConfig {
             catalog: None,
             max_ads_per_pod: 6,
             pacing_interval_secs: 60,
+            catalog_reload_secs: 2,
+            admin_token: None,
+            demand: crate::demand::DemandConfig::default(),
         }
     }
 }

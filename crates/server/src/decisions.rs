@@ -1,6 +1,8 @@
 //! The decision debug endpoint: `GET /v1/decisions/explain?channel=…&duration=…&country=…&device=…` decides a
 //! pod for a described viewer, without serving it, and returns every line item's verdict (chosen, targeting
-//! miss, out of flight, no servable creative, paced out, capped, or the pod rule that left it out).
+//! miss, out of flight, no servable creative, paced out, capped, or the pod rule that left it out), with third-party
+//! demand: each bid's verdict, refused bids and failed tags with why. Bidders are asked, but no win or loss notice is
+//! sent: nothing is served.
 
 use std::sync::Arc;
 
@@ -8,10 +10,10 @@ use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use chrono::{DateTime, Utc};
-use interlude_decision::engine::Engine;
 use interlude_stitch::{PodRequest, ViewerContext};
 use serde::Deserialize;
+
+use crate::demand::Decider;
 
 /// A viewer and a break, described in a query string (the explain and VAST endpoints).
 #[derive(Debug, Deserialize)]
@@ -87,20 +89,14 @@ impl BreakQuery {
     }
 }
 
-#[derive(Clone)]
-struct ExplainState {
-    engine: Arc<Engine>,
-    clock: Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>,
-}
-
-/// The debug routes over `engine`.
-pub fn router(engine: Arc<Engine>, clock: Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>) -> Router {
+/// The debug routes over `decider`.
+pub fn router(decider: Arc<Decider>) -> Router {
     Router::new()
         .route("/v1/decisions/explain", get(explain))
-        .with_state(ExplainState { engine, clock })
+        .with_state(decider)
 }
 
-async fn explain(State(s): State<ExplainState>, Query(q): Query<BreakQuery>) -> Response {
+async fn explain(State(decider): State<Arc<Decider>>, Query(q): Query<BreakQuery>) -> Response {
     let request = q.into_request(|| "explain".to_owned(), "explain".to_owned());
-    Json(s.engine.decide(&request, (s.clock)(), true)).into_response()
+    Json(decider.decide(&request, true, false).await).into_response()
 }

@@ -5,9 +5,11 @@
 //! endpoints every Interlude process serves ([`ops`]: `/metrics`, `/healthz`, `/readyz`), the live stitcher
 //! ([`stitcher`]) and the event collector with its reports ([`collector`]).
 
+pub mod admin;
 pub mod collector;
 pub mod config;
 pub mod decisions;
+pub mod demand;
 pub mod ops;
 pub mod stitcher;
 pub mod telemetry;

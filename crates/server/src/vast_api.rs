@@ -1,70 +1,61 @@
 //! `GET /v1/vast?channel=…&duration=…&device=…`: a pod for client-side ad insertion players, as a VAST 4.2
-//! document, decided by the same engine as the stitcher's pods.
+//! document, decided by the same engine (and third-party demand) as the stitcher's pods; and
+//! `GET /v1/vmap?channel=…&breaks=start,00:10:00,50%,end&duration=…`: a VMAP 1.0 schedule for VOD-style players,
+//! one decided pod per break, inline (`VASTAdData`) or, with `source=tag`, as an `AdTagURI` to `/v1/vast` so
+//! the pod is decided when the player reaches the break.
 //!
 //! Each ad is an InLine with `sequence` (its place in the pod, VAST 4.2 §3.3.1), its creative's HLS renditions
 //! as streaming MediaFiles, and impression and quartile tracking URLs that are signed collector pixels, so the
-//! player's beacons are validated, deduplicated with any server-side report and counted by the pipeline.
+//! player's beacons are validated, deduplicated with any server-side report and counted by the pipeline. A
+//! third-party ad (a bid, a line item's VAST tag) also carries its own impression and tracking URLs.
 
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{Query, State};
+use axum::extract::{Query, RawQuery, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use chrono::{DateTime, Utc};
-use interlude_decision::engine::Engine;
 use interlude_events::contract::EventType;
 use interlude_events::token::TokenClaims;
-use interlude_stitch::PodAd;
+use interlude_stitch::{PodAd, PodRequest};
+use interlude_vast::vmap::{AdBreak, AdSource, AdSourceData, BreakType, TimeOffset};
 use interlude_vast::{
     Ad, AdBody, AdCommon, AdSystem, Creative, Delivery, Impression, InLine, Linear, MediaFile,
-    MediaFiles, Time, Tracking, TrackingEvent, UniversalAdId, Vast,
+    MediaFiles, Time, Tracking, TrackingEvent, UniversalAdId, Vast, Vmap,
 };
+use serde::Deserialize;
 
 use crate::collector::Collector;
 use crate::decisions::BreakQuery;
+use crate::demand::Decider;
 
 #[derive(Clone)]
 struct VastState {
-    engine: Arc<Engine>,
+    decider: Arc<Decider>,
     collector: Collector,
     base_url: String,
-    clock: Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>,
 }
 
-/// The VAST route.
-pub fn router(
-    engine: Arc<Engine>,
-    collector: Collector,
-    base_url: String,
-    clock: Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>,
-) -> Router {
+/// The VAST and VMAP routes.
+pub fn router(decider: Arc<Decider>, collector: Collector, base_url: String) -> Router {
     Router::new()
         .route("/v1/vast", get(vast))
+        .route("/v1/vmap", get(vmap))
         .with_state(VastState {
-            engine,
+            decider,
             collector,
             base_url,
-            clock,
         })
 }
 
 fn time(secs: f64) -> Option<Time> {
-    let ms = (secs * 1000.0).round() as u64;
-    Time::parse(&format!(
-        "{:02}:{:02}:{:02}.{:03}",
-        ms / 3_600_000,
-        ms / 60_000 % 60,
-        ms / 1000 % 60,
-        ms % 1000
-    ))
-    .ok()
+    (secs.is_finite() && secs >= 0.0).then(|| Time::from_millis((secs * 1000.0).round() as u64))
 }
 
 /// One decided ad as a VAST InLine ad.
 fn inline_ad(s: &VastState, ad: &PodAd, sequence: u64, session: &str, channel: &str) -> Ad {
-    let now = (s.clock)();
+    let now = s.decider.now();
     let pixel = |event: EventType| {
         let claims = TokenClaims {
             ad_instance_id: ad.ad_instance_id.clone(),
@@ -94,6 +85,13 @@ fn inline_ad(s: &VastState, ad: &PodAd, sequence: u64, session: &str, channel: &
             url: pixel(ours)?,
         })
     })
+    .chain(ad.tracking_urls.iter().filter_map(|(event, url)| {
+        Some(Tracking {
+            event: TrackingEvent::parse(event)?,
+            offset: None,
+            url: url.clone(),
+        })
+    }))
     .collect();
     let media_files = ad
         .renditions
@@ -114,8 +112,9 @@ fn inline_ad(s: &VastState, ad: &PodAd, sequence: u64, session: &str, channel: &
             version: Some(env!("CARGO_PKG_VERSION").to_owned()),
         }),
         impressions: pixel(EventType::Impression)
-            .map(|url| Impression { id: None, url })
             .into_iter()
+            .chain(ad.impression_urls.iter().cloned())
+            .map(|url| Impression { id: None, url })
             .collect(),
         ..AdCommon::default()
     };
@@ -150,25 +149,24 @@ fn inline_ad(s: &VastState, ad: &PodAd, sequence: u64, session: &str, channel: &
     }
 }
 
-async fn vast(State(s): State<VastState>, Query(q): Query<BreakQuery>) -> Response {
-    let request = q.into_request(
-        || format!("csai-{}", uuid::Uuid::new_v4().simple()),
-        format!("vast-{}", (s.clock)().timestamp_millis()),
-    );
-    let (session, channel) = (request.session_id.clone(), request.channel.clone());
-    let decision = s.engine.decide(&request, (s.clock)(), false);
-    let document = Vast {
+/// The pod `request` gets, as a VAST document.
+async fn decide_vast(s: &VastState, request: &PodRequest) -> Vast {
+    let decision = s.decider.decide(request, false, true).await.decision;
+    Vast {
         version: interlude_vast::WRITTEN_VERSION.to_owned(),
         ads: decision
             .pod
             .ads
             .iter()
             .enumerate()
-            .map(|(i, ad)| inline_ad(&s, ad, i as u64 + 1, &session, &channel))
+            .map(|(i, ad)| inline_ad(s, ad, i as u64 + 1, &request.session_id, &request.channel))
             .collect(),
         errors: Vec::new(),
-    };
-    match interlude_vast::write_vast(&document) {
+    }
+}
+
+fn xml_response(written: interlude_vast::Result<String>) -> Response {
+    match written {
         Ok(xml) => {
             let mut response = xml.into_response();
             response.headers_mut().insert(
@@ -179,4 +177,101 @@ async fn vast(State(s): State<VastState>, Query(q): Query<BreakQuery>) -> Respon
         }
         Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")).into_response(),
     }
+}
+
+async fn vast(State(s): State<VastState>, Query(q): Query<BreakQuery>) -> Response {
+    let request = q.into_request(
+        || format!("csai-{}", uuid::Uuid::new_v4().simple()),
+        format!("vast-{}", s.decider.now().timestamp_millis()),
+    );
+    xml_response(interlude_vast::write_vast(&decide_vast(&s, &request).await))
+}
+
+/// The schedule part of a VMAP request.
+#[derive(Debug, Deserialize)]
+struct Schedule {
+    /// Comma-separated break positions: `start`, `end`, `HH:MM:SS[.mmm]`, `n%` or `#n`.
+    breaks: String,
+    /// `inline` (default): each break's pod in the document; `tag`: a `/v1/vast` URL per break.
+    #[serde(default)]
+    source: Option<String>,
+}
+
+async fn vmap(
+    State(s): State<VastState>,
+    Query(schedule): Query<Schedule>,
+    Query(q): Query<BreakQuery>,
+    RawQuery(raw): RawQuery,
+) -> Response {
+    let offsets: Result<Vec<TimeOffset>, String> = schedule
+        .breaks
+        .split(',')
+        .map(|b| TimeOffset::parse(b).map_err(|e| format!("breaks: {b:?}: {e}")))
+        .collect();
+    let offsets = match offsets {
+        Ok(o) if !o.is_empty() => o,
+        Ok(_) => return (StatusCode::BAD_REQUEST, "breaks: none given\n").into_response(),
+        Err(e) => return (StatusCode::BAD_REQUEST, format!("{e}\n")).into_response(),
+    };
+    let by_tag = match schedule.source.as_deref() {
+        None | Some("inline") => false,
+        Some("tag") => true,
+        Some(other) => {
+            return (
+                StatusCode::BAD_REQUEST,
+                format!("source: {other:?} is neither inline nor tag\n"),
+            )
+                .into_response();
+        }
+    };
+    let session = format!("csai-{}", uuid::Uuid::new_v4().simple());
+    let template = q.into_request(|| session.clone(), String::new());
+    let mut ad_breaks = Vec::new();
+    for (n, offset) in offsets.into_iter().enumerate() {
+        let break_id = format!("vmap-{}-{n}", template.session_id);
+        let data = if by_tag {
+            // The player asks when it reaches the break: the decision then sees up-to-date caps and pacing.
+            let query: String =
+                url::form_urlencoded::parse(raw.as_deref().unwrap_or("").as_bytes())
+                    .filter(|(k, _)| !matches!(k.as_ref(), "breaks" | "source" | "session"))
+                    .fold(
+                        url::form_urlencoded::Serializer::new(String::new()),
+                        |mut q, (k, v)| {
+                            q.append_pair(&k, &v);
+                            q
+                        },
+                    )
+                    .append_pair("session", &template.session_id)
+                    .finish();
+            AdSourceData::AdTagUri {
+                template_type: "vast4".to_owned(),
+                uri: format!("{}/v1/vast?{query}", s.base_url),
+            }
+        } else {
+            let request = PodRequest {
+                break_id: break_id.clone(),
+                ..template.clone()
+            };
+            AdSourceData::VastAdData(Box::new(decide_vast(&s, &request).await))
+        };
+        ad_breaks.push(AdBreak {
+            time_offset: offset,
+            break_types: vec![BreakType::Linear],
+            break_id: Some(break_id.clone()),
+            repeat_after: None,
+            ad_source: Some(AdSource {
+                id: Some(break_id),
+                allow_multiple_ads: Some(true),
+                follow_redirects: Some(true),
+                data,
+            }),
+            tracking: Vec::new(),
+            extensions: Vec::new(),
+        });
+    }
+    xml_response(interlude_vast::write_vmap(&Vmap {
+        version: "1.0".to_owned(),
+        ad_breaks,
+        extensions: Vec::new(),
+    }))
 }

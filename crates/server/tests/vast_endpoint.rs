@@ -10,7 +10,14 @@ use chrono::{DateTime, Utc};
 use interlude_decision::catalog::Catalog;
 use interlude_decision::engine::Engine;
 use interlude_server::collector::{self, Collector, EventsConfig};
+use interlude_server::demand::{Decider, DemandConfig};
 use interlude_server::vast_api;
+use interlude_vast::vmap::{AdSource, AdSourceData};
+
+const XSD: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../vast/tests/data/xsd/vast_4.2.xsd"
+);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_csai_pod_validates_and_its_pixels_count() {
@@ -25,9 +32,10 @@ async fn a_csai_pod_validates_and_its_pixels_count() {
     let catalog =
         Catalog::from_toml(include_str!("../../decision/tests/data/catalog.toml")).unwrap();
     let engine = Arc::new(Engine::new(catalog, collector.store().clone(), 6, 500));
+    let decider = Arc::new(Decider::new(engine, clock, DemandConfig::default()));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    let app = vast_api::router(engine, collector.clone(), base.clone(), clock)
+    let app = vast_api::router(decider, collector.clone(), base.clone())
         .merge(collector::router(collector.clone()));
     tokio::spawn(async move { axum::serve(listener, app).await });
 
@@ -46,12 +54,8 @@ async fn a_csai_pod_validates_and_its_pixels_count() {
 
     let path = dir.path().join("pod.xml");
     std::fs::write(&path, &xml).unwrap();
-    let xsd = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../vast/tests/data/xsd/vast_4.2.xsd"
-    );
     let out = Command::new("xmllint")
-        .args(["--noout", "--schema", xsd])
+        .args(["--noout", "--schema", XSD])
         .arg(&path)
         .output()
         .expect("xmllint is installed by scripts/test.sh (Debian libxml2-utils)");
@@ -89,4 +93,89 @@ async fn a_csai_pod_validates_and_its_pixels_count() {
         .map(|r| (r.key.clone(), r.counts.impressions))
         .collect();
     assert_eq!(counted, [("sponsor-open".to_owned(), 1)]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_vmap_schedules_one_decided_pod_per_break() {
+    let now: DateTime<Utc> = "2026-11-23T20:00:00Z".parse().unwrap();
+    let clock = Arc::new(move || now);
+    let dir = tempfile::tempdir().unwrap();
+    let config = EventsConfig {
+        data_dir: dir.path().join("events"),
+        ..EventsConfig::default()
+    };
+    let collector = Collector::open(&config, clock.clone()).unwrap();
+    let catalog =
+        Catalog::from_toml(include_str!("../../decision/tests/data/catalog.toml")).unwrap();
+    let engine = Arc::new(Engine::new(catalog, collector.store().clone(), 6, 500));
+    let decider = Arc::new(Decider::new(engine, clock, DemandConfig::default()));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let app = vast_api::router(decider, collector.clone(), base.clone());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let get = |q: &str| {
+        let url = format!(
+            "{base}/v1/vmap?channel=live1&duration=60&device=tv&country=FR&genre=football&{q}"
+        );
+        async move {
+            let r = reqwest::get(url).await.unwrap();
+            (r.status().as_u16(), r.text().await.unwrap())
+        }
+    };
+
+    let (status, xml) = get("breaks=start,00:10:00,50%25,end").await;
+    assert_eq!(status, 200, "{xml}");
+    let vmap = interlude_vast::parse_vmap(&xml).unwrap();
+    let offsets: Vec<String> = vmap
+        .ad_breaks
+        .iter()
+        .map(|b| b.time_offset.to_string())
+        .collect();
+    assert_eq!(offsets, ["start", "00:10:00", "50%", "end"]);
+    for b in &vmap.ad_breaks {
+        let Some(AdSource {
+            data: AdSourceData::VastAdData(vast),
+            ..
+        }) = &b.ad_source
+        else {
+            panic!("not inline: {b:?}")
+        };
+        assert_eq!(vast.ads.len(), 3, "{xml}");
+        // Each break's pod, written on its own, is schema-valid VAST 4.2.
+        let path = dir.path().join("break.xml");
+        std::fs::write(&path, interlude_vast::write_vast(vast).unwrap()).unwrap();
+        let out = Command::new("xmllint")
+            .args(["--noout", "--schema", XSD])
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    let (status, xml) = get("breaks=start,end&source=tag").await;
+    assert_eq!(status, 200, "{xml}");
+    let vmap = interlude_vast::parse_vmap(&xml).unwrap();
+    let Some(AdSource {
+        data: AdSourceData::AdTagUri { uri, .. },
+        ..
+    }) = &vmap.ad_breaks[0].ad_source
+    else {
+        panic!("not a tag: {xml}")
+    };
+    assert!(uri.starts_with(&format!("{base}/v1/vast?")), "{uri}");
+    assert!(
+        uri.contains("country=FR") && uri.contains("session=csai-"),
+        "{uri}"
+    );
+    let vast = interlude_vast::parse_vast(&reqwest::get(uri).await.unwrap().text().await.unwrap())
+        .unwrap();
+    assert_eq!(vast.ads.len(), 3);
+
+    let (status, body) = get("breaks=start,soon").await;
+    assert_eq!(status, 400);
+    assert!(body.contains("\"soon\""), "{body}");
 }

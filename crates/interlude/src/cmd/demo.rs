@@ -253,25 +253,16 @@ pub(crate) async fn start_stack(
     let stitcher_clock = clock.clone();
     let clock: interlude_server::stitcher::Clock = Arc::new(move || stitcher_clock.now());
     let (collector, sink) = super::serve::collector(config, clock.clone())?;
-    let super::serve::Decisioning { pods, engine } =
-        super::serve::pod_source(config, clock.clone(), &collector)?;
-    let debug = engine.map(|e| {
-        interlude_server::decisions::router(e.clone(), clock.clone()).merge(
-            interlude_server::vast_api::router(
-                e,
-                collector.clone(),
-                config.server.base_url(),
-                clock.clone(),
-            ),
-        )
-    });
+    let decisioning = super::serve::pod_source(config, clock.clone(), &collector)?;
+    let pods = decisioning.pods.clone();
+    let debug = super::serve::decision_routes(decisioning, config, &collector);
     let stitcher = super::serve::stitcher(config, clock, pods, sink);
     stitcher.start();
     let readiness = Readiness::new();
     let app = ops::with_request_metrics(
         routes::router(stitcher)
             .merge(interlude_server::collector::router(collector.clone()))
-            .merge(debug.unwrap_or_default())
+            .merge(debug)
             .merge(ops::router(metrics, readiness.clone())),
     );
     tokio::spawn(ops::serve_on(listener, app, grace, std::future::pending()));

@@ -5,8 +5,10 @@ use std::time::Duration;
 
 use anyhow::Context;
 use interlude_decision::catalog::Catalog;
-use interlude_decision::engine::{Engine, EnginePodSource};
+use interlude_decision::engine::Engine;
+use interlude_server::admin::CatalogStore;
 use interlude_server::collector::{Collector, PipelineBeaconSink};
+use interlude_server::demand::Decider;
 use interlude_server::stitcher::beacons::BeaconSink;
 use interlude_server::stitcher::pods::ConfiguredPodSource;
 use interlude_server::stitcher::session::MemorySessionStore;
@@ -39,10 +41,36 @@ pub(crate) fn stitcher(
     )
 }
 
-/// Where pods come from, and the engine behind them when there is one (for its debug endpoint).
+/// Where pods come from, and the decider and catalog behind them when there is one.
 pub(crate) struct Decisioning {
     pub(crate) pods: Arc<dyn PodSource>,
-    pub(crate) engine: Option<Arc<Engine>>,
+    pub(crate) decider: Option<(Arc<Decider>, Arc<CatalogStore>)>,
+}
+
+/// The routes over a decider: the VAST and VMAP endpoints, the decision explainer, the catalog admin API when
+/// a token is configured, and the OpenAPI document.
+pub(crate) fn decision_routes(
+    decisioning: Decisioning,
+    config: &InterludeConfig,
+    collector: &Collector,
+) -> axum::Router {
+    let routes = interlude_server::admin::openapi_router();
+    let Some((decider, store)) = decisioning.decider else {
+        return routes;
+    };
+    let routes = routes
+        .merge(interlude_server::decisions::router(decider.clone()))
+        .merge(interlude_server::vast_api::router(
+            decider,
+            collector.clone(),
+            config.server.base_url(),
+        ));
+    match &config.decision.admin_token {
+        Some(token) if !token.trim().is_empty() => {
+            routes.merge(interlude_server::admin::router(store, token))
+        }
+        _ => routes,
+    }
 }
 
 /// The pod source: the decision engine over the configured catalog, whose pacing and caps read the event
@@ -58,19 +86,23 @@ pub(crate) fn pod_source(
             ConfiguredPodSource::new(&config.stitcher.creatives, f64::from(tolerance_ms) / 1000.0);
         return Ok(Decisioning {
             pods: Arc::new(configured),
-            engine: None,
+            decider: None,
         });
     };
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("reading the catalog {}", path.display()))?;
     let catalog = Catalog::from_toml(&text)
         .with_context(|| format!("loading the catalog {}", path.display()))?;
-    let prices: std::collections::BTreeMap<String, u64> = catalog
-        .line_items
-        .iter()
-        .map(|l| (l.id.clone(), (l.cpm * 1e6).round() as u64))
-        .collect();
-    collector.store().set_prices(Arc::new(prices));
+    let store = collector.store().clone();
+    let set_prices = move |catalog: &Catalog| {
+        let prices: std::collections::BTreeMap<String, u64> = catalog
+            .line_items
+            .iter()
+            .map(|l| (l.id.clone(), (l.cpm * 1e6).round() as u64))
+            .collect();
+        store.set_prices(Arc::new(prices));
+    };
+    set_prices(&catalog);
     let engine = Arc::new(Engine::new(
         catalog,
         collector.store().clone(),
@@ -90,9 +122,14 @@ pub(crate) fn pod_source(
         }
     });
     tracing::info!(catalog = %path.display(), line_items = engine.catalog().line_items.len(), "Decisioning from the catalog.");
+    let decider = Arc::new(Decider::new(engine, clock, config.decision.demand.clone()));
+    let catalogs = CatalogStore::new(decider.clone(), Some(path.clone()), Arc::new(set_prices));
+    catalogs.watch(Duration::from_secs(
+        config.decision.catalog_reload_secs.max(1),
+    ));
     Ok(Decisioning {
-        pods: Arc::new(EnginePodSource::new(engine.clone(), clock)),
-        engine: Some(engine),
+        pods: decider.clone(),
+        decider: Some((decider, catalogs)),
     })
 }
 
@@ -117,24 +154,16 @@ pub(crate) async fn run(args: ServeArgs, mut config: InterludeConfig) -> anyhow:
     }
     let clock: Clock = Arc::new(chrono::Utc::now);
     let (collector, sink) = collector(&config, clock.clone())?;
-    let Decisioning { pods, engine } = pod_source(&config, clock.clone(), &collector)?;
-    let debug = engine.map(|e| {
-        interlude_server::decisions::router(e.clone(), clock.clone()).merge(
-            interlude_server::vast_api::router(
-                e,
-                collector.clone(),
-                config.server.base_url(),
-                clock.clone(),
-            ),
-        )
-    });
+    let decisioning = pod_source(&config, clock.clone(), &collector)?;
+    let pods = decisioning.pods.clone();
+    let debug = decision_routes(decisioning, &config, &collector);
     let stitcher = stitcher(&config, clock, pods, sink);
     stitcher.start();
     let readiness = Readiness::new();
     let router = ops::with_request_metrics(
         routes::router(stitcher)
             .merge(interlude_server::collector::router(collector))
-            .merge(debug.unwrap_or_default())
+            .merge(debug)
             .merge(ops::router(telemetry::metrics_handle()?, readiness.clone())),
     );
     tracing::info!(listen = %config.server.listen, base_url = %config.server.base_url(),

@@ -1,0 +1,363 @@
+//! The catalog's admin REST API and hot reload.
+//!
+//! `GET`/`PUT /v1/admin/catalog` reads or replaces the whole catalog; `GET`/`PUT`/`DELETE
+//! /v1/admin/{advertisers,campaigns,line_items,creatives}/{id}` reads, upserts or removes one entity (JSON, the
+//! catalog file's shape). Every request needs `Authorization: Bearer <decision.admin_token>`; without a token
+//! configured the API is not mounted. A change is validated as a whole catalog (a dangling reference is
+//! refused with its path, 422), written to the catalog file (atomically: temporary file, then rename) and
+//! swapped into the decider; decisions in flight finish on the engine they started with, none is dropped.
+//!
+//! The file is also watched (polled: it may be on any filesystem, edited by hand or by configuration
+//! management): a valid new version is swapped in, an invalid one is logged with its error and the serving
+//! catalog stays.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use axum::extract::{Path as UrlPath, Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use interlude_decision::catalog::{
+    Advertiser, Campaign, Catalog, CatalogError, Creative, LineItem,
+};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use sha2::{Digest, Sha256};
+
+use crate::demand::Decider;
+
+/// Why an admin request failed.
+#[derive(Debug, thiserror::Error)]
+pub enum AdminError {
+    /// No or a wrong bearer token.
+    #[error("a valid bearer token is required")]
+    Unauthorized,
+    /// No such entity.
+    #[error("no {kind} {id:?}")]
+    NotFound {
+        /// Entity kind.
+        kind: &'static str,
+        /// Id asked for.
+        id: String,
+    },
+    /// The body's id is not the URL's.
+    #[error("the body's id {body:?} is not the URL's {url:?}")]
+    IdMismatch {
+        /// Id in the body.
+        body: String,
+        /// Id in the URL.
+        url: String,
+    },
+    /// The change would leave an invalid catalog.
+    #[error(transparent)]
+    Invalid(#[from] CatalogError),
+    /// The catalog file could not be written.
+    #[error("writing the catalog file {path}: {reason}")]
+    Persist {
+        /// The file.
+        path: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+impl IntoResponse for AdminError {
+    fn into_response(self) -> Response {
+        let status = match &self {
+            AdminError::Unauthorized => StatusCode::UNAUTHORIZED,
+            AdminError::NotFound { .. } => StatusCode::NOT_FOUND,
+            AdminError::IdMismatch { .. } => StatusCode::BAD_REQUEST,
+            AdminError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            AdminError::Persist { .. } => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        let mut response = (
+            status,
+            Json(serde_json::json!({ "error": self.to_string() })),
+        )
+            .into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                header::HeaderValue::from_static("Bearer"),
+            );
+        }
+        response
+    }
+}
+
+/// Called with each catalog that goes live (e.g. to update the event store's prices).
+pub type OnChange = Arc<dyn Fn(&Catalog) + Send + Sync>;
+
+/// The live catalog: its file, the decider serving it, and one writer at a time.
+pub struct CatalogStore {
+    decider: Arc<Decider>,
+    path: Option<PathBuf>,
+    on_change: OnChange,
+    write: tokio::sync::Mutex<()>,
+}
+
+impl CatalogStore {
+    /// A store over `decider`'s catalog, persisted to `path` when given.
+    pub fn new(decider: Arc<Decider>, path: Option<PathBuf>, on_change: OnChange) -> Arc<Self> {
+        Arc::new(CatalogStore {
+            decider,
+            path,
+            on_change,
+            write: tokio::sync::Mutex::new(()),
+        })
+    }
+
+    /// The serving catalog.
+    pub fn catalog(&self) -> Catalog {
+        self.decider.engine().catalog().clone()
+    }
+
+    /// Validates `catalog`, writes it to the file when `persist`, and puts it live.
+    fn apply(&self, catalog: Catalog, persist: bool) -> Result<(), AdminError> {
+        catalog.validate()?;
+        if let (true, Some(path)) = (persist, &self.path) {
+            write_atomically(path, &catalog)?;
+        }
+        let engine = self.decider.engine().with_catalog(catalog);
+        (self.on_change)(engine.catalog());
+        tracing::info!(
+            line_items = engine.catalog().line_items.len(),
+            "Catalog live."
+        );
+        metrics::counter!("decision_catalog_reloads_total").increment(1);
+        self.decider.swap(Arc::new(engine));
+        Ok(())
+    }
+
+    /// Edits a copy of the catalog with `edit` and applies it, one writer at a time.
+    async fn update<T>(
+        &self,
+        edit: impl FnOnce(&mut Catalog) -> Result<T, AdminError>,
+    ) -> Result<T, AdminError> {
+        let _writer = self.write.lock().await;
+        let mut catalog = self.catalog();
+        let out = edit(&mut catalog)?;
+        self.apply(catalog, true)?;
+        Ok(out)
+    }
+
+    /// Polls the catalog file every `every`; a changed, valid file goes live.
+    pub fn watch(self: &Arc<Self>, every: Duration) {
+        let Some(path) = self.path.clone() else {
+            return;
+        };
+        let store = self.clone();
+        tokio::spawn(async move {
+            let mut seen = stamp(&path);
+            let mut tick = tokio::time::interval(every);
+            loop {
+                tick.tick().await;
+                let now = stamp(&path);
+                if now == seen {
+                    continue;
+                }
+                seen = now;
+                let _writer = store.write.lock().await;
+                let loaded = std::fs::read_to_string(&path)
+                    .map_err(|e| e.to_string())
+                    .and_then(|t| Catalog::from_toml(&t).map_err(|e| e.to_string()));
+                match loaded {
+                    Ok(c) if c == store.catalog() => {}
+                    Ok(c) => {
+                        if let Err(e) = store.apply(c, false) {
+                            tracing::warn!(path = %path.display(), error = %e, "Catalog not reloaded.");
+                        }
+                    }
+                    Err(e) => {
+                        metrics::counter!("decision_catalog_reload_errors_total").increment(1);
+                        tracing::warn!(path = %path.display(), error = %e,
+                            "Catalog file invalid; the previous catalog keeps serving.");
+                    }
+                }
+            }
+        });
+    }
+}
+
+fn stamp(path: &Path) -> Option<(SystemTime, u64)> {
+    let m = std::fs::metadata(path).ok()?;
+    Some((m.modified().ok()?, m.len()))
+}
+
+fn write_atomically(path: &Path, catalog: &Catalog) -> Result<(), AdminError> {
+    let failed = |reason: String| AdminError::Persist {
+        path: path.display().to_string(),
+        reason,
+    };
+    let text = toml::to_string(catalog).map_err(|e| failed(e.to_string()))?;
+    let tmp = path.with_extension("toml.tmp");
+    std::fs::write(&tmp, text).map_err(|e| failed(e.to_string()))?;
+    std::fs::rename(&tmp, path).map_err(|e| failed(e.to_string()))
+}
+
+/// One kind of catalog entity.
+trait Entity: Serialize + DeserializeOwned + Send + 'static {
+    const KIND: &'static str;
+    fn id(&self) -> &str;
+    fn list(catalog: &mut Catalog) -> &mut Vec<Self>;
+}
+
+macro_rules! entity {
+    ($t:ty, $kind:literal, $field:ident) => {
+        impl Entity for $t {
+            const KIND: &'static str = $kind;
+            fn id(&self) -> &str {
+                &self.id
+            }
+            fn list(catalog: &mut Catalog) -> &mut Vec<Self> {
+                &mut catalog.$field
+            }
+        }
+    };
+}
+
+entity!(Advertiser, "advertiser", advertisers);
+entity!(Campaign, "campaign", campaigns);
+entity!(LineItem, "line item", line_items);
+entity!(Creative, "creative", creatives);
+
+async fn get_one<T: Entity + Clone>(
+    State(store): State<Arc<CatalogStore>>,
+    UrlPath(id): UrlPath<String>,
+) -> Result<Json<T>, AdminError> {
+    let mut catalog = store.catalog();
+    T::list(&mut catalog)
+        .iter()
+        .find(|e| e.id() == id)
+        .cloned()
+        .map(Json)
+        .ok_or(AdminError::NotFound { kind: T::KIND, id })
+}
+
+async fn put_one<T: Entity>(
+    State(store): State<Arc<CatalogStore>>,
+    UrlPath(id): UrlPath<String>,
+    Json(entity): Json<T>,
+) -> Result<StatusCode, AdminError> {
+    if entity.id() != id {
+        return Err(AdminError::IdMismatch {
+            body: entity.id().to_owned(),
+            url: id,
+        });
+    }
+    store
+        .update(|c| {
+            let list = T::list(c);
+            Ok(match list.iter_mut().find(|e| e.id() == id) {
+                Some(slot) => {
+                    *slot = entity;
+                    StatusCode::OK
+                }
+                None => {
+                    list.push(entity);
+                    StatusCode::CREATED
+                }
+            })
+        })
+        .await
+}
+
+async fn delete_one<T: Entity>(
+    State(store): State<Arc<CatalogStore>>,
+    UrlPath(id): UrlPath<String>,
+) -> Result<StatusCode, AdminError> {
+    store
+        .update(|c| {
+            let list = T::list(c);
+            let before = list.len();
+            list.retain(|e| e.id() != id);
+            if list.len() == before {
+                return Err(AdminError::NotFound { kind: T::KIND, id });
+            }
+            Ok(StatusCode::NO_CONTENT)
+        })
+        .await
+}
+
+async fn get_catalog(State(store): State<Arc<CatalogStore>>) -> Json<Catalog> {
+    Json(store.catalog())
+}
+
+async fn put_catalog(
+    State(store): State<Arc<CatalogStore>>,
+    Json(catalog): Json<Catalog>,
+) -> Result<StatusCode, AdminError> {
+    store
+        .update(|c| {
+            *c = catalog;
+            Ok(StatusCode::OK)
+        })
+        .await
+}
+
+async fn require_token(
+    State(expected): State<Arc<[u8; 32]>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let given = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(|t| Sha256::digest(t.trim().as_bytes()));
+    // Digests, not tokens, are compared: timing could at most reveal how much of a hash matched, which says
+    // nothing usable about the token.
+    match given {
+        Some(d) if d.as_slice() == expected.as_slice() => next.run(request).await,
+        _ => AdminError::Unauthorized.into_response(),
+    }
+}
+
+/// The admin routes over `store`, guarded by `token`.
+pub fn router(store: Arc<CatalogStore>, token: &str) -> Router {
+    let expected: Arc<[u8; 32]> = Arc::new(Sha256::digest(token.trim().as_bytes()).into());
+    let api = Router::new()
+        .route("/v1/admin/catalog", get(get_catalog).put(put_catalog))
+        .route(
+            "/v1/admin/advertisers/{id}",
+            get(get_one::<Advertiser>)
+                .put(put_one::<Advertiser>)
+                .delete(delete_one::<Advertiser>),
+        )
+        .route(
+            "/v1/admin/campaigns/{id}",
+            get(get_one::<Campaign>)
+                .put(put_one::<Campaign>)
+                .delete(delete_one::<Campaign>),
+        )
+        .route(
+            "/v1/admin/line_items/{id}",
+            get(get_one::<LineItem>)
+                .put(put_one::<LineItem>)
+                .delete(delete_one::<LineItem>),
+        )
+        .route(
+            "/v1/admin/creatives/{id}",
+            get(get_one::<Creative>)
+                .put(put_one::<Creative>)
+                .delete(delete_one::<Creative>),
+        )
+        .with_state(store);
+    api.layer(middleware::from_fn_with_state(expected, require_token))
+}
+
+/// The OpenAPI 3.1 document of the HTTP API.
+pub const OPENAPI: &str = include_str!("openapi.json");
+
+/// `GET /v1/openapi.json`.
+pub fn openapi_router() -> Router {
+    Router::new().route(
+        "/v1/openapi.json",
+        get(|| async { ([(header::CONTENT_TYPE, "application/json")], OPENAPI) }),
+    )
+}

@@ -1,0 +1,450 @@
+//! Hybrid demand: the decision engine's direct-sold pod, third-party VAST tags fetched and resolved, and an
+//! OpenRTB 2.6 auction for the time direct demand leaves open, all within a strict time budget.
+//!
+//! One decision: the engine's direct step says how much of the break is open and which line items' tags to
+//! fetch; the tags (through the `vast` crate's wrapper resolution) and the bidders (one POST each, cut off at
+//! `tmax`) run concurrently; the engine then decides the whole pod with the resolved ads competing in their
+//! tiers, so a programmatic bid outranks house but never a guaranteed line item. Winners' `nurl` and losers'
+//! `lurl` are called in the background; a winner's `burl` joins its impression URLs (billed on impression).
+//!
+//! Everything this module waits on is bounded: a slow bidder or tag server costs at most the budget, and the
+//! pod is returned with whatever answered in time.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use chrono::{DateTime, Utc};
+use futures_util::future::join_all;
+use interlude_decision::engine::{Decision, Engine, TagRequest};
+use interlude_decision::external::{ExternalAd, error_uris, pod_ad_from_vast};
+use interlude_decision::openrtb::{
+    AcceptedBid, AuctionSettings, BidRequest, BidResponse, OPENRTB_VERSION, OpenSlot, RefusedBid,
+    accept_bids, bid_request, expand_notice,
+};
+use interlude_stitch::{PodRequest, PodSource};
+use interlude_vast::macros::{MacroValues, Unfilled, expand, expand_error_code};
+use interlude_vast::{Ad, Fetcher, ResolveConfig};
+use serde::{Deserialize, Serialize};
+
+/// A programmatic bidder.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BidderConfig {
+    /// Name (the seat when its bids name none).
+    pub name: String,
+    /// Its OpenRTB endpoint.
+    pub url: String,
+}
+
+/// Where third-party demand comes from and how long it may take.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DemandConfig {
+    /// OpenRTB bidders asked for what direct-sold demand leaves of a break; none: no auction.
+    pub bidders: Vec<BidderConfig>,
+    /// The auction.
+    pub auction: AuctionSettings,
+    /// Milliseconds to wait for one VAST document of a third-party tag.
+    pub vast_hop_timeout_ms: u64,
+    /// Milliseconds for a whole wrapper chain.
+    pub vast_total_timeout_ms: u64,
+    /// Wrappers followed before giving up (VAST error 302).
+    pub vast_max_wrappers: usize,
+}
+
+impl Default for DemandConfig {
+    fn default() -> Self {
+        DemandConfig {
+            bidders: Vec::new(),
+            auction: AuctionSettings::default(),
+            vast_hop_timeout_ms: 500,
+            vast_total_timeout_ms: 800,
+            vast_max_wrappers: 5,
+        }
+    }
+}
+
+/// Fetches VAST documents over HTTP for wrapper resolution.
+#[derive(Clone)]
+pub struct HttpFetcher {
+    client: reqwest::Client,
+}
+
+impl HttpFetcher {
+    /// A fetcher over `client`.
+    pub fn new(client: reqwest::Client) -> Self {
+        HttpFetcher { client }
+    }
+}
+
+impl Fetcher for HttpFetcher {
+    async fn fetch(&self, uri: &str) -> interlude_vast::Result<String> {
+        let failed = |e: String| interlude_vast::Error::Fetch {
+            uri: uri.to_owned(),
+            reason: e,
+        };
+        let response = self
+            .client
+            .get(uri)
+            .send()
+            .await
+            .map_err(|e| failed(e.to_string()))?;
+        if !response.status().is_success() {
+            return Err(failed(format!("HTTP {}", response.status())));
+        }
+        response.text().await.map_err(|e| failed(e.to_string()))
+    }
+}
+
+/// A decision with what the third parties did.
+#[derive(Debug, Clone, Serialize)]
+pub struct HybridDecision {
+    /// The decision (pod, unfilled time, verdicts).
+    pub decision: Decision,
+    /// Bids refused before the pod saw them, and bidders that failed or were cut off.
+    pub refused: Vec<RefusedBid>,
+    /// Third-party tags that gave no usable ad, with why.
+    pub tag_failures: Vec<(String, String)>,
+}
+
+/// The engine (swappable on catalog reload) with its third-party demand.
+pub struct Decider {
+    engine: ArcSwap<Engine>,
+    clock: Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>,
+    http: reqwest::Client,
+    config: DemandConfig,
+}
+
+impl Decider {
+    /// A decider over `engine`.
+    pub fn new(
+        engine: Arc<Engine>,
+        clock: Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>,
+        config: DemandConfig,
+    ) -> Self {
+        Decider {
+            engine: ArcSwap::new(engine),
+            clock,
+            http: reqwest::Client::new(),
+            config,
+        }
+    }
+
+    /// The engine deciding now.
+    pub fn engine(&self) -> Arc<Engine> {
+        self.engine.load_full()
+    }
+
+    /// Replaces the engine (a reloaded catalog); decisions in flight finish on the old one.
+    pub fn swap(&self, engine: Arc<Engine>) {
+        self.engine.store(engine);
+    }
+
+    /// The clock decisions use.
+    pub fn now(&self) -> DateTime<Utc> {
+        (self.clock)()
+    }
+
+    /// Decides `request`'s pod with third-party demand; `explain` adds every verdict, `serving` sends the
+    /// bidders' win and loss notices (a debug decision is not served, so it sends none).
+    pub async fn decide(
+        &self,
+        request: &PodRequest,
+        explain: bool,
+        serving: bool,
+    ) -> HybridDecision {
+        let engine = self.engine();
+        let now = self.now();
+        let direct = engine.decide_direct(request, now);
+        let settings = &self.config.auction;
+        let auction = !self.config.bidders.is_empty()
+            && direct.ads_left > 0
+            && direct.open_ms >= settings.min_ad_secs.saturating_mul(1000);
+        if direct.tags.is_empty() && !auction {
+            return HybridDecision {
+                decision: engine.decide_with(request, now, explain, &[]),
+                refused: Vec::new(),
+                tag_failures: Vec::new(),
+            };
+        }
+        let slot = OpenSlot {
+            duration_ms: direct.open_ms,
+            max_ads: direct.ads_left,
+            blocked_categories: direct.blocked_categories.clone(),
+            blocked_advertisers: direct.advertisers.clone(),
+        };
+        let auction_id = format!("{}-{}", request.session_id, request.break_id);
+        let bid_request = bid_request(&auction_id, request, &slot, settings);
+        let (tags, bids) = tokio::join!(self.fetch_tags(&engine, &direct.tags, now), async {
+            if auction {
+                self.auction(&bid_request).await
+            } else {
+                (Vec::new(), Vec::new())
+            }
+        });
+        let (mut external, tag_failures) = tags;
+        let (accepted, refused) = bids;
+        external.extend(accepted.iter().map(|b| b.ad.clone()));
+        let mut decision = engine.decide_with(request, now, explain, &external);
+        if serving {
+            self.notify_bidders(&bid_request, &accepted, &mut decision);
+        }
+        HybridDecision {
+            decision,
+            refused,
+            tag_failures,
+        }
+    }
+
+    fn resolve_config(&self) -> ResolveConfig {
+        ResolveConfig {
+            max_depth: self.config.vast_max_wrappers,
+            hop_timeout: Duration::from_millis(self.config.vast_hop_timeout_ms),
+            total_timeout: Duration::from_millis(self.config.vast_total_timeout_ms),
+        }
+    }
+
+    /// Fetches and resolves each tag; the usable ones become their line items' external ads.
+    async fn fetch_tags(
+        &self,
+        engine: &Engine,
+        tags: &[TagRequest],
+        now: DateTime<Utc>,
+    ) -> (Vec<ExternalAd>, Vec<(String, String)>) {
+        let fetcher = HttpFetcher::new(self.http.clone());
+        let config = self.resolve_config();
+        let mut values = MacroValues::new();
+        values.set_timestamp(now.into(), 0);
+        values.set_cachebusting(rand_u32(now));
+        let results = join_all(tags.iter().map(|t| {
+            let uri = expand(&t.tag, &values, Unfilled::Keep);
+            let (fetcher, config) = (&fetcher, &config);
+            async move {
+                let resolved = interlude_vast::resolve_tag(&uri, fetcher, config).await;
+                for failure in &resolved.failures {
+                    self.ping_all(failure.pings.clone());
+                }
+                let Some(ad) = resolved.vast.ads.into_iter().next() else {
+                    let why = resolved.failures.first().map_or("no ad".to_owned(), |f| {
+                        format!("VAST error {}: {}", f.code.code(), f.detail)
+                    });
+                    return Err((t.line_item_id.clone(), why));
+                };
+                self.usable(&ad)
+                    .and_then(|p| {
+                        engine
+                            .tag_ad(t, p)
+                            .ok_or_else(|| "line item no longer in the catalog".to_owned())
+                    })
+                    .map_err(|why| (t.line_item_id.clone(), why))
+            }
+        }))
+        .await;
+        let (mut ads, mut failures) = (Vec::new(), Vec::new());
+        for r in results {
+            match r {
+                Ok(ad) => ads.push(ad),
+                Err(f) => failures.push(f),
+            }
+        }
+        (ads, failures)
+    }
+
+    /// The ad in stitchable form, or its VAST error reported through its Error URIs.
+    fn usable(&self, ad: &Ad) -> Result<interlude_stitch::PodAd, String> {
+        pod_ad_from_vast(ad).map_err(|e| {
+            self.ping_all(
+                error_uris(ad)
+                    .iter()
+                    .map(|u| expand_error_code(u, e.code))
+                    .collect(),
+            );
+            e.to_string()
+        })
+    }
+
+    /// Asks every bidder, each cut off at `tmax`; resolves wrapper markup within the VAST budget.
+    async fn auction(&self, request: &BidRequest) -> (Vec<AcceptedBid>, Vec<RefusedBid>) {
+        let tmax = Duration::from_millis(request.tmax);
+        let body = match serde_json::to_vec(request) {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::warn!(error = %e, "Could not encode a bid request.");
+                return (Vec::new(), Vec::new());
+            }
+        };
+        let answers = join_all(self.config.bidders.iter().map(|bidder| {
+            let body = body.clone();
+            async move {
+                let call = async {
+                    let response = self
+                        .http
+                        .post(&bidder.url)
+                        .header("content-type", "application/json")
+                        .header("x-openrtb-version", OPENRTB_VERSION)
+                        .body(body)
+                        .send()
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    match response.status().as_u16() {
+                        204 => Ok(BidResponse::default()),
+                        200 => {
+                            let bytes = response.bytes().await.map_err(|e| e.to_string())?;
+                            serde_json::from_slice::<BidResponse>(&bytes)
+                                .map_err(|e| format!("bad bid response: {e}"))
+                        }
+                        s => Err(format!("HTTP {s}")),
+                    }
+                };
+                let outcome = match tokio::time::timeout(tmax, call).await {
+                    Ok(r) => r,
+                    Err(_) => Err(format!("no answer within tmax ({} ms)", request.tmax)),
+                };
+                metrics::counter!("decision_bidder_responses_total", "bidder" => bidder.name.clone(),
+                    "outcome" => if outcome.is_ok() { "answered" } else { "failed" })
+                .increment(1);
+                (bidder, outcome)
+            }
+        }))
+        .await;
+        let (mut accepted, mut refused) = (Vec::new(), Vec::new());
+        for (bidder, outcome) in answers {
+            let response = match outcome {
+                Ok(r) => r,
+                Err(reason) => {
+                    tracing::debug!(bidder = %bidder.name, %reason, "Bidder failed.");
+                    refused.push(RefusedBid {
+                        id: format!("bidder:{}", bidder.name),
+                        reason,
+                    });
+                    continue;
+                }
+            };
+            if response.id.is_empty() && response.seatbid.is_empty() {
+                continue;
+            }
+            let markup = self.resolve_markup(&response).await;
+            let (a, r) = accept_bids(&bidder.name, request, response, |bid| {
+                markup
+                    .get(&bid.id)
+                    .cloned()
+                    .unwrap_or_else(|| Err("no adm (markup by nurl is not supported)".into()))
+            });
+            accepted.extend(a);
+            refused.extend(r);
+        }
+        (accepted, refused)
+    }
+
+    /// Each bid's `adm` as one InLine ad, wrappers resolved.
+    async fn resolve_markup(&self, response: &BidResponse) -> HashMap<String, Result<Ad, String>> {
+        let fetcher = HttpFetcher::new(self.http.clone());
+        let config = self.resolve_config();
+        let bids = response.seatbid.iter().flat_map(|s| s.bid.iter());
+        join_all(bids.filter_map(|bid| {
+            let adm = bid.adm.as_deref()?;
+            let (fetcher, config) = (&fetcher, &config);
+            Some(async move {
+                let ad = match interlude_vast::parse_vast(adm) {
+                    Err(e) => Err(format!("adm is not VAST: {e}")),
+                    Ok(vast) => {
+                        let resolved = interlude_vast::resolve(vast, fetcher, config).await;
+                        for failure in &resolved.failures {
+                            self.ping_all(failure.pings.clone());
+                        }
+                        resolved
+                            .vast
+                            .ads
+                            .into_iter()
+                            .next()
+                            .ok_or_else(|| "adm resolved to no ad".to_owned())
+                    }
+                };
+                (bid.id.clone(), ad)
+            })
+        }))
+        .await
+        .into_iter()
+        .collect()
+    }
+
+    /// Win notices for chosen bids (and their billing notice on impression), loss notices for the rest.
+    fn notify_bidders(
+        &self,
+        request: &BidRequest,
+        accepted: &[AcceptedBid],
+        decision: &mut Decision,
+    ) {
+        let mut pings = Vec::new();
+        for b in accepted {
+            let chosen = decision
+                .pod
+                .ads
+                .iter_mut()
+                .find(|ad| ad.creative_id == b.ad.ad.creative_id && ad.line_item_id.is_none());
+            match chosen {
+                Some(ad) => {
+                    pings.extend(
+                        b.bid
+                            .nurl
+                            .iter()
+                            .map(|u| expand_notice(u, request, &b.seat, &b.bid, 0)),
+                    );
+                    ad.impression_urls.extend(
+                        b.bid
+                            .burl
+                            .iter()
+                            .map(|u| expand_notice(u, request, &b.seat, &b.bid, 0)),
+                    );
+                }
+                // 102: lost to a higher bid (OpenRTB 2.6 §5.25, loss reason codes).
+                None => pings.extend(
+                    b.bid
+                        .lurl
+                        .iter()
+                        .map(|u| expand_notice(u, request, &b.seat, &b.bid, 102)),
+                ),
+            }
+        }
+        self.ping_all(pings);
+    }
+
+    /// Calls URLs in the background (notices and VAST error pixels: fire and forget, bounded).
+    fn ping_all(&self, urls: Vec<String>) {
+        if urls.is_empty() {
+            return;
+        }
+        let http = self.http.clone();
+        tokio::spawn(async move {
+            for url in urls {
+                let call = http.get(&url).send();
+                if tokio::time::timeout(Duration::from_secs(2), call)
+                    .await
+                    .is_err()
+                {
+                    tracing::debug!(%url, "Notice timed out.");
+                }
+            }
+        });
+    }
+}
+
+/// A cache-busting number: varies per call, needs no randomness guarantees.
+fn rand_u32(now: DateTime<Utc>) -> u32 {
+    let nanos = now.timestamp_subsec_nanos();
+    nanos.wrapping_mul(2_654_435_761) ^ (now.timestamp() as u32)
+}
+
+impl PodSource for Decider {
+    fn pod(&self, request: PodRequest) -> interlude_stitch::source::PodFuture<'_> {
+        Box::pin(async move {
+            let d = self.decide(&request, false, true).await;
+            tracing::debug!(session = %request.session_id, break_id = %request.break_id,
+                ads = d.decision.pod.ads.len(), unfilled_ms = d.decision.unfilled_ms,
+                refused = d.refused.len(), "Decided pod.");
+            Ok(d.decision.pod)
+        })
+    }
+}

@@ -1,0 +1,263 @@
+//! Hybrid pods against real HTTP servers on loopback: a third-party VAST tag (a Wrapper to an InLine), a fast
+//! OpenRTB bidder whose bid wins a slot and gets its win notice, and a slow bidder cut off at `tmax` while the
+//! pod is still returned.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::extract::{Query, State};
+use axum::routing::{get, post};
+use chrono::{DateTime, Utc};
+use interlude_decision::catalog::Catalog;
+use interlude_decision::engine::{Engine, Verdict};
+use interlude_decision::openrtb::AuctionSettings;
+use interlude_events::pipeline::Counters;
+use interlude_server::demand::{BidderConfig, Decider, DemandConfig};
+use interlude_stitch::{PodRequest, ViewerContext};
+
+struct NoCounts;
+
+impl Counters for NoCounts {
+    fn delivered(&self, _: &str, _: DateTime<Utc>) -> u64 {
+        0
+    }
+    fn viewer_impressions(&self, _: &str, _: &str, _: DateTime<Utc>) -> u64 {
+        0
+    }
+}
+
+/// What the bidders and the tag server saw.
+#[derive(Default)]
+struct Seen {
+    bid_requests: Vec<serde_json::Value>,
+    notices: Vec<String>,
+}
+
+type Shared = Arc<Mutex<Seen>>;
+
+fn inline(id: &str, secs: u32, playlist: &str) -> String {
+    format!(
+        r#"<VAST version="4.2"><Ad id="{id}"><InLine><AdSystem>test</AdSystem><AdTitle>{id}</AdTitle>
+        <Impression><![CDATA[https://3p.example/imp/{id}]]></Impression><Creatives><Creative adId="{id}"><Linear>
+        <Duration>00:00:{secs:02}</Duration><MediaFiles><MediaFile delivery="streaming"
+        type="application/x-mpegURL" width="1280" height="720" bitrate="2500"><![CDATA[{playlist}]]></MediaFile>
+        </MediaFiles></Linear></Creative></Creatives></InLine></Ad></VAST>"#
+    )
+}
+
+/// Serves the router `app` builds from its own base URL.
+async fn serve(app: impl FnOnce(String) -> Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let app = app(base.clone());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    base
+}
+
+fn bid_response(request: &serde_json::Value, bid_id: &str, price: f64, base: &str) -> String {
+    serde_json::json!({
+        "id": request["id"],
+        "cur": "USD",
+        "seatbid": [{ "bid": [{
+            "id": bid_id,
+            "impid": request["imp"][0]["id"],
+            "price": price,
+            "adomain": [format!("{bid_id}.example")],
+            "dur": 15,
+            "adm": inline(bid_id, 15, &format!("https://cdn.example/{bid_id}/720p.m3u8")),
+            "nurl": format!("{base}/win?bid={bid_id}&price=${{AUCTION_PRICE}}"),
+        }]}]
+    })
+    .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bid_wins_a_slot_a_slow_bidder_is_cut_off_and_a_tag_fills_its_line_item() {
+    let seen: Shared = Arc::default();
+
+    // The third-party ad server: a wrapper that points at an inline ad.
+    let tags = serve(|base| {
+        Router::new()
+            .route(
+                "/wrapper",
+                get(move || async move {
+                    format!(
+                        r#"<VAST version="4.2"><Ad id="w"><Wrapper><AdSystem>3p</AdSystem>
+                        <Impression><![CDATA[https://3p.example/wrapper-imp]]></Impression>
+                        <VASTAdTagURI><![CDATA[{base}/inline]]></VASTAdTagURI></Wrapper></Ad></VAST>"#
+                    )
+                }),
+            )
+            .route(
+                "/inline",
+                get(|| async { inline("rival-3p", 20, "https://cdn.example/rival/720p.m3u8") }),
+            )
+    })
+    .await;
+
+    let fast = serve(|base| {
+        Router::new()
+            .route(
+                "/bid",
+                post(
+                    move |State(seen): State<Shared>, axum::Json(request): axum::Json<serde_json::Value>| async move {
+                        seen.lock().unwrap().bid_requests.push(request.clone());
+                        (
+                            [("content-type", "application/json")],
+                            bid_response(&request, "fast1", 20.0, &base),
+                        )
+                    },
+                ),
+            )
+            .route(
+                "/win",
+                get(
+                    |State(seen): State<Shared>, Query(q): Query<Vec<(String, String)>>| async move {
+                        let q: Vec<String> = q.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                        seen.lock().unwrap().notices.push(q.join("&"));
+                    },
+                ),
+            )
+            .with_state(seen.clone())
+    })
+    .await;
+    let slow = serve(|base| {
+        Router::new().route(
+            "/bid",
+            post(
+                move |axum::Json(request): axum::Json<serde_json::Value>| async move {
+                    tokio::time::sleep(Duration::from_secs(5)).await;
+                    bid_response(&request, "slow1", 90.0, &base)
+                },
+            ),
+        )
+    })
+    .await;
+
+    let mut catalog =
+        Catalog::from_toml(include_str!("../../decision/tests/data/catalog.toml")).unwrap();
+    let rival = catalog
+        .creatives
+        .iter_mut()
+        .find(|c| c.id == "rival-20")
+        .unwrap();
+    rival.vast_tag = Some(format!("{tags}/wrapper?cb=[CACHEBUSTING]"));
+    let now: DateTime<Utc> = "2026-11-23T20:00:00Z".parse().unwrap();
+    let engine = Arc::new(Engine::new(catalog, Arc::new(NoCounts), 6, 500));
+    let decider = Decider::new(
+        engine,
+        Arc::new(move || now),
+        DemandConfig {
+            bidders: vec![
+                BidderConfig {
+                    name: "fast".into(),
+                    url: format!("{fast}/bid"),
+                },
+                BidderConfig {
+                    name: "slow".into(),
+                    url: format!("{slow}/bid"),
+                },
+            ],
+            auction: AuctionSettings {
+                tmax_ms: 300,
+                ..AuctionSettings::default()
+            },
+            ..DemandConfig::default()
+        },
+    );
+
+    // A German viewer: CarCo's guaranteed line item targets FR/BE, so the rival's third-party tag can serve.
+    let request = PodRequest {
+        channel: "live1".into(),
+        session_id: "s1".into(),
+        break_id: "b1".into(),
+        duration_secs: Some(60.0),
+        viewer: ViewerContext {
+            viewer_id: Some("v1".into()),
+            device: Some("tv".into()),
+            country: Some("DE".into()),
+            genre: Some("football".into()),
+            ..ViewerContext::default()
+        },
+    };
+    let started = Instant::now();
+    let d = decider.decide(&request, true, true).await;
+    let elapsed = started.elapsed();
+
+    let creatives: Vec<&str> = d
+        .decision
+        .pod
+        .ads
+        .iter()
+        .map(|a| a.creative_id.as_str())
+        .collect();
+    assert_eq!(
+        creatives,
+        ["brewer-15", "rival-3p", "fast1", "promo-10"],
+        "{d:#?}"
+    );
+    // Not waiting for the slow bidder's five seconds is the point; the bound is loose on purpose.
+    assert!(
+        elapsed < Duration::from_secs(4),
+        "the pod took {elapsed:?}: the slow bidder was not cut off"
+    );
+    assert!(
+        d.refused
+            .iter()
+            .any(|r| r.id == "bidder:slow" && r.reason.contains("tmax")),
+        "{:?}",
+        d.refused
+    );
+    let verdict = |id: &str| {
+        d.decision
+            .explanation
+            .iter()
+            .find(|(k, _)| k == id)
+            .map(|(_, v)| v.clone())
+    };
+    assert_eq!(verdict("bid:fast:fast1"), Some(Verdict::Chosen));
+    assert_eq!(verdict("rival-all"), Some(Verdict::Chosen));
+
+    // The rival's ad carries both the wrapper's and the inline's impressions, and its line item's ids.
+    let rival = &d.decision.pod.ads[1];
+    assert_eq!(rival.line_item_id.as_deref(), Some("rival-all"));
+    assert!(
+        rival
+            .impression_urls
+            .iter()
+            .any(|u| u.ends_with("wrapper-imp"))
+    );
+    assert_eq!(rival.duration_secs, 20.0);
+
+    // What the bidder was asked: the open part of the pod, with direct demand's separation.
+    let request = seen.lock().unwrap().bid_requests[0].clone();
+    let video = &request["imp"][0]["video"];
+    assert_eq!(video["podid"], "b1");
+    assert_eq!(video["poddur"], 45, "60 s less the sponsor's 15 s");
+    assert_eq!(video["maxseq"], 5);
+    assert_eq!(request["tmax"], 300);
+    assert_eq!(request["badv"][0], "brewer.example");
+    assert!(
+        request["bcat"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c == "beer")
+    );
+    assert_eq!(request["device"]["geo"]["country"], "DEU");
+
+    // The win notice arrives with the price filled in.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let notices = seen.lock().unwrap().notices.clone();
+        if let Some(n) = notices.first() {
+            assert_eq!(n, "bid=fast1&price=20.0000");
+            break;
+        }
+        assert!(Instant::now() < deadline, "no win notice");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
