@@ -50,6 +50,7 @@ fn catalog(now: DateTime<Utc>) -> Catalog {
             id: format!("a{a}"),
             name: String::new(),
             categories: vec![format!("cat{}", a % 40)],
+            domain: None,
         });
         c.campaigns.push(Campaign {
             id: format!("c{a}"),
