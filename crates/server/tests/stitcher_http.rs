@@ -8,7 +8,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{new_session, start, until_channel_time};
+use common::{new_session, start, start_with, until_channel_time};
 use interlude_server::stitcher::config::AdDelivery;
 
 fn no_redirects() -> reqwest::Client {
@@ -186,4 +186,25 @@ async fn a_failed_origin_is_bridged_for_a_bounded_time_then_502() {
     let response = http.get(&url).send().await.unwrap();
     assert_eq!(response.status(), 502);
     assert!(response.text().await.unwrap().contains("unavailable"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_playlist_requested_before_its_turn_in_the_spread_is_decided_at_once() {
+    // Ten minutes of spread: no scheduled decision comes during the test, so the pod can only come from the
+    // playlist request itself.
+    let run = start_with(AdDelivery::Redirect, 30, 600_000).await;
+    let session = new_session(&run.base).await;
+    until_channel_time(&run, 36).await;
+    let playlist = reqwest::get(format!("{}/s/{session}/1/media.m3u8", run.base))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        playlist
+            .lines()
+            .any(|l| l.contains("/ads/") && l.ends_with("/0.ts")),
+        "the break was not decided on request:\n{playlist}"
+    );
 }

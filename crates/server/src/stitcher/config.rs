@@ -17,6 +17,10 @@ pub struct StitcherConfig {
     pub tolerance_ms: u64,
     /// Milliseconds to wait for the pod source before filling the break with slate.
     pub decision_timeout_ms: u64,
+    /// Milliseconds over which the decisions of a channel's sessions are spread when a break appears (each
+    /// session at a stable offset in the window), so the whole audience does not hit the ad server in the same
+    /// instant. A session whose playlist is requested before its turn is decided then.
+    pub decision_spread_ms: u64,
     /// Ads served to every viewer by the built-in configured pod source (used until a decision engine is wired).
     pub creatives: Vec<CreativeConfig>,
     /// How ad and slate segments reach the player.
@@ -44,6 +48,7 @@ impl Default for StitcherConfig {
             join_policy: JoinPolicy::RestOfPod,
             tolerance_ms: 500,
             decision_timeout_ms: 1_000,
+            decision_spread_ms: 2_000,
             creatives: Vec::new(),
             ad_delivery: AdDelivery::Redirect,
             proxy_cache_mb: 512,

@@ -149,6 +149,7 @@ async fn media(
     Path((session, rendition)): Path<(String, usize)>,
 ) -> Result<Response, StitchError> {
     let session = stitcher.session(&session)?;
+    stitcher.decide_pending(&session).await;
     let mut out = String::with_capacity(2048);
     stitcher.media_playlist(&session, rendition, &mut out)?;
     Ok(playlist_response(out))

@@ -166,9 +166,14 @@ impl Stitcher {
         tokio::spawn(async move {
             while let Some(new_break) = rx.recv().await {
                 me.warm_anchors(&new_break);
+                let spread = me.config.decision_spread_ms;
                 for session in me.sessions.for_channel(&new_break.channel) {
                     let (me, tracked) = (me.clone(), new_break.tracked.clone());
-                    tokio::spawn(async move { me.decide(&session, &tracked).await });
+                    let delay = spread_delay(&session.id, &tracked.id, spread);
+                    tokio::spawn(async move {
+                        tokio::time::sleep(delay).await;
+                        me.decide(&session, &tracked).await;
+                    });
                 }
             }
         });
@@ -283,6 +288,8 @@ impl Stitcher {
 
     /// Decides one break for one session (once; later calls return at once).
     pub async fn decide(&self, session: &Session, tracked: &TrackedBreak) {
+        let lock = session.deciding(&tracked.id);
+        let _deciding = lock.lock().await;
         if session.decision(&tracked.id).is_some() {
             return;
         }
@@ -401,6 +408,24 @@ impl Stitcher {
             variant.uri = format!("{}/s/{}/{i}/media.m3u8", self.base_url, session.id);
         }
         Ok(master.to_string())
+    }
+
+    /// Decides now, within the decision timeout, every open break this session's playlist will show and has
+    /// no decision for yet (its turn in the spread has not come, or a decision is still running).
+    pub async fn decide_pending(&self, session: &Session) {
+        let Ok(entry) = self.entry(&session.channel) else {
+            return;
+        };
+        let snapshot = entry.channel.snapshot();
+        let timeout = Duration::from_millis(self.config.decision_timeout_ms);
+        for tracked in snapshot.breaks.iter() {
+            let before_session = tracked.end_msn.is_some_and(|end| end <= session.joined_msn);
+            if before_session || tracked.is_ended() || session.decision(&tracked.id).is_some() {
+                continue;
+            }
+            metrics::counter!("stitcher_decisions_on_request_total").increment(1);
+            let _ = tokio::time::timeout(timeout, self.decide(session, tracked)).await;
+        }
     }
 
     /// Writes the session's media playlist for content rendition `rendition` into `out`.
@@ -668,4 +693,19 @@ fn slate_decision(slate: &Slate) -> BreakDecision {
             ads: Vec::new(),
         },
     }
+}
+
+/// Where in the spread window a session's decision for a break falls: stable for the pair (a retried dispatch
+/// lands at the same time), uniform across sessions.
+fn spread_delay(session: &str, break_id: &str, spread_ms: u64) -> Duration {
+    if spread_ms == 0 {
+        return Duration::ZERO;
+    }
+    // FNV-1a over both ids.
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in session.bytes().chain([0]).chain(break_id.bytes()) {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    Duration::from_millis(h % spread_ms)
 }

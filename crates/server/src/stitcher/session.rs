@@ -47,6 +47,9 @@ pub struct Session {
     /// mid-break joins.
     pub joined_msn: u64,
     decisions: RwLock<HashMap<String, Arc<BreakDecision>>>,
+    /// One decision in progress per break: a playlist request that needs the pod waits for the scheduled
+    /// decision instead of starting a second one.
+    deciding: std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     last_seen_ms: AtomicI64,
 }
 
@@ -66,6 +69,7 @@ impl Session {
             created_at: now,
             joined_msn,
             decisions: RwLock::new(HashMap::new()),
+            deciding: std::sync::Mutex::new(HashMap::new()),
             last_seen_ms: AtomicI64::new(now.timestamp_millis()),
         }
     }
@@ -86,10 +90,21 @@ impl Session {
             .clone()
     }
 
+    /// The lock held while this session's pod for `break_id` is being decided.
+    pub(crate) fn deciding(&self, break_id: &str) -> Arc<tokio::sync::Mutex<()>> {
+        match self.deciding.lock() {
+            Ok(mut locks) => locks.entry(break_id.to_owned()).or_default().clone(),
+            Err(_) => Arc::default(),
+        }
+    }
+
     /// Drops decisions for breaks no longer tracked by the channel.
     pub fn retain_decisions(&self, keep: impl Fn(&str) -> bool) {
         if let Ok(mut decisions) = self.decisions.write() {
             decisions.retain(|id, _| keep(id));
+        }
+        if let Ok(mut locks) = self.deciding.lock() {
+            locks.retain(|id, _| keep(id));
         }
     }
 

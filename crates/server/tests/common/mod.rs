@@ -51,6 +51,20 @@ async fn listen() -> (tokio::net::TcpListener, String) {
 /// Origin (40-segment window, a 20 s break at 30 s channel time) and stitcher, with channel time at 20 s; the
 /// stitcher serves its last good window for `stale_after_secs` of channel time when the origin fails.
 pub async fn start(delivery: AdDelivery, stale_after_secs: u64) -> Running {
+    start_with(
+        delivery,
+        stale_after_secs,
+        StitcherConfig::default().decision_spread_ms,
+    )
+    .await
+}
+
+/// As [`start`], with the break-start decisions spread over `decision_spread_ms`.
+pub async fn start_with(
+    delivery: AdDelivery,
+    stale_after_secs: u64,
+    decision_spread_ms: u64,
+) -> Running {
     let origin_config = OriginConfig {
         window_segments: 40,
         first_break_secs: 30,
@@ -89,6 +103,7 @@ pub async fn start(delivery: AdDelivery, stale_after_secs: u64) -> Running {
             renditions: renditions("ads/ad15"),
         }],
         ad_delivery: delivery,
+        decision_spread_ms,
         ..StitcherConfig::default()
     };
     let (listener, base) = listen().await;
