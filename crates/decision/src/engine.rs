@@ -109,11 +109,8 @@ enum Step<'a> {
 pub struct Engine {
     catalog: Catalog,
     prepared: Vec<Prepared>,
-    /// Each line item's position in the order the pod considers candidates: tier, then CPM, then the longest
-    /// creative, then catalog order.
-    rank: Vec<usize>,
-    /// Line items in rank order (the inverse of `rank`).
-    order: Vec<usize>,
+    /// The order the pod considers line items in, recomputed with pacing (guaranteed urgency changes).
+    ranking: RwLock<Ranking>,
     /// The shortest servable creative of the catalog: once less time is left, no candidate can fit.
     shortest_ms: u32,
     index: TargetingIndex<usize>,
@@ -125,6 +122,48 @@ pub struct Engine {
     /// Content-level exclusions: where the expression holds, no ad of these categories.
     exclusions: Vec<(Expr, Vec<String>)>,
     by_id: HashMap<String, usize>,
+}
+
+/// The order candidates are offered in: tier; within guaranteed, urgency (most behind schedule first); within
+/// other tiers, CPM; then the longest creative; then catalog order.
+struct Ranking {
+    /// Each line item's position.
+    rank: Vec<usize>,
+    /// Line items in rank order (the inverse of `rank`).
+    order: Vec<usize>,
+}
+
+impl Ranking {
+    fn new(catalog: &Catalog, prepared: &[Prepared], urgency: &[f64]) -> Ranking {
+        let mut order: Vec<usize> = (0..catalog.line_items.len()).collect();
+        let longest = |i: usize| {
+            prepared
+                .get(i)
+                .and_then(|p| p.creatives.first())
+                .map_or(0, |c| c.1)
+        };
+        let value = |i: usize| {
+            let l = &catalog.line_items[i];
+            if l.tier == Tier::Guaranteed {
+                urgency.get(i).copied().unwrap_or(1.0)
+            } else {
+                l.cpm
+            }
+        };
+        order.sort_by(|&a, &b| {
+            let (x, y) = (&catalog.line_items[a], &catalog.line_items[b]);
+            x.tier
+                .cmp(&y.tier)
+                .then(value(b).total_cmp(&value(a)))
+                .then(longest(b).cmp(&longest(a)))
+                .then(a.cmp(&b))
+        });
+        let mut rank = vec![0; order.len()];
+        for (position, &i) in order.iter().enumerate() {
+            rank[i] = position;
+        }
+        Ranking { rank, order }
+    }
 }
 
 /// What a decision needs of a line item, resolved once when the catalog is loaded (never scanned per request).
@@ -315,20 +354,7 @@ impl Engine {
             .map(|_| AtomicU64::new(0))
             .collect();
         let prepared = prepare(&catalog);
-        let mut order: Vec<usize> = (0..catalog.line_items.len()).collect();
-        order.sort_by(|&a, &b| {
-            let (x, y) = (&catalog.line_items[a], &catalog.line_items[b]);
-            let longest = |i: usize| prepared[i].creatives.first().map_or(0, |c| c.1);
-            x.tier
-                .cmp(&y.tier)
-                .then(y.cpm.total_cmp(&x.cpm))
-                .then(longest(b).cmp(&longest(a)))
-                .then(a.cmp(&b))
-        });
-        let mut rank = vec![0; order.len()];
-        for (position, &i) in order.iter().enumerate() {
-            rank[i] = position;
-        }
+        let ranking = Ranking::new(&catalog, &prepared, &[]);
         let shortest_ms = prepared
             .iter()
             .flat_map(|p| p.creatives.iter().map(|c| c.1))
@@ -347,8 +373,7 @@ impl Engine {
             .collect();
         Engine {
             prepared,
-            rank,
-            order,
+            ranking: RwLock::new(ranking),
             shortest_ms,
             exclusions,
             by_id,
@@ -402,6 +427,7 @@ impl Engine {
         let Ok(mut pacers) = self.pacers.write() else {
             return;
         };
+        let mut urgency = Vec::with_capacity(pacers.len());
         for (i, (l, pacer)) in self
             .catalog
             .line_items
@@ -415,6 +441,12 @@ impl Engine {
                 .get(i)
                 .map_or(0, |e| e.load(Ordering::Relaxed));
             pacer.update(now.timestamp(), delivered, eligible);
+            urgency.push(pacer.urgency(now.timestamp(), delivered));
+        }
+        drop(pacers);
+        let ranking = Ranking::new(&self.catalog, &self.prepared, &urgency);
+        if let Ok(mut r) = self.ranking.write() {
+            *r = ranking;
         }
     }
 
@@ -537,15 +569,18 @@ impl Engine {
         // The pod takes candidates in rank order, so examining them in that order lets the decision stop as soon
         // as the pod is full instead of weighing every eligible line item. Marking ranks and walking them is
         // linear in the catalog, cheaper than sorting thousands of matches.
-        let mut by_rank = vec![false; self.order.len()];
+        let Ok(ranking) = self.ranking.read() else {
+            return Vec::new();
+        };
+        let mut by_rank = vec![false; ranking.order.len()];
         for i in self.index.matching(facts) {
-            if let Some(&r) = self.rank.get(i) {
+            if let Some(&r) = ranking.rank.get(i) {
                 by_rank[r] = true;
             }
         }
         by_rank
             .iter()
-            .zip(&self.order)
+            .zip(&ranking.order)
             .filter(|(m, _)| **m)
             .map(|(_, &i)| i)
             .collect()
@@ -572,7 +607,11 @@ impl Engine {
             let l = &self.catalog.line_items[i];
             while let Some(&e) = ext.peek() {
                 let x = &external[e];
-                if (x.tier, -x.value) < (l.tier, -l.cpm) {
+                // Guaranteed line items are ranked by urgency, which external ads do not have: they follow the
+                // tier's line items. Elsewhere value is CPM on both sides.
+                let before = x.tier < l.tier
+                    || (x.tier == l.tier && l.tier != Tier::Guaranteed && x.value > l.cpm);
+                if before {
                     out.push(Offer::External(e));
                     ext.next();
                 } else {

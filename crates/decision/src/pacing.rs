@@ -91,4 +91,16 @@ impl Pacer {
             .sqrt()
             .clamp(FLOOR, 1.0);
     }
+
+    /// How urgently the line item needs delivery at `now`, having delivered `delivered`: the share of its goal
+    /// still missing over the share of its flight left. 1 is on schedule, above 1 behind, 0 done or over.
+    /// Guaranteed line items are offered to pods most urgent first.
+    pub fn urgency(&self, now: i64, delivered: u64) -> f64 {
+        if delivered >= self.goal || now >= self.end || self.goal == 0 {
+            return 0.0;
+        }
+        let missing = (self.goal - delivered) as f64 / self.goal as f64;
+        let left = (self.end - now.max(self.start)) as f64 / (self.end - self.start) as f64;
+        missing / left.max(1e-9)
+    }
 }

@@ -306,3 +306,57 @@ fn daypart_targeting_reads_the_viewers_local_clock() {
     assert!(!chosen(Some("America/New_York")));
     assert!(!chosen(Some("Asia/Tokyo")));
 }
+
+#[test]
+fn guaranteed_line_items_behind_schedule_go_first() {
+    struct Delivered;
+    impl Counters for Delivered {
+        fn delivered(&self, line_item: &str, _: DateTime<Utc>) -> u64 {
+            if line_item == "ahead" { 900 } else { 100 }
+        }
+        fn viewer_impressions(&self, _: &str, _: &str, _: DateTime<Utc>) -> u64 {
+            0
+        }
+    }
+    let line_item = |id: &str, cpm: f64| {
+        format!(
+            r#"
+            [[line_items]]
+            id = "{id}"
+            campaign = "{id}"
+            tier = "guaranteed"
+            start = "2026-11-23T00:00:00Z"
+            end = "2026-11-24T00:00:00Z"
+            goal = {{ impressions = 1000 }}
+            cpm = {cpm}
+            creatives = ["{id}-20"]
+            [[campaigns]]
+            id = "{id}"
+            advertiser = "{id}"
+            [[advertisers]]
+            id = "{id}"
+            [[creatives]]
+            id = "{id}-20"
+            advertiser = "{id}"
+            duration_secs = 20.0
+            approved = true
+            renditions = [{{ bandwidth = 1, playlist = "https://cdn.example/{id}.m3u8" }}]
+            "#
+        )
+    };
+    let toml = line_item("ahead", 30.0) + &line_item("behind", 10.0);
+    let e = Engine::new(
+        Catalog::from_toml(&toml).unwrap(),
+        Arc::new(Delivered),
+        6,
+        500,
+    );
+    let mut r = request("FR", "football", "v1");
+    r.duration_secs = Some(20.0);
+    let first = |e: &Engine| e.decide(&r, now(), false).pod.ads[0].line_item_id.clone();
+    // Before pacing has run both are on schedule; catalog order breaks the tie.
+    assert_eq!(first(&e).as_deref(), Some("ahead"));
+    // At 20:00, 5/6 of the flight is gone: "ahead" has 90% delivered, "behind" 10%, whatever their CPMs.
+    e.refresh_pacing(now());
+    assert_eq!(first(&e).as_deref(), Some("behind"));
+}
