@@ -2,14 +2,19 @@
 //! every new ad segment (not content bytes), as a player would. Each keeps the ground truth of what it really
 //! fetched, so a run can check the server's counts exactly.
 //!
-//! This is the seed of the audience simulator (retries, drops, skew and storms come with the load generator).
+//! With [`ClientBeacons`], a viewer also reports client-side beacons as it plays each ad (impression, start,
+//! quartiles, complete), misbehaving as its [`BeaconPolicy`](crate::beacons::BeaconPolicy) says, and keeps the
+//! [`BeaconTruth`] to check the pipeline's counts against.
 
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use serde::Serialize;
+
+use crate::beacons::{BeaconPolicy, BeaconTruth, PlayedAd, Reporter};
 
 /// What one viewer did.
 #[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
@@ -22,6 +27,25 @@ pub struct ViewerTruth {
     pub ad_segments: u64,
     /// Ad instances whose first segment was fetched: each should count one impression.
     pub ads_started: HashSet<String>,
+    /// Client-side beacons, when the viewer reports them.
+    pub beacons: BeaconTruth,
+}
+
+/// Client-side reporting for a viewer.
+#[derive(Clone)]
+pub struct ClientBeacons {
+    /// How the player misbehaves.
+    pub policy: BeaconPolicy,
+    /// Seed of the viewer's random choices.
+    pub seed: u64,
+    /// Channel time runs this many times faster than real time.
+    pub speed: f64,
+    /// The channel's clock (event times).
+    pub clock: Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>,
+    /// Whether the viewer also fetches the ad segments (server-side beacons then count too).
+    pub fetch_ad_segments: bool,
+    /// Base URL of the collector the events go to (`{collector}/v1/events`).
+    pub collector: String,
 }
 
 /// One viewer of `channel` on the stitcher at `base` (e.g. `http://127.0.0.1:8080`), until `stop` is set.
@@ -33,23 +57,51 @@ pub async fn watch(
     refresh: Duration,
     stop: Arc<AtomicBool>,
 ) -> ViewerTruth {
+    watch_with(http, base, channel, rendition, refresh, stop, None).await
+}
+
+/// As [`watch`], reporting client-side beacons when `client` is given. Ads being played when `stop` is set
+/// play to their end (or abandonment) and report before this returns.
+pub async fn watch_with(
+    http: reqwest::Client,
+    base: String,
+    channel: String,
+    rendition: usize,
+    refresh: Duration,
+    stop: Arc<AtomicBool>,
+    client: Option<ClientBeacons>,
+) -> ViewerTruth {
     let mut truth = ViewerTruth::default();
     let created = http
         .post(format!("{base}/v1/sessions"))
         .json(&serde_json::json!({ "channel": channel, "viewer": { "device": "tv", "platform": "sim" } }))
         .send()
         .await;
-    let Some(master) = (match created {
-        Ok(r) => r
-            .json::<serde_json::Value>()
-            .await
-            .ok()
-            .and_then(|v| v["master_url"].as_str().map(str::to_owned)),
+    let Some((master, session)) = (match created {
+        Ok(r) => r.json::<serde_json::Value>().await.ok().and_then(|v| {
+            Some((
+                v["master_url"].as_str()?.to_owned(),
+                v["session_id"].as_str()?.to_owned(),
+            ))
+        }),
         Err(_) => None,
     }) else {
         truth.playlist_errors += 1;
         return truth;
     };
+    let reporter = client.as_ref().map(|c| {
+        Arc::new(Reporter::new(
+            http.clone(),
+            &c.collector,
+            session.clone(),
+            channel.clone(),
+            c.policy.clone(),
+            c.seed,
+        ))
+    });
+    let fetch_ads = client.as_ref().is_none_or(|c| c.fetch_ad_segments);
+    let mut playing = Vec::new();
+    let mut ads_seen: HashSet<String> = HashSet::new();
     let media = master.replace("master.m3u8", &format!("{rendition}/media.m3u8"));
     let mut seen: HashSet<String> = HashSet::new();
     while !stop.load(Ordering::Relaxed) {
@@ -62,6 +114,21 @@ pub async fn watch(
                     .filter(|l| !l.starts_with('#') && !l.is_empty())
                 {
                     if !uri.contains("/ads/") || !seen.insert(uri.to_owned()) {
+                        continue;
+                    }
+                    if let (Some(c), Some(r), Some(instance)) =
+                        (&client, &reporter, ad_start_instance(uri))
+                    {
+                        if ads_seen.insert(instance.to_owned()) {
+                            if let Some(ad) = tracked_ad(&http, &base, &session, instance).await {
+                                let (r, c) = (r.clone(), c.clone());
+                                playing.push(tokio::spawn(async move {
+                                    r.play(&ad, c.speed, c.clock.as_ref()).await;
+                                }));
+                            }
+                        }
+                    }
+                    if !fetch_ads {
                         continue;
                     }
                     if http
@@ -79,13 +146,58 @@ pub async fn watch(
         }
         tokio::time::sleep(refresh).await;
     }
+    for p in playing {
+        let _ = p.await;
+    }
+    if let Some(r) = reporter {
+        truth.beacons = r.truth();
+    }
     truth
+}
+
+/// The ad instance of an ad's first segment URI `…/ads/{instance}/{rendition}/0.ts`.
+fn ad_start_instance(uri: &str) -> Option<&str> {
+    let mut parts = uri.rsplit('/');
+    match (parts.next(), parts.next(), parts.next()) {
+        (Some("0.ts"), Some(_), Some(instance)) => Some(instance),
+        _ => None,
+    }
+}
+
+/// The ad as the session's tracking document describes it.
+async fn tracked_ad(
+    http: &reqwest::Client,
+    base: &str,
+    session: &str,
+    instance: &str,
+) -> Option<PlayedAd> {
+    let doc: serde_json::Value = http
+        .get(format!("{base}/v1/sessions/{session}/tracking"))
+        .send()
+        .await
+        .ok()?
+        .json()
+        .await
+        .ok()?;
+    doc["avails"].as_array()?.iter().find_map(|avail| {
+        let ad = avail["ads"]
+            .as_array()?
+            .iter()
+            .find(|a| a["ad_instance_id"] == instance)?;
+        Some(PlayedAd {
+            ad_instance_id: instance.to_owned(),
+            creative_id: ad["creative_id"].as_str()?.to_owned(),
+            line_item_id: ad["line_item_id"].as_str().map(str::to_owned),
+            campaign_id: ad["campaign_id"].as_str().map(str::to_owned),
+            duration: Duration::try_from_secs_f64(ad["duration_secs"].as_f64()?).ok()?,
+            break_id: avail["avail_id"].as_str().map(str::to_owned),
+        })
+    })
 }
 
 /// Records a start from an ad segment URI `…/ads/{instance}/{rendition}/{n}.ts`.
 fn note_ad_segment(truth: &mut ViewerTruth, uri: &str) {
-    let mut parts = uri.rsplit('/');
-    if let (Some("0.ts"), Some(_), Some(instance)) = (parts.next(), parts.next(), parts.next()) {
+    if let Some(instance) = ad_start_instance(uri) {
         truth.ads_started.insert(instance.to_owned());
     }
 }

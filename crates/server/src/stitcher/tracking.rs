@@ -39,6 +39,10 @@ pub struct TrackedAd {
     pub ad_instance_id: String,
     /// Creative id.
     pub creative_id: String,
+    /// Line item, when the ad came from the catalog (report it with client-side events).
+    pub line_item_id: Option<String>,
+    /// Campaign, when the ad came from the catalog.
+    pub campaign_id: Option<String>,
     /// Seconds from the break start.
     pub offset_secs: f64,
     /// Program date time of the ad start, when known.
@@ -98,6 +102,8 @@ pub(crate) fn tracking_document(
             ads.push(TrackedAd {
                 ad_instance_id: resolved.ad.ad_instance_id.clone(),
                 creative_id: resolved.ad.creative_id.clone(),
+                line_item_id: resolved.ad.line_item_id.clone(),
+                campaign_id: resolved.ad.campaign_id.clone(),
                 offset_secs: micros_to_secs(offset),
                 start_time: start.map(iso),
                 duration_secs: duration,
