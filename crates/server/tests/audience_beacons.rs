@@ -89,6 +89,7 @@ async fn counts_equal_the_ground_truth_with_retries_duplicates_and_drops() {
                 Duration::from_millis(500),
                 stop.clone(),
                 Some(client),
+                None,
             ))
         })
         .collect();

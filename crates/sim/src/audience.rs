@@ -7,8 +7,8 @@
 //! [`BeaconTruth`] to check the pipeline's counts against.
 
 use std::collections::HashSet;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -29,6 +29,136 @@ pub struct ViewerTruth {
     pub ads_started: HashSet<String>,
     /// Client-side beacons, when the viewer reports them.
     pub beacons: BeaconTruth,
+}
+
+/// What an audience's requests met, per endpoint: counts and a latency histogram, shared by all viewers.
+#[derive(Default)]
+pub struct Stats {
+    endpoints: [EndpointStats; 4],
+}
+
+#[derive(Default)]
+struct EndpointStats {
+    ok: AtomicU64,
+    errors: AtomicU64,
+    latency: Mutex<Option<hdrhistogram::Histogram<u64>>>,
+}
+
+/// The endpoints a viewer calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endpoint {
+    /// Media playlist refreshes (and the session creation).
+    Playlist,
+    /// Ad segment fetches.
+    AdSegment,
+    /// Tracking document fetches.
+    Tracking,
+    /// Client-side beacon posts.
+    Events,
+}
+
+impl Endpoint {
+    /// Every endpoint.
+    pub const ALL: [Endpoint; 4] = [
+        Endpoint::Playlist,
+        Endpoint::AdSegment,
+        Endpoint::Tracking,
+        Endpoint::Events,
+    ];
+
+    /// Its name in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Endpoint::Playlist => "playlist",
+            Endpoint::AdSegment => "ad_segment",
+            Endpoint::Tracking => "tracking",
+            Endpoint::Events => "events",
+        }
+    }
+}
+
+/// One endpoint's figures.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct EndpointReport {
+    /// Successful requests.
+    pub ok: u64,
+    /// Failed requests (transport errors and error statuses).
+    pub errors: u64,
+    /// Latency percentiles in microseconds.
+    pub p50_us: u64,
+    /// 90th percentile.
+    pub p90_us: u64,
+    /// 99th percentile.
+    pub p99_us: u64,
+    /// 99.9th percentile.
+    pub p999_us: u64,
+}
+
+impl Stats {
+    /// Records one request.
+    pub fn record(&self, endpoint: Endpoint, ok: bool, latency: Duration) {
+        let e = &self.endpoints[endpoint as usize];
+        if ok {
+            e.ok.fetch_add(1, Ordering::Relaxed);
+        } else {
+            e.errors.fetch_add(1, Ordering::Relaxed);
+        }
+        if let Ok(mut h) = e.latency.lock() {
+            if h.is_none() {
+                *h = hdrhistogram::Histogram::new_with_bounds(1, 60_000_000, 3).ok();
+            }
+            if let Some(h) = h.as_mut() {
+                let _ = h.record((latency.as_micros() as u64).clamp(1, 60_000_000));
+            }
+        }
+    }
+
+    /// Requests so far (successful and failed) across endpoints.
+    pub fn requests(&self) -> u64 {
+        self.endpoints
+            .iter()
+            .map(|e| e.ok.load(Ordering::Relaxed) + e.errors.load(Ordering::Relaxed))
+            .sum()
+    }
+
+    /// Failed requests so far.
+    pub fn errors(&self) -> u64 {
+        self.endpoints
+            .iter()
+            .map(|e| e.errors.load(Ordering::Relaxed))
+            .sum()
+    }
+
+    /// The figures of one endpoint.
+    pub fn report(&self, endpoint: Endpoint) -> EndpointReport {
+        let e = &self.endpoints[endpoint as usize];
+        let q = |h: &hdrhistogram::Histogram<u64>, q: f64| h.value_at_quantile(q);
+        let latency = e.latency.lock().ok();
+        let h = latency.as_ref().and_then(|h| h.as_ref());
+        EndpointReport {
+            ok: e.ok.load(Ordering::Relaxed),
+            errors: e.errors.load(Ordering::Relaxed),
+            p50_us: h.map_or(0, |h| q(h, 0.5)),
+            p90_us: h.map_or(0, |h| q(h, 0.9)),
+            p99_us: h.map_or(0, |h| q(h, 0.99)),
+            p999_us: h.map_or(0, |h| q(h, 0.999)),
+        }
+    }
+}
+
+/// Times `request` and records it under `endpoint` when `stats` is given.
+async fn timed<T, E>(
+    stats: Option<&Stats>,
+    endpoint: Endpoint,
+    request: impl std::future::Future<Output = Result<T, E>>,
+    ok: impl FnOnce(&T) -> bool,
+) -> Result<T, E> {
+    let started = std::time::Instant::now();
+    let out = request.await;
+    if let Some(s) = stats {
+        s.record(endpoint, out.as_ref().is_ok_and(ok), started.elapsed());
+    }
+    out
 }
 
 /// Client-side reporting for a viewer.
@@ -57,7 +187,7 @@ pub async fn watch(
     refresh: Duration,
     stop: Arc<AtomicBool>,
 ) -> ViewerTruth {
-    watch_with(http, base, channel, rendition, refresh, stop, None).await
+    watch_with(http, base, channel, rendition, refresh, stop, None, None).await
 }
 
 /// As [`watch`], reporting client-side beacons when `client` is given. Ads being played when `stop` is set
@@ -70,13 +200,20 @@ pub async fn watch_with(
     refresh: Duration,
     stop: Arc<AtomicBool>,
     client: Option<ClientBeacons>,
+    stats: Option<Arc<Stats>>,
 ) -> ViewerTruth {
     let mut truth = ViewerTruth::default();
-    let created = http
-        .post(format!("{base}/v1/sessions"))
-        .json(&serde_json::json!({ "channel": channel, "viewer": { "device": "tv", "platform": "sim" } }))
-        .send()
-        .await;
+    let shared = stats.clone();
+    let stats = stats.as_deref();
+    let created = timed(
+        stats,
+        Endpoint::Playlist,
+        http.post(format!("{base}/v1/sessions"))
+            .json(&serde_json::json!({ "channel": channel, "viewer": { "device": "tv", "platform": "sim" } }))
+            .send(),
+        |r| r.status().is_success(),
+    )
+    .await;
     let Some((master, session)) = (match created {
         Ok(r) => r.json::<serde_json::Value>().await.ok().and_then(|v| {
             Some((
@@ -97,6 +234,7 @@ pub async fn watch_with(
             channel.clone(),
             c.policy.clone(),
             c.seed,
+            shared.clone(),
         ))
     });
     let fetch_ads = client.as_ref().is_none_or(|c| c.fetch_ad_segments);
@@ -105,7 +243,11 @@ pub async fn watch_with(
     let media = master.replace("master.m3u8", &format!("{rendition}/media.m3u8"));
     let mut seen: HashSet<String> = HashSet::new();
     while !stop.load(Ordering::Relaxed) {
-        match http.get(&media).send().await {
+        let refreshed = timed(stats, Endpoint::Playlist, http.get(&media).send(), |r| {
+            r.status().is_success()
+        })
+        .await;
+        match refreshed {
             Ok(r) if r.status().is_success() => {
                 truth.playlists += 1;
                 let text = r.text().await.unwrap_or_default();
@@ -120,7 +262,9 @@ pub async fn watch_with(
                         (&client, &reporter, ad_start_instance(uri))
                     {
                         if ads_seen.insert(instance.to_owned()) {
-                            if let Some(ad) = tracked_ad(&http, &base, &session, instance).await {
+                            if let Some(ad) =
+                                tracked_ad(&http, &base, &session, instance, stats).await
+                            {
                                 let (r, c) = (r.clone(), c.clone());
                                 playing.push(tokio::spawn(async move {
                                     r.play(&ad, c.speed, c.clock.as_ref()).await;
@@ -131,11 +275,11 @@ pub async fn watch_with(
                     if !fetch_ads {
                         continue;
                     }
-                    if http
-                        .get(uri)
-                        .send()
-                        .await
-                        .is_ok_and(|r| r.status().is_redirection() || r.status().is_success())
+                    let fetched = timed(stats, Endpoint::AdSegment, http.get(uri).send(), |r| {
+                        r.status().is_redirection() || r.status().is_success()
+                    })
+                    .await;
+                    if fetched.is_ok_and(|r| r.status().is_redirection() || r.status().is_success())
                     {
                         truth.ad_segments += 1;
                         note_ad_segment(&mut truth, uri);
@@ -170,15 +314,17 @@ async fn tracked_ad(
     base: &str,
     session: &str,
     instance: &str,
+    stats: Option<&Stats>,
 ) -> Option<PlayedAd> {
-    let doc: serde_json::Value = http
-        .get(format!("{base}/v1/sessions/{session}/tracking"))
-        .send()
-        .await
-        .ok()?
-        .json()
-        .await
-        .ok()?;
+    let response = timed(
+        stats,
+        Endpoint::Tracking,
+        http.get(format!("{base}/v1/sessions/{session}/tracking"))
+            .send(),
+        |r| r.status().is_success(),
+    )
+    .await;
+    let doc: serde_json::Value = response.ok()?.json().await.ok()?;
     doc["avails"].as_array()?.iter().find_map(|avail| {
         let ad = avail["ads"]
             .as_array()?

@@ -12,6 +12,8 @@ use chrono::{DateTime, TimeDelta, Utc};
 use interlude_events::contract::{AdEvent, ConsentFlags, EventSource, EventType, SCHEMA_VERSION};
 use serde::Serialize;
 
+use crate::audience::{Endpoint, Stats};
+
 /// How a simulated player misbehaves when it reports.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct BeaconPolicy {
@@ -148,6 +150,7 @@ pub struct Reporter {
     skew: TimeDelta,
     rng: Mutex<Rng>,
     truth: Arc<Mutex<BeaconTruth>>,
+    stats: Option<Arc<Stats>>,
 }
 
 impl Reporter {
@@ -159,6 +162,7 @@ impl Reporter {
         channel: String,
         policy: BeaconPolicy,
         seed: u64,
+        stats: Option<Arc<Stats>>,
     ) -> Self {
         let mut rng = Rng::new(seed);
         let skew_ms = policy.clock_skew.as_millis() as f64 * (2.0 * rng.unit() - 1.0);
@@ -171,6 +175,7 @@ impl Reporter {
             policy,
             rng: Mutex::new(rng),
             truth: Arc::default(),
+            stats,
         }
     }
 
@@ -302,7 +307,13 @@ impl Reporter {
                 self.record(|t| t.retries += 1);
             }
             self.record(|t| t.requests += 1);
-            let retry_after = match self.http.post(&self.url).json(body).send().await {
+            let started = std::time::Instant::now();
+            let sent = self.http.post(&self.url).json(body).send().await;
+            if let Some(s) = &self.stats {
+                let ok = sent.as_ref().is_ok_and(|r| r.status().is_success());
+                s.record(Endpoint::Events, ok, started.elapsed());
+            }
+            let retry_after = match sent {
                 Ok(r) if r.status().is_success() => return true,
                 Ok(r) => r
                     .headers()

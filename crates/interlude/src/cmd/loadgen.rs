@@ -1,4 +1,5 @@
-//! `interlude loadgen`: closed-loop HTTP load against URLs the operator names (loopback in tests and benches).
+//! `interlude loadgen`: closed-loop HTTP load against URLs the operator names (loopback in tests and benches),
+//! or with `--viewers N` a simulated audience of players (see [`super::audience`]).
 
 use std::time::Duration;
 
@@ -9,7 +10,7 @@ use interlude_loadgen::{LoadReport, LoadSpec};
 #[derive(Debug, clap::Args)]
 pub(crate) struct LoadgenArgs {
     /// Target URLs (http://host:port/path), cycled through by every connection.
-    #[arg(required = true)]
+    #[arg(required_unless_present = "viewers")]
     targets: Vec<String>,
     /// Concurrent keep-alive connections.
     #[arg(long, default_value_t = 64)]
@@ -23,14 +24,24 @@ pub(crate) struct LoadgenArgs {
     /// Print the report as JSON instead of a table.
     #[arg(long)]
     json: bool,
+    /// Write the result as JSON to this file.
+    #[arg(long)]
+    out: Option<std::path::PathBuf>,
+    /// The audience mode.
+    #[command(flatten)]
+    audience: super::audience::AudienceArgs,
 }
 
 pub(crate) async fn run(args: LoadgenArgs) -> anyhow::Result<()> {
+    let duration = Duration::try_from_secs_f64(args.duration_secs)
+        .context("--duration-secs must be a positive number")?;
+    if let Some(viewers) = args.audience.viewers {
+        return super::audience::run(args.audience, viewers, duration, args.out).await;
+    }
     let spec = LoadSpec {
         targets: args.targets,
         connections: args.connections,
-        duration: Duration::try_from_secs_f64(args.duration_secs)
-            .context("--duration-secs must be a positive number")?,
+        duration,
         timeout: Duration::from_millis(args.timeout_ms),
     };
     let report = interlude_loadgen::run(&spec).await?;
@@ -38,6 +49,10 @@ pub(crate) async fn run(args: LoadgenArgs) -> anyhow::Result<()> {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         print_table(&report);
+    }
+    if let Some(path) = args.out {
+        std::fs::write(&path, serde_json::to_string_pretty(&report)?)
+            .with_context(|| format!("writing {}", path.display()))?;
     }
     Ok(())
 }

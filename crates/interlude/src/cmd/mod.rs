@@ -1,5 +1,6 @@
 //! One module per subcommand; each parses its flags and calls into the library crates.
 
+pub(crate) mod audience;
 pub(crate) mod bench;
 pub(crate) mod bench_ingest;
 pub(crate) mod demo;
