@@ -20,7 +20,7 @@ use common::{start, until_channel_time};
 use interlude_events::contract::EventType;
 use interlude_server::collector::{self, Collector, EventsConfig};
 use interlude_server::stitcher::config::AdDelivery;
-use interlude_sim::audience::{ClientBeacons, watch_with};
+use interlude_sim::audience::{ClientBeacons, Viewer, watch_with};
 use interlude_sim::beacons::{BeaconPolicy, BeaconTruth};
 use interlude_sim::clock::Clock as _;
 use interlude_store::GroupBy;
@@ -81,16 +81,16 @@ async fn counts_equal_the_ground_truth_with_retries_duplicates_and_drops() {
                 fetch_ad_segments: false,
                 collector: collector_base.clone(),
             };
-            tokio::spawn(watch_with(
-                http.clone(),
-                run.base.clone(),
-                "live1".into(),
-                (v % 2) as usize,
-                Duration::from_millis(500),
-                stop.clone(),
-                Some(client),
-                None,
-            ))
+            tokio::spawn(watch_with(Viewer {
+                http: http.clone(),
+                base: run.base.clone(),
+                channel: "live1".into(),
+                rendition: (v % 2) as usize,
+                refresh: Duration::from_millis(500),
+                stop: stop.clone(),
+                client: Some(client),
+                stats: None,
+            }))
         })
         .collect();
     // The break runs 30–50 s channel time; its 15 s ad has played by 50 s.

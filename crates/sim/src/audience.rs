@@ -187,21 +187,52 @@ pub async fn watch(
     refresh: Duration,
     stop: Arc<AtomicBool>,
 ) -> ViewerTruth {
-    watch_with(http, base, channel, rendition, refresh, stop, None, None).await
+    watch_with(Viewer {
+        http,
+        base,
+        channel,
+        rendition,
+        refresh,
+        stop,
+        client: None,
+        stats: None,
+    })
+    .await
 }
 
-/// As [`watch`], reporting client-side beacons when `client` is given. Ads being played when `stop` is set
-/// play to their end (or abandonment) and report before this returns.
-pub async fn watch_with(
-    http: reqwest::Client,
-    base: String,
-    channel: String,
-    rendition: usize,
-    refresh: Duration,
-    stop: Arc<AtomicBool>,
-    client: Option<ClientBeacons>,
-    stats: Option<Arc<Stats>>,
-) -> ViewerTruth {
+/// Everything one viewer needs.
+pub struct Viewer {
+    /// The HTTP client (shared by an audience).
+    pub http: reqwest::Client,
+    /// The stitcher's base URL.
+    pub base: String,
+    /// The channel.
+    pub channel: String,
+    /// Content rendition the player picks.
+    pub rendition: usize,
+    /// Playlist refresh interval.
+    pub refresh: Duration,
+    /// Set to end the viewing.
+    pub stop: Arc<AtomicBool>,
+    /// Client-side beacon reporting, if any.
+    pub client: Option<ClientBeacons>,
+    /// Where to record request figures, if anywhere.
+    pub stats: Option<Arc<Stats>>,
+}
+
+/// As [`watch`], reporting client-side beacons when the viewer has a `client`. Ads being played when `stop`
+/// is set play to their end (or abandonment) and report before this returns.
+pub async fn watch_with(viewer: Viewer) -> ViewerTruth {
+    let Viewer {
+        http,
+        base,
+        channel,
+        rendition,
+        refresh,
+        stop,
+        client,
+        stats,
+    } = viewer;
     let mut truth = ViewerTruth::default();
     let shared = stats.clone();
     let stats = stats.as_deref();

@@ -10,7 +10,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use interlude_sim::audience::{ClientBeacons, Endpoint, EndpointReport, Stats, ViewerTruth};
+use interlude_sim::audience::{
+    ClientBeacons, Endpoint, EndpointReport, Stats, Viewer, ViewerTruth,
+};
 use interlude_sim::beacons::{BeaconPolicy, BeaconTruth};
 use serde::Serialize;
 
@@ -148,16 +150,16 @@ pub(crate) async fn run(
                     fetch_ad_segments: !args.no_ad_segments,
                     collector: collector.clone(),
                 });
-                handles.push(tokio::spawn(interlude_sim::audience::watch_with(
-                    http.clone(),
-                    args.base.clone(),
-                    args.channel.clone(),
-                    v % 2,
-                    Duration::from_millis(args.refresh_ms),
-                    stop.clone(),
+                handles.push(tokio::spawn(interlude_sim::audience::watch_with(Viewer {
+                    http: http.clone(),
+                    base: args.base.clone(),
+                    channel: args.channel.clone(),
+                    rendition: v % 2,
+                    refresh: Duration::from_millis(args.refresh_ms),
+                    stop: stop.clone(),
                     client,
-                    Some(stats.clone()),
-                )));
+                    stats: Some(stats.clone()),
+                })));
             }
             handles
         })
