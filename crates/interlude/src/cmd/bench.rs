@@ -1,4 +1,5 @@
-//! `interlude bench stitcher`: the stitcher's playlist benchmark, in one run.
+//! `interlude bench stitcher`: the stitcher's playlist benchmark, in one run (and `bench decisions`, the
+//! decision herd over HTTP against static bytes from the same server).
 //!
 //! Starts the simulated origin and the stitcher in this process, creates N sessions (10,000 by default) and
 //! measures, with the closed-loop load generator over the same connections count and duration:
@@ -28,6 +29,30 @@ pub(crate) enum BenchCommand {
     Stitcher(StitcherBenchArgs),
     /// Durable event ingestion over HTTP (group commit, fsync) against the same server not persisting.
     Ingest(IngestBenchArgs),
+    /// Pod decisions over HTTP for distinct viewers (`GET /v1/vast`, the break-start herd) against static bytes.
+    Decisions(DecisionBenchArgs),
+}
+
+/// Flags for `interlude bench decisions`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct DecisionBenchArgs {
+    /// Distinct viewers (each request is a new viewer's decision until they wrap).
+    #[arg(long, default_value_t = 10_000)]
+    viewers: usize,
+    /// Concurrent keep-alive connections of the load generator.
+    #[arg(long, default_value_t = 64)]
+    connections: usize,
+    /// Seconds of load for each of the two measurements.
+    #[arg(long, default_value_t = 10.0)]
+    secs: f64,
+    /// Where the server listens.
+    #[arg(long, default_value = "127.0.0.1:18182")]
+    listen: SocketAddr,
+    /// Print the result as JSON.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    origin: OriginArgs,
 }
 
 /// Flags for `interlude bench ingest`.
@@ -73,6 +98,7 @@ pub(crate) async fn run(command: BenchCommand, config: InterludeConfig) -> anyho
     match command {
         BenchCommand::Stitcher(args) => stitcher(args, config).await,
         BenchCommand::Ingest(args) => super::bench_ingest::run(args, config).await,
+        BenchCommand::Decisions(args) => decisions(args, config).await,
     }
 }
 
@@ -180,6 +206,72 @@ async fn stitcher(args: StitcherBenchArgs, mut config: InterludeConfig) -> anyho
         ),
         None => println!("  memory per idle session     unknown (no /proc/self/statm)"),
     }
+    Ok(())
+}
+
+/// The decision herd over HTTP: every request decides a pod (targeting, pacing, caps, separation, pod
+/// construction) for one of N viewers and writes it as VAST 4.2 with signed tracking pixels. The baseline is the
+/// same server answering with static bytes (the OpenAPI document), so the ratio isolates the decision's cost.
+async fn decisions(args: DecisionBenchArgs, mut config: InterludeConfig) -> anyhow::Result<()> {
+    config.origin = args.origin.apply(config.origin)?;
+    start_stack(&mut config, &args.origin, args.listen).await?;
+    let base = format!("http://{}", args.listen);
+    let channel = config.origin.channel.clone();
+    let http = reqwest::Client::new();
+    let static_url = format!("{base}/v1/openapi.json");
+    wait_for(&http, &static_url).await?;
+    let (devices, countries) = (["tv", "mobile", "desktop"], ["FR", "DE", "GB", "US", "BE"]);
+    let viewers: Vec<String> = (0..args.viewers)
+        .map(|i| {
+            format!(
+                "{base}/v1/vast?channel={channel}&duration=120&device={}&country={}&session=bench-{i}&viewer=v{i}",
+                devices[i % devices.len()],
+                countries[i % countries.len()]
+            )
+        })
+        .collect();
+    let sample = http
+        .get(&viewers[0])
+        .send()
+        .await
+        .context("a first decision")?
+        .text()
+        .await?;
+    let ads = interlude_vast::parse_vast(&sample)
+        .map(|v| v.ads.len())
+        .unwrap_or(0);
+    anyhow::ensure!(ads > 0, "the first decision returned no ads:\n{sample}");
+    let baseline = load(vec![static_url], args.connections, args.secs).await?;
+    let decided = load(viewers, args.connections, args.secs).await?;
+    let ratio = decided.requests_per_sec / baseline.requests_per_sec.max(f64::MIN_POSITIVE);
+    let result = serde_json::json!({
+        "viewers": args.viewers,
+        "connections": args.connections,
+        "seconds_each": args.secs,
+        "ads_in_a_sample_pod": ads,
+        "static": baseline,
+        "decisions": decided,
+        "ratio": ratio,
+    });
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&result)?);
+        return Ok(());
+    }
+    println!(
+        "Decision herd over HTTP: {} viewers, {} connections, {} s each ({ads} ads in a sample pod)",
+        args.viewers, args.connections, args.secs
+    );
+    for (name, r) in [("static bytes", &baseline), ("GET /v1/vast", &decided)] {
+        println!(
+            "  {name:<14} {:>9.0} req/s  p50 {} µs  p99 {} µs  p99.9 {} µs  {:.0} B/resp",
+            r.requests_per_sec,
+            r.latency.p50_us,
+            r.latency.p99_us,
+            r.latency.p999_us,
+            r.bytes as f64 / r.requests.max(1) as f64
+        );
+    }
+    println!("  ratio decisions/static  {ratio:.2}");
     Ok(())
 }
 

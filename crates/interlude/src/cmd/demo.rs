@@ -32,10 +32,10 @@ pub(crate) struct DemoArgs {
     #[arg(long, default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
     /// Simulated viewers.
-    #[arg(long, default_value_t = 20)]
+    #[arg(long, default_value_t = 1000)]
     viewers: usize,
     /// Stop after this many seconds and print the summary (0: run until Ctrl-C).
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value_t = 140)]
     duration_secs: u64,
     #[command(flatten)]
     origin: OriginArgs,
