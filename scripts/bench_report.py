@@ -1,0 +1,64 @@
+#!/usr/bin/env python3
+"""Turns the raw outputs of scripts/bench.sh (bench/raw) into bench/results.json and bench/results.md."""
+import json, os, platform, re, subprocess, sys, datetime
+
+raw, out = sys.argv[1], sys.argv[2]
+line = re.compile(r"^test (.+?) \.\.\. bench:\s+([\d,]+) ns/iter \(\+/- ([\d,]+)\)")
+criterion = []
+for name in sorted(os.listdir(raw)):
+    if not name.startswith("criterion-"):
+        continue
+    source = name[len("criterion-"):-len(".txt")]
+    for l in open(os.path.join(raw, name)):
+        m = line.match(l.strip())
+        if m:
+            criterion.append({
+                "bench": source,
+                "name": m.group(1),
+                "ns_per_iter": int(m.group(2).replace(",", "")),
+                "spread_ns": int(m.group(3).replace(",", "")),
+            })
+http = {k: json.load(open(os.path.join(raw, f"http-{k}.json"))) for k in ("stitcher", "ingest", "decisions")}
+
+def cpu():
+    try:
+        for l in open("/proc/cpuinfo"):
+            if l.startswith("model name"):
+                return l.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()
+
+commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+results = {
+    "when": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    "commit": commit,
+    "machine": {"cpu": cpu(), "cores": os.cpu_count(), "os": platform.platform()},
+    "criterion": criterion,
+    "http": http,
+}
+json.dump(results, open(os.path.join(out, "results.json"), "w"), indent=2)
+
+def rate(r):
+    return r["requests_per_sec"]
+
+rows = []
+s, i, d = http["stitcher"], http["ingest"], http["decisions"]
+rows.append(("stitched media playlists", f"{rate(s['stitched']):,.0f} req/s",
+             f"origin playlist from memory {rate(s['passthrough']):,.0f} req/s", f"{s['ratio']:.2f}×"))
+rows.append(("durable event ingestion", f"{i['durable_events_per_sec']:,.0f} events/s",
+             f"same server, not persisting {i['not_persisting_events_per_sec']:,.0f} events/s", f"{i['ratio']:.2f}×"))
+rows.append(("decision herd (GET /v1/vast, distinct viewers)", f"{rate(d['decisions']):,.0f} pods/s",
+             f"static bytes from the same server {rate(d['static']):,.0f} req/s", f"{d['ratio']:.2f}×"))
+md = [f"# Benchmark results", "",
+      f"{results['when']}, commit {commit}, {results['machine']['cpu']} ({results['machine']['cores']} cores); "
+      "the load generator shares the machine with the server.", "",
+      "| HTTP scenario | measured | baseline (same run) | ratio |", "|---|---|---|---|"]
+md += [f"| {a} | {b} | {c} | {r} |" for a, b, c, r in rows]
+md += ["", "| criterion benchmark | time per iteration |", "|---|---|"]
+for c in criterion:
+    ns = c["ns_per_iter"]
+    shown = f"{ns / 1e6:.2f} ms" if ns >= 1e6 else (f"{ns / 1e3:.2f} µs" if ns >= 1e3 else f"{ns} ns")
+    md.append(f"| {c['bench']} / {c['name']} | {shown} |")
+open(os.path.join(out, "results.md"), "w").write("\n".join(md) + "\n")
+print("\n".join(md))
