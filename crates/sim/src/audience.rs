@@ -270,6 +270,10 @@ pub async fn watch_with(viewer: Viewer) -> ViewerTruth {
     });
     let fetch_ads = client.as_ref().is_none_or(|c| c.fetch_ad_segments);
     let mut playing = Vec::new();
+    let mut jitter =
+        crate::beacons::Rng::new(session.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+        }));
     let mut ads_seen: HashSet<String> = HashSet::new();
     let media = master.replace("master.m3u8", &format!("{rendition}/media.m3u8"));
     let mut seen: HashSet<String> = HashSet::new();
@@ -319,7 +323,8 @@ pub async fn watch_with(viewer: Viewer) -> ViewerTruth {
             }
             _ => truth.playlist_errors += 1,
         }
-        tokio::time::sleep(refresh).await;
+        // Real players do not refresh in lockstep: ±10% around the target duration.
+        tokio::time::sleep(refresh.mul_f64(0.9 + 0.2 * jitter.unit())).await;
     }
     for p in playing {
         let _ = p.await;

@@ -301,6 +301,12 @@ pub(crate) async fn run(args: DemoArgs, mut config: InterludeConfig) -> anyhow::
     println!(
         "  play       ffplay http://{listen}/v1/channels/{channel}/master.m3u8   (a new session per play)"
     );
+    println!(
+        "  reports    http://{listen}/v1/reports?group_by=line_item   (also /v1/ledger, /v1/quarantine)"
+    );
+    println!(
+        "  decisions  http://{listen}/v1/decisions/explain?channel={channel}&duration=60&device=tv&country=FR"
+    );
     println!("  metrics    http://{listen}/metrics");
     println!("  {} simulated viewers; Ctrl-C to stop.\n", args.viewers);
 
