@@ -37,6 +37,8 @@ pub enum Verdict {
     NoServableCreative,
     /// Its creative comes from a third-party VAST tag, which gave no usable ad this time.
     ThirdPartyUnavailable,
+    /// An operator paused it (or its advertiser).
+    Paused,
     /// The content excludes one of its categories (brand safety).
     ContentExclusion {
         /// The excluded category.
@@ -122,6 +124,17 @@ pub struct Engine {
     /// Content-level exclusions: where the expression holds, no ad of these categories.
     exclusions: Vec<(Expr, Vec<String>)>,
     by_id: HashMap<String, usize>,
+    holds: RwLock<Arc<Holds>>,
+}
+
+/// Operator kill switches: line items and advertisers that must not serve, whatever else is true. Checked on
+/// every decision, so a hold applies to the next pod decided anywhere the engine runs.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct Holds {
+    /// Paused line item ids.
+    pub line_items: std::collections::BTreeSet<String>,
+    /// Paused advertisers (catalog ids; for programmatic ads, their domain).
+    pub advertisers: std::collections::BTreeSet<String>,
 }
 
 /// The order candidates are offered in: tier; within guaranteed, urgency (most behind schedule first); within
@@ -168,6 +181,9 @@ impl Ranking {
 
 /// What a decision needs of a line item, resolved once when the catalog is loaded (never scanned per request).
 struct Prepared {
+    /// The advertiser's catalog id.
+    advertiser_id: String,
+    /// Its key for separation: the domain when known, else the id.
     advertiser: String,
     /// The advertiser's competitive categories.
     categories: Vec<String>,
@@ -218,6 +234,7 @@ fn prepare(catalog: &Catalog) -> Vec<Prepared> {
                 .and_then(|&a| catalog.advertisers.get(a));
             let categories = record.map(|a| a.categories.clone()).unwrap_or_default();
             // The domain, when known, is the key bids name their advertiser by (`adomain`).
+            let advertiser_id = advertiser.clone();
             let advertiser = record.and_then(|a| a.domain.clone()).unwrap_or(advertiser);
             let mut creatives: Vec<(usize, u32)> = l
                 .creatives
@@ -241,6 +258,7 @@ fn prepare(catalog: &Catalog) -> Vec<Prepared> {
                 })
                 .collect();
             Prepared {
+                advertiser_id,
                 advertiser,
                 categories,
                 creatives,
@@ -377,6 +395,7 @@ impl Engine {
             shortest_ms,
             exclusions,
             by_id,
+            holds: RwLock::new(Arc::default()),
             catalog,
             index,
             pacers: RwLock::new(pacers),
@@ -390,6 +409,18 @@ impl Engine {
     /// The catalog.
     pub fn catalog(&self) -> &Catalog {
         &self.catalog
+    }
+
+    /// Replaces the operator holds.
+    pub fn set_holds(&self, holds: Arc<Holds>) {
+        if let Ok(mut h) = self.holds.write() {
+            *h = holds;
+        }
+    }
+
+    /// The operator holds in force.
+    pub fn holds(&self) -> Arc<Holds> {
+        self.holds.read().map(|h| h.clone()).unwrap_or_default()
     }
 
     /// An engine over a new version of the catalog with the same counters and pod limits. Line items that keep
@@ -419,6 +450,7 @@ impl Engine {
                 }
             }
         }
+        next.set_holds(self.holds());
         next
     }
 
@@ -695,6 +727,7 @@ impl Engine {
             .map(|e| e.duration_ms)
             .fold(self.shortest_ms, u32::min);
         let pacers = self.pacers.read().ok();
+        let holds = self.holds();
         let exclusion = |categories: &[String]| {
             categories
                 .iter()
@@ -710,7 +743,14 @@ impl Engine {
             let verdict = match offer {
                 Offer::External(e) => {
                     let x = &external[e];
-                    if let Some(v) = exclusion(&x.categories) {
+                    let held = x
+                        .line_item_id
+                        .as_ref()
+                        .is_some_and(|l| holds.line_items.contains(l))
+                        || holds.advertisers.contains(&x.advertiser);
+                    if held {
+                        Verdict::Paused
+                    } else if let Some(v) = exclusion(&x.categories) {
                         v
                     } else {
                         let candidate = Candidate {
@@ -745,7 +785,11 @@ impl Engine {
                         // Its resolved tag competes as an external ad and gets the verdict there.
                         continue;
                     }
-                    if now < l.start || now >= l.end {
+                    if holds.line_items.contains(&l.id)
+                        || holds.advertisers.contains(&p.advertiser_id)
+                    {
+                        Verdict::Paused
+                    } else if now < l.start || now >= l.end {
                         Verdict::OutOfFlight
                     } else if let Some(v) = exclusion(&p.categories) {
                         v

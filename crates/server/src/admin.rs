@@ -318,9 +318,14 @@ async fn require_token(
     }
 }
 
+/// `routes` behind `Authorization: Bearer <token>`.
+pub fn bearer(routes: Router, token: &str) -> Router {
+    let expected: Arc<[u8; 32]> = Arc::new(Sha256::digest(token.trim().as_bytes()).into());
+    routes.layer(middleware::from_fn_with_state(expected, require_token))
+}
+
 /// The admin routes over `store`, guarded by `token`.
 pub fn router(store: Arc<CatalogStore>, token: &str) -> Router {
-    let expected: Arc<[u8; 32]> = Arc::new(Sha256::digest(token.trim().as_bytes()).into());
     let api = Router::new()
         .route("/v1/admin/catalog", get(get_catalog).put(put_catalog))
         .route(
@@ -348,7 +353,7 @@ pub fn router(store: Arc<CatalogStore>, token: &str) -> Router {
                 .delete(delete_one::<Creative>),
         )
         .with_state(store);
-    api.layer(middleware::from_fn_with_state(expected, require_token))
+    bearer(api, token)
 }
 
 /// The OpenAPI 3.1 document of the HTTP API.

@@ -17,7 +17,7 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 use chrono::{DateTime, Utc};
 use futures_util::future::join_all;
-use interlude_decision::engine::{Decision, Engine, TagRequest};
+use interlude_decision::engine::{Decision, Engine, Holds, TagRequest};
 use interlude_decision::external::{ExternalAd, error_uris, pod_ad_from_vast};
 use interlude_decision::openrtb::{
     AcceptedBid, AuctionSettings, BidRequest, BidResponse, OPENRTB_VERSION, OpenSlot, RefusedBid,
@@ -109,12 +109,22 @@ pub struct HybridDecision {
     pub tag_failures: Vec<(String, String)>,
 }
 
-/// The engine (swappable on catalog reload) with its third-party demand.
+/// The engine (swappable on catalog reload) with its third-party demand and the operator's controls.
 pub struct Decider {
     engine: ArcSwap<Engine>,
     clock: Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>,
     http: reqwest::Client,
     config: DemandConfig,
+    controls: std::sync::Mutex<Controls>,
+}
+
+/// Operator controls over decisions: kill switches and slate-only channels.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Controls {
+    /// Paused line items and advertisers.
+    pub holds: Holds,
+    /// Channels whose breaks get slate only.
+    pub slate_only: std::collections::BTreeSet<String>,
 }
 
 impl Decider {
@@ -129,7 +139,23 @@ impl Decider {
             clock,
             http: reqwest::Client::new(),
             config,
+            controls: std::sync::Mutex::default(),
         }
+    }
+
+    /// The operator controls in force.
+    pub fn controls(&self) -> Controls {
+        self.controls.lock().map(|c| c.clone()).unwrap_or_default()
+    }
+
+    /// Changes the controls; holds take effect for the next decision.
+    pub fn control(&self, change: impl FnOnce(&mut Controls)) -> Controls {
+        let Ok(mut c) = self.controls.lock() else {
+            return Controls::default();
+        };
+        change(&mut c);
+        self.engine().set_holds(Arc::new(c.holds.clone()));
+        c.clone()
     }
 
     /// The engine deciding now.
@@ -139,6 +165,11 @@ impl Decider {
 
     /// Replaces the engine (a reloaded catalog); decisions in flight finish on the old one.
     pub fn swap(&self, engine: Arc<Engine>) {
+        // Under the controls' lock, so a hold set during a reload reaches the new engine.
+        let controls = self.controls.lock();
+        if let Ok(c) = &controls {
+            engine.set_holds(Arc::new(c.holds.clone()));
+        }
         self.engine.store(engine);
     }
 
@@ -157,6 +188,23 @@ impl Decider {
     ) -> HybridDecision {
         let engine = self.engine();
         let now = self.now();
+        let slate_only = self
+            .controls
+            .lock()
+            .is_ok_and(|c| c.slate_only.contains(&request.channel));
+        if slate_only {
+            return HybridDecision {
+                decision: Decision {
+                    pod: interlude_stitch::Pod::default(),
+                    unfilled_ms: request
+                        .duration_secs
+                        .map_or(0, |s| (s * 1000.0).round() as u32),
+                    explanation: Vec::new(),
+                },
+                refused: Vec::new(),
+                tag_failures: Vec::new(),
+            };
+        }
         let direct = engine.decide_direct(request, now);
         let settings = &self.config.auction;
         let auction = !self.config.bidders.is_empty()

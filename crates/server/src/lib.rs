@@ -10,6 +10,7 @@ pub mod collector;
 pub mod config;
 pub mod decisions;
 pub mod demand;
+pub mod operator;
 pub mod ops;
 pub mod stitcher;
 pub mod telemetry;

@@ -255,10 +255,10 @@ pub(crate) async fn start_stack(
     let (collector, sink) = super::serve::collector(config, clock.clone())?;
     let decisioning = super::serve::pod_source(config, clock.clone(), &collector)?;
     let pods = decisioning.pods.clone();
-    let debug = super::serve::decision_routes(decisioning, config, &collector);
     let stitcher = super::serve::stitcher(config, clock, pods, sink);
     stitcher.start();
     let readiness = Readiness::new();
+    let debug = super::serve::api_routes(decisioning, config, &collector, &stitcher, &readiness);
     let app = ops::with_request_metrics(
         routes::router(stitcher)
             .merge(interlude_server::collector::router(collector.clone()))

@@ -47,14 +47,30 @@ pub(crate) struct Decisioning {
     pub(crate) decider: Option<(Arc<Decider>, Arc<CatalogStore>)>,
 }
 
-/// The routes over a decider: the VAST and VMAP endpoints, the decision explainer, the catalog admin API when
-/// a token is configured, and the OpenAPI document.
-pub(crate) fn decision_routes(
+/// The routes beside the stitcher's and the collector's: the VAST and VMAP endpoints and the decision
+/// explainer over the decider, the catalog admin and operator APIs when a token is configured, and the OpenAPI
+/// document.
+pub(crate) fn api_routes(
     decisioning: Decisioning,
     config: &InterludeConfig,
     collector: &Collector,
+    stitcher: &Arc<interlude_server::stitcher::Stitcher>,
+    readiness: &Readiness,
 ) -> axum::Router {
-    let routes = interlude_server::admin::openapi_router();
+    let token = config
+        .decision
+        .admin_token
+        .as_deref()
+        .filter(|t| !t.trim().is_empty());
+    let mut routes = interlude_server::admin::openapi_router();
+    if let Some(token) = token {
+        routes = routes.merge(interlude_server::operator::router(
+            stitcher.clone(),
+            decisioning.decider.as_ref().map(|(d, _)| d.clone()),
+            readiness.clone(),
+            token,
+        ));
+    }
     let Some((decider, store)) = decisioning.decider else {
         return routes;
     };
@@ -65,11 +81,9 @@ pub(crate) fn decision_routes(
             collector.clone(),
             config.server.base_url(),
         ));
-    match &config.decision.admin_token {
-        Some(token) if !token.trim().is_empty() => {
-            routes.merge(interlude_server::admin::router(store, token))
-        }
-        _ => routes,
+    match token {
+        Some(token) => routes.merge(interlude_server::admin::router(store, token)),
+        None => routes,
     }
 }
 
@@ -156,10 +170,10 @@ pub(crate) async fn run(args: ServeArgs, mut config: InterludeConfig) -> anyhow:
     let (collector, sink) = collector(&config, clock.clone())?;
     let decisioning = pod_source(&config, clock.clone(), &collector)?;
     let pods = decisioning.pods.clone();
-    let debug = decision_routes(decisioning, &config, &collector);
     let stitcher = stitcher(&config, clock, pods, sink);
     stitcher.start();
     let readiness = Readiness::new();
+    let debug = api_routes(decisioning, &config, &collector, &stitcher, &readiness);
     let router = ops::with_request_metrics(
         routes::router(stitcher)
             .merge(interlude_server::collector::router(collector))

@@ -62,6 +62,38 @@ pub struct Channel {
     /// Its configuration.
     pub config: ChannelConfig,
     snapshot: RwLock<Arc<ChannelSnapshot>>,
+    operator: std::sync::Mutex<OperatorCues>,
+}
+
+/// Breaks an operator started or ended, merged into what the origin signals at every refresh.
+#[derive(Debug, Default)]
+struct OperatorCues {
+    /// Breaks started by the operator: id, planned duration, its SCTE-35 splice_insert (base64), and the first
+    /// segment once known (the segment after the live edge when the command came).
+    started: Vec<OperatorBreak>,
+    /// Breaks ended early: id and the first content segment.
+    ended: Vec<(String, u64)>,
+    next_event_id: u32,
+}
+
+#[derive(Debug, Clone)]
+struct OperatorBreak {
+    id: String,
+    event_id: u32,
+    planned_micros: u64,
+    scte35: String,
+    start_msn: u64,
+}
+
+/// What an operator command did.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct OperatorAction {
+    /// The break started or ended.
+    pub break_id: String,
+    /// The media sequence number it starts or ends at.
+    pub msn: u64,
+    /// The SCTE-35 section injected (base64), for a start.
+    pub scte35: Option<String>,
 }
 
 /// Notice that a channel saw a new break (the stitcher asks for pods when it gets one).
@@ -92,7 +124,105 @@ impl Channel {
         Channel {
             config,
             snapshot: RwLock::new(Arc::new(ChannelSnapshot::default())),
+            operator: std::sync::Mutex::new(OperatorCues {
+                next_event_id: 0x4f50_0000,
+                ..OperatorCues::default()
+            }),
         }
+    }
+
+    /// Starts a break of `duration` at the next segment, as if the encoder had sent a SCTE-35 `splice_insert`
+    /// (out of network, with that break duration): for events whose cue is missing. Refused while a break is
+    /// open or before the channel has a window.
+    pub fn start_break(&self, duration: Duration) -> Option<OperatorAction> {
+        let snapshot = self.snapshot();
+        if snapshot.breaks.last().is_some_and(|b| !b.is_ended()) {
+            return None;
+        }
+        let start_msn = snapshot.live_edge_msn()? + 1;
+        let mut cues = self.operator.lock().ok()?;
+        cues.next_event_id = cues.next_event_id.wrapping_add(1);
+        let event_id = cues.next_event_id;
+        // 90 kHz ticks, SCTE-35 §9.7.2 break_duration.
+        let ticks = (duration.as_secs_f64() * 90_000.0).round() as u64;
+        let section =
+            interlude_scte35::SpliceInfoSection::splice_insert_out(event_id, None, Some(ticks));
+        let scte35 = section.encode().ok().map(|b| {
+            use base64::Engine as _;
+            base64::engine::general_purpose::STANDARD.encode(b)
+        })?;
+        let id = format!("op-{event_id}");
+        cues.started.push(OperatorBreak {
+            id: id.clone(),
+            event_id,
+            planned_micros: u64::try_from(duration.as_micros()).unwrap_or(u64::MAX),
+            scte35: scte35.clone(),
+            start_msn,
+        });
+        Some(OperatorAction {
+            break_id: id,
+            msn: start_msn,
+            scte35: Some(scte35),
+        })
+    }
+
+    /// Ends the open break at the next segment (content resumes there). `None` when no break is open.
+    pub fn end_break(&self) -> Option<OperatorAction> {
+        let snapshot = self.snapshot();
+        let open = snapshot.breaks.last().filter(|b| !b.is_ended())?;
+        let end_msn = snapshot.live_edge_msn()? + 1;
+        let mut cues = self.operator.lock().ok()?;
+        cues.ended.push((open.id.clone(), end_msn));
+        Some(OperatorAction {
+            break_id: open.id.clone(),
+            msn: end_msn,
+            scte35: None,
+        })
+    }
+
+    /// The origin's observed breaks with the operator's starts and ends merged in, for `window`.
+    fn with_operator_cues(
+        &self,
+        window: &interlude_stitch::tracker::OriginWindow,
+        observed: &[interlude_stitch::ObservedBreak],
+        tracked: &[TrackedBreak],
+    ) -> Vec<interlude_stitch::ObservedBreak> {
+        let mut out = observed.to_vec();
+        let Ok(mut cues) = self.operator.lock() else {
+            return out;
+        };
+        let first = window.segments.first().map_or(0, |s| s.msn);
+        // Forget commands about breaks that scrolled out of every window.
+        cues.started
+            .retain(|b| tracked.iter().any(|t| t.id == b.id) || b.start_msn >= first);
+        cues.ended.retain(|(_, end)| *end >= first);
+        for b in &cues.started {
+            out.push(interlude_stitch::ObservedBreak {
+                id: b.id.clone(),
+                first_msn: b.start_msn.max(first),
+                elapsed_at_first_micros: 0,
+                planned_micros: Some(b.planned_micros),
+                end_msn: None,
+                signalled_through_msn: None,
+                scte35: Some(b.scte35.clone()),
+                event_id: Some(b.event_id),
+            });
+        }
+        for (id, end) in &cues.ended {
+            if let Some(t) = tracked.iter().find(|t| &t.id == id) {
+                out.push(interlude_stitch::ObservedBreak {
+                    id: id.clone(),
+                    first_msn: t.start_msn.max(first),
+                    elapsed_at_first_micros: 0,
+                    planned_micros: t.planned_micros,
+                    end_msn: Some(*end),
+                    signalled_through_msn: None,
+                    scte35: None,
+                    event_id: t.event_id,
+                });
+            }
+        }
+        out
     }
 
     /// The latest snapshot.
@@ -310,8 +440,13 @@ async fn refresh(
         });
     };
     let target_duration = primary.media.target_duration;
+    let observed = channel.with_operator_cues(
+        &primary.media.window,
+        &primary.media.observed,
+        tracker.breaks(),
+    );
     let new = tracker
-        .observe(&primary.media.window, &primary.media.observed)
+        .observe(&primary.media.window, &observed)
         .map_err(|e| RefreshError::Origin {
             url: primary.variant.uri.clone(),
             reason: e.to_string(),

@@ -33,6 +33,7 @@ impl IntoResponse for StitchError {
             | StitchError::UnknownRendition(_)
             | StitchError::UnknownAdSegment => StatusCode::NOT_FOUND,
             StitchError::OriginUnavailable(_) | StitchError::Upstream(_) => StatusCode::BAD_GATEWAY,
+            StitchError::Draining => StatusCode::SERVICE_UNAVAILABLE,
         };
         (status, format!("{self}\n")).into_response()
     }

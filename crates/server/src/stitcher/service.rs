@@ -45,6 +45,9 @@ pub enum StitchError {
     /// A segment to proxy could not be fetched.
     #[error(transparent)]
     Upstream(#[from] super::proxy::FetchError),
+    /// The node is draining: existing sessions are served, new ones go elsewhere.
+    #[error("this node is draining; start the session on another node")]
+    Draining,
 }
 
 /// Where an ad segment request leads: the creative's URL, and where the segment sits in the break.
@@ -89,6 +92,7 @@ pub struct Stitcher {
     http: reqwest::Client,
     decisions: Semaphore,
     proxy: Option<Proxy>,
+    draining: std::sync::atomic::AtomicBool,
 }
 
 /// Concurrent pod decisions: enough to keep a decision engine busy, bounded so a break for a million viewers
@@ -132,6 +136,7 @@ impl Stitcher {
             anchors: Anchors::default(),
         });
         Arc::new(Stitcher {
+            draining: std::sync::atomic::AtomicBool::new(false),
             proxy,
             creatives: CreativeLibrary::new(
                 http.clone(),
@@ -223,12 +228,21 @@ impl Stitcher {
         Ok(session)
     }
 
+    /// Stops (or resumes) taking new sessions; existing sessions keep being served.
+    pub fn set_draining(&self, draining: bool) {
+        self.draining
+            .store(draining, std::sync::atomic::Ordering::Release);
+    }
+
     /// Creates a session; if its channel is in a break, decides that break for it right away.
     pub fn create_session(
         self: &Arc<Self>,
         channel: &str,
         viewer: ViewerContext,
     ) -> Result<Arc<Session>, StitchError> {
+        if self.draining.load(std::sync::atomic::Ordering::Acquire) {
+            return Err(StitchError::Draining);
+        }
         let entry = self.entry(channel)?;
         let snapshot = entry.channel.snapshot();
         let joined_msn = snapshot.live_edge_msn().unwrap_or(0);

@@ -38,6 +38,8 @@ pub struct Running {
     pub epoch: chrono::DateTime<chrono::Utc>,
     /// Server-side beacons.
     pub beacons: Arc<MemoryBeaconSink>,
+    /// The stitcher.
+    pub stitcher: Arc<Stitcher>,
     /// The origin's server task (abort it to take the origin down).
     pub origin_task: tokio::task::JoinHandle<std::io::Result<()>>,
 }
@@ -118,7 +120,7 @@ pub async fn start_with(
         Arc::new(move || stitcher_clock.now()),
     );
     stitcher.start();
-    let app = routes::router(stitcher);
+    let app = routes::router(stitcher.clone());
     tokio::spawn(async move { axum::serve(listener, app).await });
     Running {
         base,
@@ -126,6 +128,7 @@ pub async fn start_with(
         clock,
         epoch,
         beacons,
+        stitcher,
         origin_task,
     }
 }
