@@ -170,11 +170,11 @@ async fn an_operator_break_is_stitched_like_a_signalled_one() {
     ))
     .await;
     let http = reqwest::Client::new();
-    // Before the origin's own break at 30 s: a 4 s break now.
+    // Before the origin's own break at 30 s: an 8 s break now.
     let started: serde_json::Value = http
         .post(format!("{base}/v1/ops/channels/live1/breaks"))
         .bearer_auth("op-token")
-        .json(&json!({ "duration_secs": 4.0 }))
+        .json(&json!({ "duration_secs": 8.0 }))
         .send()
         .await
         .unwrap()
@@ -189,7 +189,16 @@ async fn an_operator_break_is_stitched_like_a_signalled_one() {
     )
     .unwrap();
     assert!(decoded.is_ad_break_start());
-    assert_eq!(decoded.break_duration(), Some(Duration::from_secs(4)));
+    assert_eq!(decoded.break_duration(), Some(Duration::from_secs(8)));
+    // A second start while the first is pending is refused.
+    let again = http
+        .post(format!("{base}/v1/ops/channels/live1/breaks"))
+        .bearer_auth("op-token")
+        .json(&json!({ "duration_secs": 4.0 }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 409);
 
     // The break reaches the session's playlist with the configured ad.
     let mut seen = false;
@@ -214,15 +223,7 @@ async fn an_operator_break_is_stitched_like_a_signalled_one() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(seen, "the operator break never reached the session");
-    // A second start while it is open is refused; ending it works once.
-    let again = http
-        .post(format!("{base}/v1/ops/channels/live1/breaks"))
-        .bearer_auth("op-token")
-        .json(&json!({ "duration_secs": 4.0 }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(again.status(), 409);
+    // Ended early, at the next segment.
     let ended = http
         .post(format!("{base}/v1/ops/channels/live1/breaks/end"))
         .bearer_auth("op-token")

@@ -141,6 +141,14 @@ impl Channel {
         }
         let start_msn = snapshot.live_edge_msn()? + 1;
         let mut cues = self.operator.lock().ok()?;
+        // One started break at a time: a start still waiting for its segment, or running, refuses another.
+        let running = cues
+            .started
+            .iter()
+            .any(|b| !snapshot.breaks.iter().any(|t| t.id == b.id && t.is_ended()));
+        if running {
+            return None;
+        }
         cues.next_event_id = cues.next_event_id.wrapping_add(1);
         let event_id = cues.next_event_id;
         // 90 kHz ticks, SCTE-35 §9.7.2 break_duration.
