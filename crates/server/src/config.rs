@@ -75,6 +75,8 @@ pub struct ServerConfig {
     pub public_base_url: Option<String>,
     /// Seconds to let in-flight requests finish after a shutdown signal.
     pub shutdown_grace_secs: u64,
+    /// Requests in flight before load shedding starts refusing, lowest priority first (see `shedding`).
+    pub max_in_flight: usize,
 }
 
 fn default_listen() -> SocketAddr {
@@ -91,6 +93,7 @@ impl Default for ServerConfig {
             listen: default_listen(),
             public_base_url: None,
             shutdown_grace_secs: default_shutdown_grace_secs(),
+            max_in_flight: 10_000,
         }
     }
 }

@@ -12,6 +12,7 @@ pub mod decisions;
 pub mod demand;
 pub mod operator;
 pub mod ops;
+pub mod shedding;
 pub mod stitcher;
 pub mod telemetry;
 pub mod vast_api;

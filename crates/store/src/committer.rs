@@ -110,6 +110,7 @@ impl Committer {
                     metrics::counter!("events_committed_total").increment(batch.len() as u64);
                     match result {
                         Ok(outcomes) => {
+                            record_outcomes(&batch, &outcomes, clock());
                             let mut outcomes = outcomes.into_iter();
                             for (b, reply) in waiting {
                                 let _ = reply.send(Ok(outcomes.by_ref().take(b.len()).collect()));
@@ -140,5 +141,23 @@ impl Committer {
             .await
             .map_err(|_| SubmitError::Stopped)?
             .map_err(|e| SubmitError::Store(StoreError::Db(e)))
+    }
+}
+
+/// Outcome counts and the event-time lag of a committed batch (what the dashboard and alerts read).
+fn record_outcomes(batch: &[Envelope], outcomes: &[Outcome], now: DateTime<Utc>) {
+    let (mut duplicates, mut retries) = (0u64, 0u64);
+    for o in outcomes {
+        match o {
+            Outcome::Duplicate => duplicates += 1,
+            Outcome::Retry => retries += 1,
+            _ => {}
+        }
+    }
+    metrics::counter!("events_duplicates_total").increment(duplicates);
+    metrics::counter!("events_retries_total").increment(retries);
+    if let Some(newest) = batch.iter().map(|e| e.event.occurred_at).max() {
+        let lag = (now - newest).num_milliseconds().max(0) as f64 / 1000.0;
+        metrics::gauge!("events_lag_seconds").set(lag);
     }
 }

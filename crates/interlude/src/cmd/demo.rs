@@ -259,11 +259,14 @@ pub(crate) async fn start_stack(
     stitcher.start();
     let readiness = Readiness::new();
     let debug = super::serve::api_routes(decisioning, config, &collector, &stitcher, &readiness);
-    let app = ops::with_request_metrics(
-        routes::router(stitcher)
-            .merge(interlude_server::collector::router(collector.clone()))
-            .merge(debug)
-            .merge(ops::router(metrics, readiness.clone())),
+    let app = interlude_server::shedding::with_shedding(
+        ops::with_request_metrics(
+            routes::router(stitcher)
+                .merge(interlude_server::collector::router(collector.clone()))
+                .merge(debug)
+                .merge(ops::router(metrics, readiness.clone())),
+        ),
+        config.server.max_in_flight,
     );
     tokio::spawn(ops::serve_on(listener, app, grace, std::future::pending()));
     readiness.set(true);

@@ -174,11 +174,14 @@ pub(crate) async fn run(args: ServeArgs, mut config: InterludeConfig) -> anyhow:
     stitcher.start();
     let readiness = Readiness::new();
     let debug = api_routes(decisioning, &config, &collector, &stitcher, &readiness);
-    let router = ops::with_request_metrics(
-        routes::router(stitcher)
-            .merge(interlude_server::collector::router(collector))
-            .merge(debug)
-            .merge(ops::router(telemetry::metrics_handle()?, readiness.clone())),
+    let router = interlude_server::shedding::with_shedding(
+        ops::with_request_metrics(
+            routes::router(stitcher)
+                .merge(interlude_server::collector::router(collector))
+                .merge(debug)
+                .merge(ops::router(telemetry::metrics_handle()?, readiness.clone())),
+        ),
+        config.server.max_in_flight,
     );
     tracing::info!(listen = %config.server.listen, base_url = %config.server.base_url(),
         channels = config.stitcher.channels.len(), "Serving.");

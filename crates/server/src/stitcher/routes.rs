@@ -165,6 +165,9 @@ async fn ad_segment(
         .and_then(|n| n.parse().ok())
         .ok_or(StitchError::UnknownAdSegment)?;
     let session = stitcher.session(&session)?;
+    // Each should come back as counted beacons: the drop alert compares the two.
+    metrics::counter!("stitcher_ad_segments_served_total", "channel" => session.channel.clone())
+        .increment(1);
     if stitcher.proxies_segments() {
         let bytes = stitcher
             .proxied_ad_segment(&session, &ad, rendition, index)
