@@ -8,6 +8,7 @@
 pub mod admin;
 pub mod collector;
 pub mod config;
+pub mod dashboard;
 pub mod decisions;
 pub mod demand;
 pub mod operator;

@@ -255,10 +255,17 @@ pub(crate) async fn start_stack(
     let (collector, sink) = super::serve::collector(config, clock.clone())?;
     let decisioning = super::serve::pod_source(config, clock.clone(), &collector)?;
     let pods = decisioning.pods.clone();
-    let stitcher = super::serve::stitcher(config, clock, pods, sink);
+    let stitcher = super::serve::stitcher(config, clock.clone(), pods, sink);
     stitcher.start();
     let readiness = Readiness::new();
-    let debug = super::serve::api_routes(decisioning, config, &collector, &stitcher, &readiness);
+    let debug = super::serve::api_routes(
+        decisioning,
+        config,
+        &collector,
+        &stitcher,
+        &readiness,
+        clock,
+    )?;
     let app = interlude_server::shedding::with_shedding(
         ops::with_request_metrics(
             routes::router(stitcher)
@@ -310,6 +317,7 @@ pub(crate) async fn run(args: DemoArgs, mut config: InterludeConfig) -> anyhow::
     println!(
         "  decisions  http://{listen}/v1/decisions/explain?channel={channel}&duration=60&device=tv&country=FR"
     );
+    println!("  dashboard  http://{listen}/dashboard");
     println!("  metrics    http://{listen}/metrics");
     println!("  {} simulated viewers; Ctrl-C to stop.\n", args.viewers);
 

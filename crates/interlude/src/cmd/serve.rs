@@ -56,13 +56,22 @@ pub(crate) fn api_routes(
     collector: &Collector,
     stitcher: &Arc<interlude_server::stitcher::Stitcher>,
     readiness: &Readiness,
-) -> axum::Router {
+    clock: Clock,
+) -> anyhow::Result<axum::Router> {
     let token = config
         .decision
         .admin_token
         .as_deref()
         .filter(|t| !t.trim().is_empty());
-    let mut routes = interlude_server::admin::openapi_router();
+    let mut routes = interlude_server::admin::openapi_router().merge(
+        interlude_server::dashboard::router(interlude_server::dashboard::Sources {
+            stitcher: stitcher.clone(),
+            collector: collector.clone(),
+            decider: decisioning.decider.as_ref().map(|(d, _)| d.clone()),
+            metrics: telemetry::metrics_handle()?,
+            clock,
+        }),
+    );
     if let Some(token) = token {
         routes = routes.merge(interlude_server::operator::router(
             stitcher.clone(),
@@ -72,7 +81,7 @@ pub(crate) fn api_routes(
         ));
     }
     let Some((decider, store)) = decisioning.decider else {
-        return routes;
+        return Ok(routes);
     };
     let routes = routes
         .merge(interlude_server::decisions::router(decider.clone()))
@@ -81,10 +90,10 @@ pub(crate) fn api_routes(
             collector.clone(),
             config.server.base_url(),
         ));
-    match token {
+    Ok(match token {
         Some(token) => routes.merge(interlude_server::admin::router(store, token)),
         None => routes,
-    }
+    })
 }
 
 /// The pod source: the decision engine over the configured catalog, whose pacing and caps read the event
@@ -170,10 +179,17 @@ pub(crate) async fn run(args: ServeArgs, mut config: InterludeConfig) -> anyhow:
     let (collector, sink) = collector(&config, clock.clone())?;
     let decisioning = pod_source(&config, clock.clone(), &collector)?;
     let pods = decisioning.pods.clone();
-    let stitcher = stitcher(&config, clock, pods, sink);
+    let stitcher = stitcher(&config, clock.clone(), pods, sink);
     stitcher.start();
     let readiness = Readiness::new();
-    let debug = api_routes(decisioning, &config, &collector, &stitcher, &readiness);
+    let debug = api_routes(
+        decisioning,
+        &config,
+        &collector,
+        &stitcher,
+        &readiness,
+        clock,
+    )?;
     let router = interlude_server::shedding::with_shedding(
         ops::with_request_metrics(
             routes::router(stitcher)

@@ -20,4 +20,4 @@ mod playlist;
 mod proxy;
 
 pub use config::StitcherConfig;
-pub use service::{Clock, StitchError, Stitcher};
+pub use service::{ChannelSummary, Clock, StitchError, Stitcher};

@@ -50,6 +50,27 @@ pub enum StitchError {
     Draining,
 }
 
+/// A channel at a glance.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ChannelSummary {
+    /// Channel id.
+    pub id: String,
+    /// Live sessions.
+    pub sessions: usize,
+    /// Breaks tracked (recent history included).
+    pub breaks_seen: usize,
+    /// The open break, if one is running.
+    pub open_break: Option<String>,
+    /// Seconds of it played.
+    pub open_break_elapsed_secs: Option<f64>,
+    /// Its planned length.
+    pub open_break_planned_secs: Option<f64>,
+    /// Seconds since the origin last answered in full.
+    pub origin_age_secs: Option<f64>,
+    /// The origin's newest segment.
+    pub live_edge_msn: Option<u64>,
+}
+
 /// Where an ad segment request leads: the creative's URL, and where the segment sits in the break.
 #[derive(Debug, Clone)]
 struct AdSegmentTarget {
@@ -213,6 +234,34 @@ impl Stitcher {
         Ok(self.entry(channel)?.channel.clone())
     }
 
+    /// Each channel at a glance: sessions, breaks, the open one, origin freshness (the dashboard).
+    pub fn channel_summaries(&self) -> Vec<ChannelSummary> {
+        let now = (self.clock)();
+        let mut out: Vec<ChannelSummary> = self
+            .channels
+            .iter()
+            .map(|(id, entry)| {
+                let snapshot = entry.channel.snapshot();
+                let open = snapshot.breaks.last().filter(|b| !b.is_ended());
+                ChannelSummary {
+                    id: id.clone(),
+                    sessions: self.sessions.for_channel(id).len(),
+                    breaks_seen: snapshot.breaks.len(),
+                    open_break: open.map(|b| b.id.clone()),
+                    open_break_elapsed_secs: open.map(|b| micros_to_secs(b.elapsed_micros())),
+                    open_break_planned_secs: open
+                        .and_then(|b| b.planned_micros.map(micros_to_secs)),
+                    origin_age_secs: snapshot
+                        .refreshed_at
+                        .map(|t| (now - t).num_milliseconds() as f64 / 1000.0),
+                    live_edge_msn: snapshot.live_edge_msn(),
+                }
+            })
+            .collect();
+        out.sort_by(|a, b| a.id.cmp(&b.id));
+        out
+    }
+
     /// The base URL links are built on.
     pub fn base_url(&self) -> &str {
         &self.base_url
@@ -325,6 +374,20 @@ impl Stitcher {
             (Some(slate), ..) => self.decide_pod(session, tracked, entry, slate).await,
         };
         metrics::histogram!("stitcher_decision_seconds").record(started.elapsed().as_secs_f64());
+        // Fill: seconds of the planned break given to ads versus left to slate (the dashboard's fill rate).
+        if let Some(planned) = tracked.planned_micros {
+            let ads: u64 = decision
+                .ads
+                .iter()
+                .map(|a| a.segment_micros.iter().sum::<u64>())
+                .sum::<u64>()
+                .min(planned);
+            let channel = session.channel.clone();
+            metrics::counter!("stitcher_break_seconds_total", "channel" => channel.clone(), "kind" => "ad")
+                .increment(ads / 1_000_000);
+            metrics::counter!("stitcher_break_seconds_total", "channel" => channel, "kind" => "slate")
+                .increment((planned - ads) / 1_000_000);
+        }
         let filled = decision.ads.len();
         session.decide(&tracked.id, decision);
         tracing::debug!(session = %session.id, break_id = %tracked.id, ads = filled, "Decided pod.");
