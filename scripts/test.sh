@@ -51,4 +51,9 @@ if command -v cargo-nextest >/dev/null 2>&1; then
 else
   cargo test --workspace --locked --no-fail-fast
 fi
+
+log "Prometheus rules and the Grafana dashboard (promtool)"
+scripts/check-deploy.sh
+log "Browser: dashboard and hls.js across a break (headless Chromium)"
+scripts/browser-test.sh
 log "All checks passed"

@@ -175,6 +175,7 @@ pub fn router(collector: Collector) -> Router {
         .route("/v1/reports", get(reports))
         .route("/v1/ledger", get(ledger))
         .route("/v1/quarantine", get(quarantine))
+        .route("/v1/ads/{ad_instance_id}/events", get(ad_events))
         .with_state(collector)
 }
 
@@ -382,6 +383,21 @@ async fn ledger(State(c): State<Collector>) -> Response {
     }
 }
 
+/// The event types counted for one ad instance.
+async fn ad_events(
+    State(c): State<Collector>,
+    axum::extract::Path(ad_instance_id): axum::extract::Path<String>,
+) -> Response {
+    match c.store.counted_events(&ad_instance_id) {
+        Ok(types) => Json(serde_json::json!({
+            "ad_instance_id": ad_instance_id,
+            "counted": types.iter().map(|t| t.as_str()).collect::<Vec<_>>(),
+        }))
+        .into_response(),
+        Err(e) => store_error(e),
+    }
+}
+
 async fn quarantine(State(c): State<Collector>) -> Response {
     match c.store.quarantine_counts() {
         Ok(counts) => Json(counts).into_response(),
@@ -438,6 +454,8 @@ impl BeaconSink for PipelineBeaconSink {
         let Some(event_type) = EventType::parse(beacon.event.as_str()) else {
             return;
         };
+        metrics::counter!("stitcher_server_beacons_total", "event" => event_type.as_str())
+            .increment(1);
         let event = AdEvent {
             schema_version: SCHEMA_VERSION.to_owned(),
             // Deterministic: a retried segment fetch is the same report.

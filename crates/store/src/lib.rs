@@ -397,6 +397,25 @@ impl EventStore {
         let txn = self.db.begin_read()?;
         Ok(txn.open_table(EVENT_IDS)?.get(event_id)?.is_some())
     }
+
+    /// The event types counted for one ad instance (support: "was this ad billed?").
+    pub fn counted_events(
+        &self,
+        ad_instance_id: &str,
+    ) -> Result<Vec<interlude_events::contract::EventType>, StoreError> {
+        let txn = self.db.begin_read()?;
+        let counted = txn.open_table(state::COUNTED)?;
+        let mut out = Vec::new();
+        for t in interlude_events::contract::EventType::ALL {
+            if counted
+                .get(state::counted_key(ad_instance_id, t).as_str())?
+                .is_some()
+            {
+                out.push(t);
+            }
+        }
+        Ok(out)
+    }
 }
 
 impl EventStore {

@@ -367,7 +367,7 @@ impl<'txn> RedbState<'txn> {
     }
 }
 
-fn counted_key(ad_instance_id: &str, event_type: EventType) -> String {
+pub(crate) fn counted_key(ad_instance_id: &str, event_type: EventType) -> String {
     format!("{ad_instance_id}\u{1f}{}", event_type.as_str())
 }
 
@@ -486,7 +486,12 @@ impl PipelineState for RedbState<'_> {
         let bytes = serde_json::to_vec(&record).unwrap_or_default();
         let r = self.quarantine.insert(seq, bytes.as_slice()).map(|_| ());
         self.keep(r);
-        metrics::counter!("events_quarantined_total").increment(1);
+        // The serde tag is the reason's stable name (a bounded set: safe as a label).
+        let kind = record["reason"]["reason"]
+            .as_str()
+            .unwrap_or("unknown")
+            .to_owned();
+        metrics::counter!("events_quarantined_total", "reason" => kind).increment(1);
     }
 
     fn max_event_time(&self) -> Option<DateTime<Utc>> {

@@ -39,8 +39,17 @@ impl IntoResponse for StitchError {
     }
 }
 
-/// The stitcher's routes.
+/// The stitcher's routes, readable by browser players on any web origin (playlists, segments and tracking
+/// carry no credentials: the session id in the path is the capability).
 pub fn router(stitcher: Arc<Stitcher>) -> Router {
+    let cors = tower_http::cors::CorsLayer::new()
+        .allow_origin(tower_http::cors::Any)
+        .allow_methods([
+            axum::http::Method::GET,
+            axum::http::Method::HEAD,
+            axum::http::Method::POST,
+        ])
+        .allow_headers([axum::http::header::CONTENT_TYPE]);
     Router::new()
         .route("/v1/sessions", post(create_session))
         .route("/v1/sessions/{session}/tracking", get(tracking))
@@ -60,6 +69,7 @@ pub fn router(stitcher: Arc<Stitcher>) -> Router {
             get(slate_segment),
         )
         .with_state(stitcher)
+        .layer(cors)
 }
 
 /// Body of `POST /v1/sessions`.
@@ -165,16 +175,20 @@ async fn ad_segment(
         .and_then(|n| n.parse().ok())
         .ok_or(StitchError::UnknownAdSegment)?;
     let session = stitcher.session(&session)?;
-    // Each should come back as counted beacons: the drop alert compares the two.
-    metrics::counter!("stitcher_ad_segments_served_total", "channel" => session.channel.clone())
-        .increment(1);
+    // Counted once served: each should come back as counted beacons (the drop alert compares the two).
+    let served = || {
+        metrics::counter!("stitcher_ad_segments_served_total", "channel" => session.channel.clone())
+            .increment(1);
+    };
     if stitcher.proxies_segments() {
         let bytes = stitcher
             .proxied_ad_segment(&session, &ad, rendition, index)
             .await?;
+        served();
         return Ok(segment_response(bytes));
     }
     let url = stitcher.ad_segment(&session, &ad, rendition, index)?;
+    served();
     Ok(Redirect::temporary(&url).into_response())
 }
 

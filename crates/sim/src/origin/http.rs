@@ -45,8 +45,11 @@ impl OriginState {
     }
 }
 
-/// The origin's routes.
+/// The origin's routes. Readable from any web origin, as a CDN serves live streams to browser players.
 pub fn router(state: OriginState) -> Router {
+    let cors = tower_http::cors::CorsLayer::new()
+        .allow_origin(tower_http::cors::Any)
+        .allow_methods([axum::http::Method::GET, axum::http::Method::HEAD]);
     Router::new()
         .route("/live/{channel}/master.m3u8", get(master))
         .route(
@@ -56,6 +59,7 @@ pub fn router(state: OriginState) -> Router {
         .route("/live/{channel}/{rendition}/{segment}", get(segment))
         .route("/assets/{*path}", get(asset))
         .with_state(state)
+        .layer(cors)
 }
 
 fn count(route: &'static str) {

@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Headless-Chromium checks (issue 10): the dashboard shows live numbers that update while the load generator
+# runs (screenshot in target/dashboard.png), and hls.js plays a stitched stream across a break whose ad beacons
+# are then counted. Installs Debian's chromium and the npm packages in tests/browser when missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+log() { printf '\n== %s\n' "$*" >&2; }
+
+if ! command -v chromium >/dev/null 2>&1; then
+  if [ "$(id -u)" != 0 ]; then
+    echo "missing chromium: install Debian's chromium package" >&2
+    exit 1
+  fi
+  log "apt-get install chromium"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+fi
+if [ ! -d tests/browser/node_modules/playwright-core ] || [ ! -d tests/browser/node_modules/hls.js ]; then
+  log "npm ci (tests/browser)"
+  (cd tests/browser && npm ci --no-audit --no-fund --loglevel=error)
+fi
+
+log "cargo build -p interlude"
+cargo build --locked -p interlude
+bin=target/debug/interlude
+port=18400
+base="http://127.0.0.1:$port"
+workdir=$(mktemp -d)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$workdir"
+}
+trap cleanup EXIT
+
+log "interlude demo (no built-in viewers) on $base"
+INTERLUDE_EVENTS__DATA_DIR="$workdir/events" "$bin" demo --viewers 0 --duration-secs 0 --speed 2 \
+  --listen "127.0.0.1:$port" --origin-listen "127.0.0.1:$((port + 1))" >"$workdir/demo.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 1 100); do
+  curl -fsS "$base/readyz" >/dev/null 2>&1 && break
+  sleep 0.2
+done
+curl -fsS "$base/readyz" >/dev/null || { cat "$workdir/demo.log" >&2; exit 1; }
+
+log "interlude loadgen --viewers 20 (background)"
+"$bin" loadgen --viewers 20 --base "$base" --speed 2 --refresh-ms 1000 -d 240 >"$workdir/loadgen.log" 2>&1 &
+pids+=($!)
+
+log "node tests/browser/run.mjs"
+mkdir -p target
+if ! node tests/browser/run.mjs "$base" target/dashboard.png; then
+  echo "--- demo log (tail)" >&2
+  tail -n 40 "$workdir/demo.log" >&2
+  exit 1
+fi
