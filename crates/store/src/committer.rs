@@ -107,9 +107,9 @@ impl Committer {
                     let started = std::time::Instant::now();
                     let result = store.ingest(&batch, clock());
                     metrics::histogram!("events_commit_seconds").record(started.elapsed().as_secs_f64());
-                    metrics::counter!("events_committed_total").increment(batch.len() as u64);
                     match result {
                         Ok(outcomes) => {
+                            metrics::counter!("events_committed_total").increment(batch.len() as u64);
                             record_outcomes(&batch, &outcomes, clock());
                             let mut outcomes = outcomes.into_iter();
                             for (b, reply) in waiting {
@@ -117,6 +117,7 @@ impl Committer {
                             }
                         }
                         Err(e) => {
+                            metrics::counter!("events_commit_failures_total").increment(batch.len() as u64);
                             tracing::error!(error = %e, events = batch.len(), "Event commit failed; batch not acknowledged.");
                             for (_, reply) in waiting {
                                 let _ = reply.send(Err(e.to_string()));

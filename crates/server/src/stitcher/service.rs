@@ -214,7 +214,10 @@ impl Stitcher {
                 if expired > 0 {
                     tracing::debug!(expired, "Expired idle sessions.");
                 }
-                metrics::gauge!("stitcher_sessions").set(me.sessions.len() as f64);
+                for id in me.channels.keys() {
+                    let n = me.sessions.for_channel(id).len();
+                    metrics::gauge!("stitcher_sessions", "channel" => id.clone()).set(n as f64);
+                }
             }
         });
     }
@@ -373,7 +376,8 @@ impl Stitcher {
             (Some(slate), true, JoinPolicy::Slate) => slate_decision(slate),
             (Some(slate), ..) => self.decide_pod(session, tracked, entry, slate).await,
         };
-        metrics::histogram!("stitcher_decision_seconds").record(started.elapsed().as_secs_f64());
+        metrics::histogram!("stitcher_decision_seconds", "channel" => session.channel.clone())
+            .record(started.elapsed().as_secs_f64());
         // Fill: seconds of the planned break given to ads versus left to slate (the dashboard's fill rate).
         if let Some(planned) = tracked.planned_micros {
             let ads: u64 = decision
@@ -411,11 +415,14 @@ impl Stitcher {
         let pod = match tokio::time::timeout(timeout, self.pods.pod(request)).await {
             Ok(Ok(pod)) => pod,
             Ok(Err(error)) => {
+                metrics::counter!("stitcher_decision_errors_total", "channel" => session.channel.clone())
+                    .increment(1);
                 tracing::warn!(session = %session.id, %error, "Pod source failed; filling with slate.");
                 return slate_decision(slate);
             }
             Err(_) => {
-                metrics::counter!("stitcher_decision_timeouts_total").increment(1);
+                metrics::counter!("stitcher_decision_timeouts_total", "channel" => session.channel.clone())
+                    .increment(1);
                 return slate_decision(slate);
             }
         };
