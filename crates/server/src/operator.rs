@@ -13,6 +13,7 @@
 //! Controls live in this process. In a multi-node deployment they travel through the shared store (the
 //! distributed-mode issue), which is what "all nodes within a second" needs.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -24,7 +25,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 
 use crate::Readiness;
-use crate::demand::Decider;
+use crate::demand::{Controls, Decider};
 use crate::stitcher::Stitcher;
 
 #[derive(Clone)]
@@ -108,6 +109,27 @@ fn no_engine() -> Response {
     )
 }
 
+/// Adds `key` to the set `pick` chooses in the controls, or removes it.
+fn toggle(
+    ops: &Ops,
+    key: String,
+    on: bool,
+    pick: impl FnOnce(&mut Controls) -> &mut BTreeSet<String>,
+) -> Response {
+    let Some(d) = &ops.decider else {
+        return no_engine();
+    };
+    Json(d.control(|c| {
+        let set = pick(c);
+        if on {
+            set.insert(key);
+        } else {
+            set.remove(&key);
+        }
+    }))
+    .into_response()
+}
+
 async fn slate_only(
     State(ops): State<Ops>,
     Path(channel): Path<String>,
@@ -116,17 +138,7 @@ async fn slate_only(
     if let Err(e) = ops.stitcher.channel(&channel) {
         return problem(StatusCode::NOT_FOUND, e.to_string());
     }
-    let Some(d) = &ops.decider else {
-        return no_engine();
-    };
-    Json(d.control(|c| {
-        if body.enabled {
-            c.slate_only.insert(channel);
-        } else {
-            c.slate_only.remove(&channel);
-        }
-    }))
-    .into_response()
+    toggle(&ops, channel, body.enabled, |c| &mut c.slate_only)
 }
 
 async fn pause_line_item(
@@ -134,21 +146,15 @@ async fn pause_line_item(
     Path(id): Path<String>,
     Json(body): Json<Paused>,
 ) -> Response {
-    let Some(d) = &ops.decider else {
-        return no_engine();
-    };
-    if !d.engine().catalog().line_items.iter().any(|l| l.id == id) {
+    let known = ops
+        .decider
+        .as_ref()
+        .is_some_and(|d| d.engine().catalog().line_items.iter().any(|l| l.id == id));
+    if ops.decider.is_some() && !known {
         return problem(StatusCode::NOT_FOUND, format!("no line item {id:?}"));
     }
     tracing::info!(line_item = %id, paused = body.paused, "Operator kill switch.");
-    Json(d.control(|c| {
-        if body.paused {
-            c.holds.line_items.insert(id);
-        } else {
-            c.holds.line_items.remove(&id);
-        }
-    }))
-    .into_response()
+    toggle(&ops, id, body.paused, |c| &mut c.holds.line_items)
 }
 
 async fn pause_advertiser(
@@ -156,18 +162,8 @@ async fn pause_advertiser(
     Path(id): Path<String>,
     Json(body): Json<Paused>,
 ) -> Response {
-    let Some(d) = &ops.decider else {
-        return no_engine();
-    };
     tracing::info!(advertiser = %id, paused = body.paused, "Operator kill switch.");
-    Json(d.control(|c| {
-        if body.paused {
-            c.holds.advertisers.insert(id);
-        } else {
-            c.holds.advertisers.remove(&id);
-        }
-    }))
-    .into_response()
+    toggle(&ops, id, body.paused, |c| &mut c.holds.advertisers)
 }
 
 async fn drain(State(ops): State<Ops>, Json(body): Json<Draining>) -> Response {

@@ -3,43 +3,23 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
+use common::NoCounts;
 use interlude_decision::catalog::Catalog;
 use interlude_decision::engine::Engine;
-use interlude_events::pipeline::Counters;
 use interlude_server::admin::{self, CatalogStore};
 use interlude_server::demand::{Decider, DemandConfig};
-use interlude_stitch::{PodRequest, ViewerContext};
+use interlude_stitch::PodRequest;
 use serde_json::json;
 
-struct NoCounts;
-
-impl Counters for NoCounts {
-    fn delivered(&self, _: &str, _: DateTime<Utc>) -> u64 {
-        0
-    }
-    fn viewer_impressions(&self, _: &str, _: &str, _: DateTime<Utc>) -> u64 {
-        0
-    }
-}
-
 fn request() -> PodRequest {
-    PodRequest {
-        channel: "live1".into(),
-        session_id: "s1".into(),
-        break_id: "b1".into(),
-        duration_secs: Some(60.0),
-        viewer: ViewerContext {
-            device: Some("tv".into()),
-            country: Some("DE".into()),
-            genre: Some("football".into()),
-            ..ViewerContext::default()
-        },
-    }
+    common::football_request("s1", "DE")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -4,6 +4,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -11,23 +13,12 @@ use axum::Router;
 use axum::extract::{Query, State};
 use axum::routing::{get, post};
 use chrono::{DateTime, Utc};
+use common::NoCounts;
 use interlude_decision::catalog::Catalog;
 use interlude_decision::engine::{Engine, Verdict};
 use interlude_decision::openrtb::AuctionSettings;
-use interlude_events::pipeline::Counters;
 use interlude_server::demand::{BidderConfig, Decider, DemandConfig};
 use interlude_stitch::{PodRequest, ViewerContext};
-
-struct NoCounts;
-
-impl Counters for NoCounts {
-    fn delivered(&self, _: &str, _: DateTime<Utc>) -> u64 {
-        0
-    }
-    fn viewer_impressions(&self, _: &str, _: &str, _: DateTime<Utc>) -> u64 {
-        0
-    }
-}
 
 /// What the bidders and the tag server saw.
 #[derive(Default)]

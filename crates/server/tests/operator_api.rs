@@ -10,9 +10,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use common::NoCounts;
 use interlude_decision::catalog::Catalog;
 use interlude_decision::engine::{Engine, Verdict};
-use interlude_events::pipeline::Counters;
 use interlude_server::Readiness;
 use interlude_server::demand::{Decider, DemandConfig};
 use interlude_server::stitcher::Stitcher;
@@ -20,33 +20,11 @@ use interlude_server::stitcher::beacons::MemoryBeaconSink;
 use interlude_server::stitcher::config::{AdDelivery, StitcherConfig};
 use interlude_server::stitcher::pods::ConfiguredPodSource;
 use interlude_server::stitcher::session::MemorySessionStore;
-use interlude_stitch::{PodRequest, ViewerContext};
+use interlude_stitch::PodRequest;
 use serde_json::json;
 
-struct NoCounts;
-
-impl Counters for NoCounts {
-    fn delivered(&self, _: &str, _: DateTime<Utc>) -> u64 {
-        0
-    }
-    fn viewer_impressions(&self, _: &str, _: &str, _: DateTime<Utc>) -> u64 {
-        0
-    }
-}
-
 fn request(session: usize) -> PodRequest {
-    PodRequest {
-        channel: "live1".into(),
-        session_id: format!("s{session}"),
-        break_id: "b1".into(),
-        duration_secs: Some(60.0),
-        viewer: ViewerContext {
-            device: Some("tv".into()),
-            country: Some("FR".into()),
-            genre: Some("football".into()),
-            ..ViewerContext::default()
-        },
-    }
+    common::football_request(&format!("s{session}"), "FR")
 }
 
 async fn serve(app: axum::Router) -> String {

@@ -19,8 +19,8 @@ const XSD: &str = concat!(
     "/../vast/tests/data/xsd/vast_4.2.xsd"
 );
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_csai_pod_validates_and_its_pixels_count() {
+/// The VAST/VMAP routes and the collector over the example catalog, on loopback, at a fixed instant.
+async fn serve() -> (tempfile::TempDir, Collector, String, DateTime<Utc>) {
     let now: DateTime<Utc> = "2026-11-23T20:00:00Z".parse().unwrap();
     let clock = Arc::new(move || now);
     let dir = tempfile::tempdir().unwrap();
@@ -38,6 +38,12 @@ async fn a_csai_pod_validates_and_its_pixels_count() {
     let app = vast_api::router(decider, collector.clone(), base.clone())
         .merge(collector::router(collector.clone()));
     tokio::spawn(async move { axum::serve(listener, app).await });
+    (dir, collector, base, now)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_csai_pod_validates_and_its_pixels_count() {
+    let (dir, collector, base, now) = serve().await;
 
     let xml = reqwest::get(format!(
         "{base}/v1/vast?channel=live1&duration=60&device=tv&country=FR&genre=football"
@@ -97,22 +103,7 @@ async fn a_csai_pod_validates_and_its_pixels_count() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_vmap_schedules_one_decided_pod_per_break() {
-    let now: DateTime<Utc> = "2026-11-23T20:00:00Z".parse().unwrap();
-    let clock = Arc::new(move || now);
-    let dir = tempfile::tempdir().unwrap();
-    let config = EventsConfig {
-        data_dir: dir.path().join("events"),
-        ..EventsConfig::default()
-    };
-    let collector = Collector::open(&config, clock.clone()).unwrap();
-    let catalog =
-        Catalog::from_toml(include_str!("../../decision/tests/data/catalog.toml")).unwrap();
-    let engine = Arc::new(Engine::new(catalog, collector.store().clone(), 6, 500));
-    let decider = Arc::new(Decider::new(engine, clock, DemandConfig::default()));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let app = vast_api::router(decider, collector.clone(), base.clone());
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    let (dir, _collector, base, _) = serve().await;
     let get = |q: &str| {
         let url = format!(
             "{base}/v1/vmap?channel=live1&duration=60&device=tv&country=FR&genre=football&{q}"

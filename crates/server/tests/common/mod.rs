@@ -167,3 +167,31 @@ pub async fn new_session(base: &str) -> String {
     }
     panic!("the stitcher never read the origin");
 }
+
+/// Counters with nothing delivered and nothing seen: decisions without an event store.
+pub struct NoCounts;
+
+impl interlude_events::pipeline::Counters for NoCounts {
+    fn delivered(&self, _: &str, _: chrono::DateTime<chrono::Utc>) -> u64 {
+        0
+    }
+    fn viewer_impressions(&self, _: &str, _: &str, _: chrono::DateTime<chrono::Utc>) -> u64 {
+        0
+    }
+}
+
+/// A 60 s break of channel live1 for a TV viewer watching football in `country`.
+pub fn football_request(session: &str, country: &str) -> interlude_stitch::PodRequest {
+    interlude_stitch::PodRequest {
+        channel: "live1".into(),
+        session_id: session.into(),
+        break_id: "b1".into(),
+        duration_secs: Some(60.0),
+        viewer: interlude_stitch::ViewerContext {
+            device: Some("tv".into()),
+            country: Some(country.into()),
+            genre: Some("football".into()),
+            ..interlude_stitch::ViewerContext::default()
+        },
+    }
+}
