@@ -47,6 +47,9 @@ pub struct DecisionConfig {
     /// Bearer token of the catalog admin API (`/v1/admin/…`); unset: the admin API is off. Prefer the
     /// `INTERLUDE_DECISION__ADMIN_TOKEN` environment variable to writing it in a file.
     pub admin_token: Option<String>,
+    /// Redis URL through which operator controls (kill switches, slate-only) are shared by every node;
+    /// unset: they apply to this process only.
+    pub controls_redis: Option<String>,
     /// Third-party demand: OpenRTB bidders and VAST tag limits.
     pub demand: crate::demand::DemandConfig,
 }
@@ -59,6 +62,7 @@ impl Default for DecisionConfig {
             pacing_interval_secs: 60,
             catalog_reload_secs: 2,
             admin_token: None,
+            controls_redis: None,
             demand: crate::demand::DemandConfig::default(),
         }
     }

@@ -116,10 +116,14 @@ pub struct Decider {
     http: reqwest::Client,
     config: DemandConfig,
     controls: std::sync::Mutex<Controls>,
+    on_control: std::sync::Mutex<Option<ControlHook>>,
 }
 
+/// Called with the controls after each local change (to share them with other nodes).
+pub type ControlHook = Arc<dyn Fn(&Controls) + Send + Sync>;
+
 /// Operator controls over decisions: kill switches and slate-only channels.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Controls {
     /// Paused line items and advertisers.
     pub holds: Holds,
@@ -140,6 +144,24 @@ impl Decider {
             http: reqwest::Client::new(),
             config,
             controls: std::sync::Mutex::default(),
+            on_control: std::sync::Mutex::default(),
+        }
+    }
+
+    /// Sets the hook told of every local change of the controls.
+    pub fn on_control(&self, hook: ControlHook) {
+        if let Ok(mut h) = self.on_control.lock() {
+            *h = Some(hook);
+        }
+    }
+
+    /// Replaces the controls with ones decided elsewhere (another node); the hook is not called.
+    pub fn apply_controls(&self, controls: Controls) {
+        if let Ok(mut c) = self.controls.lock() {
+            if *c != controls {
+                self.engine().set_holds(Arc::new(controls.holds.clone()));
+                *c = controls;
+            }
         }
     }
 
@@ -155,7 +177,13 @@ impl Decider {
         };
         change(&mut c);
         self.engine().set_holds(Arc::new(c.holds.clone()));
-        c.clone()
+        let changed = c.clone();
+        drop(c);
+        let hook = self.on_control.lock().ok().and_then(|h| h.clone());
+        if let Some(hook) = hook {
+            hook(&changed);
+        }
+        changed
     }
 
     /// The engine deciding now.

@@ -8,6 +8,7 @@
 pub mod admin;
 pub mod collector;
 pub mod config;
+pub mod controls_sync;
 pub mod dashboard;
 pub mod decisions;
 pub mod demand;

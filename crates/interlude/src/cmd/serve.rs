@@ -146,6 +146,10 @@ pub(crate) fn pod_source(
     });
     tracing::info!(catalog = %path.display(), line_items = engine.catalog().line_items.len(), "Decisioning from the catalog.");
     let decider = Arc::new(Decider::new(engine, clock, config.decision.demand.clone()));
+    if let Some(url) = &config.decision.controls_redis {
+        interlude_server::controls_sync::spawn(decider.clone(), url, "interlude")
+            .with_context(|| format!("decision.controls_redis {url:?}"))?;
+    }
     let catalogs = CatalogStore::new(decider.clone(), Some(path.clone()), Arc::new(set_prices));
     catalogs.watch(Duration::from_secs(
         config.decision.catalog_reload_secs.max(1),
