@@ -299,6 +299,8 @@ pub enum Outcome {
     Duplicate,
     /// Quarantined.
     Quarantined(Quarantine),
+    /// Durably appended to a distributed event log; a processor downstream dedups and counts it.
+    Logged,
 }
 
 /// The state the pipeline reads and updates; one implementation per store, all updates of one call to
@@ -382,6 +384,15 @@ pub fn validate(
     if age > policy.dedup_window_hours * 3600 {
         return Err(Quarantine::TooOld { age_secs: age });
     }
+    match edge_check(envelope, policy) {
+        Some(reason) => Err(reason),
+        None => Ok(()),
+    }
+}
+
+/// The checks that need the sender's user agent and address, which are not stored: the collector runs them
+/// at the edge and a distributed log carries only their verdict (see [`process_logged`]).
+pub fn edge_check(envelope: &Envelope, policy: &Policy) -> Option<Quarantine> {
     if let Some(agent) = &envelope.user_agent {
         let agent = agent.to_ascii_lowercase();
         if let Some(pattern) = policy
@@ -389,19 +400,19 @@ pub fn validate(
             .iter()
             .find(|p| agent.contains(&p.to_ascii_lowercase()))
         {
-            return Err(Quarantine::BotUserAgent {
+            return Some(Quarantine::BotUserAgent {
                 pattern: pattern.clone(),
             });
         }
     }
-    if let Some(ip) = envelope.ip {
-        if let Some(range) = policy.data_center_ranges.iter().find(|r| r.contains(ip)) {
-            return Err(Quarantine::DataCenter {
-                range: String::from(range.clone()),
-            });
-        }
-    }
-    Ok(())
+    let ip = envelope.ip?;
+    policy
+        .data_center_ranges
+        .iter()
+        .find(|r| r.contains(ip))
+        .map(|range| Quarantine::DataCenter {
+            range: String::from(range.clone()),
+        })
 }
 
 /// Quartiles cannot come faster than the ad plays: with the creative's duration and the instance's start
@@ -445,13 +456,42 @@ pub fn process(
     policy: &Policy,
     now: DateTime<Utc>,
 ) -> Outcome {
+    process_checked(state, envelope, policy, now, None)
+}
+
+/// Processes one event read back from a distributed event log: the record carries the collector's verdict of
+/// [`edge_check`] (`edge`) instead of the sender's user agent and address, and `now` is the collector's
+/// receipt time, so processing (and any later replay) is deterministic.
+pub fn process_logged(
+    state: &mut impl PipelineState,
+    event: AdEvent,
+    edge: Option<Quarantine>,
+    policy: &Policy,
+) -> Outcome {
+    let now = event.received_at;
+    let envelope = Envelope {
+        event,
+        user_agent: None,
+        ip: None,
+    };
+    process_checked(state, &envelope, policy, now, edge)
+}
+
+fn process_checked(
+    state: &mut impl PipelineState,
+    envelope: &Envelope,
+    policy: &Policy,
+    now: DateTime<Utc>,
+    edge: Option<Quarantine>,
+) -> Outcome {
     let event = &envelope.event;
     // A retried report is recognised before validation, so a resent invalid event is not quarantined twice.
     let id_ok = !event.event_id.is_empty() && event.event_id.len() <= 256;
     if id_ok && !state.record_event_id(&event.event_id, event.occurred_at) {
         return Outcome::Retry;
     }
-    if let Err(reason) = validate(envelope, policy, now) {
+    let checked = validate(envelope, policy, now).and_then(|()| edge.map_or(Ok(()), Err));
+    if let Err(reason) = checked {
         state.quarantine(event, &reason);
         return Outcome::Quarantined(reason);
     }
@@ -531,6 +571,14 @@ pub trait Counters: Send + Sync {
     fn delivered(&self, line_item_id: &str, since: DateTime<Utc>) -> u64;
     /// Impressions of `line_item_id` shown to `viewer_id` at or after `since` (floored to the hour).
     fn viewer_impressions(&self, viewer_id: &str, line_item_id: &str, since: DateTime<Utc>) -> u64;
+    /// Loads what [`Counters::viewer_impressions`] will need for `viewer_id`, just before that viewer's
+    /// decision: remote stores fetch it here so the engine's reads stay synchronous; local ones need nothing.
+    fn prefetch<'a>(
+        &'a self,
+        _viewer_id: &'a str,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + 'a>> {
+        Box::pin(std::future::ready(()))
+    }
 }
 
 /// Line-item prices, for spend in reports and the ledger: the decision engine's catalog implements it; until

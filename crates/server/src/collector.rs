@@ -1,4 +1,5 @@
-//! The event collector and the reporting endpoints, over the embedded event store.
+//! The event collector and the reporting endpoints, over the embedded event store or, in distributed mode, the
+//! Kafka event log (appends) and PostgreSQL (reports).
 //!
 //! - `POST /v1/events` — an array of [`AdEvent`]s as JSON, or as MessagePack with `Content-Type:
 //!   application/msgpack`; answered after the batch is durably committed (group commit), with what happened to
@@ -21,10 +22,15 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use interlude_events::contract::{AdEvent, ConsentFlags, EventSource, EventType, SCHEMA_VERSION};
+use interlude_events::pipeline::Counters;
 use interlude_events::pipeline::{Envelope, Outcome, Policy};
 use interlude_events::token::{Keyring, TokenClaims};
 use interlude_store::committer::{Committer, Sink, SubmitError};
-use interlude_store::{EventStore, GroupBy, StoreError};
+use interlude_store::kafka::KafkaLog;
+use interlude_store::log::EventLog;
+use interlude_store::pg::PgStore;
+use interlude_store::redis_counters::RedisCounters;
+use interlude_store::{EventStore, GroupBy, LedgerRow, ReportRow, StoreError};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -108,13 +114,81 @@ impl EventsConfig {
     }
 }
 
+/// Where reports, the ledger and the quarantine are read.
+#[derive(Clone, Debug)]
+pub enum Reports {
+    /// The embedded redb store.
+    Embedded(Arc<EventStore>),
+    /// PostgreSQL, written by the distributed processors.
+    Postgres(Arc<PgStore>),
+}
+
+impl Reports {
+    /// Counts per `group_by` value over event time `[from, to)`.
+    pub async fn report(
+        &self,
+        group_by: GroupBy,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<ReportRow>, StoreError> {
+        match self {
+            Reports::Embedded(s) => s.report(group_by, from, to),
+            Reports::Postgres(s) => s.report(group_by, from, to).await,
+        }
+    }
+
+    /// The billing ledger.
+    pub async fn ledger(&self) -> Result<Vec<LedgerRow>, StoreError> {
+        match self {
+            Reports::Embedded(s) => s.ledger(),
+            Reports::Postgres(s) => s.ledger().await,
+        }
+    }
+
+    /// Quarantined events by reason.
+    pub async fn quarantine_counts(
+        &self,
+    ) -> Result<std::collections::BTreeMap<String, u64>, StoreError> {
+        match self {
+            Reports::Embedded(s) => s.quarantine_counts(),
+            Reports::Postgres(s) => s.quarantine_counts().await,
+        }
+    }
+
+    /// The event types counted for one ad instance.
+    pub async fn counted_events(&self, ad_instance_id: &str) -> Result<Vec<EventType>, StoreError> {
+        match self {
+            Reports::Embedded(s) => s.counted_events(ad_instance_id),
+            Reports::Postgres(s) => s.counted_events(ad_instance_id).await,
+        }
+    }
+
+    /// Sets the prices for spend.
+    pub fn set_prices(&self, prices: Arc<dyn interlude_events::pipeline::Prices>) {
+        match self {
+            Reports::Embedded(s) => s.set_prices(prices),
+            Reports::Postgres(s) => s.set_prices(prices),
+        }
+    }
+}
+
 /// The collector's shared state.
 #[derive(Clone)]
 pub struct Collector {
-    store: Arc<EventStore>,
-    committer: Committer,
+    reports: Reports,
+    log: Arc<dyn EventLog>,
+    counters: Arc<dyn Counters>,
     keys: Arc<Keyring>,
     clock: Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>,
+}
+
+fn prices_of(config: &EventsConfig) -> Arc<dyn interlude_events::pipeline::Prices> {
+    let prices: std::collections::BTreeMap<String, u64> = config
+        .line_item_cpm
+        .iter()
+        .map(|(li, cpm)| (li.clone(), (cpm * 1e6).round() as u64))
+        .collect();
+    Arc::new(prices)
 }
 
 impl Collector {
@@ -141,24 +215,63 @@ impl Collector {
         sink: impl FnOnce(&Arc<EventStore>) -> Sink,
     ) -> Result<Self, StoreError> {
         let store = Arc::new(EventStore::open(&config.data_dir, config.policy.clone())?);
-        let prices: std::collections::BTreeMap<String, u64> = config
-            .line_item_cpm
-            .iter()
-            .map(|(li, cpm)| (li.clone(), (cpm * 1e6).round() as u64))
-            .collect();
-        store.set_prices(Arc::new(prices));
+        store.set_prices(prices_of(config));
         let committer = Committer::start_sink(sink(&store), clock.clone(), config.queue_batches);
         Ok(Collector {
-            store,
-            committer,
+            counters: store.clone(),
+            reports: Reports::Embedded(store),
+            log: Arc::new(committer),
             keys: Arc::new(config.keyring()),
             clock,
         })
     }
 
-    /// The store, for reports.
-    pub fn store(&self) -> &Arc<EventStore> {
-        &self.store
+    /// A collector of distributed mode: appends to the Kafka event log (creating its topics if needed), reads
+    /// reports from PostgreSQL and pacing/frequency counts from Redis.
+    pub async fn distributed(
+        config: &EventsConfig,
+        distributed: &crate::config::DistributedConfig,
+        clock: Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>,
+    ) -> Result<Self, StoreError> {
+        let pg =
+            Arc::new(PgStore::connect(&distributed.postgres_url, config.policy.clone()).await?);
+        pg.set_prices(prices_of(config));
+        distributed.kafka.ensure_topics().await?;
+        let log = KafkaLog::new(&distributed.kafka, config.policy.clone())?;
+        let counters = RedisCounters::connect(
+            &distributed.redis_url,
+            &distributed.key_prefix,
+            config.policy.frequency_window_days,
+        )
+        .await?;
+        counters.refresh().await?;
+        // Detached: the refresher holds a weak reference and ends with the counters.
+        drop(counters.start_refresh(std::time::Duration::from_secs(1)));
+        Ok(Collector {
+            reports: Reports::Postgres(pg),
+            log: Arc::new(log),
+            counters,
+            keys: Arc::new(config.keyring()),
+            clock,
+        })
+    }
+
+    /// The embedded store, when this collector has one.
+    pub fn embedded(&self) -> Option<Arc<EventStore>> {
+        match &self.reports {
+            Reports::Embedded(s) => Some(s.clone()),
+            Reports::Postgres(_) => None,
+        }
+    }
+
+    /// Where reports are read.
+    pub fn reports(&self) -> &Reports {
+        &self.reports
+    }
+
+    /// The live delivery counts pacing and frequency caps read.
+    pub fn counters(&self) -> Arc<dyn Counters> {
+        self.counters.clone()
     }
 
     /// A tracking URL path (`/t/{token}`) for `claims`.
@@ -258,7 +371,7 @@ async fn post_events(
             }
         })
         .collect();
-    match c.committer.submit(batch).await {
+    match c.log.append(batch).await {
         Ok(outcomes) => Json(Accepted {
             accepted: outcomes.len(),
             outcomes,
@@ -314,8 +427,8 @@ async fn pixel(
     let (user_agent, ip) = sender(&headers);
     let event = pixel_event(claims, &token, (c.clock)());
     match c
-        .committer
-        .submit(vec![Envelope {
+        .log
+        .append(vec![Envelope {
             event,
             user_agent,
             ip,
@@ -345,7 +458,7 @@ async fn reports(State(c): State<Collector>, Query(q): Query<ReportQuery>) -> Re
     let to =
         q.to.unwrap_or_else(|| (c.clock)() + chrono::TimeDelta::minutes(1));
     let from = q.from.unwrap_or(to - chrono::TimeDelta::days(2));
-    let rows = match c.store.report(q.group_by, from, to) {
+    let rows = match c.reports.report(q.group_by, from, to).await {
         Ok(rows) => rows,
         Err(e) => return store_error(e),
     };
@@ -377,7 +490,7 @@ async fn reports(State(c): State<Collector>, Query(q): Query<ReportQuery>) -> Re
 }
 
 async fn ledger(State(c): State<Collector>) -> Response {
-    match c.store.ledger() {
+    match c.reports.ledger().await {
         Ok(rows) => Json(rows).into_response(),
         Err(e) => store_error(e),
     }
@@ -388,7 +501,7 @@ async fn ad_events(
     State(c): State<Collector>,
     axum::extract::Path(ad_instance_id): axum::extract::Path<String>,
 ) -> Response {
-    match c.store.counted_events(&ad_instance_id) {
+    match c.reports.counted_events(&ad_instance_id).await {
         Ok(types) => Json(serde_json::json!({
             "ad_instance_id": ad_instance_id,
             "counted": types.iter().map(|t| t.as_str()).collect::<Vec<_>>(),
@@ -399,7 +512,7 @@ async fn ad_events(
 }
 
 async fn quarantine(State(c): State<Collector>) -> Response {
-    match c.store.quarantine_counts() {
+    match c.reports.quarantine_counts().await {
         Ok(counts) => Json(counts).into_response(),
         Err(e) => store_error(e),
     }
@@ -422,13 +535,13 @@ impl PipelineBeaconSink {
     /// A sink into `collector`'s pipeline (spawns its submitting task).
     pub fn new(collector: &Collector) -> Self {
         let (tx, mut rx) = tokio::sync::mpsc::channel::<Envelope>(BEACON_BUFFER);
-        let committer = collector.committer.clone();
+        let log = collector.log.clone();
         tokio::spawn(async move {
             let mut batch = Vec::with_capacity(BEACON_BATCH);
             while rx.recv_many(&mut batch, BEACON_BATCH).await > 0 {
                 let mut delay = std::time::Duration::from_millis(10);
                 loop {
-                    match committer.submit(batch.clone()).await {
+                    match log.append(batch.clone()).await {
                         Ok(_) => break,
                         Err(SubmitError::Busy) if delay < std::time::Duration::from_secs(5) => {
                             tokio::time::sleep(delay).await;

@@ -20,7 +20,7 @@ use axum::routing::get;
 use chrono::{DateTime, TimeDelta, Utc};
 use futures_util::stream::{self, Stream};
 use interlude_decision::catalog::Catalog;
-use interlude_events::pipeline::{Counters, Counts};
+use interlude_events::pipeline::Counts;
 use metrics_exporter_prometheus::PrometheusHandle;
 use serde::Serialize;
 
@@ -222,13 +222,16 @@ impl Sources {
                 *shed.entry(c.to_owned()).or_insert(0.0) += s.value;
             }
         }
-        let store = self.collector.store();
-        let counted = store
-            .report(
+        // Snapshots are taken on a blocking thread; the reports may be remote (PostgreSQL).
+        let runtime = tokio::runtime::Handle::current();
+        let reports = self.collector.reports();
+        let counters = self.collector.counters();
+        let counted = runtime
+            .block_on(reports.report(
                 interlude_store::GroupBy::Channel,
                 now - TimeDelta::days(2),
                 now + TimeDelta::minutes(1),
-            )
+            ))
             .map(|rows| {
                 rows.iter().fold(Counts::default(), |mut t, r| {
                     t.add(&r.counts);
@@ -250,7 +253,7 @@ impl Sources {
                         LineItemStatus {
                             id: l.id.clone(),
                             tier: format!("{:?}", l.tier).to_lowercase(),
-                            delivered: store.delivered(&l.id, l.start),
+                            delivered: counters.delivered(&l.id, l.start),
                             goal: Catalog::goal_impressions(l),
                             flight_elapsed: ((now - l.start).num_seconds() as f64 / flight)
                                 .clamp(0.0, 1.0),
@@ -268,7 +271,9 @@ impl Sources {
             counted,
             duplicates: sum(&all, "events_duplicates_total"),
             retries: sum(&all, "events_retries_total"),
-            quarantine: store.quarantine_counts().unwrap_or_default(),
+            quarantine: runtime
+                .block_on(reports.quarantine_counts())
+                .unwrap_or_default(),
             lag_secs: all
                 .iter()
                 .find(|s| s.name == "events_lag_seconds")

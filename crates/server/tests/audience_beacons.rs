@@ -125,7 +125,8 @@ async fn counts_equal_the_ground_truth_with_retries_duplicates_and_drops() {
 
     let now = run.clock.now();
     let rows = collector
-        .store()
+        .embedded()
+        .expect("embedded store")
         .report(
             GroupBy::Channel,
             now - TimeDelta::hours(1),

@@ -191,7 +191,7 @@ async fn pixels_count_once_and_tampered_tokens_are_refused() {
         issued_at: 1_795_000_000,
     };
     let path = collector.tracking_path(&claims).unwrap();
-    let store = collector.store().clone();
+    let store = collector.embedded().expect("embedded store");
     let base = serve(collector).await;
     let http = reqwest::Client::new();
     for _ in 0..3 {
@@ -237,7 +237,7 @@ async fn a_saturated_store_answers_503_with_retry_after_and_loses_nothing_acknow
         ..EventsConfig::default()
     };
     let collector = Collector::open(&config, Arc::new(chrono::Utc::now)).unwrap();
-    let store = collector.store().clone();
+    let store = collector.embedded().expect("embedded store");
     let base = serve(collector).await;
     let http = reqwest::Client::new();
     let mut storm = Vec::new();
@@ -323,7 +323,7 @@ async fn a_burst_of_server_side_beacons_is_stored_completely() {
             }
         }
     }
-    let store = collector.store().clone();
+    let store = collector.embedded().expect("embedded store");
     let counted = || {
         store
             .report(

@@ -31,7 +31,12 @@ async fn serve() -> (tempfile::TempDir, Collector, String, DateTime<Utc>) {
     let collector = Collector::open(&config, clock.clone()).unwrap();
     let catalog =
         Catalog::from_toml(include_str!("../../decision/tests/data/catalog.toml")).unwrap();
-    let engine = Arc::new(Engine::new(catalog, collector.store().clone(), 6, 500));
+    let engine = Arc::new(Engine::new(
+        catalog,
+        collector.embedded().expect("embedded store"),
+        6,
+        500,
+    ));
     let decider = Arc::new(Decider::new(engine, clock, DemandConfig::default()));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
@@ -87,7 +92,8 @@ async fn a_csai_pod_validates_and_its_pixels_count() {
         assert_eq!(status, 204);
     }
     let rows = collector
-        .store()
+        .embedded()
+        .expect("embedded store")
         .report(
             interlude_store::GroupBy::LineItem,
             now - chrono::TimeDelta::hours(1),

@@ -10,14 +10,19 @@
 //! [`EventStore::ingest`] is synchronous; [`committer`] batches concurrent callers into group commits.
 
 pub mod committer;
+pub mod kafka;
+pub mod log;
+pub mod pg;
+pub mod redis_counters;
 mod state;
+pub mod testing;
 
 use std::path::Path;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use interlude_events::pipeline::{
-    Counters, Counts, Envelope, Outcome, Policy, Prices, process, spend_micros,
+    Counters, Counts, Envelope, Outcome, Policy, Prices, WindowKey, process, spend_micros,
 };
 use redb::{Database, ReadableTable, ReadableTableMetadata};
 use serde::Serialize;
@@ -215,83 +220,39 @@ impl EventStore {
     ) -> Result<Vec<ReportRow>, StoreError> {
         let txn = self.db.begin_read()?;
         let table = txn.open_table(WINDOWS)?;
-        let prices = self.prices();
-        let mut rows: std::collections::BTreeMap<String, (Counts, u64)> =
-            std::collections::BTreeMap::new();
         let (lo, hi) = (
             state::minute_prefix(from.timestamp()),
             state::minute_prefix(to.timestamp()),
         );
+        let mut cells = Vec::new();
         for entry in table.range::<&[u8]>(lo.as_slice()..hi.as_slice())? {
             let (key, value) = entry?;
-            let window = state::decode_window_key(key.value())?;
-            let counts = state::decode_counts(value.value())?;
-            let time = |secs: i64| {
-                DateTime::from_timestamp(secs, 0)
-                    .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
-                    .unwrap_or_default()
-            };
-            let spend = prices
-                .cpm_micros(&window.line_item_id)
-                .map_or(0, |cpm| spend_micros(counts.impressions, cpm));
-            let group = match group_by {
-                GroupBy::Campaign => window.campaign_id,
-                GroupBy::LineItem => window.line_item_id,
-                GroupBy::Creative => window.creative_id,
-                GroupBy::Channel => window.channel,
-                GroupBy::LiveEvent => window.live_event_id,
-                GroupBy::Minute => time(window.minute),
-                GroupBy::Hour => time(window.minute.div_euclid(3600) * 3600),
-                GroupBy::Day => time(window.minute.div_euclid(86_400) * 86_400),
-            };
-            let row = rows.entry(group).or_default();
-            row.0.add(&counts);
-            row.1 += spend;
+            cells.push((
+                state::decode_window_key(key.value())?,
+                state::decode_counts(value.value())?,
+            ));
         }
-        Ok(rows
-            .into_iter()
-            .map(|(key, (counts, spend_micros))| ReportRow {
-                completion_rate: counts.completion_rate(),
-                key,
-                counts,
-                spend_micros,
-            })
-            .collect())
+        Ok(build_report(cells, group_by, self.prices().as_ref()))
     }
 
     /// The billing ledger: per line item and hour, the original counts and every correction appended since.
     pub fn ledger(&self) -> Result<Vec<LedgerRow>, StoreError> {
         let txn = self.db.begin_read()?;
-        let mut out: std::collections::BTreeMap<(String, i64), (Counts, Vec<Counts>)> =
-            Default::default();
+        let mut originals = Vec::new();
         for entry in txn.open_table(LEDGER)?.iter()? {
             let (key, value) = entry?;
-            let (li, hour) = state::decode_ledger_key(key.value())?;
-            out.entry((li, hour)).or_default().0 = state::decode_counts(value.value())?;
+            originals.push((
+                state::decode_ledger_key(key.value())?,
+                state::decode_counts(value.value())?,
+            ));
         }
+        let mut corrections = Vec::new();
         for entry in txn.open_table(LEDGER_CORRECTIONS)?.iter()? {
             let (_, value) = entry?;
             let (li, hour, counts) = state::decode_correction(value.value())?;
-            out.entry((li, hour)).or_default().1.push(counts);
+            corrections.push(((li, hour), counts));
         }
-        let prices = self.prices();
-        Ok(out
-            .into_iter()
-            .map(
-                |((line_item_id, hour), (original, corrections))| LedgerRow {
-                    cpm_micros: prices.cpm_micros(&line_item_id),
-                    spend_micros: prices.cpm_micros(&line_item_id).map_or(0, |cpm| {
-                        let impressions = original.impressions
-                            + corrections.iter().map(|c| c.impressions).sum::<u64>();
-                        spend_micros(impressions, cpm)
-                    }),
-                    line_item_id,
-                    hour,
-                    original,
-                    corrections,
-                },
-            )
-            .collect())
+        Ok(build_ledger(originals, corrections, self.prices().as_ref()))
     }
 
     /// Quarantined events by reason.
@@ -460,4 +421,75 @@ impl Counters for EventStore {
                 0
             })
     }
+}
+
+/// Groups window cells into report rows (the same for every store).
+pub fn build_report(
+    cells: impl IntoIterator<Item = (WindowKey, Counts)>,
+    group_by: GroupBy,
+    prices: &dyn Prices,
+) -> Vec<ReportRow> {
+    let mut rows: std::collections::BTreeMap<String, (Counts, u64)> = Default::default();
+    let time = |secs: i64| {
+        DateTime::from_timestamp(secs, 0)
+            .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+            .unwrap_or_default()
+    };
+    for (window, counts) in cells {
+        let spend = prices
+            .cpm_micros(&window.line_item_id)
+            .map_or(0, |cpm| spend_micros(counts.impressions, cpm));
+        let group = match group_by {
+            GroupBy::Campaign => window.campaign_id,
+            GroupBy::LineItem => window.line_item_id,
+            GroupBy::Creative => window.creative_id,
+            GroupBy::Channel => window.channel,
+            GroupBy::LiveEvent => window.live_event_id,
+            GroupBy::Minute => time(window.minute),
+            GroupBy::Hour => time(window.minute.div_euclid(3600) * 3600),
+            GroupBy::Day => time(window.minute.div_euclid(86_400) * 86_400),
+        };
+        let row = rows.entry(group).or_default();
+        row.0.add(&counts);
+        row.1 += spend;
+    }
+    rows.into_iter()
+        .map(|(key, (counts, spend_micros))| ReportRow {
+            completion_rate: counts.completion_rate(),
+            key,
+            counts,
+            spend_micros,
+        })
+        .collect()
+}
+
+/// Builds ledger rows from original hours and corrections (in booking order), priced.
+pub fn build_ledger(
+    originals: impl IntoIterator<Item = ((String, i64), Counts)>,
+    corrections: impl IntoIterator<Item = ((String, i64), Counts)>,
+    prices: &dyn Prices,
+) -> Vec<LedgerRow> {
+    let mut out: std::collections::BTreeMap<(String, i64), (Counts, Vec<Counts>)> =
+        Default::default();
+    for (key, counts) in originals {
+        out.entry(key).or_default().0 = counts;
+    }
+    for (key, counts) in corrections {
+        out.entry(key).or_default().1.push(counts);
+    }
+    out.into_iter()
+        .map(|((line_item_id, hour), (original, corrections))| {
+            let cpm = prices.cpm_micros(&line_item_id);
+            let impressions =
+                original.impressions + corrections.iter().map(|c| c.impressions).sum::<u64>();
+            LedgerRow {
+                cpm_micros: cpm,
+                spend_micros: cpm.map_or(0, |cpm| spend_micros(impressions, cpm)),
+                line_item_id,
+                hour,
+                original,
+                corrections,
+            }
+        })
+        .collect()
 }

@@ -288,15 +288,18 @@ pub(crate) async fn run(args: DemoArgs, mut config: InterludeConfig) -> anyhow::
     config.origin = args.origin.apply(config.origin)?;
     let stack = start_stack(&mut config, &args.origin, args.listen).await?;
     let (listen, origin_listen) = (args.listen, args.origin.origin_listen);
-    let store = stack.collector.store().clone();
-    let totals = move || -> anyhow::Result<interlude_events::pipeline::Counts> {
+    let reports = stack.collector.reports().clone();
+    let totals = async || -> anyhow::Result<interlude_events::pipeline::Counts> {
         let now = chrono::Utc::now();
         let mut total = interlude_events::pipeline::Counts::default();
-        for row in store.report(
-            GroupBy::Channel,
-            now - chrono::TimeDelta::days(400),
-            now + chrono::TimeDelta::days(400),
-        )? {
+        for row in reports
+            .report(
+                GroupBy::Channel,
+                now - chrono::TimeDelta::days(400),
+                now + chrono::TimeDelta::days(400),
+            )
+            .await?
+        {
             total.add(&row.counts);
         }
         Ok(total)
@@ -353,7 +356,7 @@ pub(crate) async fn run(args: DemoArgs, mut config: InterludeConfig) -> anyhow::
     loop {
         tokio::select! {
             _ = tick.tick() => {
-                let c = totals()?;
+                let c = totals().await?;
                 println!("  counted so far: impressions {}, starts {}, quartiles {}/{}/{}, completes {}",
                     c.impressions, c.starts, c.first_quartiles, c.midpoints, c.third_quartiles, c.completes);
             }
@@ -374,14 +377,15 @@ pub(crate) async fn run(args: DemoArgs, mut config: InterludeConfig) -> anyhow::
     }
     // Let the last beacons reach the store.
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let counted = totals()?;
+    let counted = totals().await?;
     println!("\nSummary");
     let now = chrono::Utc::now();
     let wide = chrono::TimeDelta::days(400);
     for row in stack
         .collector
-        .store()
-        .report(GroupBy::LineItem, now - wide, now + wide)?
+        .reports()
+        .report(GroupBy::LineItem, now - wide, now + wide)
+        .await?
     {
         println!(
             "  line item {:<14} impressions {:>5}  completes {:>5}  spend {}.{:02}",

@@ -116,19 +116,19 @@ pub(crate) fn pod_source(
         .with_context(|| format!("reading the catalog {}", path.display()))?;
     let catalog = Catalog::from_toml(&text)
         .with_context(|| format!("loading the catalog {}", path.display()))?;
-    let store = collector.store().clone();
+    let reports = collector.reports().clone();
     let set_prices = move |catalog: &Catalog| {
         let prices: std::collections::BTreeMap<String, u64> = catalog
             .line_items
             .iter()
             .map(|l| (l.id.clone(), (l.cpm * 1e6).round() as u64))
             .collect();
-        store.set_prices(Arc::new(prices));
+        reports.set_prices(Arc::new(prices));
     };
     set_prices(&catalog);
     let engine = Arc::new(Engine::new(
         catalog,
-        collector.store().clone(),
+        collector.counters(),
         config.decision.max_ads_per_pod,
         tolerance_ms,
     ));

@@ -1,0 +1,321 @@
+//! One conformance suite for every adapter of the pipeline's storage traits, on real servers (started by
+//! `scripts/services.sh`): the same known stream (duplicates, retries, out-of-order and late reports, 5 %
+//! invalid traffic; `interlude_events::known_stream`) must give the ground truth through
+//!
+//! - the event state: the embedded redb store and PostgreSQL ([`PgStore::apply`]), including a re-applied
+//!   batch and two processors racing on one partition (a rebalance's zombie);
+//! - the event log (`EventLog`): the embedded group committer and Kafka with two processors in one consumer
+//!   group;
+//! - the live counters (`Counters`): the embedded store and Redis, for delivery and per-viewer frequency.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use interlude_events::contract::{ConsentFlags, EventSource, EventType};
+use interlude_events::known_stream::{KnownStream, event, known_stream};
+use interlude_events::pipeline::{Counters, Counts, Envelope, Policy, edge_check};
+use interlude_store::committer::Committer;
+use interlude_store::kafka::{KafkaLog, Processor};
+use interlude_store::log::{EventLog, LogRecord};
+use interlude_store::pg::PgStore;
+use interlude_store::redis_counters::RedisCounters;
+use interlude_store::{EventStore, GroupBy, LedgerRow, ReportRow, testing};
+
+/// What every adapter must end with.
+#[derive(Debug, PartialEq)]
+struct Totals {
+    by_line_item: BTreeMap<String, Counts>,
+    billed: BTreeMap<String, Counts>,
+    quarantine: BTreeMap<String, u64>,
+}
+
+fn totals(
+    report: Vec<ReportRow>,
+    ledger: Vec<LedgerRow>,
+    quarantine: BTreeMap<String, u64>,
+) -> Totals {
+    let mut billed: BTreeMap<String, Counts> = BTreeMap::new();
+    for row in ledger {
+        let t = billed.entry(row.line_item_id).or_default();
+        t.add(&row.original);
+        row.corrections.iter().for_each(|c| t.add(c));
+    }
+    Totals {
+        by_line_item: report.into_iter().map(|r| (r.key, r.counts)).collect(),
+        billed,
+        quarantine,
+    }
+}
+
+/// The stream as a collector hands it on: every report stamped with the receipt time, plus three consented
+/// and unconsented impressions with viewer ids (frequency counts).
+fn stream() -> (KnownStream, Vec<Envelope>, Totals) {
+    let mut stream = known_stream(11, 600);
+    let at = stream.now - TimeDelta::minutes(30);
+    let mut reports = stream.reports.clone();
+    for (n, (viewer, consent)) in [("v1", true), ("v1", true), ("v2", false)]
+        .into_iter()
+        .enumerate()
+    {
+        let mut e = event(
+            format!("fq{n}"),
+            &format!("fq-ai{n}"),
+            EventType::Impression,
+            EventSource::ServerSide,
+            at,
+            1,
+        );
+        e.viewer_id = Some(viewer.into());
+        e.consent = ConsentFlags {
+            store_viewer_id: consent,
+            ..ConsentFlags::default()
+        };
+        reports.push(Envelope {
+            event: e,
+            user_agent: None,
+            ip: None,
+        });
+        stream.truth.entry("li1".into()).or_default().impressions += 1;
+    }
+    for r in &mut reports {
+        r.event.received_at = stream.now;
+    }
+    let expected = Totals {
+        by_line_item: stream.truth.clone(),
+        billed: stream.truth.clone(),
+        quarantine: stream
+            .quarantine
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), *v))
+            .collect(),
+    };
+    (stream, reports, expected)
+}
+
+fn window(now: DateTime<Utc>) -> (DateTime<Utc>, DateTime<Utc>) {
+    (now - TimeDelta::days(3), now + TimeDelta::hours(1))
+}
+
+fn check_counters(counters: &dyn Counters, expected: &Totals, since: DateTime<Utc>) {
+    for (li, counts) in &expected.by_line_item {
+        assert_eq!(
+            counters.delivered(li, since),
+            counts.impressions,
+            "delivered {li}"
+        );
+    }
+    assert_eq!(
+        counters.viewer_impressions("v1", "li1", since),
+        2,
+        "consented viewer"
+    );
+    assert_eq!(
+        counters.viewer_impressions("v2", "li1", since),
+        0,
+        "viewer without consent"
+    );
+}
+
+fn record(e: &Envelope) -> LogRecord {
+    LogRecord {
+        event: e.event.clone(),
+        edge: edge_check(e, &Policy::default()),
+    }
+}
+
+fn partition_of(e: &Envelope, partitions: u64) -> i32 {
+    // Any stable hash: what matters is that one instance's reports share a partition.
+    let h = e
+        .event
+        .ad_instance_id
+        .bytes()
+        .fold(7u64, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b)));
+    (h % partitions) as i32
+}
+
+#[test]
+fn embedded_state_gives_the_truth() {
+    let (stream, reports, expected) = stream();
+    let dir = tempfile::tempdir().unwrap();
+    let store = EventStore::open(dir.path(), Policy::default()).unwrap();
+    for batch in reports.chunks(500) {
+        store.ingest(batch, stream.now).unwrap();
+    }
+    // A batch sent again (its acknowledgement was lost): nothing changes.
+    store.ingest(&reports[..500], stream.now).unwrap();
+    let (from, to) = window(stream.now);
+    let got = totals(
+        store.report(GroupBy::LineItem, from, to).unwrap(),
+        store.ledger().unwrap(),
+        store.quarantine_counts().unwrap(),
+    );
+    assert_eq!(got, expected);
+    check_counters(&store, &expected, from);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_state_gives_the_truth_once_despite_reapplied_and_racing_batches() {
+    let (stream, reports, expected) = stream();
+    let url = testing::pg_fresh_schema().await.unwrap();
+    let store = Arc::new(PgStore::connect(&url, Policy::default()).await.unwrap());
+    let zombie = Arc::new(PgStore::connect(&url, Policy::default()).await.unwrap());
+    let mut partitions: BTreeMap<i32, Vec<(i64, Result<LogRecord, String>)>> = BTreeMap::new();
+    for r in &reports {
+        let p = partitions.entry(partition_of(r, 4)).or_default();
+        p.push((p.len() as i64, Ok(record(r))));
+    }
+    let mut skipped = 0;
+    for (partition, records) in &partitions {
+        for chunk in records.chunks(300) {
+            // The owner and a zombie (which lost the partition in a rebalance but still has the batch)
+            // apply the same records at the same time: the row lock lets one in, the other finds them done.
+            let (a, b) = tokio::join!(
+                store.apply("g", "events", *partition, chunk),
+                zombie.apply("g", "events", *partition, chunk)
+            );
+            let (a, b) = (a.unwrap(), b.unwrap());
+            assert_eq!(
+                a.skipped + b.skipped,
+                chunk.len(),
+                "each record applied exactly once"
+            );
+            skipped += a.skipped + b.skipped;
+        }
+        // A restart re-reads the partition from an older offset: everything is skipped.
+        let again = store
+            .apply("g", "events", *partition, records)
+            .await
+            .unwrap();
+        assert_eq!(again.skipped, records.len());
+        assert!(again.outcomes.is_empty());
+    }
+    assert_eq!(skipped, reports.len());
+    let offsets = store.offsets("g", "events").await.unwrap();
+    for (partition, records) in &partitions {
+        assert_eq!(
+            offsets[partition],
+            records.len() as i64,
+            "offset committed with the state"
+        );
+    }
+    let (from, to) = window(stream.now);
+    let got = totals(
+        store.report(GroupBy::LineItem, from, to).await.unwrap(),
+        store.ledger().await.unwrap(),
+        store.quarantine_counts().await.unwrap(),
+    );
+    assert_eq!(got, expected);
+    for (li, counts) in &expected.by_line_item {
+        assert_eq!(
+            store.delivered(li, from).await.unwrap(),
+            counts.impressions,
+            "delivered {li}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_quarantines_undecodable_records_and_moves_on() {
+    let url = testing::pg_fresh_schema().await.unwrap();
+    let store = PgStore::connect(&url, Policy::default()).await.unwrap();
+    let records = vec![(
+        0,
+        Err("expected value at line 1 column 1: <html>".to_owned()),
+    )];
+    let applied = store.apply("g", "events", 0, &records).await.unwrap();
+    assert!(applied.outcomes.is_empty());
+    assert_eq!(store.offsets("g", "events").await.unwrap()[&0], 1);
+    assert_eq!(store.quarantine_counts().await.unwrap()["undecodable"], 1);
+}
+
+/// Appends the stream through `log` in collector-sized batches, twice for one batch (a client retry).
+async fn append_all(log: &dyn EventLog, reports: &[Envelope]) {
+    for batch in reports.chunks(200) {
+        log.append(batch.to_vec()).await.unwrap();
+    }
+    log.append(reports[..200].to_vec()).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn embedded_log_gives_the_truth() {
+    let (stream, reports, expected) = stream();
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(EventStore::open(dir.path(), Policy::default()).unwrap());
+    let now = stream.now;
+    let log: Arc<dyn EventLog> = Arc::new(Committer::start(store.clone(), Arc::new(move || now)));
+    append_all(log.as_ref(), &reports).await;
+    let (from, to) = window(stream.now);
+    let got = totals(
+        store.report(GroupBy::LineItem, from, to).unwrap(),
+        store.ledger().unwrap(),
+        store.quarantine_counts().unwrap(),
+    );
+    assert_eq!(got, expected);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kafka_log_with_two_processors_gives_the_truth_and_the_shared_counters() {
+    let (stream, reports, expected) = stream();
+    let config = testing::kafka_config(4);
+    config.ensure_topics().await.unwrap();
+    let url = testing::pg_fresh_schema().await.unwrap();
+    let counters = RedisCounters::connect(&testing::redis_url(), &testing::redis_prefix(), 30)
+        .await
+        .unwrap();
+    let log: Arc<dyn EventLog> = Arc::new(KafkaLog::new(&config, Policy::default()).unwrap());
+    append_all(log.as_ref(), &reports).await;
+
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let mut processors = Vec::new();
+    for _ in 0..2 {
+        let store = Arc::new(PgStore::connect(&url, Policy::default()).await.unwrap());
+        let processor = Processor::new(&config, store, Some(counters.clone())).unwrap();
+        let mut stop = stop_rx.clone();
+        processors.push(tokio::spawn(async move {
+            processor
+                .run(
+                    async move { while stop.changed().await.is_ok() && !*stop.borrow() {} },
+                    |_| {},
+                )
+                .await
+        }));
+    }
+    let reader = PgStore::connect(&url, Policy::default()).await.unwrap();
+    let (from, to) = window(stream.now);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
+    let got = loop {
+        let got = totals(
+            reader.report(GroupBy::LineItem, from, to).await.unwrap(),
+            reader.ledger().await.unwrap(),
+            reader.quarantine_counts().await.unwrap(),
+        );
+        if got == expected || tokio::time::Instant::now() > deadline {
+            break got;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    stop_tx.send(true).unwrap();
+    for p in processors {
+        p.await.unwrap().unwrap();
+    }
+    assert_eq!(got, expected);
+    // Nothing was left to do: the committed offsets cover the whole log.
+    let offsets = reader.offsets(&config.group, &config.topic).await.unwrap();
+    let logged: i64 = offsets.values().sum();
+    assert_eq!(
+        logged as usize,
+        reports.len() + 200,
+        "every appended record consumed once"
+    );
+
+    counters.refresh().await.unwrap();
+    for viewer in ["v1", "v2"] {
+        counters.prefetch(viewer).await;
+    }
+    check_counters(counters.as_ref(), &expected, from);
+    counters.clear().await.unwrap();
+}
