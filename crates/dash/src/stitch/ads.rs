@@ -1,0 +1,215 @@
+//! Ad and slate Periods: adaptation sets that mirror the content's (same @id, kind, language, roles, so
+//! players keep the selected tracks across the Period boundary), each filled with the ad renditions that
+//! come closest to the content's representations in codec and bandwidth, addressed by a SegmentTimeline
+//! of the ad's segments (ISO/IEC 23009-1 §5.3.9.6) with URLs from the caller's [`AdUrls`].
+
+use std::time::Duration;
+
+use crate::model::{
+    AdaptationSet, ContentKind, Period, Representation, SegmentTemplate,
+};
+use crate::segment::{Segment, compress_timeline};
+use crate::time::duration_to_ticks;
+
+use super::plan::{Ad, AdRendition, AdUrlRequest, AdUrls, StitchWarning};
+
+fn fourcc(codecs: &str) -> &str {
+    codecs.split(['.', ',']).next().unwrap_or("").trim()
+}
+
+fn primary_language(lang: &str) -> String {
+    lang.split(['-', '_'])
+        .next()
+        .unwrap_or("")
+        .to_ascii_lowercase()
+}
+
+/// The renditions of `ad` to put in the ad Period's copy of `set`: of the same kind, the same language
+/// (when the content names one and the ad has it), the same codec family when the ad has it, then for each
+/// content representation the one closest in bandwidth (on a log scale), without repeats.
+pub(crate) fn pick_renditions<'a>(set: &AdaptationSet, ad: &'a Ad) -> Vec<&'a AdRendition> {
+    let kind = set.kind();
+    let mut candidates: Vec<&AdRendition> = ad.renditions.iter().filter(|r| r.kind == kind).collect();
+    if kind == ContentKind::Other {
+        return Vec::new();
+    }
+    if let Some(lang) = set.lang.as_deref().map(primary_language) {
+        let same: Vec<&AdRendition> = candidates
+            .iter()
+            .copied()
+            .filter(|r| r.lang.as_deref().map(primary_language).as_deref() == Some(lang.as_str()))
+            .collect();
+        if !same.is_empty() {
+            candidates = same;
+        }
+    }
+    let content_codecs = set
+        .codecs
+        .as_deref()
+        .or_else(|| set.representations.iter().find_map(|r| r.codecs.as_deref()))
+        .unwrap_or("");
+    let family = fourcc(content_codecs);
+    if !family.is_empty() {
+        let same: Vec<&AdRendition> = candidates
+            .iter()
+            .copied()
+            .filter(|r| fourcc(&r.codecs) == family)
+            .collect();
+        if !same.is_empty() {
+            candidates = same;
+        }
+    }
+    if candidates.is_empty() {
+        return Vec::new();
+    }
+    let mut picked: Vec<&AdRendition> = Vec::new();
+    let mut bandwidths: Vec<u64> = set.representations.iter().filter_map(|r| r.bandwidth).collect();
+    if bandwidths.is_empty() {
+        bandwidths.push(0);
+    }
+    for bw in bandwidths {
+        let best = candidates.iter().copied().min_by(|a, b| {
+            let da = log_distance(a.bandwidth, bw);
+            let db = log_distance(b.bandwidth, bw);
+            da.total_cmp(&db).then(a.bandwidth.cmp(&b.bandwidth))
+        });
+        if let Some(best) = best {
+            if !picked.iter().any(|p| std::ptr::eq(*p, best)) {
+                picked.push(best);
+            }
+        }
+    }
+    picked.sort_by_key(|r| r.bandwidth);
+    picked
+}
+
+fn log_distance(a: u64, b: u64) -> f64 {
+    #[allow(clippy::cast_precision_loss)]
+    let (a, b) = ((a.max(1)) as f64, (b.max(1)) as f64);
+    (a.ln() - b.ln()).abs()
+}
+
+/// The ad's segments for one rendition, those starting before `plays` (the placed length).
+fn ad_segments(r: &AdRendition, full: Duration, plays: Duration) -> Vec<Segment> {
+    let ts = r.timescale.max(1);
+    let d = r.segment_duration.max(1);
+    let total = duration_to_ticks(full, ts);
+    let cut = duration_to_ticks(plays, ts);
+    let mut out = Vec::new();
+    let mut t = 0u64;
+    let mut n = r.start_number;
+    while t < total && t < cut {
+        let dur = d.min(total - t);
+        out.push(Segment {
+            number: n,
+            time: t,
+            duration: dur,
+        });
+        t += dur;
+        n += 1;
+        if out.len() as u64 >= crate::parse::MAX_TIMELINE_SEGMENTS {
+            break;
+        }
+    }
+    out
+}
+
+/// Everything an ad Period is built from.
+pub(crate) struct AdPeriodSpec<'a> {
+    pub(crate) content: &'a Period,
+    pub(crate) break_id: &'a str,
+    pub(crate) period_id: String,
+    pub(crate) index: usize,
+    pub(crate) is_slate: bool,
+    pub(crate) ad: &'a Ad,
+    pub(crate) start: Duration,
+    pub(crate) plays: Duration,
+}
+
+/// Builds the Period that plays `spec.ad` for `spec.plays` from `spec.start`.
+pub(crate) fn ad_period(
+    spec: &AdPeriodSpec<'_>,
+    urls: &dyn AdUrls,
+    warnings: &mut Vec<StitchWarning>,
+) -> Period {
+    let mut period = Period {
+        id: Some(spec.period_id.clone()),
+        start: Some(spec.start),
+        duration: Some(spec.plays),
+        ..Period::default()
+    };
+    let mut used_ids: Vec<String> = Vec::new();
+    for (ai, set) in spec.content.adaptation_sets.iter().enumerate() {
+        let picked = pick_renditions(set, spec.ad);
+        if picked.is_empty() {
+            if matches!(set.kind(), ContentKind::Video | ContentKind::Audio) {
+                warnings.push(StitchWarning::NoRendition {
+                    break_id: spec.break_id.to_string(),
+                    ad_id: spec.ad.id.clone(),
+                    adaptation_set: set.id.clone().unwrap_or_else(|| ai.to_string()),
+                });
+            }
+            continue;
+        }
+        let mut out = AdaptationSet {
+            id: set.id.clone(),
+            content_type: set.content_type.clone().or_else(|| {
+                Some(
+                    match set.kind() {
+                        ContentKind::Video => "video",
+                        ContentKind::Audio => "audio",
+                        ContentKind::Text => "text",
+                        ContentKind::Other => "image",
+                    }
+                    .to_string(),
+                )
+            }),
+            mime_type: picked.first().map(|r| r.mime_type.clone()),
+            lang: set.lang.clone(),
+            segment_alignment: Some("true".to_string()),
+            roles: set.roles.clone(),
+            accessibility: set.accessibility.clone(),
+            ..AdaptationSet::default()
+        };
+        for r in picked {
+            let mut id = r.id.clone();
+            if used_ids.contains(&id) {
+                id = format!("{}_{ai}", r.id);
+            }
+            used_ids.push(id.clone());
+            let request = AdUrlRequest {
+                break_id: spec.break_id,
+                period_id: &spec.period_id,
+                index: spec.index,
+                is_slate: spec.is_slate,
+                ad: spec.ad,
+                rendition: r,
+            };
+            let u = urls.urls(&request);
+            let segments = ad_segments(r, spec.ad.duration, spec.plays);
+            out.representations.push(Representation {
+                id,
+                bandwidth: Some(r.bandwidth),
+                codecs: Some(r.codecs.clone()),
+                mime_type: None,
+                width: r.width,
+                height: r.height,
+                frame_rate: r.frame_rate.clone(),
+                audio_sampling_rate: r.audio_sampling_rate.map(|s| s.to_string()),
+                segment_template: Some(SegmentTemplate {
+                    media: Some(u.media),
+                    initialization: Some(u.initialization),
+                    timescale: Some(r.timescale.max(1)),
+                    start_number: Some(r.start_number),
+                    presentation_time_offset: None,
+                    duration: None,
+                    timeline: Some(compress_timeline(&segments)),
+                    ..SegmentTemplate::default()
+                }),
+                ..Representation::default()
+            });
+        }
+        period.adaptation_sets.push(out);
+    }
+    period
+}
