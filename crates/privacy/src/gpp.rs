@@ -280,6 +280,19 @@ mod tests {
     }
 
     #[test]
+    fn usnat_only() {
+        // Header for [7] written after the spec (single id, Fibonacci 7 = 5 + 2 → "01011"), with the usnat
+        // section of iabgpp-java UsNatTest.testDecode1.
+        let g = parse("DBABLA~BVVVkkkklWA.YA");
+        assert_eq!(g.header.section_ids, vec![7]);
+        assert!(matches!(
+            g.section(SECTION_US_NAT),
+            Some(GppSection::UsNat(_))
+        ));
+        assert_eq!(crate::testutil::gpp_header(&[7]), "DBABLA");
+    }
+
+    #[test]
     fn section_count_mismatch_is_refused() {
         assert!(matches!(
             GppString::parse("DBABTA"),

@@ -202,3 +202,71 @@ fn empty_and_garbage_are_errors_not_panics() {
     assert!(TcString::parse("C€").is_err());
     assert!(TcString::parse("C").is_err());
 }
+
+mod round_trip {
+    use super::*;
+    use crate::testutil::TcFields;
+    use proptest::prelude::*;
+
+    fn ids(max: u8) -> impl Strategy<Value = Vec<u8>> {
+        proptest::collection::btree_set(1..=max, 0..usize::from(max))
+            .prop_map(|s| s.into_iter().collect())
+    }
+
+    fn vendors() -> impl Strategy<Value = Vec<u16>> {
+        proptest::collection::btree_set(1u16..2000, 0..40).prop_map(|s| s.into_iter().collect())
+    }
+
+    proptest! {
+        /// Any field values, encoded with the spec-derived test encoder, decode to the same values.
+        #[test]
+        fn encoded_fields_decode_to_the_same_values(
+            created in 0u64..(1 << 36),
+            cmp_id in 0u16..4096,
+            cmp_version in 0u16..4096,
+            vlv in 0u16..4096,
+            purposes in ids(24),
+            li in ids(24),
+            features in ids(12),
+            v in vendors(),
+            v_li in vendors(),
+            restricted in vendors(),
+            lang in "[A-Z]{2}",
+            p1t in any::<bool>(),
+        ) {
+            let lang = [lang.as_bytes()[0], lang.as_bytes()[1]];
+            let f = TcFields {
+                created_ds: created,
+                last_updated_ds: created,
+                cmp_id,
+                cmp_version,
+                vendor_list_version: vlv,
+                purposes: purposes.clone(),
+                purposes_li: li.clone(),
+                special_features: features.clone(),
+                vendors: v.clone(),
+                vendors_li: v_li.clone(),
+                restrictions: vec![(2, 0, restricted.clone())],
+                language: lang,
+                purpose_one_treatment: p1t,
+                ..TcFields::default()
+            };
+            let tc = TcString::parse(&f.encode()).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            prop_assert_eq!(tc.created, UNIX_EPOCH + Duration::from_millis(created * 100));
+            prop_assert_eq!((tc.cmp_id, tc.cmp_version, tc.vendor_list_version), (cmp_id, cmp_version, vlv));
+            prop_assert_eq!(ids_of(tc.purposes_consent.into(), 24), purposes);
+            prop_assert_eq!(ids_of(tc.purposes_li_transparency.into(), 24), li);
+            prop_assert_eq!(ids_of(tc.special_feature_opt_ins.into(), 12), features);
+            prop_assert_eq!(tc.vendor_consents.iter().collect::<Vec<_>>(), v);
+            prop_assert_eq!(tc.vendor_legitimate_interests.iter().collect::<Vec<_>>(), v_li);
+            let r: Vec<u16> = tc.publisher_restrictions.iter().flat_map(|r| r.vendors.iter()).collect();
+            prop_assert_eq!(r, restricted);
+            prop_assert_eq!(tc.consent_language.as_bytes(), &lang[..]);
+            prop_assert_eq!(tc.purpose_one_treatment, p1t);
+        }
+    }
+
+    fn ids_of(mask: u64, width: u8) -> Vec<u8> {
+        (1..=width).filter(|&i| bit(mask, i)).collect()
+    }
+}

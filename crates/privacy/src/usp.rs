@@ -84,8 +84,9 @@ mod tests {
 
     #[test]
     fn specification_examples_decode() {
-        // US Privacy String v1.0 examples: "1YNN" notice given, not opted out, not LSPA covered;
-        // "1YYY" opted out; "1---" CCPA does not apply.
+        // Strings in the US Privacy String v1.0 format: "1YNN" notice given, not opted out, not LSPA covered
+        // (also the uspv1 section of iabgpp-java's GppModelTest); "1YYY" opted out; "1---" the
+        // specification's value for "CCPA does not apply".
         let ynn = UsPrivacy::parse("1YNN").unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(ynn.notice, UspFlag::Yes);
         assert!(!ynn.opted_out());
