@@ -28,12 +28,10 @@ need_apt() { # need_apt COMMAND PACKAGE
 
 log "Checking test dependencies"
 need_apt ffmpeg ffmpeg          # decodes the simulator's and the stitcher's streams in end-to-end tests
-need_apt redis-server redis-server  # shared operator controls (a real server, never a mock)
-if ! redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then
-  log "starting redis-server on 127.0.0.1:6379"
-  redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no
-  for _ in $(seq 1 50); do redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1 && break; sleep 0.1; done
-fi
+need_apt redis-server redis-server  # shared state of distributed mode and operator controls (real servers)
+need_apt pg_isready postgresql-client
+log "Redis, PostgreSQL and the Kafka-protocol broker (scripts/services.sh)"
+eval "$(scripts/services.sh)"
 need_apt ffprobe ffmpeg
 need_apt xmllint libxml2-utils  # validates written VAST against the IAB XSD
 

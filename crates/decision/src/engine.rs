@@ -411,6 +411,11 @@ impl Engine {
         &self.catalog
     }
 
+    /// The live counts pacing and caps read.
+    pub fn counters(&self) -> &Arc<dyn Counters> {
+        &self.counters
+    }
+
     /// Replaces the operator holds.
     pub fn set_holds(&self, holds: Arc<Holds>) {
         if let Ok(mut h) = self.holds.write() {

@@ -38,6 +38,8 @@ enum LogFormatArg {
 enum Command {
     /// Run the ad-insertion server (stitcher, ad API, collector, admin, metrics).
     Serve(cmd::serve::ServeArgs),
+    /// Run one event processor of distributed mode (Kafka log → PostgreSQL, exactly once).
+    Process(cmd::process::ProcessArgs),
     /// The whole loop on one machine: origin, stitcher, simulated viewers, counted beacons.
     Demo(cmd::demo::DemoArgs),
     /// Run a simulated live origin: an HLS channel of real media with SCTE-35 ad breaks on a schedule.
@@ -102,6 +104,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Loadgen(args) => runtime()?.block_on(cmd::loadgen::run(args)),
         Command::Bench { command } => runtime()?.block_on(cmd::bench::run(command, config)),
+        Command::Process(args) => {
+            interlude_server::telemetry::init_logging(&config.log)?;
+            runtime()?.block_on(cmd::process::run(args, config))
+        }
         Command::Serve(args) => {
             interlude_server::telemetry::init_logging(&config.log)?;
             runtime()?.block_on(cmd::serve::run(args, config))

@@ -28,6 +28,9 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
 
+use interlude_store::pg::PgCatalog;
+use std::sync::atomic::Ordering;
+
 use crate::demand::Decider;
 
 /// Why an admin request failed.
@@ -55,6 +58,12 @@ pub enum AdminError {
     /// The change would leave an invalid catalog.
     #[error(transparent)]
     Invalid(#[from] CatalogError),
+    /// Another admin changed the catalog since this node loaded it (distributed mode).
+    #[error("the catalog changed meanwhile (now version {version}); read it again and retry")]
+    Conflict {
+        /// The stored version.
+        version: i64,
+    },
     /// The catalog file could not be written.
     #[error("writing the catalog file {path}: {reason}")]
     Persist {
@@ -72,6 +81,7 @@ impl IntoResponse for AdminError {
             AdminError::NotFound { .. } => StatusCode::NOT_FOUND,
             AdminError::IdMismatch { .. } => StatusCode::BAD_REQUEST,
             AdminError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            AdminError::Conflict { .. } => StatusCode::CONFLICT,
             AdminError::Persist { .. } => StatusCode::INTERNAL_SERVER_ERROR,
         };
         let mut response = (
@@ -92,12 +102,15 @@ impl IntoResponse for AdminError {
 /// Called with each catalog that goes live (e.g. to update the event store's prices).
 pub type OnChange = Arc<dyn Fn(&Catalog) + Send + Sync>;
 
-/// The live catalog: its file, the decider serving it, and one writer at a time.
+/// The live catalog: its file (or PostgreSQL in distributed mode), the decider serving it, and one writer at a
+/// time.
 pub struct CatalogStore {
     decider: Arc<Decider>,
     path: Option<PathBuf>,
     on_change: OnChange,
     write: tokio::sync::Mutex<()>,
+    postgres: std::sync::OnceLock<Arc<PgCatalog>>,
+    version: std::sync::atomic::AtomicI64,
 }
 
 impl CatalogStore {
@@ -108,7 +121,41 @@ impl CatalogStore {
             path,
             on_change,
             write: tokio::sync::Mutex::new(()),
+            postgres: std::sync::OnceLock::new(),
+            version: std::sync::atomic::AtomicI64::new(0),
         })
+    }
+
+    /// Keeps the catalog in PostgreSQL (distributed mode): the stored catalog goes live, or, when none is
+    /// stored yet, the serving one is stored as version 1. From then on admin writes go to PostgreSQL and
+    /// [`CatalogStore::watch`] polls its version, so every node serves the same catalog.
+    pub async fn attach_postgres(&self, pg: Arc<PgCatalog>) -> Result<(), AdminError> {
+        let _writer = self.write.lock().await;
+        let stored = pg.load().await.map_err(persist_error)?;
+        match stored {
+            Some((version, document)) => {
+                let catalog: Catalog =
+                    serde_json::from_value(document).map_err(|e| AdminError::Persist {
+                        path: "postgres catalog".into(),
+                        reason: format!("stored catalog version {version} unreadable: {e}"),
+                    })?;
+                self.apply(catalog, false).await?;
+                self.version.store(version, Ordering::Release);
+            }
+            None => {
+                let document =
+                    serde_json::to_value(self.catalog()).map_err(|e| AdminError::Persist {
+                        path: "postgres catalog".into(),
+                        reason: e.to_string(),
+                    })?;
+                // Losing this race to another node is fine: the watcher adopts the winner's catalog.
+                if let Some(v) = pg.save(0, &document).await.map_err(persist_error)? {
+                    self.version.store(v, Ordering::Release);
+                }
+            }
+        }
+        let _ = self.postgres.set(pg);
+        Ok(())
     }
 
     /// The serving catalog.
@@ -116,10 +163,23 @@ impl CatalogStore {
         self.decider.engine().catalog().clone()
     }
 
-    /// Validates `catalog`, writes it to the file when `persist`, and puts it live.
-    fn apply(&self, catalog: Catalog, persist: bool) -> Result<(), AdminError> {
+    /// Validates `catalog`, writes it (to PostgreSQL, else the file) when `persist`, and puts it live.
+    async fn apply(&self, catalog: Catalog, persist: bool) -> Result<(), AdminError> {
         catalog.validate()?;
-        if let (true, Some(path)) = (persist, &self.path) {
+        if let (true, Some(pg)) = (persist, self.postgres.get()) {
+            let document = serde_json::to_value(&catalog).map_err(|e| AdminError::Persist {
+                path: "postgres catalog".into(),
+                reason: e.to_string(),
+            })?;
+            let expected = self.version.load(Ordering::Acquire);
+            match pg.save(expected, &document).await.map_err(persist_error)? {
+                Some(v) => self.version.store(v, Ordering::Release),
+                None => {
+                    let version = pg.version().await.map_err(persist_error)?;
+                    return Err(AdminError::Conflict { version });
+                }
+            }
+        } else if let (true, Some(path)) = (persist, &self.path) {
             write_atomically(path, &catalog)?;
         }
         let engine = self.decider.engine().with_catalog(catalog);
@@ -141,12 +201,27 @@ impl CatalogStore {
         let _writer = self.write.lock().await;
         let mut catalog = self.catalog();
         let out = edit(&mut catalog)?;
-        self.apply(catalog, true)?;
+        self.apply(catalog, true).await?;
         Ok(out)
     }
 
-    /// Polls the catalog file every `every`; a changed, valid file goes live.
+    /// Polls the catalog every `every` (its version in PostgreSQL, else the file); a changed, valid catalog
+    /// goes live.
     pub fn watch(self: &Arc<Self>, every: Duration) {
+        if let Some(pg) = self.postgres.get().cloned() {
+            let store = self.clone();
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(every);
+                loop {
+                    tick.tick().await;
+                    if let Err(e) = store.poll_postgres(&pg).await {
+                        metrics::counter!("decision_catalog_reload_errors_total").increment(1);
+                        tracing::warn!(error = %e, "Catalog not reloaded from PostgreSQL; the previous one keeps serving.");
+                    }
+                }
+            });
+            return;
+        }
         let Some(path) = self.path.clone() else {
             return;
         };
@@ -168,7 +243,7 @@ impl CatalogStore {
                 match loaded {
                     Ok(c) if c == store.catalog() => {}
                     Ok(c) => {
-                        if let Err(e) = store.apply(c, false) {
+                        if let Err(e) = store.apply(c, false).await {
                             tracing::warn!(path = %path.display(), error = %e, "Catalog not reloaded.");
                         }
                     }
@@ -180,6 +255,34 @@ impl CatalogStore {
                 }
             }
         });
+    }
+}
+
+impl CatalogStore {
+    async fn poll_postgres(&self, pg: &PgCatalog) -> Result<(), AdminError> {
+        let version = pg.version().await.map_err(persist_error)?;
+        if version <= self.version.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        let _writer = self.write.lock().await;
+        let Some((version, document)) = pg.load().await.map_err(persist_error)? else {
+            return Ok(());
+        };
+        let catalog: Catalog =
+            serde_json::from_value(document).map_err(|e| AdminError::Persist {
+                path: "postgres catalog".into(),
+                reason: format!("stored catalog version {version} unreadable: {e}"),
+            })?;
+        // Recorded first: an invalid version is reported once, not on every poll.
+        self.version.store(version, Ordering::Release);
+        self.apply(catalog, false).await
+    }
+}
+
+fn persist_error(e: interlude_store::StoreError) -> AdminError {
+    AdminError::Persist {
+        path: "postgres catalog".into(),
+        reason: e.to_string(),
     }
 }
 

@@ -215,6 +215,11 @@ impl Decider {
         serving: bool,
     ) -> HybridDecision {
         let engine = self.engine();
+        if let Some(viewer) = &request.viewer.viewer_id {
+            // Remote counters (Redis in distributed mode) load this viewer's frequency counts now, so the
+            // engine's reads during the decision stay synchronous.
+            engine.counters().prefetch(viewer).await;
+        }
         let now = self.now();
         let slate_only = self
             .controls

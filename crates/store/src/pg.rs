@@ -673,3 +673,61 @@ impl PipelineState for Overlay {
         self.max_event_time = Some(t);
     }
 }
+
+/// The decision catalog in PostgreSQL: one versioned JSON document that the admin API writes and every node
+/// polls. Writers compare and set on the version, so two admins editing at once cannot lose an edit.
+pub struct PgCatalog {
+    client: Client,
+}
+
+impl std::fmt::Debug for PgCatalog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgCatalog").finish_non_exhaustive()
+    }
+}
+
+impl PgCatalog {
+    /// Connects and brings the schema up to date.
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        let mut client = connect_client(url).await?;
+        migrate(&mut client).await?;
+        Ok(PgCatalog { client })
+    }
+
+    /// The stored catalog and its version, if any was stored.
+    pub async fn load(&self) -> Result<Option<(i64, serde_json::Value)>, StoreError> {
+        Ok(self
+            .client
+            .query_opt("SELECT version, document FROM catalog WHERE id = 1", &[])
+            .await?
+            .map(|r| (r.get(0), r.get(1))))
+    }
+
+    /// The stored version (0 when none).
+    pub async fn version(&self) -> Result<i64, StoreError> {
+        Ok(self
+            .client
+            .query_opt("SELECT version FROM catalog WHERE id = 1", &[])
+            .await?
+            .map_or(0, |r| r.get(0)))
+    }
+
+    /// Stores `document` if the stored version is still `expected` (0: none stored yet); returns the new
+    /// version, or `None` when someone else wrote first.
+    pub async fn save(
+        &self,
+        expected: i64,
+        document: &serde_json::Value,
+    ) -> Result<Option<i64>, StoreError> {
+        let row = self
+            .client
+            .query_opt(
+                "INSERT INTO catalog (id, version, document) VALUES (1, 1, $2) \
+                 ON CONFLICT (id) DO UPDATE SET version = catalog.version + 1, document = EXCLUDED.document, \
+                 updated_at = now() WHERE catalog.version = $1 RETURNING version",
+                &[&expected, document],
+            )
+            .await?;
+        Ok(row.map(|r| r.get(0)))
+    }
+}

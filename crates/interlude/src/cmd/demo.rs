@@ -252,8 +252,8 @@ pub(crate) async fn start_stack(
 
     let stitcher_clock = clock.clone();
     let clock: interlude_server::stitcher::Clock = Arc::new(move || stitcher_clock.now());
-    let (collector, sink) = super::serve::collector(config, clock.clone())?;
-    let decisioning = super::serve::pod_source(config, clock.clone(), &collector)?;
+    let (collector, sink) = super::serve::collector(config, clock.clone()).await?;
+    let decisioning = super::serve::pod_source(config, clock.clone(), &collector).await?;
     let pods = decisioning.pods.clone();
     let stitcher = super::serve::stitcher(config, clock.clone(), pods, sink);
     stitcher.start();

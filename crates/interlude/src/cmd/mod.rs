@@ -6,5 +6,6 @@ pub(crate) mod bench_ingest;
 pub(crate) mod demo;
 pub(crate) mod loadgen;
 pub(crate) mod origin;
+pub(crate) mod process;
 pub(crate) mod scte35;
 pub(crate) mod serve;

@@ -12,6 +12,7 @@ use interlude_server::demand::Decider;
 use interlude_server::stitcher::beacons::BeaconSink;
 use interlude_server::stitcher::pods::ConfiguredPodSource;
 use interlude_server::stitcher::session::MemorySessionStore;
+use interlude_server::stitcher::shared::RedisSessions;
 use interlude_server::stitcher::{Clock, Stitcher, routes};
 use interlude_server::{InterludeConfig, Readiness, ops, telemetry};
 use interlude_stitch::PodSource;
@@ -98,7 +99,7 @@ pub(crate) fn api_routes(
 
 /// The pod source: the decision engine over the configured catalog, whose pacing and caps read the event
 /// store's live counts; without a catalog, the stitcher's configured creatives for everyone.
-pub(crate) fn pod_source(
+pub(crate) async fn pod_source(
     config: &InterludeConfig,
     clock: Clock,
     collector: &Collector,
@@ -151,6 +152,17 @@ pub(crate) fn pod_source(
             .with_context(|| format!("decision.controls_redis {url:?}"))?;
     }
     let catalogs = CatalogStore::new(decider.clone(), Some(path.clone()), Arc::new(set_prices));
+    if config.distributed.enabled {
+        // Every node serves the catalog in PostgreSQL; the file only seeds it the first time.
+        let url = &config.distributed.postgres_url;
+        let pg = interlude_store::pg::PgCatalog::connect(url)
+            .await
+            .with_context(|| format!("connecting to PostgreSQL {url:?} for the catalog"))?;
+        catalogs
+            .attach_postgres(Arc::new(pg))
+            .await
+            .context("loading the catalog from PostgreSQL")?;
+    }
     catalogs.watch(Duration::from_secs(
         config.decision.catalog_reload_secs.max(1),
     ));
@@ -160,19 +172,52 @@ pub(crate) fn pod_source(
     })
 }
 
-/// Opens the event store and its collector, and the beacon sink that feeds the stitcher's beacons into it.
-pub(crate) fn collector(
+/// Opens the event store and its collector (embedded, or the Kafka log and PostgreSQL reports in distributed
+/// mode), and the beacon sink that feeds the stitcher's beacons into it.
+pub(crate) async fn collector(
     config: &InterludeConfig,
     clock: Clock,
 ) -> anyhow::Result<(Collector, Arc<dyn BeaconSink>)> {
-    let collector = Collector::open(&config.events, clock).with_context(|| {
-        format!(
-            "opening the event store in {}",
-            config.events.data_dir.display()
-        )
-    })?;
+    let collector = if config.distributed.enabled {
+        let d = &config.distributed;
+        Collector::distributed(&config.events, d, clock)
+            .await
+            .with_context(|| {
+                format!(
+                    "connecting the distributed event pipeline (kafka {}, postgres {:?}, redis {})",
+                    d.kafka.brokers, d.postgres_url, d.redis_url
+                )
+            })?
+    } else {
+        Collector::open(&config.events, clock).with_context(|| {
+            format!(
+                "opening the event store in {}",
+                config.events.data_dir.display()
+            )
+        })?
+    };
     let sink: Arc<dyn BeaconSink> = Arc::new(PipelineBeaconSink::new(&collector));
     Ok((collector, sink))
+}
+
+/// In distributed mode, shares the stitcher's sessions and decisions through Redis.
+pub(crate) async fn share_sessions(
+    config: &InterludeConfig,
+    stitcher: &Stitcher,
+) -> anyhow::Result<()> {
+    if !config.distributed.enabled {
+        return Ok(());
+    }
+    let d = &config.distributed;
+    let shared = RedisSessions::connect(
+        &d.redis_url,
+        &d.key_prefix,
+        config.stitcher.session_ttl_secs,
+    )
+    .await
+    .with_context(|| format!("connecting to Redis at {} for shared sessions", d.redis_url))?;
+    stitcher.share_sessions(Arc::new(shared));
+    Ok(())
 }
 
 pub(crate) async fn run(args: ServeArgs, mut config: InterludeConfig) -> anyhow::Result<()> {
@@ -180,10 +225,15 @@ pub(crate) async fn run(args: ServeArgs, mut config: InterludeConfig) -> anyhow:
         config.server.listen = listen;
     }
     let clock: Clock = Arc::new(chrono::Utc::now);
-    let (collector, sink) = collector(&config, clock.clone())?;
-    let decisioning = pod_source(&config, clock.clone(), &collector)?;
+    if config.distributed.enabled && config.decision.controls_redis.is_none() {
+        // Every node must see the same kill switches.
+        config.decision.controls_redis = Some(config.distributed.redis_url.clone());
+    }
+    let (collector, sink) = collector(&config, clock.clone()).await?;
+    let decisioning = pod_source(&config, clock.clone(), &collector).await?;
     let pods = decisioning.pods.clone();
     let stitcher = stitcher(&config, clock.clone(), pods, sink);
+    share_sessions(&config, &stitcher).await?;
     stitcher.start();
     let readiness = Readiness::new();
     let debug = api_routes(

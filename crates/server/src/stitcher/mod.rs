@@ -14,6 +14,7 @@ pub mod pods;
 pub mod routes;
 pub mod service;
 pub mod session;
+pub mod shared;
 pub mod tracking;
 
 mod playlist;

@@ -93,7 +93,7 @@ async fn create_session(
     State(stitcher): State<Arc<Stitcher>>,
     Json(body): Json<CreateSession>,
 ) -> Result<(StatusCode, Json<SessionCreated>), StitchError> {
-    let session = stitcher.create_session(&body.channel, body.viewer)?;
+    let session = stitcher.create_session(&body.channel, body.viewer).await?;
     let base = stitcher.base_url();
     Ok((
         StatusCode::CREATED,
@@ -138,19 +138,19 @@ async fn implicit_session(
         timezone: q.tz,
         key_values: Vec::new(),
     };
-    let session = stitcher.create_session(&channel, viewer)?;
-    master_response(&stitcher, &session.id)
+    let session = stitcher.create_session(&channel, viewer).await?;
+    master_response(&stitcher, &session.id).await
 }
 
 async fn master(
     State(stitcher): State<Arc<Stitcher>>,
     Path(session): Path<String>,
 ) -> Result<Response, StitchError> {
-    master_response(&stitcher, &session)
+    master_response(&stitcher, &session).await
 }
 
-fn master_response(stitcher: &Stitcher, session_id: &str) -> Result<Response, StitchError> {
-    let session = stitcher.session(session_id)?;
+async fn master_response(stitcher: &Stitcher, session_id: &str) -> Result<Response, StitchError> {
+    let session = stitcher.session(session_id).await?;
     let text = stitcher.master_playlist(&session)?;
     Ok(playlist_response(text))
 }
@@ -159,7 +159,7 @@ async fn media(
     State(stitcher): State<Arc<Stitcher>>,
     Path((session, rendition)): Path<(String, usize)>,
 ) -> Result<Response, StitchError> {
-    let session = stitcher.session(&session)?;
+    let session = stitcher.session(&session).await?;
     stitcher.decide_pending(&session).await;
     let mut out = String::with_capacity(2048);
     stitcher.media_playlist(&session, rendition, &mut out)?;
@@ -174,7 +174,7 @@ async fn ad_segment(
         .strip_suffix(".ts")
         .and_then(|n| n.parse().ok())
         .ok_or(StitchError::UnknownAdSegment)?;
-    let session = stitcher.session(&session)?;
+    let session = stitcher.session(&session).await?;
     // Counted once served: each should come back as counted beacons (the drop alert compares the two).
     let served = || {
         metrics::counter!("stitcher_ad_segments_served_total", "channel" => session.channel.clone())
@@ -206,7 +206,7 @@ async fn slate_segment(
         .strip_suffix(".ts")
         .and_then(|n| n.parse().ok())
         .ok_or(StitchError::UnknownAdSegment)?;
-    let session = stitcher.session(&session)?;
+    let session = stitcher.session(&session).await?;
     let bytes = stitcher
         .proxied_slate_segment(&session, rendition, break_msn, offset, duration)
         .await?;
@@ -230,7 +230,7 @@ async fn tracking(
     State(stitcher): State<Arc<Stitcher>>,
     Path(session): Path<String>,
 ) -> Result<Response, StitchError> {
-    let session = stitcher.session(&session)?;
+    let session = stitcher.session(&session).await?;
     Ok(Json(tracking_document(&stitcher, &session)?).into_response())
 }
 

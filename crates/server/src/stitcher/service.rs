@@ -20,6 +20,7 @@ use super::playlist::{ItemUrls, write_media_playlist};
 use super::pods::{best_rendition, to_rendition};
 use super::proxy::{Anchors, SegmentCache, reference_pts, retimed};
 use super::session::{BreakDecision, ResolvedAd, Session, SessionStore, new_session_id};
+use super::shared::SharedSessions;
 
 /// A clock for the service (tests pass a fake one).
 pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
@@ -114,6 +115,7 @@ pub struct Stitcher {
     decisions: Semaphore,
     proxy: Option<Proxy>,
     draining: std::sync::atomic::AtomicBool,
+    shared: std::sync::OnceLock<Arc<dyn SharedSessions>>,
 }
 
 /// Concurrent pod decisions: enough to keep a decision engine busy, bounded so a break for a million viewers
@@ -157,6 +159,7 @@ impl Stitcher {
             anchors: Anchors::default(),
         });
         Arc::new(Stitcher {
+            shared: std::sync::OnceLock::new(),
             draining: std::sync::atomic::AtomicBool::new(false),
             proxy,
             creatives: CreativeLibrary::new(
@@ -270,14 +273,65 @@ impl Stitcher {
         &self.base_url
     }
 
-    /// Looks a session up and marks it used.
-    pub fn session(&self, id: &str) -> Result<Arc<Session>, StitchError> {
-        let session = self
-            .sessions
-            .get(id)
-            .ok_or_else(|| StitchError::UnknownSession(id.to_owned()))?;
-        session.touch((self.clock)());
-        Ok(session)
+    /// Shares sessions and break decisions with other nodes through `shared` (distributed mode). Set once,
+    /// before serving.
+    pub fn share_sessions(&self, shared: Arc<dyn SharedSessions>) {
+        if self.shared.set(shared).is_err() {
+            tracing::warn!("Shared sessions were already set; keeping the first.");
+        }
+    }
+
+    /// Looks a session up (on this node, else in the shared store) and marks it used.
+    pub async fn session(&self, id: &str) -> Result<Arc<Session>, StitchError> {
+        let now = (self.clock)();
+        if let Some(session) = self.sessions.get(id) {
+            session.touch(now);
+            self.touch_shared(&session, now);
+            return Ok(session);
+        }
+        let unknown = || StitchError::UnknownSession(id.to_owned());
+        let shared = self.shared.get().ok_or_else(unknown)?;
+        let record = match shared.load_session(id).await {
+            Ok(Some(record)) => record,
+            Ok(None) => return Err(unknown()),
+            Err(e) => {
+                metrics::counter!("stitcher_shared_errors_total").increment(1);
+                tracing::warn!(error = %e, session = id, "Shared session lookup failed.");
+                return Err(unknown());
+            }
+        };
+        if self.channels.get(&record.channel).is_none() {
+            return Err(unknown());
+        }
+        metrics::counter!("stitcher_sessions_adopted_total").increment(1);
+        let session = Arc::new(Session::from_record(record, now));
+        self.sessions.insert(session.clone());
+        Ok(self.sessions.get(id).unwrap_or(session))
+    }
+
+    /// Extends the session's life in the shared store, at most four times per TTL.
+    fn touch_shared(&self, session: &Arc<Session>, now: chrono::DateTime<chrono::Utc>) {
+        let Some(shared) = self.shared.get() else {
+            return;
+        };
+        let every_ms =
+            i64::try_from(self.config.session_ttl_secs.saturating_mul(250)).unwrap_or(i64::MAX);
+        let last = session
+            .shared_touched_ms
+            .load(std::sync::atomic::Ordering::Relaxed);
+        if now.timestamp_millis() - last < every_ms {
+            return;
+        }
+        session
+            .shared_touched_ms
+            .store(now.timestamp_millis(), std::sync::atomic::Ordering::Relaxed);
+        let (shared, id) = (shared.clone(), session.id.clone());
+        tokio::spawn(async move {
+            if let Err(e) = shared.touch(&id).await {
+                metrics::counter!("stitcher_shared_errors_total").increment(1);
+                tracing::debug!(error = %e, "Shared session not touched.");
+            }
+        });
     }
 
     /// Stops (or resumes) taking new sessions; existing sessions keep being served.
@@ -286,8 +340,9 @@ impl Stitcher {
             .store(draining, std::sync::atomic::Ordering::Release);
     }
 
-    /// Creates a session; if its channel is in a break, decides that break for it right away.
-    pub fn create_session(
+    /// Creates a session (published to the shared store in distributed mode, so any node can serve it); if its
+    /// channel is in a break, decides that break for it right away.
+    pub async fn create_session(
         self: &Arc<Self>,
         channel: &str,
         viewer: ViewerContext,
@@ -306,6 +361,13 @@ impl Stitcher {
             joined_msn,
         ));
         self.sessions.insert(session.clone());
+        if let Some(shared) = self.shared.get() {
+            if let Err(e) = shared.save_session(&session.record()).await {
+                // Still served by this node; another node would not find it.
+                metrics::counter!("stitcher_shared_errors_total").increment(1);
+                tracing::warn!(error = %e, session = %session.id, "Session not shared.");
+            }
+        }
         metrics::counter!("stitcher_sessions_created_total", "channel" => channel.to_owned())
             .increment(1);
         if let Some(current) = snapshot.breaks.last().filter(|b| !b.is_ended()).cloned() {
@@ -359,6 +421,21 @@ impl Stitcher {
         if session.decision(&tracked.id).is_some() {
             return;
         }
+        let shared = self.shared.get();
+        if let Some(shared) = shared {
+            // Another node may have decided this break for this viewer already: its plan is the viewer's plan.
+            match shared.load_decision(&session.id, &tracked.id).await {
+                Ok(Some(decision)) => {
+                    session.decide(&tracked.id, decision);
+                    return;
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    metrics::counter!("stitcher_shared_errors_total").increment(1);
+                    tracing::warn!(error = %e, "Shared decision lookup failed; deciding here.");
+                }
+            }
+        }
         let Ok(entry) = self.entry(&session.channel) else {
             return;
         };
@@ -392,6 +469,21 @@ impl Stitcher {
             metrics::counter!("stitcher_break_seconds_total", "channel" => channel, "kind" => "slate")
                 .increment((planned - ads) / 1_000_000);
         }
+        let decision = match shared {
+            // First to store it wins; a node that decided at the same time adopts the winner.
+            Some(shared) => match shared
+                .save_decision(&session.id, &tracked.id, &decision)
+                .await
+            {
+                Ok(winner) => winner,
+                Err(e) => {
+                    metrics::counter!("stitcher_shared_errors_total").increment(1);
+                    tracing::warn!(error = %e, "Decision not shared.");
+                    decision
+                }
+            },
+            None => decision,
+        };
         let filled = decision.ads.len();
         session.decide(&tracked.id, decision);
         tracing::debug!(session = %session.id, break_id = %tracked.id, ads = filled, "Decided pod.");
@@ -549,7 +641,16 @@ impl Stitcher {
                             ads: Vec::new(),
                         },
                     };
-                    Some(session.decide(&b.id, fallback))
+                    let fixed = session.decide(&b.id, fallback);
+                    if let Some(shared) = self.shared.get() {
+                        // Other nodes must render the same fallback for this viewer.
+                        let (shared, fixed) = (shared.clone(), fixed.clone());
+                        let (id, break_id) = (session.id.clone(), b.id.clone());
+                        tokio::spawn(async move {
+                            let _ = shared.save_decision(&id, &break_id, &fixed).await;
+                        });
+                    }
+                    Some(fixed)
                 })
             })
             .collect();

@@ -13,7 +13,7 @@ use dashmap::DashMap;
 use interlude_stitch::{PodAd, PodPlan, ViewerContext};
 
 /// A viewer's decision for one break.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct BreakDecision {
     /// The plan the viewer's playlist follows; `None` plays the origin's own break content.
     pub plan: Option<PodPlan>,
@@ -22,7 +22,7 @@ pub struct BreakDecision {
 }
 
 /// An ad resolved to segments, per content rendition.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ResolvedAd {
     /// The ad as decided.
     pub ad: PodAd,
@@ -51,6 +51,8 @@ pub struct Session {
     /// decision instead of starting a second one.
     deciding: std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     last_seen_ms: AtomicI64,
+    /// When this node last extended the session's life in the shared store (Unix milliseconds).
+    pub(crate) shared_touched_ms: AtomicI64,
 }
 
 impl Session {
@@ -71,7 +73,32 @@ impl Session {
             decisions: RwLock::new(HashMap::new()),
             deciding: std::sync::Mutex::new(HashMap::new()),
             last_seen_ms: AtomicI64::new(now.timestamp_millis()),
+            shared_touched_ms: AtomicI64::new(now.timestamp_millis()),
         }
+    }
+
+    /// What another node needs to rebuild this session.
+    pub fn record(&self) -> super::shared::SessionRecord {
+        super::shared::SessionRecord {
+            id: self.id.clone(),
+            channel: self.channel.clone(),
+            viewer: self.viewer.clone(),
+            created_at: self.created_at,
+            joined_msn: self.joined_msn,
+        }
+    }
+
+    /// Rebuilds a session another node created.
+    pub fn from_record(record: super::shared::SessionRecord, now: DateTime<Utc>) -> Self {
+        let mut s = Session::new(
+            record.id,
+            record.channel,
+            record.viewer,
+            record.created_at,
+            record.joined_msn,
+        );
+        s.last_seen_ms = AtomicI64::new(now.timestamp_millis());
+        s
     }
 
     /// The decision for a break, if made.
