@@ -123,11 +123,20 @@ impl BitReader<'_> {
     pub(crate) fn uint(&mut self, field: &'static str, width: usize) -> Result<u64> {
         debug_assert!(width <= 64, "fields are at most 64 bits wide");
         self.need(field, width)?;
+        // Byte at a time: up to 8 bits per step instead of one.
         let mut v = 0u64;
-        for i in self.pos..self.pos + width {
-            v = (v << 1) | u64::from(self.bit_at(i));
+        let mut pos = self.pos;
+        let mut left = width;
+        while left > 0 {
+            let byte = self.bits.bytes.get(pos / 8).copied().unwrap_or(0);
+            let avail = 8 - pos % 8;
+            let take = avail.min(left);
+            let chunk = (u64::from(byte) >> (avail - take)) & ((1u64 << take) - 1);
+            v = (v << take) | chunk;
+            pos += take;
+            left -= take;
         }
-        self.pos += width;
+        self.pos = pos;
         Ok(v)
     }
 
@@ -150,13 +159,7 @@ impl BitReader<'_> {
         Ok(v)
     }
 
-    /// Whether the bit at `offset` from the current position is set, without moving (for bitfields read
-    /// lazily); `offset` must be within [`remaining`](Self::remaining).
-    pub(crate) fn peek_bit(&self, offset: usize) -> bool {
-        offset < self.remaining() && self.bit_at(self.pos + offset)
-    }
-
-    /// Skip `width` bits that were checked with [`peek_bit`](Self::peek_bit).
+    /// Skip `width` bits (or fail naming `field` when fewer are left).
     pub(crate) fn skip(&mut self, field: &'static str, width: usize) -> Result<()> {
         self.need(field, width)?;
         self.pos += width;

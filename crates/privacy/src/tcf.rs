@@ -15,39 +15,85 @@ use crate::error::{Error, Result};
 
 const SIGNAL: &str = "TC string";
 
-/// A set of vendor ids (GVL ids, 1–65535), kept as sorted, disjoint, inclusive ranges: the TCF encodes vendor
-/// sets as a bitfield or as ranges (§"Vendor Consent Section"), and either fits this shape.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+/// A set of vendor ids (GVL ids, 1–65535) as the TCF encodes it (§"Vendor Consent Section"): a bitfield,
+/// kept as 64-bit words (decoding copies words, lookup is one shift), or ranges, kept sorted and merged.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct VendorSet {
     /// MaxVendorId as encoded.
     pub max_vendor_id: u16,
-    ranges: Vec<(u16, u16)>,
+    repr: Repr,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Repr {
+    /// Vendor `id` is bit `63 - (id - 1) % 64` of word `(id - 1) / 64` (string order).
+    Bits(Vec<u64>),
+    /// Sorted, disjoint, inclusive ranges.
+    Ranges(Vec<(u16, u16)>),
+}
+
+impl Default for Repr {
+    fn default() -> Self {
+        Repr::Ranges(Vec::new())
+    }
+}
+
+impl Serialize for VendorSet {
+    /// As the list of vendor ids.
+    fn serialize<S: serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> std::result::Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.iter())
+    }
 }
 
 impl VendorSet {
     /// Whether `vendor_id` is in the set.
     pub fn contains(&self, vendor_id: u16) -> bool {
-        self.ranges
-            .binary_search_by(|&(start, end)| {
-                if end < vendor_id {
-                    std::cmp::Ordering::Less
-                } else if start > vendor_id {
-                    std::cmp::Ordering::Greater
-                } else {
-                    std::cmp::Ordering::Equal
-                }
-            })
-            .is_ok()
+        match &self.repr {
+            Repr::Bits(words) => {
+                let Some(i) = usize::from(vendor_id).checked_sub(1) else {
+                    return false;
+                };
+                words
+                    .get(i / 64)
+                    .is_some_and(|w| (w >> (63 - i % 64)) & 1 == 1)
+            }
+            Repr::Ranges(ranges) => ranges
+                .binary_search_by(|&(start, end)| {
+                    if end < vendor_id {
+                        std::cmp::Ordering::Less
+                    } else if start > vendor_id {
+                        std::cmp::Ordering::Greater
+                    } else {
+                        std::cmp::Ordering::Equal
+                    }
+                })
+                .is_ok(),
+        }
     }
 
     /// Every id in the set, ascending.
     pub fn iter(&self) -> impl Iterator<Item = u16> + '_ {
-        self.ranges.iter().flat_map(|&(s, e)| s..=e)
+        let (words, ranges): (&[u64], &[(u16, u16)]) = match &self.repr {
+            Repr::Bits(w) => (w, &[]),
+            Repr::Ranges(r) => (&[], r),
+        };
+        let from_bits = words.iter().enumerate().flat_map(|(wi, &w)| {
+            (0..64usize)
+                .filter(move |k| (w >> (63 - k)) & 1 == 1)
+                .map(move |k| (wi * 64 + k + 1) as u16)
+        });
+        from_bits.chain(ranges.iter().flat_map(|&(s, e)| s..=e))
     }
 
     /// Whether the set is empty.
     pub fn is_empty(&self) -> bool {
-        self.ranges.is_empty()
+        match &self.repr {
+            Repr::Bits(words) => words.iter().all(|w| *w == 0),
+            Repr::Ranges(ranges) => ranges.is_empty(),
+        }
     }
 
     fn from_ranges(max_vendor_id: u16, mut ranges: Vec<(u16, u16)>) -> VendorSet {
@@ -61,7 +107,7 @@ impl VendorSet {
         }
         VendorSet {
             max_vendor_id,
-            ranges: merged,
+            repr: Repr::Ranges(merged),
         }
     }
 }
@@ -319,26 +365,17 @@ fn vendor_section(r: &mut BitReader<'_>, section: &'static str) -> Result<Vendor
         // Report through the reader so the error carries the offset.
         r.skip(bits_f, width)?;
     }
-    let mut ranges = Vec::new();
-    let mut open: Option<u16> = None;
-    for k in 0..width {
-        let id = k as u16 + 1;
-        match (r.peek_bit(k), open) {
-            (true, None) => open = Some(id),
-            (false, Some(start)) => {
-                ranges.push((start, id - 1));
-                open = None;
-            }
-            _ => {}
-        }
+    // 64 vendors per read, kept as read.
+    let mut words = Vec::with_capacity(width.div_ceil(64));
+    let mut base = 0usize;
+    while base < width {
+        let n = (width - base).min(64);
+        words.push(r.uint(bits_f, n)? << (64 - n));
+        base += n;
     }
-    if let Some(start) = open {
-        ranges.push((start, max_vendor_id));
-    }
-    r.skip(bits_f, width)?;
     Ok(VendorSet {
         max_vendor_id,
-        ranges,
+        repr: Repr::Bits(words),
     })
 }
 
