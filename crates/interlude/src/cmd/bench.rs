@@ -31,6 +31,8 @@ pub(crate) enum BenchCommand {
     Ingest(IngestBenchArgs),
     /// Pod decisions over HTTP for distinct viewers (`GET /v1/vast`, the break-start herd) against static bytes.
     Decisions(DecisionBenchArgs),
+    /// Events per second through the event pipeline, embedded against distributed (Kafka + PostgreSQL).
+    Pipeline(super::bench_pipeline::PipelineBenchArgs),
 }
 
 /// Flags for `interlude bench decisions`.
@@ -99,6 +101,7 @@ pub(crate) async fn run(command: BenchCommand, config: InterludeConfig) -> anyho
         BenchCommand::Stitcher(args) => stitcher(args, config).await,
         BenchCommand::Ingest(args) => super::bench_ingest::run(args, config).await,
         BenchCommand::Decisions(args) => decisions(args, config).await,
+        BenchCommand::Pipeline(args) => super::bench_pipeline::run(args).await,
     }
 }
 

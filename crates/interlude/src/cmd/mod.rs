@@ -3,6 +3,7 @@
 pub(crate) mod audience;
 pub(crate) mod bench;
 pub(crate) mod bench_ingest;
+pub(crate) mod bench_pipeline;
 pub(crate) mod demo;
 pub(crate) mod loadgen;
 pub(crate) mod origin;
