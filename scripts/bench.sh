@@ -55,5 +55,10 @@ log "interlude bench ingest"
 log "interlude bench decisions"
 "$bin" bench decisions --json --secs "$http_secs" >"$raw/http-decisions.json"
 
+log "interlude bench pipeline (embedded vs Kafka + PostgreSQL; starts the servers if needed)"
+eval "$(scripts/services.sh)"
+if [ "${QUICK:-0}" = 1 ]; then pipeline_events=50000; else pipeline_events=200000; fi
+"$bin" bench pipeline --json --events "$pipeline_events" >"$raw/http-pipeline.json"
+
 log "bench/results.json, bench/results.md"
 python3 scripts/bench_report.py "$raw" "$out"

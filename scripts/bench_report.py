@@ -18,7 +18,7 @@ for name in sorted(os.listdir(raw)):
                 "ns_per_iter": int(m.group(2).replace(",", "")),
                 "spread_ns": int(m.group(3).replace(",", "")),
             })
-http = {k: json.load(open(os.path.join(raw, f"http-{k}.json"))) for k in ("stitcher", "ingest", "decisions")}
+http = {k: json.load(open(os.path.join(raw, f"http-{k}.json"))) for k in ("stitcher", "ingest", "decisions", "pipeline")}
 
 def cpu():
     try:
@@ -50,6 +50,11 @@ rows.append(("durable event ingestion", f"{i['durable_events_per_sec']:,.0f} eve
              f"same server, not persisting {i['not_persisting_events_per_sec']:,.0f} events/s", f"{i['ratio']:.2f}×"))
 rows.append(("decision herd (GET /v1/vast, distinct viewers)", f"{rate(d['decisions']):,.0f} pods/s",
              f"static bytes from the same server {rate(d['static']):,.0f} req/s", f"{d['ratio']:.2f}×"))
+p = http["pipeline"]
+rows.append((f"event pipeline, distributed (Kafka, {p['processors']} processors, PostgreSQL)",
+             f"{p['distributed_events_per_sec']:,.0f} events/s",
+             f"embedded (redb group commit) {p['embedded_events_per_sec']:,.0f} events/s",
+             f"{p['ratio_distributed_vs_embedded']:.2f}×"))
 md = [f"# Benchmark results", "",
       f"{results['when']}, commit {commit}, {results['machine']['cpu']} ({results['machine']['cores']} cores); "
       "the load generator shares the machine with the server.", "",
