@@ -61,7 +61,10 @@ async fn shared_sessions_conform(shared: Arc<dyn SharedSessions>) {
     };
     assert_eq!(shared.load_session(&record.id).await.unwrap(), None);
     shared.save_session(&record).await.unwrap();
-    assert_eq!(shared.load_session(&record.id).await.unwrap(), Some(record.clone()));
+    assert_eq!(
+        shared.load_session(&record.id).await.unwrap(),
+        Some(record.clone())
+    );
     shared.touch(&record.id).await.unwrap();
 
     assert_eq!(shared.load_decision(&record.id, "b1").await.unwrap(), None);
@@ -81,11 +84,24 @@ async fn shared_sessions_conform(shared: Arc<dyn SharedSessions>) {
         .map(Result::unwrap)
         .collect();
     assert!(winners.windows(2).all(|w| w[0] == w[1]), "one winner");
-    assert_eq!(shared.load_decision(&record.id, "b1").await.unwrap().as_ref(), Some(&winners[0]));
-    let late = shared.save_decision(&record.id, "b1", &decision("late")).await.unwrap();
+    assert_eq!(
+        shared
+            .load_decision(&record.id, "b1")
+            .await
+            .unwrap()
+            .as_ref(),
+        Some(&winners[0])
+    );
+    let late = shared
+        .save_decision(&record.id, "b1", &decision("late"))
+        .await
+        .unwrap();
     assert_eq!(late, winners[0], "a decision is never replaced");
     // Another break is independent.
-    let other = shared.save_decision(&record.id, "b2", &decision("b2")).await.unwrap();
+    let other = shared
+        .save_decision(&record.id, "b2", &decision("b2"))
+        .await
+        .unwrap();
     assert_eq!(other, decision("b2"));
 }
 
@@ -113,8 +129,16 @@ async fn node(path: &std::path::Path, pg: Option<&str>) -> (Arc<Decider>, Arc<Ca
         6,
         500,
     ));
-    let decider = Arc::new(Decider::new(engine, Arc::new(move || now), DemandConfig::default()));
-    let store = CatalogStore::new(decider.clone(), Some(path.to_owned()), Arc::new(|_: &Catalog| {}));
+    let decider = Arc::new(Decider::new(
+        engine,
+        Arc::new(move || now),
+        DemandConfig::default(),
+    ));
+    let store = CatalogStore::new(
+        decider.clone(),
+        Some(path.to_owned()),
+        Arc::new(|_: &Catalog| {}),
+    );
     if let Some(url) = pg {
         store
             .attach_postgres(Arc::new(PgCatalog::connect(url).await.unwrap()))
@@ -186,6 +210,13 @@ async fn postgres_catalog_store_conforms_and_refuses_stale_writers() {
     let pg = PgCatalog::connect(&url).await.unwrap();
     let (version, document) = pg.load().await.unwrap().unwrap();
     assert_eq!(version, 2, "seeded once, changed once");
-    assert_eq!(pg.save(version - 1, &document).await.unwrap(), None, "stale writer refused");
-    assert_eq!(pg.save(version, &document).await.unwrap(), Some(version + 1));
+    assert_eq!(
+        pg.save(version - 1, &document).await.unwrap(),
+        None,
+        "stale writer refused"
+    );
+    assert_eq!(
+        pg.save(version, &document).await.unwrap(),
+        Some(version + 1)
+    );
 }

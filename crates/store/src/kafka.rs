@@ -33,7 +33,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::StoreError;
 use crate::committer::SubmitError;
-use crate::log::{BoxFuture, EventLog, LogRecord};
+use crate::log::{BoxFuture, EventLog, LogRecord, Logged};
 use crate::pg::PgStore;
 use crate::redis_counters::RedisCounters;
 
@@ -316,7 +316,7 @@ impl Processor {
         batch: Vec<rdkafka::message::OwnedMessage>,
         stats: &mut ProcessorStats,
     ) -> Result<(), StoreError> {
-        let mut partitions: BTreeMap<i32, Vec<(i64, Result<LogRecord, String>)>> = BTreeMap::new();
+        let mut partitions: BTreeMap<i32, Vec<Logged>> = BTreeMap::new();
         for m in &batch {
             let decoded = match m.payload() {
                 Some(p) => serde_json::from_slice::<LogRecord>(p).map_err(|e| {
@@ -362,7 +362,7 @@ impl Processor {
     async fn apply_with_retry(
         &self,
         partition: i32,
-        records: &[(i64, Result<LogRecord, String>)],
+        records: &[Logged],
     ) -> Result<crate::pg::Applied, StoreError> {
         let mut delay = Duration::from_millis(50);
         loop {
@@ -384,11 +384,7 @@ impl Processor {
         }
     }
 
-    async fn publish(
-        &self,
-        records: &[(i64, Result<LogRecord, String>)],
-        applied: &crate::pg::Applied,
-    ) {
+    async fn publish(&self, records: &[Logged], applied: &crate::pg::Applied) {
         let by_offset: BTreeMap<i64, &Outcome> =
             applied.outcomes.iter().map(|(o, x)| (*o, x)).collect();
         let (counted, quarantine) = (self.config.counted_topic(), self.config.quarantine_topic());

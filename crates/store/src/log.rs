@@ -41,3 +41,6 @@ pub struct LogRecord {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub edge: Option<Quarantine>,
 }
+
+/// One record read back from the log: its offset, and the record or why it could not be decoded.
+pub type Logged = (i64, Result<LogRecord, String>);

@@ -22,7 +22,7 @@ use interlude_events::pipeline::{
 use tokio::sync::Mutex;
 use tokio_postgres::{Client, NoTls};
 
-use crate::log::LogRecord;
+use crate::log::Logged;
 use crate::{GroupBy, LedgerRow, ReportRow, StoreError, build_ledger, build_report};
 
 mod embedded {
@@ -108,7 +108,7 @@ impl PgStore {
         group: &str,
         topic: &str,
         partition: i32,
-        records: &[(i64, Result<LogRecord, String>)],
+        records: &[Logged],
     ) -> Result<Applied, StoreError> {
         let mut client = self.client.lock().await;
         let txn = client.transaction().await?;
@@ -130,8 +130,7 @@ impl PgStore {
             max_event_time: row.get(1),
             ..Overlay::default()
         };
-        let fresh: Vec<&(i64, Result<LogRecord, String>)> =
-            records.iter().filter(|(o, _)| *o >= next_offset).collect();
+        let fresh: Vec<&Logged> = records.iter().filter(|(o, _)| *o >= next_offset).collect();
         let mut applied = Applied {
             skipped: records.len() - fresh.len(),
             ..Applied::default()

@@ -41,6 +41,8 @@ impl From<redis::RedisError> for StoreError {
 const VIEWER_CACHE: Duration = Duration::from_secs(5);
 
 type Hours = BTreeMap<i64, u64>;
+/// Per viewer: when fetched, and impressions per line item and hour.
+type ViewerCache = HashMap<String, (Instant, HashMap<String, Hours>)>;
 
 /// The shared counters.
 pub struct RedisCounters {
@@ -48,7 +50,7 @@ pub struct RedisCounters {
     prefix: String,
     frequency_ttl_secs: u64,
     delivered: RwLock<HashMap<String, Hours>>,
-    viewers: RwLock<HashMap<String, (Instant, HashMap<String, Hours>)>>,
+    viewers: RwLock<ViewerCache>,
 }
 
 impl std::fmt::Debug for RedisCounters {

@@ -20,7 +20,7 @@ use interlude_events::known_stream::{KnownStream, event, known_stream};
 use interlude_events::pipeline::{Counters, Counts, Envelope, Policy, edge_check};
 use interlude_store::committer::Committer;
 use interlude_store::kafka::{KafkaLog, Processor};
-use interlude_store::log::{EventLog, LogRecord};
+use interlude_store::log::{EventLog, LogRecord, Logged};
 use interlude_store::pg::PgStore;
 use interlude_store::redis_counters::RedisCounters;
 use interlude_store::{EventStore, GroupBy, LedgerRow, ReportRow, testing};
@@ -163,7 +163,7 @@ async fn postgres_state_gives_the_truth_once_despite_reapplied_and_racing_batche
     let url = testing::pg_fresh_schema().await.unwrap();
     let store = Arc::new(PgStore::connect(&url, Policy::default()).await.unwrap());
     let zombie = Arc::new(PgStore::connect(&url, Policy::default()).await.unwrap());
-    let mut partitions: BTreeMap<i32, Vec<(i64, Result<LogRecord, String>)>> = BTreeMap::new();
+    let mut partitions: BTreeMap<i32, Vec<Logged>> = BTreeMap::new();
     for r in &reports {
         let p = partitions.entry(partition_of(r, 4)).or_default();
         p.push((p.len() as i64, Ok(record(r))));

@@ -300,7 +300,7 @@ impl Stitcher {
                 return Err(unknown());
             }
         };
-        if self.channels.get(&record.channel).is_none() {
+        if !self.channels.contains_key(&record.channel) {
             return Err(unknown());
         }
         metrics::counter!("stitcher_sessions_adopted_total").increment(1);
