@@ -51,6 +51,9 @@ pub enum Verdict {
     },
     /// The viewer has seen it (or its campaign) as often as allowed.
     Capped,
+    /// Its targeting needs the viewer's audience segments, which the viewer's consent does not allow using
+    /// (no personalisation: contextual targeting only).
+    NeedsConsent,
     /// Eligible, but the pod rules left it out.
     Pod(Rejection),
 }
@@ -311,8 +314,12 @@ fn facts(request: &PodRequest, now: DateTime<Utc>) -> Facts {
             f = f.with(field, value.clone());
         }
     }
-    for s in &v.segments {
-        f = f.with(Field::Segment, s.clone());
+    // Audience segments are personal data: used only with consent to personalise (`consent == Some(false)`
+    // is an explicit refusal; `None`, a caller that made no consent decision, is not restricted).
+    if v.consent != Some(false) {
+        for s in &v.segments {
+            f = f.with(Field::Segment, s.clone());
+        }
     }
     for (k, value) in &v.key_values {
         f = f.with_kv(k.clone(), value.clone());
@@ -685,11 +692,13 @@ impl Engine {
         if draw(&request.session_id, id) >= probability {
             return Err(Verdict::PacedOut { probability });
         }
-        if request
-            .viewer
-            .viewer_id
-            .as_deref()
-            .is_some_and(|v| self.capped(i, v, now))
+        // Frequency caps count a viewer across sessions by id: only with consent.
+        if request.viewer.consent != Some(false)
+            && request
+                .viewer
+                .viewer_id
+                .as_deref()
+                .is_some_and(|v| self.capped(i, v, now))
         {
             return Err(Verdict::Capped);
         }
@@ -895,7 +904,7 @@ impl Engine {
             })
             .collect();
         let explanation = if explain {
-            self.explanation(verdicts, external)
+            self.consent_explained(request, now, self.explanation(verdicts, external))
         } else {
             Vec::new()
         };
@@ -907,6 +916,29 @@ impl Engine {
             },
             direct,
         )
+    }
+
+    /// Where the viewer refused personalisation, line items that missed targeting but would have matched with
+    /// the viewer's audience segments are shown as [`Verdict::NeedsConsent`]: consent changed the decision.
+    fn consent_explained(
+        &self,
+        request: &PodRequest,
+        now: DateTime<Utc>,
+        mut explanation: Vec<(String, Verdict)>,
+    ) -> Vec<(String, Verdict)> {
+        if request.viewer.consent != Some(false) || request.viewer.segments.is_empty() {
+            return explanation;
+        }
+        let mut unrestricted = request.clone();
+        unrestricted.viewer.consent = None;
+        let with_segments: std::collections::HashSet<usize> =
+            self.index.matching(&facts(&unrestricted, now)).into_iter().collect();
+        for (i, (_, verdict)) in explanation.iter_mut().enumerate() {
+            if *verdict == Verdict::TargetingMiss && with_segments.contains(&i) {
+                *verdict = Verdict::NeedsConsent;
+            }
+        }
+        explanation
     }
 
     /// Verdicts by id, in catalog order then external order; line items never examined missed targeting.

@@ -360,3 +360,47 @@ fn guaranteed_line_items_behind_schedule_go_first() {
     e.refresh_pacing(now());
     assert_eq!(first(&e).as_deref(), Some("behind"));
 }
+
+/// The example catalog with `promo` sold on an audience segment.
+fn engine_with_audience_line_item(seen: Seen) -> Engine {
+    let text = include_str!("data/catalog.toml").replace(
+        "creatives = [\"promo-10\"]",
+        "creatives = [\"promo-10\"]\ntargeting = { is = { field = \"segment\", values = [\"car-intenders\"] } }",
+    );
+    let catalog = Catalog::from_toml(&text).unwrap_or_else(|e| panic!("{e}"));
+    Engine::new(catalog, Arc::new(seen), 6, 500)
+}
+
+fn consenting(consent: Option<bool>) -> PodRequest {
+    let mut r = request("FR", "football", "v9");
+    r.viewer.segments = vec!["car-intenders".into()];
+    r.viewer.consent = consent;
+    r
+}
+
+#[test]
+fn without_consent_audience_targeting_and_caps_are_off_and_the_explanation_says_so() {
+    let mut seen = Seen::default();
+    seen.0.insert(("v9".into(), "carco-fr-tv".into()), 1);
+    let e = engine_with_audience_line_item(seen);
+    // Consent to personalise: the audience line item matches, the capped one is capped.
+    let d = e.decide(&consenting(Some(true)), now(), true);
+    assert_eq!(verdict(&d, "promo"), &Verdict::Chosen);
+    assert_eq!(verdict(&d, "carco-fr-tv"), &Verdict::Capped);
+    // No decision made about consent (a caller without privacy signals): not restricted.
+    let d = e.decide(&consenting(None), now(), true);
+    assert_eq!(verdict(&d, "promo"), &Verdict::Chosen);
+    // Refused: contextual only. The segment is not used, and the explanation names consent as the reason;
+    // the viewer's id is not used for caps either.
+    let d = e.decide(&consenting(Some(false)), now(), true);
+    assert_eq!(verdict(&d, "promo"), &Verdict::NeedsConsent);
+    assert_ne!(verdict(&d, "carco-fr-tv"), &Verdict::Capped);
+    assert!(
+        d.pod
+            .ads
+            .iter()
+            .all(|a| a.line_item_id.as_deref() != Some("promo"))
+    );
+    // Contextual targeting (country, device, genre) still applies without consent.
+    assert_eq!(verdict(&d, "sponsor-open"), &Verdict::Chosen);
+}
