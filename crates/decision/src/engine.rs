@@ -931,8 +931,11 @@ impl Engine {
         }
         let mut unrestricted = request.clone();
         unrestricted.viewer.consent = None;
-        let with_segments: std::collections::HashSet<usize> =
-            self.index.matching(&facts(&unrestricted, now)).into_iter().collect();
+        let with_segments: std::collections::HashSet<usize> = self
+            .index
+            .matching(&facts(&unrestricted, now))
+            .into_iter()
+            .collect();
         for (i, (_, verdict)) in explanation.iter_mut().enumerate() {
             if *verdict == Verdict::TargetingMiss && with_segments.contains(&i) {
                 *verdict = Verdict::NeedsConsent;

@@ -149,6 +149,11 @@ impl SaltSchedule {
         })
     }
 
+    /// The rotation period.
+    pub fn rotation(&self) -> Duration {
+        Duration::from_secs(self.period_secs)
+    }
+
     /// The epoch number at `at`.
     pub fn epoch(&self, at: SystemTime) -> u64 {
         unix_secs(at) / self.period_secs

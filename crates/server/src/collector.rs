@@ -11,7 +11,6 @@
 //!
 //! The stitcher's server-side beacons enter the same pipeline through [`PipelineBeaconSink`].
 
-use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -175,6 +174,8 @@ impl Reports {
 /// The collector's shared state.
 #[derive(Clone)]
 pub struct Collector {
+    privacy: Option<Arc<crate::privacy::EdgePrivacy>>,
+    shared_counters: Option<Arc<RedisCounters>>,
     reports: Reports,
     log: Arc<dyn EventLog>,
     counters: Arc<dyn Counters>,
@@ -218,6 +219,8 @@ impl Collector {
         store.set_prices(prices_of(config));
         let committer = Committer::start_sink(sink(&store), clock.clone(), config.queue_batches);
         Ok(Collector {
+            privacy: None,
+            shared_counters: None,
             counters: store.clone(),
             reports: Reports::Embedded(store),
             log: Arc::new(committer),
@@ -248,12 +251,116 @@ impl Collector {
         // Detached: the refresher holds a weak reference and ends with the counters.
         drop(counters.start_refresh(std::time::Duration::from_secs(1)));
         Ok(Collector {
+            privacy: None,
+            shared_counters: Some(counters.clone()),
             reports: Reports::Postgres(pg),
             log: Arc::new(log),
             counters,
             keys: Arc::new(config.keyring()),
             clock,
         })
+    }
+
+    /// Minimises every beacon at the edge with `privacy` (truncated address, coarse geo, device class, no
+    /// viewer id without consent).
+    pub fn with_privacy(mut self, privacy: Arc<crate::privacy::EdgePrivacy>) -> Self {
+        self.privacy = Some(privacy);
+        self
+    }
+
+    fn minimise(&self, envelope: &mut Envelope) {
+        match &self.privacy {
+            Some(p) => p.minimise(envelope),
+            None => {
+                crate::privacy::minimise_ids(&mut envelope.event.viewer_id, &envelope.event.consent)
+            }
+        }
+    }
+
+    /// Removes the viewer ids `ids` from every store of the event pipeline; one receipt line per store.
+    pub async fn forget_viewers(
+        &self,
+        ids: &[String],
+    ) -> Result<Vec<serde_json::Value>, StoreError> {
+        let mut lines = Vec::new();
+        match &self.reports {
+            Reports::Embedded(store) => {
+                let f = store.forget_viewers(ids)?;
+                lines.push(serde_json::json!({
+                    "store": "embedded event store (log, quarantine, frequency)",
+                    "action": "viewer ids removed from logged and quarantined events; frequency rows deleted",
+                    "log_events_anonymised": f.log_events_anonymised,
+                    "quarantine_anonymised": f.quarantine_anonymised,
+                    "frequency_rows_deleted": f.frequency_rows_deleted,
+                }));
+            }
+            Reports::Postgres(pg) => {
+                let f = pg.forget_viewers(ids).await?;
+                lines.push(serde_json::json!({
+                    "store": "postgresql (quarantine, viewer_frequency)",
+                    "action": "viewer ids removed from quarantined events; frequency rows deleted",
+                    "quarantine_anonymised": f.quarantine_anonymised,
+                    "frequency_rows_deleted": f.frequency_rows_deleted,
+                }));
+            }
+        }
+        if let Some(counters) = &self.shared_counters {
+            let n = counters.forget_viewers(ids).await?;
+            lines.push(serde_json::json!({
+                "store": "redis frequency counters",
+                "action": "deleted",
+                "viewers_with_counts": n,
+            }));
+        }
+        lines.push(serde_json::json!({
+            "store": "dedup state and aggregates",
+            "action": "none needed: keyed by event, ad instance, session and line item ids, never by viewer",
+        }));
+        Ok(lines)
+    }
+
+    /// The shared frequency counters, in distributed mode.
+    pub fn shared_counters(&self) -> Option<&Arc<RedisCounters>> {
+        self.shared_counters.as_ref()
+    }
+
+    /// Enforces retention every `every`: raw events and quarantined events older than their data class allows
+    /// are removed (embedded store) or deleted (PostgreSQL quarantine; the Kafka log ages out by its topic
+    /// retention).
+    pub fn start_retention(
+        &self,
+        retention: crate::privacy::Retention,
+        every: std::time::Duration,
+    ) {
+        let (reports, clock) = (self.reports.clone(), self.clock.clone());
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            loop {
+                tick.tick().await;
+                let now = clock();
+                let log_before =
+                    now - chrono::TimeDelta::days(i64::from(retention.raw_events_days));
+                let quarantine_before =
+                    now - chrono::TimeDelta::days(i64::from(retention.quarantine_days));
+                let result = match &reports {
+                    Reports::Embedded(store) => {
+                        let store = store.clone();
+                        tokio::task::spawn_blocking(move || {
+                            store.compact(log_before, quarantine_before, 100_000)
+                        })
+                        .await
+                        .map_err(|e| StoreError::Db(e.to_string()))
+                        .and_then(|r| r.map(|c| c.log_events + c.quarantined))
+                    }
+                    Reports::Postgres(pg) => pg.compact(quarantine_before, now).await,
+                };
+                match result {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(removed = n, "Retention: expired events removed."),
+                    Err(e) => tracing::warn!(error = %e, "Retention sweep failed; retried later."),
+                }
+            }
+        });
     }
 
     /// The embedded store, when this collector has one.
@@ -292,19 +399,7 @@ pub fn router(collector: Collector) -> Router {
         .with_state(collector)
 }
 
-fn sender(headers: &HeaderMap) -> (Option<String>, Option<IpAddr>) {
-    let agent = headers
-        .get(header::USER_AGENT)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
-    // The first X-Forwarded-For hop is the client as our load balancer saw it.
-    let ip = headers
-        .get("x-forwarded-for")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(',').next())
-        .and_then(|v| v.trim().parse().ok());
-    (agent, ip)
-}
+use crate::privacy::sender;
 
 fn submit_error(e: SubmitError) -> Response {
     match e {
@@ -364,11 +459,13 @@ async fn post_events(
         .into_iter()
         .map(|mut event| {
             event.received_at = now;
-            Envelope {
+            let mut envelope = Envelope {
                 event,
                 user_agent: user_agent.clone(),
                 ip,
-            }
+            };
+            c.minimise(&mut envelope);
+            envelope
         })
         .collect();
     match c.log.append(batch).await {
@@ -426,15 +523,13 @@ async fn pixel(
     };
     let (user_agent, ip) = sender(&headers);
     let event = pixel_event(claims, &token, (c.clock)());
-    match c
-        .log
-        .append(vec![Envelope {
-            event,
-            user_agent,
-            ip,
-        }])
-        .await
-    {
+    let mut envelope = Envelope {
+        event,
+        user_agent,
+        ip,
+    };
+    c.minimise(&mut envelope);
+    match c.log.append(vec![envelope]).await {
         Ok(_) => StatusCode::NO_CONTENT.into_response(),
         Err(e) => submit_error(e),
     }
@@ -580,7 +675,7 @@ impl BeaconSink for PipelineBeaconSink {
             occurred_at: beacon.occurred_at,
             received_at: beacon.occurred_at,
             session_id: beacon.session_id,
-            viewer_id: None,
+            viewer_id: beacon.viewer_id,
             channel: beacon.channel,
             live_event_id: None,
             break_id: Some(beacon.break_id),
@@ -590,7 +685,7 @@ impl BeaconSink for PipelineBeaconSink {
             device: None,
             country: None,
             region: None,
-            consent: ConsentFlags::default(),
+            consent: beacon.consent,
             ad_duration_ms: None,
         };
         let envelope = Envelope {

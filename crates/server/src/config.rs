@@ -32,6 +32,8 @@ pub struct InterludeConfig {
     pub decision: DecisionConfig,
     /// Distributed mode: the event log on Kafka, shared state in Redis, reports and the catalog in PostgreSQL.
     pub distributed: DistributedConfig,
+    /// Data minimisation, consent and retention.
+    pub privacy: crate::privacy::PrivacySettings,
 }
 
 /// The `[distributed]` section. Off by default: one process with embedded storage. On, the same binary runs

@@ -84,6 +84,7 @@ impl BreakQuery {
                     .filter_map(|pair| pair.split_once(':'))
                     .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
                     .collect(),
+                opt_out_sale: false,
             },
         }
     }

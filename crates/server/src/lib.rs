@@ -14,10 +14,12 @@ pub mod decisions;
 pub mod demand;
 pub mod operator;
 pub mod ops;
+pub mod privacy;
 pub mod shedding;
 pub mod stitcher;
 pub mod telemetry;
 pub mod vast_api;
+pub mod viewers;
 
 mod error;
 

@@ -319,6 +319,8 @@ async fn a_burst_of_server_side_beacons_is_stored_completely() {
                     creative_id: "ad15".into(),
                     line_item_id: Some("li1".into()),
                     occurred_at: now,
+                    viewer_id: None,
+                    consent: Default::default(),
                 });
             }
         }

@@ -34,6 +34,9 @@ pub struct ViewerContext {
     pub timezone: Option<String>,
     /// Custom key-values (publisher-defined targeting keys).
     pub key_values: Vec<(String, String)>,
+    /// Whether the viewer opted out of the sale or sharing of personal data (US state laws): no user data in
+    /// bid requests, carried on the viewer's events.
+    pub opt_out_sale: bool,
 }
 
 /// A request for one viewer's pod for one break.

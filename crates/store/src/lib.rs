@@ -135,6 +135,55 @@ pub enum GroupBy {
     Day,
 }
 
+/// What forgetting viewers changed in one store (the deletion receipt's line for it).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Forgotten {
+    /// Logged events whose viewer id was removed (the event stays: it is billing data).
+    pub log_events_anonymised: u64,
+    /// Quarantined events whose viewer id was removed.
+    pub quarantine_anonymised: u64,
+    /// Per-viewer frequency rows deleted.
+    pub frequency_rows_deleted: u64,
+}
+
+/// What a retention sweep removed.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Compacted {
+    /// Raw events removed from the log.
+    pub log_events: u64,
+    /// Quarantined events removed.
+    pub quarantined: u64,
+}
+
+/// Removes `viewer_id` from a stored event JSON when it is one of `ids`; the new bytes if it changed.
+fn without_viewer(
+    bytes: &[u8],
+    ids: &std::collections::HashSet<&str>,
+    path: &[&str],
+) -> Option<Vec<u8>> {
+    let mut value: serde_json::Value = serde_json::from_slice(bytes).ok()?;
+    let mut event = &mut value;
+    for key in path {
+        event = event.get_mut(*key)?;
+    }
+    let viewer = event.get("viewer_id")?.as_str()?;
+    if !ids.contains(viewer) {
+        return None;
+    }
+    event.as_object_mut()?.remove("viewer_id");
+    serde_json::to_vec(&value).ok()
+}
+
+/// The receipt time of a stored event JSON (`received_at`, at `path`), if readable.
+fn received_at(bytes: &[u8], path: &[&str]) -> Option<DateTime<Utc>> {
+    let value: serde_json::Value = serde_json::from_slice(bytes).ok()?;
+    let mut event = &value;
+    for key in path {
+        event = event.get(*key)?;
+    }
+    event.get("received_at")?.as_str()?.parse().ok()
+}
+
 /// Totals the operator watches.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct StoreStats {
@@ -283,6 +332,161 @@ impl EventStore {
             quarantined: txn.open_table(QUARANTINE)?.len()?,
             corrections: txn.open_table(LEDGER_CORRECTIONS)?.len()?,
         })
+    }
+
+    /// Irreversibly removes the viewer ids `ids` (pseudonyms) from the store: stripped from logged and
+    /// quarantined events (which stay, for billing and investigation), their frequency rows deleted.
+    /// Aggregates hold no viewer ids and do not change. One transaction.
+    pub fn forget_viewers(&self, ids: &[String]) -> Result<Forgotten, StoreError> {
+        let set: std::collections::HashSet<&str> = ids.iter().map(String::as_str).collect();
+        let mut out = Forgotten::default();
+        let txn = self.db.begin_write()?;
+        for (table, path, count) in [
+            (LOG, &[][..], &mut out.log_events_anonymised),
+            (QUARANTINE, &["event"][..], &mut out.quarantine_anonymised),
+        ] {
+            let mut t = txn.open_table(table)?;
+            let mut changed = Vec::new();
+            for entry in t.iter()? {
+                let (k, v) = entry?;
+                if let Some(bytes) = without_viewer(v.value(), &set, path) {
+                    changed.push((k.value(), bytes));
+                }
+            }
+            *count = changed.len() as u64;
+            for (k, bytes) in changed {
+                t.insert(k, bytes.as_slice())?;
+            }
+        }
+        {
+            let mut frequency = txn.open_table(FREQUENCY)?;
+            let mut index = txn.open_table(state::FREQUENCY_EXPIRY)?;
+            for id in ids {
+                let (lo, hi) = (
+                    state::hour_key(&[id], i64::MIN / 2),
+                    state::hour_key_end(&[id]),
+                );
+                let keys: Vec<Vec<u8>> = frequency
+                    .range::<&[u8]>(lo.as_slice()..hi.as_slice())?
+                    .filter_map(|e| e.ok().map(|(k, _)| k.value().to_vec()))
+                    // The range also covers ids that extend this one: keep exact matches only.
+                    .filter(|k| {
+                        k.len() > id.len() && k.starts_with(id.as_bytes()) && k[id.len()] == 0x1F
+                    })
+                    .collect();
+                for key in keys {
+                    frequency.remove(key.as_slice())?;
+                    let mut entry = key
+                        .get(key.len().saturating_sub(8)..)
+                        .unwrap_or_default()
+                        .to_vec();
+                    entry.extend_from_slice(&key);
+                    index.remove(entry.as_slice())?;
+                    out.frequency_rows_deleted += 1;
+                }
+            }
+        }
+        txn.commit()?;
+        Ok(out)
+    }
+
+    /// Retention: removes raw events received before `log_before` from the log and quarantined events
+    /// received before `quarantine_before` (both tables are in arrival order, so the sweep stops at the first
+    /// newer event). At most `limit` of each per call.
+    pub fn compact(
+        &self,
+        log_before: DateTime<Utc>,
+        quarantine_before: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Compacted, StoreError> {
+        let mut out = Compacted::default();
+        let txn = self.db.begin_write()?;
+        for (table, path, before, count) in [
+            (LOG, &[][..], log_before, &mut out.log_events),
+            (
+                QUARANTINE,
+                &["event"][..],
+                quarantine_before,
+                &mut out.quarantined,
+            ),
+        ] {
+            let mut t = txn.open_table(table)?;
+            let mut old = Vec::new();
+            for entry in t.iter()?.take(limit) {
+                let (k, v) = entry?;
+                match received_at(v.value(), path) {
+                    Some(at) if at < before => old.push(k.value()),
+                    _ => break,
+                }
+            }
+            *count = old.len() as u64;
+            for k in old {
+                t.remove(k)?;
+            }
+        }
+        txn.commit()?;
+        Ok(out)
+    }
+
+    /// Every stored byte that mentions `needle`, by table (the deletion test's "no store contains it").
+    pub fn tables_mentioning(&self, needle: &str) -> Result<Vec<&'static str>, StoreError> {
+        let txn = self.db.begin_read()?;
+        let found = |bytes: &[u8]| {
+            bytes
+                .windows(needle.len().max(1))
+                .any(|w| w == needle.as_bytes())
+        };
+        let mut out = Vec::new();
+        for (name, table) in [
+            ("log", LOG),
+            ("quarantine", QUARANTINE),
+            ("ledger_corrections", LEDGER_CORRECTIONS),
+        ] {
+            if txn
+                .open_table(table)?
+                .iter()?
+                .any(|e| e.is_ok_and(|(_, v)| found(v.value())))
+            {
+                out.push(name);
+            }
+        }
+        for (name, table) in [
+            ("windows", WINDOWS),
+            ("ledger", LEDGER),
+            ("delivery", DELIVERY),
+        ] {
+            if txn
+                .open_table(table)?
+                .iter()?
+                .any(|e| e.is_ok_and(|(k, v)| found(k.value()) || found(v.value())))
+            {
+                out.push(name);
+            }
+        }
+        if txn
+            .open_table(FREQUENCY)?
+            .iter()?
+            .any(|e| e.is_ok_and(|(k, _)| found(k.value())))
+        {
+            out.push("frequency");
+        }
+        for (name, table) in [("event_ids", EVENT_IDS), ("counted", COUNTED)] {
+            if txn
+                .open_table(table)?
+                .iter()?
+                .any(|e| e.is_ok_and(|(k, _)| found(k.value().as_bytes())))
+            {
+                out.push(name);
+            }
+        }
+        if txn
+            .open_table(SESSION_RATE)?
+            .iter()?
+            .any(|e| e.is_ok_and(|(k, _)| found(k.value().as_bytes())))
+        {
+            out.push("session_rate");
+        }
+        Ok(out)
     }
 
     /// Forgets dedup keys of events that occurred before the dedup window (those events are quarantined as too

@@ -321,6 +321,76 @@ impl PgStore {
         Ok(a + b + c)
     }
 
+    /// Irreversibly removes the viewer ids `ids` (pseudonyms): frequency rows deleted, stripped from
+    /// quarantined events. Aggregates hold no viewer ids. (The raw log is Kafka's: it ages out by retention.)
+    pub async fn forget_viewers(&self, ids: &[String]) -> Result<crate::Forgotten, StoreError> {
+        let mut client = self.client.lock().await;
+        let txn = client.transaction().await?;
+        let frequency = txn
+            .execute(
+                "DELETE FROM viewer_frequency WHERE viewer_id = ANY($1)",
+                &[&ids],
+            )
+            .await?;
+        let quarantine = txn
+            .execute(
+                "UPDATE quarantine SET event = event - 'viewer_id' WHERE event->>'viewer_id' = ANY($1)",
+                &[&ids],
+            )
+            .await?;
+        txn.commit().await?;
+        Ok(crate::Forgotten {
+            log_events_anonymised: 0,
+            quarantine_anonymised: quarantine,
+            frequency_rows_deleted: frequency,
+        })
+    }
+
+    /// Retention: deletes quarantined events older than `before` and frequency rows older than the frequency
+    /// window. Returns rows deleted.
+    pub async fn compact(
+        &self,
+        quarantine_before: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        let client = self.client.lock().await;
+        let q = client
+            .execute(
+                "DELETE FROM quarantine WHERE quarantined_at < $1",
+                &[&quarantine_before],
+            )
+            .await?;
+        let horizon = now.timestamp() - self.policy.frequency_window_days * 86_400;
+        let f = client
+            .execute("DELETE FROM viewer_frequency WHERE hour < $1", &[&horizon])
+            .await?;
+        Ok(q + f)
+    }
+
+    /// The pipeline tables in which any row's text mentions `needle` (the deletion test's check).
+    pub async fn tables_mentioning(&self, needle: &str) -> Result<Vec<String>, StoreError> {
+        let client = self.client.lock().await;
+        let mut out = Vec::new();
+        for table in [
+            "event_ids",
+            "counted",
+            "session_rate",
+            "windows",
+            "ledger",
+            "ledger_corrections",
+            "viewer_frequency",
+            "quarantine",
+            "log_offsets",
+        ] {
+            let sql =
+                format!("SELECT EXISTS (SELECT 1 FROM {table} t WHERE strpos(t::text, $1) > 0)");
+            if client.query_one(&sql, &[&needle]).await?.get::<_, bool>(0) {
+                out.push(table.to_owned());
+            }
+        }
+        Ok(out)
+    }
+
     /// Empties every pipeline table (tests and `interlude demo --fresh`); the catalog is kept.
     pub async fn truncate(&self) -> Result<(), StoreError> {
         let client = self.client.lock().await;

@@ -188,6 +188,30 @@ impl RedisCounters {
         Ok(())
     }
 
+    /// Deletes the frequency counts of the viewer ids `ids`; returns how many viewers had any.
+    pub async fn forget_viewers(&self, ids: &[String]) -> Result<u64, StoreError> {
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        let keys: Vec<String> = ids
+            .iter()
+            .map(|id| format!("{}freq:{id}", self.prefix))
+            .collect();
+        let mut conn = self.conn.clone();
+        let deleted: u64 = conn.del(keys).await?;
+        if let Ok(mut v) = self.viewers.write() {
+            for id in ids {
+                v.remove(id);
+            }
+        }
+        Ok(deleted)
+    }
+
+    /// Keys under this prefix whose name or value mentions `needle` (the deletion test's check).
+    pub async fn keys_mentioning(&self, needle: &str) -> Result<Vec<String>, StoreError> {
+        mentioning(&self.conn, &self.prefix, needle).await
+    }
+
     /// Deletes every key with this prefix (tests).
     pub async fn clear(&self) -> Result<(), StoreError> {
         let mut conn = self.conn.clone();
@@ -239,4 +263,41 @@ impl Counters for RedisCounters {
             }
         })
     }
+}
+
+/// Keys under `prefix` whose name, or whose string/hash/set contents, mention `needle`.
+pub async fn mentioning(
+    conn: &MultiplexedConnection,
+    prefix: &str,
+    needle: &str,
+) -> Result<Vec<String>, StoreError> {
+    let mut conn = conn.clone();
+    let keys: Vec<String> = conn.keys(format!("{prefix}*")).await?;
+    let mut out = Vec::new();
+    for key in keys {
+        if key.contains(needle) {
+            out.push(key);
+            continue;
+        }
+        let kind: String = redis::cmd("TYPE").arg(&key).query_async(&mut conn).await?;
+        let text = match kind.as_str() {
+            "string" => conn
+                .get::<_, Option<String>>(&key)
+                .await?
+                .unwrap_or_default(),
+            "hash" => {
+                let all: HashMap<String, String> = conn.hgetall(&key).await?;
+                all.into_iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            }
+            "set" => conn.smembers::<_, Vec<String>>(&key).await?.join(","),
+            _ => String::new(),
+        };
+        if text.contains(needle) {
+            out.push(key);
+        }
+    }
+    Ok(out)
 }

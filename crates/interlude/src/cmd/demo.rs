@@ -255,7 +255,7 @@ pub(crate) async fn start_stack(
     let (collector, sink) = super::serve::collector(config, clock.clone()).await?;
     let decisioning = super::serve::pod_source(config, clock.clone(), &collector).await?;
     let pods = decisioning.pods.clone();
-    let stitcher = super::serve::stitcher(config, clock.clone(), pods, sink);
+    let stitcher = super::serve::stitcher(config, clock.clone(), pods, sink)?;
     stitcher.start();
     let readiness = Readiness::new();
     let debug = super::serve::api_routes(

@@ -9,6 +9,7 @@ use interlude_decision::engine::Engine;
 use interlude_server::admin::CatalogStore;
 use interlude_server::collector::{Collector, PipelineBeaconSink};
 use interlude_server::demand::Decider;
+use interlude_server::privacy::EdgePrivacy;
 use interlude_server::stitcher::beacons::BeaconSink;
 use interlude_server::stitcher::pods::ConfiguredPodSource;
 use interlude_server::stitcher::session::MemorySessionStore;
@@ -31,15 +32,17 @@ pub(crate) fn stitcher(
     clock: Clock,
     pods: Arc<dyn PodSource>,
     beacons: Arc<dyn BeaconSink>,
-) -> Arc<Stitcher> {
-    Stitcher::new(
+) -> anyhow::Result<Arc<Stitcher>> {
+    let stitcher = Stitcher::new(
         config.stitcher.clone(),
         config.server.base_url(),
         Arc::new(MemorySessionStore::default()),
         pods,
         beacons,
         clock,
-    )
+    );
+    stitcher.set_privacy(edge_privacy(config)?);
+    Ok(stitcher)
 }
 
 /// Where pods come from, and the decider and catalog behind them when there is one.
@@ -70,10 +73,23 @@ pub(crate) fn api_routes(
             collector: collector.clone(),
             decider: decisioning.decider.as_ref().map(|(d, _)| d.clone()),
             metrics: telemetry::metrics_handle()?,
-            clock,
+            clock: clock.clone(),
         }),
     );
     if let Some(token) = token {
+        routes = routes.merge(interlude_server::viewers::router(
+            interlude_server::viewers::Erasure {
+                stitcher: stitcher.clone(),
+                collector: collector.clone(),
+                privacy: edge_privacy(config)?,
+                retention: config.privacy.retention.clone(),
+                frequency_window_days: u32::try_from(config.events.policy.frequency_window_days)
+                    .unwrap_or(30),
+                kafka_log: config.distributed.enabled,
+                clock: clock.clone(),
+            },
+            token,
+        ));
         routes = routes.merge(interlude_server::operator::router(
             stitcher.clone(),
             decisioning.decider.as_ref().map(|(d, _)| d.clone()),
@@ -196,8 +212,17 @@ pub(crate) async fn collector(
             )
         })?
     };
+    let collector = collector.with_privacy(edge_privacy(config)?);
+    collector.start_retention(config.privacy.retention.clone(), Duration::from_secs(60));
     let sink: Arc<dyn BeaconSink> = Arc::new(PipelineBeaconSink::new(&collector));
     Ok((collector, sink))
+}
+
+/// The privacy edge from `[privacy]` (the pseudonym secret from `INTERLUDE_PRIVACY_SECRET`).
+pub(crate) fn edge_privacy(config: &InterludeConfig) -> anyhow::Result<Arc<EdgePrivacy>> {
+    let edge = EdgePrivacy::from_settings(&config.privacy)
+        .map_err(|(key, reason)| anyhow::anyhow!("invalid configuration: `{key}`: {reason}"))?;
+    Ok(Arc::new(edge))
 }
 
 /// In distributed mode, shares the stitcher's sessions and decisions through Redis.
@@ -232,7 +257,7 @@ pub(crate) async fn run(args: ServeArgs, mut config: InterludeConfig) -> anyhow:
     let (collector, sink) = collector(&config, clock.clone()).await?;
     let decisioning = pod_source(&config, clock.clone(), &collector).await?;
     let pods = decisioning.pods.clone();
-    let stitcher = stitcher(&config, clock.clone(), pods, sink);
+    let stitcher = stitcher(&config, clock.clone(), pods, sink)?;
     share_sessions(&config, &stitcher).await?;
     stitcher.start();
     let readiness = Readiness::new();

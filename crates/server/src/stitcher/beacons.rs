@@ -92,6 +92,10 @@ pub struct AdBeacon {
     pub line_item_id: Option<String>,
     /// When the triggering request arrived.
     pub occurred_at: DateTime<Utc>,
+    /// The session's pseudonymous viewer id (present only with consent to store it).
+    pub viewer_id: Option<String>,
+    /// The session's consent, carried on the event.
+    pub consent: interlude_events::contract::ConsentFlags,
 }
 
 /// Receives the stitcher's server-side beacons. The event pipeline implements it; it must not block.

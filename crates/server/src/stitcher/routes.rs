@@ -13,7 +13,7 @@
 use std::sync::Arc;
 
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -22,6 +22,7 @@ use serde::{Deserialize, Serialize};
 
 use super::service::{StitchError, Stitcher};
 use super::tracking::tracking_document;
+use crate::privacy::SignalParams;
 
 const M3U8: &str = "application/vnd.apple.mpegurl";
 
@@ -79,6 +80,9 @@ struct CreateSession {
     channel: String,
     #[serde(default)]
     viewer: ViewerContext,
+    /// Consent signals and the device id, as the IAB macros name them (see `docs/privacy.md`).
+    #[serde(default)]
+    privacy: SignalParams,
 }
 
 /// Answer to `POST /v1/sessions`.
@@ -91,9 +95,11 @@ struct SessionCreated {
 
 async fn create_session(
     State(stitcher): State<Arc<Stitcher>>,
+    headers: HeaderMap,
     Json(body): Json<CreateSession>,
 ) -> Result<(StatusCode, Json<SessionCreated>), StitchError> {
-    let session = stitcher.create_session(&body.channel, body.viewer).await?;
+    let viewer = stitcher.admit_viewer(body.viewer, &body.privacy, &headers);
+    let session = stitcher.create_session(&body.channel, viewer).await?;
     let base = stitcher.base_url();
     Ok((
         StatusCode::CREATED,
@@ -118,13 +124,33 @@ struct ViewerQuery {
     viewer: Option<String>,
     /// IANA time zone for daypart targeting.
     tz: Option<String>,
+    /// Consent signals (IAB macro names) and the device's advertising id.
+    gdpr: Option<String>,
+    gdpr_consent: Option<String>,
+    gpp: Option<String>,
+    gpp_sid: Option<String>,
+    us_privacy: Option<String>,
+    lmt: Option<String>,
+    coppa: Option<String>,
+    device_id: Option<String>,
 }
 
 async fn implicit_session(
     State(stitcher): State<Arc<Stitcher>>,
     Path(channel): Path<String>,
+    headers: HeaderMap,
     Query(q): Query<ViewerQuery>,
 ) -> Result<Response, StitchError> {
+    let signals = SignalParams {
+        gdpr: q.gdpr,
+        gdpr_consent: q.gdpr_consent,
+        gpp: q.gpp,
+        gpp_sid: q.gpp_sid,
+        us_privacy: q.us_privacy,
+        lmt: q.lmt,
+        coppa: q.coppa,
+        device_id: q.device_id,
+    };
     let viewer = ViewerContext {
         viewer_id: q.viewer,
         device: q.device,
@@ -137,7 +163,9 @@ async fn implicit_session(
         segments: Vec::new(),
         timezone: q.tz,
         key_values: Vec::new(),
+        opt_out_sale: false,
     };
+    let viewer = stitcher.admit_viewer(viewer, &signals, &headers);
     let session = stitcher.create_session(&channel, viewer).await?;
     master_response(&stitcher, &session.id).await
 }

@@ -116,6 +116,7 @@ pub struct Stitcher {
     proxy: Option<Proxy>,
     draining: std::sync::atomic::AtomicBool,
     shared: std::sync::OnceLock<Arc<dyn SharedSessions>>,
+    privacy: std::sync::OnceLock<Arc<crate::privacy::EdgePrivacy>>,
 }
 
 /// Concurrent pod decisions: enough to keep a decision engine busy, bounded so a break for a million viewers
@@ -160,6 +161,7 @@ impl Stitcher {
         });
         Arc::new(Stitcher {
             shared: std::sync::OnceLock::new(),
+            privacy: std::sync::OnceLock::new(),
             draining: std::sync::atomic::AtomicBool::new(false),
             proxy,
             creatives: CreativeLibrary::new(
@@ -279,6 +281,51 @@ impl Stitcher {
         if self.shared.set(shared).is_err() {
             tracing::warn!("Shared sessions were already set; keeping the first.");
         }
+    }
+
+    /// Applies consent and minimisation to new sessions' viewers with `privacy`. Set once, before serving.
+    pub fn set_privacy(&self, privacy: Arc<crate::privacy::EdgePrivacy>) {
+        if self.privacy.set(privacy).is_err() {
+            tracing::warn!("Privacy was already set; keeping the first.");
+        }
+    }
+
+    /// The viewer a new session keeps: with privacy configured, its consent applied (pseudonymous id only with
+    /// consent to store it, personalisation flag), geography and device from the edge; without, the viewer
+    /// as given, minus a viewer id unless consent was given.
+    pub fn admit_viewer(
+        &self,
+        viewer: interlude_stitch::ViewerContext,
+        signals: &crate::privacy::SignalParams,
+        headers: &axum::http::HeaderMap,
+    ) -> interlude_stitch::ViewerContext {
+        let Some(privacy) = self.privacy.get() else {
+            return viewer;
+        };
+        let now = std::time::SystemTime::from((self.clock)());
+        let (viewer, decision) = privacy.viewer(viewer, signals, headers, now, false);
+        tracing::debug!(reasons = ?decision.explain(), "Session consent.");
+        viewer
+    }
+
+    /// Deletes the sessions of the viewers `ids` (pseudonyms) on this node and in the shared store; returns
+    /// (local, shared) counts.
+    pub async fn forget_viewers(&self, ids: &[String]) -> Result<(u64, u64), String> {
+        let set: std::collections::HashSet<String> = ids.iter().cloned().collect();
+        let local = self.sessions.forget_viewers(&set) as u64;
+        let shared = match self.shared.get() {
+            Some(shared) => shared
+                .forget_viewers(ids)
+                .await
+                .map_err(|e| e.to_string())?,
+            None => 0,
+        };
+        Ok((local, shared))
+    }
+
+    /// The shared session store, in distributed mode.
+    pub fn shared_sessions(&self) -> Option<&Arc<dyn SharedSessions>> {
+        self.shared.get()
     }
 
     /// Looks a session up (on this node, else in the shared store) and marks it used.
@@ -783,6 +830,8 @@ impl Stitcher {
                     creative_id: ad.ad.creative_id.clone(),
                     line_item_id: ad.ad.line_item_id.clone(),
                     occurred_at: now,
+                    viewer_id: session.viewer.viewer_id.clone(),
+                    consent: crate::privacy::flags_of(&session.viewer),
                 });
             }
             return Ok(AdSegmentTarget {

@@ -157,6 +157,8 @@ pub trait SessionStore: Send + Sync {
     fn for_channel(&self, channel: &str) -> Vec<Arc<Session>>;
     /// Removes sessions idle since before `cutoff_ms` (Unix milliseconds); returns how many.
     fn expire(&self, cutoff_ms: i64) -> usize;
+    /// Removes the sessions of the viewers `ids` (pseudonyms); returns how many.
+    fn forget_viewers(&self, ids: &std::collections::HashSet<String>) -> usize;
     /// Number of live sessions.
     fn len(&self) -> usize;
     /// Whether there are none.
@@ -191,6 +193,13 @@ impl SessionStore for MemorySessionStore {
     fn expire(&self, cutoff_ms: i64) -> usize {
         let before = self.sessions.len();
         self.sessions.retain(|_, s| s.last_seen_ms() >= cutoff_ms);
+        before - self.sessions.len()
+    }
+
+    fn forget_viewers(&self, ids: &std::collections::HashSet<String>) -> usize {
+        let before = self.sessions.len();
+        self.sessions
+            .retain(|_, s| s.viewer.viewer_id.as_ref().is_none_or(|v| !ids.contains(v)));
         before - self.sessions.len()
     }
 

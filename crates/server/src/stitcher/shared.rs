@@ -82,6 +82,11 @@ pub trait SharedSessions: Send + Sync {
     ) -> BoxFuture<'a, Result<Option<BreakDecision>, SharedError>>;
     /// Keeps an active session from expiring.
     fn touch<'a>(&'a self, session_id: &'a str) -> BoxFuture<'a, Result<(), SharedError>>;
+    /// Deletes the sessions (and their decisions) of the viewers `ids`; returns how many sessions.
+    fn forget_viewers<'a>(&'a self, ids: &'a [String]) -> BoxFuture<'a, Result<u64, SharedError>>;
+    /// Stored entries that mention `needle` (the deletion test's check).
+    fn mentioning<'a>(&'a self, needle: &'a str)
+    -> BoxFuture<'a, Result<Vec<String>, SharedError>>;
 }
 
 /// Shared sessions in one process's memory: several stitchers of one process (tests) or the reference for the
@@ -145,6 +150,42 @@ impl SharedSessions for MemorySharedSessions {
     fn touch<'a>(&'a self, _session_id: &'a str) -> BoxFuture<'a, Result<(), SharedError>> {
         Box::pin(std::future::ready(Ok(())))
     }
+
+    fn forget_viewers<'a>(&'a self, ids: &'a [String]) -> BoxFuture<'a, Result<u64, SharedError>> {
+        Box::pin(async move {
+            let mut sessions = self
+                .sessions
+                .lock()
+                .map_err(|_| SharedError("poisoned".into()))?;
+            let gone: Vec<String> = sessions
+                .values()
+                .filter(|r| r.viewer.viewer_id.as_ref().is_some_and(|v| ids.contains(v)))
+                .map(|r| r.id.clone())
+                .collect();
+            sessions.retain(|id, _| !gone.contains(id));
+            if let Ok(mut d) = self.decisions.lock() {
+                d.retain(|(s, _), _| !gone.contains(s));
+            }
+            Ok(gone.len() as u64)
+        })
+    }
+
+    fn mentioning<'a>(
+        &'a self,
+        needle: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<String>, SharedError>> {
+        Box::pin(async move {
+            let sessions = self
+                .sessions
+                .lock()
+                .map_err(|_| SharedError("poisoned".into()))?;
+            Ok(sessions
+                .values()
+                .filter(|r| serde_json::to_string(r).is_ok_and(|j| j.contains(needle)))
+                .map(|r| r.id.clone())
+                .collect())
+        })
+    }
 }
 
 /// Shared sessions in Redis.
@@ -187,6 +228,11 @@ impl RedisSessions {
     fn decisions_key(&self, id: &str) -> String {
         format!("{}decisions:{id}", self.prefix)
     }
+
+    /// The index of a viewer's sessions (so deletion finds them without scanning).
+    fn viewer_key(&self, viewer: &str) -> String {
+        format!("{}viewer:{viewer}", self.prefix)
+    }
 }
 
 impl SharedSessions for RedisSessions {
@@ -197,9 +243,18 @@ impl SharedSessions for RedisSessions {
         Box::pin(async move {
             let json = serde_json::to_string(record)?;
             let mut conn = self.conn.clone();
-            let _: () = conn
-                .set_ex(self.session_key(&record.id), json, self.ttl_secs)
-                .await?;
+            let mut pipe = redis::pipe();
+            pipe.set_ex(self.session_key(&record.id), json, self.ttl_secs)
+                .ignore();
+            if let Some(viewer) = &record.viewer.viewer_id {
+                let key = self.viewer_key(viewer);
+                let ttl = i64::try_from(self.ttl_secs).unwrap_or(i64::MAX);
+                pipe.sadd(&key, &record.id)
+                    .ignore()
+                    .expire(&key, ttl)
+                    .ignore();
+            }
+            let _: () = pipe.query_async(&mut conn).await?;
             Ok(())
         })
     }
@@ -265,6 +320,36 @@ impl SharedSessions for RedisSessions {
                 .query_async(&mut conn)
                 .await?;
             Ok(())
+        })
+    }
+
+    fn forget_viewers<'a>(&'a self, ids: &'a [String]) -> BoxFuture<'a, Result<u64, SharedError>> {
+        Box::pin(async move {
+            let mut conn = self.conn.clone();
+            let mut sessions = 0;
+            for viewer in ids {
+                let index = self.viewer_key(viewer);
+                let members: Vec<String> = conn.smembers(&index).await?;
+                let mut keys = vec![index];
+                for id in &members {
+                    keys.push(self.session_key(id));
+                    keys.push(self.decisions_key(id));
+                }
+                let _: () = conn.del(keys).await?;
+                sessions += members.len() as u64;
+            }
+            Ok(sessions)
+        })
+    }
+
+    fn mentioning<'a>(
+        &'a self,
+        needle: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<String>, SharedError>> {
+        Box::pin(async move {
+            interlude_store::redis_counters::mentioning(&self.conn, &self.prefix, needle)
+                .await
+                .map_err(|e| SharedError(e.to_string()))
         })
     }
 }
