@@ -252,7 +252,8 @@ pub fn bid_request(
     settings: &AuctionSettings,
 ) -> BidRequest {
     let v = &request.viewer;
-    let consented = v.consent.unwrap_or(false);
+    // An opt-out of sale or sharing (US state laws) withholds user data from bidders like a refusal does.
+    let consented = v.consent.unwrap_or(false) && !v.opt_out_sale;
     let poddur = slot.duration_ms / 1000;
     BidRequest {
         id: id.to_owned(),

@@ -2,6 +2,7 @@
 //! that tracking URLs carry ([`token`]), and what happens to each event — validation, exactly-once dedup,
 //! windowed aggregation and the billing ledger ([`pipeline`]). No I/O and no clock: callers pass the time.
 
+pub mod compat;
 pub mod contract;
 pub mod known_stream;
 pub mod pipeline;

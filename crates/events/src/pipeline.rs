@@ -343,7 +343,26 @@ pub fn validate(
     policy: &Policy,
     now: DateTime<Utc>,
 ) -> Result<(), Quarantine> {
+    contract_check(&envelope.event)?;
     let event = &envelope.event;
+    let ahead = (event.occurred_at - now).num_seconds();
+    if ahead > policy.max_future_skew_secs {
+        return Err(Quarantine::FromTheFuture { ahead_secs: ahead });
+    }
+    let age = (now - event.occurred_at).num_seconds();
+    if age > policy.dedup_window_hours * 3600 {
+        return Err(Quarantine::TooOld { age_secs: age });
+    }
+    match edge_check(envelope, policy) {
+        Some(reason) => Err(reason),
+        None => Ok(()),
+    }
+}
+
+/// The contract's own rules, independent of time and sender: a `1.x` schema version, the ids present and
+/// bounded, an error code on error events only. What `interlude contract diff --events` checks old events
+/// against.
+pub fn contract_check(event: &AdEvent) -> Result<(), Quarantine> {
     let contract = |detail: &str| Quarantine::Contract {
         detail: detail.to_owned(),
     };
@@ -376,18 +395,7 @@ pub fn validate(
         }
         _ => {}
     }
-    let ahead = (event.occurred_at - now).num_seconds();
-    if ahead > policy.max_future_skew_secs {
-        return Err(Quarantine::FromTheFuture { ahead_secs: ahead });
-    }
-    let age = (now - event.occurred_at).num_seconds();
-    if age > policy.dedup_window_hours * 3600 {
-        return Err(Quarantine::TooOld { age_secs: age });
-    }
-    match edge_check(envelope, policy) {
-        Some(reason) => Err(reason),
-        None => Ok(()),
-    }
+    Ok(())
 }
 
 /// The checks that need the sender's user agent and address, which are not stored: the collector runs them

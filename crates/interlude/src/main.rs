@@ -40,6 +40,8 @@ enum Command {
     Serve(cmd::serve::ServeArgs),
     /// Run one event processor of distributed mode (Kafka log → PostgreSQL, exactly once).
     Process(cmd::process::ProcessArgs),
+    /// Shadow replay: reprocess recorded events with a candidate configuration; `replay diff` explains changes.
+    Replay(cmd::replay::ReplayArgs),
     /// The whole loop on one machine: origin, stitcher, simulated viewers, counted beacons.
     Demo(cmd::demo::DemoArgs),
     /// Run a simulated live origin: an HLS channel of real media with SCTE-35 ad breaks on a schedule.
@@ -55,6 +57,11 @@ enum Command {
     Scte35 {
         #[command(subcommand)]
         command: cmd::scte35::Scte35Command,
+    },
+    /// The event contract: compatibility of a schema change, and old events against today's contract.
+    Contract {
+        #[command(subcommand)]
+        command: cmd::contract::ContractCommand,
     },
     /// Print the effective configuration (defaults + file + environment) as TOML, or the error in it.
     Config,
@@ -76,6 +83,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     if let Command::Scte35 { command } = cli.command {
         return cmd::scte35::run(command);
     }
+    if let Command::Contract { command } = cli.command {
+        return cmd::contract::run(command);
+    }
     let mut config =
         InterludeConfig::load(cli.config.as_deref()).context("loading configuration")?;
     if let Some(format) = cli.log_format {
@@ -93,6 +103,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Scte35 { command } => cmd::scte35::run(command),
+        Command::Contract { command } => cmd::contract::run(command),
         Command::Demo(args) => {
             interlude_server::telemetry::init_logging(&config.log)?;
             runtime()?.block_on(cmd::demo::run(args, config))
@@ -104,6 +115,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Loadgen(args) => runtime()?.block_on(cmd::loadgen::run(args)),
         Command::Bench { command } => runtime()?.block_on(cmd::bench::run(command, config)),
+        Command::Replay(args) => cmd::replay::run(args, config),
         Command::Process(args) => {
             interlude_server::telemetry::init_logging(&config.log)?;
             runtime()?.block_on(cmd::process::run(args, config))

@@ -14,6 +14,7 @@ pub mod kafka;
 pub mod log;
 pub mod pg;
 pub mod redis_counters;
+pub mod replay;
 mod state;
 pub mod testing;
 
@@ -22,7 +23,8 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use interlude_events::pipeline::{
-    Counters, Counts, Envelope, Outcome, Policy, Prices, WindowKey, process, spend_micros,
+    Counters, Counts, Envelope, Outcome, Policy, Prices, WindowKey, edge_check, process,
+    spend_micros,
 };
 use redb::{Database, ReadableTable, ReadableTableMetadata};
 use serde::Serialize;
@@ -155,17 +157,16 @@ pub struct Compacted {
     pub quarantined: u64,
 }
 
-/// Removes `viewer_id` from a stored event JSON when it is one of `ids`; the new bytes if it changed.
-fn without_viewer(
-    bytes: &[u8],
-    ids: &std::collections::HashSet<&str>,
-    path: &[&str],
-) -> Option<Vec<u8>> {
+/// Removes `viewer_id` from a stored event JSON when it is one of `ids`; the new bytes if it changed. The
+/// event is under `event` (log records, quarantine) or, in logs written before log records, the whole value.
+fn without_viewer(bytes: &[u8], ids: &std::collections::HashSet<&str>) -> Option<Vec<u8>> {
     let mut value: serde_json::Value = serde_json::from_slice(bytes).ok()?;
-    let mut event = &mut value;
-    for key in path {
-        event = event.get_mut(*key)?;
-    }
+    let nested = value.get("event").is_some_and(serde_json::Value::is_object);
+    let event = if nested {
+        value.get_mut("event")?
+    } else {
+        &mut value
+    };
     let viewer = event.get("viewer_id")?.as_str()?;
     if !ids.contains(viewer) {
         return None;
@@ -174,13 +175,10 @@ fn without_viewer(
     serde_json::to_vec(&value).ok()
 }
 
-/// The receipt time of a stored event JSON (`received_at`, at `path`), if readable.
-fn received_at(bytes: &[u8], path: &[&str]) -> Option<DateTime<Utc>> {
+/// The receipt time of a stored event JSON (`received_at`), if readable.
+fn received_at(bytes: &[u8]) -> Option<DateTime<Utc>> {
     let value: serde_json::Value = serde_json::from_slice(bytes).ok()?;
-    let mut event = &value;
-    for key in path {
-        event = event.get(*key)?;
-    }
+    let event = value.get("event").unwrap_or(&value);
     event.get("received_at")?.as_str()?.parse().ok()
 }
 
@@ -236,8 +234,35 @@ impl EventStore {
             let mut state = RedbState::open(&txn)?;
             let mut outcomes = Vec::with_capacity(batch.len());
             for envelope in batch {
-                state.log(&envelope.event);
+                // The same record a distributed log carries: replayable without the sender's address and agent.
+                state.log(&log::LogRecord {
+                    event: envelope.event.clone(),
+                    edge: edge_check(envelope, &self.policy),
+                });
                 outcomes.push(process(&mut state, envelope, &self.policy, now));
+            }
+            state.finish()?;
+            outcomes
+        };
+        txn.commit()?;
+        Ok(outcomes)
+    }
+
+    /// Processes records read back from an event log (a replay, or a log shipped from elsewhere) with the
+    /// edge verdicts they carry and their receipt time as the clock; logs them and commits durably.
+    pub fn ingest_logged(&self, records: &[log::LogRecord]) -> Result<Vec<Outcome>, StoreError> {
+        let txn = self.db.begin_write()?;
+        let outcomes = {
+            let mut state = RedbState::open(&txn)?;
+            let mut outcomes = Vec::with_capacity(records.len());
+            for record in records {
+                state.log(record);
+                outcomes.push(interlude_events::pipeline::process_logged(
+                    &mut state,
+                    record.event.clone(),
+                    record.edge.clone(),
+                    &self.policy,
+                ));
             }
             state.finish()?;
             outcomes
@@ -341,15 +366,15 @@ impl EventStore {
         let set: std::collections::HashSet<&str> = ids.iter().map(String::as_str).collect();
         let mut out = Forgotten::default();
         let txn = self.db.begin_write()?;
-        for (table, path, count) in [
-            (LOG, &[][..], &mut out.log_events_anonymised),
-            (QUARANTINE, &["event"][..], &mut out.quarantine_anonymised),
+        for (table, count) in [
+            (LOG, &mut out.log_events_anonymised),
+            (QUARANTINE, &mut out.quarantine_anonymised),
         ] {
             let mut t = txn.open_table(table)?;
             let mut changed = Vec::new();
             for entry in t.iter()? {
                 let (k, v) = entry?;
-                if let Some(bytes) = without_viewer(v.value(), &set, path) {
+                if let Some(bytes) = without_viewer(v.value(), &set) {
                     changed.push((k.value(), bytes));
                 }
             }
@@ -401,20 +426,15 @@ impl EventStore {
     ) -> Result<Compacted, StoreError> {
         let mut out = Compacted::default();
         let txn = self.db.begin_write()?;
-        for (table, path, before, count) in [
-            (LOG, &[][..], log_before, &mut out.log_events),
-            (
-                QUARANTINE,
-                &["event"][..],
-                quarantine_before,
-                &mut out.quarantined,
-            ),
+        for (table, before, count) in [
+            (LOG, log_before, &mut out.log_events),
+            (QUARANTINE, quarantine_before, &mut out.quarantined),
         ] {
             let mut t = txn.open_table(table)?;
             let mut old = Vec::new();
             for entry in t.iter()?.take(limit) {
                 let (k, v) = entry?;
-                match received_at(v.value(), path) {
+                match received_at(v.value()) {
                     Some(at) if at < before => old.push(k.value()),
                     _ => break,
                 }

@@ -13,7 +13,7 @@ use redb::{ReadableTable, Table, TableDefinition, WriteTransaction};
 
 use super::StoreError;
 
-/// The event log: sequence number → event JSON. Append-only.
+/// The event log: sequence number → [`crate::log::LogRecord`] JSON (older stores: the bare event). Append-only.
 pub(crate) const LOG: TableDefinition<u64, &[u8]> = TableDefinition::new("log");
 /// Quarantine: sequence number → `{reason, event}` JSON.
 pub(crate) const QUARANTINE: TableDefinition<u64, &[u8]> = TableDefinition::new("quarantine");
@@ -297,10 +297,10 @@ impl<'txn> RedbState<'txn> {
         self.keep(r);
     }
 
-    /// Appends `event` to the log.
-    pub(crate) fn log(&mut self, event: &AdEvent) {
+    /// Appends `record` (the event and the edge verdict) to the log.
+    pub(crate) fn log(&mut self, record: &crate::log::LogRecord) {
         let seq = self.seq();
-        let bytes = serde_json::to_vec(event).unwrap_or_default();
+        let bytes = serde_json::to_vec(record).unwrap_or_default();
         let r = self.log.insert(seq, bytes.as_slice()).map(|_| ());
         self.keep(r);
     }
