@@ -15,7 +15,12 @@ fn main() -> ExitCode {
         match interlude_dash::parse_mpd_bytes(&text) {
             Ok(mpd) => {
                 let scan = interlude_dash::scan(&mpd);
-                println!("{path}: {} periods, {} cues, {} in-band declarations", mpd.periods.len(), scan.cues.len(), scan.inband.len());
+                println!(
+                    "{path}: {} periods, {} cues, {} in-band declarations",
+                    mpd.periods.len(),
+                    scan.cues.len(),
+                    scan.inband.len()
+                );
                 for c in &scan.cues {
                     println!(
                         "  cue {:?} at {:?} period {:?} event {:?} id {:?} signalled {:?} seg {:?}",

@@ -169,13 +169,13 @@ pub fn scan(mpd: &Mpd) -> Scan {
     let mut out = Scan::default();
     for (pi, period) in mpd.periods.iter().enumerate() {
         for (ai, set) in period.adaptation_sets.iter().enumerate() {
-            let declared = set
-                .inband_event_streams
-                .iter()
-                .map(|d| (None, d))
-                .chain(set.representations.iter().flat_map(|r| {
-                    r.inband_event_streams.iter().map(move |d| (Some(r.id.clone()), d))
-                }));
+            let declared = set.inband_event_streams.iter().map(|d| (None, d)).chain(
+                set.representations.iter().flat_map(|r| {
+                    r.inband_event_streams
+                        .iter()
+                        .map(move |d| (Some(r.id.clone()), d))
+                }),
+            );
             for (rep, d) in declared {
                 if Scte35Scheme::from_uri(&d.scheme_id_uri).is_some() {
                     out.inband.push(InbandScte35 {
@@ -206,8 +206,9 @@ pub fn scan(mpd: &Mpd) -> Scan {
                 let Some(period_start) = starts.get(pi).copied().flatten() else {
                     out.problems.push(Error::Scte35 {
                         path,
-                        reason: "the Period's start is unknown (no @start and no earlier @duration)"
-                            .into(),
+                        reason:
+                            "the Period's start is unknown (no @start and no earlier @duration)"
+                                .into(),
                     });
                     continue;
                 };
@@ -312,7 +313,10 @@ fn pair(mpd: &Mpd, starts: &[Option<Duration>], cues: &[Cue]) -> Vec<AdBreak> {
             (Some(i.time - out.time), Some(DurationSource::CueIn))
         } else if starts.get(out.period_index).copied().flatten() == Some(out.time) {
             let end = mpd.period_end(out.period_index, starts);
-            match end.and_then(|e| e.checked_sub(out.time)).filter(|d| !d.is_zero()) {
+            match end
+                .and_then(|e| e.checked_sub(out.time))
+                .filter(|d| !d.is_zero())
+            {
                 Some(d) => (Some(d), Some(DurationSource::Period)),
                 None => (None, None),
             }

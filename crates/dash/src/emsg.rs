@@ -74,7 +74,9 @@ pub fn read_emsg_boxes(segment: &[u8]) -> Result<Vec<Emsg>> {
             offset: at,
             reason: reason.to_string(),
         };
-        let header = segment.get(at..at + 8).ok_or_else(|| bad("truncated box header"))?;
+        let header = segment
+            .get(at..at + 8)
+            .ok_or_else(|| bad("truncated box header"))?;
         let size32 = u32::from_be_bytes([header[0], header[1], header[2], header[3]]);
         let kind = [header[4], header[5], header[6], header[7]];
         let (size, header_len) = match size32 {
@@ -85,7 +87,8 @@ pub fn read_emsg_boxes(segment: &[u8]) -> Result<Vec<Emsg>> {
                     .ok_or_else(|| bad("truncated largesize"))?;
                 let mut b = [0u8; 8];
                 b.copy_from_slice(large);
-                let size = usize::try_from(u64::from_be_bytes(b)).map_err(|_| bad("box too large"))?;
+                let size =
+                    usize::try_from(u64::from_be_bytes(b)).map_err(|_| bad("box too large"))?;
                 (size, 16)
             }
             n => (n as usize, 8),
@@ -225,7 +228,10 @@ mod tests {
             body.extend_from_slice(b"1\0");
         }
         body.extend_from_slice(message);
-        let mut out = u32::try_from(body.len() + 8).expect("small").to_be_bytes().to_vec();
+        let mut out = u32::try_from(body.len() + 8)
+            .expect("small")
+            .to_be_bytes()
+            .to_vec();
         out.extend_from_slice(b"emsg");
         out.extend_from_slice(&body);
         out
@@ -251,7 +257,9 @@ mod tests {
 
     #[test]
     fn truncated_boxes_are_errors_not_panics() {
-        let cue = SpliceInfoSection::splice_insert_in(1, None).encode().expect("encodes");
+        let cue = SpliceInfoSection::splice_insert_in(1, None)
+            .encode()
+            .expect("encodes");
         let whole = emsg_box(1, "urn:scte:scte35:2013:bin", &cue);
         for cut in 1..whole.len() {
             let _ = read_emsg_boxes(&whole[..cut]);

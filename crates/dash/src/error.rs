@@ -110,5 +110,9 @@ pub(crate) fn snippet(s: &str) -> String {
 /// 1-based line of byte `offset` in `input`.
 pub(crate) fn line_of(input: &str, offset: usize) -> usize {
     let end = offset.min(input.len());
-    input.as_bytes()[..end].iter().filter(|&&b| b == b'\n').count() + 1
+    input.as_bytes()[..end]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1
 }

@@ -16,8 +16,8 @@ mod parse;
 pub mod scte35xml;
 pub mod segment;
 pub mod time;
-pub mod xml;
 mod write;
+pub mod xml;
 
 pub use breaks::{AdBreak, Cue, CueDirection, DurationSource, InbandScte35, Scan, scan};
 pub use error::{Error, Result};

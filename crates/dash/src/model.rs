@@ -90,12 +90,10 @@ impl Mpd {
             let start = match p.start {
                 Some(s) => Some(s),
                 None if i == 0 && !self.is_dynamic() => Some(Duration::ZERO),
-                None => i
-                    .checked_sub(1)
-                    .and_then(|j| {
-                        let prev = self.periods.get(j)?;
-                        Some(starts.get(j).copied().flatten()? + prev.duration?)
-                    }),
+                None => i.checked_sub(1).and_then(|j| {
+                    let prev = self.periods.get(j)?;
+                    Some(starts.get(j).copied().flatten()? + prev.duration?)
+                }),
             };
             starts.push(start);
         }
@@ -235,10 +233,11 @@ impl AdaptationSet {
                 _ => ContentKind::Other,
             };
         }
-        let mime = self
-            .mime_type
-            .as_deref()
-            .or_else(|| self.representations.iter().find_map(|r| r.mime_type.as_deref()));
+        let mime = self.mime_type.as_deref().or_else(|| {
+            self.representations
+                .iter()
+                .find_map(|r| r.mime_type.as_deref())
+        });
         match mime {
             Some(m) if m.starts_with("video/") => ContentKind::Video,
             Some(m) if m.starts_with("audio/") => ContentKind::Audio,
@@ -248,7 +247,11 @@ impl AdaptationSet {
                 let codecs = self
                     .codecs
                     .as_deref()
-                    .or_else(|| self.representations.iter().find_map(|r| r.codecs.as_deref()))
+                    .or_else(|| {
+                        self.representations
+                            .iter()
+                            .find_map(|r| r.codecs.as_deref())
+                    })
                     .unwrap_or("");
                 codec_kind(codecs)
             }

@@ -120,7 +120,8 @@ fn flag(el: &XmlElement, name: &str) -> Result<Option<bool>, String> {
 }
 
 fn child<'a>(el: &'a XmlElement, name: &str) -> Option<&'a XmlElement> {
-    el.elements().find(|c| c.local_name().eq_ignore_ascii_case(name))
+    el.elements()
+        .find(|c| c.local_name().eq_ignore_ascii_case(name))
 }
 
 fn splice_time(el: Option<&XmlElement>) -> Result<Option<SpliceTime>, String> {
@@ -162,19 +163,25 @@ pub fn splice_info_section(el: &XmlElement) -> Result<SpliceInfoSection, String>
             }
             "SpliceSchedule" => return Err("SpliceSchedule in XML form is not supported".into()),
             "EncryptedPacket" => return Err("encrypted SpliceInfoSection is not supported".into()),
-            "AvailDescriptor" => descriptors.push(SpliceDescriptor::AvailDescriptor(AvailDescriptor {
-                provider_avail_id: num(c, "providerAvailId")?.unwrap_or(0),
-            })),
-            "DTMFDescriptor" => descriptors.push(SpliceDescriptor::DtmfDescriptor(DtmfDescriptor {
-                preroll: num(c, "preroll")?.unwrap_or(0),
-                reserved: None,
-                dtmf_chars: attr(c, "chars").unwrap_or("").to_string(),
-            })),
-            "TimeDescriptor" => descriptors.push(SpliceDescriptor::TimeDescriptor(TimeDescriptor {
-                tai_seconds: num(c, "taiSeconds")?.unwrap_or(0),
-                tai_ns: num(c, "taiNs")?.unwrap_or(0),
-                utc_offset: num(c, "utcOffset")?.unwrap_or(0),
-            })),
+            "AvailDescriptor" => {
+                descriptors.push(SpliceDescriptor::AvailDescriptor(AvailDescriptor {
+                    provider_avail_id: num(c, "providerAvailId")?.unwrap_or(0),
+                }))
+            }
+            "DTMFDescriptor" => {
+                descriptors.push(SpliceDescriptor::DtmfDescriptor(DtmfDescriptor {
+                    preroll: num(c, "preroll")?.unwrap_or(0),
+                    reserved: None,
+                    dtmf_chars: attr(c, "chars").unwrap_or("").to_string(),
+                }))
+            }
+            "TimeDescriptor" => {
+                descriptors.push(SpliceDescriptor::TimeDescriptor(TimeDescriptor {
+                    tai_seconds: num(c, "taiSeconds")?.unwrap_or(0),
+                    tai_ns: num(c, "taiNs")?.unwrap_or(0),
+                    utc_offset: num(c, "utcOffset")?.unwrap_or(0),
+                }))
+            }
             "SegmentationDescriptor" => descriptors.push(SpliceDescriptor::SegmentationDescriptor(
                 segmentation_descriptor(c)?,
             )),
@@ -283,12 +290,18 @@ fn segmentation_descriptor(el: &XmlElement) -> Result<SegmentationDescriptor, St
         .map(upid)
         .collect::<Result<_, String>>()?;
     d.segmentation_upid = match upids.len() {
-        0 => match (num::<u8>(el, "segmentationUpidType")?, attr(el, "segmentationUpid")) {
+        0 => match (
+            num::<u8>(el, "segmentationUpidType")?,
+            attr(el, "segmentationUpid"),
+        ) {
             // Older producers (Telestream) write the UPID as attributes of the descriptor, as text.
             (Some(t), Some(v)) => SegmentationUpid::from_bytes(t, v.as_bytes()),
             _ => SegmentationUpid::NotUsed,
         },
-        1 => upids.into_iter().next().unwrap_or(SegmentationUpid::NotUsed),
+        1 => upids
+            .into_iter()
+            .next()
+            .unwrap_or(SegmentationUpid::NotUsed),
         _ => SegmentationUpid::Mid(upids),
     };
     Ok(d)

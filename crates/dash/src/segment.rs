@@ -255,7 +255,11 @@ mod tests {
 
     #[test]
     fn compress_is_the_inverse_of_expand() {
-        let entries = vec![s(Some(361_301), 60_060, 15), s(None, 30_000, 0), s(Some(2_000_000), 10, 2)];
+        let entries = vec![
+            s(Some(361_301), 60_060, 15),
+            s(None, 30_000, 0),
+            s(Some(2_000_000), 10, 2),
+        ];
         let ex = expand_timeline(&entries, 6, None).expect("small");
         assert_eq!(compress_timeline(&ex.segments), entries);
     }
@@ -269,7 +273,10 @@ mod tests {
             bandwidth: Some(300_000),
         };
         assert_eq!(
-            fill_template("a_$RepresentationID$_$Number%09d$_$Time$_$Bandwidth$_$$.mp4", &v),
+            fill_template(
+                "a_$RepresentationID$_$Number%09d$_$Time$_$Bandwidth$_$$.mp4",
+                &v
+            ),
             "a_video=1_000000042_900_300000_$.mp4"
         );
         assert_eq!(fill_template("x$Unknown$y$", &v), "x$Unknown$y$");

@@ -26,7 +26,9 @@ pub fn parse_duration(text: &str) -> Result<Duration> {
     if s.starts_with('-') {
         return Err(bad("negative durations are not allowed here"));
     }
-    let rest = s.strip_prefix('P').ok_or_else(|| bad("must start with P"))?;
+    let rest = s
+        .strip_prefix('P')
+        .ok_or_else(|| bad("must start with P"))?;
     if rest.is_empty() {
         return Err(bad("no components after P"));
     }
@@ -153,8 +155,9 @@ pub fn parse_date_time(text: &str) -> Result<DateTime<Utc>> {
     let s = text.trim();
     let has_zone = s.ends_with('Z')
         || s.ends_with('z')
-        || s.get(s.len().saturating_sub(6)..)
-            .is_some_and(|tail| tail.starts_with(['+', '-']) && tail.as_bytes().get(3) == Some(&b':'));
+        || s.get(s.len().saturating_sub(6)..).is_some_and(|tail| {
+            tail.starts_with(['+', '-']) && tail.as_bytes().get(3) == Some(&b':')
+        });
     let parsed = if has_zone {
         DateTime::parse_from_rfc3339(s)
     } else {
@@ -181,7 +184,8 @@ pub fn ticks_to_duration(ticks: u64, timescale: u64) -> Option<Duration> {
     if timescale == 0 {
         return None;
     }
-    let nanos = (u128::from(ticks) * NANOS_PER_SEC + u128::from(timescale) / 2) / u128::from(timescale);
+    let nanos =
+        (u128::from(ticks) * NANOS_PER_SEC + u128::from(timescale) / 2) / u128::from(timescale);
     duration_from_nanos(nanos)
 }
 
@@ -237,11 +241,21 @@ mod tests {
 
     #[test]
     fn durations_write_back_to_the_same_value() {
-        for text in ["PT0S", "PT1H2M3.5S", "PT3M23.08333333S", "P1DT0.5S", "PT59M", "PT2H"] {
+        for text in [
+            "PT0S",
+            "PT1H2M3.5S",
+            "PT3M23.08333333S",
+            "P1DT0.5S",
+            "PT59M",
+            "PT2H",
+        ] {
             let d = parse_duration(text).expect(text);
             assert_eq!(parse_duration(&format_duration(d)).expect("written"), d);
         }
-        assert_eq!(format_duration(Duration::from_millis(3_723_500)), "PT1H2M3.5S");
+        assert_eq!(
+            format_duration(Duration::from_millis(3_723_500)),
+            "PT1H2M3.5S"
+        );
         assert_eq!(format_duration(Duration::ZERO), "PT0S");
     }
 
@@ -258,9 +272,18 @@ mod tests {
 
     #[test]
     fn ticks_round_to_nanoseconds() {
-        assert_eq!(ticks_to_duration(900_000, 90_000), Some(Duration::from_secs(10)));
-        assert_eq!(ticks_to_duration(1, 3), Some(Duration::from_nanos(333_333_333)));
+        assert_eq!(
+            ticks_to_duration(900_000, 90_000),
+            Some(Duration::from_secs(10))
+        );
+        assert_eq!(
+            ticks_to_duration(1, 3),
+            Some(Duration::from_nanos(333_333_333))
+        );
         assert_eq!(ticks_to_duration(1, 0), None);
-        assert_eq!(duration_to_ticks(Duration::from_millis(2_002), 30_000), 60_060);
+        assert_eq!(
+            duration_to_ticks(Duration::from_millis(2_002), 30_000),
+            60_060
+        );
     }
 }

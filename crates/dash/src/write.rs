@@ -55,7 +55,10 @@ pub(crate) fn mpd_element(mpd: &Mpd) -> XmlElement {
         "availabilityStartTime",
         mpd.availability_start_time.as_ref().map(format_date_time),
     );
-    el.push_attr_opt("publishTime", mpd.publish_time.as_ref().map(format_date_time));
+    el.push_attr_opt(
+        "publishTime",
+        mpd.publish_time.as_ref().map(format_date_time),
+    );
     el.push_attr_opt(
         "mediaPresentationDuration",
         mpd.media_presentation_duration.map(format_duration),

@@ -10,7 +10,9 @@ use interlude_dash::{
 use interlude_scte35::SegmentationTypeId;
 
 fn data(name: &str) -> String {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(name);
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(name);
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
@@ -40,9 +42,17 @@ fn every_file_reads_and_round_trips_to_the_same_model() {
     for name in FILES {
         let model = mpd(name);
         let written = write_mpd(&model);
-        let again = parse_mpd(&written).unwrap_or_else(|e| panic!("{name} as written: {e}\n{written}"));
-        assert_eq!(again, model, "{name}: parse → write → parse changed the model");
-        assert_eq!(write_mpd(&again), written, "{name}: writing is not a fixed point");
+        let again =
+            parse_mpd(&written).unwrap_or_else(|e| panic!("{name} as written: {e}\n{written}"));
+        assert_eq!(
+            again, model,
+            "{name}: parse → write → parse changed the model"
+        );
+        assert_eq!(
+            write_mpd(&again),
+            written,
+            "{name}: writing is not a fixed point"
+        );
         // What SSAI reads survives too.
         assert_eq!(scan(&again), scan(&model), "{name}: the scan changed");
     }
@@ -140,7 +150,10 @@ fn telestream_xml_time_signal_with_segmentation_descriptors() {
     let s = scan(&mpd("telestream-elements.xml"));
     assert_eq!(s.breaks.len(), 1);
     let b = &s.breaks[0];
-    assert_eq!((b.start, b.duration, b.ended_at), (ms(10_000), Some(ms(30_000)), Some(ms(40_000))));
+    assert_eq!(
+        (b.start, b.duration, b.ended_at),
+        (ms(10_000), Some(ms(30_000)), Some(ms(40_000)))
+    );
     assert_eq!(
         b.segmentation_type_id,
         Some(SegmentationTypeId::ProviderPlacementOpportunityStart)
@@ -208,7 +221,14 @@ fn orange_live_time_signals_on_an_epoch_timeline() {
     let got: Vec<_> = s
         .breaks
         .iter()
-        .map(|b| (b.splice_event_id, b.start, b.duration, b.segmentation_type_id))
+        .map(|b| {
+            (
+                b.splice_event_id,
+                b.start,
+                b.duration,
+                b.segmentation_type_id,
+            )
+        })
         .collect();
     let start1 = Duration::new(1_684_932_467, 725_143_900);
     let start2 = Duration::new(1_684_932_498, 85_143_900);
@@ -220,7 +240,8 @@ fn orange_live_time_signals_on_an_epoch_timeline() {
             (Some(391_692), start2, Some(ms(23_000)), adv)
         ]
     );
-    let wall = m.availability_start_time.expect("AST") + chrono::Duration::from_std(start1).expect("fits");
+    let wall =
+        m.availability_start_time.expect("AST") + chrono::Duration::from_std(start1).expect("fits");
     assert_eq!(wall.to_rfc3339(), "2023-05-24T12:47:47.725143900+00:00");
     // Six adaptation sets declare SCTE-35 in band (audio ×3, text ×2, video).
     assert_eq!(s.inband.len(), 6);
@@ -272,7 +293,11 @@ fn jurassic_zero_length_placements_in_lower_case_signal_elements() {
         ]
     );
     assert!(s.breaks.iter().all(|b| b.duration == Some(Duration::ZERO)));
-    assert!(s.breaks.iter().all(|b| b.segmentation_type_id == Some(SegmentationTypeId::BreakStart)));
+    assert!(
+        s.breaks
+            .iter()
+            .all(|b| b.segmentation_type_id == Some(SegmentationTypeId::BreakStart))
+    );
     assert_eq!(s.cues.len(), 19);
 }
 
@@ -293,7 +318,10 @@ fn aws_mediatailor_period_cue_is_a_break_end() {
 fn files_without_event_stream_cues_report_in_band_declarations() {
     // avod-mediatailor: empty SCTE-35 EventStreams (only comments), InbandEventStream in both adaptation sets
     // of the 4 content Periods; vod-aip: InbandEventStream in both adaptation sets of 4 Periods.
-    for (name, inband) in [("avod-mediatailor.mpd", 8), ("vod-aip-unif-streaming.mpd", 8)] {
+    for (name, inband) in [
+        ("avod-mediatailor.mpd", 8),
+        ("vod-aip-unif-streaming.mpd", 8),
+    ] {
         let s = scan(&mpd(name));
         assert!(s.breaks.is_empty(), "{name}");
         assert_eq!(s.inband.len(), inband, "{name}");

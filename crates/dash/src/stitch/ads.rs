@@ -5,9 +5,7 @@
 
 use std::time::Duration;
 
-use crate::model::{
-    AdaptationSet, ContentKind, Period, Representation, SegmentTemplate,
-};
+use crate::model::{AdaptationSet, ContentKind, Period, Representation, SegmentTemplate};
 use crate::segment::{Segment, compress_timeline};
 use crate::time::duration_to_ticks;
 
@@ -29,7 +27,8 @@ fn primary_language(lang: &str) -> String {
 /// content representation the one closest in bandwidth (on a log scale), without repeats.
 pub(crate) fn pick_renditions<'a>(set: &AdaptationSet, ad: &'a Ad) -> Vec<&'a AdRendition> {
     let kind = set.kind();
-    let mut candidates: Vec<&AdRendition> = ad.renditions.iter().filter(|r| r.kind == kind).collect();
+    let mut candidates: Vec<&AdRendition> =
+        ad.renditions.iter().filter(|r| r.kind == kind).collect();
     if kind == ContentKind::Other {
         return Vec::new();
     }
@@ -63,7 +62,11 @@ pub(crate) fn pick_renditions<'a>(set: &AdaptationSet, ad: &'a Ad) -> Vec<&'a Ad
         return Vec::new();
     }
     let mut picked: Vec<&AdRendition> = Vec::new();
-    let mut bandwidths: Vec<u64> = set.representations.iter().filter_map(|r| r.bandwidth).collect();
+    let mut bandwidths: Vec<u64> = set
+        .representations
+        .iter()
+        .filter_map(|r| r.bandwidth)
+        .collect();
     if bandwidths.is_empty() {
         bandwidths.push(0);
     }

@@ -13,7 +13,11 @@ use crate::time::{duration_to_ticks, ticks_to_duration};
 
 /// Where media time `t` of a template falls on the presentation timeline of a Period starting at
 /// `period_start`; `None` when it falls before zero.
-pub(crate) fn mpd_time(period_start: Duration, template: &SegmentTemplate, t: u64) -> Option<Duration> {
+pub(crate) fn mpd_time(
+    period_start: Duration,
+    template: &SegmentTemplate,
+    t: u64,
+) -> Option<Duration> {
     let ts = template.timescale();
     let pto = template.presentation_time_offset();
     if t >= pto {
@@ -127,7 +131,11 @@ pub(crate) fn content_piece(
             (Some(a), None) => Some(a.clone()),
             (None, p) => p.clone(),
         };
-        if set.representations.iter().any(|r| r.segment_template.is_some()) {
+        if set
+            .representations
+            .iter()
+            .any(|r| r.segment_template.is_some())
+        {
             for rep in &mut set.representations {
                 let eff = match (&rep.segment_template, &set_level) {
                     (Some(r), Some(s)) => Some(r.inherit(s)),
@@ -153,7 +161,8 @@ pub(crate) fn content_piece(
         let ts = stream.timescale();
         let pto = stream.presentation_time_offset.unwrap_or(0);
         let new_pto = pto.saturating_add(duration_to_ticks(from.saturating_sub(period_start), ts));
-        let end = to.map(|to| pto.saturating_add(duration_to_ticks(to.saturating_sub(period_start), ts)));
+        let end =
+            to.map(|to| pto.saturating_add(duration_to_ticks(to.saturating_sub(period_start), ts)));
         stream.events.retain(|e| {
             let t = e.presentation_time.unwrap_or(0);
             t >= new_pto && end.is_none_or(|end| t < end)
@@ -178,7 +187,10 @@ pub(crate) fn content_span(
             let (Some(first), Some(last)) = (segs.first(), segs.last()) else {
                 continue;
             };
-            let (Some(a), Some(b)) = (mpd_time(start, &t, first.time), mpd_time(start, &t, last.end())) else {
+            let (Some(a), Some(b)) = (
+                mpd_time(start, &t, first.time),
+                mpd_time(start, &t, last.end()),
+            ) else {
                 continue;
             };
             span = Some(match span {
@@ -193,7 +205,11 @@ pub(crate) fn content_span(
 /// The first segment boundary of the Period's reference representation (the first video one, else the
 /// first) at or after `at`, when `at` falls strictly inside a segment known to the snapshot (timeline) or
 /// computable (`@duration`). Boundaries within a millisecond count as `at`.
-pub(crate) fn next_boundary(period: &Period, start: Duration, at: Duration) -> Result<Option<Duration>> {
+pub(crate) fn next_boundary(
+    period: &Period,
+    start: Duration,
+    at: Duration,
+) -> Result<Option<Duration>> {
     let templates = effective_templates(period);
     let reference = templates
         .iter()

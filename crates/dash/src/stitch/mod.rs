@@ -73,7 +73,14 @@ pub fn stitch(
         .periods
         .iter()
         .enumerate()
-        .filter_map(|(i, p)| Some((i, p, starts.get(i).copied().flatten()?, content.period_end(i, &starts))))
+        .filter_map(|(i, p)| {
+            Some((
+                i,
+                p,
+                starts.get(i).copied().flatten()?,
+                content.period_end(i, &starts),
+            ))
+        })
         .collect();
     let span = if content.is_dynamic() {
         content::content_span(&known)?
@@ -115,7 +122,9 @@ pub fn stitch(
         for k in overlapping {
             let b = breaks[k];
             if b.start > cursor {
-                if let Some(p) = content::content_piece(period, start, cursor, Some(b.start), piece_id.clone())? {
+                if let Some(p) =
+                    content::content_piece(period, start, cursor, Some(b.start), piece_id.clone())?
+                {
                     out.mpd.periods.push(p);
                 }
             }
@@ -178,11 +187,11 @@ fn place_break(
         Some((window_start, edge)) => from < edge && to > window_start,
     };
     let emit = |kind: PlacementKind,
-                    index: usize,
-                    ad: &plan::Ad,
-                    from: Duration,
-                    plays: Duration,
-                    out: &mut Stitched| {
+                index: usize,
+                ad: &plan::Ad,
+                from: Duration,
+                plays: Duration,
+                out: &mut Stitched| {
         let tag = match kind {
             PlacementKind::Ad => "ad",
             PlacementKind::Slate => "slate",
@@ -234,7 +243,11 @@ fn place_break(
             ad_ids: dropped,
         });
     }
-    let Some(slate) = b.slate.as_ref().filter(|s| s.duration >= MIN_FILL && !s.renditions.is_empty()) else {
+    let Some(slate) = b
+        .slate
+        .as_ref()
+        .filter(|s| s.duration >= MIN_FILL && !s.renditions.is_empty())
+    else {
         return Ok(cursor);
     };
     // Resume on a segment boundary of the content: the slate covers the rest of the break up to it.
