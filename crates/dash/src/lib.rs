@@ -33,4 +33,4 @@ pub use stitch::plan::{
     Ad, AdRendition, AdTemplateUrls, AdUrlRequest, AdUrls, DirectAdUrls, Placement, PlacementKind,
     PlannedBreak, StitchOptions, StitchWarning,
 };
-pub use stitch::{Stitched, stitch};
+pub use stitch::{Stitched, segment_boundary_after, stitch};

@@ -320,3 +320,114 @@ fn upid(el: &XmlElement) -> Result<SegmentationUpid, String> {
     };
     Ok(SegmentationUpid::from_bytes(upid_type, &bytes))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::xml::read;
+
+    fn payload(xml: &str) -> Result<SpliceInfoSection, String> {
+        let root = read(xml).map_err(|e| e.to_string())?;
+        read_event_payload(&root.children)
+    }
+
+    /// ANSI/SCTE 35 2022b §14.2: a splice_insert with break_duration and an avail_descriptor, in base64 and
+    /// written out as the XML of the SCTE-35 schema; both forms must give the same section.
+    #[test]
+    fn xml_splice_insert_equals_its_binary_form() {
+        let binary = "/DAvAAAAAAAA///wFAVIAACPf+/+c2nALv4AUsz1AAAAAAAKAAhDVUVJAAABNWLbowo=";
+        let from_bin = payload(&format!(
+            r#"<Event><scte35:Signal xmlns:scte35="http://www.scte.org/schemas/35/2016"><scte35:Binary>{binary}</scte35:Binary></scte35:Signal></Event>"#
+        ))
+        .expect("binary decodes");
+        let xml = r#"<Event><SpliceInfoSection xmlns="http://www.scte.org/schemas/35" ptsAdjustment="0" tier="4095">
+            <SpliceInsert spliceEventId="1207959695" outOfNetworkIndicator="true" spliceImmediateFlag="false"
+                eventIdComplianceFlag="true" uniqueProgramId="0" availNum="0" availsExpected="0">
+              <Program><SpliceTime ptsTime="1936310318"/></Program>
+              <BreakDuration autoReturn="true" duration="5426421"/>
+            </SpliceInsert>
+            <AvailDescriptor providerAvailId="309"/>
+          </SpliceInfoSection></Event>"#;
+        let from_xml = payload(xml).expect("XML maps");
+        assert_eq!(from_xml.splice_insert(), from_bin.splice_insert());
+        assert_eq!(from_xml.splice_descriptors, from_bin.splice_descriptors);
+        assert_eq!(from_xml.splice_pts(), Some(0x0_7369_C02E));
+        assert!(from_xml.is_ad_break_start());
+        assert_eq!(from_xml.event_id(), Some(0x4800_008F));
+    }
+
+    #[test]
+    fn xml_time_signal_with_segmentation_upids_and_restrictions() {
+        let xml = r#"<Event><scte35:SpliceInfoSection xmlns:scte35="urn:scte:scte35:2013:xml" ptsAdjustment="10">
+            <scte35:TimeSignal><scte35:SpliceTime ptsTime="900000"/></scte35:TimeSignal>
+            <scte35:SegmentationDescriptor segmentationEventId="42" segmentationTypeId="48"
+                segmentationDuration="2700000" segmentNum="1" segmentsExpected="2">
+              <scte35:DeliveryRestrictions webDeliveryAllowedFlag="false" noRegionalBlackoutFlag="true"
+                  archiveAllowedFlag="true" deviceRestrictions="3"/>
+              <scte35:SegmentationUpid segmentationUpidType="9" segmentationUpidFormat="text">SIGNAL:abc</scte35:SegmentationUpid>
+            </scte35:SegmentationDescriptor>
+          </scte35:SpliceInfoSection></Event>"#;
+        let s = payload(xml).expect("maps");
+        assert_eq!(s.splice_pts(), Some(900_010));
+        assert!(s.is_ad_break_start());
+        assert_eq!(s.break_duration(), Some(std::time::Duration::from_secs(30)));
+        let d = s.segmentation_descriptors().next().expect("descriptor");
+        assert_eq!(d.segmentation_type_id, SegmentationTypeId::ProviderAdvertisementStart);
+        assert_eq!(d.segmentation_upid, SegmentationUpid::Adi("SIGNAL:abc".into()));
+        assert_eq!(
+            d.delivery_restrictions.map(|r| r.web_delivery_allowed_flag),
+            Some(false)
+        );
+        // The section encodes: every field the XML gave fits the binary form.
+        let bytes = s.encode().expect("encodes");
+        assert_eq!(SpliceInfoSection::decode(&bytes).expect("decodes"), s);
+    }
+
+    #[test]
+    fn hex_upids_and_several_upids_make_a_mid() {
+        // Hex by default (no @segmentationUpidFormat), text when it says so.
+        let xml = r#"<Event><SpliceInfoSection><TimeSignal><SpliceTime ptsTime="1"/></TimeSignal>
+            <SegmentationDescriptor segmentationEventId="1" segmentationTypeId="52">
+              <SegmentationUpid segmentationUpidType="8">0000000000000001</SegmentationUpid>
+              <SegmentationUpid segmentationUpidType="3" segmentationUpidFormat="text">ABCD01234567</SegmentationUpid>
+            </SegmentationDescriptor></SpliceInfoSection></Event>"#;
+        let s = payload(xml).expect("maps");
+        let d = s.segmentation_descriptors().next().expect("descriptor");
+        assert_eq!(
+            d.segmentation_upid,
+            SegmentationUpid::Mid(vec![SegmentationUpid::Ti(1), SegmentationUpid::AdId("ABCD01234567".into())])
+        );
+    }
+
+    #[test]
+    fn bad_payloads_say_what_is_wrong() {
+        for (xml, needle) in [
+            ("<Event/>", "no SpliceInfoSection"),
+            ("<Event><Signal><Binary>%%%</Binary></Signal></Event>", "base64"),
+            ("<Event><Signal><Binary>/DAvAAAA</Binary></Signal></Event>", "Binary"),
+            ("<Event><SpliceInfoSection/></Event>", "no splice command"),
+            (
+                r#"<Event><SpliceInfoSection><SpliceInsert spliceEventId="x"/></SpliceInfoSection></Event>"#,
+                "spliceEventId",
+            ),
+            (
+                r#"<Event><SpliceInfoSection><SpliceInsert outOfNetworkIndicator="maybe"/></SpliceInfoSection></Event>"#,
+                "boolean",
+            ),
+            ("<Event><Signal><Other/></Signal></Event>", "neither"),
+        ] {
+            let err = payload(xml).expect_err(xml);
+            assert!(err.contains(needle), "{xml}: {err}");
+        }
+    }
+
+    #[test]
+    fn schemes_are_recognised() {
+        assert_eq!(Scte35Scheme::from_uri("urn:scte:scte35:2013:xml"), Some(Scte35Scheme::Xml));
+        assert_eq!(
+            Scte35Scheme::from_uri(" urn:scte:scte35:2014:xml+bin "),
+            Some(Scte35Scheme::XmlBin)
+        );
+        assert_eq!(Scte35Scheme::from_uri("urn:mpeg:dash:event:2012"), None);
+    }
+}

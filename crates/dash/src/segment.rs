@@ -2,8 +2,11 @@
 //! (§5.3.9.6, including `@r="-1"`) into numbered segments, writing segments back as a compact timeline, and
 //! filling URL templates (`$RepresentationID$`, `$Number%05d$`, `$Time$`, `$Bandwidth$`, `$$`, §5.3.9.4.4).
 
+use std::time::Duration;
+
 use crate::error::{Error, Result};
-use crate::model::{SegmentTemplate, TimelineEntry};
+use crate::model::{Period, SegmentTemplate, TimelineEntry};
+use crate::time::{duration_to_ticks, ticks_to_duration};
 use crate::parse::MAX_TIMELINE_SEGMENTS;
 
 /// One media segment: its number, its media time and duration in the template's timescale.
@@ -225,6 +228,75 @@ pub fn fill_template(template: &str, values: &TemplateValues<'_>) -> String {
 fn width_of(format: &str) -> Option<usize> {
     let digits = format.strip_prefix('0')?.strip_suffix('d')?;
     digits.parse::<usize>().ok().map(|w| w.min(32))
+}
+
+/// One media segment of a Period as a player would address it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct SegmentRef {
+    /// Index of the AdaptationSet in the Period.
+    pub adaptation_set: usize,
+    /// Representation@id.
+    pub representation_id: String,
+    /// `$Number$`.
+    pub number: u64,
+    /// `$Time$`.
+    pub media_time: u64,
+    /// Start on the presentation timeline.
+    pub start: Duration,
+    /// Duration.
+    pub duration: Duration,
+    /// The media URL (the template filled in; relative URLs are left relative).
+    pub url: String,
+}
+
+/// Every media segment of a SegmentTemplate-addressed Period (templates inherited from the AdaptationSet
+/// and Period, §5.3.9.1) that overlaps `[period_start, period_end)`; a `@duration` template needs
+/// `period_end`. What the server needs to map a segment request to its place, and what tests compare
+/// across refreshes.
+///
+/// # Errors
+/// As [`expand_timeline`].
+pub fn period_segments(
+    period: &Period,
+    period_start: Duration,
+    period_end: Option<Duration>,
+) -> Result<Vec<SegmentRef>> {
+    let mut out = Vec::new();
+    for (ai, ri, t) in crate::stitch::effective_templates(period) {
+        let Some(rep) = period.adaptation_sets.get(ai).and_then(|a| a.representations.get(ri)) else {
+            continue;
+        };
+        let pto = t.presentation_time_offset();
+        let ts = t.timescale();
+        let from = pto;
+        let to = period_end.map(|e| pto.saturating_add(duration_to_ticks(e.saturating_sub(period_start), ts)));
+        for s in segments_between(&t, from, to)?.segments {
+            let start = if s.time >= pto {
+                period_start.saturating_add(ticks_to_duration(s.time - pto, ts).unwrap_or_default())
+            } else {
+                period_start.saturating_sub(ticks_to_duration(pto - s.time, ts).unwrap_or_default())
+            };
+            let url = fill_template(
+                t.media.as_deref().unwrap_or(""),
+                &TemplateValues {
+                    representation_id: &rep.id,
+                    number: Some(s.number),
+                    time: Some(s.time),
+                    bandwidth: rep.bandwidth,
+                },
+            );
+            out.push(SegmentRef {
+                adaptation_set: ai,
+                representation_id: rep.id.clone(),
+                number: s.number,
+                media_time: s.time,
+                start,
+                duration: ticks_to_duration(s.duration, ts).unwrap_or_default(),
+                url,
+            });
+        }
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

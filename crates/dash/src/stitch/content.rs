@@ -203,12 +203,14 @@ pub(crate) fn content_span(
 }
 
 /// The first segment boundary of the Period's reference representation (the first video one, else the
-/// first) at or after `at`, when `at` falls strictly inside a segment known to the snapshot (timeline) or
-/// computable (`@duration`). Boundaries within a millisecond count as `at`.
+/// first) at or after `at`, when `at` falls strictly inside a segment: computable for `@duration`
+/// templates; for timelines only when `use_timeline` and the segment is in this snapshot (so the answer
+/// depends on the snapshot). Boundaries within a millisecond count as `at`.
 pub(crate) fn next_boundary(
     period: &Period,
     start: Duration,
     at: Duration,
+    use_timeline: bool,
 ) -> Result<Option<Duration>> {
     let templates = effective_templates(period);
     let reference = templates
@@ -226,6 +228,9 @@ pub(crate) fn next_boundary(
     let tolerance = Duration::from_millis(1);
     let m_at = media_time(start, t, at);
     let boundary = if t.timeline.is_some() {
+        if !use_timeline {
+            return Ok(None);
+        }
         timeline_segments(t, None)?
             .into_iter()
             .find(|s| s.time < m_at && s.end() > m_at)

@@ -23,6 +23,8 @@ mod ads;
 mod content;
 pub mod plan;
 
+pub(crate) use content::effective_templates;
+
 use std::time::Duration;
 
 use crate::error::{Error, Result};
@@ -250,9 +252,13 @@ fn place_break(
     else {
         return Ok(cursor);
     };
-    // Resume on a segment boundary of the content: the slate covers the rest of the break up to it.
+    // With number-based (`@duration`) content, resume on the next segment boundary: the slate covers the
+    // rest of the break up to it. Timeline content resumes exactly at the break end (its first segment may
+    // start before the Period, which presentationTimeOffset accounts for): snapping it would depend on which
+    // segments this snapshot still holds, and move the Period between refreshes. A caller that wants
+    // timeline content to resume on a boundary snaps the plan once, with [`segment_boundary_after`].
     let snapped = if period_end.is_none_or(|e| end < e) {
-        content::next_boundary(period, start, end)?.unwrap_or(end)
+        content::next_boundary(period, start, end, false)?.unwrap_or(end)
     } else {
         end
     };
@@ -264,6 +270,28 @@ fn place_break(
         index += 1;
     }
     Ok(cursor)
+}
+
+/// The first content segment boundary after `at` (of the first video representation, else the first one)
+/// in the Period of `content` that holds `at`, when `at` falls inside a segment this snapshot holds or a
+/// `@duration` template can compute; `None` when `at` is already on a boundary (within a millisecond) or
+/// the segment is not known. Use it once, when the cue-in is learnt, to put [`PlannedBreak::ended_at`] on
+/// a boundary; store the result in the plan so later snapshots need not hold that segment.
+///
+/// # Errors
+/// As [`crate::segment::expand_timeline`].
+pub fn segment_boundary_after(content: &Mpd, at: Duration) -> Result<Option<Duration>> {
+    let starts = content.period_starts();
+    for (i, period) in content.periods.iter().enumerate() {
+        let Some(start) = starts.get(i).copied().flatten() else {
+            continue;
+        };
+        let end = content.period_end(i, &starts);
+        if at >= start && end.is_none_or(|e| at < e) {
+            return content::next_boundary(period, start, at, true);
+        }
+    }
+    Ok(None)
 }
 
 /// Resolves `relative` against `base` (RFC 3986 §5.2, for the forms MPDs use: absolute URLs, absolute

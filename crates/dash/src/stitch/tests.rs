@@ -335,18 +335,46 @@ fn without_slate_content_resumes_when_the_ads_end() {
 }
 
 #[test]
-fn slate_resumes_content_on_a_segment_boundary() {
+fn timeline_content_resumes_exactly_at_the_break_end() {
     let content = live(1, 40);
     let mut b = plan(20, 30, vec![ad("x", 10)], Some(ad("slate", 60)));
     b.duration = Duration::from_millis(30_900); // ends at 50.9 s, inside the segment [50, 52)
+    let s = stitch(&content, &[b.clone()], &DirectAdUrls, &StitchOptions::default()).expect("stitches");
+    let post = s.mpd.periods.last().expect("post");
+    assert_eq!(post.start, Some(Duration::from_millis(50_900)));
+    // The segment [50, 52) starts before the Period: presentationTimeOffset says where to begin.
+    let t = post.adaptation_sets[0].segment_template.as_ref().expect("template");
+    assert_eq!(t.start_number, Some(26));
+    assert_eq!(t.presentation_time_offset, Some(50_900 * 90));
+    // The server snaps the plan once, when it learns the end: the content then resumes on the boundary.
+    let snapped = segment_boundary_after(&content, b.end()).expect("ok").expect("inside a segment");
+    assert_eq!(snapped, secs(52));
+    b.duration = snapped - b.start;
+    let s = stitch(&content, &[b], &DirectAdUrls, &StitchOptions::default()).expect("stitches");
+    assert_eq!(s.mpd.periods.last().and_then(|p| p.start), Some(secs(52)));
+    assert_eq!(segment_boundary_after(&content, secs(52)).expect("ok"), None);
+}
+
+#[test]
+fn duration_template_content_resumes_on_the_next_boundary() {
+    let mut content = live(1, 40);
+    content.mpd_type = Some(crate::model::MpdType::Static);
+    for set in &mut content.periods[0].adaptation_sets {
+        if let Some(t) = &mut set.segment_template {
+            t.timeline = None;
+            t.duration = Some(if t.timescale == Some(90_000) { SEG } else { 96_000 });
+            t.start_number = Some(1);
+        }
+    }
+    content.periods[0].duration = Some(secs(80));
+    let mut b = plan(20, 30, vec![ad("x", 10)], Some(ad("slate", 60)));
+    b.duration = Duration::from_millis(30_900);
     let s = stitch(&content, &[b], &DirectAdUrls, &StitchOptions::default()).expect("stitches");
     let post = s.mpd.periods.last().expect("post");
     assert_eq!(post.start, Some(secs(52)));
-    assert_eq!(
-        s.mpd.periods[2].duration,
-        Some(secs(22)),
-        "slate fills 30..52"
-    );
+    assert_eq!(s.mpd.periods[2].duration, Some(secs(22)), "slate fills 30..52");
+    let t = post.adaptation_sets[0].segment_template.as_ref().expect("template");
+    assert_eq!((t.start_number, t.presentation_time_offset), (Some(27), Some(52 * 90_000)));
 }
 
 #[test]
