@@ -332,6 +332,7 @@ impl Processor {
         let mut commit = TopicPartitionList::new();
         for (partition, records) in partitions {
             let applied = self.apply_with_retry(partition, &records).await?;
+            record_metrics(&records, &applied);
             stats.applied += applied.outcomes.len() as u64;
             stats.skipped += applied.skipped as u64;
             if let Some(counters) = &self.counters {
@@ -426,5 +427,37 @@ impl Processor {
             metrics::counter!("events_output_failures_total").increment(failed as u64);
             tracing::warn!(failed, "Output records not published.");
         }
+    }
+}
+
+/// The same outcome metrics the embedded committer records (the dashboard and alerts read them), plus the lag
+/// between receipt and processing.
+fn record_metrics(records: &[Logged], applied: &crate::pg::Applied) {
+    let (mut duplicates, mut retries) = (0u64, 0u64);
+    for (_, outcome) in &applied.outcomes {
+        match outcome {
+            Outcome::Counted { .. } => {}
+            Outcome::Duplicate => duplicates += 1,
+            Outcome::Retry => retries += 1,
+            Outcome::Quarantined(q) => {
+                let kind = serde_json::to_value(q)
+                    .ok()
+                    .and_then(|v| v["reason"].as_str().map(str::to_owned))
+                    .unwrap_or_else(|| "unknown".into());
+                metrics::counter!("events_quarantined_total", "reason" => kind).increment(1);
+            }
+            Outcome::Logged => {}
+        }
+    }
+    metrics::counter!("events_committed_total").increment(applied.outcomes.len() as u64);
+    metrics::counter!("events_duplicates_total").increment(duplicates);
+    metrics::counter!("events_retries_total").increment(retries);
+    if let Some(newest) = records
+        .iter()
+        .filter_map(|(_, r)| r.as_ref().ok().map(|r| r.event.received_at))
+        .max()
+    {
+        let lag = (chrono::Utc::now() - newest).num_milliseconds().max(0) as f64 / 1000.0;
+        metrics::gauge!("events_lag_seconds").set(lag);
     }
 }

@@ -18,6 +18,9 @@ pub(crate) struct ProcessArgs {
     /// Seconds between progress lines in the log.
     #[arg(long, default_value_t = 10)]
     pub(crate) report_secs: u64,
+    /// Where `/metrics`, `/healthz` and `/readyz` are served (port 0: any free port).
+    #[arg(long, default_value = "127.0.0.1:0")]
+    pub(crate) metrics_listen: std::net::SocketAddr,
 }
 
 pub(crate) async fn run(args: ProcessArgs, config: InterludeConfig) -> anyhow::Result<()> {
@@ -46,7 +49,18 @@ pub(crate) async fn run(args: ProcessArgs, config: InterludeConfig) -> anyhow::R
         .with_context(|| format!("creating the event topics on {}", d.kafka.brokers))?;
     let processor = Processor::new(&d.kafka, store.clone(), Some(counters))
         .with_context(|| format!("joining consumer group {}", d.kafka.group))?;
-    tracing::info!(topic = %d.kafka.topic, group = %d.kafka.group, "Processing events.");
+    let readiness = interlude_server::Readiness::new();
+    let ops = interlude_server::ops::router(
+        interlude_server::telemetry::metrics_handle()?,
+        readiness.clone(),
+    );
+    let listener = tokio::net::TcpListener::bind(args.metrics_listen)
+        .await
+        .with_context(|| format!("binding {}", args.metrics_listen))?;
+    let metrics_addr = listener.local_addr()?;
+    tokio::spawn(async move { axum::serve(listener, ops).await });
+    readiness.set(true);
+    tracing::info!(topic = %d.kafka.topic, group = %d.kafka.group, metrics = %metrics_addr, "Processing events.");
     // Dedup keys older than the dedup window are forgotten in the background.
     let expiry = store.clone();
     tokio::spawn(async move {
