@@ -372,8 +372,14 @@ mod tests {
         assert!(s.is_ad_break_start());
         assert_eq!(s.break_duration(), Some(std::time::Duration::from_secs(30)));
         let d = s.segmentation_descriptors().next().expect("descriptor");
-        assert_eq!(d.segmentation_type_id, SegmentationTypeId::ProviderAdvertisementStart);
-        assert_eq!(d.segmentation_upid, SegmentationUpid::Adi("SIGNAL:abc".into()));
+        assert_eq!(
+            d.segmentation_type_id,
+            SegmentationTypeId::ProviderAdvertisementStart
+        );
+        assert_eq!(
+            d.segmentation_upid,
+            SegmentationUpid::Adi("SIGNAL:abc".into())
+        );
         assert_eq!(
             d.delivery_restrictions.map(|r| r.web_delivery_allowed_flag),
             Some(false)
@@ -395,7 +401,10 @@ mod tests {
         let d = s.segmentation_descriptors().next().expect("descriptor");
         assert_eq!(
             d.segmentation_upid,
-            SegmentationUpid::Mid(vec![SegmentationUpid::Ti(1), SegmentationUpid::AdId("ABCD01234567".into())])
+            SegmentationUpid::Mid(vec![
+                SegmentationUpid::Ti(1),
+                SegmentationUpid::AdId("ABCD01234567".into())
+            ])
         );
     }
 
@@ -403,8 +412,14 @@ mod tests {
     fn bad_payloads_say_what_is_wrong() {
         for (xml, needle) in [
             ("<Event/>", "no SpliceInfoSection"),
-            ("<Event><Signal><Binary>%%%</Binary></Signal></Event>", "base64"),
-            ("<Event><Signal><Binary>/DAvAAAA</Binary></Signal></Event>", "Binary"),
+            (
+                "<Event><Signal><Binary>%%%</Binary></Signal></Event>",
+                "base64",
+            ),
+            (
+                "<Event><Signal><Binary>/DAvAAAA</Binary></Signal></Event>",
+                "Binary",
+            ),
             ("<Event><SpliceInfoSection/></Event>", "no splice command"),
             (
                 r#"<Event><SpliceInfoSection><SpliceInsert spliceEventId="x"/></SpliceInfoSection></Event>"#,
@@ -423,7 +438,10 @@ mod tests {
 
     #[test]
     fn schemes_are_recognised() {
-        assert_eq!(Scte35Scheme::from_uri("urn:scte:scte35:2013:xml"), Some(Scte35Scheme::Xml));
+        assert_eq!(
+            Scte35Scheme::from_uri("urn:scte:scte35:2013:xml"),
+            Some(Scte35Scheme::Xml)
+        );
         assert_eq!(
             Scte35Scheme::from_uri(" urn:scte:scte35:2014:xml+bin "),
             Some(Scte35Scheme::XmlBin)

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use crate::error::{Error, Result};
 use crate::model::{Period, SegmentTemplate, TimelineEntry};
-use crate::time::{duration_to_ticks, ticks_to_duration};
 use crate::parse::MAX_TIMELINE_SEGMENTS;
+use crate::time::{duration_to_ticks, ticks_to_duration};
 
 /// One media segment: its number, its media time and duration in the template's timescale.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -263,13 +263,18 @@ pub fn period_segments(
 ) -> Result<Vec<SegmentRef>> {
     let mut out = Vec::new();
     for (ai, ri, t) in crate::stitch::effective_templates(period) {
-        let Some(rep) = period.adaptation_sets.get(ai).and_then(|a| a.representations.get(ri)) else {
+        let Some(rep) = period
+            .adaptation_sets
+            .get(ai)
+            .and_then(|a| a.representations.get(ri))
+        else {
             continue;
         };
         let pto = t.presentation_time_offset();
         let ts = t.timescale();
         let from = pto;
-        let to = period_end.map(|e| pto.saturating_add(duration_to_ticks(e.saturating_sub(period_start), ts)));
+        let to = period_end
+            .map(|e| pto.saturating_add(duration_to_ticks(e.saturating_sub(period_start), ts)));
         for s in segments_between(&t, from, to)?.segments {
             let start = if s.time >= pto {
                 period_start.saturating_add(ticks_to_duration(s.time - pto, ts).unwrap_or_default())

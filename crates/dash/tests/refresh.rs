@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use interlude_dash::segment::{SegmentRef, period_segments};
 use interlude_dash::{
-    Ad, AdRendition, ContentKind, DirectAdUrls, Mpd, PlannedBreak, StitchOptions, parse_mpd, stitch,
-    write_mpd,
+    Ad, AdRendition, ContentKind, DirectAdUrls, Mpd, PlannedBreak, StitchOptions, parse_mpd,
+    stitch, write_mpd,
 };
 use proptest::prelude::*;
 
@@ -55,7 +55,12 @@ fn ad(id: String, ms: u64) -> Ad {
     let rendition = |suffix: &str, kind, codecs: &str, ts, d| AdRendition {
         id: format!("{id}-{suffix}"),
         kind,
-        mime_type: if kind == ContentKind::Video { "video/mp4" } else { "audio/mp4" }.into(),
+        mime_type: if kind == ContentKind::Video {
+            "video/mp4"
+        } else {
+            "audio/mp4"
+        }
+        .into(),
         codecs: codecs.into(),
         bandwidth: 1_000_000,
         width: None,
@@ -100,15 +105,17 @@ fn scenario() -> impl Strategy<Value = Scenario> {
         8u64..30,
         proptest::collection::vec(1u64..4, 20..60),
     )
-        .prop_map(|(start_ms, duration_ms, early, ads, slate, window, steps)| Scenario {
-            start_ms,
-            duration_ms,
-            early,
-            ads,
-            slate,
-            window,
-            steps,
-        })
+        .prop_map(
+            |(start_ms, duration_ms, early, ads, slate, window, steps)| Scenario {
+                start_ms,
+                duration_ms,
+                early,
+                ads,
+                slate,
+                window,
+                steps,
+            },
+        )
 }
 
 type Snapshot = HashMap<String, (Duration, Vec<SegmentRef>)>;
@@ -137,7 +144,8 @@ fn stitched_at(sc: &Scenario, edge: u64) -> (Mpd, Snapshot) {
             .collect(),
         slate: sc.slate.map(|ms| ad("slate".into(), ms)),
     };
-    let out = stitch(&content, &[plan], &DirectAdUrls, &StitchOptions::default()).expect("stitches");
+    let out =
+        stitch(&content, &[plan], &DirectAdUrls, &StitchOptions::default()).expect("stitches");
     let mpd = out.mpd;
     let mut snap = Snapshot::new();
     for (i, p) in mpd.periods.iter().enumerate() {
@@ -165,7 +173,12 @@ fn check_one(mpd: &Mpd, snap: &Snapshot) -> Result<(), TestCaseError> {
         let (sa, sb) = (a.start.expect("start"), b.start.expect("start"));
         prop_assert!(sa < sb, "Periods out of order: {:?} then {:?}", a.id, b.id);
         if let Some(d) = a.duration {
-            prop_assert!(sa + d <= sb + Duration::from_millis(1), "{:?} overlaps {:?}", a.id, b.id);
+            prop_assert!(
+                sa + d <= sb + Duration::from_millis(1),
+                "{:?} overlaps {:?}",
+                a.id,
+                b.id
+            );
         }
     }
     for (id, (_, segs)) in snap {
@@ -174,12 +187,21 @@ fn check_one(mpd: &Mpd, snap: &Snapshot) -> Result<(), TestCaseError> {
         }
         // Content segments sit where the content MPD puts them.
         for s in segs {
-            let (pto, ts) = if s.adaptation_set == 0 { (VIDEO_PTO, VIDEO_TS) } else { (AUDIO_PTO, AUDIO_TS) };
+            let (pto, ts) = if s.adaptation_set == 0 {
+                (VIDEO_PTO, VIDEO_TS)
+            } else {
+                (AUDIO_PTO, AUDIO_TS)
+            };
             let want = Duration::from_nanos((s.media_time - pto) * 1_000_000_000 / ts);
             // A piece starting between two ticks gets the nearer tick as presentationTimeOffset: within half
             // a tick of the timescale (11 µs at 44.1 kHz), below a sample.
             let half_tick = Duration::from_nanos(500_000_000 / ts + 2);
-            prop_assert!(s.start.abs_diff(want) <= half_tick, "{id}: {} at {:?}, content has it at {want:?}", s.url, s.start);
+            prop_assert!(
+                s.start.abs_diff(want) <= half_tick,
+                "{id}: {} at {:?}, content has it at {want:?}",
+                s.url,
+                s.start
+            );
         }
     }
     Ok(())
@@ -193,19 +215,45 @@ fn check_pair(a: &Snapshot, b: &Snapshot) -> Result<(), TestCaseError> {
         prop_assert_eq!(start_a, start_b, "Period {} moved", id);
         let by_url: HashMap<(usize, &str, &str), &SegmentRef> = segs_a
             .iter()
-            .map(|s| ((s.adaptation_set, s.representation_id.as_str(), s.url.as_str()), s))
+            .map(|s| {
+                (
+                    (
+                        s.adaptation_set,
+                        s.representation_id.as_str(),
+                        s.url.as_str(),
+                    ),
+                    s,
+                )
+            })
             .collect();
         let by_time: HashMap<(usize, &str, Duration), &SegmentRef> = segs_a
             .iter()
             .map(|s| ((s.adaptation_set, s.representation_id.as_str(), s.start), s))
             .collect();
         for s in segs_b {
-            if let Some(o) = by_url.get(&(s.adaptation_set, s.representation_id.as_str(), s.url.as_str())) {
-                prop_assert!(close(o.start, s.start), "{id}: {} moved from {:?} to {:?}", s.url, o.start, s.start);
+            if let Some(o) = by_url.get(&(
+                s.adaptation_set,
+                s.representation_id.as_str(),
+                s.url.as_str(),
+            )) {
+                prop_assert!(
+                    close(o.start, s.start),
+                    "{id}: {} moved from {:?} to {:?}",
+                    s.url,
+                    o.start,
+                    s.start
+                );
                 prop_assert_eq!(o.duration, s.duration, "{}: {} changed length", id, s.url);
             }
-            if let Some(o) = by_time.get(&(s.adaptation_set, s.representation_id.as_str(), s.start)) {
-                prop_assert_eq!(&o.url, &s.url, "{}: the segment at {:?} changed URL", id, s.start);
+            if let Some(o) = by_time.get(&(s.adaptation_set, s.representation_id.as_str(), s.start))
+            {
+                prop_assert_eq!(
+                    &o.url,
+                    &s.url,
+                    "{}: the segment at {:?} changed URL",
+                    id,
+                    s.start
+                );
             }
         }
     }

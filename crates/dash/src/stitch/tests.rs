@@ -339,20 +339,34 @@ fn timeline_content_resumes_exactly_at_the_break_end() {
     let content = live(1, 40);
     let mut b = plan(20, 30, vec![ad("x", 10)], Some(ad("slate", 60)));
     b.duration = Duration::from_millis(30_900); // ends at 50.9 s, inside the segment [50, 52)
-    let s = stitch(&content, &[b.clone()], &DirectAdUrls, &StitchOptions::default()).expect("stitches");
+    let s = stitch(
+        &content,
+        std::slice::from_ref(&b),
+        &DirectAdUrls,
+        &StitchOptions::default(),
+    )
+    .expect("stitches");
     let post = s.mpd.periods.last().expect("post");
     assert_eq!(post.start, Some(Duration::from_millis(50_900)));
     // The segment [50, 52) starts before the Period: presentationTimeOffset says where to begin.
-    let t = post.adaptation_sets[0].segment_template.as_ref().expect("template");
+    let t = post.adaptation_sets[0]
+        .segment_template
+        .as_ref()
+        .expect("template");
     assert_eq!(t.start_number, Some(26));
     assert_eq!(t.presentation_time_offset, Some(50_900 * 90));
     // The server snaps the plan once, when it learns the end: the content then resumes on the boundary.
-    let snapped = segment_boundary_after(&content, b.end()).expect("ok").expect("inside a segment");
+    let snapped = segment_boundary_after(&content, b.end())
+        .expect("ok")
+        .expect("inside a segment");
     assert_eq!(snapped, secs(52));
     b.duration = snapped - b.start;
     let s = stitch(&content, &[b], &DirectAdUrls, &StitchOptions::default()).expect("stitches");
     assert_eq!(s.mpd.periods.last().and_then(|p| p.start), Some(secs(52)));
-    assert_eq!(segment_boundary_after(&content, secs(52)).expect("ok"), None);
+    assert_eq!(
+        segment_boundary_after(&content, secs(52)).expect("ok"),
+        None
+    );
 }
 
 #[test]
@@ -362,7 +376,11 @@ fn duration_template_content_resumes_on_the_next_boundary() {
     for set in &mut content.periods[0].adaptation_sets {
         if let Some(t) = &mut set.segment_template {
             t.timeline = None;
-            t.duration = Some(if t.timescale == Some(90_000) { SEG } else { 96_000 });
+            t.duration = Some(if t.timescale == Some(90_000) {
+                SEG
+            } else {
+                96_000
+            });
             t.start_number = Some(1);
         }
     }
@@ -372,9 +390,19 @@ fn duration_template_content_resumes_on_the_next_boundary() {
     let s = stitch(&content, &[b], &DirectAdUrls, &StitchOptions::default()).expect("stitches");
     let post = s.mpd.periods.last().expect("post");
     assert_eq!(post.start, Some(secs(52)));
-    assert_eq!(s.mpd.periods[2].duration, Some(secs(22)), "slate fills 30..52");
-    let t = post.adaptation_sets[0].segment_template.as_ref().expect("template");
-    assert_eq!((t.start_number, t.presentation_time_offset), (Some(27), Some(52 * 90_000)));
+    assert_eq!(
+        s.mpd.periods[2].duration,
+        Some(secs(22)),
+        "slate fills 30..52"
+    );
+    let t = post.adaptation_sets[0]
+        .segment_template
+        .as_ref()
+        .expect("template");
+    assert_eq!(
+        (t.start_number, t.presentation_time_offset),
+        (Some(27), Some(52 * 90_000))
+    );
 }
 
 #[test]
@@ -383,7 +411,7 @@ fn ad_periods_appear_when_the_live_edge_reaches_them() {
     // Live edge at 18 s: the break is known but not reached.
     let before = stitch(
         &live(1, 9),
-        &[b.clone()],
+        std::slice::from_ref(&b),
         &DirectAdUrls,
         &StitchOptions::default(),
     )
@@ -394,7 +422,7 @@ fn ad_periods_appear_when_the_live_edge_reaches_them() {
     // Live edge at 24 s: the first ad plays.
     let during = stitch(
         &live(1, 12),
-        &[b.clone()],
+        std::slice::from_ref(&b),
         &DirectAdUrls,
         &StitchOptions::default(),
     )
@@ -410,7 +438,7 @@ fn viewer_joining_mid_break_sees_the_same_periods() {
     let b = plan(20, 30, vec![ad("x", 15), ad("y", 15)], None);
     let early = stitch(
         &live(1, 20),
-        &[b.clone()],
+        std::slice::from_ref(&b),
         &DirectAdUrls,
         &StitchOptions::default(),
     )
