@@ -2,6 +2,7 @@
 //!
 //! - `GET /live/{channel}/master.m3u8`: two variants.
 //! - `GET /live/{channel}/{rendition}/index.m3u8`: the sliding window at the clock's now.
+//! - `GET /live/{channel}/manifest.mpd`: the same channel as a live DASH MPD (TS segments, SCTE-35 EventStream).
 //! - `GET /live/{channel}/{rendition}/{n}.ts`: segment `n`, timestamps shifted to continue the stream; 404
 //!   outside what the window has recently published.
 //! - `GET /assets/{path}`: ad creatives and slate (VOD playlists and segments).
@@ -52,6 +53,7 @@ pub fn router(state: OriginState) -> Router {
         .allow_methods([axum::http::Method::GET, axum::http::Method::HEAD]);
     Router::new()
         .route("/live/{channel}/master.m3u8", get(master))
+        .route("/live/{channel}/manifest.mpd", get(dash_manifest))
         .route(
             "/live/{channel}/{rendition}/index.m3u8",
             get(media_playlist),
@@ -100,6 +102,24 @@ async fn master(State(s): State<OriginState>, Path(channel): Path<String>) -> Re
         ));
     }
     respond(out, M3U8, LIVE)
+}
+
+async fn dash_manifest(State(s): State<OriginState>, Path(channel): Path<String>) -> Response {
+    count("mpd");
+    if channel != s.timeline.config().channel {
+        return not_found(format!("unknown channel {channel:?}"));
+    }
+    let renditions: Vec<(&str, u64, u32, u32)> = s
+        .media
+        .renditions()
+        .iter()
+        .map(|r| (r.name, r.bandwidth, r.width, r.height))
+        .collect();
+    respond(
+        s.timeline.dash_manifest(s.clock.now(), &renditions),
+        "application/dash+xml",
+        LIVE,
+    )
 }
 
 async fn media_playlist(

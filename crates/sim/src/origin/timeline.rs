@@ -156,6 +156,77 @@ impl Timeline {
         }
     }
 
+    /// The channel as a live DASH MPD at `now` (ISO/IEC 23009-1, MPEG-2 TS simple profile §8.7): one Period
+    /// from the epoch, one AdaptationSet of the muxed TS renditions addressed by `$Number$` (segment `n` is
+    /// the same file the HLS playlists list), and the breaks overlapping the time-shift window as an
+    /// EventStream of SCTE-35 cues in binary form (`urn:scte:scte35:2014:xml+bin`, SCTE 214-1 §6.7.4).
+    /// `renditions` are `(id, bandwidth, width, height)`.
+    pub fn dash_manifest(
+        &self,
+        now: DateTime<Utc>,
+        renditions: &[(&str, u64, u32, u32)],
+    ) -> String {
+        let window = self.window(now);
+        let depth = self.config.window_segments * SEGMENT_SECS;
+        let mut out = String::with_capacity(2048);
+        let _ = write!(
+            out,
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n\
+             <MPD xmlns=\"urn:mpeg:dash:schema:mpd:2011\" xmlns:scte35=\"http://www.scte.org/schemas/35/2016\" \
+             type=\"dynamic\" profiles=\"urn:mpeg:dash:profile:mp2t-simple:2011\" \
+             availabilityStartTime=\"{}\" publishTime=\"{}\" minimumUpdatePeriod=\"PT{SEGMENT_SECS}S\" \
+             timeShiftBufferDepth=\"PT{depth}S\" suggestedPresentationDelay=\"PT{}S\" minBufferTime=\"PT{SEGMENT_SECS}S\">\n\
+             <Period id=\"p0\" start=\"PT0S\">\n",
+            iso(self.config.epoch),
+            iso(self.pdt(window.end)),
+            SEGMENT_SECS * 3,
+        );
+        // Breaks whose span touches the window (plus the next one once its cue is in the window's future).
+        let first = self.segs(self.config.first_break_secs);
+        let interval = self.segs(self.config.break_interval_secs).max(1);
+        let len = self.segs(self.config.break_duration_secs);
+        let lo = window.start.saturating_sub(len).saturating_sub(first) / interval;
+        let hi = window.end.saturating_sub(first) / interval + 1;
+        out.push_str(
+            "<EventStream schemeIdUri=\"urn:scte:scte35:2014:xml+bin\" timescale=\"1\">\n",
+        );
+        for k in lo..hi {
+            let start = self.break_start(k);
+            if start + len < window.start || start >= window.end || start < first {
+                continue;
+            }
+            let _ = writeln!(
+                out,
+                "<Event presentationTime=\"{}\" duration=\"{}\" id=\"{}\"><scte35:Signal><scte35:Binary>{}</scte35:Binary></scte35:Signal></Event>",
+                start * SEGMENT_SECS,
+                self.config.break_duration_secs,
+                self.event_id(k),
+                self.out_cue(k).to_base64().unwrap_or_default()
+            );
+        }
+        out.push_str("</EventStream>\n");
+        let _ = writeln!(
+            out,
+            "<AdaptationSet id=\"0\" contentType=\"video\" mimeType=\"video/mp2t\" codecs=\"{}\" segmentAlignment=\"true\" startWithSAP=\"1\">",
+            crate::media::CODECS
+        );
+        // Segment n's timestamps start at pts(n); the offset maps PTS to the Period's timeline.
+        let _ = writeln!(
+            out,
+            "<SegmentTemplate timescale=\"90000\" duration=\"{}\" startNumber=\"0\" presentationTimeOffset=\"{}\" media=\"$RepresentationID$/$Number$.ts\"/>",
+            SEGMENT_SECS * TICKS_PER_SECOND,
+            self.pts(0)
+        );
+        for (id, bandwidth, width, height) in renditions {
+            let _ = writeln!(
+                out,
+                "<Representation id=\"{id}\" bandwidth=\"{bandwidth}\" width=\"{width}\" height=\"{height}\" frameRate=\"25\"/>"
+            );
+        }
+        out.push_str("</AdaptationSet>\n</Period>\n</MPD>\n");
+        out
+    }
+
     /// The media playlist of `rendition` at `now`.
     pub fn media_playlist(&self, now: DateTime<Utc>) -> String {
         let window = self.window(now);
