@@ -36,6 +36,10 @@ use plan::{AdUrls, Placement, PlacementKind, PlannedBreak, StitchOptions, Stitch
 /// sub-frame Periods badly).
 pub const MIN_FILL: Duration = Duration::from_millis(100);
 
+/// The furthest the content resume point moves to reach a segment boundary; beyond (a template with an
+/// absurd segment duration) the content resumes exactly at the break end instead of slate filling the gap.
+pub const MAX_SNAP: Duration = Duration::from_secs(15);
+
 /// A session's MPD and what is in it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Stitched {
@@ -258,7 +262,9 @@ fn place_break(
     // segments this snapshot still holds, and move the Period between refreshes. A caller that wants
     // timeline content to resume on a boundary snaps the plan once, with [`segment_boundary_after`].
     let snapped = if period_end.is_none_or(|e| end < e) {
-        content::next_boundary(period, start, end, false)?.unwrap_or(end)
+        content::next_boundary(period, start, end, false)?
+            .filter(|b| b.saturating_sub(end) <= MAX_SNAP)
+            .unwrap_or(end)
     } else {
         end
     };

@@ -563,3 +563,32 @@ fn stitched_mpd_round_trips_through_text() {
     let text = crate::write_mpd(&s.mpd);
     assert_eq!(parse_mpd(&text).expect("reads back"), s.mpd);
 }
+
+#[test]
+fn an_absurd_segment_duration_does_not_stretch_the_break_with_slate() {
+    // Found by fuzzing: a `@duration` template without timescale (so 1) and a segment of 286812 s made the
+    // slate fill 80 hours, one Period per slate.
+    let mut content = live(1, 40);
+    content.mpd_type = Some(crate::model::MpdType::Static);
+    content.periods[0].duration = Some(secs(80));
+    for set in &mut content.periods[0].adaptation_sets {
+        if let Some(t) = &mut set.segment_template {
+            t.timeline = None;
+            t.timescale = None;
+            t.duration = Some(286_812);
+        }
+    }
+    let b = plan(20, 25, vec![ad("x", 10)], Some(ad("slate", 10)));
+    let s = stitch(&content, &[b], &DirectAdUrls, &StitchOptions::default()).expect("stitches");
+    assert_eq!(
+        ids(&s),
+        [
+            "p0",
+            "p0_b1_ad0",
+            "p0_b1_slate0",
+            "p0_b1_slate1",
+            "p0_b1_post"
+        ]
+    );
+    assert_eq!(s.mpd.periods[4].start, Some(secs(45)));
+}
