@@ -66,6 +66,7 @@ fn wire_stitcher(config: &mut InterludeConfig, origin: SocketAddr) {
         origin_timeout_ms: 2_000,
         stale_after_secs: 30,
         slate: renditions("slate"),
+        dash_origin: Some(format!("{base}/live/{}/manifest.mpd", config.origin.channel)),
     });
     for (id, secs) in [("ad15", 15.0), ("ad30", 30.0)] {
         config.stitcher.creatives.push(CreativeConfig {

@@ -88,6 +88,10 @@ pub struct ChannelConfig {
     /// Slate renditions (each a media playlist whose first segment is looped).
     #[serde(default)]
     pub slate: Vec<RenditionConfig>,
+    /// URL of the same channel as a live DASH MPD, for DASH sessions (`/s/{session}/manifest.mpd`); breaks are
+    /// matched to the HLS ones by SCTE-35 splice event id, so a viewer gets the same pod in both.
+    #[serde(default)]
+    pub dash_origin: Option<String>,
 }
 
 fn default_origin_timeout_ms() -> u64 {

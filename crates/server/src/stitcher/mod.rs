@@ -9,6 +9,7 @@ pub mod beacons;
 pub mod channel;
 pub mod config;
 pub mod creatives;
+pub mod dash;
 pub mod origin;
 pub mod pods;
 pub mod routes;

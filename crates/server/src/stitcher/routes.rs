@@ -3,6 +3,7 @@
 //! - `POST /v1/sessions` — explicit session start; returns the session's master playlist and tracking URLs.
 //! - `GET /v1/channels/{channel}/master.m3u8?device=…` — implicit session start for players without one.
 //! - `GET /s/{session}/master.m3u8`, `GET /s/{session}/{rendition}/media.m3u8` — the viewer's playlists.
+//! - `GET /s/{session}/manifest.mpd` — the viewer's DASH MPD (channels with a `dash_origin`).
 //! - `GET /s/{session}/ads/{ad_instance}/{rendition}/{n}.ts` — ad segment: server-side beacons, then a redirect
 //!   to the creative's segment (or, in proxy mode, the segment itself, retimed).
 //! - `GET /s/{session}/slate/{rendition}/{break_msn}/{offset_us}/{duration_us}.ts` — proxy mode only: a slate
@@ -32,7 +33,9 @@ impl IntoResponse for StitchError {
             StitchError::UnknownChannel(_)
             | StitchError::UnknownSession(_)
             | StitchError::UnknownRendition(_)
-            | StitchError::UnknownAdSegment => StatusCode::NOT_FOUND,
+            | StitchError::UnknownAdSegment
+            | StitchError::NoDash(_) => StatusCode::NOT_FOUND,
+            StitchError::DashOrigin(_) => StatusCode::BAD_GATEWAY,
             StitchError::OriginUnavailable(_) | StitchError::Upstream(_) => StatusCode::BAD_GATEWAY,
             StitchError::Draining => StatusCode::SERVICE_UNAVAILABLE,
         };
@@ -60,6 +63,7 @@ pub fn router(stitcher: Arc<Stitcher>) -> Router {
             get(origin_passthrough),
         )
         .route("/s/{session}/master.m3u8", get(master))
+        .route("/s/{session}/manifest.mpd", get(dash_manifest))
         .route("/s/{session}/{rendition}/media.m3u8", get(media))
         .route(
             "/s/{session}/ads/{ad}/{rendition}/{segment}",
@@ -175,6 +179,24 @@ async fn master(
     Path(session): Path<String>,
 ) -> Result<Response, StitchError> {
     master_response(&stitcher, &session).await
+}
+
+/// The session's DASH MPD (see `dash`).
+async fn dash_manifest(
+    State(stitcher): State<Arc<Stitcher>>,
+    Path(session): Path<String>,
+) -> Result<Response, StitchError> {
+    let session = stitcher.session(&session).await?;
+    let text = stitcher.dash_manifest(&session).await?;
+    let mut response = text.into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/dash+xml"),
+    );
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    Ok(response)
 }
 
 async fn master_response(stitcher: &Stitcher, session_id: &str) -> Result<Response, StitchError> {

@@ -49,6 +49,12 @@ pub enum StitchError {
     /// The node is draining: existing sessions are served, new ones go elsewhere.
     #[error("this node is draining; start the session on another node")]
     Draining,
+    /// The channel has no DASH origin configured.
+    #[error("channel {0:?} is not offered as DASH (no dash_origin)")]
+    NoDash(String),
+    /// The DASH origin failed or sent an MPD that cannot be stitched.
+    #[error("DASH origin: {0}")]
+    DashOrigin(String),
 }
 
 /// A channel at a glance.
@@ -117,6 +123,8 @@ pub struct Stitcher {
     draining: std::sync::atomic::AtomicBool,
     shared: std::sync::OnceLock<Arc<dyn SharedSessions>>,
     privacy: std::sync::OnceLock<Arc<crate::privacy::EdgePrivacy>>,
+    /// The channels' DASH origin MPDs as last fetched (see `dash`).
+    pub(crate) dash_cache: dashmap::DashMap<String, (Instant, Arc<String>)>,
 }
 
 /// Concurrent pod decisions: enough to keep a decision engine busy, bounded so a break for a million viewers
@@ -162,6 +170,7 @@ impl Stitcher {
         Arc::new(Stitcher {
             shared: std::sync::OnceLock::new(),
             privacy: std::sync::OnceLock::new(),
+            dash_cache: dashmap::DashMap::new(),
             draining: std::sync::atomic::AtomicBool::new(false),
             proxy,
             creatives: CreativeLibrary::new(
@@ -268,6 +277,22 @@ impl Stitcher {
             .collect();
         out.sort_by(|a, b| a.id.cmp(&b.id));
         out
+    }
+
+    /// The HTTP client origins are fetched with.
+    pub(crate) fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
+    /// The configuration.
+    pub(crate) fn config(&self) -> &StitcherConfig {
+        &self.config
+    }
+
+    /// The channel's slate: one segment URL per content rendition and its length in seconds.
+    pub(crate) async fn slate_of(&self, channel: &str) -> Option<(Vec<String>, f64)> {
+        let entry = self.entry(channel).ok()?;
+        self.slate(entry).await.map(|s| (s.urls, s.seconds))
     }
 
     /// The base URL links are built on.

@@ -98,6 +98,7 @@ pub async fn start_with(
             origin_timeout_ms: 2_000,
             stale_after_secs,
             slate: renditions("slate"),
+            dash_origin: Some(format!("{origin}/live/live1/manifest.mpd")),
         }],
         creatives: vec![CreativeConfig {
             id: "ad15".to_owned(),
