@@ -66,7 +66,10 @@ fn wire_stitcher(config: &mut InterludeConfig, origin: SocketAddr) {
         origin_timeout_ms: 2_000,
         stale_after_secs: 30,
         slate: renditions("slate"),
-        dash_origin: Some(format!("{base}/live/{}/manifest.mpd", config.origin.channel)),
+        dash_origin: Some(format!(
+            "{base}/live/{}/manifest.mpd",
+            config.origin.channel
+        )),
     });
     for (id, secs) in [("ad15", 15.0), ("ad30", 30.0)] {
         config.stitcher.creatives.push(CreativeConfig {
@@ -314,6 +317,9 @@ pub(crate) async fn run(args: DemoArgs, mut config: InterludeConfig) -> anyhow::
     );
     println!(
         "  play       ffplay http://{listen}/v1/channels/{channel}/master.m3u8   (a new session per play)"
+    );
+    println!(
+        "  DASH       ffplay http://{listen}/v1/channels/{channel}/manifest.mpd   (the same channel and pods, as DASH periods)"
     );
     println!(
         "  reports    http://{listen}/v1/reports?group_by=line_item   (also /v1/ledger, /v1/quarantine)"

@@ -3,7 +3,8 @@
 //! - `POST /v1/sessions` — explicit session start; returns the session's master playlist and tracking URLs.
 //! - `GET /v1/channels/{channel}/master.m3u8?device=…` — implicit session start for players without one.
 //! - `GET /s/{session}/master.m3u8`, `GET /s/{session}/{rendition}/media.m3u8` — the viewer's playlists.
-//! - `GET /s/{session}/manifest.mpd` — the viewer's DASH MPD (channels with a `dash_origin`).
+//! - `GET /s/{session}/manifest.mpd` — the viewer's DASH MPD (channels with a `dash_origin`);
+//!   `GET /v1/channels/{channel}/manifest.mpd?device=…` starts a session and redirects there.
 //! - `GET /s/{session}/ads/{ad_instance}/{rendition}/{n}.ts` — ad segment: server-side beacons, then a redirect
 //!   to the creative's segment (or, in proxy mode, the segment itself, retimed).
 //! - `GET /s/{session}/slate/{rendition}/{break_msn}/{offset_us}/{duration_us}.ts` — proxy mode only: a slate
@@ -58,6 +59,10 @@ pub fn router(stitcher: Arc<Stitcher>) -> Router {
         .route("/v1/sessions", post(create_session))
         .route("/v1/sessions/{session}/tracking", get(tracking))
         .route("/v1/channels/{channel}/master.m3u8", get(implicit_session))
+        .route(
+            "/v1/channels/{channel}/manifest.mpd",
+            get(implicit_dash_session),
+        )
         .route(
             "/v1/channels/{channel}/origin/{rendition}",
             get(origin_passthrough),
@@ -145,6 +150,29 @@ async fn implicit_session(
     headers: HeaderMap,
     Query(q): Query<ViewerQuery>,
 ) -> Result<Response, StitchError> {
+    let session = session_from_query(&stitcher, &channel, &headers, q).await?;
+    master_response(&stitcher, &session.id).await
+}
+
+/// `GET /v1/channels/{channel}/manifest.mpd?…`: a new DASH session, redirected to its own MPD URL (a DASH
+/// player refreshes the MPD at the URL it ends up on).
+async fn implicit_dash_session(
+    State(stitcher): State<Arc<Stitcher>>,
+    Path(channel): Path<String>,
+    headers: HeaderMap,
+    Query(q): Query<ViewerQuery>,
+) -> Result<Response, StitchError> {
+    let session = session_from_query(&stitcher, &channel, &headers, q).await?;
+    let url = format!("{}/s/{}/manifest.mpd", stitcher.base_url(), session.id);
+    Ok(Redirect::temporary(&url).into_response())
+}
+
+async fn session_from_query(
+    stitcher: &Arc<Stitcher>,
+    channel: &str,
+    headers: &HeaderMap,
+    q: ViewerQuery,
+) -> Result<Arc<super::session::Session>, StitchError> {
     let signals = SignalParams {
         gdpr: q.gdpr,
         gdpr_consent: q.gdpr_consent,
@@ -169,9 +197,8 @@ async fn implicit_session(
         key_values: Vec::new(),
         opt_out_sale: false,
     };
-    let viewer = stitcher.admit_viewer(viewer, &signals, &headers);
-    let session = stitcher.create_session(&channel, viewer).await?;
-    master_response(&stitcher, &session.id).await
+    let viewer = stitcher.admit_viewer(viewer, &signals, headers);
+    stitcher.create_session(channel, viewer).await
 }
 
 async fn master(
