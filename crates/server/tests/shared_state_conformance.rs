@@ -58,6 +58,7 @@ async fn shared_sessions_conform(shared: Arc<dyn SharedSessions>) {
         },
         created_at: "2026-11-23T20:00:00Z".parse().unwrap(),
         joined_msn: 4242,
+        mode: Default::default(),
     };
     assert_eq!(shared.load_session(&record.id).await.unwrap(), None);
     shared.save_session(&record).await.unwrap();

@@ -260,6 +260,8 @@ pub(crate) async fn start_stack(
     let decisioning = super::serve::pod_source(config, clock.clone(), &collector).await?;
     let pods = decisioning.pods.clone();
     let stitcher = super::serve::stitcher(config, clock.clone(), pods, sink)?;
+    let signer = collector.clone();
+    stitcher.set_tracking_signer(Arc::new(move |claims| signer.tracking_path(claims)));
     stitcher.start();
     let readiness = Readiness::new();
     let debug = super::serve::api_routes(

@@ -258,6 +258,8 @@ pub(crate) async fn run(args: ServeArgs, mut config: InterludeConfig) -> anyhow:
     let decisioning = pod_source(&config, clock.clone(), &collector).await?;
     let pods = decisioning.pods.clone();
     let stitcher = stitcher(&config, clock.clone(), pods, sink)?;
+    let signer = collector.clone();
+    stitcher.set_tracking_signer(Arc::new(move |claims| signer.tracking_path(claims)));
     share_sessions(&config, &stitcher).await?;
     stitcher.start();
     let readiness = Readiness::new();

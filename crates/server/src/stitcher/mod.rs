@@ -15,6 +15,7 @@ pub mod pods;
 pub mod routes;
 pub mod service;
 pub mod session;
+pub mod sgai;
 pub mod shared;
 pub mod tracking;
 

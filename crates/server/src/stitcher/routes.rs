@@ -5,6 +5,8 @@
 //! - `GET /s/{session}/master.m3u8`, `GET /s/{session}/{rendition}/media.m3u8` — the viewer's playlists.
 //! - `GET /s/{session}/manifest.mpd` — the viewer's DASH MPD (channels with a `dash_origin`);
 //!   `GET /v1/channels/{channel}/manifest.mpd?device=…` starts a session and redirects there.
+//! - `GET /s/{session}/interstitials/{break}/assets.json` — an HLS Interstitials session's asset list for a break
+//!   (sessions created with `mode: interstitials`, see `sgai`).
 //! - `GET /s/{session}/ads/{ad_instance}/{rendition}/{n}.ts` — ad segment: server-side beacons, then a redirect
 //!   to the creative's segment (or, in proxy mode, the segment itself, retimed).
 //! - `GET /s/{session}/slate/{rendition}/{break_msn}/{offset_us}/{duration_us}.ts` — proxy mode only: a slate
@@ -23,6 +25,7 @@ use interlude_stitch::ViewerContext;
 use serde::{Deserialize, Serialize};
 
 use super::service::{StitchError, Stitcher};
+use super::sgai::SessionMode;
 use super::tracking::tracking_document;
 use crate::privacy::SignalParams;
 
@@ -35,7 +38,8 @@ impl IntoResponse for StitchError {
             | StitchError::UnknownSession(_)
             | StitchError::UnknownRendition(_)
             | StitchError::UnknownAdSegment
-            | StitchError::NoDash(_) => StatusCode::NOT_FOUND,
+            | StitchError::NoDash(_)
+            | StitchError::UnknownBreak(_) => StatusCode::NOT_FOUND,
             StitchError::DashOrigin(_) => StatusCode::BAD_GATEWAY,
             StitchError::OriginUnavailable(_) | StitchError::Upstream(_) => StatusCode::BAD_GATEWAY,
             StitchError::Draining => StatusCode::SERVICE_UNAVAILABLE,
@@ -69,6 +73,10 @@ pub fn router(stitcher: Arc<Stitcher>) -> Router {
         )
         .route("/s/{session}/master.m3u8", get(master))
         .route("/s/{session}/manifest.mpd", get(dash_manifest))
+        .route(
+            "/s/{session}/interstitials/{break_id}/assets.json",
+            get(asset_list),
+        )
         .route("/s/{session}/{rendition}/media.m3u8", get(media))
         .route(
             "/s/{session}/ads/{ad}/{rendition}/{segment}",
@@ -92,6 +100,9 @@ struct CreateSession {
     /// Consent signals and the device id, as the IAB macros name them (see `docs/privacy.md`).
     #[serde(default)]
     privacy: SignalParams,
+    /// `stitched` (default) or `interstitials` (HLS Interstitials: the player inserts the ads).
+    #[serde(default)]
+    mode: SessionMode,
 }
 
 /// Answer to `POST /v1/sessions`.
@@ -108,7 +119,9 @@ async fn create_session(
     Json(body): Json<CreateSession>,
 ) -> Result<(StatusCode, Json<SessionCreated>), StitchError> {
     let viewer = stitcher.admit_viewer(body.viewer, &body.privacy, &headers);
-    let session = stitcher.create_session(&body.channel, viewer).await?;
+    let session = stitcher
+        .create_session_in(&body.channel, viewer, body.mode)
+        .await?;
     let base = stitcher.base_url();
     Ok((
         StatusCode::CREATED,
@@ -142,6 +155,8 @@ struct ViewerQuery {
     lmt: Option<String>,
     coppa: Option<String>,
     device_id: Option<String>,
+    /// `stitched` (default) or `interstitials`.
+    mode: Option<SessionMode>,
 }
 
 async fn implicit_session(
@@ -173,6 +188,7 @@ async fn session_from_query(
     headers: &HeaderMap,
     q: ViewerQuery,
 ) -> Result<Arc<super::session::Session>, StitchError> {
+    let mode = q.mode;
     let signals = SignalParams {
         gdpr: q.gdpr,
         gdpr_consent: q.gdpr_consent,
@@ -198,7 +214,9 @@ async fn session_from_query(
         opt_out_sale: false,
     };
     let viewer = stitcher.admit_viewer(viewer, &signals, headers);
-    stitcher.create_session(channel, viewer).await
+    stitcher
+        .create_session_in(channel, viewer, mode.unwrap_or_default())
+        .await
 }
 
 async fn master(
@@ -237,10 +255,29 @@ async fn media(
     Path((session, rendition)): Path<(String, usize)>,
 ) -> Result<Response, StitchError> {
     let session = stitcher.session(&session).await?;
+    if session.mode == SessionMode::Interstitials {
+        return Ok(playlist_response(
+            stitcher.interstitial_playlist(&session, rendition)?,
+        ));
+    }
     stitcher.decide_pending(&session).await;
     let mut out = String::with_capacity(2048);
     stitcher.media_playlist(&session, rendition, &mut out)?;
     Ok(playlist_response(out))
+}
+
+/// The asset list of an interstitial break (see `sgai`).
+async fn asset_list(
+    State(stitcher): State<Arc<Stitcher>>,
+    Path((session, break_id)): Path<(String, String)>,
+) -> Result<Response, StitchError> {
+    let session = stitcher.session(&session).await?;
+    let list = stitcher.asset_list(&session, &break_id).await?;
+    let mut response = Json(list).into_response();
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    Ok(response)
 }
 
 async fn ad_segment(

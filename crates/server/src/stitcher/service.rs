@@ -55,6 +55,9 @@ pub enum StitchError {
     /// The DASH origin failed or sent an MPD that cannot be stitched.
     #[error("DASH origin: {0}")]
     DashOrigin(String),
+    /// No such break on the channel (ended and gone from the window, or never seen).
+    #[error("unknown break {0:?}")]
+    UnknownBreak(String),
 }
 
 /// A channel at a glance.
@@ -123,6 +126,8 @@ pub struct Stitcher {
     draining: std::sync::atomic::AtomicBool,
     shared: std::sync::OnceLock<Arc<dyn SharedSessions>>,
     privacy: std::sync::OnceLock<Arc<crate::privacy::EdgePrivacy>>,
+    /// Signs client-side tracking URLs (interstitial asset lists).
+    tracking_signer: std::sync::OnceLock<super::sgai::TrackingSigner>,
     /// The channels' DASH origin MPDs as last fetched (see `dash`).
     pub(crate) dash_cache: dashmap::DashMap<String, (Instant, Arc<String>)>,
 }
@@ -171,6 +176,7 @@ impl Stitcher {
             shared: std::sync::OnceLock::new(),
             privacy: std::sync::OnceLock::new(),
             dash_cache: dashmap::DashMap::new(),
+            tracking_signer: std::sync::OnceLock::new(),
             draining: std::sync::atomic::AtomicBool::new(false),
             proxy,
             creatives: CreativeLibrary::new(
@@ -277,6 +283,19 @@ impl Stitcher {
             .collect();
         out.sort_by(|a, b| a.id.cmp(&b.id));
         out
+    }
+
+    /// Signs client-side tracking URLs with `signer` (the collector's keyring). Set once, before serving.
+    pub fn set_tracking_signer(&self, signer: super::sgai::TrackingSigner) {
+        let _ = self.tracking_signer.set(signer);
+    }
+
+    /// A signed tracking path for `claims`, when a signer is set.
+    pub(crate) fn sign_tracking(
+        &self,
+        claims: &interlude_events::token::TokenClaims,
+    ) -> Option<String> {
+        self.tracking_signer.get().and_then(|s| s(claims))
     }
 
     /// The HTTP client origins are fetched with.
@@ -419,19 +438,32 @@ impl Stitcher {
         channel: &str,
         viewer: ViewerContext,
     ) -> Result<Arc<Session>, StitchError> {
+        self.create_session_in(channel, viewer, super::sgai::SessionMode::Stitched)
+            .await
+    }
+
+    /// Creates a session in `mode` (stitched, or HLS Interstitials).
+    pub async fn create_session_in(
+        self: &Arc<Self>,
+        channel: &str,
+        viewer: ViewerContext,
+        mode: super::sgai::SessionMode,
+    ) -> Result<Arc<Session>, StitchError> {
         if self.draining.load(std::sync::atomic::Ordering::Acquire) {
             return Err(StitchError::Draining);
         }
         let entry = self.entry(channel)?;
         let snapshot = entry.channel.snapshot();
         let joined_msn = snapshot.live_edge_msn().unwrap_or(0);
-        let session = Arc::new(Session::new(
+        let mut session = Session::new(
             new_session_id(),
             channel.to_owned(),
             viewer,
             (self.clock)(),
             joined_msn,
-        ));
+        );
+        session.mode = mode;
+        let session = Arc::new(session);
         self.sessions.insert(session.clone());
         if let Some(shared) = self.shared.get() {
             if let Err(e) = shared.save_session(&session.record()).await {

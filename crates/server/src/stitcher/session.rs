@@ -53,6 +53,8 @@ pub struct Session {
     last_seen_ms: AtomicI64,
     /// When this node last extended the session's life in the shared store (Unix milliseconds).
     pub(crate) shared_touched_ms: AtomicI64,
+    /// Stitched (SSAI) or HLS Interstitials (SGAI).
+    pub mode: super::sgai::SessionMode,
 }
 
 impl Session {
@@ -74,6 +76,7 @@ impl Session {
             deciding: std::sync::Mutex::new(HashMap::new()),
             last_seen_ms: AtomicI64::new(now.timestamp_millis()),
             shared_touched_ms: AtomicI64::new(now.timestamp_millis()),
+            mode: super::sgai::SessionMode::Stitched,
         }
     }
 
@@ -85,6 +88,7 @@ impl Session {
             viewer: self.viewer.clone(),
             created_at: self.created_at,
             joined_msn: self.joined_msn,
+            mode: self.mode,
         }
     }
 
@@ -98,6 +102,7 @@ impl Session {
             record.joined_msn,
         );
         s.last_seen_ms = AtomicI64::new(now.timestamp_millis());
+        s.mode = record.mode;
         s
     }
 

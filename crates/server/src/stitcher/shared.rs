@@ -36,6 +36,9 @@ pub struct SessionRecord {
     pub created_at: DateTime<Utc>,
     /// The origin live edge when the session was created.
     pub joined_msn: u64,
+    /// Stitched or HLS Interstitials.
+    #[serde(default)]
+    pub mode: super::sgai::SessionMode,
 }
 
 /// Why the shared store failed (callers degrade to node-local behaviour and count it).
