@@ -44,13 +44,26 @@ for _ in $(seq 1 100); do
 done
 curl -fsS "$base/readyz" >/dev/null || { cat "$workdir/demo.log" >&2; exit 1; }
 
+# Interstitials are played by the player in real time against a live edge: a second demo at 1x speed, so the
+# live window does not outrun hls.js while it plays the ads.
+sgai_port=$((port + 2))
+sgai_base="http://127.0.0.1:$sgai_port"
+log "interlude demo at 1x (no built-in viewers) on $sgai_base, for HLS Interstitials"
+INTERLUDE_EVENTS__DATA_DIR="$workdir/events-sgai" "$bin" demo --viewers 0 --duration-secs 0 \
+  --listen "127.0.0.1:$sgai_port" --origin-listen "127.0.0.1:$((sgai_port + 1))" >"$workdir/demo-sgai.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 1 100); do
+  curl -fsS "$sgai_base/readyz" >/dev/null 2>&1 && break
+  sleep 0.2
+done
+
 log "interlude loadgen --viewers 20 (background)"
 "$bin" loadgen --viewers 20 --base "$base" --speed 2 --refresh-ms 1000 -d 240 >"$workdir/loadgen.log" 2>&1 &
 pids+=($!)
 
 log "node tests/browser/run.mjs"
 mkdir -p target
-if ! node tests/browser/run.mjs "$base" target/dashboard.png; then
+if ! node tests/browser/run.mjs "$base" target/dashboard.png "$sgai_base"; then
   echo "--- demo log (tail)" >&2
   tail -n 40 "$workdir/demo.log" >&2
   exit 1

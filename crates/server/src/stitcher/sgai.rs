@@ -1,7 +1,8 @@
 //! HLS Interstitials: server-guided ad insertion (SGAI) as a per-session mode.
 //!
-//! An interstitials session's media playlists are the origin's, untouched (same segments, media sequence and
-//! discontinuity sequence), plus one `EXT-X-DATERANGE` per ad break with `CLASS="com.apple.hls.interstitial"`
+//! An interstitials session's media playlists are the origin's, untouched (same segments — their URIs made
+//! absolute, since the player reads the playlist from this server —, media sequence and discontinuity
+//! sequence), plus one `EXT-X-DATERANGE` per ad break with `CLASS="com.apple.hls.interstitial"`
 //! (HLS Interstitials, RFC 8216bis appendix D): `START-DATE` at the break's program date time, `DURATION` /
 //! `PLANNED-DURATION`, `X-ASSET-LIST` pointing at this session's asset list for the break, `X-RESUME-OFFSET`
 //! equal to the break's length (content resumes live, where the break ends), `X-RESTRICT="SKIP,JUMP"` and
@@ -61,6 +62,12 @@ impl Stitcher {
             let Some(start) = tracked.start_pdt else {
                 continue;
             };
+            // A break already under way when the viewer joined is not offered: players start an interstitial
+            // they join mid-way from its first asset (and hls.js holds the schedule on it), so the viewer sees
+            // the origin's break content instead, as with the stitcher's `passthrough` join policy.
+            if tracked.start_msn < session.joined_msn {
+                continue;
+            }
             let planned = tracked.planned_micros.map(micros_to_secs);
             let _ = write!(
                 dateranges,
@@ -91,6 +98,8 @@ impl Stitcher {
             dateranges.push_str(",X-RESTRICT=\"SKIP,JUMP\",X-SNAP=\"OUT,IN\"\n");
         }
         // Date ranges may appear anywhere in a media playlist; before the first segment keeps the header intact.
+        // Segment URIs made absolute against the origin playlist: the player reads this one from our server.
+        let origin = url::Url::parse(&content.variant.uri).ok();
         let mut out = String::with_capacity(raw.len() + dateranges.len());
         let mut inserted = false;
         for line in raw.lines() {
@@ -100,7 +109,13 @@ impl Stitcher {
                 out.push_str(&dateranges);
                 inserted = true;
             }
-            out.push_str(line);
+            match (&origin, line.starts_with('#') || line.trim().is_empty()) {
+                (Some(base), false) => match base.join(line.trim()) {
+                    Ok(url) => out.push_str(url.as_str()),
+                    Err(_) => out.push_str(line),
+                },
+                _ => out.push_str(line),
+            }
             out.push('\n');
         }
         if !inserted {
