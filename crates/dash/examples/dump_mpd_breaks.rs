@@ -1,4 +1,4 @@
-//! Prints the SCTE-35 cues and ad breaks of MPD files: `cargo run -p interlude-dash --example dump_breaks -- FILE...`
+//! Prints the SCTE-35 cues and ad breaks of MPD files: `cargo run -p interlude-dash --example dump_mpd_breaks -- FILE...`
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
