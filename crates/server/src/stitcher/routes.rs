@@ -6,7 +6,7 @@
 //! - `GET /s/{session}/manifest.mpd` — the viewer's DASH MPD (channels with a `dash_origin`);
 //!   `GET /v1/channels/{channel}/manifest.mpd?device=…` starts a session and redirects there.
 //! - `GET /s/{session}/interstitials/{break}/assets.json` — an HLS Interstitials session's asset list for a break
-//!   (sessions created with `mode: interstitials`, see `sgai`).
+//!   (sessions created with `mode: interstitials`, see `sgai`); `…/{break}/slate.m3u8` its slate asset.
 //! - `GET /s/{session}/ads/{ad_instance}/{rendition}/{n}.ts` — ad segment: server-side beacons, then a redirect
 //!   to the creative's segment (or, in proxy mode, the segment itself, retimed).
 //! - `GET /s/{session}/slate/{rendition}/{break_msn}/{offset_us}/{duration_us}.ts` — proxy mode only: a slate
@@ -76,6 +76,10 @@ pub fn router(stitcher: Arc<Stitcher>) -> Router {
         .route(
             "/s/{session}/interstitials/{break_id}/assets.json",
             get(asset_list),
+        )
+        .route(
+            "/s/{session}/interstitials/{break_id}/slate.m3u8",
+            get(super::sgai::slate_route),
         )
         .route("/s/{session}/{rendition}/media.m3u8", get(media))
         .route(

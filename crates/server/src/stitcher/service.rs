@@ -56,7 +56,9 @@ pub enum StitchError {
     #[error("DASH origin: {0}")]
     DashOrigin(String),
     /// No such break on the channel (ended and gone from the window, or never seen).
-    #[error("unknown break {0:?}")]
+    #[error(
+        "unknown break {0:?}: not in the channel's live window (never signalled, or ended and gone)"
+    )]
     UnknownBreak(String),
 }
 
@@ -296,6 +298,11 @@ impl Stitcher {
         claims: &interlude_events::token::TokenClaims,
     ) -> Option<String> {
         self.tracking_signer.get().and_then(|s| s(claims))
+    }
+
+    /// Channel time now (the service's clock).
+    pub(crate) fn now(&self) -> DateTime<Utc> {
+        (self.clock)()
     }
 
     /// The HTTP client origins are fetched with.
@@ -846,6 +853,11 @@ impl Stitcher {
         rendition: usize,
         segment: usize,
     ) -> Result<AdSegmentTarget, StitchError> {
+        // An interstitials session's player fetches the ads from their own URLs and reports its own beacons:
+        // no ad segment of ours belongs to it, and none may fire server-side beacons for it.
+        if session.mode == super::sgai::SessionMode::Interstitials {
+            return Err(StitchError::UnknownAdSegment);
+        }
         let snapshot = self.entry(&session.channel)?.channel.snapshot();
         for tracked in snapshot.breaks.iter().rev() {
             let Some(decision) = session.decision(&tracked.id) else {
