@@ -9,6 +9,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+
+use common::free_port;
+
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -29,29 +33,6 @@ fn start(port: u16, dir: &std::path::Path) -> Server {
         .spawn()
         .unwrap();
     Server { child }
-}
-
-async fn wait_ready(http: &reqwest::Client, base: &str) {
-    for _ in 0..300 {
-        if http
-            .get(format!("{base}/readyz"))
-            .send()
-            .await
-            .is_ok_and(|r| r.status().is_success())
-        {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("the server did not become ready");
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// Event `n`: an impression of its own ad instance; every 50th breaks the contract (an error event without its
@@ -87,7 +68,7 @@ async fn acknowledged_events_survive_sigkill_exactly_once() {
         .build()
         .unwrap();
     let server = Arc::new(std::sync::Mutex::new(start(port, dir.path())));
-    wait_ready(&http, &base).await;
+    common::wait_ready(&http, &base, 300, Duration::from_millis(20)).await;
 
     let next = Arc::new(AtomicU64::new(0));
     let acked = Arc::new(AtomicU64::new(0));
@@ -156,7 +137,7 @@ async fn acknowledged_events_survive_sigkill_exactly_once() {
                     *s = start(port, &dir);
                 }
                 kills += 1;
-                wait_ready(&http, &base).await;
+                common::wait_ready(&http, &base, 300, Duration::from_millis(20)).await;
             }
             kills
         })

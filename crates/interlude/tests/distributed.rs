@@ -13,9 +13,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::free_port;
 use interlude_store::testing;
 
 struct Proc(Child);
@@ -25,14 +28,6 @@ impl Drop for Proc {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn spawn(args: &[&str], config: &std::path::Path, log: &std::path::Path) -> Proc {
@@ -48,21 +43,6 @@ fn spawn(args: &[&str], config: &std::path::Path, log: &std::path::Path) -> Proc
             .spawn()
             .unwrap(),
     )
-}
-
-async fn wait_ready(http: &reqwest::Client, base: &str) {
-    for _ in 0..600 {
-        if http
-            .get(format!("{base}/readyz"))
-            .send()
-            .await
-            .is_ok_and(|r| r.status().is_success())
-        {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("{base} did not become ready");
 }
 
 /// One node's (or processor's) configuration: the shared parts are identical on every node.
@@ -244,8 +224,8 @@ async fn two_nodes_two_processors_sigkill_exact_counts_and_shared_sessions() {
         format!("http://127.0.0.1:{a_port}"),
         format!("http://127.0.0.1:{b_port}"),
     );
-    wait_ready(&http, &a).await;
-    wait_ready(&http, &b).await;
+    common::wait_ready(&http, &a, 600, Duration::from_millis(50)).await;
+    common::wait_ready(&http, &b, 600, Duration::from_millis(50)).await;
 
     // Beacons through both nodes, with processor 1 killed mid-stream and restarted.
     let now = chrono::Utc::now();
