@@ -108,7 +108,7 @@ async fn interstitial_sessions_mark_breaks_and_serve_the_pod_as_an_asset_list() 
     assert_eq!(attrs.raw("X-RESUME-OFFSET"), Some("20.000"));
     assert_eq!(attrs.raw("X-PLAYOUT-LIMIT"), Some("20.000"));
     assert_eq!(attrs.get("X-RESTRICT"), Some("SKIP,JUMP"));
-    assert_eq!(attrs.get("X-SNAP"), Some("OUT,IN"));
+    assert_eq!(attrs.get("X-SNAP"), Some("IN"));
     assert_eq!(attrs.raw("DURATION"), None, "the break is still running");
 
     // START-DATE is the program date time of the origin's first break segment (the one after the CUE-OUT).

@@ -18,7 +18,11 @@
 //! - `X-RESUME-OFFSET` — the planned break length, so primary content resumes where the break ends, at live;
 //! - `X-PLAYOUT-LIMIT` — the planned break length too: the assets never play past the break;
 //! - `X-RESTRICT="SKIP,JUMP"` — no skipping the ads, no seeking past them;
-//! - `X-SNAP="OUT,IN"` — leave and rejoin primary content on segment boundaries (live streams).
+//! - `X-SNAP="IN"` — rejoin primary content on a segment boundary (the resume point, start plus planned
+//!   duration, need not be one). Not `OUT`: `START-DATE` is a segment boundary already, and hls.js 1.6 snaps
+//!   `OUT` to the date range's anchor segment, which becomes the window's first segment once the break's start
+//!   has slid out of a live window shorter than the break: the interstitial's start then moves with every
+//!   refresh and the player replays or stalls in it (seen with the origin simulator's 12 s window).
 //!
 //! A break under way when the viewer joined is not offered (players start an interstitial they join mid-way
 //! from its first asset; the viewer sees the origin's break content, as with the stitcher's `passthrough` join
@@ -147,7 +151,7 @@ pub fn interstitial_attributes(
         attrs.set_raw("X-PLAYOUT-LIMIT", format!("{secs:.3}"));
     }
     attrs.set_quoted("X-RESTRICT", "SKIP,JUMP");
-    attrs.set_quoted("X-SNAP", "OUT,IN");
+    attrs.set_quoted("X-SNAP", "IN");
     if tracked.is_ended() {
         attrs.set_raw(
             "DURATION",
@@ -450,7 +454,7 @@ mod tests {
             "ID=\"ad-scte35-7\",CLASS=\"com.apple.hls.interstitial\",\
              START-DATE=\"2026-11-23T20:00:30.000Z\",PLANNED-DURATION=20.000,\
              X-ASSET-LIST=\"http://x/list.json\",X-RESUME-OFFSET=20.000,X-PLAYOUT-LIMIT=20.000,\
-             X-RESTRICT=\"SKIP,JUMP\",X-SNAP=\"OUT,IN\""
+             X-RESTRICT=\"SKIP,JUMP\",X-SNAP=\"IN\""
         );
     }
 
