@@ -22,8 +22,8 @@ fi
 
 log "cargo build -p interlude"
 cargo build --locked -p interlude
-bin=target/debug/interlude
-port=18400
+bin="${CARGO_TARGET_DIR:-target}/debug/interlude"
+port="${BROWSER_TEST_PORT:-18400}"
 base="http://127.0.0.1:$port"
 workdir=$(mktemp -d)
 pids=()

@@ -124,7 +124,7 @@ try {
   await page.addScriptTag({ path: require.resolve("hls.js/dist/hls.min.js") });
   await page.evaluate((url) => {
     window.fatal = null;
-    const s = (window.sgai = { lists: {}, fired: [], started: 0, ended: 0, current: null });
+    const s = (window.sgai = { lists: {}, fired: [], started: {}, ended: {}, current: null, currentBreak: null });
     const fire = (u) => {
       if (!u) return;
       s.fired.push(u);
@@ -137,34 +137,41 @@ try {
       s.log.push(`error ${d.type} ${d.details} fatal=${d.fatal}`);
       if (d.fatal) window.fatal = `${d.type}: ${d.details}`;
     });
-    for (const e of ["hlsInterstitialStarted", "hlsInterstitialAssetStarted", "hlsInterstitialAssetEnded", "hlsInterstitialEnded", "hlsManifestParsed"]) {
-      hls.on(e, (_, d) => s.log.push(`${e} ${(d && d.event && d.event.identifier) || ""} t=${video.currentTime.toFixed(1)}`));
+    for (const e of ["hlsInterstitialStarted", "hlsInterstitialAssetStarted", "hlsInterstitialAssetEnded", "hlsInterstitialEnded", "hlsInterstitialsPrimaryResumed", "hlsManifestParsed"]) {
+      hls.on(e, (_, d) => s.log.push(`${e} ${(d && d.event && d.event.identifier) || ""}${d && d.assetListIndex !== undefined ? `#${d.assetListIndex}` : ""} t=${video.currentTime.toFixed(1)}`));
     }
     hls.on(Hls.Events.ASSET_LIST_LOADED, (_, d) => { s.lists[d.event.identifier] = d.assetListResponse; });
     // The asset list as hls.js loaded it, or (when the asset starts first) fetched again: the session's pod
     // for the break is fixed, so both answers are the same.
     const listFor = async (ev) =>
-      s.lists[ev.identifier] || (s.lists[ev.identifier] = await (await fetch(ev.assetListUrl)).json());
+      ev.assetListResponse || s.lists[ev.identifier] ||
+      (s.lists[ev.identifier] = await (await fetch(ev.assetListUrl)).json());
+    // A player-side integration: impression and start when the ad asset starts, quartiles by its play position
+    // (IAB: firstQuartile at 25 % played, ...), complete when it ends. Slate assets carry no tracking.
+    const quartiles = [[0.25, "firstQuartile"], [0.5, "midpoint"], [0.75, "thirdQuartile"]];
     hls.on(Hls.Events.INTERSTITIAL_ASSET_STARTED, async (_, d) => {
-      s.started += 1;
+      (s.started[d.event.identifier] ??= []).push(d.assetListIndex);
       const list = await listFor(d.event);
       const asset = list && list.ASSETS[d.assetListIndex];
-      if (!asset) return;
-      const t = asset["X-INTERLUDE-TRACKING"];
+      const t = asset && asset["X-INTERLUDE-TRACKING"];
+      if (!t) return;
       s.current = t;
+      s.currentBreak = d.event.identifier;
       fire(t.events.impression);
       fire(t.events.start);
-      // Quartiles by play position of the ad, as a player-side integration would.
-      const ms = asset.DURATION * 1000;
-      setTimeout(() => fire(t.events.firstQuartile), ms * 0.25);
-      setTimeout(() => fire(t.events.midpoint), ms * 0.5);
-      setTimeout(() => fire(t.events.thirdQuartile), ms * 0.75);
+      const due = [...quartiles];
+      const timer = setInterval(() => {
+        const played = d.player.destroyed ? 1 : d.player.currentTime / asset.DURATION;
+        while (due.length && played >= due[0][0]) fire(t.events[due.shift()[1]]);
+        if (!due.length) clearInterval(timer);
+      }, 200);
     });
     hls.on(Hls.Events.INTERSTITIAL_ASSET_ENDED, async (_, d) => {
-      s.ended += 1;
+      (s.ended[d.event.identifier] ??= []).push(d.assetListIndex);
       const list = await listFor(d.event);
       const asset = list && list.ASSETS[d.assetListIndex];
-      if (asset) fire(asset["X-INTERLUDE-TRACKING"].events.complete);
+      const t = asset && asset["X-INTERLUDE-TRACKING"];
+      if (t) fire(t.events.complete);
     });
     hls.loadSource(url);
     hls.attachMedia(video);
@@ -178,22 +185,54 @@ try {
     return (await page.evaluate(() => document.getElementById("v").currentTime)) > 1;
   }, 60_000);
   console.log("hls.js is playing the interstitials session");
-  const adTracking = await until("hls.js to start an interstitial ad", async () => {
+  const noFatal = async () => {
     const fatal = await page.evaluate(() => window.fatal);
     if (fatal) throw new Error(`hls.js fatal error: ${fatal}`);
+  };
+  const adTracking = await until("hls.js to start an interstitial ad", async () => {
+    await noFatal();
     return page.evaluate(() => window.sgai.current);
   }, 180_000);
-  console.log(`interstitial started: ad ${adTracking.ad_instance_id} (${adTracking.creative_id})`);
-  const sgaiCounted = await until("the interstitial ad's impression and completion to be counted", async () => {
-    const fatal = await page.evaluate(() => window.fatal);
-    if (fatal) throw new Error(`hls.js fatal error: ${fatal}`);
-    const r = await (await fetch(`${sgaiBase}/v1/ads/${adTracking.ad_instance_id}/events`)).json();
-    return r.counted.includes("impression") && r.counted.includes("complete") ? r.counted : null;
+  const breakId = await page.evaluate(() => window.sgai.currentBreak);
+  console.log(`interstitial ${breakId} started: ad ${adTracking.ad_instance_id} (${adTracking.creative_id})`);
+  // The whole break plays: every asset of the list starts and ends, the interstitial ends once, and primary
+  // content resumes and keeps playing.
+  await until("the interstitial to end and primary content to resume", async () => {
+    await noFatal();
+    return page.evaluate((id) => {
+      const log = window.sgai.log;
+      const end = log.findIndex((l) => l.startsWith(`hlsInterstitialEnded ${id}`));
+      return end >= 0 && log.slice(end).some((l) => l.startsWith("hlsInterstitialsPrimaryResumed"));
+    }, breakId) || null;
   }, 120_000);
-  console.log(`counted for the interstitial ad: ${sgaiCounted.join(", ")}`);
-  // Known issue (left for the team): with two TS assets appended in place, hls.js 1.6.13 stalls at the start of
-  // the second asset; the first plays and is counted. The player's event log is printed for the record.
-  console.log(`hls.js interstitial events: ${await sgaiLog()}`);
+  const resumed = await page.evaluate(() => document.getElementById("v").currentTime);
+  await sleep(4000);
+  const later = await page.evaluate(() => document.getElementById("v").currentTime);
+  if (!(later > resumed + 2)) throw new Error(`primary playback stalled after the interstitial (${resumed} -> ${later})`);
+  console.log(`primary content resumes after the interstitial: ${resumed.toFixed(1)} s -> ${later.toFixed(1)} s`);
+  const played = await page.evaluate((id) => ({
+    list: window.sgai.lists[id],
+    started: window.sgai.started[id] ?? [],
+    ended: window.sgai.ended[id] ?? [],
+    runs: window.sgai.log.filter((l) => l.startsWith(`hlsInterstitialStarted ${id}`)).length,
+  }), breakId);
+  const every = played.list.ASSETS.map((_, i) => i).join(",");
+  if (played.started.join(",") !== every || played.ended.join(",") !== every) {
+    throw new Error(`assets started [${played.started}] and ended [${played.ended}], expected [${every}]`);
+  }
+  if (played.runs !== 1) throw new Error(`the interstitial started ${played.runs} times`);
+  console.log(`every asset of the break played once: ${played.list.ASSETS.map((a) => `${a.DURATION} s`).join(" + ")}`);
+  // Every ad of the break is counted, from the page's beacons alone (interstitial sessions fire none server-side).
+  for (const asset of played.list.ASSETS) {
+    const t = asset["X-INTERLUDE-TRACKING"];
+    if (!t) continue;
+    const counted = await until(`ad ${t.ad_instance_id}'s impression, start, quartiles and completion to be counted`, async () => {
+      const r = await (await fetch(`${sgaiBase}/v1/ads/${t.ad_instance_id}/events`)).json();
+      const all = ["impression", "start", "firstQuartile", "midpoint", "thirdQuartile", "complete"];
+      return all.every((e) => r.counted.includes(e)) ? r.counted : null;
+    }, 60_000);
+    console.log(`counted for interstitial ad ${t.ad_instance_id} (${t.creative_id}): ${counted.join(", ")}`);
+  }
   if (pageErrors.length) throw new Error(`page errors: ${pageErrors.join("; ")}`);
 } catch (e) {
   failed = true;
