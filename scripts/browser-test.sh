@@ -45,12 +45,13 @@ done
 curl -fsS "$base/readyz" >/dev/null || { cat "$workdir/demo.log" >&2; exit 1; }
 
 # Interstitials are played by the player in real time against a live edge: a second demo at 1x speed, so the
-# live window does not outrun hls.js while it plays the ads.
+# live window does not outrun hls.js while it plays the ads. Its 36 s breaks take two 15 s ads (or one 30 s
+# promo) and slate for the rest, so the slate asset is played too.
 sgai_port=$((port + 2))
 sgai_base="http://127.0.0.1:$sgai_port"
 log "interlude demo at 1x (no built-in viewers) on $sgai_base, for HLS Interstitials"
 INTERLUDE_EVENTS__DATA_DIR="$workdir/events-sgai" "$bin" demo --viewers 0 --duration-secs 0 \
-  --listen "127.0.0.1:$sgai_port" --origin-listen "127.0.0.1:$((sgai_port + 1))" >"$workdir/demo-sgai.log" 2>&1 &
+  --break-interval-secs 60 --break-duration-secs 36 --listen "127.0.0.1:$sgai_port" --origin-listen "127.0.0.1:$((sgai_port + 1))" >"$workdir/demo-sgai.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 1 100); do
   curl -fsS "$sgai_base/readyz" >/dev/null 2>&1 && break

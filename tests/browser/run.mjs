@@ -124,7 +124,7 @@ try {
   await page.addScriptTag({ path: require.resolve("hls.js/dist/hls.min.js") });
   await page.evaluate((url) => {
     window.fatal = null;
-    const s = (window.sgai = { lists: {}, fired: [], started: {}, ended: {}, current: null, currentBreak: null });
+    const s = (window.sgai = { lists: {}, limits: {}, fired: [], started: {}, ended: {}, current: null, currentBreak: null });
     const fire = (u) => {
       if (!u) return;
       s.fired.push(u);
@@ -140,6 +140,7 @@ try {
     for (const e of ["hlsInterstitialStarted", "hlsInterstitialAssetStarted", "hlsInterstitialAssetEnded", "hlsInterstitialEnded", "hlsInterstitialsPrimaryResumed", "hlsManifestParsed"]) {
       hls.on(e, (_, d) => s.log.push(`${e} ${(d && d.event && d.event.identifier) || ""}${d && d.assetListIndex !== undefined ? `#${d.assetListIndex}` : ""} t=${video.currentTime.toFixed(1)}`));
     }
+    hls.on(Hls.Events.INTERSTITIAL_STARTED, (_, d) => { s.limits[d.event.identifier] = d.event.playoutLimit; });
     hls.on(Hls.Events.ASSET_LIST_LOADED, (_, d) => { s.lists[d.event.identifier] = d.assetListResponse; });
     // The asset list as hls.js loaded it, or (when the asset starts first) fetched again: the session's pod
     // for the break is fixed, so both answers are the same.
@@ -215,13 +216,18 @@ try {
     started: window.sgai.started[id] ?? [],
     ended: window.sgai.ended[id] ?? [],
     runs: window.sgai.log.filter((l) => l.startsWith(`hlsInterstitialStarted ${id}`)).length,
+    limit: window.sgai.limits[id],
   }), breakId);
+  // The pod then slate fill the planned break (X-PLAYOUT-LIMIT is the planned duration).
+  const filled = played.list.ASSETS.reduce((sum, a) => sum + a.DURATION, 0);
+  if (Math.abs(filled - played.limit) > 0.5) throw new Error(`assets fill ${filled} s of a ${played.limit} s break`);
   const every = played.list.ASSETS.map((_, i) => i).join(",");
   if (played.started.join(",") !== every || played.ended.join(",") !== every) {
     throw new Error(`assets started [${played.started}] and ended [${played.ended}], expected [${every}]`);
   }
   if (played.runs !== 1) throw new Error(`the interstitial started ${played.runs} times`);
-  console.log(`every asset of the break played once: ${played.list.ASSETS.map((a) => `${a.DURATION} s`).join(" + ")}`);
+  const kinds = played.list.ASSETS.map((a) => `${a["X-INTERLUDE-TRACKING"] ? "ad" : "slate"} ${a.DURATION} s`);
+  console.log(`every asset of the ${played.limit} s break played once: ${kinds.join(" + ")}`);
   // Every ad of the break is counted, from the page's beacons alone (interstitial sessions fire none server-side).
   for (const asset of played.list.ASSETS) {
     const t = asset["X-INTERLUDE-TRACKING"];
