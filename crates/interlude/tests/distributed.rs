@@ -146,18 +146,12 @@ fn reports(n: u64, now: chrono::DateTime<chrono::Utc>) -> Vec<serde_json::Value>
 async fn counted(http: &reqwest::Client, base: &str, now: chrono::DateTime<chrono::Utc>) -> u64 {
     let time =
         |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-    let report: Vec<serde_json::Value> = http
-        .get(format!(
-            "{base}/v1/reports?group_by=channel&from={}&to={}",
-            time(now - chrono::TimeDelta::hours(1)),
-            time(now + chrono::TimeDelta::hours(1)),
-        ))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let url = format!(
+        "{base}/v1/reports?group_by=channel&from={}&to={}",
+        time(now - chrono::TimeDelta::hours(1)),
+        time(now + chrono::TimeDelta::hours(1)),
+    );
+    let report: Vec<serde_json::Value> = common::get_json(http, &url).await;
     report
         .iter()
         .map(|r| r["impressions"].as_u64().unwrap())
@@ -275,14 +269,8 @@ async fn two_nodes_two_processors_sigkill_exact_counts_and_shared_sessions() {
     let deadline = Instant::now() + Duration::from_secs(180);
     let (impressions, quarantined) = loop {
         let impressions = counted(&http, &a, now).await;
-        let quarantine: serde_json::Value = http
-            .get(format!("{b}/v1/quarantine"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let quarantine: serde_json::Value =
+            common::get_json(&http, &format!("{b}/v1/quarantine")).await;
         let quarantined = quarantine["contract"].as_u64().unwrap_or(0);
         if (impressions >= valid && quarantined >= invalid) || Instant::now() > deadline {
             break (impressions, quarantined);
@@ -292,14 +280,7 @@ async fn two_nodes_two_processors_sigkill_exact_counts_and_shared_sessions() {
     let total_secs = started.elapsed().as_secs_f64();
     // Let anything still in flight land before the final comparison (a double count would show now).
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let ledger: Vec<serde_json::Value> = http
-        .get(format!("{a}/v1/ledger"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let ledger: Vec<serde_json::Value> = common::get_json(&http, &format!("{a}/v1/ledger")).await;
     let billed: u64 = ledger
         .iter()
         .map(|r| {
@@ -346,30 +327,9 @@ async fn two_nodes_two_processors_sigkill_exact_counts_and_shared_sessions() {
     let media = |node: &str| format!("{node}/s/{id}/0/media.m3u8");
     let deadline = Instant::now() + Duration::from_secs(90);
     loop {
-        let from_a = http
-            .get(media(&a))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        let from_b = http
-            .get(media(&b))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        let again = http
-            .get(media(&a))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let from_a = common::get_text(&http, &media(&a)).await;
+        let from_b = common::get_text(&http, &media(&b)).await;
+        let again = common::get_text(&http, &media(&a)).await;
         // Compared when node A's window did not move between its two answers (the nodes poll the origin
         // independently, so one may be a segment ahead for a moment).
         if from_a == again && from_a == from_b && from_a.contains("/ads/") {

@@ -28,3 +28,13 @@ pub async fn wait_ready(http: &reqwest::Client, base: &str, tries: u32, every: D
     }
     panic!("{base} did not become ready");
 }
+
+/// `GET url` as JSON (panics on any failure: a test helper).
+pub async fn get_json<T: serde::de::DeserializeOwned>(http: &reqwest::Client, url: &str) -> T {
+    http.get(url).send().await.unwrap().json().await.unwrap()
+}
+
+/// `GET url` as text.
+pub async fn get_text(http: &reqwest::Client, url: &str) -> String {
+    http.get(url).send().await.unwrap().text().await.unwrap()
+}
