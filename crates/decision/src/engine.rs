@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use chrono::{DateTime, TimeDelta, Utc};
-use interlude_events::pipeline::Counters;
+use interlude_events::Counters;
 use interlude_stitch::{CreativeRendition, Pod, PodAd, PodRequest, ViewerContext};
 use serde::Serialize;
 

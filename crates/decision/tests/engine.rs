@@ -9,7 +9,7 @@ use interlude_decision::catalog::Catalog;
 use interlude_decision::engine::{Engine, Verdict};
 use interlude_decision::external::ExternalAd;
 use interlude_decision::pod::{Rejection, Tier};
-use interlude_events::pipeline::Counters;
+use interlude_events::Counters;
 use interlude_stitch::{PodAd, PodRequest, ViewerContext};
 
 #[derive(Default)]

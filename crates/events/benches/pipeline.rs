@@ -10,7 +10,7 @@ use std::hint::black_box;
 use chrono::{DateTime, TimeDelta, Utc};
 use criterion::{BatchSize, Criterion, Throughput, criterion_main};
 use interlude_events::contract::{AdEvent, ConsentFlags, EventSource, EventType, SCHEMA_VERSION};
-use interlude_events::pipeline::{Envelope, MemoryState, Policy, process, validate};
+use interlude_events::{Envelope, MemoryState, Policy, process, validate};
 
 const TYPES: [EventType; 6] = [
     EventType::Impression,

@@ -1,10 +1,10 @@
-//! A known stream through the pipeline core (see `interlude_events::known_stream`): every report count must
+//! A known stream through the pipeline core (see `interlude_events::testing`): every report count must
 //! equal the ground truth, exactly.
 
 use std::collections::{BTreeMap, HashMap};
 
-use interlude_events::known_stream::known_stream;
-use interlude_events::pipeline::{Counts, MemoryState, Outcome, Policy, process};
+use interlude_events::testing::known_stream;
+use interlude_events::{Counts, MemoryState, Outcome, Policy, process};
 
 #[test]
 fn every_count_matches_the_ground_truth() {

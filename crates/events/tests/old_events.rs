@@ -8,7 +8,7 @@
 
 use interlude_events::compat::compare;
 use interlude_events::contract::{AdEvent, json_schema};
-use interlude_events::pipeline::contract_check;
+use interlude_events::contract_check;
 
 #[test]
 fn events_of_version_1_0_parse_and_validate_today() {

@@ -20,10 +20,10 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
+use interlude_events::Counters;
 use interlude_events::contract::{AdEvent, ConsentFlags, EventSource, EventType, SCHEMA_VERSION};
-use interlude_events::pipeline::Counters;
-use interlude_events::pipeline::{Envelope, Outcome, Policy};
 use interlude_events::token::{Keyring, TokenClaims};
+use interlude_events::{Envelope, Outcome, Policy};
 use interlude_store::committer::{Committer, Sink, SubmitError};
 use interlude_store::kafka::KafkaLog;
 use interlude_store::log::EventLog;
@@ -163,7 +163,7 @@ impl Reports {
     }
 
     /// Sets the prices for spend.
-    pub fn set_prices(&self, prices: Arc<dyn interlude_events::pipeline::Prices>) {
+    pub fn set_prices(&self, prices: Arc<dyn interlude_events::Prices>) {
         match self {
             Reports::Embedded(s) => s.set_prices(prices),
             Reports::Postgres(s) => s.set_prices(prices),
@@ -180,10 +180,10 @@ pub struct Collector {
     log: Arc<dyn EventLog>,
     counters: Arc<dyn Counters>,
     keys: Arc<Keyring>,
-    clock: Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>,
+    clock: interlude_events::Clock,
 }
 
-fn prices_of(config: &EventsConfig) -> Arc<dyn interlude_events::pipeline::Prices> {
+fn prices_of(config: &EventsConfig) -> Arc<dyn interlude_events::Prices> {
     let prices: std::collections::BTreeMap<String, u64> = config
         .line_item_cpm
         .iter()
@@ -194,10 +194,7 @@ fn prices_of(config: &EventsConfig) -> Arc<dyn interlude_events::pipeline::Price
 
 impl Collector {
     /// Opens the store and starts its committer.
-    pub fn open(
-        config: &EventsConfig,
-        clock: Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>,
-    ) -> Result<Self, StoreError> {
+    pub fn open(config: &EventsConfig, clock: interlude_events::Clock) -> Result<Self, StoreError> {
         Self::with_sink(config, clock, |store| Sink::Store(store.clone()))
     }
 
@@ -205,14 +202,14 @@ impl Collector {
     /// Reports of it are empty.
     pub fn discarding(
         config: &EventsConfig,
-        clock: Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>,
+        clock: interlude_events::Clock,
     ) -> Result<Self, StoreError> {
         Self::with_sink(config, clock, |_| Sink::Discard(config.policy.clone()))
     }
 
     fn with_sink(
         config: &EventsConfig,
-        clock: Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>,
+        clock: interlude_events::Clock,
         sink: impl FnOnce(&Arc<EventStore>) -> Sink,
     ) -> Result<Self, StoreError> {
         let store = Arc::new(EventStore::open(&config.data_dir, config.policy.clone())?);
@@ -234,7 +231,7 @@ impl Collector {
     pub async fn distributed(
         config: &EventsConfig,
         distributed: &crate::config::DistributedConfig,
-        clock: Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>,
+        clock: interlude_events::Clock,
     ) -> Result<Self, StoreError> {
         let pg =
             Arc::new(PgStore::connect(&distributed.postgres_url, config.policy.clone()).await?);

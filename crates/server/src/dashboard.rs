@@ -20,7 +20,7 @@ use axum::routing::get;
 use chrono::{DateTime, TimeDelta, Utc};
 use futures_util::stream::{self, Stream};
 use interlude_decision::catalog::Catalog;
-use interlude_events::pipeline::Counts;
+use interlude_events::Counts;
 use metrics_exporter_prometheus::PrometheusHandle;
 use serde::Serialize;
 
@@ -193,7 +193,7 @@ pub struct Sources {
     /// The process's metrics.
     pub metrics: PrometheusHandle,
     /// The clock.
-    pub clock: Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>,
+    pub clock: interlude_events::Clock,
 }
 
 impl Sources {

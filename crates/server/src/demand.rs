@@ -112,7 +112,7 @@ pub struct HybridDecision {
 /// The engine (swappable on catalog reload) with its third-party demand and the operator's controls.
 pub struct Decider {
     engine: ArcSwap<Engine>,
-    clock: Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>,
+    clock: interlude_events::Clock,
     http: reqwest::Client,
     config: DemandConfig,
     controls: std::sync::Mutex<Controls>,
@@ -133,11 +133,7 @@ pub struct Controls {
 
 impl Decider {
     /// A decider over `engine`.
-    pub fn new(
-        engine: Arc<Engine>,
-        clock: Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>,
-        config: DemandConfig,
-    ) -> Self {
+    pub fn new(engine: Arc<Engine>, clock: interlude_events::Clock, config: DemandConfig) -> Self {
         Decider {
             engine: ArcSwap::new(engine),
             clock,

@@ -13,8 +13,8 @@
 use std::net::IpAddr;
 use std::path::PathBuf;
 
+use interlude_events::Envelope;
 use interlude_events::contract::ConsentFlags;
-use interlude_events::pipeline::Envelope;
 use interlude_privacy::{
     ConsentConfig, ConsentDecision, ConsentSignals, GeoTable, Privacy, PrivacyConfig,
     PseudonymConfig, UaRules,

@@ -16,7 +16,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::delete;
 use axum::{Json, Router};
-use chrono::{DateTime, Utc};
+
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
@@ -40,7 +40,7 @@ pub struct Erasure {
     /// Whether the raw log is a Kafka topic (distributed mode).
     pub kafka_log: bool,
     /// The clock.
-    pub clock: Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>,
+    pub clock: interlude_events::Clock,
 }
 
 #[derive(Debug, Deserialize)]

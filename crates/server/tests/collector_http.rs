@@ -7,9 +7,9 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use interlude_events::Counts;
 use interlude_events::contract::EventType;
-use interlude_events::known_stream::known_stream;
-use interlude_events::pipeline::Counts;
+use interlude_events::testing::known_stream;
 use interlude_events::token::TokenClaims;
 use interlude_server::collector::{Collector, EventsConfig, router};
 

@@ -11,7 +11,6 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::beacons::{BeaconPolicy, BeaconTruth, PlayedAd, Reporter};
@@ -171,7 +170,7 @@ pub struct ClientBeacons {
     /// Channel time runs this many times faster than real time.
     pub speed: f64,
     /// The channel's clock (event times).
-    pub clock: Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>,
+    pub clock: interlude_events::Clock,
     /// Whether the viewer also fetches the ad segments (server-side beacons then count too).
     pub fetch_ad_segments: bool,
     /// Base URL of the collector the events go to (`{collector}/v1/events`).
@@ -270,10 +269,7 @@ pub async fn watch_with(viewer: Viewer) -> ViewerTruth {
     });
     let fetch_ads = client.as_ref().is_none_or(|c| c.fetch_ad_segments);
     let mut playing = Vec::new();
-    let mut jitter =
-        crate::beacons::Rng::new(session.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-        }));
+    let mut jitter = crate::beacons::Rng::new(interlude_events::stable_hash([session.as_bytes()]));
     let mut ads_seen: HashSet<String> = HashSet::new();
     let media = master.replace("master.m3u8", &format!("{rendition}/media.m3u8"));
     let mut seen: HashSet<String> = HashSet::new();

@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use interlude_events::pipeline::{Envelope, Outcome, Policy, validate};
+use interlude_events::{Envelope, Outcome, Policy, validate};
 use tokio::sync::{mpsc, oneshot};
 
 use super::{EventStore, StoreError};
@@ -66,19 +66,12 @@ impl Sink {
 
 impl Committer {
     /// Starts the writer task over `store`; `clock` stamps validation time.
-    pub fn start(
-        store: Arc<EventStore>,
-        clock: Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>,
-    ) -> Self {
+    pub fn start(store: Arc<EventStore>, clock: interlude_events::Clock) -> Self {
         Self::start_sink(Sink::Store(store), clock, DEFAULT_QUEUE)
     }
 
     /// Starts the writer task over any sink, with at most `queue` batches waiting.
-    pub fn start_sink(
-        store: Sink,
-        clock: Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>,
-        queue: usize,
-    ) -> Self {
+    pub fn start_sink(store: Sink, clock: interlude_events::Clock, queue: usize) -> Self {
         let (tx, mut rx) = mpsc::channel::<(Vec<Envelope>, Reply)>(queue.max(1));
         std::thread::Builder::new()
             .name("event-committer".into())

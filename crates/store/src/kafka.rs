@@ -21,7 +21,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use interlude_events::pipeline::{Envelope, Outcome, Policy, edge_check, validate};
+use interlude_events::{Envelope, Outcome, Policy, check_event, edge_check};
 use rdkafka::ClientConfig;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
@@ -175,13 +175,15 @@ impl KafkaLog {
         for envelope in batch {
             // The processor repeats the stateless checks deterministically (it validates at `received_at`);
             // the collector answers them now so a sender learns at once that an event is malformed.
+            let edge = edge_check(&envelope, &self.policy);
             outcomes.push(
-                match validate(&envelope, &self.policy, envelope.event.received_at) {
+                match check_event(&envelope.event, &self.policy, envelope.event.received_at)
+                    .and_then(|()| edge.clone().map_or(Ok(()), Err))
+                {
                     Ok(()) => Outcome::Logged,
                     Err(reason) => Outcome::Quarantined(reason),
                 },
             );
-            let edge = edge_check(&envelope, &self.policy);
             let record = LogRecord {
                 event: envelope.event,
                 edge,

@@ -22,8 +22,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use interlude_events::pipeline::{
-    Counters, Counts, Envelope, Outcome, Policy, Prices, WindowKey, edge_check, process,
+use interlude_events::{
+    Counters, Counts, Envelope, Outcome, Policy, Prices, WindowKey, edge_check, process_with_edge,
     spend_micros,
 };
 use redb::{Database, ReadableTable, ReadableTableMetadata};
@@ -235,11 +235,18 @@ impl EventStore {
             let mut outcomes = Vec::with_capacity(batch.len());
             for envelope in batch {
                 // The same record a distributed log carries: replayable without the sender's address and agent.
+                let edge = edge_check(envelope, &self.policy);
                 state.log(&log::LogRecord {
                     event: envelope.event.clone(),
-                    edge: edge_check(envelope, &self.policy),
+                    edge: edge.clone(),
                 });
-                outcomes.push(process(&mut state, envelope, &self.policy, now));
+                outcomes.push(process_with_edge(
+                    &mut state,
+                    &envelope.event,
+                    edge,
+                    &self.policy,
+                    now,
+                ));
             }
             state.finish()?;
             outcomes
@@ -257,9 +264,9 @@ impl EventStore {
             let mut outcomes = Vec::with_capacity(records.len());
             for record in records {
                 state.log(record);
-                outcomes.push(interlude_events::pipeline::process_logged(
+                outcomes.push(interlude_events::process_logged(
                     &mut state,
-                    record.event.clone(),
+                    &record.event,
                     record.edge.clone(),
                     &self.policy,
                 ));

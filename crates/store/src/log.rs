@@ -2,17 +2,14 @@
 //! redb store behind the group committer (events are processed as they are committed); distributed, it is a
 //! Kafka topic that processors consume (see [`crate::kafka`]).
 
-use std::future::Future;
-use std::pin::Pin;
-
 use interlude_events::contract::AdEvent;
-use interlude_events::pipeline::{Envelope, Outcome, Quarantine};
+use interlude_events::{Envelope, Outcome, Quarantine};
 use serde::{Deserialize, Serialize};
 
 use crate::committer::{Committer, SubmitError};
 
 /// A boxed future, so logs can be trait objects.
-pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+pub use interlude_events::BoxFuture;
 
 /// Appends events durably.
 pub trait EventLog: Send + Sync {

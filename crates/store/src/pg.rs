@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use interlude_events::contract::{AdEvent, EventType};
-use interlude_events::pipeline::{
+use interlude_events::{
     Counts, LedgerKey, Outcome, PipelineState, Policy, Prices, Quarantine, WindowKey,
     process_logged,
 };
@@ -152,7 +152,7 @@ impl PgStore {
                 Ok(record) => {
                     let outcome = process_logged(
                         &mut state,
-                        record.event.clone(),
+                        &record.event,
                         record.edge.clone(),
                         &self.policy,
                     );

@@ -23,7 +23,7 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use interlude_events::pipeline::Counters;
+use interlude_events::Counters;
 use redis::AsyncCommands;
 use redis::aio::MultiplexedConnection;
 

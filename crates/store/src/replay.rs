@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use interlude_events::contract::AdEvent;
-use interlude_events::pipeline::{Counts, Outcome, Policy, Prices};
+use interlude_events::{Counts, Outcome, Policy, Prices};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use interlude_events::contract::{AdEvent, EventType};
-use interlude_events::pipeline::{Counts, LedgerKey, PipelineState, Quarantine, WindowKey};
+use interlude_events::{Counts, LedgerKey, PipelineState, Quarantine, WindowKey};
 use redb::{ReadableTable, Table, TableDefinition, WriteTransaction};
 
 use super::StoreError;

@@ -1,6 +1,6 @@
 //! One conformance suite for every adapter of the pipeline's storage traits, on real servers (started by
 //! `scripts/services.sh`): the same known stream (duplicates, retries, out-of-order and late reports, 5 %
-//! invalid traffic; `interlude_events::known_stream`) must give the ground truth through
+//! invalid traffic; `interlude_events::testing`) must give the ground truth through
 //!
 //! - the event state: the embedded redb store and PostgreSQL ([`PgStore::apply`]), including a re-applied
 //!   batch and two processors racing on one partition (a rebalance's zombie);
@@ -16,8 +16,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use interlude_events::contract::{ConsentFlags, EventSource, EventType};
-use interlude_events::known_stream::{KnownStream, event, known_stream};
-use interlude_events::pipeline::{Counters, Counts, Envelope, Policy, edge_check};
+use interlude_events::testing::{KnownStream, event, known_stream};
+use interlude_events::{Counters, Counts, Envelope, Policy, edge_check};
 use interlude_store::committer::Committer;
 use interlude_store::kafka::{KafkaLog, Processor};
 use interlude_store::log::{EventLog, LogRecord, Logged};

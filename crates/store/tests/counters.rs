@@ -5,8 +5,8 @@
 
 use chrono::{DateTime, TimeDelta, Utc};
 use interlude_events::contract::{ConsentFlags, EventSource, EventType};
-use interlude_events::known_stream::event;
-use interlude_events::pipeline::{Counters, Envelope, Policy};
+use interlude_events::testing::event;
+use interlude_events::{Counters, Envelope, Policy};
 use interlude_store::EventStore;
 
 #[test]
@@ -72,7 +72,7 @@ fn delivery_and_frequency_follow_counted_impressions() {
     let outcome = store.ingest(&[late], now).unwrap();
     assert_eq!(
         outcome[0],
-        interlude_events::pipeline::Outcome::Counted { correction: true }
+        interlude_events::Outcome::Counted { correction: true }
     );
 
     assert_eq!(store.delivered("li3", t0 - TimeDelta::days(1)), 4);

@@ -5,8 +5,8 @@
 
 use std::collections::BTreeMap;
 
-use interlude_events::known_stream::known_stream;
-use interlude_events::pipeline::{Counts, Policy};
+use interlude_events::testing::known_stream;
+use interlude_events::{Counts, Policy};
 use interlude_store::{EventStore, GroupBy};
 
 #[test]

@@ -5,8 +5,8 @@
 
 use chrono::{DateTime, TimeDelta, Utc};
 use interlude_events::contract::{EventSource, EventType};
-use interlude_events::known_stream::event;
-use interlude_events::pipeline::{Envelope, Outcome, Policy, Quarantine};
+use interlude_events::testing::event;
+use interlude_events::{Envelope, Outcome, Policy, Quarantine};
 use interlude_store::EventStore;
 
 #[test]

@@ -11,8 +11,8 @@ use std::sync::Arc;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use interlude_events::contract::{EventSource, EventType};
-use interlude_events::known_stream::event;
-use interlude_events::pipeline::{Envelope, Policy};
+use interlude_events::testing::event;
+use interlude_events::{Envelope, Policy};
 use interlude_store::{EventStore, GroupBy, replay};
 use sha2::{Digest, Sha256};
 
@@ -100,7 +100,7 @@ fn widening_the_dedup_window_names_exactly_the_events_that_change_counts() {
 
     let records = replay::read_embedded_log(prod_dir.path(), None, None).unwrap();
     assert_eq!(records.len(), batch.len());
-    let prices: Arc<dyn interlude_events::pipeline::Prices> =
+    let prices: Arc<dyn interlude_events::Prices> =
         Arc::new(std::collections::BTreeMap::<String, u64>::new());
     let out = tempfile::tempdir().unwrap();
     let (base_dir, cand_dir) = (out.path().join("baseline"), out.path().join("candidate"));

@@ -122,7 +122,7 @@ pub(crate) async fn run(
     let started = Instant::now();
     let speed = args.speed;
     let epoch = chrono::Utc::now();
-    let clock: Arc<dyn Fn() -> chrono::DateTime<chrono::Utc> + Send + Sync> = Arc::new(move || {
+    let clock: interlude_events::Clock = Arc::new(move || {
         let real = started.elapsed().as_secs_f64() * speed;
         epoch + chrono::TimeDelta::microseconds((real * 1e6) as i64)
     });

@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use interlude_events::contract::{EventSource, EventType};
-use interlude_events::known_stream::event;
-use interlude_events::pipeline::{Envelope, Policy};
+use interlude_events::testing::event;
+use interlude_events::{Envelope, Policy};
 use interlude_store::committer::Committer;
 use interlude_store::kafka::{KafkaLog, Processor};
 use interlude_store::log::EventLog;

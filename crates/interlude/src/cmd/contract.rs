@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use interlude_events::compat::compare;
 use interlude_events::contract::{AdEvent, json_schema};
-use interlude_events::pipeline::contract_check;
+use interlude_events::contract_check;
 
 /// `interlude contract …`.
 #[derive(Debug, clap::Subcommand)]

@@ -295,9 +295,9 @@ pub(crate) async fn run(args: DemoArgs, mut config: InterludeConfig) -> anyhow::
     let stack = start_stack(&mut config, &args.origin, args.listen).await?;
     let (listen, origin_listen) = (args.listen, args.origin.origin_listen);
     let reports = stack.collector.reports().clone();
-    let totals = async || -> anyhow::Result<interlude_events::pipeline::Counts> {
+    let totals = async || -> anyhow::Result<interlude_events::Counts> {
         let now = chrono::Utc::now();
-        let mut total = interlude_events::pipeline::Counts::default();
+        let mut total = interlude_events::Counts::default();
         for row in reports
             .report(
                 GroupBy::Channel,

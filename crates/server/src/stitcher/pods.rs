@@ -42,7 +42,8 @@ impl ConfiguredPodSource {
             return pod;
         }
         let budget = request.duration_secs.unwrap_or(0.0) + self.tolerance_secs;
-        let start = fnv1a(request.session_id.as_bytes()) as usize % self.creatives.len();
+        let start = interlude_events::stable_hash([request.session_id.as_bytes()]) as usize
+            % self.creatives.len();
         let mut used = 0.0;
         for step in 0..self.creatives.len() {
             let creative = &self.creatives[(start + step) % self.creatives.len()];
@@ -106,13 +107,6 @@ pub fn best_rendition(
                 .min_by_key(|(_, r)| r.bandwidth)
                 .map(|(i, _)| i)
         })
-}
-
-/// FNV-1a: a stable, dependency-free hash for choosing a rotation (not for anything adversarial).
-fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    })
 }
 
 #[cfg(test)]

@@ -22,8 +22,7 @@ use super::proxy::{Anchors, SegmentCache, reference_pts, retimed};
 use super::session::{BreakDecision, ResolvedAd, Session, SessionStore, new_session_id};
 use super::shared::SharedSessions;
 
-/// A clock for the service (tests pass a fake one).
-pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
+pub use interlude_events::Clock;
 
 /// Why a stitcher request failed; mapped to HTTP statuses by the routes.
 #[derive(Debug, thiserror::Error)]
@@ -1004,11 +1003,6 @@ fn spread_delay(session: &str, break_id: &str, spread_ms: u64) -> Duration {
     if spread_ms == 0 {
         return Duration::ZERO;
     }
-    // FNV-1a over both ids.
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in session.bytes().chain([0]).chain(break_id.bytes()) {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
+    let h = interlude_events::stable_hash([session.as_bytes(), break_id.as_bytes()]);
     Duration::from_millis(h % spread_ms)
 }

@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use super::session::BreakDecision;
 
 /// A boxed future, so the shared store can be a trait object.
-pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
+pub use interlude_events::BoxFuture;
 
 /// What another node needs to rebuild a session.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -172,7 +172,7 @@ pub async fn new_session(base: &str) -> String {
 /// Counters with nothing delivered and nothing seen: decisions without an event store.
 pub struct NoCounts;
 
-impl interlude_events::pipeline::Counters for NoCounts {
+impl interlude_events::Counters for NoCounts {
     fn delivered(&self, _: &str, _: chrono::DateTime<chrono::Utc>) -> u64 {
         0
     }

@@ -7,8 +7,9 @@ use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, TimeDelta, Utc};
 
+use crate::aggregate::Counts;
 use crate::contract::{AdEvent, ConsentFlags, EventSource, EventType, SCHEMA_VERSION};
-use crate::pipeline::{Counts, Envelope};
+use crate::validate::Envelope;
 
 /// The stream and what counting it must give.
 #[derive(Debug, Clone)]
