@@ -41,8 +41,9 @@ pub enum Outcome {
 /// The state the pipeline reads and updates; one implementation per store, all updates of one call to
 /// [`process`] committed atomically by the caller.
 pub trait PipelineState {
-    /// Records `event_id`; false if it was already recorded.
-    fn record_event_id(&mut self, event_id: &str, occurred_at: DateTime<Utc>) -> bool;
+    /// Records `event_id`, to be kept for the dedup window from `kept_from` (its event time, or the receipt
+    /// time of an event already outside the window); false if it was already recorded.
+    fn record_event_id(&mut self, event_id: &str, kept_from: DateTime<Utc>) -> bool;
     /// Counts one more impression of `session_id` in the minute starting at `minute`; returns the new count.
     fn bump_session_minute(&mut self, session_id: &str, minute: i64) -> u64;
     /// When `(ad_instance_id, event_type)` was counted (its event time), if it was.
@@ -151,7 +152,15 @@ fn process_checked(
 ) -> Outcome {
     // A retried report is recognised before validation, so a resent invalid event is not quarantined twice.
     let id_ok = !event.event_id.is_empty() && event.event_id.len() <= 256;
-    if id_ok && !state.record_event_id(&event.event_id, event.occurred_at) {
+    // The id is kept for the dedup window from its event time; an event already outside the window is kept
+    // from now instead, or expiry would drop its id at once and each retry of it would be quarantined again.
+    let window_start = now - TimeDelta::hours(policy.dedup_window_hours);
+    let kept_from = if event.occurred_at < window_start {
+        now
+    } else {
+        event.occurred_at
+    };
+    if id_ok && !state.record_event_id(&event.event_id, kept_from) {
         return Outcome::Retry;
     }
     let checked = check_event(event, policy, now).and_then(|()| edge.map_or(Ok(()), Err));

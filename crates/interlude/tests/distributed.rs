@@ -50,7 +50,7 @@ fn config(
     listen: u16,
     origin: u16,
     pg_url: &str,
-    kafka: &interlude_store::kafka::KafkaConfig,
+    kafka: &interlude_store::KafkaConfig,
     prefix: &str,
 ) -> String {
     let media = interlude_sim::media::Media::embedded();

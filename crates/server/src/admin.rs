@@ -279,7 +279,7 @@ impl CatalogStore {
     }
 }
 
-fn persist_error(e: interlude_store::StoreError) -> AdminError {
+fn persist_error(e: interlude_store::Error) -> AdminError {
     AdminError::Persist {
         path: "postgres catalog".into(),
         reason: e.to_string(),

@@ -24,12 +24,11 @@ use interlude_events::Counters;
 use interlude_events::contract::{AdEvent, ConsentFlags, EventSource, EventType, SCHEMA_VERSION};
 use interlude_events::token::{Keyring, TokenClaims};
 use interlude_events::{Envelope, Outcome, Policy};
-use interlude_store::committer::{Committer, Sink, SubmitError};
+use interlude_store::Error as StoreError;
 use interlude_store::kafka::KafkaLog;
-use interlude_store::log::EventLog;
 use interlude_store::pg::PgStore;
-use interlude_store::redis_counters::RedisCounters;
-use interlude_store::{EventStore, GroupBy, LedgerRow, ReportRow, StoreError};
+use interlude_store::redis::RedisCounters;
+use interlude_store::{Committer, EventLog, EventStore, GroupBy, ReportStore, Sink, SubmitError};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -113,70 +112,14 @@ impl EventsConfig {
     }
 }
 
-/// Where reports, the ledger and the quarantine are read.
-#[derive(Clone, Debug)]
-pub enum Reports {
-    /// The embedded redb store.
-    Embedded(Arc<EventStore>),
-    /// PostgreSQL, written by the distributed processors.
-    Postgres(Arc<PgStore>),
-}
-
-impl Reports {
-    /// Counts per `group_by` value over event time `[from, to)`.
-    pub async fn report(
-        &self,
-        group_by: GroupBy,
-        from: DateTime<Utc>,
-        to: DateTime<Utc>,
-    ) -> Result<Vec<ReportRow>, StoreError> {
-        match self {
-            Reports::Embedded(s) => s.report(group_by, from, to),
-            Reports::Postgres(s) => s.report(group_by, from, to).await,
-        }
-    }
-
-    /// The billing ledger.
-    pub async fn ledger(&self) -> Result<Vec<LedgerRow>, StoreError> {
-        match self {
-            Reports::Embedded(s) => s.ledger(),
-            Reports::Postgres(s) => s.ledger().await,
-        }
-    }
-
-    /// Quarantined events by reason.
-    pub async fn quarantine_counts(
-        &self,
-    ) -> Result<std::collections::BTreeMap<String, u64>, StoreError> {
-        match self {
-            Reports::Embedded(s) => s.quarantine_counts(),
-            Reports::Postgres(s) => s.quarantine_counts().await,
-        }
-    }
-
-    /// The event types counted for one ad instance.
-    pub async fn counted_events(&self, ad_instance_id: &str) -> Result<Vec<EventType>, StoreError> {
-        match self {
-            Reports::Embedded(s) => s.counted_events(ad_instance_id),
-            Reports::Postgres(s) => s.counted_events(ad_instance_id).await,
-        }
-    }
-
-    /// Sets the prices for spend.
-    pub fn set_prices(&self, prices: Arc<dyn interlude_events::Prices>) {
-        match self {
-            Reports::Embedded(s) => s.set_prices(prices),
-            Reports::Postgres(s) => s.set_prices(prices),
-        }
-    }
-}
-
 /// The collector's shared state.
 #[derive(Clone)]
 pub struct Collector {
     privacy: Option<Arc<crate::privacy::EdgePrivacy>>,
     shared_counters: Option<Arc<RedisCounters>>,
-    reports: Reports,
+    reports: Arc<dyn ReportStore>,
+    /// The embedded store, when this collector has one (erasure scans it; tests read it).
+    embedded: Option<Arc<EventStore>>,
     log: Arc<dyn EventLog>,
     counters: Arc<dyn Counters>,
     keys: Arc<Keyring>,
@@ -219,7 +162,8 @@ impl Collector {
             privacy: None,
             shared_counters: None,
             counters: store.clone(),
-            reports: Reports::Embedded(store),
+            reports: store.clone(),
+            embedded: Some(store),
             log: Arc::new(committer),
             keys: Arc::new(config.keyring()),
             clock,
@@ -230,7 +174,7 @@ impl Collector {
     /// reports from PostgreSQL and pacing/frequency counts from Redis.
     pub async fn distributed(
         config: &EventsConfig,
-        distributed: &crate::config::DistributedConfig,
+        distributed: &interlude_store::DistributedConfig,
         clock: interlude_events::Clock,
     ) -> Result<Self, StoreError> {
         let pg =
@@ -250,7 +194,8 @@ impl Collector {
         Ok(Collector {
             privacy: None,
             shared_counters: Some(counters.clone()),
-            reports: Reports::Postgres(pg),
+            reports: pg,
+            embedded: None,
             log: Arc::new(log),
             counters,
             keys: Arc::new(config.keyring()),
@@ -279,28 +224,7 @@ impl Collector {
         &self,
         ids: &[String],
     ) -> Result<Vec<serde_json::Value>, StoreError> {
-        let mut lines = Vec::new();
-        match &self.reports {
-            Reports::Embedded(store) => {
-                let f = store.forget_viewers(ids)?;
-                lines.push(serde_json::json!({
-                    "store": "embedded event store (log, quarantine, frequency)",
-                    "action": "viewer ids removed from logged and quarantined events; frequency rows deleted",
-                    "log_events_anonymised": f.log_events_anonymised,
-                    "quarantine_anonymised": f.quarantine_anonymised,
-                    "frequency_rows_deleted": f.frequency_rows_deleted,
-                }));
-            }
-            Reports::Postgres(pg) => {
-                let f = pg.forget_viewers(ids).await?;
-                lines.push(serde_json::json!({
-                    "store": "postgresql (quarantine, viewer_frequency)",
-                    "action": "viewer ids removed from quarantined events; frequency rows deleted",
-                    "quarantine_anonymised": f.quarantine_anonymised,
-                    "frequency_rows_deleted": f.frequency_rows_deleted,
-                }));
-            }
-        }
+        let mut lines = vec![self.reports.forget_viewers(ids).await?];
         if let Some(counters) = &self.shared_counters {
             let n = counters.forget_viewers(ids).await?;
             lines.push(serde_json::json!({
@@ -339,18 +263,10 @@ impl Collector {
                     now - chrono::TimeDelta::days(i64::from(retention.raw_events_days));
                 let quarantine_before =
                     now - chrono::TimeDelta::days(i64::from(retention.quarantine_days));
-                let result = match &reports {
-                    Reports::Embedded(store) => {
-                        let store = store.clone();
-                        tokio::task::spawn_blocking(move || {
-                            store.compact(log_before, quarantine_before, 100_000)
-                        })
-                        .await
-                        .map_err(|e| StoreError::Db(e.to_string()))
-                        .and_then(|r| r.map(|c| c.log_events + c.quarantined))
-                    }
-                    Reports::Postgres(pg) => pg.compact(quarantine_before, now).await,
-                };
+                let result = reports
+                    .clone()
+                    .compact(log_before, quarantine_before, now)
+                    .await;
                 match result {
                     Ok(0) => {}
                     Ok(n) => tracing::info!(removed = n, "Retention: expired events removed."),
@@ -362,14 +278,11 @@ impl Collector {
 
     /// The embedded store, when this collector has one.
     pub fn embedded(&self) -> Option<Arc<EventStore>> {
-        match &self.reports {
-            Reports::Embedded(s) => Some(s.clone()),
-            Reports::Postgres(_) => None,
-        }
+        self.embedded.clone()
     }
 
     /// Where reports are read.
-    pub fn reports(&self) -> &Reports {
+    pub fn reports(&self) -> &Arc<dyn ReportStore> {
         &self.reports
     }
 

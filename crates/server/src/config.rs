@@ -31,39 +31,9 @@ pub struct InterludeConfig {
     /// Ad decisioning.
     pub decision: DecisionConfig,
     /// Distributed mode: the event log on Kafka, shared state in Redis, reports and the catalog in PostgreSQL.
-    pub distributed: DistributedConfig,
+    pub distributed: interlude_store::DistributedConfig,
     /// Data minimisation, consent and retention.
     pub privacy: crate::privacy::PrivacySettings,
-}
-
-/// The `[distributed]` section. Off by default: one process with embedded storage. On, the same binary runs
-/// as many stateless nodes (`interlude serve`) and event processors (`interlude process`) over engines the
-/// operator already runs.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct DistributedConfig {
-    /// Whether distributed mode is on.
-    pub enabled: bool,
-    /// The event log.
-    pub kafka: interlude_store::kafka::KafkaConfig,
-    /// Redis: sessions and their break decisions, pacing and frequency counters, operator controls.
-    pub redis_url: String,
-    /// PostgreSQL (`host=… user=… dbname=…` or `postgres://…`): pipeline state, reports, the billing ledger.
-    pub postgres_url: String,
-    /// Prefix of every Redis key (several deployments can share one Redis).
-    pub key_prefix: String,
-}
-
-impl Default for DistributedConfig {
-    fn default() -> Self {
-        DistributedConfig {
-            enabled: false,
-            kafka: interlude_store::kafka::KafkaConfig::default(),
-            redis_url: "redis://127.0.0.1:6379/".into(),
-            postgres_url: "host=127.0.0.1 port=5432 user=postgres dbname=interlude".into(),
-            key_prefix: "interlude:".into(),
-        }
-    }
 }
 
 /// The `[decision]` section.

@@ -21,16 +21,17 @@ use interlude_events::contract::{ConsentFlags, EventSource, EventType};
 use interlude_events::testing::event;
 use interlude_events::{Counters, Envelope, Policy};
 use interlude_server::collector::{Collector, EventsConfig};
-use interlude_server::config::DistributedConfig;
 use interlude_server::privacy::{EdgePrivacy, PrivacySettings, SignalParams, flags_of};
 use interlude_server::stitcher::beacons::MemoryBeaconSink;
 use interlude_server::stitcher::pods::ConfiguredPodSource;
 use interlude_server::stitcher::session::{MemorySessionStore, Session, SessionStore};
-use interlude_server::stitcher::shared::{RedisSessions, SharedSessions};
+use interlude_server::stitcher::shared::SharedSessions;
 use interlude_server::stitcher::{Stitcher, StitcherConfig};
 use interlude_server::viewers::Erasure;
 use interlude_stitch::ViewerContext;
+use interlude_store::DistributedConfig;
 use interlude_store::GroupBy;
+use interlude_store::redis::RedisSessionShare;
 
 fn privacy() -> Arc<EdgePrivacy> {
     Arc::new(EdgePrivacy::from_settings(&PrivacySettings::default()).unwrap())
@@ -412,14 +413,14 @@ async fn erasure_leaves_no_trace_in_the_distributed_stores_and_aggregates_unchan
             .await
     });
     let log = interlude_store::kafka::KafkaLog::new(&distributed.kafka, Policy::default()).unwrap();
-    interlude_store::log::EventLog::append(&log, viewer_events(&pseudonym, now))
+    interlude_store::EventLog::append(&log, viewer_events(&pseudonym, now))
         .await
         .unwrap();
-    let shared = Arc::new(
-        RedisSessions::connect(&distributed.redis_url, &distributed.key_prefix, 600)
+    let shared = Arc::new(SharedSessions::new(Arc::new(
+        RedisSessionShare::connect(&distributed.redis_url, &distributed.key_prefix, 600)
             .await
             .unwrap(),
-    );
+    )));
     let viewer = ViewerContext {
         viewer_id: Some(pseudonym.clone()),
         ..ViewerContext::default()

@@ -1,6 +1,6 @@
 //! The conformance suite of the node-shared state, run against every adapter on real servers:
 //!
-//! - `SharedSessions` (in-process memory, Redis): sessions round-trip, the first decision stored for a break
+//! - `SharedSessions` over the store's `SessionShare` (in-process memory, Redis): sessions round-trip, the first decision stored for a break
 //!   wins however many nodes race to store theirs, and every node then reads the winner;
 //! - the catalog store (a catalog file, PostgreSQL): a change made through one node's admin API goes live on
 //!   another node by itself; PostgreSQL's versioned write refuses a stale writer.
@@ -19,11 +19,11 @@ use interlude_decision::engine::Engine;
 use interlude_server::admin::{self, CatalogStore};
 use interlude_server::demand::{Decider, DemandConfig};
 use interlude_server::stitcher::session::{BreakDecision, ResolvedAd};
-use interlude_server::stitcher::shared::{
-    MemorySharedSessions, RedisSessions, SessionRecord, SharedSessions,
-};
+use interlude_server::stitcher::shared::{SessionRecord, SharedSessions};
 use interlude_stitch::{PodAd, ViewerContext};
+use interlude_store::MemorySessionShare;
 use interlude_store::pg::PgCatalog;
+use interlude_store::redis::RedisSessionShare;
 use interlude_store::testing;
 
 fn decision(instance: &str) -> BreakDecision {
@@ -46,7 +46,7 @@ fn decision(instance: &str) -> BreakDecision {
     }
 }
 
-async fn shared_sessions_conform(shared: Arc<dyn SharedSessions>) {
+async fn shared_sessions_conform(shared: Arc<SharedSessions>) {
     let record = SessionRecord {
         id: format!("s-{}", std::process::id()),
         channel: "live1".into(),
@@ -108,15 +108,18 @@ async fn shared_sessions_conform(shared: Arc<dyn SharedSessions>) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn memory_shared_sessions_conform() {
-    shared_sessions_conform(Arc::new(MemorySharedSessions::default())).await;
+    shared_sessions_conform(Arc::new(SharedSessions::new(Arc::new(
+        MemorySessionShare::default(),
+    ))))
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_shared_sessions_conform() {
-    let shared = RedisSessions::connect(&testing::redis_url(), &testing::redis_prefix(), 60)
+    let shared = RedisSessionShare::connect(&testing::redis_url(), &testing::redis_prefix(), 60)
         .await
         .unwrap();
-    shared_sessions_conform(Arc::new(shared)).await;
+    shared_sessions_conform(Arc::new(SharedSessions::new(Arc::new(shared)))).await;
 }
 
 const CATALOG: &str = include_str!("../../decision/tests/data/catalog.toml");

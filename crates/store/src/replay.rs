@@ -14,20 +14,15 @@
 use std::collections::BTreeMap;
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use interlude_events::contract::AdEvent;
 use interlude_events::{Counts, Outcome, Policy, Prices};
-use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::message::Message;
-use rdkafka::{Offset, TopicPartitionList};
-use redb::ReadableTable;
 use serde::{Deserialize, Serialize};
 
-use crate::kafka::KafkaConfig;
-use crate::log::LogRecord;
-use crate::{EventStore, GroupBy, StoreError};
+use crate::Error as StoreError;
+use crate::log::{LogReader, LogRecord};
+use crate::{EventStore, GroupBy};
 
 /// One record's outcome in a replay run.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -88,137 +83,68 @@ fn outcome_name(o: &Outcome) -> String {
     }
 }
 
-fn io_error(what: &str, e: impl std::fmt::Display) -> StoreError {
-    StoreError::Db(format!("{what}: {e}"))
-}
-
-/// Decodes one stored log value: a [`LogRecord`], or a bare event from logs written before log records.
-pub fn decode_record(bytes: &[u8]) -> Result<LogRecord, String> {
-    match serde_json::from_slice::<LogRecord>(bytes) {
-        Ok(r) => Ok(r),
-        Err(first) => serde_json::from_slice::<AdEvent>(bytes)
-            .map(|event| LogRecord { event, edge: None })
-            .map_err(|_| first.to_string()),
+fn io_error(what: &str, source: std::io::Error) -> StoreError {
+    StoreError::Io {
+        what: what.to_owned(),
+        source,
     }
 }
+
+pub use crate::log::decode_record;
 
 fn in_range(e: &AdEvent, since: Option<DateTime<Utc>>, until: Option<DateTime<Utc>>) -> bool {
     since.is_none_or(|s| e.received_at >= s) && until.is_none_or(|u| e.received_at < u)
 }
 
-/// The log of the embedded store in `dir`, received in `[since, until)`. The store file is copied first and
-/// the copy read, so a replay never opens (or locks) the production store.
+/// Every record `reader` holds that was received in `[since, until)`. An undecodable record of a log this
+/// node wrote is an error (the store is damaged); one from a shared topic is skipped with a warning (another
+/// producer's bytes must not stop a replay).
+pub fn read_log(
+    reader: &mut dyn LogReader,
+    since: Option<DateTime<Utc>>,
+    until: Option<DateTime<Utc>>,
+) -> Result<Vec<LogRecord>, StoreError> {
+    let mut out = Vec::new();
+    loop {
+        let batch = reader.read(10_000)?;
+        if batch.is_empty() {
+            return Ok(out);
+        }
+        for (offset, record) in batch {
+            match record {
+                Ok(r) if in_range(&r.event, since, until) => out.push(r),
+                Ok(_) => {}
+                Err(reason) => {
+                    tracing::warn!(offset, %reason, "Undecodable log record skipped by the replay.");
+                }
+            }
+        }
+    }
+}
+
+/// The log of the embedded store in `dir`, received in `[since, until)`, read from a copy of the store file
+/// (see [`crate::embedded::LogSnapshot`]).
 pub fn read_embedded_log(
     dir: &Path,
     since: Option<DateTime<Utc>>,
     until: Option<DateTime<Utc>>,
 ) -> Result<Vec<LogRecord>, StoreError> {
-    let source = dir.join("events.redb");
-    let copy = tempfile_dir()?;
-    std::fs::copy(&source, copy.join("events.redb"))
-        .map_err(|e| io_error(&format!("copying {}", source.display()), e))?;
-    let db = redb::Database::open(copy.join("events.redb"))?;
-    let txn = db.begin_read()?;
-    let mut out = Vec::new();
-    for entry in txn.open_table(crate::state::LOG)?.iter()? {
-        let (seq, value) = entry?;
-        let record = decode_record(value.value()).map_err(|reason| StoreError::Corrupt {
-            table: "log",
-            reason: format!("record {}: {reason}", seq.value()),
-        })?;
-        if in_range(&record.event, since, until) {
-            out.push(record);
-        }
-    }
-    drop(txn);
-    drop(db);
-    let _ = std::fs::remove_dir_all(&copy);
-    Ok(out)
+    read_log(&mut crate::embedded::LogSnapshot::open(dir)?, since, until)
 }
 
-fn tempfile_dir() -> Result<PathBuf, StoreError> {
-    let dir = std::env::temp_dir().join(format!(
-        "interlude-replay-{}-{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos())
-    ));
-    std::fs::create_dir_all(&dir).map_err(|e| io_error("temporary directory", e))?;
-    Ok(dir)
-}
-
-/// The Kafka event topic of `config`, from the beginning to the end it has now, received in `[since, until)`.
-/// The consumer joins no group and commits nothing: production processors are unaffected.
+/// The Kafka event topic of `config`, from the beginning to the end it has now, received in `[since, until)`
+/// (see [`crate::kafka::TopicSnapshot`]).
+#[cfg(feature = "kafka")]
 pub fn read_kafka_log(
-    config: &KafkaConfig,
+    config: &crate::KafkaConfig,
     since: Option<DateTime<Utc>>,
     until: Option<DateTime<Utc>>,
 ) -> Result<Vec<LogRecord>, StoreError> {
-    let kafka = |e: rdkafka::error::KafkaError| StoreError::Db(format!("kafka: {e}"));
-    let mut client = rdkafka::ClientConfig::new();
-    client
-        .set("bootstrap.servers", &config.brokers)
-        .set("group.id", "interlude-replay-never-commits")
-        .set("enable.auto.commit", "false")
-        .set("enable.auto.offset.store", "false");
-    for (k, v) in &config.properties {
-        client.set(k, v);
-    }
-    let consumer: BaseConsumer = client.create().map_err(kafka)?;
-    let timeout = Duration::from_secs(10);
-    let metadata = consumer
-        .fetch_metadata(Some(&config.topic), timeout)
-        .map_err(kafka)?;
-    let partitions: Vec<i32> = metadata
-        .topics()
-        .iter()
-        .flat_map(|t| t.partitions().iter().map(|p| p.id()))
-        .collect();
-    let mut ends = BTreeMap::new();
-    let mut assignment = TopicPartitionList::new();
-    for p in &partitions {
-        let (low, high) = consumer
-            .fetch_watermarks(&config.topic, *p, timeout)
-            .map_err(kafka)?;
-        if high > low {
-            ends.insert(*p, high);
-            assignment
-                .add_partition_offset(&config.topic, *p, Offset::Offset(low))
-                .map_err(kafka)?;
-        }
-    }
-    consumer.assign(&assignment).map_err(kafka)?;
-    let mut out = Vec::new();
-    let mut idle = 0;
-    while !ends.is_empty() {
-        let Some(message) = consumer.poll(Duration::from_millis(500)) else {
-            idle += 1;
-            if idle > 60 {
-                return Err(StoreError::Db(format!(
-                    "kafka: partitions {:?} stopped short of their end",
-                    ends.keys().collect::<Vec<_>>()
-                )));
-            }
-            continue;
-        };
-        idle = 0;
-        let m = message.map_err(kafka)?;
-        let (p, offset) = (m.partition(), m.offset());
-        if let Some(payload) = m.payload() {
-            match decode_record(payload) {
-                Ok(r) if in_range(&r.event, since, until) => out.push(r),
-                Ok(_) => {}
-                Err(reason) => {
-                    tracing::warn!(partition = p, offset, %reason, "Undecodable log record skipped by the replay.");
-                }
-            }
-        }
-        if ends.get(&p).is_some_and(|end| offset + 1 >= *end) {
-            ends.remove(&p);
-        }
-    }
-    Ok(out)
+    read_log(
+        &mut crate::kafka::TopicSnapshot::open(config)?,
+        since,
+        until,
+    )
 }
 
 /// What a run produced.
@@ -241,7 +167,7 @@ pub fn run(
     out: &Path,
 ) -> Result<RunSummary, StoreError> {
     if out.join("events.redb").exists() {
-        return Err(StoreError::Db(format!(
+        return Err(StoreError::Refused(format!(
             "{} already holds a store: a replay writes to a new directory only",
             out.display()
         )));
@@ -274,8 +200,10 @@ pub fn run(
             };
             seq += 1;
             *summary.outcomes.entry(line.outcome.clone()).or_default() += 1;
-            serde_json::to_writer(&mut writer, &line)
-                .map_err(|e| io_error("writing outcomes", e))?;
+            serde_json::to_writer(&mut writer, &line).map_err(|source| StoreError::Encode {
+                what: "replay outcome",
+                source,
+            })?;
             writer
                 .write_all(b"\n")
                 .map_err(|e| io_error("writing outcomes", e))?;
@@ -347,7 +275,7 @@ pub struct Diff {
 pub fn diff(baseline: &Path, candidate: &Path) -> Result<Diff, StoreError> {
     let (a, b) = (read_outcomes(baseline)?, read_outcomes(candidate)?);
     if a.len() != b.len() || a.iter().zip(&b).any(|(x, y)| x.event_id != y.event_id) {
-        return Err(StoreError::Db(
+        return Err(StoreError::Refused(
             "the two runs did not replay the same records (different --from, --since or --until)"
                 .into(),
         ));

@@ -5,8 +5,8 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::StoreError;
-use crate::kafka::KafkaConfig;
+use crate::Error as StoreError;
+use crate::KafkaConfig;
 
 fn unique(tag: &str) -> String {
     static N: AtomicU64 = AtomicU64::new(0);

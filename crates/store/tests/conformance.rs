@@ -18,12 +18,12 @@ use chrono::{DateTime, TimeDelta, Utc};
 use interlude_events::contract::{ConsentFlags, EventSource, EventType};
 use interlude_events::testing::{KnownStream, event, known_stream};
 use interlude_events::{Counters, Counts, Envelope, Policy, edge_check};
-use interlude_store::committer::Committer;
+use interlude_store::Committer;
 use interlude_store::kafka::{KafkaLog, Processor};
-use interlude_store::log::{EventLog, LogRecord, Logged};
 use interlude_store::pg::PgStore;
-use interlude_store::redis_counters::RedisCounters;
-use interlude_store::{EventStore, GroupBy, LedgerRow, ReportRow, testing};
+use interlude_store::redis::RedisCounters;
+use interlude_store::{EventLog, LogRecord, Logged};
+use interlude_store::{EventStore, GroupBy, LedgerRow, ReportRow, ReportStore, testing};
 
 /// What every adapter must end with.
 #[derive(Debug, PartialEq)]
@@ -94,6 +94,15 @@ fn stream() -> (KnownStream, Vec<Envelope>, Totals) {
             .collect(),
     };
     (stream, reports, expected)
+}
+
+/// The totals a [`ReportStore`] answers: every backend is read through the one trait the server uses.
+async fn reported(store: &dyn ReportStore, from: DateTime<Utc>, to: DateTime<Utc>) -> Totals {
+    totals(
+        store.report(GroupBy::LineItem, from, to).await.unwrap(),
+        store.ledger().await.unwrap(),
+        store.quarantine_counts().await.unwrap(),
+    )
 }
 
 fn window(now: DateTime<Utc>) -> (DateTime<Utc>, DateTime<Utc>) {
@@ -203,11 +212,7 @@ async fn postgres_state_gives_the_truth_once_despite_reapplied_and_racing_batche
         );
     }
     let (from, to) = window(stream.now);
-    let got = totals(
-        store.report(GroupBy::LineItem, from, to).await.unwrap(),
-        store.ledger().await.unwrap(),
-        store.quarantine_counts().await.unwrap(),
-    );
+    let got = reported(store.as_ref(), from, to).await;
     assert_eq!(got, expected);
     for (li, counts) in &expected.by_line_item {
         assert_eq!(
@@ -249,11 +254,7 @@ async fn embedded_log_gives_the_truth() {
     let log: Arc<dyn EventLog> = Arc::new(Committer::start(store.clone(), Arc::new(move || now)));
     append_all(log.as_ref(), &reports).await;
     let (from, to) = window(stream.now);
-    let got = totals(
-        store.report(GroupBy::LineItem, from, to).unwrap(),
-        store.ledger().unwrap(),
-        store.quarantine_counts().unwrap(),
-    );
+    let got = reported(store.as_ref(), from, to).await;
     assert_eq!(got, expected);
 }
 
@@ -288,11 +289,7 @@ async fn kafka_log_with_two_processors_gives_the_truth_and_the_shared_counters()
     let (from, to) = window(stream.now);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
     let got = loop {
-        let got = totals(
-            reader.report(GroupBy::LineItem, from, to).await.unwrap(),
-            reader.ledger().await.unwrap(),
-            reader.quarantine_counts().await.unwrap(),
-        );
+        let got = reported(&reader, from, to).await;
         if got == expected || tokio::time::Instant::now() > deadline {
             break got;
         }

@@ -17,9 +17,9 @@ use anyhow::Context;
 use interlude_events::contract::{EventSource, EventType};
 use interlude_events::testing::event;
 use interlude_events::{Envelope, Policy};
-use interlude_store::committer::Committer;
+use interlude_store::Committer;
+use interlude_store::EventLog;
 use interlude_store::kafka::{KafkaLog, Processor};
-use interlude_store::log::EventLog;
 use interlude_store::pg::PgStore;
 use interlude_store::{EventStore, testing};
 
@@ -92,7 +92,7 @@ async fn append(
                 loop {
                     match log.append(batch.clone()).await {
                         Ok(_) => break,
-                        Err(interlude_store::committer::SubmitError::Busy) => {
+                        Err(interlude_store::SubmitError::Busy) => {
                             tokio::time::sleep(delay).await;
                             delay = (delay * 2).min(Duration::from_millis(200));
                         }

@@ -10,7 +10,7 @@ use anyhow::Context;
 use interlude_server::InterludeConfig;
 use interlude_store::kafka::Processor;
 use interlude_store::pg::PgStore;
-use interlude_store::redis_counters::RedisCounters;
+use interlude_store::redis::RedisCounters;
 
 /// Flags for `interlude process`.
 #[derive(Debug, clap::Args)]

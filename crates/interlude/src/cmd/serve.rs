@@ -13,10 +13,11 @@ use interlude_server::privacy::EdgePrivacy;
 use interlude_server::stitcher::beacons::BeaconSink;
 use interlude_server::stitcher::pods::ConfiguredPodSource;
 use interlude_server::stitcher::session::MemorySessionStore;
-use interlude_server::stitcher::shared::RedisSessions;
+use interlude_server::stitcher::shared::SharedSessions;
 use interlude_server::stitcher::{Clock, Stitcher, routes};
 use interlude_server::{InterludeConfig, Readiness, ops, telemetry};
 use interlude_stitch::PodSource;
+use interlude_store::redis::RedisSessionShare;
 
 /// Flags for `interlude serve` (per-run knobs; the deployment itself is described by the config file).
 #[derive(Debug, clap::Args)]
@@ -234,14 +235,14 @@ pub(crate) async fn share_sessions(
         return Ok(());
     }
     let d = &config.distributed;
-    let shared = RedisSessions::connect(
+    let shared = RedisSessionShare::connect(
         &d.redis_url,
         &d.key_prefix,
         config.stitcher.session_ttl_secs,
     )
     .await
     .with_context(|| format!("connecting to Redis at {} for shared sessions", d.redis_url))?;
-    stitcher.share_sessions(Arc::new(shared));
+    stitcher.share_sessions(Arc::new(SharedSessions::new(Arc::new(shared))));
     Ok(())
 }
 

@@ -125,7 +125,7 @@ pub struct Stitcher {
     decisions: Semaphore,
     proxy: Option<Proxy>,
     draining: std::sync::atomic::AtomicBool,
-    shared: std::sync::OnceLock<Arc<dyn SharedSessions>>,
+    shared: std::sync::OnceLock<Arc<SharedSessions>>,
     privacy: std::sync::OnceLock<Arc<crate::privacy::EdgePrivacy>>,
     /// Signs client-side tracking URLs (interstitial asset lists).
     tracking_signer: std::sync::OnceLock<super::sgai::TrackingSigner>,
@@ -327,7 +327,7 @@ impl Stitcher {
 
     /// Shares sessions and break decisions with other nodes through `shared` (distributed mode). Set once,
     /// before serving.
-    pub fn share_sessions(&self, shared: Arc<dyn SharedSessions>) {
+    pub fn share_sessions(&self, shared: Arc<SharedSessions>) {
         if self.shared.set(shared).is_err() {
             tracing::warn!("Shared sessions were already set; keeping the first.");
         }
@@ -374,7 +374,7 @@ impl Stitcher {
     }
 
     /// The shared session store, in distributed mode.
-    pub fn shared_sessions(&self) -> Option<&Arc<dyn SharedSessions>> {
+    pub fn shared_sessions(&self) -> Option<&Arc<SharedSessions>> {
         self.shared.get()
     }
 

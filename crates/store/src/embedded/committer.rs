@@ -10,21 +10,10 @@ use chrono::{DateTime, Utc};
 use interlude_events::{Envelope, Outcome, Policy, validate};
 use tokio::sync::{mpsc, oneshot};
 
-use super::{EventStore, StoreError};
+use interlude_events::BoxFuture;
 
-/// Why a batch was not accepted.
-#[derive(Debug, thiserror::Error)]
-pub enum SubmitError {
-    /// The queue is full: try again later.
-    #[error("event store busy")]
-    Busy,
-    /// The writer has stopped.
-    #[error("event store stopped")]
-    Stopped,
-    /// The commit failed: nothing of the batch was stored.
-    #[error(transparent)]
-    Store(#[from] StoreError),
-}
+use super::{EventStore, StoreError};
+use crate::log::{EventLog, SubmitError};
 
 type Reply = oneshot::Sender<Result<Vec<Outcome>, String>>;
 
@@ -134,7 +123,7 @@ impl Committer {
         answer
             .await
             .map_err(|_| SubmitError::Stopped)?
-            .map_err(|e| SubmitError::Store(StoreError::Db(e)))
+            .map_err(|e| SubmitError::Store(StoreError::Commit(e)))
     }
 }
 
@@ -153,5 +142,11 @@ fn record_outcomes(batch: &[Envelope], outcomes: &[Outcome], now: DateTime<Utc>)
     if let Some(newest) = batch.iter().map(|e| e.event.occurred_at).max() {
         let lag = (now - newest).num_milliseconds().max(0) as f64 / 1000.0;
         metrics::gauge!("events_lag_seconds").set(lag);
+    }
+}
+
+impl EventLog for Committer {
+    fn append(&self, batch: Vec<Envelope>) -> BoxFuture<'_, Result<Vec<Outcome>, SubmitError>> {
+        Box::pin(self.submit(batch))
     }
 }

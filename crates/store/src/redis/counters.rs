@@ -27,15 +27,9 @@ use interlude_events::Counters;
 use redis::AsyncCommands;
 use redis::aio::MultiplexedConnection;
 
-use crate::StoreError;
-use crate::log::BoxFuture;
-use crate::pg::Applied;
-
-impl From<redis::RedisError> for StoreError {
-    fn from(e: redis::RedisError) -> Self {
-        StoreError::Db(format!("redis: {e}"))
-    }
-}
+use crate::Applied;
+use crate::Error as StoreError;
+use interlude_events::BoxFuture;
 
 /// How long a fetched viewer's counts are reused.
 const VIEWER_CACHE: Duration = Duration::from_secs(5);
@@ -209,7 +203,7 @@ impl RedisCounters {
 
     /// Keys under this prefix whose name or value mentions `needle` (the deletion test's check).
     pub async fn keys_mentioning(&self, needle: &str) -> Result<Vec<String>, StoreError> {
-        mentioning(&self.conn, &self.prefix, needle).await
+        super::mentioning(&self.conn, &self.prefix, needle).await
     }
 
     /// Deletes every key with this prefix (tests).
@@ -263,41 +257,4 @@ impl Counters for RedisCounters {
             }
         })
     }
-}
-
-/// Keys under `prefix` whose name, or whose string/hash/set contents, mention `needle`.
-pub async fn mentioning(
-    conn: &MultiplexedConnection,
-    prefix: &str,
-    needle: &str,
-) -> Result<Vec<String>, StoreError> {
-    let mut conn = conn.clone();
-    let keys: Vec<String> = conn.keys(format!("{prefix}*")).await?;
-    let mut out = Vec::new();
-    for key in keys {
-        if key.contains(needle) {
-            out.push(key);
-            continue;
-        }
-        let kind: String = redis::cmd("TYPE").arg(&key).query_async(&mut conn).await?;
-        let text = match kind.as_str() {
-            "string" => conn
-                .get::<_, Option<String>>(&key)
-                .await?
-                .unwrap_or_default(),
-            "hash" => {
-                let all: HashMap<String, String> = conn.hgetall(&key).await?;
-                all.into_iter()
-                    .map(|(k, v)| format!("{k}={v}"))
-                    .collect::<Vec<_>>()
-                    .join(",")
-            }
-            "set" => conn.smembers::<_, Vec<String>>(&key).await?.join(","),
-            _ => String::new(),
-        };
-        if text.contains(needle) {
-            out.push(key);
-        }
-    }
-    Ok(out)
 }

@@ -1,0 +1,85 @@
+//! The store's configuration: the `[distributed]` section and its Kafka settings. Plain data, compiled in
+//! every build (a node without the distributed backends still parses, and refuses, a distributed config).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// The `[distributed]` section. Off by default: one process with embedded storage. On, the same binary runs
+/// as many stateless nodes (`interlude serve`) and event processors (`interlude process`) over engines the
+/// operator already runs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DistributedConfig {
+    /// Whether distributed mode is on.
+    pub enabled: bool,
+    /// The event log.
+    pub kafka: KafkaConfig,
+    /// Redis: sessions and their break decisions, pacing and frequency counters, operator controls.
+    pub redis_url: String,
+    /// PostgreSQL (`host=… user=… dbname=…` or `postgres://…`): pipeline state, reports, the billing ledger.
+    pub postgres_url: String,
+    /// Prefix of every Redis key (several deployments can share one Redis).
+    pub key_prefix: String,
+}
+
+impl Default for DistributedConfig {
+    fn default() -> Self {
+        DistributedConfig {
+            enabled: false,
+            kafka: KafkaConfig::default(),
+            redis_url: "redis://127.0.0.1:6379/".into(),
+            postgres_url: "host=127.0.0.1 port=5432 user=postgres dbname=interlude".into(),
+            key_prefix: "interlude:".into(),
+        }
+    }
+}
+
+/// The `[kafka]` settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KafkaConfig {
+    /// `bootstrap.servers`.
+    pub brokers: String,
+    /// The event topic.
+    pub topic: String,
+    /// Partitions of the event topic when this process creates it (the unit of processor parallelism).
+    pub partitions: i32,
+    /// Replication factor when this process creates topics (3 on a real cluster).
+    pub replication: i32,
+    /// The processors' consumer group.
+    pub group: String,
+    /// Events per processing batch at most.
+    pub batch_events: usize,
+    /// Milliseconds a processor waits to fill a batch.
+    pub batch_wait_ms: u64,
+    /// Extra librdkafka properties for producers and consumers (e.g. `security.protocol`).
+    pub properties: BTreeMap<String, String>,
+}
+
+impl Default for KafkaConfig {
+    fn default() -> Self {
+        KafkaConfig {
+            brokers: "127.0.0.1:9092".into(),
+            topic: "interlude.events".into(),
+            partitions: 8,
+            replication: 1,
+            group: "interlude-processors".into(),
+            batch_events: 5_000,
+            batch_wait_ms: 20,
+            properties: BTreeMap::new(),
+        }
+    }
+}
+
+impl KafkaConfig {
+    /// The enriched (counted) output topic.
+    pub fn counted_topic(&self) -> String {
+        format!("{}.counted", self.topic)
+    }
+
+    /// The quarantine output topic.
+    pub fn quarantine_topic(&self) -> String {
+        format!("{}.quarantine", self.topic)
+    }
+}
