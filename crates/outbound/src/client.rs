@@ -1,6 +1,7 @@
 //! The guarded client: reqwest over rustls, with the guard on the URL, every redirect and every resolved
 //! address, a body cap per kind, one timeout for the whole exchange, redacted errors and metrics.
 
+use std::cell::RefCell;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -14,6 +15,12 @@ use crate::error::{Error, Refusal, Result};
 use crate::policy::{Policy, redact, redact_url};
 use crate::resolve::GuardedResolver;
 use crate::telemetry;
+
+tokio::task_local! {
+    /// The last redirect target (redacted) followed by the request this task is polling: reqwest reports a
+    /// resolver refusal with the first URL, this names the hop it happened on.
+    static LAST_HOP: RefCell<Option<String>>;
+}
 
 /// The one HTTP client for calls to third parties. Cheap to clone (one `Arc`); clones share connections.
 #[derive(Clone, Debug)]
@@ -82,7 +89,11 @@ impl GuardedClientBuilder {
             .redirect(reqwest::redirect::Policy::custom(move |attempt| {
                 let nth = attempt.previous().len();
                 match redirect_policy.check_redirect(attempt.url(), nth) {
-                    Ok(()) => attempt.follow(),
+                    Ok(()) => {
+                        let hop = redact_url(attempt.url());
+                        let _ = LAST_HOP.try_with(|last| *last.borrow_mut() = Some(hop));
+                        attempt.follow()
+                    }
                     Err(refusal) => attempt.error(refusal),
                 }
             }));
@@ -304,7 +315,6 @@ impl Request {
                 url: url.clone(),
                 reason,
             })?;
-        let requested = request.url().clone();
         let limit = inner.limits.of(self.kind);
         let after = self.timeout.unwrap_or(inner.timeout);
         let exchange = async {
@@ -312,7 +322,7 @@ impl Request {
                 .http
                 .execute(request)
                 .await
-                .map_err(|e| transport_error(e, &requested, &url, inner.connect_timeout))?;
+                .map_err(|e| transport_error(e, &url, inner.connect_timeout))?;
             let (status, version, headers) = (
                 response.status(),
                 response.version(),
@@ -327,9 +337,7 @@ impl Request {
                         kind: self.kind,
                         limit,
                     },
-                    ReadError::Transport(e) => {
-                        transport_error(e, &requested, &url, inner.connect_timeout)
-                    }
+                    ReadError::Transport(e) => transport_error(e, &url, inner.connect_timeout),
                 })?;
             Ok(Response {
                 status,
@@ -340,6 +348,7 @@ impl Request {
                 body,
             })
         };
+        let exchange = LAST_HOP.scope(RefCell::new(None), exchange);
         match tokio::time::timeout(after, exchange).await {
             Ok(result) => result,
             Err(_) => Err(Error::Timeout {
@@ -424,21 +433,22 @@ async fn read_body(
 
 /// An error of reqwest as ours: a refusal of the guard (resolver or redirect policy) found in the chain, a
 /// connect timeout, or the transport's message without the URL.
-fn transport_error(
-    error: reqwest::Error,
-    requested: &Url,
-    url: &str,
-    connect_timeout: Duration,
-) -> Error {
+///
+/// Called inside the request's [`LAST_HOP`] scope.
+fn transport_error(error: reqwest::Error, url: &str, connect_timeout: Duration) -> Error {
     if let Some(refusal) = find_refusal(&error) {
-        let reason = match (refusal, error.url()) {
+        let last_hop = LAST_HOP
+            .try_with(|last| last.borrow().clone())
+            .ok()
+            .flatten();
+        let reason = match (refusal, last_hop) {
             (Refusal::Redirect { .. } | Refusal::TooManyRedirects { .. }, _) => refusal.clone(),
             // The resolver refused a hop reached by redirect: say so.
-            (_, Some(hop)) if hop != requested => Refusal::Redirect {
-                to: redact_url(hop),
+            (_, Some(hop)) => Refusal::Redirect {
+                to: hop,
                 reason: Box::new(refusal.clone()),
             },
-            _ => refusal.clone(),
+            (_, None) => refusal.clone(),
         };
         return Error::Refused {
             url: url.to_owned(),

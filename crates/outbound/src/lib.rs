@@ -20,17 +20,16 @@
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Error> {
 //! let client = GuardedClient::new(&OutboundConfig::default())?;
-//! // A wrapper pointing at the cloud metadata service is refused before any connection.
+//! // A wrapper pointing at a service on the host itself is refused before any connection.
 //! let err = client
-//!     .get("http://169.254.169.254/latest/meta-data/?token=x", Kind::Vast)
+//!     .get("https://127.0.0.1:9/admin?token=x", Kind::Vast)
 //!     .send()
 //!     .await
 //!     .unwrap_err();
 //! assert!(matches!(err, Error::Refused { reason: Refusal::Address { .. }, .. }));
 //! assert_eq!(
 //!     err.to_string(),
-//!     "refused http://169.254.169.254/latest/meta-data/?[redacted]: \
-//!      address 169.254.169.254 is in 169.254.0.0/16 (link-local, cloud metadata)"
+//!     "refused https://127.0.0.1:9/admin?[redacted]: address 127.0.0.1 is in 127.0.0.0/8 (loopback)"
 //! );
 //! # Ok(())
 //! # }
