@@ -230,13 +230,23 @@ impl GuardedClient {
 }
 
 /// One request being built. Nothing is sent until [`Request::send`] or [`Request::send_for_status`].
-#[derive(Debug)]
 pub struct Request {
     client: GuardedClient,
     kind: Kind,
     url: String,
     builder: reqwest::RequestBuilder,
     timeout: Option<Duration>,
+}
+
+/// Redacted: the URL's query and the headers may carry viewer ids or tokens.
+impl std::fmt::Debug for Request {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Request")
+            .field("kind", &self.kind)
+            .field("url", &redact(&self.url))
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
 }
 
 /// What [`read_body`] does past the cap.
@@ -282,7 +292,7 @@ impl Request {
         record(
             kind,
             started,
-            result.as_ref().map(|r| (r.status, r.body.len())),
+            result.as_ref().map(|r| (r.status, r.received)),
         );
         result
     }
@@ -296,7 +306,7 @@ impl Request {
         record(
             kind,
             started,
-            result.as_ref().map(|r| (r.status, r.body.len())),
+            result.as_ref().map(|r| (r.status, r.received)),
         );
         result.map(|r| r.status)
     }
@@ -329,16 +339,17 @@ impl Request {
                 response.headers().clone(),
             );
             let final_url = response.url().clone();
-            let body = read_body(response, limit, overflow)
-                .await
-                .map_err(|e| match e {
-                    ReadError::TooLarge => Error::TooLarge {
-                        url: url.clone(),
-                        kind: self.kind,
-                        limit,
-                    },
-                    ReadError::Transport(e) => transport_error(e, &url, inner.connect_timeout),
-                })?;
+            let (body, received) =
+                read_body(response, limit, overflow)
+                    .await
+                    .map_err(|e| match e {
+                        ReadError::TooLarge => Error::TooLarge {
+                            url: url.clone(),
+                            kind: self.kind,
+                            limit,
+                        },
+                        ReadError::Transport(e) => transport_error(e, &url, inner.connect_timeout),
+                    })?;
             Ok(Response {
                 status,
                 version,
@@ -346,6 +357,7 @@ impl Request {
                 url: final_url,
                 redacted: url.clone(),
                 body,
+                received,
             })
         };
         let exchange = LAST_HOP.scope(RefCell::new(None), exchange);
@@ -360,7 +372,7 @@ impl Request {
 }
 
 /// Counts one request in the metrics.
-fn record(kind: Kind, started: Instant, result: Result<(StatusCode, usize), &Error>) {
+fn record(kind: Kind, started: Instant, result: Result<(StatusCode, u64), &Error>) {
     let kind_label = kind.as_str();
     let outcome = match &result {
         Ok((status, _)) => status_class(*status),
@@ -373,7 +385,7 @@ fn record(kind: Kind, started: Instant, result: Result<(StatusCode, usize), &Err
     match result {
         Ok((_, bytes)) => {
             metrics::counter!(telemetry::RESPONSE_BYTES_TOTAL, "kind" => kind_label)
-                .increment(bytes as u64);
+                .increment(bytes);
         }
         Err(Error::Refused { url, reason }) => {
             metrics::counter!(telemetry::REFUSED_TOTAL, "kind" => kind_label, "reason" => reason.label())
@@ -399,18 +411,19 @@ enum ReadError {
     Transport(reqwest::Error),
 }
 
-/// The body, read chunk by chunk (decompressed when the server gzipped it) and stopped as soon as it passes
-/// `limit`; a declared `Content-Length` above `limit` stops it before reading.
+/// The body and the bytes received, read chunk by chunk (decompressed when the server gzipped it) and stopped
+/// as soon as it passes `limit`; a declared `Content-Length` above `limit` stops it before reading. With
+/// [`Overflow::Stop`] nothing is kept.
 async fn read_body(
     mut response: reqwest::Response,
     limit: u64,
     overflow: Overflow,
-) -> Result<Bytes, ReadError> {
+) -> Result<(Bytes, u64), ReadError> {
     let declared = response.content_length();
     if declared.is_some_and(|len| len > limit) {
         return match overflow {
             Overflow::Fail => Err(ReadError::TooLarge),
-            Overflow::Stop => Ok(Bytes::new()),
+            Overflow::Stop => Ok((Bytes::new(), 0)),
         };
     }
     let capacity = declared.unwrap_or(8 * 1024).min(limit);
@@ -421,14 +434,14 @@ async fn read_body(
         if read > limit {
             return match overflow {
                 Overflow::Fail => Err(ReadError::TooLarge),
-                Overflow::Stop => Ok(Bytes::new()),
+                Overflow::Stop => Ok((Bytes::new(), read)),
             };
         }
         if overflow == Overflow::Fail {
             body.extend_from_slice(&chunk);
         }
     }
-    Ok(body.freeze())
+    Ok((body.freeze(), read))
 }
 
 /// An error of reqwest as ours: a refusal of the guard (resolver or redirect policy) found in the chain, a
@@ -503,7 +516,7 @@ fn chain(error: &(dyn std::error::Error + 'static)) -> String {
 }
 
 /// An answer, body read in full under the cap of its kind.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Response {
     status: StatusCode,
     version: Version,
@@ -511,6 +524,20 @@ pub struct Response {
     url: Url,
     redacted: String,
     body: Bytes,
+    /// Body bytes received (also those of a discarded body).
+    received: u64,
+}
+
+/// Redacted URL and the body's length only: logs get no body content and no query string.
+impl std::fmt::Debug for Response {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Response")
+            .field("status", &self.status)
+            .field("version", &self.version)
+            .field("url", &self.redacted)
+            .field("body_len", &self.body.len())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Response {

@@ -211,6 +211,13 @@ async fn non_success_status_is_an_answer_for_send_and_an_error_for_the_helpers()
     let url = server.url("/vast?ifa=viewer-123&token=abc");
     let response = client.get(&url, Kind::Vast).send().await.expect("answer");
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    let debug = format!("{response:?}");
+    assert!(
+        !debug.contains("viewer-123") && !debug.contains("secret"),
+        "{debug}"
+    );
+    let request = format!("{:?}", client.get(&url, Kind::Vast));
+    assert!(!request.contains("viewer-123"), "{request}");
     let err = response.require_success().expect_err("404");
     assert_eq!(
         err.to_string(),
@@ -304,4 +311,19 @@ async fn zero_limits_and_timeouts_are_config_errors_naming_the_key() {
     })
     .expect_err("zero timeout");
     assert!(err.to_string().contains("outbound.timeout_ms"), "{err}");
+}
+
+#[tokio::test]
+async fn detached_pings_reach_the_server_in_the_background() {
+    let server = RawServer::start(|_| Reply::Bytes(answer("204 No Content", &[], b""))).await;
+    let client = client_for(&server, BodyLimits::default());
+    client.ping_detached((0..3).map(|i| server.url(&format!("/imp?n={i}"))));
+    // Wait for the background tasks, bounded (not a timing assertion: only the count is checked).
+    for _ in 0..500 {
+        if server.hits() == 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(server.hits(), 3);
 }
