@@ -204,11 +204,8 @@ impl GuardedClient {
         };
         for url in urls {
             let client = self.clone();
-            runtime.spawn(async move {
-                if let Err(error) = client.ping(&url).await {
-                    tracing::debug!(%error, "Pixel failed.");
-                }
-            });
+            // A failure is already logged (debug) and counted by the send.
+            runtime.spawn(async move { client.ping(&url).await });
         }
     }
 

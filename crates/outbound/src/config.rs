@@ -56,7 +56,9 @@ pub struct OutboundConfig {
     /// Hosts, sockets and networks re-opened despite the address guard, and to which plain http may go:
     /// `"10.0.0.0/8"` or `"127.0.0.1"` (an address or network, any port), `"127.0.0.1:8081"` or `"[::1]:8081"`
     /// (one socket, literal-IP URLs only), `"origin.internal"` or `"origin.internal:8081"` (a host name: whatever
-    /// it resolves to is trusted). Empty by default: only public addresses, only https.
+    /// it resolves to is trusted). Plain http goes to the hosts as written in the URL: a network entry opens
+    /// http for literal addresses in it, not for names that resolve into it (list the name). Empty by default:
+    /// only public addresses, only https.
     #[serde(default)]
     pub allow: Vec<String>,
     /// Allow plain `http://` to every host, not only to the hosts in `allow`. Off by default: VAST 4.1+ requires
