@@ -596,3 +596,22 @@ impl Response {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assert_send<T: Send>(_: &T) {}
+    fn assert_send_sync<T: Send + Sync + Clone>() {}
+
+    /// Callers spawn these futures and put them behind `impl Future + Send` traits (VAST's `Fetcher`).
+    #[test]
+    fn client_is_shareable_and_its_futures_are_send() {
+        assert_send_sync::<GuardedClient>();
+        assert_send_sync::<Response>();
+        let client = GuardedClient::new(&OutboundConfig::default()).expect("client");
+        assert_send(&client.get_text("https://ads.example.com/", Kind::Vast));
+        assert_send(&client.get("https://ads.example.com/", Kind::Bid).send());
+        assert_send(&client.ping("https://ads.example.com/imp"));
+    }
+}
