@@ -41,10 +41,12 @@ mod error;
 pub mod ip;
 mod policy;
 mod resolve;
+mod response;
 pub mod telemetry;
 
-pub use client::{GuardedClient, GuardedClientBuilder, Request, Response};
+pub use client::{GuardedClient, GuardedClientBuilder, Request};
 pub use config::{BodyLimits, Kind, OutboundConfig};
 pub use error::{Error, Refusal, Result};
 pub use policy::redact;
 pub use reqwest::{Method, StatusCode, Url, Version, header};
+pub use response::Response;
