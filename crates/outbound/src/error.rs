@@ -40,7 +40,7 @@ pub enum Error {
         after: Duration,
     },
     /// The server answered with a status the caller does not accept (see
-    /// [`crate::Response::error_for_status`]).
+    /// [`crate::Response::require_success`]).
     #[error("{url}: HTTP {status}")]
     Status {
         /// The requested URL, redacted.
