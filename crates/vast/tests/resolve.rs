@@ -172,7 +172,7 @@ async fn a_chain_of_wrappers_merges_every_hops_tracking_into_the_inline_ad() {
 
 #[tokio::test(start_paused = true)]
 async fn a_chain_longer_than_the_limit_fails_with_302_through_every_wrappers_error_uri() {
-    let fetcher = chain(7);
+    let fetcher = chain(9);
     let top = parse_vast(&vast(&[wrapper_ad("w1", "https://x/w2", "")])).expect("valid");
     let resolved = resolve(top, &fetcher, &ResolveConfig::default()).await;
     assert!(resolved.vast.ads.is_empty());
@@ -181,10 +181,11 @@ async fn a_chain_longer_than_the_limit_fails_with_302_through_every_wrappers_err
     };
     assert_eq!(failure.code, WrapperErrorCode::WrapperLimit);
     assert_eq!(failure.ad_id.as_deref(), Some("w1"));
-    // Five documents fetched (w2..w6); w6 is the sixth wrapper and is not followed.
-    assert_eq!(fetcher.calls().len(), 5);
-    assert_eq!(failure.chain.len(), 6);
-    let expected: Vec<String> = (1..=6)
+    // The default depth is MediaTailor's 7: seven documents fetched (w2..w8); w8 is the eighth wrapper and
+    // is not followed.
+    assert_eq!(fetcher.calls().len(), 7);
+    assert_eq!(failure.chain.len(), 8);
+    let expected: Vec<String> = (1..=8)
         .map(|k| format!("https://e.example/w{k}?code=302"))
         .collect();
     assert_eq!(failure.pings, expected);
