@@ -1,5 +1,6 @@
 //! Parse and write of a 3-ad VAST 4.2 pod (tests/data/pod3.xml, 18.7 KB), in documents per second, against
-//! the least any quick-xml based reader must do: iterate quick-xml's raw events over the same text.
+//! the least any quick-xml based reader must do: iterate quick-xml's raw events over the same text; and
+//! lenient against strict reading of the same pod.
 //!
 //! `cargo bench -p interlude-vast --bench vast -- --warm-up-time 1 --measurement-time 3`
 
@@ -31,6 +32,9 @@ fn pod(c: &mut Criterion) {
     });
     group.bench_function("parse", |b| {
         b.iter(|| interlude_vast::parse_vast(black_box(POD3)))
+    });
+    group.bench_function("parse_lenient", |b| {
+        b.iter(|| interlude_vast::parse_vast_lenient(black_box(POD3)))
     });
     group.bench_function("write", |b| {
         b.iter(|| interlude_vast::write_vast(black_box(&model)))

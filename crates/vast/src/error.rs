@@ -2,6 +2,8 @@
 //! Creative[1]/Linear/Duration`), the byte offset and the line; writing errors name the path of what the
 //! VAST 4.2 schema cannot express.
 
+use crate::error_code::VastErrorCode;
+
 /// Everything that can go wrong reading, writing or resolving VAST and VMAP.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Error {
@@ -22,6 +24,14 @@ pub enum Error {
         expected: &'static str,
         /// The root element found.
         found: String,
+        /// 1-based line of the root element.
+        line: u64,
+    },
+    /// The document declares a VAST version this reader does not support (it reads 1.x to 4.x).
+    #[error("VAST version {version:?} is not supported (line {line})")]
+    UnsupportedVersion {
+        /// The `version` attribute (shortened to 64 characters).
+        version: String,
         /// 1-based line of the root element.
         line: u64,
     },
@@ -69,6 +79,23 @@ pub enum Error {
         /// Why (status, transport error, …).
         reason: String,
     },
+}
+
+impl Error {
+    /// The VAST error code this failure earns (VAST 4.2 §2.3.6.3): 100 for what is not XML, 101 for XML that
+    /// is not valid VAST (wrong root, a required element missing, a value of the wrong type), 102 for an
+    /// unsupported version, 301 for a document that could not be fetched, 900 otherwise.
+    pub fn vast_error_code(&self) -> VastErrorCode {
+        match self {
+            Error::Xml { .. } => VastErrorCode::XmlParse,
+            Error::WrongRoot { .. } | Error::InvalidValue { .. } | Error::Missing { .. } => {
+                VastErrorCode::SchemaValidation
+            }
+            Error::UnsupportedVersion { .. } => VastErrorCode::VersionNotSupported,
+            Error::Fetch { .. } => VastErrorCode::Timeout,
+            Error::Unwritable { .. } => VastErrorCode::Undefined,
+        }
+    }
 }
 
 /// `Result` with this crate's [`Error`].

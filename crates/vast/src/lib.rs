@@ -10,10 +10,12 @@
 //! |---|---|
 //! | [`model`] | the document: [`Vast`], [`Ad`], [`InLine`], [`Wrapper`], [`Creative`], [`Linear`], [`MediaFile`], … |
 //! | [`parse_vast`] | any version into the model; errors name the element path, line and byte offset |
+//! | [`parse_vast_lenient`] | the same, but an ad that cannot be read is dropped with its VAST error code ([`DroppedAd`]) and the rest kept; lenient forms read with a [`Warning`] |
+//! | [`VastErrorCode`] | the IAB error codes for `[ERRORCODE]` (VAST 4.2 §2.3.6.3) |
 //! | [`write_vast`] | VAST 4.2 valid against the IAB's `vast_4.2.xsd`, or [`Error::Unwritable`] with the path |
 //! | [`macros`] | `[TIMESTAMP]`, `[ERRORCODE]`, … with RFC 3986 percent-encoding |
 //! | [`vmap`] | VMAP 1.0 model, reader and writer |
-//! | [`resolve`](mod@resolve) | Wrapper chains to InLine ads, tracking merged, failures as VAST error codes |
+//! | [`resolve`](mod@resolve) | Wrapper chains to InLine ads, tracking merged, failures as VAST error codes, hostile answers bounded ([`ResolveLimits`]) |
 //! | [`select`](mod@select) | the rendition to stitch into a content variant, or why the creative is not conditioned |
 //!
 //! Round trips are exact: parse → write → parse gives the model back, unknown elements included (they
@@ -34,6 +36,7 @@
 //! ```
 
 mod error;
+mod error_code;
 pub mod macros;
 pub mod model;
 mod parse;
@@ -45,9 +48,16 @@ mod write;
 mod xml;
 
 pub use error::{Error, Result};
+pub use error_code::VastErrorCode;
 pub use model::*;
-pub use parse::{parse_vast, parse_vast_bytes};
-pub use resolve::{Fetcher, ResolveConfig, Resolved, WrapperFailure, resolve, resolve_tag};
+pub use parse::{
+    DroppedAd, ParseLimits, Parsed, Warning, parse_vast, parse_vast_bytes, parse_vast_lenient,
+    parse_vast_lenient_with,
+};
+pub use resolve::{
+    Fetcher, ResolveConfig, ResolveLimits, ResolveWarning, Resolved, WrapperFailure, resolve,
+    resolve_tag, resolve_tag_with, resolve_with,
+};
 pub use select::{ContentVariant, Rendition, Selection, StitchPolicy, select, select_media_file};
 pub use time::{Offset, Percent, Time};
 pub use vmap::{Vmap, parse_vmap, write_vmap};

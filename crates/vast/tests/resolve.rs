@@ -11,8 +11,8 @@ use std::time::Duration;
 use interlude_vast::macros::{MacroValues, Unfilled, expand};
 use interlude_vast::resolve::WrapperErrorCode;
 use interlude_vast::{
-    Error, Fetcher, ResolveConfig, Result, TrackingEvent, parse_vast, resolve, resolve_tag,
-    write_vast,
+    Error, Fetcher, ResolveConfig, ResolveLimits, Result, TrackingEvent, parse_vast, resolve,
+    resolve_tag, resolve_with, write_vast,
 };
 
 /// Documents by URI, each answered after a delay; records what was asked.
@@ -172,7 +172,7 @@ async fn a_chain_of_wrappers_merges_every_hops_tracking_into_the_inline_ad() {
 
 #[tokio::test(start_paused = true)]
 async fn a_chain_longer_than_the_limit_fails_with_302_through_every_wrappers_error_uri() {
-    let fetcher = chain(7);
+    let fetcher = chain(9);
     let top = parse_vast(&vast(&[wrapper_ad("w1", "https://x/w2", "")])).expect("valid");
     let resolved = resolve(top, &fetcher, &ResolveConfig::default()).await;
     assert!(resolved.vast.ads.is_empty());
@@ -181,10 +181,11 @@ async fn a_chain_longer_than_the_limit_fails_with_302_through_every_wrappers_err
     };
     assert_eq!(failure.code, WrapperErrorCode::WrapperLimit);
     assert_eq!(failure.ad_id.as_deref(), Some("w1"));
-    // Five documents fetched (w2..w6); w6 is the sixth wrapper and is not followed.
-    assert_eq!(fetcher.calls().len(), 5);
-    assert_eq!(failure.chain.len(), 6);
-    let expected: Vec<String> = (1..=6)
+    // The default depth is MediaTailor's 7: seven documents fetched (w2..w8); w8 is the eighth wrapper and
+    // is not followed.
+    assert_eq!(fetcher.calls().len(), 7);
+    assert_eq!(failure.chain.len(), 8);
+    let expected: Vec<String> = (1..=8)
         .map(|k| format!("https://e.example/w{k}?code=302"))
         .collect();
     assert_eq!(failure.pings, expected);
@@ -383,4 +384,198 @@ async fn a_third_party_tag_is_fetched_then_resolved() {
     .await;
     assert_eq!(failed.failures[0].code, WrapperErrorCode::Timeout);
     assert!(failed.failures[0].pings.is_empty());
+}
+
+fn with_duration(ad: String, duration: &str) -> String {
+    ad.replace(
+        "<Duration>00:00:15</Duration>",
+        &format!("<Duration>{duration}</Duration>"),
+    )
+}
+
+#[tokio::test(start_paused = true)]
+async fn one_bad_ad_in_a_wrapper_answer_is_its_own_failure_and_the_others_are_used() {
+    let answer = vast(&[
+        with_duration(inline_ad("bad", None), "undefined"),
+        inline_ad("good", None),
+    ]);
+    let fetcher = MapFetcher::default().with("https://x/pod", answer);
+    let top = parse_vast(&vast(&[wrapper_ad(
+        "w1",
+        "https://x/pod",
+        r#"allowMultipleAds="true""#,
+    )]))
+    .expect("valid");
+    let resolved = resolve(top, &fetcher, &ResolveConfig::default()).await;
+    let ids: Vec<_> = resolved
+        .vast
+        .ads
+        .iter()
+        .filter_map(|a| a.id.clone())
+        .collect();
+    assert_eq!(ids, ["good"]);
+    let [failure] = resolved.failures.as_slice() else {
+        panic!("one failure expected: {:?}", resolved.failures);
+    };
+    assert_eq!(failure.code, WrapperErrorCode::SchemaValidation);
+    assert_eq!(failure.chain, ["https://x/pod"]);
+    assert!(
+        failure
+            .detail
+            .starts_with(r#"ad "bad" dropped: VAST/Ad[1]/InLine"#),
+        "{}",
+        failure.detail
+    );
+    // The broken ad's own server is told; the wrapper's chain succeeded, so its server is not.
+    assert_eq!(failure.pings, ["https://e.example/bad?code=101"]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_answer_whose_every_ad_is_dropped_fails_the_chain_with_that_code() {
+    let answer = vast(&[with_duration(inline_ad("bad", None), "")]);
+    let fetcher = MapFetcher::default().with("https://x/bad", answer);
+    let top = parse_vast(&vast(&[wrapper_ad("w1", "https://x/bad", "")])).expect("valid");
+    let resolved = resolve(top, &fetcher, &ResolveConfig::default()).await;
+    assert!(resolved.vast.ads.is_empty());
+    let pings: Vec<_> = resolved
+        .failures
+        .iter()
+        .map(|f| (f.code.code(), f.pings.clone()))
+        .collect();
+    assert_eq!(
+        pings,
+        [
+            (101, vec!["https://e.example/bad?code=101".to_string()]),
+            (101, vec!["https://e.example/w1?code=101".to_string()]),
+        ]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn wrong_roots_and_unsupported_versions_are_101_and_102() {
+    let fetcher = MapFetcher::default()
+        .with("https://x/html", "<html><body>ad</body></html>".to_string())
+        .with("https://x/v5", r#"<VAST version="5.0"/>"#.to_string());
+    let top = parse_vast(&vast(&[
+        wrapper_ad("w1", "https://x/html", ""),
+        wrapper_ad("w2", "https://x/v5", ""),
+    ]))
+    .expect("valid");
+    let resolved = resolve(top, &fetcher, &ResolveConfig::default()).await;
+    let pings: Vec<_> = resolved.failures.iter().map(|f| f.pings.clone()).collect();
+    assert_eq!(
+        pings,
+        [
+            ["https://e.example/w1?code=101"],
+            ["https://e.example/w2?code=102"]
+        ]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_tag_answer_reports_each_bad_ad_and_resolves_the_others_including_a_legacy_wrapper() {
+    let legacy = r#"<Ad id="legacy"><Wrapper><AdSystem>old</AdSystem>
+        <VASTAdTagURL><URL><![CDATA[https://x/w2]]></URL></VASTAdTagURL>
+        <Error>https://e.example/legacy?code=[ERRORCODE]</Error>
+        <Impression>https://i.example/legacy</Impression></Wrapper></Ad>"#;
+    let tag = format!(
+        r#"<VAST version="2.0">{}{legacy}</VAST>"#,
+        with_duration(inline_ad("bad", None), "n/a")
+    );
+    let fetcher = chain(1).with("https://dsp.example/tag", tag);
+    let resolved = resolve_tag(
+        "https://dsp.example/tag",
+        &fetcher,
+        &ResolveConfig::default(),
+    )
+    .await;
+    let ids: Vec<_> = resolved
+        .vast
+        .ads
+        .iter()
+        .filter_map(|a| a.id.clone())
+        .collect();
+    assert_eq!(ids, ["final"]);
+    let impressions: Vec<_> = resolved.vast.ads[0]
+        .common()
+        .impressions
+        .iter()
+        .map(|i| i.url.as_str())
+        .collect();
+    assert_eq!(
+        impressions,
+        ["https://i.example/final", "https://i.example/legacy"]
+    );
+    let [failure] = resolved.failures.as_slice() else {
+        panic!("one failure expected: {:?}", resolved.failures);
+    };
+    assert_eq!(
+        (failure.code.code(), failure.ad_id.as_deref()),
+        (101, Some("bad"))
+    );
+    assert_eq!(failure.chain, ["https://dsp.example/tag"]);
+    assert_eq!(failure.pings, ["https://e.example/bad?code=101"]);
+    let [warning] = resolved.warnings.as_slice() else {
+        panic!("one warning expected: {:?}", resolved.warnings);
+    };
+    assert_eq!(warning.uri, "https://dsp.example/tag");
+    assert_eq!(warning.warning.path, "VAST/Ad[2]/Wrapper/VASTAdTagURL");
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_fetch_budget_bounds_a_fan_out_of_wrapper_pods() {
+    // Every answer is a pod of three wrappers pointing back at the same document: without a budget, 3^7
+    // fetches.
+    let fan = vast(&[
+        wrapper_ad("f1", "https://x/fan", r#"allowMultipleAds="true""#),
+        wrapper_ad("f2", "https://x/fan", r#"allowMultipleAds="true""#),
+        wrapper_ad("f3", "https://x/fan", r#"allowMultipleAds="true""#),
+    ]);
+    let fetcher = MapFetcher::default().with("https://x/fan", fan.clone());
+    let top = parse_vast(&fan).expect("valid");
+    let limits = ResolveLimits {
+        max_fetches: 20,
+        ..ResolveLimits::default()
+    };
+    let resolved = resolve_with(top, &fetcher, &ResolveConfig::default(), &limits).await;
+    assert_eq!(fetcher.calls().len(), 20);
+    assert!(resolved.vast.ads.is_empty());
+    assert!(
+        resolved
+            .failures
+            .iter()
+            .all(|f| f.code == WrapperErrorCode::WrapperLimit),
+        "{:?}",
+        resolved.failures
+    );
+    let default_budget = resolve(
+        parse_vast(&fan).expect("valid"),
+        &fetcher,
+        &ResolveConfig::default(),
+    )
+    .await;
+    assert!(default_budget.failures.len() > 100);
+    assert_eq!(
+        fetcher.calls().len(),
+        20 + ResolveLimits::default().max_fetches
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn pings_per_failure_are_bounded() {
+    let errors: String = (0..100)
+        .map(|i| format!("<Error>https://e.example/many/{i}?code=[ERRORCODE]</Error>"))
+        .collect();
+    let top = vast(&[wrapper_ad("w1", "https://x/missing", "")]).replace(
+        "<AdSystem>ssp</AdSystem>",
+        &format!("<AdSystem>ssp</AdSystem>{errors}"),
+    );
+    let top = parse_vast(&top).expect("valid");
+    let resolved = resolve(top, &MapFetcher::default(), &ResolveConfig::default()).await;
+    assert_eq!(resolved.failures[0].code, WrapperErrorCode::Timeout);
+    assert_eq!(resolved.failures[0].pings.len(), 32);
+    assert_eq!(
+        resolved.failures[0].pings[31],
+        "https://e.example/many/31?code=301"
+    );
 }

@@ -1,5 +1,5 @@
 //! Every IAB sample (tests/data/samples, copied from the IAB VAST_Samples repository; see
-//! tests/data/README.md) parses; writing it gives a document valid against vast_4.2.xsd; reading that
+//! tests/data/SOURCES.md) parses; writing it gives a document valid against vast_4.2.xsd; reading that
 //! document back gives the same model.
 
 mod common;

@@ -195,10 +195,13 @@ fn an_unconditioned_creative_points_at_its_mezzanine() {
         height: 2160,
         ..variant_720p()
     };
+    let selection = select_media_file(creative, &uhd, &StitchPolicy::default());
+    // The ad waits for its mezzanine's transcode: 407 for its Error URIs.
+    assert_eq!(selection.vast_error_code().map(|c| c.code()), Some(407));
     let Selection::NotConditioned {
         rejected,
         mezzanine,
-    } = select_media_file(creative, &uhd, &StitchPolicy::default())
+    } = selection
     else {
         panic!("no 4K rendition");
     };
@@ -209,4 +212,16 @@ fn an_unconditioned_creative_points_at_its_mezzanine() {
             .all(|r| matches!(r.mismatches[0], Mismatch::Resolution { .. }))
     );
     assert!(mezzanine.is_some_and(|m| m.starts_with("rtsp://pilot.iabtechlab.com/rawvideo")));
+}
+
+#[test]
+fn a_creative_with_no_fitting_media_file_and_no_mezzanine_earns_403() {
+    let no_mezzanine = Selection::NotConditioned {
+        rejected: Vec::new(),
+        mezzanine: None,
+    };
+    assert_eq!(
+        no_mezzanine.vast_error_code(),
+        Some(interlude_vast::VastErrorCode::NoSupportedMediaFile)
+    );
 }

@@ -39,7 +39,7 @@ pub(super) fn inline(node: &Node<'_, '_>, u: &mut Unknowns) -> Result<InLine> {
                 inline.description = child.opt_string()
             }
             "Expires" if inline.expires.is_none() => {
-                inline.expires = Some(child.text_as(parse_u64)?)
+                inline.expires = child.optional_text_as(parse_u64)?
             }
             "Survey" if inline.survey.is_none() => {
                 inline.survey = Some(Survey {
@@ -60,13 +60,23 @@ pub(super) fn wrapper(node: &Node<'_, '_>, u: &mut Unknowns) -> Result<Wrapper> 
         fallback_on_no_ad: node.attr_as("fallbackOnNoAd", parse_bool)?,
         ..Wrapper::default()
     };
-    let mut tag_uri = None;
+    let (mut tag_uri, mut legacy_tag_uri) = (None, None);
     for child in node.children() {
         if common_child(&mut wrapper.common, &child, u)? {
             continue;
         }
         match child.name() {
             "VASTAdTagURI" if tag_uri.is_none() => tag_uri = Some(child.string()),
+            // VAST 1's name, still sent in VAST 2 Wrappers (vast-client-js and IMA read it), with the URI
+            // as text or in a `URL` child.
+            "VASTAdTagURL" if legacy_tag_uri.is_none() => {
+                let url = child
+                    .children()
+                    .find(|c| c.name() == "URL")
+                    .map_or_else(|| child.string(), |c| c.string());
+                child.warn(|| "VAST 1's VASTAdTagURL read as VASTAdTagURI".into());
+                legacy_tag_uri = Some(url);
+            }
             "BlockedAdCategories" => wrapper.blocked_ad_categories.push(BlockedAdCategories {
                 authority: child.attr_string("authority"),
                 value: child.string(),
@@ -82,7 +92,12 @@ pub(super) fn wrapper(node: &Node<'_, '_>, u: &mut Unknowns) -> Result<Wrapper> 
             _ => u.keep(&child),
         }
     }
-    wrapper.vast_ad_tag_uri = tag_uri.ok_or_else(|| node.missing("VASTAdTagURI"))?;
+    wrapper.vast_ad_tag_uri = tag_uri
+        .or(legacy_tag_uri)
+        .ok_or_else(|| node.missing("VASTAdTagURI"))?;
+    if wrapper.vast_ad_tag_uri.is_empty() && node.lenient() {
+        return Err(node.invalid("VASTAdTagURI", "", "a Wrapper needs a URI to follow"));
+    }
     Ok(wrapper)
 }
 

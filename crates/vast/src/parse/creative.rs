@@ -112,7 +112,7 @@ fn linear(node: &Node<'_, '_>, u: &mut Unknowns) -> Result<Linear> {
     };
     for child in node.children() {
         match child.name() {
-            "Duration" if l.duration.is_none() => l.duration = Some(child.text_as(Time::parse)?),
+            "Duration" if l.duration.is_none() => l.duration = Some(child.duration()?),
             "AdParameters" if l.ad_parameters.is_none() => {
                 l.ad_parameters = Some(ad_parameters(&child)?)
             }

@@ -10,15 +10,21 @@
 
 mod common;
 mod creative;
+mod lenient;
 pub(crate) mod node;
 mod vast1;
 
 use crate::error::{Error, Result, line_of};
 use crate::model::{Ad, AdBody, AdType, Vast};
 use crate::xml::read::{Element, read};
+pub(crate) use lenient::ReadCtx;
+pub use lenient::{
+    DroppedAd, ParseLimits, Parsed, Warning, parse_vast_lenient, parse_vast_lenient_with,
+};
 use node::{Node, Unknowns, parse_bool, parse_u64};
 
-/// Reads a VAST document (1.0 to 4.3) from text. Never panics.
+/// Reads a VAST document (1.0 to 4.3) from text, strictly: the first error anywhere fails the whole
+/// document. Never panics. [`parse_vast_lenient`] keeps the ads that can be read.
 pub fn parse_vast(input: &str) -> Result<Vast> {
     let input = input.strip_prefix('\u{feff}').unwrap_or(input);
     let root = read(input)?;
@@ -39,7 +45,11 @@ pub fn parse_vast_bytes(input: &[u8]) -> Result<Vast> {
 
 /// Reads a VAST document whose root element is `root` (also used for VAST inside VMAP).
 pub(crate) fn vast_from_element(root: &Element<'_>, input: &str) -> Result<Vast> {
-    let node = Node::root(root, input);
+    vast_from_element_with(root, input, &ReadCtx::strict())
+}
+
+fn vast_from_element_with(root: &Element<'_>, input: &str, ctx: &ReadCtx) -> Result<Vast> {
+    let node = Node::root(root, input, ctx);
     match root.name {
         "VAST" => parse_root(&node),
         "VideoAdServingTemplate" => vast1::parse_root(&node),
@@ -56,9 +66,13 @@ fn parse_root(node: &Node<'_, '_>) -> Result<Vast> {
         version: node.attr_string("version").unwrap_or_default(),
         ..Vast::default()
     };
+    let mut index = 0;
     for child in node.children() {
         match child.name() {
-            "Ad" => vast.ads.push(parse_ad(&child)?),
+            "Ad" => {
+                vast.ads.extend(lenient::isolate(&child, index, parse_ad)?);
+                index += 1;
+            }
             "Error" => vast.errors.push(child.string()),
             // Nothing outside an Ad is carried: the 4.2 root has room for Ad and Error only.
             _ => {}
@@ -84,6 +98,12 @@ fn parse_ad(node: &Node<'_, '_>) -> Result<Ad> {
                     &child,
                     &mut unknown,
                 )?)));
+            }
+            "InLine" | "Wrapper" => {
+                child.warn(|| {
+                    "a second InLine or Wrapper in one Ad; kept as an unknown element".into()
+                });
+                ad_level.push(child);
             }
             _ => ad_level.push(child),
         }

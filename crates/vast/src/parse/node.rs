@@ -3,8 +3,10 @@
 
 use std::fmt::Write as _;
 
+use super::lenient::ReadCtx;
 use crate::error::{Error, Result, line_of, shorten};
 use crate::model::UnknownElement;
+use crate::time::Time;
 use crate::xml::read::{Element, trim_xml};
 
 /// The attribute naming where a carried unknown element came from.
@@ -59,10 +61,12 @@ pub(crate) struct Node<'p, 'a> {
     pos: usize,
     depth: usize,
     input: &'a str,
+    /// Strict or lenient reading, and where warnings and dropped ads go.
+    ctx: &'p ReadCtx,
 }
 
 impl<'p, 'a> Node<'p, 'a> {
-    pub(crate) fn root(el: &'p Element<'a>, input: &'a str) -> Node<'p, 'a> {
+    pub(crate) fn root(el: &'p Element<'a>, input: &'a str, ctx: &'p ReadCtx) -> Node<'p, 'a> {
         Node {
             el,
             parent: None,
@@ -70,7 +74,23 @@ impl<'p, 'a> Node<'p, 'a> {
             pos: 0,
             depth: 0,
             input,
+            ctx,
         }
+    }
+
+    /// The reading context.
+    pub(crate) fn ctx(&self) -> &'p ReadCtx {
+        self.ctx
+    }
+
+    /// Whether a bad value is read leniently (with a warning) instead of failing.
+    pub(crate) fn lenient(&self) -> bool {
+        self.ctx.lenient()
+    }
+
+    /// Records a warning about this element (lenient reading only keeps them).
+    pub(crate) fn warn(&self, message: impl FnOnce() -> String) {
+        self.ctx.warn(|| (self.path(), self.line(), message()));
     }
 
     /// The element's local name.
@@ -96,6 +116,7 @@ impl<'p, 'a> Node<'p, 'a> {
                 pos,
                 depth: self.depth + 1,
                 input: self.input,
+                ctx: self.ctx,
             })
     }
 
@@ -136,7 +157,7 @@ impl<'p, 'a> Node<'p, 'a> {
         self.el.start as u64
     }
 
-    fn line(&self) -> u64 {
+    pub(crate) fn line(&self) -> u64 {
         line_of(self.input, self.el.start)
     }
 
@@ -169,9 +190,37 @@ impl<'p, 'a> Node<'p, 'a> {
         Some(self.string()).filter(|s| !s.is_empty())
     }
 
-    /// The text parsed by `parse`, an error naming this element when it fails.
-    pub(crate) fn text_as<T>(&self, parse: impl Fn(&str) -> Result<T, &'static str>) -> Result<T> {
-        parse(self.text()).map_err(|reason| self.invalid("text", self.text(), reason))
+    /// The text parsed by `parse` when it is optional: a bad value fails strict reading and is read as
+    /// absent, with a warning, by lenient reading.
+    pub(crate) fn optional_text_as<T>(
+        &self,
+        parse: impl Fn(&str) -> Result<T, &'static str>,
+    ) -> Result<Option<T>> {
+        match parse(self.text()) {
+            Ok(v) => Ok(Some(v)),
+            Err(reason) if self.lenient() => {
+                self.warn(|| format!("{:?} ignored: {reason}", shorten(self.text())));
+                Ok(None)
+            }
+            Err(reason) => Err(self.invalid("text", self.text(), reason)),
+        }
+    }
+
+    /// A `Duration`: `HH:MM:SS[.mmm]`; lenient reading also takes a number of seconds (`30`, `15.5`) and
+    /// one-digit minutes or seconds (`0:0:15`), with a warning, as vast-client-js and rs/vast do. What
+    /// neither form reads (`undefined`, empty) fails: a linear ad without a length cannot be placed.
+    pub(crate) fn duration(&self) -> Result<Time> {
+        let text = self.text();
+        match Time::parse(text) {
+            Ok(t) => Ok(t),
+            Err(reason) => match lenient_time(text).filter(|_| self.lenient()) {
+                Some(t) => {
+                    self.warn(|| format!("{:?} read as {t}", shorten(text)));
+                    Ok(t)
+                }
+                None => Err(self.invalid("text", text, reason)),
+            },
+        }
     }
 
     /// A non-empty attribute.
@@ -192,9 +241,15 @@ impl<'p, 'a> Node<'p, 'a> {
     ) -> Result<Option<T>> {
         match self.attr(name) {
             None => Ok(None),
-            Some(v) => parse(v)
-                .map(Some)
-                .map_err(|reason| self.invalid(&format!("@{name}"), v, reason)),
+            Some(v) => match parse(v) {
+                Ok(v) => Ok(Some(v)),
+                // A bad optional attribute costs the ad nothing it needs: read as absent.
+                Err(reason) if self.lenient() => {
+                    self.warn(|| format!("@{name} {:?} ignored: {reason}", shorten(v)));
+                    Ok(None)
+                }
+                Err(reason) => Err(self.invalid(&format!("@{name}"), v, reason)),
+            },
         }
     }
 
@@ -248,6 +303,42 @@ impl Unknowns {
 }
 
 // Parsers for the value types attributes and texts hold.
+
+/// The forms of a time that real ad servers send besides `HH:MM:SS[.mmm]`: whole or decimal seconds
+/// (`30`, `15.5`) and a clock with one-digit fields (`0:0:15`).
+pub(crate) fn lenient_time(s: &str) -> Option<Time> {
+    let s = trim_xml(s);
+    let (whole, fraction) = match s.split_once('.') {
+        Some((w, f)) => (w, Some(f)),
+        None => (s, None),
+    };
+    let millis = match fraction {
+        None => 0,
+        Some(f) if !f.is_empty() && f.bytes().all(|b| b.is_ascii_digit()) => f
+            .bytes()
+            .chain(std::iter::repeat(b'0'))
+            .take(3)
+            .fold(0u64, |ms, b| ms * 10 + u64::from(b - b'0')),
+        Some(_) => return None,
+    };
+    let field = |f: &str, max_len: usize| {
+        (!f.is_empty() && f.len() <= max_len && f.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| f.parse::<u64>().ok())
+            .flatten()
+    };
+    let seconds = match whole.split(':').collect::<Vec<_>>().as_slice() {
+        [secs] => field(secs, 9)?,
+        [h, m, s] => {
+            let (h, m, s) = (field(h, 9)?, field(m, 2)?, field(s, 2)?);
+            if m > 59 || s > 59 {
+                return None;
+            }
+            h * 3600 + m * 60 + s
+        }
+        _ => return None,
+    };
+    Some(Time::from_millis(seconds * 1000 + millis))
+}
 
 pub(crate) fn parse_u64(s: &str) -> Result<u64, &'static str> {
     let s = trim_xml(s);

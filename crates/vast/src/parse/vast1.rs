@@ -8,16 +8,17 @@ use super::creative::{ad_parameters, media_file, parse_required};
 use super::node::{Node, Unknowns, parse_u64};
 use crate::error::Result;
 use crate::model::*;
-use crate::time::Time;
 
 pub(super) fn parse_root(node: &Node<'_, '_>) -> Result<Vast> {
     let mut vast = Vast {
         version: "1.0".to_string(),
         ..Vast::default()
     };
+    let mut index = 0;
     for child in node.children() {
         if child.name() == "Ad" {
-            vast.ads.push(ad(&child)?);
+            vast.ads.extend(super::lenient::isolate(&child, index, ad)?);
+            index += 1;
         }
     }
     Ok(vast)
@@ -190,9 +191,7 @@ fn video_creative(node: &Node<'_, '_>, u: &mut Unknowns) -> Result<Creative> {
     let mut linear = Linear::default();
     for c in node.children() {
         match c.name() {
-            "Duration" if linear.duration.is_none() => {
-                linear.duration = Some(c.text_as(Time::parse)?)
-            }
+            "Duration" if linear.duration.is_none() => linear.duration = Some(c.duration()?),
             "AdID" if creative.ad_id.is_none() => creative.ad_id = c.opt_string(),
             "AdParameters" if linear.ad_parameters.is_none() => {
                 linear.ad_parameters = Some(ad_parameters(&c)?)
@@ -349,5 +348,8 @@ fn wrapper(node: &Node<'_, '_>, u: &mut Unknowns) -> Result<Wrapper> {
         });
     }
     wrapper.vast_ad_tag_uri = tag_uri.ok_or_else(|| node.missing("VASTAdTagURL"))?;
+    if wrapper.vast_ad_tag_uri.is_empty() && node.lenient() {
+        return Err(node.invalid("VASTAdTagURL", "", "a Wrapper needs a URI to follow"));
+    }
     Ok(wrapper)
 }

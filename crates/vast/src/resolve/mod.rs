@@ -1,11 +1,17 @@
 //! Wrapper resolution: follow each Wrapper's `VASTAdTagURI` until an InLine ad, merge every wrapper's
 //! tracking into it, and report failures with their VAST error code through the Error URIs collected on the
-//! way (VAST 4.2, `Wrapper` and the error codes 100, 301, 302, 303).
+//! way (VAST 4.2 §2.4.4 `Wrapper`, error codes §2.3.6.3: 100–102, 301, 302, 303).
 //!
 //! The algorithm is pure: documents come from a [`Fetcher`] the caller supplies (the server's is an HTTP
-//! client; tests use a map). Limits are parameters ([`ResolveConfig`]): a depth (wrappers followed per
-//! chain, default 5), a per-hop and a total timeout, enforced with `tokio::time` (a paused clock in tests).
-//! Pinging the error URIs is the caller's job: the core returns them, `[ERRORCODE]` filled in.
+//! client; tests use a map). Limits are parameters: [`ResolveConfig`] holds the depth (wrappers followed
+//! per chain, default 7 as MediaTailor) and a per-hop and a total timeout, enforced with `tokio::time` (a
+//! paused clock in tests); [`ResolveLimits`] bounds what hostile answers can cost (ads read per document,
+//! documents fetched per resolution, Error URIs pinged per failure). Pinging the error URIs is the caller's
+//! job: the core returns them, `[ERRORCODE]` filled in.
+//!
+//! Fetched documents are read with [`parse_vast_lenient`](crate::parse_vast_lenient): an ad of an answer
+//! that cannot be read is one failure (pinged through its own Error URIs with the code it earned), and the
+//! answer's other ads are used. Only when none is left does the chain fail.
 //!
 //! The ads of a pod resolve concurrently and keep their order; a wrapper ad that resolves to one ad gives
 //! that ad its `sequence`. `allowMultipleAds` (default false) limits a wrapper's answer to its first
@@ -16,15 +22,17 @@ mod merge;
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use futures_util::future::join_all;
 use tokio::time::Instant;
 
 use crate::error::{Error, Result};
+pub use crate::error_code::VastErrorCode;
 use crate::macros::expand_error_code;
 use crate::model::{Ad, AdBody, Vast};
-use crate::parse::parse_vast;
+use crate::parse::{DroppedAd, ParseLimits, Parsed, Warning, parse_vast_lenient_with};
 
 /// Gets the VAST document a `VASTAdTagURI` points to. Implementations do the I/O (and may add macros,
 /// headers, cookies); they should not retry, since the resolver's timeouts bound each call.
@@ -33,7 +41,7 @@ pub trait Fetcher {
     fn fetch(&self, uri: &str) -> impl Future<Output = Result<String>> + Send;
 }
 
-/// Limits of one resolution.
+/// Depth and time limits of one resolution.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ResolveConfig {
     /// Wrappers followed in one chain before giving up with 302.
@@ -45,149 +53,178 @@ pub struct ResolveConfig {
 }
 
 impl Default for ResolveConfig {
-    /// Depth 5, 3 s per hop (MediaTailor's ad-server timeout), 5 s in all.
+    /// Depth 7 (MediaTailor's wrapper limit), 3 s per hop (MediaTailor's ad-server timeout), 5 s in all.
     fn default() -> ResolveConfig {
         ResolveConfig {
-            max_depth: 5,
+            max_depth: 7,
             hop_timeout: Duration::from_secs(3),
             total_timeout: Duration::from_secs(5),
         }
     }
 }
 
-/// VAST error codes the resolver reports.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum WrapperErrorCode {
-    /// 100: a document is not well-formed VAST.
-    XmlParse,
-    /// 301: a `VASTAdTagURI` timed out or could not be fetched.
-    Timeout,
-    /// 302: the wrapper limit was reached (or `followAdditionalWrappers` forbade the next one).
-    WrapperLimit,
-    /// 303: a wrapper led to a response without ads.
-    NoAds,
+/// Bounds on what hostile answers can make one resolution do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResolveLimits {
+    /// How each fetched document is read: ads per document (100), Error URIs kept per dropped ad (16),
+    /// warnings per document (100).
+    pub parse: ParseLimits,
+    /// Documents fetched in one resolution, all chains together (default 100): `allowMultipleAds` lets a
+    /// pod of wrappers fan out at every hop. Past it a chain fails with 302.
+    pub max_fetches: usize,
+    /// Error URIs pinged per failure (default 32); the outermost wrappers' come first.
+    pub max_error_pings: usize,
+    /// Warnings kept in [`Resolved::warnings`] (default 100).
+    pub max_warnings: usize,
 }
 
-impl WrapperErrorCode {
-    /// The numeric code for `[ERRORCODE]`.
-    pub const fn code(self) -> u16 {
-        match self {
-            WrapperErrorCode::XmlParse => 100,
-            WrapperErrorCode::Timeout => 301,
-            WrapperErrorCode::WrapperLimit => 302,
-            WrapperErrorCode::NoAds => 303,
+impl Default for ResolveLimits {
+    fn default() -> ResolveLimits {
+        ResolveLimits {
+            parse: ParseLimits::default(),
+            max_fetches: 100,
+            max_error_pings: 32,
+            max_warnings: 100,
         }
     }
 }
 
-/// One chain that did not end in an InLine ad.
+/// The VAST error codes; the resolver reports 100–102, 301, 302 and 303, and what an answer's dropped ads
+/// earned.
+pub type WrapperErrorCode = VastErrorCode;
+
+/// One chain that did not end in an InLine ad, or one ad of an answer that could not be read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WrapperFailure {
     /// The code.
     pub code: WrapperErrorCode,
-    /// `id` of the top-level ad whose chain failed.
+    /// `id` of the top-level ad whose chain failed (of the dropped ad itself for a tag's own ads).
     pub ad_id: Option<String>,
     /// The `VASTAdTagURI`s followed, outermost first; the last is where it failed.
     pub chain: Vec<String>,
     /// What went wrong.
     pub detail: String,
     /// Error URIs to ping: those of every wrapper in the chain, and the root-level ones of an empty
-    /// response, with `[ERRORCODE]` filled in (other macros left for the firing party).
+    /// response (a dropped ad's own, for a dropped ad), with `[ERRORCODE]` filled in (other macros left for
+    /// the firing party); at most [`ResolveLimits::max_error_pings`].
     pub pings: Vec<String>,
 }
 
+/// Something a fetched document said in a form read leniently.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResolveWarning {
+    /// The URI the document came from.
+    pub uri: String,
+    /// What was read leniently.
+    pub warning: Warning,
+}
+
 /// The result: the document with every Wrapper replaced by the InLine ad(s) it led to (failed chains
-/// removed), and the failures.
+/// removed), the failures, and the warnings of the fetched documents.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Resolved {
     /// InLine ads only.
     pub vast: Vast,
-    /// Chains that failed.
+    /// Chains that failed, and ads of fetched answers that were dropped.
     pub failures: Vec<WrapperFailure>,
+    /// What the fetched documents said in forms read leniently, at most
+    /// [`ResolveLimits::max_warnings`].
+    pub warnings: Vec<ResolveWarning>,
 }
 
-/// Resolves every Wrapper of `vast`.
+/// Resolves every Wrapper of `vast`, with the default [`ResolveLimits`].
 pub async fn resolve<F: Fetcher + Sync>(
     vast: Vast,
     fetcher: &F,
     config: &ResolveConfig,
 ) -> Resolved {
-    let deadline = Instant::now() + config.total_timeout;
-    let ctx = Ctx {
-        fetcher,
-        config,
-        deadline,
-    };
+    resolve_with(vast, fetcher, config, &ResolveLimits::default()).await
+}
+
+/// Resolves every Wrapper of `vast` within `limits`.
+pub async fn resolve_with<F: Fetcher + Sync>(
+    vast: Vast,
+    fetcher: &F,
+    config: &ResolveConfig,
+    limits: &ResolveLimits,
+) -> Resolved {
+    let ctx = Ctx::new(fetcher, config, limits);
     let Vast {
         version,
         ads,
         errors,
     } = vast;
-    let results = join_all(ads.into_iter().map(|ad| {
-        let top_id = ad.id.clone();
-        let ctx = &ctx;
-        async move { ctx.resolve_ad(ad, Chain::new(top_id)).await }
-    }))
-    .await;
-    let mut out = Resolved {
-        vast: Vast {
+    let outcome = ctx.resolve_ads(ads).await;
+    outcome.into_resolved(
+        Vast {
             version,
             ads: Vec::new(),
             errors,
         },
-        failures: Vec::new(),
-    };
-    for (ads, failures) in results {
-        out.vast.ads.extend(ads);
-        out.failures.extend(failures);
-    }
-    out
+        limits,
+    )
 }
 
-/// Fetches `uri` and resolves what it returns (a third party's VAST tag, e.g. for a line item's creative).
-/// If the tag itself fails, the failure has no pings: nothing told us where to report it.
+/// Fetches `uri` and resolves what it returns (a third party's VAST tag, e.g. for a line item's creative),
+/// with the default [`ResolveLimits`]. If the tag itself fails, the failure has no pings: nothing told us
+/// where to report it; an ad of the tag's answer that cannot be read is reported through its own Error
+/// URIs, and the other ads are resolved.
 pub async fn resolve_tag<F: Fetcher + Sync>(
     uri: &str,
     fetcher: &F,
     config: &ResolveConfig,
 ) -> Resolved {
-    let started = Instant::now();
-    let hop = config.hop_timeout.min(config.total_timeout);
-    let failure = |code, detail: String| Resolved {
-        vast: Vast::default(),
-        failures: vec![WrapperFailure {
-            code,
-            ad_id: None,
-            chain: vec![uri.to_string()],
-            detail,
-            pings: Vec::new(),
-        }],
-    };
-    let text = match tokio::time::timeout(hop, fetcher.fetch(uri)).await {
-        Err(_) => {
-            return failure(
-                WrapperErrorCode::Timeout,
-                format!("no answer within {hop:?}"),
-            );
+    resolve_tag_with(uri, fetcher, config, &ResolveLimits::default()).await
+}
+
+/// [`resolve_tag`] within `limits`.
+pub async fn resolve_tag_with<F: Fetcher + Sync>(
+    uri: &str,
+    fetcher: &F,
+    config: &ResolveConfig,
+    limits: &ResolveLimits,
+) -> Resolved {
+    let ctx = Ctx::new(fetcher, config, limits);
+    let chain = Chain::new(None, limits.max_error_pings).followed(uri);
+    let mut outcome = Outcome::default();
+    let parsed = match ctx.fetch(uri).await {
+        Ok(parsed) => parsed,
+        Err((code, detail)) => {
+            outcome.failures.push(chain.fail(code, detail, &[]));
+            return outcome.into_resolved(Vast::default(), limits);
         }
-        Ok(Err(e)) => return failure(WrapperErrorCode::Timeout, e.to_string()),
-        Ok(Ok(text)) => text,
     };
-    let vast = match parse_vast(&text) {
-        Ok(v) => v,
-        Err(e) => return failure(WrapperErrorCode::XmlParse, e.to_string()),
-    };
-    let rest = ResolveConfig {
-        total_timeout: config.total_timeout.saturating_sub(started.elapsed()),
-        ..config.clone()
-    };
-    resolve(vast, fetcher, &rest).await
+    let Parsed {
+        vast,
+        warnings,
+        dropped,
+    } = parsed;
+    outcome.warn(uri, warnings);
+    for d in &dropped {
+        outcome.failures.push(chain.dropped(d, d.id.clone()));
+    }
+    let Vast {
+        version,
+        ads,
+        errors,
+    } = vast;
+    outcome.extend(ctx.resolve_ads(ads).await);
+    outcome.into_resolved(
+        Vast {
+            version,
+            ads: Vec::new(),
+            errors,
+        },
+        limits,
+    )
 }
 
 struct Ctx<'f, F> {
     fetcher: &'f F,
     config: &'f ResolveConfig,
+    limits: &'f ResolveLimits,
     deadline: Instant,
+    fetches: AtomicUsize,
 }
 
 /// Where a chain is: the URIs followed and the Error URIs of the wrappers passed.
@@ -196,15 +233,38 @@ struct Chain {
     top_id: Option<String>,
     uris: Vec<String>,
     error_uris: Vec<String>,
+    max_pings: usize,
 }
 
 impl Chain {
-    fn new(top_id: Option<String>) -> Chain {
+    fn new(top_id: Option<String>, max_pings: usize) -> Chain {
         Chain {
             top_id,
             uris: Vec::new(),
             error_uris: Vec::new(),
+            max_pings,
         }
+    }
+
+    fn followed(mut self, uri: &str) -> Chain {
+        self.uris.push(uri.to_string());
+        self
+    }
+
+    /// Adds a wrapper's Error URIs, keeping at most as many as a failure may ping.
+    fn add_error_uris(&mut self, uris: &[String]) {
+        let room = self.max_pings.saturating_sub(self.error_uris.len());
+        self.error_uris.extend(uris.iter().take(room).cloned());
+    }
+
+    fn pings<'u>(
+        &self,
+        uris: impl Iterator<Item = &'u String>,
+        code: WrapperErrorCode,
+    ) -> Vec<String> {
+        uris.take(self.max_pings)
+            .map(|u| expand_error_code(u, code.code()))
+            .collect()
     }
 
     fn fail(
@@ -218,19 +278,103 @@ impl Chain {
             ad_id: self.top_id.clone(),
             chain: self.uris.clone(),
             detail,
-            pings: self
-                .error_uris
-                .iter()
-                .chain(extra_error_uris)
-                .map(|u| expand_error_code(u, code.code()))
-                .collect(),
+            pings: self.pings(self.error_uris.iter().chain(extra_error_uris), code),
+        }
+    }
+
+    /// An ad of the last answer that could not be read: reported through its own Error URIs (the chain's
+    /// wrappers are told only if the chain fails).
+    fn dropped(&self, d: &DroppedAd, ad_id: Option<String>) -> WrapperFailure {
+        let which =
+            d.id.as_ref()
+                .map_or_else(|| format!("Ad[{}]", d.index + 1), |id| format!("ad {id:?}"));
+        WrapperFailure {
+            code: d.error_code,
+            ad_id,
+            chain: self.uris.clone(),
+            detail: format!("{which} dropped: {}", d.reason),
+            pings: self.pings(d.error_uris.iter(), d.error_code),
         }
     }
 }
 
-type Outcome = (Vec<Ad>, Vec<WrapperFailure>);
+/// What resolving some ads gave.
+#[derive(Default)]
+struct Outcome {
+    ads: Vec<Ad>,
+    failures: Vec<WrapperFailure>,
+    warnings: Vec<ResolveWarning>,
+}
 
-impl<F: Fetcher + Sync> Ctx<'_, F> {
+impl Outcome {
+    fn failed(failure: WrapperFailure) -> Outcome {
+        Outcome {
+            failures: vec![failure],
+            ..Outcome::default()
+        }
+    }
+
+    fn extend(&mut self, other: Outcome) {
+        self.ads.extend(other.ads);
+        self.failures.extend(other.failures);
+        self.warnings.extend(other.warnings);
+    }
+
+    fn warn(&mut self, uri: &str, warnings: Vec<Warning>) {
+        self.warnings
+            .extend(warnings.into_iter().map(|warning| ResolveWarning {
+                uri: uri.to_string(),
+                warning,
+            }));
+    }
+
+    fn into_resolved(mut self, mut vast: Vast, limits: &ResolveLimits) -> Resolved {
+        vast.ads = self.ads;
+        if self.warnings.len() > limits.max_warnings {
+            let more = self.warnings.len() - limits.max_warnings;
+            self.warnings.truncate(limits.max_warnings);
+            self.warnings.push(ResolveWarning {
+                uri: String::new(),
+                warning: Warning {
+                    path: String::new(),
+                    line: 0,
+                    message: format!("{more} more warnings not recorded"),
+                },
+            });
+        }
+        Resolved {
+            vast,
+            failures: self.failures,
+            warnings: self.warnings,
+        }
+    }
+}
+
+impl<'f, F: Fetcher + Sync> Ctx<'f, F> {
+    fn new(fetcher: &'f F, config: &'f ResolveConfig, limits: &'f ResolveLimits) -> Ctx<'f, F> {
+        Ctx {
+            fetcher,
+            config,
+            limits,
+            deadline: Instant::now() + config.total_timeout,
+            fetches: AtomicUsize::new(0),
+        }
+    }
+
+    /// Resolves the top-level ads of a document side by side, keeping their order.
+    async fn resolve_ads(&self, ads: Vec<Ad>) -> Outcome {
+        let results = join_all(ads.into_iter().map(|ad| {
+            let chain = Chain::new(ad.id.clone(), self.limits.max_error_pings);
+            self.resolve_ad(ad, chain)
+        }))
+        .await;
+        let mut out = Outcome::default();
+        for r in results {
+            out.extend(r);
+        }
+        out
+    }
+
     fn resolve_ad<'s>(
         &'s self,
         ad: Ad,
@@ -253,31 +397,48 @@ impl<F: Fetcher + Sync> Ctx<'_, F> {
                         ad_type,
                         body: AdBody::InLine(inline),
                     };
-                    return (vec![ad], Vec::new());
+                    return Outcome {
+                        ads: vec![ad],
+                        ..Outcome::default()
+                    };
                 }
                 AdBody::Wrapper(w) => w,
             };
-            chain
-                .error_uris
-                .extend(wrapper.common.errors.iter().cloned());
+            chain.add_error_uris(&wrapper.common.errors);
             chain.uris.push(wrapper.vast_ad_tag_uri.clone());
             if chain.uris.len() > self.config.max_depth {
                 let detail = format!("more than {} wrappers in one chain", self.config.max_depth);
-                return (
-                    Vec::new(),
-                    vec![chain.fail(WrapperErrorCode::WrapperLimit, detail, &[])],
-                );
+                return Outcome::failed(chain.fail(WrapperErrorCode::WrapperLimit, detail, &[]));
             }
-            let next = match self.fetch(&wrapper.vast_ad_tag_uri).await {
-                Ok(doc) => doc,
-                Err((code, detail)) => return (Vec::new(), vec![chain.fail(code, detail, &[])]),
+            let uri = &wrapper.vast_ad_tag_uri;
+            let Parsed {
+                vast: next,
+                warnings,
+                dropped,
+            } = match self.fetch(uri).await {
+                Ok(parsed) => parsed,
+                Err((code, detail)) => return Outcome::failed(chain.fail(code, detail, &[])),
             };
+            let mut out = Outcome::default();
+            out.warn(uri, warnings);
+            for d in &dropped {
+                out.failures.push(chain.dropped(d, chain.top_id.clone()));
+            }
             if next.ads.is_empty() {
-                let detail = "the response has no ads".to_string();
-                return (
-                    Vec::new(),
-                    vec![chain.fail(WrapperErrorCode::NoAds, detail, &next.errors)],
-                );
+                let failure = match dropped.first() {
+                    Some(d) => chain.fail(
+                        d.error_code,
+                        format!("no ad of the response could be read ({})", d.reason),
+                        &[],
+                    ),
+                    None => chain.fail(
+                        WrapperErrorCode::NoAds,
+                        "the response has no ads".to_string(),
+                        &next.errors,
+                    ),
+                };
+                out.failures.push(failure);
+                return out;
             }
             let chosen = choose(next.ads, wrapper.allow_multiple_ads.unwrap_or(false));
             let stop_at_wrappers = wrapper.follow_additional_wrappers == Some(false);
@@ -288,40 +449,51 @@ impl<F: Fetcher + Sync> Ctx<'_, F> {
                         let detail =
                             "followAdditionalWrappers is false but the response is a Wrapper"
                                 .to_string();
-                        return (
-                            Vec::new(),
-                            vec![chain.fail(WrapperErrorCode::WrapperLimit, detail, &[])],
-                        );
+                        return Outcome::failed(chain.fail(
+                            WrapperErrorCode::WrapperLimit,
+                            detail,
+                            &[],
+                        ));
                     }
                     self.resolve_ad(next_ad, chain).await
                 }
             }))
             .await;
-            let (mut ads, mut failures) = (Vec::new(), Vec::new());
-            for (a, f) in results {
-                ads.extend(a);
-                failures.extend(f);
+            let mut inner = Outcome::default();
+            for r in results {
+                inner.extend(r);
             }
-            for ad in &mut ads {
+            for ad in &mut inner.ads {
                 if let AdBody::InLine(inline) = &mut ad.body {
                     merge::merge_wrapper(inline, &wrapper);
                 }
             }
-            if let [only] = ads.as_mut_slice() {
+            if let [only] = inner.ads.as_mut_slice() {
                 only.sequence = sequence.or(only.sequence);
                 only.conditional_ad = conditional_ad.or(only.conditional_ad);
                 only.ad_type = only.ad_type.or(ad_type);
             }
-            (ads, failures)
+            out.extend(inner);
+            out
         })
     }
 
-    async fn fetch(&self, uri: &str) -> std::result::Result<Vast, (WrapperErrorCode, String)> {
+    /// Fetches and reads one document within the hop timeout, the total timeout and the fetch budget.
+    async fn fetch(&self, uri: &str) -> std::result::Result<Parsed, (WrapperErrorCode, String)> {
         let now = Instant::now();
         if now >= self.deadline {
             return Err((
                 WrapperErrorCode::Timeout,
                 "the total timeout ran out".to_string(),
+            ));
+        }
+        if self.fetches.fetch_add(1, Ordering::Relaxed) >= self.limits.max_fetches {
+            return Err((
+                WrapperErrorCode::WrapperLimit,
+                format!(
+                    "more than {} documents fetched in one resolution",
+                    self.limits.max_fetches
+                ),
             ));
         }
         let until = (now + self.config.hop_timeout).min(self.deadline);
@@ -344,7 +516,8 @@ impl<F: Fetcher + Sync> Ctx<'_, F> {
             }
             Ok(Ok(text)) => text,
         };
-        parse_vast(&text).map_err(|e| (WrapperErrorCode::XmlParse, e.to_string()))
+        parse_vast_lenient_with(&text, &self.limits.parse)
+            .map_err(|e| (e.vast_error_code(), e.to_string()))
     }
 }
 

@@ -17,6 +17,7 @@ mod codec;
 
 use std::fmt;
 
+use crate::error_code::VastErrorCode;
 use crate::model::{Creative, Delivery, MediaFile};
 pub use codec::{AudioCodec, VideoCodec};
 
@@ -248,6 +249,20 @@ impl Selection {
         match self {
             Selection::Selected { rendition, .. } => Some(rendition),
             Selection::NotConditioned { .. } => None,
+        }
+    }
+
+    /// The VAST error code to report through the ad's Error URIs when it is not inserted (VAST 4.2
+    /// §2.3.6.3): 407 when a `Mezzanine` is offered and the ad waits for its transcode ("Mezzanine is being
+    /// downloaded for the first time; the ad will not be served until it is transcoded"), otherwise 403
+    /// ("couldn't find a MediaFile that is supported"); none when a rendition was selected.
+    pub fn vast_error_code(&self) -> Option<VastErrorCode> {
+        match self {
+            Selection::Selected { .. } => None,
+            Selection::NotConditioned {
+                mezzanine: Some(_), ..
+            } => Some(VastErrorCode::MezzanineDownloading),
+            Selection::NotConditioned { .. } => Some(VastErrorCode::NoSupportedMediaFile),
         }
     }
 }

@@ -3,7 +3,7 @@
 use super::*;
 use crate::error::{Error, Result, line_of};
 use crate::parse::node::{Node, parse_bool};
-use crate::parse::vast_from_element;
+use crate::parse::{ReadCtx, vast_from_element};
 use crate::xml::read::read;
 
 /// Reads a VMAP document. Never panics.
@@ -17,7 +17,8 @@ pub fn parse_vmap(input: &str) -> Result<Vmap> {
             line: line_of(input, root.start),
         });
     }
-    let node = Node::root(&root, input);
+    let ctx = ReadCtx::strict();
+    let node = Node::root(&root, input, &ctx);
     let mut vmap = Vmap {
         version: node.attr_string("version").unwrap_or_default(),
         ..Vmap::default()
