@@ -152,6 +152,12 @@ pub struct StitchOptions {
     /// Drop SCTE-35 EventStreams from the output (players need not see the cues of breaks already
     /// stitched).
     pub strip_scte35_events: bool,
+    /// The time of the request, for a dynamic MPD whose content has no SegmentTimeline (`$Number$` with
+    /// `@duration`, as MPEG-2 TS origins write): its live edge (`now − availabilityStartTime`) and
+    /// time-shift window say which ad Periods are there yet and which Periods have left the window. Without
+    /// it such content shows every placed Period of the plan. Timeline content needs none: its segments say
+    /// where the edge and the window are.
+    pub now: Option<DateTime<Utc>>,
 }
 
 /// What fills a piece of a break.
