@@ -331,3 +331,31 @@ fn a_muxed_ad_rendition_stands_in_for_muxed_content() {
     assert_eq!(rep_ids(p), [vec!["r0", "r1"]]);
     assert_eq!(p.adaptation_sets[0].content_type.as_deref(), Some("video"));
 }
+
+#[test]
+fn the_request_time_names_the_clock_when_the_origin_names_none() {
+    let content = number_content();
+    let options = StitchOptions {
+        now: chrono::DateTime::from_timestamp(1_704_067_298, 500_000_000),
+        ..StitchOptions::default()
+    };
+    let s = stitch(&content, &[], &DirectAdUrls, &options).expect("stitches");
+    let text = crate::write_mpd(&s.mpd);
+    assert!(
+        text.contains(r#"<UTCTiming schemeIdUri="urn:mpeg:dash:utc:direct:2014" value="2024-01-01T00:01:38.500Z"/>"#),
+        "{text}"
+    );
+    // An origin's own clock is kept, and none is added.
+    let mut with_clock = content.clone();
+    let mut timing = XmlElement::new("UTCTiming");
+    timing.attrs.push((
+        "schemeIdUri".into(),
+        "urn:mpeg:dash:utc:http-iso:2014".into(),
+    ));
+    timing
+        .attrs
+        .push(("value".into(), "https://time.example/".into()));
+    with_clock.extra_children.push(timing);
+    let s = stitch(&with_clock, &[], &DirectAdUrls, &options).expect("stitches");
+    assert_eq!(s.mpd.extra_children, with_clock.extra_children);
+}

@@ -181,6 +181,26 @@ pub fn stitch(
     if let Some(t) = options.publish_time {
         out.mpd.publish_time = Some(t);
     }
+    if let Some(now) = options.now.filter(|_| content.is_dynamic()) {
+        // DASH-IF IOP: a dynamic MPD names its clock. The session MPD is made per request, so the time of the
+        // request itself is a fine one when the origin names none.
+        if !out
+            .mpd
+            .extra_children
+            .iter()
+            .any(|c| c.local_name() == "UTCTiming")
+        {
+            let mut timing = crate::xml::XmlElement::new("UTCTiming");
+            timing
+                .attrs
+                .push(("schemeIdUri".into(), UTC_TIMING_DIRECT.into()));
+            timing.attrs.push((
+                "value".into(),
+                now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            ));
+            out.mpd.extra_children.push(timing);
+        }
+    }
     if let Some(base) = &options.content_base_url {
         if out.mpd.base_urls.is_empty() {
             // The directory, not the MPD's own URL: every player resolves against either the same way, but a
@@ -210,6 +230,9 @@ pub fn stitch(
 pub const PERIOD_CONNECTIVITY: &str = "urn:mpeg:dash:period-connectivity:2015";
 /// See [`PERIOD_CONNECTIVITY`]: the sample timelines also run on without a gap.
 pub const PERIOD_CONTINUITY: &str = "urn:mpeg:dash:period-continuity:2015";
+
+/// The UTCTiming scheme whose @value is the time itself (ISO/IEC 23009-1 §5.8.5.7).
+pub const UTC_TIMING_DIRECT: &str = "urn:mpeg:dash:utc:direct:2014";
 
 /// A Period this one continues.
 #[derive(Debug, Clone)]

@@ -156,7 +156,9 @@ pub struct StitchOptions {
     /// `@duration`, as MPEG-2 TS origins write): its live edge (`now − availabilityStartTime`) and
     /// time-shift window say which ad Periods are there yet and which Periods have left the window. Without
     /// it such content shows every placed Period of the plan. Timeline content needs none: its segments say
-    /// where the edge and the window are.
+    /// where the edge and the window are. When the content names no clock, the output gets a
+    /// `UTCTiming` of scheme `urn:mpeg:dash:utc:direct:2014` with this time (DASH-IF IOP wants one in every
+    /// dynamic MPD; Shaka Player warns without).
     pub now: Option<DateTime<Utc>>,
 }
 
