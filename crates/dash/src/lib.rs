@@ -86,7 +86,10 @@ pub mod time;
 mod write;
 pub mod xml;
 
-pub use breaks::{AdBreak, Cue, CueDirection, DurationSource, InbandScte35, Scan, scan};
+pub use breaks::{
+    AdBreak, Cue, CueDirection, DURATION_DISAGREEMENT, DurationSource, InbandScte35,
+    PLAUSIBLE_BREAK, Scan, ScanWarning, scan,
+};
 pub use error::{Error, Result};
 pub use model::{
     AdaptationSet, BaseUrl, ContentKind, Descriptor, Event, EventStream, Mpd, MpdType, Period,
