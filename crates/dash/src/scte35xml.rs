@@ -288,7 +288,24 @@ fn segmentation_descriptor(
     el: &XmlElement,
     w: &mut Vec<String>,
 ) -> Result<SegmentationDescriptor, String> {
-    let type_id: u8 = num(el, "segmentationTypeId")?.unwrap_or(0);
+    let type_id: u8 = match num(el, "segmentationTypeId")? {
+        Some(t) => t,
+        // AWS MediaTailor's documented origin example puts segmentationTypeId (and segmentNum,
+        // segmentsExpected) on the SegmentationUpid child instead of the descriptor.
+        None => match child(el, "SegmentationUpid")
+            .map(|u| num::<u8>(u, "segmentationTypeId"))
+            .transpose()?
+            .flatten()
+        {
+            Some(t) => {
+                w.push(format!(
+                    "segmentationTypeId={t} is on SegmentationUpid, not on SegmentationDescriptor; taken from there"
+                ));
+                t
+            }
+            None => 0,
+        },
+    };
     let mut d = SegmentationDescriptor {
         segmentation_event_id: num(el, "segmentationEventId")?
             .or(num(el, "spliceEventId")?)
@@ -379,7 +396,9 @@ fn upid(el: &XmlElement, w: &mut Vec<String>) -> SegmentationUpid {
             let upid = SegmentationUpid::from_bytes(upid_type, &bytes);
             // Without a declared format, text such as an Ad-ID can also be valid hex: the reading that gives
             // the type its form wins.
-            if declared.is_none() && !typed(&upid) && typed(&as_text) {
+            // Only the UPID types SCTE-35 defines as text (ISCI, Ad-ID, TID, ADI, ADS information, URI).
+            let text_type = matches!(upid_type, 0x02 | 0x03 | 0x07 | 0x09 | 0x0E | 0x0F);
+            if declared.is_none() && text_type && !typed(&upid) && typed(&as_text) {
                 w.push(format!(
                     "SegmentationUpid {value:?} has no @segmentationUpidFormat and reads as type \
                      {upid_type:#04x} only as text; taken as text"
