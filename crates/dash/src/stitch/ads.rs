@@ -91,8 +91,9 @@ fn log_distance(a: u64, b: u64) -> f64 {
     (a.ln() - b.ln()).abs()
 }
 
-/// The ad's segments for one rendition, those starting before `plays` (the placed length).
-fn ad_segments(r: &AdRendition, full: Duration, plays: Duration) -> Vec<Segment> {
+/// The ad's segments for one rendition, those starting before `plays` (the placed length), timed from
+/// `origin`.
+fn ad_segments(r: &AdRendition, full: Duration, plays: Duration, origin: u64) -> Vec<Segment> {
     let ts = r.timescale.max(1);
     let d = r.segment_duration.max(1);
     let total = duration_to_ticks(full, ts);
@@ -104,7 +105,7 @@ fn ad_segments(r: &AdRendition, full: Duration, plays: Duration) -> Vec<Segment>
         let dur = d.min(total - t);
         out.push(Segment {
             number: n,
-            time: t,
+            time: origin.saturating_add(t),
             duration: dur,
         });
         t += dur;
@@ -215,7 +216,8 @@ pub(crate) fn ad_period(
                 rendition: r,
             };
             let u = urls.urls(&request);
-            let segments = ad_segments(r, spec.ad.duration, spec.plays);
+            let origin = urls.media_time_at_start(&request);
+            let segments = ad_segments(r, spec.ad.duration, spec.plays, origin);
             let mime = non_empty(&r.mime_type).filter(|m| Some(m) != set_mime.as_ref());
             out.representations.push(Representation {
                 id: content_rep.id.clone(),
@@ -231,7 +233,7 @@ pub(crate) fn ad_period(
                     initialization: non_empty(&own_identifiers(&u.initialization, r)),
                     timescale: Some(r.timescale.max(1)),
                     start_number: Some(r.start_number),
-                    presentation_time_offset: None,
+                    presentation_time_offset: (origin > 0).then_some(origin),
                     duration: None,
                     timeline: Some(compress_timeline(&segments)),
                     ..SegmentTemplate::default()

@@ -8,7 +8,7 @@ use super::tests::{ad, ids, live, plan, rendition, secs, stand_in};
 use super::*;
 use crate::model::{AdaptationSet, BaseUrl, ContentKind, Representation};
 use crate::parse_mpd;
-use crate::stitch::plan::{AdTemplateUrls, AdUrlRequest, DirectAdUrls};
+use crate::stitch::plan::{AdTemplateUrls, AdUrlRequest, AdUrls, DirectAdUrls};
 use crate::xml::XmlElement;
 
 fn property(set: &AdaptationSet) -> Vec<(String, String)> {
@@ -358,4 +358,55 @@ fn the_request_time_names_the_clock_when_the_origin_names_none() {
     with_clock.extra_children.push(timing);
     let s = stitch(&with_clock, &[], &DirectAdUrls, &options).expect("stitches");
     assert_eq!(s.mpd.extra_children, with_clock.extra_children);
+}
+
+/// A router whose ad segments carry the content's timestamps (a server retiming MPEG-TS ads).
+struct Retimed;
+
+impl AdUrls for Retimed {
+    fn urls(&self, r: &AdUrlRequest<'_>) -> AdTemplateUrls {
+        DirectAdUrls.urls(r)
+    }
+
+    fn media_time_at_start(&self, r: &AdUrlRequest<'_>) -> u64 {
+        // 10 s of PTS before the content's zero, plus where the Period starts (in the rendition's timescale).
+        let start_secs = 20 + 15 * r.index as u64;
+        (10 + start_secs) * r.rendition.timescale
+    }
+}
+
+#[test]
+fn ad_timestamps_that_do_not_start_at_zero_get_a_presentation_time_offset() {
+    let s = stitch(
+        &live(1, 40),
+        &[plan(20, 30, vec![ad("x", 15), ad("y", 15)], None)],
+        &Retimed,
+        &StitchOptions::default(),
+    )
+    .expect("stitches");
+    for (id, origin) in [("p0_b1_ad0", 30 * 90_000), ("p0_b1_ad1", 45 * 90_000)] {
+        let t = period(&s, id).adaptation_sets[0].representations[0]
+            .segment_template
+            .as_ref()
+            .expect("template");
+        let tl = t.timeline.as_ref().expect("timeline");
+        assert_eq!(
+            (t.presentation_time_offset, tl[0].t),
+            (Some(origin), Some(origin)),
+            "{id}"
+        );
+    }
+    // The default router times ads from zero and writes no offset.
+    let plain = stitch(
+        &live(1, 40),
+        &[plan(20, 30, vec![ad("x", 30)], None)],
+        &DirectAdUrls,
+        &StitchOptions::default(),
+    )
+    .expect("stitches");
+    let t = period(&plain, "p0_b1_ad0").adaptation_sets[0].representations[0]
+        .segment_template
+        .as_ref()
+        .expect("template");
+    assert_eq!(t.presentation_time_offset, None);
 }

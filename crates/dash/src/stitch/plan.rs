@@ -116,6 +116,16 @@ pub struct AdTemplateUrls {
 pub trait AdUrls {
     /// The URLs for one rendition of one placed ad.
     fn urls(&self, request: &AdUrlRequest<'_>) -> AdTemplateUrls;
+
+    /// The media time, in the rendition's timescale, at which the placed ad's segments start: 0 for a
+    /// creative packaged from zero (the default); for MPEG-TS segments whose PTS continue the content's
+    /// (a server that retimes ad segments) the content's media time there; for a creative whose first PTS is
+    /// not zero, that PTS. The stitcher writes it as the first `S@t` and as `@presentationTimeOffset`, so the
+    /// player maps the ad's first sample to the Period start (ISO/IEC 23009-1 §5.3.9.2).
+    fn media_time_at_start(&self, request: &AdUrlRequest<'_>) -> u64 {
+        let _ = request;
+        0
+    }
 }
 
 impl<F> AdUrls for F
