@@ -150,7 +150,7 @@ impl AdUrls for DirectAdUrls {
     }
 }
 
-/// Knobs of [`crate::stitch`].
+/// Knobs of [`crate::stitch()`].
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct StitchOptions {
     /// MPD@publishTime of the output; defaults to the content's. Pass the time the plan last changed when
