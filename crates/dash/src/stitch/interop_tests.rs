@@ -410,3 +410,40 @@ fn ad_timestamps_that_do_not_start_at_zero_get_a_presentation_time_offset() {
         .expect("template");
     assert_eq!(t.presentation_time_offset, None);
 }
+
+#[test]
+fn added_signals_keep_the_schema_order_so_the_mpd_reads_back_as_written() {
+    // Found by fuzzing (a Unified Streaming MPD whose subtitle AdaptationSet has a Label): the connectivity
+    // SupplementalProperty was appended after Label, but the schema (and so the writer) puts it before.
+    let mut content = live(1, 40);
+    for set in &mut content.periods[0].adaptation_sets {
+        let mut label = XmlElement::new("Label");
+        label
+            .children
+            .push(crate::xml::XmlNode::Text("main".into()));
+        set.extra_children.push(label);
+    }
+    let mut leap = XmlElement::new("LeapSecondInformation");
+    leap.attrs
+        .push(("availabilityStartLeapOffset".into(), "37".into()));
+    content.extra_children.push(leap);
+    let options = StitchOptions {
+        now: chrono::DateTime::from_timestamp(1_704_067_280, 0),
+        ..StitchOptions::default()
+    };
+    let s = stitch(
+        &content,
+        &[plan(20, 30, vec![ad("x", 10)], Some(ad("slate", 8)))],
+        &DirectAdUrls,
+        &options,
+    )
+    .expect("stitches");
+    let text = crate::write_mpd(&s.mpd);
+    assert_eq!(parse_mpd(&text).expect("reads back"), s.mpd, "{text}");
+    let names: Vec<_> = period(&s, "p0_b1_slate1").adaptation_sets[0]
+        .extra_children
+        .iter()
+        .map(|c| c.local_name())
+        .collect();
+    assert_eq!(names, ["SupplementalProperty", "Label"]);
+}

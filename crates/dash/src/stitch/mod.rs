@@ -198,7 +198,11 @@ pub fn stitch(
                 "value".into(),
                 now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
             ));
-            out.mpd.extra_children.push(timing);
+            crate::order::insert_ordered(
+                crate::order::Parent::Mpd,
+                &mut out.mpd.extra_children,
+                timing,
+            );
         }
     }
     if let Some(base) = &options.content_base_url {
@@ -264,7 +268,11 @@ pub(crate) fn link_period(period: &mut Period, link: &Link) {
             let mut prop = crate::xml::XmlElement::new("SupplementalProperty");
             prop.attrs.push(("schemeIdUri".into(), scheme.into()));
             prop.attrs.push(("value".into(), link.to.clone()));
-            set.extra_children.push(prop);
+            crate::order::insert_ordered(
+                crate::order::Parent::AdaptationSet,
+                &mut set.extra_children,
+                prop,
+            );
         }
     }
 }
