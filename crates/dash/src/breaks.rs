@@ -8,15 +8,101 @@
 //! the cue (`break_duration`, or `segmentation_duration` of the break-start descriptor), `Event@duration`,
 //! the matching cue-in, and, for Period-based signalling as packagers such as AWS Elemental MediaPackage
 //! write it (the break is its own Period, the cue at its start), the Period's length.
+//!
+//! Signals are read per field: a field a break can do without that does not read (a UPID, a
+//! `BreakDuration`) is left out with a [`ScanWarning::FieldIgnored`], and the cue stays. When the cue's and
+//! the Event's durations disagree by more than [`DURATION_DISAGREEMENT`] times (a `BreakDuration` written in
+//! seconds where 90 kHz ticks belong, an `Event@duration` in the wrong timescale), the one inside
+//! [`PLAUSIBLE_BREAK`] is taken — the one closer to the cue-in or the Period's length when both or neither
+//! are — with a [`ScanWarning::DurationsDisagree`].
 
+use std::fmt;
+use std::ops::RangeInclusive;
 use std::time::Duration;
 
 use interlude_scte35::{SegmentationTypeId, SegmentationUpid, SpliceInfoSection};
 
 use crate::error::Error;
 use crate::model::Mpd;
-use crate::scte35xml::{Scte35Scheme, read_event_payload};
+use crate::scte35xml::{Scte35Scheme, read_event_payload_with_warnings};
 use crate::time::ticks_to_duration;
+
+/// Break lengths taken at face value; a stated duration outside is suspect (0.33 ms is a 30 s break written
+/// in seconds where 90 kHz ticks belong; 31 days is 30 s of ticks read as seconds).
+pub const PLAUSIBLE_BREAK: RangeInclusive<Duration> =
+    Duration::from_secs(1)..=Duration::from_secs(24 * 3600);
+
+/// How many times apart two stated durations of one break must be to count as contradicting each other
+/// (rounding and an Event@duration that covers a pre-roll differ by far less).
+pub const DURATION_DISAGREEMENT: u32 = 10;
+
+/// Something the scan read around: the MPD is used, but a producer got this wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ScanWarning {
+    /// A field of an Event's SCTE-35 signal did not read; the cue was kept without it.
+    FieldIgnored {
+        /// Element path of the Event.
+        path: String,
+        /// What did not read and what was done instead.
+        reason: String,
+    },
+    /// The cue's duration and `Event@duration` disagree by more than [`DURATION_DISAGREEMENT`] times.
+    DurationsDisagree {
+        /// The break.
+        break_id: String,
+        /// The duration the cue signals.
+        signalled: Duration,
+        /// `Event@duration`.
+        event_duration: Duration,
+        /// The one taken.
+        chosen: DurationSource,
+    },
+    /// The only duration stated for a break is outside [`PLAUSIBLE_BREAK`].
+    ImplausibleDuration {
+        /// The break.
+        break_id: String,
+        /// The stated duration.
+        duration: Duration,
+        /// Where it was stated.
+        source: DurationSource,
+        /// What was taken instead (the cue-in), if anything.
+        replaced_by: Option<DurationSource>,
+    },
+}
+
+impl fmt::Display for ScanWarning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::FieldIgnored { path, reason } => write!(f, "{path}: {reason}"),
+            Self::DurationsDisagree {
+                break_id,
+                signalled,
+                event_duration,
+                chosen,
+            } => write!(
+                f,
+                "break {break_id}: the cue signals {signalled:?} but Event@duration is \
+                 {event_duration:?}; took the {chosen:?} one"
+            ),
+            Self::ImplausibleDuration {
+                break_id,
+                duration,
+                source,
+                replaced_by,
+            } => match replaced_by {
+                Some(r) => write!(
+                    f,
+                    "break {break_id}: {source:?} duration {duration:?} is implausible; took the {r:?} one"
+                ),
+                None => write!(
+                    f,
+                    "break {break_id}: {source:?} duration {duration:?} is implausible, and nothing else \
+                     states one"
+                ),
+            },
+        }
+    }
+}
 
 /// Whether a cue starts or ends a break.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -160,6 +246,9 @@ pub struct Scan {
     /// Events that could not be read, each an [`Error::Scte35`] with the Event's path; the rest of the MPD
     /// is scanned regardless.
     pub problems: Vec<Error>,
+    /// What was read around: fields left out of cues that were kept, and durations that contradict each
+    /// other.
+    pub warnings: Vec<ScanWarning>,
 }
 
 /// Finds every SCTE-35 cue, break and in-band declaration in `mpd`.
@@ -212,8 +301,16 @@ pub fn scan(mpd: &Mpd) -> Scan {
                     });
                     continue;
                 };
-                let section = match read_event_payload(&event.content) {
-                    Ok(s) => s,
+                let section = match read_event_payload_with_warnings(&event.content) {
+                    Ok((s, warnings)) => {
+                        out.warnings.extend(warnings.into_iter().map(|reason| {
+                            ScanWarning::FieldIgnored {
+                                path: path.clone(),
+                                reason,
+                            }
+                        }));
+                        s
+                    }
                     Err(reason) => {
                         out.problems.push(Error::Scte35 { path, reason });
                         continue;
@@ -245,11 +342,89 @@ pub fn scan(mpd: &Mpd) -> Scan {
         }
     }
     out.cues.sort_by_key(|c| c.time);
-    out.breaks = pair(mpd, &starts, &out.cues);
+    out.breaks = pair(mpd, &starts, &out.cues, &mut out.warnings);
     out
 }
 
-fn pair(mpd: &Mpd, starts: &[Option<Duration>], cues: &[Cue]) -> Vec<AdBreak> {
+fn plausible(d: Duration) -> bool {
+    PLAUSIBLE_BREAK.contains(&d)
+}
+
+/// How far apart two durations are, as a ratio (≥ 1).
+fn ratio(a: Duration, b: Duration) -> f64 {
+    let (a, b) = (a.as_secs_f64().max(1e-9), b.as_secs_f64().max(1e-9));
+    if a > b { a / b } else { b / a }
+}
+
+/// A break's duration and where it came from: the cue's, else `Event@duration`, else the cue-in, else the
+/// Period's length — unless the stated ones contradict each other or are implausible (module docs).
+fn choose_duration(
+    break_id: &str,
+    out: &Cue,
+    by_cue_in: Option<Duration>,
+    by_period: Option<Duration>,
+    warnings: &mut Vec<ScanWarning>,
+) -> (Option<Duration>, Option<DurationSource>) {
+    let signal = out.signalled_duration();
+    let event = out.event_duration;
+    let referee = by_cue_in.or(by_period);
+    if let (Some(s), Some(e)) = (signal, event) {
+        if ratio(s, e) <= f64::from(DURATION_DISAGREEMENT) {
+            return (Some(s), Some(DurationSource::Signal));
+        }
+        let chosen = match (plausible(s), plausible(e), referee) {
+            (true, false, _) => DurationSource::Signal,
+            (false, true, _) => DurationSource::EventDuration,
+            (_, _, Some(r)) if ratio(e, r) < ratio(s, r) => DurationSource::EventDuration,
+            _ => DurationSource::Signal,
+        };
+        warnings.push(ScanWarning::DurationsDisagree {
+            break_id: break_id.to_string(),
+            signalled: s,
+            event_duration: e,
+            chosen,
+        });
+        let d = if chosen == DurationSource::Signal {
+            s
+        } else {
+            e
+        };
+        return (Some(d), Some(chosen));
+    }
+    let stated = signal
+        .map(|d| (d, DurationSource::Signal))
+        .or_else(|| event.map(|d| (d, DurationSource::EventDuration)));
+    if let Some((d, source)) = stated {
+        if plausible(d) {
+            return (Some(d), Some(source));
+        }
+        let replaced = by_cue_in.filter(|c| plausible(*c));
+        warnings.push(ScanWarning::ImplausibleDuration {
+            break_id: break_id.to_string(),
+            duration: d,
+            source,
+            replaced_by: replaced.map(|_| DurationSource::CueIn),
+        });
+        return match replaced {
+            Some(c) => (Some(c), Some(DurationSource::CueIn)),
+            None => (Some(d), Some(source)),
+        };
+    }
+    if let Some(c) = by_cue_in {
+        return (Some(c), Some(DurationSource::CueIn));
+    }
+    match by_period {
+        Some(p) => (Some(p), Some(DurationSource::Period)),
+        None => (None, None),
+    }
+}
+
+fn pair(
+    mpd: &Mpd,
+    starts: &[Option<Duration>],
+    cues: &[Cue],
+    warnings: &mut Vec<ScanWarning>,
+) -> Vec<AdBreak> {
     let mut breaks: Vec<AdBreak> = Vec::new();
     let outs: Vec<&Cue> = cues
         .iter()
@@ -305,30 +480,21 @@ fn pair(mpd: &Mpd, starts: &[Option<Duration>], cues: &[Cue]) -> Vec<AdBreak> {
                 })
             })
             .cloned();
-        let (duration, source) = if let Some(d) = out.signalled_duration() {
-            (Some(d), Some(DurationSource::Signal))
-        } else if let Some(d) = out.event_duration {
-            (Some(d), Some(DurationSource::EventDuration))
-        } else if let Some(i) = &cue_in {
-            (Some(i.time - out.time), Some(DurationSource::CueIn))
-        } else if starts.get(out.period_index).copied().flatten() == Some(out.time) {
-            let end = mpd.period_end(out.period_index, starts);
-            match end
-                .and_then(|e| e.checked_sub(out.time))
-                .filter(|d| !d.is_zero())
-            {
-                Some(d) => (Some(d), Some(DurationSource::Period)),
-                None => (None, None),
-            }
-        } else {
-            (None, None)
-        };
         let ms = out.time.as_millis();
+        let break_id = match id {
+            Some(id) => format!("e{id}-{ms}"),
+            None => format!("t{ms}"),
+        };
+        // Zero when the cue-in is at the same instant: a zero-length placement (an insertion point).
+        let by_cue_in = cue_in.as_ref().map(|i| i.time.saturating_sub(out.time));
+        let by_period = (starts.get(out.period_index).copied().flatten() == Some(out.time))
+            .then(|| mpd.period_end(out.period_index, starts))
+            .flatten()
+            .and_then(|e| e.checked_sub(out.time))
+            .filter(|d| !d.is_zero());
+        let (duration, source) = choose_duration(&break_id, out, by_cue_in, by_period, warnings);
         breaks.push(AdBreak {
-            id: match id {
-                Some(id) => format!("e{id}-{ms}"),
-                None => format!("t{ms}"),
-            },
+            id: break_id,
             start: out.time,
             duration,
             duration_source: source,

@@ -4,8 +4,9 @@
 //!   type, so parse → write → parse gives the same model.
 //! - [`scan`]: SCTE-35 cues and ad breaks from EventStreams (SCTE 214-1 §6.7, XML and binary forms) and
 //!   Period-based signalling, plus the InbandEventStream declarations of cues carried in `emsg` boxes
-//!   ([`emsg::read_emsg_boxes`] reads those from segment bytes).
-//! - [`stitch`]: a session's MPD from a content MPD snapshot and the session's plan of breaks and ads;
+//!   ([`emsg::read_emsg_boxes`] reads those from segment bytes). Producers' mistakes are read around per
+//!   field (a bad UPID or duration does not cost the cue), each with a [`ScanWarning`].
+//! - [`mod@stitch`]: a session's MPD from a content MPD snapshot and the session's plan of breaks and ads;
 //!   [`segment::period_segments`] maps a Period back to its segment URLs.
 //!
 //! How a server produces a session's MPD on each refresh (the origin MPD is fetched and parsed once per
@@ -86,7 +87,10 @@ pub mod time;
 mod write;
 pub mod xml;
 
-pub use breaks::{AdBreak, Cue, CueDirection, DurationSource, InbandScte35, Scan, scan};
+pub use breaks::{
+    AdBreak, Cue, CueDirection, DURATION_DISAGREEMENT, DurationSource, InbandScte35,
+    PLAUSIBLE_BREAK, Scan, ScanWarning, scan,
+};
 pub use error::{Error, Result};
 pub use model::{
     AdaptationSet, BaseUrl, ContentKind, Descriptor, Event, EventStream, Mpd, MpdType, Period,

@@ -83,3 +83,18 @@ pub(crate) fn rank(parent: Parent, local: &str) -> u8 {
         },
     }
 }
+
+/// Inserts `el` into `children` (kept in schema order, as the reader leaves them) after every child that
+/// the schema puts before or beside it, so the model stays what reading its written form gives.
+pub(crate) fn insert_ordered(
+    parent: Parent,
+    children: &mut Vec<crate::xml::XmlElement>,
+    el: crate::xml::XmlElement,
+) {
+    let r = rank(parent, el.local_name());
+    let at = children
+        .iter()
+        .position(|c| rank(parent, c.local_name()) > r)
+        .unwrap_or(children.len());
+    children.insert(at, el);
+}

@@ -8,6 +8,13 @@
 //! wild), whatever the namespace prefix or URI (2013:xml, `http://www.scte.org/schemas/35/2016`, ...). The
 //! XML form is mapped field by field to the binary structures of SCTE-35 §9 and §10; `SpliceSchedule`,
 //! `AudioDescriptor` and encrypted packets are not mapped (an error says so).
+//!
+//! Producers get fields wrong, so the XML form degrades per field, not per cue: what a break needs — the
+//! command, event ids, cancel and out-of-network flags, splice times, `segmentationTypeId` — must read or
+//! the cue is refused; a field a break can do without (a UPID, a duration, delivery restrictions, counters,
+//! other descriptors) that does not read is left at its default or out, with a warning naming it
+//! ([`read_event_payload_with_warnings`]). A UPID whose text is not in the format it declares (or, with no
+//! `@segmentationUpidFormat`, is not hex) is taken as the text it is.
 
 use interlude_scte35::{
     AvailDescriptor, BreakDuration, DeliveryRestrictions, DtmfDescriptor, PrivateCommand,
@@ -41,17 +48,30 @@ impl Scte35Scheme {
 }
 
 /// Reads the SCTE-35 payload of an `Event`: a `SpliceInfoSection` element, or `Signal` holding `Binary`
-/// (base64) or `SpliceInfoSection`, whichever the content holds (producers mix up the schemes).
+/// (base64) or `SpliceInfoSection`, whichever the content holds (producers mix up the schemes). Fields a
+/// break can do without that do not read are left out silently; [`read_event_payload_with_warnings`] says
+/// which.
 ///
 /// # Errors
 /// A message saying what is missing or wrong; the caller adds where.
 pub fn read_event_payload(content: &[XmlNode]) -> Result<SpliceInfoSection, String> {
+    read_event_payload_with_warnings(content).map(|(s, _)| s)
+}
+
+/// [`read_event_payload`], with a message for every field that did not read and was left at its default.
+///
+/// # Errors
+/// As [`read_event_payload`]: the payload is missing, or a field a break needs does not read.
+pub fn read_event_payload_with_warnings(
+    content: &[XmlNode],
+) -> Result<(SpliceInfoSection, Vec<String>), String> {
+    let mut warnings = Vec::new();
     for node in content {
         let XmlNode::Element(el) = node else {
             continue;
         };
-        if let Some(s) = read_payload_element(el)? {
-            return Ok(s);
+        if let Some(s) = read_payload_element(el, &mut warnings)? {
+            return Ok((s, warnings));
         }
     }
     // Some producers put the base64 text straight into the Event.
@@ -63,22 +83,25 @@ pub fn read_event_payload(content: &[XmlNode]) -> Result<SpliceInfoSection, Stri
         })
         .collect();
     if !text.trim().is_empty() {
-        return decode_binary(&text);
+        return decode_binary(&text).map(|s| (s, warnings));
     }
     Err("no SpliceInfoSection or Signal/Binary element in the Event".to_string())
 }
 
-fn read_payload_element(el: &XmlElement) -> Result<Option<SpliceInfoSection>, String> {
+fn read_payload_element(
+    el: &XmlElement,
+    w: &mut Vec<String>,
+) -> Result<Option<SpliceInfoSection>, String> {
     let name = el.local_name();
     if name.eq_ignore_ascii_case("SpliceInfoSection") {
-        return splice_info_section(el).map(Some);
+        return section(el, w).map(Some);
     }
     if name.eq_ignore_ascii_case("Binary") {
         return decode_binary(&el.text()).map(Some);
     }
     if name.eq_ignore_ascii_case("Signal") {
         for child in el.elements() {
-            if let Some(s) = read_payload_element(child)? {
+            if let Some(s) = read_payload_element(child, w)? {
                 return Ok(Some(s));
             }
         }
@@ -119,6 +142,14 @@ fn flag(el: &XmlElement, name: &str) -> Result<Option<bool>, String> {
     }
 }
 
+/// A field a break can do without: its value, or `None` with a warning when it does not read.
+fn soft<T>(r: Result<Option<T>, String>, w: &mut Vec<String>) -> Option<T> {
+    r.unwrap_or_else(|reason| {
+        w.push(format!("{reason}; left out"));
+        None
+    })
+}
+
 fn child<'a>(el: &'a XmlElement, name: &str) -> Option<&'a XmlElement> {
     el.elements()
         .find(|c| c.local_name().eq_ignore_ascii_case(name))
@@ -135,10 +166,15 @@ fn splice_time(el: Option<&XmlElement>) -> Result<Option<SpliceTime>, String> {
 }
 
 /// Maps `scte35:SpliceInfoSection` (SCTE-35 2023 XML schema `SpliceInfoSectionType`) to the binary model.
+/// Fields a break can do without that do not read are left out (see the module documentation).
 ///
 /// # Errors
 /// A message naming the element or attribute that cannot be mapped.
 pub fn splice_info_section(el: &XmlElement) -> Result<SpliceInfoSection, String> {
+    section(el, &mut Vec::new())
+}
+
+fn section(el: &XmlElement, w: &mut Vec<String>) -> Result<SpliceInfoSection, String> {
     let mut command = None;
     let mut descriptors = Vec::new();
     for c in el.elements() {
@@ -149,7 +185,7 @@ pub fn splice_info_section(el: &XmlElement) -> Result<SpliceInfoSection, String>
                 let t = splice_time(child(c, "SpliceTime"))?.unwrap_or_default();
                 command = Some(SpliceCommand::TimeSignal(TimeSignal { splice_time: t }));
             }
-            "SpliceInsert" => command = Some(SpliceCommand::SpliceInsert(splice_insert(c)?)),
+            "SpliceInsert" => command = Some(SpliceCommand::SpliceInsert(splice_insert(c, w)?)),
             "PrivateCommand" => {
                 let bytes = child(c, "PrivateBytes")
                     .map(|b| hex_to_bytes(&b.text()))
@@ -165,49 +201,50 @@ pub fn splice_info_section(el: &XmlElement) -> Result<SpliceInfoSection, String>
             "EncryptedPacket" => return Err("encrypted SpliceInfoSection is not supported".into()),
             "AvailDescriptor" => {
                 descriptors.push(SpliceDescriptor::AvailDescriptor(AvailDescriptor {
-                    provider_avail_id: num(c, "providerAvailId")?.unwrap_or(0),
+                    provider_avail_id: soft(num(c, "providerAvailId"), w).unwrap_or(0),
                 }))
             }
             "DTMFDescriptor" => {
                 descriptors.push(SpliceDescriptor::DtmfDescriptor(DtmfDescriptor {
-                    preroll: num(c, "preroll")?.unwrap_or(0),
+                    preroll: soft(num(c, "preroll"), w).unwrap_or(0),
                     reserved: None,
                     dtmf_chars: attr(c, "chars").unwrap_or("").to_string(),
                 }))
             }
             "TimeDescriptor" => {
                 descriptors.push(SpliceDescriptor::TimeDescriptor(TimeDescriptor {
-                    tai_seconds: num(c, "taiSeconds")?.unwrap_or(0),
-                    tai_ns: num(c, "taiNs")?.unwrap_or(0),
-                    utc_offset: num(c, "utcOffset")?.unwrap_or(0),
+                    tai_seconds: soft(num(c, "taiSeconds"), w).unwrap_or(0),
+                    tai_ns: soft(num(c, "taiNs"), w).unwrap_or(0),
+                    utc_offset: soft(num(c, "utcOffset"), w).unwrap_or(0),
                 }))
             }
             "SegmentationDescriptor" => descriptors.push(SpliceDescriptor::SegmentationDescriptor(
-                segmentation_descriptor(c)?,
+                segmentation_descriptor(c, w)?,
             )),
             _ => {}
         }
     }
     let command = command.ok_or("SpliceInfoSection has no splice command")?;
     let mut section = SpliceInfoSection::new(command);
-    section.pts_adjustment = num(el, "ptsAdjustment")?.unwrap_or(0);
-    section.tier = num(el, "tier")?.unwrap_or(0xFFF);
-    section.protocol_version = num(el, "protocolVersion")?.unwrap_or(0);
-    section.sap_type = num(el, "sapType")?.unwrap_or(3);
+    // pts_adjustment moves the splice PTS, which a DASH cue's time does not come from (the Event's does).
+    section.pts_adjustment = soft(num(el, "ptsAdjustment"), w).unwrap_or(0);
+    section.tier = soft(num(el, "tier"), w).unwrap_or(0xFFF);
+    section.protocol_version = soft(num(el, "protocolVersion"), w).unwrap_or(0);
+    section.sap_type = soft(num(el, "sapType"), w).unwrap_or(3);
     section.splice_descriptors = descriptors;
     Ok(section)
 }
 
-fn splice_insert(el: &XmlElement) -> Result<SpliceInsert, String> {
+fn splice_insert(el: &XmlElement, w: &mut Vec<String>) -> Result<SpliceInsert, String> {
     let mut s = SpliceInsert {
         splice_event_id: num(el, "spliceEventId")?.unwrap_or(0),
         splice_event_cancel_indicator: flag(el, "spliceEventCancelIndicator")?.unwrap_or(false),
         out_of_network_indicator: flag(el, "outOfNetworkIndicator")?.unwrap_or(false),
-        splice_immediate_flag: flag(el, "spliceImmediateFlag")?.unwrap_or(false),
-        event_id_compliance_flag: flag(el, "eventIdComplianceFlag")?.unwrap_or(true),
-        unique_program_id: num(el, "uniqueProgramId")?.unwrap_or(0),
-        avail_num: num(el, "availNum")?.unwrap_or(0),
-        avails_expected: num(el, "availsExpected")?.unwrap_or(0),
+        splice_immediate_flag: soft(flag(el, "spliceImmediateFlag"), w).unwrap_or(false),
+        event_id_compliance_flag: soft(flag(el, "eventIdComplianceFlag"), w).unwrap_or(true),
+        unique_program_id: soft(num(el, "uniqueProgramId"), w).unwrap_or(0),
+        avail_num: soft(num(el, "availNum"), w).unwrap_or(0),
+        avails_expected: soft(num(el, "availsExpected"), w).unwrap_or(0),
         program_splice_flag: true,
         ..SpliceInsert::default()
     };
@@ -230,32 +267,60 @@ fn splice_insert(el: &XmlElement) -> Result<SpliceInsert, String> {
         }
     }
     if let Some(b) = child(el, "BreakDuration") {
-        s.break_duration = Some(BreakDuration {
-            auto_return: flag(b, "autoReturn")?.unwrap_or(true),
-            reserved: None,
-            duration: num(b, "duration")?.ok_or("BreakDuration@duration is missing")?,
-        });
+        // A break without a readable duration is still a break: its length comes from elsewhere.
+        if let Some(duration) = soft(
+            num(b, "duration")
+                .and_then(|d| d.ok_or_else(|| "BreakDuration@duration is missing".into()))
+                .map(Some),
+            w,
+        ) {
+            s.break_duration = Some(BreakDuration {
+                auto_return: soft(flag(b, "autoReturn"), w).unwrap_or(true),
+                reserved: None,
+                duration,
+            });
+        }
     }
     Ok(s)
 }
 
-fn segmentation_descriptor(el: &XmlElement) -> Result<SegmentationDescriptor, String> {
-    let type_id: u8 = num(el, "segmentationTypeId")?.unwrap_or(0);
+fn segmentation_descriptor(
+    el: &XmlElement,
+    w: &mut Vec<String>,
+) -> Result<SegmentationDescriptor, String> {
+    let type_id: u8 = match num(el, "segmentationTypeId")? {
+        Some(t) => t,
+        // AWS MediaTailor's documented origin example puts segmentationTypeId (and segmentNum,
+        // segmentsExpected) on the SegmentationUpid child instead of the descriptor.
+        None => match child(el, "SegmentationUpid")
+            .map(|u| num::<u8>(u, "segmentationTypeId"))
+            .transpose()?
+            .flatten()
+        {
+            Some(t) => {
+                w.push(format!(
+                    "segmentationTypeId={t} is on SegmentationUpid, not on SegmentationDescriptor; taken from there"
+                ));
+                t
+            }
+            None => 0,
+        },
+    };
     let mut d = SegmentationDescriptor {
         segmentation_event_id: num(el, "segmentationEventId")?
             .or(num(el, "spliceEventId")?)
             .unwrap_or(0),
         segmentation_event_cancel_indicator: flag(el, "segmentationEventCancelIndicator")?
             .unwrap_or(false),
-        segmentation_duration: num(el, "segmentationDuration")?,
+        segmentation_duration: soft(num(el, "segmentationDuration"), w),
         segmentation_type_id: SegmentationTypeId::from(type_id),
-        segment_num: num(el, "segmentNum")?.unwrap_or(0),
-        segments_expected: num(el, "segmentsExpected")?.unwrap_or(0),
+        segment_num: soft(num(el, "segmentNum"), w).unwrap_or(0),
+        segments_expected: soft(num(el, "segmentsExpected"), w).unwrap_or(0),
         ..SegmentationDescriptor::default()
     };
     if let (Some(num_), Some(expected)) = (
-        num::<u8>(el, "subSegmentNum")?,
-        num::<u8>(el, "subSegmentsExpected")?,
+        soft(num::<u8>(el, "subSegmentNum"), w),
+        soft(num::<u8>(el, "subSegmentsExpected"), w),
     ) {
         d.sub_segment = Some(SubSegment {
             sub_segment_num: num_,
@@ -264,34 +329,32 @@ fn segmentation_descriptor(el: &XmlElement) -> Result<SegmentationDescriptor, St
     }
     if let Some(r) = child(el, "DeliveryRestrictions") {
         d.delivery_restrictions = Some(DeliveryRestrictions {
-            web_delivery_allowed_flag: flag(r, "webDeliveryAllowedFlag")?.unwrap_or(true),
-            no_regional_blackout_flag: flag(r, "noRegionalBlackoutFlag")?.unwrap_or(true),
-            archive_allowed_flag: flag(r, "archiveAllowedFlag")?.unwrap_or(true),
-            device_restrictions: num(r, "deviceRestrictions")?.unwrap_or(3),
+            web_delivery_allowed_flag: soft(flag(r, "webDeliveryAllowedFlag"), w).unwrap_or(true),
+            no_regional_blackout_flag: soft(flag(r, "noRegionalBlackoutFlag"), w).unwrap_or(true),
+            archive_allowed_flag: soft(flag(r, "archiveAllowedFlag"), w).unwrap_or(true),
+            device_restrictions: soft(num(r, "deviceRestrictions"), w).unwrap_or(3),
         });
     }
     let components: Vec<SegmentationComponent> = el
         .elements()
         .filter(|c| c.local_name() == "Component")
-        .map(|c| {
-            Ok(SegmentationComponent {
-                component_tag: num(c, "componentTag")?.unwrap_or(0),
-                reserved: None,
-                pts_offset: num(c, "ptsOffset")?.unwrap_or(0),
-            })
+        .map(|c| SegmentationComponent {
+            component_tag: soft(num(c, "componentTag"), w).unwrap_or(0),
+            reserved: None,
+            pts_offset: soft(num(c, "ptsOffset"), w).unwrap_or(0),
         })
-        .collect::<Result<_, String>>()?;
+        .collect();
     if !components.is_empty() {
         d.components = Some(components);
     }
     let upids: Vec<SegmentationUpid> = el
         .elements()
         .filter(|c| c.local_name() == "SegmentationUpid")
-        .map(upid)
-        .collect::<Result<_, String>>()?;
+        .map(|c| upid(c, w))
+        .collect();
     d.segmentation_upid = match upids.len() {
         0 => match (
-            num::<u8>(el, "segmentationUpidType")?,
+            soft(num::<u8>(el, "segmentationUpidType"), w),
             attr(el, "segmentationUpid"),
         ) {
             // Older producers (Telestream) write the UPID as attributes of the descriptor, as text.
@@ -308,17 +371,49 @@ fn segmentation_descriptor(el: &XmlElement) -> Result<SegmentationDescriptor, St
 }
 
 /// One `SegmentationUpid` element: `@segmentationUpidType` and a value whose encoding
-/// `@segmentationUpidFormat` names (`hexbinary` when absent, `text`, `base-64`).
-fn upid(el: &XmlElement) -> Result<SegmentationUpid, String> {
-    let upid_type: u8 = num(el, "segmentationUpidType")?.unwrap_or(0);
+/// `@segmentationUpidFormat` names (`hexbinary` when absent, `text`, `base-64`). A value that is not in its
+/// format is taken as text (producers write text and leave the format out), an unreadable type as 0x01
+/// (user defined) when there is a value and 0x00 (not used) when there is none; each with a warning.
+fn upid(el: &XmlElement, w: &mut Vec<String>) -> SegmentationUpid {
     let text = el.text();
-    let bytes = match attr(el, "segmentationUpidFormat").unwrap_or("hexbinary") {
-        "text" => text.into_bytes(),
-        "base-64" => base64_to_bytes(text.trim()).map_err(|e| format!("SegmentationUpid: {e}"))?,
-        "hexbinary" => hex_to_bytes(text.trim()).map_err(|e| format!("SegmentationUpid: {e}"))?,
-        _ => text.into_bytes(),
+    let value = text.trim();
+    let upid_type: u8 = soft(num(el, "segmentationUpidType"), w).unwrap_or(if value.is_empty() {
+        0x00
+    } else {
+        0x01
+    });
+    let declared = attr(el, "segmentationUpidFormat");
+    let format = declared.unwrap_or("hexbinary");
+    let decoded = match format {
+        "base-64" => base64_to_bytes(value).map_err(|e| e.to_string()),
+        "hexbinary" => hex_to_bytes(value).map_err(|e| e.to_string()),
+        _ => Ok(value.as_bytes().to_vec()),
     };
-    Ok(SegmentationUpid::from_bytes(upid_type, &bytes))
+    let as_text = SegmentationUpid::from_bytes(upid_type, value.as_bytes());
+    let typed = |u: &SegmentationUpid| !matches!(u, SegmentationUpid::Other { .. });
+    match decoded {
+        Ok(bytes) => {
+            let upid = SegmentationUpid::from_bytes(upid_type, &bytes);
+            // Without a declared format, text such as an Ad-ID can also be valid hex: the reading that gives
+            // the type its form wins.
+            // Only the UPID types SCTE-35 defines as text (ISCI, Ad-ID, TID, ADI, ADS information, URI).
+            let text_type = matches!(upid_type, 0x02 | 0x03 | 0x07 | 0x09 | 0x0E | 0x0F);
+            if declared.is_none() && text_type && !typed(&upid) && typed(&as_text) {
+                w.push(format!(
+                    "SegmentationUpid {value:?} has no @segmentationUpidFormat and reads as type \
+                     {upid_type:#04x} only as text; taken as text"
+                ));
+                return as_text;
+            }
+            upid
+        }
+        Err(e) => {
+            w.push(format!(
+                "SegmentationUpid {value:?} is not {format} ({e}); taken as text"
+            ));
+            as_text
+        }
+    }
 }
 
 #[cfg(test)]

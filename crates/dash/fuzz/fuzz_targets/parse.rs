@@ -1,6 +1,7 @@
 //! Any bytes through the MPD reader and the SCTE-35 scan: no panic; whatever reads writes, the written MPD
 //! reads back to the same model and scans the same, and writing that again gives the same text. Whatever
-//! reads is also stitched with a one-break plan, and the stitched MPD must read back as written.
+//! reads is also stitched with a one-break plan (without and with a request time), and the stitched MPD
+//! must read back as written. Scan warnings format.
 #![no_main]
 
 use std::time::Duration;
@@ -45,6 +46,9 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let found = scan(&mpd);
+    for w in &found.warnings {
+        let _ = w.to_string();
+    }
     let written = write_mpd(&mpd);
     let reread = parse_mpd(&written).expect("a written MPD reads back");
     assert_eq!(reread, mpd, "write then parse changed the model:\n{written}");
@@ -63,9 +67,16 @@ fuzz_target!(|data: &[u8]| {
         ads: vec![ad(), ad()],
         slate: Some(ad()),
     }];
-    if let Ok(stitched) = stitch(&mpd, &plan, &DirectAdUrls, &StitchOptions::default()) {
-        let text = write_mpd(&stitched.mpd);
-        let back = parse_mpd(&text).expect("a stitched MPD reads back");
-        assert_eq!(back, stitched.mpd, "the stitched MPD does not read back as written");
+    // Without a request time, and with one (the live window of `$Number$` content, a UTCTiming).
+    let now = mpd.publish_time.or(mpd.availability_start_time);
+    for options in [
+        StitchOptions::default(),
+        StitchOptions { now, ..StitchOptions::default() },
+    ] {
+        if let Ok(stitched) = stitch(&mpd, &plan, &DirectAdUrls, &options) {
+            let text = write_mpd(&stitched.mpd);
+            let back = parse_mpd(&text).expect("a stitched MPD reads back");
+            assert_eq!(back, stitched.mpd, "the stitched MPD does not read back as written");
+        }
     }
 });

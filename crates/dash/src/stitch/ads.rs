@@ -22,16 +22,15 @@ fn primary_language(lang: &str) -> String {
         .to_ascii_lowercase()
 }
 
-/// The renditions of `ad` to put in the ad Period's copy of `set`: of the same kind, the same language
-/// (when the content names one and the ad has it), the same codec family when the ad has it, then for each
-/// content representation the one closest in bandwidth (on a log scale), without repeats.
-pub(crate) fn pick_renditions<'a>(set: &AdaptationSet, ad: &'a Ad) -> Vec<&'a AdRendition> {
+/// The renditions of `ad` that may stand in for `set`'s representations: of the same kind, the same language
+/// (when the content names one and the ad has it), the same codec family when the ad has it.
+fn candidates<'a>(set: &AdaptationSet, ad: &'a Ad) -> Vec<&'a AdRendition> {
     let kind = set.kind();
-    let mut candidates: Vec<&AdRendition> =
-        ad.renditions.iter().filter(|r| r.kind == kind).collect();
     if kind == ContentKind::Other {
         return Vec::new();
     }
+    let mut candidates: Vec<&AdRendition> =
+        ad.renditions.iter().filter(|r| r.kind == kind).collect();
     if let Some(lang) = set.lang.as_deref().map(primary_language) {
         let same: Vec<&AdRendition> = candidates
             .iter()
@@ -58,32 +57,32 @@ pub(crate) fn pick_renditions<'a>(set: &AdaptationSet, ad: &'a Ad) -> Vec<&'a Ad
             candidates = same;
         }
     }
+    candidates
+}
+
+/// For each representation of `set` (in order), the ad rendition that stands in for it in the ad Period:
+/// among the [`candidates`], the one closest in bandwidth (on a log scale). Renditions repeat when the ad
+/// has fewer than the content, so every content Representation@id is in every ad Period: players that join
+/// Periods by Representation@id (video.js / mpd-parser) then keep one track per content rendition.
+/// Empty when the ad has nothing for the set.
+pub(crate) fn stand_ins<'a>(set: &AdaptationSet, ad: &'a Ad) -> Vec<(usize, &'a AdRendition)> {
+    let candidates = candidates(set, ad);
     if candidates.is_empty() {
         return Vec::new();
     }
-    let mut picked: Vec<&AdRendition> = Vec::new();
-    let mut bandwidths: Vec<u64> = set
-        .representations
+    set.representations
         .iter()
-        .filter_map(|r| r.bandwidth)
-        .collect();
-    if bandwidths.is_empty() {
-        bandwidths.push(0);
-    }
-    for bw in bandwidths {
-        let best = candidates.iter().copied().min_by(|a, b| {
-            let da = log_distance(a.bandwidth, bw);
-            let db = log_distance(b.bandwidth, bw);
-            da.total_cmp(&db).then(a.bandwidth.cmp(&b.bandwidth))
-        });
-        if let Some(best) = best {
-            if !picked.iter().any(|p| std::ptr::eq(*p, best)) {
-                picked.push(best);
-            }
-        }
-    }
-    picked.sort_by_key(|r| r.bandwidth);
-    picked
+        .enumerate()
+        .filter_map(|(ri, rep)| {
+            let bw = rep.bandwidth.unwrap_or(0);
+            let best = candidates.iter().copied().min_by(|a, b| {
+                let da = log_distance(a.bandwidth, bw);
+                let db = log_distance(b.bandwidth, bw);
+                da.total_cmp(&db).then(a.bandwidth.cmp(&b.bandwidth))
+            })?;
+            Some((ri, best))
+        })
+        .collect()
 }
 
 fn log_distance(a: u64, b: u64) -> f64 {
@@ -92,8 +91,9 @@ fn log_distance(a: u64, b: u64) -> f64 {
     (a.ln() - b.ln()).abs()
 }
 
-/// The ad's segments for one rendition, those starting before `plays` (the placed length).
-fn ad_segments(r: &AdRendition, full: Duration, plays: Duration) -> Vec<Segment> {
+/// The ad's segments for one rendition, those starting before `plays` (the placed length), timed from
+/// `origin`.
+fn ad_segments(r: &AdRendition, full: Duration, plays: Duration, origin: u64) -> Vec<Segment> {
     let ts = r.timescale.max(1);
     let d = r.segment_duration.max(1);
     let total = duration_to_ticks(full, ts);
@@ -105,7 +105,7 @@ fn ad_segments(r: &AdRendition, full: Duration, plays: Duration) -> Vec<Segment>
         let dur = d.min(total - t);
         out.push(Segment {
             number: n,
-            time: t,
+            time: origin.saturating_add(t),
             duration: dur,
         });
         t += dur;
@@ -129,7 +129,28 @@ pub(crate) struct AdPeriodSpec<'a> {
     pub(crate) plays: Duration,
 }
 
+/// Replaces `$RepresentationID$` and `$Bandwidth$` in an ad URL template with the ad rendition's own values:
+/// the Representation carries the content's @id in the ad Period, so the identifiers must not be left for
+/// the player to fill. `$Number$`, `$Time$` and `$$` stay.
+fn own_identifiers(template: &str, r: &AdRendition) -> String {
+    template
+        .replace("$RepresentationID$", &r.id)
+        .replace("$Bandwidth$", &r.bandwidth.to_string())
+}
+
+fn non_empty(s: &str) -> Option<String> {
+    let s = s.trim();
+    (!s.is_empty()).then(|| s.to_string())
+}
+
 /// Builds the Period that plays `spec.ad` for `spec.plays` from `spec.start`.
+///
+/// What players match Periods on is kept from the content (DASH-IF IOP §4.3.3.3, multi-Period content):
+/// AdaptationSet@id, @contentType, @lang, Role, Accessibility and Label; every content Representation@id,
+/// each standing for the ad rendition closest to it; and the content's Period- and AdaptationSet-level
+/// BaseURLs, so a player that groups tracks by resolved base URL (mpd-parser) groups ads with content (ad
+/// URLs are absolute in practice; relative ones resolve against that chain). Attributes the ad has no value
+/// for are left out rather than written empty (an empty @initialization means "no init segment" to nobody).
 pub(crate) fn ad_period(
     spec: &AdPeriodSpec<'_>,
     urls: &dyn AdUrls,
@@ -139,12 +160,12 @@ pub(crate) fn ad_period(
         id: Some(spec.period_id.clone()),
         start: Some(spec.start),
         duration: Some(spec.plays),
+        base_urls: spec.content.base_urls.clone(),
         ..Period::default()
     };
-    let mut used_ids: Vec<String> = Vec::new();
     for (ai, set) in spec.content.adaptation_sets.iter().enumerate() {
-        let picked = pick_renditions(set, spec.ad);
-        if picked.is_empty() {
+        let stand_ins = stand_ins(set, spec.ad);
+        if stand_ins.is_empty() {
             if matches!(set.kind(), ContentKind::Video | ContentKind::Audio) {
                 warnings.push(StitchWarning::NoRendition {
                     break_id: spec.break_id.to_string(),
@@ -154,6 +175,7 @@ pub(crate) fn ad_period(
             }
             continue;
         }
+        let set_mime = stand_ins.first().and_then(|(_, r)| non_empty(&r.mime_type));
         let mut out = AdaptationSet {
             id: set.id.clone(),
             content_type: set.content_type.clone().or_else(|| {
@@ -167,19 +189,24 @@ pub(crate) fn ad_period(
                     .to_string(),
                 )
             }),
-            mime_type: picked.first().map(|r| r.mime_type.clone()),
+            mime_type: set_mime.clone(),
             lang: set.lang.clone(),
             segment_alignment: Some("true".to_string()),
             roles: set.roles.clone(),
             accessibility: set.accessibility.clone(),
+            base_urls: set.base_urls.clone(),
+            extra_children: set
+                .extra_children
+                .iter()
+                .filter(|c| c.local_name() == "Label")
+                .cloned()
+                .collect(),
             ..AdaptationSet::default()
         };
-        for r in picked {
-            let mut id = r.id.clone();
-            if used_ids.contains(&id) {
-                id = format!("{}_{ai}", r.id);
-            }
-            used_ids.push(id.clone());
+        for (ri, r) in stand_ins {
+            let Some(content_rep) = set.representations.get(ri) else {
+                continue;
+            };
             let request = AdUrlRequest {
                 break_id: spec.break_id,
                 period_id: &spec.period_id,
@@ -189,22 +216,24 @@ pub(crate) fn ad_period(
                 rendition: r,
             };
             let u = urls.urls(&request);
-            let segments = ad_segments(r, spec.ad.duration, spec.plays);
+            let origin = urls.media_time_at_start(&request);
+            let segments = ad_segments(r, spec.ad.duration, spec.plays, origin);
+            let mime = non_empty(&r.mime_type).filter(|m| Some(m) != set_mime.as_ref());
             out.representations.push(Representation {
-                id,
+                id: content_rep.id.clone(),
                 bandwidth: Some(r.bandwidth),
-                codecs: Some(r.codecs.clone()),
-                mime_type: None,
+                codecs: non_empty(&r.codecs),
+                mime_type: mime,
                 width: r.width,
                 height: r.height,
-                frame_rate: r.frame_rate.clone(),
+                frame_rate: r.frame_rate.as_deref().and_then(non_empty),
                 audio_sampling_rate: r.audio_sampling_rate.map(|s| s.to_string()),
                 segment_template: Some(SegmentTemplate {
-                    media: Some(u.media),
-                    initialization: Some(u.initialization),
+                    media: non_empty(&own_identifiers(&u.media, r)),
+                    initialization: non_empty(&own_identifiers(&u.initialization, r)),
                     timescale: Some(r.timescale.max(1)),
                     start_number: Some(r.start_number),
-                    presentation_time_offset: None,
+                    presentation_time_offset: (origin > 0).then_some(origin),
                     duration: None,
                     timeline: Some(compress_timeline(&segments)),
                     ..SegmentTemplate::default()

@@ -15,6 +15,23 @@
 //!   segment) has reached its start, and leaves with the time-shift window (when the content's oldest
 //!   segment is later than its end); content pieces leave when none of their segments is left.
 //!
+//! What other players key on across Periods (DASH-IF IOP timing model, "Period connectivity"; video.js's
+//! mpd-parser joins Periods by Representation@id, Shaka Player and dash.js by AdaptationSet and track
+//! attributes):
+//! - ad and slate Periods repeat the content's AdaptationSet@ids and every content Representation@id, each
+//!   standing for the closest ad rendition, so a player keeps one track per content rendition;
+//! - the content after a break signals `urn:mpeg:dash:period-connectivity:2015` to the content piece before
+//!   it (same init, timeline jumps), or `urn:mpeg:dash:period-continuity:2015` when the break placed nothing;
+//!   slate repetitions connect to the one before;
+//! - an attribute without a value is left out (no `initialization=""` for TS ads), ad URLs carry the ad
+//!   rendition's own `$RepresentationID$`, and ad Periods repeat the content's Period and AdaptationSet
+//!   BaseURLs (mpd-parser groups tracks by resolved base URL).
+//!
+//! Period ids name the break they follow, so a caller must keep a break in the plan after its cue leaves
+//! the origin's MPD: dropped, the content after it would take back the content Period's id (a Period@id
+//! change players do not follow). It may be dropped once two later breaks have ended before the
+//! time-shift window (nothing visible is then named after it, nor links to a piece named after it).
+//!
 //! Early return ([`PlannedBreak::ended_at`]) truncates the ad playing and drops later ones. With slate the
 //! content resumes on the first segment boundary at or after the break end (the slate fills the rest);
 //! without slate it resumes as soon as the ads end.
@@ -89,7 +106,10 @@ pub fn stitch(
         })
         .collect();
     let span = if content.is_dynamic() {
-        content::content_span(&known)?
+        match content::content_span(&known)? {
+            Some(span) => Some(span),
+            None => options.now.and_then(|now| clock_span(content, now)),
+        }
     } else {
         None
     };
@@ -124,37 +144,73 @@ pub fn stitch(
             continue;
         }
         let mut cursor = start;
-        let mut piece_id = base.clone();
+        let mut piece = Piece {
+            id: base.clone(),
+            link: None,
+        };
+        // The id of the last piece that covers some time (in this MPD or not).
+        let mut last_piece: Option<String> = None;
         for k in overlapping {
             let b = breaks[k];
-            if b.start > cursor {
-                if let Some(p) =
-                    content::content_piece(period, start, cursor, Some(b.start), piece_id.clone())?
-                {
-                    out.mpd.periods.push(p);
-                }
+            let abuts = b.start > cursor;
+            if abuts {
+                piece.emit(period, start, cursor, Some(b.start), span, &mut out)?;
+                last_piece = Some(piece.id.clone());
             }
             if b.start >= start {
                 let r = place_break(b, period, start, end, &base, span, urls, &mut out)?;
                 resume[k] = Some(r);
             }
             let r = resume[k].unwrap_or_else(|| b.end());
+            // The next piece plays the same Representations after the break (period connectivity); when the
+            // break placed nothing, straight on from where this one stops (period continuity).
+            let link = last_piece.clone().map(|to| Link {
+                to,
+                continuous: abuts && r <= b.start,
+            });
             cursor = cursor.max(r);
-            piece_id = format!("{base}_{}_post", b.id);
+            piece = Piece {
+                id: format!("{base}_{}_post", b.id),
+                link,
+            };
         }
         if end.is_none_or(|e| cursor < e) {
-            if let Some(p) = content::content_piece(period, start, cursor, end, piece_id)? {
-                out.mpd.periods.push(p);
-            }
+            piece.emit(period, start, cursor, end, span, &mut out)?;
         }
     }
     if let Some(t) = options.publish_time {
         out.mpd.publish_time = Some(t);
     }
+    if let Some(now) = options.now.filter(|_| content.is_dynamic()) {
+        // DASH-IF IOP: a dynamic MPD names its clock. The session MPD is made per request, so the time of the
+        // request itself is a fine one when the origin names none.
+        if !out
+            .mpd
+            .extra_children
+            .iter()
+            .any(|c| c.local_name() == "UTCTiming")
+        {
+            let mut timing = crate::xml::XmlElement::new("UTCTiming");
+            timing
+                .attrs
+                .push(("schemeIdUri".into(), UTC_TIMING_DIRECT.into()));
+            timing.attrs.push((
+                "value".into(),
+                now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            ));
+            crate::order::insert_ordered(
+                crate::order::Parent::Mpd,
+                &mut out.mpd.extra_children,
+                timing,
+            );
+        }
+    }
     if let Some(base) = &options.content_base_url {
         if out.mpd.base_urls.is_empty() {
+            // The directory, not the MPD's own URL: every player resolves against either the same way, but a
+            // directory is what BaseURL means (§5.6) and what naive joiners get right.
             out.mpd.base_urls.push(crate::model::BaseUrl {
-                url: base.clone(),
+                url: resolve_url(base, ""),
                 attrs: Vec::new(),
             });
         } else {
@@ -170,6 +226,101 @@ pub fn stitch(
         }
     }
     Ok(out)
+}
+
+/// Period connectivity and continuity (ISO/IEC 23009-1 §5.3.2.4, DASH-IF IOP timing model "Period
+/// connectivity"): the scheme URIs of the SupplementalProperty an AdaptationSet carries to say that its
+/// Representations continue those of the same @id in the Period its @value names.
+pub const PERIOD_CONNECTIVITY: &str = "urn:mpeg:dash:period-connectivity:2015";
+/// See [`PERIOD_CONNECTIVITY`]: the sample timelines also run on without a gap.
+pub const PERIOD_CONTINUITY: &str = "urn:mpeg:dash:period-continuity:2015";
+
+/// The UTCTiming scheme whose @value is the time itself (ISO/IEC 23009-1 §5.8.5.7).
+pub const UTC_TIMING_DIRECT: &str = "urn:mpeg:dash:utc:direct:2014";
+
+/// A Period this one continues.
+#[derive(Debug, Clone)]
+pub(crate) struct Link {
+    /// Its Period@id (present in the MPD or not: the signal does not change when it leaves the window).
+    pub(crate) to: String,
+    /// Whether the sample timelines are continuous (else only connected).
+    pub(crate) continuous: bool,
+}
+
+/// Marks every AdaptationSet of `period` that has an @id as continuing the one of the same @id in
+/// `link.to`, replacing connectivity or continuity signals copied from the content (they name the content's
+/// previous Period, which the piece does not follow).
+pub(crate) fn link_period(period: &mut Period, link: &Link) {
+    let scheme = if link.continuous {
+        PERIOD_CONTINUITY
+    } else {
+        PERIOD_CONNECTIVITY
+    };
+    for set in &mut period.adaptation_sets {
+        set.extra_children.retain(|c| {
+            !(c.local_name() == "SupplementalProperty"
+                && matches!(
+                    c.attr("schemeIdUri"),
+                    Some(PERIOD_CONNECTIVITY | PERIOD_CONTINUITY)
+                ))
+        });
+        if set.id.is_some() {
+            let mut prop = crate::xml::XmlElement::new("SupplementalProperty");
+            prop.attrs.push(("schemeIdUri".into(), scheme.into()));
+            prop.attrs.push(("value".into(), link.to.clone()));
+            crate::order::insert_ordered(
+                crate::order::Parent::AdaptationSet,
+                &mut set.extra_children,
+                prop,
+            );
+        }
+    }
+}
+
+/// One content piece to come: its id and the piece before it.
+struct Piece {
+    id: String,
+    link: Option<Link>,
+}
+
+impl Piece {
+    /// Adds the piece `[from, to)` of `period` to the output unless it has left the window (no segment
+    /// left, or it ends before the window starts) or lies past the live edge.
+    fn emit(
+        &self,
+        period: &Period,
+        period_start: Duration,
+        from: Duration,
+        to: Option<Duration>,
+        span: Option<(Duration, Duration)>,
+        out: &mut Stitched,
+    ) -> Result<()> {
+        if let Some((window_start, edge)) = span {
+            if to.is_some_and(|t| t <= window_start) || from >= edge {
+                return Ok(());
+            }
+        }
+        if let Some(mut p) =
+            content::content_piece(period, period_start, from, to, self.id.clone())?
+        {
+            if let Some(link) = &self.link {
+                link_period(&mut p, link);
+            }
+            out.mpd.periods.push(p);
+        }
+        Ok(())
+    }
+}
+
+/// The time-shift window and live edge of a dynamic MPD at `now`, from its availabilityStartTime and
+/// timeShiftBufferDepth (an unbounded window without one).
+fn clock_span(content: &Mpd, now: chrono::DateTime<chrono::Utc>) -> Option<(Duration, Duration)> {
+    let ast = content.availability_start_time?;
+    let edge = (now - ast).to_std().ok()?;
+    let window_start = content
+        .time_shift_buffer_depth
+        .map_or(Duration::ZERO, |d| edge.saturating_sub(d));
+    Some((window_start, edge))
 }
 
 /// Places one break's ads and slate as Periods after `period` (which starts at `start`); returns where the
@@ -215,7 +366,15 @@ fn place_break(
                 start: from,
                 plays,
             };
-            let p = ads::ad_period(&spec, urls, &mut out.warnings);
+            let mut p = ads::ad_period(&spec, urls, &mut out.warnings);
+            // Slate repeats the same media: each repetition connects to the one before.
+            if kind == PlacementKind::Slate && index > 0 {
+                let link = Link {
+                    to: format!("{base}_{}_{tag}{}", b.id, index - 1),
+                    continuous: false,
+                };
+                link_period(&mut p, &link);
+            }
             out.mpd.periods.push(p);
         }
         out.placements.push(Placement {
@@ -326,3 +485,6 @@ pub fn resolve_url(base: &str, relative: &str) -> String {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod interop_tests;

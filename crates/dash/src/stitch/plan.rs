@@ -116,6 +116,16 @@ pub struct AdTemplateUrls {
 pub trait AdUrls {
     /// The URLs for one rendition of one placed ad.
     fn urls(&self, request: &AdUrlRequest<'_>) -> AdTemplateUrls;
+
+    /// The media time, in the rendition's timescale, at which the placed ad's segments start: 0 for a
+    /// creative packaged from zero (the default); for MPEG-TS segments whose PTS continue the content's
+    /// (a server that retimes ad segments) the content's media time there; for a creative whose first PTS is
+    /// not zero, that PTS. The stitcher writes it as the first `S@t` and as `@presentationTimeOffset`, so the
+    /// player maps the ad's first sample to the Period start (ISO/IEC 23009-1 §5.3.9.2).
+    fn media_time_at_start(&self, request: &AdUrlRequest<'_>) -> u64 {
+        let _ = request;
+        0
+    }
 }
 
 impl<F> AdUrls for F
@@ -140,7 +150,7 @@ impl AdUrls for DirectAdUrls {
     }
 }
 
-/// Knobs of [`crate::stitch`].
+/// Knobs of [`crate::stitch()`].
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct StitchOptions {
     /// MPD@publishTime of the output; defaults to the content's. Pass the time the plan last changed when
@@ -152,6 +162,14 @@ pub struct StitchOptions {
     /// Drop SCTE-35 EventStreams from the output (players need not see the cues of breaks already
     /// stitched).
     pub strip_scte35_events: bool,
+    /// The time of the request, for a dynamic MPD whose content has no SegmentTimeline (`$Number$` with
+    /// `@duration`, as MPEG-2 TS origins write): its live edge (`now − availabilityStartTime`) and
+    /// time-shift window say which ad Periods are there yet and which Periods have left the window. Without
+    /// it such content shows every placed Period of the plan. Timeline content needs none: its segments say
+    /// where the edge and the window are. When the content names no clock, the output gets a
+    /// `UTCTiming` of scheme `urn:mpeg:dash:utc:direct:2014` with this time (DASH-IF IOP wants one in every
+    /// dynamic MPD; Shaka Player warns without).
+    pub now: Option<DateTime<Utc>>,
 }
 
 /// What fills a piece of a break.

@@ -12,7 +12,7 @@ const SEG: u64 = 180_000; // 2 s at 90 kHz
 
 /// A live MPD whose video and audio timelines hold segments `first..=last` (2 s each, numbered from 1 at
 /// t=0) in one Period starting at 0.
-fn live(first: u64, last: u64) -> Mpd {
+pub(super) fn live(first: u64, last: u64) -> Mpd {
     let count = last - first + 1;
     let text = format!(
         r#"<?xml version="1.0"?>
@@ -43,7 +43,7 @@ fn live(first: u64, last: u64) -> Mpd {
     parse_mpd(&text).expect("test MPD reads")
 }
 
-fn rendition(
+pub(super) fn rendition(
     id: &str,
     kind: ContentKind,
     codecs: &str,
@@ -73,7 +73,7 @@ fn rendition(
     }
 }
 
-fn ad(id: &str, secs: u64) -> Ad {
+pub(super) fn ad(id: &str, secs: u64) -> Ad {
     Ad {
         id: id.to_string(),
         duration: Duration::from_secs(secs),
@@ -103,7 +103,7 @@ fn ad(id: &str, secs: u64) -> Ad {
     }
 }
 
-fn plan(start: u64, duration: u64, ads: Vec<Ad>, slate: Option<Ad>) -> PlannedBreak {
+pub(super) fn plan(start: u64, duration: u64, ads: Vec<Ad>, slate: Option<Ad>) -> PlannedBreak {
     PlannedBreak {
         id: "b1".to_string(),
         start: Duration::from_secs(start),
@@ -114,7 +114,7 @@ fn plan(start: u64, duration: u64, ads: Vec<Ad>, slate: Option<Ad>) -> PlannedBr
     }
 }
 
-fn ids(s: &Stitched) -> Vec<&str> {
+pub(super) fn ids(s: &Stitched) -> Vec<&str> {
     s.mpd
         .periods
         .iter()
@@ -122,7 +122,24 @@ fn ids(s: &Stitched) -> Vec<&str> {
         .collect()
 }
 
-fn secs(s: u64) -> Duration {
+/// The ad rendition a Representation of an ad Period plays (its id is in the URL [`DirectAdUrls`] gives).
+pub(super) fn stand_in(r: &crate::model::Representation) -> &str {
+    r.segment_template
+        .as_ref()
+        .and_then(|t| t.media.as_deref())
+        .and_then(|m| m.split('/').nth(3))
+        .unwrap_or("")
+}
+
+fn audio_ids(p: &crate::model::Period) -> Vec<&str> {
+    p.adaptation_sets
+        .iter()
+        .filter(|a| a.kind() == ContentKind::Audio)
+        .flat_map(|a| a.representations.iter().map(|r| r.id.as_str()))
+        .collect()
+}
+
+pub(super) fn secs(s: u64) -> Duration {
     Duration::from_secs(s)
 }
 
@@ -190,12 +207,14 @@ fn ad_periods_mirror_the_content_adaptation_sets() {
     assert_eq!(video.id.as_deref(), Some("1"));
     // The content's avc1.64001f family wins over avc1.4d401e? Both are avc1: bandwidth decides, one per
     // content representation (800 kbit/s → 700k, 3 Mbit/s → 2.5M).
+    // Each content Representation@id is there, standing for the ad rendition closest to it.
     let reps: Vec<_> = video
         .representations
         .iter()
-        .map(|r| r.id.as_str())
+        .map(|r| (r.id.as_str(), stand_in(r)))
         .collect();
-    assert_eq!(reps, ["x-v-low", "x-v-high"]);
+    assert_eq!(reps, [("v1", "x-v-low"), ("v2", "x-v-high")]);
+    assert_eq!(audio_ids(p), ["a1"]);
     let audio = &p.adaptation_sets[1];
     assert_eq!(audio.lang.as_deref(), Some("en"));
     assert_eq!(audio.roles.len(), 1);
@@ -252,7 +271,7 @@ fn renditions_prefer_language_then_codec_then_bandwidth() {
     let picked: Vec<Vec<&str>> = p
         .adaptation_sets
         .iter()
-        .map(|a| a.representations.iter().map(|r| r.id.as_str()).collect())
+        .map(|a| a.representations.iter().map(stand_in).collect())
         .collect();
     assert_eq!(
         picked,
@@ -528,13 +547,12 @@ fn options_set_publish_time_base_url_and_strip_cues() {
             .map(|t| t + chrono::Duration::seconds(5)),
         content_base_url: Some("https://origin.example/live/channel.mpd".into()),
         strip_scte35_events: true,
+        ..StitchOptions::default()
     };
     let b = plan(3, 30, vec![ad("x", 30)], None);
     let s = stitch(&content, &[b], &DirectAdUrls, &options).expect("ok");
-    assert_eq!(
-        s.mpd.base_urls[0].url,
-        "https://origin.example/live/channel.mpd"
-    );
+    // The directory of the origin's MPD.
+    assert_eq!(s.mpd.base_urls[0].url, "https://origin.example/live/");
     assert!(s.mpd.periods.iter().all(|p| p.event_streams.is_empty()));
     assert_eq!(s.mpd.publish_time, options.publish_time);
     assert_eq!(
