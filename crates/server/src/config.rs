@@ -33,7 +33,7 @@ pub struct InterludeConfig {
     /// Distributed mode: the event log on Kafka, shared state in Redis, reports and the catalog in PostgreSQL.
     pub distributed: interlude_store::DistributedConfig,
     /// Data minimisation, consent and retention.
-    pub privacy: crate::privacy::PrivacySettings,
+    pub privacy: crate::privacy::edge::PrivacySettings,
 }
 
 /// The `[decision]` section.
@@ -55,7 +55,7 @@ pub struct DecisionConfig {
     /// unset: they apply to this process only.
     pub controls_redis: Option<String>,
     /// Third-party demand: OpenRTB bidders and VAST tag limits.
-    pub demand: crate::demand::DemandConfig,
+    pub demand: crate::decisioning::decider::DemandConfig,
 }
 
 impl Default for DecisionConfig {
@@ -67,7 +67,7 @@ impl Default for DecisionConfig {
             catalog_reload_secs: 2,
             admin_token: None,
             controls_redis: None,
-            demand: crate::demand::DemandConfig::default(),
+            demand: crate::decisioning::decider::DemandConfig::default(),
         }
     }
 }

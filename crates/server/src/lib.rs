@@ -1,28 +1,28 @@
-//! Interlude's HTTP services and the process plumbing around them.
+//! Interlude's application: where sockets, clocks, storage and configuration meet the pure cores.
 //!
-//! The cores (`scte35`, `hls`, …) are pure; this crate is where sockets, clocks and configuration meet them.
-//! It holds the configuration model ([`config`]), logging and metrics set-up ([`telemetry`]), the operational
-//! endpoints every Interlude process serves ([`ops`]: `/metrics`, `/healthz`, `/readyz`), the live stitcher
-//! ([`stitcher`]) and the event collector with its reports ([`collector`]).
+//! One folder per component, each with its configuration, service and routes:
+//!
+//! | module | what |
+//! |---|---|
+//! | [`stitcher`] | live SSAI/SGAI: channels polled once for all viewers, sessions, per-viewer HLS/DASH/interstitial playlists, ad segments with server-side beacons |
+//! | [`collector`] | the event collector (`POST /v1/events`, `GET /t/{token}`) and the reports, ledger and quarantine endpoints |
+//! | [`decisioning`] | the pod decider (catalog engine plus third-party demand), the catalog admin API, VAST/VMAP for client-side players, the decision explainer |
+//! | [`ops`] | `/metrics`, `/healthz`, `/readyz`, the operator API, load shedding, the live dashboard, controls shared between nodes |
+//! | [`privacy`] | consent and minimisation at the edge, erasure of a viewer from every store |
+//! | [`telemetry`] | logging and metrics set-up, every metric declared once |
+//!
+//! [`config`] is the root of the configuration (one section per component) and [`error`] the crate's error
+//! types, the HTTP one among them.
 
-pub mod admin;
 pub mod collector;
 pub mod config;
-pub mod controls_sync;
-pub mod dashboard;
-pub mod decisions;
-pub mod demand;
-pub mod operator;
+pub mod decisioning;
+pub mod error;
 pub mod ops;
 pub mod privacy;
-pub mod shedding;
 pub mod stitcher;
 pub mod telemetry;
-pub mod vast_api;
-pub mod viewers;
-
-mod error;
 
 pub use config::{InterludeConfig, LogConfig, LogFormat, ServerConfig};
 pub use error::{Error, Result};
-pub use ops::Readiness;
+pub use ops::endpoints::Readiness;

@@ -13,8 +13,8 @@ use chrono::{DateTime, Utc};
 use common::NoCounts;
 use interlude_decision::catalog::Catalog;
 use interlude_decision::engine::Engine;
-use interlude_server::admin::{self, CatalogStore};
-use interlude_server::demand::{Decider, DemandConfig};
+use interlude_server::decisioning::admin::{self, CatalogStore};
+use interlude_server::decisioning::decider::{Decider, DemandConfig};
 use interlude_stitch::PodRequest;
 use serde_json::json;
 

@@ -13,7 +13,7 @@ use common::NoCounts;
 use interlude_decision::catalog::Catalog;
 use interlude_decision::engine::Engine;
 use interlude_server::Readiness;
-use interlude_server::demand::{Decider, DemandConfig};
+use interlude_server::decisioning::decider::{Decider, DemandConfig};
 use interlude_server::stitcher::Stitcher;
 use interlude_server::stitcher::beacons::MemoryBeaconSink;
 use interlude_server::stitcher::config::StitcherConfig;
@@ -32,7 +32,7 @@ fn node(prefix: &str) -> Arc<Decider> {
         Arc::new(move || now),
         DemandConfig::default(),
     ));
-    interlude_server::controls_sync::spawn(decider.clone(), REDIS, prefix)
+    interlude_server::ops::controls_sync::spawn(decider.clone(), REDIS, prefix)
         .expect("scripts/test.sh starts Redis on 127.0.0.1:6379");
     decider
 }
@@ -65,7 +65,8 @@ async fn a_kill_switch_on_one_node_holds_on_the_others_within_a_second() {
         Arc::new(MemoryBeaconSink::default()),
         Arc::new(chrono::Utc::now),
     );
-    let app = interlude_server::operator::router(stitcher, Some(a.clone()), Readiness::new(), "t");
+    let app =
+        interlude_server::ops::operator::router(stitcher, Some(a.clone()), Readiness::new(), "t");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await });

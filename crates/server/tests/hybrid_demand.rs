@@ -17,7 +17,7 @@ use common::NoCounts;
 use interlude_decision::catalog::Catalog;
 use interlude_decision::engine::{Engine, Verdict};
 use interlude_decision::openrtb::AuctionSettings;
-use interlude_server::demand::{BidderConfig, Decider, DemandConfig};
+use interlude_server::decisioning::decider::{BidderConfig, Decider, DemandConfig};
 use interlude_stitch::{PodRequest, ViewerContext};
 
 /// What the bidders and the tag server saw.

@@ -14,7 +14,7 @@ use common::NoCounts;
 use interlude_decision::catalog::Catalog;
 use interlude_decision::engine::{Engine, Verdict};
 use interlude_server::Readiness;
-use interlude_server::demand::{Decider, DemandConfig};
+use interlude_server::decisioning::decider::{Decider, DemandConfig};
 use interlude_server::stitcher::Stitcher;
 use interlude_server::stitcher::beacons::MemoryBeaconSink;
 use interlude_server::stitcher::config::{AdDelivery, StitcherConfig};
@@ -53,7 +53,7 @@ async fn the_kill_switch_keeps_a_line_item_out_of_every_new_pod() {
         Arc::new(MemoryBeaconSink::default()),
         Arc::new(chrono::Utc::now),
     );
-    let base = serve(interlude_server::operator::router(
+    let base = serve(interlude_server::ops::operator::router(
         stitcher,
         Some(decider.clone()),
         Readiness::new(),
@@ -140,7 +140,7 @@ async fn the_kill_switch_keeps_a_line_item_out_of_every_new_pod() {
 async fn an_operator_break_is_stitched_like_a_signalled_one() {
     let run = common::start(AdDelivery::Redirect, 30).await;
     let session = common::new_session(&run.base).await;
-    let base = serve(interlude_server::operator::router(
+    let base = serve(interlude_server::ops::operator::router(
         run.stitcher.clone(),
         None,
         Readiness::new(),

@@ -10,8 +10,8 @@ use chrono::{DateTime, Utc};
 use interlude_decision::catalog::Catalog;
 use interlude_decision::engine::Engine;
 use interlude_server::collector::{self, Collector, EventsConfig};
-use interlude_server::demand::{Decider, DemandConfig};
-use interlude_server::vast_api;
+use interlude_server::decisioning::decider::{Decider, DemandConfig};
+use interlude_server::decisioning::vast_routes;
 use interlude_vast::vmap::{AdSource, AdSourceData};
 
 const XSD: &str = concat!(
@@ -40,7 +40,7 @@ async fn serve() -> (tempfile::TempDir, Collector, String, DateTime<Utc>) {
     let decider = Arc::new(Decider::new(engine, clock, DemandConfig::default()));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    let app = vast_api::router(decider, collector.clone(), base.clone())
+    let app = vast_routes::router(decider, collector.clone(), base.clone())
         .merge(collector::router(collector.clone()));
     tokio::spawn(async move { axum::serve(listener, app).await });
     (dir, collector, base, now)

@@ -169,7 +169,7 @@ pub(crate) async fn run(
     while Instant::now() < deadline {
         tokio::select! {
             () = tokio::time::sleep(Duration::from_secs(1)) => {}
-            () = interlude_server::ops::shutdown_signal() => break,
+            () = interlude_server::ops::endpoints::shutdown_signal() => break,
         }
         let requests = stats.requests();
         let rate = (requests - last.1) as f64 / last.0.elapsed().as_secs_f64().max(1e-3);

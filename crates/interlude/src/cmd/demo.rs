@@ -16,9 +16,10 @@ use interlude_decision::pacing::PacingMode;
 use interlude_decision::pod::Tier;
 use interlude_decision::targeting::{Expr, Field};
 use interlude_server::collector::Collector;
+use interlude_server::ops::endpoints as ops;
 use interlude_server::stitcher::config::{ChannelConfig, CreativeConfig, RenditionConfig};
 use interlude_server::stitcher::routes;
-use interlude_server::{InterludeConfig, Readiness, ops, telemetry};
+use interlude_server::{InterludeConfig, Readiness, telemetry};
 use interlude_sim::media::Media;
 use interlude_sim::origin::{OriginState, router as origin_router};
 use interlude_store::GroupBy;
@@ -272,7 +273,7 @@ pub(crate) async fn start_stack(
         &readiness,
         clock,
     )?;
-    let app = interlude_server::shedding::with_shedding(
+    let app = interlude_server::ops::shedding::with_shedding(
         ops::with_request_metrics(
             routes::router(stitcher)
                 .merge(interlude_server::collector::router(collector.clone()))

@@ -5,7 +5,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use interlude_server::{Readiness, ops, telemetry};
+use interlude_server::ops::endpoints as ops;
+use interlude_server::{Readiness, telemetry};
 use interlude_sim::clock::{Clock, ScaledClock, SystemClock};
 use interlude_sim::origin::{CueSignal, MarkerDialect, OriginConfig, OriginState, router};
 

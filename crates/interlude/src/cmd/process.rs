@@ -50,7 +50,7 @@ pub(crate) async fn run(args: ProcessArgs, config: InterludeConfig) -> anyhow::R
     let processor = Processor::new(&d.kafka, store.clone(), Some(counters))
         .with_context(|| format!("joining consumer group {}", d.kafka.group))?;
     let readiness = interlude_server::Readiness::new();
-    let ops = interlude_server::ops::router(
+    let ops = interlude_server::ops::endpoints::router(
         interlude_server::telemetry::metrics_handle()?,
         readiness.clone(),
     );

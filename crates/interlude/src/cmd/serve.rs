@@ -6,16 +6,17 @@ use std::time::Duration;
 use anyhow::Context;
 use interlude_decision::catalog::Catalog;
 use interlude_decision::engine::Engine;
-use interlude_server::admin::CatalogStore;
 use interlude_server::collector::{Collector, PipelineBeaconSink};
-use interlude_server::demand::Decider;
-use interlude_server::privacy::EdgePrivacy;
+use interlude_server::decisioning::admin::CatalogStore;
+use interlude_server::decisioning::decider::Decider;
+use interlude_server::ops::endpoints as ops;
+use interlude_server::privacy::edge::EdgePrivacy;
 use interlude_server::stitcher::beacons::BeaconSink;
 use interlude_server::stitcher::pods::ConfiguredPodSource;
 use interlude_server::stitcher::session::MemorySessionStore;
 use interlude_server::stitcher::shared::SharedSessions;
 use interlude_server::stitcher::{Clock, Stitcher, routes};
-use interlude_server::{InterludeConfig, Readiness, ops, telemetry};
+use interlude_server::{InterludeConfig, Readiness, telemetry};
 use interlude_stitch::PodSource;
 use interlude_store::redis::RedisSessionShare;
 
@@ -68,8 +69,8 @@ pub(crate) fn api_routes(
         .admin_token
         .as_deref()
         .filter(|t| !t.trim().is_empty());
-    let mut routes = interlude_server::admin::openapi_router().merge(
-        interlude_server::dashboard::router(interlude_server::dashboard::Sources {
+    let mut routes = interlude_server::decisioning::admin::openapi_router().merge(
+        interlude_server::ops::dashboard::router(interlude_server::ops::dashboard::Sources {
             stitcher: stitcher.clone(),
             collector: collector.clone(),
             decider: decisioning.decider.as_ref().map(|(d, _)| d.clone()),
@@ -78,8 +79,8 @@ pub(crate) fn api_routes(
         }),
     );
     if let Some(token) = token {
-        routes = routes.merge(interlude_server::viewers::router(
-            interlude_server::viewers::Erasure {
+        routes = routes.merge(interlude_server::privacy::erasure::router(
+            interlude_server::privacy::erasure::Erasure {
                 stitcher: stitcher.clone(),
                 collector: collector.clone(),
                 privacy: edge_privacy(config)?,
@@ -91,7 +92,7 @@ pub(crate) fn api_routes(
             },
             token,
         ));
-        routes = routes.merge(interlude_server::operator::router(
+        routes = routes.merge(interlude_server::ops::operator::router(
             stitcher.clone(),
             decisioning.decider.as_ref().map(|(d, _)| d.clone()),
             readiness.clone(),
@@ -102,14 +103,16 @@ pub(crate) fn api_routes(
         return Ok(routes);
     };
     let routes = routes
-        .merge(interlude_server::decisions::router(decider.clone()))
-        .merge(interlude_server::vast_api::router(
+        .merge(interlude_server::decisioning::explain::router(
+            decider.clone(),
+        ))
+        .merge(interlude_server::decisioning::vast_routes::router(
             decider,
             collector.clone(),
             config.server.base_url(),
         ));
     Ok(match token {
-        Some(token) => routes.merge(interlude_server::admin::router(store, token)),
+        Some(token) => routes.merge(interlude_server::decisioning::admin::router(store, token)),
         None => routes,
     })
 }
@@ -165,7 +168,7 @@ pub(crate) async fn pod_source(
     tracing::info!(catalog = %path.display(), line_items = engine.catalog().line_items.len(), "Decisioning from the catalog.");
     let decider = Arc::new(Decider::new(engine, clock, config.decision.demand.clone()));
     if let Some(url) = &config.decision.controls_redis {
-        interlude_server::controls_sync::spawn(decider.clone(), url, "interlude")
+        interlude_server::ops::controls_sync::spawn(decider.clone(), url, "interlude")
             .with_context(|| format!("decision.controls_redis {url:?}"))?;
     }
     let catalogs = CatalogStore::new(decider.clone(), Some(path.clone()), Arc::new(set_prices));
@@ -272,7 +275,7 @@ pub(crate) async fn run(args: ServeArgs, mut config: InterludeConfig) -> anyhow:
         &readiness,
         clock,
     )?;
-    let router = interlude_server::shedding::with_shedding(
+    let router = interlude_server::ops::shedding::with_shedding(
         ops::with_request_metrics(
             routes::router(stitcher)
                 .merge(interlude_server::collector::router(collector))

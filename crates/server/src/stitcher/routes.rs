@@ -27,7 +27,7 @@ use serde::{Deserialize, Serialize};
 use super::service::{StitchError, Stitcher};
 use super::sgai::SessionMode;
 use super::tracking::tracking_document;
-use crate::privacy::SignalParams;
+use crate::privacy::edge::SignalParams;
 
 const M3U8: &str = "application/vnd.apple.mpegurl";
 

@@ -126,7 +126,7 @@ pub struct Stitcher {
     proxy: Option<Proxy>,
     draining: std::sync::atomic::AtomicBool,
     shared: std::sync::OnceLock<Arc<SharedSessions>>,
-    privacy: std::sync::OnceLock<Arc<crate::privacy::EdgePrivacy>>,
+    privacy: std::sync::OnceLock<Arc<crate::privacy::edge::EdgePrivacy>>,
     /// Signs client-side tracking URLs (interstitial asset lists).
     tracking_signer: std::sync::OnceLock<super::sgai::TrackingSigner>,
     /// The channels' DASH origin MPDs as last fetched (see `dash`).
@@ -334,7 +334,7 @@ impl Stitcher {
     }
 
     /// Applies consent and minimisation to new sessions' viewers with `privacy`. Set once, before serving.
-    pub fn set_privacy(&self, privacy: Arc<crate::privacy::EdgePrivacy>) {
+    pub fn set_privacy(&self, privacy: Arc<crate::privacy::edge::EdgePrivacy>) {
         if self.privacy.set(privacy).is_err() {
             tracing::warn!("Privacy was already set; keeping the first.");
         }
@@ -346,7 +346,7 @@ impl Stitcher {
     pub fn admit_viewer(
         &self,
         viewer: interlude_stitch::ViewerContext,
-        signals: &crate::privacy::SignalParams,
+        signals: &crate::privacy::edge::SignalParams,
         headers: &axum::http::HeaderMap,
     ) -> interlude_stitch::ViewerContext {
         let Some(privacy) = self.privacy.get() else {
@@ -899,7 +899,7 @@ impl Stitcher {
                     line_item_id: ad.ad.line_item_id.clone(),
                     occurred_at: now,
                     viewer_id: session.viewer.viewer_id.clone(),
-                    consent: crate::privacy::flags_of(&session.viewer),
+                    consent: crate::privacy::edge::flags_of(&session.viewer),
                 });
             }
             return Ok(AdSegmentTarget {

@@ -25,7 +25,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 
 use crate::Readiness;
-use crate::demand::{Controls, Decider};
+use crate::decisioning::decider::{Controls, Decider};
 use crate::stitcher::Stitcher;
 
 #[derive(Clone)]
@@ -202,5 +202,5 @@ pub fn router(
             decider,
             readiness,
         });
-    crate::admin::bearer(routes, token)
+    crate::decisioning::admin::bearer(routes, token)
 }

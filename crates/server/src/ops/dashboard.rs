@@ -25,7 +25,7 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use serde::Serialize;
 
 use crate::collector::Collector;
-use crate::demand::Decider;
+use crate::decisioning::decider::Decider;
 use crate::stitcher::ChannelSummary;
 use crate::stitcher::Stitcher;
 
@@ -57,7 +57,7 @@ pub struct Snapshot {
     /// Line items: delivery against goal.
     pub line_items: Vec<LineItemStatus>,
     /// Operator controls in force.
-    pub controls: Option<crate::demand::Controls>,
+    pub controls: Option<crate::decisioning::decider::Controls>,
 }
 
 /// Ad and slate seconds of a channel's breaks.
@@ -312,10 +312,10 @@ fn stream(sources: Sources) -> impl Stream<Item = Result<Event, Infallible>> {
     })
 }
 
-const INDEX: &str = include_str!("../assets/dashboard/index.html");
-const APP: &str = include_str!("../assets/dashboard/app.js");
-const UPLOT: &str = include_str!("../assets/dashboard/uPlot.iife.min.js");
-const UPLOT_CSS: &str = include_str!("../assets/dashboard/uPlot.min.css");
+const INDEX: &str = include_str!("../../assets/dashboard/index.html");
+const APP: &str = include_str!("../../assets/dashboard/app.js");
+const UPLOT: &str = include_str!("../../assets/dashboard/uPlot.iife.min.js");
+const UPLOT_CSS: &str = include_str!("../../assets/dashboard/uPlot.min.css");
 
 /// The dashboard's routes.
 pub fn router(sources: Sources) -> Router {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use interlude_store::ControlsBus;
 use interlude_store::redis::RedisControls;
 
-use crate::demand::{Controls, Decider};
+use crate::decisioning::decider::{Controls, Decider};
 
 /// Shares `decider`'s controls through the Redis at `url` under `prefix`. Returns at once; connections are
 /// made (and remade) in the background.

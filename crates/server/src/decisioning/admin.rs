@@ -31,7 +31,7 @@ use sha2::{Digest, Sha256};
 use interlude_store::pg::PgCatalog;
 use std::sync::atomic::Ordering;
 
-use crate::demand::Decider;
+use crate::decisioning::decider::Decider;
 
 /// Why an admin request failed.
 #[derive(Debug, thiserror::Error)]

@@ -13,7 +13,7 @@ use axum::{Json, Router};
 use interlude_stitch::{PodRequest, ViewerContext};
 use serde::Deserialize;
 
-use crate::demand::Decider;
+use crate::decisioning::decider::Decider;
 
 /// A viewer and a break, described in a query string (the explain and VAST endpoints).
 #[derive(Debug, Deserialize)]

@@ -115,7 +115,7 @@ impl EventsConfig {
 /// The collector's shared state.
 #[derive(Clone)]
 pub struct Collector {
-    privacy: Option<Arc<crate::privacy::EdgePrivacy>>,
+    privacy: Option<Arc<crate::privacy::edge::EdgePrivacy>>,
     shared_counters: Option<Arc<RedisCounters>>,
     reports: Arc<dyn ReportStore>,
     /// The embedded store, when this collector has one (erasure scans it; tests read it).
@@ -205,7 +205,7 @@ impl Collector {
 
     /// Minimises every beacon at the edge with `privacy` (truncated address, coarse geo, device class, no
     /// viewer id without consent).
-    pub fn with_privacy(mut self, privacy: Arc<crate::privacy::EdgePrivacy>) -> Self {
+    pub fn with_privacy(mut self, privacy: Arc<crate::privacy::edge::EdgePrivacy>) -> Self {
         self.privacy = Some(privacy);
         self
     }
@@ -213,9 +213,10 @@ impl Collector {
     fn minimise(&self, envelope: &mut Envelope) {
         match &self.privacy {
             Some(p) => p.minimise(envelope),
-            None => {
-                crate::privacy::minimise_ids(&mut envelope.event.viewer_id, &envelope.event.consent)
-            }
+            None => crate::privacy::edge::minimise_ids(
+                &mut envelope.event.viewer_id,
+                &envelope.event.consent,
+            ),
         }
     }
 
@@ -250,7 +251,7 @@ impl Collector {
     /// retention).
     pub fn start_retention(
         &self,
-        retention: crate::privacy::Retention,
+        retention: crate::privacy::edge::Retention,
         every: std::time::Duration,
     ) {
         let (reports, clock) = (self.reports.clone(), self.clock.clone());
@@ -309,7 +310,7 @@ pub fn router(collector: Collector) -> Router {
         .with_state(collector)
 }
 
-use crate::privacy::sender;
+use crate::privacy::edge::sender;
 
 fn submit_error(e: SubmitError) -> Response {
     match e {

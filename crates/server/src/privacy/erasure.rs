@@ -21,7 +21,7 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 use crate::collector::Collector;
-use crate::privacy::{EdgePrivacy, Retention};
+use crate::privacy::edge::{EdgePrivacy, Retention};
 use crate::stitcher::Stitcher;
 
 /// What deletion needs.
@@ -51,7 +51,7 @@ struct Params {
 
 /// The erasure route, guarded by `token`.
 pub fn router(erasure: Erasure, token: &str) -> Router {
-    crate::admin::bearer(
+    crate::decisioning::admin::bearer(
         Router::new()
             .route("/v1/viewers/{id}", delete(forget))
             .with_state(erasure),

@@ -27,8 +27,8 @@ use interlude_vast::{
 use serde::Deserialize;
 
 use crate::collector::Collector;
-use crate::decisions::BreakQuery;
-use crate::demand::Decider;
+use crate::decisioning::decider::Decider;
+use crate::decisioning::explain::BreakQuery;
 
 #[derive(Clone)]
 struct VastState {

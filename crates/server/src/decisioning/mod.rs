@@ -1,0 +1,8 @@
+//! Decisioning in the server: the [`decider`] that fills a break from the catalog engine and third-party
+//! demand (bidders, VAST tags), the catalog [`admin`] API, the [`vast_routes`] that serve pods as VAST/VMAP to
+//! client-side players, and the decision [`explain`]er.
+
+pub mod admin;
+pub mod decider;
+pub mod explain;
+pub mod vast_routes;
