@@ -220,3 +220,92 @@ mod tests {
         assert_eq!(EventType::parse("creativeView"), None);
     }
 }
+
+/// What a server firing a beacon on a viewer's behalf knows of it: the stitcher, when the player fetches the
+/// ad segment the event stands for.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServerSideReport {
+    /// The ad instance (one ad in one pod for one viewer).
+    pub ad_instance_id: String,
+    /// The event.
+    pub event_type: EventType,
+    /// The session.
+    pub session_id: String,
+    /// The channel.
+    pub channel: String,
+    /// The break.
+    pub break_id: String,
+    /// The creative.
+    pub creative_id: String,
+    /// The line item, when known.
+    pub line_item_id: Option<String>,
+    /// When the triggering request arrived.
+    pub occurred_at: DateTime<Utc>,
+    /// The session's pseudonymous viewer id (present only with consent to store it).
+    pub viewer_id: Option<String>,
+    /// The session's consent.
+    pub consent: ConsentFlags,
+}
+
+impl AdEvent {
+    /// The event a server-side beacon reports. Its id is deterministic (`ss-{instance}-{type}`): a retried
+    /// segment fetch is the same report, deduplicated as a retry.
+    pub fn server_side(report: ServerSideReport) -> AdEvent {
+        AdEvent {
+            schema_version: SCHEMA_VERSION.to_owned(),
+            event_id: format!(
+                "ss-{}-{}",
+                report.ad_instance_id,
+                report.event_type.as_str()
+            ),
+            ad_instance_id: report.ad_instance_id,
+            event_type: report.event_type,
+            error_code: None,
+            source: EventSource::ServerSide,
+            occurred_at: report.occurred_at,
+            received_at: report.occurred_at,
+            session_id: report.session_id,
+            viewer_id: report.viewer_id,
+            channel: report.channel,
+            live_event_id: None,
+            break_id: Some(report.break_id),
+            campaign_id: None,
+            line_item_id: report.line_item_id,
+            creative_id: report.creative_id,
+            device: None,
+            country: None,
+            region: None,
+            consent: report.consent,
+            ad_duration_ms: None,
+        }
+    }
+
+    /// The event a tracking pixel fire stands for: `claims` from the verified token, `event_id` derived from
+    /// the token (so every fire of the same URL is the same report), received `now`.
+    pub fn from_token(claims: crate::TokenClaims, event_id: String, now: DateTime<Utc>) -> AdEvent {
+        AdEvent {
+            schema_version: SCHEMA_VERSION.to_owned(),
+            event_id,
+            ad_instance_id: claims.ad_instance_id,
+            event_type: claims.event_type,
+            // VAST 900, "undefined error": a pixel says an error happened, not which.
+            error_code: (claims.event_type == EventType::Error).then_some(900),
+            source: EventSource::ClientSide,
+            occurred_at: now,
+            received_at: now,
+            session_id: claims.session_id,
+            viewer_id: None,
+            channel: claims.channel,
+            live_event_id: None,
+            break_id: None,
+            campaign_id: None,
+            line_item_id: claims.line_item_id,
+            creative_id: claims.creative_id,
+            device: None,
+            country: None,
+            region: None,
+            consent: ConsentFlags::default(),
+            ad_duration_ms: None,
+        }
+    }
+}

@@ -20,7 +20,9 @@ pub mod token;
 pub mod validate;
 
 pub use aggregate::{Counts, LedgerKey, WindowKey, spend_micros};
-pub use contract::{AdEvent, ConsentFlags, EventSource, EventType, SCHEMA_VERSION};
+pub use contract::{
+    AdEvent, ConsentFlags, EventSource, EventType, SCHEMA_VERSION, ServerSideReport,
+};
 pub use counters::{Counters, Prices};
 pub use error::{Error, Result};
 pub use pipeline::{

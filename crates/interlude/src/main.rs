@@ -5,13 +5,15 @@
 //! prints the effective configuration.
 
 mod cmd;
+mod config;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
-use interlude_server::{InterludeConfig, LogFormat};
+use config::AppConfig;
+use interlude_server::LogFormat;
 
 /// Server-side ad insertion and exactly-once ad event counting for live streams.
 #[derive(Debug, Parser)]
@@ -86,8 +88,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     if let Command::Contract { command } = cli.command {
         return cmd::contract::run(command);
     }
-    let mut config =
-        InterludeConfig::load(cli.config.as_deref()).context("loading configuration")?;
+    let mut config = AppConfig::load(cli.config.as_deref()).context("loading configuration")?;
     if let Some(format) = cli.log_format {
         config.log.format = match format {
             LogFormatArg::Human => LogFormat::Human,
@@ -96,10 +97,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     }
     match cli.command {
         Command::Config => {
-            print!(
-                "{}",
-                toml::to_string_pretty(&config).context("rendering configuration")?
-            );
+            print!("{}", config.to_toml()?);
             Ok(())
         }
         Command::Scte35 { command } => cmd::scte35::run(command),
@@ -115,14 +113,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Loadgen(args) => runtime()?.block_on(cmd::loadgen::run(args)),
         Command::Bench { command } => runtime()?.block_on(cmd::bench::run(command, config)),
-        Command::Replay(args) => cmd::replay::run(args, config),
+        Command::Replay(args) => cmd::replay::run(args, config.interlude),
         Command::Process(args) => {
             interlude_server::telemetry::init_logging(&config.log)?;
-            runtime()?.block_on(cmd::process::run(args, config))
+            runtime()?.block_on(cmd::process::run(args, config.interlude))
         }
         Command::Serve(args) => {
             interlude_server::telemetry::init_logging(&config.log)?;
-            runtime()?.block_on(cmd::serve::run(args, config))
+            runtime()?.block_on(cmd::serve::run(args, config.interlude))
         }
     }
 }

@@ -14,6 +14,7 @@
 //! [`config`] is the root of the configuration (one section per component) and [`error`] the crate's error
 //! types, the HTTP one among them.
 
+pub mod app;
 pub mod collector;
 pub mod config;
 pub mod decisioning;
@@ -23,6 +24,7 @@ pub mod privacy;
 pub mod stitcher;
 pub mod telemetry;
 
+pub use app::App;
 pub use config::{InterludeConfig, LogConfig, LogFormat, ServerConfig};
 pub use error::{Error, Result};
 pub use ops::endpoints::Readiness;

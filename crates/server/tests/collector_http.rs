@@ -294,8 +294,9 @@ async fn a_saturated_store_answers_503_with_retry_after_and_loses_nothing_acknow
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_burst_of_server_side_beacons_is_stored_completely() {
+    use interlude_events::{AdEvent, EventType, ServerSideReport};
     use interlude_server::collector::PipelineBeaconSink;
-    use interlude_server::stitcher::beacons::{AdBeacon, AdEventType, BeaconSink};
+    use interlude_server::stitcher::beacons::BeaconSink;
     let dir = tempfile::tempdir().unwrap();
     let config = EventsConfig {
         data_dir: dir.path().to_owned(),
@@ -309,10 +310,10 @@ async fn a_burst_of_server_side_beacons_is_stored_completely() {
     // every tenth segment fetched twice (a player retry).
     for n in 0..20_000u32 {
         for _ in 0..(1 + u32::from(n % 10 == 0)) {
-            for event in [AdEventType::Impression, AdEventType::Start] {
-                sink.emit(AdBeacon {
+            for event_type in [EventType::Impression, EventType::Start] {
+                sink.emit(AdEvent::server_side(ServerSideReport {
                     ad_instance_id: format!("ai{n}"),
-                    event,
+                    event_type,
                     session_id: format!("s{n}"),
                     channel: "live1".into(),
                     break_id: "b1".into(),
@@ -321,7 +322,7 @@ async fn a_burst_of_server_side_beacons_is_stored_completely() {
                     occurred_at: now,
                     viewer_id: None,
                     consent: Default::default(),
-                });
+                }));
             }
         }
     }

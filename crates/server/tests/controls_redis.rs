@@ -57,14 +57,15 @@ async fn a_kill_switch_on_one_node_holds_on_the_others_within_a_second() {
     let (a, b) = (node(&prefix), node(&prefix));
     // Let both subscriptions settle before pulling the switch.
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let stitcher = Stitcher::new(
+    let stitcher = Stitcher::builder(
         StitcherConfig::default(),
         "http://127.0.0.1".into(),
-        Arc::new(MemorySessionStore::default()),
         Arc::new(ConfiguredPodSource::new(&[], 0.5)),
         Arc::new(MemoryBeaconSink::default()),
         Arc::new(chrono::Utc::now),
-    );
+    )
+    .sessions(Arc::new(MemorySessionStore::default()))
+    .build();
     let app =
         interlude_server::ops::operator::router(stitcher, Some(a.clone()), Readiness::new(), "t");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

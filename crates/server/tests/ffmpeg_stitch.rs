@@ -134,7 +134,7 @@ async fn ffmpeg_decodes_a_stitched_break_seamlessly_in_proxy_mode() {
         .beacons
         .beacons()
         .iter()
-        .filter(|b| b.event.as_str() == "impression" || b.event.as_str() == "complete")
+        .filter(|b| b.event_type.as_str() == "impression" || b.event_type.as_str() == "complete")
         .count();
     assert_eq!(impressions, 2, "one impression and one complete for the ad");
 }

@@ -76,16 +76,9 @@ async fn playlist_and_origin(run: &Running, session: &str) -> (String, String) {
     panic!("the channel never held still");
 }
 
-fn signer(run: &Running) -> Arc<Keyring> {
-    let keys = Arc::new(Keyring::new(
-        1,
-        b"interstitials-test-key-0123456789abcdef".to_vec(),
-    ));
-    let signer = keys.clone();
-    run.stitcher.set_tracking_signer(Arc::new(move |claims| {
-        signer.sign(claims).ok().map(|t| format!("/t/{t}"))
-    }));
-    keys
+/// The keys the test stitcher signs tracking URLs with.
+fn signer(_run: &Running) -> Arc<Keyring> {
+    common::tracking_keys()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -286,8 +279,9 @@ async fn interstitial_sessions_mark_breaks_and_serve_the_pod_as_an_asset_list() 
     .await
     .unwrap();
     assert_eq!(missing.status(), 404);
-    let message = missing.text().await.unwrap();
-    assert!(message.contains("unknown break \"nope\""), "{message}");
+    let problem: serde_json::Value = missing.json().await.unwrap();
+    let message = problem["error"].as_str().unwrap_or_default();
+    assert!(message.contains("unknown break \"nope\""), "{problem}");
     let no_session = reqwest::get(format!(
         "{}/s/nope/interstitials/{break_id}/assets.json",
         run.base

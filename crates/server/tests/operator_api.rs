@@ -45,14 +45,15 @@ async fn the_kill_switch_keeps_a_line_item_out_of_every_new_pod() {
         Arc::new(move || now),
         DemandConfig::default(),
     ));
-    let stitcher = Stitcher::new(
+    let stitcher = Stitcher::builder(
         StitcherConfig::default(),
         "http://127.0.0.1".into(),
-        Arc::new(MemorySessionStore::default()),
         Arc::new(ConfiguredPodSource::new(&[], 0.5)),
         Arc::new(MemoryBeaconSink::default()),
         Arc::new(chrono::Utc::now),
-    );
+    )
+    .sessions(Arc::new(MemorySessionStore::default()))
+    .build();
     let base = serve(interlude_server::ops::operator::router(
         stitcher,
         Some(decider.clone()),

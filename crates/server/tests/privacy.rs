@@ -273,14 +273,23 @@ fn viewer_events(pseudonym: &str, now: DateTime<Utc>) -> Vec<Envelope> {
 }
 
 fn stitcher(sessions: Arc<MemorySessionStore>) -> Arc<Stitcher> {
-    Stitcher::new(
+    stitcher_sharing(sessions, None)
+}
+
+fn stitcher_sharing(
+    sessions: Arc<MemorySessionStore>,
+    shared: Option<Arc<SharedSessions>>,
+) -> Arc<Stitcher> {
+    Stitcher::builder(
         StitcherConfig::default(),
         "http://ads.example.test".into(),
-        sessions,
         Arc::new(ConfiguredPodSource::new(&[], 0.5)),
         Arc::new(MemoryBeaconSink::default()),
         Arc::new(Utc::now),
     )
+    .sessions(sessions)
+    .shared(shared)
+    .build()
 }
 
 async fn snapshot(c: &Collector, now: DateTime<Utc>) -> String {
@@ -428,8 +437,7 @@ async fn erasure_leaves_no_trace_in_the_distributed_stores_and_aggregates_unchan
     let session = Session::new("s-erase-d".into(), "live1".into(), viewer, now, 1);
     shared.save_session(&session.record()).await.unwrap();
     let sessions = Arc::new(MemorySessionStore::default());
-    let stitcher = stitcher(sessions);
-    stitcher.share_sessions(shared.clone());
+    let stitcher = stitcher_sharing(sessions, Some(shared.clone()));
 
     let counters = collector.shared_counters().unwrap().clone();
     for _ in 0..200 {

@@ -152,7 +152,7 @@ async fn ad_segments_redirect_to_the_creative_and_fire_beacons_once_per_event() 
     let events: Vec<&str> = beacons
         .iter()
         .filter(|b| b.ad_instance_id == instance)
-        .map(|b| b.event.as_str())
+        .map(|b| b.event_type.as_str())
         .collect();
     assert_eq!(events, ["impression", "start", "impression", "start"]);
 

@@ -174,5 +174,10 @@ async fn a_vmap_schedules_one_decided_pod_per_break() {
 
     let (status, body) = get("breaks=start,soon").await;
     assert_eq!(status, 400);
-    assert!(body.contains("\"soon\""), "{body}");
+    let problem: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(problem["status"], 400);
+    assert!(
+        problem["error"].as_str().unwrap().contains("\"soon\""),
+        "{body}"
+    );
 }

@@ -1,7 +1,7 @@
 //! The stitch crate's error type.
 
 /// What can be wrong with the inputs to stitching.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// An ad's segment list is empty or has a non-positive duration.
     #[error("ad {ad_instance_id}: segment {index} has duration {duration}, expected > 0")]
@@ -28,6 +28,12 @@ pub enum Error {
         /// The first out-of-order media sequence number.
         msn: u64,
     },
+    /// An origin playlist's URL is not absolute (relative URIs in it could not be resolved).
+    #[error("bad playlist URL {0:?}")]
+    BadUrl(String),
+    /// An origin playlist does not parse.
+    #[error(transparent)]
+    Playlist(#[from] interlude_hls::Error),
 }
 
 /// Result with the crate's [`Error`].

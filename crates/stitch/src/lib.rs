@@ -22,6 +22,8 @@
 //! published (item end ≤ content elapsed in the break + tolerance), so the set emitted during a break is always a
 //! prefix of the final one, and the final count `N_b` is fixed when the break ends.
 
+pub mod beacons;
+pub mod hls;
 pub mod pod;
 pub mod source;
 pub mod tracker;

@@ -14,10 +14,10 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use crate::config::AppConfig;
 use anyhow::Context;
 use futures_util::StreamExt;
 use interlude_loadgen::{LoadReport, LoadSpec};
-use interlude_server::InterludeConfig;
 
 use super::demo::start_stack;
 use super::origin::OriginArgs;
@@ -96,10 +96,10 @@ pub(crate) struct StitcherBenchArgs {
     origin: OriginArgs,
 }
 
-pub(crate) async fn run(command: BenchCommand, config: InterludeConfig) -> anyhow::Result<()> {
+pub(crate) async fn run(command: BenchCommand, config: AppConfig) -> anyhow::Result<()> {
     match command {
         BenchCommand::Stitcher(args) => stitcher(args, config).await,
-        BenchCommand::Ingest(args) => super::bench_ingest::run(args, config).await,
+        BenchCommand::Ingest(args) => super::bench_ingest::run(args, config.interlude).await,
         BenchCommand::Decisions(args) => decisions(args, config).await,
         BenchCommand::Pipeline(args) => super::bench_pipeline::run(args).await,
     }
@@ -112,7 +112,7 @@ fn rss_bytes() -> Option<u64> {
     Some(pages * 4096)
 }
 
-async fn stitcher(args: StitcherBenchArgs, mut config: InterludeConfig) -> anyhow::Result<()> {
+async fn stitcher(args: StitcherBenchArgs, mut config: AppConfig) -> anyhow::Result<()> {
     // Breaks most of the time, so stitched windows carry ad segments and discontinuities.
     if config.origin == interlude_sim::origin::OriginConfig::default() {
         config.origin.break_interval_secs = 30;
@@ -215,7 +215,7 @@ async fn stitcher(args: StitcherBenchArgs, mut config: InterludeConfig) -> anyho
 /// The decision herd over HTTP: every request decides a pod (targeting, pacing, caps, separation, pod
 /// construction) for one of N viewers and writes it as VAST 4.2 with signed tracking pixels. The baseline is the
 /// same server answering with static bytes (the OpenAPI document), so the ratio isolates the decision's cost.
-async fn decisions(args: DecisionBenchArgs, mut config: InterludeConfig) -> anyhow::Result<()> {
+async fn decisions(args: DecisionBenchArgs, mut config: AppConfig) -> anyhow::Result<()> {
     config.origin = args.origin.apply(config.origin)?;
     start_stack(&mut config, &args.origin, args.listen).await?;
     let base = format!("http://{}", args.listen);

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use crate::config::AppConfig;
 use anyhow::Context;
 use interlude_decision::catalog::{
     Advertiser, Campaign, Catalog, ContentExclusion, Creative, Goal, LineItem, Rendition,
@@ -18,8 +19,6 @@ use interlude_decision::targeting::{Expr, Field};
 use interlude_server::collector::Collector;
 use interlude_server::ops::endpoints as ops;
 use interlude_server::stitcher::config::{ChannelConfig, CreativeConfig, RenditionConfig};
-use interlude_server::stitcher::routes;
-use interlude_server::{InterludeConfig, Readiness, telemetry};
 use interlude_sim::media::Media;
 use interlude_sim::origin::{OriginState, router as origin_router};
 use interlude_store::GroupBy;
@@ -43,7 +42,7 @@ pub(crate) struct DemoArgs {
 }
 
 /// Points the stitcher at the simulated origin, with its slate and creatives, unless channels are configured.
-fn wire_stitcher(config: &mut InterludeConfig, origin: SocketAddr) {
+fn wire_stitcher(config: &mut AppConfig, origin: SocketAddr) {
     if !config.stitcher.channels.is_empty() {
         return;
     }
@@ -60,17 +59,16 @@ fn wire_stitcher(config: &mut InterludeConfig, origin: SocketAddr) {
             })
             .collect()
     };
+    let channel = config.origin.channel.clone();
     config.stitcher.channels.push(ChannelConfig {
-        id: config.origin.channel.clone(),
-        origin: format!("{base}/live/{}/master.m3u8", config.origin.channel),
+        id: channel.clone(),
+        origin: format!("{base}/live/{channel}/master.m3u8"),
         poll_interval_ms: None,
         origin_timeout_ms: 2_000,
         stale_after_secs: 30,
         slate: renditions("slate"),
-        dash_origin: Some(format!(
-            "{base}/live/{}/manifest.mpd",
-            config.origin.channel
-        )),
+        dash_origin: Some(format!("{base}/live/{channel}/manifest.mpd")),
+        dash_ad_codecs: interlude_sim::media::CODECS.to_owned(),
     });
     for (id, secs) in [("ad15", 15.0), ("ad30", 30.0)] {
         config.stitcher.creatives.push(CreativeConfig {
@@ -223,7 +221,7 @@ pub(crate) struct Stack {
 /// Starts the origin on `origin.origin_listen` and the stitcher (with the ops endpoints) on `listen`, the
 /// stitcher pointed at the origin unless channels are configured.
 pub(crate) async fn start_stack(
-    config: &mut InterludeConfig,
+    config: &mut AppConfig,
     origin: &OriginArgs,
     listen: SocketAddr,
 ) -> anyhow::Result<Stack> {
@@ -238,7 +236,6 @@ pub(crate) async fn start_stack(
 
     let clock = origin.clock()?;
     let origin_state = OriginState::new(config.origin.clone(), clock.clone());
-    let metrics = telemetry::metrics_handle()?;
     let origin_app = ops::with_request_metrics(origin_router(origin_state));
     let grace = Duration::from_secs(1);
     let origin_listen = origin.origin_listen;
@@ -257,37 +254,20 @@ pub(crate) async fn start_stack(
 
     let stitcher_clock = clock.clone();
     let clock: interlude_server::stitcher::Clock = Arc::new(move || stitcher_clock.now());
-    let (collector, sink) = super::serve::collector(config, clock.clone()).await?;
-    let decisioning = super::serve::pod_source(config, clock.clone(), &collector).await?;
-    let pods = decisioning.pods.clone();
-    let stitcher = super::serve::stitcher(config, clock.clone(), pods, sink)?;
-    let signer = collector.clone();
-    stitcher.set_tracking_signer(Arc::new(move |claims| signer.tracking_path(claims)));
-    stitcher.start();
-    let readiness = Readiness::new();
-    let debug = super::serve::api_routes(
-        decisioning,
-        config,
-        &collector,
-        &stitcher,
-        &readiness,
-        clock,
-    )?;
-    let app = interlude_server::ops::shedding::with_shedding(
-        ops::with_request_metrics(
-            routes::router(stitcher)
-                .merge(interlude_server::collector::router(collector.clone()))
-                .merge(debug)
-                .merge(ops::router(metrics, readiness.clone())),
-        ),
-        config.server.max_in_flight,
-    );
-    tokio::spawn(ops::serve_on(listener, app, grace, std::future::pending()));
-    readiness.set(true);
+    let app = interlude_server::App::build(config, clock).await?;
+    let router = app.router()?;
+    tokio::spawn(ops::serve_on(
+        listener,
+        router,
+        grace,
+        std::future::pending(),
+    ));
+    app.readiness.set(true);
+    let collector = app.collector.clone();
     Ok(Stack { collector })
 }
 
-pub(crate) async fn run(args: DemoArgs, mut config: InterludeConfig) -> anyhow::Result<()> {
+pub(crate) async fn run(args: DemoArgs, mut config: AppConfig) -> anyhow::Result<()> {
     // A demo should show breaks soon: one every 40 s unless the config or flags say otherwise.
     if config.origin == interlude_sim::origin::OriginConfig::default() {
         config.origin.break_interval_secs = 40;

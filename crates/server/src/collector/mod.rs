@@ -15,13 +15,13 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use interlude_events::Counters;
-use interlude_events::contract::{AdEvent, ConsentFlags, EventSource, EventType, SCHEMA_VERSION};
+use interlude_events::contract::AdEvent;
 use interlude_events::token::{Keyring, TokenClaims};
 use interlude_events::{Envelope, Outcome, Policy};
 use interlude_store::Error as StoreError;
@@ -32,7 +32,8 @@ use interlude_store::{Committer, EventLog, EventStore, GroupBy, ReportStore, Sin
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::stitcher::beacons::{AdBeacon, BeaconSink};
+use crate::error::ApiError;
+use crate::stitcher::beacons::BeaconSink;
 
 /// The `[events]` configuration section.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -91,20 +92,20 @@ impl EventsConfig {
     }
 
     /// Checks what types cannot; errors name the key.
-    pub fn validate(&self) -> Result<(), (String, String)> {
+    pub fn validate(&self) -> Result<(), crate::error::ConfigError> {
         for (li, cpm) in &self.line_item_cpm {
             if !(cpm.is_finite() && *cpm >= 0.0) {
-                return Err((
+                return Err(crate::error::ConfigError::new(
                     format!("events.line_item_cpm.{li}"),
-                    "must be a non-negative number".into(),
+                    "must be a non-negative number",
                 ));
             }
         }
         for (i, key) in self.signing_keys.iter().enumerate() {
             if key.secret.len() < 32 {
-                return Err((
+                return Err(crate::error::ConfigError::new(
                     format!("events.signing_keys[{i}].secret"),
-                    "must be at least 32 characters".into(),
+                    "must be at least 32 characters",
                 ));
             }
         }
@@ -313,19 +314,7 @@ pub fn router(collector: Collector) -> Router {
 use crate::privacy::edge::sender;
 
 fn submit_error(e: SubmitError) -> Response {
-    match e {
-        SubmitError::Busy => {
-            metrics::counter!("events_busy_rejections_total").increment(1);
-            let mut r =
-                (StatusCode::SERVICE_UNAVAILABLE, "event store busy, retry\n").into_response();
-            r.headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-            r
-        }
-        SubmitError::Stopped | SubmitError::Store(_) => {
-            (StatusCode::SERVICE_UNAVAILABLE, format!("{e}\n")).into_response()
-        }
-    }
+    ApiError::from(e).into_response()
 }
 
 /// What `POST /v1/events` answers.
@@ -356,12 +345,8 @@ async fn post_events(
     let events: Vec<AdEvent> = match parsed {
         Ok(events) => events,
         Err(e) => {
-            metrics::counter!("events_rejected_batches_total").increment(1);
-            return (
-                StatusCode::BAD_REQUEST,
-                format!("invalid event batch: {e}\n"),
-            )
-                .into_response();
+            metrics::counter!(crate::telemetry::metrics::EVENTS_REJECTED_BATCHES).increment(1);
+            return ApiError::bad_request(format!("invalid event batch: {e}")).into_response();
         }
     };
     let (user_agent, ip) = sender(&headers);
@@ -394,29 +379,7 @@ async fn post_events(
 fn pixel_event(claims: TokenClaims, token: &str, now: DateTime<Utc>) -> AdEvent {
     let digest = Sha256::digest(token.as_bytes());
     let event_id: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
-    AdEvent {
-        schema_version: SCHEMA_VERSION.to_owned(),
-        event_id: format!("t-{event_id}"),
-        ad_instance_id: claims.ad_instance_id,
-        event_type: claims.event_type,
-        error_code: (claims.event_type == EventType::Error).then_some(900),
-        source: EventSource::ClientSide,
-        occurred_at: now,
-        received_at: now,
-        session_id: claims.session_id,
-        viewer_id: None,
-        channel: claims.channel,
-        live_event_id: None,
-        break_id: None,
-        campaign_id: None,
-        line_item_id: claims.line_item_id,
-        creative_id: claims.creative_id,
-        device: None,
-        country: None,
-        region: None,
-        consent: ConsentFlags::default(),
-        ad_duration_ms: None,
-    }
+    AdEvent::from_token(claims, format!("t-{event_id}"), now)
 }
 
 async fn pixel(
@@ -427,9 +390,9 @@ async fn pixel(
     let claims = match c.keys.verify(&token) {
         Ok(claims) => claims,
         Err(e) => {
-            metrics::counter!("events_rejected_tokens_total").increment(1);
+            metrics::counter!(crate::telemetry::metrics::EVENTS_REJECTED_TOKENS).increment(1);
             tracing::debug!(error = %e, "Rejected tracking token.");
-            return (StatusCode::FORBIDDEN, format!("{e}\n")).into_response();
+            return ApiError::Forbidden(e.to_string()).into_response();
         }
     };
     let (user_agent, ip) = sender(&headers);
@@ -457,7 +420,7 @@ struct ReportQuery {
 }
 
 fn store_error(e: StoreError) -> Response {
-    (StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")).into_response()
+    ApiError::from(e).into_response()
 }
 
 async fn reports(State(c): State<Collector>, Query(q): Query<ReportQuery>) -> Response {
@@ -554,7 +517,7 @@ impl PipelineBeaconSink {
                             delay *= 2;
                         }
                         Err(e) => {
-                            metrics::counter!("stitcher_beacons_lost_total")
+                            metrics::counter!(crate::telemetry::metrics::STITCHER_BEACONS_LOST)
                                 .increment(batch.len() as u64);
                             tracing::warn!(error = %e, beacons = batch.len(), "Server-side beacons not stored.");
                             break;
@@ -569,43 +532,16 @@ impl PipelineBeaconSink {
 }
 
 impl BeaconSink for PipelineBeaconSink {
-    fn emit(&self, beacon: AdBeacon) {
-        let Some(event_type) = EventType::parse(beacon.event.as_str()) else {
-            return;
-        };
-        metrics::counter!("stitcher_server_beacons_total", "event" => event_type.as_str())
+    fn emit(&self, event: AdEvent) {
+        metrics::counter!(crate::telemetry::metrics::STITCHER_SERVER_BEACONS, "event" => event.event_type.as_str())
             .increment(1);
-        let event = AdEvent {
-            schema_version: SCHEMA_VERSION.to_owned(),
-            // Deterministic: a retried segment fetch is the same report.
-            event_id: format!("ss-{}-{}", beacon.ad_instance_id, event_type.as_str()),
-            ad_instance_id: beacon.ad_instance_id,
-            event_type,
-            error_code: None,
-            source: EventSource::ServerSide,
-            occurred_at: beacon.occurred_at,
-            received_at: beacon.occurred_at,
-            session_id: beacon.session_id,
-            viewer_id: beacon.viewer_id,
-            channel: beacon.channel,
-            live_event_id: None,
-            break_id: Some(beacon.break_id),
-            campaign_id: None,
-            line_item_id: beacon.line_item_id,
-            creative_id: beacon.creative_id,
-            device: None,
-            country: None,
-            region: None,
-            consent: beacon.consent,
-            ad_duration_ms: None,
-        };
         let envelope = Envelope {
             event,
             user_agent: None,
             ip: None,
         };
         if self.tx.try_send(envelope).is_err() {
-            metrics::counter!("stitcher_beacons_lost_total").increment(1);
+            metrics::counter!(crate::telemetry::metrics::STITCHER_BEACONS_LOST).increment(1);
             tracing::warn!("Server-side beacon buffer full; beacon not stored.");
         }
     }

@@ -29,6 +29,8 @@ use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
 
 use interlude_store::pg::PgCatalog;
+
+use crate::error::ApiError;
 use std::sync::atomic::Ordering;
 
 use crate::decisioning::decider::Decider;
@@ -74,28 +76,18 @@ pub enum AdminError {
     },
 }
 
-impl IntoResponse for AdminError {
-    fn into_response(self) -> Response {
-        let status = match &self {
-            AdminError::Unauthorized => StatusCode::UNAUTHORIZED,
-            AdminError::NotFound { .. } => StatusCode::NOT_FOUND,
-            AdminError::IdMismatch { .. } => StatusCode::BAD_REQUEST,
-            AdminError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            AdminError::Conflict { .. } => StatusCode::CONFLICT,
-            AdminError::Persist { .. } => StatusCode::INTERNAL_SERVER_ERROR,
-        };
-        let mut response = (
-            status,
-            Json(serde_json::json!({ "error": self.to_string() })),
-        )
-            .into_response();
-        if status == StatusCode::UNAUTHORIZED {
-            response.headers_mut().insert(
-                header::WWW_AUTHENTICATE,
-                header::HeaderValue::from_static("Bearer"),
-            );
+impl From<AdminError> for ApiError {
+    fn from(e: AdminError) -> Self {
+        let detail = e.to_string();
+        match e {
+            AdminError::Unauthorized => ApiError::Unauthorized,
+            AdminError::NotFound { .. } => ApiError::NotFound(detail),
+            AdminError::IdMismatch { .. } => ApiError::bad_request(detail),
+            AdminError::Invalid(_) => ApiError::Unprocessable(detail),
+            AdminError::Conflict { .. } => ApiError::Conflict(detail),
+            // The path and the OS error stay in the log.
+            AdminError::Persist { .. } => ApiError::internal(e),
         }
-        response
     }
 }
 
@@ -182,14 +174,15 @@ impl CatalogStore {
         } else if let (true, Some(path)) = (persist, &self.path) {
             write_atomically(path, &catalog)?;
         }
-        let engine = self.decider.engine().with_catalog(catalog);
+        let engine = Arc::new(self.decider.engine().with_catalog(catalog));
+        // Live first, then told: whoever hears of the change (prices, a test) finds it serving.
+        self.decider.swap(engine.clone());
         (self.on_change)(engine.catalog());
         tracing::info!(
             line_items = engine.catalog().line_items.len(),
             "Catalog live."
         );
-        metrics::counter!("decision_catalog_reloads_total").increment(1);
-        self.decider.swap(Arc::new(engine));
+        metrics::counter!(crate::telemetry::metrics::DECISION_CATALOG_RELOADS).increment(1);
         Ok(())
     }
 
@@ -215,7 +208,10 @@ impl CatalogStore {
                 loop {
                     tick.tick().await;
                     if let Err(e) = store.poll_postgres(&pg).await {
-                        metrics::counter!("decision_catalog_reload_errors_total").increment(1);
+                        metrics::counter!(
+                            crate::telemetry::metrics::DECISION_CATALOG_RELOAD_ERRORS
+                        )
+                        .increment(1);
                         tracing::warn!(error = %e, "Catalog not reloaded from PostgreSQL; the previous one keeps serving.");
                     }
                 }
@@ -248,7 +244,10 @@ impl CatalogStore {
                         }
                     }
                     Err(e) => {
-                        metrics::counter!("decision_catalog_reload_errors_total").increment(1);
+                        metrics::counter!(
+                            crate::telemetry::metrics::DECISION_CATALOG_RELOAD_ERRORS
+                        )
+                        .increment(1);
                         tracing::warn!(path = %path.display(), error = %e,
                             "Catalog file invalid; the previous catalog keeps serving.");
                     }
@@ -331,26 +330,27 @@ entity!(Creative, "creative", creatives);
 async fn get_one<T: Entity + Clone>(
     State(store): State<Arc<CatalogStore>>,
     UrlPath(id): UrlPath<String>,
-) -> Result<Json<T>, AdminError> {
+) -> Result<Json<T>, ApiError> {
     let mut catalog = store.catalog();
     T::list(&mut catalog)
         .iter()
         .find(|e| e.id() == id)
         .cloned()
         .map(Json)
-        .ok_or(AdminError::NotFound { kind: T::KIND, id })
+        .ok_or(AdminError::NotFound { kind: T::KIND, id }.into())
 }
 
 async fn put_one<T: Entity>(
     State(store): State<Arc<CatalogStore>>,
     UrlPath(id): UrlPath<String>,
     Json(entity): Json<T>,
-) -> Result<StatusCode, AdminError> {
+) -> Result<StatusCode, ApiError> {
     if entity.id() != id {
         return Err(AdminError::IdMismatch {
             body: entity.id().to_owned(),
             url: id,
-        });
+        }
+        .into());
     }
     store
         .update(|c| {
@@ -367,12 +367,13 @@ async fn put_one<T: Entity>(
             })
         })
         .await
+        .map_err(ApiError::from)
 }
 
 async fn delete_one<T: Entity>(
     State(store): State<Arc<CatalogStore>>,
     UrlPath(id): UrlPath<String>,
-) -> Result<StatusCode, AdminError> {
+) -> Result<StatusCode, ApiError> {
     store
         .update(|c| {
             let list = T::list(c);
@@ -384,6 +385,7 @@ async fn delete_one<T: Entity>(
             Ok(StatusCode::NO_CONTENT)
         })
         .await
+        .map_err(ApiError::from)
 }
 
 async fn get_catalog(State(store): State<Arc<CatalogStore>>) -> Json<Catalog> {
@@ -393,13 +395,14 @@ async fn get_catalog(State(store): State<Arc<CatalogStore>>) -> Json<Catalog> {
 async fn put_catalog(
     State(store): State<Arc<CatalogStore>>,
     Json(catalog): Json<Catalog>,
-) -> Result<StatusCode, AdminError> {
+) -> Result<StatusCode, ApiError> {
     store
         .update(|c| {
             *c = catalog;
             Ok(StatusCode::OK)
         })
         .await
+        .map_err(ApiError::from)
 }
 
 async fn require_token(
@@ -417,7 +420,7 @@ async fn require_token(
     // nothing usable about the token.
     match given {
         Some(d) if d.as_slice() == expected.as_slice() => next.run(request).await,
-        _ => AdminError::Unauthorized.into_response(),
+        _ => ApiError::Unauthorized.into_response(),
     }
 }
 

@@ -379,7 +379,7 @@ impl Decider {
                     Ok(r) => r,
                     Err(_) => Err(format!("no answer within tmax ({} ms)", request.tmax)),
                 };
-                metrics::counter!("decision_bidder_responses_total", "bidder" => bidder.name.clone(),
+                metrics::counter!(crate::telemetry::metrics::DECISION_BIDDER_RESPONSES, "bidder" => bidder.name.clone(),
                     "outcome" => if outcome.is_ok() { "answered" } else { "failed" })
                 .increment(1);
                 (bidder, outcome)

@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::{Query, RawQuery, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use interlude_events::contract::EventType;
@@ -175,7 +175,7 @@ fn xml_response(written: interlude_vast::Result<String>) -> Response {
             );
             response
         }
-        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")).into_response(),
+        Err(e) => crate::error::ApiError::internal(e).into_response(),
     }
 }
 
@@ -210,18 +210,17 @@ async fn vmap(
         .collect();
     let offsets = match offsets {
         Ok(o) if !o.is_empty() => o,
-        Ok(_) => return (StatusCode::BAD_REQUEST, "breaks: none given\n").into_response(),
-        Err(e) => return (StatusCode::BAD_REQUEST, format!("{e}\n")).into_response(),
+        Ok(_) => return crate::error::ApiError::bad_request("breaks: none given").into_response(),
+        Err(e) => return crate::error::ApiError::bad_request(e.to_string()).into_response(),
     };
     let by_tag = match schedule.source.as_deref() {
         None | Some("inline") => false,
         Some("tag") => true,
         Some(other) => {
-            return (
-                StatusCode::BAD_REQUEST,
-                format!("source: {other:?} is neither inline nor tag\n"),
-            )
-                .into_response();
+            return crate::error::ApiError::bad_request(format!(
+                "source: {other:?} is neither inline nor tag"
+            ))
+            .into_response();
         }
     };
     let session = format!("csai-{}", uuid::Uuid::new_v4().simple());

@@ -3,9 +3,9 @@
 //! stream (`/v1/dashboard/stream`, one [`Snapshot`] per second; `/v1/dashboard/snapshot` for one).
 //!
 //! A snapshot is read from the running parts themselves: the stitcher's channels, the event store's totals,
-//! quarantine and line item delivery, the decider's controls, and the process's own Prometheus registry for
-//! latencies (histogram quantiles), fill seconds, duplicates, lag and load shedding. Rates are the browser's
-//! job: it differences successive snapshots.
+//! quarantine and line item delivery, the decider's controls, and the process's live metrics registry
+//! ([`crate::telemetry::metrics::Live`]) for latencies (bucket quantiles), fill seconds, duplicates, lag and
+//! load shedding. Rates are the browser's job: it differences successive snapshots.
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
@@ -21,13 +21,16 @@ use chrono::{DateTime, TimeDelta, Utc};
 use futures_util::stream::{self, Stream};
 use interlude_decision::catalog::Catalog;
 use interlude_events::Counts;
-use metrics_exporter_prometheus::PrometheusHandle;
 use serde::Serialize;
 
 use crate::collector::Collector;
 use crate::decisioning::decider::Decider;
 use crate::stitcher::ChannelSummary;
 use crate::stitcher::Stitcher;
+use crate::telemetry::metrics::{
+    EVENTS_DUPLICATES, EVENTS_LAG, EVENTS_RETRIES, HTTP_REQUEST_DURATION, HTTP_SHED,
+    LATENCY_BUCKETS, Live, STITCHER_BREAK_SECONDS, STITCHER_DECISION_DURATION, quantile,
+};
 
 /// Everything the dashboard shows, at one instant.
 #[derive(Debug, Clone, Serialize)]
@@ -93,94 +96,6 @@ pub struct LineItemStatus {
     pub flight_elapsed: f64,
 }
 
-/// One sample of the Prometheus text format.
-struct Sample<'a> {
-    name: &'a str,
-    labels: Vec<(&'a str, &'a str)>,
-    value: f64,
-}
-
-fn samples(text: &str) -> Vec<Sample<'_>> {
-    text.lines()
-        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
-        .filter_map(|l| {
-            let (head, value) = l.rsplit_once(' ')?;
-            let value: f64 = value.trim().parse().ok()?;
-            let (name, labels) = match head.split_once('{') {
-                Some((n, rest)) => (n, rest.strip_suffix('}')?),
-                None => (head, ""),
-            };
-            let labels = labels
-                .split(',')
-                .filter_map(|kv| {
-                    let (k, v) = kv.split_once('=')?;
-                    Some((k.trim(), v.trim().trim_matches('"')))
-                })
-                .collect();
-            Some(Sample {
-                name,
-                labels,
-                value,
-            })
-        })
-        .collect()
-}
-
-fn label<'a>(s: &Sample<'a>, key: &str) -> Option<&'a str> {
-    s.labels.iter().find(|(k, _)| *k == key).map(|(_, v)| *v)
-}
-
-/// Quantile `q` of histogram `name` (summed over the series `keep` accepts), in milliseconds, interpolated
-/// linearly inside the bucket it falls in.
-fn quantile(
-    all: &[Sample<'_>],
-    name: &str,
-    keep: impl Fn(&Sample<'_>) -> bool,
-    q: f64,
-) -> Option<f64> {
-    let bucket = format!("{name}_bucket");
-    let mut by_le: BTreeMap<u64, f64> = BTreeMap::new();
-    for s in all.iter().filter(|s| s.name == bucket && keep(s)) {
-        let le = label(s, "le")?;
-        let bound = if le == "+Inf" {
-            f64::INFINITY
-        } else {
-            le.parse().ok()?
-        };
-        *by_le.entry(bound.to_bits()).or_default() += s.value;
-    }
-    let mut buckets: Vec<(f64, f64)> = by_le
-        .into_iter()
-        .map(|(b, c)| (f64::from_bits(b), c))
-        .collect();
-    buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
-    let total = buckets.last()?.1;
-    if total <= 0.0 {
-        return None;
-    }
-    let rank = q * total;
-    let mut previous = (0.0, 0.0);
-    for (bound, count) in buckets {
-        if count >= rank {
-            if !bound.is_finite() {
-                return Some(previous.0 * 1000.0);
-            }
-            let share = if count > previous.1 {
-                (rank - previous.1) / (count - previous.1)
-            } else {
-                1.0
-            };
-            return Some((previous.0 + (bound - previous.0) * share) * 1000.0);
-        }
-        previous = (bound, count);
-    }
-    None
-}
-
-fn sum(all: &[Sample<'_>], name: &str) -> f64 {
-    all.iter().filter(|s| s.name == name).map(|s| s.value).sum()
-}
-
 /// What the dashboard reads.
 #[derive(Clone)]
 pub struct Sources {
@@ -190,48 +105,44 @@ pub struct Sources {
     pub collector: Collector,
     /// The decider, when decisioning from a catalog.
     pub decider: Option<Arc<Decider>>,
-    /// The process's metrics.
-    pub metrics: PrometheusHandle,
+    /// The process's live metrics.
+    pub metrics: Arc<Live>,
     /// The clock.
     pub clock: interlude_events::Clock,
 }
 
 impl Sources {
     /// Takes a snapshot.
-    pub fn snapshot(&self) -> Snapshot {
+    pub async fn snapshot(&self) -> Snapshot {
         let now = (self.clock)();
-        let text = self.metrics.render();
-        let all = samples(&text);
+        let live = &self.metrics;
         let mut fill: BTreeMap<String, FillSeconds> = BTreeMap::new();
-        for s in all
-            .iter()
-            .filter(|s| s.name == "stitcher_break_seconds_total")
-        {
-            if let (Some(c), Some(k)) = (label(s, "channel"), label(s, "kind")) {
-                let f = fill.entry(c.to_owned()).or_default();
-                if k == "ad" {
-                    f.ad += s.value;
+        for (kind, seconds) in [("ad", true), ("slate", false)] {
+            let by_channel =
+                live.counter_by_labels(STITCHER_BREAK_SECONDS, "channel", &[("kind", kind)]);
+            for (channel, n) in by_channel {
+                let f = fill.entry(channel).or_default();
+                if seconds {
+                    f.ad += n as f64;
                 } else {
-                    f.slate += s.value;
+                    f.slate += n as f64;
                 }
             }
         }
-        let mut shed = BTreeMap::new();
-        for s in all.iter().filter(|s| s.name == "http_shed_total") {
-            if let Some(c) = label(s, "class") {
-                *shed.entry(c.to_owned()).or_insert(0.0) += s.value;
-            }
-        }
-        // Snapshots are taken on a blocking thread; the reports may be remote (PostgreSQL).
-        let runtime = tokio::runtime::Handle::current();
+        let shed = live
+            .counter_by(HTTP_SHED, "class")
+            .into_iter()
+            .map(|(class, n)| (class, n as f64))
+            .collect();
         let reports = self.collector.reports();
         let counters = self.collector.counters();
-        let counted = runtime
-            .block_on(reports.report(
+        let counted = reports
+            .report(
                 interlude_store::GroupBy::Channel,
                 now - TimeDelta::days(2),
                 now + TimeDelta::minutes(1),
-            ))
+            )
+            .await
             .map(|rows| {
                 rows.iter().fold(Counts::default(), |mut t, r| {
                     t.add(&r.counts);
@@ -262,30 +173,25 @@ impl Sources {
                     .collect()
             })
             .unwrap_or_default();
-        let playlist =
-            |s: &Sample<'_>| label(s, "route").is_some_and(|r| r.ends_with("media.m3u8"));
+        let ms = |counts: [u64; LATENCY_BUCKETS.len() + 1]| Quantiles {
+            p50: quantile(&counts, 0.5).map(|s| s * 1000.0),
+            p99: quantile(&counts, 0.99).map(|s| s * 1000.0),
+        };
+        let playlist = live.buckets(HTTP_REQUEST_DURATION, |key| {
+            key.labels()
+                .any(|l| l.key() == "route" && l.value().ends_with("media.m3u8"))
+        });
         Snapshot {
             at: now,
             channels: self.stitcher.channel_summaries(),
             fill,
             counted,
-            duplicates: sum(&all, "events_duplicates_total"),
-            retries: sum(&all, "events_retries_total"),
-            quarantine: runtime
-                .block_on(reports.quarantine_counts())
-                .unwrap_or_default(),
-            lag_secs: all
-                .iter()
-                .find(|s| s.name == "events_lag_seconds")
-                .map(|s| s.value),
-            decision_ms: Quantiles {
-                p50: quantile(&all, "stitcher_decision_seconds", |_| true, 0.5),
-                p99: quantile(&all, "stitcher_decision_seconds", |_| true, 0.99),
-            },
-            playlist_ms: Quantiles {
-                p50: quantile(&all, "http_request_duration_seconds", playlist, 0.5),
-                p99: quantile(&all, "http_request_duration_seconds", playlist, 0.99),
-            },
+            duplicates: live.counter(EVENTS_DUPLICATES, &[]) as f64,
+            retries: live.counter(EVENTS_RETRIES, &[]) as f64,
+            quarantine: reports.quarantine_counts().await.unwrap_or_default(),
+            lag_secs: live.gauge(EVENTS_LAG),
+            decision_ms: ms(live.buckets(STITCHER_DECISION_DURATION, |_| true)),
+            playlist_ms: ms(playlist),
             shed,
             line_items,
             controls: self.decider.as_ref().map(|d| d.controls()),
@@ -298,13 +204,8 @@ fn stream(sources: Sources) -> impl Stream<Item = Result<Event, Infallible>> {
         if !first {
             tokio::time::sleep(Duration::from_secs(1)).await;
         }
-        let snapshot = tokio::task::spawn_blocking({
-            let s = sources.clone();
-            move || s.snapshot()
-        })
-        .await
-        .ok();
-        let event = match snapshot.and_then(|s| serde_json::to_string(&s).ok()) {
+        let snapshot = sources.snapshot().await;
+        let event = match serde_json::to_string(&snapshot).ok() {
             Some(json) => Event::default().event("snapshot").data(json),
             None => Event::default().comment("snapshot failed"),
         };
@@ -335,39 +236,11 @@ pub fn router(sources: Sources) -> Router {
             "/v1/dashboard/snapshot",
             get({
                 let s = sources.clone();
-                move || async move { axum::Json(s.snapshot()).into_response() }
+                move || async move { axum::Json(s.snapshot().await).into_response() }
             }),
         )
         .route(
             "/v1/dashboard/stream",
             get(move || async move { Sse::new(stream(sources)).keep_alive(KeepAlive::default()) }),
         )
-}
-
-#[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used)]
-    use super::*;
-
-    #[test]
-    fn histogram_quantiles_interpolate_within_buckets() {
-        let text = "# TYPE x histogram\n\
-            x_bucket{route=\"/a\",le=\"0.001\"} 0\n\
-            x_bucket{route=\"/a\",le=\"0.01\"} 50\n\
-            x_bucket{route=\"/a\",le=\"0.1\"} 100\n\
-            x_bucket{route=\"/a\",le=\"+Inf\"} 100\n\
-            x_bucket{route=\"/b\",le=\"0.001\"} 0\n\
-            x_bucket{route=\"/b\",le=\"0.01\"} 0\n\
-            x_bucket{route=\"/b\",le=\"0.1\"} 0\n\
-            x_bucket{route=\"/b\",le=\"+Inf\"} 0\n";
-        let all = samples(text);
-        let p50 = quantile(&all, "x", |_| true, 0.5).unwrap();
-        assert!((p50 - 10.0).abs() < 1e-9, "{p50}");
-        let p99 = quantile(&all, "x", |s| label(s, "route") == Some("/a"), 0.99).unwrap();
-        assert!((p99 - 98.2).abs() < 1e-6, "{p99}");
-        assert_eq!(
-            quantile(&all, "x", |s| label(s, "route") == Some("/b"), 0.5),
-            None
-        );
-    }
 }

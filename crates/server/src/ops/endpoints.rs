@@ -95,9 +95,10 @@ async fn track_request(request: Request, next: Next) -> Response {
     let response = next.run(request).await;
     let status = response.status().as_u16().to_string();
     let elapsed = started.elapsed().as_secs_f64();
-    metrics::counter!("http_requests_total", "route" => route.clone(), "method" => method, "status" => status)
+    metrics::counter!(crate::telemetry::metrics::HTTP_REQUESTS, "route" => route.clone(), "method" => method, "status" => status)
         .increment(1);
-    metrics::histogram!("http_request_duration_seconds", "route" => route).record(elapsed);
+    metrics::histogram!(crate::telemetry::metrics::HTTP_REQUEST_DURATION, "route" => route)
+        .record(elapsed);
     response
 }
 

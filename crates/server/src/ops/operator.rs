@@ -56,7 +56,7 @@ struct Draining {
 }
 
 fn problem(status: StatusCode, message: impl Into<String>) -> Response {
-    (status, Json(serde_json::json!({ "error": message.into() }))).into_response()
+    crate::error::ApiError::client(status, message).into_response()
 }
 
 async fn start_break(

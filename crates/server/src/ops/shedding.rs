@@ -87,7 +87,7 @@ pub struct Admitted(Arc<Budget>);
 impl Drop for Admitted {
     fn drop(&mut self) {
         let now = self.0.in_flight.fetch_sub(1, Ordering::AcqRel) - 1;
-        metrics::gauge!("http_in_flight").set(now as f64);
+        metrics::gauge!(crate::telemetry::metrics::HTTP_IN_FLIGHT).set(now as f64);
     }
 }
 
@@ -106,7 +106,8 @@ impl Budget {
         let mut current = self.in_flight.load(Ordering::Acquire);
         loop {
             if current >= limit {
-                metrics::counter!("http_shed_total", "class" => class.name()).increment(1);
+                metrics::counter!(crate::telemetry::metrics::HTTP_SHED, "class" => class.name())
+                    .increment(1);
                 return None;
             }
             match self.in_flight.compare_exchange_weak(
@@ -116,7 +117,8 @@ impl Budget {
                 Ordering::Acquire,
             ) {
                 Ok(_) => {
-                    metrics::gauge!("http_in_flight").set((current + 1) as f64);
+                    metrics::gauge!(crate::telemetry::metrics::HTTP_IN_FLIGHT)
+                        .set((current + 1) as f64);
                     return Some(Admitted(self.clone()));
                 }
                 Err(actual) => current = actual,

@@ -101,18 +101,18 @@ const DEV_SECRET: &[u8] = b"interlude-development-pseudonym-secret";
 
 impl EdgePrivacy {
     /// Builds the edge from the configuration; the secret from `INTERLUDE_PRIVACY_SECRET`. Errors name the key.
-    pub fn from_settings(settings: &PrivacySettings) -> Result<Self, (String, String)> {
+    pub fn from_settings(settings: &PrivacySettings) -> Result<Self, crate::error::ConfigError> {
         let geo = match &settings.geo_table {
             Some(path) => {
                 let text = std::fs::read_to_string(path).map_err(|e| {
-                    (
-                        "privacy.geo_table".to_owned(),
+                    crate::error::ConfigError::new(
+                        "privacy.geo_table",
                         format!("reading {}: {e}", path.display()),
                     )
                 })?;
                 GeoTable::from_csv(&text).map_err(|e| {
-                    (
-                        "privacy.geo_table".to_owned(),
+                    crate::error::ConfigError::new(
+                        "privacy.geo_table",
                         format!("{}: {e}", path.display()),
                     )
                 })?
@@ -133,7 +133,7 @@ impl EdgePrivacy {
             pseudonym: settings.pseudonym.clone(),
         };
         let core = Privacy::new(&config, &secret, geo, UaRules::builtin())
-            .map_err(|e| ("privacy".to_owned(), e.to_string()))?;
+            .map_err(|e| crate::error::ConfigError::new("privacy", e.to_string()))?;
         Ok(EdgePrivacy { core })
     }
 

@@ -12,7 +12,6 @@
 use std::sync::Arc;
 
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::delete;
 use axum::{Json, Router};
@@ -106,7 +105,7 @@ impl Erasure {
             .take(16)
             .map(|b| format!("{b:02x}"))
             .collect();
-        metrics::counter!("privacy_erasures_total").increment(1);
+        metrics::counter!(crate::telemetry::metrics::PRIVACY_ERASURES).increment(1);
         Ok(serde_json::json!({
             "receipt_id": uuid::Uuid::new_v4().to_string(),
             // The receipt does not repeat the identifier: a digest lets the requester match it.
@@ -127,20 +126,15 @@ async fn forget(
     Query(params): Query<Params>,
 ) -> Response {
     if id.trim().is_empty() || id.len() > 256 {
-        return (
-            StatusCode::BAD_REQUEST,
-            "viewer id must be 1 to 256 characters\n",
-        )
+        return crate::error::ApiError::bad_request("viewer id must be 1 to 256 characters")
             .into_response();
     }
     match erasure.forget(&id, params.pseudonym).await {
         Ok(receipt) => Json(receipt).into_response(),
         Err(e) => {
+            // The store's text stays in the log: a client learns only that it must retry.
             tracing::error!(error = %e, "Erasure incomplete.");
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                Json(serde_json::json!({ "error": format!("erasure incomplete, retry: {e}") })),
-            )
+            crate::error::ApiError::unavailable("erasure incomplete, retry", Some(5))
                 .into_response()
         }
     }

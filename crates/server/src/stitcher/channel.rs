@@ -17,7 +17,7 @@ use interlude_stitch::{BreakTracker, TrackedBreak};
 use tokio::sync::mpsc;
 
 use super::config::ChannelConfig;
-use super::origin::{OriginMedia, Variant, parse_master, parse_media};
+use interlude_stitch::hls::{OriginMedia, Variant, parse_master, parse_media};
 
 /// One rendition's latest window.
 #[derive(Debug, Clone)]
@@ -360,11 +360,11 @@ pub async fn poll_channel(
         .await;
         let interval = match outcome {
             Ok((new_breaks, target_duration)) => {
-                metrics::counter!("stitcher_origin_refreshes_total", "channel" => channel.config.id.clone(), "outcome" => "ok").increment(1);
+                metrics::counter!(crate::telemetry::metrics::STITCHER_ORIGIN_REFRESHES, "channel" => channel.config.id.clone(), "outcome" => "ok").increment(1);
                 for tracked in new_breaks {
                     tracing::info!(channel = %channel.config.id, break_id = %tracked.id, start_msn = tracked.start_msn,
                         planned_ms = tracked.planned_micros.map(|m| m / 1000), "Break detected.");
-                    metrics::counter!("stitcher_breaks_detected_total", "channel" => channel.config.id.clone()).increment(1);
+                    metrics::counter!(crate::telemetry::metrics::STITCHER_BREAKS_DETECTED, "channel" => channel.config.id.clone()).increment(1);
                     let _ = breaks_tx
                         .send(NewBreak {
                             channel: channel.config.id.clone(),
@@ -378,12 +378,12 @@ pub async fn poll_channel(
                 )
             }
             Err(error) => {
-                metrics::counter!("stitcher_origin_refreshes_total", "channel" => channel.config.id.clone(), "outcome" => "error").increment(1);
+                metrics::counter!(crate::telemetry::metrics::STITCHER_ORIGIN_REFRESHES, "channel" => channel.config.id.clone(), "outcome" => "error").increment(1);
                 tracing::warn!(channel = %channel.config.id, %error, "Origin refresh failed; serving the last good window.");
                 Duration::from_millis(channel.config.poll_interval_ms.unwrap_or(1_000))
             }
         };
-        metrics::histogram!("stitcher_origin_refresh_seconds", "channel" => channel.config.id.clone())
+        metrics::histogram!(crate::telemetry::metrics::STITCHER_ORIGIN_REFRESH_DURATION, "channel" => channel.config.id.clone())
             .record(started.elapsed().as_secs_f64());
         tokio::time::sleep(
             interval

@@ -92,6 +92,14 @@ pub struct ChannelConfig {
     /// matched to the HLS ones by SCTE-35 splice event id, so a viewer gets the same pod in both.
     #[serde(default)]
     pub dash_origin: Option<String>,
+    /// `@codecs` of the ad and slate Representations in DASH sessions (RFC 6381): the codecs the creatives
+    /// are encoded with (default: H.264 Main 3.0 with AAC-LC, as the demo creatives and origin).
+    #[serde(default = "default_dash_ad_codecs")]
+    pub dash_ad_codecs: String,
+}
+
+fn default_dash_ad_codecs() -> String {
+    "avc1.4d401e,mp4a.40.2".to_owned()
 }
 
 fn default_origin_timeout_ms() -> u64 {
@@ -135,7 +143,7 @@ pub fn parse_resolution(text: &str) -> Option<(u32, u32)> {
 
 impl StitcherConfig {
     /// Checks what types cannot; errors name the key.
-    pub fn validate(&self) -> Result<(), (String, String)> {
+    pub fn validate(&self) -> Result<(), crate::error::ConfigError> {
         let mut ids = std::collections::HashSet::new();
         for (i, channel) in self.channels.iter().enumerate() {
             let key = |k: &str| format!("stitcher.channels[{i}].{k}");
@@ -145,30 +153,33 @@ impl StitcherConfig {
                     .chars()
                     .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
             {
-                return Err((
+                return Err(crate::error::ConfigError::new(
                     key("id"),
-                    "must be non-empty and use only A-Z, a-z, 0-9, - and _".into(),
+                    "must be non-empty and use only A-Z, a-z, 0-9, - and _",
                 ));
             }
             if !ids.insert(&channel.id) {
-                return Err((key("id"), format!("duplicates channel {:?}", channel.id)));
+                return Err(crate::error::ConfigError::new(
+                    key("id"),
+                    format!("duplicates channel {:?}", channel.id),
+                ));
             }
             if !(channel.origin.starts_with("http://") || channel.origin.starts_with("https://")) {
-                return Err((
+                return Err(crate::error::ConfigError::new(
                     key("origin"),
                     format!("must be an http(s) URL, got {:?}", channel.origin),
                 ));
             }
             if channel.slate.is_empty() {
-                return Err((
+                return Err(crate::error::ConfigError::new(
                     key("slate"),
-                    "needs at least one rendition to fill unsold break time".into(),
+                    "needs at least one rendition to fill unsold break time",
                 ));
             }
             for (j, r) in channel.slate.iter().enumerate() {
                 if let Some(res) = &r.resolution {
                     if parse_resolution(res).is_none() {
-                        return Err((
+                        return Err(crate::error::ConfigError::new(
                             key(&format!("slate[{j}].resolution")),
                             format!("{res:?} is not WIDTHxHEIGHT"),
                         ));
@@ -178,20 +189,23 @@ impl StitcherConfig {
         }
         for (i, creative) in self.creatives.iter().enumerate() {
             if !(creative.duration_secs.is_finite() && creative.duration_secs > 0.0) {
-                return Err((
+                return Err(crate::error::ConfigError::new(
                     format!("stitcher.creatives[{i}].duration_secs"),
-                    "must be > 0".into(),
+                    "must be > 0",
                 ));
             }
             if creative.renditions.is_empty() {
-                return Err((
+                return Err(crate::error::ConfigError::new(
                     format!("stitcher.creatives[{i}].renditions"),
-                    "must not be empty".into(),
+                    "must not be empty",
                 ));
             }
         }
         if self.session_ttl_secs == 0 {
-            return Err(("stitcher.session_ttl_secs".into(), "must be > 0".into()));
+            return Err(crate::error::ConfigError::new(
+                "stitcher.session_ttl_secs",
+                "must be > 0",
+            ));
         }
         Ok(())
     }

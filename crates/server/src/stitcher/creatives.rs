@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use dashmap::DashMap;
 
-use super::origin::parse_vod_segments;
+use interlude_stitch::hls::parse_vod_segments;
 
 /// A creative rendition's segments: absolute URLs and durations in microseconds.
 #[derive(Debug, Clone, PartialEq)]

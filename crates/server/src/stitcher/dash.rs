@@ -14,8 +14,8 @@ use interlude_dash::{
     Ad, AdRendition, AdTemplateUrls, AdUrlRequest, ContentKind, PlannedBreak, StitchOptions,
 };
 
-use super::service::{StitchError, Stitcher};
 use super::session::{BreakDecision, Session};
+use super::{StitchError, Stitcher};
 
 /// How long a fetched origin MPD is reused: many sessions refresh within one origin update.
 const ORIGIN_CACHE: Duration = Duration::from_millis(500);
@@ -58,7 +58,12 @@ impl Stitcher {
         for problem in &scan.problems {
             tracing::debug!(channel = %session.channel, %problem, "DASH origin signalling problem.");
         }
-        let snapshot = self.channel(&session.channel)?.snapshot();
+        for warning in &scan.warnings {
+            tracing::debug!(channel = %session.channel, %warning, "DASH origin signalling degraded.");
+        }
+        let channel = self.channel(&session.channel)?;
+        let codecs = channel.config.dash_ad_codecs.as_str();
+        let snapshot = channel.snapshot();
         let timeout = Duration::from_millis(self.config().decision_timeout_ms);
         let slate = self.slate_of(&session.channel).await;
         let mut plans = Vec::new();
@@ -94,10 +99,10 @@ impl Stitcher {
                 start: b.start,
                 duration,
                 ended_at: b.ended_at,
-                ads: ads_of(&decision, &snapshot),
+                ads: ads_of(&decision, &snapshot, codecs),
                 slate: slate
                     .as_ref()
-                    .map(|(urls, secs)| slate_ad(urls, *secs, &snapshot)),
+                    .map(|(urls, secs)| slate_ad(urls, *secs, &snapshot, codecs)),
             });
         }
         let base = format!("{}/s/{}", self.base_url(), session.id);
@@ -146,6 +151,7 @@ fn content_rendition(
 }
 
 fn rendition(
+    codecs: &str,
     id: String,
     media: String,
     segment_micros: u64,
@@ -157,7 +163,7 @@ fn rendition(
         id,
         kind: ContentKind::Video,
         mime_type: "video/mp2t".into(),
-        codecs: interlude_sim_codecs().into(),
+        codecs: codecs.to_owned(),
         bandwidth,
         width: resolution.map(|r| r.0),
         height: resolution.map(|r| r.1),
@@ -172,13 +178,12 @@ fn rendition(
     }
 }
 
-/// The codecs of the muxed TS renditions (H.264 + AAC-LC); the origin declares the same.
-fn interlude_sim_codecs() -> &'static str {
-    interlude_sim::media::CODECS
-}
-
 /// The decided ads as DASH ads: one rendition per content rendition, segments through our ad route.
-fn ads_of(decision: &BreakDecision, snapshot: &super::channel::ChannelSnapshot) -> Vec<Ad> {
+fn ads_of(
+    decision: &BreakDecision,
+    snapshot: &super::channel::ChannelSnapshot,
+    codecs: &str,
+) -> Vec<Ad> {
     decision
         .ads
         .iter()
@@ -190,14 +195,19 @@ fn ads_of(decision: &BreakDecision, snapshot: &super::channel::ChannelSnapshot) 
                 id: a.ad.ad_instance_id.clone(),
                 duration: Duration::from_micros(total),
                 renditions: (0..a.segment_urls.len())
-                    .map(|i| rendition(i.to_string(), String::new(), first, snapshot, i))
+                    .map(|i| rendition(codecs, i.to_string(), String::new(), first, snapshot, i))
                     .collect(),
             }
         })
         .collect()
 }
 
-fn slate_ad(urls: &[String], secs: f64, snapshot: &super::channel::ChannelSnapshot) -> Ad {
+fn slate_ad(
+    urls: &[String],
+    secs: f64,
+    snapshot: &super::channel::ChannelSnapshot,
+    codecs: &str,
+) -> Ad {
     let micros = (secs * 1e6).round() as u64;
     Ad {
         id: "slate".into(),
@@ -205,7 +215,16 @@ fn slate_ad(urls: &[String], secs: f64, snapshot: &super::channel::ChannelSnapsh
         renditions: urls
             .iter()
             .enumerate()
-            .map(|(i, url)| rendition(format!("slate{i}"), url.clone(), micros, snapshot, i))
+            .map(|(i, url)| {
+                rendition(
+                    codecs,
+                    format!("slate{i}"),
+                    url.clone(),
+                    micros,
+                    snapshot,
+                    i,
+                )
+            })
             .collect(),
     }
 }

@@ -1,5 +1,16 @@
-//! Live HLS stitching (SSAI) over HTTP: channels polled once for all their viewers, sessions, per-viewer
-//! playlists, ad segment redirects with server-side beacons, and client-side tracking documents.
+//! Live stitching over HTTP (SSAI, and HLS Interstitials / DASH for SGAI and DASH players): channels polled
+//! once for all their viewers, sessions, per-viewer playlists, ad segments with server-side beacons, and
+//! client-side tracking documents.
+//!
+//! [`Stitcher`] (in [`service`]) is a façade over parts that each own their state:
+//!
+//! | part | owns |
+//! |---|---|
+//! | `channels` | the origins' pollers and snapshots, each channel's slate |
+//! | `sessions` | the sessions this node serves, sharing with other nodes, admission (consent), draining |
+//! | `decisions` | the pod per session and break (the decider, the timeout, the spread) |
+//! | `segments` | ad and slate segment delivery, proxy retiming, server-side beacons |
+//! | `render` | pure: playlists from a snapshot and the session's decisions |
 //!
 //! The playlist logic itself is the pure `interlude-stitch` crate; this module feeds it origin windows and
 //! session decisions and writes its output. Pods come from an [`interlude_stitch::PodSource`]; beacons go to a
@@ -7,20 +18,26 @@
 
 pub mod beacons;
 pub mod channel;
+mod channels;
 pub mod config;
 pub mod creatives;
 pub mod dash;
-pub mod origin;
+mod decisions;
+mod error;
 pub mod pods;
+mod render;
 pub mod routes;
+mod segments;
 pub mod service;
 pub mod session;
+mod sessions;
 pub mod sgai;
 pub mod shared;
 pub mod tracking;
 
-mod playlist;
 mod proxy;
 
+pub use channels::ChannelSummary;
 pub use config::StitcherConfig;
-pub use service::{ChannelSummary, Clock, StitchError, Stitcher};
+pub use error::StitchError;
+pub use service::{Clock, Stitcher, StitcherBuilder};

@@ -68,7 +68,7 @@ impl SegmentCache {
             .await?
             .clone();
         if fetched {
-            metrics::counter!("stitcher_proxy_fetches_total").increment(1);
+            metrics::counter!(crate::telemetry::metrics::STITCHER_PROXY_FETCHES).increment(1);
             let total = self.bytes.fetch_add(bytes.len(), Ordering::Relaxed) + bytes.len();
             if total > self.capacity {
                 self.evict(url);

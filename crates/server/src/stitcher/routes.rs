@@ -24,29 +24,13 @@ use axum::{Json, Router};
 use interlude_stitch::ViewerContext;
 use serde::{Deserialize, Serialize};
 
-use super::service::{StitchError, Stitcher};
 use super::sgai::SessionMode;
 use super::tracking::tracking_document;
+use super::{StitchError, Stitcher};
+use crate::error::ApiError;
 use crate::privacy::edge::SignalParams;
 
 const M3U8: &str = "application/vnd.apple.mpegurl";
-
-impl IntoResponse for StitchError {
-    fn into_response(self) -> Response {
-        let status = match &self {
-            StitchError::UnknownChannel(_)
-            | StitchError::UnknownSession(_)
-            | StitchError::UnknownRendition(_)
-            | StitchError::UnknownAdSegment
-            | StitchError::NoDash(_)
-            | StitchError::UnknownBreak(_) => StatusCode::NOT_FOUND,
-            StitchError::DashOrigin(_) => StatusCode::BAD_GATEWAY,
-            StitchError::OriginUnavailable(_) | StitchError::Upstream(_) => StatusCode::BAD_GATEWAY,
-            StitchError::Draining => StatusCode::SERVICE_UNAVAILABLE,
-        };
-        (status, format!("{self}\n")).into_response()
-    }
-}
 
 /// The stitcher's routes, readable by browser players on any web origin (playlists, segments and tracking
 /// carry no credentials: the session id in the path is the capability).
@@ -121,7 +105,7 @@ async fn create_session(
     State(stitcher): State<Arc<Stitcher>>,
     headers: HeaderMap,
     Json(body): Json<CreateSession>,
-) -> Result<(StatusCode, Json<SessionCreated>), StitchError> {
+) -> Result<(StatusCode, Json<SessionCreated>), ApiError> {
     let viewer = stitcher.admit_viewer(body.viewer, &body.privacy, &headers);
     let session = stitcher
         .create_session_in(&body.channel, viewer, body.mode)
@@ -168,7 +152,7 @@ async fn implicit_session(
     Path(channel): Path<String>,
     headers: HeaderMap,
     Query(q): Query<ViewerQuery>,
-) -> Result<Response, StitchError> {
+) -> Result<Response, ApiError> {
     let session = session_from_query(&stitcher, &channel, &headers, q).await?;
     master_response(&stitcher, &session.id).await
 }
@@ -180,7 +164,7 @@ async fn implicit_dash_session(
     Path(channel): Path<String>,
     headers: HeaderMap,
     Query(q): Query<ViewerQuery>,
-) -> Result<Response, StitchError> {
+) -> Result<Response, ApiError> {
     let session = session_from_query(&stitcher, &channel, &headers, q).await?;
     let url = format!("{}/s/{}/manifest.mpd", stitcher.base_url(), session.id);
     Ok(Redirect::temporary(&url).into_response())
@@ -226,7 +210,7 @@ async fn session_from_query(
 async fn master(
     State(stitcher): State<Arc<Stitcher>>,
     Path(session): Path<String>,
-) -> Result<Response, StitchError> {
+) -> Result<Response, ApiError> {
     master_response(&stitcher, &session).await
 }
 
@@ -234,7 +218,7 @@ async fn master(
 async fn dash_manifest(
     State(stitcher): State<Arc<Stitcher>>,
     Path(session): Path<String>,
-) -> Result<Response, StitchError> {
+) -> Result<Response, ApiError> {
     let session = stitcher.session(&session).await?;
     let text = stitcher.dash_manifest(&session).await?;
     let mut response = text.into_response();
@@ -248,7 +232,7 @@ async fn dash_manifest(
     Ok(response)
 }
 
-async fn master_response(stitcher: &Stitcher, session_id: &str) -> Result<Response, StitchError> {
+async fn master_response(stitcher: &Stitcher, session_id: &str) -> Result<Response, ApiError> {
     let session = stitcher.session(session_id).await?;
     let text = stitcher.master_playlist(&session)?;
     Ok(playlist_response(text))
@@ -257,7 +241,7 @@ async fn master_response(stitcher: &Stitcher, session_id: &str) -> Result<Respon
 async fn media(
     State(stitcher): State<Arc<Stitcher>>,
     Path((session, rendition)): Path<(String, usize)>,
-) -> Result<Response, StitchError> {
+) -> Result<Response, ApiError> {
     let session = stitcher.session(&session).await?;
     if session.mode == SessionMode::Interstitials {
         return Ok(playlist_response(
@@ -274,7 +258,7 @@ async fn media(
 async fn asset_list(
     State(stitcher): State<Arc<Stitcher>>,
     Path((session, break_id)): Path<(String, String)>,
-) -> Result<Response, StitchError> {
+) -> Result<Response, ApiError> {
     let session = stitcher.session(&session).await?;
     let list = stitcher.asset_list(&session, &break_id).await?;
     let mut response = Json(list).into_response();
@@ -287,7 +271,7 @@ async fn asset_list(
 async fn ad_segment(
     State(stitcher): State<Arc<Stitcher>>,
     Path((session, ad, rendition, segment)): Path<(String, String, usize, String)>,
-) -> Result<Response, StitchError> {
+) -> Result<Response, ApiError> {
     let index: usize = segment
         .strip_suffix(".ts")
         .and_then(|n| n.parse().ok())
@@ -295,7 +279,7 @@ async fn ad_segment(
     let session = stitcher.session(&session).await?;
     // Counted once served: each should come back as counted beacons (the drop alert compares the two).
     let served = || {
-        metrics::counter!("stitcher_ad_segments_served_total", "channel" => session.channel.clone())
+        metrics::counter!(crate::telemetry::metrics::STITCHER_AD_SEGMENTS_SERVED, "channel" => session.channel.clone())
             .increment(1);
     };
     if stitcher.proxies_segments() {
@@ -319,7 +303,7 @@ async fn slate_segment(
         u64,
         String,
     )>,
-) -> Result<Response, StitchError> {
+) -> Result<Response, ApiError> {
     let duration: u64 = duration
         .strip_suffix(".ts")
         .and_then(|n| n.parse().ok())
@@ -347,7 +331,7 @@ fn segment_response(bytes: bytes::Bytes) -> Response {
 async fn tracking(
     State(stitcher): State<Arc<Stitcher>>,
     Path(session): Path<String>,
-) -> Result<Response, StitchError> {
+) -> Result<Response, ApiError> {
     let session = stitcher.session(&session).await?;
     Ok(Json(tracking_document(&stitcher, &session)?).into_response())
 }
@@ -355,7 +339,7 @@ async fn tracking(
 async fn origin_passthrough(
     State(stitcher): State<Arc<Stitcher>>,
     Path((channel, rendition)): Path<(String, String)>,
-) -> Result<Response, StitchError> {
+) -> Result<Response, ApiError> {
     let index: usize = rendition
         .strip_suffix(".m3u8")
         .and_then(|n| n.parse().ok())

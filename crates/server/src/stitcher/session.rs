@@ -1,8 +1,9 @@
 //! Viewer sessions: who the viewer is, which channel they watch, and the pod they got for each break.
 //!
 //! A session is small and mostly immutable; what changes is the set of per-break decisions, each fixed the first
-//! time it is made (a plan must never change once the viewer may have seen part of it). The [`SessionStore`]
-//! trait is the seam for shared state: in-process here, Redis in distributed mode.
+//! time it is made (a plan must never change once the viewer may have seen part of it). [`SessionStore`] is
+//! where this node keeps them (in-process); sharing with other nodes goes through
+//! [`super::shared::SharedSessions`] over the store's `SessionShare`.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -32,6 +33,17 @@ pub struct ResolvedAd {
     pub segment_micros: Arc<[u64]>,
 }
 
+/// How a session's breaks reach the player.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SessionMode {
+    /// Ads stitched into the media playlists (SSAI).
+    #[default]
+    Stitched,
+    /// Content untouched; breaks marked as HLS Interstitials for the player to fill (SGAI).
+    Interstitials,
+}
+
 /// One viewer watching one channel.
 #[derive(Debug)]
 pub struct Session {
@@ -54,7 +66,7 @@ pub struct Session {
     /// When this node last extended the session's life in the shared store (Unix milliseconds).
     pub(crate) shared_touched_ms: AtomicI64,
     /// Stitched (SSAI) or HLS Interstitials (SGAI).
-    pub mode: super::sgai::SessionMode,
+    pub mode: SessionMode,
 }
 
 impl Session {
@@ -76,7 +88,7 @@ impl Session {
             deciding: std::sync::Mutex::new(HashMap::new()),
             last_seen_ms: AtomicI64::new(now.timestamp_millis()),
             shared_touched_ms: AtomicI64::new(now.timestamp_millis()),
-            mode: super::sgai::SessionMode::Stitched,
+            mode: SessionMode::Stitched,
         }
     }
 
@@ -152,7 +164,8 @@ impl Session {
     }
 }
 
-/// Where sessions live. In-process by default; the distributed mode puts them in Redis.
+/// Where this node keeps the sessions it serves (in-process; sharing with other nodes is
+/// [`super::shared::SharedSessions`]).
 pub trait SessionStore: Send + Sync {
     /// Stores a new session.
     fn insert(&self, session: Arc<Session>);

@@ -54,8 +54,8 @@ use interlude_stitch::TrackedBreak;
 use interlude_stitch::pod::micros_to_secs;
 use serde::{Deserialize, Serialize};
 
-use super::service::{StitchError, Stitcher};
 use super::session::{BreakDecision, Session};
+use super::{StitchError, Stitcher};
 
 /// The `CLASS` of an interstitial date range (appendix D).
 pub const INTERSTITIAL_CLASS: &str = "com.apple.hls.interstitial";
@@ -63,16 +63,7 @@ pub const INTERSTITIAL_CLASS: &str = "com.apple.hls.interstitial";
 /// The asset-list key with an ad's tracking.
 pub const TRACKING_KEY: &str = "X-INTERLUDE-TRACKING";
 
-/// How a session's breaks reach the player.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum SessionMode {
-    /// Ads stitched into the media playlists (SSAI).
-    #[default]
-    Stitched,
-    /// Content untouched; breaks marked as HLS Interstitials for the player to fill (SGAI).
-    Interstitials,
-}
+pub use super::session::SessionMode;
 
 /// Signs a tracking URL path (`/t/{token}`) for claims: the collector's keyring.
 pub type TrackingSigner = std::sync::Arc<dyn Fn(&TokenClaims) -> Option<String> + Send + Sync>;
@@ -269,7 +260,8 @@ impl Stitcher {
         tracked: &TrackedBreak,
     ) -> Option<Arc<BreakDecision>> {
         if session.decision(&tracked.id).is_none() {
-            metrics::counter!("stitcher_decisions_on_request_total").increment(1);
+            metrics::counter!(crate::telemetry::metrics::STITCHER_DECISIONS_ON_REQUEST)
+                .increment(1);
             let timeout = Duration::from_millis(self.config().decision_timeout_ms);
             let _ = tokio::time::timeout(timeout, self.decide(session, tracked)).await;
         }
@@ -406,7 +398,7 @@ pub fn slate_playlist(url: &str, slate_secs: f64, total_secs: f64) -> String {
 pub(crate) async fn slate_route(
     State(stitcher): State<Arc<Stitcher>>,
     Path((session, break_id)): Path<(String, String)>,
-) -> Result<Response, StitchError> {
+) -> Result<Response, crate::error::ApiError> {
     let session = stitcher.session(&session).await?;
     let body = stitcher.interstitial_slate(&session, &break_id).await?;
     let mut response = body.into_response();

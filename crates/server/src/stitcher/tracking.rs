@@ -5,8 +5,8 @@ use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
 use interlude_stitch::pod::micros_to_secs;
 use serde::Serialize;
 
-use super::service::{StitchError, Stitcher};
 use super::session::Session;
+use super::{StitchError, Stitcher};
 
 /// The document.
 #[derive(Debug, Serialize)]

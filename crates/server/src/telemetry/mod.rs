@@ -1,9 +1,12 @@
 //! Logging and metrics set-up, done once per process.
 //!
 //! Logs go through `tracing` (human text by default, JSON lines with `log.format = "json"`); metrics through the
-//! `metrics` facade into a Prometheus recorder whose text is served at `GET /metrics`.
+//! `metrics` facade into a Prometheus recorder whose text is served at `GET /metrics`, and into the live
+//! registry the dashboard reads ([`metrics`] declares every name).
 
-use std::sync::OnceLock;
+pub mod metrics;
+
+use std::sync::{Arc, OnceLock};
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tracing_subscriber::EnvFilter;
@@ -11,12 +14,6 @@ use tracing_subscriber::fmt::format::FmtSpan;
 
 use crate::config::{LogConfig, LogFormat};
 use crate::{Error, Result};
-
-/// Latency buckets (seconds) for request and decision histograms: sub-millisecond to several seconds.
-const LATENCY_BUCKETS: &[f64] = &[
-    0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
-    5.0,
-];
 
 /// Installs the global `tracing` subscriber. Call once, early; a second call is an error.
 pub fn init_logging(config: &LogConfig) -> Result<()> {
@@ -42,24 +39,41 @@ pub fn init_logging(config: &LogConfig) -> Result<()> {
 /// The `metrics` facade has one global recorder per process, so every router in the process (and every test in
 /// one test binary) shares it.
 pub fn metrics_handle() -> Result<PrometheusHandle> {
-    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
-    if let Some(handle) = HANDLE.get() {
-        return Ok(handle.clone());
+    Ok(installed()?.0.clone())
+}
+
+/// The live registry every metric is also recorded into (the dashboard's source), installing the recorder
+/// on first use.
+pub fn live_metrics() -> Result<Arc<metrics::Live>> {
+    Ok(installed()?.1.clone())
+}
+
+fn installed() -> Result<&'static (PrometheusHandle, Arc<metrics::Live>)> {
+    static INSTALLED: OnceLock<(PrometheusHandle, Arc<metrics::Live>)> = OnceLock::new();
+    if let Some(installed) = INSTALLED.get() {
+        return Ok(installed);
     }
-    let recorder = PrometheusBuilder::new()
-        .set_buckets_for_metric(Matcher::Suffix("_seconds".to_owned()), LATENCY_BUCKETS)
+    let prometheus = PrometheusBuilder::new()
+        .set_buckets_for_metric(
+            Matcher::Suffix("_seconds".to_owned()),
+            metrics::LATENCY_BUCKETS,
+        )
         .map_err(|e| Error::Telemetry(e.to_string()))?
         .build_recorder();
-    let handle = recorder.handle();
-    // Only the first caller installs; a racing second caller gets the first one's handle.
-    if HANDLE.set(handle.clone()).is_ok() {
-        metrics::set_global_recorder(recorder).map_err(|e| Error::Telemetry(e.to_string()))?;
-        spawn_upkeep(handle.clone());
-        return Ok(handle);
+    let handle = prometheus.handle();
+    let live = Arc::new(metrics::Live::default());
+    let recorder = metrics::FanOut {
+        prometheus,
+        live: live.clone(),
+    };
+    // Only the first caller installs; a racing second caller gets the first one's handles.
+    if INSTALLED.set((handle.clone(), live)).is_ok() {
+        ::metrics::set_global_recorder(recorder).map_err(|e| Error::Telemetry(e.to_string()))?;
+        metrics::describe();
+        spawn_upkeep(handle);
     }
-    HANDLE
+    INSTALLED
         .get()
-        .cloned()
         .ok_or_else(|| Error::Telemetry("metrics recorder vanished".to_owned()))
 }
 

@@ -52,6 +52,15 @@ async fn listen() -> (tokio::net::TcpListener, String) {
 
 /// Origin (40-segment window, a 20 s break at 30 s channel time) and stitcher, with channel time at 20 s; the
 /// stitcher serves its last good window for `stale_after_secs` of channel time when the origin fails.
+/// The keyring every test stitcher signs client-side tracking URLs with.
+#[allow(dead_code)] // Not every test binary signs.
+pub fn tracking_keys() -> Arc<interlude_events::Keyring> {
+    Arc::new(interlude_events::Keyring::new(
+        1,
+        b"interstitials-test-key-0123456789abcdef".to_vec(),
+    ))
+}
+
 pub async fn start(delivery: AdDelivery, stale_after_secs: u64) -> Running {
     start_with(
         delivery,
@@ -99,6 +108,7 @@ pub async fn start_with(
             stale_after_secs,
             slate: renditions("slate"),
             dash_origin: Some(format!("{origin}/live/live1/manifest.mpd")),
+            dash_ad_codecs: interlude_sim::media::CODECS.to_owned(),
         }],
         creatives: vec![CreativeConfig {
             id: "ad15".to_owned(),
@@ -112,14 +122,19 @@ pub async fn start_with(
     let (listener, base) = listen().await;
     let beacons = Arc::new(MemoryBeaconSink::default());
     let stitcher_clock = clock.clone();
-    let stitcher = Stitcher::new(
+    let signer = tracking_keys();
+    let stitcher = Stitcher::builder(
         config.clone(),
         base.clone(),
-        Arc::new(MemorySessionStore::default()),
         Arc::new(ConfiguredPodSource::new(&config.creatives, 0.5)),
         beacons.clone(),
         Arc::new(move || stitcher_clock.now()),
-    );
+    )
+    .sessions(Arc::new(MemorySessionStore::default()))
+    .tracking_signer(Some(Arc::new(move |claims| {
+        signer.sign(claims).ok().map(|t| format!("/t/{t}"))
+    })))
+    .build();
     stitcher.start();
     let app = routes::router(stitcher.clone());
     tokio::spawn(async move { axum::serve(listener, app).await });

@@ -5,14 +5,14 @@
 use std::fmt::Write;
 use std::sync::Arc;
 
+use crate::pod::secs_to_micros;
+use crate::tracker::OriginWindow;
+use crate::{Error, ObservedBreak, OriginSegment};
 use chrono::{DateTime, TimeDelta, Utc};
 use interlude_hls::markers::extract_breaks;
 use interlude_hls::{
     AttributeList, MasterPlaylist, MediaSegment, parse_master_playlist, parse_media_playlist,
 };
-use interlude_stitch::pod::secs_to_micros;
-use interlude_stitch::tracker::OriginWindow;
-use interlude_stitch::{ObservedBreak, OriginSegment};
 use url::Url;
 
 /// A variant of the channel's master playlist.
@@ -54,24 +54,13 @@ pub struct OriginMedia {
     pub observed: Vec<ObservedBreak>,
 }
 
-/// Why an origin playlist could not be used.
-#[derive(Debug, thiserror::Error)]
-pub enum OriginError {
-    /// The playlist's URL is not absolute.
-    #[error("bad playlist URL {0:?}")]
-    BadUrl(String),
-    /// The playlist does not parse.
-    #[error(transparent)]
-    Playlist(#[from] interlude_hls::Error),
-}
-
-fn base(url: &str) -> Result<Url, OriginError> {
-    Url::parse(url).map_err(|_| OriginError::BadUrl(url.to_owned()))
+fn base(url: &str) -> Result<Url, Error> {
+    Url::parse(url).map_err(|_| Error::BadUrl(url.to_owned()))
 }
 
 /// Reads a master playlist fetched from `url`: its variants (absolute URLs) and the playlist itself with every
 /// URI made absolute.
-pub fn parse_master(text: &str, url: &str) -> Result<(Vec<Variant>, MasterPlaylist), OriginError> {
+pub fn parse_master(text: &str, url: &str) -> Result<(Vec<Variant>, MasterPlaylist), Error> {
     let mut master = parse_master_playlist(text)?;
     master.resolve_uris(&base(url)?)?;
     let variants = master
@@ -135,7 +124,7 @@ fn extra_tags(s: &MediaSegment) -> String {
 }
 
 /// Reads a media playlist fetched from `url`.
-pub fn parse_media(text: &str, url: &str) -> Result<OriginMedia, OriginError> {
+pub fn parse_media(text: &str, url: &str) -> Result<OriginMedia, Error> {
     let mut playlist = parse_media_playlist(text)?;
     playlist.resolve_uris(&base(url)?)?;
     let msn0 = playlist.media_sequence;
@@ -199,7 +188,7 @@ pub fn parse_media(text: &str, url: &str) -> Result<OriginMedia, OriginError> {
 }
 
 /// A VOD media playlist (a creative or slate rendition) as absolute segment URLs and durations.
-pub fn parse_vod_segments(text: &str, url: &str) -> Result<Vec<(String, u64)>, OriginError> {
+pub fn parse_vod_segments(text: &str, url: &str) -> Result<Vec<(String, u64)>, Error> {
     let mut playlist = parse_media_playlist(text)?;
     playlist.resolve_uris(&base(url)?)?;
     Ok(playlist

@@ -5,15 +5,13 @@
 
 use std::fmt::Write;
 
-use chrono::{DateTime, SecondsFormat, Utc};
-use interlude_stitch::window::{Element, RenderedWindow};
-use interlude_stitch::{ItemKind, TrackedBreak};
-
 use super::origin::OriginMedia;
-use super::session::BreakDecision;
+use crate::window::{Element, RenderedWindow};
+use crate::{ItemKind, TrackedBreak};
+use chrono::{DateTime, SecondsFormat, Utc};
 
 /// Where the items of a break point to, for one viewer and one rendition.
-pub(crate) struct ItemUrls<'a> {
+pub struct ItemUrls<'a> {
     /// Base URL of this server, without a trailing slash.
     pub base_url: &'a str,
     /// The session.
@@ -28,13 +26,14 @@ pub(crate) struct ItemUrls<'a> {
     pub breaks: &'a [TrackedBreak],
 }
 
-/// Writes the playlist. `decision_of(i)` gives the viewer's decision for tracked break `i`.
-pub(crate) fn write_media_playlist<'d>(
+/// Writes the playlist. `ad_instance_of(b, a)` gives the ad instance id of ad `a` of the viewer's pod for
+/// tracked break `b` (its segments are served through this server's ad route, which fires the beacons).
+pub fn write_media_playlist<'d>(
     out: &mut String,
     origin: &OriginMedia,
     rendered: &RenderedWindow,
     urls: &ItemUrls<'_>,
-    decision_of: impl Fn(usize) -> Option<&'d BreakDecision>,
+    ad_instance_of: impl Fn(usize, usize) -> Option<&'d str>,
 ) {
     let max_item = rendered
         .segments
@@ -94,10 +93,7 @@ pub(crate) fn write_media_playlist<'d>(
                 write_extinf(out, seg.duration_micros);
                 match item.kind {
                     ItemKind::Ad { ad, segment } => {
-                        let decision = decision_of(break_index);
-                        let instance = decision
-                            .and_then(|d| d.ads.get(ad))
-                            .map_or("", |a| a.ad.ad_instance_id.as_str());
+                        let instance = ad_instance_of(break_index, ad).unwrap_or("");
                         let _ = writeln!(
                             out,
                             "{}/s/{}/ads/{}/{}/{}.ts",

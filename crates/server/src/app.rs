@@ -1,0 +1,295 @@
+//! The composition root: [`App::build`] turns an [`InterludeConfig`] into the running parts — the event
+//! collector (embedded, or Kafka + PostgreSQL + Redis in distributed mode), the decider over the catalog, the
+//! stitcher — wired to each other, and [`App::router`] into one HTTP service. `interlude serve`, `interlude
+//! demo`, the benchmarks and the integration tests all build the application this one way.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use interlude_decision::catalog::Catalog;
+use interlude_decision::engine::Engine;
+use interlude_stitch::PodSource;
+use interlude_store::redis::RedisSessionShare;
+
+use crate::collector::{Collector, PipelineBeaconSink};
+use crate::decisioning::admin::CatalogStore;
+use crate::decisioning::decider::Decider;
+use crate::ops::endpoints::{self, Readiness};
+use crate::privacy::edge::EdgePrivacy;
+use crate::stitcher::beacons::BeaconSink;
+use crate::stitcher::pods::ConfiguredPodSource;
+use crate::stitcher::shared::SharedSessions;
+use crate::stitcher::{Clock, Stitcher, routes};
+use crate::{Error, InterludeConfig, Result, telemetry};
+
+/// The running application.
+pub struct App {
+    /// The configuration it was built from.
+    pub config: InterludeConfig,
+    /// Its clock.
+    pub clock: Clock,
+    /// The event collector and its stores.
+    pub collector: Collector,
+    /// The stitcher.
+    pub stitcher: Arc<Stitcher>,
+    /// The decider and its catalog, when decisioning from a catalog.
+    pub decisioning: Option<(Arc<Decider>, Arc<CatalogStore>)>,
+    /// Whether the node takes traffic.
+    pub readiness: Readiness,
+}
+
+impl std::fmt::Debug for App {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("App").finish_non_exhaustive()
+    }
+}
+
+fn boxed(
+    e: impl std::error::Error + Send + Sync + 'static,
+) -> Box<dyn std::error::Error + Send + Sync> {
+    Box::new(e)
+}
+
+impl App {
+    /// Builds every part from `config`, reading time from `clock`. Background work (origin pollers,
+    /// decisions, retention, catalog reloads, pacing) starts here; the node is not ready until
+    /// [`App::serve`] or the caller says so.
+    pub async fn build(config: &InterludeConfig, clock: Clock) -> Result<App> {
+        let mut config = config.clone();
+        if config.distributed.enabled && config.decision.controls_redis.is_none() {
+            // Every node must see the same kill switches.
+            config.decision.controls_redis = Some(config.distributed.redis_url.clone());
+        }
+        let privacy = edge_privacy(&config)?;
+        let collector = collector(&config, clock.clone(), privacy.clone()).await?;
+        let beacons: Arc<dyn BeaconSink> = Arc::new(PipelineBeaconSink::new(&collector));
+        let (pods, decisioning) = decisioning(&config, clock.clone(), &collector).await?;
+        let signer = collector.clone();
+        let stitcher = Stitcher::builder(
+            config.stitcher.clone(),
+            config.server.base_url(),
+            pods,
+            beacons,
+            clock.clone(),
+        )
+        .privacy(Some(privacy))
+        .shared(shared_sessions(&config).await?)
+        .tracking_signer(Some(Arc::new(move |claims| signer.tracking_path(claims))))
+        .build();
+        stitcher.start();
+        Ok(App {
+            config,
+            clock,
+            collector,
+            stitcher,
+            decisioning,
+            readiness: Readiness::new(),
+        })
+    }
+
+    /// Every route of the node: the stitcher's, the collector's, decisioning (VAST/VMAP, explain, catalog
+    /// admin), operator and erasure APIs when an admin token is set, the dashboard, the operational
+    /// endpoints; behind load shedding and request metrics.
+    pub fn router(&self) -> Result<Router> {
+        let config = &self.config;
+        let token = config
+            .decision
+            .admin_token
+            .as_deref()
+            .filter(|t| !t.trim().is_empty());
+        let decider = self.decisioning.as_ref().map(|(d, _)| d.clone());
+        let mut routes = crate::decisioning::admin::openapi_router().merge(
+            crate::ops::dashboard::router(crate::ops::dashboard::Sources {
+                stitcher: self.stitcher.clone(),
+                collector: self.collector.clone(),
+                decider: decider.clone(),
+                metrics: telemetry::live_metrics()?,
+                clock: self.clock.clone(),
+            }),
+        );
+        if let Some(token) = token {
+            routes = routes
+                .merge(crate::privacy::erasure::router(
+                    crate::privacy::erasure::Erasure {
+                        stitcher: self.stitcher.clone(),
+                        collector: self.collector.clone(),
+                        privacy: edge_privacy(config)?,
+                        retention: config.privacy.retention.clone(),
+                        frequency_window_days: u32::try_from(
+                            config.events.policy.frequency_window_days,
+                        )
+                        .unwrap_or(30),
+                        kafka_log: config.distributed.enabled,
+                        clock: self.clock.clone(),
+                    },
+                    token,
+                ))
+                .merge(crate::ops::operator::router(
+                    self.stitcher.clone(),
+                    decider.clone(),
+                    self.readiness.clone(),
+                    token,
+                ));
+        }
+        if let Some((decider, catalogs)) = &self.decisioning {
+            routes = routes
+                .merge(crate::decisioning::explain::router(decider.clone()))
+                .merge(crate::decisioning::vast_routes::router(
+                    decider.clone(),
+                    self.collector.clone(),
+                    config.server.base_url(),
+                ));
+            if let Some(token) = token {
+                routes = routes.merge(crate::decisioning::admin::router(catalogs.clone(), token));
+            }
+        }
+        Ok(crate::ops::shedding::with_shedding(
+            endpoints::with_request_metrics(
+                routes::router(self.stitcher.clone())
+                    .merge(crate::collector::router(self.collector.clone()))
+                    .merge(routes)
+                    .merge(endpoints::router(
+                        telemetry::metrics_handle()?,
+                        self.readiness.clone(),
+                    )),
+            ),
+            config.server.max_in_flight,
+        ))
+    }
+}
+
+/// The privacy edge from `[privacy]` (the pseudonym secret from `INTERLUDE_PRIVACY_SECRET`).
+pub fn edge_privacy(config: &InterludeConfig) -> Result<Arc<EdgePrivacy>> {
+    let edge = EdgePrivacy::from_settings(&config.privacy)?;
+    Ok(Arc::new(edge))
+}
+
+/// Opens the event store and its collector: embedded, or the Kafka log and PostgreSQL reports in
+/// distributed mode; retention starts.
+async fn collector(
+    config: &InterludeConfig,
+    clock: Clock,
+    privacy: Arc<EdgePrivacy>,
+) -> Result<Collector> {
+    let collector = if config.distributed.enabled {
+        let d = &config.distributed;
+        Collector::distributed(&config.events, d, clock)
+            .await
+            .map_err(boxed)
+            .map_err(Error::startup(format!(
+                "connecting the distributed event pipeline (kafka {}, postgres {:?}, redis {})",
+                d.kafka.brokers, d.postgres_url, d.redis_url
+            )))?
+    } else {
+        Collector::open(&config.events, clock)
+            .map_err(boxed)
+            .map_err(Error::startup(format!(
+                "opening the event store in {}",
+                config.events.data_dir.display()
+            )))?
+    };
+    let collector = collector.with_privacy(privacy);
+    collector.start_retention(config.privacy.retention.clone(), Duration::from_secs(60));
+    Ok(collector)
+}
+
+/// Where pods come from: the decider over the configured catalog (pacing and caps read the collector's live
+/// counts), or without a catalog the stitcher's configured creatives for everyone.
+async fn decisioning(
+    config: &InterludeConfig,
+    clock: Clock,
+    collector: &Collector,
+) -> Result<(
+    Arc<dyn PodSource>,
+    Option<(Arc<Decider>, Arc<CatalogStore>)>,
+)> {
+    let tolerance_ms = u32::try_from(config.stitcher.tolerance_ms).unwrap_or(u32::MAX);
+    let Some(path) = &config.decision.catalog else {
+        let configured =
+            ConfiguredPodSource::new(&config.stitcher.creatives, f64::from(tolerance_ms) / 1000.0);
+        return Ok((Arc::new(configured), None));
+    };
+    let catalog_what = format!("loading the catalog {}", path.display());
+    let text = std::fs::read_to_string(path)
+        .map_err(boxed)
+        .map_err(Error::startup(catalog_what.clone()))?;
+    let catalog = Catalog::from_toml(&text)
+        .map_err(boxed)
+        .map_err(Error::startup(catalog_what))?;
+    let reports = collector.reports().clone();
+    let set_prices = move |catalog: &Catalog| {
+        let prices: std::collections::BTreeMap<String, u64> = catalog
+            .line_items
+            .iter()
+            .map(|l| (l.id.clone(), (l.cpm * 1e6).round() as u64))
+            .collect();
+        reports.set_prices(Arc::new(prices));
+    };
+    set_prices(&catalog);
+    let engine = Arc::new(Engine::new(
+        catalog,
+        collector.counters(),
+        config.decision.max_ads_per_pod,
+        tolerance_ms,
+    ));
+    let (pacing, every) = (
+        engine.clone(),
+        Duration::from_secs(config.decision.pacing_interval_secs.max(1)),
+    );
+    let pacing_clock = clock.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        loop {
+            tick.tick().await;
+            pacing.refresh_pacing(pacing_clock());
+        }
+    });
+    tracing::info!(catalog = %path.display(), line_items = engine.catalog().line_items.len(), "Decisioning from the catalog.");
+    let decider = Arc::new(Decider::new(engine, clock, config.decision.demand.clone()));
+    if let Some(url) = &config.decision.controls_redis {
+        crate::ops::controls_sync::spawn(decider.clone(), url, "interlude")
+            .map_err(boxed)
+            .map_err(Error::startup(format!("decision.controls_redis {url:?}")))?;
+    }
+    let catalogs = CatalogStore::new(decider.clone(), Some(path.clone()), Arc::new(set_prices));
+    if config.distributed.enabled {
+        // Every node serves the catalog in PostgreSQL; the file only seeds it the first time.
+        let url = &config.distributed.postgres_url;
+        let pg = interlude_store::pg::PgCatalog::connect(url)
+            .await
+            .map_err(boxed)
+            .map_err(Error::startup(format!(
+                "connecting to PostgreSQL {url:?} for the catalog"
+            )))?;
+        catalogs
+            .attach_postgres(Arc::new(pg))
+            .await
+            .map_err(boxed)
+            .map_err(Error::startup("loading the catalog from PostgreSQL"))?;
+    }
+    catalogs.watch(Duration::from_secs(
+        config.decision.catalog_reload_secs.max(1),
+    ));
+    Ok((decider.clone(), Some((decider, catalogs))))
+}
+
+/// In distributed mode, the sessions and decisions shared through Redis.
+async fn shared_sessions(config: &InterludeConfig) -> Result<Option<Arc<SharedSessions>>> {
+    if !config.distributed.enabled {
+        return Ok(None);
+    }
+    let d = &config.distributed;
+    let share = RedisSessionShare::connect(
+        &d.redis_url,
+        &d.key_prefix,
+        config.stitcher.session_ttl_secs,
+    )
+    .await
+    .map_err(boxed)
+    .map_err(Error::startup(format!(
+        "connecting to Redis at {} for shared sessions",
+        d.redis_url
+    )))?;
+    Ok(Some(Arc::new(SharedSessions::new(Arc::new(share)))))
+}

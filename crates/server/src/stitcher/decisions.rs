@@ -1,0 +1,267 @@
+//! Deciding pods: for each break a session sees, ask the pod source (the decider) within the decision
+//! timeout, resolve every ad to the segments of each content rendition, and fix the decision in the session
+//! (arbitrated through the shared store in distributed mode, so every node renders the same pod).
+//!
+//! Decisions are made when a break is first detected, spread over `decision_spread_ms` so a break for a
+//! million viewers does not become a million simultaneous calls, at most [`MAX_CONCURRENT_DECISIONS`] at a
+//! time. A playlist request that finds a break still undecided decides it then ([`Decisions::decide_pending`],
+//! counted as late), bounded by the same timeout.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use interlude_stitch::pod::micros_to_secs;
+use interlude_stitch::{PlannedAd, PodPlan, PodRequest, PodSource, TrackedBreak};
+use tokio::sync::Semaphore;
+
+use super::channels::{ChannelEntry, Channels, Slate};
+use super::config::{JoinPolicy, StitcherConfig};
+use super::pods::best_rendition;
+use super::session::{BreakDecision, ResolvedAd, Session};
+use super::shared::SharedSessions;
+
+/// Concurrent pod decisions: enough to keep a decision engine busy, bounded so a break for a million viewers
+/// queues instead of opening a million sockets.
+pub(crate) const MAX_CONCURRENT_DECISIONS: usize = 256;
+
+/// The decisions of this node's sessions.
+pub(crate) struct Decisions {
+    pods: Arc<dyn PodSource>,
+    permits: Semaphore,
+    timeout: Duration,
+    join_policy: JoinPolicy,
+    spread_ms: u64,
+    shared: Option<Arc<SharedSessions>>,
+}
+
+impl Decisions {
+    /// Decisions from `pods`, shared through `shared` when given.
+    pub(crate) fn new(
+        config: &StitcherConfig,
+        pods: Arc<dyn PodSource>,
+        shared: Option<Arc<SharedSessions>>,
+    ) -> Self {
+        Decisions {
+            pods,
+            permits: Semaphore::new(MAX_CONCURRENT_DECISIONS),
+            timeout: Duration::from_millis(config.decision_timeout_ms),
+            join_policy: config.join_policy,
+            spread_ms: config.decision_spread_ms,
+            shared,
+        }
+    }
+
+    /// Where in the spread window a session's decision for a break falls: stable for the pair (a retried
+    /// dispatch lands at the same time), uniform across sessions.
+    pub(crate) fn spread_delay(&self, session: &str, break_id: &str) -> Duration {
+        if self.spread_ms == 0 {
+            return Duration::ZERO;
+        }
+        let h = interlude_events::stable_hash([session.as_bytes(), break_id.as_bytes()]);
+        Duration::from_millis(h % self.spread_ms)
+    }
+
+    /// Decides one break for one session (once; later calls return at once).
+    pub(crate) async fn decide(
+        &self,
+        session: &Session,
+        tracked: &TrackedBreak,
+        channels: &Channels,
+    ) {
+        let lock = session.deciding(&tracked.id);
+        let _deciding = lock.lock().await;
+        if session.decision(&tracked.id).is_some() {
+            return;
+        }
+        let shared = self.shared.as_ref();
+        if let Some(shared) = shared {
+            // Another node may have decided this break for this viewer already: its plan is the viewer's plan.
+            match shared.load_decision(&session.id, &tracked.id).await {
+                Ok(Some(decision)) => {
+                    session.decide(&tracked.id, decision);
+                    return;
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    metrics::counter!(crate::telemetry::metrics::STITCHER_SHARED_ERRORS)
+                        .increment(1);
+                    tracing::warn!(error = %e, "Shared decision lookup failed; deciding here.");
+                }
+            }
+        }
+        let Ok(entry) = channels.entry(&session.channel) else {
+            return;
+        };
+        let Ok(_permit) = self.permits.acquire().await else {
+            return;
+        };
+        let started = Instant::now();
+        let slate = channels.slate(entry).await;
+        let mid_break = session.joined_msn > tracked.start_msn;
+        let decision = match (&slate, mid_break, self.join_policy) {
+            (None, ..) | (_, true, JoinPolicy::Passthrough) => BreakDecision {
+                plan: None,
+                ads: Vec::new(),
+            },
+            (Some(slate), true, JoinPolicy::Slate) => slate_decision(slate),
+            (Some(slate), ..) => {
+                self.decide_pod(session, tracked, entry, channels, slate)
+                    .await
+            }
+        };
+        metrics::histogram!(crate::telemetry::metrics::STITCHER_DECISION_DURATION, "channel" => session.channel.clone())
+            .record(started.elapsed().as_secs_f64());
+        // Fill: seconds of the planned break given to ads versus left to slate (the dashboard's fill rate).
+        if let Some(planned) = tracked.planned_micros {
+            let ads: u64 = decision
+                .ads
+                .iter()
+                .map(|a| a.segment_micros.iter().sum::<u64>())
+                .sum::<u64>()
+                .min(planned);
+            let channel = session.channel.clone();
+            metrics::counter!(crate::telemetry::metrics::STITCHER_BREAK_SECONDS, "channel" => channel.clone(), "kind" => "ad")
+                .increment(ads / 1_000_000);
+            metrics::counter!(crate::telemetry::metrics::STITCHER_BREAK_SECONDS, "channel" => channel, "kind" => "slate")
+                .increment((planned - ads) / 1_000_000);
+        }
+        let decision = match shared {
+            // First to store it wins; a node that decided at the same time adopts the winner.
+            Some(shared) => match shared
+                .save_decision(&session.id, &tracked.id, &decision)
+                .await
+            {
+                Ok(winner) => winner,
+                Err(e) => {
+                    metrics::counter!(crate::telemetry::metrics::STITCHER_SHARED_ERRORS)
+                        .increment(1);
+                    tracing::warn!(error = %e, "Decision not shared.");
+                    decision
+                }
+            },
+            None => decision,
+        };
+        let filled = decision.ads.len();
+        session.decide(&tracked.id, decision);
+        tracing::debug!(session = %session.id, break_id = %tracked.id, ads = filled, "Decided pod.");
+    }
+
+    async fn decide_pod(
+        &self,
+        session: &Session,
+        tracked: &TrackedBreak,
+        entry: &ChannelEntry,
+        channels: &Channels,
+        slate: &Slate,
+    ) -> BreakDecision {
+        let request = PodRequest {
+            channel: session.channel.clone(),
+            session_id: session.id.clone(),
+            break_id: tracked.id.clone(),
+            duration_secs: tracked.planned_micros.map(micros_to_secs),
+            viewer: session.viewer.clone(),
+        };
+        let timeout = self.timeout;
+        let pod = match tokio::time::timeout(timeout, self.pods.pod(request)).await {
+            Ok(Ok(pod)) => pod,
+            Ok(Err(error)) => {
+                metrics::counter!(crate::telemetry::metrics::STITCHER_DECISION_ERRORS, "channel" => session.channel.clone())
+                    .increment(1);
+                tracing::warn!(session = %session.id, %error, "Pod source failed; filling with slate.");
+                return slate_decision(slate);
+            }
+            Err(_) => {
+                metrics::counter!(crate::telemetry::metrics::STITCHER_DECISION_TIMEOUTS, "channel" => session.channel.clone())
+                    .increment(1);
+                return slate_decision(slate);
+            }
+        };
+        let snapshot = entry.channel.snapshot();
+        let mut planned = Vec::new();
+        let mut resolved = Vec::new();
+        'ads: for ad in pod.ads {
+            let mut segment_urls = Vec::new();
+            let mut canonical: Option<Arc<[u64]>> = None;
+            for content in &snapshot.renditions {
+                let Some(i) = best_rendition(
+                    &ad.renditions,
+                    content.variant.bandwidth,
+                    content.variant.resolution,
+                ) else {
+                    continue 'ads;
+                };
+                let media = match channels
+                    .creatives()
+                    .media(&ad.renditions[i].playlist_url)
+                    .await
+                {
+                    Ok(media) => media,
+                    Err(error) => {
+                        tracing::warn!(creative = %ad.creative_id, %error, "Creative unusable; skipped.");
+                        continue 'ads;
+                    }
+                };
+                match &canonical {
+                    None => canonical = Some(media.micros.clone()),
+                    // Renditions must line up segment for segment, or players switching variants mid-ad break.
+                    Some(c) if c.len() != media.micros.len() => continue 'ads,
+                    Some(_) => {}
+                }
+                segment_urls.push(media.urls.clone());
+            }
+            let Some(micros) = canonical else { continue };
+            planned.push(PlannedAd {
+                ad_instance_id: ad.ad_instance_id.clone(),
+                segment_micros: micros.to_vec(),
+            });
+            resolved.push(ResolvedAd {
+                ad,
+                segment_urls,
+                segment_micros: micros,
+            });
+        }
+        match PodPlan::new(planned, slate.seconds) {
+            Ok(plan) => BreakDecision {
+                plan: Some(plan),
+                ads: resolved,
+            },
+            Err(error) => {
+                tracing::warn!(%error, "Pod unusable; filling with slate.");
+                slate_decision(slate)
+            }
+        }
+    }
+
+    /// Decides now, within the decision timeout, every open break this session's playlist will show and has
+    /// no decision for yet (its turn in the spread has not come, or a decision is still running).
+    pub(crate) async fn decide_pending(&self, session: &Session, channels: &Channels) {
+        let Ok(entry) = channels.entry(&session.channel) else {
+            return;
+        };
+        let snapshot = entry.channel.snapshot();
+        let timeout = self.timeout;
+        for tracked in snapshot.breaks.iter() {
+            let before_session = tracked.end_msn.is_some_and(|end| end <= session.joined_msn);
+            if before_session || tracked.is_ended() || session.decision(&tracked.id).is_some() {
+                continue;
+            }
+            metrics::counter!(crate::telemetry::metrics::STITCHER_DECISIONS_ON_REQUEST)
+                .increment(1);
+            let _ = tokio::time::timeout(timeout, self.decide(session, tracked, channels)).await;
+        }
+    }
+}
+
+/// A decision that fills the break with slate (no slate known: the content plays).
+pub(crate) fn slate_decision(slate: &Slate) -> BreakDecision {
+    match PodPlan::slate_only(slate.seconds) {
+        Ok(plan) => BreakDecision {
+            plan: Some(plan),
+            ads: Vec::new(),
+        },
+        Err(_) => BreakDecision {
+            plan: None,
+            ads: Vec::new(),
+        },
+    }
+}

@@ -1,0 +1,267 @@
+//! Ad and slate segment delivery: an ad segment request resolved to the creative's segment (a redirect), or
+//! in proxy mode its bytes retimed to continue the content; either way the server-side beacons the segment
+//! stands for are fired (impression and start with the first segment, quartiles as the ad's play position
+//! passes them, complete with the last), the way MediaTailor reports SSAI impressions.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use interlude_mpegts::truncate;
+use interlude_stitch::TrackedBreak;
+use interlude_stitch::pod::secs_to_micros;
+
+use super::StitchError;
+use interlude_events::{AdEvent, ServerSideReport};
+use interlude_stitch::beacons::events_for_segment;
+
+use super::beacons::BeaconSink;
+use super::channel::{Channel, NewBreak};
+use super::channels::Channels;
+use super::config::{AdDelivery, StitcherConfig};
+use super::proxy::{Anchors, SegmentCache, reference_pts, retimed};
+use super::session::{Session, SessionMode};
+
+/// Where an ad segment request leads: the creative's URL, and where the segment sits in the break.
+#[derive(Debug, Clone)]
+struct AdSegmentTarget {
+    url: String,
+    /// URL of the ad's first segment in the same rendition (its first PTS is the ad's time origin).
+    first_url: String,
+    /// Microseconds from the break start to the ad's start (the segment keeps its place within the ad).
+    ad_start_micros: u64,
+    tracked: TrackedBreak,
+}
+
+/// Proxy-mode state: fetched segments and per-break timestamp anchors.
+struct Proxy {
+    segments: SegmentCache,
+    anchors: Anchors,
+}
+
+/// Where this node's ad and slate segments come from, and where their beacons go.
+pub(crate) struct Segments {
+    proxy: Option<Arc<Proxy>>,
+    beacons: Arc<dyn BeaconSink>,
+    http: reqwest::Client,
+    clock: interlude_events::Clock,
+}
+
+impl Segments {
+    /// Segments as `config.ad_delivery` says, beacons to `beacons`.
+    pub(crate) fn new(
+        config: &StitcherConfig,
+        http: reqwest::Client,
+        beacons: Arc<dyn BeaconSink>,
+        clock: interlude_events::Clock,
+    ) -> Self {
+        let proxy = (config.ad_delivery == AdDelivery::Proxy).then(|| {
+            Arc::new(Proxy {
+                segments: SegmentCache::new(
+                    http.clone(),
+                    Duration::from_secs(5),
+                    usize::try_from(config.proxy_cache_mb.saturating_mul(1 << 20))
+                        .unwrap_or(usize::MAX),
+                ),
+                anchors: Anchors::default(),
+            })
+        });
+        Segments {
+            proxy,
+            beacons,
+            http,
+            clock,
+        }
+    }
+
+    /// Whether ad and slate segments are served by this server (rather than redirected to).
+    pub(crate) fn proxies(&self) -> bool {
+        self.proxy.is_some()
+    }
+
+    /// Measures the new break's timestamp anchors while its first segment is still in the origin window, and
+    /// forgets anchors of breaks that are gone.
+    pub(crate) fn warm_anchors(&self, channels: &Channels, new_break: &NewBreak) {
+        let Some(proxy) = &self.proxy else { return };
+        let Ok(entry) = channels.entry(&new_break.channel) else {
+            return;
+        };
+        let snapshot = entry.channel.snapshot();
+        if let Some(oldest) = snapshot.breaks.first() {
+            proxy.anchors.prune(&new_break.channel, oldest.start_msn);
+        }
+        for rendition in 0..snapshot.renditions.len() {
+            let (proxy, http, channel, tracked) = (
+                proxy.clone(),
+                self.http.clone(),
+                entry.channel.clone(),
+                new_break.tracked.clone(),
+            );
+            tokio::spawn(async move {
+                let timeout = origin_timeout(&channel);
+                proxy
+                    .anchors
+                    .anchor(&channel, &tracked, rendition, &http, timeout)
+                    .await;
+            });
+        }
+    }
+
+    /// Resolves an ad segment request to the creative's URL, firing the server-side beacons it stands for.
+    pub(crate) fn ad_segment(
+        &self,
+        channels: &Channels,
+        session: &Session,
+        ad_instance_id: &str,
+        rendition: usize,
+        segment: usize,
+    ) -> Result<String, StitchError> {
+        Ok(self
+            .ad_target(channels, session, ad_instance_id, rendition, segment)?
+            .url)
+    }
+
+    fn ad_target(
+        &self,
+        channels: &Channels,
+        session: &Session,
+        ad_instance_id: &str,
+        rendition: usize,
+        segment: usize,
+    ) -> Result<AdSegmentTarget, StitchError> {
+        // An interstitials session's player fetches the ads from their own URLs and reports its own beacons:
+        // no ad segment of ours belongs to it, and none may fire server-side beacons for it.
+        if session.mode == SessionMode::Interstitials {
+            return Err(StitchError::UnknownAdSegment);
+        }
+        let snapshot = channels.entry(&session.channel)?.channel.snapshot();
+        for tracked in snapshot.breaks.iter().rev() {
+            let Some(decision) = session.decision(&tracked.id) else {
+                continue;
+            };
+            let Some(position) = decision
+                .ads
+                .iter()
+                .position(|a| a.ad.ad_instance_id == ad_instance_id)
+            else {
+                continue;
+            };
+            let ad_start: u64 = decision.ads[..position]
+                .iter()
+                .map(|a| a.segment_micros.iter().sum::<u64>())
+                .sum();
+            let ad = &decision.ads[position];
+            let urls = ad
+                .segment_urls
+                .get(rendition)
+                .ok_or(StitchError::UnknownAdSegment)?;
+            let url = urls
+                .get(segment)
+                .ok_or(StitchError::UnknownAdSegment)?
+                .clone();
+            let first_url = urls.first().ok_or(StitchError::UnknownAdSegment)?.clone();
+            let start: u64 = ad.segment_micros.iter().take(segment).sum();
+            let duration = ad.segment_micros.get(segment).copied().unwrap_or(0);
+            let total: u64 = ad.segment_micros.iter().sum();
+            let last = segment + 1 == ad.segment_micros.len();
+            let now = (self.clock)();
+            for event in events_for_segment(segment, start, start + duration, total, last) {
+                self.beacons.emit(AdEvent::server_side(ServerSideReport {
+                    ad_instance_id: ad_instance_id.to_owned(),
+                    event_type: event,
+                    session_id: session.id.clone(),
+                    channel: session.channel.clone(),
+                    break_id: tracked.id.clone(),
+                    creative_id: ad.ad.creative_id.clone(),
+                    line_item_id: ad.ad.line_item_id.clone(),
+                    occurred_at: now,
+                    viewer_id: session.viewer.viewer_id.clone(),
+                    consent: crate::privacy::edge::flags_of(&session.viewer),
+                }));
+            }
+            return Ok(AdSegmentTarget {
+                url,
+                first_url,
+                ad_start_micros: ad_start,
+                tracked: tracked.clone(),
+            });
+        }
+        Err(StitchError::UnknownAdSegment)
+    }
+
+    /// Proxy mode: the ad segment's bytes, retimed to continue the content; fires the same beacons as a redirect.
+    pub(crate) async fn proxied_ad_segment(
+        &self,
+        channels: &Channels,
+        session: &Session,
+        ad_instance_id: &str,
+        rendition: usize,
+        segment: usize,
+    ) -> Result<bytes::Bytes, StitchError> {
+        let target = self.ad_target(channels, session, ad_instance_id, rendition, segment)?;
+        let proxy = self.proxy.as_ref().ok_or(StitchError::UnknownAdSegment)?;
+        let entry = channels.entry(&session.channel)?;
+        let first = proxy.segments.get(&target.first_url).await?;
+        let bytes = proxy.segments.get(&target.url).await?;
+        let anchor = proxy
+            .anchors
+            .anchor(
+                &entry.channel,
+                &target.tracked,
+                rendition,
+                &self.http,
+                origin_timeout(&entry.channel),
+            )
+            .await;
+        Ok(retimed(
+            &bytes,
+            reference_pts(&first),
+            anchor,
+            target.ad_start_micros,
+        ))
+    }
+
+    /// Proxy mode: the slate segment playing `offset_micros` into the break starting at media sequence
+    /// `break_msn`, retimed to continue the content and cut to `duration_micros` (the end of a break).
+    pub(crate) async fn proxied_slate_segment(
+        &self,
+        channels: &Channels,
+        session: &Session,
+        rendition: usize,
+        break_msn: u64,
+        offset_micros: u64,
+        duration_micros: u64,
+    ) -> Result<bytes::Bytes, StitchError> {
+        let proxy = self.proxy.as_ref().ok_or(StitchError::UnknownAdSegment)?;
+        let entry = channels.entry(&session.channel)?;
+        let slate = entry.cached_slate();
+        let (url, slate_micros) = slate
+            .and_then(|s| Some((s.urls.get(rendition)?.clone(), secs_to_micros(s.seconds))))
+            .ok_or(StitchError::UnknownRendition(rendition))?;
+        let snapshot = entry.channel.snapshot();
+        let tracked = snapshot
+            .breaks
+            .iter()
+            .find(|b| b.start_msn == break_msn)
+            .ok_or(StitchError::UnknownAdSegment)?;
+        let bytes = proxy.segments.get(&url).await?;
+        let anchor = proxy
+            .anchors
+            .anchor(
+                &entry.channel,
+                tracked,
+                rendition,
+                &self.http,
+                origin_timeout(&entry.channel),
+            )
+            .await;
+        let bytes = retimed(&bytes, reference_pts(&bytes), anchor, offset_micros);
+        if duration_micros + 1_000 < slate_micros {
+            return Ok(truncate(&bytes, duration_micros * 9 / 100).into());
+        }
+        Ok(bytes)
+    }
+}
+
+fn origin_timeout(channel: &Channel) -> Duration {
+    Duration::from_millis(channel.config.origin_timeout_ms)
+}

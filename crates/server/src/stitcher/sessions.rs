@@ -1,0 +1,205 @@
+//! Who is watching: the sessions this node serves (the local store the hot path reads), the ones shared with
+//! other nodes in distributed mode, the viewer each keeps after consent, and draining.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use chrono::{DateTime, Utc};
+use interlude_stitch::ViewerContext;
+
+use super::StitchError;
+use super::session::{BreakDecision, Session, SessionMode, SessionStore, new_session_id};
+use super::shared::SharedSessions;
+use crate::privacy::edge::{EdgePrivacy, SignalParams};
+use crate::telemetry::metrics::{
+    STITCHER_SESSIONS_ADOPTED, STITCHER_SESSIONS_CREATED, STITCHER_SHARED_ERRORS,
+};
+
+/// The sessions of this node, and of every node when shared.
+pub(crate) struct Sessions {
+    local: Arc<dyn SessionStore>,
+    shared: Option<Arc<SharedSessions>>,
+    privacy: Option<Arc<EdgePrivacy>>,
+    draining: AtomicBool,
+    ttl_secs: u64,
+    clock: interlude_events::Clock,
+}
+
+fn shared_error(e: impl std::fmt::Display, what: &'static str) {
+    metrics::counter!(STITCHER_SHARED_ERRORS).increment(1);
+    tracing::warn!(error = %e, "{what}");
+}
+
+impl Sessions {
+    /// Sessions kept in `local`, shared through `shared` when given, viewers admitted through `privacy`.
+    pub(crate) fn new(
+        local: Arc<dyn SessionStore>,
+        shared: Option<Arc<SharedSessions>>,
+        privacy: Option<Arc<EdgePrivacy>>,
+        ttl_secs: u64,
+        clock: interlude_events::Clock,
+    ) -> Self {
+        Sessions {
+            local,
+            shared,
+            privacy,
+            draining: AtomicBool::new(false),
+            ttl_secs,
+            clock,
+        }
+    }
+
+    /// The shared store, in distributed mode.
+    pub(crate) fn shared(&self) -> Option<&Arc<SharedSessions>> {
+        self.shared.as_ref()
+    }
+
+    /// This node's sessions of `channel`.
+    pub(crate) fn for_channel(&self, channel: &str) -> Vec<Arc<Session>> {
+        self.local.for_channel(channel)
+    }
+
+    /// Looks a session up (on this node, else in the shared store, adopting it when its channel is one of
+    /// ours) and marks it used.
+    pub(crate) async fn get(
+        &self,
+        id: &str,
+        serves_channel: impl Fn(&str) -> bool,
+    ) -> Result<Arc<Session>, StitchError> {
+        let now = (self.clock)();
+        if let Some(session) = self.local.get(id) {
+            session.touch(now);
+            self.touch_shared(&session, now);
+            return Ok(session);
+        }
+        let unknown = || StitchError::UnknownSession(id.to_owned());
+        let shared = self.shared.as_ref().ok_or_else(unknown)?;
+        let record = match shared.load_session(id).await {
+            Ok(Some(record)) => record,
+            Ok(None) => return Err(unknown()),
+            Err(e) => {
+                shared_error(&e, "Shared session lookup failed.");
+                return Err(unknown());
+            }
+        };
+        if !serves_channel(&record.channel) {
+            return Err(unknown());
+        }
+        metrics::counter!(STITCHER_SESSIONS_ADOPTED).increment(1);
+        let session = Arc::new(Session::from_record(record, now));
+        self.local.insert(session.clone());
+        Ok(self.local.get(id).unwrap_or(session))
+    }
+
+    /// Extends the session's life in the shared store, at most four times per TTL.
+    fn touch_shared(&self, session: &Arc<Session>, now: DateTime<Utc>) {
+        let Some(shared) = &self.shared else {
+            return;
+        };
+        let every_ms = i64::try_from(self.ttl_secs.saturating_mul(250)).unwrap_or(i64::MAX);
+        let last = session.shared_touched_ms.load(Ordering::Relaxed);
+        if now.timestamp_millis() - last < every_ms {
+            return;
+        }
+        session
+            .shared_touched_ms
+            .store(now.timestamp_millis(), Ordering::Relaxed);
+        let (shared, id) = (shared.clone(), session.id.clone());
+        tokio::spawn(async move {
+            if let Err(e) = shared.touch(&id).await {
+                metrics::counter!(STITCHER_SHARED_ERRORS).increment(1);
+                tracing::debug!(error = %e, "Shared session not touched.");
+            }
+        });
+    }
+
+    /// Creates a session on `channel` that joined at `joined_msn`, published to the shared store.
+    pub(crate) async fn create(
+        &self,
+        channel: &str,
+        viewer: ViewerContext,
+        mode: SessionMode,
+        joined_msn: u64,
+    ) -> Result<Arc<Session>, StitchError> {
+        if self.draining.load(Ordering::Acquire) {
+            return Err(StitchError::Draining);
+        }
+        let mut session = Session::new(
+            new_session_id(),
+            channel.to_owned(),
+            viewer,
+            (self.clock)(),
+            joined_msn,
+        );
+        session.mode = mode;
+        let session = Arc::new(session);
+        self.local.insert(session.clone());
+        if let Some(shared) = &self.shared {
+            if let Err(e) = shared.save_session(&session.record()).await {
+                // Still served by this node; another node would not find it.
+                shared_error(&e, "Session not shared.");
+            }
+        }
+        metrics::counter!(STITCHER_SESSIONS_CREATED, "channel" => channel.to_owned()).increment(1);
+        Ok(session)
+    }
+
+    /// Publishes decisions rendering fixed for the session (a break it saw undecided, locked to slate), so
+    /// other nodes render the same; the winner stored first stays.
+    pub(crate) async fn persist_fixed(
+        shared: &SharedSessions,
+        session_id: &str,
+        fixed: &[(String, Arc<BreakDecision>)],
+    ) {
+        for (break_id, decision) in fixed {
+            if let Err(e) = shared.save_decision(session_id, break_id, decision).await {
+                shared_error(&e, "Fixed decision not shared.");
+            }
+        }
+    }
+
+    /// The viewer a new session keeps: with privacy configured, its consent applied (pseudonymous id only
+    /// with consent to store it, personalisation flag), geography and device from the edge; without, the
+    /// viewer as given.
+    pub(crate) fn admit_viewer(
+        &self,
+        viewer: ViewerContext,
+        signals: &SignalParams,
+        headers: &axum::http::HeaderMap,
+    ) -> ViewerContext {
+        let Some(privacy) = &self.privacy else {
+            return viewer;
+        };
+        let now = std::time::SystemTime::from((self.clock)());
+        let (viewer, decision) = privacy.viewer(viewer, signals, headers, now, false);
+        tracing::debug!(reasons = ?decision.explain(), "Session consent.");
+        viewer
+    }
+
+    /// Deletes the sessions of the viewers `ids` (pseudonyms) on this node and in the shared store; returns
+    /// (local, shared) counts.
+    pub(crate) async fn forget_viewers(&self, ids: &[String]) -> Result<(u64, u64), String> {
+        let set: std::collections::HashSet<String> = ids.iter().cloned().collect();
+        let local = self.local.forget_viewers(&set) as u64;
+        let shared = match &self.shared {
+            Some(shared) => shared
+                .forget_viewers(ids)
+                .await
+                .map_err(|e| e.to_string())?,
+            None => 0,
+        };
+        Ok((local, shared))
+    }
+
+    /// Stops (or resumes) taking new sessions; existing sessions keep being served.
+    pub(crate) fn set_draining(&self, draining: bool) {
+        self.draining.store(draining, Ordering::Release);
+    }
+
+    /// Forgets sessions idle for longer than the TTL; how many.
+    pub(crate) fn expire_idle(&self) -> usize {
+        let ttl_ms = i64::try_from(self.ttl_secs.saturating_mul(1000)).unwrap_or(i64::MAX);
+        self.local
+            .expire((self.clock)().timestamp_millis() - ttl_ms)
+    }
+}
