@@ -15,6 +15,7 @@ pub mod attributes;
 pub mod markers;
 pub mod model;
 pub mod parse;
+pub mod parsed;
 pub mod resolve;
 pub mod write;
 
@@ -25,4 +26,8 @@ pub use error::{Error, Result};
 pub use model::{
     ByteRange, MasterPlaylist, MediaPlaylist, MediaSegment, Playlist, Tag, VariantStream,
 };
-pub use parse::{parse_master_playlist, parse_media_playlist, parse_playlist};
+pub use parse::{
+    parse_master_playlist, parse_master_playlist_with_warnings, parse_media_playlist,
+    parse_media_playlist_with_warnings, parse_playlist, parse_playlist_with_warnings,
+};
+pub use parsed::{Parsed, SegmentLines, SourceLines, Warning};
