@@ -257,15 +257,39 @@ fn section(at: &At<'_>, dialect: Dialect, value: &str) -> Read {
     super::from_section(at.segment, at.line, at.tag, dialect, None, value, None)
 }
 
+/// `value` with the attributes separated by commas: x9k3 (a threefive-based segmenter) writes
+/// `CUE="…" CUE-OUT="YES" DURATION=90.0` and `CUE="…" ,CUE-OUT=YES`. Whitespace outside quoted strings is
+/// dropped, and a run of it between two attributes becomes a comma.
+fn comma_separated(value: &str) -> String {
+    let mut out = String::with_capacity(value.len() + 4);
+    let mut quoted = false;
+    let mut chars = value.trim().chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '"' {
+            quoted = !quoted;
+        } else if !quoted && c.is_whitespace() {
+            while chars.next_if(|n| n.is_whitespace()).is_some() {}
+            let next_is_comma = chars.peek().is_none_or(|&n| n == ',');
+            if !next_is_comma && !out.is_empty() && !out.ends_with(',') {
+                out.push(',');
+            }
+            continue;
+        }
+        out.push(c);
+    }
+    out
+}
+
 /// `EXT-X-SCTE35` / `EXT-SCTE35`: explicit `CUE-OUT` / `CUE-IN` flags win; without them the cue decides, and
 /// a cue that does not decode falls back to `DURATION` (a break start) when there is one.
 fn x_scte35(at: &At<'_>, value: &str) -> Read {
-    let Ok(attrs) = AttributeList::parse(value) else {
+    let Ok(attrs) = AttributeList::parse(&comma_separated(value)) else {
         return Read::Nothing;
     };
     let id = text(&attrs, IDS).map(str::to_owned);
     let duration = attrs.get_f64("DURATION");
-    let explicit = match (attrs.get("CUE-OUT"), attrs.get("CUE-IN")) {
+    let flag = |name| attrs.get(name).map(str::to_ascii_uppercase);
+    let explicit = match (flag("CUE-OUT").as_deref(), flag("CUE-IN").as_deref()) {
         (Some("YES"), _) => Some(Signal::Out { duration }),
         (Some("CONT"), _) => Some(Signal::Cont {
             elapsed: attrs.get_f64("ELAPSED"),
@@ -290,5 +314,23 @@ fn x_scte35(at: &At<'_>, value: &str) -> Read {
         ),
         (None, Some(signal)) => Read::Cue(at.cue(signal, Dialect::Scte35Tag, id.as_deref())),
         (None, None) => Read::Nothing,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::comma_separated;
+
+    #[test]
+    fn space_separated_attributes_get_commas_and_quoted_spaces_stay() {
+        assert_eq!(
+            comma_separated(r#"CUE="/DA x==" CUE-OUT="YES" DURATION=90.02 "#),
+            r#"CUE="/DA x==",CUE-OUT="YES",DURATION=90.02"#
+        );
+        assert_eq!(
+            comma_separated(r#"CUE="/DA==" ,CUE-OUT=YES "#),
+            r#"CUE="/DA==",CUE-OUT=YES"#
+        );
+        assert_eq!(comma_separated("A=1, B=2"), "A=1,B=2");
     }
 }
