@@ -128,10 +128,10 @@ fn lines(text: &str) -> Result<(Lines<'_>, Vec<Warning>)> {
             }
             Ok((lines[i + 1..].to_vec(), warnings))
         }
-        // Report the first line, as before: a playlist that does not start with the header at all.
-        _ => match lines.first() {
+        // Report the first line that is not a comment: what stands where the header should be.
+        other => match other.map(|(_, l)| l).or(lines.first().copied()) {
             Some((line, found)) => Err(Error::MissingHeader {
-                line: *line,
+                line,
                 found: found.chars().take(40).collect(),
             }),
             None => Err(Error::MissingHeader {

@@ -343,6 +343,9 @@ fn build_breaks(p: &MediaPlaylist, cues: Vec<Cue>) -> Vec<AdBreak> {
                             || (cue.id.is_some() && cue.id.as_ref() == Some(&b.id)))
                 });
                 if repeat {
+                    if let Some(b) = open.as_mut() {
+                        b.warnings.extend(warnings);
+                    }
                     continue;
                 }
                 if let Some(b) = open
@@ -399,6 +402,7 @@ fn build_breaks(p: &MediaPlaylist, cues: Vec<Cue>) -> Vec<AdBreak> {
                     b.last_signalled_segment = Some(cue.segment);
                     b.planned_duration = b.planned_duration.or(duration);
                     b.scte35 = b.scte35.take().or(cue.scte35);
+                    b.warnings.extend(warnings);
                 }
                 None => {
                     let scte_event = cue.scte35.as_deref().and_then(|s| match decode(s) {
@@ -430,14 +434,16 @@ fn build_breaks(p: &MediaPlaylist, cues: Vec<Cue>) -> Vec<AdBreak> {
                 Some(b) if b.start_segment == Some(cue.segment) => {}
                 Some(mut b) => {
                     b.end_segment = Some(cue.segment.max(b.first_segment));
+                    b.warnings.extend(warnings);
                     breaks.push(b);
                 }
                 None => {
                     // Only the end is visible; a break already closed by an earlier cue ignores a repeated end.
-                    if breaks
-                        .last()
-                        .is_some_and(|b: &AdBreak| b.end_segment == Some(cue.segment))
+                    if let Some(b) = breaks
+                        .last_mut()
+                        .filter(|b: &&mut AdBreak| b.end_segment == Some(cue.segment))
                     {
+                        b.warnings.extend(warnings);
                         continue;
                     }
                     breaks.push(AdBreak {
