@@ -258,24 +258,34 @@ fn section(at: &At<'_>, dialect: Dialect, value: &str) -> Read {
 }
 
 /// `value` with the attributes separated by commas: x9k3 (a threefive-based segmenter) writes
-/// `CUE="…" CUE-OUT="YES" DURATION=90.0` and `CUE="…" ,CUE-OUT=YES`. Whitespace outside quoted strings is
-/// dropped, and a run of it between two attributes becomes a comma.
+/// `CUE="…" CUE-OUT="YES" DURATION=90.0` and `CUE="…" ,CUE-OUT=YES`. Outside quoted strings, whitespace
+/// before a comma or the end is dropped, and whitespace before another `NAME=` becomes a comma; any other
+/// whitespace is kept.
 fn comma_separated(value: &str) -> String {
+    let value = value.trim();
     let mut out = String::with_capacity(value.len() + 4);
     let mut quoted = false;
-    let mut chars = value.trim().chars().peekable();
-    while let Some(c) = chars.next() {
+    let mut rest = value;
+    while let Some(c) = rest.chars().next() {
         if c == '"' {
             quoted = !quoted;
         } else if !quoted && c.is_whitespace() {
-            while chars.next_if(|n| n.is_whitespace()).is_some() {}
-            let next_is_comma = chars.peek().is_none_or(|&n| n == ',');
-            if !next_is_comma && !out.is_empty() && !out.ends_with(',') {
-                out.push(',');
+            let after = rest.trim_start();
+            let name_len = after
+                .find(|ch: char| !(ch.is_ascii_alphanumeric() || ch == '-' || ch == '_'))
+                .unwrap_or(after.len());
+            if after.is_empty() || after.starts_with(',') {
+                rest = after;
+                continue;
             }
-            continue;
+            if name_len > 0 && after[name_len..].starts_with('=') && !out.ends_with(',') {
+                out.push(',');
+                rest = after;
+                continue;
+            }
         }
         out.push(c);
+        rest = &rest[c.len_utf8()..];
     }
     out
 }
@@ -331,6 +341,7 @@ mod tests {
             comma_separated(r#"CUE="/DA==" ,CUE-OUT=YES "#),
             r#"CUE="/DA==",CUE-OUT=YES"#
         );
-        assert_eq!(comma_separated("A=1, B=2"), "A=1,B=2");
+        assert_eq!(comma_separated("A=1, B=2"), "A=1, B=2");
+        assert_eq!(comma_separated("TIME=12 34,X=1"), "TIME=12 34,X=1");
     }
 }
