@@ -380,3 +380,57 @@ fn a_lone_undecodable_cue_is_a_playlist_warning() {
     assert_eq!(e.warnings.len(), 1);
     assert!(e.warnings[0].starts_with("line 7: EXT-OATCLS-SCTE35: undecodable SCTE-35"));
 }
+
+/// AWS Elemental MediaTailor "HLS supported ad markers", EXT-X-DATERANGE: SCTE35-OUT with DURATION; a paired
+/// SCTE35-IN tag repeating the OUT tag's ID and START-DATE; and both, where the earliest cue-in wins.
+#[test]
+fn mediatailor_daterange_forms() {
+    let out = SpliceInfoSection::splice_insert_out(5, Some(180_000), Some(4 * TICKS_PER_SECOND))
+        .to_hex()
+        .unwrap();
+    let back = SpliceInfoSection::splice_insert_in(5, Some(540_000))
+        .to_hex()
+        .unwrap();
+    let dr = |attrs: &str| {
+        format!("#EXT-X-DATERANGE:ID=\"splice-5\",START-DATE=\"2026-01-01T00:00:02Z\",{attrs}")
+    };
+    let with_duration = dr(&format!("DURATION=4.000,SCTE35-OUT={out}"));
+    let plain_out = dr(&format!("SCTE35-OUT={out}"));
+    let paired_in = dr(&format!("SCTE35-IN={back}"));
+    // OUT with DURATION: the end is at START-DATE + 4 s, segment 3.
+    let e = extract(&["", &with_duration, "", "", "", ""]);
+    assert_eq!(
+        shapes(&e),
+        vec![(
+            "splice-5".into(),
+            Some(1),
+            Some(4.0),
+            Some(3),
+            Dialect::DateRange
+        )]
+    );
+    // Paired: the IN tag stands before segment 4, where the break ends.
+    let e = extract(&["", &plain_out, "", "", &paired_in, ""]);
+    assert_eq!(
+        shapes(&e),
+        vec![(
+            "splice-5".into(),
+            Some(1),
+            Some(4.0),
+            Some(4),
+            Dialect::DateRange
+        )]
+    );
+    // Both: the DURATION's end (segment 3) comes first and stands; the later IN adds no break.
+    let e = extract(&["", &with_duration, "", "", &paired_in, ""]);
+    assert_eq!(
+        shapes(&e),
+        vec![(
+            "splice-5".into(),
+            Some(1),
+            Some(4.0),
+            Some(3),
+            Dialect::DateRange
+        )]
+    );
+}

@@ -135,14 +135,14 @@ pub(super) fn read_daterange(
                 Some(warn("SCTE35-IN", &reason, "used END-DATE/START-DATE")),
             ),
         };
-        // The splice-in happens at the range's end when it has one (RFC 8216bis §4.4.5.1.4), else at its start.
-        out.push(cue(
-            at(end.or(start)),
-            Signal::In,
-            Some(text),
-            event_id,
-            warning,
-        ));
+        // The splice-in happens at the range's end when it has one (RFC 8216bis §4.4.5.1.4). Without one, a
+        // tag that repeats its OUT tag's ID and START-DATE (MediaTailor's paired form) ends the break where the
+        // tag stands; a range of its own ends it at its START-DATE: the later of the two.
+        let segment = match end {
+            Some(t) => at(Some(t)),
+            None => at(start).max(attached),
+        };
+        out.push(cue(segment, Signal::In, Some(text), event_id, warning));
     } else if let Some(cmd) = dr.get("SCTE35-CMD") {
         match super::from_section(
             at(start),

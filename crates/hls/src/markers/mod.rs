@@ -439,10 +439,14 @@ fn build_breaks(p: &MediaPlaylist, cues: Vec<Cue>) -> Vec<AdBreak> {
                 }
                 None => {
                     // Only the end is visible; a break already closed by an earlier cue ignores a repeated end.
-                    if let Some(b) = breaks
-                        .last_mut()
-                        .filter(|b: &&mut AdBreak| b.end_segment == Some(cue.segment))
-                    {
+                    // So is a later end of the same break (a DATERANGE's DURATION and its SCTE35-IN tag, or a
+                    // CUE-IN after a cue's end): the earliest end stands.
+                    let same = |b: &AdBreak| {
+                        b.end_segment == Some(cue.segment)
+                            || cue.id.as_ref().is_some_and(|id| *id == b.id)
+                            || cue.event_id.is_some_and(|e| b.event_id == Some(e))
+                    };
+                    if let Some(b) = breaks.last_mut().filter(|b| same(b)) {
                         b.warnings.extend(warnings);
                         continue;
                     }
