@@ -1,14 +1,18 @@
 //! Ad markers in every dialect found in the wild, normalised into one break model.
 //!
 //! Dialects read (they appear mixed in one stream; DOMAIN.md), each in its own module:
-//! - the tags on a segment ([`tags`]): `EXT-X-CUE-OUT` / `-CONT` / `-SPAN` / `-IN` in their Elemental,
+//! - the tags on a segment (module `tags`): `EXT-X-CUE-OUT` / `-CONT` / `-SPAN` / `-IN` in their Elemental,
 //!   SCTE-35-enhanced and Adobe SSAI forms, Adobe Primetime's `EXT-X-CUE` / `EXT-X-CUE-CONT`,
 //!   `EXT-OATCLS-SCTE35`, `EXT-X-SCTE35` / `EXT-SCTE35`, `EXT-X-SPLICEPOINT-SCTE35`;
-//! - `EXT-X-DATERANGE` with `SCTE35-OUT` / `SCTE35-IN` / `SCTE35-CMD` ([`daterange`]), mapped to segments by
+//! - `EXT-X-DATERANGE` with `SCTE35-OUT` / `SCTE35-IN` / `SCTE35-CMD` (module `daterange`), mapped to segments by
 //!   program date time.
 //!
-//! Where a tag is only an SCTE-35 section, the cue decides its direction, duration and event id. Where a tag
-//! has its own attributes too, the cue gives the event id and a missing duration. A cue that does not decode
+//! Where the cue is what the tag says (OATCLS, SPLICEPOINT, EXT-X-SCTE35 without CUE-OUT/CUE-IN flags, DATERANGE
+//! SCTE35-OUT/-CMD, EXT-X-CUE `TYPE=scte35`), the decoded cue decides the direction, and its duration wins over
+//! the tag's. Where the tag states the direction itself (CUE-OUT/-CONT/-IN, EXT-X-SCTE35 with flags, EXT-X-CUE
+//! `SpliceOut`/`SpliceIn`), its stated duration is kept as written and the cue adds the event id (and a duration
+//! when the tag states none). When two dialects mark the same start, the one carrying a cue sets the break's
+//! duration and event id. A cue that does not decode
 //! still yields the break the tag's other attributes describe (`DURATION`, `PLANNED-DURATION`, the CUE-OUT
 //! duration, ...), with a warning naming the line (with [`extract`] given the source lines) or the segment; a
 //! cue that is neither a break start nor end (e.g. a program boundary) is ignored.
@@ -316,10 +320,9 @@ pub fn extract(p: &MediaPlaylist, lines: Option<&SourceLines>) -> Extracted {
     let mut warnings = Vec::new();
     for (segment, note) in notes {
         // A warning about a segment the break covers (its start through its end) is the break's.
-        let owner = breaks.iter_mut().find(|b| {
-            b.start_segment.unwrap_or(b.first_segment) <= segment
-                && b.end_segment.is_none_or(|e| segment <= e)
-        });
+        let owner = breaks
+            .iter_mut()
+            .find(|b| b.first_segment <= segment && b.end_segment.is_none_or(|e| segment <= e));
         match owner {
             Some(b) => b.warnings.push(note),
             None => warnings.push(note),
