@@ -196,7 +196,13 @@ fn adobe_cue(at: &At<'_>, value: &str) -> Read {
             duration: d,
             event_id,
         } => {
-            let mut c = at.cue(out(d.or(duration)), Dialect::Cue, id);
+            // A `SpliceOut` states its own duration; `scte35` leaves it to the cue.
+            let stated = if kind == "spliceout" {
+                duration.or(d)
+            } else {
+                d.or(duration)
+            };
+            let mut c = at.cue(out(stated), Dialect::Cue, id);
             c.event_id = event_id;
             c
         }
