@@ -9,9 +9,16 @@ fn main() {
                 continue;
             }
         };
-        match interlude_hls::parse_media_playlist(&text) {
-            Ok(p) => {
-                for b in interlude_hls::markers::extract_breaks(&p) {
+        match interlude_hls::parse_media_playlist_with_warnings(&text) {
+            Ok(parsed) => {
+                for w in &parsed.warnings {
+                    println!("{path}: warning {w}");
+                }
+                let found = parsed.breaks();
+                for w in &found.warnings {
+                    println!("{path}: warning {w}");
+                }
+                for b in found.breaks {
                     println!(
                         "{path}: id={} start={:?} first={} elapsed={} planned={:?} end={:?} last_cont={:?} event={:?} {:?} scte35={} warn={:?}",
                         b.id,

@@ -10,11 +10,24 @@
 //! assert_eq!(breaks[0].planned_duration, Some(30.0));
 //! assert_eq!(playlist.to_string(), "#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXT-X-MEDIA-SEQUENCE:7\n#EXT-X-CUE-OUT:30\n#EXTINF:2.000,\na.ts\n");
 //! ```
+//!
+//! What the parser tolerates (a BOM, CRLF, a comment banner before `#EXTM3U`, ...) and what the marker reader
+//! could not use (an SCTE-35 cue that does not decode) is reported with the source line:
+//!
+//! ```
+//! let text = "# packager banner\n#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXT-OATCLS-SCTE35:/DAlAAAA\n#EXT-X-CUE-OUT:30.000,SignalID=9\n#EXTINF:2.000,\na.ts\n";
+//! let parsed = interlude_hls::parse_media_playlist_with_warnings(text).unwrap();
+//! assert_eq!(parsed.warnings[0].line, 1);
+//! let found = parsed.breaks();
+//! assert_eq!((found.breaks[0].id.as_str(), found.breaks[0].planned_duration), ("9", Some(30.0)));
+//! assert!(found.breaks[0].warnings[0].starts_with("line 4: EXT-OATCLS-SCTE35: undecodable SCTE-35"));
+//! ```
 
 pub mod attributes;
 pub mod markers;
 pub mod model;
 pub mod parse;
+pub mod parsed;
 pub mod resolve;
 pub mod write;
 
@@ -25,4 +38,8 @@ pub use error::{Error, Result};
 pub use model::{
     ByteRange, MasterPlaylist, MediaPlaylist, MediaSegment, Playlist, Tag, VariantStream,
 };
-pub use parse::{parse_master_playlist, parse_media_playlist, parse_playlist};
+pub use parse::{
+    parse_master_playlist, parse_master_playlist_with_warnings, parse_media_playlist,
+    parse_media_playlist_with_warnings, parse_playlist, parse_playlist_with_warnings,
+};
+pub use parsed::{Parsed, SegmentLines, SourceLines, Warning};

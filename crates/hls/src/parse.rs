@@ -1,6 +1,9 @@
-//! The tolerant parser: what real packagers emit (CRLF, blank lines, a BOM, stray whitespace, EXTINF without
-//! a comma, integer or decimal durations, vendor tags) is read; what cannot be understood is rejected with the
-//! line number, the tag and the reason.
+//! The tolerant parser: what real packagers emit (CRLF, blank lines, a BOM, comment lines before `#EXTM3U`,
+//! stray whitespace, EXTINF without a comma, integer or decimal durations, vendor tags) is read; what cannot be
+//! understood is rejected with the line number, the tag and the reason.
+//!
+//! What is read although RFC 8216bis does not allow it is reported as a [`Warning`] by the `*_with_warnings`
+//! functions, which also give the source line of every tag ([`Parsed`]); the plain functions drop both.
 
 use chrono::{DateTime, FixedOffset};
 
@@ -8,11 +11,27 @@ use crate::attributes::AttributeList;
 use crate::model::{
     ByteRange, MasterPlaylist, MediaPlaylist, MediaSegment, Playlist, Tag, VariantStream,
 };
+use crate::parsed::{Parsed, SegmentLines, SourceLines, Warning};
 use crate::{Error, Result};
 
 /// Parses a master or media playlist, deciding which from its tags.
 pub fn parse_playlist(text: &str) -> Result<Playlist> {
-    let lines = lines(text)?;
+    parse_playlist_with_warnings(text).map(|p| p.playlist)
+}
+
+/// Parses a media playlist.
+pub fn parse_media_playlist(text: &str) -> Result<MediaPlaylist> {
+    parse_media_playlist_with_warnings(text).map(|p| p.playlist)
+}
+
+/// Parses a master playlist.
+pub fn parse_master_playlist(text: &str) -> Result<MasterPlaylist> {
+    parse_master_playlist_with_warnings(text).map(|p| p.playlist)
+}
+
+/// Parses a master or media playlist, with the warnings met and the source lines of its tags.
+pub fn parse_playlist_with_warnings(text: &str) -> Result<Parsed<Playlist>> {
+    let (lines, mut warnings) = lines(text)?;
     // By tag name, as the parsers read it: a prefix test took a vendor tag such as `EXT-X-STREAM-INF-X` in a
     // media playlist for a master tag, and the master parser then rejected its EXTINF.
     let is_master = lines.iter().any(|(_, l)| {
@@ -23,41 +42,109 @@ pub fn parse_playlist(text: &str) -> Result<Playlist> {
             )
     });
     if is_master {
-        parse_master_lines(&lines).map(Playlist::Master)
+        let playlist = parse_master_lines(&lines)?;
+        Ok(Parsed {
+            playlist: Playlist::Master(playlist),
+            warnings,
+            lines: SourceLines::default(),
+        })
     } else {
-        parse_media_lines(&lines).map(Playlist::Media)
+        let (playlist, source, more) = parse_media_lines(&lines)?;
+        warnings.extend(more);
+        Ok(Parsed {
+            playlist: Playlist::Media(playlist),
+            warnings,
+            lines: source,
+        })
     }
 }
 
-/// Parses a media playlist.
-pub fn parse_media_playlist(text: &str) -> Result<MediaPlaylist> {
-    parse_media_lines(&lines(text)?)
+/// Parses a media playlist, with the warnings met and the source lines of its tags.
+pub fn parse_media_playlist_with_warnings(text: &str) -> Result<Parsed<MediaPlaylist>> {
+    let (lines, mut warnings) = lines(text)?;
+    let (playlist, source, more) = parse_media_lines(&lines)?;
+    warnings.extend(more);
+    Ok(Parsed {
+        playlist,
+        warnings,
+        lines: source,
+    })
 }
 
-/// Parses a master playlist.
-pub fn parse_master_playlist(text: &str) -> Result<MasterPlaylist> {
-    parse_master_lines(&lines(text)?)
+/// Parses a master playlist, with the warnings met.
+pub fn parse_master_playlist_with_warnings(text: &str) -> Result<Parsed<MasterPlaylist>> {
+    let (lines, warnings) = lines(text)?;
+    Ok(Parsed {
+        playlist: parse_master_lines(&lines)?,
+        warnings,
+        lines: SourceLines::default(),
+    })
 }
 
-/// Non-blank lines with their 1-based numbers, after checking the `#EXTM3U` header.
-fn lines(text: &str) -> Result<Vec<(usize, &str)>> {
-    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+fn warning(line: usize, message: impl Into<String>) -> Warning {
+    Warning {
+        line,
+        message: message.into(),
+    }
+}
+
+/// Numbered (1-based) non-blank lines.
+type Lines<'a> = Vec<(usize, &'a str)>;
+
+/// Non-blank lines with their 1-based numbers, after the `#EXTM3U` header, and what was tolerated on the way:
+/// a UTF-8 byte order mark, CRLF line ends, and comment lines before `#EXTM3U` (which RFC 8216bis §4.4.1.1
+/// wants first; some packagers put a generator banner above it).
+fn lines(text: &str) -> Result<(Lines<'_>, Vec<Warning>)> {
+    let mut warnings = Vec::new();
+    let text = match text.strip_prefix('\u{feff}') {
+        Some(rest) => {
+            warnings.push(warning(1, "UTF-8 byte order mark before #EXTM3U, ignored"));
+            rest
+        }
+        None => text,
+    };
+    // CRLF is noticed per line: a `find("\r\n")` over the whole text made parsing a third slower.
+    let mut crlf = None;
     let lines: Vec<(usize, &str)> = text
-        .lines()
+        .split('\n')
         .enumerate()
-        .map(|(i, l)| (i + 1, l.trim()))
-        .filter(|(_, l)| !l.is_empty())
+        .filter_map(|(i, raw)| {
+            if crlf.is_none() && raw.ends_with('\r') {
+                crlf = Some(i + 1);
+            }
+            let l = raw.trim();
+            (!l.is_empty()).then_some((i + 1, l))
+        })
         .collect();
-    match lines.first() {
-        Some((_, "#EXTM3U")) => Ok(lines[1..].to_vec()),
-        Some((line, found)) => Err(Error::MissingHeader {
-            line: *line,
-            found: found.chars().take(40).collect(),
-        }),
-        None => Err(Error::MissingHeader {
-            line: 1,
-            found: String::new(),
-        }),
+    if let Some(line) = crlf {
+        warnings.push(warning(line, "CRLF line ends, read as LF"));
+    }
+    // Comment lines (`#` not followed by `EXT`) before the header are skipped; a tag or URI there is not.
+    let header = lines
+        .iter()
+        .position(|(_, l)| !l.starts_with('#') || l.starts_with("#EXT"));
+    match header.map(|i| (i, lines[i])) {
+        Some((i, (_, "#EXTM3U"))) => {
+            for (line, comment) in &lines[..i] {
+                let shown: String = comment.chars().take(40).collect();
+                warnings.push(warning(
+                    *line,
+                    format!("comment {shown:?} before #EXTM3U (RFC 8216bis §4.4.1.1), ignored"),
+                ));
+            }
+            Ok((lines[i + 1..].to_vec(), warnings))
+        }
+        // Report the first line that is not a comment: what stands where the header should be.
+        other => match other.map(|(_, l)| l).or(lines.first().copied()) {
+            Some((line, found)) => Err(Error::MissingHeader {
+                line,
+                found: found.chars().take(40).collect(),
+            }),
+            None => Err(Error::MissingHeader {
+                line: 1,
+                found: String::new(),
+            }),
+        },
     }
 }
 
@@ -106,9 +193,14 @@ const HEADER_TAGS: &[&str] = &[
     "EXT-X-SKIP",
 ];
 
-fn parse_media_lines(lines: &[(usize, &str)]) -> Result<MediaPlaylist> {
+fn parse_media_lines(
+    lines: &[(usize, &str)],
+) -> Result<(MediaPlaylist, SourceLines, Vec<Warning>)> {
     let mut playlist = MediaPlaylist::default();
     let mut pending = MediaSegment::new("", 0.0);
+    let mut pending_lines = SegmentLines::default();
+    let mut source = SourceLines::default();
+    let mut warnings = Vec::new();
     let mut extinf_line: Option<usize> = None;
     for &(n, line) in lines {
         if !line.starts_with('#') {
@@ -122,6 +214,7 @@ fn parse_media_lines(lines: &[(usize, &str)]) -> Result<MediaPlaylist> {
             playlist
                 .segments
                 .push(std::mem::replace(&mut pending, MediaSegment::new("", 0.0)));
+            source.segments.push(std::mem::take(&mut pending_lines));
             extinf_line = None;
             continue;
         }
@@ -163,6 +256,10 @@ fn parse_media_lines(lines: &[(usize, &str)]) -> Result<MediaPlaylist> {
                         if !t.is_finite() || t < 0.0 {
                             return Err(invalid(n, tag, "must be a non-negative number"));
                         }
+                        warnings.push(warning(
+                            n,
+                            format!("decimal EXT-X-TARGETDURATION {t} rounded up to an integer"),
+                        ));
                         t.ceil() as u64
                     }
                 };
@@ -180,7 +277,10 @@ fn parse_media_lines(lines: &[(usize, &str)]) -> Result<MediaPlaylist> {
             "EXT-X-GAP" => pending.gap = true,
             "EXT-X-KEY" => pending.keys.push(attrs(n, tag, value)?),
             "EXT-X-MAP" => pending.map = Some(attrs(n, tag, value)?),
-            "EXT-X-DATERANGE" => pending.dateranges.push(attrs(n, tag, value)?),
+            "EXT-X-DATERANGE" => {
+                pending.dateranges.push(attrs(n, tag, value)?);
+                pending_lines.dateranges.push(n);
+            }
             "EXT-X-BITRATE" => pending.bitrate = Some(number(n, tag, value)?),
             "EXT-X-PROGRAM-DATE-TIME" => {
                 let v = value.ok_or_else(|| invalid(n, tag, "missing date-time"))?;
@@ -207,7 +307,10 @@ fn parse_media_lines(lines: &[(usize, &str)]) -> Result<MediaPlaylist> {
                     .header_tags
                     .push(Tag::new(tag, value.map(str::to_owned)));
             }
-            _ => pending.tags.push(Tag::new(tag, value.map(str::to_owned))),
+            _ => {
+                pending.tags.push(Tag::new(tag, value.map(str::to_owned)));
+                pending_lines.tags.push(n);
+            }
         }
     }
     if let Some(line) = extinf_line {
@@ -215,7 +318,8 @@ fn parse_media_lines(lines: &[(usize, &str)]) -> Result<MediaPlaylist> {
     }
     playlist.trailing_tags = pending.tags;
     playlist.trailing_dateranges = pending.dateranges;
-    Ok(playlist)
+    source.trailing = pending_lines;
+    Ok((playlist, source, warnings))
 }
 
 fn parse_byte_range(v: &str) -> Option<ByteRange> {

@@ -70,12 +70,14 @@ fn bare_cue_out_duration_and_elapsed_duration_cont_are_read() {
     assert_eq!(b[0].last_signalled_segment, Some(4));
 }
 
+/// `#EXT-X-CUE-OUT:19,ID=0,PARTNER=gumgum`: a duration before an attribute list (the form Adobe SSAI and
+/// Elemental write with attributes); it used to lose the duration.
 #[test]
-fn cue_out_without_duration_still_opens_a_break() {
+fn cue_out_duration_before_attributes_is_read() {
     let b = breaks_of("grafov-media-playlist-with-cue-out-partner-gumgum.m3u8");
     assert_eq!(
         shape(&b[0]),
-        ("msn-4".into(), Some(4), 4, None, Some(7), Dialect::CueOut)
+        ("0".into(), Some(4), 4, Some(19.0), Some(7), Dialect::CueOut)
     );
 }
 
@@ -158,7 +160,7 @@ fn undecodable_cue_still_yields_the_break_with_a_warning() {
         )
     );
     assert!(
-        b[0].warnings[0].contains("undecodable SCTE35-OUT"),
+        b[0].warnings[0].contains("SCTE35-OUT: undecodable SCTE-35"),
         "{:?}",
         b[0].warnings
     );

@@ -54,10 +54,40 @@ fn exercise(text: &str) -> Result<(), TestCaseError> {
     let base = url::Url::parse("https://origin.example/live/ch/index.m3u8").expect("base URL");
     let _ = parse_media_playlist(text);
     let _ = parse_master_playlist(text);
-    match parse_playlist(text) {
+    let with_warnings = interlude_hls::parse_playlist_with_warnings(text).map(|w| w.playlist);
+    let plain = parse_playlist(text);
+    prop_assert_eq!(&with_warnings, &plain);
+    match plain {
         Ok(Playlist::Media(p)) => {
             let breaks = extract_breaks(&p);
             check_breaks(&p, &breaks)?;
+            // Read with source lines, the same breaks (the warnings name lines instead of segments), and
+            // every line named is one of the text's.
+            let parsed =
+                interlude_hls::parse_media_playlist_with_warnings(text).expect("parsed above");
+            let no_warnings = |mut b: AdBreak| {
+                b.warnings.clear();
+                b
+            };
+            let lined: Vec<_> = parsed
+                .breaks()
+                .breaks
+                .into_iter()
+                .map(no_warnings)
+                .collect();
+            prop_assert_eq!(
+                lined,
+                breaks.iter().cloned().map(no_warnings).collect::<Vec<_>>()
+            );
+            let last = text.lines().count().max(1);
+            let all = parsed
+                .lines
+                .segments
+                .iter()
+                .chain(std::iter::once(&parsed.lines.trailing));
+            for l in all.flat_map(|s| s.tags.iter().chain(&s.dateranges)) {
+                prop_assert!((1..=last).contains(l), "line {} of {}", l, last);
+            }
             let written = p.to_string();
             let back = parse_media_playlist(&written);
             prop_assert_eq!(back.as_ref(), Ok(&p), "{}", written);

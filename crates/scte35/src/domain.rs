@@ -143,7 +143,7 @@ impl SpliceInfoSection {
     }
 
     /// time_signal at `pts` with one segmentation_descriptor (program mode, delivery not restricted, no UPID,
-    /// segment_num/segments_expected 0, and sub_segment 0/0 for the types that carry one) of the given type.
+    /// segment_num/segments_expected 0, and sub_segment 0/0 for the types Table 20 lists it for) of the given type.
     #[must_use]
     pub fn time_signal_segmentation(
         pts: u64,
@@ -156,7 +156,9 @@ impl SpliceInfoSection {
             segmentation_event_id,
             segmentation_duration: duration_ticks,
             segmentation_type_id: type_id,
-            sub_segment: type_id.carries_sub_segments().then(Default::default),
+            // Only where the 2022b syntax table (Table 20) lists the fields, so the cues built stay what they were.
+            sub_segment: matches!(segmentation_type_id, 0x34 | 0x36 | 0x38 | 0x3A)
+                .then(Default::default),
             ..SegmentationDescriptor::default()
         };
         let mut s = Self::new(SpliceCommand::TimeSignal(TimeSignal {

@@ -24,7 +24,8 @@
 //! - every command: splice_null, splice_schedule, splice_insert (program/component, immediate, break_duration,
 //!   cancel), time_signal, bandwidth_reservation, private_command;
 //! - every descriptor: avail, DTMF, segmentation (all type ids, restriction flags, components, duration,
-//!   every UPID type including MID with nested UPIDs, sub-segments for 0x34/0x36/0x38/0x3A when present),
+//!   every UPID type including MID with nested UPIDs, sub-segments for 0x30/0x32/0x34/0x36/0x38/0x3A/0x44/0x46 when present (SCTE 35 2023), bytes past the
+//!   last field kept),
 //!   time, audio; any other descriptor is kept raw (tag, identifier, bytes);
 //! - byte-exact round trips: reserved bits that are not all ones, alignment stuffing and the encrypted part
 //!   are kept (see [`section`] for the policy);

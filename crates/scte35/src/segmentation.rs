@@ -1,4 +1,12 @@
 //! `segmentation_descriptor()` (ANSI/SCTE 35 §10.3.3).
+//!
+//! `descriptor_length` decides what follows `segments_expected` (§10.3.3.1: "the presence or absence of this
+//! optional data block is determined by the descriptor_length"). Encoders send more than the 2022b table lists:
+//! SCTE 35 2023 (and threefive, Comcast/scte35-go) reads `sub_segment_num`/`sub_segments_expected` also on
+//! Provider/Distributor Advertisement Start (0x30/0x32) and Ad Block Start (0x44/0x46), and some encoders pad
+//! descriptors further. So: the sub-segment fields are read when the type may carry them and two bytes are
+//! left, and whatever is still left is kept in [`SegmentationDescriptor::trailing_bytes`] so that encoding
+//! gives back the same bytes.
 
 use serde::{Deserialize, Serialize};
 
@@ -45,9 +53,21 @@ pub struct SegmentationDescriptor {
     /// `segments_expected`.
     #[serde(default)]
     pub segments_expected: u8,
-    /// `sub_segment_num` and `sub_segments_expected`, only for types 0x34/0x36/0x38/0x3A and only when present.
+    /// `sub_segment_num` and `sub_segments_expected`: decoded only for the types that may carry them
+    /// ([`SegmentationTypeId::carries_sub_segments`]) and only when `descriptor_length` leaves room for them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sub_segment: Option<SubSegment>,
+    /// Bytes `descriptor_length` counts after the last field this type has (after `sub_segment_num`/
+    /// `sub_segments_expected`, or after `segments_expected` for other types, or after the reserved bits of a
+    /// cancel), kept so that encoding reproduces the descriptor; hex in JSON. A value with no `sub_segment`, a
+    /// type that carries one and two or more trailing bytes would decode back with those bytes as the
+    /// sub-segment fields.
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        with = "crate::serde_util::hex_bytes"
+    )]
+    pub trailing_bytes: Vec<u8>,
 }
 
 fn not_used() -> SegmentationUpid {
@@ -105,6 +125,7 @@ impl Default for SegmentationDescriptor {
             segment_num: 0,
             segments_expected: 0,
             sub_segment: None,
+            trailing_bytes: Vec::new(),
         }
     }
 }
@@ -121,6 +142,7 @@ impl SegmentationDescriptor {
             ..Self::default()
         };
         if d.segmentation_event_cancel_indicator {
+            d.trailing_bytes = r.rest("segmentation_descriptor.trailing_bytes")?.to_vec();
             return Ok(d);
         }
         let program = r.flag("program_segmentation_flag")?;
@@ -165,6 +187,7 @@ impl SegmentationDescriptor {
                 sub_segments_expected: r.u8("sub_segments_expected")?,
             });
         }
+        d.trailing_bytes = r.rest("segmentation_descriptor.trailing_bytes")?.to_vec();
         Ok(d)
     }
 
@@ -174,7 +197,10 @@ impl SegmentationDescriptor {
         w.flag(self.segmentation_event_id_compliance_indicator);
         w.reserved(6, self.reserved1, "segmentation_descriptor.reserved")?;
         if self.segmentation_event_cancel_indicator {
-            return Ok(());
+            return w.bytes(
+                &self.trailing_bytes,
+                "segmentation_descriptor.trailing_bytes",
+            );
         }
         w.flag(self.components.is_none());
         w.flag(self.segmentation_duration.is_some());
@@ -212,7 +238,10 @@ impl SegmentationDescriptor {
             w.u8(s.sub_segment_num);
             w.u8(s.sub_segments_expected);
         }
-        Ok(())
+        w.bytes(
+            &self.trailing_bytes,
+            "segmentation_descriptor.trailing_bytes",
+        )
     }
 }
 

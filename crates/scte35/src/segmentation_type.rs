@@ -121,9 +121,14 @@ impl SegmentationTypeId {
         )
     }
 
-    /// Whether `sub_segment_num` / `sub_segments_expected` may follow (0x34, 0x36, 0x38, 0x3A).
+    /// Whether `sub_segment_num` / `sub_segments_expected` may follow: the placement opportunity starts of the
+    /// 2022b syntax table (0x34, 0x36, 0x38, 0x3A) and, as of SCTE 35 2023 (and as threefive and
+    /// Comcast/scte35-go read them), the advertisement and ad block starts (0x30, 0x32, 0x44, 0x46).
     #[must_use]
     pub fn carries_sub_segments(self) -> bool {
-        matches!(self.value(), 0x34 | 0x36 | 0x38 | 0x3A)
+        matches!(
+            self.value(),
+            0x30 | 0x32 | 0x34 | 0x36 | 0x38 | 0x3A | 0x44 | 0x46
+        )
     }
 }

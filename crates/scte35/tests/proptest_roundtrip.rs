@@ -231,6 +231,8 @@ fn segmentation() -> impl Strategy<Value = SegmentationDescriptor> {
             any::<u8>(),
             any::<u8>(),
             option::of((any::<u8>(), any::<u8>())),
+            // Encoders send bytes past the last field (SCTE 35 2023 sub-segments, padding): kept and re-emitted.
+            prop_oneof![3 => Just(Vec::new()), 1 => vec(any::<u8>(), 1..4)],
         ),
     )
         .prop_map(
@@ -241,13 +243,14 @@ fn segmentation() -> impl Strategy<Value = SegmentationDescriptor> {
                 comps,
                 duration,
                 upid,
-                (t, num, exp, sub),
+                (t, num, exp, sub, trailing),
             )| {
                 let mut d = SegmentationDescriptor {
                     segmentation_event_id: id,
                     segmentation_event_cancel_indicator: cancel,
                     segmentation_event_id_compliance_indicator: compliance,
                     reserved1: r1,
+                    trailing_bytes: trailing,
                     ..SegmentationDescriptor::default()
                 };
                 if cancel {
@@ -285,6 +288,10 @@ fn segmentation() -> impl Strategy<Value = SegmentationDescriptor> {
                         sub_segment_num: n,
                         sub_segments_expected: e,
                     });
+                // Without sub-segment fields, two trailing bytes on a type that may carry them read back as them.
+                if d.sub_segment.is_none() && type_id.carries_sub_segments() {
+                    d.trailing_bytes.truncate(1);
+                }
                 d
             },
         )

@@ -219,8 +219,40 @@ pub(crate) fn cue_tag() -> impl Strategy<Value = Tag> {
             seconds_text(),
             seconds_text().prop_map(|s| format!("DURATION={s}")),
             (seconds_text(), "[a-z0-9]{1,6}").prop_map(|(s, i)| format!("DURATION={s},ID=\"{i}\"")),
+            // Adobe SSAI / Elemental: a duration before attributes.
+            (seconds_text(), "[a-z0-9]{0,6}").prop_map(|(s, i)| format!("{s},SignalID={i}")),
         ])
         .prop_map(|v| Tag::new("EXT-X-CUE-OUT", v)),
+        // Adobe Primetime `EXT-X-CUE` (SpliceOut / SpliceIn / scte35, ELAPSED, CUE=) and `EXT-X-CUE-CONT`.
+        (
+            prop_oneof![
+                Just("SpliceOut"),
+                Just("SpliceIn"),
+                Just("scte35"),
+                Just("SpliceInsert")
+            ],
+            option::of(seconds_text()),
+            option::of(seconds_text()),
+            option::of(scte35_text()),
+            id.clone(),
+        )
+            .prop_map(|(kind, dur, elapsed, cue, id)| {
+                let parts: Vec<String> = [
+                    Some(format!("TYPE=\"{kind}\"")),
+                    id.map(|i| format!("ID=\"{i}\"")),
+                    dur.map(|d| format!("DURATION={d}")),
+                    elapsed.map(|e| format!("ELAPSED={e}")),
+                    cue.map(|c| format!("CUE=\"{c}\"")),
+                ]
+                .into_iter()
+                .flatten()
+                .collect();
+                Tag::new("EXT-X-CUE", Some(parts.join(",")))
+            }),
+        (seconds_text(), id.clone()).prop_map(|(e, id)| {
+            let id = id.map(|i| format!("ID={i},")).unwrap_or_default();
+            Tag::new("EXT-X-CUE-CONT", Some(format!("{id}AVAIL-DUR-ELAPSED={e}")))
+        }),
         (seconds_text(), seconds_text(), option::of(scte35_text())).prop_map(|(e, d, c)| {
             let v = match c {
                 Some(c) => format!("ElapsedTime={e},Duration={d},SCTE35={c}"),

@@ -1,23 +1,30 @@
 //! Ad markers in every dialect found in the wild, normalised into one break model.
 //!
-//! Dialects read (they appear mixed in one stream; DOMAIN.md):
-//! - `EXT-X-CUE-OUT` (`DURATION=30`, a bare `30`/`30.000`, or nothing), `EXT-X-CUE-OUT-CONT` (`ElapsedTime=…,
-//!   Duration=…[,SCTE35=…]` or `elapsed/duration`), `EXT-X-CUE-SPAN:TIMEFROMSIGNAL=PT6S`, `EXT-X-CUE-IN`;
-//! - `EXT-X-DATERANGE` with `SCTE35-OUT` / `SCTE35-IN` / `SCTE35-CMD`, `PLANNED-DURATION`, `DURATION`, `END-DATE`
-//!   (RFC 8216bis §4.4.5.1.1), mapped to segments by program date time;
-//! - `EXT-OATCLS-SCTE35` (with `EXT-X-ASSET`), `EXT-X-SCTE35` (`CUE=`, `CUE-OUT=YES|CONT|NO`, `CUE-IN=YES`),
-//!   `EXT-SCTE35`, `EXT-X-SPLICEPOINT-SCTE35`.
+//! Dialects read (they appear mixed in one stream; DOMAIN.md), each in its own module:
+//! - the tags on a segment (module `tags`): `EXT-X-CUE-OUT` / `-CONT` / `-SPAN` / `-IN` in their Elemental,
+//!   SCTE-35-enhanced and Adobe SSAI forms, Adobe Primetime's `EXT-X-CUE` / `EXT-X-CUE-CONT`,
+//!   `EXT-OATCLS-SCTE35`, `EXT-X-SCTE35` / `EXT-SCTE35`, `EXT-X-SPLICEPOINT-SCTE35`;
+//! - `EXT-X-DATERANGE` with `SCTE35-OUT` / `SCTE35-IN` / `SCTE35-CMD` (module `daterange`), mapped to segments by
+//!   program date time.
 //!
-//! Where a tag carries SCTE-35, the cue is decoded and its direction, duration and event id win over the tag's
-//! own attributes. A cue that does not decode still yields the break the tag describes, with a warning; an
-//! OATCLS or DATERANGE cue that is neither a break start nor end (e.g. a program boundary) is ignored.
+//! Where the cue is what the tag says (OATCLS, SPLICEPOINT, EXT-X-SCTE35 without CUE-OUT/CUE-IN flags, DATERANGE
+//! SCTE35-OUT/-CMD, EXT-X-CUE `TYPE=scte35`), the decoded cue decides the direction, and its duration wins over
+//! the tag's. Where the tag states the direction itself (CUE-OUT/-CONT/-IN, EXT-X-SCTE35 with flags, EXT-X-CUE
+//! `SpliceOut`/`SpliceIn`), its stated duration is kept as written and the cue adds the event id (and a duration
+//! when the tag states none). When two dialects mark the same start, the one carrying a cue sets the break's
+//! duration and event id. A cue that does not decode
+//! still yields the break the tag's other attributes describe (`DURATION`, `PLANNED-DURATION`, the CUE-OUT
+//! duration, ...), with a warning naming the line (with [`extract`] given the source lines) or the segment; a
+//! cue that is neither a break start nor end (e.g. a program boundary) is ignored.
 
-use chrono::{DateTime, FixedOffset, TimeDelta};
+mod daterange;
+mod tags;
+
 use interlude_scte35::SpliceInfoSection;
 use serde::Serialize;
 
-use crate::attributes::AttributeList;
-use crate::model::{MediaPlaylist, Tag};
+use crate::model::MediaPlaylist;
+use crate::parsed::{Parsed, SourceLines};
 
 /// Which marker dialect a cue came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -32,6 +39,8 @@ pub enum Dialect {
     Scte35Tag,
     /// `EXT-X-SPLICEPOINT-SCTE35`.
     SplicePoint,
+    /// `EXT-X-CUE` / `EXT-X-CUE-CONT` (Adobe Primetime, MediaLive "Adobe", Azure Media Services).
+    Cue,
 }
 
 /// What a cue says about the break.
@@ -70,6 +79,8 @@ pub struct Cue {
     pub event_id: Option<u32>,
     /// Why a carried cue was not used, if it was not.
     pub warning: Option<String>,
+    /// Source line of the tag, when the playlist was read with [`crate::parse_media_playlist_with_warnings`].
+    pub line: Option<usize>,
 }
 
 /// A break normalised from any dialect.
@@ -96,6 +107,15 @@ pub struct AdBreak {
     /// Dialect of the cue that opened the break.
     pub dialect: Dialect,
     /// Problems met while reading it.
+    pub warnings: Vec<String>,
+}
+
+/// The breaks of a playlist and the warnings that belong to no break.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Extracted {
+    /// The breaks, in playlist order.
+    pub breaks: Vec<AdBreak>,
+    /// Problems met outside any break (e.g. an undecodable cue on a segment where no break starts).
     pub warnings: Vec<String>,
 }
 
@@ -126,25 +146,67 @@ fn decode(cue: &str) -> Decoded {
     }
 }
 
-/// A cue from a tag whose only content is an SCTE-35 section.
+/// What one tag says.
+enum Read {
+    Cue(Cue),
+    /// Nothing usable, and why (with where).
+    Warning(String),
+    Nothing,
+}
+
+/// "line 12" when the source line is known, else the segment's index.
+fn place(line: Option<usize>, segment: usize) -> String {
+    match line {
+        Some(l) => format!("line {l}"),
+        None => format!("segment {segment}"),
+    }
+}
+
+fn undecodable(line: Option<usize>, segment: usize, tag: &str, reason: &str, what: &str) -> String {
+    format!(
+        "{}: {tag}: undecodable SCTE-35 ({reason}); {what}",
+        place(line, segment)
+    )
+}
+
+/// A tag whose only content is an SCTE-35 section; `fallback` is what to read when it does not decode.
 fn from_section(
     segment: usize,
+    line: Option<usize>,
+    tag: &str,
     dialect: Dialect,
     id: Option<String>,
     scte35: &str,
     fallback: Option<Signal>,
-) -> Option<Cue> {
+) -> Read {
     let (signal, event_id, warning) = match decode(scte35) {
         Decoded::Start { duration, event_id } => (Signal::Out { duration }, event_id, None),
         Decoded::End { event_id } => (Signal::In, event_id, None),
-        Decoded::Neither => return None,
-        Decoded::Invalid(reason) => (
-            fallback?,
-            None,
-            Some(format!("undecodable SCTE-35 ({reason}); used the tag")),
-        ),
+        Decoded::Neither => return Read::Nothing,
+        Decoded::Invalid(reason) => match fallback {
+            Some(signal) => (
+                signal,
+                None,
+                Some(undecodable(
+                    line,
+                    segment,
+                    tag,
+                    &reason,
+                    "used the tag's other attributes",
+                )),
+            ),
+            None => {
+                return Read::Warning(undecodable(
+                    line,
+                    segment,
+                    tag,
+                    &reason,
+                    "no other attribute says whether a break starts or ends",
+                ));
+            }
+        },
     };
-    Some(Cue {
+    Read::Cue(Cue {
         segment,
         signal,
         dialect,
@@ -152,16 +214,8 @@ fn from_section(
         scte35: Some(scte35.to_owned()),
         event_id,
         warning,
+        line,
     })
-}
-
-/// Reads `30`, `30.000` or `DURATION=30` style values.
-fn number_or_attr(value: &str, attr: &str) -> (Option<f64>, Option<AttributeList>) {
-    if let Ok(n) = value.trim().parse::<f64>() {
-        return (Some(n), None);
-    }
-    let attrs = AttributeList::parse(value).ok();
-    (attrs.as_ref().and_then(|a| a.get_f64(attr)), attrs)
 }
 
 /// ISO 8601 duration as used by `TIMEFROMSIGNAL` (`PT6S`, `PT1M30.5S`).
@@ -186,257 +240,44 @@ fn iso_duration(text: &str) -> Option<f64> {
     number.is_empty().then_some(total)
 }
 
-fn cue_from_tag(segment: usize, tag: &Tag) -> Option<Cue> {
-    let value = tag.value.as_deref().unwrap_or("");
-    let plain = |signal, dialect, id| Cue {
-        segment,
-        signal,
-        dialect,
-        id,
-        scte35: None,
-        event_id: None,
-        warning: None,
+/// Every marker of the playlist in segment order, and the warnings of tags that gave no cue (with the segment
+/// they sit on).
+fn read_all(p: &MediaPlaylist, lines: Option<&SourceLines>) -> (Vec<Cue>, Vec<(usize, String)>) {
+    let times = daterange::segment_times(p);
+    let (mut cues, mut notes) = (Vec::new(), Vec::new());
+    let mut take = |segment: usize, read: Read| match read {
+        Read::Cue(c) => cues.push(c),
+        Read::Warning(w) => notes.push((segment, w)),
+        Read::Nothing => {}
     };
-    match tag.name.as_str() {
-        "EXT-X-CUE-OUT" => {
-            let (duration, attrs) = number_or_attr(value, "DURATION");
-            let id = attrs.as_ref().and_then(|a| a.get("ID").map(str::to_owned));
-            Some(plain(Signal::Out { duration }, Dialect::CueOut, id))
-        }
-        "EXT-X-CUE-OUT-CONT" => {
-            if let Some((e, d)) = value.split_once('/') {
-                let elapsed = e.trim().parse().ok();
-                let duration = d.trim().parse().ok();
-                return Some(plain(
-                    Signal::Cont { elapsed, duration },
-                    Dialect::CueOut,
-                    None,
-                ));
-            }
-            let attrs = AttributeList::parse(value).ok()?;
-            let elapsed = attrs
-                .get_f64("ElapsedTime")
-                .or_else(|| attrs.get_f64("ELAPSEDTIME"));
-            let duration = attrs
-                .get_f64("Duration")
-                .or_else(|| attrs.get_f64("DURATION"));
-            let mut cue = plain(
-                Signal::Cont { elapsed, duration },
-                Dialect::CueOut,
-                attrs.get("ID").map(str::to_owned),
-            );
-            cue.scte35 = attrs.get("SCTE35").map(str::to_owned);
-            Some(cue)
-        }
-        "EXT-X-CUE-SPAN" => {
-            let attrs = AttributeList::parse(value).ok()?;
-            let elapsed = attrs.get("TIMEFROMSIGNAL").and_then(iso_duration);
-            Some(plain(
-                Signal::Cont {
-                    elapsed,
-                    duration: None,
-                },
-                Dialect::CueOut,
-                attrs.get("ID").map(str::to_owned),
-            ))
-        }
-        "EXT-X-CUE-IN" => {
-            let id = AttributeList::parse(value)
-                .ok()
-                .and_then(|a| a.get("ID").map(str::to_owned));
-            Some(plain(Signal::In, Dialect::CueOut, id))
-        }
-        "EXT-OATCLS-SCTE35" => from_section(segment, Dialect::Oatcls, None, value.trim(), None),
-        "EXT-X-SPLICEPOINT-SCTE35" => {
-            from_section(segment, Dialect::SplicePoint, None, value.trim(), None)
-        }
-        "EXT-X-SCTE35" | "EXT-SCTE35" => {
-            let attrs = AttributeList::parse(value).ok()?;
-            let id = attrs.get("ID").map(str::to_owned);
-            let duration = attrs.get_f64("DURATION");
-            let explicit = match (attrs.get("CUE-OUT"), attrs.get("CUE-IN")) {
-                (Some("YES"), _) => Some(Signal::Out { duration }),
-                (Some("CONT"), _) => Some(Signal::Cont {
-                    elapsed: attrs.get_f64("ELAPSED"),
-                    duration,
-                }),
-                (_, Some("YES")) => Some(Signal::In),
-                _ => None,
-            };
-            match (attrs.get("CUE"), explicit) {
-                (Some(cue), Some(signal)) => {
-                    let event_id = match decode(cue) {
-                        Decoded::Start { event_id, .. } | Decoded::End { event_id } => event_id,
-                        _ => None,
-                    };
-                    Some(Cue {
-                        segment,
-                        signal,
-                        dialect: Dialect::Scte35Tag,
-                        id,
-                        scte35: Some(cue.to_owned()),
-                        event_id,
-                        warning: None,
-                    })
-                }
-                (Some(cue), None) => from_section(segment, Dialect::Scte35Tag, id, cue, None),
-                (None, Some(signal)) => Some(plain(signal, Dialect::Scte35Tag, id)),
-                (None, None) => None,
-            }
-        }
-        _ => None,
-    }
-}
-
-/// `t` plus `secs` seconds; `None` when `secs` is not finite or the sum leaves chrono's range (fuzzing found
-/// durations large enough to overflow a date).
-fn after(t: DateTime<FixedOffset>, secs: f64) -> Option<DateTime<FixedOffset>> {
-    if !secs.is_finite() {
-        return None;
-    }
-    // `as` saturates at i64's bounds, still a valid TimeDelta; the checked add rejects what overflows a date.
-    t.checked_add_signed(TimeDelta::microseconds((secs * 1e6).round() as i64))
-}
-
-/// Program date time of each segment, carried forward from the last explicit one.
-fn segment_times(p: &MediaPlaylist) -> Vec<Option<DateTime<FixedOffset>>> {
-    let mut last: Option<DateTime<FixedOffset>> = None;
-    p.segments
+    let all = p
+        .segments
         .iter()
-        .map(|s| {
-            let t = s.program_date_time.or(last);
-            last = t.and_then(|t| after(t, s.duration));
-            t
-        })
-        .collect()
-}
-
-/// Index of the segment playing at `t`, if the playlist covers it (`segments.len()` just past the end).
-fn segment_at(
-    p: &MediaPlaylist,
-    times: &[Option<DateTime<FixedOffset>>],
-    t: DateTime<FixedOffset>,
-) -> Option<usize> {
-    // Half a millisecond of slack: START-DATE values are written with less precision than PDTs.
-    let t_slack = t.checked_add_signed(TimeDelta::microseconds(500))?;
-    for (i, (s, start)) in p.segments.iter().zip(times).enumerate() {
-        let start = (*start)?;
-        let end = after(start, s.duration)?;
-        if t_slack >= start && t_slack < end {
-            return Some(i);
-        }
-        if i + 1 == p.segments.len() && (t - end).num_milliseconds().abs() <= 1 {
-            return Some(p.segments.len());
-        }
-    }
-    None
-}
-
-fn cues_from_daterange(
-    p: &MediaPlaylist,
-    times: &[Option<DateTime<FixedOffset>>],
-    attached: usize,
-    dr: &AttributeList,
-) -> Vec<Cue> {
-    if dr
-        .get("CLASS")
-        .is_some_and(|c| c == "com.apple.hls.interstitial")
-    {
-        return Vec::new();
-    }
-    let id = dr.get("ID").map(str::to_owned);
-    let start = dr.get("START-DATE").and_then(crate::parse::parse_date_time);
-    let at = |t: Option<DateTime<FixedOffset>>| {
-        t.and_then(|t| segment_at(p, times, t)).unwrap_or(attached)
-    };
-    let planned = dr
-        .get_f64("PLANNED-DURATION")
-        .or_else(|| dr.get_f64("DURATION"));
-    let mut cues = Vec::new();
-    let mut push = |segment, signal, scte35: Option<&str>, event_id, warning| {
-        cues.push(Cue {
-            segment,
-            signal,
-            dialect: Dialect::DateRange,
-            id: id.clone(),
-            scte35: scte35.map(str::to_owned),
-            event_id,
-            warning,
-        });
-    };
-    if let Some(out) = dr.get("SCTE35-OUT") {
-        let (duration, event_id, warning) = match decode(out) {
-            Decoded::Start { duration, event_id } => (duration.or(planned), event_id, None),
-            Decoded::Invalid(reason) => (
-                planned,
-                None,
-                Some(format!("undecodable SCTE35-OUT ({reason}); used the tag")),
-            ),
-            _ => (planned, None, None),
-        };
-        push(
-            at(start),
-            Signal::Out { duration },
-            Some(out),
-            event_id,
-            warning,
-        );
-        // A known actual duration (DURATION or END-DATE) ends the break, once the playlist reaches that time.
-        let end = dr
-            .get("END-DATE")
-            .and_then(crate::parse::parse_date_time)
-            .or_else(|| after(start?, dr.get_f64("DURATION")?));
-        if let Some(i) = end.and_then(|t| segment_at(p, times, t)) {
-            push(i, Signal::In, None, event_id, None);
-        }
-    } else if let Some(cue_in) = dr.get("SCTE35-IN") {
-        let event_id = match decode(cue_in) {
-            Decoded::Start { event_id, .. } | Decoded::End { event_id } => event_id,
-            _ => None,
-        };
-        // The splice-in happens at the range's end when it has one (RFC 8216bis §4.4.5.1.4), else at its start.
-        let end = dr
-            .get("END-DATE")
-            .and_then(crate::parse::parse_date_time)
-            .or_else(|| after(start?, dr.get_f64("DURATION")?))
-            .or(start);
-        push(at(end), Signal::In, Some(cue_in), event_id, None);
-    } else if let Some(cmd) = dr.get("SCTE35-CMD") {
-        if let Some(mut cue) = from_section(at(start), Dialect::DateRange, id.clone(), cmd, None) {
-            if let Signal::Out { duration: None } = cue.signal {
-                cue.signal = Signal::Out { duration: planned };
+        .map(|s| (&s.dateranges, &s.tags))
+        .chain(std::iter::once((&p.trailing_dateranges, &p.trailing_tags)));
+    for (i, (dateranges, tag_list)) in all.enumerate() {
+        for (k, dr) in dateranges.iter().enumerate() {
+            let line = lines.and_then(|l| l.daterange(i, k));
+            for read in daterange::read_daterange(p, &times, i, line, dr) {
+                take(i, read);
             }
-            cues.push(cue);
+        }
+        for (k, tag) in tag_list.iter().enumerate() {
+            let line = lines.and_then(|l| l.tag(i, k));
+            take(i, tags::read_tag(i, line, tag));
         }
     }
-    cues
-}
-
-/// Every ad marker of the playlist, in segment order.
-pub fn read_cues(p: &MediaPlaylist) -> Vec<Cue> {
-    let times = segment_times(p);
-    let mut cues = Vec::new();
-    let trailing = p.segments.len();
-    for (i, s) in p.segments.iter().enumerate() {
-        for dr in &s.dateranges {
-            cues.extend(cues_from_daterange(p, &times, i, dr));
-        }
-        cues.extend(s.tags.iter().filter_map(|t| cue_from_tag(i, t)));
-    }
-    for dr in &p.trailing_dateranges {
-        cues.extend(cues_from_daterange(p, &times, trailing, dr));
-    }
-    cues.extend(
-        p.trailing_tags
-            .iter()
-            .filter_map(|t| cue_from_tag(trailing, t)),
-    );
     // DATERANGE cues map by time, so they may point before the tag that carried them.
     cues.sort_by_key(|c| c.segment);
     for cue in &mut cues {
         cue.signal = cue.signal.sanitised();
     }
-    cues
+    (cues, notes)
+}
+
+/// Every ad marker of the playlist, in segment order.
+pub fn read_cues(p: &MediaPlaylist) -> Vec<Cue> {
+    read_all(p, None).0
 }
 
 /// A count of seconds only if it is one: a negative, infinite or NaN duration from a tag is as good as absent.
@@ -461,10 +302,40 @@ impl Signal {
 
 /// The playlist's breaks, normalised.
 pub fn extract_breaks(p: &MediaPlaylist) -> Vec<AdBreak> {
+    extract(p, None).breaks
+}
+
+impl Parsed<MediaPlaylist> {
+    /// The playlist's breaks, with warnings that name source lines.
+    pub fn breaks(&self) -> Extracted {
+        extract(&self.playlist, Some(&self.lines))
+    }
+}
+
+/// The playlist's breaks, normalised, and the warnings that belong to no break. With `lines` (from
+/// [`crate::parse_media_playlist_with_warnings`]) warnings name the source line of the tag.
+pub fn extract(p: &MediaPlaylist, lines: Option<&SourceLines>) -> Extracted {
+    let (cues, notes) = read_all(p, lines);
+    let mut breaks = build_breaks(p, cues);
+    let mut warnings = Vec::new();
+    for (segment, note) in notes {
+        // A warning about a segment the break covers (its start through its end) is the break's.
+        let owner = breaks
+            .iter_mut()
+            .find(|b| b.first_segment <= segment && b.end_segment.is_none_or(|e| segment <= e));
+        match owner {
+            Some(b) => b.warnings.push(note),
+            None => warnings.push(note),
+        }
+    }
+    Extracted { breaks, warnings }
+}
+
+fn build_breaks(p: &MediaPlaylist, cues: Vec<Cue>) -> Vec<AdBreak> {
     let mut breaks = Vec::new();
     let mut open: Option<AdBreak> = None;
     let derived_id = |segment: usize| format!("msn-{}", p.media_sequence + segment as u64);
-    for cue in read_cues(p) {
+    for cue in cues {
         let warnings: Vec<String> = cue.warning.iter().cloned().collect();
         match cue.signal {
             Signal::Out { duration } => {
@@ -475,6 +346,9 @@ pub fn extract_breaks(p: &MediaPlaylist) -> Vec<AdBreak> {
                             || (cue.id.is_some() && cue.id.as_ref() == Some(&b.id)))
                 });
                 if repeat {
+                    if let Some(b) = open.as_mut() {
+                        b.warnings.extend(warnings);
+                    }
                     continue;
                 }
                 if let Some(b) = open
@@ -531,6 +405,7 @@ pub fn extract_breaks(p: &MediaPlaylist) -> Vec<AdBreak> {
                     b.last_signalled_segment = Some(cue.segment);
                     b.planned_duration = b.planned_duration.or(duration);
                     b.scte35 = b.scte35.take().or(cue.scte35);
+                    b.warnings.extend(warnings);
                 }
                 None => {
                     let scte_event = cue.scte35.as_deref().and_then(|s| match decode(s) {
@@ -562,14 +437,20 @@ pub fn extract_breaks(p: &MediaPlaylist) -> Vec<AdBreak> {
                 Some(b) if b.start_segment == Some(cue.segment) => {}
                 Some(mut b) => {
                     b.end_segment = Some(cue.segment.max(b.first_segment));
+                    b.warnings.extend(warnings);
                     breaks.push(b);
                 }
                 None => {
                     // Only the end is visible; a break already closed by an earlier cue ignores a repeated end.
-                    if breaks
-                        .last()
-                        .is_some_and(|b: &AdBreak| b.end_segment == Some(cue.segment))
-                    {
+                    // So is a later end of the same break (a DATERANGE's DURATION and its SCTE35-IN tag, or a
+                    // CUE-IN after a cue's end): the earliest end stands.
+                    let same = |b: &AdBreak| {
+                        b.end_segment == Some(cue.segment)
+                            || cue.id.as_ref().is_some_and(|id| *id == b.id)
+                            || cue.event_id.is_some_and(|e| b.event_id == Some(e))
+                    };
+                    if let Some(b) = breaks.last_mut().filter(|b| same(b)) {
+                        b.warnings.extend(warnings);
                         continue;
                     }
                     breaks.push(AdBreak {
