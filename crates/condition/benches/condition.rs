@@ -1,0 +1,2 @@
+//! Placeholder, replaced by the conditioning benchmark.
+fn main() {}

@@ -1,0 +1,1 @@
+//! PostgreSQL job queue (in progress).
