@@ -77,6 +77,9 @@ pub enum Error {
     /// No job has this id.
     #[error("no job {0}")]
     UnknownJob(String),
+    /// Outputs were made but failed their quality checks.
+    #[error("quality checks failed: {0}")]
+    Quarantined(String),
     /// Configuration rejected at load.
     #[error("config {key}: {reason}")]
     Config {

@@ -14,26 +14,34 @@
 //! | [`jobs`] | job states, [`Readiness`], the [`JobQueue`] trait and its redb (and PostgreSQL) stores |
 //!
 //! Everything above except the stores is pure. The I/O — fetching, running ffmpeg, the worker pool — is in
-//! [`fetch`], [`run`] and [`pool`].
+//! [`fetch`], [`run`] and [`pool`]; [`service::Conditioner`] is what a stitcher calls.
 
 pub mod codec;
 mod error;
+pub mod fetch;
 pub mod identity;
 pub mod jobs;
 pub mod layout;
+pub mod pool;
 pub mod probe;
 pub mod qc;
 pub mod recipe;
+pub mod run;
+pub mod service;
 pub mod source;
 pub mod variant;
 
 pub use error::{Error, Result};
+pub use fetch::{LocalFetcher, SourceFetcher};
 pub use identity::{CreativeIdentity, CreativeKey};
 pub use jobs::redb::RedbQueue;
 pub use jobs::{
     Conditioned, JobQueue, JobRecord, JobSpec, JobState, NotReadyReason, Readiness, RenditionOutput,
 };
+pub use pool::{Pool, PoolConfig};
 pub use recipe::loudness::{LoudnessStandard, LoudnessTarget};
 pub use recipe::{EncoderSettings, Recipe};
+pub use run::PoolEvent;
+pub use service::Conditioner;
 pub use source::SourceCandidate;
 pub use variant::{ChannelDefaults, Container, VariantSet};
