@@ -280,3 +280,44 @@ async fn process(shared: &Shared, name: &str, rec: JobRecord) {
         outcome: summary,
     });
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_reads_with_defaults_and_rejects_unknown_keys() {
+        let c: PoolConfig =
+            serde_json::from_str(r#"{"root": "/srv/ads", "concurrency": 4, "niceness": 15}"#)
+                .expect("partial config reads");
+        assert_eq!((c.concurrency, c.niceness, c.ffmpeg_threads), (4, 15, 2));
+        assert!(c.validate().is_ok());
+        assert!(serde_json::from_str::<PoolConfig>(r#"{"concurency": 4}"#).is_err());
+    }
+
+    #[test]
+    fn impossible_settings_name_their_key() {
+        let zero = PoolConfig {
+            concurrency: 0,
+            ..PoolConfig::default()
+        };
+        assert!(matches!(
+            zero.validate(),
+            Err(Error::Config {
+                key: "concurrency",
+                ..
+            })
+        ));
+        let nice = PoolConfig {
+            niceness: 40,
+            ..PoolConfig::default()
+        };
+        assert!(matches!(
+            nice.validate(),
+            Err(Error::Config {
+                key: "niceness",
+                ..
+            })
+        ));
+    }
+}

@@ -99,7 +99,8 @@ async fn condition(cx: &JobContext<'_>, rec: &JobRecord) -> Result<()> {
     }
     let info = parse_ffprobe(&probe.stdout)?;
     let recipe_hash = rec.recipe_hash.clone();
-    let mut measured: HashMap<u8, LoudnormMeasurement> = HashMap::new();
+    // Pass 1 is measured after the rendition's downmix and resampling, so once per (channels, rate).
+    let mut measured: HashMap<(u8, u32), LoudnormMeasurement> = HashMap::new();
     for r in &rec.spec.recipe.variant_set.renditions {
         let final_dir = cx.layout.rendition_dir(&identity, &recipe_hash, &r.name);
         let marker = final_dir.join(RENDITION_MARKER);
@@ -131,11 +132,11 @@ async fn condition(cx: &JobContext<'_>, rec: &JobRecord) -> Result<()> {
         });
         let loudnorm = match (&r.audio, info.has_audio) {
             (Some(a), true) => {
-                let m = match measured.get(&a.channels) {
+                let m = match measured.get(&(a.channels, a.sample_rate)) {
                     Some(m) => *m,
                     None => {
                         let m = measure_loudness(cx, &source, r, &rec.spec.recipe.loudness).await?;
-                        measured.insert(a.channels, m);
+                        measured.insert((a.channels, a.sample_rate), m);
                         m
                     }
                 };
