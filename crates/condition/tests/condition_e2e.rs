@@ -496,3 +496,100 @@ async fn unreadable_source_is_a_transcode_error() {
         other => panic!("expected a transcode error, got {other:?}"),
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn black_head_and_silent_tail_are_reported_not_fatal() {
+    require_tools();
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let library = tmp.path().join("library");
+    std::fs::create_dir_all(&library).expect("mkdir");
+    let source = library.join("fade.mp4");
+    // 1 s of black then 3 s of pictures; 3 s of tone then 1 s of digital silence.
+    let (ok, _, err) = run(
+        "ffmpeg",
+        &[
+            "-hide_banner",
+            "-v",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            "color=c=black:s=640x360:r=25:d=1",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=640x360:rate=25:duration=3",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440:sample_rate=48000:duration=3,apad=whole_dur=4",
+            "-filter_complex",
+            "[0:v][1:v]concat=n=2:v=1:a=0[v]",
+            "-map",
+            "[v]",
+            "-map",
+            "2:a",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "veryfast",
+            "-pix_fmt",
+            "yuv420p",
+            "-c:a",
+            "aac",
+            "-ac",
+            "2",
+            source.to_str().expect("utf-8"),
+        ],
+    );
+    assert!(ok, "creative made: {err}");
+    let master = "#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=400000,CODECS=\"avc1.42c01e,mp4a.40.2\",RESOLUTION=320x180,FRAME-RATE=25\nlow.m3u8\n";
+    let set = VariantSet::from_master_text(master, &ChannelDefaults::default()).expect("ladder");
+    let queue = open_queue(&tmp.path().join("q.redb"));
+    let root = tmp.path().join("out");
+    let pool = Pool::start(
+        pool_config(&root),
+        queue.clone(),
+        Arc::new(LocalFetcher::new(&library)),
+    )
+    .expect("pool starts");
+    let mut events = pool.subscribe();
+    let conditioner = Conditioner::new(
+        queue.clone(),
+        LoudnessStandard::EbuR128.target(),
+        EncoderSettings::default(),
+    )
+    .with_waker(pool.waker());
+    let creative = creative_for(&format!("file://{}", source.display()));
+    conditioner
+        .ensure(&creative, &set, None, 1)
+        .await
+        .expect("ensure");
+    while !matches!(next_event(&mut events).await, PoolEvent::Finished { .. }) {}
+    pool.shutdown().await;
+    let Readiness::Ready(done) = conditioner
+        .ensure(&creative, &set, None, 2)
+        .await
+        .expect("ensure")
+    else {
+        panic!("warnings are not fatal: {:?}", queue.list().await);
+    };
+    let qc = &done.renditions[0].qc;
+    assert!(
+        qc.warnings
+            .iter()
+            .any(|w| w.starts_with("black at the head")),
+        "{:?}",
+        qc.warnings
+    );
+    assert!(
+        qc.warnings
+            .iter()
+            .any(|w| w.starts_with("silence at the tail")),
+        "{:?}",
+        qc.warnings
+    );
+    // Baseline profile from avc1.42c01e: no B-frames, still a keyframe per segment.
+    assert_decodes_cleanly(&root.join(&done.renditions[0].ts_playlist));
+}
