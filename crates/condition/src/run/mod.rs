@@ -1,5 +1,5 @@
 //! The I/O side of conditioning: child processes ([`tools`]), measuring outputs ([`measure`]), and running a
-//! claimed job ([`job`], used by the [`crate::pool`]).
+//! claimed job (`job`, used by the [`crate::pool`]).
 
 pub(crate) mod job;
 pub mod measure;
