@@ -435,6 +435,11 @@ async fn refresh(
             url: variant.uri.clone(),
             reason: e.to_string(),
         })?;
+        // Every refresh repeats the window's warnings: debug level, or a live channel floods the log.
+        for warning in &media.warnings {
+            tracing::debug!(channel = %channel.config.id, playlist = %variant.uri, %warning,
+                "Origin playlist read leniently.");
+        }
         renditions.push(RenditionWindow {
             variant: variant.clone(),
             media: Arc::new(media),

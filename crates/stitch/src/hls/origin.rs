@@ -9,9 +9,9 @@ use crate::pod::secs_to_micros;
 use crate::tracker::OriginWindow;
 use crate::{Error, ObservedBreak, OriginSegment};
 use chrono::{DateTime, TimeDelta, Utc};
-use interlude_hls::markers::extract_breaks;
 use interlude_hls::{
     AttributeList, MasterPlaylist, MediaSegment, parse_master_playlist, parse_media_playlist,
+    parse_media_playlist_with_warnings,
 };
 use url::Url;
 
@@ -52,6 +52,9 @@ pub struct OriginMedia {
     pub version: u64,
     /// Breaks the markers describe.
     pub observed: Vec<ObservedBreak>,
+    /// What was read although it is not valid (a BOM, an undecodable cue read from the tag's other
+    /// attributes, …), each naming its line: the caller logs them.
+    pub warnings: Vec<String>,
 }
 
 fn base(url: &str) -> Result<Url, Error> {
@@ -125,10 +128,18 @@ fn extra_tags(s: &MediaSegment) -> String {
 
 /// Reads a media playlist fetched from `url`.
 pub fn parse_media(text: &str, url: &str) -> Result<OriginMedia, Error> {
-    let mut playlist = parse_media_playlist(text)?;
+    let parsed = parse_media_playlist_with_warnings(text)?;
+    let found = parsed.breaks();
+    let mut warnings: Vec<String> = parsed.warnings.iter().map(ToString::to_string).collect();
+    warnings.extend(found.warnings);
+    for b in &found.breaks {
+        warnings.extend(b.warnings.iter().cloned());
+    }
+    let mut playlist = parsed.playlist;
     playlist.resolve_uris(&base(url)?)?;
     let msn0 = playlist.media_sequence;
-    let observed = extract_breaks(&playlist)
+    let observed = found
+        .breaks
         .into_iter()
         .filter(|b| b.first_segment < playlist.segments.len() || b.end_segment.is_some())
         .map(|b| ObservedBreak {
@@ -184,6 +195,7 @@ pub fn parse_media(text: &str, url: &str) -> Result<OriginMedia, Error> {
         target_duration: playlist.target_duration,
         version: playlist.version.unwrap_or(1),
         observed,
+        warnings,
     })
 }
 
