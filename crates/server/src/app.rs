@@ -246,7 +246,15 @@ async fn decisioning(
         }
     });
     tracing::info!(catalog = %path.display(), line_items = engine.catalog().line_items.len(), "Decisioning from the catalog.");
-    let decider = Arc::new(Decider::new(engine, clock, config.decision.demand.clone()));
+    let http = interlude_outbound::GuardedClient::new(&config.outbound)
+        .map_err(boxed)
+        .map_err(Error::startup("building the outbound client ([outbound])"))?;
+    let decider = Arc::new(Decider::new(
+        engine,
+        clock,
+        config.decision.demand.clone(),
+        http,
+    ));
     if let Some(url) = &config.decision.controls_redis {
         crate::ops::controls_sync::spawn(decider.clone(), url, "interlude")
             .map_err(boxed)

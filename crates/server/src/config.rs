@@ -36,6 +36,9 @@ pub struct InterludeConfig {
     pub distributed: interlude_store::DistributedConfig,
     /// Data minimisation, consent and retention.
     pub privacy: crate::privacy::edge::PrivacySettings,
+    /// Calls to third parties (ad servers, bidders, pixels): TLS roots, the SSRF allowlist, timeouts and
+    /// body caps per kind.
+    pub outbound: interlude_outbound::OutboundConfig,
 }
 
 /// The `[decision]` section.

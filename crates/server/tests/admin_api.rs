@@ -39,6 +39,7 @@ async fn edits_need_the_token_are_validated_persisted_and_live() {
         engine,
         Arc::new(move || now),
         DemandConfig::default(),
+        common::loopback_http(),
     ));
     let changes = Arc::new(AtomicUsize::new(0));
     let counted = changes.clone();

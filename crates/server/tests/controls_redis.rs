@@ -31,6 +31,7 @@ fn node(prefix: &str) -> Arc<Decider> {
         engine,
         Arc::new(move || now),
         DemandConfig::default(),
+        common::loopback_http(),
     ));
     interlude_server::ops::controls_sync::spawn(decider.clone(), REDIS, prefix)
         .expect("scripts/test.sh starts Redis on 127.0.0.1:6379");

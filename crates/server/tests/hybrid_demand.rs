@@ -158,6 +158,7 @@ async fn a_bid_wins_a_slot_a_slow_bidder_is_cut_off_and_a_tag_fills_its_line_ite
             },
             ..DemandConfig::default()
         },
+        common::loopback_http(),
     );
 
     // A German viewer: CarCo's guaranteed line item targets FR/BE, so the rival's third-party tag can serve.

@@ -44,6 +44,7 @@ async fn the_kill_switch_keeps_a_line_item_out_of_every_new_pod() {
         engine,
         Arc::new(move || now),
         DemandConfig::default(),
+        common::loopback_http(),
     ));
     let stitcher = Stitcher::builder(
         StitcherConfig::default(),

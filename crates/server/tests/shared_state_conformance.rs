@@ -137,6 +137,7 @@ async fn node(path: &std::path::Path, pg: Option<&str>) -> (Arc<Decider>, Arc<Ca
         engine,
         Arc::new(move || now),
         DemandConfig::default(),
+        common::loopback_http(),
     ));
     let store = CatalogStore::new(
         decider.clone(),

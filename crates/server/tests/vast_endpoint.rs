@@ -3,6 +3,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+
 use std::process::Command;
 use std::sync::Arc;
 
@@ -37,7 +39,12 @@ async fn serve() -> (tempfile::TempDir, Collector, String, DateTime<Utc>) {
         6,
         500,
     ));
-    let decider = Arc::new(Decider::new(engine, clock, DemandConfig::default()));
+    let decider = Arc::new(Decider::new(
+        engine,
+        clock,
+        DemandConfig::default(),
+        common::loopback_http(),
+    ));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let app = vast_routes::router(decider, collector.clone(), base.clone())

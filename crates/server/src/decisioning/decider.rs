@@ -23,6 +23,7 @@ use interlude_decision::openrtb::{
     AcceptedBid, AuctionSettings, BidRequest, BidResponse, OPENRTB_VERSION, OpenSlot, RefusedBid,
     accept_bids, bid_request, expand_notice,
 };
+use interlude_outbound::{GuardedClient, Kind};
 use interlude_stitch::{PodRequest, PodSource};
 use interlude_vast::macros::{MacroValues, Unfilled, expand, expand_error_code};
 use interlude_vast::{Ad, Fetcher, ResolveConfig};
@@ -69,32 +70,28 @@ impl Default for DemandConfig {
 /// Fetches VAST documents over HTTP for wrapper resolution.
 #[derive(Clone)]
 pub struct HttpFetcher {
-    client: reqwest::Client,
+    client: GuardedClient,
 }
 
 impl HttpFetcher {
     /// A fetcher over `client`.
-    pub fn new(client: reqwest::Client) -> Self {
+    pub fn new(client: GuardedClient) -> Self {
         HttpFetcher { client }
     }
 }
 
+/// VAST documents (tags, wrappers' `VASTAdTagURI`) through the guarded client: https, no private
+/// addresses, at most the VAST body cap. The error names the URL without its query (it may carry viewer
+/// data) and never the body.
 impl Fetcher for HttpFetcher {
     async fn fetch(&self, uri: &str) -> interlude_vast::Result<String> {
-        let failed = |e: String| interlude_vast::Error::Fetch {
-            uri: uri.to_owned(),
-            reason: e,
-        };
-        let response = self
-            .client
-            .get(uri)
-            .send()
+        self.client
+            .get_text(uri, Kind::Vast)
             .await
-            .map_err(|e| failed(e.to_string()))?;
-        if !response.status().is_success() {
-            return Err(failed(format!("HTTP {}", response.status())));
-        }
-        response.text().await.map_err(|e| failed(e.to_string()))
+            .map_err(|e| interlude_vast::Error::Fetch {
+                uri: interlude_outbound::redact(uri),
+                reason: e.to_string(),
+            })
     }
 }
 
@@ -113,7 +110,7 @@ pub struct HybridDecision {
 pub struct Decider {
     engine: ArcSwap<Engine>,
     clock: interlude_events::Clock,
-    http: reqwest::Client,
+    http: GuardedClient,
     config: DemandConfig,
     controls: std::sync::Mutex<Controls>,
     on_control: std::sync::Mutex<Option<ControlHook>>,
@@ -132,12 +129,17 @@ pub struct Controls {
 }
 
 impl Decider {
-    /// A decider over `engine`.
-    pub fn new(engine: Arc<Engine>, clock: interlude_events::Clock, config: DemandConfig) -> Self {
+    /// A decider over `engine`, calling third parties (bidders, VAST tags, notices) through `http`.
+    pub fn new(
+        engine: Arc<Engine>,
+        clock: interlude_events::Clock,
+        config: DemandConfig,
+        http: GuardedClient,
+    ) -> Self {
         Decider {
             engine: ArcSwap::new(engine),
             clock,
-            http: reqwest::Client::new(),
+            http,
             config,
             controls: std::sync::Mutex::default(),
             on_control: std::sync::Mutex::default(),
@@ -356,22 +358,26 @@ impl Decider {
             let body = body.clone();
             async move {
                 let call = async {
+                    // The bid body cap bounds what a bidder can make us parse.
                     let response = self
                         .http
-                        .post(&bidder.url)
+                        .post(&bidder.url, Kind::Bid)
                         .header("content-type", "application/json")
                         .header("x-openrtb-version", OPENRTB_VERSION)
                         .body(body)
+                        .timeout(tmax)
                         .send()
                         .await
-                        .map_err(|e| e.to_string())?;
+                        .map_err(|e| match e {
+                            interlude_outbound::Error::Timeout { .. } => {
+                                format!("no answer within tmax ({} ms)", request.tmax)
+                            }
+                            e => e.to_string(),
+                        })?;
                     match response.status().as_u16() {
                         204 => Ok(BidResponse::default()),
-                        200 => {
-                            let bytes = response.bytes().await.map_err(|e| e.to_string())?;
-                            serde_json::from_slice::<BidResponse>(&bytes)
-                                .map_err(|e| format!("bad bid response: {e}"))
-                        }
+                        200 => serde_json::from_slice::<BidResponse>(response.body())
+                            .map_err(|e| format!("bad bid response: {e}")),
                         s => Err(format!("HTTP {s}")),
                     }
                 };
@@ -424,10 +430,15 @@ impl Decider {
             let adm = bid.adm.as_deref()?;
             let (fetcher, config) = (&fetcher, &config);
             Some(async move {
-                let ad = match interlude_vast::parse_vast(adm) {
+                // Lenient: one unreadable ad in the markup costs that ad (its Error URIs are pinged with
+                // the code it earned), not the bid.
+                let ad = match interlude_vast::parse_vast_lenient(adm) {
                     Err(e) => Err(format!("adm is not VAST: {e}")),
-                    Ok(vast) => {
-                        let resolved = interlude_vast::resolve(vast, fetcher, config).await;
+                    Ok(parsed) => {
+                        for dropped in &parsed.dropped {
+                            self.ping_all(dropped.pings());
+                        }
+                        let resolved = interlude_vast::resolve(parsed.vast, fetcher, config).await;
                         for failure in &resolved.failures {
                             self.ping_all(failure.pings.clone());
                         }
@@ -496,12 +507,14 @@ impl Decider {
         let http = self.http.clone();
         tokio::spawn(async move {
             for url in urls {
-                let call = http.get(&url).send();
-                if tokio::time::timeout(Duration::from_secs(2), call)
-                    .await
-                    .is_err()
-                {
-                    tracing::debug!(%url, "Notice timed out.");
+                // Notices and error pixels: body discarded (up to the pixel cap), 2 s at most each.
+                let sent = http
+                    .get(&url, Kind::Pixel)
+                    .timeout(Duration::from_secs(2))
+                    .send_for_status()
+                    .await;
+                if let Err(e) = sent {
+                    tracing::debug!(error = %e, "Notice not delivered.");
                 }
             }
         });

@@ -211,3 +211,14 @@ pub fn football_request(session: &str, country: &str) -> interlude_stitch::PodRe
         },
     }
 }
+
+/// The guarded outbound client tests use: their fake ad servers and bidders listen on loopback, which
+/// production refuses, so it is allowed here (plain http included).
+#[allow(dead_code)] // Not every test binary calls third parties.
+pub fn loopback_http() -> interlude_outbound::GuardedClient {
+    interlude_outbound::GuardedClient::new(&interlude_outbound::OutboundConfig {
+        allow: vec!["127.0.0.0/8".into(), "localhost".into()],
+        ..interlude_outbound::OutboundConfig::default()
+    })
+    .expect("a valid outbound configuration")
+}
