@@ -1,0 +1,3 @@
+//! Throughput of the outbox against a local server (written in a later commit).
+
+fn main() {}
