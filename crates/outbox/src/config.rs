@@ -144,7 +144,6 @@ impl Default for OutboxConfig {
 }
 
 /// The effective limits of one host.
-#[allow(dead_code)] // Used by the dispatcher (next commit).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) struct Limits {
     pub(crate) concurrency: usize,
@@ -205,7 +204,6 @@ impl OutboxConfig {
     }
 
     /// The limits of `host` (`name` or `name:port`, as `hosts` keys are written).
-    #[allow(dead_code)]
     pub(crate) fn limits(&self, host: &str, host_port: &str) -> Limits {
         let over = self.hosts.get(host_port).or_else(|| self.hosts.get(host));
         Limits {
