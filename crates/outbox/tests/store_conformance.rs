@@ -129,3 +129,14 @@ async fn redb_queue_survives_reopening() {
         .expect("enqueue");
     assert_eq!(again, vec![interlude_outbox::Enqueued::Duplicate]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn redb_concurrent_enqueues_queue_each_pixel_once() {
+    let (_dir, store) = redb();
+    c::concurrent_enqueues_queue_each_pixel_once(Arc::new(store)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn pg_concurrent_enqueues_queue_each_pixel_once() {
+    c::concurrent_enqueues_queue_each_pixel_once(Arc::new(pg().await)).await;
+}

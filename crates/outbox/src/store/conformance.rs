@@ -348,3 +348,30 @@ pub async fn concurrent_leases_never_share_a_pixel<S: OutboxStore>(stores: Vec<A
     assert_eq!(all.len(), 200);
     assert_eq!(distinct.len(), 200);
 }
+
+/// Many callers enqueueing at once, some the same pixel: each pixel is queued exactly once, and every caller
+/// gets an answer per pixel.
+pub async fn concurrent_enqueues_queue_each_pixel_once<S: OutboxStore>(store: Arc<S>) {
+    let mut tasks = Vec::new();
+    for caller in 0..16u32 {
+        let store = Arc::clone(&store);
+        tasks.push(tokio::spawn(async move {
+            // Callers 0..8 and 8..16 send the same pixels: two of each.
+            let pixels: Vec<Pixel> = (0..10)
+                .map(|i| pixel(&format!("ai-{}", caller % 8), &format!("e{i}")))
+                .collect();
+            store.enqueue(pixels, t0()).await.expect("enqueue")
+        }));
+    }
+    let mut queued = 0;
+    for t in tasks {
+        let answers = t.await.expect("caller");
+        assert_eq!(answers.len(), 10);
+        queued += answers
+            .iter()
+            .filter(|a| matches!(a, Enqueued::Queued(_)))
+            .count();
+    }
+    assert_eq!(queued, 80);
+    assert_eq!(store.depth().await.expect("depth"), 80);
+}

@@ -5,12 +5,16 @@
 //! (id → JSON [`DeadLetter`]), `meta` (the next id).
 //!
 //! Durability: an enqueue commits with `Durability::Immediate` (fsync: a queued pixel must survive a crash).
-//! Leases and completions commit with `Durability::Eventual`: one lost in a crash only makes a pixel due again
-//! earlier or sent again, which at-least-once delivery allows, and it saves an fsync per round.
+//! Enqueues are group-committed: one thread takes every enqueue waiting and writes them in one transaction, so
+//! concurrent callers share an fsync. Leases and completions commit with `Durability::Eventual`: one lost in a
+//! crash only makes a pixel due again earlier or sent again, which at-least-once delivery allows, and it saves
+//! an fsync per round.
 
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Weak, mpsc};
 use std::time::{Duration, SystemTime};
+
+use tokio::sync::oneshot;
 
 use redb::{Database, Durability, ReadableTable, ReadableTableMetadata, TableDefinition};
 
@@ -30,11 +34,22 @@ const DEAD: TableDefinition<u64, &[u8]> = TableDefinition::new("outbox_dead");
 const META: TableDefinition<&str, u64> = TableDefinition::new("outbox_meta");
 const NEXT_ID: &str = "next_id";
 
-/// The outbox in a redb file. Cheap to clone (one `Arc`).
+/// The outbox in a redb file. Cheap to clone (two `Arc`s).
 #[derive(Clone)]
 pub struct RedbStore {
     db: Arc<Database>,
+    enqueues: Arc<mpsc::Sender<EnqueueJob>>,
 }
+
+/// One caller's enqueue, waiting for the group commit.
+struct EnqueueJob {
+    pixels: Vec<Pixel>,
+    now: SystemTime,
+    done: oneshot::Sender<Result<Vec<Enqueued>>>,
+}
+
+/// Enqueues gathered into one transaction at most.
+const GROUP_MAX: usize = 512;
 
 impl std::fmt::Debug for RedbStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -49,8 +64,17 @@ impl RedbStore {
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent).map_err(|e| Error::store("open", e))?;
         }
-        let db = Database::create(path).map_err(|e| Error::store("open", e))?;
-        let store = RedbStore { db: Arc::new(db) };
+        let db = Arc::new(Database::create(path).map_err(|e| Error::store("open", e))?);
+        let (tx, rx) = mpsc::channel();
+        let weak = Arc::downgrade(&db);
+        std::thread::Builder::new()
+            .name("outbox-enqueue".to_owned())
+            .spawn(move || group_commit(&weak, &rx))
+            .map_err(|e| Error::store("open", e))?;
+        let store = RedbStore {
+            db,
+            enqueues: Arc::new(tx),
+        };
         store.write("open", Durability::Immediate, |txn| {
             txn.open_table(ITEMS)?;
             txn.open_table(DUE)?;
@@ -70,14 +94,7 @@ impl RedbStore {
         durability: Durability,
         f: impl FnOnce(&redb::WriteTransaction) -> Result<T, StoreFailure>,
     ) -> Result<T> {
-        let run = || -> Result<T, StoreFailure> {
-            let mut txn = self.db.begin_write()?;
-            txn.set_durability(durability);
-            let out = f(&txn)?;
-            txn.commit()?;
-            Ok(out)
-        };
-        run().map_err(|e| e.into_error(op))
+        write(&self.db, op, durability, f)
     }
 
     fn read<T>(
@@ -104,9 +121,12 @@ impl RedbStore {
             .map_err(|e| Error::store(op, e))?
     }
 
-    fn enqueue_now(&self, pixels: Vec<Pixel>, now: SystemTime) -> Result<Vec<Enqueued>> {
-        let now_ms = millis(now);
-        self.write("enqueue", Durability::Immediate, |txn| {
+    /// Writes the enqueues of `jobs` in one transaction; one answer list per job.
+    fn enqueue_group(
+        db: &Database,
+        jobs: Vec<(Vec<Pixel>, SystemTime)>,
+    ) -> Result<Vec<Vec<Enqueued>>> {
+        write(db, "enqueue", Durability::Immediate, |txn| {
             let mut items = txn.open_table(ITEMS)?;
             let mut due = txn.open_table(DUE)?;
             let mut item_due = txn.open_table(ITEM_DUE)?;
@@ -114,31 +134,36 @@ impl RedbStore {
             let mut seen_by_time = txn.open_table(SEEN_BY_TIME)?;
             let mut meta = txn.open_table(META)?;
             let mut next = meta.get(NEXT_ID)?.map_or(1, |v| v.value());
-            let mut out = Vec::with_capacity(pixels.len());
-            for pixel in pixels {
-                let key = pixel.dedup_key().0;
-                if seen.get(&key)?.is_some() {
-                    out.push(Enqueued::Duplicate);
-                    continue;
+            let mut answers = Vec::with_capacity(jobs.len());
+            for (pixels, now) in jobs {
+                let now_ms = millis(now);
+                let mut out = Vec::with_capacity(pixels.len());
+                for pixel in pixels {
+                    let key = pixel.dedup_key().0;
+                    if seen.get(&key)?.is_some() {
+                        out.push(Enqueued::Duplicate);
+                        continue;
+                    }
+                    seen.insert(&key, now_ms)?;
+                    seen_by_time.insert((now_ms, &key), ())?;
+                    let id = next;
+                    next += 1;
+                    let record = Record {
+                        pixel: pixel.minimised(),
+                        attempts: 0,
+                        enqueued_ms: now_ms,
+                        last_error: None,
+                    };
+                    let bytes = serde_json::to_vec(&record).map_err(StoreFailure::other)?;
+                    items.insert(id, bytes.as_slice())?;
+                    due.insert((now_ms, id), ())?;
+                    item_due.insert(id, now_ms)?;
+                    out.push(Enqueued::Queued(id));
                 }
-                seen.insert(&key, now_ms)?;
-                seen_by_time.insert((now_ms, &key), ())?;
-                let id = next;
-                next += 1;
-                let record = Record {
-                    pixel: pixel.minimised(),
-                    attempts: 0,
-                    enqueued_ms: now_ms,
-                    last_error: None,
-                };
-                let bytes = serde_json::to_vec(&record).map_err(StoreFailure::other)?;
-                items.insert(id, bytes.as_slice())?;
-                due.insert((now_ms, id), ())?;
-                item_due.insert(id, now_ms)?;
-                out.push(Enqueued::Queued(id));
+                answers.push(out);
             }
             meta.insert(NEXT_ID, next)?;
-            Ok(out)
+            Ok(answers)
         })
     }
 
@@ -294,10 +319,72 @@ impl RedbStore {
     }
 }
 
+fn write<T>(
+    db: &Database,
+    op: &'static str,
+    durability: Durability,
+    f: impl FnOnce(&redb::WriteTransaction) -> Result<T, StoreFailure>,
+) -> Result<T> {
+    let run = || -> Result<T, StoreFailure> {
+        let mut txn = db.begin_write()?;
+        txn.set_durability(durability);
+        let out = f(&txn)?;
+        txn.commit()?;
+        Ok(out)
+    };
+    run().map_err(|e| e.into_error(op))
+}
+
+/// The enqueue thread: takes every job waiting, commits them together, answers each. It holds the database
+/// weakly, so dropping the last store closes the file at once; it ends when the last store is dropped.
+fn group_commit(db: &Weak<Database>, rx: &mpsc::Receiver<EnqueueJob>) {
+    while let Ok(first) = rx.recv() {
+        let mut jobs = vec![first];
+        while jobs.len() < GROUP_MAX {
+            match rx.try_recv() {
+                Ok(job) => jobs.push(job),
+                Err(_) => break,
+            }
+        }
+        let Some(db) = db.upgrade() else {
+            for job in jobs {
+                let _ = job.done.send(Err(Error::Closed));
+            }
+            return;
+        };
+        let (work, replies): (Vec<_>, Vec<_>) = jobs
+            .into_iter()
+            .map(|j| ((j.pixels, j.now), j.done))
+            .unzip();
+        let result = RedbStore::enqueue_group(&db, work);
+        // Let go of the file before answering: a caller that drops its store next can reopen it at once.
+        drop(db);
+        match result {
+            Ok(answers) => {
+                for (done, answer) in replies.into_iter().zip(answers) {
+                    let _ = done.send(Ok(answer));
+                }
+            }
+            Err(e) => {
+                let reason = e.to_string();
+                for done in replies {
+                    let _ = done.send(Err(Error::Store {
+                        op: "enqueue",
+                        reason: reason.clone(),
+                    }));
+                }
+            }
+        }
+    }
+}
+
 impl OutboxStore for RedbStore {
     async fn enqueue(&self, pixels: Vec<Pixel>, now: SystemTime) -> Result<Vec<Enqueued>> {
-        self.blocking("enqueue", move |s| s.enqueue_now(pixels, now))
-            .await
+        let (done, answer) = oneshot::channel();
+        self.enqueues
+            .send(EnqueueJob { pixels, now, done })
+            .map_err(|_| Error::Closed)?;
+        answer.await.map_err(|_| Error::Closed)?
     }
 
     async fn lease(&self, now: SystemTime, limit: usize, lease: Duration) -> Result<Vec<Leased>> {
