@@ -193,9 +193,10 @@ fn openrtb_value(
     }
 }
 
-/// Replaces `${NAME}` for the names of [`OPENRTB`]: the value percent-encoded (ids are the bidder's and may
-/// hold any character), nothing when unknown (§4.4: "the macro will simply be removed"). `${NAME:ALG}` forms
-/// (encoded values, algorithms agreed between the parties) and unknown names are left as they are.
+/// Replaces `${NAME}` for the OpenRTB 2.6 §4.4 names (`AUCTION_ID` … `AUCTION_IMP_TS`): the value
+/// percent-encoded (ids are the bidder's and may hold any character), nothing when unknown (§4.4: "the macro
+/// will simply be removed"). `${NAME:ALG}` forms (encoded values, algorithms agreed between the parties) and
+/// unknown names are left as they are.
 pub fn expand_openrtb(
     template: &str,
     auction: Option<&Auction>,
