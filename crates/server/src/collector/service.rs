@@ -1,0 +1,200 @@
+//! The collector's state: where events are appended (the embedded committer or the Kafka log), where reports
+//! are read ([`ReportStore`]), the live counters pacing reads, the token keyring, edge privacy, retention.
+
+use std::sync::Arc;
+
+use interlude_events::token::{Keyring, TokenClaims};
+use interlude_events::{Counters, Envelope};
+use interlude_store::Error as StoreError;
+use interlude_store::kafka::KafkaLog;
+use interlude_store::pg::PgStore;
+use interlude_store::redis::RedisCounters;
+use interlude_store::{Committer, EventLog, EventStore, ReportStore, Sink};
+
+use super::EventsConfig;
+
+/// The collector's shared state.
+#[derive(Clone)]
+pub struct Collector {
+    pub(super) privacy: Option<Arc<crate::privacy::edge::EdgePrivacy>>,
+    pub(super) shared_counters: Option<Arc<RedisCounters>>,
+    pub(super) reports: Arc<dyn ReportStore>,
+    /// The embedded store, when this collector has one (erasure scans it; tests read it).
+    pub(super) embedded: Option<Arc<EventStore>>,
+    pub(super) log: Arc<dyn EventLog>,
+    pub(super) counters: Arc<dyn Counters>,
+    pub(super) keys: Arc<Keyring>,
+    pub(super) clock: interlude_events::Clock,
+}
+
+fn prices_of(config: &EventsConfig) -> Arc<dyn interlude_events::Prices> {
+    let prices: std::collections::BTreeMap<String, u64> = config
+        .line_item_cpm
+        .iter()
+        .map(|(li, cpm)| (li.clone(), (cpm * 1e6).round() as u64))
+        .collect();
+    Arc::new(prices)
+}
+
+impl Collector {
+    /// Opens the store and starts its committer.
+    pub fn open(config: &EventsConfig, clock: interlude_events::Clock) -> Result<Self, StoreError> {
+        Self::with_sink(config, clock, |store| Sink::Store(store.clone()))
+    }
+
+    /// A collector that validates and answers but stores nothing: the baseline of the ingestion benchmark.
+    /// Reports of it are empty.
+    pub fn discarding(
+        config: &EventsConfig,
+        clock: interlude_events::Clock,
+    ) -> Result<Self, StoreError> {
+        Self::with_sink(config, clock, |_| Sink::Discard(config.policy.clone()))
+    }
+
+    fn with_sink(
+        config: &EventsConfig,
+        clock: interlude_events::Clock,
+        sink: impl FnOnce(&Arc<EventStore>) -> Sink,
+    ) -> Result<Self, StoreError> {
+        let store = Arc::new(EventStore::open(&config.data_dir, config.policy.clone())?);
+        store.set_prices(prices_of(config));
+        let committer = Committer::start_sink(sink(&store), clock.clone(), config.queue_batches);
+        Ok(Collector {
+            privacy: None,
+            shared_counters: None,
+            counters: store.clone(),
+            reports: store.clone(),
+            embedded: Some(store),
+            log: Arc::new(committer),
+            keys: Arc::new(config.keyring()),
+            clock,
+        })
+    }
+
+    /// A collector of distributed mode: appends to the Kafka event log (creating its topics if needed), reads
+    /// reports from PostgreSQL and pacing/frequency counts from Redis.
+    pub async fn distributed(
+        config: &EventsConfig,
+        distributed: &interlude_store::DistributedConfig,
+        clock: interlude_events::Clock,
+    ) -> Result<Self, StoreError> {
+        let pg =
+            Arc::new(PgStore::connect(&distributed.postgres_url, config.policy.clone()).await?);
+        pg.set_prices(prices_of(config));
+        distributed.kafka.ensure_topics().await?;
+        let log = KafkaLog::new(&distributed.kafka, config.policy.clone())?;
+        let counters = RedisCounters::connect(
+            &distributed.redis_url,
+            &distributed.key_prefix,
+            config.policy.frequency_window_days,
+        )
+        .await?;
+        counters.refresh().await?;
+        // Detached: the refresher holds a weak reference and ends with the counters.
+        drop(counters.start_refresh(std::time::Duration::from_secs(1)));
+        Ok(Collector {
+            privacy: None,
+            shared_counters: Some(counters.clone()),
+            reports: pg,
+            embedded: None,
+            log: Arc::new(log),
+            counters,
+            keys: Arc::new(config.keyring()),
+            clock,
+        })
+    }
+
+    /// Minimises every beacon at the edge with `privacy` (truncated address, coarse geo, device class, no
+    /// viewer id without consent).
+    pub fn with_privacy(mut self, privacy: Arc<crate::privacy::edge::EdgePrivacy>) -> Self {
+        self.privacy = Some(privacy);
+        self
+    }
+
+    pub(super) fn minimise(&self, envelope: &mut Envelope) {
+        match &self.privacy {
+            Some(p) => p.minimise(envelope),
+            None => crate::privacy::edge::minimise_ids(
+                &mut envelope.event.viewer_id,
+                &envelope.event.consent,
+            ),
+        }
+    }
+
+    /// Removes the viewer ids `ids` from every store of the event pipeline; one receipt line per store.
+    pub async fn forget_viewers(
+        &self,
+        ids: &[String],
+    ) -> Result<Vec<serde_json::Value>, StoreError> {
+        let mut lines = vec![self.reports.forget_viewers(ids).await?];
+        if let Some(counters) = &self.shared_counters {
+            let n = counters.forget_viewers(ids).await?;
+            lines.push(serde_json::json!({
+                "store": "redis frequency counters",
+                "action": "deleted",
+                "viewers_with_counts": n,
+            }));
+        }
+        lines.push(serde_json::json!({
+            "store": "dedup state and aggregates",
+            "action": "none needed: keyed by event, ad instance, session and line item ids, never by viewer",
+        }));
+        Ok(lines)
+    }
+
+    /// The shared frequency counters, in distributed mode.
+    pub fn shared_counters(&self) -> Option<&Arc<RedisCounters>> {
+        self.shared_counters.as_ref()
+    }
+
+    /// Enforces retention every `every`: raw events and quarantined events older than their data class allows
+    /// are removed (embedded store) or deleted (PostgreSQL quarantine; the Kafka log ages out by its topic
+    /// retention).
+    pub fn start_retention(
+        &self,
+        retention: crate::privacy::edge::Retention,
+        every: std::time::Duration,
+    ) {
+        let (reports, clock) = (self.reports.clone(), self.clock.clone());
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            loop {
+                tick.tick().await;
+                let now = clock();
+                let log_before =
+                    now - chrono::TimeDelta::days(i64::from(retention.raw_events_days));
+                let quarantine_before =
+                    now - chrono::TimeDelta::days(i64::from(retention.quarantine_days));
+                let result = reports
+                    .clone()
+                    .compact(log_before, quarantine_before, now)
+                    .await;
+                match result {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(removed = n, "Retention: expired events removed."),
+                    Err(e) => tracing::warn!(error = %e, "Retention sweep failed; retried later."),
+                }
+            }
+        });
+    }
+
+    /// The embedded store, when this collector has one.
+    pub fn embedded(&self) -> Option<Arc<EventStore>> {
+        self.embedded.clone()
+    }
+
+    /// Where reports are read.
+    pub fn reports(&self) -> &Arc<dyn ReportStore> {
+        &self.reports
+    }
+
+    /// The live delivery counts pacing and frequency caps read.
+    pub fn counters(&self) -> Arc<dyn Counters> {
+        self.counters.clone()
+    }
+
+    /// A tracking URL path (`/t/{token}`) for `claims`.
+    pub fn tracking_path(&self, claims: &TokenClaims) -> Option<String> {
+        self.keys.sign(claims).ok().map(|t| format!("/t/{t}"))
+    }
+}
