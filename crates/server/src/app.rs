@@ -13,7 +13,7 @@ use interlude_stitch::PodSource;
 use interlude_store::redis::RedisSessionShare;
 
 use crate::collector::{Collector, PipelineBeaconSink};
-use crate::decisioning::admin::CatalogStore;
+use crate::decisioning::admin::LiveCatalog;
 use crate::decisioning::decider::Decider;
 use crate::ops::endpoints::{self, Readiness};
 use crate::privacy::edge::EdgePrivacy;
@@ -34,7 +34,7 @@ pub struct App {
     /// The stitcher.
     pub stitcher: Arc<Stitcher>,
     /// The decider and its catalog, when decisioning from a catalog.
-    pub decisioning: Option<(Arc<Decider>, Arc<CatalogStore>)>,
+    pub decisioning: Option<(Arc<Decider>, Arc<LiveCatalog>)>,
     /// Whether the node takes traffic.
     pub readiness: Readiness,
 }
@@ -200,10 +200,7 @@ async fn decisioning(
     config: &InterludeConfig,
     clock: Clock,
     collector: &Collector,
-) -> Result<(
-    Arc<dyn PodSource>,
-    Option<(Arc<Decider>, Arc<CatalogStore>)>,
-)> {
+) -> Result<(Arc<dyn PodSource>, Option<(Arc<Decider>, Arc<LiveCatalog>)>)> {
     let tolerance_ms = u32::try_from(config.stitcher.tolerance_ms).unwrap_or(u32::MAX);
     let Some(path) = &config.decision.catalog else {
         let configured =
@@ -260,7 +257,7 @@ async fn decisioning(
             .map_err(boxed)
             .map_err(Error::startup(format!("decision.controls_redis {url:?}")))?;
     }
-    let catalogs = CatalogStore::new(decider.clone(), Some(path.clone()), Arc::new(set_prices));
+    let catalogs = LiveCatalog::new(decider.clone(), Some(path.clone()), Arc::new(set_prices));
     if config.distributed.enabled {
         // Every node serves the catalog in PostgreSQL; the file only seeds it the first time.
         let url = &config.distributed.postgres_url;
@@ -271,7 +268,7 @@ async fn decisioning(
                 "connecting to PostgreSQL {url:?} for the catalog"
             )))?;
         catalogs
-            .attach_postgres(Arc::new(pg))
+            .attach_shared(Arc::new(pg))
             .await
             .map_err(boxed)
             .map_err(Error::startup("loading the catalog from PostgreSQL"))?;

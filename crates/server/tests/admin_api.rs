@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use common::NoCounts;
 use interlude_decision::catalog::Catalog;
 use interlude_decision::engine::Engine;
-use interlude_server::decisioning::admin::{self, CatalogStore};
+use interlude_server::decisioning::admin::{self, LiveCatalog};
 use interlude_server::decisioning::decider::{Decider, DemandConfig};
 use interlude_stitch::PodRequest;
 use serde_json::json;
@@ -43,7 +43,7 @@ async fn edits_need_the_token_are_validated_persisted_and_live() {
     ));
     let changes = Arc::new(AtomicUsize::new(0));
     let counted = changes.clone();
-    let store = CatalogStore::new(
+    let store = LiveCatalog::new(
         decider.clone(),
         Some(path.clone()),
         Arc::new(move |_: &Catalog| {

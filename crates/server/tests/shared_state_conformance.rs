@@ -16,7 +16,7 @@ use chrono::{DateTime, Utc};
 use common::NoCounts;
 use interlude_decision::catalog::Catalog;
 use interlude_decision::engine::Engine;
-use interlude_server::decisioning::admin::{self, CatalogStore};
+use interlude_server::decisioning::admin::{self, LiveCatalog};
 use interlude_server::decisioning::decider::{Decider, DemandConfig};
 use interlude_server::stitcher::session::{BreakDecision, ResolvedAd};
 use interlude_server::stitcher::shared::{SessionRecord, SharedSessions};
@@ -125,7 +125,7 @@ async fn redis_shared_sessions_conform() {
 const CATALOG: &str = include_str!("../../decision/tests/data/catalog.toml");
 
 /// One node: a decider over the catalog and its catalog store, watched every 50 ms.
-async fn node(path: &std::path::Path, pg: Option<&str>) -> (Arc<Decider>, Arc<CatalogStore>) {
+async fn node(path: &std::path::Path, pg: Option<&str>) -> (Arc<Decider>, Arc<LiveCatalog>) {
     let now: DateTime<Utc> = "2026-11-23T20:00:00Z".parse().unwrap();
     let engine = Arc::new(Engine::new(
         Catalog::from_toml(CATALOG).unwrap(),
@@ -139,14 +139,14 @@ async fn node(path: &std::path::Path, pg: Option<&str>) -> (Arc<Decider>, Arc<Ca
         DemandConfig::default(),
         common::loopback_http(),
     ));
-    let store = CatalogStore::new(
+    let store = LiveCatalog::new(
         decider.clone(),
         Some(path.to_owned()),
         Arc::new(|_: &Catalog| {}),
     );
     if let Some(url) = pg {
         store
-            .attach_postgres(Arc::new(PgCatalog::connect(url).await.unwrap()))
+            .attach_shared(Arc::new(PgCatalog::connect(url).await.unwrap()))
             .await
             .unwrap();
     }

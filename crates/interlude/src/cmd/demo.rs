@@ -236,6 +236,9 @@ pub(crate) async fn start_stack(
 
     let clock = origin.clock()?;
     let origin_state = OriginState::new(config.origin.clone(), clock.clone());
+    // The recorder first, so the origin's descriptions reach it.
+    interlude_server::telemetry::metrics_handle()?;
+    interlude_sim::origin::describe_metrics();
     let origin_app = ops::with_request_metrics(origin_router(origin_state));
     let grace = Duration::from_secs(1);
     let origin_listen = origin.origin_listen;

@@ -103,9 +103,10 @@ pub(crate) async fn run(
     let config = args.apply(config)?;
     let state = OriginState::new(config.clone(), args.clock()?);
     let readiness = Readiness::new();
-    let app = ops::with_request_metrics(
-        router(state).merge(ops::router(telemetry::metrics_handle()?, readiness.clone())),
-    );
+    let metrics = telemetry::metrics_handle()?;
+    interlude_sim::origin::describe_metrics();
+    let app =
+        ops::with_request_metrics(router(state).merge(ops::router(metrics, readiness.clone())));
     tracing::info!(
         master = %format!("http://{}/live/{}/master.m3u8", args.origin_listen, config.channel),
         dialect = ?config.dialect,

@@ -28,7 +28,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
 
-use interlude_store::pg::PgCatalog;
+use interlude_store::CatalogStore;
 
 use crate::error::ApiError;
 use std::sync::atomic::Ordering;
@@ -96,19 +96,19 @@ pub type OnChange = Arc<dyn Fn(&Catalog) + Send + Sync>;
 
 /// The live catalog: its file (or PostgreSQL in distributed mode), the decider serving it, and one writer at a
 /// time.
-pub struct CatalogStore {
+pub struct LiveCatalog {
     decider: Arc<Decider>,
     path: Option<PathBuf>,
     on_change: OnChange,
     write: tokio::sync::Mutex<()>,
-    postgres: std::sync::OnceLock<Arc<PgCatalog>>,
+    postgres: std::sync::OnceLock<Arc<dyn CatalogStore>>,
     version: std::sync::atomic::AtomicI64,
 }
 
-impl CatalogStore {
+impl LiveCatalog {
     /// A store over `decider`'s catalog, persisted to `path` when given.
     pub fn new(decider: Arc<Decider>, path: Option<PathBuf>, on_change: OnChange) -> Arc<Self> {
-        Arc::new(CatalogStore {
+        Arc::new(LiveCatalog {
             decider,
             path,
             on_change,
@@ -120,8 +120,8 @@ impl CatalogStore {
 
     /// Keeps the catalog in PostgreSQL (distributed mode): the stored catalog goes live, or, when none is
     /// stored yet, the serving one is stored as version 1. From then on admin writes go to PostgreSQL and
-    /// [`CatalogStore::watch`] polls its version, so every node serves the same catalog.
-    pub async fn attach_postgres(&self, pg: Arc<PgCatalog>) -> Result<(), AdminError> {
+    /// [`LiveCatalog::watch`] polls its version, so every node serves the same catalog.
+    pub async fn attach_shared(&self, pg: Arc<dyn CatalogStore>) -> Result<(), AdminError> {
         let _writer = self.write.lock().await;
         let stored = pg.load().await.map_err(persist_error)?;
         match stored {
@@ -207,7 +207,7 @@ impl CatalogStore {
                 let mut tick = tokio::time::interval(every);
                 loop {
                     tick.tick().await;
-                    if let Err(e) = store.poll_postgres(&pg).await {
+                    if let Err(e) = store.poll_shared(pg.as_ref()).await {
                         metrics::counter!(
                             crate::telemetry::metrics::DECISION_CATALOG_RELOAD_ERRORS
                         )
@@ -257,8 +257,8 @@ impl CatalogStore {
     }
 }
 
-impl CatalogStore {
-    async fn poll_postgres(&self, pg: &PgCatalog) -> Result<(), AdminError> {
+impl LiveCatalog {
+    async fn poll_shared(&self, pg: &dyn CatalogStore) -> Result<(), AdminError> {
         let version = pg.version().await.map_err(persist_error)?;
         if version <= self.version.load(Ordering::Acquire) {
             return Ok(());
@@ -328,7 +328,7 @@ entity!(LineItem, "line item", line_items);
 entity!(Creative, "creative", creatives);
 
 async fn get_one<T: Entity + Clone>(
-    State(store): State<Arc<CatalogStore>>,
+    State(store): State<Arc<LiveCatalog>>,
     UrlPath(id): UrlPath<String>,
 ) -> Result<Json<T>, ApiError> {
     let mut catalog = store.catalog();
@@ -341,7 +341,7 @@ async fn get_one<T: Entity + Clone>(
 }
 
 async fn put_one<T: Entity>(
-    State(store): State<Arc<CatalogStore>>,
+    State(store): State<Arc<LiveCatalog>>,
     UrlPath(id): UrlPath<String>,
     Json(entity): Json<T>,
 ) -> Result<StatusCode, ApiError> {
@@ -371,7 +371,7 @@ async fn put_one<T: Entity>(
 }
 
 async fn delete_one<T: Entity>(
-    State(store): State<Arc<CatalogStore>>,
+    State(store): State<Arc<LiveCatalog>>,
     UrlPath(id): UrlPath<String>,
 ) -> Result<StatusCode, ApiError> {
     store
@@ -388,12 +388,12 @@ async fn delete_one<T: Entity>(
         .map_err(ApiError::from)
 }
 
-async fn get_catalog(State(store): State<Arc<CatalogStore>>) -> Json<Catalog> {
+async fn get_catalog(State(store): State<Arc<LiveCatalog>>) -> Json<Catalog> {
     Json(store.catalog())
 }
 
 async fn put_catalog(
-    State(store): State<Arc<CatalogStore>>,
+    State(store): State<Arc<LiveCatalog>>,
     Json(catalog): Json<Catalog>,
 ) -> Result<StatusCode, ApiError> {
     store
@@ -431,7 +431,7 @@ pub fn bearer(routes: Router, token: &str) -> Router {
 }
 
 /// The admin routes over `store`, guarded by `token`.
-pub fn router(store: Arc<CatalogStore>, token: &str) -> Router {
+pub fn router(store: Arc<LiveCatalog>, token: &str) -> Router {
     let api = Router::new()
         .route("/v1/admin/catalog", get(get_catalog).put(put_catalog))
         .route(

@@ -64,8 +64,19 @@ pub fn router(state: OriginState) -> Router {
         .layer(cors)
 }
 
+/// Requests the simulated origin answered, by route.
+pub const ORIGIN_REQUESTS: &str = "origin_requests_total";
+
+/// Describes the origin's metrics to the recorder (`# HELP`); call once after installing it.
+pub fn describe_metrics() {
+    metrics::describe_counter!(
+        ORIGIN_REQUESTS,
+        "Requests the simulated origin answered, by route."
+    );
+}
+
 fn count(route: &'static str) {
-    metrics::counter!("origin_requests_total", "route" => route).increment(1);
+    metrics::counter!(ORIGIN_REQUESTS, "route" => route).increment(1);
 }
 
 fn not_found(what: String) -> Response {

@@ -10,7 +10,7 @@ pub mod timeline;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-pub use http::{OriginState, router};
+pub use http::{ORIGIN_REQUESTS, OriginState, describe_metrics, router};
 pub use timeline::Timeline;
 
 /// How breaks are marked in the media playlist.
