@@ -1,0 +1,74 @@
+//! Why every line item was or was not chosen: verdicts by id in catalog order, and consent named as the reason
+//! where it changed the decision.
+
+use std::collections::HashSet;
+
+use chrono::{DateTime, Utc};
+use interlude_stitch::PodRequest;
+
+use super::prepare::facts;
+use super::rank::Offer;
+use super::{Engine, Verdict};
+use crate::external::ExternalAd;
+
+impl Engine {
+    /// Where the viewer refused personalisation, line items that missed targeting but would have matched with
+    /// the viewer's audience segments are shown as [`Verdict::NeedsConsent`]: consent changed the decision.
+    pub(super) fn consent_explained(
+        &self,
+        request: &PodRequest,
+        now: DateTime<Utc>,
+        mut explanation: Vec<(String, Verdict)>,
+    ) -> Vec<(String, Verdict)> {
+        if request.viewer.consent != Some(false) || request.viewer.segments.is_empty() {
+            return explanation;
+        }
+        let mut unrestricted = request.clone();
+        unrestricted.viewer.consent = None;
+        let with_segments: HashSet<usize> = self
+            .index
+            .matching(&facts(&unrestricted, now))
+            .into_iter()
+            .collect();
+        for (i, (_, verdict)) in explanation.iter_mut().enumerate() {
+            if *verdict == Verdict::TargetingMiss && with_segments.contains(&i) {
+                *verdict = Verdict::NeedsConsent;
+            }
+        }
+        explanation
+    }
+
+    /// Verdicts by id, in catalog order then external order; line items never examined missed targeting.
+    pub(super) fn explanation(
+        &self,
+        verdicts: Vec<(Offer, Verdict)>,
+        external: &[ExternalAd],
+    ) -> Vec<(String, Verdict)> {
+        let mut lines: Vec<Option<Verdict>> = vec![None; self.catalog.line_items.len()];
+        let mut others = Vec::new();
+        for (offer, verdict) in verdicts {
+            match offer {
+                Offer::Line(i) => lines[i] = Some(verdict),
+                Offer::External(e) => match external[e]
+                    .line_item_id
+                    .as_ref()
+                    .and_then(|id| self.by_id.get(id))
+                {
+                    Some(&i) => lines[i] = Some(verdict),
+                    None => others.push((external[e].id.clone(), verdict)),
+                },
+            }
+        }
+        lines
+            .into_iter()
+            .enumerate()
+            .map(|(i, v)| {
+                (
+                    self.catalog.line_items[i].id.clone(),
+                    v.unwrap_or(Verdict::TargetingMiss),
+                )
+            })
+            .chain(others)
+            .collect()
+    }
+}

@@ -1,0 +1,381 @@
+//! The decision engine: from a viewer and a break to a pod, over the catalog.
+//!
+//! Per request: targeting (through the compiled index) → flight and approval → pacing (a per-line-item serve
+//! probability, drawn deterministically from the session and line item so a retried decision agrees) →
+//! frequency caps (from the event pipeline's live [`Counters`]) → pod construction. With `explain`, every line
+//! item gets the reason it was or was not chosen.
+//!
+//! Pacers are refreshed from delivered counts by [`Engine::refresh_pacing`], which the server calls every
+//! minute; the request path only reads them.
+//!
+//! Layout: [`prepare`](self) resolves the catalog once; `rank` walks candidates in the pod's order and
+//! assesses each; `direct` is the first step of a hybrid decision, `fill` the final one; `explain` turns
+//! verdicts into the explanation.
+
+mod direct;
+mod explain;
+mod fill;
+mod prepare;
+mod rank;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+
+use chrono::{DateTime, Utc};
+use interlude_events::pipeline::Counters;
+use interlude_stitch::{Pod, PodAd, PodRequest};
+use serde::Serialize;
+
+use crate::catalog::Catalog;
+use crate::external::ExternalAd;
+use crate::pacing::Pacer;
+use crate::pod::Rejection;
+use crate::targeting::{Expr, Facts, TargetingIndex};
+use prepare::{Prepared, facts, prepare};
+use rank::Ranking;
+
+/// Why a line item did not make it into the pod, or that it did.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum Verdict {
+    /// In the pod.
+    Chosen,
+    /// Its targeting does not match the viewer.
+    TargetingMiss,
+    /// Outside its flight.
+    OutOfFlight,
+    /// No approved creative with renditions.
+    NoServableCreative,
+    /// Its creative comes from a third-party VAST tag, which gave no usable ad this time.
+    ThirdPartyUnavailable,
+    /// An operator paused it (or its advertiser).
+    Paused,
+    /// The content excludes one of its categories (brand safety).
+    ContentExclusion {
+        /// The excluded category.
+        category: String,
+    },
+    /// Pacing held it back this time.
+    PacedOut {
+        /// The serve probability it had.
+        probability: f64,
+    },
+    /// The viewer has seen it (or its campaign) as often as allowed.
+    Capped,
+    /// Its targeting needs the viewer's audience segments, which the viewer's consent does not allow using
+    /// (no personalisation: contextual targeting only).
+    NeedsConsent,
+    /// Eligible, but the pod rules left it out.
+    Pod(Rejection),
+}
+
+/// A decision with, when asked, every line item's verdict.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Decision {
+    /// The pod.
+    pub pod: Pod,
+    /// Milliseconds of the break left for slate.
+    pub unfilled_ms: u32,
+    /// Line item id (or external ad id) → verdict (only with `explain`).
+    pub explanation: Vec<(String, Verdict)>,
+}
+
+/// The first step of a hybrid decision: what direct-sold demand (every tier above house) takes, what is left
+/// for the auction, and which third-party tags to fetch.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DirectDecision {
+    /// Milliseconds of the break direct-sold ads leave open.
+    pub open_ms: u32,
+    /// Ads the pod may still take.
+    pub ads_left: usize,
+    /// Advertiser keys (domains where known) of the direct ads.
+    pub advertisers: Vec<String>,
+    /// Competitive categories of the direct ads and those the content excludes.
+    pub blocked_categories: Vec<String>,
+    /// Line items whose creative is a third-party VAST tag and that passed targeting, flight, pacing and caps.
+    pub tags: Vec<TagRequest>,
+}
+
+/// A third-party VAST tag to fetch for a line item.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TagRequest {
+    /// The line item.
+    pub line_item_id: String,
+    /// The creative carrying the tag.
+    pub creative_id: String,
+    /// The tag URL (macros not yet expanded).
+    pub tag: String,
+}
+
+/// The engine over one catalog.
+pub struct Engine {
+    catalog: Catalog,
+    prepared: Vec<Prepared>,
+    /// The order the pod considers line items in, recomputed with pacing (guaranteed urgency changes).
+    ranking: RwLock<Ranking>,
+    /// The shortest servable creative of the catalog: once less time is left, no candidate can fit.
+    shortest_ms: u32,
+    index: TargetingIndex<usize>,
+    pacers: RwLock<Vec<Pacer>>,
+    eligible: Vec<AtomicU64>,
+    counters: Arc<dyn Counters>,
+    max_ads: usize,
+    tolerance_ms: u32,
+    /// Content-level exclusions: where the expression holds, no ad of these categories.
+    exclusions: Vec<(Expr, Vec<String>)>,
+    by_id: HashMap<String, usize>,
+    holds: RwLock<Arc<Holds>>,
+}
+
+/// Operator kill switches: line items and advertisers that must not serve, whatever else is true. Checked on
+/// every decision, so a hold applies to the next pod decided anywhere the engine runs.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct Holds {
+    /// Paused line item ids.
+    pub line_items: std::collections::BTreeSet<String>,
+    /// Paused advertisers (catalog ids; for programmatic ads, their domain).
+    pub advertisers: std::collections::BTreeSet<String>,
+}
+
+impl Engine {
+    /// An engine over `catalog` (already validated), reading live counts from `counters`.
+    pub fn new(
+        catalog: Catalog,
+        counters: Arc<dyn Counters>,
+        max_ads: usize,
+        tolerance_ms: u32,
+    ) -> Self {
+        let index = TargetingIndex::build(
+            catalog
+                .line_items
+                .iter()
+                .enumerate()
+                .map(|(i, l)| (i, l.targeting.clone().unwrap_or(Expr::All(Vec::new()))))
+                .collect(),
+        );
+        let pacers = catalog
+            .line_items
+            .iter()
+            .map(|l| {
+                Pacer::new(
+                    l.pacing,
+                    Catalog::goal_impressions(l),
+                    l.start.timestamp(),
+                    l.end.timestamp(),
+                )
+            })
+            .collect();
+        let eligible = catalog
+            .line_items
+            .iter()
+            .map(|_| AtomicU64::new(0))
+            .collect();
+        let prepared = prepare(&catalog);
+        let ranking = Ranking::new(&catalog, &prepared, &[]);
+        let shortest_ms = prepared
+            .iter()
+            .flat_map(|p| p.creatives.iter().map(|c| c.1))
+            .min()
+            .unwrap_or(0);
+        let exclusions = catalog
+            .exclusions
+            .iter()
+            .map(|e| (e.when.clone(), e.categories.clone()))
+            .collect();
+        let by_id = catalog
+            .line_items
+            .iter()
+            .enumerate()
+            .map(|(i, l)| (l.id.clone(), i))
+            .collect();
+        Engine {
+            prepared,
+            ranking: RwLock::new(ranking),
+            shortest_ms,
+            exclusions,
+            by_id,
+            holds: RwLock::new(Arc::default()),
+            catalog,
+            index,
+            pacers: RwLock::new(pacers),
+            eligible,
+            counters,
+            max_ads,
+            tolerance_ms,
+        }
+    }
+
+    /// The catalog.
+    pub fn catalog(&self) -> &Catalog {
+        &self.catalog
+    }
+
+    /// The live counts pacing and caps read.
+    pub fn counters(&self) -> &Arc<dyn Counters> {
+        &self.counters
+    }
+
+    /// Replaces the operator holds.
+    pub fn set_holds(&self, holds: Arc<Holds>) {
+        if let Ok(mut h) = self.holds.write() {
+            *h = holds;
+        }
+    }
+
+    /// The operator holds in force.
+    pub fn holds(&self) -> Arc<Holds> {
+        self.holds.read().map(|h| h.clone()).unwrap_or_default()
+    }
+
+    /// An engine over a new version of the catalog with the same counters and pod limits. Line items that keep
+    /// their id keep their pacing state and eligible count, so a reload does not reset delivery.
+    pub fn with_catalog(&self, catalog: Catalog) -> Engine {
+        let next = Engine::new(
+            catalog,
+            self.counters.clone(),
+            self.max_ads,
+            self.tolerance_ms,
+        );
+        if let (Ok(old), Ok(mut new)) = (self.pacers.read(), next.pacers.write()) {
+            for (i, l) in next.catalog.line_items.iter().enumerate() {
+                let Some(&j) = self.by_id.get(&l.id) else {
+                    continue;
+                };
+                let unchanged = self
+                    .catalog
+                    .line_items
+                    .get(j)
+                    .is_some_and(|o| o.goal == l.goal && o.start == l.start && o.end == l.end);
+                if let (true, Some(p), Some(slot)) = (unchanged, old.get(j), new.get_mut(i)) {
+                    *slot = p.clone();
+                }
+                if let (Some(e), Some(n)) = (self.eligible.get(j), next.eligible.get(i)) {
+                    n.store(e.load(Ordering::Relaxed), Ordering::Relaxed);
+                }
+            }
+        }
+        next.set_holds(self.holds());
+        next
+    }
+
+    /// Updates every pacer from delivered counts (call periodically).
+    pub fn refresh_pacing(&self, now: DateTime<Utc>) {
+        let Ok(mut pacers) = self.pacers.write() else {
+            return;
+        };
+        let mut urgency = Vec::with_capacity(pacers.len());
+        for (i, (l, pacer)) in self
+            .catalog
+            .line_items
+            .iter()
+            .zip(pacers.iter_mut())
+            .enumerate()
+        {
+            let delivered = self.counters.delivered(&l.id, l.start);
+            let eligible = self
+                .eligible
+                .get(i)
+                .map_or(0, |e| e.load(Ordering::Relaxed));
+            pacer.update(now.timestamp(), delivered, eligible);
+            urgency.push(pacer.urgency(now.timestamp(), delivered));
+        }
+        drop(pacers);
+        let ranking = Ranking::new(&self.catalog, &self.prepared, &urgency);
+        if let Ok(mut r) = self.ranking.write() {
+            *r = ranking;
+        }
+    }
+
+    /// Decides the pod for `request` at `now` from the catalog alone; `explain` adds every line item's verdict.
+    pub fn decide(&self, request: &PodRequest, now: DateTime<Utc>, explain: bool) -> Decision {
+        self.decide_with(request, now, explain, &[])
+    }
+
+    /// Decides the pod with `external` ads (resolved third-party tags, programmatic bids) competing next to the
+    /// catalog in their tiers. Line items whose tag is among `external` are represented by it.
+    pub fn decide_with(
+        &self,
+        request: &PodRequest,
+        now: DateTime<Utc>,
+        explain: bool,
+        external: &[ExternalAd],
+    ) -> Decision {
+        let facts = facts(request, now);
+        let matched = self.matching_in_rank_order(&facts);
+        self.fill(request, &facts, &matched, now, explain, external)
+    }
+
+    /// The first step of a hybrid decision: the direct-sold part of the pod, which sizes the auction and names
+    /// the third-party tags to fetch. Pacing draws are deterministic, so [`Engine::decide_with`] at the same
+    /// `now` makes the same direct choices.
+    pub fn decide_direct(&self, request: &PodRequest, now: DateTime<Utc>) -> DirectDecision {
+        let facts = facts(request, now);
+        let matched = self.matching_in_rank_order(&facts);
+        self.direct(request, &facts, &matched, now)
+    }
+
+    /// A resolved third-party tag as an external ad of its line item (tier, CPM, advertiser, categories and ids
+    /// from the catalog; duration from the VAST document).
+    pub fn tag_ad(&self, tag: &TagRequest, mut ad: PodAd) -> Option<ExternalAd> {
+        let &i = self.by_id.get(&tag.line_item_id)?;
+        let (l, p) = (self.catalog.line_items.get(i)?, self.prepared.get(i)?);
+        let creative = self
+            .catalog
+            .creatives
+            .iter()
+            .find(|c| c.id == tag.creative_id);
+        let mut categories = p.categories.clone();
+        categories.extend(creative.iter().flat_map(|c| c.categories.iter().cloned()));
+        ad.line_item_id = Some(l.id.clone());
+        ad.campaign_id = Some(l.campaign.clone());
+        Some(ExternalAd {
+            id: l.id.clone(),
+            line_item_id: Some(l.id.clone()),
+            tier: l.tier,
+            value: l.cpm,
+            duration_ms: (ad.duration_secs * 1000.0).round() as u32,
+            advertiser: p.advertiser.clone(),
+            categories,
+            ad,
+        })
+    }
+
+    /// Decides many viewers of one break at once (the break-start herd): viewers with the same targeting
+    /// context share the targeting work; pacing draws and caps stay per viewer.
+    pub fn decide_many(&self, requests: &[PodRequest], now: DateTime<Utc>) -> Vec<Decision> {
+        let mut matched: HashMap<Facts, Vec<usize>> = HashMap::new();
+        requests
+            .iter()
+            .map(|r| {
+                let f = facts(r, now);
+                let m = matched
+                    .entry(f.clone())
+                    .or_insert_with_key(|f| self.matching_in_rank_order(f));
+                self.fill(r, &f, m, now, false, &[])
+            })
+            .collect()
+    }
+}
+
+/// The engine as the stitcher's pod source: decides at once (the engine never waits on I/O).
+pub struct EnginePodSource {
+    engine: Arc<Engine>,
+    clock: Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>,
+}
+
+impl EnginePodSource {
+    /// A pod source over `engine`, deciding at `clock()`.
+    pub fn new(engine: Arc<Engine>, clock: Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>) -> Self {
+        EnginePodSource { engine, clock }
+    }
+}
+
+impl interlude_stitch::PodSource for EnginePodSource {
+    fn pod(&self, request: PodRequest) -> interlude_stitch::source::PodFuture<'_> {
+        let decision = self.engine.decide(&request, (self.clock)(), false);
+        tracing::debug!(session = %request.session_id, break_id = %request.break_id,
+            ads = decision.pod.ads.len(), unfilled_ms = decision.unfilled_ms, "Decided pod.");
+        Box::pin(std::future::ready(Ok(decision.pod)))
+    }
+}
