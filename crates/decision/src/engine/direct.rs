@@ -4,21 +4,20 @@
 use chrono::{DateTime, Utc};
 use interlude_stitch::PodRequest;
 
-use super::rank::Assessed;
+use super::plan::BreakPlan;
 use super::{DirectDecision, Engine};
-use crate::pod::{PodBuilder, PodRules};
 use crate::targeting::Facts;
 
 impl Engine {
-    /// The direct-sold part of the pod for `request` from `matched` line items (in rank order).
+    /// The direct-sold part of the pod for `request` from the break `plan`.
     pub(super) fn direct(
         &self,
+        plan: &BreakPlan,
         request: &PodRequest,
         facts: &Facts,
-        matched: &[usize],
         now: DateTime<Utc>,
     ) -> DirectDecision {
-        let walk = self.walk(request, facts, now, &[], true);
+        let walk = self.walk(plan, request, facts, now, &[], true);
         let mut direct = DirectDecision {
             open_ms: 0,
             ads_left: 0,
@@ -26,30 +25,24 @@ impl Engine {
             blocked_categories: walk.excluded.clone(),
             tags: Vec::new(),
         };
-        let mut builder = PodBuilder::new(PodRules {
-            duration_ms: walk.duration_ms,
-            tolerance_ms: self.tolerance_ms,
-            max_ads: self.max_ads,
-        });
-        let mut chosen = 0;
-        for offer in self.offers(matched, &[]) {
-            if builder.is_full(self.shortest_ms) {
-                break;
-            }
-            match self.assess(&walk, offer) {
-                Assessed::Skip | Assessed::Out(_) => {}
-                Assessed::Tags(tags) => direct.tags.extend(tags),
-                Assessed::Candidate(candidate, _) => {
-                    if builder.offer(chosen, &candidate).is_ok() {
-                        chosen += 1;
-                        direct.advertisers.push(candidate.advertiser);
-                        direct.blocked_categories.extend(candidate.categories);
-                    }
-                }
+        let (weighed, _, picks) = self.choose(&walk, false, &mut direct.tags);
+        // Only sizing: the final step takes the allowance again for what it keeps.
+        for &(c, _) in &picks {
+            if let Some((super::rank::Offer::Line(_, position), _, _)) = weighed.get(c) {
+                plan.give_back(*position);
             }
         }
-        direct.open_ms = builder.finish(Vec::new()).unfilled_ms;
-        direct.ads_left = self.max_ads.saturating_sub(chosen);
+        let filled: u32 = picks.iter().map(|p| p.1).sum();
+        for &(c, _) in &picks {
+            if let Some((_, candidate, _)) = weighed.get(c) {
+                direct.advertisers.push(candidate.advertiser.clone());
+                direct
+                    .blocked_categories
+                    .extend(candidate.categories.iter().cloned());
+            }
+        }
+        direct.open_ms = walk.duration_ms.saturating_sub(filled);
+        direct.ads_left = self.max_ads.saturating_sub(picks.len());
         direct
     }
 }

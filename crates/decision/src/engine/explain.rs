@@ -6,10 +6,12 @@ use std::collections::HashSet;
 use chrono::{DateTime, Utc};
 use interlude_stitch::PodRequest;
 
+use super::plan::BreakPlan;
 use super::prepare::facts;
 use super::rank::Offer;
 use super::{Engine, Verdict};
 use crate::external::ExternalAd;
+use crate::targeting::Facts;
 
 impl Engine {
     /// Where the viewer refused personalisation, line items that missed targeting but would have matched with
@@ -41,14 +43,22 @@ impl Engine {
     /// Verdicts by id, in catalog order then external order; line items never examined missed targeting.
     pub(super) fn explanation(
         &self,
+        plan: &BreakPlan,
+        facts: &Facts,
         verdicts: Vec<(Offer, Verdict)>,
         external: &[ExternalAd],
     ) -> Vec<(String, Verdict)> {
         let mut lines: Vec<Option<Verdict>> = vec![None; self.catalog.line_items.len()];
+        // Line items the break plan left out, where the viewer matches their targeting, get the plan's verdict.
+        for i in self.index.matching(facts) {
+            if let (Some(slot), Some(Some(v))) = (lines.get_mut(i), plan.dropped.get(i)) {
+                *slot = Some(v.clone());
+            }
+        }
         let mut others = Vec::new();
         for (offer, verdict) in verdicts {
             match offer {
-                Offer::Line(i) => lines[i] = Some(verdict),
+                Offer::Line(i, _) => lines[i] = Some(verdict),
                 Offer::External(e) => match external[e]
                     .line_item_id
                     .as_ref()

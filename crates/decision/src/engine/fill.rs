@@ -1,77 +1,161 @@
-//! The final fill: every candidate (catalog line items and the caller's external ads) offered to the pod in
-//! rank order until it is full, then the chosen ones turned into the stitcher's [`PodAd`]s.
+//! The final fill: candidates (catalog line items and the caller's external ads) walked in rank order until
+//! the pod is full and a few more have been seen, the most valuable pod chosen among them
+//! ([`crate::pod::optimise`]), each catalog ad taken against the break's allowance, and the chosen ones
+//! turned into the stitcher's [`PodAd`]s.
 
 use chrono::{DateTime, Utc};
 use interlude_stitch::{CreativeRendition, Pod, PodAd, PodRequest};
 
+use super::plan::BreakPlan;
 use super::rank::{Assessed, Offer};
+use super::rotation::CreativeOption;
 use super::{Decision, Engine, Verdict};
-use crate::catalog::Creative;
 use crate::external::ExternalAd;
-use crate::pod::{PodBuilder, PodRules};
+use crate::pod::{self, Candidate, PodBuilder, PodRules};
 use crate::targeting::Facts;
 
+/// Candidates weighed past the point where the greedy pod is full, per ad the pod may hold: room for the
+/// knapsack to find a better combination without walking the whole catalog.
+const EXTRA_PER_AD: usize = 2;
+
 impl Engine {
-    /// Fills the pod for `request` from `matched` line items (in rank order) and `external` ads.
+    pub(super) fn rules(&self, duration_ms: u32) -> PodRules {
+        PodRules {
+            duration_ms,
+            tolerance_ms: self.tolerance_ms,
+            max_ads: self.max_ads,
+            one_per_advertiser: self.config.one_ad_per_advertiser,
+        }
+    }
+
+    /// Walks the offers and chooses the pod: the candidates weighed, the verdicts of the others, and the
+    /// picks (candidate index, duration) in play order.
+    #[allow(clippy::type_complexity)]
+    pub(super) fn choose(
+        &self,
+        walk: &super::rank::Walk<'_>,
+        explain: bool,
+        tags: &mut Vec<super::TagRequest>,
+    ) -> (
+        Vec<(Offer, Candidate, Vec<CreativeOption>)>,
+        Vec<(Offer, Verdict)>,
+        Vec<(usize, u32)>,
+    ) {
+        let rules = self.rules(walk.duration_ms);
+        let mut greedy = PodBuilder::new(rules);
+        let shortest = walk
+            .external
+            .iter()
+            .map(|e| e.duration_ms)
+            .fold(self.shortest_ms, u32::min);
+        let mut weighed: Vec<(Offer, Candidate, Vec<CreativeOption>)> = Vec::new();
+        let mut verdicts: Vec<(Offer, Verdict)> = Vec::new();
+        let mut extra: Option<usize> = None;
+        for offer in self.offers(walk.plan, walk.facts, walk.external) {
+            if !explain && extra.is_some_and(|n| n >= EXTRA_PER_AD * self.max_ads) {
+                break;
+            }
+            match self.assess(walk, offer) {
+                Assessed::Skip => {}
+                Assessed::Tags(t) => tags.extend(t),
+                Assessed::Out(v) => {
+                    if explain {
+                        verdicts.push((offer, v));
+                    }
+                }
+                Assessed::Candidate(candidate, options) => {
+                    let _ = greedy.offer(weighed.len(), &candidate);
+                    if let Some(n) = extra.as_mut() {
+                        *n += 1;
+                    } else if greedy.is_full(shortest) {
+                        extra = Some(0);
+                    }
+                    weighed.push((offer, candidate, options));
+                }
+            }
+        }
+        let mut candidates: Vec<Candidate> = weighed.iter().map(|w| w.1.clone()).collect();
+        // Offers arrive in rank order (tiers contiguous), the merge with external ads included.
+        let order: Vec<usize> = (0..candidates.len()).collect();
+        loop {
+            let picks = pod::optimise(&candidates, &order, &rules);
+            // Each catalog ad takes one impression of its line item's allowance for this break; one that
+            // other viewers used up is withdrawn and the pod chosen again.
+            let mut taken = Vec::new();
+            let mut short = None;
+            for &(c, _) in &picks {
+                if let Offer::Line(_, position) = weighed[c].0 {
+                    if walk.plan.take(position) {
+                        taken.push(position);
+                    } else {
+                        short = Some(c);
+                        break;
+                    }
+                }
+            }
+            let Some(c) = short else {
+                return (weighed, verdicts, picks);
+            };
+            for position in taken {
+                walk.plan.give_back(position);
+            }
+            // Out of reach from now on: no duration fits.
+            candidates[c].duration_ms = u32::MAX;
+            candidates[c].alternatives_ms.clear();
+            if explain {
+                verdicts.push((weighed[c].0, Verdict::PacedOut { probability: 0.0 }));
+            }
+        }
+    }
+
+    /// Fills the pod for `request` from the break `plan` and `external` ads.
     pub(super) fn fill(
         &self,
+        plan: &BreakPlan,
         request: &PodRequest,
         facts: &Facts,
-        matched: &[usize],
         now: DateTime<Utc>,
         explain: bool,
         external: &[ExternalAd],
     ) -> Decision {
-        let walk = self.walk(request, facts, now, external, false);
-        let mut verdicts: Vec<(Offer, Verdict)> = Vec::new();
-        let mut chosen: Vec<(Offer, Option<&Creative>)> = Vec::new();
-        let mut builder = PodBuilder::new(PodRules {
-            duration_ms: walk.duration_ms,
-            tolerance_ms: self.tolerance_ms,
-            max_ads: self.max_ads,
-        });
-        let shortest = external
-            .iter()
-            .map(|e| e.duration_ms)
-            .fold(self.shortest_ms, u32::min);
-        for offer in self.offers(matched, external) {
-            if !explain && builder.is_full(shortest) {
-                break;
-            }
-            let verdict = match self.assess(&walk, offer) {
-                Assessed::Skip | Assessed::Tags(_) => continue,
-                Assessed::Out(v) => v,
-                Assessed::Candidate(candidate, creative) => {
-                    match builder.offer(chosen.len(), &candidate) {
-                        Ok(()) => {
-                            chosen.push((offer, creative));
-                            Verdict::Chosen
-                        }
-                        Err(why) => Verdict::Pod(why),
-                    }
-                }
-            };
-            if explain {
-                verdicts.push((offer, verdict));
-            }
-        }
+        let walk = self.walk(plan, request, facts, now, external, false);
+        let (weighed, mut verdicts, picks) = self.choose(&walk, explain, &mut Vec::new());
         drop(walk);
-        let unfilled_ms = builder.finish(Vec::new()).unfilled_ms;
-        let ads = chosen
+        let filled: u32 = picks.iter().map(|p| p.1).sum();
+        let ads = picks
             .iter()
             .enumerate()
-            .filter_map(|(slot, &(offer, creative))| {
-                self.pod_ad(request, slot, offer, creative, external)
+            .filter_map(|(slot, &(c, ms))| {
+                let (offer, _, options) = weighed.get(c)?;
+                let creative = options.iter().find(|o| o.1 == ms).map(|o| o.0);
+                self.pod_ad(request, slot, *offer, creative, external)
             })
             .collect();
         let explanation = if explain {
-            self.consent_explained(request, now, self.explanation(verdicts, external))
+            let candidates: Vec<Candidate> = weighed.iter().map(|w| w.1.clone()).collect();
+            let rules = self.rules(plan.key.duration_ms);
+            for (c, (offer, _, _)) in weighed.iter().enumerate() {
+                if verdicts.iter().any(|(o, _)| o == offer) {
+                    continue;
+                }
+                let verdict = if picks.iter().any(|p| p.0 == c) {
+                    Verdict::Chosen
+                } else {
+                    Verdict::Pod(pod::why_not(&candidates, &rules, &picks, c))
+                };
+                verdicts.push((*offer, verdict));
+            }
+            self.consent_explained(
+                request,
+                now,
+                self.explanation(plan, facts, verdicts, external),
+            )
         } else {
             Vec::new()
         };
         Decision {
             pod: Pod { ads },
-            unfilled_ms,
+            unfilled_ms: plan.key.duration_ms.saturating_sub(filled),
             explanation,
         }
     }
@@ -82,7 +166,7 @@ impl Engine {
         request: &PodRequest,
         slot: usize,
         offer: Offer,
-        creative: Option<&Creative>,
+        creative: Option<usize>,
         external: &[ExternalAd],
     ) -> Option<PodAd> {
         let ad_instance_id = format!("{}-{}-{slot}", request.session_id, request.break_id);
@@ -91,8 +175,9 @@ impl Engine {
                 ad_instance_id,
                 ..external.get(e)?.ad.clone()
             },
-            Offer::Line(i) => {
-                let (l, creative) = (self.catalog.line_items.get(i)?, creative?);
+            Offer::Line(i, _) => {
+                let l = self.catalog.line_items.get(i)?;
+                let creative = self.catalog.creatives.get(creative?)?;
                 PodAd {
                     ad_instance_id,
                     creative_id: creative.id.clone(),

@@ -12,15 +12,21 @@
 //! assesses each; `direct` is the first step of a hybrid decision, `fill` the final one; `explain` turns
 //! verdicts into the explanation.
 
+mod caps;
 mod direct;
 mod explain;
 mod fill;
+mod plan;
 mod prepare;
 mod rank;
+mod rotation;
+
+pub use plan::BreakPlan;
+pub use prepare::stable_hash;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use chrono::{DateTime, Utc};
 use interlude_events::pipeline::Counters;
@@ -29,9 +35,10 @@ use serde::Serialize;
 
 use crate::catalog::Catalog;
 use crate::external::ExternalAd;
+use crate::history::{HistoryCounters, ViewerHistorySource};
 use crate::pacing::Pacer;
 use crate::pod::Rejection;
-use crate::targeting::{Expr, Facts, TargetingIndex};
+use crate::targeting::{Expr, TargetingIndex};
 use prepare::{Prepared, facts, prepare};
 use rank::Ranking;
 
@@ -108,8 +115,37 @@ pub struct TagRequest {
     pub tag: String,
 }
 
+/// Pod rules beyond the break itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EngineConfig {
+    /// Most ads in one pod.
+    pub max_ads: usize,
+    /// How far the ads may run past the break, in ms.
+    pub tolerance_ms: u32,
+    /// At most one ad per advertiser in a pod (competitive categories are always kept apart).
+    pub one_ad_per_advertiser: bool,
+    /// Keep an advertiser of a viewer's previous break (in the same session) out of the next one;
+    /// sponsorships are exempt (they own their placements). Needs a history source.
+    pub separate_breaks: bool,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            max_ads: 6,
+            tolerance_ms: 500,
+            one_ad_per_advertiser: true,
+            separate_breaks: false,
+        }
+    }
+}
+
 /// The engine over one catalog.
 pub struct Engine {
+    config: EngineConfig,
+    /// Line items of each advertiser (for advertiser caps over per-line-item counters).
+    by_advertiser: Vec<Vec<usize>>,
     catalog: Catalog,
     prepared: Vec<Prepared>,
     /// The order the pod considers line items in, recomputed with pacing (guaranteed urgency changes).
@@ -125,8 +161,18 @@ pub struct Engine {
     /// Content-level exclusions: where the expression holds, no ad of these categories.
     exclusions: Vec<(Expr, Vec<String>)>,
     by_id: HashMap<String, usize>,
+    creative_by_id: HashMap<String, usize>,
     holds: RwLock<Arc<Holds>>,
+    /// One read per viewer per decision, when the store offers it; else caps read `counters` per line item.
+    history: Option<Arc<dyn ViewerHistorySource>>,
+    /// The longest cap window of the catalog: how far back a viewer's history is read.
+    longest_window_hours: u32,
+    /// Recent break plans, reused by the viewers of the same break; cleared when pacing or holds change.
+    plans: Mutex<Vec<Arc<BreakPlan>>>,
 }
+
+/// How many break plans are kept: a few breaks in flight per channel.
+const PLANS_KEPT: usize = 64;
 
 /// Operator kill switches: line items and advertisers that must not serve, whatever else is true. Checked on
 /// every decision, so a hold applies to the next pod decided anywhere the engine runs.
@@ -139,13 +185,57 @@ pub struct Holds {
 }
 
 impl Engine {
-    /// An engine over `catalog` (already validated), reading live counts from `counters`.
+    /// An engine over `catalog` (already validated), reading live counts from `counters` (caps read them per
+    /// line item; [`Engine::with_history`] reads a viewer's history once per decision instead).
     pub fn new(
         catalog: Catalog,
         counters: Arc<dyn Counters>,
         max_ads: usize,
         tolerance_ms: u32,
     ) -> Self {
+        Engine::with_config(
+            catalog,
+            counters,
+            None,
+            EngineConfig {
+                max_ads,
+                tolerance_ms,
+                ..EngineConfig::default()
+            },
+        )
+    }
+
+    /// An engine over `catalog` reading each viewer's history once per decision from `history`.
+    pub fn with_history(
+        catalog: Catalog,
+        history: Arc<dyn ViewerHistorySource>,
+        max_ads: usize,
+        tolerance_ms: u32,
+    ) -> Self {
+        let counters: Arc<dyn Counters> = Arc::new(HistoryCounters(history.clone()));
+        Engine::with_config(
+            catalog,
+            counters,
+            Some(history),
+            EngineConfig {
+                max_ads,
+                tolerance_ms,
+                ..EngineConfig::default()
+            },
+        )
+    }
+
+    /// An engine over `catalog` with `config`: caps from `history` when given (one read per viewer), else
+    /// from `counters` per line item. The catalog's targeting codes are normalised here too, for catalogs
+    /// built in code rather than loaded.
+    pub fn with_config(
+        mut catalog: Catalog,
+        counters: Arc<dyn Counters>,
+        history: Option<Arc<dyn ViewerHistorySource>>,
+        config: EngineConfig,
+    ) -> Self {
+        catalog.normalise();
+        let (max_ads, tolerance_ms) = (config.max_ads, config.tolerance_ms);
         let index = TargetingIndex::build(
             catalog
                 .line_items
@@ -189,7 +279,33 @@ impl Engine {
             .enumerate()
             .map(|(i, l)| (l.id.clone(), i))
             .collect();
+        let creative_by_id = catalog
+            .creatives
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (c.id.clone(), i))
+            .collect();
+        let longest_window_hours = catalog
+            .line_items
+            .iter()
+            .flat_map(|l| &l.frequency_caps)
+            .chain(catalog.campaigns.iter().flat_map(|c| &c.frequency_caps))
+            .map(|c| c.window_hours)
+            .max()
+            .unwrap_or(0);
+        let mut by_advertiser = vec![Vec::new(); catalog.advertisers.len()];
+        for (i, p) in prepared.iter().enumerate() {
+            if let Some(list) = p.advertiser_index.and_then(|a| by_advertiser.get_mut(a)) {
+                list.push(i);
+            }
+        }
         Engine {
+            config,
+            by_advertiser,
+            creative_by_id,
+            history,
+            longest_window_hours,
+            plans: Mutex::new(Vec::new()),
             prepared,
             ranking: RwLock::new(ranking),
             shortest_ms,
@@ -221,6 +337,53 @@ impl Engine {
         if let Ok(mut h) = self.holds.write() {
             *h = holds;
         }
+        self.forget_plans();
+    }
+
+    fn forget_plans(&self) {
+        if let Ok(mut plans) = self.plans.lock() {
+            plans.clear();
+        }
+    }
+
+    /// The plan for a break of `channel` (its id and planned duration) at `now`: what is the same for every
+    /// viewer of the break, computed once. [`Engine::decide`] finds it by itself; callers deciding a herd
+    /// plan once and pass it to [`Engine::decide_in`].
+    pub fn plan_break(
+        &self,
+        channel: &str,
+        break_id: &str,
+        duration_secs: Option<f64>,
+        now: DateTime<Utc>,
+    ) -> Arc<BreakPlan> {
+        let key = plan::BreakKey {
+            channel: channel.to_owned(),
+            break_id: break_id.to_owned(),
+            duration_ms: duration_secs.map_or(0, |s| (s * 1000.0).round() as u32),
+            at: now.timestamp(),
+        };
+        if let Ok(plans) = self.plans.lock()
+            && let Some(p) = plans.iter().find(|p| p.key == key)
+        {
+            return p.clone();
+        }
+        let plan = Arc::new(self.plan(key, now));
+        if let Ok(mut plans) = self.plans.lock() {
+            if plans.len() >= PLANS_KEPT {
+                plans.remove(0);
+            }
+            plans.push(plan.clone());
+        }
+        plan
+    }
+
+    fn plan_for(&self, request: &PodRequest, now: DateTime<Utc>) -> Arc<BreakPlan> {
+        self.plan_break(
+            &request.channel,
+            &request.break_id,
+            request.duration_secs,
+            now,
+        )
     }
 
     /// The operator holds in force.
@@ -231,11 +394,11 @@ impl Engine {
     /// An engine over a new version of the catalog with the same counters and pod limits. Line items that keep
     /// their id keep their pacing state and eligible count, so a reload does not reset delivery.
     pub fn with_catalog(&self, catalog: Catalog) -> Engine {
-        let next = Engine::new(
+        let next = Engine::with_config(
             catalog,
             self.counters.clone(),
-            self.max_ads,
-            self.tolerance_ms,
+            self.history.clone(),
+            self.config,
         );
         if let (Ok(old), Ok(mut new)) = (self.pacers.read(), next.pacers.write()) {
             for (i, l) in next.catalog.line_items.iter().enumerate() {
@@ -285,6 +448,7 @@ impl Engine {
         if let Ok(mut r) = self.ranking.write() {
             *r = ranking;
         }
+        self.forget_plans();
     }
 
     /// Decides the pod for `request` at `now` from the catalog alone; `explain` adds every line item's verdict.
@@ -301,18 +465,18 @@ impl Engine {
         explain: bool,
         external: &[ExternalAd],
     ) -> Decision {
+        let plan = self.plan_for(request, now);
         let facts = facts(request, now);
-        let matched = self.matching_in_rank_order(&facts);
-        self.fill(request, &facts, &matched, now, explain, external)
+        self.fill(&plan, request, &facts, now, explain, external)
     }
 
     /// The first step of a hybrid decision: the direct-sold part of the pod, which sizes the auction and names
     /// the third-party tags to fetch. Pacing draws are deterministic, so [`Engine::decide_with`] at the same
     /// `now` makes the same direct choices.
     pub fn decide_direct(&self, request: &PodRequest, now: DateTime<Utc>) -> DirectDecision {
+        let plan = self.plan_for(request, now);
         let facts = facts(request, now);
-        let matched = self.matching_in_rank_order(&facts);
-        self.direct(request, &facts, &matched, now)
+        self.direct(&plan, request, &facts, now)
     }
 
     /// A resolved third-party tag as an external ad of its line item (tier, CPM, advertiser, categories and ids
@@ -341,20 +505,36 @@ impl Engine {
         })
     }
 
-    /// Decides many viewers of one break at once (the break-start herd): viewers with the same targeting
-    /// context share the targeting work; pacing draws and caps stay per viewer.
+    /// Decides many viewers at once (the break-start herd): each break is planned once, then every viewer
+    /// walks only what can still serve. Pacing draws and caps stay per viewer.
     pub fn decide_many(&self, requests: &[PodRequest], now: DateTime<Utc>) -> Vec<Decision> {
-        let mut matched: HashMap<Facts, Vec<usize>> = HashMap::new();
+        let mut plans: Vec<Arc<BreakPlan>> = Vec::new();
         requests
             .iter()
             .map(|r| {
-                let f = facts(r, now);
-                let m = matched
-                    .entry(f.clone())
-                    .or_insert_with_key(|f| self.matching_in_rank_order(f));
-                self.fill(r, &f, m, now, false, &[])
+                let plan = match plans.iter().find(|p| {
+                    p.key.channel == r.channel
+                        && p.key.break_id == r.break_id
+                        && p.key.duration_ms
+                            == r.duration_secs.map_or(0, |s| (s * 1000.0).round() as u32)
+                }) {
+                    Some(p) => p.clone(),
+                    None => {
+                        let p = self.plan_for(r, now);
+                        plans.push(p.clone());
+                        p
+                    }
+                };
+                self.decide_in(&plan, r)
             })
             .collect()
+    }
+
+    /// Decides one viewer of a planned break (at the plan's time). The plan is `Sync`: a herd can be decided
+    /// from several threads over one plan.
+    pub fn decide_in(&self, plan: &BreakPlan, request: &PodRequest) -> Decision {
+        let facts = facts(request, plan.now);
+        self.fill(plan, request, &facts, plan.now, false, &[])
     }
 }
 

@@ -6,8 +6,8 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use interlude_stitch::{PodRequest, ViewerContext};
 
-use crate::catalog::Catalog;
-use crate::targeting::{Facts, Field};
+use crate::catalog::{Catalog, FrequencyCap, Rotation};
+use crate::targeting::{Facts, Field, local_clock};
 
 /// A line item's resolved data.
 pub(super) struct Prepared {
@@ -25,6 +25,15 @@ pub(super) struct Prepared {
     pub(super) siblings: Vec<usize>,
     /// Index of its campaign.
     pub(super) campaign: Option<usize>,
+    /// Index of its advertiser.
+    pub(super) advertiser_index: Option<usize>,
+    /// How its creatives rotate, and each servable creative's weight and storyboard place (parallel to
+    /// `creatives`).
+    pub(super) rotation: Rotation,
+    pub(super) weights: Vec<u32>,
+    pub(super) places: Vec<u32>,
+    /// Its caps and its campaign's (`true`: the campaign's).
+    pub(super) caps: Vec<(FrequencyCap, bool)>,
 }
 
 pub(super) fn prepare(catalog: &Catalog) -> Vec<Prepared> {
@@ -59,28 +68,35 @@ pub(super) fn prepare(catalog: &Catalog) -> Vec<Prepared> {
                 .and_then(|c| catalog.campaigns.get(c))
                 .map(|c| c.advertiser.clone())
                 .unwrap_or_default();
-            let record = advertiser_index
-                .get(advertiser.as_str())
-                .and_then(|&a| catalog.advertisers.get(a));
+            let advertiser_at = advertiser_index.get(advertiser.as_str()).copied();
+            let record = advertiser_at.and_then(|a| catalog.advertisers.get(a));
             let categories = record.map(|a| a.categories.clone()).unwrap_or_default();
             // The domain, when known, is the key bids name their advertiser by (`adomain`).
             let advertiser_id = advertiser.clone();
             let advertiser = record.and_then(|a| a.domain.clone()).unwrap_or(advertiser);
-            let mut creatives: Vec<(usize, u32)> = l
+            let mut servable: Vec<((usize, u32), u32, u32)> = l
                 .creatives
                 .iter()
-                .filter_map(|id| creative_index.get(id.as_str()).copied())
-                .filter_map(|i| {
+                .filter_map(|r| Some((r, creative_index.get(r.id.as_str()).copied()?)))
+                .filter_map(|(r, i)| {
                     let c = catalog.creatives.get(i)?;
-                    (c.approved && !c.renditions.is_empty())
-                        .then(|| (i, (c.duration_secs * 1000.0).round() as u32))
+                    (c.approved && !c.renditions.is_empty()).then(|| {
+                        (
+                            (i, (c.duration_secs * 1000.0).round() as u32),
+                            r.weight.unwrap_or(1),
+                            r.sequence.unwrap_or(0),
+                        )
+                    })
                 })
                 .collect();
-            creatives.sort_by_key(|c| std::cmp::Reverse(c.1));
+            servable.sort_by_key(|c| std::cmp::Reverse(c.0.1));
+            let creatives = servable.iter().map(|c| c.0).collect();
+            let weights = servable.iter().map(|c| c.1).collect();
+            let places = servable.iter().map(|c| c.2).collect();
             let tags = l
                 .creatives
                 .iter()
-                .filter_map(|id| creative_index.get(id.as_str()).copied())
+                .filter_map(|id| creative_index.get(id.id.as_str()).copied())
                 .filter(|&i| {
                     catalog.creatives.get(i).is_some_and(|c| {
                         c.approved && c.renditions.is_empty() && c.vast_tag.is_some()
@@ -97,29 +113,34 @@ pub(super) fn prepare(catalog: &Catalog) -> Vec<Prepared> {
                     .get(l.campaign.as_str())
                     .cloned()
                     .unwrap_or_default(),
+                advertiser_index: advertiser_at,
+                rotation: l.rotation(),
+                weights,
+                places,
+                caps: l
+                    .frequency_caps
+                    .iter()
+                    .map(|c| (*c, false))
+                    .chain(
+                        campaign
+                            .and_then(|c| catalog.campaigns.get(c))
+                            .into_iter()
+                            .flat_map(|c| c.frequency_caps.iter().map(|c| (*c, true))),
+                    )
+                    .collect(),
                 campaign,
             }
         })
         .collect()
 }
 
-/// The viewer's local hour and weekday, for daypart targeting (UTC when the time zone is absent or unknown).
+/// The viewer's local hour and weekday, for daypart targeting (UTC when the time zone is absent or unknown:
+/// viewer data is not refused, unlike a catalog's time zones).
 fn daypart(timezone: Option<&str>, now: DateTime<Utc>) -> (u32, &'static str) {
-    use chrono::{Datelike, Timelike};
     let tz: chrono_tz::Tz = timezone
         .and_then(|t| t.parse().ok())
         .unwrap_or(chrono_tz::UTC);
-    let local = now.with_timezone(&tz);
-    let day = match local.weekday() {
-        chrono::Weekday::Mon => "mon",
-        chrono::Weekday::Tue => "tue",
-        chrono::Weekday::Wed => "wed",
-        chrono::Weekday::Thu => "thu",
-        chrono::Weekday::Fri => "fri",
-        chrono::Weekday::Sat => "sat",
-        chrono::Weekday::Sun => "sun",
-    };
-    (local.hour(), day)
+    local_clock(now, tz)
 }
 
 /// What targeting may test of this request.
@@ -127,7 +148,15 @@ pub(super) fn facts(request: &PodRequest, now: DateTime<Utc>) -> Facts {
     let v: &ViewerContext = &request.viewer;
     let (hour, weekday) = daypart(v.timezone.as_deref(), now);
     let mut f = Facts::default()
+        .at(now)
         .with(Field::Channel, request.channel.clone())
+        .with(
+            Field::BreakDuration,
+            request
+                .duration_secs
+                .map_or(0, |s| s.round() as u64)
+                .to_string(),
+        )
         .with(Field::Hour, hour.to_string())
         .with(Field::Weekday, weekday);
     for (field, value) in [
@@ -157,11 +186,21 @@ pub(super) fn facts(request: &PodRequest, now: DateTime<Utc>) -> Facts {
 
 /// A number in [0, 1) from the session and line item: the pacing draw, stable across retries of a decision.
 pub(super) fn draw(session: &str, line_item: &str) -> f64 {
-    // FNV-1a: tiny, deterministic, good enough to spread a probability.
+    (stable_hash(&[session, line_item]) >> 11) as f64 / (1u64 << 53) as f64
+}
+
+/// FNV-1a over `parts` (each followed by a 0 byte): tiny, deterministic, good enough to spread a draw.
+pub fn stable_hash(parts: &[&str]) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in session.bytes().chain([0]).chain(line_item.bytes()) {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
+    for (k, part) in parts.iter().enumerate() {
+        if k > 0 {
+            h ^= 0;
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+        for b in part.bytes() {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
     }
-    (h >> 11) as f64 / (1u64 << 53) as f64
+    h
 }

@@ -5,28 +5,32 @@
 use chrono::{DateTime, TimeDelta, Utc};
 use interlude_stitch::PodRequest;
 
+use super::caps::CapView;
+use super::plan::{BreakPlan, Matches};
 use super::prepare::{Prepared, draw};
+use super::rotation::CreativeOption;
 use super::{Engine, Holds, TagRequest, Verdict};
-use crate::catalog::{Catalog, Creative};
+use crate::catalog::Catalog;
 use crate::external::ExternalAd;
-use crate::pacing::Pacer;
-use crate::pod::{Candidate, Tier};
+use crate::pod::{Candidate, Positions, Rejection, Tier};
 use crate::targeting::Facts;
 
 /// What a decision offers the pod: catalog line items, and the caller's external ads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Offer {
-    Line(usize),
+    /// A line item: its catalog index and its position in the break plan.
+    Line(usize, usize),
+    /// An external ad: its index in the caller's list.
     External(usize),
 }
 
 /// The order candidates are offered in: tier; within guaranteed, urgency (most behind schedule first); within
 /// other tiers, CPM; then the longest creative; then catalog order.
 pub(super) struct Ranking {
-    /// Each line item's position.
-    pub(super) rank: Vec<usize>,
-    /// Line items in rank order (the inverse of `rank`).
+    /// Line items in rank order.
     pub(super) order: Vec<usize>,
+    /// Each line item's value within its tier (urgency for guaranteed, else CPM), by catalog index.
+    pub(super) value: Vec<f64>,
 }
 
 impl Ranking {
@@ -54,22 +58,20 @@ impl Ranking {
                 .then(longest(b).cmp(&longest(a)))
                 .then(a.cmp(&b))
         });
-        let mut rank = vec![0; order.len()];
-        for (position, &i) in order.iter().enumerate() {
-            rank[i] = position;
-        }
-        Ranking { rank, order }
+        let value = (0..catalog.line_items.len()).map(value).collect();
+        Ranking { order, value }
     }
 }
 
 /// One offer's assessment.
-pub(super) enum Assessed<'a> {
+pub(super) enum Assessed {
     /// Not this step's business (house in the direct step, a line item represented by its resolved tag).
     Skip,
     /// Left out before the pod rules, with why.
     Out(Verdict),
-    /// Eligible: the pod rules decide. The creative is `None` for external ads.
-    Candidate(Candidate, Option<&'a Creative>),
+    /// Eligible: the pod rules decide. With the creatives it may play (preferred first; none for external
+    /// ads), matching the candidate's durations.
+    Candidate(Candidate, Vec<CreativeOption>),
     /// A line item served only by third-party tags that passed pacing and caps: fetch them.
     Tags(Vec<TagRequest>),
 }
@@ -79,15 +81,25 @@ pub(super) struct Walk<'a> {
     pub(super) request: &'a PodRequest,
     pub(super) now: DateTime<Utc>,
     pub(super) duration_ms: u32,
+    pub(super) tolerance_ms: u32,
     pub(super) excluded: Vec<String>,
     pub(super) external: &'a [ExternalAd],
     pub(super) holds: std::sync::Arc<Holds>,
-    pub(super) pacers: Option<std::sync::RwLockReadGuard<'a, Vec<Pacer>>>,
+    pub(super) plan: &'a BreakPlan,
+    pub(super) facts: &'a Facts,
+    pub(super) caps: CapView<'a>,
+    /// Advertisers of the viewer's previous break in this session, kept out when breaks are separated.
+    pub(super) previous: Vec<u32>,
     /// The direct step: house waits for the auction, tags are to be fetched.
     pub(super) direct: bool,
 }
 
 impl Walk<'_> {
+    /// The longest ad the break takes.
+    pub(super) fn limit(&self) -> u32 {
+        self.duration_ms.saturating_add(self.tolerance_ms)
+    }
+
     fn exclusion(&self, categories: &[String]) -> Option<Verdict> {
         categories
             .iter()
@@ -98,35 +110,59 @@ impl Walk<'_> {
     }
 }
 
-impl Engine {
-    /// Line items whose targeting matches, in the order the pod considers them.
-    pub(super) fn matching_in_rank_order(&self, facts: &Facts) -> Vec<usize> {
-        // The pod takes candidates in rank order, so examining them in that order lets the decision stop as soon
-        // as the pod is full instead of weighing every eligible line item. Marking ranks and walking them is
-        // linear in the catalog, cheaper than sorting thousands of matches.
-        let Ok(ranking) = self.ranking.read() else {
-            return Vec::new();
+/// Matched line items and external ads merged in the order the pod considers them: tier, then value, with
+/// a line item before an external ad of equal tier and value.
+pub(super) struct Offers<'a> {
+    engine: &'a Engine,
+    plan: &'a BreakPlan,
+    lines: std::iter::Peekable<Matches<'a>>,
+    external: &'a [ExternalAd],
+    /// External ads in their own rank order, not yet offered.
+    pending: std::collections::VecDeque<usize>,
+}
+
+impl Iterator for Offers<'_> {
+    type Item = Offer;
+
+    fn next(&mut self) -> Option<Offer> {
+        let Some(&position) = self.lines.peek() else {
+            return self.pending.pop_front().map(Offer::External);
         };
-        let mut by_rank = vec![false; ranking.order.len()];
-        for i in self.index.matching(facts) {
-            if let Some(&r) = ranking.rank.get(i) {
-                by_rank[r] = true;
+        let item = self.engine.line_of(self.plan, position);
+        if let (Some(&e), Some(l)) = (
+            self.pending.front(),
+            self.engine.catalog.line_items.get(item),
+        ) {
+            let x = &self.external[e];
+            // Guaranteed line items are ranked by urgency, which external ads do not have: they follow the
+            // tier's line items. Elsewhere value is CPM on both sides.
+            let before = x.tier < l.tier
+                || (x.tier == l.tier && l.tier != Tier::Guaranteed && x.value > l.cpm);
+            if before {
+                self.pending.pop_front();
+                return Some(Offer::External(e));
             }
         }
-        by_rank
-            .iter()
-            .zip(&ranking.order)
-            .filter(|(m, _)| **m)
-            .map(|(_, &i)| i)
-            .collect()
+        self.lines.next();
+        Some(Offer::Line(item, position))
+    }
+}
+
+impl Engine {
+    /// The catalog index of plan line `position`.
+    pub(super) fn line_of(&self, plan: &BreakPlan, position: usize) -> usize {
+        plan.lines
+            .get(position)
+            .map_or(usize::MAX, |l| l.item as usize)
     }
 
-    /// Matched line items and external ads merged in the order the pod considers them: tier, then value, with
-    /// a line item before an external ad of equal tier and value.
-    pub(super) fn offers(&self, matched: &[usize], external: &[ExternalAd]) -> Vec<Offer> {
-        if external.is_empty() {
-            return matched.iter().map(|&i| Offer::Line(i)).collect();
-        }
+    /// The offers for a viewer with `facts`: its matching line items of `plan` and `external` ads, in order.
+    pub(super) fn offers<'a>(
+        &'a self,
+        plan: &'a BreakPlan,
+        facts: &'a Facts,
+        external: &'a [ExternalAd],
+    ) -> Offers<'a> {
         let mut ext: Vec<usize> = (0..external.len()).collect();
         ext.sort_by(|&a, &b| {
             let (x, y) = (&external[a], &external[b]);
@@ -136,27 +172,13 @@ impl Engine {
                 .then(y.duration_ms.cmp(&x.duration_ms))
                 .then(a.cmp(&b))
         });
-        let mut out = Vec::with_capacity(matched.len() + ext.len());
-        let mut ext = ext.into_iter().peekable();
-        for &i in matched {
-            let l = &self.catalog.line_items[i];
-            while let Some(&e) = ext.peek() {
-                let x = &external[e];
-                // Guaranteed line items are ranked by urgency, which external ads do not have: they follow the
-                // tier's line items. Elsewhere value is CPM on both sides.
-                let before = x.tier < l.tier
-                    || (x.tier == l.tier && l.tier != Tier::Guaranteed && x.value > l.cpm);
-                if before {
-                    out.push(Offer::External(e));
-                    ext.next();
-                } else {
-                    break;
-                }
-            }
-            out.push(Offer::Line(i));
+        Offers {
+            engine: self,
+            lines: plan.matches(facts).peekable(),
+            plan,
+            external,
+            pending: ext.into(),
         }
-        out.extend(ext.map(Offer::External));
-        out
     }
 
     /// Categories the content excludes for this request.
@@ -171,13 +193,25 @@ impl Engine {
     /// The walk's fixed part for `request`.
     pub(super) fn walk<'a>(
         &'a self,
+        plan: &'a BreakPlan,
         request: &'a PodRequest,
-        facts: &Facts,
+        facts: &'a Facts,
         now: DateTime<Utc>,
         external: &'a [ExternalAd],
         direct: bool,
     ) -> Walk<'a> {
+        let caps = self.cap_view(request, now);
+        let previous = if self.config.separate_breaks {
+            self.previous_break(&caps, &request.break_id)
+        } else {
+            Vec::new()
+        };
         Walk {
+            plan,
+            facts,
+            caps,
+            previous,
+            tolerance_ms: self.tolerance_ms,
             request,
             now,
             duration_ms: request
@@ -186,13 +220,12 @@ impl Engine {
             excluded: self.excluded(facts),
             external,
             holds: self.holds(),
-            pacers: self.pacers.read().ok(),
             direct,
         }
     }
 
     /// Assesses one offer.
-    pub(super) fn assess<'a>(&'a self, w: &Walk<'_>, offer: Offer) -> Assessed<'a> {
+    pub(super) fn assess(&self, w: &Walk<'_>, offer: Offer) -> Assessed {
         match offer {
             Offer::External(e) => {
                 let Some(x) = w.external.get(e) else {
@@ -219,15 +252,17 @@ impl Engine {
                         categories: x.categories.clone(),
                         cap: None,
                         first_in_pod: false,
+                        alternatives_ms: Vec::new(),
+                        positions: Positions::ANY,
                     },
-                    None,
+                    Vec::new(),
                 )
             }
-            Offer::Line(i) => self.assess_line(w, i),
+            Offer::Line(i, position) => self.assess_line(w, i, position),
         }
     }
 
-    fn assess_line<'a>(&'a self, w: &Walk<'_>, i: usize) -> Assessed<'a> {
+    fn assess_line(&self, w: &Walk<'_>, i: usize, position: usize) -> Assessed {
         let (l, p) = (&self.catalog.line_items[i], &self.prepared[i]);
         if w.direct && l.tier == Tier::House {
             // House fills after the auction; the direct step sizes what the auction may sell.
@@ -240,38 +275,35 @@ impl Engine {
             // Its resolved tag competes as an external ad and gets the verdict there.
             return Assessed::Skip;
         }
-        if w.holds.line_items.contains(&l.id) || w.holds.advertisers.contains(&p.advertiser_id) {
-            return Assessed::Out(Verdict::Paused);
-        }
-        if w.now < l.start || w.now >= l.end {
-            return Assessed::Out(Verdict::OutOfFlight);
-        }
+        // Holds and flight were settled by the break plan.
         if let Some(v) = w.exclusion(&p.categories) {
             return Assessed::Out(v);
         }
-        let Some((creative, creative_ms)) = self.servable(i, w.duration_ms) else {
-            if p.tags.is_empty() {
+        let options = match self.creative_options(w, i) {
+            Ok(options) => options,
+            Err(true) => return Assessed::Out(Verdict::Capped),
+            Err(false) if p.tags.is_empty() || p.creatives.iter().any(|c| c.1 <= w.limit()) => {
                 return Assessed::Out(Verdict::NoServableCreative);
             }
-            if !w.direct {
-                return Assessed::Out(Verdict::ThirdPartyUnavailable);
-            }
-            if self.admit(i, w).is_err() {
-                return Assessed::Skip;
-            }
-            return Assessed::Tags(
-                p.tags
-                    .iter()
-                    .filter_map(|&c| {
-                        let c = self.catalog.creatives.get(c)?;
-                        Some(TagRequest {
-                            line_item_id: l.id.clone(),
-                            creative_id: c.id.clone(),
-                            tag: c.vast_tag.clone()?,
+            Err(false) if !w.direct => return Assessed::Out(Verdict::ThirdPartyUnavailable),
+            Err(false) => {
+                if self.admit(i, position, w).is_err() {
+                    return Assessed::Skip;
+                }
+                return Assessed::Tags(
+                    p.tags
+                        .iter()
+                        .filter_map(|&c| {
+                            let c = self.catalog.creatives.get(c)?;
+                            Some(TagRequest {
+                                line_item_id: l.id.clone(),
+                                creative_id: c.id.clone(),
+                                tag: c.vast_tag.clone()?,
+                            })
                         })
-                    })
-                    .collect(),
-            );
+                        .collect(),
+                );
+            }
         };
         if !w.direct
             && let Some(e) = self.eligible.get(i)
@@ -279,84 +311,100 @@ impl Engine {
             e.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
         let mut categories = p.categories.clone();
-        categories.extend(creative.categories.iter().cloned());
+        if let Some(c) = options
+            .first()
+            .and_then(|o| self.catalog.creatives.get(o.0))
+        {
+            categories.extend(c.categories.iter().cloned());
+        }
         if let Some(v) = w.exclusion(&categories) {
             return Assessed::Out(v);
         }
-        if let Err(v) = self.admit(i, w) {
+        // Alternatives whose own categories the content excludes are not offered.
+        let options: Vec<CreativeOption> = options
+            .into_iter()
+            .enumerate()
+            .filter(|(k, o)| {
+                *k == 0
+                    || self
+                        .catalog
+                        .creatives
+                        .get(o.0)
+                        .is_some_and(|c| w.exclusion(&c.categories).is_none())
+            })
+            .map(|(_, o)| o)
+            .collect();
+        if let Err(v) = self.admit(i, position, w) {
             return Assessed::Out(v);
+        }
+        if l.tier != Tier::Sponsorship
+            && let Some(a) = p.advertiser_index
+            && w.previous.contains(&(a as u32))
+        {
+            return Assessed::Out(Verdict::Pod(Rejection::PreviousBreak {
+                with: p.advertiser.clone(),
+            }));
+        }
+        let mut positions = w.plan.positions(position, w.facts);
+        if l.first_in_pod {
+            positions = Positions(positions.0 & (Positions::ALONE.0 | Positions::FIRST.0));
         }
         Assessed::Candidate(
             Candidate {
                 id: l.id.clone(),
                 tier: l.tier,
-                value: l.cpm,
-                duration_ms: creative_ms,
+                value: w.plan.value(position, l.cpm),
+                duration_ms: options.first().map_or(0, |o| o.1),
                 advertiser: p.advertiser.clone(),
                 categories,
                 cap: None,
                 first_in_pod: l.first_in_pod,
+                alternatives_ms: options.iter().skip(1).map(|o| o.1).collect(),
+                positions,
             },
-            Some(creative),
+            options,
         )
     }
 
-    /// The longest servable creative of line item `i` that fits the break: fills the most.
-    fn servable(&self, i: usize, duration_ms: u32) -> Option<(&Creative, u32)> {
-        let limit = duration_ms.saturating_add(self.tolerance_ms);
-        let &(c, ms) = self
-            .prepared
-            .get(i)?
-            .creatives
-            .iter()
-            .find(|(_, ms)| *ms <= limit)?;
-        Some((self.catalog.creatives.get(c)?, ms))
-    }
-
-    /// Pacing and caps for line item `i` and this viewer.
-    fn admit(&self, i: usize, w: &Walk<'_>) -> Result<(), Verdict> {
+    /// Pacing, the break's allowance and caps for line item `i` (plan line `position`) and this viewer.
+    fn admit(&self, i: usize, position: usize, w: &Walk<'_>) -> Result<(), Verdict> {
         let id = &self.catalog.line_items[i].id;
-        let probability = w
-            .pacers
-            .as_deref()
-            .and_then(|p| p.get(i))
-            .map_or(1.0, Pacer::probability);
-        if draw(&w.request.session_id, id) >= probability {
+        let probability = w.plan.lines.get(position).map_or(1.0, |l| l.probability);
+        if draw(&w.request.session_id, id) >= probability || !w.plan.has_allowance(position) {
             return Err(Verdict::PacedOut { probability });
         }
-        // Frequency caps count a viewer across sessions by id: only with consent.
-        let viewer = &w.request.viewer;
-        if viewer.consent != Some(false)
-            && viewer
-                .viewer_id
-                .as_deref()
-                .is_some_and(|v| self.capped(i, v, w.now))
-        {
+        if self.capped(&w.caps, i, w.now) {
             return Err(Verdict::Capped);
         }
         Ok(())
     }
 
-    fn capped(&self, i: usize, viewer: &str, now: DateTime<Utc>) -> bool {
-        let over = |caps: &[crate::catalog::FrequencyCap], line_items: &[usize]| {
-            caps.iter().any(|cap| {
-                let since = now - TimeDelta::hours(i64::from(cap.window_hours));
-                let seen: u64 = line_items
-                    .iter()
-                    .filter_map(|&j| self.catalog.line_items.get(j))
-                    .map(|li| self.counters.viewer_impressions(viewer, &li.id, since))
-                    .sum();
-                seen >= u64::from(cap.max)
-            })
+    /// How this decision sees the viewer's counts. Frequency caps count a viewer across sessions by id: only
+    /// with consent.
+    pub(super) fn cap_view<'a>(
+        &'a self,
+        request: &'a PodRequest,
+        now: DateTime<Utc>,
+    ) -> CapView<'a> {
+        let viewer = &request.viewer;
+        let Some(id) = viewer
+            .viewer_id
+            .as_deref()
+            .filter(|_| viewer.consent != Some(false))
+        else {
+            return CapView::Off;
         };
-        let (Some(l), Some(p)) = (self.catalog.line_items.get(i), self.prepared.get(i)) else {
-            return false;
-        };
-        if over(&l.frequency_caps, &[i]) {
-            return true;
+        match &self.history {
+            Some(source) => {
+                let since = now - TimeDelta::hours(i64::from(self.longest_window_hours));
+                let history = source.viewer_history(id, since);
+                CapView::History(self.resolve_history(&history, &request.session_id))
+            }
+            None => CapView::Counters {
+                counters: self.counters.as_ref(),
+                viewer: id,
+                memo: Default::default(),
+            },
         }
-        p.campaign
-            .and_then(|c| self.catalog.campaigns.get(c))
-            .is_some_and(|c| over(&c.frequency_caps, &p.siblings))
     }
 }

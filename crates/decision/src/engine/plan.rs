@@ -1,0 +1,319 @@
+//! The break plan: everything about a break that does not depend on the viewer, computed once for the herd
+//! of viewers decided at its start.
+//!
+//! Holds, flights, a creative that fits the break, and the targeting clauses on the channel are settled here,
+//! so the per-viewer walk only meets line items that can still serve. Each survivor's residual targeting is
+//! filed under its narrowest required clause in posting lists sorted by rank, and a viewer's candidates are
+//! the lazy merge of the lists its own values select: the walk produces line items in the pod's order and
+//! stops when the pod is full, without matching or sorting the rest of the catalog.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use chrono::{DateTime, Utc};
+
+use super::{Engine, Verdict};
+use crate::pacing::Pacer;
+use crate::pod::{Positions, Tier};
+use crate::targeting::{Expr, Facts, Field};
+
+/// No residual targeting: the line item matches every viewer of the break.
+const ANYONE: u32 = u32::MAX;
+
+/// What identifies a break for planning: the plan is reused for every viewer of the same break decided in
+/// the same second.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(super) struct BreakKey {
+    pub(super) channel: String,
+    pub(super) break_id: String,
+    pub(super) duration_ms: u32,
+    pub(super) at: i64,
+}
+
+/// A line item that survived the break-level checks.
+pub(super) struct Line {
+    /// Index in the catalog.
+    pub(super) item: u32,
+    /// Its residual targeting (index into `exprs`), or [`ANYONE`].
+    expr: u32,
+    /// Whether that targeting tests the pod position.
+    positional: bool,
+    /// The pacing probability when the plan was made.
+    pub(super) probability: f64,
+    /// Its value within its tier when the plan was made (urgency for guaranteed, else CPM).
+    value: f64,
+    /// Impressions this break may still take (goal and reservation guard), and how many it took.
+    pub(super) allowance: u32,
+    pub(super) taken: AtomicU32,
+}
+
+/// Everything about one break that is the same for all its viewers.
+pub struct BreakPlan {
+    pub(super) key: BreakKey,
+    pub(super) now: DateTime<Utc>,
+    /// Survivors in rank order.
+    pub(super) lines: Vec<Line>,
+    exprs: Vec<Expr>,
+    /// Positions in `lines`, filed under a value of their narrowest required clause, ascending.
+    by_value: HashMap<Field, HashMap<String, Vec<u32>>>,
+    /// Positions of survivors without a required clause, ascending.
+    always: Vec<u32>,
+    /// Break-level verdicts of the line items left out here (for explanations), by catalog index.
+    pub(super) dropped: Vec<Option<Verdict>>,
+}
+
+impl BreakPlan {
+    /// The channel.
+    pub fn channel(&self) -> &str {
+        &self.key.channel
+    }
+
+    /// Line items that can still serve some viewer of this break.
+    pub fn eligible_line_items(&self) -> usize {
+        self.lines.len()
+    }
+
+    /// The lines a viewer with `facts` matches, lazily, in rank order (positions in `lines`).
+    pub(super) fn matches<'a>(&'a self, facts: &'a Facts) -> Matches<'a> {
+        let mut lists: Vec<&'a [u32]> = Vec::with_capacity(16);
+        if !self.always.is_empty() {
+            lists.push(&self.always);
+        }
+        for (field, value) in facts.values() {
+            if let Some(list) = self.by_value.get(field).and_then(|m| m.get(value.as_str())) {
+                lists.push(list);
+            }
+        }
+        Matches {
+            plan: self,
+            facts,
+            lists,
+            last: None,
+        }
+    }
+
+    /// Takes one impression of line `position` against the break's allowance; false when it is used up.
+    pub(super) fn take(&self, position: usize) -> bool {
+        let Some(line) = self.lines.get(position) else {
+            return false;
+        };
+        if line.allowance == u32::MAX {
+            return true;
+        }
+        let before = line.taken.fetch_add(1, Ordering::Relaxed);
+        if before >= line.allowance {
+            line.taken.fetch_sub(1, Ordering::Relaxed);
+            return false;
+        }
+        true
+    }
+
+    /// The pod slots line `position` accepts for a viewer with `facts` (position-in-pod targeting): its
+    /// targeting evaluated as the only ad, as first, as last and in between.
+    pub(super) fn positions(&self, position: usize, facts: &Facts) -> Positions {
+        let Some(line) = self.lines.get(position) else {
+            return Positions(0);
+        };
+        let Some(expr) = self
+            .exprs
+            .get(line.expr as usize)
+            .filter(|_| line.positional)
+        else {
+            return Positions::ANY;
+        };
+        let mut mask = 0;
+        for (kind, values) in [
+            (Positions::ALONE, &["first", "last"][..]),
+            (Positions::FIRST, &["first"][..]),
+            (Positions::LAST, &["last"][..]),
+            (Positions::MIDDLE, &[][..]),
+        ] {
+            let mut f = facts.clone();
+            for v in values {
+                f = f.with(Field::PodPosition, *v);
+            }
+            if expr.matches(&f) {
+                mask |= kind.0;
+            }
+        }
+        Positions(mask)
+    }
+
+    /// The value of line `position` within its tier (`cpm` when unknown).
+    pub(super) fn value(&self, position: usize, cpm: f64) -> f64 {
+        self.lines.get(position).map_or(cpm, |l| l.value)
+    }
+
+    /// Returns an impression taken by [`BreakPlan::take`] that the pod did not use.
+    pub(super) fn give_back(&self, position: usize) {
+        if let Some(line) = self.lines.get(position)
+            && line.allowance != u32::MAX
+        {
+            line.taken.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Whether line `position` has allowance left (a hint; [`BreakPlan::take`] decides).
+    pub(super) fn has_allowance(&self, position: usize) -> bool {
+        self.lines.get(position).is_some_and(|l| {
+            l.allowance == u32::MAX || l.taken.load(Ordering::Relaxed) < l.allowance
+        })
+    }
+}
+
+/// A viewer's matching lines: a k-way merge of the posting lists its values select, each candidate's
+/// residual expression checked as it comes out.
+pub(super) struct Matches<'a> {
+    plan: &'a BreakPlan,
+    facts: &'a Facts,
+    lists: Vec<&'a [u32]>,
+    last: Option<u32>,
+}
+
+impl Iterator for Matches<'_> {
+    /// A position in the plan's `lines`.
+    type Item = usize;
+
+    fn next(&mut self) -> Option<usize> {
+        loop {
+            // A handful of lists: a linear scan of their heads beats a heap.
+            let (k, &position) = self
+                .lists
+                .iter()
+                .enumerate()
+                .filter_map(|(k, l)| l.first().map(|p| (k, p)))
+                .min_by_key(|(_, p)| **p)?;
+            self.lists[k] = &self.lists[k][1..];
+            if self.last == Some(position) {
+                continue;
+            }
+            self.last = Some(position);
+            let line = self.plan.lines.get(position as usize)?;
+            let hit = line.expr == ANYONE
+                || if line.positional {
+                    self.plan.positions(position as usize, self.facts) != Positions(0)
+                } else {
+                    self.plan
+                        .exprs
+                        .get(line.expr as usize)
+                        .is_some_and(|e| e.matches(self.facts))
+                };
+            if hit {
+                return Some(position as usize);
+            }
+        }
+    }
+}
+
+impl Engine {
+    /// Plans the break `key` at `now`: the line items any of its viewers may get, and how much each may take.
+    pub(super) fn plan(&self, key: BreakKey, now: DateTime<Utc>) -> BreakPlan {
+        let holds = self.holds();
+        let pacers = self.pacers.read().ok();
+        let (order, values): (Vec<usize>, Vec<f64>) = self
+            .ranking
+            .read()
+            .map(|r| (r.order.clone(), r.value.clone()))
+            .unwrap_or_default();
+        // What every viewer of the break shares: the channel, the break's length, the time (dayparts in a
+        // fixed time zone).
+        let known = Facts::default()
+            .with(Field::Channel, key.channel.clone())
+            .with(
+                Field::BreakDuration,
+                ((key.duration_ms + 500) / 1000).to_string(),
+            )
+            .at(now);
+        let fixed = |field: Field| matches!(field, Field::Channel | Field::BreakDuration);
+        let limit = key.duration_ms.saturating_add(self.tolerance_ms);
+        let mut dropped: Vec<Option<Verdict>> = vec![None; self.catalog.line_items.len()];
+        let mut lines = Vec::new();
+        let mut exprs: Vec<Expr> = Vec::new();
+        let mut seen: HashMap<Expr, u32> = HashMap::new();
+        let mut by_value: HashMap<Field, HashMap<String, Vec<u32>>> = HashMap::new();
+        let mut always = Vec::new();
+        for i in order {
+            let (Some(l), Some(p)) = (self.catalog.line_items.get(i), self.prepared.get(i)) else {
+                continue;
+            };
+            let residual = match l.targeting.as_ref().map(|t| t.partial(&known, &fixed)) {
+                None | Some(Ok(true)) => None,
+                Some(Ok(false)) => {
+                    dropped[i] = Some(Verdict::TargetingMiss);
+                    continue;
+                }
+                Some(Err(r)) => Some(r),
+            };
+            let verdict = if holds.line_items.contains(&l.id)
+                || holds.advertisers.contains(&p.advertiser_id)
+            {
+                Some(Verdict::Paused)
+            } else if now < l.start || now >= l.end {
+                Some(Verdict::OutOfFlight)
+            } else if p.tags.is_empty() && !p.creatives.iter().any(|c| c.1 <= limit) {
+                Some(Verdict::NoServableCreative)
+            } else {
+                None
+            };
+            if let Some(v) = verdict {
+                dropped[i] = Some(v);
+                continue;
+            }
+            let probability = pacers
+                .as_deref()
+                .and_then(|p| p.get(i))
+                .map_or(1.0, Pacer::probability);
+            let position = lines.len() as u32;
+            let positional = residual.as_ref().is_some_and(Expr::is_positional);
+            let expr = match residual {
+                None => {
+                    always.push(position);
+                    ANYONE
+                }
+                Some(r) => {
+                    match r.narrowest_required() {
+                        Some((field, values)) => {
+                            let by = by_value.entry(field).or_default();
+                            for v in values {
+                                let list = by.entry(v.clone()).or_default();
+                                if list.last() != Some(&position) {
+                                    list.push(position);
+                                }
+                            }
+                        }
+                        None => always.push(position),
+                    }
+                    let next = exprs.len() as u32;
+                    *seen.entry(r).or_insert_with_key(|r| {
+                        exprs.push(r.clone());
+                        next
+                    })
+                }
+            };
+            lines.push(Line {
+                item: i as u32,
+                expr,
+                positional,
+                value: values.get(i).copied().unwrap_or(l.cpm),
+                probability,
+                allowance: self.allowance(i, l.tier),
+                taken: AtomicU32::new(0),
+            });
+        }
+        BreakPlan {
+            key,
+            now,
+            lines,
+            exprs,
+            by_value,
+            always,
+            dropped,
+        }
+    }
+
+    /// What line item `i` may take in one break: unlimited until reservations and break-aware pacing say
+    /// otherwise.
+    fn allowance(&self, _i: usize, _tier: Tier) -> u32 {
+        u32::MAX
+    }
+}
