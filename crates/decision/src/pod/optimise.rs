@@ -20,7 +20,7 @@ use super::{Candidate, PodRules};
 /// Candidates of one tier the search weighs (the best-ranked).
 pub const PER_TIER: usize = 16;
 /// Search nodes per tier before the best pod so far is kept.
-pub const NODES: usize = 50_000;
+pub const NODES: usize = 4_000;
 
 /// One chosen ad: candidate index and the duration it plays.
 pub(super) type Pick = (usize, u32);
@@ -194,10 +194,22 @@ impl Search<'_> {
             .duration_ms
             .saturating_add(self.rules.tolerance_ms);
         let used: u32 = self.picks.iter().map(|p| p.1).sum();
+        // The longest the remaining ads could add: their longest durations, as many as may still join.
+        let mut longest: Vec<u32> = rest
+            .iter()
+            .map(|&c| {
+                let x = &self.candidates[c];
+                x.alternatives_ms
+                    .iter()
+                    .fold(x.duration_ms, |a, &b| a.max(b))
+            })
+            .collect();
+        longest.sort_unstable_by(|a, b| b.cmp(a));
+        let more: u32 = longest.iter().take(ads_left).sum();
         Score {
             value: score.value + value,
             preferred: score.preferred + rest.len().min(ads_left) as u32,
-            fill: (score.fill + limit.saturating_sub(used)).min(limit),
+            fill: score.fill + more.min(limit.saturating_sub(used)),
         }
     }
 
