@@ -11,6 +11,7 @@ pub mod history;
 pub mod openrtb;
 pub mod pacing;
 pub mod pod;
+pub mod reservation;
 pub mod targeting;
 #[cfg(feature = "testing")]
 pub mod testing;

@@ -121,16 +121,25 @@ impl Engine {
         let walk = self.walk(plan, request, facts, now, external, false);
         let (weighed, mut verdicts, picks) = self.choose(&walk, explain, &mut Vec::new());
         drop(walk);
-        let filled: u32 = picks.iter().map(|p| p.1).sum();
-        let ads = picks
-            .iter()
-            .enumerate()
-            .filter_map(|(slot, &(c, ms))| {
-                let (offer, _, options) = weighed.get(c)?;
-                let creative = options.iter().find(|o| o.1 == ms).map(|o| o.0);
-                self.pod_ad(request, slot, *offer, creative, external)
-            })
-            .collect();
+        self.decisions
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let mut filled: u32 = 0;
+        let mut ads: Vec<PodAd> = Vec::with_capacity(picks.len());
+        for &(c, ms) in &picks {
+            let Some((offer, _, options)) = weighed.get(c) else {
+                continue;
+            };
+            let creative = options.iter().find(|o| o.1 == ms).map(|o| o.0);
+            let Some(ad) = self.pod_ad(request, ads.len(), *offer, creative, external) else {
+                continue;
+            };
+            if !self.reserve(&ad, request, now) {
+                // Another node took the line item's last room first: slate rather than an overrun.
+                continue;
+            }
+            filled += ms;
+            ads.push(ad);
+        }
         let explanation = if explain {
             let candidates: Vec<Candidate> = weighed.iter().map(|w| w.1.clone()).collect();
             let rules = self.rules(plan.key.duration_ms);
@@ -158,6 +167,32 @@ impl Engine {
             unfilled_ms: plan.key.duration_ms.saturating_sub(filled),
             explanation,
         }
+    }
+
+    /// Reserves a chosen catalog ad against its line item's goal (true without reservations, and for
+    /// external ads, which are not the catalog's to count).
+    fn reserve(&self, ad: &PodAd, request: &PodRequest, now: DateTime<Utc>) -> bool {
+        let (Some(reservations), Some(id)) = (&self.reservations, &ad.line_item_id) else {
+            return true;
+        };
+        let Some(l) = self
+            .by_id
+            .get(id)
+            .and_then(|&i| self.catalog.line_items.get(i))
+        else {
+            return true;
+        };
+        let ttl = chrono::TimeDelta::seconds(i64::from(self.config.reservation_ttl_secs));
+        reservations.reserve(
+            crate::reservation::Reservation {
+                ad_instance_id: ad.ad_instance_id.clone(),
+                line_item_id: id.clone(),
+                viewer_id: request.viewer.viewer_id.clone(),
+                expires_at: now + ttl,
+            },
+            crate::catalog::Catalog::goal_impressions(l),
+            now,
+        )
     }
 
     /// The stitcher's form of a chosen ad in `slot`.

@@ -36,8 +36,9 @@ use serde::Serialize;
 use crate::catalog::Catalog;
 use crate::external::ExternalAd;
 use crate::history::{HistoryCounters, ViewerHistorySource};
-use crate::pacing::Pacer;
+use crate::pacing::{AudienceForecast, Pacer};
 use crate::pod::Rejection;
+use crate::reservation::Reservations;
 use crate::targeting::{Expr, TargetingIndex};
 use prepare::{Prepared, facts, prepare};
 use rank::Ranking;
@@ -121,6 +122,8 @@ pub struct TagRequest {
 pub struct EngineConfig {
     /// Most ads in one pod.
     pub max_ads: usize,
+    /// How long a reservation counts when its impression is not delivered, in seconds.
+    pub reservation_ttl_secs: u32,
     /// How far the ads may run past the break, in ms.
     pub tolerance_ms: u32,
     /// At most one ad per advertiser in a pod (competitive categories are always kept apart).
@@ -134,6 +137,7 @@ impl Default for EngineConfig {
     fn default() -> Self {
         EngineConfig {
             max_ads: 6,
+            reservation_ttl_secs: 300,
             tolerance_ms: 500,
             one_ad_per_advertiser: true,
             separate_breaks: false,
@@ -169,6 +173,14 @@ pub struct Engine {
     longest_window_hours: u32,
     /// Recent break plans, reused by the viewers of the same break; cleared when pacing or holds change.
     plans: Mutex<Vec<Arc<BreakPlan>>>,
+    /// Pending impressions: the goal guard counts them, and every catalog ad decided is reserved.
+    reservations: Option<Arc<dyn Reservations>>,
+    /// The audience forecast that break-aware even pacing plans with.
+    forecast: Option<Arc<dyn AudienceForecast>>,
+    /// Decisions made, against which each line item's eligible count gives its share of the audience.
+    decisions: AtomicU64,
+    /// Carried fractions of break allowances, by line item (see [`crate::pacing::break_allowance`]).
+    carry: Mutex<Vec<f64>>,
 }
 
 /// How many break plans are kept: a few breaks in flight per channel.
@@ -306,6 +318,10 @@ impl Engine {
             history,
             longest_window_hours,
             plans: Mutex::new(Vec::new()),
+            reservations: None,
+            forecast: None,
+            decisions: AtomicU64::new(0),
+            carry: Mutex::new(vec![0.0; catalog.line_items.len()]),
             prepared,
             ranking: RwLock::new(ranking),
             shortest_ms,
@@ -320,6 +336,19 @@ impl Engine {
             max_ads,
             tolerance_ms,
         }
+    }
+
+    /// The same engine reserving every catalog ad it decides in `reservations`, which guard the goals
+    /// (delivered plus pending never past a goal), and, with a `forecast`, pacing even line items per break
+    /// from the expected audience instead of the per-minute serve probability.
+    pub fn with_reservations(
+        mut self,
+        reservations: Arc<dyn Reservations>,
+        forecast: Option<Arc<dyn AudienceForecast>>,
+    ) -> Self {
+        self.reservations = Some(reservations);
+        self.forecast = forecast;
+        self
     }
 
     /// The catalog.

@@ -13,8 +13,9 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use chrono::{DateTime, Utc};
 
 use super::{Engine, Verdict};
-use crate::pacing::Pacer;
-use crate::pod::{Positions, Tier};
+use crate::catalog::Catalog;
+use crate::pacing::{BreakPlanInput, Pacer, PacingMode, break_allowance};
+use crate::pod::Positions;
 use crate::targeting::{Expr, Facts, Field};
 
 /// No residual targeting: the line item matches every viewer of the break.
@@ -259,10 +260,11 @@ impl Engine {
                 dropped[i] = Some(v);
                 continue;
             }
-            let probability = pacers
+            let pacer = pacers
                 .as_deref()
                 .and_then(|p| p.get(i))
                 .map_or(1.0, Pacer::probability);
+            let (allowance, probability) = self.allowance(i, &key.channel, now, pacer);
             let position = lines.len() as u32;
             let positional = residual.as_ref().is_some_and(Expr::is_positional);
             let expr = match residual {
@@ -296,7 +298,7 @@ impl Engine {
                 positional,
                 value: values.get(i).copied().unwrap_or(l.cpm),
                 probability,
-                allowance: self.allowance(i, l.tier),
+                allowance,
                 taken: AtomicU32::new(0),
             });
         }
@@ -311,9 +313,66 @@ impl Engine {
         }
     }
 
-    /// What line item `i` may take in one break: unlimited until reservations and break-aware pacing say
-    /// otherwise.
-    fn allowance(&self, _i: usize, _tier: Tier) -> u32 {
-        u32::MAX
+    /// What line item `i` may take in one break, and its serve probability: unlimited without
+    /// reservations; with them, never past the goal counting pending impressions; with a forecast too, even
+    /// line items get their audience share of what is left ([`break_allowance`]), and a probability that
+    /// spreads it over the break's eligible viewers.
+    fn allowance(&self, i: usize, channel: &str, now: DateTime<Utc>, pacer: f64) -> (u32, f64) {
+        let (Some(reservations), Some(l)) = (&self.reservations, self.catalog.line_items.get(i))
+        else {
+            return (u32::MAX, pacer);
+        };
+        let goal = Catalog::goal_impressions(l);
+        let consumption = reservations.consumption(&l.id, now);
+        let committed = consumption.committed();
+        let Some(forecast) = &self.forecast else {
+            return (to_u32(goal.saturating_sub(committed)), pacer);
+        };
+        let break_audience = forecast.break_audience(channel, now);
+        let input = BreakPlanInput {
+            mode: l.pacing,
+            goal,
+            committed,
+            break_audience,
+            remaining_audience: forecast.audience_between(now, l.end),
+        };
+        let deliveries = match self.carry.lock() {
+            Ok(mut carry) => carry.get_mut(i).map_or(0, |c| break_allowance(&input, c)),
+            Err(_) => 0,
+        };
+        // Some reservations expire undelivered (viewers leave): reserve that much more, still never past the
+        // goal counting pending ones.
+        let settled = consumption.delivered + consumption.expired;
+        let rate = if settled >= 100 {
+            (consumption.delivered as f64 / settled as f64).max(0.5)
+        } else {
+            1.0
+        };
+        let allowance =
+            ((deliveries as f64 / rate).round() as u64).min(goal.saturating_sub(committed));
+        // The share of viewers eligible for it so far (1 until it has been seen), so the allowance is
+        // offered across the break rather than to its first viewers.
+        let decisions = self.decisions.load(Ordering::Relaxed);
+        let eligible = self
+            .eligible
+            .get(i)
+            .map_or(0, |e| e.load(Ordering::Relaxed));
+        let share = if decisions > 100 && eligible > 0 {
+            (eligible as f64 / decisions as f64).min(1.0)
+        } else {
+            1.0
+        };
+        let probability = if l.pacing == PacingMode::Asap {
+            1.0
+        } else {
+            // A margin over the forecast, so a break somewhat smaller than forecast still meets its plan; the
+            // allowance caps a bigger one.
+            (allowance as f64 / (share * break_audience).max(1.0) * 1.25).min(1.0)
+        };
+        (to_u32(allowance), probability)
     }
+}
+
+fn to_u32(n: u64) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX - 1)
 }
