@@ -20,7 +20,7 @@ use super::{Candidate, PodRules};
 /// Candidates of one tier the search weighs (the best-ranked).
 pub const PER_TIER: usize = 16;
 /// Search nodes per tier before the best pod so far is kept.
-pub const NODES: usize = 4_000;
+pub const NODES: usize = 1_000;
 
 /// One chosen ad: candidate index and the duration it plays.
 pub(super) type Pick = (usize, u32);
@@ -167,16 +167,16 @@ struct Search<'a> {
 }
 
 impl Search<'_> {
-    fn durations(&self, c: usize) -> impl Iterator<Item = (u32, bool)> + '_ {
-        let x = &self.candidates[c];
-        std::iter::once((x.duration_ms, true)).chain(x.alternatives_ms.iter().map(|&d| (d, false)))
-    }
-
     fn offer(&mut self, score: Score) {
         if self.best.as_ref().is_some_and(|(b, _)| !score.beats(b)) {
             return;
         }
-        if extendable(self.candidates, &self.picks, self.rules.max_ads) {
+        // Most pods have no slot restriction: nothing to arrange.
+        let free = self.picks.iter().all(|p| {
+            let c = &self.candidates[p.0];
+            c.positions == super::Positions::ANY && !c.first_in_pod
+        });
+        if free || extendable(self.candidates, &self.picks, self.rules.max_ads) {
             self.best = Some((score, self.picks[self.base..].to_vec()));
         }
     }
@@ -194,16 +194,16 @@ impl Search<'_> {
             .duration_ms
             .saturating_add(self.rules.tolerance_ms);
         let used: u32 = self.picks.iter().map(|p| p.1).sum();
-        // The longest the remaining ads could add: their longest durations, as many as may still join.
-        let mut longest: Vec<u32> = rest
-            .iter()
-            .map(|&c| {
-                let x = &self.candidates[c];
-                x.alternatives_ms
-                    .iter()
-                    .fold(x.duration_ms, |a, &b| a.max(b))
-            })
-            .collect();
+        // The longest the remaining ads could add: their longest durations, as many as may still join (the
+        // tier holds at most PER_TIER candidates: a stack array).
+        let mut longest = [0u32; PER_TIER];
+        for (slot, &c) in longest.iter_mut().zip(rest) {
+            let x = &self.candidates[c];
+            *slot = x
+                .alternatives_ms
+                .iter()
+                .fold(x.duration_ms, |a, &b| a.max(b));
+        }
         longest.sort_unstable_by(|a, b| b.cmp(a));
         let more: u32 = longest.iter().take(ads_left).sum();
         Score {
@@ -225,8 +225,13 @@ impl Search<'_> {
             return;
         }
         let c = self.tier[k];
-        let options: Vec<(u32, bool)> = self.durations(c).collect();
-        for (ms, preferred) in options {
+        let alternatives = self.candidates[c].alternatives_ms.len();
+        for option in 0..=alternatives {
+            let x = &self.candidates[c];
+            let (ms, preferred) = match option {
+                0 => (x.duration_ms, true),
+                n => (x.alternatives_ms[n - 1], false),
+            };
             if compatible(self.candidates, self.rules, &self.picks, c, ms) {
                 self.picks.push((c, ms));
                 let next = Score {
