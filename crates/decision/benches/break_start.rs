@@ -21,8 +21,15 @@ use interlude_stitch::PodRequest;
 mod baseline;
 
 const LINE_ITEMS: usize = 10_000;
-const VIEWERS: usize = 100_000;
 const CHUNK: usize = 10_000;
+
+/// The herd's size: 100,000, or `BREAK_START_VIEWERS` for a quick run (profiling, iterating).
+fn viewers() -> usize {
+    std::env::var("BREAK_START_VIEWERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100_000)
+}
 
 /// Per-decision times: exact percentiles from the sorted samples, and a log-scale histogram.
 struct Latencies(Vec<Duration>);
@@ -100,7 +107,8 @@ fn bench(c: &mut Criterion) {
     let now: DateTime<Utc> = "2026-11-23T20:00:00Z".parse().unwrap_or_default();
     let catalog = realistic_catalog(now, LINE_ITEMS, 7);
     catalog.validate().unwrap_or_else(|e| panic!("{e}"));
-    let herd = herd(&catalog, VIEWERS, now, 11);
+    let viewers = viewers();
+    let herd = herd(&catalog, viewers, now, 11);
     let old = baseline::Engine::new(catalog.clone(), herd.counters.clone(), 6, 500);
     let new = Engine::with_history(catalog.clone(), herd.history.clone(), 6, 500);
     // The same engine over the older per-line-item counters: the restructured walk without the history seam.
@@ -115,8 +123,8 @@ fn bench(c: &mut Criterion) {
     }
     println!(
         "sampled fill of the 120 s break: old {:.1} %, new {:.1} %",
-        old_fill as f64 / (VIEWERS.div_ceil(97) as f64 * 1200.0),
-        new_fill as f64 / (VIEWERS.div_ceil(97) as f64 * 1200.0)
+        old_fill as f64 / (viewers.div_ceil(97) as f64 * 1200.0),
+        new_fill as f64 / (viewers.div_ceil(97) as f64 * 1200.0)
     );
 
     // Interleaved, one core: chunk k through the old path, then the same chunk through the new ones.
@@ -161,9 +169,10 @@ fn bench(c: &mut Criterion) {
         (w_many, c_many) = (w_many + t.elapsed(), c_many + (thread_cpu() - c));
     }
     println!(
-        "catalog: {LINE_ITEMS} line items; herd: {VIEWERS} viewers at one 120 s break; {:.2} ads per pod",
-        filled.0 as f64 / VIEWERS as f64
+        "catalog: {LINE_ITEMS} line items; herd: {viewers} viewers at one 120 s break; {:.2} ads per pod",
+        filled.0 as f64 / viewers as f64
     );
+    let old_n = t_old.len().max(1) as f64;
     let old_l = Latencies(t_old);
     old_l.print(
         "old path (f694881 engine, per-line-item counters), 1 core",
@@ -193,7 +202,7 @@ fn bench(c: &mut Criterion) {
     let halves: Vec<(Vec<Duration>, Duration)> = std::thread::scope(|s| {
         let handles: Vec<_> = herd
             .requests
-            .chunks(VIEWERS.div_ceil(2))
+            .chunks(viewers.div_ceil(2))
             .map(|part| {
                 let (new, plan) = (&new, &plan);
                 s.spawn(move || {
@@ -214,8 +223,8 @@ fn bench(c: &mut Criterion) {
     Latencies(times).print("new path: plan_break once + decide_in, 2 threads", two, cpu);
     println!(
         "ratio new/old, CPU per decision: {:.1}x; wall, 1 core: {:.1}x; p50 old {:?} new {:?}; p99 old {:?} new {:?}",
-        (c_old.as_secs_f64() / 20_000.0) / (c_many.as_secs_f64() / VIEWERS as f64),
-        (w_old.as_secs_f64() / 20_000.0) / (w_many.as_secs_f64() / VIEWERS as f64),
+        (c_old.as_secs_f64() / old_n) / (c_many.as_secs_f64() / viewers as f64),
+        (w_old.as_secs_f64() / old_n) / (w_many.as_secs_f64() / viewers as f64),
         old_l.pct(0.5),
         new_l.pct(0.5),
         old_l.pct(0.99),
@@ -225,7 +234,7 @@ fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("break_start");
     let mut k = 0;
     let mut next = || {
-        k = (k + 7919) % VIEWERS;
+        k = (k + 7919) % viewers;
         &herd.requests[k]
     };
     g.bench_function("old_decide_one_viewer", |b| {

@@ -18,7 +18,9 @@
 //! worth most, a candidate playing whichever of its durations fits); [`PodBuilder`] is the greedy form the
 //! engine uses to know when its walk has seen enough.
 
-mod optimise;
+pub(crate) mod items;
+pub(crate) mod optimise;
+mod slots;
 
 pub use optimise::{NODES, PER_TIER};
 

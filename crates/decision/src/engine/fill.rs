@@ -11,6 +11,8 @@ use super::rank::{Assessed, Offer};
 use super::rotation::CreativeOption;
 use super::{Decision, Engine, Verdict};
 use crate::external::ExternalAd;
+use crate::pod::items::Items;
+use crate::pod::optimise::{Scratch, optimise_items};
 use crate::pod::{self, Candidate, PodBuilder, PodRules};
 use crate::targeting::Facts;
 
@@ -74,11 +76,14 @@ impl Engine {
                 }
             }
         }
-        let mut candidates: Vec<Candidate> = weighed.iter().map(|w| w.1.clone()).collect();
+        let candidates: Vec<Candidate> = weighed.iter().map(|w| w.1.clone()).collect();
+        let mut items = Items::from_candidates(&candidates);
         // Offers arrive in rank order (tiers contiguous), the merge with external ads included.
         let order: Vec<usize> = (0..candidates.len()).collect();
+        let mut scratch = Scratch::default();
+        let mut picks = Vec::new();
         loop {
-            let picks = pod::optimise(&candidates, &order, &rules);
+            optimise_items(&items, &order, &rules, &mut scratch, &mut picks);
             // Each catalog ad takes one impression of its line item's allowance for this break; one that
             // other viewers used up is withdrawn and the pod chosen again.
             let mut taken = Vec::new();
@@ -100,8 +105,7 @@ impl Engine {
                 walk.plan.give_back(position);
             }
             // Out of reach from now on: no duration fits.
-            candidates[c].duration_ms = u32::MAX;
-            candidates[c].alternatives_ms.clear();
+            items.withdraw(c);
             if explain {
                 verdicts.push((weighed[c].0, Verdict::PacedOut { probability: 0.0 }));
             }

@@ -8,14 +8,23 @@
 //! the two. Each candidate may play one of several durations (a line item's creatives), so with 10 s left a
 //! 10 s creative is tried.
 //!
+//! The search goes depth first, taking each candidate (preferred duration first) before leaving it out, so
+//! its first pod is the greedy one; a branch is cut as soon as its bound cannot beat the best pod found. The
+//! bound is what makes it cheap: at most as many more ads as the shortest remaining durations fit in the
+//! time left, worth at most the best remaining values, and at most the longest total the remaining durations
+//! can make without passing the time left (the subset sums of each suffix, a bitset over the durations'
+//! greatest common divisor). When the greedy pod is the best, the bound says so at once. It works on
+//! [`Items`]: integers, pairwise conflicts as bitmasks, slots as masks ([`super::slots`]).
+//!
 //! Slot restrictions (position-in-pod targeting) are kept by ordering the pod; a tier may choose an ad that
 //! needs lower-tier ads around it (one that may not play first), and if none come, the best pod without it
 //! is taken instead. That, and the limits below, are where the search is not exact: with no slot
-//! restriction beyond first-in-pod it is exact for up to [`PER_TIER`] candidates per tier (the best-ranked ones) and stops after
-//! [`NODES`] nodes per tier, keeping the best pod found, which is never worse than the greedy one it starts
-//! from.
+//! restriction beyond first-in-pod it is exact for up to [`PER_TIER`] candidates per tier (the best-ranked
+//! ones) and stops after [`NODES`] nodes per tier, keeping the best pod found, which is never worse than the
+//! greedy one it starts from.
 
-use super::{Candidate, PodRules};
+use super::items::{Items, slot_mask};
+use super::{Candidate, PodRules, Positions, Tier, slots};
 
 /// Candidates of one tier the search weighs (the best-ranked).
 pub const PER_TIER: usize = 16;
@@ -23,7 +32,11 @@ pub const PER_TIER: usize = 16;
 pub const NODES: usize = 1_000;
 
 /// One chosen ad: candidate index and the duration it plays.
-pub(super) type Pick = (usize, u32);
+pub(crate) type Pick = (usize, u32);
+
+const ANY: u8 = Positions::ANY.0;
+/// Widest subset-sum bitset, in 64-bit words (the time left over the durations' common divisor).
+const WORDS: usize = 16;
 
 /// A tier's objective: value, preferred creatives, time filled.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
@@ -46,200 +59,342 @@ impl Score {
     }
 }
 
-/// Whether `picks` could still be placed once lower tiers add ads (up to `max_ads`): some pod size where
-/// the others fill the slots these do not accept.
-fn extendable(candidates: &[Candidate], picks: &[Pick], max_ads: usize) -> bool {
-    if arrange(candidates, picks).is_some() {
-        return true;
+/// The search's buffers, reused from one decision to the next.
+#[derive(Debug, Default)]
+pub(crate) struct Scratch {
+    picks: Vec<Pick>,
+    masks: Vec<u8>,
+    best: Vec<Pick>,
+    members: Vec<usize>,
+    arranged: Vec<usize>,
+    bounds: Bounds,
+}
+
+/// What bounds a branch of one tier's search, per suffix `k` of its members (value descending).
+#[derive(Debug)]
+struct Bounds {
+    /// `positive[k]`: the values (those above 0) of members before `k`, summed.
+    positive: [f64; PER_TIER + 1],
+    /// `shortest[k]`: the shortest duration of each member from `k` on, ascending.
+    shortest: [[u32; PER_TIER]; PER_TIER + 1],
+    /// `longest[k]`: the longest duration of each member from `k` on, descending.
+    longest: [[u32; PER_TIER]; PER_TIER + 1],
+    /// Subset sums: the totals exactly `c` members from `k` on can play (each one of its durations), a
+    /// bitset over `unit` ms of `words` words at `(k * counts + c) * words`; `words` is 0 when the time
+    /// left over the durations' common divisor, or the ads left, make the tables too wide.
+    all: Vec<u64>,
+    /// The same, every member on its preferred duration.
+    preferred: Vec<u64>,
+    unit: u32,
+    words: usize,
+    counts: usize,
+}
+
+impl Default for Bounds {
+    fn default() -> Self {
+        Bounds {
+            positive: [0.0; PER_TIER + 1],
+            shortest: [[0; PER_TIER]; PER_TIER + 1],
+            longest: [[0; PER_TIER]; PER_TIER + 1],
+            all: Vec::new(),
+            preferred: Vec::new(),
+            unit: 0,
+            words: 0,
+            counts: 0,
+        }
     }
-    (picks.len() + 1..=max_ads).any(|n| {
-        // Slots 0..n; each pick needs a distinct slot it accepts (a small bipartite matching).
-        fn assign(
-            c: &[Candidate],
-            picks: &[Pick],
-            k: usize,
-            n: usize,
-            used: &mut Vec<bool>,
-        ) -> bool {
-            if k == picks.len() {
-                return true;
-            }
-            let x = &c[picks[k].0];
-            for slot in 0..n {
-                if !used[slot] && x.positions.allows(slot, n) && !(x.first_in_pod && slot != 0) {
-                    used[slot] = true;
-                    if assign(c, picks, k + 1, n, used) {
-                        return true;
+}
+
+/// Most ads left to a tier for which the subset-sum tables are kept.
+const COUNTS: usize = 16;
+
+impl Bounds {
+    /// The bounds of a tier with `members`, `time_left` ms and `ads_left` ads.
+    fn prepare(&mut self, items: &Items, members: &[usize], time_left: u32, ads_left: usize) {
+        let n = members.len();
+        for (k, &c) in members.iter().enumerate() {
+            self.positive[k + 1] = self.positive[k] + items.get(c).value.max(0.0);
+        }
+        let fitting = |c: usize| {
+            items
+                .durations(c)
+                .iter()
+                .copied()
+                .filter(move |&d| d <= time_left)
+        };
+        for k in (0..n).rev() {
+            let c = members[k];
+            let short = fitting(c).min().unwrap_or(u32::MAX);
+            let long = fitting(c).max().unwrap_or(0);
+            let len = n - k - 1;
+            let (next_short, next_long) = (self.shortest[k + 1], self.longest[k + 1]);
+            insert_sorted(&mut self.shortest[k], &next_short[..len], short, |x, y| {
+                x <= y
+            });
+            insert_sorted(&mut self.longest[k], &next_long[..len], long, |x, y| x >= y);
+        }
+        let unit = members.iter().flat_map(|&c| fitting(c)).fold(0u32, gcd);
+        let counts = ads_left.min(n) + 1;
+        self.words = 0;
+        if unit == 0 || counts > COUNTS || (time_left / unit) as usize / 64 + 1 > WORDS {
+            return;
+        }
+        let top = (time_left / unit) as usize;
+        let words = top / 64 + 1;
+        (self.unit, self.words, self.counts) = (unit, words, counts);
+        let size = (n + 1) * counts * words;
+        for table in [&mut self.all, &mut self.preferred] {
+            table.clear();
+            table.resize(size, 0);
+            table[(n * counts) * words] = 1;
+        }
+        let at = |k: usize, c: usize| (k * counts + c) * words;
+        for k in (0..n).rev() {
+            let m = members[k];
+            let preferred = items
+                .durations(m)
+                .first()
+                .copied()
+                .filter(|&d| d <= time_left);
+            for (table, only_preferred) in [(&mut self.all, false), (&mut self.preferred, true)] {
+                let (here, next) = table.split_at_mut(at(k + 1, 0));
+                let here = &mut here[at(k, 0)..];
+                here.copy_from_slice(&next[..counts * words]);
+                for c in 1..counts {
+                    let (to, from) = (c * words, (c - 1) * words);
+                    let from = &next[from..from + words];
+                    let to = &mut here[to..to + words];
+                    if only_preferred {
+                        if let Some(d) = preferred {
+                            shift_or(to, from, (d / unit) as usize);
+                        }
+                    } else {
+                        for d in fitting(m) {
+                            shift_or(to, from, (d / unit) as usize);
+                        }
                     }
-                    used[slot] = false;
+                    // Totals past the time left are of no use.
+                    if top % 64 != 63 {
+                        to[words - 1] &= (1u64 << (top % 64 + 1)) - 1;
+                    }
                 }
             }
-            false
         }
-        assign(candidates, picks, 0, n, &mut vec![false; n])
-    })
+    }
+
+    /// The longest total in `table` for exactly `c` members from `k` on, within `t` ms.
+    fn longest_within(&self, table: &[u64], k: usize, c: usize, t: u32) -> Option<u32> {
+        let at = (k * self.counts + c) * self.words;
+        let sums = &table[at..at + self.words];
+        let top = ((t / self.unit) as usize).min(self.words * 64 - 1);
+        let mut w = top / 64;
+        let mut word = if top % 64 == 63 {
+            sums[w]
+        } else {
+            sums[w] & ((1u64 << (top % 64 + 1)) - 1)
+        };
+        loop {
+            if word != 0 {
+                let bit = 63 - word.leading_zeros() as usize;
+                return Some((w * 64 + bit) as u32 * self.unit);
+            }
+            if w == 0 {
+                return None;
+            }
+            w -= 1;
+            word = sums[w];
+        }
+    }
 }
 
-/// Whether `picks` can be put in an order where each ad's slot is one it accepts; returns that order,
-/// keeping the given order where it can.
-pub(super) fn arrange(candidates: &[Candidate], picks: &[Pick]) -> Option<Vec<Pick>> {
-    fn fits(c: &Candidate, slot: usize, n: usize) -> bool {
-        c.positions.allows(slot, n) && !(c.first_in_pod && slot != 0)
-    }
-    let n = picks.len();
-    if picks
+/// `to` = `from` with `x` put in its place (`before(a, b)`: a goes first).
+fn insert_sorted(
+    to: &mut [u32; PER_TIER],
+    from: &[u32],
+    x: u32,
+    before: impl Fn(u32, u32) -> bool,
+) {
+    let at = from
         .iter()
-        .enumerate()
-        .all(|(k, p)| fits(&candidates[p.0], k, n))
-    {
-        return Some(picks.to_vec());
-    }
-    // Rare (a positional ad out of place): the first valid order, trying slots in the given order.
-    fn place(
-        candidates: &[Candidate],
-        picks: &[Pick],
-        used: &mut Vec<bool>,
-        out: &mut Vec<Pick>,
-    ) -> bool {
-        let n = picks.len();
-        if out.len() == n {
-            return true;
-        }
-        for k in 0..n {
-            if !used[k] && fits(&candidates[picks[k].0], out.len(), n) {
-                used[k] = true;
-                out.push(picks[k]);
-                if place(candidates, picks, used, out) {
-                    return true;
-                }
-                out.pop();
-                used[k] = false;
-            }
-        }
-        false
-    }
-    let mut out = Vec::with_capacity(n);
-    place(candidates, picks, &mut vec![false; n], &mut out).then_some(out)
+        .position(|&y| !before(y, x))
+        .unwrap_or(from.len());
+    to[..at].copy_from_slice(&from[..at]);
+    to[at] = x;
+    to[at + 1..=from.len()].copy_from_slice(&from[at..]);
 }
 
-/// Whether candidate `c` (playing `ms`) can join `picks` under the pod rules (not slots: see [`arrange`]).
-pub(super) fn compatible(
-    candidates: &[Candidate],
-    rules: &PodRules,
-    picks: &[Pick],
-    c: usize,
-    ms: u32,
-) -> bool {
-    let x = &candidates[c];
-    let limit = rules.duration_ms.saturating_add(rules.tolerance_ms);
-    let used: u32 = picks.iter().map(|p| p.1).sum();
-    if picks.len() >= rules.max_ads || used.saturating_add(ms) > limit {
-        return false;
+fn gcd(a: u32, b: u32) -> u32 {
+    if b == 0 { a } else { gcd(b, a % b) }
+}
+
+/// `to |= from << by` (bits past the end dropped).
+fn shift_or(to: &mut [u64], from: &[u64], by: usize) {
+    let (words, bits) = (by / 64, by % 64);
+    for i in (words..to.len()).rev() {
+        let j = i - words;
+        let mut v = from[j] << bits;
+        if bits > 0 && j > 0 {
+            v |= from[j - 1] >> (64 - bits);
+        }
+        to[i] |= v;
     }
-    let mut same_cap = 0;
-    for &(o, _) in picks {
-        let y = &candidates[o];
-        if rules.one_per_advertiser && y.advertiser == x.advertiser {
-            return false;
-        }
-        if x.categories.iter().any(|k| y.categories.contains(k)) {
-            return false;
-        }
-        if let (Some((g, _)), Some((h, _))) = (&x.cap, &y.cap)
-            && g == h
-        {
-            same_cap += 1;
-        }
-    }
-    x.cap.as_ref().is_none_or(|(_, left)| same_cap < *left)
 }
 
 struct Search<'a> {
-    candidates: &'a [Candidate],
+    items: &'a Items,
     rules: &'a PodRules,
-    /// This tier's candidates in rank order (values descending).
-    tier: Vec<usize>,
-    /// Picks of the tiers above, then the current branch.
-    picks: Vec<Pick>,
+    limit: u32,
+    /// This tier's candidates that can still join, value descending.
+    members: &'a [usize],
+    /// Per member, the members it cannot share the pod with (bit per member).
+    conflicts: [u32; PER_TIER],
+    /// Per member, whether it needs the first slot (bit 0) or the last (bit 1) of a pod of several.
+    needs: [u8; PER_TIER],
+    bounds: &'a Bounds,
+    /// Picks of the tiers above, then the current branch, with their slot masks.
+    picks: &'a mut Vec<Pick>,
+    masks: &'a mut Vec<u8>,
+    /// Picks with a slot restriction.
+    restricted: usize,
     base: usize,
-    best: Option<(Score, Vec<Pick>)>,
+    used: u32,
+    /// Members that conflict with the branch's picks.
+    blocked: u32,
+    best: Option<Score>,
+    best_picks: &'a mut Vec<Pick>,
     nodes: usize,
 }
 
 impl Search<'_> {
     fn offer(&mut self, score: Score) {
-        if self.best.as_ref().is_some_and(|(b, _)| !score.beats(b)) {
+        if self.best.as_ref().is_some_and(|b| !score.beats(b)) {
             return;
         }
         // Most pods have no slot restriction: nothing to arrange.
-        let free = self.picks.iter().all(|p| {
-            let c = &self.candidates[p.0];
-            c.positions == super::Positions::ANY && !c.first_in_pod
-        });
-        if free || extendable(self.candidates, &self.picks, self.rules.max_ads) {
-            self.best = Some((score, self.picks[self.base..].to_vec()));
+        if self.restricted == 0 || slots::placeable(self.masks, self.rules.max_ads) {
+            self.best = Some(score);
+            self.best_picks.clear();
+            self.best_picks.extend_from_slice(&self.picks[self.base..]);
         }
     }
 
-    fn bound(&self, k: usize, score: Score) -> Score {
+    /// Whether some pod of this branch that takes members from `k` on might beat `best`.
+    fn may_beat(&self, k: usize, score: Score, best: &Score) -> bool {
+        let b = self.bounds;
         let ads_left = self.rules.max_ads.saturating_sub(self.picks.len());
-        let rest = &self.tier[k.min(self.tier.len())..];
-        let value: f64 = rest
+        let t = self.limit.saturating_sub(self.used);
+        let rest = self.members.len() - k;
+        // The values of the members that may still join, best first, summed: at most one that needs the
+        // first slot and one the last (the best set of a partition matroid is the greedy one).
+        let mut values = [0.0f64; PER_TIER + 1];
+        let (mut open, mut taken) = (0usize, 0u8);
+        for j in k..self.members.len() {
+            let needs = self.needs[j];
+            if self.blocked & (1 << j) != 0 || needs & taken != 0 {
+                continue;
+            }
+            taken |= needs;
+            values[open + 1] = values[open] + self.items.get(self.members[j]).value.max(0.0);
+            open += 1;
+        }
+        let value = |c: usize| score.value + values[c.min(open)];
+        if b.words == 0 {
+            // At most as many more ads as the shortest remaining durations fit, filling at most the
+            // longest remaining durations.
+            let (mut more, mut sum) = (0usize, 0u32);
+            for &s in &b.shortest[k][..rest] {
+                if more == ads_left || sum.saturating_add(s) > t {
+                    break;
+                }
+                sum += s;
+                more += 1;
+            }
+            let longest: u32 = b.longest[k][..rest.min(ads_left)].iter().sum();
+            let bound = Score {
+                value: value(more),
+                preferred: score.preferred + more as u32,
+                fill: score.fill + longest.min(t),
+            };
+            return bound.beats(best);
+        }
+        // Per number `c` of members added: worth at most the `c` best values, filling at most the longest
+        // total of `c` that fits, all on their preferred creative only within the longest such total.
+        for c in 0..=ads_left.min(rest).min(b.counts - 1) {
+            let Some(fill) = b.longest_within(&b.all, k, c, t) else {
+                // No `c` fit, so no more do.
+                return false;
+            };
+            let some = Score {
+                value: value(c),
+                preferred: score.preferred + (c as u32).saturating_sub(1),
+                fill: score.fill + fill,
+            };
+            if some.beats(best) {
+                return true;
+            }
+            if let Some(fill) = b.longest_within(&b.preferred, k, c, t) {
+                let every = Score {
+                    value: value(c),
+                    preferred: score.preferred + c as u32,
+                    fill: score.fill + fill,
+                };
+                if every.beats(best) {
+                    return true;
+                }
+            }
+        }
+        false
+    }
+
+    /// Whether member `k` may join the branch (slots aside): not blocked, room for an ad, its cap not used up.
+    fn may_join(&self, k: usize) -> bool {
+        if self.blocked & (1 << k) != 0 || self.picks.len() >= self.rules.max_ads {
+            return false;
+        }
+        let Some((group, left)) = self.items.get(self.members[k]).cap else {
+            return true;
+        };
+        let same = self
+            .picks
             .iter()
-            .take(ads_left)
-            .map(|&c| self.candidates[c].value.max(0.0))
-            .sum();
-        let limit = self
-            .rules
-            .duration_ms
-            .saturating_add(self.rules.tolerance_ms);
-        let used: u32 = self.picks.iter().map(|p| p.1).sum();
-        // The longest the remaining ads could add: their longest durations, as many as may still join (the
-        // tier holds at most PER_TIER candidates: a stack array).
-        let mut longest = [0u32; PER_TIER];
-        for (slot, &c) in longest.iter_mut().zip(rest) {
-            let x = &self.candidates[c];
-            *slot = x
-                .alternatives_ms
-                .iter()
-                .fold(x.duration_ms, |a, &b| a.max(b));
-        }
-        longest.sort_unstable_by(|a, b| b.cmp(a));
-        let more: u32 = longest.iter().take(ads_left).sum();
-        Score {
-            value: score.value + value,
-            preferred: score.preferred + rest.len().min(ads_left) as u32,
-            fill: score.fill + more.min(limit.saturating_sub(used)),
-        }
+            .filter(|p| self.items.get(p.0).cap.is_some_and(|(g, _)| g == group))
+            .count();
+        (same as u32) < left
     }
 
     fn dfs(&mut self, k: usize, score: Score) {
         self.nodes += 1;
         self.offer(score);
-        if k >= self.tier.len() || self.nodes > NODES {
+        if k >= self.members.len() || self.nodes > NODES {
             return;
         }
-        if let Some((best, _)) = &self.best
-            && !self.bound(k, score).beats(best)
+        if let Some(best) = &self.best
+            && !self.may_beat(k, score, best)
         {
             return;
         }
-        let c = self.tier[k];
-        let alternatives = self.candidates[c].alternatives_ms.len();
-        for option in 0..=alternatives {
-            let x = &self.candidates[c];
-            let (ms, preferred) = match option {
-                0 => (x.duration_ms, true),
-                n => (x.alternatives_ms[n - 1], false),
-            };
-            if compatible(self.candidates, self.rules, &self.picks, c, ms) {
+        if self.may_join(k) {
+            let c = self.members[k];
+            let (item, saved) = (*self.items.get(c), self.blocked);
+            for (option, &ms) in self.items.durations(c).iter().enumerate() {
+                if self.used.saturating_add(ms) > self.limit {
+                    continue;
+                }
                 self.picks.push((c, ms));
+                self.masks.push(item.slots);
+                self.restricted += usize::from(item.slots != ANY);
+                self.used += ms;
+                self.blocked |= self.conflicts[k];
                 let next = Score {
-                    value: score.value + self.candidates[c].value,
-                    preferred: score.preferred + u32::from(preferred),
+                    value: score.value + item.value,
+                    preferred: score.preferred + u32::from(option == 0),
                     fill: score.fill + ms,
                 };
                 self.dfs(k + 1, next);
+                self.blocked = saved;
+                self.used -= ms;
+                self.restricted -= usize::from(item.slots != ANY);
+                self.masks.pop();
                 self.picks.pop();
             }
         }
@@ -247,80 +402,200 @@ impl Search<'_> {
     }
 }
 
-/// The pod's picks in play order, from `order` (candidates in rank order, tiers contiguous).
-pub(super) fn optimise(candidates: &[Candidate], order: &[usize], rules: &PodRules) -> Vec<Pick> {
-    let mut left_out: Vec<usize> = Vec::new();
-    loop {
-        let kept: Vec<usize> = order
+/// The picks (candidate, duration) tier by tier from `order` (rank order, tiers contiguous), into
+/// `scratch.picks` with their slot masks in `scratch.masks`.
+fn by_tier(items: &Items, order: &[usize], rules: &PodRules, scratch: &mut Scratch) {
+    let Scratch {
+        picks,
+        masks,
+        best,
+        members,
+        bounds,
+        ..
+    } = scratch;
+    picks.clear();
+    masks.clear();
+    let limit = rules.duration_ms.saturating_add(rules.tolerance_ms);
+    let mut used = 0u32;
+    let mut k = 0;
+    while k < order.len() {
+        let tier = items.get(order[k]).tier;
+        let end = order[k..]
             .iter()
-            .copied()
-            .filter(|c| !left_out.contains(c))
-            .collect();
-        let picks = by_tier(candidates, &kept, rules);
-        if let Some(arranged) = arrange(candidates, &picks) {
-            return arranged;
+            .position(|&c| items.get(c).tier != tier)
+            .map_or(order.len(), |n| k + n);
+        // Highest value first (stable: ties keep the given order), so the bound can add the next values up.
+        members.clear();
+        members.extend_from_slice(&order[k..end]);
+        members.sort_by(|&a, &b| items.get(b).value.total_cmp(&items.get(a).value));
+        members.truncate(PER_TIER);
+        k = end;
+        if picks.len() >= rules.max_ads {
+            break;
         }
-        // A positional ad was chosen in the hope of lower-tier ads around it that did not come: the best pod
-        // without one of the positional ads, else without all of them.
-        let positional: Vec<usize> = picks
+        // Members the tiers above keep out for good: a conflict, a cap used up, no duration that fits.
+        let time_left = limit.saturating_sub(used);
+        members.retain(|&c| {
+            let x = items.get(c);
+            let capped = x.cap.is_some_and(|(group, left)| {
+                let same = picks
+                    .iter()
+                    .filter(|p| items.get(p.0).cap.is_some_and(|(g, _)| g == group))
+                    .count();
+                same as u32 >= left
+            });
+            !capped
+                && x.slots & ANY != 0
+                && items.durations(c).iter().any(|&d| d <= time_left)
+                && picks.iter().all(|p| {
+                    !items.conflict(c, p.0, rules.one_per_advertiser)
+                        && !slots::exclusive(x.slots, items.get(p.0).slots)
+                })
+        });
+        if members.is_empty() {
+            continue;
+        }
+        // Pairs that can never share the pod: separation, or slots only one of them can have.
+        let (mut conflicts, mut needs) = ([0u32; PER_TIER], [0u8; PER_TIER]);
+        for a in 0..members.len() {
+            let x = items.get(members[a]).slots;
+            needs[a] = slots::needs(x);
+            for b in a + 1..members.len() {
+                if items.conflict(members[a], members[b], rules.one_per_advertiser)
+                    || slots::exclusive(x, items.get(members[b]).slots)
+                {
+                    conflicts[a] |= 1 << b;
+                    conflicts[b] |= 1 << a;
+                }
+            }
+        }
+        let base = picks.len();
+        bounds.prepare(
+            items,
+            members,
+            time_left,
+            rules.max_ads.saturating_sub(picks.len()),
+        );
+        let mut search = Search {
+            items,
+            rules,
+            limit,
+            members,
+            conflicts,
+            needs,
+            bounds,
+            restricted: masks.iter().filter(|&&m| m != ANY).count(),
+            picks,
+            masks,
+            base,
+            used,
+            blocked: 0,
+            best: None,
+            best_picks: best,
+            nodes: 0,
+        };
+        search.dfs(0, Score::default());
+        if search.best.is_some() {
+            for &(c, ms) in best.iter() {
+                picks.push((c, ms));
+                masks.push(items.get(c).slots);
+                used += ms;
+            }
+        }
+    }
+}
+
+/// The pod's picks in play order into `out`, from `order` (candidates in rank order, tiers contiguous).
+pub(crate) fn optimise_items(
+    items: &Items,
+    order: &[usize],
+    rules: &PodRules,
+    scratch: &mut Scratch,
+    out: &mut Vec<Pick>,
+) {
+    out.clear();
+    by_tier(items, order, rules, scratch);
+    if slots::arrange(&scratch.masks, &mut scratch.arranged) {
+        out.extend(scratch.arranged.iter().map(|&k| scratch.picks[k]));
+        return;
+    }
+    // A positional ad was chosen in the hope of lower-tier ads around it that did not come: the best pod
+    // without one of the positional ads, else without all of them. Rare: plain vectors.
+    let mut kept: Vec<usize> = order.to_vec();
+    loop {
+        let positional: Vec<usize> = scratch
+            .picks
             .iter()
             .map(|p| p.0)
-            .filter(|&c| {
-                candidates[c].positions != super::Positions::ANY || candidates[c].first_in_pod
-            })
+            .filter(|&c| items.get(c).slots != ANY)
             .collect();
         if positional.is_empty() {
-            return picks;
+            out.extend_from_slice(&scratch.picks);
+            return;
         }
         let mut best: Option<(Vec<Score>, Vec<Pick>)> = None;
         for &r in &positional {
             let without: Vec<usize> = kept.iter().copied().filter(|&c| c != r).collect();
-            let p = by_tier(candidates, &without, rules);
-            if let Some(arranged) = arrange(candidates, &p) {
-                let score = tier_scores(candidates, &p);
+            by_tier(items, &without, rules, scratch);
+            if slots::arrange(&scratch.masks, &mut scratch.arranged) {
+                let arranged: Vec<Pick> =
+                    scratch.arranged.iter().map(|&k| scratch.picks[k]).collect();
+                let score = tier_scores(items, &arranged);
                 if best.as_ref().is_none_or(|(b, _)| lexi_beats(&score, b)) {
                     best = Some((score, arranged));
                 }
             }
         }
         if let Some((_, arranged)) = best {
-            return arranged;
+            out.extend(arranged);
+            return;
         }
-        left_out.extend(positional);
+        kept.retain(|c| !positional.contains(c));
+        by_tier(items, &kept, rules, scratch);
+        if slots::arrange(&scratch.masks, &mut scratch.arranged) {
+            out.extend(scratch.arranged.iter().map(|&k| scratch.picks[k]));
+            return;
+        }
     }
 }
 
-fn tier_scores(candidates: &[Candidate], picks: &[Pick]) -> Vec<Score> {
-    let mut scores: Vec<(super::Tier, Score)> = Vec::new();
-    for &(c, ms) in picks {
-        let x = &candidates[c];
-        let at = match scores.iter().position(|(t, _)| *t == x.tier) {
-            Some(k) => k,
-            None => {
-                scores.push((x.tier, Score::default()));
-                scores.len() - 1
-            }
-        };
-        let s = &mut scores[at].1;
-        s.value += x.value;
-        s.preferred += u32::from(ms == x.duration_ms);
-        s.fill += ms;
-    }
-    scores.sort_by_key(|(t, _)| *t);
-    let tiers = [
-        super::Tier::Sponsorship,
-        super::Tier::Guaranteed,
-        super::Tier::Standard,
-        super::Tier::Programmatic,
-        super::Tier::House,
-    ];
-    tiers
+/// [`optimise_items`] over string candidates.
+pub(super) fn optimise(candidates: &[Candidate], order: &[usize], rules: &PodRules) -> Vec<Pick> {
+    let items = Items::from_candidates(candidates);
+    let mut out = Vec::new();
+    optimise_items(&items, order, rules, &mut Scratch::default(), &mut out);
+    out
+}
+
+/// Whether `picks` can be put in an order where each ad's slot is one it accepts; returns that order,
+/// keeping the given order where it can.
+pub(super) fn arrange(candidates: &[Candidate], picks: &[Pick]) -> Option<Vec<Pick>> {
+    let masks: Vec<u8> = picks
         .iter()
-        .map(|t| {
-            scores
-                .iter()
-                .find(|(u, _)| u == t)
-                .map_or(Score::default(), |(_, s)| *s)
+        .map(|p| slot_mask(candidates[p.0].positions, candidates[p.0].first_in_pod))
+        .collect();
+    let mut order = Vec::with_capacity(picks.len());
+    slots::arrange(&masks, &mut order).then(|| order.iter().map(|&k| picks[k]).collect())
+}
+
+fn tier_scores(items: &Items, picks: &[Pick]) -> Vec<Score> {
+    const TIERS: [Tier; 5] = [
+        Tier::Sponsorship,
+        Tier::Guaranteed,
+        Tier::Standard,
+        Tier::Programmatic,
+        Tier::House,
+    ];
+    TIERS
+        .iter()
+        .map(|&t| {
+            let mut s = Score::default();
+            for &(c, ms) in picks.iter().filter(|p| items.get(p.0).tier == t) {
+                s.value += items.get(c).value;
+                s.preferred += u32::from(items.durations(c).first() == Some(&ms));
+                s.fill += ms;
+            }
+            s
         })
         .collect()
 }
@@ -335,39 +610,4 @@ fn lexi_beats(a: &[Score], b: &[Score]) -> bool {
         }
     }
     false
-}
-
-fn by_tier(candidates: &[Candidate], order: &[usize], rules: &PodRules) -> Vec<Pick> {
-    let mut picks: Vec<Pick> = Vec::new();
-    let mut k = 0;
-    while k < order.len() {
-        let tier = candidates[order[k]].tier;
-        let end = order[k..]
-            .iter()
-            .position(|&c| candidates[c].tier != tier)
-            .map_or(order.len(), |n| k + n);
-        // Highest value first (stable: ties keep the given order), so the bound can add the next values up.
-        let mut members: Vec<usize> = order[k..end].to_vec();
-        members.sort_by(|&a, &b| candidates[b].value.total_cmp(&candidates[a].value));
-        members.truncate(PER_TIER);
-        k = end;
-        if picks.len() >= rules.max_ads {
-            break;
-        }
-        let base = picks.len();
-        let mut search = Search {
-            candidates,
-            rules,
-            tier: members,
-            picks,
-            base,
-            best: None,
-            nodes: 0,
-        };
-        search.dfs(0, Score::default());
-        let chosen = search.best.map(|(_, p)| p).unwrap_or_default();
-        picks = search.picks;
-        picks.extend(chosen);
-    }
-    picks
 }
