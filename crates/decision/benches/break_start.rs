@@ -109,6 +109,44 @@ fn bench(c: &mut Criterion) {
     catalog.validate().unwrap_or_else(|e| panic!("{e}"));
     let viewers = viewers();
     let herd = herd(&catalog, viewers, now, 11);
+    if std::env::var("BREAK_START_PROFILE").is_ok() {
+        // Only the new path, three times over the herd: for `perf record` or callgrind.
+        let engine = Engine::with_history(catalog.clone(), herd.history.clone(), 6, 500);
+        let plan = engine.plan_break("ch0", "final-b7", Some(120.0), now);
+        let c = thread_cpu();
+        for _ in 0..3 {
+            for r in &herd.requests {
+                black_box(engine.decide_in(&plan, r));
+            }
+        }
+        println!(
+            "{:.1} µs CPU per decision",
+            (thread_cpu() - c).as_secs_f64() * 1e6 / (3 * herd.requests.len()) as f64
+        );
+        return;
+    }
+    if std::env::var("BREAK_START_DIGEST").is_ok() {
+        // What the new path decides, as one number: the same before and after a change that must not
+        // change decisions.
+        let engine = Engine::with_history(catalog.clone(), herd.history.clone(), 6, 500);
+        let plan = engine.plan_break("ch0", "final-b7", Some(120.0), now);
+        let mut digest = String::new();
+        for r in &herd.requests {
+            let d = engine.decide_in(&plan, r);
+            for ad in &d.pod.ads {
+                digest.push_str(&ad.creative_id);
+                digest.push(',');
+            }
+            digest.push_str(&d.unfilled_ms.to_string());
+            digest.push(';');
+        }
+        println!(
+            "digest of {} decisions: {:016x}",
+            herd.requests.len(),
+            interlude_decision::engine::stable_hash(&[&digest])
+        );
+        return;
+    }
     let old = baseline::Engine::new(catalog.clone(), herd.counters.clone(), 6, 500);
     let new = Engine::with_history(catalog.clone(), herd.history.clone(), 6, 500);
     // The same engine over the older per-line-item counters: the restructured walk without the history seam.

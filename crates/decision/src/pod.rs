@@ -18,6 +18,7 @@
 //! worth most, a candidate playing whichever of its durations fits); [`PodBuilder`] is the greedy form the
 //! engine uses to know when its walk has seen enough.
 
+mod bounds;
 pub(crate) mod items;
 pub(crate) mod optimise;
 mod slots;

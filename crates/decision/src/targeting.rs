@@ -8,6 +8,7 @@
 //! candidates. With line items targeted by country, channel or device, as they are, a viewer meets a few dozen
 //! candidates out of tens of thousands.
 
+pub(crate) mod compiled;
 mod load;
 
 use std::collections::HashMap;

@@ -4,6 +4,7 @@
 use chrono::{DateTime, Utc};
 use interlude_stitch::PodRequest;
 
+use super::choice::with_choice;
 use super::plan::BreakPlan;
 use super::{DirectDecision, Engine};
 use crate::targeting::Facts;
@@ -25,24 +26,30 @@ impl Engine {
             blocked_categories: walk.excluded.clone(),
             tags: Vec::new(),
         };
-        let (weighed, _, picks) = self.choose(&walk, false, &mut direct.tags);
-        // Only sizing: the final step takes the allowance again for what it keeps.
-        for &(c, _) in &picks {
-            if let Some((super::rank::Offer::Line(_, position), _, _)) = weighed.get(c) {
-                plan.give_back(*position);
+        let (filled, count) = with_choice(|c| {
+            self.choose(&walk, false, &mut direct.tags, c);
+            // Only sizing: the final step takes the allowance again for what it keeps.
+            for &(k, _) in &c.picks {
+                if let Some(super::rank::Offer::Line(_, position)) =
+                    c.weighed.get(k).map(|w| w.offer)
+                {
+                    plan.give_back(position);
+                }
             }
-        }
-        let filled: u32 = picks.iter().map(|p| p.1).sum();
-        for &(c, _) in &picks {
-            if let Some((_, candidate, _)) = weighed.get(c) {
-                direct.advertisers.push(candidate.advertiser.clone());
-                direct
-                    .blocked_categories
-                    .extend(candidate.categories.iter().cloned());
+            for &(k, _) in &c.picks {
+                if let Some(candidate) = c
+                    .weighed
+                    .get(k)
+                    .and_then(|w| self.candidate(plan, &[], w, c.options(k)))
+                {
+                    direct.advertisers.push(candidate.advertiser);
+                    direct.blocked_categories.extend(candidate.categories);
+                }
             }
-        }
+            (c.picks.iter().map(|p| p.1).sum::<u32>(), c.picks.len())
+        });
         direct.open_ms = walk.duration_ms.saturating_sub(filled);
-        direct.ads_left = self.max_ads.saturating_sub(picks.len());
+        direct.ads_left = self.max_ads.saturating_sub(count);
         direct
     }
 }

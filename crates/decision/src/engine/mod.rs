@@ -13,9 +13,11 @@
 //! verdicts into the explanation.
 
 mod caps;
+mod choice;
 mod direct;
 mod explain;
 mod fill;
+mod keys;
 mod plan;
 mod prepare;
 mod rank;
@@ -26,7 +28,6 @@ pub use plan::BreakPlan;
 pub use prepare::stable_hash;
 pub use types::{Decision, DirectDecision, EnginePodSource, Holds, TagRequest, Verdict};
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
@@ -41,6 +42,7 @@ use crate::history::{HistoryCounters, ViewerHistorySource};
 use crate::pacing::{AudienceForecast, Pacer};
 use crate::reservation::Reservations;
 use crate::targeting::{Expr, TargetingIndex};
+use keys::{IdMap, Keys};
 use prepare::{Prepared, facts, prepare};
 use rank::Ranking;
 
@@ -92,8 +94,11 @@ pub struct Engine {
     tolerance_ms: u32,
     /// Content-level exclusions: where the expression holds, no ad of these categories.
     exclusions: Vec<(Expr, Vec<String>)>,
-    by_id: HashMap<String, usize>,
-    creative_by_id: HashMap<String, usize>,
+    by_id: IdMap<usize>,
+    creative_by_id: IdMap<usize>,
+    /// Advertisers and categories as numbers, and each creative's categories so numbered.
+    keys: Keys,
+    creative_categories: Vec<Vec<u32>>,
     holds: RwLock<Arc<Holds>>,
     /// One read per viewer per decision, when the store offers it; else caps read `counters` per line item.
     history: Option<Arc<dyn ViewerHistorySource>>,
@@ -191,7 +196,13 @@ impl Engine {
             .iter()
             .map(|_| AtomicU64::new(0))
             .collect();
-        let prepared = prepare(&catalog);
+        let mut keys = Keys::default();
+        let prepared = prepare(&catalog, &mut keys);
+        let creative_categories = catalog
+            .creatives
+            .iter()
+            .map(|c| c.categories.iter().map(|k| keys.category(k)).collect())
+            .collect();
         let ranking = Ranking::new(&catalog, &prepared, &[]);
         let shortest_ms = prepared
             .iter()
@@ -231,6 +242,8 @@ impl Engine {
         }
         Engine {
             config,
+            keys,
+            creative_categories,
             by_advertiser,
             creative_by_id,
             history,

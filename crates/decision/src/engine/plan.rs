@@ -16,6 +16,7 @@ use super::{Engine, Verdict};
 use crate::catalog::Catalog;
 use crate::pacing::{BreakPlanInput, Pacer, PacingMode, break_allowance};
 use crate::pod::Positions;
+use crate::targeting::compiled::{Compiled, ViewerKeys};
 use crate::targeting::{Expr, Facts, Field};
 
 /// No residual targeting: the line item matches every viewer of the break.
@@ -54,7 +55,9 @@ pub struct BreakPlan {
     pub(super) now: DateTime<Utc>,
     /// Survivors in rank order.
     pub(super) lines: Vec<Line>,
-    exprs: Vec<Expr>,
+    /// The residual expressions compiled over interned values (`roots[expr]`), for the per-viewer walk.
+    compiled: Compiled,
+    roots: Vec<u32>,
     /// Positions in `lines`, filed under a value of their narrowest required clause, ascending.
     by_value: HashMap<Field, HashMap<String, Vec<u32>>>,
     /// Positions of survivors without a required clause, ascending.
@@ -74,8 +77,14 @@ impl BreakPlan {
         self.lines.len()
     }
 
-    /// The lines a viewer with `facts` matches, lazily, in rank order (positions in `lines`).
-    pub(super) fn matches<'a>(&'a self, facts: &'a Facts) -> Matches<'a> {
+    /// A viewer's `facts` as the ids the compiled targeting compares, into `keys`.
+    pub(super) fn keys(&self, facts: &Facts, keys: &mut ViewerKeys) {
+        self.compiled.keys(facts, keys);
+    }
+
+    /// The lines a viewer with `facts` (and their `keys`) matches, lazily, in rank order (positions in
+    /// `lines`).
+    pub(super) fn matches<'a>(&'a self, facts: &'a Facts, keys: &'a ViewerKeys) -> Matches<'a> {
         let mut lists: Vec<&'a [u32]> = Vec::with_capacity(16);
         if !self.always.is_empty() {
             lists.push(&self.always);
@@ -87,7 +96,7 @@ impl BreakPlan {
         }
         Matches {
             plan: self,
-            facts,
+            keys,
             lists,
             last: None,
         }
@@ -109,31 +118,28 @@ impl BreakPlan {
         true
     }
 
-    /// The pod slots line `position` accepts for a viewer with `facts` (position-in-pod targeting): its
+    /// The pod slots line `position` accepts for a viewer with `keys` (position-in-pod targeting): its
     /// targeting evaluated as the only ad, as first, as last and in between.
-    pub(super) fn positions(&self, position: usize, facts: &Facts) -> Positions {
+    pub(super) fn positions(&self, position: usize, keys: &ViewerKeys) -> Positions {
         let Some(line) = self.lines.get(position) else {
             return Positions(0);
         };
-        let Some(expr) = self
-            .exprs
+        let Some(&root) = self
+            .roots
             .get(line.expr as usize)
             .filter(|_| line.positional)
         else {
             return Positions::ANY;
         };
+        let [first, last] = self.compiled.position_ids();
         let mut mask = 0;
-        for (kind, values) in [
-            (Positions::ALONE, &["first", "last"][..]),
-            (Positions::FIRST, &["first"][..]),
-            (Positions::LAST, &["last"][..]),
+        for (kind, slot) in [
+            (Positions::ALONE, &[first, last][..]),
+            (Positions::FIRST, &[first][..]),
+            (Positions::LAST, &[last][..]),
             (Positions::MIDDLE, &[][..]),
         ] {
-            let mut f = facts.clone();
-            for v in values {
-                f = f.with(Field::PodPosition, *v);
-            }
-            if expr.matches(&f) {
+            if self.compiled.matches_in_slot(root, keys, slot) {
                 mask |= kind.0;
             }
         }
@@ -166,7 +172,7 @@ impl BreakPlan {
 /// residual expression checked as it comes out.
 pub(super) struct Matches<'a> {
     plan: &'a BreakPlan,
-    facts: &'a Facts,
+    keys: &'a ViewerKeys,
     lists: Vec<&'a [u32]>,
     last: Option<u32>,
 }
@@ -192,12 +198,12 @@ impl Iterator for Matches<'_> {
             let line = self.plan.lines.get(position as usize)?;
             let hit = line.expr == ANYONE
                 || if line.positional {
-                    self.plan.positions(position as usize, self.facts) != Positions(0)
+                    self.plan.positions(position as usize, self.keys) != Positions(0)
                 } else {
                     self.plan
-                        .exprs
+                        .roots
                         .get(line.expr as usize)
-                        .is_some_and(|e| e.matches(self.facts))
+                        .is_some_and(|&root| self.plan.compiled.matches(root, self.keys))
                 };
             if hit {
                 return Some(position as usize);
@@ -302,11 +308,14 @@ impl Engine {
                 taken: AtomicU32::new(0),
             });
         }
+        let mut compiled = Compiled::default();
+        let roots = exprs.iter().map(|e| compiled.compile(e, now)).collect();
         BreakPlan {
             key,
             now,
             lines,
-            exprs,
+            compiled,
+            roots,
             by_value,
             always,
             dropped,

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use interlude_stitch::{PodRequest, ViewerContext};
 
+use super::keys::Keys;
 use crate::catalog::{Catalog, FrequencyCap, Rotation};
 use crate::targeting::{Facts, Field, local_clock};
 
@@ -17,6 +18,9 @@ pub(super) struct Prepared {
     pub(super) advertiser: String,
     /// The advertiser's competitive categories.
     pub(super) categories: Vec<String>,
+    /// The separation key and the categories as numbers ([`Keys`]).
+    pub(super) advertiser_key: u32,
+    pub(super) category_keys: Vec<u32>,
     /// Servable creatives (approved, with renditions): index into the catalog and duration in ms, longest first.
     pub(super) creatives: Vec<(usize, u32)>,
     /// Approved third-party creatives (a VAST tag, no renditions of their own).
@@ -36,7 +40,7 @@ pub(super) struct Prepared {
     pub(super) caps: Vec<(FrequencyCap, bool)>,
 }
 
-pub(super) fn prepare(catalog: &Catalog) -> Vec<Prepared> {
+pub(super) fn prepare(catalog: &Catalog, keys: &mut Keys) -> Vec<Prepared> {
     let creative_index: HashMap<&str, usize> = catalog
         .creatives
         .iter()
@@ -104,6 +108,8 @@ pub(super) fn prepare(catalog: &Catalog) -> Vec<Prepared> {
                 })
                 .collect();
             Prepared {
+                advertiser_key: keys.advertiser(&advertiser),
+                category_keys: categories.iter().map(|c| keys.category(c)).collect(),
                 advertiser_id,
                 advertiser,
                 categories,
@@ -184,9 +190,10 @@ pub(super) fn facts(request: &PodRequest, now: DateTime<Utc>) -> Facts {
     f
 }
 
-/// A number in [0, 1) from the session and line item: the pacing draw, stable across retries of a decision.
-pub(super) fn draw(session: &str, line_item: &str) -> f64 {
-    (stable_hash(&[session, line_item]) >> 11) as f64 / (1u64 << 53) as f64
+/// A number in [0, 1) from the session (`stable_hash(&[session])`, taken once per decision) and line item:
+/// the pacing draw, stable across retries of a decision.
+pub(super) fn draw_from(session: u64, line_item: &str) -> f64 {
+    (stable_hash_more(session, line_item) >> 11) as f64 / (1u64 << 53) as f64
 }
 
 /// FNV-1a over `parts` (each followed by a 0 byte): tiny, deterministic, good enough to spread a draw.
@@ -194,13 +201,25 @@ pub fn stable_hash(parts: &[&str]) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for (k, part) in parts.iter().enumerate() {
         if k > 0 {
-            h ^= 0;
-            h = h.wrapping_mul(0x0100_0000_01b3);
+            h = stable_hash_more(h, part);
+        } else {
+            for b in part.bytes() {
+                h ^= u64::from(b);
+                h = h.wrapping_mul(0x0100_0000_01b3);
+            }
         }
-        for b in part.bytes() {
-            h ^= u64::from(b);
-            h = h.wrapping_mul(0x0100_0000_01b3);
-        }
+    }
+    h
+}
+
+/// `stable_hash` of the parts hashed into `h` and one more: `stable_hash(&[a, b]) ==
+/// stable_hash_more(stable_hash(&[a]), b)`, so a decision hashes its session once.
+pub(super) fn stable_hash_more(mut h: u64, part: &str) -> u64 {
+    h ^= 0;
+    h = h.wrapping_mul(0x0100_0000_01b3);
+    for b in part.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
     }
     h
 }

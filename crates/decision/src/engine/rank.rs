@@ -6,14 +6,16 @@ use chrono::{DateTime, TimeDelta, Utc};
 use interlude_stitch::PodRequest;
 
 use super::caps::CapView;
+use super::choice::{Choice, Weighed};
 use super::plan::{BreakPlan, Matches};
-use super::prepare::{Prepared, draw};
+use super::prepare::{Prepared, draw_from, stable_hash};
 use super::rotation::CreativeOption;
 use super::{Engine, Holds, TagRequest, Verdict};
 use crate::catalog::Catalog;
 use crate::external::ExternalAd;
 use crate::pod::{Candidate, Positions, Rejection, Tier};
 use crate::targeting::Facts;
+use crate::targeting::compiled::ViewerKeys;
 
 /// What a decision offers the pod: catalog line items, and the caller's external ads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,16 +71,15 @@ pub(super) enum Assessed {
     Skip,
     /// Left out before the pod rules, with why.
     Out(Verdict),
-    /// Eligible: the pod rules decide. With the creatives it may play (preferred first; none for external
-    /// ads), matching the candidate's durations.
-    Candidate(Candidate, Vec<CreativeOption>),
+    /// Eligible: the pod rules decide. Added to the [`Choice`] with the creatives it may play (preferred
+    /// first; none for external ads), matching its durations.
+    Candidate,
     /// A line item served only by third-party tags that passed pacing and caps: fetch them.
     Tags(Vec<TagRequest>),
 }
 
 /// Everything the walk needs that is fixed for one decision.
 pub(super) struct Walk<'a> {
-    pub(super) request: &'a PodRequest,
     pub(super) now: DateTime<Utc>,
     pub(super) duration_ms: u32,
     pub(super) tolerance_ms: u32,
@@ -87,11 +88,17 @@ pub(super) struct Walk<'a> {
     pub(super) holds: std::sync::Arc<Holds>,
     pub(super) plan: &'a BreakPlan,
     pub(super) facts: &'a Facts,
+    /// The facts as the plan's compiled targeting compares them.
+    pub(super) keys: ViewerKeys,
     pub(super) caps: CapView<'a>,
     /// Advertisers of the viewer's previous break in this session, kept out when breaks are separated.
     pub(super) previous: Vec<u32>,
     /// The direct step: house waits for the auction, tags are to be fetched.
     pub(super) direct: bool,
+    /// `stable_hash` of the session, and of the session and break: the pacing draw and the rotation seed
+    /// continue them with the line item.
+    pub(super) session_hash: u64,
+    pub(super) rotation_hash: u64,
 }
 
 impl Walk<'_> {
@@ -161,6 +168,7 @@ impl Engine {
         &'a self,
         plan: &'a BreakPlan,
         facts: &'a Facts,
+        keys: &'a ViewerKeys,
         external: &'a [ExternalAd],
     ) -> Offers<'a> {
         let mut ext: Vec<usize> = (0..external.len()).collect();
@@ -174,7 +182,7 @@ impl Engine {
         });
         Offers {
             engine: self,
-            lines: plan.matches(facts).peekable(),
+            lines: plan.matches(facts, keys).peekable(),
             plan,
             external,
             pending: ext.into(),
@@ -206,13 +214,15 @@ impl Engine {
         } else {
             Vec::new()
         };
+        let mut keys = ViewerKeys::default();
+        plan.keys(facts, &mut keys);
         Walk {
             plan,
             facts,
+            keys,
             caps,
             previous,
             tolerance_ms: self.tolerance_ms,
-            request,
             now,
             duration_ms: request
                 .duration_secs
@@ -221,11 +231,13 @@ impl Engine {
             external,
             holds: self.holds(),
             direct,
+            session_hash: stable_hash(&[&request.session_id]),
+            rotation_hash: stable_hash(&[&request.session_id, &request.break_id]),
         }
     }
 
-    /// Assesses one offer.
-    pub(super) fn assess(&self, w: &Walk<'_>, offer: Offer) -> Assessed {
+    /// Assesses one offer; an eligible one is added to `choice` (its item, creative options and offer).
+    pub(super) fn assess(&self, w: &Walk<'_>, offer: Offer, choice: &mut Choice) -> Assessed {
         match offer {
             Offer::External(e) => {
                 let Some(x) = w.external.get(e) else {
@@ -242,27 +254,38 @@ impl Engine {
                 if let Some(v) = w.exclusion(&x.categories) {
                     return Assessed::Out(v);
                 }
-                Assessed::Candidate(
-                    Candidate {
-                        id: x.id.clone(),
-                        tier: x.tier,
-                        value: x.value,
-                        duration_ms: x.duration_ms,
-                        advertiser: x.advertiser.clone(),
-                        categories: x.categories.clone(),
-                        cap: None,
-                        first_in_pod: false,
-                        alternatives_ms: Vec::new(),
-                        positions: Positions::ANY,
-                    },
-                    Vec::new(),
-                )
+                let advertiser = choice.fresh.advertiser(&self.keys, &x.advertiser);
+                let categories: Vec<u32> = x
+                    .categories
+                    .iter()
+                    .map(|c| choice.fresh.category(&self.keys, c))
+                    .collect();
+                let none = (choice.options.len() as u32, 0);
+                choice.push(offer, Positions::ANY, none, |items| {
+                    items.push(
+                        x.tier,
+                        x.value,
+                        [x.duration_ms],
+                        advertiser,
+                        categories,
+                        None,
+                        Positions::ANY,
+                        false,
+                    )
+                });
+                Assessed::Candidate
             }
-            Offer::Line(i, position) => self.assess_line(w, i, position),
+            Offer::Line(i, position) => self.assess_line(w, i, position, choice),
         }
     }
 
-    fn assess_line(&self, w: &Walk<'_>, i: usize, position: usize) -> Assessed {
+    fn assess_line(
+        &self,
+        w: &Walk<'_>,
+        i: usize,
+        position: usize,
+        choice: &mut Choice,
+    ) -> Assessed {
         let (l, p) = (&self.catalog.line_items[i], &self.prepared[i]);
         if w.direct && l.tier == Tier::House {
             // House fills after the auction; the direct step sizes what the auction may sell.
@@ -279,98 +302,177 @@ impl Engine {
         if let Some(v) = w.exclusion(&p.categories) {
             return Assessed::Out(v);
         }
-        let options = match self.creative_options(w, i) {
-            Ok(options) => options,
-            Err(true) => return Assessed::Out(Verdict::Capped),
-            Err(false) if p.tags.is_empty() || p.creatives.iter().any(|c| c.1 <= w.limit()) => {
-                return Assessed::Out(Verdict::NoServableCreative);
+        let mut options = std::mem::take(&mut choice.options);
+        let result = self.assess_options(w, i, position, choice, &mut options);
+        choice.options = options;
+        result
+    }
+
+    /// The rest of [`Engine::assess_line`], once the creatives are known; `options` is the choice's
+    /// buffer, taken out of it while the walk fills it.
+    fn assess_options(
+        &self,
+        w: &Walk<'_>,
+        i: usize,
+        position: usize,
+        choice: &mut Choice,
+        options: &mut Vec<CreativeOption>,
+    ) -> Assessed {
+        let (l, p) = (&self.catalog.line_items[i], &self.prepared[i]);
+        let start = options.len();
+        match self.creative_options(w, i, &mut choice.open, options) {
+            Ok(()) => {}
+            Err(capped) => {
+                options.truncate(start);
+                return match capped {
+                    true => Assessed::Out(Verdict::Capped),
+                    false if p.tags.is_empty() || p.creatives.iter().any(|c| c.1 <= w.limit()) => {
+                        Assessed::Out(Verdict::NoServableCreative)
+                    }
+                    false if !w.direct => Assessed::Out(Verdict::ThirdPartyUnavailable),
+                    false => {
+                        if self.admit(i, position, w).is_err() {
+                            return Assessed::Skip;
+                        }
+                        Assessed::Tags(
+                            p.tags
+                                .iter()
+                                .filter_map(|&c| {
+                                    let c = self.catalog.creatives.get(c)?;
+                                    Some(TagRequest {
+                                        line_item_id: l.id.clone(),
+                                        creative_id: c.id.clone(),
+                                        tag: c.vast_tag.clone()?,
+                                    })
+                                })
+                                .collect(),
+                        )
+                    }
+                };
             }
-            Err(false) if !w.direct => return Assessed::Out(Verdict::ThirdPartyUnavailable),
-            Err(false) => {
-                if self.admit(i, position, w).is_err() {
-                    return Assessed::Skip;
-                }
-                return Assessed::Tags(
-                    p.tags
-                        .iter()
-                        .filter_map(|&c| {
-                            let c = self.catalog.creatives.get(c)?;
-                            Some(TagRequest {
-                                line_item_id: l.id.clone(),
-                                creative_id: c.id.clone(),
-                                tag: c.vast_tag.clone()?,
-                            })
-                        })
-                        .collect(),
-                );
-            }
-        };
+        }
         if !w.direct
             && let Some(e) = self.eligible.get(i)
         {
             e.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
-        let mut categories = p.categories.clone();
-        if let Some(c) = options
-            .first()
-            .and_then(|o| self.catalog.creatives.get(o.0))
-        {
-            categories.extend(c.categories.iter().cloned());
+        let preferred = options[start].0;
+        let creative_categories = |c: usize| {
+            self.catalog
+                .creatives
+                .get(c)
+                .map_or(&[][..], |c| c.categories.as_slice())
+        };
+        if !w.excluded.is_empty() {
+            // The advertiser's categories passed above: the preferred creative's own.
+            if let Some(v) = w.exclusion(creative_categories(preferred)) {
+                options.truncate(start);
+                return Assessed::Out(v);
+            }
+            // Alternatives whose own categories the content excludes are not offered.
+            let mut k = start + 1;
+            while k < options.len() {
+                if w.exclusion(creative_categories(options[k].0)).is_some() {
+                    options.remove(k);
+                } else {
+                    k += 1;
+                }
+            }
         }
-        if let Some(v) = w.exclusion(&categories) {
-            return Assessed::Out(v);
-        }
-        // Alternatives whose own categories the content excludes are not offered.
-        let options: Vec<CreativeOption> = options
-            .into_iter()
-            .enumerate()
-            .filter(|(k, o)| {
-                *k == 0
-                    || self
-                        .catalog
-                        .creatives
-                        .get(o.0)
-                        .is_some_and(|c| w.exclusion(&c.categories).is_none())
-            })
-            .map(|(_, o)| o)
-            .collect();
         if let Err(v) = self.admit(i, position, w) {
+            options.truncate(start);
             return Assessed::Out(v);
         }
         if l.tier != Tier::Sponsorship
             && let Some(a) = p.advertiser_index
             && w.previous.contains(&(a as u32))
         {
+            options.truncate(start);
             return Assessed::Out(Verdict::Pod(Rejection::PreviousBreak {
                 with: p.advertiser.clone(),
             }));
         }
-        let mut positions = w.plan.positions(position, w.facts);
+        let mut positions = w.plan.positions(position, &w.keys);
         if l.first_in_pod {
             positions = Positions(positions.0 & (Positions::ALONE.0 | Positions::FIRST.0));
         }
-        Assessed::Candidate(
-            Candidate {
-                id: l.id.clone(),
-                tier: l.tier,
-                value: w.plan.value(position, l.cpm),
-                duration_ms: options.first().map_or(0, |o| o.1),
-                advertiser: p.advertiser.clone(),
-                categories,
-                cap: None,
-                first_in_pod: l.first_in_pod,
-                alternatives_ms: options.iter().skip(1).map(|o| o.1).collect(),
+        let value = w.plan.value(position, l.cpm);
+        let mine = &options[start..];
+        let range = (start as u32, mine.len() as u32);
+        let categories = p.category_keys.iter().chain(
+            self.creative_categories
+                .get(preferred)
+                .map_or(&[][..], Vec::as_slice),
+        );
+        choice.push(Offer::Line(i, position), positions, range, |items| {
+            items.push(
+                l.tier,
+                value,
+                mine.iter().map(|o| o.1),
+                p.advertiser_key,
+                categories.copied(),
+                None,
                 positions,
-            },
-            options,
-        )
+                l.first_in_pod,
+            )
+        });
+        Assessed::Candidate
+    }
+
+    /// The string form of weighed candidate `k` (explanations and the direct step's answer).
+    pub(super) fn candidate(
+        &self,
+        plan: &BreakPlan,
+        external: &[ExternalAd],
+        weighed: &Weighed,
+        options: &[CreativeOption],
+    ) -> Option<Candidate> {
+        Some(match weighed.offer {
+            Offer::External(e) => {
+                let x = external.get(e)?;
+                Candidate {
+                    id: x.id.clone(),
+                    tier: x.tier,
+                    value: x.value,
+                    duration_ms: x.duration_ms,
+                    advertiser: x.advertiser.clone(),
+                    categories: x.categories.clone(),
+                    cap: None,
+                    first_in_pod: false,
+                    alternatives_ms: Vec::new(),
+                    positions: Positions::ANY,
+                }
+            }
+            Offer::Line(i, position) => {
+                let (l, p) = (self.catalog.line_items.get(i)?, self.prepared.get(i)?);
+                let mut categories = p.categories.clone();
+                if let Some(c) = options
+                    .first()
+                    .and_then(|o| self.catalog.creatives.get(o.0))
+                {
+                    categories.extend(c.categories.iter().cloned());
+                }
+                Candidate {
+                    id: l.id.clone(),
+                    tier: l.tier,
+                    value: plan.value(position, l.cpm),
+                    duration_ms: options.first().map_or(0, |o| o.1),
+                    advertiser: p.advertiser.clone(),
+                    categories,
+                    cap: None,
+                    first_in_pod: l.first_in_pod,
+                    alternatives_ms: options.iter().skip(1).map(|o| o.1).collect(),
+                    positions: weighed.positions,
+                }
+            }
+        })
     }
 
     /// Pacing, the break's allowance and caps for line item `i` (plan line `position`) and this viewer.
     fn admit(&self, i: usize, position: usize, w: &Walk<'_>) -> Result<(), Verdict> {
         let id = &self.catalog.line_items[i].id;
         let probability = w.plan.lines.get(position).map_or(1.0, |l| l.probability);
-        if draw(&w.request.session_id, id) >= probability || !w.plan.has_allowance(position) {
+        if draw_from(w.session_hash, id) >= probability || !w.plan.has_allowance(position) {
             return Err(Verdict::PacedOut { probability });
         }
         if self.capped(&w.caps, i, w.now) {

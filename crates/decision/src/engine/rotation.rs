@@ -4,7 +4,7 @@
 //! shorter one.
 
 use super::Engine;
-use super::prepare::stable_hash;
+use super::prepare::stable_hash_more;
 use super::rank::Walk;
 use crate::catalog::Rotation;
 
@@ -13,41 +13,47 @@ pub(super) type CreativeOption = (usize, u32);
 
 impl Engine {
     /// The creatives line item `i` may play for this viewer in this break, preferred first, then at most one
-    /// per other duration (longest first). `Err(true)` when creative caps left none, `Err(false)` when
-    /// nothing servable fits the break.
+    /// per other duration (longest first), appended to `out` (`open` is a buffer). `Err(true)` when
+    /// creative caps left none, `Err(false)` when nothing servable fits the break; nothing is appended then.
     pub(super) fn creative_options(
         &self,
         w: &Walk<'_>,
         i: usize,
-    ) -> Result<Vec<CreativeOption>, bool> {
+        open: &mut Vec<usize>,
+        out: &mut Vec<CreativeOption>,
+    ) -> Result<(), bool> {
         let (Some(l), Some(p)) = (self.catalog.line_items.get(i), self.prepared.get(i)) else {
             return Err(false);
         };
         let limit = w.duration_ms.saturating_add(self.tolerance_ms);
-        let fitting: Vec<usize> = (0..p.creatives.len())
-            .filter(|&k| p.creatives[k].1 <= limit)
-            .collect();
-        if fitting.is_empty() {
+        open.clear();
+        let mut fitting = false;
+        for (k, &(creative, ms)) in p.creatives.iter().enumerate() {
+            if ms > limit {
+                continue;
+            }
+            fitting = true;
+            if !self.creative_capped(&w.caps, i, creative, w.now) {
+                open.push(k);
+            }
+        }
+        if !fitting {
             return Err(false);
         }
-        let open: Vec<usize> = fitting
-            .iter()
-            .copied()
-            .filter(|&k| !self.creative_capped(&w.caps, i, p.creatives[k].0, w.now))
-            .collect();
         if open.is_empty() {
             return Err(true);
         }
-        let seed = stable_hash(&[&w.request.session_id, &w.request.break_id, &l.id]);
+        let seed = stable_hash_more(w.rotation_hash, &l.id);
         if p.rotation == Rotation::Sequential {
             // The storyboard's next place for this viewer; it plays in order or not at all.
             let places = l.creatives.len().max(1) as u64;
             let next = (self.seen_line_item(&w.caps, i, w.now) % places) as u32 + 1;
-            return open
+            let k = open
                 .iter()
                 .find(|&&k| p.places.get(k) == Some(&next))
-                .map(|&k| vec![p.creatives[k]])
-                .ok_or(false);
+                .ok_or(false)?;
+            out.push(p.creatives[*k]);
+            return Ok(());
         }
         let pick = |among: &[usize], salt: u64| -> Option<usize> {
             let total: u64 = among
@@ -67,10 +73,10 @@ impl Engine {
             }
             among.last().copied()
         };
-        let Some(preferred) = pick(&open, 0) else {
+        let Some(preferred) = pick(open, 0) else {
             return Err(false);
         };
-        let mut options = vec![p.creatives[preferred]];
+        out.push(p.creatives[preferred]);
         // `open` is longest first: one alternative per other duration.
         let mut k = 0;
         while k < open.len() {
@@ -82,10 +88,10 @@ impl Engine {
             if ms != p.creatives[preferred].1
                 && let Some(j) = pick(&open[k..end], u64::from(ms))
             {
-                options.push(p.creatives[j]);
+                out.push(p.creatives[j]);
             }
             k = end;
         }
-        Ok(options)
+        Ok(())
     }
 }

@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 
-use super::{Candidate, Positions, Tier};
+use super::{Candidate, PodRules, Positions, Tier};
 
 /// One candidate.
 #[derive(Debug, Clone, Copy)]
@@ -23,6 +23,8 @@ pub(crate) struct Item {
     pub(crate) cap: Option<(u32, u32)>,
     /// The slots it accepts ([`Positions`] bits; first-in-pod folded in as "alone or first").
     pub(crate) slots: u8,
+    /// Only as the first ad of the pod.
+    first_in_pod: bool,
 }
 
 /// A decision's candidates.
@@ -43,6 +45,18 @@ pub(crate) fn slot_mask(positions: Positions, first_in_pod: bool) -> u8 {
 }
 
 impl Items {
+    /// Empties the list, keeping its buffers.
+    pub(crate) fn clear(&mut self) {
+        self.items.clear();
+        self.durations.clear();
+        self.categories.clear();
+    }
+
+    /// Number of candidates.
+    pub(crate) fn len(&self) -> usize {
+        self.items.len()
+    }
+
     /// Adds a candidate.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn push(
@@ -53,7 +67,8 @@ impl Items {
         advertiser: u32,
         categories: impl IntoIterator<Item = u32>,
         cap: Option<(u32, u32)>,
-        slots: u8,
+        positions: Positions,
+        first_in_pod: bool,
     ) {
         let d0 = self.durations.len();
         self.durations.extend(durations);
@@ -70,7 +85,8 @@ impl Items {
             categories: (c0 as u32, (self.categories.len() - c0) as u32),
             signature,
             cap,
-            slots,
+            slots: slot_mask(positions, first_in_pod),
+            first_in_pod,
         });
     }
 
@@ -101,7 +117,8 @@ impl Items {
                 advertiser,
                 of,
                 cap,
-                slot_mask(c.positions, c.first_in_pod),
+                c.positions,
+                c.first_in_pod,
             );
         }
         items
@@ -143,5 +160,58 @@ impl Items {
                 .categories(a)
                 .iter()
                 .any(|k| self.categories(b).contains(k))
+    }
+}
+
+/// The greedy walk of [`super::PodBuilder`] over items: whether each candidate, offered in rank order,
+/// would be taken. The engine uses it to know when its walk has seen enough candidates.
+#[derive(Debug, Default)]
+pub(crate) struct Greedy {
+    filled: u32,
+    chosen: Vec<usize>,
+}
+
+impl Greedy {
+    /// An empty pod.
+    pub(crate) fn clear(&mut self) {
+        self.filled = 0;
+        self.chosen.clear();
+    }
+
+    /// Offers item `i` on its preferred duration: whether it is taken (as [`super::PodBuilder::offer`]).
+    pub(crate) fn offer(&mut self, items: &Items, i: usize, rules: &PodRules) -> bool {
+        let limit = rules.duration_ms.saturating_add(rules.tolerance_ms);
+        let ms = items.durations(i).first().copied().unwrap_or(0);
+        let x = items.get(i);
+        if self.chosen.len() >= rules.max_ads
+            || self.filled.saturating_add(ms) > limit
+            || (x.first_in_pod && !self.chosen.is_empty())
+            || self
+                .chosen
+                .iter()
+                .any(|&c| items.conflict(i, c, rules.one_per_advertiser))
+        {
+            return false;
+        }
+        if let Some((group, left)) = x.cap {
+            let used = self
+                .chosen
+                .iter()
+                .filter(|&&c| items.get(c).cap.is_some_and(|(g, _)| g == group))
+                .count();
+            if used as u32 >= left {
+                return false;
+            }
+        }
+        self.filled += ms;
+        self.chosen.push(i);
+        true
+    }
+
+    /// Whether no candidate of at least `shortest_ms` could still be taken.
+    pub(crate) fn is_full(&self, rules: &PodRules, shortest_ms: u32) -> bool {
+        self.chosen.len() >= rules.max_ads
+            || self.filled.saturating_add(shortest_ms)
+                > rules.duration_ms.saturating_add(rules.tolerance_ms)
     }
 }
