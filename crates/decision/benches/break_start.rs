@@ -259,6 +259,20 @@ fn bench(c: &mut Criterion) {
     let cpu: Duration = halves.iter().map(|h| h.1).sum();
     let times: Vec<Duration> = halves.into_iter().flat_map(|h| h.0).collect();
     Latencies(times).print("new path: plan_break once + decide_in, 2 threads", two, cpu);
+    // The herd through `decide_many`: planned once, split across the cores.
+    let engine = Engine::with_history(new.catalog().clone(), herd.history.clone(), 6, 500);
+    let (t, c0) = (Instant::now(), thread_cpu());
+    let decided = engine.decide_many(&herd.requests, now);
+    let (wall, caller_cpu) = (t.elapsed(), thread_cpu() - c0);
+    black_box(&decided);
+    println!(
+        "decide_many on {} threads: {} viewers in {:.2} s wall = {:.0} decisions/s (the calling thread used {:.2} s CPU)",
+        std::thread::available_parallelism().map_or(1, |n| n.get()),
+        decided.len(),
+        wall.as_secs_f64(),
+        decided.len() as f64 / wall.as_secs_f64(),
+        caller_cpu.as_secs_f64(),
+    );
     println!(
         "ratio new/old, CPU per decision: {:.1}x; wall, 1 core: {:.1}x; p50 old {:?} new {:?}; p99 old {:?} new {:?}",
         (c_old.as_secs_f64() / old_n) / (c_many.as_secs_f64() / viewers as f64),
