@@ -7,12 +7,14 @@
 
 use std::cell::RefCell;
 
+use super::plan::BreakPlan;
 use super::rank::{Assessed, Offer, Walk};
 use super::rotation::CreativeOption;
 use super::{Engine, TagRequest, Verdict};
-use crate::pod::Positions;
+use crate::external::ExternalAd;
 use crate::pod::items::{Greedy, Items};
 use crate::pod::optimise::{Pick, Scratch, optimise_items};
+use crate::pod::{Candidate, Positions};
 
 /// Candidates weighed past the point where the greedy pod is full, per ad the pod may hold: room for the
 /// knapsack to find a better combination without walking the whole catalog.
@@ -166,5 +168,54 @@ impl Engine {
                     .push((c.weighed[k].offer, Verdict::PacedOut { probability: 0.0 }));
             }
         }
+    }
+
+    /// The string form of weighed candidate `k` (explanations and the direct step's answer).
+    pub(super) fn candidate(
+        &self,
+        plan: &BreakPlan,
+        external: &[ExternalAd],
+        weighed: &Weighed,
+        options: &[CreativeOption],
+    ) -> Option<Candidate> {
+        Some(match weighed.offer {
+            Offer::External(e) => {
+                let x = external.get(e)?;
+                Candidate {
+                    id: x.id.clone(),
+                    tier: x.tier,
+                    value: x.value,
+                    duration_ms: x.duration_ms,
+                    advertiser: x.advertiser.clone(),
+                    categories: x.categories.clone(),
+                    cap: None,
+                    first_in_pod: false,
+                    alternatives_ms: Vec::new(),
+                    positions: Positions::ANY,
+                }
+            }
+            Offer::Line(i, position) => {
+                let (l, p) = (self.catalog.line_items.get(i)?, self.prepared.get(i)?);
+                let mut categories = p.categories.clone();
+                if let Some(c) = options
+                    .first()
+                    .and_then(|o| self.catalog.creatives.get(o.0))
+                {
+                    categories.extend(c.categories.iter().cloned());
+                }
+                Candidate {
+                    id: l.id.clone(),
+                    tier: l.tier,
+                    value: plan.value(position, l.cpm),
+                    duration_ms: options.first().map_or(0, |o| o.1),
+                    advertiser: p.advertiser.clone(),
+                    categories,
+                    cap: None,
+                    first_in_pod: l.first_in_pod,
+                    alternatives_ms: options.iter().skip(1).map(|o| o.1).collect(),
+                    positions: weighed.positions,
+                }
+            }
+        })
     }
 }

@@ -6,14 +6,14 @@ use chrono::{DateTime, TimeDelta, Utc};
 use interlude_stitch::PodRequest;
 
 use super::caps::CapView;
-use super::choice::{Choice, Weighed};
+use super::choice::Choice;
 use super::plan::{BreakPlan, Matches};
 use super::prepare::{Prepared, draw_from, stable_hash};
 use super::rotation::CreativeOption;
 use super::{Engine, Holds, TagRequest, Verdict};
 use crate::catalog::Catalog;
 use crate::external::ExternalAd;
-use crate::pod::{Candidate, Positions, Rejection, Tier};
+use crate::pod::{Positions, Rejection, Tier};
 use crate::targeting::Facts;
 use crate::targeting::compiled::ViewerKeys;
 
@@ -417,55 +417,6 @@ impl Engine {
             )
         });
         Assessed::Candidate
-    }
-
-    /// The string form of weighed candidate `k` (explanations and the direct step's answer).
-    pub(super) fn candidate(
-        &self,
-        plan: &BreakPlan,
-        external: &[ExternalAd],
-        weighed: &Weighed,
-        options: &[CreativeOption],
-    ) -> Option<Candidate> {
-        Some(match weighed.offer {
-            Offer::External(e) => {
-                let x = external.get(e)?;
-                Candidate {
-                    id: x.id.clone(),
-                    tier: x.tier,
-                    value: x.value,
-                    duration_ms: x.duration_ms,
-                    advertiser: x.advertiser.clone(),
-                    categories: x.categories.clone(),
-                    cap: None,
-                    first_in_pod: false,
-                    alternatives_ms: Vec::new(),
-                    positions: Positions::ANY,
-                }
-            }
-            Offer::Line(i, position) => {
-                let (l, p) = (self.catalog.line_items.get(i)?, self.prepared.get(i)?);
-                let mut categories = p.categories.clone();
-                if let Some(c) = options
-                    .first()
-                    .and_then(|o| self.catalog.creatives.get(o.0))
-                {
-                    categories.extend(c.categories.iter().cloned());
-                }
-                Candidate {
-                    id: l.id.clone(),
-                    tier: l.tier,
-                    value: plan.value(position, l.cpm),
-                    duration_ms: options.first().map_or(0, |o| o.1),
-                    advertiser: p.advertiser.clone(),
-                    categories,
-                    cap: None,
-                    first_in_pod: l.first_in_pod,
-                    alternatives_ms: options.iter().skip(1).map(|o| o.1).collect(),
-                    positions: weighed.positions,
-                }
-            }
-        })
     }
 
     /// Pacing, the break's allowance and caps for line item `i` (plan line `position`) and this viewer.
