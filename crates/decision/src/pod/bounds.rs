@@ -14,6 +14,8 @@ const WORDS: usize = 16;
 pub(super) struct Bounds {
     /// `positive[k]`: the values (those above 0) of members before `k`, summed.
     pub(super) positive: [f64; PER_TIER + 1],
+    /// Each member's value (when above 0).
+    values: [f64; PER_TIER],
     /// `shortest[k]`: the shortest duration of each member from `k` on, ascending.
     pub(super) shortest: [[u32; PER_TIER]; PER_TIER + 1],
     /// `longest[k]`: the longest duration of each member from `k` on, descending.
@@ -33,6 +35,7 @@ impl Default for Bounds {
     fn default() -> Self {
         Bounds {
             positive: [0.0; PER_TIER + 1],
+            values: [0.0; PER_TIER],
             shortest: [[0; PER_TIER]; PER_TIER + 1],
             longest: [[0; PER_TIER]; PER_TIER + 1],
             all: Vec::new(),
@@ -58,7 +61,8 @@ impl Bounds {
     ) {
         let n = members.len();
         for (k, &c) in members.iter().enumerate() {
-            self.positive[k + 1] = self.positive[k] + items.get(c).value.max(0.0);
+            self.values[k] = items.get(c).value.max(0.0);
+            self.positive[k + 1] = self.positive[k] + self.values[k];
         }
         let fitting = |c: usize| {
             items
@@ -125,6 +129,11 @@ impl Bounds {
                 }
             }
         }
+    }
+
+    /// The value (when above 0) of member `k`.
+    pub(super) fn value(&self, k: usize) -> f64 {
+        self.values[k]
     }
 
     /// The longest total in `table` for exactly `c` members from `k` on, within `t` ms.

@@ -117,15 +117,19 @@ impl Search<'_> {
         let rest = self.members.len() - k;
         // The values of the members that may still join, best first, summed: at most one that needs the
         // first slot and one the last (the best set of a partition matroid is the greedy one).
+        // No more than the ads left are ever added up.
         let mut values = [0.0f64; PER_TIER + 1];
         let (mut open, mut taken) = (0usize, 0u8);
         for j in k..self.members.len() {
+            if open == ads_left {
+                break;
+            }
             let needs = self.needs[j];
             if self.blocked & (1 << j) != 0 || needs & taken != 0 {
                 continue;
             }
             taken |= needs;
-            values[open + 1] = values[open] + self.items.get(self.members[j]).value.max(0.0);
+            values[open + 1] = values[open] + self.bounds.value(j);
             open += 1;
         }
         let value = |c: usize| score.value + values[c.min(open)];
