@@ -109,7 +109,7 @@ fn catalog(now: DateTime<Utc>) -> Catalog {
             pacing: PacingMode::Even,
             frequency_caps: Vec::new(),
             targeting,
-            creatives: vec![format!("cr{i}")],
+            creatives: vec![format!("cr{i}").into()],
             first_in_pod: false,
         });
     }

@@ -1,7 +1,11 @@
 //! The catalog: advertisers, campaigns, line items and creatives, read from TOML and validated as a whole, so
 //! a bad file is refused at load with the path of what is wrong (and the previous catalog keeps serving).
 
+mod creative_ref;
+
 use std::collections::HashSet;
+
+pub use creative_ref::CreativeRef;
 
 use serde::{Deserialize, Serialize};
 
@@ -68,7 +72,7 @@ pub struct Campaign {
     pub frequency_caps: Vec<FrequencyCap>,
 }
 
-/// At most `max` impressions per viewer per `window_hours`.
+/// At most `max` impressions per viewer per `window_hours`, counted at the level of `scope`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FrequencyCap {
@@ -76,6 +80,43 @@ pub struct FrequencyCap {
     pub max: u32,
     /// Window in hours.
     pub window_hours: u32,
+    /// What is counted; by default the owner of the cap (its line item, or its campaign).
+    #[serde(default, skip_serializing_if = "CapScope::is_own")]
+    pub scope: CapScope,
+}
+
+/// What a frequency cap counts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CapScope {
+    /// Impressions of the cap's owner: its line item, or every line item of its campaign.
+    #[default]
+    Own,
+    /// Impressions of any line item of the owner's advertiser.
+    Advertiser,
+    /// Impressions of each creative of the owner separately (a capped creative rotates out).
+    Creative,
+    /// Impressions of the owner within the viewer's current session (the window still applies).
+    Session,
+}
+
+impl CapScope {
+    fn is_own(&self) -> bool {
+        *self == CapScope::Own
+    }
+}
+
+/// How a line item's creatives take turns, from its creative references: a storyboard when any has a
+/// `sequence`, weighted when any has a `weight`, else even.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Rotation {
+    /// Each creative equally often.
+    Even,
+    /// In proportion to their weights.
+    Weighted,
+    /// In storyboard order, one step per impression to the viewer.
+    Sequential,
 }
 
 /// What a line item must deliver.
@@ -115,8 +156,8 @@ pub struct LineItem {
     /// Who may see it; absent: everyone.
     #[serde(default)]
     pub targeting: Option<Expr>,
-    /// Its creatives.
-    pub creatives: Vec<String>,
+    /// Its creatives (ids, or `{ id, weight }` / `{ id, sequence }` for weighted or sequential rotation).
+    pub creatives: Vec<CreativeRef>,
     /// Only as the first ad of a pod.
     #[serde(default)]
     pub first_in_pod: bool,
@@ -124,6 +165,19 @@ pub struct LineItem {
 
 fn even() -> PacingMode {
     PacingMode::Even
+}
+
+impl LineItem {
+    /// How its creatives rotate.
+    pub fn rotation(&self) -> Rotation {
+        if self.creatives.iter().any(|c| c.sequence.is_some()) {
+            Rotation::Sequential
+        } else if self.creatives.iter().any(|c| c.weight.is_some()) {
+            Rotation::Weighted
+        } else {
+            Rotation::Even
+        }
+    }
 }
 
 /// One rendition of a creative, conditioned for stitching (an HLS media playlist).
@@ -208,10 +262,24 @@ fn unique<'a>(
 impl Catalog {
     /// Reads and validates a catalog from TOML.
     pub fn from_toml(text: &str) -> Result<Self, CatalogError> {
-        let catalog: Catalog =
+        let mut catalog: Catalog =
             toml::from_str(text).map_err(|e| CatalogError::Parse(e.to_string()))?;
         catalog.validate()?;
+        catalog.normalise();
         Ok(catalog)
+    }
+
+    /// Writes targeting codes in their normal case (`fr` → `FR`, `TV` → `tv`), so matching compares them
+    /// exactly; ids keep their case. See [`crate::targeting::Field::normalise`].
+    pub fn normalise(&mut self) {
+        for l in &mut self.line_items {
+            if let Some(t) = &l.targeting {
+                l.targeting = Some(t.normalised());
+            }
+        }
+        for e in &mut self.exclusions {
+            e.when = e.when.normalised();
+        }
     }
 
     /// Checks references, flights, prices and durations; the error names the first problem's path.
@@ -224,6 +292,9 @@ impl Catalog {
         unique("line_items", self.line_items.iter().map(|l| l.id.as_str()))?;
         unique("creatives", self.creatives.iter().map(|c| c.id.as_str()))?;
         for (i, e) in self.exclusions.iter().enumerate() {
+            e.when
+                .check(&format!("exclusions[{i}].when"))
+                .map_err(|(path, reason)| invalid(path, reason))?;
             if e.categories.is_empty() {
                 return Err(invalid(
                     format!("exclusions[{i}].categories"),
@@ -258,9 +329,14 @@ impl Catalog {
                 ));
             }
         }
+        // By id, so a catalog of tens of thousands of line items validates in linear time.
+        let campaigns: std::collections::HashMap<&str, &Campaign> =
+            self.campaigns.iter().map(|c| (c.id.as_str(), c)).collect();
+        let creatives: std::collections::HashMap<&str, &Creative> =
+            self.creatives.iter().map(|c| (c.id.as_str(), c)).collect();
         for (i, l) in self.line_items.iter().enumerate() {
             let path = |k: &str| format!("line_items[{i}].{k}");
-            let Some(campaign) = self.campaigns.iter().find(|c| c.id == l.campaign) else {
+            let Some(campaign) = campaigns.get(l.campaign.as_str()) else {
                 return Err(invalid(
                     path("campaign"),
                     format!("no campaign {:?}", l.campaign),
@@ -285,22 +361,27 @@ impl Catalog {
                 _ => {}
             }
             check_caps(&l.frequency_caps, &format!("line_items[{i}]"))?;
+            if let Some(t) = &l.targeting {
+                t.check(&path("targeting"))
+                    .map_err(|(path, reason)| invalid(path, reason))?;
+            }
             if l.creatives.is_empty() {
                 return Err(invalid(path("creatives"), "must not be empty"));
             }
+            check_rotation(&l.creatives, &path("creatives"))?;
             for (j, id) in l.creatives.iter().enumerate() {
-                let Some(creative) = self.creatives.iter().find(|c| &c.id == id) else {
+                let Some(creative) = creatives.get(id.id.as_str()) else {
                     return Err(invalid(
                         format!("line_items[{i}].creatives[{j}]"),
-                        format!("no creative {id:?}"),
+                        format!("no creative {:?}", id.id),
                     ));
                 };
                 if creative.advertiser != campaign.advertiser {
                     return Err(invalid(
                         format!("line_items[{i}].creatives[{j}]"),
                         format!(
-                            "creative {id:?} belongs to {:?}, the campaign to {:?}",
-                            creative.advertiser, campaign.advertiser
+                            "creative {:?} belongs to {:?}, the campaign to {:?}",
+                            id.id, creative.advertiser, campaign.advertiser
                         ),
                     ));
                 }
@@ -316,6 +397,39 @@ impl Catalog {
             Goal::Budget(b) => (b / line_item.cpm * 1000.0).floor() as u64,
         }
     }
+}
+
+/// Weights and storyboard places: not both in one line item, weights above 0, places 1..=n once each.
+fn check_rotation(creatives: &[CreativeRef], path: &str) -> Result<(), CatalogError> {
+    let weighted = creatives.iter().any(|c| c.weight.is_some());
+    let sequential = creatives.iter().any(|c| c.sequence.is_some());
+    for (j, c) in creatives.iter().enumerate() {
+        if weighted && sequential {
+            return Err(invalid(
+                format!("{path}[{j}]"),
+                "weights and sequence places cannot be mixed in one line item",
+            ));
+        }
+        if c.weight == Some(0) {
+            return Err(invalid(format!("{path}[{j}].weight"), "must be > 0"));
+        }
+        if sequential {
+            let Some(place) = c.sequence else {
+                return Err(invalid(
+                    format!("{path}[{j}].sequence"),
+                    "every creative of a storyboard needs its place",
+                ));
+            };
+            let duplicate = creatives[..j].iter().any(|o| o.sequence == Some(place));
+            if place == 0 || place as usize > creatives.len() || duplicate {
+                return Err(invalid(
+                    format!("{path}[{j}].sequence"),
+                    format!("places run 1 to {} once each", creatives.len()),
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 fn check_caps(caps: &[FrequencyCap], path: &str) -> Result<(), CatalogError> {

@@ -7,7 +7,11 @@
 pub mod catalog;
 pub mod engine;
 pub mod external;
+pub mod history;
 pub mod openrtb;
 pub mod pacing;
 pub mod pod;
+pub mod reservation;
 pub mod targeting;
+#[cfg(feature = "testing")]
+pub mod testing;

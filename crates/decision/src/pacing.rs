@@ -104,3 +104,62 @@ impl Pacer {
         missing / left.max(1e-9)
     }
 }
+
+/// Break-aware pacing: how many impressions a line item may take in one break, planned from the audience
+/// expected in it and in the rest of the flight.
+///
+/// Even pacing spreads what is left of the goal (goal minus delivered minus pending reservations) in
+/// proportion to the audience: a break expected to hold 2 % of the flight's remaining eligible audience gets
+/// 2 % of the remaining goal. Expired reservations come back as remaining goal, so later breaks make up for
+/// viewers who left. ASAP takes what the break offers. Neither ever plans past the goal.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct BreakPlanInput {
+    /// Pacing mode.
+    pub mode: PacingMode,
+    /// Goal in impressions.
+    pub goal: u64,
+    /// Delivered plus pending impressions.
+    pub committed: u64,
+    /// Eligible opportunities expected in this break.
+    pub break_audience: f64,
+    /// Eligible opportunities expected from this break (included) to the end of the flight.
+    pub remaining_audience: f64,
+}
+
+/// The break's allowance (see [`BreakPlanInput`]); `carry` holds the fraction of an impression rounding
+/// left over, so a long run of small breaks does not round every allowance down.
+pub fn break_allowance(input: &BreakPlanInput, carry: &mut f64) -> u64 {
+    let left = input.goal.saturating_sub(input.committed);
+    if left == 0 || input.break_audience <= 0.0 {
+        return 0;
+    }
+    let wanted = match input.mode {
+        PacingMode::Asap => left as f64,
+        PacingMode::Even => {
+            let share = (input.break_audience / input.remaining_audience.max(input.break_audience))
+                .clamp(0.0, 1.0);
+            left as f64 * share + *carry
+        }
+    };
+    let whole = wanted.floor();
+    if input.mode == PacingMode::Even {
+        *carry = wanted - whole;
+    }
+    (whole as u64)
+        .min(left)
+        .min(input.break_audience.floor() as u64)
+}
+
+/// The audience the engine plans breaks with (break-aware pacing): from the channel's history, a schedule,
+/// or a simulation.
+pub trait AudienceForecast: Send + Sync {
+    /// Viewers expected at the break of `channel` starting at `at`.
+    fn break_audience(&self, channel: &str, at: chrono::DateTime<chrono::Utc>) -> f64;
+    /// Viewer-breaks expected across the network in `[from, to)` (this break included when `from` is its
+    /// start).
+    fn audience_between(
+        &self,
+        from: chrono::DateTime<chrono::Utc>,
+        to: chrono::DateTime<chrono::Utc>,
+    ) -> f64;
+}

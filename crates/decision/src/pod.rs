@@ -13,8 +13,57 @@
 //!
 //! Every candidate not chosen gets the reason (explainability), and the unfilled remainder is reported so the
 //! stitcher fills it with slate.
+//!
+//! [`build_pod`] chooses the most valuable pod under these rules ([`optimise`]: within each tier, the set
+//! worth most, a candidate playing whichever of its durations fits); [`PodBuilder`] is the greedy form the
+//! engine uses to know when its walk has seen enough.
+
+mod bounds;
+pub(crate) mod items;
+pub(crate) mod optimise;
+mod slots;
+
+pub use optimise::{NODES, PER_TIER};
 
 use serde::{Deserialize, Serialize};
+
+/// The slots of a pod an ad accepts (position-in-pod targeting): as the only ad, first of several, last of
+/// several, or in between.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Positions(pub u8);
+
+impl Positions {
+    /// The only ad of the pod (first and last at once).
+    pub const ALONE: Positions = Positions(1);
+    /// First of several.
+    pub const FIRST: Positions = Positions(2);
+    /// Last of several.
+    pub const LAST: Positions = Positions(4);
+    /// Neither first nor last.
+    pub const MIDDLE: Positions = Positions(8);
+    /// Any slot.
+    pub const ANY: Positions = Positions(15);
+
+    /// Whether slot `slot` of a pod of `n` ads is accepted.
+    pub fn allows(self, slot: usize, n: usize) -> bool {
+        let kind = if n <= 1 {
+            Positions::ALONE
+        } else if slot == 0 {
+            Positions::FIRST
+        } else if slot + 1 == n {
+            Positions::LAST
+        } else {
+            Positions::MIDDLE
+        };
+        self.0 & kind.0 != 0
+    }
+}
+
+impl Default for Positions {
+    fn default() -> Self {
+        Positions::ANY
+    }
+}
 
 /// Priority tiers, highest first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -51,6 +100,12 @@ pub struct Candidate {
     pub cap: Option<(String, u32)>,
     /// Only as the first ad of the pod.
     pub first_in_pod: bool,
+    /// Other durations it can play (another creative of the line item), less preferred than `duration_ms`.
+    #[serde(default)]
+    pub alternatives_ms: Vec<u32>,
+    /// The slots it accepts.
+    #[serde(default)]
+    pub positions: Positions,
 }
 
 /// The break to fill.
@@ -62,6 +117,8 @@ pub struct PodRules {
     pub tolerance_ms: u32,
     /// Most ads in one pod.
     pub max_ads: usize,
+    /// At most one ad per advertiser (competitive categories are always kept apart).
+    pub one_per_advertiser: bool,
 }
 
 /// Why a candidate was not chosen.
@@ -94,6 +151,15 @@ pub enum Rejection {
     },
     /// It must be first and the pod already had an ad.
     NotFirst,
+    /// No slot it accepts (position-in-pod targeting) is free.
+    Position,
+    /// It fits, but a combination worth more was chosen (e.g. two 30 s ads over one 45 s ad and slate).
+    Outvalued,
+    /// Its advertiser or category was in the viewer's previous break (separation across breaks).
+    PreviousBreak {
+        /// The advertiser or category.
+        with: String,
+    },
 }
 
 /// The decided pod.
@@ -101,6 +167,8 @@ pub enum Rejection {
 pub struct Pod {
     /// Chosen candidates' indexes, in play order.
     pub chosen: Vec<usize>,
+    /// The duration each chosen candidate plays, in play order.
+    pub durations_ms: Vec<u32>,
     /// Milliseconds of ads.
     pub filled_ms: u32,
     /// Milliseconds left for slate (0 when the ads fill or overrun within tolerance).
@@ -157,7 +225,9 @@ impl PodBuilder {
         if c.first_in_pod && !self.chosen.is_empty() {
             return Err(Rejection::NotFirst);
         }
-        if let Some((_, with)) = self.advertisers.iter().find(|(a, _)| *a == c.advertiser) {
+        if self.rules.one_per_advertiser
+            && let Some((_, with)) = self.advertisers.iter().find(|(a, _)| *a == c.advertiser)
+        {
             return Err(Rejection::SameAdvertiser { with: with.clone() });
         }
         if let Some((category, with)) = c
@@ -198,6 +268,7 @@ impl PodBuilder {
     pub fn finish(self, mut rejected: Vec<(usize, Rejection)>) -> Pod {
         rejected.sort_by_key(|(i, _)| *i);
         Pod {
+            durations_ms: Vec::new(),
             unfilled_ms: self.rules.duration_ms.saturating_sub(self.filled),
             filled_ms: self.filled,
             chosen: self.chosen,
@@ -206,8 +277,8 @@ impl PodBuilder {
     }
 }
 
-/// Builds the pod for `rules` from `candidates`.
-pub fn build_pod(candidates: &[Candidate], rules: &PodRules) -> Pod {
+/// The order candidates are considered in: tier, value (higher first), the longer ad, then index.
+pub fn rank_order(candidates: &[Candidate]) -> Vec<usize> {
     let mut order: Vec<usize> = (0..candidates.len()).collect();
     order.sort_by(|&a, &b| {
         let (x, y) = (&candidates[a], &candidates[b]);
@@ -217,14 +288,105 @@ pub fn build_pod(candidates: &[Candidate], rules: &PodRules) -> Pod {
             .then(y.duration_ms.cmp(&x.duration_ms))
             .then(a.cmp(&b))
     });
-    let mut builder = PodBuilder::new(*rules);
-    let mut rejected = Vec::new();
-    for i in order {
-        if let Err(r) = builder.offer(i, &candidates[i]) {
-            rejected.push((i, r));
+    order
+}
+
+/// Builds the most valuable pod for `rules` from `candidates` (see [`optimise`] for the objective).
+pub fn build_pod(candidates: &[Candidate], rules: &PodRules) -> Pod {
+    let order = rank_order(candidates);
+    let picks = optimise(candidates, &order, rules);
+    finish(candidates, rules, &picks)
+}
+
+/// The picks of [`optimise`] candidates in `order` (rank order), in play order with their durations.
+pub fn optimise(candidates: &[Candidate], order: &[usize], rules: &PodRules) -> Vec<(usize, u32)> {
+    optimise::optimise(candidates, order, rules)
+}
+
+/// The pod of `picks`, every other candidate with the first rule that kept it out of that pod.
+pub fn finish(candidates: &[Candidate], rules: &PodRules, picks: &[(usize, u32)]) -> Pod {
+    let filled: u32 = picks.iter().map(|p| p.1).sum();
+    let rejected = (0..candidates.len())
+        .filter(|i| picks.iter().all(|p| p.0 != *i))
+        .map(|i| (i, why_not(candidates, rules, picks, i)))
+        .collect();
+    Pod {
+        chosen: picks.iter().map(|p| p.0).collect(),
+        durations_ms: picks.iter().map(|p| p.1).collect(),
+        filled_ms: filled,
+        unfilled_ms: rules.duration_ms.saturating_sub(filled),
+        rejected,
+    }
+}
+
+/// Why candidate `i` is not in the pod of `picks`: a conflict with an ad in it (advertiser, category,
+/// cap) first, as that keeps it out whatever the room, then the room, then the slots, else its value.
+pub fn why_not(
+    candidates: &[Candidate],
+    rules: &PodRules,
+    picks: &[(usize, u32)],
+    i: usize,
+) -> Rejection {
+    let c = &candidates[i];
+    let id = |k: usize| candidates[k].id.clone();
+    let used: u32 = picks.iter().map(|p| p.1).sum();
+    let limit = rules.duration_ms.saturating_add(rules.tolerance_ms);
+    let shortest = c
+        .alternatives_ms
+        .iter()
+        .fold(c.duration_ms, |a, &b| a.min(b));
+    if rules.one_per_advertiser
+        && let Some(&(k, _)) = picks
+            .iter()
+            .find(|p| candidates[p.0].advertiser == c.advertiser)
+    {
+        return Rejection::SameAdvertiser { with: id(k) };
+    }
+    for &(k, _) in picks {
+        if let Some(category) = c
+            .categories
+            .iter()
+            .find(|x| candidates[k].categories.contains(x))
+        {
+            return Rejection::CompetitiveSeparation {
+                category: category.clone(),
+                with: id(k),
+            };
         }
     }
-    builder.finish(rejected)
+    if let Some((group, left)) = &c.cap {
+        let n = picks
+            .iter()
+            .filter(|p| {
+                candidates[p.0]
+                    .cap
+                    .as_ref()
+                    .is_some_and(|(g, _)| g == group)
+            })
+            .count();
+        if n as u32 >= *left {
+            return Rejection::FrequencyCap {
+                group: group.clone(),
+            };
+        }
+    }
+    if picks.len() >= rules.max_ads {
+        return Rejection::MaxAds;
+    }
+    if used.saturating_add(shortest) > limit {
+        return Rejection::Duration {
+            left_ms: rules.duration_ms.saturating_sub(used),
+        };
+    }
+    if c.first_in_pod && !picks.is_empty() {
+        return Rejection::NotFirst;
+    }
+    let mut with: Vec<(usize, u32)> = picks.to_vec();
+    with.push((i, shortest));
+    if optimise::arrange(candidates, &with).is_none() {
+        return Rejection::Position;
+    }
+    Rejection::Outvalued
 }
 
 #[cfg(test)]
@@ -248,7 +410,65 @@ mod tests {
             categories: categories.iter().map(|c| (*c).to_owned()).collect(),
             cap: None,
             first_in_pod: false,
+            alternatives_ms: Vec::new(),
+            positions: Positions::ANY,
         }
+    }
+
+    fn rules(secs: u32, tolerance_ms: u32, max_ads: usize) -> PodRules {
+        PodRules {
+            duration_ms: secs * 1000,
+            tolerance_ms,
+            max_ads,
+            one_per_advertiser: true,
+        }
+    }
+
+    #[test]
+    fn two_thirty_second_ads_worth_twenty_beat_one_forty_five_worth_thirty_and_slate() {
+        let candidates = vec![
+            ad("big", Tier::Standard, 30.0, 45, "a", &[]),
+            ad("one", Tier::Standard, 20.0, 30, "b", &[]),
+            ad("two", Tier::Standard, 20.0, 30, "c", &[]),
+        ];
+        let pod = build_pod(&candidates, &rules(60, 0, 6));
+        assert_eq!(pod.chosen, vec![1, 2]);
+        assert_eq!(pod.unfilled_ms, 0);
+        assert_eq!(pod.rejected, vec![(0, Rejection::Duration { left_ms: 0 })]);
+    }
+
+    #[test]
+    fn with_ten_seconds_left_a_line_items_ten_second_creative_is_tried() {
+        let mut sponsor = ad("sponsor", Tier::Sponsorship, 50.0, 50, "s", &[]);
+        let mut other = ad("other", Tier::Standard, 20.0, 30, "o", &[]);
+        other.alternatives_ms = vec![15_000, 10_000];
+        sponsor.alternatives_ms = vec![];
+        let pod = build_pod(&[sponsor, other], &rules(60, 0, 6));
+        assert_eq!(pod.chosen, vec![0, 1]);
+        assert_eq!(pod.durations_ms, vec![50_000, 10_000]);
+        assert_eq!(pod.unfilled_ms, 0);
+    }
+
+    #[test]
+    fn a_last_slot_ad_plays_last_and_one_ad_per_advertiser_is_a_setting() {
+        let mut closer = ad("closer", Tier::Sponsorship, 50.0, 10, "x", &[]);
+        closer.positions = Positions(Positions::ALONE.0 | Positions::LAST.0);
+        let first = ad("first", Tier::Guaranteed, 1.0, 20, "x", &[]);
+        let second = ad("second", Tier::Guaranteed, 1.0, 20, "y", &[]);
+        let pod = build_pod(
+            &[closer.clone(), first.clone(), second.clone()],
+            &rules(60, 0, 6),
+        );
+        assert_eq!(
+            pod.chosen,
+            vec![2, 0],
+            "one per advertiser: x's other ad stays out"
+        );
+        let mut allow = rules(60, 0, 6);
+        allow.one_per_advertiser = false;
+        let pod = build_pod(&[closer, first, second], &allow);
+        assert_eq!(pod.chosen.len(), 3);
+        assert_eq!(pod.chosen.last(), Some(&0), "the closer plays last");
     }
 
     #[test]
@@ -268,12 +488,7 @@ mod tests {
             ad("g-bank", Tier::Guaranteed, 20.0, 30, "bank", &["finance"]),
             ad("g-phone", Tier::Guaranteed, 25.0, 15, "phoneco", &["telco"]),
         ];
-        let rules = PodRules {
-            duration_ms: 60_000,
-            tolerance_ms: 500,
-            max_ads: 4,
-        };
-        let pod = build_pod(&candidates, &rules);
+        let pod = build_pod(&candidates, &rules(60, 500, 4));
         let ids: Vec<&str> = pod
             .chosen
             .iter()
@@ -311,12 +526,7 @@ mod tests {
         b.cap = Some(("li-1".into(), 1));
         let mut c = ad("a3", Tier::Guaranteed, 7.0, 10, "x3", &[]);
         c.cap = Some(("li-2".into(), 0));
-        let rules = PodRules {
-            duration_ms: 30_000,
-            tolerance_ms: 0,
-            max_ads: 5,
-        };
-        let pod = build_pod(&[a, b, c], &rules);
+        let pod = build_pod(&[a, b, c], &rules(30, 0, 5));
         assert_eq!(pod.chosen, vec![0]);
         assert_eq!(pod.unfilled_ms, 20_000, "reported for slate");
         assert_eq!(

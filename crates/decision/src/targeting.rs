@@ -8,6 +8,9 @@
 //! candidates. With line items targeted by country, channel or device, as they are, a viewer meets a few dozen
 //! candidates out of tens of thousands.
 
+pub(crate) mod compiled;
+mod load;
+
 use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
@@ -36,10 +39,38 @@ pub enum Field {
     Hour,
     /// Daypart: the day of the week in the viewer's time zone, `mon` to `sun`.
     Weekday,
+    /// The break's planned length in whole seconds (`Is` for exact lengths, `Between` for a range).
+    BreakDuration,
+    /// The ad's place in the pod: `first`, `last` (a pod's only ad is both). Known per slot, so never used to
+    /// file an expression in the index.
+    PodPosition,
 }
 
+impl Field {
+    /// Codes compared without regard to case, normalised to the case the standards write them in: ISO 3166
+    /// country and region codes upper case; device, platform, weekday and position tokens lower case. Ids
+    /// (channels, content, segments, key-values) are compared exactly.
+    pub fn normalise(self, value: &str) -> std::borrow::Cow<'_, str> {
+        let upper = matches!(self, Field::Country | Field::Region);
+        let lower = matches!(
+            self,
+            Field::Device | Field::Platform | Field::Weekday | Field::PodPosition
+        );
+        if upper && value.bytes().any(|b| b.is_ascii_lowercase()) {
+            value.to_ascii_uppercase().into()
+        } else if lower && value.bytes().any(|b| b.is_ascii_uppercase()) {
+            value.to_ascii_lowercase().into()
+        } else {
+            value.into()
+        }
+    }
+}
+
+/// The weekdays as daypart targeting writes them.
+pub const WEEKDAYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
+
 /// A targeting expression.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum Expr {
     /// Every sub-expression holds (true when empty).
@@ -48,7 +79,7 @@ pub enum Expr {
     Any(Vec<Expr>),
     /// The sub-expression does not hold.
     Not(Box<Expr>),
-    /// The field has one of the values (case-sensitive; codes are upper- or lower-case by convention).
+    /// The field has one of the values (codes compare without regard to case, see [`Field::normalise`]).
     Is {
         /// The field.
         field: Field,
@@ -62,19 +93,74 @@ pub enum Expr {
         /// Accepted values.
         values: Vec<String>,
     },
+    /// The numeric field (the break's length, the hour) is within `[min, max]`.
+    Between {
+        /// The field.
+        field: Field,
+        /// Lowest accepted value.
+        min: f64,
+        /// Highest accepted value.
+        max: f64,
+    },
+    /// A daypart: the clock at decision time, in `timezone` (an IANA name, checked at catalog load) or, when
+    /// absent, in the viewer's own time zone. An empty list accepts any hour or day.
+    Daypart {
+        /// IANA time zone; absent: the viewer's.
+        #[serde(default)]
+        timezone: Option<String>,
+        /// Accepted hours, 0 to 23.
+        #[serde(default)]
+        hours: Vec<u32>,
+        /// Accepted weekdays, `mon` to `sun`.
+        #[serde(default)]
+        weekdays: Vec<String>,
+    },
 }
 
-/// What is known when matching: each field's values (several for segments) and custom key-values.
+impl Eq for Expr {}
+
+impl std::hash::Hash for Expr {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        std::mem::discriminant(self).hash(state);
+        match self {
+            Expr::All(items) | Expr::Any(items) => items.hash(state),
+            Expr::Not(e) => e.hash(state),
+            Expr::Is { field, values } => (field, values).hash(state),
+            Expr::Kv { key, values } => (key, values).hash(state),
+            Expr::Between { field, min, max } => (field, min.to_bits(), max.to_bits()).hash(state),
+            Expr::Daypart {
+                timezone,
+                hours,
+                weekdays,
+            } => (timezone, hours, weekdays).hash(state),
+        }
+    }
+}
+
+/// What is known when matching: each field's values (several for segments), custom key-values, and the
+/// time of the decision (for dayparts in a fixed time zone).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct Facts {
     values: Vec<(Field, String)>,
     kvs: Vec<(String, String)>,
+    at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 impl Facts {
-    /// Adds a value of a field.
+    /// Adds a value of a field (codes normalised, see [`Field::normalise`]).
     pub fn with(mut self, field: Field, value: impl Into<String>) -> Self {
-        self.values.push((field, value.into()));
+        let value: String = value.into();
+        let value = match field.normalise(&value) {
+            std::borrow::Cow::Borrowed(_) => value,
+            std::borrow::Cow::Owned(v) => v,
+        };
+        self.values.push((field, value));
+        self
+    }
+
+    /// Sets the time of the decision.
+    pub fn at(mut self, now: chrono::DateTime<chrono::Utc>) -> Self {
+        self.at = Some(now);
         self
     }
 
@@ -84,10 +170,38 @@ impl Facts {
         self
     }
 
+    /// The field values and key-values known, for index lookups.
+    pub fn values(&self) -> &[(Field, String)] {
+        &self.values
+    }
+
+    /// The custom key-values known.
+    pub fn key_values(&self) -> &[(String, String)] {
+        &self.kvs
+    }
+
+    /// The time of the decision, when set.
+    pub fn time(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        self.at
+    }
+
     fn has(&self, field: Field, values: &[String]) -> bool {
-        self.values
-            .iter()
-            .any(|(f, v)| *f == field && values.iter().any(|w| w == v))
+        // Facts are normalised; expressions are when the catalog loads, but one built by hand may not be.
+        let codes = matches!(
+            field,
+            Field::Country
+                | Field::Region
+                | Field::Device
+                | Field::Platform
+                | Field::Weekday
+                | Field::PodPosition
+        );
+        self.values.iter().any(|(f, v)| {
+            *f == field
+                && values
+                    .iter()
+                    .any(|w| w == v || (codes && w.eq_ignore_ascii_case(v)))
+        })
     }
 
     fn has_kv(&self, key: &str, values: &[String]) -> bool {
@@ -106,14 +220,119 @@ impl Expr {
             Expr::Not(e) => !e.matches(facts),
             Expr::Is { field, values } => facts.has(*field, values),
             Expr::Kv { key, values } => facts.has_kv(key, values),
+            Expr::Between { field, min, max } => facts.values.iter().any(|(f, v)| {
+                *f == *field && v.parse::<f64>().is_ok_and(|x| (*min..=*max).contains(&x))
+            }),
+            Expr::Daypart {
+                timezone,
+                hours,
+                weekdays,
+            } => {
+                let (hour, weekday) = match timezone {
+                    Some(tz) => {
+                        let (Some(at), Ok(tz)) = (facts.at, tz.parse::<chrono_tz::Tz>()) else {
+                            return false;
+                        };
+                        let (h, d) = local_clock(at, tz);
+                        (Some(h), Some(d))
+                    }
+                    None => (
+                        facts
+                            .values
+                            .iter()
+                            .find(|(f, _)| *f == Field::Hour)
+                            .and_then(|(_, v)| v.parse::<u32>().ok()),
+                        facts
+                            .values
+                            .iter()
+                            .find(|(f, _)| *f == Field::Weekday)
+                            .and_then(|(_, v)| WEEKDAYS.iter().copied().find(|d| d == v)),
+                    ),
+                };
+                (hours.is_empty() || hour.is_some_and(|h| hours.contains(&h)))
+                    && (weekdays.is_empty()
+                        || weekday.is_some_and(|d| weekdays.iter().any(|w| w == d)))
+            }
         }
+    }
+
+    /// Whether the expression tests the ad's place in the pod (known per slot only).
+    pub fn is_positional(&self) -> bool {
+        match self {
+            Expr::All(items) | Expr::Any(items) => items.iter().any(Expr::is_positional),
+            Expr::Not(e) => e.is_positional(),
+            Expr::Is { field, .. } | Expr::Between { field, .. } => *field == Field::PodPosition,
+            Expr::Kv { .. } | Expr::Daypart { .. } => false,
+        }
+    }
+
+    /// The expression with what is fixed for a whole break substituted (`known` holds the values of the
+    /// fields for which `fixed` is true, and the time): `Ok(true)`/`Ok(false)` when that decides it, else the
+    /// residual expression over what depends on the viewer.
+    pub fn partial(&self, known: &Facts, fixed: &dyn Fn(Field) -> bool) -> Result<bool, Expr> {
+        match self {
+            Expr::Is { field, .. } | Expr::Between { field, .. } if fixed(*field) => {
+                Ok(self.matches(known))
+            }
+            Expr::Daypart {
+                timezone: Some(_), ..
+            } if known.at.is_some() => Ok(self.matches(known)),
+            Expr::Is { .. } | Expr::Between { .. } | Expr::Kv { .. } | Expr::Daypart { .. } => {
+                Err(self.clone())
+            }
+            Expr::Not(e) => match e.partial(known, fixed) {
+                Ok(b) => Ok(!b),
+                Err(r) => Err(Expr::Not(Box::new(r))),
+            },
+            Expr::All(items) => {
+                let mut rest = Vec::new();
+                for e in items {
+                    match e.partial(known, fixed) {
+                        Ok(true) => {}
+                        Ok(false) => return Ok(false),
+                        Err(r) => rest.push(r),
+                    }
+                }
+                match rest.len() {
+                    0 => Ok(true),
+                    1 => Err(rest.remove(0)),
+                    _ => Err(Expr::All(rest)),
+                }
+            }
+            Expr::Any(items) => {
+                let mut rest = Vec::new();
+                for e in items {
+                    match e.partial(known, fixed) {
+                        Ok(true) => return Ok(true),
+                        Ok(false) => {}
+                        Err(r) => rest.push(r),
+                    }
+                }
+                match rest.len() {
+                    0 => Ok(false),
+                    1 => Err(rest.remove(0)),
+                    _ => Err(Expr::Any(rest)),
+                }
+            }
+        }
+    }
+
+    /// The narrowest positive `field ∈ values` clause every match must satisfy, to file the expression under
+    /// in an index; `None` when there is none (a candidate for every viewer).
+    pub fn narrowest_required(&self) -> Option<(Field, &[String])> {
+        self.required_clauses()
+            .into_iter()
+            .min_by_key(|(_, values)| values.len())
     }
 
     /// The positive `field ∈ values` clauses every match must satisfy (those directly at the top or under
     /// nested `all`s).
     fn required_clauses(&self) -> Vec<(Field, &[String])> {
         match self {
-            Expr::Is { field, values } => vec![(*field, values.as_slice())],
+            // The pod position is known per slot, never when looking a viewer up.
+            Expr::Is { field, values } if *field != Field::PodPosition => {
+                vec![(*field, values.as_slice())]
+            }
             Expr::All(items) => items.iter().flat_map(Expr::required_clauses).collect(),
             _ => Vec::new(),
         }
@@ -156,17 +375,13 @@ impl<T: Clone> TargetingIndex<T> {
         for (e, (expr, _)) in exprs.iter().enumerate() {
             // The clause with the fewest values files the expression in the fewest places and keeps it out of
             // the most viewers' candidates.
-            match expr
-                .required_clauses()
-                .into_iter()
-                .min_by_key(|(_, values)| values.len())
-            {
+            match expr.narrowest_required() {
                 Some((field, values)) => {
                     for v in values {
                         by_value
                             .entry(field)
                             .or_default()
-                            .entry(v.clone())
+                            .entry(field.normalise(v).into_owned())
                             .or_default()
                             .push(e);
                     }
@@ -241,6 +456,14 @@ impl<T: Clone> TargetingIndex<T> {
             .filter_map(|i| self.ids.get(i).cloned())
             .collect()
     }
+}
+
+/// The hour and weekday of `at` in `tz`.
+pub fn local_clock(at: chrono::DateTime<chrono::Utc>, tz: chrono_tz::Tz) -> (u32, &'static str) {
+    use chrono::{Datelike, Timelike};
+    let local = at.with_timezone(&tz);
+    let day = WEEKDAYS[local.weekday().num_days_from_monday() as usize];
+    (local.hour(), day)
 }
 
 #[cfg(test)]

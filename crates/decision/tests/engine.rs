@@ -148,6 +148,23 @@ fn deciding_many_viewers_at_once_gives_each_the_pod_it_would_get_alone() {
 }
 
 #[test]
+fn a_herd_decided_on_several_threads_gets_the_pods_it_would_get_one_by_one() {
+    // A realistic book and herd (caps, rotation, positions, separation), large enough to be split.
+    let at = now();
+    let catalog = interlude_decision::testing::realistic_catalog(at, 1_500, 21);
+    let herd = interlude_decision::testing::herd(&catalog, 1_200, at, 22);
+    let e = Engine::with_history(catalog, herd.history.clone(), 6, 500);
+    let together = e.decide_many_on(&herd.requests, at, 3);
+    assert_eq!(together.len(), herd.requests.len());
+    let mut ads = 0;
+    for (r, d) in herd.requests.iter().zip(together) {
+        assert_eq!(d.pod, e.decide(r, at, false).pod);
+        ads += d.pod.ads.len();
+    }
+    assert!(ads > herd.requests.len() * 3, "pods are filled: {ads} ads");
+}
+
+#[test]
 fn content_exclusions_override_targeting() {
     let e = engine(Seen::default());
     // The sponsor's own targeting leaves kids out; with it removed, the catalog's exclusion still does.

@@ -1,3 +1,7 @@
+//! The engine as it was at f694881 (before the break plan and the viewer history), kept verbatim apart from
+//! its imports (and the fields pod types gained since) so the break-start bench measures the old path against the new one in the same run. Not built
+//! into the crate.
+
 //! The decision engine: from a viewer and a break to a pod, over the catalog.
 //!
 //! Per request: targeting (through the compiled index) → flight and approval → pacing (a per-line-item serve
@@ -17,11 +21,11 @@ use interlude_events::Counters;
 use interlude_stitch::{CreativeRendition, Pod, PodAd, PodRequest, ViewerContext};
 use serde::Serialize;
 
-use crate::catalog::{Catalog, Creative};
-use crate::external::ExternalAd;
-use crate::pacing::Pacer;
-use crate::pod::{Candidate, PodBuilder, PodRules, Rejection, Tier};
-use crate::targeting::{Expr, Facts, Field, TargetingIndex};
+use interlude_decision::catalog::{Catalog, Creative};
+use interlude_decision::external::ExternalAd;
+use interlude_decision::pacing::Pacer;
+use interlude_decision::pod::{Candidate, PodBuilder, PodRules, Rejection, Tier};
+use interlude_decision::targeting::{Expr, Facts, Field, TargetingIndex};
 
 /// Why a line item did not make it into the pod, or that it did.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -242,7 +246,7 @@ fn prepare(catalog: &Catalog) -> Vec<Prepared> {
             let mut creatives: Vec<(usize, u32)> = l
                 .creatives
                 .iter()
-                .filter_map(|id| creative_index.get(id.as_str()).copied())
+                .filter_map(|id| creative_index.get(id.id.as_str()).copied())
                 .filter_map(|i| {
                     let c = catalog.creatives.get(i)?;
                     (c.approved && !c.renditions.is_empty())
@@ -253,7 +257,7 @@ fn prepare(catalog: &Catalog) -> Vec<Prepared> {
             let tags = l
                 .creatives
                 .iter()
-                .filter_map(|id| creative_index.get(id.as_str()).copied())
+                .filter_map(|id| creative_index.get(id.id.as_str()).copied())
                 .filter(|&i| {
                     catalog.creatives.get(i).is_some_and(|c| {
                         c.approved && c.renditions.is_empty() && c.vast_tag.is_some()
@@ -356,7 +360,7 @@ impl Engine {
                         i,
                         l.targeting
                             .clone()
-                            .unwrap_or(crate::targeting::Expr::All(Vec::new())),
+                            .unwrap_or(interlude_decision::targeting::Expr::All(Vec::new())),
                     )
                 })
                 .collect(),
@@ -507,7 +511,7 @@ impl Engine {
     }
 
     fn capped(&self, i: usize, viewer: &str, now: DateTime<Utc>) -> bool {
-        let over = |caps: &[crate::catalog::FrequencyCap], line_items: &[usize]| {
+        let over = |caps: &[interlude_decision::catalog::FrequencyCap], line_items: &[usize]| {
             caps.iter().any(|cap| {
                 let since = now - TimeDelta::hours(i64::from(cap.window_hours));
                 let seen: u64 = line_items
@@ -735,6 +739,7 @@ impl Engine {
             duration_ms,
             tolerance_ms: self.tolerance_ms,
             max_ads: self.max_ads,
+            one_per_advertiser: true,
         });
         let shortest = external
             .iter()
@@ -776,6 +781,8 @@ impl Engine {
                             categories: x.categories.clone(),
                             cap: None,
                             first_in_pod: false,
+                            alternatives_ms: Vec::new(),
+                            positions: Default::default(),
                         };
                         match builder.offer(chosen.len(), &candidate) {
                             Ok(()) => {
@@ -829,6 +836,8 @@ impl Engine {
                                 categories,
                                 cap: None,
                                 first_in_pod: l.first_in_pod,
+                                alternatives_ms: Vec::new(),
+                                positions: Default::default(),
                             };
                             match builder.offer(chosen.len(), &candidate) {
                                 Ok(()) => {

@@ -1,0 +1,177 @@
+//! The final fill: the pod chosen ([`super::choice`]), each catalog ad reserved against its goal, and the
+//! chosen ones turned into the stitcher's [`PodAd`]s.
+
+use chrono::{DateTime, Utc};
+use interlude_stitch::{CreativeRendition, Pod, PodAd, PodRequest};
+
+use super::choice::{Choice, with_choice};
+use super::plan::BreakPlan;
+use super::rank::Offer;
+use super::{Decision, Engine, Verdict};
+use crate::external::ExternalAd;
+use crate::pod::{self, Candidate, PodRules};
+use crate::targeting::Facts;
+
+impl Engine {
+    pub(super) fn rules(&self, duration_ms: u32) -> PodRules {
+        PodRules {
+            duration_ms,
+            tolerance_ms: self.tolerance_ms,
+            max_ads: self.max_ads,
+            one_per_advertiser: self.config.one_ad_per_advertiser,
+        }
+    }
+
+    /// Fills the pod for `request` from the break `plan` and `external` ads.
+    pub(super) fn fill(
+        &self,
+        plan: &BreakPlan,
+        request: &PodRequest,
+        facts: &Facts,
+        now: DateTime<Utc>,
+        explain: bool,
+        external: &[ExternalAd],
+    ) -> Decision {
+        let walk = self.walk(plan, request, facts, now, external, false);
+        with_choice(|c| {
+            self.choose(&walk, explain, &mut Vec::new(), c);
+            self.decisions
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let mut filled: u32 = 0;
+            let mut ads: Vec<PodAd> = Vec::with_capacity(c.picks.len());
+            for &(k, ms) in &c.picks {
+                let Some(weighed) = c.weighed.get(k) else {
+                    continue;
+                };
+                let creative = c.options(k).iter().find(|o| o.1 == ms).map(|o| o.0);
+                let Some(ad) = self.pod_ad(request, ads.len(), weighed.offer, creative, external)
+                else {
+                    continue;
+                };
+                if !self.reserve(&ad, request, now) {
+                    // Another node took the line item's last room first: slate rather than an overrun.
+                    continue;
+                }
+                filled += ms;
+                ads.push(ad);
+            }
+            let explanation = if explain {
+                self.explain_choice(plan, request, facts, now, external, c)
+            } else {
+                Vec::new()
+            };
+            Decision {
+                pod: Pod { ads },
+                unfilled_ms: plan.key.duration_ms.saturating_sub(filled),
+                explanation,
+            }
+        })
+    }
+
+    /// Every line item's verdict for the decision in `c`: the walk's, the pod's for those weighed.
+    fn explain_choice(
+        &self,
+        plan: &BreakPlan,
+        request: &PodRequest,
+        facts: &Facts,
+        now: DateTime<Utc>,
+        external: &[ExternalAd],
+        c: &Choice,
+    ) -> Vec<(String, Verdict)> {
+        let candidates: Vec<Candidate> = c
+            .weighed
+            .iter()
+            .enumerate()
+            .filter_map(|(k, w)| self.candidate(plan, external, w, c.options(k)))
+            .collect();
+        let rules = self.rules(plan.key.duration_ms);
+        let mut verdicts = c.verdicts.clone();
+        for (k, weighed) in c.weighed.iter().enumerate() {
+            if verdicts.iter().any(|(o, _)| *o == weighed.offer) {
+                continue;
+            }
+            let verdict = if c.picks.iter().any(|p| p.0 == k) {
+                Verdict::Chosen
+            } else {
+                Verdict::Pod(pod::why_not(&candidates, &rules, &c.picks, k))
+            };
+            verdicts.push((weighed.offer, verdict));
+        }
+        self.consent_explained(
+            request,
+            now,
+            self.explanation(plan, facts, verdicts, external),
+        )
+    }
+
+    /// Reserves a chosen catalog ad against its line item's goal (true without reservations, and for
+    /// external ads, which are not the catalog's to count).
+    fn reserve(&self, ad: &PodAd, request: &PodRequest, now: DateTime<Utc>) -> bool {
+        let (Some(reservations), Some(id)) = (&self.reservations, &ad.line_item_id) else {
+            return true;
+        };
+        let Some(l) = self
+            .by_id
+            .get(id)
+            .and_then(|&i| self.catalog.line_items.get(i))
+        else {
+            return true;
+        };
+        let ttl = chrono::TimeDelta::seconds(i64::from(self.config.reservation_ttl_secs));
+        reservations.reserve(
+            crate::reservation::Reservation {
+                ad_instance_id: ad.ad_instance_id.clone(),
+                line_item_id: id.clone(),
+                viewer_id: request.viewer.viewer_id.clone(),
+                expires_at: now + ttl,
+            },
+            crate::catalog::Catalog::goal_impressions(l),
+            now,
+        )
+    }
+
+    /// The stitcher's form of a chosen ad in `slot`.
+    fn pod_ad(
+        &self,
+        request: &PodRequest,
+        slot: usize,
+        offer: Offer,
+        creative: Option<usize>,
+        external: &[ExternalAd],
+    ) -> Option<PodAd> {
+        let ad_instance_id = format!("{}-{}-{slot}", request.session_id, request.break_id);
+        Some(match offer {
+            Offer::External(e) => PodAd {
+                ad_instance_id,
+                ..external.get(e)?.ad.clone()
+            },
+            Offer::Line(i, _) => {
+                let l = self.catalog.line_items.get(i)?;
+                let creative = self.catalog.creatives.get(creative?)?;
+                PodAd {
+                    ad_instance_id,
+                    creative_id: creative.id.clone(),
+                    campaign_id: Some(l.campaign.clone()),
+                    line_item_id: Some(l.id.clone()),
+                    duration_secs: creative.duration_secs,
+                    renditions: creative
+                        .renditions
+                        .iter()
+                        .map(|r| CreativeRendition {
+                            bandwidth: r.bandwidth,
+                            resolution: r.resolution.as_deref().and_then(parse_resolution),
+                            playlist_url: r.playlist.clone(),
+                        })
+                        .collect(),
+                    impression_urls: Vec::new(),
+                    tracking_urls: Vec::new(),
+                }
+            }
+        })
+    }
+}
+
+fn parse_resolution(text: &str) -> Option<(u32, u32)> {
+    let (w, h) = text.split_once(['x', 'X'])?;
+    Some((w.trim().parse().ok()?, h.trim().parse().ok()?))
+}
