@@ -19,7 +19,7 @@ pub mod testing;
 pub mod token;
 pub mod validate;
 
-pub use aggregate::{Counts, LedgerKey, WindowKey, spend_micros};
+pub use aggregate::{Counts, LedgerKey, WindowCell, WindowKey, spend_micros};
 pub use contract::{AdEvent, ConsentFlags, EventSource, EventType, SCHEMA_VERSION};
 pub use counters::{Counters, Prices};
 pub use error::{Error, Result};

@@ -63,6 +63,21 @@ pub enum Quarantine {
     },
 }
 
+impl Quarantine {
+    /// The reason's stable name (its serde tag): a bounded set, safe as a metric label.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Quarantine::Contract { .. } => "contract",
+            Quarantine::FromTheFuture { .. } => "from_the_future",
+            Quarantine::TooOld { .. } => "too_old",
+            Quarantine::BotUserAgent { .. } => "bot_user_agent",
+            Quarantine::TooFast { .. } => "too_fast",
+            Quarantine::ImpossibleRate { .. } => "impossible_rate",
+            Quarantine::DataCenter { .. } => "data_center",
+        }
+    }
+}
+
 /// An IPv4 or IPv6 range, `address/prefix`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
@@ -244,12 +259,7 @@ pub fn contract_check(event: &AdEvent) -> Result<(), Quarantine> {
 /// at the edge and a distributed log carries only their verdict (see [`process_logged`]).
 pub fn edge_check(envelope: &Envelope, policy: &Policy) -> Option<Quarantine> {
     if let Some(agent) = &envelope.user_agent {
-        let agent = agent.to_ascii_lowercase();
-        if let Some(pattern) = policy
-            .bot_user_agents
-            .iter()
-            .find(|p| agent.contains(&p.to_ascii_lowercase()))
-        {
+        if let Some(pattern) = bot_pattern(agent, &policy.bot_user_agents) {
             return Some(Quarantine::BotUserAgent {
                 pattern: pattern.clone(),
             });
@@ -263,4 +273,36 @@ pub fn edge_check(envelope: &Envelope, policy: &Policy) -> Option<Quarantine> {
         .map(|range| Quarantine::DataCenter {
             range: String::from(range.clone()),
         })
+}
+
+/// The first of `patterns` that `agent` contains, ignoring ASCII case. Allocation-free for agents up to
+/// 256 bytes: the agent is lowercased once into a stack buffer, and lowercase patterns (the usual case) are
+/// searched with `str::contains`.
+fn bot_pattern<'p>(agent: &str, patterns: &'p [String]) -> Option<&'p String> {
+    let mut buf = [0u8; 256];
+    let heap;
+    let lower: &str = match buf.get_mut(..agent.len()) {
+        Some(b) => {
+            b.copy_from_slice(agent.as_bytes());
+            b.make_ascii_lowercase();
+            // ASCII lowercasing keeps UTF-8 valid.
+            std::str::from_utf8(b).unwrap_or_default()
+        }
+        None => {
+            heap = agent.to_ascii_lowercase();
+            &heap
+        }
+    };
+    patterns.iter().find(|p| {
+        if p.bytes().any(|b| b.is_ascii_uppercase()) {
+            let needle = p.as_bytes();
+            needle.is_empty()
+                || lower
+                    .as_bytes()
+                    .windows(needle.len())
+                    .any(|w| w.eq_ignore_ascii_case(needle))
+        } else {
+            lower.contains(p.as_str())
+        }
+    })
 }

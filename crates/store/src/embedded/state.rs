@@ -8,7 +8,7 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use interlude_events::contract::{AdEvent, EventType};
-use interlude_events::{Counts, LedgerKey, PipelineState, Quarantine, WindowKey};
+use interlude_events::{Counts, PipelineState, Quarantine, WindowCell, WindowKey};
 use redb::{ReadableTable, Table, TableDefinition, WriteTransaction};
 
 use super::StoreError;
@@ -50,6 +50,32 @@ pub(crate) const TAG_SESSION_RATE: u8 = b'r';
 
 /// Counters and the watermark: name → value.
 pub(crate) const META: TableDefinition<&str, i64> = TableDefinition::new("meta");
+
+/// Where each minute of receipt starts in the log: minute (Unix seconds, non-decreasing with the sequence
+/// numbers) → the first sequence number logged under it. A batch is indexed under the latest receipt minute
+/// of its events (or the last indexed minute, if later), so every record before the entry of minute `m` was
+/// received before `m`: retention deletes a range of sequence numbers without reading a record.
+pub(crate) const LOG_MINUTES: TableDefinition<i64, u64> = TableDefinition::new("log_minutes");
+
+/// Creates every table (opening a table in a write transaction creates it).
+pub(crate) fn create_tables(txn: &WriteTransaction) -> Result<(), StoreError> {
+    for table in [LOG, QUARANTINE, LEDGER_CORRECTIONS] {
+        txn.open_table(table)?;
+    }
+    for table in [EVENT_IDS, COUNTED] {
+        txn.open_table(table)?;
+    }
+    for table in [WINDOWS, LEDGER, DELIVERY] {
+        txn.open_table(table)?;
+    }
+    txn.open_table(META)?;
+    txn.open_table(EXPIRY)?;
+    txn.open_table(FREQUENCY_EXPIRY)?;
+    txn.open_table(FREQUENCY)?;
+    txn.open_table(SESSION_RATE)?;
+    txn.open_table(LOG_MINUTES)?;
+    Ok(())
+}
 
 const SEP: u8 = 0x1F;
 const COUNT_FIELDS: usize = 8;
@@ -93,14 +119,14 @@ fn corrupt(table: &'static str, reason: &str) -> StoreError {
     }
 }
 
-fn encode_window_key(k: &WindowKey) -> Vec<u8> {
+fn encode_window_key(k: &WindowCell<'_>) -> Vec<u8> {
     let mut out = time_bytes(k.minute).to_vec();
     for field in [
-        &k.campaign_id,
-        &k.line_item_id,
-        &k.creative_id,
-        &k.channel,
-        &k.live_event_id,
+        k.campaign_id,
+        k.line_item_id,
+        k.creative_id,
+        k.channel,
+        k.live_event_id,
     ] {
         out.push(SEP);
         out.extend_from_slice(field.as_bytes());
@@ -146,10 +172,6 @@ pub(crate) fn hour_key_end(parts: &[&str]) -> Vec<u8> {
     out[n - 8..].fill(0xFF);
     out.push(0xFF);
     out
-}
-
-fn encode_ledger_key(k: &LedgerKey) -> Vec<u8> {
-    hour_key(&[&k.line_item_id], k.hour)
 }
 
 pub(crate) fn decode_ledger_key(bytes: &[u8]) -> Result<(String, i64), StoreError> {
@@ -227,6 +249,9 @@ pub(crate) struct RedbState<'txn> {
     frequency: Table<'txn, &'static [u8], u64>,
     session_rate: Table<'txn, &'static str, u64>,
     frequency_expiry: Table<'txn, &'static [u8], ()>,
+    log_minutes: Table<'txn, i64, u64>,
+    /// The first sequence number this transaction logged, and the latest receipt minute it logged.
+    logged: Option<(u64, i64)>,
     next_seq: u64,
     max_event_time: Option<i64>,
     error: Option<StoreError>,
@@ -265,6 +290,8 @@ impl<'txn> RedbState<'txn> {
             frequency: txn.open_table(FREQUENCY)?,
             session_rate: txn.open_table(SESSION_RATE)?,
             frequency_expiry: txn.open_table(FREQUENCY_EXPIRY)?,
+            log_minutes: txn.open_table(LOG_MINUTES)?,
+            logged: None,
             next_seq,
             max_event_time,
             error: None,
@@ -297,15 +324,31 @@ impl<'txn> RedbState<'txn> {
         self.keep(r);
     }
 
-    /// Appends `record` (the event and the edge verdict) to the log.
-    pub(crate) fn log(&mut self, record: &crate::log::LogRecord) {
+    /// Appends an encoded [`crate::log::LogRecord`] received at `received_at` to the log.
+    pub(crate) fn log(&mut self, record: &[u8], received_at: DateTime<Utc>) {
         let seq = self.seq();
-        let bytes = serde_json::to_vec(record).unwrap_or_default();
-        let r = self.log.insert(seq, bytes.as_slice()).map(|_| ());
+        let minute = received_at.timestamp().div_euclid(60) * 60;
+        self.logged = Some(match self.logged {
+            None => (seq, minute),
+            Some((first, latest)) => (first, latest.max(minute)),
+        });
+        let r = self.log.insert(seq, record).map(|_| ());
         self.keep(r);
     }
 
-    /// Persists the counters and returns the first error met, if any.
+    /// Indexes this transaction's log records under their latest receipt minute (see [`LOG_MINUTES`]).
+    fn index_log(&mut self) -> Result<(), StoreError> {
+        let Some((first, minute)) = self.logged else {
+            return Ok(());
+        };
+        let last = self.log_minutes.last()?.map(|(k, _)| k.value());
+        let minute = last.map_or(minute, |l| l.max(minute));
+        if last != Some(minute) {
+            self.log_minutes.insert(minute, first)?;
+        }
+        Ok(())
+    }
+
     /// Adds `counts` to a cell, reading it from its table the first time the transaction touches it.
     fn add_cell(&mut self, which: CountsTable, key: Vec<u8>, counts: &Counts) {
         let (pending, table) = match which {
@@ -353,8 +396,11 @@ impl<'txn> RedbState<'txn> {
         Ok(())
     }
 
+    /// Persists the pending cells, the log index and the counters; the first error met, if any.
     pub(crate) fn finish(mut self) -> Result<(), StoreError> {
         let r = self.flush();
+        self.keep(r);
+        let r = self.index_log();
         self.keep(r);
         let seq = i64::try_from(self.next_seq).unwrap_or(i64::MAX);
         let r = self.meta.insert("next_seq", seq).map(|_| ());
@@ -373,6 +419,12 @@ pub(crate) fn counted_key(ad_instance_id: &str, event_type: EventType) -> String
 
 impl PipelineState for RedbState<'_> {
     fn record_event_id(&mut self, event_id: &str, occurred_at: DateTime<Utc>) -> bool {
+        // Looked up before inserting: a retry then writes nothing (an insert over an existing key would copy
+        // its page), so a retry storm costs reads only.
+        let r = self.event_ids.get(event_id).map(|v| v.is_some());
+        if self.keep(r).unwrap_or(true) {
+            return false;
+        }
         let r = self
             .event_ids
             .insert(event_id, occurred_at.timestamp())
@@ -419,6 +471,10 @@ impl PipelineState for RedbState<'_> {
         occurred_at: DateTime<Utc>,
     ) -> bool {
         let key = counted_key(ad_instance_id, event_type);
+        let r = self.counted.get(key.as_str()).map(|v| v.is_some());
+        if self.keep(r).unwrap_or(true) {
+            return false;
+        }
         let r = self
             .counted
             .insert(key.as_str(), occurred_at.timestamp())
@@ -430,8 +486,8 @@ impl PipelineState for RedbState<'_> {
         new
     }
 
-    fn add_window(&mut self, key: WindowKey, counts: Counts) {
-        self.add_cell(CountsTable::Windows, encode_window_key(&key), &counts);
+    fn add_window(&mut self, cell: WindowCell<'_>, counts: Counts) {
+        self.add_cell(CountsTable::Windows, encode_window_key(&cell), &counts);
     }
 
     fn add_viewer_impression(&mut self, viewer_id: &str, line_item_id: &str, hour: i64) {
@@ -462,13 +518,14 @@ impl PipelineState for RedbState<'_> {
         self.pending_frequency.insert(key, current.unwrap_or(0) + 1);
     }
 
-    fn add_ledger(&mut self, key: LedgerKey, counts: Counts, correction: bool) {
-        self.add_cell(CountsTable::Delivery, encode_ledger_key(&key), &counts);
+    fn add_ledger(&mut self, line_item_id: &str, hour: i64, counts: Counts, correction: bool) {
+        let key = hour_key(&[line_item_id], hour);
         if correction {
+            self.add_cell(CountsTable::Delivery, key, &counts);
             let seq = self.seq();
             let record = Correction {
-                line_item_id: key.line_item_id,
-                hour: key.hour,
+                line_item_id: line_item_id.to_owned(),
+                hour: hour.div_euclid(3600) * 3600,
                 counts: counts_array(&counts),
             };
             let bytes = serde_json::to_vec(&record).unwrap_or_default();
@@ -476,7 +533,8 @@ impl PipelineState for RedbState<'_> {
             self.keep(r);
             return;
         }
-        self.add_cell(CountsTable::Ledger, encode_ledger_key(&key), &counts);
+        self.add_cell(CountsTable::Delivery, key.clone(), &counts);
+        self.add_cell(CountsTable::Ledger, key, &counts);
     }
 
     fn quarantine(&mut self, event: &AdEvent, reason: &Quarantine) {
@@ -486,12 +544,7 @@ impl PipelineState for RedbState<'_> {
         let bytes = serde_json::to_vec(&record).unwrap_or_default();
         let r = self.quarantine.insert(seq, bytes.as_slice()).map(|_| ());
         self.keep(r);
-        // The serde tag is the reason's stable name (a bounded set: safe as a label).
-        let kind = record["reason"]["reason"]
-            .as_str()
-            .unwrap_or("unknown")
-            .to_owned();
-        metrics::counter!("events_quarantined_total", "reason" => kind).increment(1);
+        metrics::counter!("events_quarantined_total", "reason" => reason.kind()).increment(1);
     }
 
     fn max_event_time(&self) -> Option<DateTime<Utc>> {
