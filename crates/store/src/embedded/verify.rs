@@ -17,8 +17,8 @@ use serde::Serialize;
 
 use super::FILE_NAME;
 use super::state::{
-    self, COUNTED, DELIVERY, EVENT_IDS, EXPIRY, FREQUENCY, FREQUENCY_EXPIRY, LEDGER,
-    LEDGER_CORRECTIONS, LOG, LOG_MINUTES, META, QUARANTINE, SESSION_RATE, WINDOWS,
+    self, COUNTED, DELIVERY, EVENT_IDS, EXPIRY, EXPIRY_BATCHES, FREQUENCY, FREQUENCY_EXPIRY,
+    LEDGER, LEDGER_CORRECTIONS, LOG, LOG_MINUTES, META, QUARANTINE, SESSION_RATE, WINDOWS,
 };
 use crate::log::decode_record;
 use crate::reports::build_ledger;
@@ -220,6 +220,13 @@ pub fn verify(store_dir: &Path) -> Result<Report> {
         });
     }
     scan.table(LOG_MINUTES, "log_minutes", |_, _| Ok(()));
+    scan.table(EXPIRY_BATCHES, "expiry_batches", |k, v| {
+        match (k.len(), state::expiry_entries(v)) {
+            (16, Some(_)) => Ok(()),
+            (16, None) => Err((hex(k), "malformed key list".into())),
+            _ => Err((hex(k), "key is not hour and sequence".into())),
+        }
+    });
     Ok(report)
 }
 
