@@ -70,3 +70,22 @@ fn counts_survive_a_restart_and_a_resent_batch_exactly() {
     assert!(distinct.len() < stream.reports.len());
     assert_eq!(stats.logged as usize, distinct.len());
 }
+
+#[test]
+fn the_store_decides_every_report_as_the_pure_pipeline_does() {
+    use interlude_events::{MemoryState, Outcome, process};
+    let stream = known_stream(11, 1_000);
+    let dir = tempfile::tempdir().unwrap();
+    let policy = Policy::default();
+    let store = EventStore::open(dir.path(), policy.clone()).unwrap();
+    let mut memory = MemoryState::default();
+    // Batches of uneven sizes, so retries and duplicates fall both within and across commits.
+    for batch in stream.reports.chunks(733) {
+        let stored = store.ingest(batch, stream.now).unwrap();
+        let pure: Vec<Outcome> = batch
+            .iter()
+            .map(|r| process(&mut memory, r, &policy, stream.now))
+            .collect();
+        assert_eq!(stored, pure);
+    }
+}

@@ -10,7 +10,7 @@ use interlude_events::contract::AdEvent;
 use interlude_events::{Envelope, Outcome, Quarantine, edge_check, process_with_edge};
 use serde::Serialize;
 
-use super::state::RedbState;
+use super::batch::{Batch, Tables};
 use super::{EventStore, StoreError};
 use crate::log;
 use crate::metrics as m;
@@ -46,61 +46,68 @@ impl EventStore {
         parts: &[&[Envelope]],
         now: DateTime<Utc>,
     ) -> Result<Vec<Outcome>, StoreError> {
-        let db = self.db()?;
-        let txn = db.begin_write()?;
-        let mut retries = 0u64;
-        let outcomes = {
-            let mut state = RedbState::open(&txn)?;
-            let mut outcomes = Vec::with_capacity(parts.iter().map(|p| p.len()).sum());
-            let mut bytes = Vec::with_capacity(1024);
-            for envelope in parts.iter().flat_map(|p| p.iter()) {
-                // The same record a distributed log carries: replayable without the sender's address and agent.
-                let edge = edge_check(envelope, &self.policy);
-                let outcome =
-                    process_with_edge(&mut state, &envelope.event, edge.clone(), &self.policy, now);
-                if outcome == Outcome::Retry {
-                    retries += 1;
-                } else {
-                    encode_log_record(&envelope.event, edge.as_ref(), &mut bytes);
-                    state.log(&bytes, envelope.event.received_at);
-                }
-                outcomes.push(outcome);
-            }
-            state.finish()?;
-            outcomes
-        };
-        txn.commit()?;
-        metrics::counter!(m::RETRIES_NOT_LOGGED).increment(retries);
-        Ok(outcomes)
+        // The same record a distributed log carries: replayable without the sender's address and agent. The
+        // edge verdicts need no state: computed before the write transaction.
+        let envelopes: Vec<&Envelope> = parts.iter().flat_map(|p| p.iter()).collect();
+        let edges: Vec<Option<Quarantine>> = envelopes
+            .iter()
+            .map(|e| edge_check(e, &self.policy))
+            .collect();
+        let events: Vec<&AdEvent> = envelopes.iter().map(|e| &e.event).collect();
+        let policy = &self.policy;
+        self.commit_batch(
+            &events,
+            |batch, i| process_with_edge(batch, events[i], edges[i].clone(), policy, now),
+            |i| edges[i].as_ref(),
+        )
     }
 
     /// Processes records read back from an event log (a replay, or a log shipped from elsewhere) with the
     /// edge verdicts they carry and their receipt time as the clock; logs them (retries excepted) and commits
     /// durably.
     pub fn ingest_logged(&self, records: &[log::LogRecord]) -> Result<Vec<Outcome>, StoreError> {
+        let events: Vec<&AdEvent> = records.iter().map(|r| &r.event).collect();
+        let policy = &self.policy;
+        self.commit_batch(
+            &events,
+            |batch, i| {
+                interlude_events::process_logged(batch, events[i], records[i].edge.clone(), policy)
+            },
+            |i| records[i].edge.as_ref(),
+        )
+    }
+
+    /// One write transaction over `events`: the state they touch read in key order, each processed by
+    /// `process` (by index), logged unless a retry, the changes written in key order, one commit.
+    fn commit_batch<'e>(
+        &self,
+        events: &[&'e AdEvent],
+        mut process: impl FnMut(&mut Batch<'e>, usize) -> Outcome,
+        edge: impl Fn(usize) -> Option<&'e Quarantine>,
+    ) -> Result<Vec<Outcome>, StoreError> {
         let db = self.db()?;
         let txn = db.begin_write()?;
+        let mut retries = 0u64;
         let outcomes = {
-            let mut state = RedbState::open(&txn)?;
-            let mut outcomes = Vec::with_capacity(records.len());
+            let mut tables = Tables::open(&txn)?;
+            let mut batch = Batch::prefetch(&tables, events)?;
+            let mut outcomes = Vec::with_capacity(events.len());
             let mut bytes = Vec::with_capacity(1024);
-            for record in records {
-                let outcome = interlude_events::process_logged(
-                    &mut state,
-                    &record.event,
-                    record.edge.clone(),
-                    &self.policy,
-                );
-                if outcome != Outcome::Retry {
-                    encode_log_record(&record.event, record.edge.as_ref(), &mut bytes);
-                    state.log(&bytes, record.event.received_at);
+            for (i, event) in events.iter().enumerate() {
+                let outcome = process(&mut batch, i);
+                if outcome == Outcome::Retry {
+                    retries += 1;
+                } else {
+                    encode_log_record(event, edge(i), &mut bytes);
+                    tables.log(&bytes, event.received_at)?;
                 }
                 outcomes.push(outcome);
             }
-            state.finish()?;
+            batch.write(&mut tables)?;
             outcomes
         };
         txn.commit()?;
+        metrics::counter!(m::RETRIES_NOT_LOGGED).increment(retries);
         Ok(outcomes)
     }
 }

@@ -11,8 +11,8 @@ use redb::{ReadableTable, ReadableTableMetadata};
 use serde::Serialize;
 
 use super::state::{
-    self, COUNTED, EVENT_IDS, EXPIRY, FREQUENCY, LOG, LOG_MINUTES, QUARANTINE, SESSION_RATE,
-    TAG_COUNTED, TAG_EVENT_ID, TAG_SESSION_RATE,
+    self, COUNTED, EVENT_IDS, EXPIRY, EXPIRY_BATCHES, FREQUENCY, LOG, LOG_MINUTES, QUARANTINE,
+    SESSION_RATE, TAG_COUNTED, TAG_EVENT_ID, TAG_SESSION_RATE,
 };
 use super::{EventStore, StoreError};
 use crate::metrics as m;
@@ -108,8 +108,13 @@ impl EventStore {
                     .map_or(u64::MAX, |(_, s)| s.value());
                 let left = (limit as u64).saturating_sub(legacy);
                 let first = log.first()?.map(|(k, _)| k.value());
-                if let Some(first) = first {
-                    let hi = end.min(first.saturating_add(left));
+                if let (Some(first), true) = (first, left > 0) {
+                    // Sequence numbers are shared with other tables: the key `left` entries on.
+                    let hi = log
+                        .range(first..end)?
+                        .nth(usize::try_from(left).unwrap_or(usize::MAX))
+                        .transpose()?
+                        .map_or(end, |(k, _)| k.value());
                     if hi > first {
                         let before = log.len()?;
                         log.retain_in(first..hi, |_, _| false)?;
@@ -201,6 +206,25 @@ impl EventStore {
                 }
                 removed += 1;
             }
+            // Whole commit entries, until `limit` keys are gone.
+            let mut batches = txn.open_table(EXPIRY_BATCHES)?;
+            let mut swept = 0;
+            for entry in batches.extract_from_if::<&[u8], _>(..hi.as_slice(), |_, _| true)? {
+                let (_, value) = entry?;
+                for (tag, key) in state::expiry_entries(value.value()).unwrap_or_default() {
+                    match tag {
+                        TAG_EVENT_ID => drop(ids.remove(key)?),
+                        TAG_COUNTED => drop(counted.remove(key)?),
+                        TAG_SESSION_RATE => drop(rates.remove(key)?),
+                        _ => {}
+                    }
+                    swept += 1;
+                }
+                if swept >= limit {
+                    break;
+                }
+            }
+            removed += swept;
             let mut index = txn.open_table(state::FREQUENCY_EXPIRY)?;
             let mut frequency = txn.open_table(FREQUENCY)?;
             for entry in index

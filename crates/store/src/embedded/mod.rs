@@ -17,6 +17,7 @@
 //! drops the database, which writes redb's allocator state and clears its recovery flag, so the next open
 //! needs no repair; [`EventStore::opened`] says whether one ran and how long opening took.
 
+mod batch;
 pub mod committer;
 mod ingest;
 mod maintenance;
@@ -296,6 +297,28 @@ impl EventStore {
             reason: error.to_string(),
         });
         true
+    }
+
+    /// Copies the database file to `dest_dir` (created if missing) while serving: the copy is taken inside a
+    /// write transaction, so no commit changes the file meanwhile (group commits wait, queued, for the copy;
+    /// reads go on). The copy opens like a file after an unclean exit (redb repairs it once); check it with
+    /// [`verify`]. Its size in bytes.
+    pub fn backup(&self, dest_dir: &Path) -> Result<u64, StoreError> {
+        let io = |what: String| move |source| StoreError::Io { what, source };
+        std::fs::create_dir_all(dest_dir)
+            .map_err(io(format!("creating {}", dest_dir.display())))?;
+        let dest = dest_dir.join(FILE_NAME);
+        let db = self.db()?;
+        let txn = db.begin_write()?;
+        let copied = std::fs::copy(&self.path, &dest).map_err(io(format!(
+            "copying {} to {}",
+            self.path.display(),
+            dest.display()
+        )));
+        txn.abort()?;
+        let bytes = copied?;
+        tracing::info!(to = %dest.display(), bytes, "Backed up the event store.");
+        Ok(bytes)
     }
 
     /// Measures the file, the disk and the tables, and records them as metrics.

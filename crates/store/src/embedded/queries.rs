@@ -335,6 +335,10 @@ impl EventStore {
         out.push(("session_rate", txn.open_table(SESSION_RATE)?.len()?));
         out.push(("expiry", txn.open_table(state::EXPIRY)?.len()?));
         out.push((
+            "expiry_batches",
+            txn.open_table(state::EXPIRY_BATCHES)?.len()?,
+        ));
+        out.push((
             "frequency_expiry",
             txn.open_table(state::FREQUENCY_EXPIRY)?.len()?,
         ));
