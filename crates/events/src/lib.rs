@@ -26,7 +26,7 @@ pub use error::{Error, Result};
 pub use pipeline::{
     MemoryState, Outcome, PipelineState, process, process_logged, process_with_edge,
 };
-pub use shared::{BoxFuture, Clock, stable_hash, system_clock};
+pub use shared::{BoxFuture, Clock, FastHash, FastHasher, stable_hash, system_clock};
 pub use token::{Keyring, TokenClaims, TokenError};
 pub use validate::{
     Envelope, IpRange, Policy, Quarantine, check_event, contract_check, edge_check, validate,

@@ -19,6 +19,7 @@ use serde::Serialize;
 
 use crate::aggregate::{Counts, LedgerKey, WindowCell, WindowKey, floor};
 use crate::contract::{AdEvent, EventType};
+use crate::shared::FastHash;
 use crate::validate::{Envelope, Policy, Quarantine, check_event, edge_check};
 
 /// What processing did with an event.
@@ -234,23 +235,27 @@ fn process_checked(
 }
 
 /// In-memory state for tests and benchmarks (no expiry: they are short). Looked up by reference: an event
-/// allocates only for what it adds (its event id, a new ad instance, session or cell).
+/// allocates only for what it adds (its event id, a new ad instance, session or cell). Its maps use
+/// [`crate::FastHasher`]: fine for tests and benchmarks, not for state an attacker can fill.
 #[derive(Debug, Default)]
 pub struct MemoryState {
-    event_ids: HashSet<String>,
+    event_ids: HashSet<String, FastHash>,
     /// Per ad instance, when each event type was counted (by [`EventType::code`]).
-    counted: HashMap<String, [Option<DateTime<Utc>>; EventType::ALL.len()]>,
-    windows: HashMap<WindowKey, Counts>,
+    counted: HashMap<String, [Option<DateTime<Utc>>; EventType::ALL.len()], FastHash>,
+    windows: HashMap<WindowKey, Counts, FastHash>,
     /// Per line item and hour: the original counts and the corrections appended after the hour was final.
-    ledger: HashMap<String, HashMap<i64, (Counts, Vec<Counts>)>>,
+    ledger: HashMap<String, LedgerHours, FastHash>,
     /// Quarantined events by reason ([`Quarantine::kind`]).
     pub quarantined: HashMap<String, u64>,
     /// Impressions per session and minute.
-    session_minutes: HashMap<String, HashMap<i64, u64>>,
+    session_minutes: HashMap<String, HashMap<i64, u64, FastHash>, FastHash>,
     /// Impressions per (viewer, line item, hour).
     pub viewer_impressions: HashMap<(String, String, i64), u64>,
     max_event_time: Option<DateTime<Utc>>,
 }
+
+/// One line item's ledger: per hour, the original counts and the corrections.
+type LedgerHours = HashMap<i64, (Counts, Vec<Counts>)>;
 
 /// A window key either owned or borrowed, so the window map can be searched with a [`WindowCell`].
 trait CellKey {
