@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use interlude_events::pipeline::Counters;
+use interlude_events::Counters;
 use serde::{Deserialize, Serialize};
 
 /// Impressions of one ad (or hour bucket of them) in a viewer's past.

@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use chrono::{DateTime, TimeDelta, Utc};
-use interlude_events::pipeline::Counters;
+use interlude_events::Counters;
 use interlude_stitch::{PodRequest, ViewerContext};
 
 use crate::catalog::{

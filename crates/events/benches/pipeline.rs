@@ -1,6 +1,7 @@
 //! The dedup + aggregate core in events per second per core (`process` over in-memory state), next to a
 //! baseline from the same run: validation alone plus one hash-set insert per event (the least a deduplicating
-//! counter must do).
+//! counter must do). Two streams: a regular one (100,000 reports of 10,000 ad instances) and the known stream
+//! of the tests (retries, client and server reports, out of order, late and invalid events).
 //!
 //! `cargo bench -p interlude-events --bench pipeline -- --warm-up-time 1 --measurement-time 3`
 
@@ -10,6 +11,7 @@ use std::hint::black_box;
 use chrono::{DateTime, TimeDelta, Utc};
 use criterion::{BatchSize, Criterion, Throughput, criterion_main};
 use interlude_events::contract::{AdEvent, ConsentFlags, EventSource, EventType, SCHEMA_VERSION};
+use interlude_events::testing::known_stream;
 use interlude_events::{Envelope, MemoryState, Policy, process, validate};
 
 const TYPES: [EventType; 6] = [
@@ -66,17 +68,32 @@ fn stream(start: DateTime<Utc>) -> Vec<Envelope> {
 
 fn bench(c: &mut Criterion) {
     let start: DateTime<Utc> = "2026-11-23T18:00:00Z".parse().unwrap_or_default();
-    let now = start + TimeDelta::hours(2);
-    let events = stream(start);
+    let regular = stream(start);
+    group(
+        c,
+        "pipeline_100k_reports",
+        &regular,
+        start + TimeDelta::hours(2),
+    );
+    let known = known_stream(5, 8_000);
+    group(
+        c,
+        &format!("pipeline_known_stream_{}_reports", known.reports.len()),
+        &known.reports,
+        known.now,
+    );
+}
+
+fn group(c: &mut Criterion, name: &str, events: &[Envelope], now: DateTime<Utc>) {
     let policy = Policy::default();
-    let mut group = c.benchmark_group("pipeline_100k_reports");
+    let mut group = c.benchmark_group(name);
     group.throughput(Throughput::Elements(events.len() as u64));
     group.sample_size(10);
     group.bench_function("baseline_validate_and_hashset", |b| {
         b.iter_batched(
             HashSet::new,
             |mut seen: HashSet<(String, EventType)>| {
-                for e in &events {
+                for e in events {
                     if validate(e, &policy, now).is_ok() {
                         seen.insert((e.event.ad_instance_id.clone(), e.event.event_type));
                     }
@@ -90,7 +107,7 @@ fn bench(c: &mut Criterion) {
         b.iter_batched(
             MemoryState::default,
             |mut state| {
-                for e in &events {
+                for e in events {
                     black_box(process(&mut state, e, &policy, now));
                 }
                 state

@@ -83,7 +83,7 @@ impl Counts {
 }
 
 /// The dimensions of a one-minute window cell.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct WindowKey {
     /// Start of the minute, seconds since the Unix epoch.
     pub minute: i64,
@@ -97,6 +97,59 @@ pub struct WindowKey {
     pub channel: String,
     /// Live event ("" when unknown).
     pub live_event_id: String,
+}
+
+/// A [`WindowKey`] by reference: what the pipeline hands its state for each counted event, so a store that
+/// already holds the cell allocates nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct WindowCell<'a> {
+    /// Start of the minute, seconds since the Unix epoch.
+    pub minute: i64,
+    /// Campaign ("" when unknown).
+    pub campaign_id: &'a str,
+    /// Line item ("" when unknown).
+    pub line_item_id: &'a str,
+    /// Creative.
+    pub creative_id: &'a str,
+    /// Channel.
+    pub channel: &'a str,
+    /// Live event ("" when unknown).
+    pub live_event_id: &'a str,
+}
+
+impl WindowCell<'_> {
+    /// The owned key.
+    pub fn to_key(&self) -> WindowKey {
+        WindowKey {
+            minute: self.minute,
+            campaign_id: self.campaign_id.to_owned(),
+            line_item_id: self.line_item_id.to_owned(),
+            creative_id: self.creative_id.to_owned(),
+            channel: self.channel.to_owned(),
+            live_event_id: self.live_event_id.to_owned(),
+        }
+    }
+}
+
+/// Hashes as its [`WindowCell`] does, so maps keyed by [`WindowKey`] can be searched with a cell.
+impl std::hash::Hash for WindowKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.cell().hash(state);
+    }
+}
+
+impl WindowKey {
+    /// The key by reference.
+    pub fn cell(&self) -> WindowCell<'_> {
+        WindowCell {
+            minute: self.minute,
+            campaign_id: &self.campaign_id,
+            line_item_id: &self.line_item_id,
+            creative_id: &self.creative_id,
+            channel: &self.channel,
+            live_event_id: &self.live_event_id,
+        }
+    }
 }
 
 /// Where a counted event lands in the hourly billing ledger.

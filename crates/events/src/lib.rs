@@ -19,7 +19,7 @@ pub mod testing;
 pub mod token;
 pub mod validate;
 
-pub use aggregate::{Counts, LedgerKey, WindowKey, spend_micros};
+pub use aggregate::{Counts, LedgerKey, WindowCell, WindowKey, spend_micros};
 pub use contract::{
     AdEvent, ConsentFlags, EventSource, EventType, SCHEMA_VERSION, ServerSideReport,
 };
@@ -28,7 +28,9 @@ pub use error::{Error, Result};
 pub use pipeline::{
     MemoryState, Outcome, PipelineState, process, process_logged, process_with_edge,
 };
-pub use shared::{BoxFuture, Clock, stable_hash, system_clock};
+pub use shared::{
+    BoxFuture, Clock, FastHash, FastHasher, stable_hash, stable_hash_more, system_clock,
+};
 pub use token::{Keyring, TokenClaims, TokenError};
 pub use validate::{
     Envelope, IpRange, Policy, Quarantine, check_event, contract_check, edge_check, validate,

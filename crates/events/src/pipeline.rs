@@ -10,13 +10,16 @@
 //! lateness; an hour of the billing ledger is final once the watermark passes its end, and an event for a
 //! final hour is booked as an append-only correction of that hour, never dropped and never rewriting it.
 
+use std::borrow::Borrow;
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::hash::{Hash, Hasher};
 
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::Serialize;
 
-use crate::aggregate::{Counts, LedgerKey, WindowKey, floor};
+use crate::aggregate::{Counts, LedgerKey, WindowCell, WindowKey, floor};
 use crate::contract::{AdEvent, EventType};
+use crate::shared::FastHash;
 use crate::validate::{Envelope, Policy, Quarantine, check_event, edge_check};
 
 /// What processing did with an event.
@@ -56,9 +59,10 @@ pub trait PipelineState {
         occurred_at: DateTime<Utc>,
     ) -> bool;
     /// Adds to a window cell.
-    fn add_window(&mut self, key: WindowKey, counts: Counts);
-    /// Adds to the ledger hour; `correction` entries are appended, never merged into the original.
-    fn add_ledger(&mut self, key: LedgerKey, counts: Counts, correction: bool);
+    fn add_window(&mut self, cell: WindowCell<'_>, counts: Counts);
+    /// Adds to the hour of `line_item_id` starting at `hour` in the ledger; `correction` entries are
+    /// appended, never merged into the original.
+    fn add_ledger(&mut self, line_item_id: &str, hour: i64, counts: Counts, correction: bool);
     /// Counts one impression of `line_item_id` for `viewer_id` in the hour starting at `hour` (frequency caps).
     fn add_viewer_impression(&mut self, viewer_id: &str, line_item_id: &str, hour: i64);
     /// Keeps a quarantined event with its reason.
@@ -194,14 +198,15 @@ fn process_checked(
         return Outcome::Duplicate;
     }
     let counts = Counts::one(event.event_type);
+    let line_item_id = event.line_item_id.as_deref().unwrap_or_default();
     state.add_window(
-        WindowKey {
+        WindowCell {
             minute: floor(event.occurred_at, 60),
-            campaign_id: event.campaign_id.clone().unwrap_or_default(),
-            line_item_id: event.line_item_id.clone().unwrap_or_default(),
-            creative_id: event.creative_id.clone(),
-            channel: event.channel.clone(),
-            live_event_id: event.live_event_id.clone().unwrap_or_default(),
+            campaign_id: event.campaign_id.as_deref().unwrap_or_default(),
+            line_item_id,
+            creative_id: &event.creative_id,
+            channel: &event.channel,
+            live_event_id: event.live_event_id.as_deref().unwrap_or_default(),
         },
         counts,
     );
@@ -210,14 +215,7 @@ fn process_checked(
         .max_event_time()
         .map(|t| t - TimeDelta::minutes(policy.allowed_lateness_mins));
     let correction = watermark.is_some_and(|w| w.timestamp() >= hour + 3600);
-    state.add_ledger(
-        LedgerKey {
-            line_item_id: event.line_item_id.clone().unwrap_or_default(),
-            hour,
-        },
-        counts,
-        correction,
-    );
+    state.add_ledger(line_item_id, hour, counts, correction);
     // Frequency capping needs the viewer across sessions: only with consent to store the pseudonymous id.
     if let (EventType::Impression, Some(viewer), true) = (
         event.event_type,
@@ -236,40 +234,126 @@ fn process_checked(
     Outcome::Counted { correction }
 }
 
-/// In-memory state for tests and benchmarks (no expiry: they are short).
+/// In-memory state for tests and benchmarks (no expiry: they are short). Looked up by reference: an event
+/// allocates only for what it adds (its event id, a new ad instance, session or cell). Its maps use
+/// [`crate::FastHasher`]: fine for tests and benchmarks, not for state an attacker can fill.
 #[derive(Debug, Default)]
 pub struct MemoryState {
-    event_ids: HashSet<String>,
-    counted: HashMap<(String, EventType), DateTime<Utc>>,
-    /// Window cells.
-    pub windows: BTreeMap<WindowKey, Counts>,
-    /// Ledger: original counts per hour, and the corrections appended after the hour was final.
-    pub ledger: BTreeMap<LedgerKey, (Counts, Vec<Counts>)>,
-    /// Quarantined events by reason text.
+    event_ids: HashSet<String, FastHash>,
+    /// Per ad instance, when each event type was counted (by [`EventType::code`]).
+    counted: HashMap<String, [Option<DateTime<Utc>>; EventType::ALL.len()], FastHash>,
+    windows: HashMap<WindowKey, Counts, FastHash>,
+    /// Per line item and hour: the original counts and the corrections appended after the hour was final.
+    ledger: HashMap<String, LedgerHours, FastHash>,
+    /// Quarantined events by reason ([`Quarantine::kind`]).
     pub quarantined: HashMap<String, u64>,
-    /// Impressions per (session, minute).
-    pub session_minutes: HashMap<(String, i64), u64>,
+    /// Impressions per session and minute.
+    session_minutes: HashMap<String, HashMap<i64, u64, FastHash>, FastHash>,
     /// Impressions per (viewer, line item, hour).
     pub viewer_impressions: HashMap<(String, String, i64), u64>,
     max_event_time: Option<DateTime<Utc>>,
 }
 
+/// One line item's ledger: per hour, the original counts and the corrections.
+type LedgerHours = HashMap<i64, (Counts, Vec<Counts>)>;
+
+/// A window key either owned or borrowed, so the window map can be searched with a [`WindowCell`].
+trait CellKey {
+    fn cell(&self) -> WindowCell<'_>;
+}
+
+impl CellKey for WindowKey {
+    fn cell(&self) -> WindowCell<'_> {
+        WindowKey::cell(self)
+    }
+}
+
+impl CellKey for WindowCell<'_> {
+    fn cell(&self) -> WindowCell<'_> {
+        *self
+    }
+}
+
+impl<'a> Borrow<dyn CellKey + 'a> for WindowKey {
+    fn borrow(&self) -> &(dyn CellKey + 'a) {
+        self
+    }
+}
+
+// The same hash as `WindowKey`'s, which hashes its cell.
+impl Hash for dyn CellKey + '_ {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.cell().hash(state);
+    }
+}
+
+impl PartialEq for dyn CellKey + '_ {
+    fn eq(&self, other: &Self) -> bool {
+        self.cell() == other.cell()
+    }
+}
+
+impl Eq for dyn CellKey + '_ {}
+
+impl MemoryState {
+    /// The window cells.
+    pub fn windows(&self) -> BTreeMap<WindowKey, Counts> {
+        self.windows.iter().map(|(k, c)| (k.clone(), *c)).collect()
+    }
+
+    /// The ledger: original counts per line item and hour, and the corrections appended after the hour was
+    /// final.
+    pub fn ledger(&self) -> BTreeMap<LedgerKey, (Counts, Vec<Counts>)> {
+        self.ledger
+            .iter()
+            .flat_map(|(li, hours)| {
+                hours.iter().map(move |(hour, row)| {
+                    (
+                        LedgerKey {
+                            line_item_id: li.clone(),
+                            hour: *hour,
+                        },
+                        row.clone(),
+                    )
+                })
+            })
+            .collect()
+    }
+
+    /// Impressions per (session, minute).
+    pub fn session_minutes(&self) -> HashMap<(String, i64), u64> {
+        self.session_minutes
+            .iter()
+            .flat_map(|(s, m)| m.iter().map(move |(minute, n)| ((s.clone(), *minute), *n)))
+            .collect()
+    }
+}
+
 impl PipelineState for MemoryState {
     fn record_event_id(&mut self, event_id: &str, _: DateTime<Utc>) -> bool {
+        if self.event_ids.contains(event_id) {
+            return false;
+        }
         self.event_ids.insert(event_id.to_owned())
     }
     fn bump_session_minute(&mut self, session_id: &str, minute: i64) -> u64 {
-        let n = self
-            .session_minutes
-            .entry((session_id.to_owned(), minute))
-            .or_default();
+        let minutes = match self.session_minutes.get_mut(session_id) {
+            Some(m) => m,
+            None => self
+                .session_minutes
+                .entry(session_id.to_owned())
+                .or_default(),
+        };
+        let n = minutes.entry(minute).or_default();
         *n += 1;
         *n
     }
     fn counted_at(&self, ad_instance_id: &str, event_type: EventType) -> Option<DateTime<Utc>> {
         self.counted
-            .get(&(ad_instance_id.to_owned(), event_type))
+            .get(ad_instance_id)?
+            .get(usize::from(event_type.code()))
             .copied()
+            .flatten()
     }
     fn mark_counted(
         &mut self,
@@ -277,19 +361,32 @@ impl PipelineState for MemoryState {
         event_type: EventType,
         occurred_at: DateTime<Utc>,
     ) -> bool {
-        match self.counted.entry((ad_instance_id.to_owned(), event_type)) {
-            std::collections::hash_map::Entry::Occupied(_) => false,
-            std::collections::hash_map::Entry::Vacant(v) => {
-                v.insert(occurred_at);
+        let types = match self.counted.get_mut(ad_instance_id) {
+            Some(t) => t,
+            None => self.counted.entry(ad_instance_id.to_owned()).or_default(),
+        };
+        match types.get_mut(usize::from(event_type.code())) {
+            Some(slot @ None) => {
+                *slot = Some(occurred_at);
                 true
+            }
+            _ => false,
+        }
+    }
+    fn add_window(&mut self, cell: WindowCell<'_>, counts: Counts) {
+        match self.windows.get_mut(&cell as &dyn CellKey) {
+            Some(c) => c.add(&counts),
+            None => {
+                self.windows.insert(cell.to_key(), counts);
             }
         }
     }
-    fn add_window(&mut self, key: WindowKey, counts: Counts) {
-        self.windows.entry(key).or_default().add(&counts);
-    }
-    fn add_ledger(&mut self, key: LedgerKey, counts: Counts, correction: bool) {
-        let entry = self.ledger.entry(key).or_default();
+    fn add_ledger(&mut self, line_item_id: &str, hour: i64, counts: Counts, correction: bool) {
+        let hours = match self.ledger.get_mut(line_item_id) {
+            Some(h) => h,
+            None => self.ledger.entry(line_item_id.to_owned()).or_default(),
+        };
+        let entry = hours.entry(hour).or_default();
         if correction {
             entry.1.push(counts);
         } else {
@@ -304,11 +401,13 @@ impl PipelineState for MemoryState {
     }
 
     fn quarantine(&mut self, _: &AdEvent, reason: &Quarantine) {
-        let kind = serde_json::to_value(reason)
-            .ok()
-            .and_then(|v| v["reason"].as_str().map(str::to_owned))
-            .unwrap_or_default();
-        *self.quarantined.entry(kind).or_default() += 1;
+        let kind = reason.kind();
+        match self.quarantined.get_mut(kind) {
+            Some(n) => *n += 1,
+            None => {
+                self.quarantined.insert(kind.to_owned(), 1);
+            }
+        }
     }
     fn max_event_time(&self) -> Option<DateTime<Utc>> {
         self.max_event_time

@@ -63,6 +63,21 @@ pub enum Quarantine {
     },
 }
 
+impl Quarantine {
+    /// The reason's stable name (its serde tag): a bounded set, safe as a metric label.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Quarantine::Contract { .. } => "contract",
+            Quarantine::FromTheFuture { .. } => "from_the_future",
+            Quarantine::TooOld { .. } => "too_old",
+            Quarantine::BotUserAgent { .. } => "bot_user_agent",
+            Quarantine::TooFast { .. } => "too_fast",
+            Quarantine::ImpossibleRate { .. } => "impossible_rate",
+            Quarantine::DataCenter { .. } => "data_center",
+        }
+    }
+}
+
 /// An IPv4 or IPv6 range, `address/prefix`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
@@ -244,12 +259,7 @@ pub fn contract_check(event: &AdEvent) -> Result<(), Quarantine> {
 /// at the edge and a distributed log carries only their verdict (see [`process_logged`]).
 pub fn edge_check(envelope: &Envelope, policy: &Policy) -> Option<Quarantine> {
     if let Some(agent) = &envelope.user_agent {
-        let agent = agent.to_ascii_lowercase();
-        if let Some(pattern) = policy
-            .bot_user_agents
-            .iter()
-            .find(|p| agent.contains(&p.to_ascii_lowercase()))
-        {
+        if let Some(pattern) = bot_pattern(agent, &policy.bot_user_agents) {
             return Some(Quarantine::BotUserAgent {
                 pattern: pattern.clone(),
             });
@@ -263,4 +273,41 @@ pub fn edge_check(envelope: &Envelope, policy: &Policy) -> Option<Quarantine> {
         .map(|range| Quarantine::DataCenter {
             range: String::from(range.clone()),
         })
+}
+
+/// The first of `patterns` that `agent` contains, ignoring ASCII case. Allocation-free for agents up to
+/// 256 bytes (lowercased once into a stack buffer); each pattern is searched by its first byte, which for
+/// user agents of a few dozen bytes is far cheaper than setting up a substring searcher per pattern.
+fn bot_pattern<'p>(agent: &str, patterns: &'p [String]) -> Option<&'p String> {
+    let mut buf = [0u8; 256];
+    let heap;
+    let lower: &[u8] = match buf.get_mut(..agent.len()) {
+        Some(b) => {
+            b.copy_from_slice(agent.as_bytes());
+            b.make_ascii_lowercase();
+            b
+        }
+        None => {
+            heap = agent.to_ascii_lowercase();
+            heap.as_bytes()
+        }
+    };
+    patterns
+        .iter()
+        .find(|p| contains_ignore_case(lower, p.as_bytes()))
+}
+
+/// Whether `haystack` (ASCII-lowercased) contains `needle`, ignoring ASCII case.
+fn contains_ignore_case(haystack: &[u8], needle: &[u8]) -> bool {
+    let Some((&first, rest)) = needle.split_first() else {
+        return true;
+    };
+    let first = first.to_ascii_lowercase();
+    let Some(last_start) = haystack.len().checked_sub(needle.len()) else {
+        return false;
+    };
+    haystack[..=last_start]
+        .iter()
+        .enumerate()
+        .any(|(i, &b)| b == first && haystack[i + 1..i + needle.len()].eq_ignore_ascii_case(rest))
 }

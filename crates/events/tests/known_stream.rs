@@ -27,14 +27,14 @@ fn every_count_matches_the_ground_truth() {
 
     // Per line item, from the windows (reporting) and from the ledger (billing: originals + corrections).
     let mut by_window: BTreeMap<String, Counts> = BTreeMap::new();
-    for (key, c) in &state.windows {
+    for (key, c) in &state.windows() {
         by_window
             .entry(key.line_item_id.clone())
             .or_default()
             .add(c);
     }
     let mut by_ledger: BTreeMap<String, Counts> = BTreeMap::new();
-    for (key, (original, fixes)) in &state.ledger {
+    for (key, (original, fixes)) in &state.ledger() {
         let total = by_ledger.entry(key.line_item_id.clone()).or_default();
         total.add(original);
         fixes.iter().for_each(|f| total.add(f));
@@ -67,3 +67,30 @@ fn every_count_matches_the_ground_truth() {
         "every invalid event quarantined with its reason"
     );
 }
+
+/// Every outcome of the known stream, in order, hashed: the digest was recorded with the pipeline as it was
+/// before its allocation-free rewrite, so any change of behaviour (an outcome, a quarantine reason or its
+/// detail) fails here.
+#[test]
+fn outcomes_are_those_of_the_reference_pipeline() {
+    use sha2::{Digest, Sha256};
+    let stream = known_stream(0x1D7E_4C0D_E5EE_D001, 3_000);
+    let mut policy = Policy::default();
+    policy.bot_user_agents.push("Googlebot".into());
+    let mut state = MemoryState::default();
+    let mut digest = Sha256::new();
+    for r in &stream.reports {
+        let outcome = process(&mut state, r, &policy, stream.now);
+        digest.update(serde_json::to_vec(&outcome).unwrap_or_default());
+        digest.update(b"\n");
+    }
+    let hex: String = digest
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert_eq!(hex, REFERENCE_DIGEST);
+}
+
+/// See [`outcomes_are_those_of_the_reference_pipeline`].
+const REFERENCE_DIGEST: &str = "95d5e77a62ae138b6aa0216d0e6734f8e2feb4087e6159cfefcd806049a7771a";

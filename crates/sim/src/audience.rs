@@ -269,7 +269,7 @@ pub async fn watch_with(viewer: Viewer) -> ViewerTruth {
     });
     let fetch_ads = client.as_ref().is_none_or(|c| c.fetch_ad_segments);
     let mut playing = Vec::new();
-    let mut jitter = crate::beacons::Rng::new(interlude_events::stable_hash([session.as_bytes()]));
+    let mut jitter = crate::beacons::Rng::new(interlude_events::stable_hash(&[session.as_str()]));
     let mut ads_seen: HashSet<String> = HashSet::new();
     let media = master.replace("master.m3u8", &format!("{rendition}/media.m3u8"));
     let mut seen: HashSet<String> = HashSet::new();

@@ -17,3 +17,11 @@ pub struct Applied {
     /// Impressions counted per (viewer, line item, hour): for the shared frequency counters.
     pub viewer_impressions: BTreeMap<(String, String, i64), u64>,
 }
+
+impl Applied {
+    /// The first offset the batch applied: with the partition, the key of its counter deltas (the Redis
+    /// marker, the PostgreSQL outbox row).
+    pub fn first_offset(&self) -> Option<i64> {
+        self.outcomes.iter().map(|(o, _)| *o).min()
+    }
+}

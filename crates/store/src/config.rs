@@ -5,6 +5,27 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+/// The embedded store's settings (the server's `[events.store]`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EmbeddedConfig {
+    /// Memory redb may use to cache pages, in MiB (its own default is 1 GiB: too much beside the stitcher).
+    pub cache_mb: usize,
+}
+
+impl Default for EmbeddedConfig {
+    fn default() -> Self {
+        EmbeddedConfig {
+            cache_mb: default_cache_mb(),
+        }
+    }
+}
+
+/// 64 MiB: enough for the hot dedup and aggregate pages of a busy store; the log is written, rarely read.
+pub fn default_cache_mb() -> usize {
+    64
+}
+
 /// The `[distributed]` section. Off by default: one process with embedded storage. On, the same binary runs
 /// as many stateless nodes (`interlude serve`) and event processors (`interlude process`) over engines the
 /// operator already runs.
@@ -45,8 +66,13 @@ pub struct KafkaConfig {
     pub topic: String,
     /// Partitions of the event topic when this process creates it (the unit of processor parallelism).
     pub partitions: i32,
-    /// Replication factor when this process creates topics (3 on a real cluster).
+    /// Replication factor when this process creates topics. 3 by default (a production cluster); a single
+    /// test broker needs 1.
     pub replication: i32,
+    /// `min.insync.replicas` of the topics this process creates: with the producers' `acks=all`, an append is
+    /// acknowledged once this many replicas have it. 2 by default; capped at `replication` (1 on a single
+    /// broker).
+    pub min_insync_replicas: i32,
     /// The processors' consumer group.
     pub group: String,
     /// Events per processing batch at most.
@@ -63,7 +89,8 @@ impl Default for KafkaConfig {
             brokers: "127.0.0.1:9092".into(),
             topic: "interlude.events".into(),
             partitions: 8,
-            replication: 1,
+            replication: 3,
+            min_insync_replicas: 2,
             group: "interlude-processors".into(),
             batch_events: 5_000,
             batch_wait_ms: 20,

@@ -59,6 +59,23 @@ pub enum Error {
     /// A background task the store ran panicked or was cancelled.
     #[error("store task: {0}")]
     Task(String),
+    /// The store cannot take writes now: it is closed, or unhealthy after an I/O failure and being reopened.
+    /// Retry later (see [`crate::Committer::submit_wait`]).
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+impl Error {
+    /// Whether this is an I/O failure (a full disk, a failing device): the kind a reopen can cure once the
+    /// cause is gone, as opposed to refused requests or corrupt data.
+    pub fn is_io(&self) -> bool {
+        match self {
+            Error::Io { .. } => true,
+            #[cfg(feature = "embedded")]
+            Error::Embedded(e) => matches!(**e, redb::Error::Io(_) | redb::Error::PreviousIo),
+            _ => false,
+        }
+    }
 }
 
 /// A result with the store's [`Error`].

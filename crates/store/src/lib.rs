@@ -34,6 +34,7 @@ mod error;
 pub mod kafka;
 pub mod log;
 mod memory;
+pub mod metrics;
 #[cfg(feature = "postgres")]
 pub mod pg;
 #[cfg(feature = "redis")]
@@ -46,11 +47,11 @@ mod seams;
 pub mod testing;
 
 pub use applied::Applied;
-pub use config::{DistributedConfig, KafkaConfig};
+pub use config::{DistributedConfig, EmbeddedConfig, KafkaConfig};
 #[cfg(feature = "embedded")]
 pub use embedded::committer::{self, Committer, Sink};
 #[cfg(feature = "embedded")]
-pub use embedded::{EventStore, LogSnapshot, StoreStats};
+pub use embedded::{EventStore, Health, LogSnapshot, Observed, Opened, StoreStats};
 pub use error::{Error, Result};
 pub use interlude_events::{BoxFuture, Counters};
 pub use log::{EventLog, LogReader, LogRecord, Logged, SubmitError};

@@ -60,6 +60,9 @@ pub fn kafka_config(partitions: i32) -> KafkaConfig {
         partitions,
         group: format!("{name}.processors"),
         batch_wait_ms: 10,
+        // The test broker is a single node.
+        replication: 1,
+        min_insync_replicas: 1,
         ..KafkaConfig::default()
     }
 }

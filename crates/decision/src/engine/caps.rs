@@ -10,7 +10,7 @@
 use std::cell::RefCell;
 
 use chrono::{DateTime, TimeDelta, Utc};
-use interlude_events::pipeline::Counters;
+use interlude_events::Counters;
 
 use super::Engine;
 use super::prepare::stable_hash;

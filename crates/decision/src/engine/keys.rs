@@ -2,37 +2,13 @@
 //! when the engine is built, so a decision's pod search compares numbers. An external ad's advertiser or
 //! category the catalog does not know gets a fresh number for that decision only.
 //!
-//! Also the engine's string-keyed maps' hasher: FNV-1a, as [`super::stable_hash`] (ids are short, and
-//! SipHash's resistance to chosen keys buys nothing for ids the catalog chose).
+//! The engine's string-keyed maps use the event core's non-keyed `FastHash`: ids are short, and SipHash's
+//! resistance to chosen keys buys nothing for ids the catalog chose.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
-
-/// FNV-1a as a [`Hasher`].
-#[derive(Debug, Clone, Copy)]
-pub(super) struct Fnv(u64);
-
-impl Default for Fnv {
-    fn default() -> Self {
-        Fnv(0xcbf2_9ce4_8422_2325)
-    }
-}
-
-impl Hasher for Fnv {
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 ^= u64::from(b);
-            self.0 = self.0.wrapping_mul(0x0100_0000_01b3);
-        }
-    }
-
-    fn finish(&self) -> u64 {
-        self.0
-    }
-}
 
 /// A map keyed by short ids.
-pub(super) type IdMap<V> = HashMap<String, V, BuildHasherDefault<Fnv>>;
+pub(super) type IdMap<V> = HashMap<String, V, interlude_events::FastHash>;
 
 /// The catalog's advertisers and categories, numbered.
 #[derive(Debug, Default)]

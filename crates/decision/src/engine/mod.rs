@@ -35,7 +35,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use chrono::{DateTime, Utc};
-use interlude_events::pipeline::Counters;
+use interlude_events::Counters;
 use interlude_stitch::{PodAd, PodRequest};
 use serde::Serialize;
 

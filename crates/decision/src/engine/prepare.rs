@@ -190,36 +190,12 @@ pub(super) fn facts(request: &PodRequest, now: DateTime<Utc>) -> Facts {
     f
 }
 
+pub use interlude_events::stable_hash;
+pub(super) use interlude_events::stable_hash_more;
+
 /// A number in [0, 1) from the session (`stable_hash(&[session])`, taken once per decision) and line item:
 /// the pacing draw, stable across retries of a decision.
 pub(super) fn draw_from(session: u64, line_item: &str) -> f64 {
     (stable_hash_more(session, line_item) >> 11) as f64 / (1u64 << 53) as f64
 }
 
-/// FNV-1a over `parts` (each followed by a 0 byte): tiny, deterministic, good enough to spread a draw.
-pub fn stable_hash(parts: &[&str]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for (k, part) in parts.iter().enumerate() {
-        if k > 0 {
-            h = stable_hash_more(h, part);
-        } else {
-            for b in part.bytes() {
-                h ^= u64::from(b);
-                h = h.wrapping_mul(0x0100_0000_01b3);
-            }
-        }
-    }
-    h
-}
-
-/// `stable_hash` of the parts hashed into `h` and one more: `stable_hash(&[a, b]) ==
-/// stable_hash_more(stable_hash(&[a]), b)`, so a decision hashes its session once.
-pub(super) fn stable_hash_more(mut h: u64, part: &str) -> u64 {
-    h ^= 0;
-    h = h.wrapping_mul(0x0100_0000_01b3);
-    for b in part.bytes() {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    h
-}

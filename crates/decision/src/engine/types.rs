@@ -3,7 +3,6 @@
 
 use std::sync::Arc;
 
-use chrono::{DateTime, Utc};
 use interlude_stitch::{Pod, PodRequest};
 use serde::Serialize;
 
@@ -96,12 +95,12 @@ pub struct Holds {
 /// The engine as the stitcher's pod source: decides at once (the engine never waits on I/O).
 pub struct EnginePodSource {
     engine: Arc<Engine>,
-    clock: Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>,
+    clock: interlude_events::Clock,
 }
 
 impl EnginePodSource {
     /// A pod source over `engine`, deciding at `clock()`.
-    pub fn new(engine: Arc<Engine>, clock: Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>) -> Self {
+    pub fn new(engine: Arc<Engine>, clock: interlude_events::Clock) -> Self {
         EnginePodSource { engine, clock }
     }
 }

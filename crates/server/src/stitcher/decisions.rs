@@ -57,7 +57,7 @@ impl Decisions {
         if self.spread_ms == 0 {
             return Duration::ZERO;
         }
-        let h = interlude_events::stable_hash([session.as_bytes(), break_id.as_bytes()]);
+        let h = interlude_events::stable_hash(&[session, break_id]);
         Duration::from_millis(h % self.spread_ms)
     }
 

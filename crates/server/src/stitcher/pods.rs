@@ -42,7 +42,7 @@ impl ConfiguredPodSource {
             return pod;
         }
         let budget = request.duration_secs.unwrap_or(0.0) + self.tolerance_secs;
-        let start = interlude_events::stable_hash([request.session_id.as_bytes()]) as usize
+        let start = interlude_events::stable_hash(&[&request.session_id]) as usize
             % self.creatives.len();
         let mut used = 0.0;
         for step in 0..self.creatives.len() {

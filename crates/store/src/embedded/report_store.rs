@@ -12,9 +12,6 @@ use super::EventStore;
 use crate::reports::{GroupBy, LedgerRow, ReportRow};
 use crate::{ReportStore, Result};
 
-/// Events a retention sweep removes at most per call (a sweep that leaves more runs again next time).
-const COMPACT_LIMIT: usize = 100_000;
-
 impl ReportStore for EventStore {
     fn report(
         &self,
@@ -70,10 +67,10 @@ impl ReportStore for EventStore {
     ) -> BoxFuture<'static, Result<u64>> {
         Box::pin(async move {
             let c = tokio::task::spawn_blocking(move || {
-                EventStore::compact(&self, log_before, quarantine_before, COMPACT_LIMIT)
+                EventStore::compact_all(&self, log_before, quarantine_before)
             })
             .await??;
-            Ok(c.log_events + c.quarantined)
+            Ok(c.0.log_events + c.0.quarantined)
         })
     }
 }

@@ -4,12 +4,9 @@
 //! order is time order. Fields inside keys are separated by 0x1F (unit separator), which ids never contain
 //! (the contract limits them to printable text).
 
-use std::collections::HashMap;
-
-use chrono::{DateTime, Utc};
-use interlude_events::contract::{AdEvent, EventType};
-use interlude_events::{Counts, LedgerKey, PipelineState, Quarantine, WindowKey};
-use redb::{ReadableTable, Table, TableDefinition, WriteTransaction};
+use interlude_events::contract::EventType;
+use interlude_events::{Counts, WindowCell, WindowKey};
+use redb::{TableDefinition, WriteTransaction};
 
 use super::StoreError;
 
@@ -36,8 +33,14 @@ pub(crate) const FREQUENCY: TableDefinition<&[u8], u64> = TableDefinition::new("
 /// Impressions per `session␟minute`, for the impossible-rate check. Expires like the dedup keys.
 pub(crate) const SESSION_RATE: TableDefinition<&str, u64> = TableDefinition::new("session_rate");
 
-/// Expiry index of the dedup keys: `hour ‖ table tag ‖ key` → (). Swept once keys leave the dedup window.
+/// Expiry index of the dedup keys as older stores wrote it, one entry per key: `hour ‖ table tag ‖ key` → ().
+/// Still swept; no longer written (see [`EXPIRY_BATCHES`]).
 pub(crate) const EXPIRY: TableDefinition<&[u8], ()> = TableDefinition::new("expiry");
+/// Expiry index of the dedup keys, one entry per hour per commit: `hour ‖ sequence number` → the keys of that
+/// hour the commit added, each `tag, length (u16 LE), key` (see [`push_expiry_entry`]). A commit writes one
+/// entry per hour instead of one per key; a sweep removes the keys of whole entries.
+pub(crate) const EXPIRY_BATCHES: TableDefinition<&[u8], &[u8]> =
+    TableDefinition::new("expiry_batches");
 /// Tag of an `EVENT_IDS` key in `EXPIRY`.
 pub(crate) const TAG_EVENT_ID: u8 = b'e';
 /// Tag of a `COUNTED` key in `EXPIRY`.
@@ -51,10 +54,37 @@ pub(crate) const TAG_SESSION_RATE: u8 = b'r';
 /// Counters and the watermark: name → value.
 pub(crate) const META: TableDefinition<&str, i64> = TableDefinition::new("meta");
 
+/// Where each minute of receipt starts in the log: minute (Unix seconds, non-decreasing with the sequence
+/// numbers) → the first sequence number logged under it. A batch is indexed under the latest receipt minute
+/// of its events (or the last indexed minute, if later), so every record before the entry of minute `m` was
+/// received before `m`: retention deletes a range of sequence numbers without reading a record.
+pub(crate) const LOG_MINUTES: TableDefinition<i64, u64> = TableDefinition::new("log_minutes");
+
+/// Creates every table (opening a table in a write transaction creates it).
+pub(crate) fn create_tables(txn: &WriteTransaction) -> Result<(), StoreError> {
+    for table in [LOG, QUARANTINE, LEDGER_CORRECTIONS] {
+        txn.open_table(table)?;
+    }
+    for table in [EVENT_IDS, COUNTED] {
+        txn.open_table(table)?;
+    }
+    for table in [WINDOWS, LEDGER, DELIVERY] {
+        txn.open_table(table)?;
+    }
+    txn.open_table(META)?;
+    txn.open_table(EXPIRY)?;
+    txn.open_table(EXPIRY_BATCHES)?;
+    txn.open_table(FREQUENCY_EXPIRY)?;
+    txn.open_table(FREQUENCY)?;
+    txn.open_table(SESSION_RATE)?;
+    txn.open_table(LOG_MINUTES)?;
+    Ok(())
+}
+
 const SEP: u8 = 0x1F;
 const COUNT_FIELDS: usize = 8;
 
-fn time_bytes(secs: i64) -> [u8; 8] {
+pub(crate) fn time_bytes(secs: i64) -> [u8; 8] {
     ((secs as u64) ^ (1 << 63)).to_be_bytes()
 }
 
@@ -63,12 +93,32 @@ fn time_from(bytes: &[u8]) -> Option<i64> {
     Some((u64::from_be_bytes(b) ^ (1 << 63)) as i64)
 }
 
-/// The smallest window key of minute `secs` (floored to the minute).
-fn expiry_key(occurred_secs: i64, tag: u8, key: &str) -> Vec<u8> {
-    let mut out = time_bytes(occurred_secs.div_euclid(3600) * 3600).to_vec();
-    out.push(tag);
-    out.extend_from_slice(key.as_bytes());
+/// The key of an [`EXPIRY_BATCHES`] entry: the hour that contains `secs`, then `seq`.
+pub(crate) fn expiry_batch_key(secs: i64, seq: u64) -> [u8; 16] {
+    let mut out = [0u8; 16];
+    out[..8].copy_from_slice(&time_bytes(secs.div_euclid(3600) * 3600));
+    out[8..].copy_from_slice(&seq.to_be_bytes());
     out
+}
+
+/// Appends one key to an [`EXPIRY_BATCHES`] value (keys are at most 256 bytes of id plus a suffix).
+pub(crate) fn push_expiry_entry(out: &mut Vec<u8>, tag: u8, key: &[u8]) {
+    let len = u16::try_from(key.len()).unwrap_or(u16::MAX);
+    out.push(tag);
+    out.extend_from_slice(&len.to_le_bytes());
+    out.extend_from_slice(key.get(..usize::from(len)).unwrap_or(key));
+}
+
+/// The keys of an [`EXPIRY_BATCHES`] value; `None` if it is malformed.
+pub(crate) fn expiry_entries(mut bytes: &[u8]) -> Option<Vec<(u8, &str)>> {
+    let mut out = Vec::new();
+    while let [tag, a, b, rest @ ..] = bytes {
+        let len = usize::from(u16::from_le_bytes([*a, *b]));
+        let key = std::str::from_utf8(rest.get(..len)?).ok()?;
+        out.push((*tag, key));
+        bytes = &rest[len..];
+    }
+    bytes.is_empty().then_some(out)
 }
 
 /// The smallest expiry key of the hour that contains `secs`.
@@ -93,19 +143,19 @@ fn corrupt(table: &'static str, reason: &str) -> StoreError {
     }
 }
 
-fn encode_window_key(k: &WindowKey) -> Vec<u8> {
-    let mut out = time_bytes(k.minute).to_vec();
+/// Appends the key of window cell `k` to `out`.
+pub(crate) fn encode_window_key(k: &WindowCell<'_>, out: &mut Vec<u8>) {
+    out.extend_from_slice(&time_bytes(k.minute));
     for field in [
-        &k.campaign_id,
-        &k.line_item_id,
-        &k.creative_id,
-        &k.channel,
-        &k.live_event_id,
+        k.campaign_id,
+        k.line_item_id,
+        k.creative_id,
+        k.channel,
+        k.live_event_id,
     ] {
         out.push(SEP);
         out.extend_from_slice(field.as_bytes());
     }
-    out
 }
 
 pub(crate) fn decode_window_key(bytes: &[u8]) -> Result<WindowKey, StoreError> {
@@ -131,12 +181,17 @@ pub(crate) fn decode_window_key(bytes: &[u8]) -> Result<WindowKey, StoreError> {
 /// `parts␟…␟hour`: the key of an hourly cell (ledger, delivery, frequency).
 pub(crate) fn hour_key(parts: &[&str], hour: i64) -> Vec<u8> {
     let mut out = Vec::new();
+    push_hour_key(parts, hour, &mut out);
+    out
+}
+
+/// Appends [`hour_key`] to `out`.
+pub(crate) fn push_hour_key(parts: &[&str], hour: i64, out: &mut Vec<u8>) {
     for part in parts {
         out.extend_from_slice(part.as_bytes());
         out.push(SEP);
     }
     out.extend_from_slice(&time_bytes(hour.div_euclid(3600) * 3600));
-    out
 }
 
 /// The first key after every hourly cell of `parts`.
@@ -146,10 +201,6 @@ pub(crate) fn hour_key_end(parts: &[&str]) -> Vec<u8> {
     out[n - 8..].fill(0xFF);
     out.push(0xFF);
     out
-}
-
-fn encode_ledger_key(k: &LedgerKey) -> Vec<u8> {
-    hour_key(&[&k.line_item_id], k.hour)
 }
 
 pub(crate) fn decode_ledger_key(bytes: &[u8]) -> Result<(String, i64), StoreError> {
@@ -163,11 +214,11 @@ pub(crate) fn decode_ledger_key(bytes: &[u8]) -> Result<(String, i64), StoreErro
     Ok((li.to_owned(), hour))
 }
 
-fn counts_array(c: &Counts) -> [u64; COUNT_FIELDS] {
+pub(crate) fn counts_array(c: &Counts) -> [u64; COUNT_FIELDS] {
     c.as_array()
 }
 
-fn encode_counts(c: &Counts) -> [u8; COUNT_FIELDS * 8] {
+pub(crate) fn encode_counts(c: &Counts) -> [u8; COUNT_FIELDS * 8] {
     let mut out = [0u8; COUNT_FIELDS * 8];
     for (chunk, v) in out.chunks_exact_mut(8).zip(counts_array(c)) {
         chunk.copy_from_slice(&v.to_le_bytes());
@@ -195,11 +246,12 @@ pub(crate) fn decode_counts(bytes: &[u8]) -> Result<Counts, StoreError> {
     })
 }
 
+/// A ledger correction as stored.
 #[derive(serde::Serialize, serde::Deserialize)]
-struct Correction {
-    line_item_id: String,
-    hour: i64,
-    counts: [u64; COUNT_FIELDS],
+pub(crate) struct Correction {
+    pub(crate) line_item_id: String,
+    pub(crate) hour: i64,
+    pub(crate) counts: [u64; COUNT_FIELDS],
 }
 
 pub(crate) fn decode_correction(bytes: &[u8]) -> Result<(String, i64, Counts), StoreError> {
@@ -211,295 +263,6 @@ pub(crate) fn decode_correction(bytes: &[u8]) -> Result<(String, i64, Counts), S
     Ok((c.line_item_id, c.hour, decode_counts(&flat)?))
 }
 
-/// The pipeline's state inside one write transaction. Table errors are kept and reported by [`Self::finish`]
-/// (the pipeline's state trait is infallible), and the caller then drops the transaction uncommitted.
-pub(crate) struct RedbState<'txn> {
-    log: Table<'txn, u64, &'static [u8]>,
-    quarantine: Table<'txn, u64, &'static [u8]>,
-    corrections: Table<'txn, u64, &'static [u8]>,
-    event_ids: Table<'txn, &'static str, i64>,
-    counted: Table<'txn, &'static str, i64>,
-    windows: Table<'txn, &'static [u8], &'static [u8]>,
-    ledger: Table<'txn, &'static [u8], &'static [u8]>,
-    meta: Table<'txn, &'static str, i64>,
-    expiry: Table<'txn, &'static [u8], ()>,
-    delivery: Table<'txn, &'static [u8], &'static [u8]>,
-    frequency: Table<'txn, &'static [u8], u64>,
-    session_rate: Table<'txn, &'static str, u64>,
-    frequency_expiry: Table<'txn, &'static [u8], ()>,
-    next_seq: u64,
-    max_event_time: Option<i64>,
-    error: Option<StoreError>,
-    // Cells read once and written once per transaction: the events of a batch land on few cells.
-    pending_windows: HashMap<Vec<u8>, Counts>,
-    pending_ledger: HashMap<Vec<u8>, Counts>,
-    pending_delivery: HashMap<Vec<u8>, Counts>,
-    pending_frequency: HashMap<Vec<u8>, u64>,
-    pending_rates: HashMap<String, u64>,
-}
-
-/// Which counts table a pending cell belongs to.
-#[derive(Clone, Copy)]
-enum CountsTable {
-    Windows,
-    Ledger,
-    Delivery,
-}
-
-impl<'txn> RedbState<'txn> {
-    pub(crate) fn open(txn: &'txn WriteTransaction) -> Result<Self, StoreError> {
-        let meta = txn.open_table(META)?;
-        let next_seq = meta.get("next_seq")?.map_or(0, |v| v.value()) as u64;
-        let max_event_time = meta.get("max_event_time")?.map(|v| v.value());
-        Ok(RedbState {
-            log: txn.open_table(LOG)?,
-            quarantine: txn.open_table(QUARANTINE)?,
-            corrections: txn.open_table(LEDGER_CORRECTIONS)?,
-            event_ids: txn.open_table(EVENT_IDS)?,
-            counted: txn.open_table(COUNTED)?,
-            windows: txn.open_table(WINDOWS)?,
-            ledger: txn.open_table(LEDGER)?,
-            meta,
-            expiry: txn.open_table(EXPIRY)?,
-            delivery: txn.open_table(DELIVERY)?,
-            frequency: txn.open_table(FREQUENCY)?,
-            session_rate: txn.open_table(SESSION_RATE)?,
-            frequency_expiry: txn.open_table(FREQUENCY_EXPIRY)?,
-            next_seq,
-            max_event_time,
-            error: None,
-            pending_windows: HashMap::new(),
-            pending_ledger: HashMap::new(),
-            pending_delivery: HashMap::new(),
-            pending_frequency: HashMap::new(),
-            pending_rates: HashMap::new(),
-        })
-    }
-
-    fn keep<T>(&mut self, result: Result<T, impl Into<StoreError>>) -> Option<T> {
-        match result {
-            Ok(v) => Some(v),
-            Err(e) => {
-                self.error.get_or_insert(e.into());
-                None
-            }
-        }
-    }
-
-    fn seq(&mut self) -> u64 {
-        self.next_seq += 1;
-        self.next_seq
-    }
-
-    fn index_expiry(&mut self, occurred_at: DateTime<Utc>, tag: u8, key: &str) {
-        let k = expiry_key(occurred_at.timestamp(), tag, key);
-        let r = self.expiry.insert(k.as_slice(), ()).map(|_| ());
-        self.keep(r);
-    }
-
-    /// Appends `record` (the event and the edge verdict) to the log.
-    pub(crate) fn log(&mut self, record: &crate::log::LogRecord) {
-        let seq = self.seq();
-        let bytes = serde_json::to_vec(record).unwrap_or_default();
-        let r = self.log.insert(seq, bytes.as_slice()).map(|_| ());
-        self.keep(r);
-    }
-
-    /// Persists the counters and returns the first error met, if any.
-    /// Adds `counts` to a cell, reading it from its table the first time the transaction touches it.
-    fn add_cell(&mut self, which: CountsTable, key: Vec<u8>, counts: &Counts) {
-        let (pending, table) = match which {
-            CountsTable::Windows => (&mut self.pending_windows, &self.windows),
-            CountsTable::Ledger => (&mut self.pending_ledger, &self.ledger),
-            CountsTable::Delivery => (&mut self.pending_delivery, &self.delivery),
-        };
-        if let Some(cell) = pending.get_mut(&key) {
-            cell.add(counts);
-            return;
-        }
-        let stored = match table.get(key.as_slice()) {
-            Ok(Some(v)) => decode_counts(v.value()),
-            Ok(None) => Ok(Counts::default()),
-            Err(e) => Err(e.into()),
-        };
-        match stored {
-            Ok(mut cell) => {
-                cell.add(counts);
-                pending.insert(key, cell);
-            }
-            Err(e) => {
-                self.error.get_or_insert(e);
-            }
-        }
-    }
-
-    /// Writes the pending cells.
-    fn flush(&mut self) -> Result<(), StoreError> {
-        for (pending, table) in [
-            (&mut self.pending_windows, &mut self.windows),
-            (&mut self.pending_ledger, &mut self.ledger),
-            (&mut self.pending_delivery, &mut self.delivery),
-        ] {
-            for (key, cell) in pending.drain() {
-                table.insert(key.as_slice(), encode_counts(&cell).as_slice())?;
-            }
-        }
-        for (key, n) in self.pending_frequency.drain() {
-            self.frequency.insert(key.as_slice(), n)?;
-        }
-        for (key, n) in self.pending_rates.drain() {
-            self.session_rate.insert(key.as_str(), n)?;
-        }
-        Ok(())
-    }
-
-    pub(crate) fn finish(mut self) -> Result<(), StoreError> {
-        let r = self.flush();
-        self.keep(r);
-        let seq = i64::try_from(self.next_seq).unwrap_or(i64::MAX);
-        let r = self.meta.insert("next_seq", seq).map(|_| ());
-        self.keep(r);
-        if let Some(t) = self.max_event_time {
-            let r = self.meta.insert("max_event_time", t).map(|_| ());
-            self.keep(r);
-        }
-        self.error.map_or(Ok(()), Err)
-    }
-}
-
 pub(crate) fn counted_key(ad_instance_id: &str, event_type: EventType) -> String {
     format!("{ad_instance_id}\u{1f}{}", event_type.as_str())
-}
-
-impl PipelineState for RedbState<'_> {
-    fn record_event_id(&mut self, event_id: &str, occurred_at: DateTime<Utc>) -> bool {
-        let r = self
-            .event_ids
-            .insert(event_id, occurred_at.timestamp())
-            .map(|old| old.is_none());
-        let new = self.keep(r).unwrap_or(false);
-        if new {
-            self.index_expiry(occurred_at, TAG_EVENT_ID, event_id);
-        }
-        new
-    }
-
-    fn bump_session_minute(&mut self, session_id: &str, minute: i64) -> u64 {
-        let key = format!("{session_id}\u{1f}{minute}");
-        let current = match self.pending_rates.get(&key) {
-            Some(n) => *n,
-            None => match self.session_rate.get(key.as_str()) {
-                Ok(v) => v.map_or(0, |v| v.value()),
-                Err(e) => {
-                    self.error.get_or_insert(e.into());
-                    return 0;
-                }
-            },
-        };
-        self.pending_rates.insert(key.clone(), current + 1);
-        if current == 0 {
-            if let Some(at) = DateTime::from_timestamp(minute, 0) {
-                self.index_expiry(at, TAG_SESSION_RATE, &key);
-            }
-        }
-        current + 1
-    }
-
-    fn counted_at(&self, ad_instance_id: &str, event_type: EventType) -> Option<DateTime<Utc>> {
-        let key = counted_key(ad_instance_id, event_type);
-        // A read error here only skips a plausibility check; the write path reports store errors.
-        let secs = self.counted.get(key.as_str()).ok()??.value();
-        DateTime::from_timestamp(secs, 0)
-    }
-
-    fn mark_counted(
-        &mut self,
-        ad_instance_id: &str,
-        event_type: EventType,
-        occurred_at: DateTime<Utc>,
-    ) -> bool {
-        let key = counted_key(ad_instance_id, event_type);
-        let r = self
-            .counted
-            .insert(key.as_str(), occurred_at.timestamp())
-            .map(|old| old.is_none());
-        let new = self.keep(r).unwrap_or(false);
-        if new {
-            self.index_expiry(occurred_at, TAG_COUNTED, &key);
-        }
-        new
-    }
-
-    fn add_window(&mut self, key: WindowKey, counts: Counts) {
-        self.add_cell(CountsTable::Windows, encode_window_key(&key), &counts);
-    }
-
-    fn add_viewer_impression(&mut self, viewer_id: &str, line_item_id: &str, hour: i64) {
-        let key = hour_key(&[viewer_id, line_item_id], hour);
-        let current = match self.pending_frequency.get(&key) {
-            Some(n) => Some(*n),
-            None => match self.frequency.get(key.as_slice()) {
-                Ok(v) => v.map(|v| v.value()),
-                Err(e) => {
-                    self.error.get_or_insert(e.into());
-                    return;
-                }
-            },
-        };
-        if current.is_none() {
-            // A new cell: index it for expiry by its hour (the last 8 bytes of the key).
-            let mut index = key
-                .get(key.len().saturating_sub(8)..)
-                .unwrap_or_default()
-                .to_vec();
-            index.extend_from_slice(&key);
-            let r = self
-                .frequency_expiry
-                .insert(index.as_slice(), ())
-                .map(|_| ());
-            self.keep(r);
-        }
-        self.pending_frequency.insert(key, current.unwrap_or(0) + 1);
-    }
-
-    fn add_ledger(&mut self, key: LedgerKey, counts: Counts, correction: bool) {
-        self.add_cell(CountsTable::Delivery, encode_ledger_key(&key), &counts);
-        if correction {
-            let seq = self.seq();
-            let record = Correction {
-                line_item_id: key.line_item_id,
-                hour: key.hour,
-                counts: counts_array(&counts),
-            };
-            let bytes = serde_json::to_vec(&record).unwrap_or_default();
-            let r = self.corrections.insert(seq, bytes.as_slice()).map(|_| ());
-            self.keep(r);
-            return;
-        }
-        self.add_cell(CountsTable::Ledger, encode_ledger_key(&key), &counts);
-    }
-
-    fn quarantine(&mut self, event: &AdEvent, reason: &Quarantine) {
-        let seq = self.seq();
-        let record =
-            serde_json::json!({ "reason": reason, "detail": reason.to_string(), "event": event });
-        let bytes = serde_json::to_vec(&record).unwrap_or_default();
-        let r = self.quarantine.insert(seq, bytes.as_slice()).map(|_| ());
-        self.keep(r);
-        // The serde tag is the reason's stable name (a bounded set: safe as a label).
-        let kind = record["reason"]["reason"]
-            .as_str()
-            .unwrap_or("unknown")
-            .to_owned();
-        metrics::counter!("events_quarantined_total", "reason" => kind).increment(1);
-    }
-
-    fn max_event_time(&self) -> Option<DateTime<Utc>> {
-        self.max_event_time
-            .and_then(|t| DateTime::from_timestamp(t, 0))
-    }
-
-    fn set_max_event_time(&mut self, t: DateTime<Utc>) {
-        self.max_event_time = Some(t.timestamp());
-    }
 }

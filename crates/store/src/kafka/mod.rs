@@ -67,11 +67,23 @@ impl KafkaConfig {
     pub async fn ensure_topics(&self) -> Result<(), StoreError> {
         let admin: AdminClient<_> = self.client().create().map_err(kafka_error)?;
         let (counted, quarantine) = (self.counted_topic(), self.quarantine_topic());
-        let replication = || TopicReplication::Fixed(self.replication);
+        let min_insync = self.min_insync_replicas.clamp(1, self.replication.max(1));
+        if min_insync != self.min_insync_replicas {
+            tracing::warn!(
+                min_insync_replicas = self.min_insync_replicas,
+                replication = self.replication,
+                "min_insync_replicas capped at the replication factor."
+            );
+        }
+        let min_insync = min_insync.to_string();
+        let topic = |name, partitions| {
+            NewTopic::new(name, partitions, TopicReplication::Fixed(self.replication))
+                .set("min.insync.replicas", &min_insync)
+        };
         let topics = [
-            NewTopic::new(&self.topic, self.partitions, replication()),
-            NewTopic::new(&counted, self.partitions, replication()),
-            NewTopic::new(&quarantine, 1, replication()),
+            topic(&self.topic, self.partitions),
+            topic(&counted, self.partitions),
+            topic(&quarantine, 1),
         ];
         let results = admin
             .create_topics(

@@ -1,9 +1,11 @@
 //! One event processor of distributed mode (needs the `kafka`, `postgres` and `redis` features): a member of
-//! the processors' consumer group that applies what it consumes to PostgreSQL exactly once, then adds the
-//! batch's deltas to the shared Redis counters and publishes the counted and quarantined events.
+//! the processors' consumer group that applies what it consumes to PostgreSQL exactly once (the batch's counter
+//! deltas recorded in the same transaction), then adds those deltas to the shared Redis counters — replayed
+//! from PostgreSQL if this step is interrupted — and publishes the counted and quarantined events.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use interlude_events::Outcome;
@@ -27,6 +29,8 @@ pub struct Processor {
     store: Arc<PgStore>,
     counters: Option<Arc<RedisCounters>>,
     config: KafkaConfig,
+    /// Whether a Redis step failed since the outbox was last re-driven.
+    outbox_pending: AtomicBool,
 }
 
 impl std::fmt::Debug for Processor {
@@ -75,6 +79,7 @@ impl Processor {
             store,
             counters,
             config: config.clone(),
+            outbox_pending: AtomicBool::new(false),
         })
     }
 
@@ -85,8 +90,17 @@ impl Processor {
         mut on_batch: impl FnMut(&ProcessorStats),
     ) -> Result<ProcessorStats, StoreError> {
         let mut stats = ProcessorStats::default();
+        if let Err(e) = self.redrive_counters().await {
+            self.outbox_pending.store(true, Ordering::Relaxed);
+            tracing::warn!(error = %e, "Pending counter deltas not re-driven yet.");
+        }
         tokio::pin!(stop);
         loop {
+            if self.outbox_pending.load(Ordering::Relaxed) {
+                if let Err(e) = self.redrive_counters().await {
+                    tracing::warn!(error = %e, "Pending counter deltas not re-driven yet.");
+                }
+            }
             let first = tokio::select! {
                 () = &mut stop => return Ok(stats),
                 m = self.consumer.recv() => m.map_err(kafka_error)?.detach(),
@@ -134,13 +148,7 @@ impl Processor {
             stats.applied += applied.outcomes.len() as u64;
             stats.skipped += applied.skipped as u64;
             if let Some(counters) = &self.counters {
-                if let Err(e) = counters
-                    .apply(&self.config.topic, partition, &applied)
-                    .await
-                {
-                    metrics::counter!("events_counter_sync_failures_total").increment(1);
-                    tracing::warn!(error = %e, partition, "Shared counters not updated (pacing reads less until the next batch).");
-                }
+                self.sync_counters(counters, partition, &applied).await;
             }
             self.publish(&records, &applied).await;
             if let Some(last) = records.iter().map(|(o, _)| *o).max() {
@@ -156,6 +164,57 @@ impl Processor {
             tracing::debug!(error = %e, "Offset commit to the group failed (harmless).");
         }
         Ok(())
+    }
+
+    /// Adds a committed batch's deltas to Redis, then deletes them from the PostgreSQL outbox. A failure
+    /// leaves the outbox row: it is re-driven before the next batch (and by the next processor to start).
+    async fn sync_counters(
+        &self,
+        counters: &RedisCounters,
+        partition: i32,
+        applied: &crate::Applied,
+    ) {
+        let Some(first) = applied.first_offset() else {
+            return;
+        };
+        if applied.delivered.is_empty() && applied.viewer_impressions.is_empty() {
+            return;
+        }
+        let topic = &self.config.topic;
+        let synced = match counters
+            .apply_deltas(topic, partition, first, applied)
+            .await
+        {
+            Ok(_) => {
+                self.store
+                    .counter_deltas_applied(&self.config.group, topic, partition, first)
+                    .await
+            }
+            Err(e) => Err(e),
+        };
+        if let Err(e) = synced {
+            self.outbox_pending.store(true, Ordering::Relaxed);
+            metrics::counter!("events_counter_sync_failures_total").increment(1);
+            tracing::warn!(error = %e, partition, "Shared counters not updated yet; re-driven from the outbox.");
+        }
+    }
+
+    /// Applies what the counter outbox holds for this group and topic to Redis (see [`crate::pg::outbox`]);
+    /// how many batches. [`Self::run`] calls it first, so a processor killed between its commit and the Redis
+    /// step loses nothing.
+    pub async fn redrive_counters(&self) -> Result<u64, StoreError> {
+        let Some(counters) = &self.counters else {
+            return Ok(0);
+        };
+        let n = crate::pg::outbox::redrive(
+            &self.store,
+            counters,
+            &self.config.group,
+            &self.config.topic,
+        )
+        .await?;
+        self.outbox_pending.store(false, Ordering::Relaxed);
+        Ok(n)
     }
 
     async fn apply_with_retry(
@@ -238,11 +297,7 @@ fn record_metrics(records: &[Logged], applied: &crate::Applied) {
             Outcome::Duplicate => duplicates += 1,
             Outcome::Retry => retries += 1,
             Outcome::Quarantined(q) => {
-                let kind = serde_json::to_value(q)
-                    .ok()
-                    .and_then(|v| v["reason"].as_str().map(str::to_owned))
-                    .unwrap_or_else(|| "unknown".into());
-                metrics::counter!("events_quarantined_total", "reason" => kind).increment(1);
+                metrics::counter!("events_quarantined_total", "reason" => q.kind()).increment(1);
             }
             Outcome::Logged => {}
         }

@@ -8,6 +8,9 @@
 //! either committed the batch and its offset together or neither; a zombie that lost its partition in a
 //! rebalance blocks on the row lock and then finds the offset moved past its records.
 //!
+//! The batch's pacing and frequency deltas are recorded in the same transaction ([`outbox`]), so the Redis step
+//! that follows can be replayed after a crash.
+//!
 //! Rows shared between partitions (windows, ledger hours, session rates) are written with additive upserts in
 //! key order, so concurrent processors neither lose increments nor deadlock.
 
@@ -23,10 +26,12 @@ use crate::Error as StoreError;
 use crate::log::Logged;
 
 mod catalog;
+pub mod outbox;
 mod overlay;
 mod reports;
 
 pub use catalog::PgCatalog;
+pub use outbox::PendingDeltas;
 use overlay::Overlay;
 
 mod embedded {
@@ -148,6 +153,19 @@ impl PgStore {
             }
         }
         state.write(&txn).await?;
+        for ((li, hour), n) in &state.ledger {
+            if n.0.impressions > 0 {
+                *applied.delivered.entry((li.clone(), *hour)).or_default() += n.0.impressions;
+            }
+        }
+        for (key, c) in &state.corrections {
+            if c.impressions > 0 {
+                *applied.delivered.entry(key.clone()).or_default() += c.impressions;
+            }
+        }
+        applied.viewer_impressions = std::mem::take(&mut state.frequency).into_iter().collect();
+        // The counter deltas commit with the batch: the Redis step can be replayed from here.
+        outbox::record(&txn, group, topic, partition, &applied).await?;
         txn.execute(
             "UPDATE log_offsets SET next_offset = $4, max_event_time = $5 \
              WHERE consumer_group = $1 AND topic = $2 AND partition = $3",
@@ -161,17 +179,6 @@ impl PgStore {
         )
         .await?;
         txn.commit().await?;
-        for ((li, hour), n) in &state.ledger {
-            if n.0.impressions > 0 {
-                *applied.delivered.entry((li.clone(), *hour)).or_default() += n.0.impressions;
-            }
-        }
-        for (key, c) in &state.corrections {
-            if c.impressions > 0 {
-                *applied.delivered.entry(key.clone()).or_default() += c.impressions;
-            }
-        }
-        applied.viewer_impressions = state.frequency.into_iter().collect();
         Ok(applied)
     }
 

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use interlude_events::contract::{AdEvent, EventType};
-use interlude_events::{Counts, LedgerKey, PipelineState, Quarantine, WindowKey};
+use interlude_events::{Counts, PipelineState, Quarantine, WindowCell, WindowKey};
 
 use crate::Error as StoreError;
 
@@ -199,8 +199,7 @@ impl Overlay {
             .await?;
         }
         for (event, reason) in &self.quarantined {
-            let value = serde_json::to_value(reason).unwrap_or_default();
-            let kind = value["reason"].as_str().unwrap_or("unknown");
+            let kind = reason.kind();
             let event_json = serde_json::to_value(event).unwrap_or_default();
             txn.execute(
                 "INSERT INTO quarantine (event_id, ad_instance_id, reason, detail, event) VALUES ($1, $2, $3, $4, $5)",
@@ -272,12 +271,12 @@ impl PipelineState for Overlay {
         true
     }
 
-    fn add_window(&mut self, key: WindowKey, counts: Counts) {
-        self.windows.entry(key).or_default().add(&counts);
+    fn add_window(&mut self, cell: WindowCell<'_>, counts: Counts) {
+        self.windows.entry(cell.to_key()).or_default().add(&counts);
     }
 
-    fn add_ledger(&mut self, key: LedgerKey, counts: Counts, correction: bool) {
-        let key = (key.line_item_id, key.hour);
+    fn add_ledger(&mut self, line_item_id: &str, hour: i64, counts: Counts, correction: bool) {
+        let key = (line_item_id.to_owned(), hour);
         if correction {
             self.corrections.push((key, counts));
         } else {

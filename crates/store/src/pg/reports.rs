@@ -143,6 +143,14 @@ impl PgStore {
                 &[&ids],
             )
             .await?;
+        // Pending counter deltas keep their delivery counts; the viewers' frequency deltas go.
+        txn.execute(
+            "UPDATE counter_outbox SET viewer_impressions = (SELECT coalesce(jsonb_agg(e), '[]'::jsonb) \
+             FROM jsonb_array_elements(viewer_impressions) e WHERE NOT (e->>0 = ANY($1))) \
+             WHERE EXISTS (SELECT 1 FROM jsonb_array_elements(viewer_impressions) e WHERE e->>0 = ANY($1))",
+            &[&ids],
+        )
+        .await?;
         txn.commit().await?;
         Ok(crate::Forgotten {
             log_events_anonymised: 0,

@@ -9,10 +9,11 @@
 //! - `{prefix}applied:{topic}:{partition}:{offset}` — marker of an applied batch (two days), so a batch is
 //!   added once even if the processor retries the Redis step.
 //!
-//! Billing never reads these: the ledger in PostgreSQL is exact. They are at most once: a processor killed
-//! between its database commit and this step leaves that batch out of pacing (pacing then sees slight
-//! under-delivery and serves a little more; frequency caps are a little lenient) — the price of not making
-//! Redis part of the billing transaction.
+//! Billing never reads these: the ledger in PostgreSQL is exact. They are exactly once all the same: each batch's
+//! deltas are recorded in PostgreSQL with the batch (`crate::pg::outbox`), applied here under the batch's
+//! marker, and deleted from PostgreSQL after; a processor killed between its database commit and this step
+//! leaves the row, which the next processor re-drives on start (the marker makes a repeat a no-op, for as long
+//! as the marker lives: two days).
 //!
 //! Reads are synchronous (the engine decides on a CPU thread): delivery per line item is a cache refreshed
 //! every second by [`RedisCounters::start_refresh`]; a viewer's counts are fetched by [`Counters::prefetch`]
@@ -102,9 +103,21 @@ impl RedisCounters {
         partition: i32,
         applied: &Applied,
     ) -> Result<bool, StoreError> {
-        let Some(first) = applied.outcomes.iter().map(|(o, _)| *o).min() else {
+        let Some(first) = applied.first_offset() else {
             return Ok(false);
         };
+        self.apply_deltas(topic, partition, first, applied).await
+    }
+
+    /// Adds the deltas of the batch of `partition` that started at `first_offset` (its `delivered` and
+    /// `viewer_impressions`), unless that batch was added before; whether they were added now.
+    pub async fn apply_deltas(
+        &self,
+        topic: &str,
+        partition: i32,
+        first: i64,
+        applied: &Applied,
+    ) -> Result<bool, StoreError> {
         if applied.delivered.is_empty() && applied.viewer_impressions.is_empty() {
             return Ok(false);
         }

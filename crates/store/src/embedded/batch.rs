@@ -1,0 +1,477 @@
+//! One group commit's view of the pipeline state: the dedup state the batch can touch is read up front, in key
+//! order, then the pure pipeline runs over memory, and the changes are written in key order, each table once.
+//!
+//! Why: redb's cost is per B-tree operation and per page a transaction touches. Reading and writing each
+//! table in sorted runs keeps its pages hot; the expiry index is one entry per hour per commit instead of one
+//! per key; and nothing is written for a retry or a duplicate. Lookups during processing are by reference into
+//! the batch (no allocation per event); the only per-event allocations are the keys of what is new.
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::{DateTime, Utc};
+use interlude_events::contract::{AdEvent, EventType};
+use interlude_events::{Counts, PipelineState, Quarantine, WindowCell};
+use redb::{ReadableTable, Table, WriteTransaction};
+
+use super::StoreError;
+use super::state::{
+    self, COUNTED, Correction, DELIVERY, EVENT_IDS, EXPIRY_BATCHES, FREQUENCY, FREQUENCY_EXPIRY,
+    LEDGER, LEDGER_CORRECTIONS, LOG, LOG_MINUTES, META, QUARANTINE, SESSION_RATE, TAG_COUNTED,
+    TAG_EVENT_ID, TAG_SESSION_RATE, WINDOWS,
+};
+
+/// The tables a group commit writes.
+pub(crate) struct Tables<'txn> {
+    log: Table<'txn, u64, &'static [u8]>,
+    quarantine: Table<'txn, u64, &'static [u8]>,
+    corrections: Table<'txn, u64, &'static [u8]>,
+    event_ids: Table<'txn, &'static str, i64>,
+    counted: Table<'txn, &'static str, i64>,
+    windows: Table<'txn, &'static [u8], &'static [u8]>,
+    ledger: Table<'txn, &'static [u8], &'static [u8]>,
+    delivery: Table<'txn, &'static [u8], &'static [u8]>,
+    frequency: Table<'txn, &'static [u8], u64>,
+    frequency_expiry: Table<'txn, &'static [u8], ()>,
+    session_rate: Table<'txn, &'static str, u64>,
+    expiry: Table<'txn, &'static [u8], &'static [u8]>,
+    meta: Table<'txn, &'static str, i64>,
+    log_minutes: Table<'txn, i64, u64>,
+    next_seq: u64,
+    /// The first sequence number this commit logged, and the latest receipt minute it logged.
+    logged: Option<(u64, i64)>,
+}
+
+impl<'txn> Tables<'txn> {
+    pub(crate) fn open(txn: &'txn WriteTransaction) -> Result<Self, StoreError> {
+        let meta = txn.open_table(META)?;
+        let next_seq = meta.get("next_seq")?.map_or(0, |v| v.value()) as u64;
+        Ok(Tables {
+            log: txn.open_table(LOG)?,
+            quarantine: txn.open_table(QUARANTINE)?,
+            corrections: txn.open_table(LEDGER_CORRECTIONS)?,
+            event_ids: txn.open_table(EVENT_IDS)?,
+            counted: txn.open_table(COUNTED)?,
+            windows: txn.open_table(WINDOWS)?,
+            ledger: txn.open_table(LEDGER)?,
+            delivery: txn.open_table(DELIVERY)?,
+            frequency: txn.open_table(FREQUENCY)?,
+            frequency_expiry: txn.open_table(FREQUENCY_EXPIRY)?,
+            session_rate: txn.open_table(SESSION_RATE)?,
+            expiry: txn.open_table(EXPIRY_BATCHES)?,
+            meta,
+            log_minutes: txn.open_table(LOG_MINUTES)?,
+            next_seq,
+            logged: None,
+        })
+    }
+
+    fn seq(&mut self) -> u64 {
+        self.next_seq += 1;
+        self.next_seq
+    }
+
+    /// The latest event time seen (the watermark's base).
+    pub(crate) fn max_event_time(&self) -> Result<Option<i64>, StoreError> {
+        Ok(self.meta.get("max_event_time")?.map(|v| v.value()))
+    }
+
+    /// Appends an encoded [`crate::log::LogRecord`] received at `received_at` to the log.
+    pub(crate) fn log(
+        &mut self,
+        record: &[u8],
+        received_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let seq = self.seq();
+        let minute = received_at.timestamp().div_euclid(60) * 60;
+        self.logged = Some(match self.logged {
+            None => (seq, minute),
+            Some((first, latest)) => (first, latest.max(minute)),
+        });
+        self.log.insert(seq, record)?;
+        Ok(())
+    }
+
+    /// Indexes this commit's log records under their latest receipt minute (see [`LOG_MINUTES`]).
+    fn index_log(&mut self) -> Result<(), StoreError> {
+        let Some((first, minute)) = self.logged else {
+            return Ok(());
+        };
+        let last = self.log_minutes.last()?.map(|(k, _)| k.value());
+        let minute = last.map_or(minute, |l| l.max(minute));
+        if last != Some(minute) {
+            self.log_minutes.insert(minute, first)?;
+        }
+        Ok(())
+    }
+}
+
+/// An event id of the batch: already stored, or recorded by this commit (from when it is kept).
+#[derive(Clone, Copy, Default)]
+struct IdSlot {
+    stored: bool,
+    new: Option<i64>,
+}
+
+/// A billing key of the batch: when it was counted before this commit, and by this commit.
+#[derive(Clone, Copy, Default)]
+struct CountedSlot {
+    stored: Option<i64>,
+    new: Option<i64>,
+}
+
+/// A session minute of the batch: its stored impressions and this commit's.
+#[derive(Clone, Copy, Default)]
+struct SessionSlot {
+    stored: u64,
+    added: u64,
+}
+
+/// The batch's state: what it read, what it changes. `'a` is the batch's events.
+pub(crate) struct Batch<'a> {
+    ids: HashMap<&'a str, usize>,
+    id_slots: Vec<IdSlot>,
+    counted: HashMap<(&'a str, EventType), usize>,
+    counted_slots: Vec<CountedSlot>,
+    sessions: HashMap<(&'a str, i64), usize>,
+    session_slots: Vec<SessionSlot>,
+    windows: HashMap<Vec<u8>, Counts>,
+    ledger: HashMap<Vec<u8>, Counts>,
+    delivery: HashMap<Vec<u8>, Counts>,
+    frequency: HashMap<Vec<u8>, u64>,
+    corrections: Vec<Vec<u8>>,
+    quarantined: Vec<Vec<u8>>,
+    max_event_time: Option<i64>,
+    key: Vec<u8>,
+}
+
+/// The event types whose billing key processing `event` may read: its own, the impression (the session
+/// rate check), the start (the plausibility of progress events).
+fn counted_keys(event: &AdEvent) -> impl Iterator<Item = EventType> {
+    let t = event.event_type;
+    let progress = matches!(
+        t,
+        EventType::FirstQuartile
+            | EventType::Midpoint
+            | EventType::ThirdQuartile
+            | EventType::Complete
+    );
+    [Some(t), progress.then_some(EventType::Start)]
+        .into_iter()
+        .flatten()
+}
+
+fn floor(t: DateTime<Utc>, secs: i64) -> i64 {
+    t.timestamp().div_euclid(secs) * secs
+}
+
+impl<'a> Batch<'a> {
+    /// Reads the dedup state `events` can touch, each table in key order.
+    pub(crate) fn prefetch(
+        tables: &Tables<'_>,
+        events: &[&'a AdEvent],
+    ) -> Result<Self, StoreError> {
+        let mut ids: Vec<&'a str> = events.iter().map(|e| e.event_id.as_str()).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let mut id_map = HashMap::with_capacity(ids.len());
+        let mut id_slots = Vec::with_capacity(ids.len());
+        for id in ids {
+            let stored = !id.is_empty() && tables.event_ids.get(id)?.is_some();
+            id_map.insert(id, id_slots.len());
+            id_slots.push(IdSlot { stored, new: None });
+        }
+
+        let mut keys: Vec<(&'a str, EventType)> = events
+            .iter()
+            .flat_map(|e| counted_keys(e).map(move |t| (e.ad_instance_id.as_str(), t)))
+            .collect();
+        keys.sort_unstable_by(|a, b| (a.0, a.1.as_str()).cmp(&(b.0, b.1.as_str())));
+        keys.dedup();
+        let mut counted = HashMap::with_capacity(keys.len());
+        let mut counted_slots = Vec::with_capacity(keys.len());
+        let mut key = String::new();
+        for (instance, t) in keys {
+            key.clear();
+            key.push_str(instance);
+            key.push('\u{1f}');
+            key.push_str(t.as_str());
+            let stored = tables.counted.get(key.as_str())?.map(|v| v.value());
+            counted.insert((instance, t), counted_slots.len());
+            counted_slots.push(CountedSlot { stored, new: None });
+        }
+
+        let mut minutes: Vec<(&'a str, i64)> = events
+            .iter()
+            .filter(|e| e.event_type == EventType::Impression)
+            .map(|e| (e.session_id.as_str(), floor(e.occurred_at, 60)))
+            .collect();
+        minutes.sort_unstable();
+        minutes.dedup();
+        let mut sessions = HashMap::with_capacity(minutes.len());
+        let mut session_slots = Vec::with_capacity(minutes.len());
+        for (session, minute) in minutes {
+            key.clear();
+            key.push_str(session);
+            key.push('\u{1f}');
+            key.push_str(itoa(minute, &mut [0u8; 24]));
+            let stored = tables
+                .session_rate
+                .get(key.as_str())?
+                .map_or(0, |v| v.value());
+            sessions.insert((session, minute), session_slots.len());
+            session_slots.push(SessionSlot { stored, added: 0 });
+        }
+
+        Ok(Batch {
+            ids: id_map,
+            id_slots,
+            counted,
+            counted_slots,
+            sessions,
+            session_slots,
+            windows: HashMap::new(),
+            ledger: HashMap::new(),
+            delivery: HashMap::new(),
+            frequency: HashMap::new(),
+            corrections: Vec::new(),
+            quarantined: Vec::new(),
+            max_event_time: tables.max_event_time()?,
+            key: Vec::with_capacity(256),
+        })
+    }
+
+    fn counted_slot(&self, instance: &str, t: EventType) -> Option<usize> {
+        // `HashMap` is covariant in its key: searched with a key of a shorter lifetime.
+        let map: &HashMap<(&str, EventType), usize> = &self.counted;
+        map.get(&(instance, t)).copied()
+    }
+
+    /// Writes the changes, each table in key order, and the counters.
+    pub(crate) fn write(self, t: &mut Tables<'_>) -> Result<(), StoreError> {
+        let mut expiry: BTreeMap<i64, Vec<u8>> = BTreeMap::new();
+        let mut entry = |secs: i64, tag: u8, key: &[u8]| {
+            let blob = expiry.entry(secs.div_euclid(3600) * 3600).or_default();
+            state::push_expiry_entry(blob, tag, key);
+        };
+
+        let mut new_ids: Vec<(&str, i64)> = self
+            .ids
+            .iter()
+            .filter_map(|(id, i)| self.id_slots[*i].new.map(|at| (*id, at)))
+            .collect();
+        new_ids.sort_unstable();
+        for (id, at) in &new_ids {
+            t.event_ids.insert(*id, *at)?;
+            entry(*at, TAG_EVENT_ID, id.as_bytes());
+        }
+
+        let mut new_counted: Vec<(String, i64)> = self
+            .counted
+            .iter()
+            .filter_map(|((instance, ty), i)| {
+                self.counted_slots[*i]
+                    .new
+                    .map(|at| (state::counted_key(instance, *ty), at))
+            })
+            .collect();
+        new_counted.sort_unstable();
+        for (key, at) in &new_counted {
+            t.counted.insert(key.as_str(), *at)?;
+            entry(*at, TAG_COUNTED, key.as_bytes());
+        }
+
+        let mut rates: Vec<(String, i64, SessionSlot)> = self
+            .sessions
+            .iter()
+            .filter(|(_, i)| self.session_slots[**i].added > 0)
+            .map(|((session, minute), i)| {
+                (
+                    format!("{session}\u{1f}{minute}"),
+                    *minute,
+                    self.session_slots[*i],
+                )
+            })
+            .collect();
+        rates.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        for (key, minute, slot) in &rates {
+            t.session_rate
+                .insert(key.as_str(), slot.stored + slot.added)?;
+            if slot.stored == 0 {
+                entry(*minute, TAG_SESSION_RATE, key.as_bytes());
+            }
+        }
+
+        for (hour, blob) in &expiry {
+            let seq = t.seq();
+            t.expiry.insert(
+                state::expiry_batch_key(*hour, seq).as_slice(),
+                blob.as_slice(),
+            )?;
+        }
+
+        for (cells, table) in [
+            (self.windows, &mut t.windows),
+            (self.ledger, &mut t.ledger),
+            (self.delivery, &mut t.delivery),
+        ] {
+            let mut cells: Vec<(Vec<u8>, Counts)> = cells.into_iter().collect();
+            cells.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+            for (key, add) in cells {
+                let mut cell = match table.get(key.as_slice())? {
+                    Some(v) => state::decode_counts(v.value())?,
+                    None => Counts::default(),
+                };
+                cell.add(&add);
+                table.insert(key.as_slice(), state::encode_counts(&cell).as_slice())?;
+            }
+        }
+
+        let mut frequency: Vec<(Vec<u8>, u64)> = self.frequency.into_iter().collect();
+        frequency.sort_unstable();
+        for (key, n) in frequency {
+            let current = t.frequency.get(key.as_slice())?.map(|v| v.value());
+            if current.is_none() {
+                // A new cell: index it for expiry by its hour (the last 8 bytes of the key).
+                let mut index = key
+                    .get(key.len().saturating_sub(8)..)
+                    .unwrap_or_default()
+                    .to_vec();
+                index.extend_from_slice(&key);
+                t.frequency_expiry.insert(index.as_slice(), ())?;
+            }
+            t.frequency
+                .insert(key.as_slice(), current.unwrap_or(0) + n)?;
+        }
+
+        for record in &self.quarantined {
+            let seq = t.seq();
+            t.quarantine.insert(seq, record.as_slice())?;
+        }
+        for record in &self.corrections {
+            let seq = t.seq();
+            t.corrections.insert(seq, record.as_slice())?;
+        }
+
+        t.index_log()?;
+        let seq = i64::try_from(t.next_seq).unwrap_or(i64::MAX);
+        t.meta.insert("next_seq", seq)?;
+        if let Some(at) = self.max_event_time {
+            t.meta.insert("max_event_time", at)?;
+        }
+        Ok(())
+    }
+}
+
+/// `n` in decimal, in `buf` (no allocation).
+fn itoa(n: i64, buf: &mut [u8; 24]) -> &str {
+    use std::io::Write;
+    let mut cursor = std::io::Cursor::new(&mut buf[..]);
+    let _ = write!(cursor, "{n}");
+    let len = usize::try_from(cursor.position()).unwrap_or(0);
+    std::str::from_utf8(&buf[..len]).unwrap_or_default()
+}
+
+impl PipelineState for Batch<'_> {
+    fn record_event_id(&mut self, event_id: &str, kept_from: DateTime<Utc>) -> bool {
+        let map: &HashMap<&str, usize> = &self.ids;
+        let Some(&i) = map.get(event_id) else {
+            // Every id of the batch was read; an id from elsewhere cannot be checked, so it is not counted.
+            return false;
+        };
+        let slot = &mut self.id_slots[i];
+        if slot.stored || slot.new.is_some() {
+            return false;
+        }
+        slot.new = Some(kept_from.timestamp());
+        true
+    }
+
+    fn bump_session_minute(&mut self, session_id: &str, minute: i64) -> u64 {
+        let map: &HashMap<(&str, i64), usize> = &self.sessions;
+        match map.get(&(session_id, minute)).copied() {
+            Some(i) => {
+                let slot = &mut self.session_slots[i];
+                slot.added += 1;
+                slot.stored + slot.added
+            }
+            None => u64::MAX,
+        }
+    }
+
+    fn counted_at(&self, ad_instance_id: &str, event_type: EventType) -> Option<DateTime<Utc>> {
+        let slot = self.counted_slots[self.counted_slot(ad_instance_id, event_type)?];
+        DateTime::from_timestamp(slot.stored.or(slot.new)?, 0)
+    }
+
+    fn mark_counted(
+        &mut self,
+        ad_instance_id: &str,
+        event_type: EventType,
+        occurred_at: DateTime<Utc>,
+    ) -> bool {
+        let Some(i) = self.counted_slot(ad_instance_id, event_type) else {
+            return false;
+        };
+        let slot = &mut self.counted_slots[i];
+        if slot.stored.is_some() || slot.new.is_some() {
+            return false;
+        }
+        slot.new = Some(occurred_at.timestamp());
+        true
+    }
+
+    fn add_window(&mut self, cell: WindowCell<'_>, counts: Counts) {
+        self.key.clear();
+        state::encode_window_key(&cell, &mut self.key);
+        add(&mut self.windows, &self.key, &counts);
+    }
+
+    fn add_ledger(&mut self, line_item_id: &str, hour: i64, counts: Counts, correction: bool) {
+        self.key.clear();
+        state::push_hour_key(&[line_item_id], hour, &mut self.key);
+        add(&mut self.delivery, &self.key, &counts);
+        if correction {
+            let record = Correction {
+                line_item_id: line_item_id.to_owned(),
+                hour,
+                counts: state::counts_array(&counts),
+            };
+            self.corrections
+                .push(serde_json::to_vec(&record).unwrap_or_default());
+        } else {
+            add(&mut self.ledger, &self.key, &counts);
+        }
+    }
+
+    fn add_viewer_impression(&mut self, viewer_id: &str, line_item_id: &str, hour: i64) {
+        let key = state::hour_key(&[viewer_id, line_item_id], hour);
+        *self.frequency.entry(key).or_default() += 1;
+    }
+
+    fn quarantine(&mut self, event: &AdEvent, reason: &Quarantine) {
+        let record =
+            serde_json::json!({ "reason": reason, "detail": reason.to_string(), "event": event });
+        self.quarantined
+            .push(serde_json::to_vec(&record).unwrap_or_default());
+        metrics::counter!("events_quarantined_total", "reason" => reason.kind()).increment(1);
+    }
+
+    fn max_event_time(&self) -> Option<DateTime<Utc>> {
+        self.max_event_time
+            .and_then(|t| DateTime::from_timestamp(t, 0))
+    }
+
+    fn set_max_event_time(&mut self, t: DateTime<Utc>) {
+        self.max_event_time = Some(t.timestamp());
+    }
+}
+
+/// Adds `counts` to the pending cell `key`, allocating the key only for a new cell.
+fn add(cells: &mut HashMap<Vec<u8>, Counts>, key: &[u8], counts: &Counts) {
+    match cells.get_mut(key) {
+        Some(c) => c.add(counts),
+        None => {
+            cells.insert(key.to_vec(), *counts);
+        }
+    }
+}

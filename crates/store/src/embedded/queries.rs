@@ -1,0 +1,347 @@
+//! What the embedded store answers: reports, the ledger, the quarantine, support look-ups, the live counters
+//! the decision engine reads, and erasure. Each is one short transaction.
+
+use chrono::{DateTime, Utc};
+use interlude_events::Counters;
+use redb::{ReadableTable, ReadableTableMetadata};
+
+use super::state::{
+    self, COUNTED, DELIVERY, EVENT_IDS, FREQUENCY, LEDGER, LEDGER_CORRECTIONS, LOG, QUARANTINE,
+    SESSION_RATE, WINDOWS,
+};
+use super::{EventStore, StoreError, StoreStats};
+use crate::reports::{Forgotten, GroupBy, LedgerRow, ReportRow, build_ledger, build_report};
+
+/// Removes `viewer_id` from a stored event JSON when it is one of `ids`; the new bytes if it changed. The
+/// event is under `event` (log records, quarantine) or, in logs written before log records, the whole value.
+fn without_viewer(bytes: &[u8], ids: &std::collections::HashSet<&str>) -> Option<Vec<u8>> {
+    let mut value: serde_json::Value = serde_json::from_slice(bytes).ok()?;
+    let nested = value.get("event").is_some_and(serde_json::Value::is_object);
+    let event = if nested {
+        value.get_mut("event")?
+    } else {
+        &mut value
+    };
+    let viewer = event.get("viewer_id")?.as_str()?;
+    if !ids.contains(viewer) {
+        return None;
+    }
+    event.as_object_mut()?.remove("viewer_id");
+    serde_json::to_vec(&value).ok()
+}
+
+impl EventStore {
+    /// Counts per `group_by` value over event time `[from, to)`.
+    pub fn report(
+        &self,
+        group_by: GroupBy,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<ReportRow>, StoreError> {
+        let db = self.db()?;
+        let txn = db.begin_read()?;
+        let table = txn.open_table(WINDOWS)?;
+        let (lo, hi) = (
+            state::minute_prefix(from.timestamp()),
+            state::minute_prefix(to.timestamp()),
+        );
+        let mut cells = Vec::new();
+        for entry in table.range::<&[u8]>(lo.as_slice()..hi.as_slice())? {
+            let (key, value) = entry?;
+            cells.push((
+                state::decode_window_key(key.value())?,
+                state::decode_counts(value.value())?,
+            ));
+        }
+        Ok(build_report(cells, group_by, self.prices().as_ref()))
+    }
+
+    /// The billing ledger: per line item and hour, the original counts and every correction appended since.
+    pub fn ledger(&self) -> Result<Vec<LedgerRow>, StoreError> {
+        let db = self.db()?;
+        let txn = db.begin_read()?;
+        let mut originals = Vec::new();
+        for entry in txn.open_table(LEDGER)?.iter()? {
+            let (key, value) = entry?;
+            originals.push((
+                state::decode_ledger_key(key.value())?,
+                state::decode_counts(value.value())?,
+            ));
+        }
+        let mut corrections = Vec::new();
+        for entry in txn.open_table(LEDGER_CORRECTIONS)?.iter()? {
+            let (_, value) = entry?;
+            let (li, hour, counts) = state::decode_correction(value.value())?;
+            corrections.push(((li, hour), counts));
+        }
+        Ok(build_ledger(originals, corrections, self.prices().as_ref()))
+    }
+
+    /// Quarantined events by reason.
+    pub fn quarantine_counts(&self) -> Result<std::collections::BTreeMap<String, u64>, StoreError> {
+        let db = self.db()?;
+        let txn = db.begin_read()?;
+        let mut out = std::collections::BTreeMap::new();
+        for entry in txn.open_table(QUARANTINE)?.iter()? {
+            let (_, value) = entry?;
+            let record: serde_json::Value =
+                serde_json::from_slice(value.value()).map_err(|e| StoreError::Corrupt {
+                    table: "quarantine",
+                    reason: e.to_string(),
+                })?;
+            let reason = record["reason"]["reason"]
+                .as_str()
+                .unwrap_or("unknown")
+                .to_owned();
+            *out.entry(reason).or_insert(0) += 1;
+        }
+        Ok(out)
+    }
+
+    /// Sizes of the log, the quarantine and the corrections.
+    pub fn stats(&self) -> Result<StoreStats, StoreError> {
+        let db = self.db()?;
+        let txn = db.begin_read()?;
+        Ok(StoreStats {
+            logged: txn.open_table(LOG)?.len()?,
+            quarantined: txn.open_table(QUARANTINE)?.len()?,
+            corrections: txn.open_table(LEDGER_CORRECTIONS)?.len()?,
+        })
+    }
+
+    /// Irreversibly removes the viewer ids `ids` (pseudonyms) from the store: stripped from logged and
+    /// quarantined events (which stay, for billing and investigation), their frequency rows deleted.
+    /// Aggregates hold no viewer ids and do not change. One transaction.
+    pub fn forget_viewers(&self, ids: &[String]) -> Result<Forgotten, StoreError> {
+        let set: std::collections::HashSet<&str> = ids.iter().map(String::as_str).collect();
+        let mut out = Forgotten::default();
+        let db = self.db()?;
+        let txn = db.begin_write()?;
+        for (table, count) in [
+            (LOG, &mut out.log_events_anonymised),
+            (QUARANTINE, &mut out.quarantine_anonymised),
+        ] {
+            let mut t = txn.open_table(table)?;
+            let mut changed = Vec::new();
+            for entry in t.iter()? {
+                let (k, v) = entry?;
+                if let Some(bytes) = without_viewer(v.value(), &set) {
+                    changed.push((k.value(), bytes));
+                }
+            }
+            *count = changed.len() as u64;
+            for (k, bytes) in changed {
+                t.insert(k, bytes.as_slice())?;
+            }
+        }
+        {
+            let mut frequency = txn.open_table(FREQUENCY)?;
+            let mut index = txn.open_table(state::FREQUENCY_EXPIRY)?;
+            for id in ids {
+                let (lo, hi) = (
+                    state::hour_key(&[id], i64::MIN / 2),
+                    state::hour_key_end(&[id]),
+                );
+                let keys: Vec<Vec<u8>> = frequency
+                    .range::<&[u8]>(lo.as_slice()..hi.as_slice())?
+                    .filter_map(|e| e.ok().map(|(k, _)| k.value().to_vec()))
+                    // The range also covers ids that extend this one: keep exact matches only.
+                    .filter(|k| {
+                        k.len() > id.len() && k.starts_with(id.as_bytes()) && k[id.len()] == 0x1F
+                    })
+                    .collect();
+                for key in keys {
+                    frequency.remove(key.as_slice())?;
+                    let mut entry = key
+                        .get(key.len().saturating_sub(8)..)
+                        .unwrap_or_default()
+                        .to_vec();
+                    entry.extend_from_slice(&key);
+                    index.remove(entry.as_slice())?;
+                    out.frequency_rows_deleted += 1;
+                }
+            }
+        }
+        txn.commit()?;
+        Ok(out)
+    }
+
+    /// Every stored byte that mentions `needle`, by table (the deletion test's "no store contains it").
+    pub fn tables_mentioning(&self, needle: &str) -> Result<Vec<&'static str>, StoreError> {
+        let db = self.db()?;
+        let txn = db.begin_read()?;
+        let found = |bytes: &[u8]| {
+            bytes
+                .windows(needle.len().max(1))
+                .any(|w| w == needle.as_bytes())
+        };
+        let mut out = Vec::new();
+        for (name, table) in [
+            ("log", LOG),
+            ("quarantine", QUARANTINE),
+            ("ledger_corrections", LEDGER_CORRECTIONS),
+        ] {
+            if txn
+                .open_table(table)?
+                .iter()?
+                .any(|e| e.is_ok_and(|(_, v)| found(v.value())))
+            {
+                out.push(name);
+            }
+        }
+        for (name, table) in [
+            ("windows", WINDOWS),
+            ("ledger", LEDGER),
+            ("delivery", DELIVERY),
+        ] {
+            if txn
+                .open_table(table)?
+                .iter()?
+                .any(|e| e.is_ok_and(|(k, v)| found(k.value()) || found(v.value())))
+            {
+                out.push(name);
+            }
+        }
+        if txn
+            .open_table(FREQUENCY)?
+            .iter()?
+            .any(|e| e.is_ok_and(|(k, _)| found(k.value())))
+        {
+            out.push("frequency");
+        }
+        for (name, table) in [("event_ids", EVENT_IDS), ("counted", COUNTED)] {
+            if txn
+                .open_table(table)?
+                .iter()?
+                .any(|e| e.is_ok_and(|(k, _)| found(k.value().as_bytes())))
+            {
+                out.push(name);
+            }
+        }
+        if txn
+            .open_table(SESSION_RATE)?
+            .iter()?
+            .any(|e| e.is_ok_and(|(k, _)| found(k.value().as_bytes())))
+        {
+            out.push("session_rate");
+        }
+        Ok(out)
+    }
+
+    /// Dedup keys held (event ids and billing keys).
+    pub fn dedup_keys(&self) -> Result<u64, StoreError> {
+        let db = self.db()?;
+        let txn = db.begin_read()?;
+        Ok(txn.open_table(EVENT_IDS)?.len()? + txn.open_table(COUNTED)?.len()?)
+    }
+
+    /// Whether an event id was ever accepted (the crash test's check of acknowledged events).
+    pub fn has_event_id(&self, event_id: &str) -> Result<bool, StoreError> {
+        let db = self.db()?;
+        let txn = db.begin_read()?;
+        Ok(txn.open_table(EVENT_IDS)?.get(event_id)?.is_some())
+    }
+
+    /// The event types counted for one ad instance (support: "was this ad billed?").
+    pub fn counted_events(
+        &self,
+        ad_instance_id: &str,
+    ) -> Result<Vec<interlude_events::contract::EventType>, StoreError> {
+        let db = self.db()?;
+        let txn = db.begin_read()?;
+        let counted = txn.open_table(state::COUNTED)?;
+        let mut out = Vec::new();
+        for t in interlude_events::contract::EventType::ALL {
+            if counted
+                .get(state::counted_key(ad_instance_id, t).as_str())?
+                .is_some()
+            {
+                out.push(t);
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl EventStore {
+    fn sum_hours<V: redb::Value + 'static>(
+        &self,
+        table: redb::TableDefinition<&[u8], V>,
+        parts: &[&str],
+        since: DateTime<Utc>,
+        value: impl Fn(V::SelfType<'_>) -> u64,
+    ) -> Result<u64, StoreError> {
+        let db = self.db()?;
+        let txn = db.begin_read()?;
+        let t = txn.open_table(table)?;
+        let (lo, hi) = (
+            state::hour_key(parts, since.timestamp()),
+            state::hour_key_end(parts),
+        );
+        let mut total = 0;
+        for entry in t.range::<&[u8]>(lo.as_slice()..hi.as_slice())? {
+            total += value(entry?.1.value());
+        }
+        Ok(total)
+    }
+}
+
+/// Pacing and frequency capping read live counts straight from the store (a read transaction per call, a few
+/// microseconds); a failed read counts as zero delivered and is logged, so a disk error cannot stop ad serving.
+impl Counters for EventStore {
+    fn delivered(&self, line_item_id: &str, since: DateTime<Utc>) -> u64 {
+        self.sum_hours(DELIVERY, &[line_item_id], since, |v: &[u8]| {
+            state::decode_counts(v).map_or(0, |c| c.impressions)
+        })
+        .unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "Reading delivery failed.");
+            0
+        })
+    }
+
+    fn viewer_impressions(&self, viewer_id: &str, line_item_id: &str, since: DateTime<Utc>) -> u64 {
+        self.sum_hours(FREQUENCY, &[viewer_id, line_item_id], since, |v: u64| v)
+            .unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "Reading frequency failed.");
+                0
+            })
+    }
+}
+
+impl EventStore {
+    /// Entries per table (each count is stored in the table's root: no scan).
+    pub fn table_sizes(&self) -> Result<Vec<(&'static str, u64)>, StoreError> {
+        let db = self.db()?;
+        let txn = db.begin_read()?;
+        let mut out = Vec::new();
+        for (name, table) in [
+            ("log", LOG),
+            ("quarantine", QUARANTINE),
+            ("ledger_corrections", LEDGER_CORRECTIONS),
+        ] {
+            out.push((name, txn.open_table(table)?.len()?));
+        }
+        for (name, table) in [("event_ids", EVENT_IDS), ("counted", COUNTED)] {
+            out.push((name, txn.open_table(table)?.len()?));
+        }
+        for (name, table) in [
+            ("windows", WINDOWS),
+            ("ledger", LEDGER),
+            ("delivery", DELIVERY),
+        ] {
+            out.push((name, txn.open_table(table)?.len()?));
+        }
+        out.push(("frequency", txn.open_table(FREQUENCY)?.len()?));
+        out.push(("session_rate", txn.open_table(SESSION_RATE)?.len()?));
+        out.push(("expiry", txn.open_table(state::EXPIRY)?.len()?));
+        out.push((
+            "expiry_batches",
+            txn.open_table(state::EXPIRY_BATCHES)?.len()?,
+        ));
+        out.push((
+            "frequency_expiry",
+            txn.open_table(state::FREQUENCY_EXPIRY)?.len()?,
+        ));
+        Ok(out)
+    }
+}
