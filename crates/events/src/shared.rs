@@ -36,7 +36,9 @@ fn fnv1a(mut h: u64, bytes: &[u8]) -> u64 {
 /// rotation picks, the pacing draw. Not for maps an attacker fills.
 pub fn stable_hash(parts: &[&str]) -> u64 {
     let mut parts = parts.iter();
-    let first = parts.next().map_or(FNV_OFFSET, |p| fnv1a(FNV_OFFSET, p.as_bytes()));
+    let first = parts
+        .next()
+        .map_or(FNV_OFFSET, |p| fnv1a(FNV_OFFSET, p.as_bytes()));
     parts.fold(first, |h, p| stable_hash_more(h, p))
 }
 
@@ -112,7 +114,10 @@ mod tests {
             h = h.wrapping_mul(0x0100_0000_01b3);
         }
         assert_eq!(stable_hash(&["a", "b"]), h);
-        assert_eq!(stable_hash(&["a", "b"]), stable_hash_more(stable_hash(&["a"]), "b"));
+        assert_eq!(
+            stable_hash(&["a", "b"]),
+            stable_hash_more(stable_hash(&["a"]), "b")
+        );
         assert_ne!(stable_hash(&["ab", "c"]), stable_hash(&["a", "bc"]));
     }
 }

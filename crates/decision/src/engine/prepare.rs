@@ -198,4 +198,3 @@ pub(super) use interlude_events::stable_hash_more;
 pub(super) fn draw_from(session: u64, line_item: &str) -> f64 {
     (stable_hash_more(session, line_item) >> 11) as f64 / (1u64 << 53) as f64
 }
-

@@ -238,7 +238,7 @@ impl Channel {
         self.snapshot.read().map(|s| s.clone()).unwrap_or_default()
     }
 
-    fn publish(&self, snapshot: ChannelSnapshot) {
+    pub(super) fn publish(&self, snapshot: ChannelSnapshot) {
         if let Ok(mut slot) = self.snapshot.write() {
             *slot = Arc::new(snapshot);
         }

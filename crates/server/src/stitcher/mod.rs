@@ -41,3 +41,6 @@ pub use channels::ChannelSummary;
 pub use config::StitcherConfig;
 pub use error::StitchError;
 pub use service::{Clock, Stitcher, StitcherBuilder};
+
+#[cfg(test)]
+mod tests;

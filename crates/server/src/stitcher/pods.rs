@@ -42,8 +42,8 @@ impl ConfiguredPodSource {
             return pod;
         }
         let budget = request.duration_secs.unwrap_or(0.0) + self.tolerance_secs;
-        let start = interlude_events::stable_hash(&[&request.session_id]) as usize
-            % self.creatives.len();
+        let start =
+            interlude_events::stable_hash(&[&request.session_id]) as usize % self.creatives.len();
         let mut used = 0.0;
         for step in 0..self.creatives.len() {
             let creative = &self.creatives[(start + step) % self.creatives.len()];

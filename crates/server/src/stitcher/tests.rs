@@ -1,0 +1,253 @@
+//! Unit tests of the stitcher's parts, without sockets: rendering from a channel snapshot, the sessions'
+//! admission and sharing, the decision spread.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use interlude_stitch::{BreakTracker, ViewerContext};
+use interlude_store::MemorySessionShare;
+
+use super::StitchError;
+use super::channel::{ChannelSnapshot, RenditionWindow};
+use super::channels::Channels;
+use super::config::{ChannelConfig, JoinPolicy, StitcherConfig};
+use super::creatives::CreativeLibrary;
+use super::decisions::Decisions;
+use super::pods::ConfiguredPodSource;
+use super::render::{self, RenderSettings};
+use super::session::{MemorySessionStore, Session, SessionMode};
+use super::sessions::Sessions;
+use super::shared::SharedSessions;
+
+const ORIGIN: &str = "http://origin.test/live/live1";
+
+/// A live window of six 2 s segments; a 10 s break starts at the third.
+const MEDIA: &str = "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:2\n#EXT-X-MEDIA-SEQUENCE:100\n\
+#EXT-X-PROGRAM-DATE-TIME:2026-12-03T18:00:00.000Z\n#EXTINF:2.0,\nc100.ts\n#EXTINF:2.0,\nc101.ts\n\
+#EXT-X-CUE-OUT:10\n#EXTINF:2.0,\nc102.ts\n#EXT-X-CUE-OUT-CONT:2/10\n#EXTINF:2.0,\nc103.ts\n\
+#EXT-X-CUE-OUT-CONT:4/10\n#EXTINF:2.0,\nc104.ts\n#EXT-X-CUE-OUT-CONT:6/10\n#EXTINF:2.0,\nc105.ts\n";
+
+const MASTER: &str =
+    "#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=800000,RESOLUTION=640x360\n0/index.m3u8\n";
+
+fn now() -> DateTime<Utc> {
+    "2026-12-03T18:00:13Z".parse().unwrap()
+}
+
+fn config() -> StitcherConfig {
+    StitcherConfig {
+        channels: vec![ChannelConfig {
+            id: "live1".into(),
+            origin: format!("{ORIGIN}/master.m3u8"),
+            poll_interval_ms: None,
+            origin_timeout_ms: 2_000,
+            stale_after_secs: 30,
+            slate: Vec::new(),
+            dash_origin: None,
+            dash_ad_codecs: "avc1.4d401e,mp4a.40.2".into(),
+        }],
+        join_policy: JoinPolicy::RestOfPod,
+        ..StitcherConfig::default()
+    }
+}
+
+/// The channels of [`config`], live1 holding a snapshot of [`MEDIA`] as refreshed at [`now`].
+fn channels() -> Channels {
+    let config = config();
+    let channels = Channels::new(
+        &config,
+        CreativeLibrary::new(reqwest::Client::new(), Duration::from_secs(1)),
+    );
+    let media =
+        interlude_stitch::hls::parse_media(MEDIA, &format!("{ORIGIN}/0/index.m3u8")).unwrap();
+    let (variants, master) =
+        interlude_stitch::hls::parse_master(MASTER, &format!("{ORIGIN}/master.m3u8")).unwrap();
+    let mut tracker = BreakTracker::new(500_000);
+    tracker.observe(&media.window, &media.observed).unwrap();
+    let entry = channels.entry("live1").unwrap();
+    entry.channel.publish(ChannelSnapshot {
+        renditions: vec![RenditionWindow {
+            variant: variants[0].clone(),
+            media: Arc::new(media),
+            raw: bytes::Bytes::from_static(MEDIA.as_bytes()),
+        }],
+        breaks: Arc::new(tracker.breaks().to_vec()),
+        refreshed_at: Some(now()),
+        master: Some(Arc::new(master)),
+    });
+    channels
+}
+
+fn settings(base_url: &str) -> RenderSettings<'_> {
+    RenderSettings {
+        base_url,
+        tolerance_micros: 500_000,
+        join_policy: JoinPolicy::RestOfPod,
+        proxy: false,
+    }
+}
+
+fn session(joined_msn: u64) -> Session {
+    Session::new(
+        "s1".into(),
+        "live1".into(),
+        ViewerContext::default(),
+        now(),
+        joined_msn,
+    )
+}
+
+#[test]
+fn a_break_seen_undecided_is_fixed_once_and_returned_for_sharing() {
+    let channels = channels();
+    let entry = channels.entry("live1").unwrap();
+    let session = session(100);
+    let mut first = String::new();
+    let fixed = render::media_playlist(
+        entry,
+        &session,
+        0,
+        now(),
+        settings("http://ads.test"),
+        &mut first,
+    )
+    .unwrap();
+    assert_eq!(fixed.len(), 1, "the open break, decided by rendering");
+    let break_id = &fixed[0].0;
+    assert!(session.decision(break_id).is_some(), "fixed in the session");
+
+    let mut again = String::new();
+    let fixed = render::media_playlist(
+        entry,
+        &session,
+        0,
+        now(),
+        settings("http://ads.test"),
+        &mut again,
+    )
+    .unwrap();
+    assert!(fixed.is_empty(), "nothing new to share on a refresh");
+    assert_eq!(first, again, "a refresh renders the same playlist");
+    assert!(first.starts_with("#EXTM3U\n"), "{first}");
+    assert!(first.contains("#EXT-X-MEDIA-SEQUENCE:100"), "{first}");
+}
+
+#[test]
+fn a_stale_snapshot_is_refused_rather_than_served() {
+    let channels = channels();
+    let entry = channels.entry("live1").unwrap();
+    let later = now() + chrono::TimeDelta::seconds(31);
+    let err = render::media_playlist(
+        entry,
+        &session(100),
+        0,
+        later,
+        settings("http://ads.test"),
+        &mut String::new(),
+    )
+    .unwrap_err();
+    assert!(matches!(err, StitchError::OriginUnavailable(_)), "{err}");
+}
+
+#[test]
+fn the_master_playlist_points_every_variant_at_the_session() {
+    let channels = channels();
+    let master = render::master_playlist(
+        channels.entry("live1").unwrap(),
+        &session(100),
+        "http://ads.test",
+    )
+    .unwrap();
+    assert!(
+        master.contains("http://ads.test/s/s1/0/media.m3u8"),
+        "{master}"
+    );
+    assert!(!master.contains("0/index.m3u8"), "{master}");
+}
+
+fn sessions(shared: Option<Arc<SharedSessions>>) -> Sessions {
+    Sessions::new(
+        Arc::new(MemorySessionStore::default()),
+        shared,
+        None,
+        60,
+        Arc::new(now),
+    )
+}
+
+#[tokio::test]
+async fn a_draining_node_refuses_new_sessions_and_keeps_serving_its_own() {
+    let sessions = sessions(None);
+    let kept = sessions
+        .create(
+            "live1",
+            ViewerContext::default(),
+            SessionMode::Stitched,
+            100,
+        )
+        .await
+        .unwrap();
+    sessions.set_draining(true);
+    let refused = sessions
+        .create(
+            "live1",
+            ViewerContext::default(),
+            SessionMode::Stitched,
+            100,
+        )
+        .await;
+    assert!(matches!(refused, Err(StitchError::Draining)));
+    let found = sessions.get(&kept.id, |_| true).await.unwrap();
+    assert_eq!(found.id, kept.id);
+}
+
+#[tokio::test]
+async fn a_session_of_another_node_is_adopted_only_for_a_channel_served_here() {
+    let share = Arc::new(SharedSessions::new(Arc::new(MemorySessionShare::default())));
+    let other_node = sessions(Some(share.clone()));
+    let created = other_node
+        .create(
+            "live1",
+            ViewerContext {
+                viewer_id: Some("v1".into()),
+                ..ViewerContext::default()
+            },
+            SessionMode::Stitched,
+            100,
+        )
+        .await
+        .unwrap();
+    let this_node = sessions(Some(share));
+    let unknown = this_node.get(&created.id, |c| c != "live1").await;
+    assert!(matches!(unknown, Err(StitchError::UnknownSession(_))));
+    let adopted = this_node.get(&created.id, |_| true).await.unwrap();
+    assert_eq!(adopted.viewer.viewer_id.as_deref(), Some("v1"));
+    assert_eq!(this_node.for_channel("live1").len(), 1, "kept locally");
+    let (local, shared) = this_node.forget_viewers(&["v1".into()]).await.unwrap();
+    assert_eq!((local, shared), (1, 1));
+}
+
+#[test]
+fn the_decision_spread_is_stable_per_session_and_break_and_within_the_window() {
+    let config = StitcherConfig {
+        decision_spread_ms: 2_000,
+        ..config()
+    };
+    let decisions = Decisions::new(&config, Arc::new(ConfiguredPodSource::new(&[], 0.5)), None);
+    let delays: Vec<Duration> = (0..200)
+        .map(|i| decisions.spread_delay(&format!("s{i}"), "b1"))
+        .collect();
+    assert!(delays.iter().all(|d| *d < Duration::from_secs(2)));
+    assert_eq!(delays[7], decisions.spread_delay("s7", "b1"), "stable");
+    let early = delays
+        .iter()
+        .filter(|d| **d < Duration::from_secs(1))
+        .count();
+    assert!(
+        (60..140).contains(&early),
+        "spread over the window: {early}/200 in the first half"
+    );
+}
