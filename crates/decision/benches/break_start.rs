@@ -12,9 +12,9 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use criterion::{Criterion, criterion_main};
+use interlude_decision::PodRequest;
 use interlude_decision::engine::Engine;
 use interlude_decision::testing::{herd, realistic_catalog};
-use interlude_stitch::PodRequest;
 
 #[path = "support/baseline_engine.rs"]
 #[allow(dead_code, unreachable_pub, missing_docs, clippy::all)]

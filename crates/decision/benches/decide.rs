@@ -16,8 +16,8 @@ use interlude_decision::engine::Engine;
 use interlude_decision::pacing::PacingMode;
 use interlude_decision::pod::Tier;
 use interlude_decision::targeting::{Expr, Field};
+use interlude_decision::{PodRequest, ViewerContext};
 use interlude_events::Counters;
-use interlude_stitch::{PodRequest, ViewerContext};
 
 struct NoCounts;
 impl Counters for NoCounts {

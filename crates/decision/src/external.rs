@@ -6,7 +6,7 @@
 //! transcoding first, which this platform does not do on the request path. What cannot be used is refused
 //! with the VAST 4.2 error code the third party should hear (§2.3.6.3: 200, 202, 403).
 
-use interlude_stitch::{CreativeRendition, PodAd};
+use crate::{CreativeRendition, PodAd};
 use interlude_vast::{Ad, AdBody, Delivery};
 use serde::Serialize;
 

@@ -11,7 +11,12 @@ pub mod history;
 pub mod openrtb;
 pub mod pacing;
 pub mod pod;
+pub mod request;
 pub mod reservation;
 pub mod targeting;
 #[cfg(feature = "testing")]
 pub mod testing;
+
+pub use request::{
+    CreativeRendition, Pod, PodAd, PodError, PodFuture, PodRequest, PodSource, ViewerContext,
+};

@@ -9,7 +9,7 @@
 //! Geo is ISO 3166-1 alpha-3 in OpenRTB (§3.2.19) where the platform keeps alpha-2; no IP address, device id or
 //! user agent is sent (data minimisation), and the viewer id only with consent.
 
-use interlude_stitch::PodRequest;
+use crate::PodRequest;
 use serde::{Deserialize, Serialize};
 
 use crate::external::{ExternalAd, pod_ad_from_vast};
@@ -422,7 +422,7 @@ pub fn expand_notice(url: &str, request: &BidRequest, seat: &str, bid: &Bid, los
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
-    use interlude_stitch::ViewerContext;
+    use crate::ViewerContext;
 
     use super::*;
 

@@ -11,9 +11,9 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
+use crate::{PodRequest, ViewerContext};
 use chrono::{DateTime, TimeDelta, Utc};
 use interlude_events::Counters;
-use interlude_stitch::{PodRequest, ViewerContext};
 
 use crate::catalog::{
     Advertiser, Campaign, CapScope, Catalog, ContentExclusion, Creative, CreativeRef, FrequencyCap,

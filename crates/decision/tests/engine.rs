@@ -9,8 +9,8 @@ use interlude_decision::catalog::Catalog;
 use interlude_decision::engine::{Engine, Verdict};
 use interlude_decision::external::ExternalAd;
 use interlude_decision::pod::{Rejection, Tier};
+use interlude_decision::{PodAd, PodRequest, ViewerContext};
 use interlude_events::Counters;
-use interlude_stitch::{PodAd, PodRequest, ViewerContext};
 
 #[derive(Default)]
 struct Seen(HashMap<(String, String), u64>);

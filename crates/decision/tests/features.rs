@@ -9,7 +9,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use interlude_decision::catalog::{Catalog, CatalogError};
 use interlude_decision::engine::{Engine, EngineConfig, Verdict};
 use interlude_decision::history::{MemoryHistory, PastImpression, ViewerHistory};
-use interlude_stitch::{PodRequest, ViewerContext};
+use interlude_decision::{PodRequest, ViewerContext};
 
 fn now() -> DateTime<Utc> {
     "2026-11-23T20:00:00Z".parse().unwrap_or_default()

@@ -13,7 +13,7 @@ use interlude_decision::engine::Engine;
 use interlude_decision::pacing::AudienceForecast;
 use interlude_decision::reservation::{ReservationBook, Reservations};
 use interlude_decision::testing::HourCounters;
-use interlude_stitch::{PodRequest, ViewerContext};
+use interlude_decision::{PodRequest, ViewerContext};
 
 const GOAL: u64 = 40_000;
 const BREAK_EVERY_MIN: i64 = 6;

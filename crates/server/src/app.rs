@@ -7,9 +7,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
+use interlude_decision::PodSource;
 use interlude_decision::catalog::Catalog;
 use interlude_decision::engine::Engine;
-use interlude_stitch::PodSource;
 use interlude_store::redis::RedisSessionShare;
 
 use crate::collector::{Collector, PipelineBeaconSink};

@@ -11,11 +11,11 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use common::NoCounts;
+use interlude_decision::PodRequest;
 use interlude_decision::catalog::Catalog;
 use interlude_decision::engine::Engine;
 use interlude_server::decisioning::admin::{self, LiveCatalog};
 use interlude_server::decisioning::decider::{Decider, DemandConfig};
-use interlude_stitch::PodRequest;
 use serde_json::json;
 
 fn request() -> PodRequest {

@@ -17,8 +17,8 @@ use common::NoCounts;
 use interlude_decision::catalog::Catalog;
 use interlude_decision::engine::{Engine, Verdict};
 use interlude_decision::openrtb::AuctionSettings;
+use interlude_decision::{PodRequest, ViewerContext};
 use interlude_server::decisioning::decider::{BidderConfig, Decider, DemandConfig};
-use interlude_stitch::{PodRequest, ViewerContext};
 
 /// What the bidders and the tag server saw.
 #[derive(Default)]

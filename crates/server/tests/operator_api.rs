@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use common::NoCounts;
+use interlude_decision::PodRequest;
 use interlude_decision::catalog::Catalog;
 use interlude_decision::engine::{Engine, Verdict};
 use interlude_server::Readiness;
@@ -20,7 +21,6 @@ use interlude_server::stitcher::beacons::MemoryBeaconSink;
 use interlude_server::stitcher::config::{AdDelivery, StitcherConfig};
 use interlude_server::stitcher::pods::ConfiguredPodSource;
 use interlude_server::stitcher::session::MemorySessionStore;
-use interlude_stitch::PodRequest;
 use serde_json::json;
 
 fn request(session: usize) -> PodRequest {

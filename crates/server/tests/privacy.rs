@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use axum::http::HeaderMap;
 use chrono::{DateTime, TimeDelta, Utc};
+use interlude_decision::ViewerContext;
 use interlude_events::contract::{ConsentFlags, EventSource, EventType};
 use interlude_events::testing::event;
 use interlude_events::{Counters, Envelope, Policy};
@@ -28,7 +29,6 @@ use interlude_server::stitcher::pods::ConfiguredPodSource;
 use interlude_server::stitcher::session::{MemorySessionStore, Session, SessionStore};
 use interlude_server::stitcher::shared::SharedSessions;
 use interlude_server::stitcher::{Stitcher, StitcherConfig};
-use interlude_stitch::ViewerContext;
 use interlude_store::DistributedConfig;
 use interlude_store::GroupBy;
 use interlude_store::redis::RedisSessionShare;

@@ -25,7 +25,6 @@
 pub mod beacons;
 pub mod hls;
 pub mod pod;
-pub mod source;
 pub mod tracker;
 pub mod window;
 
@@ -33,8 +32,5 @@ mod error;
 
 pub use error::{Error, Result};
 pub use pod::{Item, ItemKind, PlannedAd, PodPlan};
-pub use source::{
-    CreativeRendition, Pod, PodAd, PodError, PodFuture, PodRequest, PodSource, ViewerContext,
-};
 pub use tracker::{BreakTracker, ObservedBreak, OriginSegment, TrackedBreak};
 pub use window::{Element, RenderedWindow, render_window};

@@ -17,8 +17,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use chrono::{DateTime, TimeDelta, Utc};
+use interlude_decision::{CreativeRendition, Pod, PodAd, PodRequest, ViewerContext};
 use interlude_events::Counters;
-use interlude_stitch::{CreativeRendition, Pod, PodAd, PodRequest, ViewerContext};
 use serde::Serialize;
 
 use interlude_decision::catalog::{Catalog, Creative};
@@ -1006,8 +1006,8 @@ impl EnginePodSource {
     }
 }
 
-impl interlude_stitch::PodSource for EnginePodSource {
-    fn pod(&self, request: PodRequest) -> interlude_stitch::source::PodFuture<'_> {
+impl interlude_decision::PodSource for EnginePodSource {
+    fn pod(&self, request: PodRequest) -> interlude_decision::request::PodFuture<'_> {
         let decision = self.engine.decide(&request, (self.clock)(), false);
         tracing::debug!(session = %request.session_id, break_id = %request.break_id,
             ads = decision.pod.ads.len(), unfilled_ms = decision.unfilled_ms, "Decided pod.");

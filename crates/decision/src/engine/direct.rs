@@ -1,8 +1,8 @@
 //! The direct step of a hybrid decision: what direct-sold demand (every tier above house) takes of the break,
 //! which sizes the auction, and which third-party tags to fetch.
 
+use crate::PodRequest;
 use chrono::{DateTime, Utc};
-use interlude_stitch::PodRequest;
 
 use super::choice::with_choice;
 use super::plan::BreakPlan;

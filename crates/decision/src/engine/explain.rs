@@ -3,8 +3,8 @@
 
 use std::collections::HashSet;
 
+use crate::PodRequest;
 use chrono::{DateTime, Utc};
-use interlude_stitch::PodRequest;
 
 use super::plan::BreakPlan;
 use super::prepare::facts;

@@ -1,8 +1,8 @@
 //! The final fill: the pod chosen ([`super::choice`]), each catalog ad reserved against its goal, and the
 //! chosen ones turned into the stitcher's [`PodAd`]s.
 
+use crate::{CreativeRendition, Pod, PodAd, PodRequest};
 use chrono::{DateTime, Utc};
-use interlude_stitch::{CreativeRendition, Pod, PodAd, PodRequest};
 
 use super::choice::{Choice, with_choice};
 use super::plan::BreakPlan;

@@ -3,8 +3,8 @@
 
 use std::sync::Arc;
 
+use crate::PodRequest;
 use chrono::{DateTime, Utc};
-use interlude_stitch::PodRequest;
 
 use super::{BreakPlan, Decision, Engine};
 

@@ -34,9 +34,9 @@ pub use types::{Decision, DirectDecision, EnginePodSource, Holds, TagRequest, Ve
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
+use crate::{PodAd, PodRequest};
 use chrono::{DateTime, Utc};
 use interlude_events::Counters;
-use interlude_stitch::{PodAd, PodRequest};
 use serde::Serialize;
 
 use crate::catalog::Catalog;

@@ -3,8 +3,8 @@
 
 use std::collections::HashMap;
 
+use crate::{PodRequest, ViewerContext};
 use chrono::{DateTime, Utc};
-use interlude_stitch::{PodRequest, ViewerContext};
 
 use super::keys::Keys;
 use crate::catalog::{Catalog, FrequencyCap, Rotation};

@@ -2,8 +2,8 @@
 //! (holds, flight, exclusions, a servable creative, pacing, caps) into a verdict or a pod candidate. The direct
 //! step and the final fill both consume this walk.
 
+use crate::PodRequest;
 use chrono::{DateTime, TimeDelta, Utc};
-use interlude_stitch::PodRequest;
 
 use super::caps::CapView;
 use super::choice::Choice;

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use interlude_stitch::{Pod, PodRequest};
+use crate::{Pod, PodRequest};
 use serde::Serialize;
 
 use super::Engine;
@@ -105,8 +105,8 @@ impl EnginePodSource {
     }
 }
 
-impl interlude_stitch::PodSource for EnginePodSource {
-    fn pod(&self, request: PodRequest) -> interlude_stitch::source::PodFuture<'_> {
+impl crate::PodSource for EnginePodSource {
+    fn pod(&self, request: PodRequest) -> crate::request::PodFuture<'_> {
         let decision = self.engine.decide(&request, (self.clock)(), false);
         tracing::debug!(session = %request.session_id, break_id = %request.break_id,
             ads = decision.pod.ads.len(), unfilled_ms = decision.unfilled_ms, "Decided pod.");

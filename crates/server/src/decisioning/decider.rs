@@ -23,8 +23,8 @@ use interlude_decision::openrtb::{
     AcceptedBid, AuctionSettings, BidRequest, BidResponse, OPENRTB_VERSION, OpenSlot, RefusedBid,
     accept_bids, bid_request, expand_notice,
 };
+use interlude_decision::{PodRequest, PodSource};
 use interlude_outbound::{GuardedClient, Kind};
-use interlude_stitch::{PodRequest, PodSource};
 use interlude_vast::macros::{MacroValues, Unfilled, expand, expand_error_code};
 use interlude_vast::{Ad, Fetcher, ResolveConfig};
 use serde::{Deserialize, Serialize};
@@ -226,7 +226,7 @@ impl Decider {
         if slate_only {
             return HybridDecision {
                 decision: Decision {
-                    pod: interlude_stitch::Pod::default(),
+                    pod: interlude_decision::Pod::default(),
                     unfilled_ms: request
                         .duration_secs
                         .map_or(0, |s| (s * 1000.0).round() as u32),
@@ -332,7 +332,7 @@ impl Decider {
     }
 
     /// The ad in stitchable form, or its VAST error reported through its Error URIs.
-    fn usable(&self, ad: &Ad) -> Result<interlude_stitch::PodAd, String> {
+    fn usable(&self, ad: &Ad) -> Result<interlude_decision::PodAd, String> {
         pod_ad_from_vast(ad).map_err(|e| {
             self.ping_all(
                 error_uris(ad)
@@ -528,7 +528,7 @@ fn rand_u32(now: DateTime<Utc>) -> u32 {
 }
 
 impl PodSource for Decider {
-    fn pod(&self, request: PodRequest) -> interlude_stitch::source::PodFuture<'_> {
+    fn pod(&self, request: PodRequest) -> interlude_decision::request::PodFuture<'_> {
         Box::pin(async move {
             let d = self.decide(&request, false, true).await;
             tracing::debug!(session = %request.session_id, break_id = %request.break_id,

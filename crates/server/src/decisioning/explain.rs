@@ -10,7 +10,7 @@ use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use interlude_stitch::{PodRequest, ViewerContext};
+use interlude_decision::{PodRequest, ViewerContext};
 use serde::Deserialize;
 
 use crate::decisioning::decider::Decider;

@@ -16,9 +16,9 @@ use axum::extract::{Query, RawQuery, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use interlude_decision::{PodAd, PodRequest};
 use interlude_events::contract::EventType;
 use interlude_events::token::TokenClaims;
-use interlude_stitch::{PodAd, PodRequest};
 use interlude_vast::vmap::{AdBreak, AdSource, AdSourceData, BreakType, TimeOffset};
 use interlude_vast::{
     Ad, AdBody, AdCommon, AdSystem, Creative, Delivery, Impression, InLine, Linear, MediaFile,

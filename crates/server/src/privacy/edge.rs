@@ -13,13 +13,13 @@
 use std::net::IpAddr;
 use std::path::PathBuf;
 
+use interlude_decision::ViewerContext;
 use interlude_events::Envelope;
 use interlude_events::contract::ConsentFlags;
 use interlude_privacy::{
     ConsentConfig, ConsentDecision, ConsentSignals, GeoTable, Privacy, PrivacyConfig,
     PseudonymConfig, UaRules,
 };
-use interlude_stitch::ViewerContext;
 use serde::{Deserialize, Serialize};
 
 /// The `[privacy]` section.

@@ -10,8 +10,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use interlude_decision::{PodRequest, PodSource};
 use interlude_stitch::pod::micros_to_secs;
-use interlude_stitch::{PlannedAd, PodPlan, PodRequest, PodSource, TrackedBreak};
+use interlude_stitch::{PlannedAd, PodPlan, TrackedBreak};
 use tokio::sync::Semaphore;
 
 use super::channels::{ChannelEntry, Channels, Slate};

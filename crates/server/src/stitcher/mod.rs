@@ -13,7 +13,7 @@
 //! | `render` | pure: playlists from a snapshot and the session's decisions |
 //!
 //! The playlist logic itself is the pure `interlude-stitch` crate; this module feeds it origin windows and
-//! session decisions and writes its output. Pods come from an [`interlude_stitch::PodSource`]; beacons go to a
+//! session decisions and writes its output. Pods come from an [`interlude_decision::PodSource`]; beacons go to a
 //! [`beacons::BeaconSink`].
 
 pub mod beacons;

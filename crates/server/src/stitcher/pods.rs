@@ -1,8 +1,8 @@
 //! The configured pod source (deterministic, from the config file) and rendition matching for creatives.
 //!
-//! The decision engine replaces the configured source; both answer through [`interlude_stitch::PodSource`].
+//! The decision engine replaces the configured source; both answer through [`interlude_decision::PodSource`].
 
-use interlude_stitch::{CreativeRendition, Pod, PodAd, PodFuture, PodRequest, PodSource};
+use interlude_decision::{CreativeRendition, Pod, PodAd, PodFuture, PodRequest, PodSource};
 
 use super::config::{CreativeConfig, RenditionConfig, parse_resolution};
 

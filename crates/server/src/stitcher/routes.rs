@@ -21,7 +21,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use interlude_stitch::ViewerContext;
+use interlude_decision::ViewerContext;
 use serde::{Deserialize, Serialize};
 
 use super::sgai::SessionMode;

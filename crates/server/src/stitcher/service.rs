@@ -8,7 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use interlude_stitch::{PodSource, TrackedBreak, ViewerContext};
+use interlude_decision::{PodSource, ViewerContext};
+use interlude_stitch::TrackedBreak;
 use tokio::sync::mpsc;
 
 use super::StitchError;

@@ -11,7 +11,8 @@ use std::sync::{Arc, RwLock};
 
 use chrono::{DateTime, Utc};
 use dashmap::DashMap;
-use interlude_stitch::{PodAd, PodPlan, ViewerContext};
+use interlude_decision::{PodAd, ViewerContext};
+use interlude_stitch::PodPlan;
 
 /// A viewer's decision for one break.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use chrono::{DateTime, Utc};
-use interlude_stitch::ViewerContext;
+use interlude_decision::ViewerContext;
 
 use super::StitchError;
 use super::session::{BreakDecision, Session, SessionMode, SessionStore, new_session_id};

@@ -12,7 +12,7 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use interlude_stitch::ViewerContext;
+use interlude_decision::ViewerContext;
 use interlude_store::SessionShare;
 use serde::{Deserialize, Serialize};
 

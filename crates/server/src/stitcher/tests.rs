@@ -7,7 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use interlude_stitch::{BreakTracker, ViewerContext};
+use interlude_decision::ViewerContext;
+use interlude_stitch::BreakTracker;
 use interlude_store::MemorySessionShare;
 
 use super::StitchError;

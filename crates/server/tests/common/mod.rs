@@ -197,17 +197,17 @@ impl interlude_events::Counters for NoCounts {
 }
 
 /// A 60 s break of channel live1 for a TV viewer watching football in `country`.
-pub fn football_request(session: &str, country: &str) -> interlude_stitch::PodRequest {
-    interlude_stitch::PodRequest {
+pub fn football_request(session: &str, country: &str) -> interlude_decision::PodRequest {
+    interlude_decision::PodRequest {
         channel: "live1".into(),
         session_id: session.into(),
         break_id: "b1".into(),
         duration_secs: Some(60.0),
-        viewer: interlude_stitch::ViewerContext {
+        viewer: interlude_decision::ViewerContext {
             device: Some("tv".into()),
             country: Some(country.into()),
             genre: Some("football".into()),
-            ..interlude_stitch::ViewerContext::default()
+            ..interlude_decision::ViewerContext::default()
         },
     }
 }

@@ -3,9 +3,6 @@
 //! The stitcher asks a [`PodSource`] once per viewer per break, when the channel first sees the break — never on
 //! a player's request path. The decision engine implements it; tests and the demo use a configured source.
 
-use std::future::Future;
-use std::pin::Pin;
-
 use serde::{Deserialize, Serialize};
 
 /// What is known about the viewer when a pod is decided. Pseudonymous: no raw IP or device id reaches here.
@@ -106,7 +103,7 @@ pub enum PodError {
 }
 
 /// A boxed future, so sources can be used as trait objects.
-pub type PodFuture<'a> = Pin<Box<dyn Future<Output = Result<Pod, PodError>> + Send + 'a>>;
+pub type PodFuture<'a> = interlude_events::BoxFuture<'a, Result<Pod, PodError>>;
 
 /// Decides pods. Implemented by the decision engine; asked once per viewer per break.
 pub trait PodSource: Send + Sync {
