@@ -40,8 +40,9 @@ impl AppConfig {
     }
 
     /// The effective configuration as TOML, `[origin]` with its defaults filled in.
+    /// The effective configuration as TOML, secrets redacted (it is printed, and printed things are pasted).
     pub(crate) fn to_toml(&self) -> anyhow::Result<String> {
-        let mut server = self.interlude.clone();
+        let mut server = self.interlude.redacted();
         server.origin = toml::Table::try_from(&self.origin).context("rendering [origin]")?;
         toml::to_string_pretty(&server).context("rendering configuration")
     }

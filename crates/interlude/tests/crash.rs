@@ -22,9 +22,22 @@ struct Server {
     child: Child,
 }
 
+/// Starts `interlude serve` as production runs it: signing keys, producer and read tokens, pseudonym secret.
 fn start(port: u16, dir: &std::path::Path) -> Server {
+    let config = dir.join("interlude.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[events]\nsigning_keys = [ {{ id = 1, secret = \"crash-test-signing-key-0123456789abcdef\" }} ]\n\n{}",
+            common::edge_toml()
+        ),
+    )
+    .unwrap();
     let child = Command::new(env!("CARGO_BIN_EXE_interlude"))
+        .arg("--config")
+        .arg(&config)
         .arg("serve")
+        .env("INTERLUDE_PRIVACY_SECRET", common::PRIVACY_SECRET)
         .env("INTERLUDE_SERVER__LISTEN", format!("127.0.0.1:{port}"))
         .env("INTERLUDE_EVENTS__DATA_DIR", dir)
         .env("INTERLUDE_LOG__FILTER", "error")
@@ -63,10 +76,7 @@ async fn acknowledged_events_survive_sigkill_exactly_once() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .build()
-        .unwrap();
+    let http = common::reader(Duration::from_secs(10));
     let server = Arc::new(std::sync::Mutex::new(start(port, dir.path())));
     common::wait_ready(&http, &base, 300, Duration::from_millis(20)).await;
 
@@ -98,6 +108,7 @@ async fn acknowledged_events_survive_sigkill_exactly_once() {
                 loop {
                     let request = http
                         .post(format!("{base}/v1/events"))
+                        .bearer_auth(common::PRODUCER_TOKEN)
                         .header("user-agent", "AppleCoreMedia/1.0")
                         .json(&batch);
                     match request.send().await {

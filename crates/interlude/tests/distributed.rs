@@ -37,6 +37,7 @@ fn spawn(args: &[&str], config: &std::path::Path, log: &std::path::Path) -> Proc
             .args(args)
             .arg("--config")
             .arg(config)
+            .env("INTERLUDE_PRIVACY_SECRET", common::PRIVACY_SECRET)
             .env_remove("RUST_LOG")
             .stdout(Stdio::null())
             .stderr(log)
@@ -105,7 +106,10 @@ topic = "{topic}"
 group = "{group}"
 partitions = {partitions}
 batch_wait_ms = 10
+
+{edge}
 "#,
+        edge = common::edge_toml(),
         slate = renditions("slate"),
         ad15 = renditions("ads/ad15"),
         redis = testing::redis_url(),
@@ -161,7 +165,13 @@ async fn counted(http: &reqwest::Client, base: &str, now: chrono::DateTime<chron
 async fn post_until_accepted(http: &reqwest::Client, url: &str, body: &[serde_json::Value]) {
     let mut delay = Duration::from_millis(20);
     for _ in 0..200 {
-        match http.post(url).json(body).send().await {
+        match http
+            .post(url)
+            .bearer_auth(common::PRODUCER_TOKEN)
+            .json(body)
+            .send()
+            .await
+        {
             Ok(r) if r.status().is_success() => return,
             _ => {
                 tokio::time::sleep(delay).await;
@@ -213,7 +223,7 @@ async fn two_nodes_two_processors_sigkill_exact_counts_and_shared_sessions() {
     let _b = spawn(&["serve"], &b_conf, &log("b.log"));
     let mut p1 = spawn(&["process", "--report-secs", "1"], &p_conf, &log("p1.log"));
     let _p2 = spawn(&["process", "--report-secs", "1"], &p_conf, &log("p2.log"));
-    let http = reqwest::Client::new();
+    let http = common::reader(Duration::from_secs(30));
     let (a, b) = (
         format!("http://127.0.0.1:{a_port}"),
         format!("http://127.0.0.1:{b_port}"),

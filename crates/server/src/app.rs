@@ -15,6 +15,7 @@ use interlude_store::redis::RedisSessionShare;
 use crate::collector::{Collector, PipelineBeaconSink};
 use crate::decisioning::admin::LiveCatalog;
 use crate::decisioning::decider::Decider;
+use crate::edge::auth::{Producers, guard, read_scope};
 use crate::ops::endpoints::{self, Readiness};
 use crate::privacy::edge::EdgePrivacy;
 use crate::stitcher::beacons::BeaconSink;
@@ -61,6 +62,7 @@ impl App {
             // Every node must see the same kill switches.
             config.decision.controls_redis = Some(config.distributed.redis_url.clone());
         }
+        config.require_secrets()?;
         let privacy = edge_privacy(&config)?;
         let collector = collector(&config, clock.clone(), privacy.clone()).await?;
         let beacons: Arc<dyn BeaconSink> = Arc::new(PipelineBeaconSink::new(&collector));
@@ -93,21 +95,20 @@ impl App {
     /// endpoints; behind load shedding and request metrics.
     pub fn router(&self) -> Result<Router> {
         let config = &self.config;
-        let token = config
-            .decision
-            .admin_token
-            .as_deref()
-            .filter(|t| !t.trim().is_empty());
+        let token = admin_token(config);
+        let read = read_scope(&config.edge, token, config.server.insecure_dev);
         let decider = self.decisioning.as_ref().map(|(d, _)| d.clone());
-        let mut routes = crate::decisioning::admin::openapi_router().merge(
-            crate::ops::dashboard::router(crate::ops::dashboard::Sources {
-                stitcher: self.stitcher.clone(),
-                collector: self.collector.clone(),
-                decider: decider.clone(),
-                metrics: telemetry::live_metrics()?,
-                clock: self.clock.clone(),
-            }),
-        );
+        let mut routes =
+            crate::decisioning::admin::openapi_router().merge(crate::ops::dashboard::router(
+                crate::ops::dashboard::Sources {
+                    stitcher: self.stitcher.clone(),
+                    collector: self.collector.clone(),
+                    decider: decider.clone(),
+                    metrics: telemetry::live_metrics()?,
+                    clock: self.clock.clone(),
+                },
+                read.clone(),
+            ));
         if let Some(token) = token {
             routes = routes
                 .merge(crate::privacy::erasure::router(
@@ -134,7 +135,10 @@ impl App {
         }
         if let Some((decider, catalogs)) = &self.decisioning {
             routes = routes
-                .merge(crate::decisioning::explain::router(decider.clone()))
+                .merge(guard(
+                    crate::decisioning::explain::router(decider.clone()),
+                    read.clone(),
+                ))
                 .merge(crate::decisioning::vast_routes::router(
                     decider.clone(),
                     self.collector.clone(),
@@ -144,19 +148,39 @@ impl App {
                 routes = routes.merge(crate::decisioning::admin::router(catalogs.clone(), token));
             }
         }
-        Ok(crate::ops::shedding::with_shedding(
+        let mut viewer_routes = routes::router(self.stitcher.clone());
+        if let Some(cors) = crate::edge::cors(&config.edge, config.server.insecure_dev) {
+            viewer_routes = viewer_routes.layer(cors);
+        }
+        let metrics = telemetry::metrics_handle()?;
+        let served = crate::ops::shedding::with_shedding(
             endpoints::with_request_metrics(
-                routes::router(self.stitcher.clone())
+                viewer_routes
                     .merge(crate::collector::router(self.collector.clone()))
                     .merge(routes)
-                    .merge(endpoints::router(
-                        telemetry::metrics_handle()?,
-                        self.readiness.clone(),
-                    )),
+                    .merge(guard(
+                        endpoints::metrics_router(metrics.clone(), self.readiness.clone()),
+                        read,
+                    ))
+                    .merge(endpoints::health_router(metrics, self.readiness.clone())),
             ),
             config.server.max_in_flight,
+        );
+        // Outermost, so every layer and route sees the same client address.
+        Ok(crate::edge::client::layer(
+            served,
+            &config.edge.trusted_proxies,
         ))
     }
+}
+
+/// The admin token, when one is set.
+fn admin_token(config: &InterludeConfig) -> Option<&str> {
+    config
+        .decision
+        .admin_token
+        .as_deref()
+        .filter(|t| !t.trim().is_empty())
 }
 
 /// The privacy edge from `[privacy]` (the pseudonym secret from `INTERLUDE_PRIVACY_SECRET`).
@@ -189,7 +213,11 @@ async fn collector(
                 config.events.data_dir.display()
             )))?
     };
-    let collector = collector.with_privacy(privacy);
+    let insecure_dev = config.server.insecure_dev;
+    let collector = collector.with_privacy(privacy).with_access(
+        Producers::from_config(&config.edge, insecure_dev),
+        read_scope(&config.edge, admin_token(config), insecure_dev),
+    );
     collector.start_retention(config.privacy.retention.clone(), Duration::from_secs(60));
     Ok(collector)
 }

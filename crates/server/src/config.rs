@@ -39,6 +39,8 @@ pub struct InterludeConfig {
     /// Calls to third parties (ad servers, bidders, pixels): TLS roots, the SSRF allowlist, timeouts and
     /// body caps per kind.
     pub outbound: interlude_outbound::OutboundConfig,
+    /// Who may call what, and which proxies are trusted to name the client.
+    pub edge: crate::edge::EdgeConfig,
 }
 
 /// The `[decision]` section.
@@ -90,6 +92,11 @@ pub struct ServerConfig {
     pub shutdown_grace_secs: u64,
     /// Requests in flight before load shedding starts refusing, lowest priority first (see `shedding`).
     pub max_in_flight: usize,
+    /// Development mode (`--insecure-dev`, which `interlude demo` passes): the public development signing key
+    /// and pseudonym secret are used when none are configured, and routes without configured tokens are open.
+    /// Never read from a file or the environment, so a deployment cannot fall into it by configuration.
+    #[serde(skip)]
+    pub insecure_dev: bool,
 }
 
 fn default_listen() -> SocketAddr {
@@ -107,6 +114,7 @@ impl Default for ServerConfig {
             public_base_url: None,
             shutdown_grace_secs: default_shutdown_grace_secs(),
             max_in_flight: 10_000,
+            insecure_dev: false,
         }
     }
 }
@@ -194,6 +202,10 @@ impl InterludeConfig {
         }
         self.events.validate()?;
         self.stitcher.validate()?;
+        self.edge.validate()?;
+        if let Some(token) = &self.decision.admin_token {
+            crate::edge::check_token("decision.admin_token", token)?;
+        }
         if self.server.shutdown_grace_secs > 3600 {
             return Err(Error::ConfigValue {
                 key: "server.shutdown_grace_secs".to_owned(),
@@ -201,6 +213,64 @@ impl InterludeConfig {
             });
         }
         Ok(())
+    }
+}
+
+impl InterludeConfig {
+    /// Refuses to run a server on public secrets: token signing keys and the pseudonym secret are required
+    /// unless [`ServerConfig::insecure_dev`]. Errors name what is missing and how to provide it.
+    pub fn require_secrets(&self) -> Result<()> {
+        if self.server.insecure_dev {
+            return Ok(());
+        }
+        if self.events.signing_keys.is_empty() {
+            return Err(Error::ConfigValue {
+                key: "events.signing_keys".to_owned(),
+                reason: "is required: tracking URLs signed with the public development key are forgeable \
+                         (configure at least one key of 32+ random characters, or pass --insecure-dev for \
+                         local development)"
+                    .to_owned(),
+            });
+        }
+        if std::env::var_os(crate::privacy::edge::SECRET_VARIABLE).is_none() {
+            return Err(Error::ConfigValue {
+                key: crate::privacy::edge::SECRET_VARIABLE.to_owned(),
+                reason: "is required: device-id pseudonyms derived from the public development secret can \
+                         be reversed by anyone (set it to 16+ random bytes, or pass --insecure-dev for local \
+                         development)"
+                    .to_owned(),
+            });
+        }
+        Ok(())
+    }
+
+    /// A copy with every secret replaced by `<redacted>`, for `interlude config`.
+    pub fn redacted(&self) -> InterludeConfig {
+        let mut copy = self.clone();
+        for key in &mut copy.events.signing_keys {
+            key.secret = crate::edge::REDACTED.to_owned();
+        }
+        if copy.decision.admin_token.is_some() {
+            copy.decision.admin_token = Some(crate::edge::REDACTED.to_owned());
+        }
+        copy.edge = copy.edge.redacted();
+        copy.distributed.postgres_url = redact_url_password(&copy.distributed.postgres_url);
+        copy.distributed.redis_url = redact_url_password(&copy.distributed.redis_url);
+        if let Some(url) = &copy.decision.controls_redis {
+            copy.decision.controls_redis = Some(redact_url_password(url));
+        }
+        copy
+    }
+}
+
+/// `url` with the password of its userinfo (`postgres://user:pw@host/db`) replaced.
+fn redact_url_password(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some(crate::edge::REDACTED));
+            parsed.to_string()
+        }
+        _ => url.to_owned(),
     }
 }
 

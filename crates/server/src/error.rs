@@ -114,6 +114,9 @@ pub enum ApiError {
     /// The body is too large (413).
     #[error("{0}")]
     PayloadTooLarge(String),
+    /// The body's media type is not one the route reads (415).
+    #[error("{0}")]
+    UnsupportedMediaType(String),
     /// Well-formed but not acceptable (422).
     #[error("{0}")]
     Unprocessable(String),
@@ -159,6 +162,7 @@ impl ApiError {
             StatusCode::NOT_FOUND => ApiError::NotFound(detail),
             StatusCode::CONFLICT => ApiError::Conflict(detail),
             StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge(detail),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::UnsupportedMediaType(detail),
             StatusCode::UNPROCESSABLE_ENTITY => ApiError::Unprocessable(detail),
             StatusCode::BAD_GATEWAY => ApiError::BadGateway(detail),
             StatusCode::SERVICE_UNAVAILABLE => ApiError::unavailable(detail, None),
@@ -181,6 +185,7 @@ impl ApiError {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::BadGateway(_) => StatusCode::BAD_GATEWAY,
             ApiError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,

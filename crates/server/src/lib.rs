@@ -8,6 +8,7 @@
 //! | [`collector`] | the event collector (`POST /v1/events`, `GET /t/{token}`) and the reports, ledger and quarantine endpoints |
 //! | [`decisioning`] | the pod decider (catalog engine plus third-party demand), the catalog admin API, VAST/VMAP for client-side players, the decision explainer |
 //! | [`ops`] | `/metrics`, `/healthz`, `/readyz`, the operator API, load shedding, the live dashboard, controls shared between nodes |
+//! | [`edge`] | who may call what (producer, read and admin scopes) and who the client is (trusted proxies) |
 //! | [`privacy`] | consent and minimisation at the edge, erasure of a viewer from every store |
 //! | [`telemetry`] | logging and metrics set-up, every metric declared once |
 //!
@@ -18,6 +19,7 @@ pub mod app;
 pub mod collector;
 pub mod config;
 pub mod decisioning;
+pub mod edge;
 pub mod error;
 pub mod ops;
 pub mod privacy;

@@ -19,6 +19,7 @@ use chrono::TimeDelta;
 use common::{start, until_channel_time};
 use interlude_events::contract::EventType;
 use interlude_server::collector::{self, Collector, EventsConfig};
+use interlude_server::edge::auth::{Producers, Scope};
 use interlude_server::stitcher::config::AdDelivery;
 use interlude_sim::audience::{ClientBeacons, Viewer, watch_with};
 use interlude_sim::beacons::{BeaconPolicy, BeaconTruth};
@@ -48,7 +49,9 @@ async fn counts_equal_the_ground_truth_with_retries_duplicates_and_drops() {
         data_dir: dir.path().join("events"),
         ..EventsConfig::default()
     };
-    let collector = Collector::open(&config, clock.clone()).unwrap();
+    let collector = Collector::open(&config, clock.clone())
+        .unwrap()
+        .with_access(Producers::insecure_dev(), Scope::open());
     let app = collector::router(collector.clone()).layer(axum::middleware::from_fn(flaky));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let collector_base = format!("http://{}", listener.local_addr().unwrap());

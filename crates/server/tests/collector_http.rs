@@ -12,6 +12,11 @@ use interlude_events::contract::EventType;
 use interlude_events::testing::known_stream;
 use interlude_events::token::TokenClaims;
 use interlude_server::collector::{Collector, EventsConfig, router};
+use interlude_server::edge::auth::{Producers, Scope};
+use interlude_server::edge::{EdgeConfig, Producer};
+
+/// The token of the test's server-side producer.
+const STITCHER_TOKEN: &str = "collector-test-stitcher-token-0123456789";
 
 async fn serve(collector: Collector) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -29,7 +34,18 @@ async fn posted_known_stream_is_counted_exactly() {
         ..EventsConfig::default()
     };
     let now = stream.now;
-    let collector = Collector::open(&config, Arc::new(move || now)).unwrap();
+    // The known stream holds server-side reports too: its producer is a stitcher, allowed to make them.
+    let edge = EdgeConfig {
+        producers: vec![Producer {
+            name: "stitchers".into(),
+            token: STITCHER_TOKEN.into(),
+            server_side: true,
+        }],
+        ..EdgeConfig::default()
+    };
+    let collector = Collector::open(&config, Arc::new(move || now))
+        .unwrap()
+        .with_access(Producers::from_config(&edge, false), Scope::open());
     let base = serve(collector).await;
     let http = reqwest::Client::new();
 
@@ -55,7 +71,10 @@ async fn posted_known_stream_is_counted_exactly() {
         let (http, base) = (http.clone(), base.clone());
         clients.push(tokio::spawn(async move {
             for (agent, batch) in mine {
-                let mut request = http.post(format!("{base}/v1/events")).json(&batch);
+                let mut request = http
+                    .post(format!("{base}/v1/events"))
+                    .bearer_auth(STITCHER_TOKEN)
+                    .json(&batch);
                 if let Some(agent) = agent {
                     request = request.header("user-agent", agent);
                 }
@@ -68,7 +87,10 @@ async fn posted_known_stream_is_counted_exactly() {
         c.await.unwrap();
     }
     for (agent, batch) in late {
-        let mut request = http.post(format!("{base}/v1/events")).json(batch);
+        let mut request = http
+            .post(format!("{base}/v1/events"))
+            .bearer_auth(STITCHER_TOKEN)
+            .json(batch);
         if let Some(agent) = agent {
             request = request.header("user-agent", agent);
         }
@@ -147,6 +169,7 @@ async fn posted_known_stream_is_counted_exactly() {
     let packed = rmp_serde::to_vec_named(&last).unwrap();
     let answer: serde_json::Value = http
         .post(format!("{base}/v1/events"))
+        .bearer_auth(STITCHER_TOKEN)
         .header("content-type", "application/msgpack")
         .body(packed)
         .send()
@@ -161,6 +184,8 @@ async fn posted_known_stream_is_counted_exactly() {
 
     let bad = http
         .post(format!("{base}/v1/events"))
+        .bearer_auth(STITCHER_TOKEN)
+        .header("content-type", "application/json")
         .body("[{\"event_id\": 1}]")
         .send()
         .await
@@ -180,7 +205,9 @@ async fn pixels_count_once_and_tampered_tokens_are_refused() {
         data_dir: dir.path().to_owned(),
         ..EventsConfig::default()
     };
-    let collector = Collector::open(&config, Arc::new(chrono::Utc::now)).unwrap();
+    let collector = Collector::open(&config, Arc::new(chrono::Utc::now))
+        .unwrap()
+        .with_access(Producers::insecure_dev(), Scope::open());
     let claims = TokenClaims {
         ad_instance_id: "ai-1".into(),
         event_type: EventType::Impression,
@@ -188,7 +215,7 @@ async fn pixels_count_once_and_tampered_tokens_are_refused() {
         creative_id: "ad15".into(),
         line_item_id: Some("li-1".into()),
         channel: "live1".into(),
-        issued_at: 1_795_000_000,
+        issued_at: u32::try_from(chrono::Utc::now().timestamp()).unwrap(),
     };
     let path = collector.tracking_path(&claims).unwrap();
     let store = collector.embedded().expect("embedded store");
@@ -225,7 +252,11 @@ async fn pixels_count_once_and_tampered_tokens_are_refused() {
         rows[0].counts.impressions, 1,
         "three fires of one pixel are one impression"
     );
-    assert_eq!(store.stats().unwrap().logged, 3, "every fire is in the log");
+    assert_eq!(
+        store.stats().unwrap().logged,
+        1,
+        "a fire again is a retry of the same report (same event id): logged once"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -236,7 +267,9 @@ async fn a_saturated_store_answers_503_with_retry_after_and_loses_nothing_acknow
         queue_batches: 1,
         ..EventsConfig::default()
     };
-    let collector = Collector::open(&config, Arc::new(chrono::Utc::now)).unwrap();
+    let collector = Collector::open(&config, Arc::new(chrono::Utc::now))
+        .unwrap()
+        .with_access(Producers::insecure_dev(), Scope::open());
     let store = collector.embedded().expect("embedded store");
     let base = serve(collector).await;
     let http = reqwest::Client::new();
@@ -303,7 +336,9 @@ async fn a_burst_of_server_side_beacons_is_stored_completely() {
         queue_batches: 4,
         ..EventsConfig::default()
     };
-    let collector = Collector::open(&config, Arc::new(chrono::Utc::now)).unwrap();
+    let collector = Collector::open(&config, Arc::new(chrono::Utc::now))
+        .unwrap()
+        .with_access(Producers::insecure_dev(), Scope::open());
     let sink = PipelineBeaconSink::new(&collector);
     let now = chrono::Utc::now();
     // A break start: 20,000 viewers' first ad segments within a moment, each an impression and a start, and
@@ -351,5 +386,71 @@ async fn a_burst_of_server_side_beacons_is_stored_completely() {
         counted(),
         (20_000, 20_000),
         "every beacon stored once, retries deduplicated"
+    );
+}
+
+/// A captured pixel URL replayed after its dedup keys could have expired is refused, not counted again; a token
+/// claiming to be issued in the future is refused; the event time comes from the token's window, not the
+/// client.
+#[tokio::test]
+async fn an_expired_pixel_is_refused_so_a_replay_counts_once() {
+    use std::sync::atomic::{AtomicI64, Ordering};
+    let dir = tempfile::tempdir().unwrap();
+    let config = EventsConfig {
+        data_dir: dir.path().to_owned(),
+        ..EventsConfig::default()
+    };
+    let start = chrono::Utc::now();
+    let offset = Arc::new(AtomicI64::new(0));
+    let clock = {
+        let offset = offset.clone();
+        Arc::new(move || start + chrono::TimeDelta::seconds(offset.load(Ordering::Relaxed)))
+    };
+    let collector = Collector::open(&config, clock)
+        .unwrap()
+        .with_access(Producers::insecure_dev(), Scope::open());
+    let claims = |issued_at: chrono::DateTime<chrono::Utc>| TokenClaims {
+        ad_instance_id: "ai-replayed".into(),
+        event_type: EventType::Impression,
+        session_id: "s-1".into(),
+        creative_id: "ad15".into(),
+        line_item_id: Some("li-1".into()),
+        channel: "live1".into(),
+        issued_at: u32::try_from(issued_at.timestamp()).unwrap(),
+    };
+    let path = collector.tracking_path(&claims(start)).unwrap();
+    let future = collector
+        .tracking_path(&claims(start + chrono::TimeDelta::hours(1)))
+        .unwrap();
+    let store = collector.embedded().expect("embedded store");
+    let base = serve(collector).await;
+    let http = reqwest::Client::new();
+    let fire = |path: String| {
+        let http = http.clone();
+        let url = format!("{base}{path}");
+        async move { http.get(url).send().await.unwrap() }
+    };
+    assert_eq!(fire(path.clone()).await.status(), 204);
+    let future = fire(future).await;
+    assert_eq!(future.status(), 403);
+    assert!(future.text().await.unwrap().contains("in the future"));
+    // Two days later (the default dedup window is 48 h): the same URL again.
+    offset.store(49 * 3600, Ordering::Relaxed);
+    let replay = fire(path).await;
+    assert_eq!(replay.status(), 403);
+    assert!(replay.text().await.unwrap().contains("expired"));
+    let rows = store
+        .report(
+            interlude_store::GroupBy::LineItem,
+            start - chrono::TimeDelta::hours(1),
+            start + chrono::TimeDelta::hours(60),
+        )
+        .unwrap();
+    let counted: u64 = rows.iter().map(|r| r.counts.impressions).sum();
+    assert_eq!(counted, 1, "one fire counted, the replay refused");
+    assert_eq!(
+        store.stats().unwrap().logged,
+        1,
+        "refused fires are not logged"
     );
 }

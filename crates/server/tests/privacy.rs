@@ -37,6 +37,11 @@ fn privacy() -> Arc<EdgePrivacy> {
     Arc::new(EdgePrivacy::from_settings(&PrivacySettings::default()).unwrap())
 }
 
+/// The client address the edge resolved (a documentation range).
+fn us_client() -> std::net::IpAddr {
+    "203.0.113.7".parse().unwrap()
+}
+
 fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
     let mut h = HeaderMap::new();
     for (k, v) in pairs {
@@ -57,10 +62,8 @@ fn each_consent_combination_decides_what_a_session_and_its_events_keep() {
         f(&mut s);
         s
     };
-    let us = headers(&[
-        ("x-forwarded-for", "203.0.113.7"),
-        ("user-agent", "Roku/DVP-9.10 (519.10E04111A)"),
-    ]);
+    // The client's address comes from the socket or a trusted proxy (the edge resolves it), not from headers.
+    let us = headers(&[("user-agent", "Roku/DVP-9.10 (519.10E04111A)")]);
     let cases: Vec<(&str, SignalParams, HeaderMap, bool, bool, bool)> = vec![
         (
             "nothing sent, outside GDPR: the configured default",
@@ -148,7 +151,7 @@ fn each_consent_combination_decides_what_a_session_and_its_events_keep() {
             segments: vec!["car-intenders".into()],
             ..ViewerContext::default()
         };
-        let (kept, decision) = p.viewer(viewer, &s, &h, now, false);
+        let (kept, decision) = p.viewer(viewer, &s, &h, Some(us_client()), now, false);
         assert_eq!(
             kept.viewer_id.is_some(),
             keeps_id,
@@ -180,7 +183,14 @@ fn each_consent_combination_decides_what_a_session_and_its_events_keep() {
         );
     }
     // The edge: geography is not looked up without a table, device from the user agent, address never kept.
-    let (kept, _) = p.viewer(ViewerContext::default(), &signals(&|_| {}), &us, now, false);
+    let (kept, _) = p.viewer(
+        ViewerContext::default(),
+        &signals(&|_| {}),
+        &us,
+        Some(us_client()),
+        now,
+        false,
+    );
     assert_eq!(kept.device.as_deref(), Some("tv"));
     assert_eq!(kept.platform.as_deref(), Some("roku"));
 }

@@ -14,6 +14,7 @@ use interlude_decision::engine::Engine;
 use interlude_server::collector::{self, Collector, EventsConfig};
 use interlude_server::decisioning::decider::{Decider, DemandConfig};
 use interlude_server::decisioning::vast_routes;
+use interlude_server::edge::auth::{Producers, Scope};
 use interlude_vast::vmap::{AdSource, AdSourceData};
 
 const XSD: &str = concat!(
@@ -30,7 +31,9 @@ async fn serve() -> (tempfile::TempDir, Collector, String, DateTime<Utc>) {
         data_dir: dir.path().join("events"),
         ..EventsConfig::default()
     };
-    let collector = Collector::open(&config, clock.clone()).unwrap();
+    let collector = Collector::open(&config, clock.clone())
+        .unwrap()
+        .with_access(Producers::insecure_dev(), Scope::open());
     let catalog =
         Catalog::from_toml(include_str!("../../decision/tests/data/catalog.toml")).unwrap();
     let engine = Arc::new(Engine::new(

@@ -226,6 +226,8 @@ pub(crate) async fn start_stack(
     listen: SocketAddr,
 ) -> anyhow::Result<Stack> {
     config.server.listen = listen;
+    // A laptop demo or benchmark: the public development keys, open read routes and anonymous event posts.
+    config.server.insecure_dev = true;
     wire_stitcher(config, origin.origin_listen);
     // Each demo or benchmark run counts its own events: a fresh store unless one is configured.
     if config.events.data_dir == interlude_server::collector::EventsConfig::default().data_dir {

@@ -13,11 +13,22 @@ pub(crate) struct ServeArgs {
     /// Listen address, overriding `server.listen`.
     #[arg(long, env = "INTERLUDE_LISTEN")]
     pub(crate) listen: Option<std::net::SocketAddr>,
+    /// Run without secrets for local development: the public development signing key and pseudonym secret
+    /// when none are configured, read routes open and anonymous client-side event posts accepted when no
+    /// tokens are configured. Never in production: anyone can forge tracking URLs.
+    #[arg(long)]
+    pub(crate) insecure_dev: bool,
 }
 
 pub(crate) async fn run(args: ServeArgs, mut config: InterludeConfig) -> anyhow::Result<()> {
     if let Some(listen) = args.listen {
         config.server.listen = listen;
+    }
+    config.server.insecure_dev = args.insecure_dev;
+    if args.insecure_dev {
+        tracing::warn!(
+            "--insecure-dev: development secrets and open routes; never use this in production."
+        );
     }
     let clock: Clock = Arc::new(chrono::Utc::now);
     let app = App::build(&config, clock).await?;

@@ -38,3 +38,31 @@ pub async fn get_json<T: serde::de::DeserializeOwned>(http: &reqwest::Client, ur
 pub async fn get_text(http: &reqwest::Client, url: &str) -> String {
     http.get(url).send().await.unwrap().text().await.unwrap()
 }
+
+/// The producer token the tests' `[edge]` configures (allowed server-side events).
+pub const PRODUCER_TOKEN: &str = "test-producer-token-0123456789abcdef";
+/// The read token the tests' `[edge]` configures.
+pub const READ_TOKEN: &str = "test-read-token-0123456789abcdefghij";
+/// The pseudonym secret the tests pass in `INTERLUDE_PRIVACY_SECRET`.
+pub const PRIVACY_SECRET: &str = "test-pseudonym-secret-0123456789";
+
+/// The `[edge]` section of a production-like configuration: one server-side producer and a read token.
+pub fn edge_toml() -> String {
+    format!(
+        "[edge]\nread_token = \"{READ_TOKEN}\"\n\n[[edge.producers]]\nname = \"tests\"\ntoken = \"{PRODUCER_TOKEN}\"\nserver_side = true\n"
+    )
+}
+
+/// An HTTP client that reads with the read token (requests may set their own `Authorization`).
+pub fn reader(timeout: Duration) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        reqwest::header::AUTHORIZATION,
+        format!("Bearer {READ_TOKEN}").parse().unwrap(),
+    );
+    reqwest::Client::builder()
+        .default_headers(headers)
+        .timeout(timeout)
+        .build()
+        .unwrap()
+}

@@ -93,7 +93,11 @@ function render(s) {
 }
 
 function connect() {
-  const source = new EventSource("/v1/dashboard/stream");
+  // The read token, if the operator opened /dashboard#token=…: fragments never leave the browser.
+  const token = new URLSearchParams(location.hash.slice(1)).get("token");
+  const source = new EventSource(
+    "/v1/dashboard/stream" + (token ? "?access_token=" + encodeURIComponent(token) : ""),
+  );
   source.addEventListener("snapshot", (e) => {
     $("status").textContent = "live";
     $("status").className = "status live";

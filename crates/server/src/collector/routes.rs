@@ -6,7 +6,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
-use interlude_events::contract::AdEvent;
+use interlude_events::contract::{AdEvent, EventSource};
 use interlude_events::token::TokenClaims;
 use interlude_events::{Envelope, Outcome};
 use interlude_store::Error as StoreError;
@@ -15,21 +15,25 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::Collector;
+use super::service::TokenLife;
+use crate::edge::client::ClientIp;
 use crate::error::ApiError;
+use crate::privacy::edge::user_agent;
 
-/// The collector's routes.
+/// The collector's routes: events in (producers authenticated, pixels signed), reads behind the read scope.
 pub fn router(collector: Collector) -> Router {
-    Router::new()
-        .route("/v1/events", post(post_events))
-        .route("/t/{token}", get(pixel))
+    let reads = Router::new()
         .route("/v1/reports", get(reports))
         .route("/v1/ledger", get(ledger))
         .route("/v1/quarantine", get(quarantine))
         .route("/v1/ads/{ad_instance_id}/events", get(ad_events))
-        .with_state(collector)
+        .with_state(collector.clone());
+    Router::new()
+        .route("/v1/events", post(post_events))
+        .route("/t/{token}", get(pixel))
+        .with_state(collector.clone())
+        .merge(crate::edge::auth::guard(reads, (*collector.read).clone()))
 }
-
-use crate::privacy::edge::sender;
 
 fn submit_error(e: SubmitError) -> Response {
     ApiError::from(e).into_response()
@@ -42,19 +46,47 @@ struct Accepted {
     outcomes: Vec<Outcome>,
 }
 
+/// The encoding of an event batch, from its `Content-Type`. Anything else is refused: in particular the types a
+/// web page may send cross-site without a CORS preflight (`text/plain`, forms), so a page cannot make its
+/// visitors' browsers post events.
+fn batch_encoding(headers: &HeaderMap) -> Result<bool, ApiError> {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    match content_type.as_str() {
+        "application/json" => Ok(false),
+        "application/msgpack" | "application/vnd.msgpack" | "application/x-msgpack" => Ok(true),
+        other => Err(ApiError::UnsupportedMediaType(format!(
+            "Content-Type {other:?}: event batches are application/json or application/msgpack"
+        ))),
+    }
+}
+
 async fn post_events(
     State(c): State<Collector>,
     headers: HeaderMap,
+    client: ClientIp,
     body: axum::body::Bytes,
 ) -> Response {
+    let producer = match c.producers.authenticate(&headers) {
+        Ok(producer) => producer,
+        Err(e) => {
+            metrics::counter!(crate::telemetry::metrics::EVENTS_REJECTED_BATCHES).increment(1);
+            return e.into_response();
+        }
+    };
     // The same contract in two encodings: JSON, and MessagePack as the compact binary form for high-volume
     // senders (field names kept, so the compatibility rules of the contract hold for both).
-    let msgpack = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| {
-            v.starts_with("application/msgpack") || v.starts_with("application/vnd.msgpack")
-        });
+    let msgpack = match batch_encoding(&headers) {
+        Ok(msgpack) => msgpack,
+        Err(e) => return e.into_response(),
+    };
     let parsed: Result<Vec<AdEvent>, String> = if msgpack {
         rmp_serde::from_slice(&body).map_err(|e| e.to_string())
     } else {
@@ -67,7 +99,23 @@ async fn post_events(
             return ApiError::bad_request(format!("invalid event batch: {e}")).into_response();
         }
     };
-    let (user_agent, ip) = sender(&headers);
+    // A server-side report says the stitcher itself delivered the ad, and skips the too-fast quartile check:
+    // only a producer trusted to do its own playback accounting may make one.
+    if !producer.server_side {
+        if let Some(i) = events
+            .iter()
+            .position(|e| e.source == EventSource::ServerSide)
+        {
+            metrics::counter!(crate::telemetry::metrics::EVENTS_REJECTED_BATCHES).increment(1);
+            tracing::warn!(producer = %producer.name, "Refused server-side events from a producer not allowed them.");
+            return ApiError::Forbidden(format!(
+                "events[{i}].source: producer {:?} may not report server_side events",
+                producer.name
+            ))
+            .into_response();
+        }
+    }
+    let (user_agent, ip) = (user_agent(&headers), client.0);
     let now = (c.clock)();
     let batch: Vec<Envelope> = events
         .into_iter()
@@ -93,17 +141,42 @@ async fn post_events(
 }
 
 /// The event a pixel fire stands for. Its id derives from the token, so every fire of the same URL is the same
-/// report (a retry), whatever the client's clock says.
-fn pixel_event(claims: TokenClaims, token: &str, now: DateTime<Utc>) -> AdEvent {
+/// report (a retry), whatever the client's clock says. It occurred when fired, but never before the token was
+/// issued nor after it expired: the token, not the client, bounds the event time.
+fn pixel_event(claims: TokenClaims, token: &str, now: DateTime<Utc>, life: TokenLife) -> AdEvent {
     let digest = Sha256::digest(token.as_bytes());
     let event_id: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
-    AdEvent::from_token(claims, format!("t-{event_id}"), now)
+    let issued = DateTime::<Utc>::from_timestamp(i64::from(claims.issued_at), 0).unwrap_or(now);
+    let occurred = now.clamp(
+        issued,
+        issued + chrono::TimeDelta::seconds(life.max_age_secs),
+    );
+    let mut event = AdEvent::from_token(claims, format!("t-{event_id}"), now);
+    event.occurred_at = occurred;
+    event
+}
+
+/// Why a verified token no longer counts: expired (its dedup keys may be gone, so counting it again could
+/// double-bill) or issued in the future (a clock or a forgery).
+fn token_age_error(claims: &TokenClaims, now: DateTime<Utc>, life: TokenLife) -> Option<String> {
+    let age = now.timestamp() - i64::from(claims.issued_at);
+    if age > life.max_age_secs {
+        return Some(format!(
+            "tracking token expired: issued {age} s ago, honoured for {} s",
+            life.max_age_secs
+        ));
+    }
+    if -age > life.future_skew_secs {
+        return Some(format!("tracking token issued {} s in the future", -age));
+    }
+    None
 }
 
 async fn pixel(
     State(c): State<Collector>,
     Path(token): Path<String>,
     headers: HeaderMap,
+    client: ClientIp,
 ) -> Response {
     let claims = match c.keys.verify(&token) {
         Ok(claims) => claims,
@@ -113,8 +186,14 @@ async fn pixel(
             return ApiError::Forbidden(e.to_string()).into_response();
         }
     };
-    let (user_agent, ip) = sender(&headers);
-    let event = pixel_event(claims, &token, (c.clock)());
+    let now = (c.clock)();
+    if let Some(reason) = token_age_error(&claims, now, c.token_life) {
+        metrics::counter!(crate::telemetry::metrics::EVENTS_REJECTED_TOKENS).increment(1);
+        tracing::debug!(%reason, "Refused tracking token.");
+        return ApiError::Forbidden(reason).into_response();
+    }
+    let (user_agent, ip) = (user_agent(&headers), client.0);
+    let event = pixel_event(claims, &token, now, c.token_life);
     let mut envelope = Envelope {
         event,
         user_agent,

@@ -12,6 +12,7 @@ use interlude_store::redis::RedisCounters;
 use interlude_store::{Committer, EventLog, EventStore, ReportStore, Sink};
 
 use super::EventsConfig;
+use crate::edge::auth::{Producers, Scope};
 
 /// The collector's shared state.
 #[derive(Clone)]
@@ -25,7 +26,37 @@ pub struct Collector {
     pub(super) counters: Arc<dyn Counters>,
     pub(super) keys: Arc<Keyring>,
     pub(super) clock: interlude_events::Clock,
+    /// Who may post events: closed until [`Collector::with_access`] says otherwise.
+    pub(super) producers: Arc<Producers>,
+    /// Who may read reports, the ledger, quarantine and per-ad events.
+    pub(super) read: Arc<Scope>,
+    /// How long a tracking token is honoured, and how far ahead of our clock it may claim to be issued.
+    pub(super) token_life: TokenLife,
 }
+
+/// The window in which a tracking token (a pixel URL) counts.
+///
+/// A token must expire before the dedup keys of its events do: past the dedup window, a captured pixel URL
+/// fired again would be counted again. So it lives the dedup window less a margin (an hour, so that a fire at
+/// the last second is still deduplicated against the first even with clock skew between nodes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct TokenLife {
+    pub(super) max_age_secs: i64,
+    pub(super) future_skew_secs: i64,
+}
+
+impl TokenLife {
+    fn of(policy: &interlude_events::Policy) -> TokenLife {
+        let window = policy.dedup_window_hours.saturating_mul(3600);
+        TokenLife {
+            max_age_secs: (window - TOKEN_MARGIN_SECS).max(window / 2),
+            future_skew_secs: policy.max_future_skew_secs.max(0),
+        }
+    }
+}
+
+/// How long before its dedup keys expire a tracking token stops counting.
+const TOKEN_MARGIN_SECS: i64 = 3600;
 
 fn prices_of(config: &EventsConfig) -> Arc<dyn interlude_events::Prices> {
     let prices: std::collections::BTreeMap<String, u64> = config
@@ -68,6 +99,9 @@ impl Collector {
             log: Arc::new(committer),
             keys: Arc::new(config.keyring()),
             clock,
+            producers: Arc::new(Producers::closed()),
+            read: Arc::new(Scope::of([])),
+            token_life: TokenLife::of(&config.policy),
         })
     }
 
@@ -101,7 +135,18 @@ impl Collector {
             counters,
             keys: Arc::new(config.keyring()),
             clock,
+            producers: Arc::new(Producers::closed()),
+            read: Arc::new(Scope::of([])),
+            token_life: TokenLife::of(&config.policy),
         })
+    }
+
+    /// Who may post events (`POST /v1/events`) and read what was counted (reports, ledger, quarantine, per-ad
+    /// events). Without this call nobody may.
+    pub fn with_access(mut self, producers: Producers, read: Scope) -> Self {
+        self.producers = Arc::new(producers);
+        self.read = Arc::new(read);
+        self
     }
 
     /// Minimises every beacon at the edge with `privacy` (truncated address, coarse geo, device class, no

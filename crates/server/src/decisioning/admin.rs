@@ -15,10 +15,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use axum::extract::{Path as UrlPath, Request, State};
+use axum::extract::{Path as UrlPath, State};
 use axum::http::{StatusCode, header};
-use axum::middleware::{self, Next};
-use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use interlude_decision::catalog::{
@@ -26,7 +24,6 @@ use interlude_decision::catalog::{
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use sha2::{Digest, Sha256};
 
 use interlude_store::CatalogStore;
 
@@ -405,31 +402,6 @@ async fn put_catalog(
         .map_err(ApiError::from)
 }
 
-async fn require_token(
-    State(expected): State<Arc<[u8; 32]>>,
-    request: Request,
-    next: Next,
-) -> Response {
-    let given = request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(|t| Sha256::digest(t.trim().as_bytes()));
-    // Digests, not tokens, are compared: timing could at most reveal how much of a hash matched, which says
-    // nothing usable about the token.
-    match given {
-        Some(d) if d.as_slice() == expected.as_slice() => next.run(request).await,
-        _ => ApiError::Unauthorized.into_response(),
-    }
-}
-
-/// `routes` behind `Authorization: Bearer <token>`.
-pub fn bearer(routes: Router, token: &str) -> Router {
-    let expected: Arc<[u8; 32]> = Arc::new(Sha256::digest(token.trim().as_bytes()).into());
-    routes.layer(middleware::from_fn_with_state(expected, require_token))
-}
-
 /// The admin routes over `store`, guarded by `token`.
 pub fn router(store: Arc<LiveCatalog>, token: &str) -> Router {
     let api = Router::new()
@@ -459,7 +431,7 @@ pub fn router(store: Arc<LiveCatalog>, token: &str) -> Router {
                 .delete(delete_one::<Creative>),
         )
         .with_state(store);
-    bearer(api, token)
+    crate::edge::auth::bearer(api, token)
 }
 
 /// The OpenAPI 3.1 document of the HTTP API.

@@ -218,9 +218,23 @@ const APP: &str = include_str!("../../assets/dashboard/app.js");
 const UPLOT: &str = include_str!("../../assets/dashboard/uPlot.iife.min.js");
 const UPLOT_CSS: &str = include_str!("../../assets/dashboard/uPlot.min.css");
 
-/// The dashboard's routes.
-pub fn router(sources: Sources) -> Router {
+/// The dashboard's routes: the page (static, open) and its data (snapshot and stream) behind `data_scope`.
+/// `EventSource` cannot send headers, so the page passes the read token from its URL fragment
+/// (`/dashboard#token=…`, never sent to a server) as the `access_token` query parameter (RFC 6750 §2.3).
+pub fn router(sources: Sources, data_scope: crate::edge::auth::Scope) -> Router {
     let js = |body: &'static str| ([(header::CONTENT_TYPE, "text/javascript")], body);
+    let data = Router::new()
+        .route(
+            "/v1/dashboard/snapshot",
+            get({
+                let s = sources.clone();
+                move || async move { axum::Json(s.snapshot().await).into_response() }
+            }),
+        )
+        .route(
+            "/v1/dashboard/stream",
+            get(move || async move { Sse::new(stream(sources)).keep_alive(KeepAlive::default()) }),
+        );
     Router::new()
         .route("/dashboard", get(|| async { Html(INDEX) }))
         .route("/dashboard/app.js", get(move || async move { js(APP) }))
@@ -232,15 +246,5 @@ pub fn router(sources: Sources) -> Router {
             "/dashboard/uPlot.min.css",
             get(|| async { ([(header::CONTENT_TYPE, "text/css")], UPLOT_CSS) }),
         )
-        .route(
-            "/v1/dashboard/snapshot",
-            get({
-                let s = sources.clone();
-                move || async move { axum::Json(s.snapshot().await).into_response() }
-            }),
-        )
-        .route(
-            "/v1/dashboard/stream",
-            get(move || async move { Sse::new(stream(sources)).keep_alive(KeepAlive::default()) }),
-        )
+        .merge(crate::edge::auth::guard_with_query_token(data, data_scope))
 }

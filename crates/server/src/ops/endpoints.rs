@@ -50,10 +50,23 @@ struct OpsState {
     readiness: Readiness,
 }
 
-/// The `/metrics`, `/healthz` and `/readyz` routes.
+/// The `/metrics`, `/healthz` and `/readyz` routes, all open (for processes on an internal network: the
+/// simulated origin, the event processor). The server guards `/metrics` with the read scope, so it serves
+/// [`metrics_router`] and [`health_router`] apart.
 pub fn router(metrics: PrometheusHandle, readiness: Readiness) -> Router {
+    metrics_router(metrics.clone(), readiness.clone()).merge(health_router(metrics, readiness))
+}
+
+/// `/metrics` alone.
+pub fn metrics_router(metrics: PrometheusHandle, readiness: Readiness) -> Router {
     Router::new()
         .route("/metrics", get(render_metrics))
+        .with_state(OpsState { metrics, readiness })
+}
+
+/// `/healthz` and `/readyz`: open to every caller (load balancers, orchestrators).
+pub fn health_router(metrics: PrometheusHandle, readiness: Readiness) -> Router {
+    Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(ready))
         .with_state(OpsState { metrics, readiness })

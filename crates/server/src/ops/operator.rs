@@ -202,5 +202,5 @@ pub fn router(
             decider,
             readiness,
         });
-    crate::decisioning::admin::bearer(routes, token)
+    crate::edge::auth::bearer(routes, token)
 }

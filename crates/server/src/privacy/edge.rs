@@ -96,7 +96,11 @@ pub struct EdgePrivacy {
     core: Privacy,
 }
 
-/// The development secret used when `INTERLUDE_PRIVACY_SECRET` is unset (logged as a warning).
+/// The environment variable holding the pseudonym secret.
+pub const SECRET_VARIABLE: &str = "INTERLUDE_PRIVACY_SECRET";
+
+/// The development secret used when `INTERLUDE_PRIVACY_SECRET` is unset: only under `--insecure-dev`, as
+/// [`crate::InterludeConfig::require_secrets`] refuses to serve without the variable otherwise.
 const DEV_SECRET: &[u8] = b"interlude-development-pseudonym-secret";
 
 impl EdgePrivacy {
@@ -119,7 +123,7 @@ impl EdgePrivacy {
             }
             None => GeoTable::default(),
         };
-        let secret = match std::env::var("INTERLUDE_PRIVACY_SECRET") {
+        let secret = match std::env::var(SECRET_VARIABLE) {
             Ok(s) => s.into_bytes(),
             Err(_) => {
                 tracing::warn!(
@@ -149,10 +153,11 @@ impl EdgePrivacy {
         mut viewer: ViewerContext,
         signals: &SignalParams,
         headers: &axum::http::HeaderMap,
+        client: Option<IpAddr>,
         now: std::time::SystemTime,
         child_directed_content: bool,
     ) -> (ViewerContext, ConsentDecision) {
-        let (user_agent, ip) = sender(headers);
+        let (user_agent, ip) = (user_agent(headers), client);
         let edge = ip.map(|ip| self.core.edge(ip, user_agent.as_deref().unwrap_or("")));
         if let Some(geo) = edge.as_ref().and_then(|e| e.geo) {
             viewer.country = Some(geo.country.clone());
@@ -255,17 +260,11 @@ pub fn flags_of(viewer: &ViewerContext) -> ConsentFlags {
     }
 }
 
-/// The sender's user agent and address (the first `X-Forwarded-For` hop: the client as our load balancer saw
-/// it).
-pub fn sender(headers: &axum::http::HeaderMap) -> (Option<String>, Option<IpAddr>) {
-    let agent = headers
+/// The sender's user agent. (Its address is [`crate::edge::client::ClientIp`]: the socket peer, or what a
+/// trusted proxy saw; never a header a client can write.)
+pub fn user_agent(headers: &axum::http::HeaderMap) -> Option<String> {
+    headers
         .get(axum::http::header::USER_AGENT)
         .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
-    let ip = headers
-        .get("x-forwarded-for")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(',').next())
-        .and_then(|v| v.trim().parse().ok());
-    (agent, ip)
+        .map(str::to_owned)
 }

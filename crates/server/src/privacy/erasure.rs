@@ -50,7 +50,7 @@ struct Params {
 
 /// The erasure route, guarded by `token`.
 pub fn router(erasure: Erasure, token: &str) -> Router {
-    crate::decisioning::admin::bearer(
+    crate::edge::auth::bearer(
         Router::new()
             .route("/v1/viewers/{id}", delete(forget))
             .with_state(erasure),

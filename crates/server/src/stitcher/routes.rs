@@ -27,22 +27,16 @@ use serde::{Deserialize, Serialize};
 use super::sgai::SessionMode;
 use super::tracking::tracking_document;
 use super::{StitchError, Stitcher};
+use crate::edge::client::ClientIp;
 use crate::error::ApiError;
 use crate::privacy::edge::SignalParams;
 
 const M3U8: &str = "application/vnd.apple.mpegurl";
 
-/// The stitcher's routes, readable by browser players on any web origin (playlists, segments and tracking
-/// carry no credentials: the session id in the path is the capability).
+/// The stitcher's routes. Playlists, segments and tracking carry no credentials: the session id in the path is
+/// the capability. Which web origins may call them from a browser is the edge's CORS policy
+/// ([`crate::edge::cors`]), applied by the composition root.
 pub fn router(stitcher: Arc<Stitcher>) -> Router {
-    let cors = tower_http::cors::CorsLayer::new()
-        .allow_origin(tower_http::cors::Any)
-        .allow_methods([
-            axum::http::Method::GET,
-            axum::http::Method::HEAD,
-            axum::http::Method::POST,
-        ])
-        .allow_headers([axum::http::header::CONTENT_TYPE]);
     Router::new()
         .route("/v1/sessions", post(create_session))
         .route("/v1/sessions/{session}/tracking", get(tracking))
@@ -75,7 +69,6 @@ pub fn router(stitcher: Arc<Stitcher>) -> Router {
             get(slate_segment),
         )
         .with_state(stitcher)
-        .layer(cors)
 }
 
 /// Body of `POST /v1/sessions`.
@@ -104,9 +97,10 @@ struct SessionCreated {
 async fn create_session(
     State(stitcher): State<Arc<Stitcher>>,
     headers: HeaderMap,
+    client: ClientIp,
     Json(body): Json<CreateSession>,
 ) -> Result<(StatusCode, Json<SessionCreated>), ApiError> {
-    let viewer = stitcher.admit_viewer(body.viewer, &body.privacy, &headers);
+    let viewer = stitcher.admit_viewer(body.viewer, &body.privacy, &headers, client.0);
     let session = stitcher
         .create_session_in(&body.channel, viewer, body.mode)
         .await?;
@@ -151,9 +145,10 @@ async fn implicit_session(
     State(stitcher): State<Arc<Stitcher>>,
     Path(channel): Path<String>,
     headers: HeaderMap,
+    client: ClientIp,
     Query(q): Query<ViewerQuery>,
 ) -> Result<Response, ApiError> {
-    let session = session_from_query(&stitcher, &channel, &headers, q).await?;
+    let session = session_from_query(&stitcher, &channel, &headers, client, q).await?;
     master_response(&stitcher, &session.id).await
 }
 
@@ -163,9 +158,10 @@ async fn implicit_dash_session(
     State(stitcher): State<Arc<Stitcher>>,
     Path(channel): Path<String>,
     headers: HeaderMap,
+    client: ClientIp,
     Query(q): Query<ViewerQuery>,
 ) -> Result<Response, ApiError> {
-    let session = session_from_query(&stitcher, &channel, &headers, q).await?;
+    let session = session_from_query(&stitcher, &channel, &headers, client, q).await?;
     let url = format!("{}/s/{}/manifest.mpd", stitcher.base_url(), session.id);
     Ok(Redirect::temporary(&url).into_response())
 }
@@ -174,6 +170,7 @@ async fn session_from_query(
     stitcher: &Arc<Stitcher>,
     channel: &str,
     headers: &HeaderMap,
+    client: ClientIp,
     q: ViewerQuery,
 ) -> Result<Arc<super::session::Session>, StitchError> {
     let mode = q.mode;
@@ -201,7 +198,7 @@ async fn session_from_query(
         key_values: Vec::new(),
         opt_out_sale: false,
     };
-    let viewer = stitcher.admit_viewer(viewer, &signals, headers);
+    let viewer = stitcher.admit_viewer(viewer, &signals, headers, client.0);
     stitcher
         .create_session_in(channel, viewer, mode.unwrap_or_default())
         .await

@@ -226,8 +226,9 @@ impl Stitcher {
         viewer: ViewerContext,
         signals: &SignalParams,
         headers: &axum::http::HeaderMap,
+        client: Option<std::net::IpAddr>,
     ) -> ViewerContext {
-        self.sessions.admit_viewer(viewer, signals, headers)
+        self.sessions.admit_viewer(viewer, signals, headers, client)
     }
 
     /// Deletes the sessions of the viewers `ids` (pseudonyms) on this node and in the shared store; returns

@@ -166,12 +166,13 @@ impl Sessions {
         viewer: ViewerContext,
         signals: &SignalParams,
         headers: &axum::http::HeaderMap,
+        client: Option<std::net::IpAddr>,
     ) -> ViewerContext {
         let Some(privacy) = &self.privacy else {
             return viewer;
         };
         let now = std::time::SystemTime::from((self.clock)());
-        let (viewer, decision) = privacy.viewer(viewer, signals, headers, now, false);
+        let (viewer, decision) = privacy.viewer(viewer, signals, headers, client, now, false);
         tracing::debug!(reasons = ?decision.explain(), "Session consent.");
         viewer
     }
