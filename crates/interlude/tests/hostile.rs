@@ -23,7 +23,8 @@ const SIGNING_SECRET: &str = "hostile-test-signing-key-0123456789abcdef";
 /// A producer that relays client-side beacons: it may not claim server-side events.
 const RELAY_TOKEN: &str = "hostile-relay-token-0123456789abcdefgh";
 
-/// The production-like configuration: signing keys, a read token, a server-side producer and a client relay.
+/// The production-like configuration: signing keys, a read token, a server-side producer and a client relay;
+/// no proxy is trusted.
 fn config_toml(dir: &std::path::Path) -> String {
     format!(
         "[events]\ndata_dir = {data:?}\nsigning_keys = [ {{ id = 7, secret = \"{SIGNING_SECRET}\" }} ]\n\n{edge}\n[[edge.producers]]\nname = \"relay\"\ntoken = \"{RELAY_TOKEN}\"\n",
@@ -60,9 +61,15 @@ impl Drop for Node {
 }
 
 async fn start() -> Node {
+    start_with("").await
+}
+
+/// Starts a node on the production-like configuration followed by `more` TOML.
+async fn start_with(more: &str) -> Node {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
-    let child = interlude(dir.path(), &config_toml(dir.path()), &["serve"])
+    let toml = format!("{}\n{more}", config_toml(dir.path()));
+    let child = interlude(dir.path(), &toml, &["serve"])
         .env("INTERLUDE_PRIVACY_SECRET", common::PRIVACY_SECRET)
         .env("INTERLUDE_SERVER__LISTEN", format!("127.0.0.1:{port}"))
         .stdout(Stdio::null())
@@ -366,4 +373,27 @@ async fn reads_need_the_read_token_and_health_checks_do_not() {
         let r = http.get(format!("{base}{path}")).send().await.unwrap();
         assert_eq!(r.status(), 200, "{path} is open");
     }
+}
+
+#[tokio::test]
+async fn a_forwarded_for_header_cannot_launder_a_data_center_address() {
+    // Loopback is a data-center range here: its traffic is invalid.
+    let node = start_with("[events.policy]\ndata_center_ranges = [\"127.0.0.0/8\"]\n").await;
+    let http = reqwest::Client::new();
+    // The client sits in a data-center range (loopback here) and claims a residential address.
+    let answer: serde_json::Value = http
+        .post(format!("{}/v1/events", node.base))
+        .bearer_auth(RELAY_TOKEN)
+        .header("x-forwarded-for", "203.0.113.7")
+        .json(&vec![event("e-dc", "client_side")])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        answer["outcomes"][0]["reason"], "data_center",
+        "quarantined by the socket address: {answer}"
+    );
 }
