@@ -78,7 +78,8 @@ impl App {
         .privacy(Some(privacy))
         .shared(shared_sessions(&config).await?)
         .tracking_signer(Some(Arc::new(move |claims| signer.tracking_path(claims))))
-        .build();
+        .outbound(config.outbound.clone())
+        .build()?;
         stitcher.start();
         Ok(App {
             config,

@@ -66,7 +66,8 @@ async fn a_kill_switch_on_one_node_holds_on_the_others_within_a_second() {
         Arc::new(chrono::Utc::now),
     )
     .sessions(Arc::new(MemorySessionStore::default()))
-    .build();
+    .build()
+    .unwrap();
     let app =
         interlude_server::ops::operator::router(stitcher, Some(a.clone()), Readiness::new(), "t");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

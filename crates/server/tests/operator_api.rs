@@ -54,7 +54,8 @@ async fn the_kill_switch_keeps_a_line_item_out_of_every_new_pod() {
         Arc::new(chrono::Utc::now),
     )
     .sessions(Arc::new(MemorySessionStore::default()))
-    .build();
+    .build()
+    .unwrap();
     let base = serve(interlude_server::ops::operator::router(
         stitcher,
         Some(decider.clone()),

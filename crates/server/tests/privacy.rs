@@ -300,6 +300,7 @@ fn stitcher_sharing(
     .sessions(sessions)
     .shared(shared)
     .build()
+    .unwrap()
 }
 
 async fn snapshot(c: &Collector, now: DateTime<Utc>) -> String {

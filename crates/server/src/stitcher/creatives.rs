@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use dashmap::DashMap;
+use interlude_outbound::{GuardedClient, Kind};
 
 use interlude_stitch::hls::parse_vod_segments;
 
@@ -23,7 +24,7 @@ pub struct CreativeMedia {
 /// Fetches and caches creative renditions.
 #[derive(Debug)]
 pub struct CreativeLibrary {
-    http: reqwest::Client,
+    http: GuardedClient,
     timeout: Duration,
     cache: DashMap<String, Arc<CreativeMedia>>,
 }
@@ -42,8 +43,9 @@ pub enum CreativeError {
 }
 
 impl CreativeLibrary {
-    /// A library fetching with `http`, each request bounded by `timeout`.
-    pub fn new(http: reqwest::Client, timeout: Duration) -> Self {
+    /// A library fetching with `http` (creatives are named by third parties: the guarded client, its
+    /// playlist size cap), each request bounded by `timeout`.
+    pub fn new(http: GuardedClient, timeout: Duration) -> Self {
         CreativeLibrary {
             http,
             timeout,
@@ -60,17 +62,15 @@ impl CreativeLibrary {
             url: url.to_owned(),
             reason,
         };
-        let response = self
+        let text = self
             .http
-            .get(url)
+            .get(url, Kind::Playlist)
             .timeout(self.timeout)
             .send()
             .await
-            .map_err(|e| err(e.to_string()))?;
-        if !response.status().is_success() {
-            return Err(err(format!("HTTP {}", response.status())));
-        }
-        let text = response.text().await.map_err(|e| err(e.to_string()))?;
+            .and_then(|r| r.require_success())
+            .map_err(|e| err(e.to_string()))?
+            .text();
         let segments = parse_vod_segments(&text, url).map_err(|e| err(e.to_string()))?;
         if segments.is_empty() {
             return Err(err("no segments".to_owned()));

@@ -8,6 +8,7 @@
 //! first PTS of its first replaced content segment, and an item `t` microseconds into the break starts at
 //! `anchor + t`. Only MPEG-TS is rewritten; other containers are passed through unchanged.
 
+use interlude_outbound::{GuardedClient, Kind};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -38,7 +39,8 @@ fn ticks(micros: u64) -> u64 {
 /// Fetched segments by URL, bounded in bytes.
 #[derive(Debug)]
 pub(crate) struct SegmentCache {
-    http: reqwest::Client,
+    /// Ad segments are named by third parties: the guarded client, its segment size cap.
+    http: GuardedClient,
     timeout: Duration,
     cells: DashMap<String, Arc<OnceCell<Bytes>>>,
     bytes: AtomicUsize,
@@ -46,7 +48,7 @@ pub(crate) struct SegmentCache {
 }
 
 impl SegmentCache {
-    pub(crate) fn new(http: reqwest::Client, timeout: Duration, capacity: usize) -> Self {
+    pub(crate) fn new(http: GuardedClient, timeout: Duration, capacity: usize) -> Self {
         SegmentCache {
             http,
             timeout,
@@ -98,7 +100,12 @@ impl SegmentCache {
     }
 }
 
-async fn fetch(http: &reqwest::Client, url: &str, timeout: Duration) -> Result<Bytes, FetchError> {
+/// A content segment from the channel's origin (the operator's own, possibly on a private network).
+async fn fetch_origin(
+    http: &reqwest::Client,
+    url: &str,
+    timeout: Duration,
+) -> Result<Bytes, FetchError> {
     let err = |reason: String| FetchError {
         url: url.to_owned(),
         reason,
@@ -113,6 +120,22 @@ async fn fetch(http: &reqwest::Client, url: &str, timeout: Duration) -> Result<B
         return Err(err(format!("HTTP {}", response.status())));
     }
     response.bytes().await.map_err(|e| err(e.to_string()))
+}
+
+/// An ad or slate segment, through the guarded client.
+async fn fetch(http: &GuardedClient, url: &str, timeout: Duration) -> Result<Bytes, FetchError> {
+    let err = |reason: String| FetchError {
+        url: url.to_owned(),
+        reason,
+    };
+    Ok(http
+        .get(url, Kind::Segment)
+        .timeout(timeout)
+        .send()
+        .await
+        .and_then(|r| r.require_success())
+        .map_err(|e| err(e.to_string()))?
+        .into_body())
 }
 
 /// Per-break timestamp anchors, keyed by channel, break start and rendition.
@@ -188,7 +211,7 @@ async fn measure(
         .get(index)
         .ok_or_else(|| unavailable("window and segments disagree"))?
         .uri;
-    let bytes = fetch(http, url, timeout).await?;
+    let bytes = fetch_origin(http, url, timeout).await?;
     let pts = first_pts(&bytes).ok_or_else(|| FetchError {
         url: url.clone(),
         reason: "no PTS in the segment".to_owned(),

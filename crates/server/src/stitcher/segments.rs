@@ -47,17 +47,19 @@ pub(crate) struct Segments {
 }
 
 impl Segments {
-    /// Segments as `config.ad_delivery` says, beacons to `beacons`.
+    /// Segments as `config.ad_delivery` says (origins read with `http`, ad and slate segments with
+    /// `third_party`), beacons to `beacons`.
     pub(crate) fn new(
         config: &StitcherConfig,
         http: reqwest::Client,
+        third_party: interlude_outbound::GuardedClient,
         beacons: Arc<dyn BeaconSink>,
         clock: interlude_events::Clock,
     ) -> Self {
         let proxy = (config.ad_delivery == AdDelivery::Proxy).then(|| {
             Arc::new(Proxy {
                 segments: SegmentCache::new(
-                    http.clone(),
+                    third_party,
                     Duration::from_secs(5),
                     usize::try_from(config.proxy_cache_mb.saturating_mul(1 << 20))
                         .unwrap_or(usize::MAX),

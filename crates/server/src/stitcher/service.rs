@@ -40,9 +40,18 @@ pub struct StitcherBuilder {
     shared: Option<Arc<SharedSessions>>,
     privacy: Option<Arc<EdgePrivacy>>,
     tracking_signer: Option<super::sgai::TrackingSigner>,
+    outbound: interlude_outbound::OutboundConfig,
 }
 
 impl StitcherBuilder {
+    /// How creatives' media (playlists and segments named by ad servers and bidders) is fetched: the guarded
+    /// client's policy (default: https to public addresses only). The hosts of configured creatives, slates
+    /// and origins are allowed besides: the operator named them.
+    pub fn outbound(mut self, outbound: interlude_outbound::OutboundConfig) -> Self {
+        self.outbound = outbound;
+        self
+    }
+
     /// Keeps this node's sessions in `sessions` (default: in process memory).
     pub fn sessions(mut self, sessions: Arc<dyn SessionStore>) -> Self {
         self.sessions = sessions;
@@ -67,17 +76,27 @@ impl StitcherBuilder {
         self
     }
 
-    /// The stitcher.
-    pub fn build(self) -> Arc<Stitcher> {
+    /// The stitcher; fails only on an unusable `[outbound]` (a CA file that cannot be read, say).
+    pub fn build(self) -> crate::Result<Arc<Stitcher>> {
+        // Origins are the operator's own (often on a private network): a plain client. Creatives come from
+        // third parties: the guarded one.
         let http = reqwest::Client::builder()
             .pool_idle_timeout(Duration::from_secs(30))
             .build()
             .unwrap_or_default();
+        let third_party = interlude_outbound::GuardedClient::new(&with_configured_hosts(
+            self.outbound,
+            &self.config,
+        ))
+        .map_err(|e| crate::Error::Startup {
+            what: "building the stitcher's client for creatives ([outbound])".to_owned(),
+            source: Box::new(e),
+        })?;
         let creatives = CreativeLibrary::new(
-            http.clone(),
+            third_party.clone(),
             Duration::from_millis(self.config.decision_timeout_ms.max(1000)),
         );
-        Arc::new(Stitcher {
+        Ok(Arc::new(Stitcher {
             channels: Channels::new(&self.config, creatives),
             sessions: Sessions::new(
                 self.sessions,
@@ -87,15 +106,53 @@ impl StitcherBuilder {
                 self.clock.clone(),
             ),
             decisions: Decisions::new(&self.config, self.pods, self.shared),
-            segments: Segments::new(&self.config, http.clone(), self.beacons, self.clock.clone()),
+            segments: Segments::new(
+                &self.config,
+                http.clone(),
+                third_party,
+                self.beacons,
+                self.clock.clone(),
+            ),
             tracking_signer: self.tracking_signer,
             dash_cache: dashmap::DashMap::new(),
             config: self.config,
             base_url: self.base_url,
             clock: self.clock,
             http,
-        })
+        }))
     }
+}
+
+/// `outbound` with the hosts of configured creatives, slates and origins allowed (plain http included): they
+/// are the operator's, not a third party's.
+pub(super) fn with_configured_hosts(
+    mut outbound: interlude_outbound::OutboundConfig,
+    config: &StitcherConfig,
+) -> interlude_outbound::OutboundConfig {
+    let renditions = config
+        .creatives
+        .iter()
+        .flat_map(|c| &c.renditions)
+        .chain(config.channels.iter().flat_map(|c| &c.slate))
+        .map(|r| r.playlist.as_str());
+    let origins = config
+        .channels
+        .iter()
+        .flat_map(|c| std::iter::once(c.origin.as_str()).chain(c.dash_origin.as_deref()));
+    for url in renditions.chain(origins) {
+        let Ok(url) = url::Url::parse(url) else {
+            continue;
+        };
+        let (Some(host), Some(port)) = (url.host_str(), url.port_or_known_default()) else {
+            continue;
+        };
+        // `host_str` keeps an IPv6 address in brackets, as a socket entry wants it.
+        let entry = format!("{host}:{port}");
+        if !outbound.allow.contains(&entry) {
+            outbound.allow.push(entry);
+        }
+    }
+    outbound
 }
 
 /// Everything the stitcher routes share.
@@ -134,6 +191,7 @@ impl Stitcher {
             shared: None,
             privacy: None,
             tracking_signer: None,
+            outbound: interlude_outbound::OutboundConfig::default(),
         }
     }
 

@@ -60,7 +60,11 @@ fn channels() -> Channels {
     let config = config();
     let channels = Channels::new(
         &config,
-        CreativeLibrary::new(reqwest::Client::new(), Duration::from_secs(1)),
+        CreativeLibrary::new(
+            interlude_outbound::GuardedClient::new(&interlude_outbound::OutboundConfig::default())
+                .unwrap(),
+            Duration::from_secs(1),
+        ),
     );
     let media =
         interlude_stitch::hls::parse_media(MEDIA, &format!("{ORIGIN}/0/index.m3u8")).unwrap();
@@ -250,5 +254,70 @@ fn the_decision_spread_is_stable_per_session_and_break_and_within_the_window() {
     assert!(
         (60..140).contains(&early),
         "spread over the window: {early}/200 in the first half"
+    );
+}
+
+/// A creative's media named by a third party (a VAST MediaFile) at a private address is not fetched: the
+/// creative library goes through the guarded client.
+#[tokio::test]
+async fn creatives_at_private_addresses_are_refused() {
+    let library = CreativeLibrary::new(
+        interlude_outbound::GuardedClient::new(&interlude_outbound::OutboundConfig::default())
+            .unwrap(),
+        Duration::from_secs(1),
+    );
+    for url in [
+        "http://127.0.0.1:9/ad/index.m3u8",
+        "https://169.254.169.254/latest/meta-data/x.m3u8",
+        "https://10.1.2.3/ad/index.m3u8",
+        "file:///etc/passwd",
+    ] {
+        let err = library.media(url).await.unwrap_err().to_string();
+        assert!(err.contains(url), "{err}");
+    }
+}
+
+/// Hosts the operator configured (creatives, slate, origins) are allowed besides the outbound policy; nothing
+/// else is.
+#[test]
+fn configured_hosts_are_allowed_and_only_they() {
+    let rendition = |url: &str| super::config::RenditionConfig {
+        bandwidth: 1,
+        resolution: None,
+        playlist: url.to_owned(),
+    };
+    let config = StitcherConfig {
+        creatives: vec![super::config::CreativeConfig {
+            id: "c".into(),
+            duration_secs: 15.0,
+            renditions: vec![rendition("http://127.0.0.1:8081/ads/c/0/index.m3u8")],
+        }],
+        channels: vec![ChannelConfig {
+            id: "live1".into(),
+            origin: "http://[::1]:9000/live/master.m3u8".into(),
+            poll_interval_ms: None,
+            origin_timeout_ms: 2_000,
+            stale_after_secs: 30,
+            slate: vec![rendition("https://cdn.example.com/slate/0.m3u8")],
+            dash_origin: None,
+            dash_ad_codecs: String::new(),
+        }],
+        ..StitcherConfig::default()
+    };
+    let outbound = super::service::with_configured_hosts(
+        interlude_outbound::OutboundConfig {
+            allow: vec!["10.0.0.0/8".into()],
+            ..interlude_outbound::OutboundConfig::default()
+        },
+        &config,
+    );
+    assert_eq!(
+        outbound.allow,
+        [
+            "10.0.0.0/8",
+            "127.0.0.1:8081",
+            "cdn.example.com:443",
+            "[::1]:9000"
+        ]
     );
 }

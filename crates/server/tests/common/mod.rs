@@ -134,7 +134,8 @@ pub async fn start_with(
     .tracking_signer(Some(Arc::new(move |claims| {
         signer.sign(claims).ok().map(|t| format!("/t/{t}"))
     })))
-    .build();
+    .build()
+    .unwrap();
     stitcher.start();
     let app = routes::router(stitcher.clone());
     tokio::spawn(async move { axum::serve(listener, app).await });
