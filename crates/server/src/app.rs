@@ -128,7 +128,13 @@ impl App {
         listener: tokio::net::TcpListener,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> Result<()> {
-        let router = self.router()?;
+        let router = match self.router() {
+            Ok(router) => router,
+            Err(e) => {
+                self.shutdown().await?;
+                return Err(e);
+            }
+        };
         let readiness = self.readiness.clone();
         let stopping = async move {
             shutdown.await;
