@@ -2,6 +2,10 @@
 //! collector (embedded, or Kafka + PostgreSQL + Redis in distributed mode), the decider over the catalog, the
 //! stitcher — wired to each other, and [`App::router`] into one HTTP service. `interlude serve`, `interlude
 //! demo`, the benchmarks and the integration tests all build the application this one way.
+//!
+//! [`App::serve`] runs it until a shutdown signal and then stops it in the one order that loses nothing:
+//! not ready, no new connections, in-flight requests drained, the stitcher's buffered beacons submitted, and
+//! last the event store's committer, which commits what is queued and closes the file ([`App::shutdown`]).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -36,8 +40,10 @@ pub struct App {
     pub stitcher: Arc<Stitcher>,
     /// The decider and its catalog, when decisioning from a catalog.
     pub decisioning: Option<(Arc<Decider>, Arc<LiveCatalog>)>,
-    /// Whether the node takes traffic.
+    /// Whether the node takes traffic (it follows the embedded store's health).
     pub readiness: Readiness,
+    /// The stitcher's server-side beacons on their way into the pipeline (drained at shutdown).
+    pub beacons: Arc<PipelineBeaconSink>,
 }
 
 impl std::fmt::Debug for App {
@@ -54,9 +60,12 @@ fn boxed(
 
 impl App {
     /// Builds every part from `config`, reading time from `clock`. Background work (origin pollers,
-    /// decisions, retention, catalog reloads, pacing) starts here; the node is not ready until
-    /// [`App::serve`] or the caller says so.
+    /// decisions, retention, the store's self-measurement, catalog reloads, pacing) starts here; the node is
+    /// not ready until [`App::serve`] or the caller says so.
     pub async fn build(config: &InterludeConfig, clock: Clock) -> Result<App> {
+        // The metrics recorder first: the event store records its health and open time as it opens, and
+        // values recorded before a recorder exists are lost.
+        telemetry::metrics_handle()?;
         let mut config = config.clone();
         if config.distributed.enabled && config.decision.controls_redis.is_none() {
             // Every node must see the same kill switches.
@@ -65,14 +74,14 @@ impl App {
         config.require_secrets()?;
         let privacy = edge_privacy(&config)?;
         let collector = collector(&config, clock.clone(), privacy.clone()).await?;
-        let beacons: Arc<dyn BeaconSink> = Arc::new(PipelineBeaconSink::new(&collector));
+        let beacons = Arc::new(PipelineBeaconSink::new(&collector));
         let (pods, decisioning) = decisioning(&config, clock.clone(), &collector).await?;
         let signer = collector.clone();
         let stitcher = Stitcher::builder(
             config.stitcher.clone(),
             config.server.base_url(),
             pods,
-            beacons,
+            beacons.clone() as Arc<dyn BeaconSink>,
             clock.clone(),
         )
         .privacy(Some(privacy))
@@ -81,14 +90,88 @@ impl App {
         .outbound(config.outbound.clone())
         .build()?;
         stitcher.start();
+        let readiness = Readiness::new();
+        if let Some(store) = collector.embedded() {
+            readiness.follow_store(store.health());
+        }
         Ok(App {
             config,
             clock,
             collector,
             stitcher,
             decisioning,
-            readiness: Readiness::new(),
+            readiness,
+            beacons,
         })
+    }
+
+    /// Binds `server.listen` and serves every route until `shutdown` resolves, then shuts down gracefully
+    /// (see [`App::serve_on`]).
+    pub async fn serve(
+        &self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> Result<()> {
+        let addr = self.config.server.listen;
+        match tokio::net::TcpListener::bind(addr).await {
+            Ok(listener) => self.serve_on(listener, shutdown).await,
+            Err(source) => {
+                // The store is open already: close it, so the next start needs no repair.
+                self.shutdown().await?;
+                Err(Error::Bind { addr, source })
+            }
+        }
+    }
+
+    /// Serves every route on `listener`, ready at once, until `shutdown` resolves (SIGTERM or Ctrl-C in
+    /// `interlude serve`); then the node turns not ready, stops accepting, drains in-flight requests for up
+    /// to `server.shutdown_grace_secs`, and [`App::shutdown`] commits what the store has queued. Returns
+    /// once the store is closed.
+    pub async fn serve_on(
+        &self,
+        listener: tokio::net::TcpListener,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> Result<()> {
+        let router = match self.router() {
+            Ok(router) => router,
+            Err(e) => {
+                self.shutdown().await?;
+                return Err(e);
+            }
+        };
+        let readiness = self.readiness.clone();
+        let stopping = async move {
+            shutdown.await;
+            readiness.set(false);
+        };
+        self.readiness.set(true);
+        let served = endpoints::serve_on(
+            listener,
+            router,
+            Duration::from_secs(self.config.server.shutdown_grace_secs),
+            stopping,
+        )
+        .await;
+        // Even when serving failed: what was acknowledged is committed and the file closed cleanly.
+        let stopped = self.shutdown().await;
+        served.and(stopped)
+    }
+
+    /// Stops the event pipeline after the HTTP server has drained: the stitcher's buffered server-side
+    /// beacons are submitted (waiting up to `events.beacon_wait_secs` for an unhealthy store), then the
+    /// store's committer stops intake, commits every queued batch and closes the store, so nothing
+    /// acknowledged is lost and the next start needs no repair. Later appends answer 503.
+    pub async fn shutdown(&self) -> Result<()> {
+        self.readiness.set(false);
+        self.beacons.close().await;
+        self.collector
+            .shutdown()
+            .await
+            .map_err(|e| Error::Shutdown {
+                what: "committing and closing the event store".into(),
+                source: boxed(e),
+            })?;
+        tracing::info!("Event pipeline stopped; queued events committed.");
+        Ok(())
     }
 
     /// Every route of the node: the stitcher's, the collector's, decisioning (VAST/VMAP, explain, catalog
@@ -220,6 +303,7 @@ async fn collector(
         read_scope(&config.edge, admin_token(config), insecure_dev),
     );
     collector.start_retention(config.privacy.retention.clone(), Duration::from_secs(60));
+    collector.start_observing(Duration::from_secs(config.events.observe_secs.max(1)));
     Ok(collector)
 }
 

@@ -27,6 +27,14 @@ pub enum Error {
     /// Logging or metrics could not be installed.
     #[error("cannot set up telemetry: {0}")]
     Telemetry(String),
+    /// A part of the application could not be stopped cleanly (the event store's last commits, its close).
+    #[error("{what}: {source}")]
+    Shutdown {
+        /// What was being stopped.
+        what: String,
+        /// Why it failed.
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     /// A part of the application could not be started (a store, a catalog, a connection).
     #[error("{what}: {source}")]
     Startup {
@@ -227,9 +235,25 @@ impl axum::response::IntoResponse for ApiError {
     }
 }
 
+/// `Retry-After` while the embedded store is unavailable (unhealthy and being reopened, or closing): the
+/// committer's reopen backoff tops out at 5 s, so a client retrying after that meets at least one new attempt.
+pub const STORE_UNAVAILABLE_RETRY_AFTER_SECS: u32 = 5;
+
 impl From<interlude_store::Error> for ApiError {
     fn from(e: interlude_store::Error) -> Self {
-        ApiError::internal(e)
+        match e {
+            // Not a failure of the request: the store refused it whole (nothing was stored), so the client
+            // keeps it and retries, and counts stay exact. The reason (which can name files) is not
+            // answered (the store logged the failure itself).
+            interlude_store::Error::Unavailable(reason) => {
+                tracing::debug!(%reason, "Event store unavailable; answering 503.");
+                ApiError::unavailable(
+                    "event store unavailable, retry",
+                    Some(STORE_UNAVAILABLE_RETRY_AFTER_SECS),
+                )
+            }
+            e => ApiError::internal(e),
+        }
     }
 }
 
@@ -242,7 +266,12 @@ impl From<interlude_store::SubmitError> for ApiError {
                 ApiError::unavailable("event store busy, retry", Some(1))
             }
             SubmitError::Stopped => ApiError::unavailable("event store stopped", Some(5)),
-            SubmitError::Store(e) => ApiError::internal(e),
+            SubmitError::Store(e @ interlude_store::Error::Unavailable(_)) => {
+                metrics::counter!(crate::telemetry::metrics::EVENTS_UNAVAILABLE_REJECTIONS)
+                    .increment(1);
+                ApiError::from(e)
+            }
+            SubmitError::Store(e) => ApiError::from(e),
         }
     }
 }

@@ -1,7 +1,6 @@
 //! `interlude serve`: the ad-insertion server, as the composition root builds it.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use interlude_server::ops::endpoints as ops;
 use interlude_server::stitcher::Clock;
@@ -32,16 +31,11 @@ pub(crate) async fn run(args: ServeArgs, mut config: InterludeConfig) -> anyhow:
     }
     let clock: Clock = Arc::new(chrono::Utc::now);
     let app = App::build(&config, clock).await?;
-    let router = app.router()?;
     tracing::info!(listen = %config.server.listen, base_url = %config.server.base_url(),
         channels = config.stitcher.channels.len(), "Serving.");
-    app.readiness.set(true);
-    ops::serve(
-        router,
-        config.server.listen,
-        Duration::from_secs(config.server.shutdown_grace_secs),
-        ops::shutdown_signal(),
-    )
-    .await?;
+    // On SIGTERM or Ctrl-C: not ready, stop accepting, drain HTTP (`server.shutdown_grace_secs`), submit the
+    // buffered beacons, then commit what the event store has queued and close it (App::serve_on).
+    app.serve(ops::shutdown_signal()).await?;
+    tracing::info!("Stopped.");
     Ok(())
 }

@@ -1,9 +1,12 @@
-//! The `[events]` section: where the embedded store lives, the token signing keys, the validation policy.
+//! The `[events]` section: where the embedded store lives and how it is tuned (`[events.store]`, how often it
+//! measures itself, how long server-side beacons wait for it), the token signing keys, the validation policy.
+//! Retention of raw events is `[privacy.retention]`: it is a privacy rule, not a store setting.
 
 use std::path::PathBuf;
 
 use interlude_events::Policy;
 use interlude_events::token::Keyring;
+use interlude_store::EmbeddedConfig;
 use serde::{Deserialize, Serialize};
 
 /// The `[events]` configuration section.
@@ -18,6 +21,15 @@ pub struct EventsConfig {
     pub policy: Policy,
     /// Requests waiting for a commit at most; beyond, the collector answers 503 with Retry-After.
     pub queue_batches: usize,
+    /// The embedded store's own settings (`[events.store]`: redb's page cache).
+    pub store: EmbeddedConfig,
+    /// Seconds between the embedded store's measurements of its file, its disk and its tables (the
+    /// `events_store_*` gauges an operator alerts on).
+    pub observe_secs: u64,
+    /// Seconds a batch of the stitcher's server-side beacons waits for a busy or unhealthy store before it is
+    /// dropped (and counted in `stitcher_beacons_lost_total`). Long enough to ride out a reopen after a full
+    /// disk is cleared; meanwhile newer beacons wait in a bounded buffer.
+    pub beacon_wait_secs: u64,
     /// CPM per line item (currency units per thousand impressions) for spend in reports and the ledger, until
     /// the decision engine's catalog provides prices.
     pub line_item_cpm: std::collections::BTreeMap<String, f64>,
@@ -40,6 +52,9 @@ impl Default for EventsConfig {
             signing_keys: Vec::new(),
             policy: Policy::default(),
             queue_batches: interlude_store::committer::DEFAULT_QUEUE,
+            store: EmbeddedConfig::default(),
+            observe_secs: 15,
+            beacon_wait_secs: 60,
             line_item_cpm: std::collections::BTreeMap::new(),
         }
     }
@@ -64,6 +79,35 @@ impl EventsConfig {
 
     /// Checks what types cannot; errors name the key.
     pub fn validate(&self) -> Result<(), crate::error::ConfigError> {
+        use crate::error::ConfigError;
+        if self.queue_batches == 0 {
+            return Err(ConfigError::new(
+                "events.queue_batches",
+                "must be at least 1",
+            ));
+        }
+        // Below 1 MiB redb thrashes; beyond 64 GiB it is a typo (the value is MiB, not bytes).
+        if !(1..=65_536).contains(&self.store.cache_mb) {
+            return Err(ConfigError::new(
+                "events.store.cache_mb",
+                format!(
+                    "must be between 1 and 65536 (MiB), got {}",
+                    self.store.cache_mb
+                ),
+            ));
+        }
+        if !(1..=3600).contains(&self.observe_secs) {
+            return Err(ConfigError::new(
+                "events.observe_secs",
+                "must be between 1 and 3600",
+            ));
+        }
+        if !(1..=3600).contains(&self.beacon_wait_secs) {
+            return Err(ConfigError::new(
+                "events.beacon_wait_secs",
+                "must be between 1 and 3600",
+            ));
+        }
         for (li, cpm) in &self.line_item_cpm {
             if !(cpm.is_finite() && *cpm >= 0.0) {
                 return Err(crate::error::ConfigError::new(
@@ -81,5 +125,46 @@ impl EventsConfig {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::InterludeConfig;
+
+    fn rejected(toml: &str) -> String {
+        InterludeConfig::from_toml_str(toml)
+            .unwrap_err()
+            .to_string()
+    }
+
+    #[test]
+    fn store_tuning_parses_and_bad_values_name_their_key() {
+        let config = InterludeConfig::from_toml_str(
+            "[events]\nobserve_secs = 30\nbeacon_wait_secs = 5\n[events.store]\ncache_mb = 256\n",
+        )
+        .unwrap();
+        assert_eq!(config.events.store.cache_mb, 256);
+        assert_eq!(
+            (config.events.observe_secs, config.events.beacon_wait_secs),
+            (30, 5)
+        );
+        for (toml, key) in [
+            ("[events.store]\ncache_mb = 0\n", "events.store.cache_mb"),
+            (
+                "[events.store]\ncache_mb = 70000\n",
+                "events.store.cache_mb",
+            ),
+            ("[events]\nobserve_secs = 0\n", "events.observe_secs"),
+            (
+                "[events]\nbeacon_wait_secs = 0\n",
+                "events.beacon_wait_secs",
+            ),
+            ("[events]\nqueue_batches = 0\n", "events.queue_batches"),
+            ("[events.store]\ncache_size = 1\n", "cache_size"),
+        ] {
+            let error = rejected(toml);
+            assert!(error.contains(key), "{toml}: {error}");
+        }
     }
 }

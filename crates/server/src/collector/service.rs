@@ -1,5 +1,6 @@
 //! The collector's state: where events are appended (the embedded committer or the Kafka log), where reports
-//! are read ([`ReportStore`]), the live counters pacing reads, the token keyring, edge privacy, retention.
+//! are read ([`ReportStore`]), the live counters pacing reads, the token keyring, edge privacy, retention, and
+//! the embedded store's upkeep and graceful shutdown.
 
 use std::sync::Arc;
 
@@ -23,6 +24,11 @@ pub struct Collector {
     /// The embedded store, when this collector has one (erasure scans it; tests read it).
     pub(super) embedded: Option<Arc<EventStore>>,
     pub(super) log: Arc<dyn EventLog>,
+    /// The embedded store's group committer behind `log`, when there is one: beacons submit through it with a
+    /// deadline, and shutdown drains it.
+    pub(super) committer: Option<Committer>,
+    /// How long a batch of server-side beacons waits for a busy or unhealthy store.
+    pub(super) beacon_wait: std::time::Duration,
     pub(super) counters: Arc<dyn Counters>,
     pub(super) keys: Arc<Keyring>,
     pub(super) clock: interlude_events::Clock,
@@ -87,7 +93,11 @@ impl Collector {
         clock: interlude_events::Clock,
         sink: impl FnOnce(&Arc<EventStore>) -> Sink,
     ) -> Result<Self, StoreError> {
-        let store = Arc::new(EventStore::open(&config.data_dir, config.policy.clone())?);
+        let store = Arc::new(EventStore::open_with(
+            &config.data_dir,
+            config.policy.clone(),
+            &config.store,
+        )?);
         store.set_prices(prices_of(config));
         let committer = Committer::start_sink(sink(&store), clock.clone(), config.queue_batches);
         Ok(Collector {
@@ -96,7 +106,9 @@ impl Collector {
             counters: store.clone(),
             reports: store.clone(),
             embedded: Some(store),
-            log: Arc::new(committer),
+            log: Arc::new(committer.clone()),
+            committer: Some(committer),
+            beacon_wait: std::time::Duration::from_secs(config.beacon_wait_secs),
             keys: Arc::new(config.keyring()),
             clock,
             producers: Arc::new(Producers::closed()),
@@ -132,6 +144,8 @@ impl Collector {
             reports: pg,
             embedded: None,
             log: Arc::new(log),
+            committer: None,
+            beacon_wait: std::time::Duration::from_secs(config.beacon_wait_secs),
             counters,
             keys: Arc::new(config.keyring()),
             clock,
@@ -226,6 +240,27 @@ impl Collector {
     /// The embedded store, when this collector has one.
     pub fn embedded(&self) -> Option<Arc<EventStore>> {
         self.embedded.clone()
+    }
+
+    /// Starts the embedded store's self-measurement every `every` (file and disk size, table entries: the
+    /// `events_store_*` gauges). It ends by itself once the store is closed. Nothing to do in distributed
+    /// mode, whose engines have their own monitoring.
+    pub fn start_observing(&self, every: std::time::Duration) {
+        if let Some(store) = &self.embedded {
+            // Detached: the task holds a weak reference and ends with the store.
+            drop(store.start_observing(every));
+        }
+    }
+
+    /// Graceful shutdown of the embedded store: stops intake (later appends answer 503), commits every batch
+    /// already queued, and closes the file so the next start needs no repair. Call it after the HTTP server
+    /// has drained (and after [`super::PipelineBeaconSink::close`]), so nothing acknowledged is still in
+    /// flight. A no-op in distributed mode: each Kafka append is acknowledged only once the broker has it.
+    pub async fn shutdown(&self) -> Result<(), StoreError> {
+        match &self.committer {
+            Some(committer) => committer.shutdown().await,
+            None => Ok(()),
+        }
     }
 
     /// Where reports are read.

@@ -1,13 +1,15 @@
 //! Operational endpoints served by every Interlude process, and the request-metrics layer.
 //!
 //! - `GET /metrics`: Prometheus text exposition of everything recorded through the `metrics` facade.
-//! - `GET /healthz`: liveness; 200 while the process can answer at all.
-//! - `GET /readyz`: readiness; 200 only once the process is ready for traffic and not draining, 503 otherwise,
-//!   so a load balancer stops sending new viewers to a node that is starting up or being drained.
+//! - `GET /healthz`: liveness; 200 while the process can answer at all (a restart would not help a full disk,
+//!   so the store's health is not part of it).
+//! - `GET /readyz`: readiness; 200 only once the process is ready for traffic, not draining, and its embedded
+//!   event store commits; 503 otherwise, so a load balancer stops sending new viewers (and their beacons) to a
+//!   node that is starting up, being drained, or cannot store events, and sends them again once it recovers.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use axum::Router;
@@ -16,15 +18,19 @@ use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use interlude_store::Health;
 use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::net::TcpListener;
+use tokio::sync::watch;
 
 use crate::{Error, Result};
 
-/// Whether this process should receive traffic. Cheap to clone; all clones share one flag.
+/// Whether this process should receive traffic: a flag the process sets (started, draining), and the health
+/// of the embedded event store when it has one. Cheap to clone; all clones share one state.
 #[derive(Debug, Clone, Default)]
 pub struct Readiness {
     ready: Arc<AtomicBool>,
+    store: Arc<OnceLock<watch::Receiver<Health>>>,
 }
 
 impl Readiness {
@@ -38,9 +44,32 @@ impl Readiness {
         self.ready.store(ready, Ordering::Release);
     }
 
-    /// The current state.
+    /// Makes readiness follow the embedded event store's health too (`EventStore::health`): not ready while
+    /// it cannot commit, ready again once the committer has reopened it. Only the first store counts (a
+    /// process has one).
+    pub fn follow_store(&self, health: watch::Receiver<Health>) {
+        if self.store.set(health).is_err() {
+            tracing::warn!("Readiness already follows an event store; the second one is ignored.");
+        }
+    }
+
+    /// The current state: set ready, and the store (if followed) healthy.
     pub fn is_ready(&self) -> bool {
-        self.ready.load(Ordering::Acquire)
+        self.not_ready_because().is_none()
+    }
+
+    /// Why the process is not ready, if it is not.
+    pub fn not_ready_because(&self) -> Option<&'static str> {
+        if !self.ready.load(Ordering::Acquire) {
+            return Some("starting or draining");
+        }
+        let health = self.store.get()?;
+        // A watch borrow reads the latest value without waiting: the store updates it on every change.
+        match &*health.borrow() {
+            Health::Healthy => None,
+            Health::Unhealthy { .. } => Some("event store unhealthy"),
+            Health::Closed => Some("event store closed"),
+        }
     }
 }
 
@@ -84,10 +113,14 @@ async fn render_metrics(State(state): State<OpsState>) -> Response {
 }
 
 async fn ready(State(state): State<OpsState>) -> Response {
-    if state.readiness.is_ready() {
-        (StatusCode::OK, "ready\n").into_response()
-    } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "not ready\n").into_response()
+    match state.readiness.not_ready_because() {
+        None => (StatusCode::OK, "ready\n").into_response(),
+        // The reason is fixed text (never the store's error, which names files) for whoever looks at a probe.
+        Some(why) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("not ready: {why}\n"),
+        )
+            .into_response(),
     }
 }
 

@@ -61,6 +61,8 @@ pub const EVENTS_REJECTED_BATCHES: &str = "events_rejected_batches_total";
 pub const EVENTS_REJECTED_TOKENS: &str = "events_rejected_tokens_total";
 /// Event batches refused because the store was busy (503).
 pub const EVENTS_BUSY_REJECTIONS: &str = "events_busy_rejections_total";
+/// Event batches refused because the store was unavailable (unhealthy, or closing) (503).
+pub const EVENTS_UNAVAILABLE_REJECTIONS: &str = "events_unavailable_rejections_total";
 /// Catalog versions that went live.
 pub const DECISION_CATALOG_RELOADS: &str = "decision_catalog_reloads_total";
 /// Catalog versions refused (the previous one keeps serving).
@@ -138,6 +140,10 @@ pub fn describe() {
         (
             EVENTS_BUSY_REJECTIONS,
             "Event batches refused because the store was busy.",
+        ),
+        (
+            EVENTS_UNAVAILABLE_REJECTIONS,
+            "Event batches refused because the store was unavailable (unhealthy or closing).",
         ),
         (DECISION_CATALOG_RELOADS, "Catalog versions that went live."),
         (DECISION_CATALOG_RELOAD_ERRORS, "Catalog versions refused."),

@@ -2,7 +2,8 @@
 //!
 //! Logs go through `tracing` (human text by default, JSON lines with `log.format = "json"`); metrics through the
 //! `metrics` facade into a Prometheus recorder whose text is served at `GET /metrics`, and into the live
-//! registry the dashboard reads ([`metrics`] declares every name).
+//! registry the dashboard reads ([`metrics`] declares every name; the event store's are in
+//! `interlude_store::metrics`).
 
 pub mod metrics;
 
@@ -70,6 +71,9 @@ fn installed() -> Result<&'static (PrometheusHandle, Arc<metrics::Live>)> {
     if INSTALLED.set((handle.clone(), live)).is_ok() {
         ::metrics::set_global_recorder(recorder).map_err(|e| Error::Telemetry(e.to_string()))?;
         metrics::describe();
+        // The event store records its own metrics (health, disk, commits, waits); it declares them, the
+        // server registers them, once, with the server's own.
+        interlude_store::metrics::describe();
         spawn_upkeep(handle);
     }
     INSTALLED
