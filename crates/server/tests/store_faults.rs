@@ -20,6 +20,7 @@ use std::time::Duration;
 
 use interlude_events::{AdEvent, EventType, Policy, ServerSideReport};
 use interlude_server::collector::{Collector, EventsConfig, router};
+use interlude_server::edge::auth::{Producers, Scope};
 use interlude_server::stitcher::beacons::BeaconSink;
 use interlude_server::{App, InterludeConfig};
 use interlude_store::{EmbeddedConfig, EventStore, GroupBy};
@@ -72,8 +73,11 @@ fn config(data_dir: &Path) -> InterludeConfig {
         },
         // Long enough that no in-flight request is cut off: the tests check that everything acknowledged is
         // stored.
+        // Development mode: these tests are about the store, so events are posted anonymously (the edge's
+        // authentication has its own tests).
         server: interlude_server::ServerConfig {
             shutdown_grace_secs: 60,
+            insecure_dev: true,
             ..interlude_server::ServerConfig::default()
         },
         ..InterludeConfig::default()
@@ -345,7 +349,9 @@ async fn a_store_that_cannot_take_writes_answers_503_with_retry_after() {
         data_dir: dir.path().to_owned(),
         ..EventsConfig::default()
     };
-    let collector = Collector::open(&config, Arc::new(chrono::Utc::now)).unwrap();
+    let collector = Collector::open(&config, Arc::new(chrono::Utc::now))
+        .unwrap()
+        .with_access(Producers::insecure_dev(), Scope::open());
     let store = collector.embedded().unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
