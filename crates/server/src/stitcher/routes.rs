@@ -24,7 +24,7 @@ use axum::{Json, Router};
 use interlude_decision::ViewerContext;
 use serde::{Deserialize, Serialize};
 
-use super::sgai::SessionMode;
+use super::session::SessionMode;
 use super::tracking::tracking_document;
 use super::{StitchError, Stitcher};
 use crate::edge::client::ClientIp;

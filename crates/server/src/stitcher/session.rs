@@ -45,6 +45,24 @@ pub enum SessionMode {
     Interstitials,
 }
 
+/// What another node needs to rebuild a session.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct SessionRecord {
+    /// Session id.
+    pub id: String,
+    /// Channel id.
+    pub channel: String,
+    /// The viewer.
+    pub viewer: ViewerContext,
+    /// When the session was created.
+    pub created_at: DateTime<Utc>,
+    /// The origin live edge when the session was created.
+    pub joined_msn: u64,
+    /// Stitched or HLS Interstitials.
+    #[serde(default)]
+    pub mode: SessionMode,
+}
+
 /// One viewer watching one channel.
 #[derive(Debug)]
 pub struct Session {
@@ -94,8 +112,8 @@ impl Session {
     }
 
     /// What another node needs to rebuild this session.
-    pub fn record(&self) -> super::shared::SessionRecord {
-        super::shared::SessionRecord {
+    pub fn record(&self) -> SessionRecord {
+        SessionRecord {
             id: self.id.clone(),
             channel: self.channel.clone(),
             viewer: self.viewer.clone(),
@@ -106,7 +124,7 @@ impl Session {
     }
 
     /// Rebuilds a session another node created.
-    pub fn from_record(record: super::shared::SessionRecord, now: DateTime<Utc>) -> Self {
+    pub fn from_record(record: SessionRecord, now: DateTime<Utc>) -> Self {
         let mut s = Session::new(
             record.id,
             record.channel,

@@ -11,30 +11,10 @@
 
 use std::sync::Arc;
 
-use chrono::{DateTime, Utc};
-use interlude_decision::ViewerContext;
 use interlude_store::SessionShare;
-use serde::{Deserialize, Serialize};
 
 use super::session::BreakDecision;
-
-/// What another node needs to rebuild a session.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct SessionRecord {
-    /// Session id.
-    pub id: String,
-    /// Channel id.
-    pub channel: String,
-    /// The viewer.
-    pub viewer: ViewerContext,
-    /// When the session was created.
-    pub created_at: DateTime<Utc>,
-    /// The origin live edge when the session was created.
-    pub joined_msn: u64,
-    /// Stitched or HLS Interstitials.
-    #[serde(default)]
-    pub mode: super::sgai::SessionMode,
-}
+pub use super::session::SessionRecord;
 
 /// Why the shared store failed (callers degrade to node-local behaviour and count it).
 #[derive(Debug, thiserror::Error)]
