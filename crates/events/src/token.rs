@@ -24,6 +24,8 @@ use crate::contract::EventType;
 
 const VERSION: u8 = 1;
 const TAG_LEN: usize = 16;
+/// Bytes of MAC in an issued ad instance id: 64 bits, beyond guessing online.
+const INSTANCE_TAG_LEN: usize = 8;
 /// Version, key id, event code, issued-at, and five empty strings.
 const MIN_PAYLOAD: usize = 1 + 1 + 1 + 4 + 5;
 
@@ -139,6 +141,55 @@ impl Keyring {
     fn mac(&self, id: u8) -> Option<Hmac<Sha256>> {
         // HMAC takes keys of any length, so this cannot fail for a key we hold.
         Hmac::<Sha256>::new_from_slice(self.key(id)?).ok()
+    }
+
+    /// The ad instance id `id` of session `session_id`, made recognisable: `{id}.{key id}{tag}` where the tag
+    /// is the first 8 bytes of HMAC-SHA-256 over the pair, all hex. A producer that relays client beacons can
+    /// then only report ad instances this platform issued to that session (without a store of issued ids:
+    /// a live break issues one per viewer).
+    pub fn issue_instance(&self, session_id: &str, id: &str) -> String {
+        let tag = self
+            .instance_tag(self.current, session_id, id)
+            .unwrap_or_default();
+        format!("{id}.{:02x}{tag}", self.current)
+    }
+
+    /// Whether `issued` was made by [`Keyring::issue_instance`] for `session_id` with a key still held.
+    pub fn verify_instance(&self, session_id: &str, issued: &str) -> bool {
+        let Some((id, suffix)) = issued.rsplit_once('.') else {
+            return false;
+        };
+        if suffix.len() != 2 + 2 * INSTANCE_TAG_LEN || !suffix.is_ascii() {
+            return false;
+        }
+        let Ok(key_id) = u8::from_str_radix(&suffix[..2], 16) else {
+            return false;
+        };
+        let Some(expected) = self.instance_tag(key_id, session_id, id) else {
+            return false;
+        };
+        // Both sides are hex of a MAC: compared in constant time all the same.
+        expected.len() == suffix.len() - 2
+            && expected
+                .bytes()
+                .zip(suffix[2..].bytes())
+                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+                == 0
+    }
+
+    fn instance_tag(&self, key_id: u8, session_id: &str, id: &str) -> Option<String> {
+        let mut mac = self.mac(key_id)?;
+        mac.update(b"interlude-ad-instance\0");
+        mac.update(session_id.as_bytes());
+        mac.update(b"\0");
+        mac.update(id.as_bytes());
+        let tag = mac.finalize().into_bytes();
+        Some(
+            tag.iter()
+                .take(INSTANCE_TAG_LEN)
+                .map(|b| format!("{b:02x}"))
+                .collect(),
+        )
     }
 
     /// Signs `claims` with the current key.
@@ -307,5 +358,39 @@ mod tests {
                 len: 300
             })
         );
+    }
+
+    #[test]
+    fn issued_instances_verify_for_their_session_only() {
+        let mut ring = Keyring::new(1, b"instance-test-key-0123456789abcdef".to_vec());
+        let issued = ring.issue_instance("s-1", "li-7-break-3-0");
+        assert!(issued.starts_with("li-7-break-3-0.01"), "{issued}");
+        assert!(ring.verify_instance("s-1", &issued));
+        assert!(
+            !ring.verify_instance("s-2", &issued),
+            "bound to its session"
+        );
+        assert!(!ring.verify_instance("s-1", "li-7-break-3-0"), "unsigned");
+        assert!(!ring.verify_instance("s-1", "li-7-break-3-1.01deadbeefdeadbeef"));
+        let mut tampered = issued.clone();
+        tampered.pop();
+        tampered.push(if issued.ends_with('0') { '1' } else { '0' });
+        assert!(!ring.verify_instance("s-1", &tampered));
+        for junk in [
+            "",
+            ".",
+            "x.zz",
+            "x.01",
+            "x.ffffffffffffffffff",
+            "x.0é00000000000000",
+        ] {
+            assert!(!ring.verify_instance("s-1", junk), "{junk:?}");
+        }
+        // Rotation: instances issued before keep verifying until the old key is retired.
+        ring.rotate(2, b"instance-test-key-rotated-abcdef0123".to_vec());
+        assert!(ring.verify_instance("s-1", &issued));
+        assert!(ring.issue_instance("s-1", "x").contains(".02"));
+        ring.retire(1);
+        assert!(!ring.verify_instance("s-1", &issued));
     }
 }

@@ -116,6 +116,14 @@ fn event(id: &str, source: &str) -> serde_json::Value {
     })
 }
 
+/// A client-side event whose ad instance this platform issued to its session (as a relay reports one).
+fn issued_event(id: &str) -> serde_json::Value {
+    let keys = Keyring::new(7, SIGNING_SECRET.as_bytes().to_vec());
+    let mut event = event(id, "client_side");
+    event["ad_instance_id"] = keys.issue_instance("s-hostile", &format!("ai-{id}")).into();
+    event
+}
+
 /// Impressions counted for `li-hostile` so far.
 async fn counted(http: &reqwest::Client, base: &str) -> u64 {
     let now = chrono::Utc::now();
@@ -257,15 +265,30 @@ async fn billable_events_only_from_authenticated_producers() {
         "nothing refused was counted"
     );
 
-    // The producers themselves, each within its rights.
-    let relay = http
+    // The relay may only report ad instances this platform issued to the session: an invented one, or one
+    // issued to another session, is refused alone; the issued one in the same batch counts.
+    let keys = Keyring::new(7, SIGNING_SECRET.as_bytes().to_vec());
+    let issued = issued_event("e1");
+    let mut elsewhere = event("e5", "client_side");
+    elsewhere["ad_instance_id"] = keys.issue_instance("s-other", "ai-e5").into();
+    let relay: serde_json::Value = http
         .post(&url)
         .bearer_auth(RELAY_TOKEN)
-        .json(&batch)
+        .json(&vec![event("e6", "client_side"), issued, elsewhere])
         .send()
         .await
+        .unwrap()
+        .json()
+        .await
         .unwrap();
-    assert_eq!(relay.status(), 200);
+    let outcomes: Vec<&str> = relay["outcomes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["outcome"].as_str().unwrap())
+        .collect();
+    assert_eq!(outcomes, ["refused", "counted", "refused"], "{relay}");
+    assert_eq!(relay["accepted"], 1);
     let stitcher = http
         .post(&url)
         .header("authorization", format!("bEaReR {PRODUCER_TOKEN}"))
@@ -385,7 +408,7 @@ async fn a_forwarded_for_header_cannot_launder_a_data_center_address() {
         .post(format!("{}/v1/events", node.base))
         .bearer_auth(RELAY_TOKEN)
         .header("x-forwarded-for", "203.0.113.7")
-        .json(&vec![event("e-dc", "client_side")])
+        .json(&vec![issued_event("e-dc")])
         .send()
         .await
         .unwrap()

@@ -77,6 +77,7 @@ impl App {
         let beacons = Arc::new(PipelineBeaconSink::new(&collector));
         let (pods, decisioning) = decisioning(&config, clock.clone(), &collector).await?;
         let signer = collector.clone();
+        let issuer = collector.clone();
         let stitcher = Stitcher::builder(
             config.stitcher.clone(),
             config.server.base_url(),
@@ -88,6 +89,9 @@ impl App {
         .shared(shared_sessions(&config).await?)
         .tracking_signer(Some(Arc::new(move |claims| signer.tracking_path(claims))))
         .outbound(config.outbound.clone())
+        .instance_issuer(Some(Arc::new(move |session, id| {
+            issuer.issue_instance(session, id)
+        })))
         .build()?;
         stitcher.start();
         let readiness = Readiness::new();

@@ -39,11 +39,23 @@ fn submit_error(e: SubmitError) -> Response {
     ApiError::from(e).into_response()
 }
 
-/// What `POST /v1/events` answers.
+/// What `POST /v1/events` answers: one outcome per event, in order; `accepted` counts those processed.
 #[derive(Debug, Serialize)]
 struct Accepted {
     accepted: usize,
-    outcomes: Vec<Outcome>,
+    outcomes: Vec<Answer>,
+}
+
+/// One event's outcome: what the pipeline did with it, or why the edge refused it (not stored, not counted).
+/// Both serialise as `{"outcome": …}`.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+enum Answer {
+    Processed(Outcome),
+    Refused {
+        outcome: &'static str,
+        reason: String,
+    },
 }
 
 /// The encoding of an event batch, from its `Content-Type`. Anything else is refused: in particular the types a
@@ -117,27 +129,51 @@ async fn post_events(
     }
     let (user_agent, ip) = (user_agent(&headers), client.0);
     let now = (c.clock)();
-    let batch: Vec<Envelope> = events
-        .into_iter()
-        .map(|mut event| {
-            event.received_at = now;
-            let mut envelope = Envelope {
-                event,
-                user_agent: user_agent.clone(),
-                ip,
-            };
-            c.minimise(&mut envelope);
-            envelope
-        })
-        .collect();
-    match c.log.append(batch).await {
-        Ok(outcomes) => Json(Accepted {
-            accepted: outcomes.len(),
-            outcomes,
-        })
-        .into_response(),
-        Err(e) => submit_error(e),
+    // A relay of client beacons may only report ad instances this platform issued to that session: an event
+    // for any other is refused alone (the rest of the batch is real viewers' beacons).
+    let mut answers: Vec<Option<Answer>> = Vec::with_capacity(events.len());
+    let mut batch: Vec<Envelope> = Vec::with_capacity(events.len());
+    for mut event in events {
+        if producer.verify_instances
+            && !c
+                .keys
+                .verify_instance(&event.session_id, &event.ad_instance_id)
+        {
+            metrics::counter!(crate::telemetry::metrics::EVENTS_REFUSED_INSTANCES).increment(1);
+            answers.push(Some(Answer::Refused {
+                outcome: "refused",
+                reason: format!(
+                    "ad_instance_id {:?} was not issued to session {:?}",
+                    event.ad_instance_id, event.session_id
+                ),
+            }));
+            continue;
+        }
+        event.received_at = now;
+        let mut envelope = Envelope {
+            event,
+            user_agent: user_agent.clone(),
+            ip,
+        };
+        c.minimise(&mut envelope);
+        batch.push(envelope);
+        answers.push(None);
     }
+    let outcomes = if batch.is_empty() {
+        Vec::new()
+    } else {
+        match c.log.append(batch).await {
+            Ok(outcomes) => outcomes,
+            Err(e) => return submit_error(e),
+        }
+    };
+    let accepted = outcomes.len();
+    let mut processed = outcomes.into_iter();
+    let outcomes = answers
+        .into_iter()
+        .filter_map(|a| a.or_else(|| processed.next().map(Answer::Processed)))
+        .collect();
+    Json(Accepted { accepted, outcomes }).into_response()
 }
 
 /// The event a pixel fire stands for. Its id derives from the token, so every fire of the same URL is the same

@@ -273,6 +273,12 @@ impl Collector {
         self.counters.clone()
     }
 
+    /// Session `session_id`'s ad instance id `id`, made recognisable to this collector (see
+    /// [`crate::stitcher::instances`]).
+    pub fn issue_instance(&self, session_id: &str, id: &str) -> String {
+        self.keys.issue_instance(session_id, id)
+    }
+
     /// A tracking URL path (`/t/{token}`) for `claims`.
     pub fn tracking_path(&self, claims: &TokenClaims) -> Option<String> {
         self.keys.sign(claims).ok().map(|t| format!("/t/{t}"))

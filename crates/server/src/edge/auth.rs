@@ -150,8 +150,11 @@ pub fn read_scope(edge: &EdgeConfig, admin_token: Option<&str>, insecure_dev: bo
 pub struct Caller {
     /// The producer's name (`anonymous` for unauthenticated development posts).
     pub name: Arc<str>,
-    /// Whether it may report server-side events.
+    /// Whether it may report server-side events (and name ad instances of its own: a trusted producer).
     pub server_side: bool,
+    /// Whether its events must name ad instances this platform issued (every configured producer that is not
+    /// server-side; not anonymous development posts).
+    pub verify_instances: bool,
 }
 
 /// The event producers of `[edge] producers`.
@@ -175,6 +178,7 @@ impl Producers {
                     Caller {
                         name: p.name.as_str().into(),
                         server_side: p.server_side,
+                        verify_instances: !p.server_side,
                     },
                 )
             })
@@ -209,6 +213,7 @@ impl Producers {
             None if self.open => Ok(Caller {
                 name: "anonymous".into(),
                 server_side: false,
+                verify_instances: false,
             }),
             None => Err(ApiError::Unauthorized),
         }
@@ -297,7 +302,7 @@ mod tests {
         let relay = producers
             .authenticate(&with_auth(&format!("bearer {}", "r".repeat(32))))
             .unwrap();
-        assert!(!relay.server_side);
+        assert!(!relay.server_side && relay.verify_instances);
         // Configured producers close anonymous posting even in development.
         assert!(producers.authenticate(&HeaderMap::new()).is_err());
         assert!(

@@ -24,6 +24,7 @@ pub mod creatives;
 pub mod dash;
 mod decisions;
 mod error;
+pub mod instances;
 pub mod pods;
 mod render;
 pub mod routes;

@@ -41,9 +41,17 @@ pub struct StitcherBuilder {
     privacy: Option<Arc<EdgePrivacy>>,
     tracking_signer: Option<super::sgai::TrackingSigner>,
     outbound: interlude_outbound::OutboundConfig,
+    instance_issuer: Option<super::instances::InstanceIssuer>,
 }
 
 impl StitcherBuilder {
+    /// Issues every served ad's instance id through `issuer`, so that the collector can recognise it
+    /// ([`super::instances`]).
+    pub fn instance_issuer(mut self, issuer: Option<super::instances::InstanceIssuer>) -> Self {
+        self.instance_issuer = issuer;
+        self
+    }
+
     /// How creatives' media (playlists and segments named by ad servers and bidders) is fetched: the guarded
     /// client's policy (default: https to public addresses only). The hosts of configured creatives, slates
     /// and origins are allowed besides: the operator named them.
@@ -92,6 +100,10 @@ impl StitcherBuilder {
             what: "building the stitcher's client for creatives ([outbound])".to_owned(),
             source: Box::new(e),
         })?;
+        let pods: Arc<dyn PodSource> = match self.instance_issuer {
+            Some(issuer) => Arc::new(super::instances::IssuingPodSource::new(self.pods, issuer)),
+            None => self.pods,
+        };
         let creatives = CreativeLibrary::new(
             third_party.clone(),
             Duration::from_millis(self.config.decision_timeout_ms.max(1000)),
@@ -105,7 +117,7 @@ impl StitcherBuilder {
                 self.config.session_ttl_secs,
                 self.clock.clone(),
             ),
-            decisions: Decisions::new(&self.config, self.pods, self.shared),
+            decisions: Decisions::new(&self.config, pods, self.shared),
             segments: Segments::new(
                 &self.config,
                 http.clone(),
@@ -192,6 +204,7 @@ impl Stitcher {
             privacy: None,
             tracking_signer: None,
             outbound: interlude_outbound::OutboundConfig::default(),
+            instance_issuer: None,
         }
     }
 

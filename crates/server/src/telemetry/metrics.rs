@@ -59,6 +59,8 @@ pub const STITCHER_PROXY_FETCHES: &str = "stitcher_proxy_fetches_total";
 pub const EVENTS_REJECTED_BATCHES: &str = "events_rejected_batches_total";
 /// Tracking tokens refused (bad signature, malformed).
 pub const EVENTS_REJECTED_TOKENS: &str = "events_rejected_tokens_total";
+/// Posted events refused because their ad instance was not issued to their session by this platform.
+pub const EVENTS_REFUSED_INSTANCES: &str = "events_refused_instances_total";
 /// Event batches refused because the store was busy (503).
 pub const EVENTS_BUSY_REJECTIONS: &str = "events_busy_rejections_total";
 /// Event batches refused because the store was unavailable (unhealthy, or closing) (503).
@@ -137,6 +139,10 @@ pub fn describe() {
             "Event batches refused as malformed.",
         ),
         (EVENTS_REJECTED_TOKENS, "Tracking tokens refused."),
+        (
+            EVENTS_REFUSED_INSTANCES,
+            "Posted events refused: ad instance not issued to their session.",
+        ),
         (
             EVENTS_BUSY_REJECTIONS,
             "Event batches refused because the store was busy.",
