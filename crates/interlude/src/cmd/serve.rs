@@ -25,11 +25,12 @@ pub(crate) async fn run(args: ServeArgs, mut config: InterludeConfig) -> anyhow:
     tracing::info!(listen = %config.server.listen, base_url = %config.server.base_url(),
         channels = config.stitcher.channels.len(), "Serving.");
     app.readiness.set(true);
-    ops::serve(
+    ops::serve_with_limits(
         router,
         config.server.listen,
         Duration::from_secs(config.server.shutdown_grace_secs),
         ops::shutdown_signal(),
+        ops::ConnectionLimits::from(&config.server),
     )
     .await?;
     Ok(())
