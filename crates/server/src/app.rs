@@ -148,11 +148,12 @@ impl App {
             readiness.set(false);
         };
         self.readiness.set(true);
-        let served = endpoints::serve_on(
+        let served = endpoints::serve_on_with_limits(
             listener,
             router,
             Duration::from_secs(self.config.server.shutdown_grace_secs),
             stopping,
+            endpoints::ConnectionLimits::from(&self.config.server),
         )
         .await;
         // Even when serving failed: what was acknowledged is committed and the file closed cleanly.

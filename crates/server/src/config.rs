@@ -97,6 +97,21 @@ pub struct ServerConfig {
     /// Never read from a file or the environment, so a deployment cannot fall into it by configuration.
     #[serde(skip)]
     pub insecure_dev: bool,
+    /// Seconds a client has to send a whole request head (request line and headers), counted from when the
+    /// connection is ready for its next request: a slow client trickling a header ("slowloris") is
+    /// disconnected. On an HTTP/1.1 keep-alive connection this is also how long it may sit idle between
+    /// requests, so a load balancer's idle timeout towards this server must be shorter. 0: no limit.
+    pub header_read_timeout_secs: u64,
+    /// Seconds a connection may go without reading or writing a single byte (a stalled upload, a reader that
+    /// stopped reading, an idle HTTP/2 connection) before it is closed. 0: no limit.
+    pub idle_timeout_secs: u64,
+    /// Connections open at once, every client together; a connection over the cap is closed as soon as it
+    /// is accepted. Keep it below the process's file descriptor limit (`ulimit -n`).
+    pub max_connections: usize,
+    /// Connections open at once from one client address (IPv6: one /64), closed as soon as accepted over the
+    /// cap. The address is the TCP peer: behind a load balancer or CDN that connects from a few addresses,
+    /// raise it to `max_connections` or set 0 (no per-address cap).
+    pub max_connections_per_ip: usize,
 }
 
 fn default_listen() -> SocketAddr {
@@ -115,6 +130,10 @@ impl Default for ServerConfig {
             shutdown_grace_secs: default_shutdown_grace_secs(),
             max_in_flight: 10_000,
             insecure_dev: false,
+            header_read_timeout_secs: 10,
+            idle_timeout_secs: 60,
+            max_connections: 20_000,
+            max_connections_per_ip: 512,
         }
     }
 }
@@ -205,6 +224,12 @@ impl InterludeConfig {
         self.edge.validate()?;
         if let Some(token) = &self.decision.admin_token {
             crate::edge::check_token("decision.admin_token", token)?;
+        }
+        if self.server.max_connections == 0 {
+            return Err(Error::ConfigValue {
+                key: "server.max_connections".to_owned(),
+                reason: "must be > 0".to_owned(),
+            });
         }
         if self.server.shutdown_grace_secs > 3600 {
             return Err(Error::ConfigValue {

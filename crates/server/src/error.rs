@@ -128,6 +128,17 @@ pub enum ApiError {
     /// Well-formed but not acceptable (422).
     #[error("{0}")]
     Unprocessable(String),
+    /// The client did not send its request in time (408).
+    #[error("{0}")]
+    RequestTimeout(String),
+    /// The client is over its rate (429), with a `Retry-After` in seconds.
+    #[error("{detail}")]
+    TooManyRequests {
+        /// What was limited.
+        detail: String,
+        /// Seconds before a retry can succeed.
+        retry_after: u32,
+    },
     /// An upstream (origin, ad server) failed (502).
     #[error("{0}")]
     BadGateway(String),
@@ -172,6 +183,7 @@ impl ApiError {
             StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge(detail),
             StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::UnsupportedMediaType(detail),
             StatusCode::UNPROCESSABLE_ENTITY => ApiError::Unprocessable(detail),
+            StatusCode::REQUEST_TIMEOUT => ApiError::RequestTimeout(detail),
             StatusCode::BAD_GATEWAY => ApiError::BadGateway(detail),
             StatusCode::SERVICE_UNAVAILABLE => ApiError::unavailable(detail, None),
             _ => ApiError::bad_request(detail),
@@ -195,6 +207,8 @@ impl ApiError {
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
+            ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::BadGateway(_) => StatusCode::BAD_GATEWAY,
             ApiError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -224,6 +238,9 @@ impl axum::response::IntoResponse for ApiError {
             ApiError::Unavailable {
                 retry_after: Some(secs),
                 ..
+            }
+            | ApiError::TooManyRequests {
+                retry_after: secs, ..
             } => {
                 response
                     .headers_mut()
@@ -278,6 +295,11 @@ impl From<interlude_store::SubmitError> for ApiError {
 
 impl From<axum::extract::rejection::JsonRejection> for ApiError {
     fn from(e: axum::extract::rejection::JsonRejection) -> Self {
+        // A body over the route's limit is 413; every other rejection (syntax, types, content type) is the
+        // client's malformed request.
+        if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+            return ApiError::PayloadTooLarge(e.body_text());
+        }
         ApiError::bad_request(e.body_text())
     }
 }

@@ -191,3 +191,34 @@ async fn a_vmap_schedules_one_decided_pod_per_break() {
         "{body}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_vmap_schedule_over_fifty_breaks_is_refused_naming_breaks() {
+    let (_dir, _collector, base, _now) = serve().await;
+    let positions = |n: usize| {
+        (0..n)
+            .map(|i| format!("00:{:02}:{:02}", i / 60, i % 60))
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    let response = reqwest::get(format!(
+        "{base}/v1/vmap?channel=live1&duration=30&source=tag&breaks={}",
+        positions(51)
+    ))
+    .await
+    .unwrap();
+    assert_eq!(response.status(), 400);
+    let body = response.text().await.unwrap();
+    assert!(body.contains("breaks"), "{body}");
+    assert!(body.contains("50"), "{body}");
+
+    let response = reqwest::get(format!(
+        "{base}/v1/vmap?channel=live1&duration=30&source=tag&breaks={}",
+        positions(50)
+    ))
+    .await
+    .unwrap();
+    assert_eq!(response.status(), 200, "fifty is allowed");
+    let vmap = interlude_vast::parse_vmap(&response.text().await.unwrap()).unwrap();
+    assert_eq!(vmap.ad_breaks.len(), 50);
+}

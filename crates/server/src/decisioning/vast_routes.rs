@@ -2,7 +2,7 @@
 //! document, decided by the same engine (and third-party demand) as the stitcher's pods; and
 //! `GET /v1/vmap?channel=…&breaks=start,00:10:00,50%,end&duration=…`: a VMAP 1.0 schedule for VOD-style players,
 //! one decided pod per break, inline (`VASTAdData`) or, with `source=tag`, as an `AdTagURI` to `/v1/vast` so
-//! the pod is decided when the player reaches the break.
+//! the pod is decided when the player reaches the break. A schedule has at most [`MAX_VMAP_BREAKS`] positions.
 //!
 //! Each ad is an InLine with `sequence` (its place in the pod, VAST 4.2 §3.3.1), its creative's HLS renditions
 //! as streaming MediaFiles, and impression and quartile tracking URLs that are signed collector pixels, so the
@@ -29,6 +29,10 @@ use serde::Deserialize;
 use crate::collector::Collector;
 use crate::decisioning::decider::Decider;
 use crate::decisioning::explain::BreakQuery;
+
+/// Break positions one VMAP request may ask for: each inline break is a full decision, so the list is the
+/// request's cost. A long-form programme has a pre-roll, a post-roll and a mid-roll every few minutes.
+pub const MAX_VMAP_BREAKS: usize = 50;
 
 #[derive(Clone)]
 struct VastState {
@@ -203,6 +207,14 @@ async fn vmap(
     Query(q): Query<BreakQuery>,
     RawQuery(raw): RawQuery,
 ) -> Response {
+    // Counted before anything is parsed or decided.
+    let asked = schedule.breaks.split(',').count();
+    if asked > MAX_VMAP_BREAKS {
+        return crate::error::ApiError::bad_request(format!(
+            "breaks: at most {MAX_VMAP_BREAKS} positions, got {asked}"
+        ))
+        .into_response();
+    }
     let offsets: Result<Vec<TimeOffset>, String> = schedule
         .breaks
         .split(',')

@@ -23,6 +23,7 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+pub use super::connections::ConnectionLimits;
 use crate::{Error, Result};
 
 /// Whether this process should receive traffic: a flag the process sets (started, draining), and the health
@@ -148,17 +149,30 @@ async fn track_request(request: Request, next: Next) -> Response {
     response
 }
 
-/// Binds `addr`, serves `router` until `shutdown` resolves, then gives in-flight requests `grace` to finish.
+/// Binds `addr`, serves `router` until `shutdown` resolves, then gives in-flight requests `grace` to finish;
+/// with the default connection limits of `[server]` (see [`serve_with_limits`]).
 pub async fn serve(
     router: Router,
     addr: SocketAddr,
     grace: Duration,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
+    serve_with_limits(router, addr, grace, shutdown, ConnectionLimits::default()).await
+}
+
+/// Like [`serve`], under `limits` (header read and idle timeouts, connection caps: see
+/// [`super::connections`]).
+pub async fn serve_with_limits(
+    router: Router,
+    addr: SocketAddr,
+    grace: Duration,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    limits: ConnectionLimits,
+) -> Result<()> {
     let listener = TcpListener::bind(addr)
         .await
         .map_err(|source| Error::Bind { addr, source })?;
-    serve_on(listener, router, grace, shutdown).await
+    serve_on_with_limits(listener, router, grace, shutdown, limits).await
 }
 
 /// Like [`serve`] on an already bound listener (tests bind port 0 and read the address first).
@@ -168,28 +182,26 @@ pub async fn serve_on(
     grace: Duration,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
-    let addr = listener.local_addr().map_err(|source| Error::Bind {
-        addr: SocketAddr::from(([0, 0, 0, 0], 0)),
-        source,
-    })?;
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    // With the peer address: the edge resolves the client from it (never from a header alone).
-    let service = router.into_make_service_with_connect_info::<SocketAddr>();
-    let server = axum::serve(listener, service).with_graceful_shutdown(async move {
-        shutdown.await;
-        let _ = stop_tx.send(true);
-    });
-    let mut stop_rx = stop_rx;
-    tokio::select! {
-        result = server => result.map_err(|source| Error::Bind { addr, source }),
-        () = async {
-            let _ = stop_rx.wait_for(|stopped| *stopped).await;
-            tokio::time::sleep(grace).await;
-        } => {
-            tracing::warn!(%addr, grace_secs = grace.as_secs(), "Grace period over; dropping remaining connections.");
-            Ok(())
-        }
-    }
+    serve_on_with_limits(
+        listener,
+        router,
+        grace,
+        shutdown,
+        ConnectionLimits::default(),
+    )
+    .await
+}
+
+/// Like [`serve_with_limits`] on an already bound listener. Requests carry the peer address as
+/// `ConnectInfo<SocketAddr>`.
+pub async fn serve_on_with_limits(
+    listener: TcpListener,
+    router: Router,
+    grace: Duration,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    limits: ConnectionLimits,
+) -> Result<()> {
+    super::connections::serve(listener, router, grace, shutdown, limits).await
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

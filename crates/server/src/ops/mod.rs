@@ -1,9 +1,12 @@
 //! Running a live event: the operational [`endpoints`] every process serves (`/metrics`, `/healthz`,
 //! `/readyz`), the [`operator`] API (breaks, kill switches, drain), admission control ([`shedding`]), the live
-//! [`dashboard`], and operator controls shared between nodes ([`controls_sync`]).
+//! [`dashboard`], and operator controls shared between nodes ([`controls_sync`]); the listener's connection
+//! limits ([`connections`]) and per-client rate limits ([`rate_limit`]).
 
+pub mod connections;
 pub mod controls_sync;
 pub mod dashboard;
 pub mod endpoints;
 pub mod operator;
+pub mod rate_limit;
 pub mod shedding;

@@ -13,11 +13,17 @@
 //! Stitcher pod decisions are not HTTP requests: they have their own concurrency bound and fall back to slate
 //! on timeout. `/healthz`, `/readyz` and `/metrics` are never refused. Every refusal is counted in
 //! `http_shed_total{class}`; `http_in_flight` is the gauge.
+//!
+//! A request is admitted only once its whole body has arrived (at most [`MAX_BUFFERED_BODY_BYTES`], within
+//! [`BODY_READ_TIMEOUT`]): the budget counts work, and a client trickling a body must not hold a slot while
+//! doing nothing. Over the size: 413; too slow: 408.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
 use axum::Router;
+use axum::body::{Body, HttpBody};
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
@@ -148,12 +154,58 @@ fn refused(class: Class) -> Response {
     }
 }
 
+/// Bytes of a request body read before admission: axum's own default limit for extractors, which no route
+/// raises, so a larger body could not be used anyway.
+pub const MAX_BUFFERED_BODY_BYTES: usize = 2 * 1024 * 1024;
+
+/// Time a client has to send its whole request body, once its head is in.
+pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The request with its body read into memory, or the answer to a body too large (413), too slow (408) or
+/// broken off (400).
+async fn read_body(request: Request) -> Result<Request, Response> {
+    let (parts, body) = request.into_parts();
+    if body.size_hint().exact() == Some(0) {
+        return Ok(Request::from_parts(parts, body));
+    }
+    // A declared length over the limit is refused before a byte is read.
+    if body.size_hint().lower() > MAX_BUFFERED_BODY_BYTES as u64 {
+        return Err(too_large());
+    }
+    let limited = http_body_util::Limited::new(body, MAX_BUFFERED_BODY_BYTES);
+    match tokio::time::timeout(BODY_READ_TIMEOUT, http_body_util::BodyExt::collect(limited)).await {
+        Ok(Ok(collected)) => Ok(Request::from_parts(parts, Body::from(collected.to_bytes()))),
+        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => Err(too_large()),
+        Ok(Err(e)) => Err(crate::error::ApiError::bad_request(format!(
+            "the request body could not be read: {e}"
+        ))
+        .into_response()),
+        Err(_) => Err(crate::error::ApiError::RequestTimeout(format!(
+            "the request body did not arrive within {} s",
+            BODY_READ_TIMEOUT.as_secs()
+        ))
+        .into_response()),
+    }
+}
+
+fn too_large() -> Response {
+    crate::error::ApiError::PayloadTooLarge(format!(
+        "the request body is over {MAX_BUFFERED_BODY_BYTES} bytes"
+    ))
+    .into_response()
+}
+
 async fn admission(State(budget): State<Arc<Budget>>, request: Request, next: Next) -> Response {
     // Health and metrics always answer: a load balancer must see an overloaded node as alive.
     if matches!(request.uri().path(), "/healthz" | "/readyz" | "/metrics") {
         return next.run(request).await;
     }
     let class = Class::of(request.uri().path());
+    // The body first: a slot is for work, not for waiting on the client.
+    let request = match read_body(request).await {
+        Ok(request) => request,
+        Err(refused) => return refused,
+    };
     match budget.admit(class) {
         Some(_slot) => next.run(request).await,
         None => refused(class),
@@ -213,5 +265,79 @@ mod tests {
         assert_eq!(Class::of("/v1/events"), Class::Beacon);
         assert_eq!(Class::of("/v1/vast"), Class::Decision);
         assert_eq!(Class::of("/v1/admin/catalog"), Class::Admin);
+    }
+
+    /// A client still sending its body holds no slot: with a budget of one, another request is served
+    /// meanwhile, and the slow one is served once its body is in.
+    #[tokio::test]
+    async fn a_slot_is_taken_only_once_the_body_is_in() {
+        use axum::routing::post;
+        use tower::ServiceExt;
+
+        let app = with_shedding(
+            Router::new().route("/v1/events", post(|body: String| async move { body })),
+            1,
+        );
+        let (chunks, rx) = tokio::sync::mpsc::channel::<&'static str>(1);
+        let (polled_tx, polled) = tokio::sync::oneshot::channel::<()>();
+        let polled_tx = std::sync::Mutex::new(Some(polled_tx));
+        let stream = futures_util::stream::unfold(rx, move |mut rx| {
+            if let Some(tx) = polled_tx.lock().unwrap().take() {
+                let _ = tx.send(());
+            }
+            async move {
+                rx.recv()
+                    .await
+                    .map(|chunk| (Ok::<_, std::convert::Infallible>(chunk), rx))
+            }
+        });
+        let slow = tokio::spawn(
+            app.clone().oneshot(
+                Request::post("/v1/events")
+                    .body(Body::from_stream(stream))
+                    .unwrap(),
+            ),
+        );
+        // The body is being read (by admission: no handler runs before it is whole).
+        polled.await.unwrap();
+        let other = app
+            .clone()
+            .oneshot(
+                Request::post("/v1/events")
+                    .body(Body::from("fast"))
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(other.status(), StatusCode::OK, "the slot was free");
+        chunks.send("slow").await.unwrap();
+        drop(chunks);
+        let slow = slow.await.unwrap().unwrap();
+        assert_eq!(slow.status(), StatusCode::OK);
+        let body = http_body_util::BodyExt::collect(slow.into_body())
+            .await
+            .unwrap()
+            .to_bytes();
+        assert_eq!(&body[..], b"slow");
+    }
+
+    #[tokio::test]
+    async fn a_declared_body_over_the_limit_is_refused_before_it_is_read() {
+        use tower::ServiceExt;
+
+        let app = with_shedding(
+            Router::new().route("/v1/events", axum::routing::post(|| async { "read" })),
+            10,
+        );
+        let response = app
+            .oneshot(
+                Request::post("/v1/events")
+                    .header(header::CONTENT_LENGTH, MAX_BUFFERED_BODY_BYTES + 1)
+                    .body(Body::from(vec![b'x'; MAX_BUFFERED_BODY_BYTES + 1]))
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
     }
 }

@@ -27,6 +27,15 @@ pub struct StitcherConfig {
     pub ad_delivery: AdDelivery,
     /// Megabytes of creative and slate segments kept in memory in proxy mode.
     pub proxy_cache_mb: u64,
+    /// Sessions this node keeps at once; a new one over the cap is refused (503, to be started on another
+    /// node). Sessions adopted from other nodes are not refused: they are viewers already watching.
+    pub max_sessions: usize,
+    /// Sessions one client address (IPv6: one /64) may start per second, on average (a token bucket of
+    /// `session_burst_per_ip`); over it, 429 with `Retry-After`. The address is the TCP peer: behind a load
+    /// balancer or CDN, raise it or set 0 (no per-address limit).
+    pub session_rate_per_ip: f64,
+    /// Sessions one client address may start at once before `session_rate_per_ip` applies.
+    pub session_burst_per_ip: u32,
 }
 
 /// How ad and slate segments reach the player.
@@ -52,6 +61,9 @@ impl Default for StitcherConfig {
             creatives: Vec::new(),
             ad_delivery: AdDelivery::Redirect,
             proxy_cache_mb: 512,
+            max_sessions: 200_000,
+            session_rate_per_ip: 10.0,
+            session_burst_per_ip: 100,
         }
     }
 }
@@ -200,6 +212,24 @@ impl StitcherConfig {
                     "must not be empty",
                 ));
             }
+        }
+        if self.max_sessions == 0 {
+            return Err(crate::error::ConfigError::new(
+                "stitcher.max_sessions",
+                "must be > 0",
+            ));
+        }
+        if !(self.session_rate_per_ip.is_finite() && self.session_rate_per_ip >= 0.0) {
+            return Err(crate::error::ConfigError::new(
+                "stitcher.session_rate_per_ip",
+                "must be >= 0 (0: no per-address limit)",
+            ));
+        }
+        if self.session_rate_per_ip > 0.0 && self.session_burst_per_ip == 0 {
+            return Err(crate::error::ConfigError::new(
+                "stitcher.session_burst_per_ip",
+                "must be > 0 while session_rate_per_ip is set",
+            ));
         }
         if self.session_ttl_secs == 0 {
             return Err(crate::error::ConfigError::new(

@@ -2,7 +2,8 @@
 //! timeout, resolve every ad to the segments of each content rendition, and fix the decision in the session
 //! (arbitrated through the shared store in distributed mode, so every node renders the same pod).
 //!
-//! Decisions are made when a break is first detected, spread over `decision_spread_ms` so a break for a
+//! Decisions are made when a break is first detected, for the sessions that asked for a playlist recently
+//! (scheduled by the stitcher; an idle or expired session gets none), spread over `decision_spread_ms` so a break for a
 //! million viewers does not become a million simultaneous calls, at most [`MAX_CONCURRENT_DECISIONS`] at a
 //! time. A playlist request that finds a break still undecided decides it then ([`Decisions::decide_pending`],
 //! counted as late), bounded by the same timeout.
@@ -69,6 +70,19 @@ impl Decisions {
         tracked: &TrackedBreak,
         channels: &Channels,
     ) {
+        self.decide_while(session, tracked, channels, |_| true)
+            .await;
+    }
+
+    /// As [`Decisions::decide`], unless `wanted` says otherwise once a decision slot is free: a scheduled
+    /// decision may queue behind [`MAX_CONCURRENT_DECISIONS`] others, and its session may expire meanwhile.
+    pub(crate) async fn decide_while(
+        &self,
+        session: &Session,
+        tracked: &TrackedBreak,
+        channels: &Channels,
+        wanted: impl Fn(&Session) -> bool,
+    ) {
         let lock = session.deciding(&tracked.id);
         let _deciding = lock.lock().await;
         if session.decision(&tracked.id).is_some() {
@@ -96,6 +110,9 @@ impl Decisions {
         let Ok(_permit) = self.permits.acquire().await else {
             return;
         };
+        if !wanted(session) {
+            return;
+        }
         let started = Instant::now();
         let slate = channels.slate(entry).await;
         let mid_break = session.joined_msn > tracked.start_msn;

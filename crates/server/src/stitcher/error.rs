@@ -24,6 +24,15 @@ pub enum StitchError {
     /// The node is draining: existing sessions are served, new ones go elsewhere.
     #[error("this node is draining; start the session on another node")]
     Draining,
+    /// The node holds as many sessions as it may (`stitcher.max_sessions`).
+    #[error("this node is at its session cap; start the session on another node")]
+    SessionCap,
+    /// The client started sessions faster than `stitcher.session_rate_per_ip` allows.
+    #[error("too many sessions started from this address; retry in {retry_after_secs} s")]
+    RateLimited {
+        /// Seconds until the client may start another.
+        retry_after_secs: u32,
+    },
     /// The channel has no DASH origin configured.
     #[error("channel {0:?} is not offered as DASH (no dash_origin)")]
     NoDash(String),
@@ -36,6 +45,10 @@ pub enum StitchError {
     )]
     UnknownBreak(String),
 }
+
+/// `Retry-After` of a refusal at the session cap: sessions expire after their TTL, so room comes back within
+/// seconds on a node whose viewers come and go.
+const SESSION_CAP_RETRY_SECS: u32 = 5;
 
 impl From<StitchError> for crate::error::ApiError {
     fn from(e: StitchError) -> Self {
@@ -52,6 +65,11 @@ impl From<StitchError> for crate::error::ApiError {
             | StitchError::OriginUnavailable(_)
             | StitchError::Upstream(_) => ApiError::BadGateway(detail),
             StitchError::Draining => ApiError::unavailable(detail, None),
+            StitchError::SessionCap => ApiError::unavailable(detail, Some(SESSION_CAP_RETRY_SECS)),
+            StitchError::RateLimited { retry_after_secs } => ApiError::TooManyRequests {
+                detail,
+                retry_after: retry_after_secs,
+            },
         }
     }
 }

@@ -13,10 +13,17 @@
 //!   segment retimed to play `offset_us` into the break, cut to `duration_us` when the break ends sooner.
 //! - `GET /v1/sessions/{session}/tracking` — the session's avails and ads for client-side reporting.
 //! - `GET /v1/channels/{channel}/origin/{rendition}.m3u8` — the origin's playlist as last fetched, unmodified.
+//!
+//! Starting a session is bounded: the body of `POST /v1/sessions` ([`MAX_SESSION_BODY_BYTES`], else 413), each
+//! string and list of a session request (the `MAX_SESSION_…` constants, else 400 naming the field), the
+//! sessions one client address may start per second (`stitcher.session_rate_per_ip`, else 429 with
+//! `Retry-After`), and the sessions of the node (`stitcher.max_sessions`, else 503).
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -33,12 +40,33 @@ use crate::privacy::edge::SignalParams;
 
 const M3U8: &str = "application/vnd.apple.mpegurl";
 
+/// Bytes of a `POST /v1/sessions` body, refused with 413 beyond. A typical request is a few hundred bytes;
+/// this leaves room for long consent strings and a full audience, not for a megabyte of list entries.
+pub const MAX_SESSION_BODY_BYTES: usize = 16 * 1024;
+
+/// Bytes of one string of a session request: the channel, each viewer field, each audience segment, each
+/// key and value, each privacy signal but the consent strings. Ids, codes and names fit with room to spare.
+pub const MAX_SESSION_STRING_BYTES: usize = 256;
+
+/// Bytes of a consent string (`gdpr_consent`, `gpp`): TCF and GPP strings with vendor sections and publisher
+/// restrictions run to a few kilobytes.
+pub const MAX_CONSENT_STRING_BYTES: usize = 4096;
+
+/// Audience segments of one session: targeting uses a handful; every one is carried into each decision.
+pub const MAX_SESSION_SEGMENTS: usize = 64;
+
+/// Custom key-values of one session.
+pub const MAX_SESSION_KEY_VALUES: usize = 32;
+
 /// The stitcher's routes. Playlists, segments and tracking carry no credentials: the session id in the path is
 /// the capability. Which web origins may call them from a browser is the edge's CORS policy
 /// ([`crate::edge::cors`]), applied by the composition root.
 pub fn router(stitcher: Arc<Stitcher>) -> Router {
     Router::new()
-        .route("/v1/sessions", post(create_session))
+        .route(
+            "/v1/sessions",
+            post(create_session).layer(DefaultBodyLimit::max(MAX_SESSION_BODY_BYTES)),
+        )
         .route("/v1/sessions/{session}/tracking", get(tracking))
         .route("/v1/channels/{channel}/master.m3u8", get(implicit_session))
         .route(
@@ -96,10 +124,17 @@ struct SessionCreated {
 
 async fn create_session(
     State(stitcher): State<Arc<Stitcher>>,
-    headers: HeaderMap,
     client: ClientIp,
-    Json(body): Json<CreateSession>,
+    headers: HeaderMap,
+    body: Result<Json<CreateSession>, JsonRejection>,
 ) -> Result<(StatusCode, Json<SessionCreated>), ApiError> {
+    // Each rejection keeps its own status: 413 over the body limit, 422 for a well-formed body with a wrong
+    // or unknown field, 400 for the rest.
+    let Json(body) = body.map_err(|e| ApiError::client(e.status(), e.body_text()))?;
+    check_string("channel", Some(&body.channel), MAX_SESSION_STRING_BYTES)?;
+    check_viewer(&body.viewer)?;
+    check_signals("privacy.", &body.privacy)?;
+    stitcher.admit_client(client.0)?;
     let viewer = stitcher.admit_viewer(body.viewer, &body.privacy, &headers, client.0);
     let session = stitcher
         .create_session_in(&body.channel, viewer, body.mode)
@@ -113,6 +148,83 @@ async fn create_session(
             session_id: session.id.clone(),
         }),
     ))
+}
+
+/// 400 naming `field` when `value` is longer than `max` bytes.
+fn check_string(field: &str, value: Option<&str>, max: usize) -> Result<(), ApiError> {
+    match value {
+        Some(v) if v.len() > max => Err(ApiError::bad_request(format!(
+            "{field}: at most {max} bytes, got {}",
+            v.len()
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// 400 naming `field` when it has more than `max` entries.
+fn check_count(field: &str, len: usize, max: usize) -> Result<(), ApiError> {
+    if len > max {
+        return Err(ApiError::bad_request(format!(
+            "{field}: at most {max} entries, got {len}"
+        )));
+    }
+    Ok(())
+}
+
+/// The bounds on a session's viewer, fields named as in the `POST /v1/sessions` body.
+fn check_viewer(viewer: &ViewerContext) -> Result<(), ApiError> {
+    let max = MAX_SESSION_STRING_BYTES;
+    for (field, value) in [
+        ("viewer.viewer_id", &viewer.viewer_id),
+        ("viewer.device", &viewer.device),
+        ("viewer.platform", &viewer.platform),
+        ("viewer.country", &viewer.country),
+        ("viewer.region", &viewer.region),
+        ("viewer.content_id", &viewer.content_id),
+        ("viewer.genre", &viewer.genre),
+        ("viewer.timezone", &viewer.timezone),
+    ] {
+        check_string(field, value.as_deref(), max)?;
+    }
+    check_count(
+        "viewer.segments",
+        viewer.segments.len(),
+        MAX_SESSION_SEGMENTS,
+    )?;
+    for (i, segment) in viewer.segments.iter().enumerate() {
+        check_string(&format!("viewer.segments[{i}]"), Some(segment), max)?;
+    }
+    check_count(
+        "viewer.key_values",
+        viewer.key_values.len(),
+        MAX_SESSION_KEY_VALUES,
+    )?;
+    for (i, (key, value)) in viewer.key_values.iter().enumerate() {
+        check_string(&format!("viewer.key_values[{i}]"), Some(key), max)?;
+        check_string(&format!("viewer.key_values[{i}]"), Some(value), max)?;
+    }
+    Ok(())
+}
+
+/// The bounds on consent signals, fields named with `prefix` (`privacy.` in the body, none in a query).
+fn check_signals(prefix: &str, signals: &SignalParams) -> Result<(), ApiError> {
+    for (field, value, max) in [
+        ("gdpr", &signals.gdpr, MAX_SESSION_STRING_BYTES),
+        (
+            "gdpr_consent",
+            &signals.gdpr_consent,
+            MAX_CONSENT_STRING_BYTES,
+        ),
+        ("gpp", &signals.gpp, MAX_CONSENT_STRING_BYTES),
+        ("gpp_sid", &signals.gpp_sid, MAX_SESSION_STRING_BYTES),
+        ("us_privacy", &signals.us_privacy, MAX_SESSION_STRING_BYTES),
+        ("lmt", &signals.lmt, MAX_SESSION_STRING_BYTES),
+        ("coppa", &signals.coppa, MAX_SESSION_STRING_BYTES),
+        ("device_id", &signals.device_id, MAX_SESSION_STRING_BYTES),
+    ] {
+        check_string(&format!("{prefix}{field}"), value.as_deref(), max)?;
+    }
+    Ok(())
 }
 
 /// Viewer context from query parameters, for the implicit form.
@@ -144,11 +256,11 @@ struct ViewerQuery {
 async fn implicit_session(
     State(stitcher): State<Arc<Stitcher>>,
     Path(channel): Path<String>,
-    headers: HeaderMap,
     client: ClientIp,
+    headers: HeaderMap,
     Query(q): Query<ViewerQuery>,
 ) -> Result<Response, ApiError> {
-    let session = session_from_query(&stitcher, &channel, &headers, client, q).await?;
+    let session = session_from_query(&stitcher, &channel, client.0, &headers, q).await?;
     master_response(&stitcher, &session.id).await
 }
 
@@ -157,22 +269,36 @@ async fn implicit_session(
 async fn implicit_dash_session(
     State(stitcher): State<Arc<Stitcher>>,
     Path(channel): Path<String>,
-    headers: HeaderMap,
     client: ClientIp,
+    headers: HeaderMap,
     Query(q): Query<ViewerQuery>,
 ) -> Result<Response, ApiError> {
-    let session = session_from_query(&stitcher, &channel, &headers, client, q).await?;
+    let session = session_from_query(&stitcher, &channel, client.0, &headers, q).await?;
     let url = format!("{}/s/{}/manifest.mpd", stitcher.base_url(), session.id);
     Ok(Redirect::temporary(&url).into_response())
 }
 
+/// A session from the implicit form's query; the query's fields are bounded like the body's, and named as
+/// the query names them.
 async fn session_from_query(
     stitcher: &Arc<Stitcher>,
     channel: &str,
+    client: Option<IpAddr>,
     headers: &HeaderMap,
-    client: ClientIp,
     q: ViewerQuery,
-) -> Result<Arc<super::session::Session>, StitchError> {
+) -> Result<Arc<super::session::Session>, ApiError> {
+    for (field, value) in [
+        ("device", &q.device),
+        ("platform", &q.platform),
+        ("country", &q.country),
+        ("region", &q.region),
+        ("content", &q.content),
+        ("genre", &q.genre),
+        ("viewer", &q.viewer),
+        ("tz", &q.tz),
+    ] {
+        check_string(field, value.as_deref(), MAX_SESSION_STRING_BYTES)?;
+    }
     let mode = q.mode;
     let signals = SignalParams {
         gdpr: q.gdpr,
@@ -198,10 +324,12 @@ async fn session_from_query(
         key_values: Vec::new(),
         opt_out_sale: false,
     };
-    let viewer = stitcher.admit_viewer(viewer, &signals, headers, client.0);
-    stitcher
+    check_signals("", &signals)?;
+    stitcher.admit_client(client)?;
+    let viewer = stitcher.admit_viewer(viewer, &signals, headers, client);
+    Ok(stitcher
         .create_session_in(channel, viewer, mode.unwrap_or_default())
-        .await
+        .await?)
 }
 
 async fn master(

@@ -25,7 +25,29 @@ use super::session::{MemorySessionStore, Session, SessionMode, SessionStore};
 use super::sessions::Sessions;
 use super::shared::SharedSessions;
 use crate::privacy::edge::{EdgePrivacy, SignalParams};
-use crate::telemetry::metrics::STITCHER_SESSIONS;
+use crate::telemetry::metrics::{STITCHER_DECISIONS_SKIPPED_IDLE, STITCHER_SESSIONS};
+
+/// A session counts as watching, for the decisions scheduled at a break's start, when it asked for a playlist
+/// within this many target durations (a player refreshes its media playlist about once per target duration).
+pub const ACTIVE_TARGET_DURATIONS: u64 = 3;
+
+/// The shortest such window in seconds: with short target durations a few refreshes are only seconds, and a
+/// player that stalls or is briefly backgrounded, or has started its session but not yet asked for a playlist,
+/// is still watching. Also used before the first refresh, when the target duration is not known yet. An
+/// abandoned session is skipped at the next break after this, long before its TTL frees it.
+pub const MIN_ACTIVE_SECS: u64 = 30;
+
+/// How recently, in milliseconds, a session of a channel with `target_secs` target durations must have asked
+/// for a playlist to count as watching.
+pub(crate) fn active_window_ms(target_secs: u64) -> i64 {
+    i64::try_from(
+        target_secs
+            .saturating_mul(ACTIVE_TARGET_DURATIONS)
+            .max(MIN_ACTIVE_SECS)
+            .saturating_mul(1000),
+    )
+    .unwrap_or(i64::MAX)
+}
 
 pub use interlude_events::Clock;
 
@@ -116,6 +138,13 @@ impl StitcherBuilder {
                 self.privacy,
                 self.config.session_ttl_secs,
                 self.clock.clone(),
+            )
+            .with_limits(
+                self.config.max_sessions,
+                crate::ops::rate_limit::RateLimiter::new(
+                    self.config.session_rate_per_ip,
+                    self.config.session_burst_per_ip,
+                ),
             ),
             decisions: Decisions::new(&self.config, pods, self.shared),
             segments: Segments::new(
@@ -216,14 +245,7 @@ impl Stitcher {
         tokio::spawn(async move {
             while let Some(new_break) = rx.recv().await {
                 me.segments.warm_anchors(&me.channels, &new_break);
-                for session in me.sessions.for_channel(&new_break.channel) {
-                    let (me, tracked) = (me.clone(), new_break.tracked.clone());
-                    let delay = me.decisions.spread_delay(&session.id, &tracked.id);
-                    tokio::spawn(async move {
-                        tokio::time::sleep(delay).await;
-                        me.decide(&session, &tracked).await;
-                    });
-                }
+                me.schedule_decisions(new_break);
             }
         });
         let me = self.clone();
@@ -241,6 +263,72 @@ impl Stitcher {
                 }
             }
         });
+    }
+
+    /// Schedules the decisions of a break that just appeared, for the channel's sessions that asked for a
+    /// playlist within [`ACTIVE_TARGET_DURATIONS`] target durations (others are decided if and when they come
+    /// back, on request), each at its offset in the spread. One task per break walks them in order, and a
+    /// session that expired meanwhile is skipped: an abandoned session costs no decision.
+    fn schedule_decisions(self: &Arc<Self>, new_break: NewBreak) {
+        let NewBreak { channel, tracked } = new_break;
+        let target_secs = self
+            .channels
+            .entry(&channel)
+            .ok()
+            .and_then(|e| {
+                e.channel
+                    .snapshot()
+                    .renditions
+                    .first()
+                    .map(|r| r.media.target_duration)
+            })
+            .unwrap_or(0);
+        let window_ms = active_window_ms(target_secs);
+        let now_ms = self.now().timestamp_millis();
+        let sessions = self.sessions.for_channel(&channel);
+        let total = sessions.len();
+        let mut due: Vec<(Duration, std::sync::Weak<Session>)> = sessions
+            .into_iter()
+            .filter(|s| s.is_watching(now_ms, window_ms))
+            .map(|s| {
+                (
+                    self.decisions.spread_delay(&s.id, &tracked.id),
+                    Arc::downgrade(&s),
+                )
+            })
+            .collect();
+        let idle = total - due.len();
+        if idle > 0 {
+            metrics::counter!(STITCHER_DECISIONS_SKIPPED_IDLE, "channel" => channel.clone())
+                .increment(idle as u64);
+        }
+        due.sort_by_key(|(delay, _)| *delay);
+        let me = self.clone();
+        tokio::spawn(async move {
+            let start = tokio::time::Instant::now();
+            for (delay, session) in due {
+                tokio::time::sleep_until(start + delay).await;
+                // Held weakly: an expired session is freed, not kept alive for its decision.
+                let Some(session) = session.upgrade() else {
+                    continue;
+                };
+                if !me.sessions.is_live(&session) {
+                    continue;
+                }
+                let (me, tracked) = (me.clone(), tracked.clone());
+                tokio::spawn(async move {
+                    me.decisions
+                        .decide_while(&session, &tracked, &me.channels, |s| me.sessions.is_live(s))
+                        .await;
+                });
+            }
+        });
+    }
+
+    /// Takes one session start from the allowance of the client at `client` (`stitcher.session_rate_per_ip`);
+    /// `None` (no peer address known) is not limited.
+    pub fn admit_client(&self, client: Option<std::net::IpAddr>) -> Result<(), StitchError> {
+        self.sessions.admit_client(client)
     }
 
     /// The channel, for routes that serve its origin data.

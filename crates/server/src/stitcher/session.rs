@@ -181,6 +181,11 @@ impl Session {
     pub fn last_seen_ms(&self) -> i64 {
         self.last_seen_ms.load(Ordering::Relaxed)
     }
+
+    /// Whether the session was used within `window_ms` of `now_ms` (its player is still refreshing).
+    pub fn is_watching(&self, now_ms: i64, window_ms: i64) -> bool {
+        now_ms.saturating_sub(self.last_seen_ms()) <= window_ms
+    }
 }
 
 /// Where this node keeps the sessions it serves (in-process; sharing with other nodes is

@@ -1,6 +1,8 @@
 //! Who is watching: the sessions this node serves (the local store the hot path reads), the ones shared with
-//! other nodes in distributed mode, the viewer each keeps after consent, and draining.
+//! other nodes in distributed mode, the viewer each keeps after consent, draining, and the bounds on new
+//! sessions (the node's cap, each client address's creation rate).
 
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -10,9 +12,11 @@ use interlude_decision::ViewerContext;
 use super::StitchError;
 use super::session::{BreakDecision, Session, SessionMode, SessionStore, new_session_id};
 use super::shared::SharedSessions;
+use crate::ops::rate_limit::RateLimiter;
 use crate::privacy::edge::{EdgePrivacy, SignalParams};
 use crate::telemetry::metrics::{
-    STITCHER_SESSIONS_ADOPTED, STITCHER_SESSIONS_CREATED, STITCHER_SHARED_ERRORS,
+    STITCHER_SESSIONS_ADOPTED, STITCHER_SESSIONS_CREATED, STITCHER_SESSIONS_REFUSED,
+    STITCHER_SHARED_ERRORS,
 };
 
 /// The sessions of this node, and of every node when shared.
@@ -23,6 +27,10 @@ pub(crate) struct Sessions {
     draining: AtomicBool,
     ttl_secs: u64,
     clock: interlude_events::Clock,
+    /// Most sessions created here at once (adopted ones are not refused).
+    max_sessions: usize,
+    /// Sessions each client address may start, when limited.
+    creation_rate: Option<RateLimiter>,
 }
 
 fn shared_error(e: impl std::fmt::Display, what: &'static str) {
@@ -46,7 +54,44 @@ impl Sessions {
             draining: AtomicBool::new(false),
             ttl_secs,
             clock,
+            max_sessions: usize::MAX,
+            creation_rate: None,
         }
+    }
+
+    /// Refuses new sessions past `max_sessions` on this node, and past `creation_rate` per client address.
+    pub(crate) fn with_limits(
+        mut self,
+        max_sessions: usize,
+        creation_rate: Option<RateLimiter>,
+    ) -> Self {
+        self.max_sessions = max_sessions;
+        self.creation_rate = creation_rate;
+        self
+    }
+
+    /// Takes one session start from the client at `client`'s allowance; unknown addresses (a request that
+    /// did not come through the listener, such as an in-process test) are not limited.
+    pub(crate) fn admit_client(&self, client: Option<IpAddr>) -> Result<(), StitchError> {
+        let (Some(limiter), Some(ip)) = (&self.creation_rate, client) else {
+            return Ok(());
+        };
+        limiter.take(ip, std::time::Instant::now()).map_err(|wait| {
+            metrics::counter!(STITCHER_SESSIONS_REFUSED, "reason" => "rate").increment(1);
+            StitchError::RateLimited {
+                retry_after_secs: u32::try_from(wait.as_secs_f64().ceil() as u64)
+                    .unwrap_or(u32::MAX)
+                    .max(1),
+            }
+        })
+    }
+
+    /// Whether `session` is still one of this node's (not expired, not forgotten): a decision scheduled for
+    /// it is wasted otherwise.
+    pub(crate) fn is_live(&self, session: &Session) -> bool {
+        self.local
+            .get(&session.id)
+            .is_some_and(|s| std::ptr::eq(Arc::as_ptr(&s), session))
     }
 
     /// The shared store, in distributed mode.
@@ -124,6 +169,10 @@ impl Sessions {
         if self.draining.load(Ordering::Acquire) {
             return Err(StitchError::Draining);
         }
+        if self.local.len() >= self.max_sessions {
+            metrics::counter!(STITCHER_SESSIONS_REFUSED, "reason" => "cap").increment(1);
+            return Err(StitchError::SessionCap);
+        }
         let mut session = Session::new(
             new_session_id(),
             channel.to_owned(),
@@ -197,8 +246,12 @@ impl Sessions {
         self.draining.store(draining, Ordering::Release);
     }
 
-    /// Forgets sessions idle for longer than the TTL; how many.
+    /// Forgets sessions idle for longer than the TTL, and clients whose creation allowance is whole again;
+    /// how many sessions expired.
     pub(crate) fn expire_idle(&self) -> usize {
+        if let Some(limiter) = &self.creation_rate {
+            limiter.prune(std::time::Instant::now());
+        }
         let ttl_ms = i64::try_from(self.ttl_secs.saturating_mul(1000)).unwrap_or(i64::MAX);
         self.local
             .expire((self.clock)().timestamp_millis() - ttl_ms)

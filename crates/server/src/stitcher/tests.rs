@@ -321,3 +321,94 @@ fn configured_hosts_are_allowed_and_only_they() {
         ]
     );
 }
+
+#[tokio::test]
+async fn a_node_at_its_session_cap_refuses_new_sessions() {
+    let sessions = sessions(None).with_limits(2, None);
+    for _ in 0..2 {
+        sessions
+            .create(
+                "live1",
+                ViewerContext::default(),
+                SessionMode::Stitched,
+                100,
+            )
+            .await
+            .unwrap();
+    }
+    let refused = sessions
+        .create(
+            "live1",
+            ViewerContext::default(),
+            SessionMode::Stitched,
+            100,
+        )
+        .await;
+    assert!(matches!(refused, Err(StitchError::SessionCap)));
+}
+
+#[test]
+fn a_client_over_its_creation_rate_is_told_when_to_retry() {
+    let limiter = crate::ops::rate_limit::RateLimiter::new(0.01, 2);
+    let sessions = sessions(None).with_limits(usize::MAX, limiter);
+    let client = Some("192.0.2.9".parse().unwrap());
+    sessions.admit_client(client).unwrap();
+    sessions.admit_client(client).unwrap();
+    match sessions.admit_client(client) {
+        Err(StitchError::RateLimited { retry_after_secs }) => {
+            assert!(retry_after_secs >= 1, "{retry_after_secs}");
+        }
+        other => panic!("expected a rate refusal, got {other:?}"),
+    }
+    sessions
+        .admit_client(Some("192.0.2.10".parse().unwrap()))
+        .unwrap();
+    sessions.admit_client(None).unwrap();
+}
+
+#[tokio::test]
+async fn only_sessions_seen_within_the_window_count_as_watching_and_expired_ones_are_not_live() {
+    assert_eq!(
+        super::service::active_window_ms(12),
+        36_000,
+        "three target durations"
+    );
+    assert_eq!(
+        super::service::active_window_ms(2),
+        30_000,
+        "never below the floor"
+    );
+    let sessions = sessions(None);
+    let session = sessions
+        .create(
+            "live1",
+            ViewerContext::default(),
+            SessionMode::Stitched,
+            100,
+        )
+        .await
+        .unwrap();
+    let seen = session.last_seen_ms();
+    assert!(session.is_watching(seen + 10_000, 10_000));
+    assert!(!session.is_watching(seen + 10_001, 10_000));
+    assert!(sessions.is_live(&session));
+    let copy = Session::new(
+        session.id.clone(),
+        "live1".into(),
+        ViewerContext::default(),
+        now(),
+        100,
+    );
+    assert!(
+        !sessions.is_live(&copy),
+        "another session of the same id is not this one"
+    );
+    let forgotten = Sessions::new(
+        Arc::new(MemorySessionStore::default()),
+        None,
+        None,
+        60,
+        Arc::new(now),
+    );
+    assert!(!forgotten.is_live(&session), "not in this node's store");
+}

@@ -23,6 +23,15 @@ pub const HTTP_REQUEST_DURATION: &str = "http_request_duration_seconds";
 pub const HTTP_IN_FLIGHT: &str = "http_in_flight";
 /// Requests refused by load shedding, by class.
 pub const HTTP_SHED: &str = "http_shed_total";
+/// Connections closed as soon as accepted, by reason (`total`, `per_ip`).
+pub const HTTP_CONNECTIONS_REFUSED: &str = "http_connections_refused_total";
+/// Connections open.
+pub const HTTP_CONNECTIONS_OPEN: &str = "http_connections_open";
+/// Sessions refused, by reason (`rate`: the client's creation rate; `cap`: the node's session cap).
+pub const STITCHER_SESSIONS_REFUSED: &str = "stitcher_sessions_refused_total";
+/// Break decisions not scheduled at a break's start because the session had not asked for a playlist
+/// recently (decided on request if it comes back).
+pub const STITCHER_DECISIONS_SKIPPED_IDLE: &str = "stitcher_decisions_skipped_idle_total";
 /// Live sessions, by channel.
 pub const STITCHER_SESSIONS: &str = "stitcher_sessions";
 /// Sessions created, by channel.
@@ -88,6 +97,15 @@ pub fn describe() {
             "Requests answered, by route, method and status.",
         ),
         (HTTP_SHED, "Requests refused by load shedding, by class."),
+        (
+            HTTP_CONNECTIONS_REFUSED,
+            "Connections closed as soon as accepted, by reason.",
+        ),
+        (STITCHER_SESSIONS_REFUSED, "Sessions refused, by reason."),
+        (
+            STITCHER_DECISIONS_SKIPPED_IDLE,
+            "Break decisions not scheduled for sessions idle at the break's start.",
+        ),
         (STITCHER_SESSIONS_CREATED, "Sessions created, by channel."),
         (
             STITCHER_SESSIONS_ADOPTED,
@@ -163,6 +181,7 @@ pub fn describe() {
     }
     for (name, help) in [
         (HTTP_IN_FLIGHT, "Requests in flight."),
+        (HTTP_CONNECTIONS_OPEN, "Connections open."),
         (STITCHER_SESSIONS, "Live sessions, by channel."),
     ] {
         describe_gauge!(name, help);
