@@ -67,17 +67,30 @@ import yaml
 rules_path, tests_path, dash_path, out_rules = sys.argv[1:5]
 errors = []
 
-# Metrics the code exports: the `metrics` facade's macros with a literal name. Histograms are exported with
-# buckets (telemetry.rs), so they come as _bucket, _sum and _count series.
+# Metrics the code exports: the `metrics` facade's macros with a literal name, or with a constant declared as
+# `pub const NAME: &str = "metric_name";` (each crate declares its metrics once, in its metrics module) and
+# used as `counter!(NAME` or `counter!(path::to::NAME`. Histograms are exported with buckets (telemetry), so
+# they come as _bucket, _sum and _count series.
 code, histograms = set(), set()
+texts = []
 for path in glob.glob("crates/**/*.rs", recursive=True):
     with open(path, encoding="utf-8") as f:
-        text = f.read()
+        texts.append(f.read())
+constants = {}
+for text in texts:
+    for ident, name in re.findall(r'\bconst\s+([A-Z][A-Z0-9_]*)\s*:\s*&(?:\'static\s+)?str\s*=\s*"([a-zA-Z_:][a-zA-Z0-9_:]*)"', text):
+        constants.setdefault(ident, set()).add(name)
+def export(kind, name):
+    code.add(name)
+    if kind == "histogram":
+        histograms.add(name)
+        code.update(name + s for s in ("_bucket", "_sum", "_count"))
+for text in texts:
     for kind, name in re.findall(r'\b(counter|gauge|histogram)!\(\s*"([a-zA-Z_:][a-zA-Z0-9_:]*)"', text):
-        code.add(name)
-        if kind == "histogram":
-            histograms.add(name)
-            code.update(name + s for s in ("_bucket", "_sum", "_count"))
+        export(kind, name)
+    for kind, ident in re.findall(r'\b(counter|gauge|histogram)!\(\s*(?:[A-Za-z_][A-Za-z0-9_]*::)*([A-Z][A-Z0-9_]*)\b', text):
+        for name in constants.get(ident, ()):
+            export(kind, name)
 if not code:
     errors.append("no metric found in crates/: is this the repository root?")
 
