@@ -67,6 +67,11 @@ enum Command {
     },
     /// Print the effective configuration (defaults + file + environment) as TOML, or the error in it.
     Config,
+    /// The embedded event store offline: verify it, export what it holds.
+    Store {
+        #[command(subcommand)]
+        command: cmd::store::StoreCommand,
+    },
 }
 
 fn main() -> ExitCode {
@@ -117,6 +122,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Process(args) => {
             interlude_server::telemetry::init_logging(&config.log)?;
             runtime()?.block_on(cmd::process::run(args, config.interlude))
+        }
+        Command::Store { command } => {
+            if cmd::store::run(command, config.events.data_dir.clone())? {
+                Ok(())
+            } else {
+                anyhow::bail!("the store is damaged (see the report)")
+            }
         }
         Command::Serve(args) => {
             interlude_server::telemetry::init_logging(&config.log)?;

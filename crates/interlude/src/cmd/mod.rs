@@ -12,3 +12,4 @@ pub(crate) mod process;
 pub(crate) mod replay;
 pub(crate) mod scte35;
 pub(crate) mod serve;
+pub(crate) mod store;
