@@ -6,6 +6,8 @@
 //! in both renditions: the ad server receives the impression and each tracking event exactly once, the
 //! canary receives nothing (the guard refuses it and the outbox keeps it as a dead letter), and nothing is
 //! left queued once the server has shut down.
+//!
+//! And the decider's win notice goes through the outbox too: a break decided twice notifies the bidder once.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -445,4 +447,136 @@ async fn stitched_ads_fire_their_third_party_pixels_once_and_never_an_unlisted_h
     assert_eq!(dead.len(), 1, "{dead:?}");
     assert!(dead[0].pixel.url_template.ends_with("/canary"), "{dead:?}");
     assert!(dead[0].reason.starts_with("rejected"), "{dead:?}");
+}
+
+/// The decider's win notice goes through the outbox: deciding the same break twice (a retried decision)
+/// notifies the winning bidder once, with the price filled in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_win_notice_goes_through_the_outbox_once_per_ad_instance() {
+    use axum::Router;
+    use axum::extract::State;
+    use axum::routing::{get, post};
+    use interlude_decision::catalog::Catalog;
+    use interlude_decision::engine::Engine;
+    use interlude_decision::{PodRequest, ViewerContext};
+    use interlude_server::decisioning::decider::{BidderConfig, Decider, DemandConfig};
+    use interlude_server::pixels::PixelOutbox;
+
+    let notices: Arc<Mutex<Vec<String>>> = Arc::default();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let bidder = format!("http://{}", listener.local_addr().unwrap());
+    let base = bidder.clone();
+    let app = Router::new()
+        .route(
+            "/bid",
+            post(move |axum::Json(request): axum::Json<serde_json::Value>| {
+                let base = base.clone();
+                async move {
+                    let adm = r#"<VAST version="4.2"><Ad id="b1"><InLine><AdSystem>dsp</AdSystem><AdTitle>b1</AdTitle>
+                        <Impression><![CDATA[https://dsp.example/imp]]></Impression><Creatives><Creative adId="b1">
+                        <Linear><Duration>00:00:15</Duration><MediaFiles><MediaFile delivery="streaming"
+                        type="application/x-mpegURL" width="1280" height="720" bitrate="2500">
+                        <![CDATA[https://cdn.example/b1/720p.m3u8]]></MediaFile></MediaFiles></Linear></Creative>
+                        </Creatives></InLine></Ad></VAST>"#;
+                    let response = serde_json::json!({
+                        "id": request["id"], "cur": "USD",
+                        "seatbid": [{ "bid": [{ "id": "b1", "impid": request["imp"][0]["id"], "price": 20.0,
+                            "adomain": ["dsp.example"], "dur": 15, "adm": adm,
+                            "nurl": format!("{base}/win?price=${{AUCTION_PRICE}}") }] }]
+                    });
+                    ([("content-type", "application/json")], response.to_string())
+                }
+            }),
+        )
+        .route(
+            "/win",
+            get(
+                |State(seen): State<Arc<Mutex<Vec<String>>>>, uri: axum::http::Uri| async move {
+                    seen.lock().unwrap().push(uri.query().unwrap_or("").to_owned());
+                },
+            ),
+        )
+        .with_state(notices.clone());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let loopback = interlude_outbound::OutboundConfig {
+        allow: vec!["127.0.0.0/8".into()],
+        ..interlude_outbound::OutboundConfig::default()
+    };
+    let client = interlude_outbound::GuardedClient::new(&loopback).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let outbox = Arc::new(
+        PixelOutbox::embedded(
+            &interlude_outbox::OutboxConfig::default(),
+            &dir.path().join("outbox.redb"),
+            client.clone(),
+        )
+        .unwrap(),
+    );
+    let catalog =
+        Catalog::from_toml(include_str!("../../decision/tests/data/catalog.toml")).unwrap();
+    let now: chrono::DateTime<Utc> = "2026-11-23T20:00:00Z".parse().unwrap();
+    let engine = Arc::new(Engine::new(catalog, Arc::new(NoCounts), 6, 500));
+    let decider = Decider::new(
+        engine,
+        Arc::new(move || now),
+        DemandConfig {
+            bidders: vec![BidderConfig {
+                name: "dsp".into(),
+                url: format!("{bidder}/bid"),
+            }],
+            ..DemandConfig::default()
+        },
+        client,
+    )
+    .with_outbox(outbox.clone());
+    let request = PodRequest {
+        channel: "live1".into(),
+        session_id: "s1".into(),
+        break_id: "b1".into(),
+        duration_secs: Some(60.0),
+        viewer: ViewerContext {
+            device: Some("tv".into()),
+            country: Some("DE".into()),
+            genre: Some("football".into()),
+            ..ViewerContext::default()
+        },
+    };
+    let mut instances = Vec::new();
+    for _ in 0..2 {
+        let d = decider.decide(&request, false, true).await;
+        let won = d.decision.pod.ads.iter().find(|a| a.creative_id == "b1");
+        instances.push(won.expect("the bid wins a slot").ad_instance_id.clone());
+    }
+    assert_eq!(instances[0], instances[1], "one ad instance per break");
+    // The notice arrives (a wait for delivery, not a bound on its time), then nothing is left to send.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while notices.lock().unwrap().is_empty() || outbox.depth().await.unwrap() > 0 {
+        assert!(Instant::now() < deadline, "no win notice");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // The notice is keyed by its ad instance: queued again, it is a duplicate.
+    let again = interlude_outbox::Pixel::new(
+        instances[0].clone(),
+        interlude_outbox::PixelEvent::Nurl,
+        format!("{bidder}/win?price=20.0000"),
+    );
+    assert_eq!(
+        outbox.enqueue(vec![again]).await.unwrap(),
+        [interlude_outbox::Enqueued::Duplicate]
+    );
+    outbox.shutdown().await.unwrap();
+    assert_eq!(*notices.lock().unwrap(), ["price=20.0000"]);
+}
+
+/// Counters with nothing delivered and nothing seen: decisions without an event store.
+struct NoCounts;
+
+impl interlude_events::Counters for NoCounts {
+    fn delivered(&self, _: &str, _: chrono::DateTime<Utc>) -> u64 {
+        0
+    }
+    fn viewer_impressions(&self, _: &str, _: &str, _: chrono::DateTime<Utc>) -> u64 {
+        0
+    }
 }
