@@ -4,8 +4,10 @@
 //! demo`, the benchmarks and the integration tests all build the application this one way.
 //!
 //! [`App::serve`] runs it until a shutdown signal and then stops it in the one order that loses nothing:
-//! not ready, no new connections, in-flight requests drained, the stitcher's buffered beacons submitted, and
-//! last the event store's committer, which commits what is queued and closes the file ([`App::shutdown`]).
+//! not ready, no new connections, in-flight requests drained, the stitcher's buffered beacons submitted (and
+//! the third-party pixels of those counted queued in the outbox), the event store's committer, which commits
+//! what is queued and closes the file, and last the outbox, which lets the pixels in flight finish; what is
+//! still queued is fired after the restart ([`App::shutdown`]).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,6 +23,7 @@ use crate::decisioning::admin::LiveCatalog;
 use crate::decisioning::decider::Decider;
 use crate::edge::auth::{Producers, guard, read_scope};
 use crate::ops::endpoints::{self, Readiness};
+use crate::pixels::PixelOutbox;
 use crate::privacy::edge::EdgePrivacy;
 use crate::stitcher::beacons::BeaconSink;
 use crate::stitcher::pods::ConfiguredPodSource;
@@ -44,6 +47,8 @@ pub struct App {
     pub readiness: Readiness,
     /// The stitcher's server-side beacons on their way into the pipeline (drained at shutdown).
     pub beacons: Arc<PipelineBeaconSink>,
+    /// Third parties' pixels fired by the server (drained at shutdown).
+    pub outbox: Arc<PixelOutbox>,
 }
 
 impl std::fmt::Debug for App {
@@ -74,8 +79,19 @@ impl App {
         config.require_secrets()?;
         let privacy = edge_privacy(&config)?;
         let collector = collector(&config, clock.clone(), privacy.clone()).await?;
-        let beacons = Arc::new(PipelineBeaconSink::new(&collector));
-        let (pods, decisioning) = decisioning(&config, clock.clone(), &collector).await?;
+        let outbox = match outbox(&config).await {
+            Ok(outbox) => outbox,
+            Err(e) => {
+                // The store is open already: close it, so the next start needs no repair.
+                let _ = collector.shutdown().await;
+                return Err(e);
+            }
+        };
+        let beacons = Arc::new(PipelineBeaconSink::with_outbox(
+            &collector,
+            Some(outbox.clone()),
+        ));
+        let (pods, decisioning) = decisioning(&config, clock.clone(), &collector, &outbox).await?;
         let signer = collector.clone();
         let issuer = collector.clone();
         let stitcher = Stitcher::builder(
@@ -106,6 +122,7 @@ impl App {
             decisioning,
             readiness,
             beacons,
+            outbox,
         })
     }
 
@@ -162,21 +179,34 @@ impl App {
     }
 
     /// Stops the event pipeline after the HTTP server has drained: the stitcher's buffered server-side
-    /// beacons are submitted (waiting up to `events.beacon_wait_secs` for an unhealthy store), then the
-    /// store's committer stops intake, commits every queued batch and closes the store, so nothing
-    /// acknowledged is lost and the next start needs no repair. Later appends answer 503.
+    /// beacons are submitted (waiting up to `events.beacon_wait_secs` for an unhealthy store) and the pixels
+    /// of those counted queued, then the store's committer stops intake, commits every queued batch and
+    /// closes the store, so nothing acknowledged is lost and the next start needs no repair. Later appends
+    /// answer 503. Last the outbox stops taking pixels and waits up to `outbox.drain_timeout_ms` for the sends
+    /// in flight: the queue is durable, so what it does not send now is sent after the restart, and the
+    /// event store, whose records are the bill, is closed before this wait.
     pub async fn shutdown(&self) -> Result<()> {
         self.readiness.set(false);
         self.beacons.close().await;
-        self.collector
+        let committed = self
+            .collector
             .shutdown()
             .await
             .map_err(|e| Error::Shutdown {
                 what: "committing and closing the event store".into(),
                 source: boxed(e),
-            })?;
-        tracing::info!("Event pipeline stopped; queued events committed.");
-        Ok(())
+            });
+        if committed.is_ok() {
+            tracing::info!("Event pipeline stopped; queued events committed.");
+        }
+        // Even when the store failed to close: the pixels in flight still deserve their answers.
+        if let Some(drained) = self.outbox.shutdown().await {
+            tracing::info!(
+                abandoned = drained.abandoned,
+                "Outbox stopped; queued pixels are fired after the restart."
+            );
+        }
+        committed
     }
 
     /// Every route of the node: the stitcher's, the collector's, decisioning (VAST/VMAP, explain, catalog
@@ -318,6 +348,7 @@ async fn decisioning(
     config: &InterludeConfig,
     clock: Clock,
     collector: &Collector,
+    outbox: &Arc<PixelOutbox>,
 ) -> Result<(Arc<dyn PodSource>, Option<(Arc<Decider>, Arc<LiveCatalog>)>)> {
     let tolerance_ms = u32::try_from(config.stitcher.tolerance_ms).unwrap_or(u32::MAX);
     let Some(path) = &config.decision.catalog else {
@@ -364,12 +395,10 @@ async fn decisioning(
     let http = interlude_outbound::GuardedClient::new(&config.outbound)
         .map_err(boxed)
         .map_err(Error::startup("building the outbound client ([outbound])"))?;
-    let decider = Arc::new(Decider::new(
-        engine,
-        clock,
-        config.decision.demand.clone(),
-        http,
-    ));
+    let decider = Arc::new(
+        Decider::new(engine, clock, config.decision.demand.clone(), http)
+            .with_outbox(outbox.clone()),
+    );
     if let Some(url) = &config.decision.controls_redis {
         crate::ops::controls_sync::spawn(decider.clone(), url, "interlude")
             .map_err(boxed)
@@ -395,6 +424,35 @@ async fn decisioning(
         config.decision.catalog_reload_secs.max(1),
     ));
     Ok((decider.clone(), Some((decider, catalogs))))
+}
+
+/// Opens the outbox and starts firing through a guarded client of `[outbound]` (the same policy as every other
+/// call to a third party): the redb queue beside the event store, or in distributed mode the queue in
+/// PostgreSQL that every node shares, so that one pixel is fired once whichever node counted it.
+async fn outbox(config: &InterludeConfig) -> Result<Arc<PixelOutbox>> {
+    let client = interlude_outbound::GuardedClient::new(&config.outbound)
+        .map_err(boxed)
+        .map_err(Error::startup(
+            "building the outbound client of the outbox ([outbound])",
+        ))?;
+    let outbox = if config.distributed.enabled {
+        let url = &config.distributed.postgres_url;
+        PixelOutbox::shared(&config.outbox, url, client)
+            .await
+            .map_err(boxed)
+            .map_err(Error::startup(format!(
+                "opening the outbox in PostgreSQL {url:?}"
+            )))?
+    } else {
+        let path = crate::pixels::embedded_path(&config.outbox, &config.events.data_dir);
+        PixelOutbox::embedded(&config.outbox, &path, client)
+            .map_err(boxed)
+            .map_err(Error::startup(format!(
+                "opening the outbox {}",
+                path.display()
+            )))?
+    };
+    Ok(Arc::new(outbox))
 }
 
 /// In distributed mode, the sessions and decisions shared through Redis.

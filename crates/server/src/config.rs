@@ -39,6 +39,9 @@ pub struct InterludeConfig {
     /// Calls to third parties (ad servers, bidders, pixels): TLS roots, the SSRF allowlist, timeouts and
     /// body caps per kind.
     pub outbound: interlude_outbound::OutboundConfig,
+    /// Third parties' pixels fired by the server (VAST impressions and tracking, OpenRTB notices): where the
+    /// durable queue lives, per-host limits, retries.
+    pub outbox: interlude_outbox::OutboxConfig,
     /// Who may call what, and which proxies are trusted to name the client.
     pub edge: crate::edge::EdgeConfig,
 }

@@ -9,6 +9,7 @@
 //! | [`decisioning`] | the pod decider (catalog engine plus third-party demand), the catalog admin API, VAST/VMAP for client-side players, the decision explainer |
 //! | [`ops`] | `/metrics`, `/healthz`, `/readyz`, the operator API, load shedding, the live dashboard, controls shared between nodes |
 //! | [`edge`] | who may call what (producer, read and admin scopes) and who the client is (trusted proxies) |
+//! | [`pixels`] | third parties' pixels (VAST impressions and tracking, OpenRTB notices) fired by the server through the durable outbox |
 //! | [`privacy`] | consent and minimisation at the edge, erasure of a viewer from every store |
 //! | [`telemetry`] | logging and metrics set-up, every metric declared once |
 //!
@@ -22,6 +23,7 @@ pub mod decisioning;
 pub mod edge;
 pub mod error;
 pub mod ops;
+pub mod pixels;
 pub mod privacy;
 pub mod stitcher;
 pub mod telemetry;

@@ -1,16 +1,19 @@
-//! The stitcher's server-side beacons into the pipeline ([`PipelineBeaconSink`]).
+//! The stitcher's server-side beacons into the pipeline ([`PipelineBeaconSink`]), and the third parties'
+//! pixels of those the pipeline counted into the outbox.
 
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use interlude_events::Envelope;
 use interlude_events::contract::AdEvent;
+use interlude_events::{Envelope, Outcome};
+use interlude_outbox::Pixel;
 use interlude_store::{Committer, EventLog, SubmitError};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use super::Collector;
+use crate::pixels::PixelOutbox;
 use crate::stitcher::beacons::BeaconSink;
 
 /// Feeds the stitcher's server-side beacons into the pipeline without blocking the segment request: beacons go
@@ -26,8 +29,15 @@ use crate::stitcher::beacons::BeaconSink;
 /// deadline loses beacons, and each loss is counted (`stitcher_beacons_lost_total`,
 /// `events_submit_wait_timeouts_total`) and logged. [`PipelineBeaconSink::close`] drains the buffer at
 /// shutdown.
+///
+/// With an outbox, each beacon carries the third parties' pixels it stands for, and those of the beacons the
+/// pipeline *counted* are queued for firing once their batch is stored: a segment fetched again is the same
+/// report (a retry) and a report of an event already counted (the player's own beacon, another rendition's
+/// segment) a duplicate, and neither fires anything; a quarantined beacon fires nothing either. With a
+/// distributed log the count happens downstream, so a logged beacon's pixels are queued, and the outbox's
+/// deduplication by (ad instance, event, URL), shared by every node in PostgreSQL, keeps it to one firing.
 pub struct PipelineBeaconSink {
-    tx: mpsc::Sender<Envelope>,
+    tx: mpsc::Sender<(Envelope, Vec<Pixel>)>,
     stop: watch::Sender<bool>,
     task: Mutex<Option<JoinHandle<()>>>,
 }
@@ -42,19 +52,43 @@ struct Target {
     log: Arc<dyn EventLog>,
     committer: Option<Committer>,
     wait: Duration,
+    outbox: Option<Arc<PixelOutbox>>,
 }
 
 impl Target {
-    /// Submits `batch`, waiting for a busy or unhealthy store until `deadline`; counts and logs a loss.
-    async fn submit(&self, batch: Vec<Envelope>, deadline: Instant) {
+    /// Submits `batch`, waiting for a busy or unhealthy store until `deadline`; counts and logs a loss. Then
+    /// queues the pixels of the beacons that counted.
+    async fn submit(&self, batch: Vec<(Envelope, Vec<Pixel>)>, deadline: Instant) {
         let n = batch.len();
+        let (envelopes, pixels): (Vec<Envelope>, Vec<Vec<Pixel>>) = batch.into_iter().unzip();
         let result = match &self.committer {
-            Some(committer) => committer.submit_wait(batch, deadline).await.map(drop),
-            None => self.append_wait(batch, deadline).await,
+            Some(committer) => committer.submit_wait(envelopes, deadline).await,
+            None => self.append_wait(envelopes, deadline).await,
         };
-        if let Err(e) = result {
-            metrics::counter!(crate::telemetry::metrics::STITCHER_BEACONS_LOST).increment(n as u64);
-            tracing::warn!(error = %e, beacons = n, "Server-side beacons not stored.");
+        let outcomes = match result {
+            Ok(outcomes) => outcomes,
+            Err(e) => {
+                metrics::counter!(crate::telemetry::metrics::STITCHER_BEACONS_LOST)
+                    .increment(n as u64);
+                tracing::warn!(error = %e, beacons = n, "Server-side beacons not stored.");
+                return;
+            }
+        };
+        let Some(outbox) = &self.outbox else { return };
+        let fire: Vec<Pixel> = outcomes
+            .iter()
+            .zip(pixels)
+            .filter(|(outcome, _)| matches!(outcome, Outcome::Counted { .. } | Outcome::Logged))
+            .flat_map(|(_, pixels)| pixels)
+            .collect();
+        if fire.is_empty() {
+            return;
+        }
+        let queued = fire.len();
+        // The beacon is stored and counted already; a pixel not queued now is not fired (the failure is
+        // counted in `outbox_store_errors_total`).
+        if let Err(e) = outbox.enqueue(fire).await {
+            tracing::warn!(error = %e, pixels = queued, "Third-party pixels of counted beacons not queued.");
         }
     }
 
@@ -64,11 +98,11 @@ impl Target {
         &self,
         batch: Vec<Envelope>,
         deadline: Instant,
-    ) -> Result<(), SubmitError> {
+    ) -> Result<Vec<Outcome>, SubmitError> {
         let mut delay = Duration::from_millis(10);
         loop {
             match self.log.append(batch.clone()).await {
-                Ok(_) => return Ok(()),
+                Ok(outcomes) => return Ok(outcomes),
                 Err(SubmitError::Busy) if Instant::now() + delay < deadline => {
                     tokio::time::sleep(delay).await;
                     delay = (delay * 2).min(Duration::from_secs(1));
@@ -80,14 +114,21 @@ impl Target {
 }
 
 impl PipelineBeaconSink {
-    /// A sink into `collector`'s pipeline (spawns its submitting task).
+    /// A sink into `collector`'s pipeline (spawns its submitting task); beacons' pixels are dropped.
     pub fn new(collector: &Collector) -> Self {
-        let (tx, mut rx) = mpsc::channel::<Envelope>(BEACON_BUFFER);
+        Self::with_outbox(collector, None)
+    }
+
+    /// A sink into `collector`'s pipeline that queues the pixels of counted beacons in `outbox` (spawns its
+    /// submitting task).
+    pub fn with_outbox(collector: &Collector, outbox: Option<Arc<PixelOutbox>>) -> Self {
+        let (tx, mut rx) = mpsc::channel::<(Envelope, Vec<Pixel>)>(BEACON_BUFFER);
         let (stop, mut stopped) = watch::channel(false);
         let target = Target {
             log: collector.log.clone(),
             committer: collector.committer.clone(),
             wait: collector.beacon_wait,
+            outbox,
         };
         let task = tokio::spawn(async move {
             let mut batch = Vec::with_capacity(BEACON_BATCH);
@@ -124,8 +165,9 @@ impl PipelineBeaconSink {
     }
 
     /// Stops taking beacons and returns once every buffered one has been submitted (stored, or counted lost
-    /// after `events.beacon_wait_secs`). Shutdown calls it after the HTTP server has drained, before the
-    /// store's committer shuts down, so the last segments' beacons are committed too.
+    /// after `events.beacon_wait_secs`) and the pixels of those counted are queued. Shutdown calls it after
+    /// the HTTP server has drained, before the store's committer and the outbox shut down, so the last
+    /// segments' beacons are committed and their pixels queued too.
     pub async fn close(&self) {
         self.stop.send_replace(true);
         let task = self
@@ -143,6 +185,10 @@ impl PipelineBeaconSink {
 
 impl BeaconSink for PipelineBeaconSink {
     fn emit(&self, event: AdEvent) {
+        self.emit_with_pixels(event, Vec::new());
+    }
+
+    fn emit_with_pixels(&self, event: AdEvent, pixels: Vec<Pixel>) {
         metrics::counter!(crate::telemetry::metrics::STITCHER_SERVER_BEACONS, "event" => event.event_type.as_str())
             .increment(1);
         let envelope = Envelope {
@@ -150,7 +196,7 @@ impl BeaconSink for PipelineBeaconSink {
             user_agent: None,
             ip: None,
         };
-        if self.tx.try_send(envelope).is_err() {
+        if self.tx.try_send((envelope, pixels)).is_err() {
             metrics::counter!(crate::telemetry::metrics::STITCHER_BEACONS_LOST).increment(1);
             tracing::warn!("Server-side beacon buffer full or closed; beacon not stored.");
         }

@@ -5,7 +5,8 @@
 //! fetch; the tags (through the `vast` crate's wrapper resolution) and the bidders (one POST each, cut off at
 //! `tmax`) run concurrently; the engine then decides the whole pod with the resolved ads competing in their
 //! tiers, so a programmatic bid outranks house but never a guaranteed line item. Winners' `nurl` and losers'
-//! `lurl` are called in the background; a winner's `burl` joins its impression URLs (billed on impression).
+//! `lurl` and VAST error pixels go to the outbox (fired in the background, deduplicated, retried; called
+//! directly without one); a winner's `burl` joins its impression URLs, fired when the impression is counted.
 //!
 //! Everything this module waits on is bounded: a slow bidder or tag server costs at most the budget, and the
 //! pod is returned with whatever answered in time.
@@ -25,6 +26,7 @@ use interlude_decision::openrtb::{
 };
 use interlude_decision::{PodRequest, PodSource};
 use interlude_outbound::{GuardedClient, Kind};
+use interlude_outbox::{Pixel, PixelEvent};
 use interlude_vast::macros::{MacroValues, Unfilled, expand, expand_error_code};
 use interlude_vast::{Ad, Fetcher, ResolveConfig};
 use serde::{Deserialize, Serialize};
@@ -114,6 +116,8 @@ pub struct Decider {
     config: DemandConfig,
     controls: std::sync::Mutex<Controls>,
     on_control: std::sync::Mutex<Option<ControlHook>>,
+    /// Where notices and error pixels are queued; `None`: called directly, once, without retries.
+    outbox: Option<Arc<crate::pixels::PixelOutbox>>,
 }
 
 /// Called with the controls after each local change (to share them with other nodes).
@@ -143,7 +147,14 @@ impl Decider {
             config,
             controls: std::sync::Mutex::default(),
             on_control: std::sync::Mutex::default(),
+            outbox: None,
         }
+    }
+
+    /// The same decider, firing notices and error pixels through `outbox`.
+    pub fn with_outbox(mut self, outbox: Arc<crate::pixels::PixelOutbox>) -> Self {
+        self.outbox = Some(outbox);
+        self
     }
 
     /// Sets the hook told of every local change of the controls.
@@ -256,13 +267,16 @@ impl Decider {
         };
         let auction_id = format!("{}-{}", request.session_id, request.break_id);
         let bid_request = bid_request(&auction_id, request, &slot, settings);
-        let (tags, bids) = tokio::join!(self.fetch_tags(&engine, &direct.tags, now), async {
-            if auction {
-                self.auction(&bid_request).await
-            } else {
-                (Vec::new(), Vec::new())
+        let (tags, bids) = tokio::join!(
+            self.fetch_tags(&engine, &direct.tags, now, &auction_id),
+            async {
+                if auction {
+                    self.auction(&bid_request).await
+                } else {
+                    (Vec::new(), Vec::new())
+                }
             }
-        });
+        );
         let (mut external, tag_failures) = tags;
         let (accepted, refused) = bids;
         external.extend(accepted.iter().map(|b| b.ad.clone()));
@@ -285,12 +299,14 @@ impl Decider {
         }
     }
 
-    /// Fetches and resolves each tag; the usable ones become their line items' external ads.
+    /// Fetches and resolves each tag; the usable ones become their line items' external ads. `decision_id`
+    /// (session and break) names the error pixels' ad instance in the outbox.
     async fn fetch_tags(
         &self,
         engine: &Engine,
         tags: &[TagRequest],
         now: DateTime<Utc>,
+        decision_id: &str,
     ) -> (Vec<ExternalAd>, Vec<(String, String)>) {
         let fetcher = HttpFetcher::new(self.http.clone());
         let config = self.resolve_config();
@@ -300,10 +316,11 @@ impl Decider {
         let results = join_all(tags.iter().map(|t| {
             let uri = expand(&t.tag, &values, Unfilled::Keep);
             let (fetcher, config) = (&fetcher, &config);
+            let key = format!("tag:{decision_id}:{}", t.line_item_id);
             async move {
                 let resolved = interlude_vast::resolve_tag(&uri, fetcher, config).await;
                 for failure in &resolved.failures {
-                    self.ping_all(failure.pings.clone());
+                    self.ping_all(&key, PixelEvent::Error, failure.pings.clone());
                 }
                 let Some(ad) = resolved.vast.ads.into_iter().next() else {
                     let why = resolved.failures.first().map_or("no ad".to_owned(), |f| {
@@ -311,7 +328,7 @@ impl Decider {
                     });
                     return Err((t.line_item_id.clone(), why));
                 };
-                self.usable(&ad)
+                self.usable(&ad, &key)
                     .and_then(|p| {
                         engine
                             .tag_ad(t, p)
@@ -331,10 +348,13 @@ impl Decider {
         (ads, failures)
     }
 
-    /// The ad in stitchable form, or its VAST error reported through its Error URIs.
-    fn usable(&self, ad: &Ad) -> Result<interlude_decision::PodAd, String> {
+    /// The ad in stitchable form, or its VAST error reported through its Error URIs (`key` names it in the
+    /// outbox).
+    fn usable(&self, ad: &Ad, key: &str) -> Result<interlude_decision::PodAd, String> {
         pod_ad_from_vast(ad).map_err(|e| {
             self.ping_all(
+                key,
+                PixelEvent::Error,
                 error_uris(ad)
                     .iter()
                     .map(|u| expand_error_code(u, e.code))
@@ -429,6 +449,7 @@ impl Decider {
         join_all(bids.filter_map(|bid| {
             let adm = bid.adm.as_deref()?;
             let (fetcher, config) = (&fetcher, &config);
+            let key = format!("bid:{}:{}", response.id, bid.id);
             Some(async move {
                 // Lenient: one unreadable ad in the markup costs that ad (its Error URIs are pinged with
                 // the code it earned), not the bid.
@@ -436,11 +457,11 @@ impl Decider {
                     Err(e) => Err(format!("adm is not VAST: {e}")),
                     Ok(parsed) => {
                         for dropped in &parsed.dropped {
-                            self.ping_all(dropped.pings());
+                            self.ping_all(&key, PixelEvent::Error, dropped.pings());
                         }
                         let resolved = interlude_vast::resolve(parsed.vast, fetcher, config).await;
                         for failure in &resolved.failures {
-                            self.ping_all(failure.pings.clone());
+                            self.ping_all(&key, PixelEvent::Error, failure.pings.clone());
                         }
                         resolved
                             .vast
@@ -458,14 +479,15 @@ impl Decider {
         .collect()
     }
 
-    /// Win notices for chosen bids (and their billing notice on impression), loss notices for the rest.
+    /// Win notices for chosen bids (and their billing notice on impression), loss notices for the rest. The
+    /// creative of a chosen bid is known usable here (its markup resolved to a stitchable ad, or the bid was
+    /// refused), so `nurl` fires now; `burl` waits for the counted impression.
     fn notify_bidders(
         &self,
         request: &BidRequest,
         accepted: &[AcceptedBid],
         decision: &mut Decision,
     ) {
-        let mut pings = Vec::new();
         for b in accepted {
             let chosen = decision
                 .pod
@@ -474,11 +496,14 @@ impl Decider {
                 .find(|ad| ad.creative_id == b.ad.ad.creative_id && ad.line_item_id.is_none());
             match chosen {
                 Some(ad) => {
-                    pings.extend(
+                    self.ping_all(
+                        &ad.ad_instance_id,
+                        PixelEvent::Nurl,
                         b.bid
                             .nurl
                             .iter()
-                            .map(|u| expand_notice(u, request, &b.seat, &b.bid, 0)),
+                            .map(|u| expand_notice(u, request, &b.seat, &b.bid, 0))
+                            .collect(),
                     );
                     ad.impression_urls.extend(
                         b.bid
@@ -488,20 +513,32 @@ impl Decider {
                     );
                 }
                 // 102: lost to a higher bid (OpenRTB 2.6 §5.25, loss reason codes).
-                None => pings.extend(
+                None => self.ping_all(
+                    &format!("bid:{}:{}", request.id, b.bid.id),
+                    PixelEvent::Lurl,
                     b.bid
                         .lurl
                         .iter()
-                        .map(|u| expand_notice(u, request, &b.seat, &b.bid, 102)),
+                        .map(|u| expand_notice(u, request, &b.seat, &b.bid, 102))
+                        .collect(),
                 ),
             }
         }
-        self.ping_all(pings);
     }
 
-    /// Calls URLs in the background (notices and VAST error pixels: fire and forget, bounded).
-    fn ping_all(&self, urls: Vec<String>) {
+    /// Fires notices or VAST error pixels (already expanded) of `key` (an ad instance, or the bid or tag they
+    /// are about): through the outbox when there is one, so each (key, event, URL) fires once, durably and
+    /// with retries; otherwise called in the background (fire and forget, bounded).
+    fn ping_all(&self, key: &str, event: PixelEvent, urls: Vec<String>) {
         if urls.is_empty() {
+            return;
+        }
+        if let Some(outbox) = &self.outbox {
+            outbox.enqueue_later(
+                urls.into_iter()
+                    .map(|url| Pixel::new(key, event, url))
+                    .collect(),
+            );
             return;
         }
         let http = self.http.clone();

@@ -1,7 +1,8 @@
 //! Ad and slate segment delivery: an ad segment request resolved to the creative's segment (a redirect), or
 //! in proxy mode its bytes retimed to continue the content; either way the server-side beacons the segment
 //! stands for are fired (impression and start with the first segment, quartiles as the ad's play position
-//! passes them, complete with the last), the way MediaTailor reports SSAI impressions.
+//! passes them, complete with the last), the way MediaTailor reports SSAI impressions, each with the third
+//! parties' pixels it stands for (fired once the pipeline counts it, see `collector::beacon_sink`).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -166,8 +167,17 @@ impl Segments {
             let total: u64 = ad.segment_micros.iter().sum();
             let last = segment + 1 == ad.segment_micros.len();
             let now = (self.clock)();
+            let consent = crate::privacy::edge::flags_of(&session.viewer);
+            let fetch = crate::pixels::SegmentFetch {
+                at: now,
+                pod_sequence: u32::try_from(position + 1).unwrap_or(u32::MAX),
+                ad_micros: total,
+                // Device data goes to third parties only with the viewer's consent and no opt-out of sale.
+                share_device: consent.personalisation && !consent.opt_out_sale,
+            };
             for event in events_for_segment(segment, start, start + duration, total, last) {
-                self.beacons.emit(AdEvent::server_side(ServerSideReport {
+                let pixels = crate::pixels::server_side_pixels(&ad.ad, event, fetch);
+                let beacon = AdEvent::server_side(ServerSideReport {
                     ad_instance_id: ad_instance_id.to_owned(),
                     event_type: event,
                     session_id: session.id.clone(),
@@ -177,8 +187,9 @@ impl Segments {
                     line_item_id: ad.ad.line_item_id.clone(),
                     occurred_at: now,
                     viewer_id: session.viewer.viewer_id.clone(),
-                    consent: crate::privacy::edge::flags_of(&session.viewer),
-                }));
+                    consent,
+                });
+                self.beacons.emit_with_pixels(beacon, pixels);
             }
             return Ok(AdSegmentTarget {
                 url,

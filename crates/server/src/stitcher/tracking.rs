@@ -60,7 +60,7 @@ pub struct TrackingEvent {
     pub event_type: &'static str,
     /// Seconds from the ad start when it is due.
     pub offset_secs: f64,
-    /// URLs to call.
+    /// Third-party URLs the player calls; empty for a stitched session, whose pixels the server fires.
     pub beacon_urls: Vec<String>,
 }
 
@@ -74,6 +74,10 @@ pub(crate) fn tracking_document(
     session: &Session,
 ) -> Result<TrackingDocument, StitchError> {
     let snapshot = stitcher.channel(&session.channel)?.snapshot();
+    // The server fires the third parties' pixels of a stitched session's ads itself, when it counts the
+    // event from the segment fetch (`crate::pixels`): a player given them too would fire them a second time.
+    // An interstitials session's player fetches the ads itself and nothing is fired for it server-side.
+    let server_fires = session.mode != super::session::SessionMode::Interstitials;
     let mut avails = Vec::new();
     for tracked in snapshot.breaks.iter() {
         let Some(decision) = session.decision(&tracked.id) else {
@@ -112,7 +116,7 @@ pub(crate) fn tracking_document(
                     .map(|&(event_type, f)| TrackingEvent {
                         event_type,
                         offset_secs: duration * f,
-                        beacon_urls: if event_type == "impression" {
+                        beacon_urls: if event_type == "impression" && !server_fires {
                             resolved.ad.impression_urls.clone()
                         } else {
                             Vec::new()

@@ -74,6 +74,8 @@ fn installed() -> Result<&'static (PrometheusHandle, Arc<metrics::Live>)> {
         // The event store records its own metrics (health, disk, commits, waits); it declares them, the
         // server registers them, once, with the server's own.
         interlude_store::metrics::describe();
+        // So are the outbox's (pixels queued, fired, failed, retried, dead-lettered; queue depth).
+        interlude_outbox::metrics::describe();
         spawn_upkeep(handle);
     }
     INSTALLED

@@ -1,0 +1,582 @@
+//! Third parties' pixels fired by the server, through the whole application (`App::build`, `App::serve_on`):
+//! an HTTPS ad server, whose certificate comes from a CA made at test time and trusted through
+//! `outbound.ca_file`, serves the VAST tag of the catalog's only line item. Its ad has an `<Impression>`, a
+//! `<Tracking>` URL for start, each quartile and complete, and a second `<Impression>` on a loopback socket
+//! that is not allow-listed (a canary). A stitched session in proxy mode plays the ad's segments, twice and
+//! in both renditions: the ad server receives the impression and each tracking event exactly once, the
+//! canary receives nothing (the guard refuses it and the outbox keeps it as a dead letter), and nothing is
+//! left queued once the server has shut down.
+//!
+//! And the decider's win notice goes through the outbox too: a break decided twice notifies the bidder once.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::collections::BTreeMap;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use chrono::{TimeDelta, Utc};
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use interlude_outbox::{OutboxStore, RedbStore};
+use interlude_server::stitcher::config::{
+    AdDelivery, ChannelConfig, RenditionConfig, StitcherConfig,
+};
+use interlude_server::{App, InterludeConfig};
+use interlude_sim::clock::{Clock as _, ScaledClock};
+use interlude_sim::origin::{OriginConfig, OriginState, router};
+use rcgen::{
+    BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair, KeyUsagePurpose,
+};
+use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
+use tokio::net::TcpListener;
+
+/// Channel time runs this many times faster than real time.
+const SPEED: f64 = 4.0;
+
+/// A CA made at test time and a rustls server configuration for 127.0.0.1 signed by it.
+fn test_ca() -> (String, Arc<rustls::ServerConfig>) {
+    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    params
+        .distinguished_name
+        .push(DnType::CommonName, "Interlude pixel test CA");
+    params.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
+    let issuer = CertifiedIssuer::self_signed(params, KeyPair::generate().unwrap()).unwrap();
+    let key = KeyPair::generate().unwrap();
+    let cert = CertificateParams::new(vec!["127.0.0.1".to_owned(), "localhost".to_owned()])
+        .unwrap()
+        .signed_by(&key, &issuer)
+        .unwrap();
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
+    let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(vec![cert.der().clone()], key)
+    .unwrap();
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    (issuer.pem(), Arc::new(config))
+}
+
+/// The third party: serves `/vast`, answers 204 to anything else and records it (path and query).
+struct AdServer {
+    addr: SocketAddr,
+    hits: Arc<Mutex<Vec<String>>>,
+}
+
+impl AdServer {
+    /// Starts on 127.0.0.1 over TLS; `vast(base)` is the tag's document, given the server's own base URL.
+    async fn start(tls: Arc<rustls::ServerConfig>, vast: impl Fn(&str) -> String) -> AdServer {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let document = Bytes::from(vast(&format!("https://{addr}")));
+        let hits: Arc<Mutex<Vec<String>>> = Arc::default();
+        let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+        let seen = hits.clone();
+        tokio::spawn(async move {
+            while let Ok((tcp, _)) = listener.accept().await {
+                let (acceptor, seen, document) = (acceptor.clone(), seen.clone(), document.clone());
+                tokio::spawn(async move {
+                    let Ok(tls) = acceptor.accept(tcp).await else {
+                        return;
+                    };
+                    let service =
+                        hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
+                            let target = req
+                                .uri()
+                                .path_and_query()
+                                .map_or("/".to_owned(), |p| p.to_string());
+                            let response = if req.uri().path() == "/vast" {
+                                hyper::Response::new(Full::new(document.clone()))
+                            } else {
+                                seen.lock().unwrap().push(target);
+                                let mut r = hyper::Response::new(Full::new(Bytes::new()));
+                                *r.status_mut() = hyper::StatusCode::NO_CONTENT;
+                                r
+                            };
+                            async move { Ok::<_, Infallible>(response) }
+                        });
+                    let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                        .serve_connection(TokioIo::new(tls), service)
+                        .await;
+                });
+            }
+        });
+        AdServer { addr, hits }
+    }
+
+    /// Hits per path (the query varies: cachebuster).
+    fn per_path(&self) -> BTreeMap<String, usize> {
+        let mut counts = BTreeMap::new();
+        for hit in self.hits.lock().unwrap().iter() {
+            let path = hit.split('?').next().unwrap_or(hit).to_owned();
+            *counts.entry(path).or_insert(0) += 1;
+        }
+        counts
+    }
+}
+
+/// A loopback socket that only counts connections: nothing may ever reach it.
+async fn canary() -> (SocketAddr, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let counter = accepted.clone();
+    tokio::spawn(async move {
+        while let Ok((_stream, _)) = listener.accept().await {
+            counter.fetch_add(1, Ordering::SeqCst);
+        }
+    });
+    (addr, accepted)
+}
+
+const TRACKED: [&str; 5] = [
+    "start",
+    "firstQuartile",
+    "midpoint",
+    "thirdQuartile",
+    "complete",
+];
+
+fn vast(base: &str, canary: SocketAddr, playlist: &str) -> String {
+    let tracking: String = TRACKED
+        .iter()
+        .map(|e| {
+            format!(
+                r#"<Tracking event="{e}"><![CDATA[{base}/t/{e}?cb=[CACHEBUSTING]]]></Tracking>"#
+            )
+        })
+        .collect();
+    format!(
+        r#"<VAST version="4.2"><Ad id="tp"><InLine><AdSystem>3p</AdSystem><AdTitle>tp</AdTitle>
+        <Impression><![CDATA[{base}/imp?ss=[SERVERSIDE]&cb=[CACHEBUSTING]]]></Impression>
+        <Impression><![CDATA[http://{canary}/canary]]></Impression>
+        <Creatives><Creative adId="tp-15"><Linear><Duration>00:00:15</Duration>
+        <TrackingEvents>{tracking}</TrackingEvents>
+        <MediaFiles><MediaFile delivery="streaming" type="application/x-mpegURL" width="640" height="360"
+        bitrate="800"><![CDATA[{playlist}]]></MediaFile></MediaFiles></Linear></Creative></Creatives>
+        </InLine></Ad></VAST>"#
+    )
+}
+
+fn catalog(tag: &str) -> String {
+    format!(
+        r#"
+[[advertisers]]
+id = "tp"
+categories = []
+
+[[campaigns]]
+id = "tp-q4"
+advertiser = "tp"
+
+[[line_items]]
+id = "tp-all"
+campaign = "tp-q4"
+tier = "standard"
+start = "2020-01-01T00:00:00Z"
+end = "2100-01-01T00:00:00Z"
+goal = {{ impressions = 1000000 }}
+cpm = 10.0
+creatives = ["tp-15"]
+
+[[creatives]]
+id = "tp-15"
+advertiser = "tp"
+duration_secs = 15.0
+approved = true
+vast_tag = "{tag}"
+"#
+    )
+}
+
+/// The ad segment URLs of `session`'s rendition `rendition`.
+async fn ad_segments(
+    http: &reqwest::Client,
+    base: &str,
+    session: &str,
+    rendition: usize,
+) -> Vec<String> {
+    let playlist = http
+        .get(format!("{base}/s/{session}/{rendition}/media.m3u8"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    playlist
+        .lines()
+        .filter(|l| !l.starts_with('#') && l.contains("/ads/"))
+        .map(|l| {
+            if l.starts_with("http") {
+                l.to_owned()
+            } else if l.starts_with('/') {
+                format!("{base}{l}")
+            } else {
+                format!("{base}/s/{session}/{rendition}/{l}")
+            }
+        })
+        .collect()
+}
+
+async fn fetch_all(http: &reqwest::Client, urls: &[String]) {
+    for url in urls {
+        let response = http.get(url).send().await.unwrap();
+        assert!(
+            response.status().is_success(),
+            "{url}: {}",
+            response.status()
+        );
+        response.bytes().await.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stitched_ads_fire_their_third_party_pixels_once_and_never_an_unlisted_host() {
+    let dir = tempfile::tempdir().unwrap();
+
+    // The origin, with channel time 20 s past its epoch: the break is 30..50 s.
+    let epoch = Utc::now() - TimeDelta::seconds(20);
+    let origin_config = OriginConfig {
+        window_segments: 40,
+        first_break_secs: 30,
+        break_duration_secs: 20,
+        epoch,
+        ..OriginConfig::default()
+    };
+    let clock = Arc::new(ScaledClock::new(epoch + TimeDelta::seconds(20), SPEED));
+    let origin_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let origin = format!("http://{}", origin_listener.local_addr().unwrap());
+    let state = OriginState::new(origin_config, clock.clone());
+    tokio::spawn(async move { axum::serve(origin_listener, router(state)).await });
+
+    // The third party, and the canary its VAST names besides.
+    let (ca_pem, tls) = test_ca();
+    let (canary_addr, canary_hits) = canary().await;
+    let ad_playlist = format!("{origin}/assets/ads/ad15/r1/index.m3u8");
+    let ads = AdServer::start(tls, |base| vast(base, canary_addr, &ad_playlist)).await;
+    let ca_file = dir.path().join("ca.pem");
+    std::fs::write(&ca_file, ca_pem).unwrap();
+    let catalog_file = dir.path().join("catalog.toml");
+    std::fs::write(
+        &catalog_file,
+        catalog(&format!("https://{}/vast", ads.addr)),
+    )
+    .unwrap();
+
+    let renditions = |path: &str| -> Vec<RenditionConfig> {
+        [(300_000, "320x180", "r0"), (800_000, "640x360", "r1")]
+            .into_iter()
+            .map(|(bandwidth, res, r)| RenditionConfig {
+                bandwidth,
+                resolution: Some(res.to_owned()),
+                playlist: format!("{origin}/assets/{path}/{r}/index.m3u8"),
+            })
+            .collect()
+    };
+    let mut config = InterludeConfig {
+        server: interlude_server::ServerConfig {
+            insecure_dev: true,
+            ..interlude_server::ServerConfig::default()
+        },
+        stitcher: StitcherConfig {
+            channels: vec![ChannelConfig {
+                id: "live1".to_owned(),
+                origin: format!("{origin}/live/live1/master.m3u8"),
+                poll_interval_ms: Some(200),
+                origin_timeout_ms: 2_000,
+                stale_after_secs: 30,
+                slate: renditions("slate"),
+                dash_origin: None,
+                dash_ad_codecs: interlude_sim::media::CODECS.to_owned(),
+            }],
+            ad_delivery: AdDelivery::Proxy,
+            ..StitcherConfig::default()
+        },
+        ..InterludeConfig::default()
+    };
+    config.events.data_dir = dir.path().join("events");
+    config.decision.catalog = Some(catalog_file);
+    // Only the ad server's socket is opened (the origin's is, as a configured host, for the ad's segments);
+    // the canary, on loopback too, is not.
+    config.outbound.allow = vec![ads.addr.to_string()];
+    config.outbound.ca_file = Some(ca_file);
+    config.outbound.built_in_roots = false;
+
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    config.server.public_base_url = Some(base.clone());
+    let app_clock = clock.clone();
+    let app = Arc::new(
+        App::build(&config, Arc::new(move || app_clock.now()))
+            .await
+            .unwrap(),
+    );
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let serving = app.clone();
+    let server = tokio::spawn(async move {
+        serving
+            .serve_on(listener, async {
+                let _ = stopped.await;
+            })
+            .await
+    });
+
+    // A session before the break.
+    let http = reqwest::Client::new();
+    let mut session = None;
+    for _ in 0..100 {
+        let created = http
+            .post(format!("{base}/v1/sessions"))
+            .header("content-type", "application/json")
+            .body(r#"{"channel":"live1","viewer":{"device":"tv"}}"#)
+            .send()
+            .await
+            .unwrap();
+        let ready = http
+            .get(format!("{base}/v1/channels/live1/origin/0.m3u8"))
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .is_success();
+        if created.status().is_success() && ready {
+            let body: serde_json::Value = created.json().await.unwrap();
+            session = body["session_id"].as_str().map(str::to_owned);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let session = session.expect("the stitcher never read the origin");
+
+    // Once the break is over, its ad's segments are all in the playlist.
+    while clock.now() < epoch + TimeDelta::seconds(52) {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let first = ad_segments(&http, &base, &session, 0).await;
+    assert!(
+        !first.is_empty(),
+        "no ad in the playlist: the third party's tag did not fill the break"
+    );
+    fetch_all(&http, &first).await;
+
+    // Every pixel arrives (a wait for delivery, not a bound on its time).
+    let expected: BTreeMap<String, usize> = std::iter::once("/imp".to_owned())
+        .chain(TRACKED.iter().map(|e| format!("/t/{e}")))
+        .map(|p| (p, 1))
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while ads.per_path() != expected {
+        assert!(
+            Instant::now() < deadline,
+            "pixels received: {:?}, expected {expected:?}",
+            ads.per_path()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // The same segments again, and the other rendition's: the same reports, nothing fires again.
+    fetch_all(&http, &first).await;
+    fetch_all(&http, &ad_segments(&http, &base, &session, 1).await).await;
+
+    // The outbox's metrics are described and recorded.
+    let metrics = http
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("# HELP outbox_pixels_fired_total")
+            && metrics.contains(r#"outbox_pixels_fired_total{event="impression"}"#),
+        "{metrics}"
+    );
+
+    // Shutdown submits the last beacons and queues their pixels before the outbox drains.
+    stop.send(()).unwrap();
+    server.await.unwrap().unwrap();
+
+    assert_eq!(ads.per_path(), expected, "each pixel exactly once");
+    let impression = ads
+        .hits
+        .lock()
+        .unwrap()
+        .iter()
+        .find(|h| h.starts_with("/imp"))
+        .cloned()
+        .unwrap();
+    assert!(
+        impression.starts_with("/imp?ss=2&cb=") && !impression.contains('['),
+        "macros expanded: {impression}"
+    );
+    assert_eq!(
+        canary_hits.load(Ordering::SeqCst),
+        0,
+        "the unlisted host was called"
+    );
+
+    // Nothing left to send; the canary is a dead letter, refused by the guard.
+    // (The dispatcher's aborted writer task lets go of the file once the runtime has dropped it.)
+    let path = config.events.data_dir.join("outbox.redb");
+    let mut store = RedbStore::open(&path);
+    for _ in 0..100 {
+        if store.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        store = RedbStore::open(&path);
+    }
+    let store = store.unwrap();
+    assert_eq!(store.depth().await.unwrap(), 0);
+    let dead = store.dead_letters(10).await.unwrap();
+    assert_eq!(dead.len(), 1, "{dead:?}");
+    assert!(dead[0].pixel.url_template.ends_with("/canary"), "{dead:?}");
+    assert!(dead[0].reason.starts_with("rejected"), "{dead:?}");
+}
+
+/// The decider's win notice goes through the outbox: deciding the same break twice (a retried decision)
+/// notifies the winning bidder once, with the price filled in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_win_notice_goes_through_the_outbox_once_per_ad_instance() {
+    use axum::Router;
+    use axum::extract::State;
+    use axum::routing::{get, post};
+    use interlude_decision::catalog::Catalog;
+    use interlude_decision::engine::Engine;
+    use interlude_decision::{PodRequest, ViewerContext};
+    use interlude_server::decisioning::decider::{BidderConfig, Decider, DemandConfig};
+    use interlude_server::pixels::PixelOutbox;
+
+    let notices: Arc<Mutex<Vec<String>>> = Arc::default();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let bidder = format!("http://{}", listener.local_addr().unwrap());
+    let base = bidder.clone();
+    let app = Router::new()
+        .route(
+            "/bid",
+            post(move |axum::Json(request): axum::Json<serde_json::Value>| {
+                let base = base.clone();
+                async move {
+                    let adm = r#"<VAST version="4.2"><Ad id="b1"><InLine><AdSystem>dsp</AdSystem><AdTitle>b1</AdTitle>
+                        <Impression><![CDATA[https://dsp.example/imp]]></Impression><Creatives><Creative adId="b1">
+                        <Linear><Duration>00:00:15</Duration><MediaFiles><MediaFile delivery="streaming"
+                        type="application/x-mpegURL" width="1280" height="720" bitrate="2500">
+                        <![CDATA[https://cdn.example/b1/720p.m3u8]]></MediaFile></MediaFiles></Linear></Creative>
+                        </Creatives></InLine></Ad></VAST>"#;
+                    let response = serde_json::json!({
+                        "id": request["id"], "cur": "USD",
+                        "seatbid": [{ "bid": [{ "id": "b1", "impid": request["imp"][0]["id"], "price": 20.0,
+                            "adomain": ["dsp.example"], "dur": 15, "adm": adm,
+                            "nurl": format!("{base}/win?price=${{AUCTION_PRICE}}") }] }]
+                    });
+                    ([("content-type", "application/json")], response.to_string())
+                }
+            }),
+        )
+        .route(
+            "/win",
+            get(
+                |State(seen): State<Arc<Mutex<Vec<String>>>>, uri: axum::http::Uri| async move {
+                    seen.lock().unwrap().push(uri.query().unwrap_or("").to_owned());
+                },
+            ),
+        )
+        .with_state(notices.clone());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let loopback = interlude_outbound::OutboundConfig {
+        allow: vec!["127.0.0.0/8".into()],
+        ..interlude_outbound::OutboundConfig::default()
+    };
+    let client = interlude_outbound::GuardedClient::new(&loopback).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let outbox = Arc::new(
+        PixelOutbox::embedded(
+            &interlude_outbox::OutboxConfig::default(),
+            &dir.path().join("outbox.redb"),
+            client.clone(),
+        )
+        .unwrap(),
+    );
+    let catalog =
+        Catalog::from_toml(include_str!("../../decision/tests/data/catalog.toml")).unwrap();
+    let now: chrono::DateTime<Utc> = "2026-11-23T20:00:00Z".parse().unwrap();
+    let engine = Arc::new(Engine::new(catalog, Arc::new(NoCounts), 6, 500));
+    let decider = Decider::new(
+        engine,
+        Arc::new(move || now),
+        DemandConfig {
+            bidders: vec![BidderConfig {
+                name: "dsp".into(),
+                url: format!("{bidder}/bid"),
+            }],
+            ..DemandConfig::default()
+        },
+        client,
+    )
+    .with_outbox(outbox.clone());
+    let request = PodRequest {
+        channel: "live1".into(),
+        session_id: "s1".into(),
+        break_id: "b1".into(),
+        duration_secs: Some(60.0),
+        viewer: ViewerContext {
+            device: Some("tv".into()),
+            country: Some("DE".into()),
+            genre: Some("football".into()),
+            ..ViewerContext::default()
+        },
+    };
+    let mut instances = Vec::new();
+    for _ in 0..2 {
+        let d = decider.decide(&request, false, true).await;
+        let won = d.decision.pod.ads.iter().find(|a| a.creative_id == "b1");
+        instances.push(won.expect("the bid wins a slot").ad_instance_id.clone());
+    }
+    assert_eq!(instances[0], instances[1], "one ad instance per break");
+    // The notice arrives (a wait for delivery, not a bound on its time), then nothing is left to send.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while notices.lock().unwrap().is_empty() || outbox.depth().await.unwrap() > 0 {
+        assert!(Instant::now() < deadline, "no win notice");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // The notice is keyed by its ad instance: queued again, it is a duplicate.
+    let again = interlude_outbox::Pixel::new(
+        instances[0].clone(),
+        interlude_outbox::PixelEvent::Nurl,
+        format!("{bidder}/win?price=20.0000"),
+    );
+    assert_eq!(
+        outbox.enqueue(vec![again]).await.unwrap(),
+        [interlude_outbox::Enqueued::Duplicate]
+    );
+    outbox.shutdown().await.unwrap();
+    assert_eq!(*notices.lock().unwrap(), ["price=20.0000"]);
+}
+
+/// Counters with nothing delivered and nothing seen: decisions without an event store.
+struct NoCounts;
+
+impl interlude_events::Counters for NoCounts {
+    fn delivered(&self, _: &str, _: chrono::DateTime<Utc>) -> u64 {
+        0
+    }
+    fn viewer_impressions(&self, _: &str, _: &str, _: chrono::DateTime<Utc>) -> u64 {
+        0
+    }
+}
