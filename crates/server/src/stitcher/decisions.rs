@@ -215,7 +215,12 @@ impl Decisions {
                 {
                     Ok(media) => media,
                     Err(error) => {
-                        tracing::warn!(creative = %ad.creative_id, %error, "Creative unusable; skipped.");
+                        // A failure the library remembers was warned about when it happened.
+                        if matches!(error, super::creatives::CreativeError::Remembered { .. }) {
+                            tracing::debug!(creative = %ad.creative_id, %error, "Creative unusable; skipped.");
+                        } else {
+                            tracing::warn!(creative = %ad.creative_id, %error, "Creative unusable; skipped.");
+                        }
                         continue 'ads;
                     }
                 };

@@ -412,3 +412,76 @@ async fn only_sessions_seen_within_the_window_count_as_watching_and_expired_ones
     );
     assert!(!forgotten.is_live(&session), "not in this node's store");
 }
+
+/// A creative's playlist is fetched once while it is good, and a broken one once per miss window: a creative
+/// chosen for every viewer of a break is not refetched (and warned about) per decision.
+#[tokio::test]
+async fn creative_playlists_are_cached_and_failures_remembered() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let hits = Arc::new(AtomicUsize::new(0));
+    let counter = hits.clone();
+    let app = axum::Router::new()
+        .route(
+            "/good.m3u8",
+            axum::routing::get(|| async {
+                "#EXTM3U\n#EXT-X-TARGETDURATION:6\n#EXTINF:6.0,\ns0.ts\n#EXTINF:6.0,\ns1.ts\n#EXT-X-ENDLIST\n"
+            }),
+        )
+        .route(
+            "/broken.m3u8",
+            axum::routing::get(|| async { (axum::http::StatusCode::NOT_FOUND, "gone") }),
+        )
+        .layer(axum::middleware::from_fn(
+            move |request: axum::extract::Request, next: axum::middleware::Next| {
+                let counter = counter.clone();
+                async move {
+                    counter.fetch_add(1, Ordering::Relaxed);
+                    next.run(request).await
+                }
+            },
+        ));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let library = CreativeLibrary::new(
+        interlude_outbound::GuardedClient::new(&interlude_outbound::OutboundConfig {
+            allow: vec!["127.0.0.0/8".into()],
+            ..interlude_outbound::OutboundConfig::default()
+        })
+        .unwrap(),
+        Duration::from_secs(5),
+    );
+    for _ in 0..3 {
+        let media = library.media(&format!("{base}/good.m3u8")).await.unwrap();
+        assert_eq!(media.urls.len(), 2);
+    }
+    assert_eq!(
+        hits.load(Ordering::Relaxed),
+        1,
+        "a good playlist is fetched once"
+    );
+    let first = library
+        .media(&format!("{base}/broken.m3u8"))
+        .await
+        .unwrap_err();
+    assert!(matches!(
+        first,
+        super::creatives::CreativeError::Playlist { .. }
+    ));
+    for _ in 0..5 {
+        let again = library
+            .media(&format!("{base}/broken.m3u8"))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(again, super::creatives::CreativeError::Remembered { .. }),
+            "{again}"
+        );
+    }
+    assert_eq!(
+        hits.load(Ordering::Relaxed),
+        2,
+        "a failure is fetched once per window"
+    );
+    assert_eq!(library.len(), 2);
+}
