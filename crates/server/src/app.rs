@@ -455,10 +455,21 @@ async fn outbox(config: &InterludeConfig) -> Result<Arc<PixelOutbox>> {
     Ok(Arc::new(outbox))
 }
 
-/// In distributed mode, the sessions and decisions shared through Redis.
+/// Where sessions and their break decisions outlive this process: Redis in distributed mode (shared by every
+/// node), else `sessions.redb` beside the event store (a restarted node serves its viewers the same playlists).
 async fn shared_sessions(config: &InterludeConfig) -> Result<Option<Arc<SharedSessions>>> {
     if !config.distributed.enabled {
-        return Ok(None);
+        let dir = &config.events.data_dir;
+        let share = interlude_store::embedded::RedbSessionShare::open(
+            dir,
+            Duration::from_secs(config.stitcher.session_ttl_secs),
+        )
+        .map_err(boxed)
+        .map_err(Error::startup(format!(
+            "opening the session store in {}",
+            dir.display()
+        )))?;
+        return Ok(Some(Arc::new(SharedSessions::new(Arc::new(share)))));
     }
     let d = &config.distributed;
     let share = RedisSessionShare::connect(

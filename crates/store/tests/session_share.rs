@@ -5,7 +5,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::sync::Arc;
+use std::time::Duration;
 
+use interlude_store::embedded::RedbSessionShare;
 use interlude_store::redis::RedisSessionShare;
 use interlude_store::{MemorySessionShare, SessionShare, testing};
 
@@ -59,6 +61,38 @@ async fn conforms(share: Arc<dyn SessionShare>) {
         share.load_session("other").await.unwrap().is_some(),
         "another viewer's session is kept"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redb_session_share_conforms() {
+    let dir = tempfile::tempdir().unwrap();
+    let share = RedbSessionShare::open(dir.path(), Duration::from_secs(120)).unwrap();
+    conforms(Arc::new(share)).await;
+}
+
+/// A node's sessions and decisions outlive the process: closed and opened again, the file answers the same;
+/// and a session not touched within its time to live is gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redb_sessions_survive_a_restart_and_expire() {
+    let dir = tempfile::tempdir().unwrap();
+    let share = RedbSessionShare::open(dir.path(), Duration::from_secs(120)).unwrap();
+    share.save_session("s1", Some("v1"), r#"{"id":"s1"}"#).await.unwrap();
+    share.save_decision("s1", "b1", r#"{"pod":1}"#).await.unwrap();
+    share.close();
+    let reopened = RedbSessionShare::open(dir.path(), Duration::from_secs(120)).unwrap();
+    assert_eq!(
+        reopened.load_session("s1").await.unwrap().as_deref(),
+        Some(r#"{"id":"s1"}"#)
+    );
+    assert_eq!(
+        reopened.load_decision("s1", "b1").await.unwrap().as_deref(),
+        Some(r#"{"pod":1}"#)
+    );
+    reopened.close();
+    let short = RedbSessionShare::open(dir.path(), Duration::from_millis(1)).unwrap();
+    short.touch("s1").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert_eq!(short.load_session("s1").await.unwrap(), None, "expired");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

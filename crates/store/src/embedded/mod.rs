@@ -23,12 +23,14 @@ mod ingest;
 mod maintenance;
 mod queries;
 mod report_store;
+pub mod sessions;
 mod snapshot;
 mod state;
 mod verify;
 
 pub use maintenance::Swept;
 pub use snapshot::LogSnapshot;
+pub use sessions::RedbSessionShare;
 pub use verify::{Damage, Exported, Report, export, verify};
 
 use std::path::{Path, PathBuf};
