@@ -105,7 +105,7 @@ async fn a_restarted_node_serves_its_sessions_the_same_pod() {
             "--origin-listen",
             &format!("127.0.0.1:{origin_port}"),
             "--break-interval-secs",
-            "20",
+            "40",
             "--break-duration-secs",
             "30",
         ],
@@ -142,9 +142,18 @@ async fn a_restarted_node_serves_its_sessions_the_same_pod() {
 
     // SIGTERM (graceful), then the same binary on the same data directory.
     let pid = node.0.id().to_string();
-    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
     let stopped = node.0.wait().unwrap();
-    assert!(stopped.success(), "serve exits cleanly on SIGTERM: {stopped:?}");
+    assert!(
+        stopped.success(),
+        "serve exits cleanly on SIGTERM: {stopped:?}"
+    );
     drop(node);
     let _node = spawn(&["serve"], &conf, &dir.path().join("serve-2.log"));
     common::wait_ready(&http, &base, 600, Duration::from_millis(50)).await;

@@ -76,8 +76,14 @@ async fn redb_session_share_conforms() {
 async fn redb_sessions_survive_a_restart_and_expire() {
     let dir = tempfile::tempdir().unwrap();
     let share = RedbSessionShare::open(dir.path(), Duration::from_secs(120)).unwrap();
-    share.save_session("s1", Some("v1"), r#"{"id":"s1"}"#).await.unwrap();
-    share.save_decision("s1", "b1", r#"{"pod":1}"#).await.unwrap();
+    share
+        .save_session("s1", Some("v1"), r#"{"id":"s1"}"#)
+        .await
+        .unwrap();
+    share
+        .save_decision("s1", "b1", r#"{"pod":1}"#)
+        .await
+        .unwrap();
     share.close();
     let reopened = RedbSessionShare::open(dir.path(), Duration::from_secs(120)).unwrap();
     assert_eq!(

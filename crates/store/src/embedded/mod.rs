@@ -29,8 +29,8 @@ mod state;
 mod verify;
 
 pub use maintenance::Swept;
-pub use snapshot::LogSnapshot;
 pub use sessions::RedbSessionShare;
+pub use snapshot::LogSnapshot;
 pub use verify::{Damage, Exported, Report, export, verify};
 
 use std::path::{Path, PathBuf};

@@ -229,9 +229,7 @@ fn apply(db: &Database, batch: Vec<Write>, ttl_ms: i64, sweep: bool) {
                         answers.push(Answer::Text(reply, winner));
                     }
                     Write::Touch { id, reply } => {
-                        let current = sessions
-                            .get(id.as_str())?
-                            .and_then(|v| decoded(v.value()));
+                        let current = sessions.get(id.as_str())?.and_then(|v| decoded(v.value()));
                         if let Some(mut stored) = current {
                             stored.expires_ms = now.saturating_add(ttl_ms);
                             if let Ok(text) = serde_json::to_string(&stored) {
@@ -329,9 +327,7 @@ impl SessionShare for RedbSessionShare {
         let found = self.read(|txn| {
             let table = txn.open_table(SESSIONS)?;
             let stored = table.get(id)?.and_then(|v| decoded(v.value()));
-            Ok(stored
-                .filter(|s| s.expires_ms > now_ms())
-                .map(|s| s.record))
+            Ok(stored.filter(|s| s.expires_ms > now_ms()).map(|s| s.record))
         });
         Box::pin(std::future::ready(found))
     }
