@@ -78,7 +78,7 @@ async fn acknowledged_events_survive_sigkill_exactly_once() {
     let base = format!("http://127.0.0.1:{port}");
     let http = common::reader(Duration::from_secs(10));
     let server = Arc::new(std::sync::Mutex::new(start(port, dir.path())));
-    common::wait_ready(&http, &base, 300, Duration::from_millis(20)).await;
+    common::wait_ready(&http, &base, 1500, Duration::from_millis(20)).await;
 
     let next = Arc::new(AtomicU64::new(0));
     let acked = Arc::new(AtomicU64::new(0));
@@ -148,7 +148,7 @@ async fn acknowledged_events_survive_sigkill_exactly_once() {
                     *s = start(port, &dir);
                 }
                 kills += 1;
-                common::wait_ready(&http, &base, 300, Duration::from_millis(20)).await;
+                common::wait_ready(&http, &base, 1500, Duration::from_millis(20)).await;
             }
             kills
         })

@@ -228,8 +228,8 @@ async fn two_nodes_two_processors_sigkill_exact_counts_and_shared_sessions() {
         format!("http://127.0.0.1:{a_port}"),
         format!("http://127.0.0.1:{b_port}"),
     );
-    common::wait_ready(&http, &a, 600, Duration::from_millis(50)).await;
-    common::wait_ready(&http, &b, 600, Duration::from_millis(50)).await;
+    common::wait_ready(&http, &a, 2400, Duration::from_millis(50)).await;
+    common::wait_ready(&http, &b, 2400, Duration::from_millis(50)).await;
 
     // Beacons through both nodes, with processor 1 killed mid-stream and restarted.
     let now = chrono::Utc::now();

@@ -80,7 +80,7 @@ async fn start_with(more: &str) -> Node {
     common::wait_ready(
         &reqwest::Client::new(),
         &base,
-        600,
+        2400,
         Duration::from_millis(50),
     )
     .await;

@@ -115,7 +115,7 @@ async fn a_restarted_node_serves_its_sessions_the_same_pod() {
     let mut node = spawn(&["serve"], &conf, &dir.path().join("serve-1.log"));
     let base = format!("http://127.0.0.1:{port}");
     let http = common::reader(Duration::from_secs(10));
-    common::wait_ready(&http, &base, 600, Duration::from_millis(50)).await;
+    common::wait_ready(&http, &base, 2400, Duration::from_millis(50)).await;
 
     let created: serde_json::Value = http
         .post(format!("{base}/v1/sessions"))
@@ -156,7 +156,7 @@ async fn a_restarted_node_serves_its_sessions_the_same_pod() {
     );
     drop(node);
     let _node = spawn(&["serve"], &conf, &dir.path().join("serve-2.log"));
-    common::wait_ready(&http, &base, 600, Duration::from_millis(50)).await;
+    common::wait_ready(&http, &base, 2400, Duration::from_millis(50)).await;
 
     let answer = http.get(&media).send().await.unwrap();
     assert_eq!(answer.status(), 200, "the session survived the restart");
