@@ -15,36 +15,10 @@
 
 mod common;
 
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::free_port;
+use common::{free_port, spawn};
 use interlude_store::testing;
-
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn spawn(args: &[&str], config: &std::path::Path, log: &std::path::Path) -> Proc {
-    let log = std::fs::File::create(log).unwrap();
-    Proc(
-        Command::new(env!("CARGO_BIN_EXE_interlude"))
-            .args(args)
-            .arg("--config")
-            .arg(config)
-            .env("INTERLUDE_PRIVACY_SECRET", common::PRIVACY_SECRET)
-            .env_remove("RUST_LOG")
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .unwrap(),
-    )
-}
 
 /// One node's (or processor's) configuration: the shared parts are identical on every node.
 fn config(
@@ -54,20 +28,7 @@ fn config(
     kafka: &interlude_store::KafkaConfig,
     prefix: &str,
 ) -> String {
-    let media = interlude_sim::media::Media::embedded();
-    let renditions = |path: &str| -> String {
-        let items: Vec<String> = media
-            .renditions()
-            .iter()
-            .map(|r| {
-                format!(
-                    "{{ bandwidth = {}, resolution = \"{}x{}\", playlist = \"http://127.0.0.1:{origin}/assets/{path}/{}/index.m3u8\" }}",
-                    r.bandwidth, r.width, r.height, r.name
-                )
-            })
-            .collect();
-        format!("[{}]", items.join(", "))
-    };
+    let renditions = |path: &str| common::renditions_toml(origin, path);
     format!(
         r#"
 [server]

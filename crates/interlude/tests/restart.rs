@@ -6,50 +6,13 @@
 
 mod common;
 
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::free_port;
-
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn spawn(args: &[&str], config: &std::path::Path, log: &std::path::Path) -> Proc {
-    Proc(
-        Command::new(env!("CARGO_BIN_EXE_interlude"))
-            .arg("--config")
-            .arg(config)
-            .args(args)
-            .env("INTERLUDE_PRIVACY_SECRET", common::PRIVACY_SECRET)
-            .env_remove("RUST_LOG")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(log).unwrap())
-            .spawn()
-            .unwrap(),
-    )
-}
+use common::{free_port, spawn};
 
 fn config(listen: u16, origin: u16, data: &std::path::Path) -> String {
-    let media = interlude_sim::media::Media::embedded();
-    let renditions = |path: &str| -> String {
-        let items: Vec<String> = media
-            .renditions()
-            .iter()
-            .map(|r| {
-                format!(
-                    "{{ bandwidth = {}, resolution = \"{}x{}\", playlist = \"http://127.0.0.1:{origin}/assets/{path}/{}/index.m3u8\" }}",
-                    r.bandwidth, r.width, r.height, r.name
-                )
-            })
-            .collect();
-        format!("[{}]", items.join(", "))
-    };
+    let renditions = |path: &str| common::renditions_toml(origin, path);
     format!(
         r#"
 [server]
@@ -158,7 +121,16 @@ async fn a_restarted_node_serves_its_sessions_the_same_pod() {
     let _node = spawn(&["serve"], &conf, &dir.path().join("serve-2.log"));
     common::wait_ready(&http, &base, 2400, Duration::from_millis(50)).await;
 
-    let answer = http.get(&media).send().await.unwrap();
+    // Ready comes before the first origin poll: until then the channel answers 502 (not the session's
+    // fault). A lost session would answer 404.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let answer = loop {
+        let answer = http.get(&media).send().await.unwrap();
+        if answer.status() != 502 || Instant::now() > deadline {
+            break answer;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
     assert_eq!(answer.status(), 200, "the session survived the restart");
     let after = ad_lines(&answer.text().await.unwrap());
     // The break is still in the window (30 s long). Ad segment lines name the session's ad instances, which

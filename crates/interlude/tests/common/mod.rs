@@ -66,3 +66,46 @@ pub fn reader(timeout: Duration) -> reqwest::Client {
         .build()
         .unwrap()
 }
+
+/// A child process of the binary, killed when dropped.
+pub struct Proc(pub std::process::Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// `interlude <args> --config <config>` with the tests' pseudonym secret, its stderr in `log`.
+pub fn spawn(args: &[&str], config: &std::path::Path, log: &std::path::Path) -> Proc {
+    let log = std::fs::File::create(log).unwrap();
+    Proc(
+        std::process::Command::new(env!("CARGO_BIN_EXE_interlude"))
+            .args(args)
+            .arg("--config")
+            .arg(config)
+            .env("INTERLUDE_PRIVACY_SECRET", PRIVACY_SECRET)
+            .env_remove("RUST_LOG")
+            .stdout(std::process::Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap(),
+    )
+}
+
+/// The TOML list of renditions of the simulated origin's asset `path` (`slate`, `ads/ad15`) on `origin`.
+pub fn renditions_toml(origin: u16, path: &str) -> String {
+    let media = interlude_sim::media::Media::embedded();
+    let items: Vec<String> = media
+        .renditions()
+        .iter()
+        .map(|r| {
+            format!(
+                "{{ bandwidth = {}, resolution = \"{}x{}\", playlist = \"http://127.0.0.1:{origin}/assets/{path}/{}/index.m3u8\" }}",
+                r.bandwidth, r.width, r.height, r.name
+            )
+        })
+        .collect();
+    format!("[{}]", items.join(", "))
+}
