@@ -60,5 +60,12 @@ eval "$(scripts/services.sh)"
 if [ "${QUICK:-0}" = 1 ]; then pipeline_events=50000; else pipeline_events=200000; fi
 "$bin" bench pipeline --json --events "$pipeline_events" >"$raw/http-pipeline.json"
 
+log "interlude bench edge (playlists under beacon storms, A/B; session floods from one client)"
+if [ "${QUICK:-0}" = 1 ]; then
+  "$bin" bench edge --json --secs 3 --rounds 1 --storms 512,2048 --session-attempts 100000 >"$raw/http-edge.json"
+else
+  "$bin" bench edge --json >"$raw/http-edge.json"
+fi
+
 log "bench/results.json, bench/results.md"
 python3 scripts/bench_report.py "$raw" "$out"

@@ -18,7 +18,7 @@ for name in sorted(os.listdir(raw)):
                 "ns_per_iter": int(m.group(2).replace(",", "")),
                 "spread_ns": int(m.group(3).replace(",", "")),
             })
-http = {k: json.load(open(os.path.join(raw, f"http-{k}.json"))) for k in ("stitcher", "ingest", "decisions", "pipeline")}
+http = {k: json.load(open(os.path.join(raw, f"http-{k}.json"))) for k in ("stitcher", "ingest", "decisions", "pipeline", "edge")}
 
 def cpu():
     try:
@@ -55,6 +55,12 @@ rows.append((f"event pipeline, distributed (Kafka, {p['processors']} processors,
              f"{p['distributed_events_per_sec']:,.0f} events/s",
              f"embedded (redb group commit) {p['embedded_events_per_sec']:,.0f} events/s",
              f"{p['ratio_distributed_vs_embedded']:.2f}×"))
+e = http["edge"]
+for storm in e["storms"]:
+    rows.append((f"playlist p99 during a beacon storm of {storm['connections']:,} connections",
+                 f"{storm['playlist_p99_us_median'] / 1000:.1f} ms",
+                 f"no storm, alternating slices {e['unloaded_playlist_p99_us_median'] / 1000:.1f} ms",
+                 f"{storm['ratio_to_unloaded']:.2f}×"))
 md = [f"# Benchmark results", "",
       f"{results['when']}, commit {commit}, {results['machine']['cpu']} ({results['machine']['cores']} cores); "
       "the load generator shares the machine with the server.", "",
@@ -65,5 +71,13 @@ for c in criterion:
     ns = c["ns_per_iter"]
     shown = f"{ns / 1e6:.2f} ms" if ns >= 1e6 else (f"{ns / 1e3:.2f} µs" if ns >= 1e3 else f"{ns} ns")
     md.append(f"| {c['bench']} / {c['name']} | {shown} |")
+one = e["sessions_one_client"]
+flood = e["session_flood"]
+mib = lambda b: f"{b / 1048576:,.0f} MiB" if b else "?"
+md += ["", "| edge under hostile load | figure |", "|---|---|",
+       f"| sessions one client creates before its first 429 | {one['created_before_first_429']:,} |",
+       f"| sessions one client creates per second, sustained | {one['created_per_sec_over_the_window']:.1f} |",
+       f"| server RSS before / after {flood['attempts']:,} session attempts from one client | "
+       f"{mib(flood['server_rss_before_bytes'])} / {mib(flood['server_rss_after_bytes'])} |"]
 open(os.path.join(out, "results.md"), "w").write("\n".join(md) + "\n")
 print("\n".join(md))

@@ -1,6 +1,10 @@
 //! A closed-loop HTTP load generator: N keep-alive connections, each sending requests back to back over a list
 //! of target URLs, for a fixed time; latency recorded in an HDR histogram per connection and merged at the end.
 //!
+//! Two variants serve benchmarks of behaviour under someone else's load: [`flood`] (counts only, for storms
+//! of thousands of connections) and [`paced`] (an open-loop probe at a fixed rate, timed from each request's
+//! scheduled send so a stalled server is charged for the wait).
+//!
 //! This is the tool behind `interlude loadgen` and the stitcher's playlist benchmark (which runs it against the
 //! stitched and the unmodified playlists in one run and quotes the ratio). It only ever targets addresses the
 //! caller passes; tests and benchmarks pass loopback addresses of servers they started themselves.
@@ -46,6 +50,9 @@ pub enum LoadError {
     /// No targets were given.
     #[error("no targets to load")]
     NoTargets,
+    /// A paced run's rate is not a positive number.
+    #[error("a paced run needs a positive rate, not {0}")]
+    BadRate(f64),
 }
 
 /// Latency percentiles in microseconds.
@@ -108,8 +115,41 @@ fn parse_target(url: &str) -> Result<Target, LoadError> {
     })
 }
 
+/// How requests are sent.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Mode {
+    /// Each connection sends its next request as soon as the last is answered; latency recorded.
+    Closed,
+    /// Like `Closed`, counting answers only: thousands of connections without a histogram each.
+    Flood,
+    /// Open loop at a fixed total rate, latency measured from each request's *scheduled* time, so a server
+    /// that stalls is charged for the requests it kept waiting (no coordinated omission).
+    Paced { per_sec: f64 },
+}
+
 /// Runs the load and reports.
 pub async fn run(spec: &LoadSpec) -> Result<LoadReport, LoadError> {
+    drive(spec, Mode::Closed).await
+}
+
+/// Like [`run`] but without latency histograms: for storms of thousands of connections whose answers are
+/// counted, not timed. The report's latency percentiles are zero.
+pub async fn flood(spec: &LoadSpec) -> Result<LoadReport, LoadError> {
+    drive(spec, Mode::Flood).await
+}
+
+/// Sends `per_sec` requests a second in all, spread over `spec.connections` connections, whatever the
+/// answers' speed (an open-loop probe, for latency under someone else's load). Each connection sends every
+/// `connections / per_sec` seconds; a late answer makes the next request late, and that lateness is in the
+/// recorded latency.
+pub async fn paced(spec: &LoadSpec, per_sec: f64) -> Result<LoadReport, LoadError> {
+    if !(per_sec.is_finite() && per_sec > 0.0) {
+        return Err(LoadError::BadRate(per_sec));
+    }
+    drive(spec, Mode::Paced { per_sec }).await
+}
+
+async fn drive(spec: &LoadSpec, mode: Mode) -> Result<LoadReport, LoadError> {
     if spec.targets.is_empty() {
         return Err(LoadError::NoTargets);
     }
@@ -122,24 +162,38 @@ pub async fn run(spec: &LoadSpec) -> Result<LoadReport, LoadError> {
     let stop = Arc::new(AtomicBool::new(false));
     let cursor = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
-    let mut workers = Vec::with_capacity(spec.connections);
-    for _ in 0..spec.connections.max(1) {
+    let connections = spec.connections.max(1);
+    let mut workers = Vec::with_capacity(connections);
+    for index in 0..connections {
         let (targets, stop, cursor, timeout) =
             (targets.clone(), stop.clone(), cursor.clone(), spec.timeout);
+        let schedule = match mode {
+            Mode::Paced { per_sec } => {
+                let period = Duration::from_secs_f64(connections as f64 / per_sec);
+                // Connections take turns, evenly spread over one period.
+                Some((
+                    started + period.mul_f64(index as f64 / connections as f64),
+                    period,
+                ))
+            }
+            Mode::Closed | Mode::Flood => None,
+        };
+        let record = mode != Mode::Flood;
         workers.push(tokio::spawn(async move {
-            worker(&targets, &stop, &cursor, timeout).await
+            worker(&targets, &stop, &cursor, timeout, record, schedule).await
         }));
     }
     tokio::time::sleep(spec.duration).await;
     stop.store(true, Ordering::Relaxed);
-    let mut total = WorkerStats::new();
+    let mut total = WorkerStats::new(true);
     for w in workers {
         if let Ok(stats) = w.await {
             total.merge(&stats);
         }
     }
     let elapsed = started.elapsed().as_secs_f64();
-    let q = |p: f64| total.histogram.value_at_quantile(p);
+    let histogram = total.histogram.as_ref();
+    let q = |p: f64| histogram.map_or(0, |h| h.value_at_quantile(p));
     Ok(LoadReport {
         requests: total.requests,
         ok: total.ok,
@@ -152,7 +206,7 @@ pub async fn run(spec: &LoadSpec) -> Result<LoadReport, LoadError> {
             p90_us: q(0.9),
             p99_us: q(0.99),
             p999_us: q(0.999),
-            max_us: total.histogram.max(),
+            max_us: histogram.map_or(0, Histogram::max),
         },
     })
 }
@@ -162,15 +216,16 @@ struct WorkerStats {
     ok: u64,
     bytes: u64,
     by_status: BTreeMap<String, u64>,
-    histogram: Histogram<u64>,
+    histogram: Option<Histogram<u64>>,
 }
 
 impl WorkerStats {
-    fn new() -> Self {
-        // 1 µs to 60 s at 3 significant figures; the bounds are constants, so creation cannot fail.
+    fn new(record: bool) -> Self {
+        // 1 µs to 60 s at 3 significant figures (about 200 KB); the bounds are constants, so creation cannot
+        // fail.
         #[allow(clippy::expect_used)]
-        let histogram =
-            Histogram::new_with_bounds(1, 60_000_000, 3).expect("valid histogram bounds");
+        let histogram = record
+            .then(|| Histogram::new_with_bounds(1, 60_000_000, 3).expect("valid histogram bounds"));
         WorkerStats {
             requests: 0,
             ok: 0,
@@ -187,7 +242,9 @@ impl WorkerStats {
         for (k, v) in &other.by_status {
             *self.by_status.entry(k.clone()).or_default() += v;
         }
-        let _ = self.histogram.add(&other.histogram);
+        if let (Some(mine), Some(theirs)) = (self.histogram.as_mut(), other.histogram.as_ref()) {
+            let _ = mine.add(theirs);
+        }
     }
 
     fn count(&mut self, key: &str) {
@@ -205,15 +262,31 @@ async fn connect(authority: &str) -> Option<Sender> {
     Some(sender)
 }
 
+/// One connection's loop; `schedule` (first send, period) makes it open-loop.
 async fn worker(
     targets: &[Target],
     stop: &AtomicBool,
     cursor: &AtomicU64,
     timeout: Duration,
+    record: bool,
+    schedule: Option<(Instant, Duration)>,
 ) -> WorkerStats {
-    let mut stats = WorkerStats::new();
+    let mut stats = WorkerStats::new(record);
     let mut conns: BTreeMap<String, Sender> = BTreeMap::new();
+    let mut next_send = schedule.map(|(first, _)| first);
     while !stop.load(Ordering::Relaxed) {
+        // Open loop: wait for this request's slot; its latency counts from the slot, not from the send.
+        let due = match (next_send, schedule) {
+            (Some(due), Some((_, period))) => {
+                tokio::time::sleep_until(due.into()).await;
+                next_send = Some(due + period);
+                if stop.load(Ordering::Relaxed) {
+                    break;
+                }
+                Some(due)
+            }
+            _ => None,
+        };
         let i = cursor.fetch_add(1, Ordering::Relaxed) as usize % targets.len();
         let target = &targets[i];
         if conns.get(&target.authority).is_none_or(Sender::is_closed) {
@@ -238,7 +311,7 @@ async fn worker(
             stats.count("error");
             continue;
         };
-        let sent = Instant::now();
+        let sent = due.unwrap_or_else(Instant::now);
         let outcome = tokio::time::timeout(timeout, async {
             let response = sender.send_request(request).await.ok()?;
             let status = response.status();
@@ -248,10 +321,12 @@ async fn worker(
         .await;
         match outcome {
             Ok(Some((status, len))) => {
-                let micros = u64::try_from(sent.elapsed().as_micros())
-                    .unwrap_or(u64::MAX)
-                    .max(1);
-                let _ = stats.histogram.record(micros.min(60_000_000));
+                if let Some(histogram) = stats.histogram.as_mut() {
+                    let micros = u64::try_from(sent.elapsed().as_micros())
+                        .unwrap_or(u64::MAX)
+                        .max(1);
+                    let _ = histogram.record(micros.min(60_000_000));
+                }
                 stats.requests += 1;
                 stats.bytes += len as u64;
                 if status.is_success() || status.is_redirection() {
@@ -305,6 +380,64 @@ mod tests {
         );
         assert_eq!(report.bytes, ok * 5 + missing * 2);
         assert!(report.latency.p50_us <= report.latency.p99_us);
+    }
+
+    /// A paced probe sends at its rate whatever the server's speed, and charges a stall to the requests
+    /// scheduled during it.
+    #[tokio::test]
+    async fn a_paced_probe_keeps_its_rate_and_counts_a_stall_in_latency() {
+        let stalled = Arc::new(AtomicBool::new(true));
+        let gate = stalled.clone();
+        let app = axum::Router::new().route(
+            "/p",
+            axum::routing::get(move || {
+                let gate = gate.clone();
+                async move {
+                    // The first answer waits 300 ms; every later one is immediate.
+                    if gate.swap(false, Ordering::AcqRel) {
+                        tokio::time::sleep(Duration::from_millis(300)).await;
+                    }
+                    "p"
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let spec = LoadSpec {
+            targets: vec![format!("http://{addr}/p")],
+            connections: 1,
+            duration: Duration::from_millis(1000),
+            timeout: Duration::from_secs(2),
+        };
+        let report = paced(&spec, 50.0).await.unwrap();
+        assert!(!stalled.load(Ordering::Acquire));
+        // One connection at 50/s over 1 s: about 50 requests (the stall delays, it does not skip them).
+        assert!((25..=52).contains(&report.requests), "{report:?}");
+        // Requests scheduled during the stall waited for it: more than the first one is slow.
+        assert!(report.latency.max_us >= 250_000, "{report:?}");
+        assert!(report.latency.p90_us >= 50_000, "{report:?}");
+        assert!(matches!(
+            paced(&spec, 0.0).await,
+            Err(LoadError::BadRate(_))
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_flood_counts_answers_without_timing_them() {
+        let app = axum::Router::new().route("/f", axum::routing::get(|| async { "f" }));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let spec = LoadSpec {
+            targets: vec![format!("http://{addr}/f")],
+            connections: 64,
+            duration: Duration::from_millis(300),
+            timeout: Duration::from_secs(2),
+        };
+        let report = flood(&spec).await.unwrap();
+        assert!(report.ok > 64, "{report:?}");
+        assert_eq!(report.latency.max_us, 0);
     }
 
     #[test]

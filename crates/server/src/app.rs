@@ -283,7 +283,7 @@ impl App {
                     ))
                     .merge(endpoints::health_router(metrics, self.readiness.clone())),
             ),
-            config.server.max_in_flight,
+            crate::ops::shedding::ShedPolicy::from(&config.server),
         );
         // Outermost, so every layer and route sees the same client address.
         Ok(crate::edge::client::layer(

@@ -95,6 +95,15 @@ pub struct ServerConfig {
     pub shutdown_grace_secs: u64,
     /// Requests in flight before load shedding starts refusing, lowest priority first (see `shedding`).
     pub max_in_flight: usize,
+    /// Beacon requests (`/t/…`, `POST /v1/events`) in flight, a cap of their own inside `max_in_flight`: a
+    /// retry storm waiting on the event store's commits cannot take the budget playlists need. 0: no cap
+    /// beyond the shared budget.
+    pub max_in_flight_beacons: usize,
+    /// The run queue's smoothed delay, in milliseconds, at which beacons and client-side decisions start
+    /// being refused (admin at half of it; playlists never), with a probability rising to 1 at five times it.
+    /// It is the delay every request pays before its work starts, so it should sit near the playlist
+    /// latency the service promises. 0: shed on requests in flight only.
+    pub shed_queue_delay_ms: u64,
     /// Development mode (`--insecure-dev`, which `interlude demo` passes): the public development signing key
     /// and pseudonym secret are used when none are configured, and routes without configured tokens are open.
     /// Never read from a file or the environment, so a deployment cannot fall into it by configuration.
@@ -132,6 +141,8 @@ impl Default for ServerConfig {
             public_base_url: None,
             shutdown_grace_secs: default_shutdown_grace_secs(),
             max_in_flight: 10_000,
+            max_in_flight_beacons: 2_048,
+            shed_queue_delay_ms: 5,
             insecure_dev: false,
             header_read_timeout_secs: 10,
             idle_timeout_secs: 60,

@@ -51,7 +51,10 @@ async fn serve(config: StitcherConfig, limits: ConnectionLimits) -> SocketAddr {
     )
     .build()
     .unwrap();
-    let router = interlude_server::ops::shedding::with_shedding(routes::router(stitcher), 100);
+    let router = interlude_server::ops::shedding::with_shedding(
+        routes::router(stitcher),
+        interlude_server::ops::shedding::ShedPolicy::in_flight(100),
+    );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(serve_on_with_limits(

@@ -117,6 +117,37 @@ async fn a_csai_pod_validates_and_its_pixels_count() {
     assert_eq!(counted, [("sponsor-open".to_owned(), 1)]);
 }
 
+/// Client-side ads carry instance ids issued for the player's session, as stitched ones do: a relay posting this
+/// player's beacons through `POST /v1/events` can name these ads for this session, and no others.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn csai_ad_ids_are_issued_for_the_players_session() {
+    let (_dir, _collector, base, _now) = serve().await;
+    let xml = reqwest::get(format!(
+        "{base}/v1/vast?channel=live1&duration=60&device=tv&country=FR&session=player-7"
+    ))
+    .await
+    .unwrap()
+    .text()
+    .await
+    .unwrap();
+    let vast = interlude_vast::parse_vast(&xml).unwrap();
+    assert!(!vast.ads.is_empty(), "{xml}");
+    let keys = EventsConfig::default().keyring();
+    for ad in &vast.ads {
+        let id = ad.id.as_deref().unwrap();
+        assert!(keys.verify_instance("player-7", id), "{id} not issued");
+        assert!(
+            !keys.verify_instance("player-8", id),
+            "{id} valid elsewhere"
+        );
+        // The pixels name the same instance the document does.
+        let interlude_vast::AdBody::InLine(inline) = &ad.body else {
+            panic!("not inline")
+        };
+        assert!(!inline.common.impressions.is_empty());
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_vmap_schedules_one_decided_pod_per_break() {
     let (dir, _collector, base, _) = serve().await;

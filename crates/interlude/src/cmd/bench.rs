@@ -33,6 +33,9 @@ pub(crate) enum BenchCommand {
     Decisions(DecisionBenchArgs),
     /// Events per second through the event pipeline, embedded against distributed (Kafka + PostgreSQL).
     Pipeline(super::bench_pipeline::PipelineBenchArgs),
+    /// The edge under hostile load: playlist p99 during beacon storms (A/B against no storm), sessions one
+    /// client can create before 429, and the server's memory after a flood of session creations.
+    Edge(super::bench_edge::EdgeBenchArgs),
 }
 
 /// Flags for `interlude bench decisions`.
@@ -102,6 +105,7 @@ pub(crate) async fn run(command: BenchCommand, config: AppConfig) -> anyhow::Res
         BenchCommand::Ingest(args) => super::bench_ingest::run(args, config.interlude).await,
         BenchCommand::Decisions(args) => decisions(args, config).await,
         BenchCommand::Pipeline(args) => super::bench_pipeline::run(args).await,
+        BenchCommand::Edge(args) => super::bench_edge::run(args).await,
     }
 }
 

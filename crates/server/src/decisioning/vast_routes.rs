@@ -154,8 +154,16 @@ fn inline_ad(s: &VastState, ad: &PodAd, sequence: u64, session: &str, channel: &
 }
 
 /// The pod `request` gets, as a VAST document.
+///
+/// Each ad's instance id is issued for the request's session (a MAC over both, as the stitcher does), so a
+/// producer relaying this player's beacons through `POST /v1/events` can report these ads and no others.
 async fn decide_vast(s: &VastState, request: &PodRequest) -> Vast {
-    let decision = s.decider.decide(request, false, true).await.decision;
+    let mut decision = s.decider.decide(request, false, true).await.decision;
+    for ad in &mut decision.pod.ads {
+        ad.ad_instance_id = s
+            .collector
+            .issue_instance(&request.session_id, &ad.ad_instance_id);
+    }
     Vast {
         version: interlude_vast::WRITTEN_VERSION.to_owned(),
         ads: decision

@@ -21,6 +21,8 @@ pub const HTTP_REQUESTS: &str = "http_requests_total";
 pub const HTTP_REQUEST_DURATION: &str = "http_request_duration_seconds";
 /// Requests in flight.
 pub const HTTP_IN_FLIGHT: &str = "http_in_flight";
+/// Gauge: the run queue's smoothed delay, the load signal of shedding (`ops::shedding`).
+pub const HTTP_QUEUE_DELAY: &str = "http_queue_delay_seconds";
 /// Requests refused by load shedding, by class.
 pub const HTTP_SHED: &str = "http_shed_total";
 /// Connections closed as soon as accepted, by reason (`total`, `per_ip`).
@@ -96,7 +98,10 @@ pub fn describe() {
             HTTP_REQUESTS,
             "Requests answered, by route, method and status.",
         ),
-        (HTTP_SHED, "Requests refused by load shedding, by class."),
+        (
+            HTTP_SHED,
+            "Requests refused by load shedding, by class and reason (budget, beacon_cap, queue_delay).",
+        ),
         (
             HTTP_CONNECTIONS_REFUSED,
             "Connections closed as soon as accepted, by reason.",
@@ -181,6 +186,10 @@ pub fn describe() {
     }
     for (name, help) in [
         (HTTP_IN_FLIGHT, "Requests in flight."),
+        (
+            HTTP_QUEUE_DELAY,
+            "How long a ready task waits for the runtime (smoothed): the load signal of shedding.",
+        ),
         (HTTP_CONNECTIONS_OPEN, "Connections open."),
         (STITCHER_SESSIONS, "Live sessions, by channel."),
     ] {
