@@ -99,6 +99,16 @@ async fn the_kill_switch_keeps_a_line_item_out_of_every_new_pod() {
             assert_eq!(verdict.map(|(_, v)| v), Some(&Verdict::Paused));
         }
     }
+    // A mistyped advertiser is not silently "paused".
+    let typo = http
+        .put(format!("{base}/v1/ops/advertisers/brewr/paused"))
+        .bearer_auth("op-token")
+        .json(&json!({ "paused": true }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(typo.status(), 404);
+    assert!(typo.text().await.unwrap().contains("brewr"));
     // An advertiser-wide switch, and a catalog reload keeps the holds.
     http.put(format!("{base}/v1/ops/advertisers/brewer/paused"))
         .bearer_auth("op-token")

@@ -2,7 +2,8 @@
 //! decision herd over HTTP against static bytes from the same server).
 //!
 //! Starts the simulated origin and the stitcher in this process, creates N sessions (10,000 by default) and
-//! measures, with the closed-loop load generator over the same connections count and duration:
+//! measures, with the closed-loop load generator over the same connections count and duration, in alternating
+//! slices (A/B/A/B…, [`alternate`]) so machine drift cannot fake the ratio, quoted as the median of the pairs':
 //! 1. the baseline — the same server answering `GET /v1/channels/{ch}/origin/0.m3u8`, the unmodified origin
 //!    playlist from memory (routing, HTTP and the snapshot lookup, but no per-viewer work);
 //! 2. stitched media playlists, each request for one of the N sessions in turn.
@@ -157,10 +158,9 @@ async fn stitcher(args: StitcherBenchArgs, mut config: AppConfig) -> anyhow::Res
     // Every session's playlist once, so the first measured requests do not pay for first-time decisions.
     load(stitched.clone(), 16, 1.0).await?;
 
-    let duration = Duration::try_from_secs_f64(args.secs).context("--secs must be positive")?;
-    let baseline = load(vec![passthrough], args.connections, duration.as_secs_f64()).await?;
     let sample_url = stitched.first().cloned().unwrap_or_default();
-    let stitch = load(stitched, args.connections, duration.as_secs_f64()).await?;
+    let paired = alternate(&[passthrough], &stitched, args.connections, args.secs).await?;
+    let (baseline, stitch) = (paired.baseline(), paired.measured());
     // What a stitched window looked like at the end, to show the measurement included break content.
     let sample = http
         .get(&sample_url)
@@ -173,8 +173,9 @@ async fn stitcher(args: StitcherBenchArgs, mut config: AppConfig) -> anyhow::Res
         .lines()
         .filter(|l| l.contains("/ads/") || l.contains("/slate"))
         .count();
-    let ratio = stitch.requests_per_sec / baseline.requests_per_sec.max(f64::MIN_POSITIVE);
+    let ratio = paired.median_ratio();
     let result = serde_json::json!({
+        "pairs": paired.ratios(),
         "sessions": args.sessions,
         "connections": args.connections,
         "seconds_each": args.secs,
@@ -207,7 +208,11 @@ async fn stitcher(args: StitcherBenchArgs, mut config: AppConfig) -> anyhow::Res
             r.bytes as f64 / r.requests.max(1) as f64
         );
     }
-    println!("  ratio stitched/passthrough  {ratio:.2}");
+    println!(
+        "  ratio stitched/passthrough  {ratio:.2} (median of {} A/B pairs; per pair {:.2?})",
+        paired.pairs.len(),
+        paired.ratios()
+    );
     println!("  ad/slate segments in a stitched window sampled at the end: {ads_in_sample}");
     match per_session {
         Some(bytes) => println!(
@@ -251,10 +256,11 @@ async fn decisions(args: DecisionBenchArgs, mut config: AppConfig) -> anyhow::Re
         .map(|v| v.ads.len())
         .unwrap_or(0);
     anyhow::ensure!(ads > 0, "the first decision returned no ads:\n{sample}");
-    let baseline = load(vec![static_url], args.connections, args.secs).await?;
-    let decided = load(viewers, args.connections, args.secs).await?;
-    let ratio = decided.requests_per_sec / baseline.requests_per_sec.max(f64::MIN_POSITIVE);
+    let paired = alternate(&[static_url], &viewers, args.connections, args.secs).await?;
+    let (baseline, decided) = (paired.baseline(), paired.measured());
+    let ratio = paired.median_ratio();
     let result = serde_json::json!({
+        "pairs": paired.ratios(),
         "viewers": args.viewers,
         "connections": args.connections,
         "seconds_each": args.secs,
@@ -281,7 +287,11 @@ async fn decisions(args: DecisionBenchArgs, mut config: AppConfig) -> anyhow::Re
             r.bytes as f64 / r.requests.max(1) as f64
         );
     }
-    println!("  ratio decisions/static  {ratio:.2}");
+    println!(
+        "  ratio decisions/static  {ratio:.2} (median of {} A/B pairs; per pair {:.2?})",
+        paired.pairs.len(),
+        paired.ratios()
+    );
     Ok(())
 }
 
@@ -326,6 +336,93 @@ async fn create_session(
         .as_str()
         .map(str::to_owned)
         .context("no session_id in the answer")
+}
+
+/// Slices of a baseline (A) and a measured case (B), alternated A/B/A/B so that drift of the machine (a
+/// neighbour, frequency scaling, the page cache) moves both sides of a pair alike.
+struct Paired {
+    pairs: Vec<(LoadReport, LoadReport)>,
+}
+
+/// Seconds of one slice: short enough for several pairs, long enough for the connections to settle.
+const SLICE_SECS: f64 = 2.0;
+
+/// Runs `baseline` and `measured` in alternating slices for `secs` each in all.
+async fn alternate(
+    baseline: &[String],
+    measured: &[String],
+    connections: usize,
+    secs: f64,
+) -> anyhow::Result<Paired> {
+    anyhow::ensure!(secs > 0.0, "--secs must be positive");
+    let count = (secs / SLICE_SECS).ceil().max(2.0) as usize;
+    let slice = secs / count as f64;
+    let mut pairs = Vec::with_capacity(count);
+    for _ in 0..count {
+        let a = load(baseline.to_vec(), connections, slice).await?;
+        let b = load(measured.to_vec(), connections, slice).await?;
+        pairs.push((a, b));
+    }
+    Ok(Paired { pairs })
+}
+
+impl Paired {
+    /// B's rate over A's, pair by pair.
+    fn ratios(&self) -> Vec<f64> {
+        self.pairs
+            .iter()
+            .map(|(a, b)| b.requests_per_sec / a.requests_per_sec.max(f64::MIN_POSITIVE))
+            .collect()
+    }
+
+    /// The median of the pairs' ratios.
+    fn median_ratio(&self) -> f64 {
+        let mut r = self.ratios();
+        r.sort_by(f64::total_cmp);
+        r.get(r.len() / 2).copied().unwrap_or(0.0)
+    }
+
+    fn baseline(&self) -> LoadReport {
+        combine(self.pairs.iter().map(|(a, _)| a))
+    }
+
+    fn measured(&self) -> LoadReport {
+        combine(self.pairs.iter().map(|(_, b)| b))
+    }
+}
+
+/// Slices as one report: counts and time summed; each latency percentile the median of the slices' (slices
+/// cannot be merged exactly without their histograms).
+fn combine<'a>(slices: impl Iterator<Item = &'a LoadReport>) -> LoadReport {
+    let slices: Vec<&LoadReport> = slices.collect();
+    let median = |f: fn(&LoadReport) -> u64| {
+        let mut v: Vec<u64> = slices.iter().map(|r| f(r)).collect();
+        v.sort_unstable();
+        v.get(v.len() / 2).copied().unwrap_or(0)
+    };
+    let mut by_status = std::collections::BTreeMap::new();
+    for r in &slices {
+        for (k, v) in &r.by_status {
+            *by_status.entry(k.clone()).or_insert(0) += v;
+        }
+    }
+    let requests: u64 = slices.iter().map(|r| r.requests).sum();
+    let elapsed: f64 = slices.iter().map(|r| r.elapsed_secs).sum();
+    LoadReport {
+        requests,
+        ok: slices.iter().map(|r| r.ok).sum(),
+        by_status,
+        bytes: slices.iter().map(|r| r.bytes).sum(),
+        elapsed_secs: elapsed,
+        requests_per_sec: requests as f64 / elapsed.max(f64::EPSILON),
+        latency: interlude_loadgen::Percentiles {
+            p50_us: median(|r| r.latency.p50_us),
+            p90_us: median(|r| r.latency.p90_us),
+            p99_us: median(|r| r.latency.p99_us),
+            p999_us: median(|r| r.latency.p999_us),
+            max_us: slices.iter().map(|r| r.latency.max_us).max().unwrap_or(0),
+        },
+    }
 }
 
 async fn load(targets: Vec<String>, connections: usize, secs: f64) -> anyhow::Result<LoadReport> {

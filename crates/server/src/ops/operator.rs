@@ -162,6 +162,14 @@ async fn pause_advertiser(
     Path(id): Path<String>,
     Json(body): Json<Paused>,
 ) -> Response {
+    // A mistyped kill switch must not look applied.
+    let known = ops
+        .decider
+        .as_ref()
+        .is_some_and(|d| d.engine().catalog().advertisers.iter().any(|a| a.id == id));
+    if ops.decider.is_some() && !known {
+        return problem(StatusCode::NOT_FOUND, format!("no advertiser {id:?}"));
+    }
     tracing::info!(advertiser = %id, paused = body.paused, "Operator kill switch.");
     toggle(&ops, id, body.paused, |c| &mut c.holds.advertisers)
 }

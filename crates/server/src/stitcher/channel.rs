@@ -189,7 +189,7 @@ impl Channel {
     }
 
     /// The origin's observed breaks with the operator's starts and ends merged in, for `window`.
-    fn with_operator_cues(
+    pub(super) fn with_operator_cues(
         &self,
         window: &interlude_stitch::tracker::OriginWindow,
         observed: &[interlude_stitch::ObservedBreak],
@@ -200,9 +200,15 @@ impl Channel {
             return out;
         };
         let first = window.segments.first().map_or(0, |s| s.msn);
-        // Forget commands about breaks that scrolled out of every window.
+        // A started break is injected until the tracker has seen it end, then forgotten: the tracker keeps it
+        // from there. Injecting it after its end would start it again at the window's head, the same pod
+        // replaying every window length for as long as the channel runs. A start the tracker has not seen yet
+        // is kept while its first segment is still to come or in the window.
         cues.started
-            .retain(|b| tracked.iter().any(|t| t.id == b.id) || b.start_msn >= first);
+            .retain(|b| match tracked.iter().find(|t| t.id == b.id) {
+                Some(t) => !t.is_ended(),
+                None => b.start_msn >= first,
+            });
         cues.ended.retain(|(_, end)| *end >= first);
         for b in &cues.started {
             out.push(interlude_stitch::ObservedBreak {

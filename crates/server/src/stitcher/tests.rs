@@ -122,7 +122,19 @@ fn a_break_seen_undecided_is_fixed_once_and_returned_for_sharing() {
     .unwrap();
     assert_eq!(fixed.len(), 1, "the open break, decided by rendering");
     let break_id = &fixed[0].0;
-    assert!(session.decision(break_id).is_some(), "fixed in the session");
+    let fixed_decision = session.decision(break_id).expect("fixed in the session");
+    // A pod decision that missed the request's timeout lands later: it must not change what was served.
+    let late = session.decide(
+        break_id,
+        super::session::BreakDecision {
+            plan: None,
+            ads: Vec::new(),
+        },
+    );
+    assert!(
+        Arc::ptr_eq(&late, &fixed_decision),
+        "the first decision stays the session's"
+    );
 
     let mut again = String::new();
     let fixed = render::media_playlist(
@@ -484,4 +496,61 @@ async fn creative_playlists_are_cached_and_failures_remembered() {
         "a failure is fetched once per window"
     );
     assert_eq!(library.len(), 2);
+}
+
+/// An operator-started break plays once: after it ends and its start scrolls out of the origin's window, it is
+/// not started again at the window's head (it used to replay every window length, forever).
+#[test]
+fn an_operator_break_on_an_origin_without_cues_plays_once() {
+    let channel = super::channel::Channel::new(config().channels[0].clone());
+    let (variants, master) =
+        interlude_stitch::hls::parse_master(MASTER, &format!("{ORIGIN}/master.m3u8")).unwrap();
+    let mut tracker = BreakTracker::new(250_000);
+    // A window of six 2 s segments without any cue, sliding one segment per refresh.
+    let mut refresh = |first: u64| {
+        let mut text = format!("#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXT-X-MEDIA-SEQUENCE:{first}\n");
+        for msn in first..first + 6 {
+            text.push_str(&format!("#EXTINF:2.0,\nc{msn}.ts\n"));
+        }
+        let media =
+            interlude_stitch::hls::parse_media(&text, &format!("{ORIGIN}/0/index.m3u8")).unwrap();
+        let observed = channel.with_operator_cues(&media.window, &media.observed, tracker.breaks());
+        tracker.observe(&media.window, &observed).unwrap();
+        channel.publish(ChannelSnapshot {
+            renditions: vec![RenditionWindow {
+                variant: variants[0].clone(),
+                media: Arc::new(media),
+                raw: bytes::Bytes::from(text),
+            }],
+            breaks: Arc::new(tracker.breaks().to_vec()),
+            refreshed_at: Some(now()),
+            master: Some(Arc::new(master.clone())),
+        });
+        tracker.breaks().to_vec()
+    };
+    refresh(100);
+    let started = channel
+        .start_break(Duration::from_secs(8))
+        .expect("a break can start on a channel with a window and no open break");
+    assert_eq!(started.msn, 106, "at the segment after the live edge");
+    let mut seen: Vec<(String, u64)> = Vec::new();
+    for first in 101..160 {
+        for b in refresh(first) {
+            if !seen.contains(&(b.id.clone(), b.start_msn)) {
+                seen.push((b.id.clone(), b.start_msn));
+            }
+        }
+    }
+    assert_eq!(
+        seen,
+        [(started.break_id.clone(), 106)],
+        "one break, started once"
+    );
+    assert_eq!(
+        tracker.breaks()[0].end_msn,
+        Some(110),
+        "8 s of 2 s segments"
+    );
+    // With that break over, the operator may start another.
+    assert!(channel.start_break(Duration::from_secs(4)).is_some());
 }
