@@ -6,7 +6,8 @@
 //! the machine's cores with it, as in every benchmark here. Three measurements:
 //!
 //! 1. **Playlists under a beacon storm.** An open-loop probe fetches stitched playlists of watching sessions at
-//!    a fixed rate, timed from each request's scheduled send (a stalled server is charged for the wait). Slices
+//!    a fixed rate, timed from each request's scheduled send (a stalled server is charged for the wait); its
+//!    connections are open before a storm starts, as a watching player's are. Slices
 //!    alternate: probe alone, probe during a storm of N keep-alive connections replaying signed impression
 //!    pixels as fast as they are answered (a retry storm of buggy devices), probe alone, the next storm size…
 //!    so drift cannot fake the ratio. Each storm's p99 is quoted against the unloaded slices' p99.
@@ -129,16 +130,20 @@ pub(crate) async fn run(args: EdgeBenchArgs) -> anyhow::Result<()> {
         for &connections in &args.storms {
             unloaded
                 .push(interlude_loadgen::paced(&probe_spec(&playlists), args.probe_rate).await?);
-            // The storm ramps up for a second before the probe starts, and outlasts it.
             let storm_spec = LoadSpec {
                 targets: pixels.clone(),
                 connections,
                 duration: slice + Duration::from_secs(2),
                 timeout: Duration::from_secs(10),
             };
+            // The probe's connections are open before the storm's (a watching player already has one), and
+            // the storm outlasts the probe.
+            let (probe_targets, rate) = (probe_spec(&playlists), args.probe_rate);
+            let probe =
+                tokio::spawn(async move { interlude_loadgen::paced(&probe_targets, rate).await });
+            tokio::time::sleep(Duration::from_millis(200)).await;
             let storm = tokio::spawn(async move { interlude_loadgen::flood(&storm_spec).await });
-            tokio::time::sleep(Duration::from_secs(1)).await;
-            let probe = interlude_loadgen::paced(&probe_spec(&playlists), args.probe_rate).await?;
+            let probe = probe.await??;
             let storm = storm.await??;
             stormed.entry(connections).or_default().push((probe, storm));
             anyhow::ensure!(

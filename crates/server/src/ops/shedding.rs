@@ -16,7 +16,7 @@
 //! | class | paths | refused for delay at | in flight < | when refused |
 //! |---|---|---|---|---|
 //! | playlist | `/s/…`, `/v1/channels/…`, `/v1/sessions…` | never | 100% of the budget | 503, `Retry-After: 1` |
-//! | beacon | `/t/…`, `/v1/events` | the threshold | 85%, and the beacon cap | 503, `Retry-After: 2` (players retry later; the pipeline deduplicates) |
+//! | beacon | `/t/…`, `/v1/events` | the threshold | 85%, and the beacon cap | 503, `Retry-After: 2`, after [`REFUSED_BEACON_PAUSE`] (players retry later; the pipeline deduplicates) |
 //! | decision | `/v1/vast`, `/v1/vmap`, `/v1/decisions/…` | the threshold | 70% | an empty VAST 4.2 response (no ads) at once, instead of a timeout |
 //! | admin | `/v1/admin/…`, `/v1/ops/…`, everything else | half the threshold | 50% | 503 |
 //!
@@ -419,9 +419,20 @@ async fn admission(State(budget): State<Arc<Budget>>, request: Request, next: Ne
     };
     match budget.admit(class) {
         Ok(_slot) => next.run(request).await,
+        Err(_) if class == Class::Beacon => {
+            // Held before it is answered: a device in a retry loop (or a replaying bot) on a keep-alive
+            // connection would otherwise send its next beacon at once, and a storm refused in microseconds is
+            // still a storm. A parked task costs a timer, not CPU; the connection cap bounds how many wait.
+            tokio::time::sleep(REFUSED_BEACON_PAUSE).await;
+            refused(class)
+        }
         Err(_) => refused(class),
     }
 }
+
+/// How long a refused beacon waits for its 503: each storming connection is slowed to one refused beacon per
+/// pause. A player's beacons are fire-and-forget, so no viewer waits on it.
+pub const REFUSED_BEACON_PAUSE: Duration = Duration::from_secs(1);
 
 /// `router` behind admission control by `policy`.
 pub fn with_shedding(router: Router, policy: ShedPolicy) -> Router {
@@ -640,6 +651,56 @@ mod tests {
             .unwrap()
             .to_bytes();
         assert_eq!(&body[..], b"slow");
+    }
+
+    /// A refused beacon is answered only after a pause (a storming connection is slowed to one refusal per
+    /// pause); the 503 still comes, with its Retry-After.
+    #[tokio::test]
+    async fn a_refused_beacon_is_held_before_its_answer() {
+        use tower::ServiceExt;
+
+        let (release, held) = tokio::sync::oneshot::channel::<()>();
+        let held = Arc::new(std::sync::Mutex::new(Some(held)));
+        let app = with_shedding(
+            Router::new().route(
+                "/t/{token}",
+                axum::routing::get(move || {
+                    let wait = held.lock().unwrap().take();
+                    async move {
+                        if let Some(wait) = wait {
+                            let _ = wait.await;
+                        }
+                        StatusCode::NO_CONTENT
+                    }
+                }),
+            ),
+            ShedPolicy {
+                max_in_flight_beacons: 1,
+                ..ShedPolicy::in_flight(100)
+            },
+        );
+        let get = || Request::get("/t/x").body(Body::empty()).unwrap();
+        let first = tokio::spawn(app.clone().oneshot(get()));
+        // Until the first beacon holds the only beacon slot, a second one would be admitted.
+        let refused = loop {
+            tokio::task::yield_now().await;
+            let sent = Instant::now();
+            let response = app.clone().oneshot(get()).await.unwrap();
+            if response.status() == StatusCode::SERVICE_UNAVAILABLE {
+                break (response, sent.elapsed());
+            }
+        };
+        assert!(
+            refused.1 >= REFUSED_BEACON_PAUSE,
+            "answered after {:?}",
+            refused.1
+        );
+        assert_eq!(refused.0.headers()[header::RETRY_AFTER], "2");
+        release.send(()).unwrap();
+        assert_eq!(
+            first.await.unwrap().unwrap().status(),
+            StatusCode::NO_CONTENT
+        );
     }
 
     #[tokio::test]
