@@ -77,7 +77,8 @@ pub struct LoadReport {
     pub requests: u64,
     /// Requests answered with a 2xx or 3xx status.
     pub ok: u64,
-    /// Answers by status code, and transport errors under `"error"`.
+    /// Answers by status code, and transport errors under `"error: …"` (connect, connection closed, body,
+    /// timeout).
     pub by_status: BTreeMap<String, u64>,
     /// Response body bytes read.
     pub bytes: u64,
@@ -295,7 +296,7 @@ async fn worker(
                     conns.insert(target.authority.clone(), s);
                 }
                 None => {
-                    stats.count("error");
+                    stats.count("error: connect");
                     tokio::time::sleep(Duration::from_millis(10)).await;
                     continue;
                 }
@@ -313,14 +314,23 @@ async fn worker(
         };
         let sent = due.unwrap_or_else(Instant::now);
         let outcome = tokio::time::timeout(timeout, async {
-            let response = sender.send_request(request).await.ok()?;
+            let response = sender
+                .send_request(request)
+                .await
+                .map_err(|_| "error: connection closed")?;
             let status = response.status();
-            let body = response.into_body().collect().await.ok()?.to_bytes();
-            Some((status, body.len()))
+            let body = response
+                .into_body()
+                .collect()
+                .await
+                .map_err(|_| "error: body")?
+                .to_bytes();
+            Ok::<_, &'static str>((status, body.len()))
         })
-        .await;
+        .await
+        .unwrap_or(Err("error: timeout"));
         match outcome {
-            Ok(Some((status, len))) => {
+            Ok((status, len)) => {
                 if let Some(histogram) = stats.histogram.as_mut() {
                     let micros = u64::try_from(sent.elapsed().as_micros())
                         .unwrap_or(u64::MAX)
@@ -334,8 +344,8 @@ async fn worker(
                 }
                 stats.count(status.as_str());
             }
-            _ => {
-                stats.count("error");
+            Err(kind) => {
+                stats.count(kind);
                 conns.remove(&target.authority);
             }
         }

@@ -261,11 +261,13 @@ pub(crate) async fn start_stack(
     let clock: interlude_server::stitcher::Clock = Arc::new(move || stitcher_clock.now());
     let app = interlude_server::App::build(config, clock).await?;
     let router = app.router()?;
-    tokio::spawn(ops::serve_on(
+    // The configured connection limits, as `serve` applies them (a benchmark may lift the per-address cap).
+    tokio::spawn(ops::serve_on_with_limits(
         listener,
         router,
         grace,
         std::future::pending(),
+        ops::ConnectionLimits::from(&config.server),
     ));
     app.readiness.set(true);
     let collector = app.collector.clone();
