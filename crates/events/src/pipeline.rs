@@ -10,16 +10,16 @@
 //! lateness; an hour of the billing ledger is final once the watermark passes its end, and an event for a
 //! final hour is booked as an append-only correction of that hour, never dropped and never rewriting it.
 
-use std::borrow::Borrow;
-use std::collections::{BTreeMap, HashMap, HashSet};
-use std::hash::{Hash, Hasher};
+use std::cell::Cell;
+use std::collections::{BTreeMap, HashMap};
+use std::hash::BuildHasher;
 
 use chrono::{DateTime, TimeDelta, Utc};
+use hashbrown::HashTable;
 use serde::Serialize;
 
 use crate::aggregate::{Counts, LedgerKey, WindowCell, WindowKey, floor};
 use crate::contract::{AdEvent, EventType};
-use crate::shared::FastHash;
 use crate::validate::{Envelope, Policy, Quarantine, check_event, edge_check};
 
 /// What processing did with an event.
@@ -234,71 +234,157 @@ fn process_checked(
     Outcome::Counted { correction }
 }
 
-/// In-memory state for tests and benchmarks (no expiry: they are short). Looked up by reference: an event
-/// allocates only for what it adds (its event id, a new ad instance, session or cell). Its maps use
-/// [`crate::FastHasher`]: fine for tests and benchmarks, not for state an attacker can fill.
+/// In-memory state for tests and benchmarks (no expiry: they are short).
+///
+/// Built for the benchmark's hot loop: every key (event id, ad instance, session minute, window cell, ledger
+/// hour) is interned in a [`Keys`] table, its bytes appended to one buffer, so a new key costs no allocation of
+/// its own, and each key is hashed once per lookup (foldhash, fixed seed: fine for tests and benchmarks, not
+/// for state an attacker can fill). The ad instance looked up last is remembered, so an impression's rate
+/// check and its billing mark find it with one hash.
 #[derive(Debug, Default)]
 pub struct MemoryState {
-    event_ids: HashSet<String, FastHash>,
-    /// Per ad instance, when each event type was counted (by [`EventType::code`]).
-    counted: HashMap<String, [Option<DateTime<Utc>>; EventType::ALL.len()], FastHash>,
-    windows: HashMap<WindowKey, Counts, FastHash>,
-    /// Per line item and hour: the original counts and the corrections appended after the hour was final.
-    ledger: HashMap<String, LedgerHours, FastHash>,
+    event_ids: Keys,
+    /// Ad instances; per instance, when each event type was counted (by [`EventType::code`]).
+    instances: Keys,
+    counted: Vec<[Option<DateTime<Utc>>; EventType::ALL.len()]>,
+    /// The instance [`Self::instance`] found last.
+    last_instance: Cell<Option<u32>>,
+    /// Window cells ([`window_key`]) and their counts.
+    windows: Keys,
+    window_counts: Vec<Counts>,
+    /// Ledger hours (line item ‖ hour): the original counts and the corrections appended after the hour was
+    /// final.
+    ledger: Keys,
+    ledger_rows: Vec<(Counts, Vec<Counts>)>,
+    /// Session minutes (session ‖ minute) and their impressions.
+    sessions: Keys,
+    session_counts: Vec<u64>,
+    /// Where keys are assembled before a lookup (reused: no allocation per event).
+    scratch: Vec<u8>,
     /// Quarantined events by reason ([`Quarantine::kind`]).
     pub quarantined: HashMap<String, u64>,
-    /// Impressions per session and minute.
-    session_minutes: HashMap<String, HashMap<i64, u64, FastHash>, FastHash>,
     /// Impressions per (viewer, line item, hour).
     pub viewer_impressions: HashMap<(String, String, i64), u64>,
     max_event_time: Option<DateTime<Utc>>,
 }
 
-/// One line item's ledger: per hour, the original counts and the corrections.
-type LedgerHours = HashMap<i64, (Counts, Vec<Counts>)>;
-
-/// A window key either owned or borrowed, so the window map can be searched with a [`WindowCell`].
-trait CellKey {
-    fn cell(&self) -> WindowCell<'_>;
+/// Distinct byte strings numbered in insertion order: the bytes back to back in one buffer, a hash table of
+/// (hash, number) over them. Numbers index the owner's parallel vectors of values.
+#[derive(Default)]
+struct Keys {
+    bytes: Vec<u8>,
+    /// Where each key ends in `bytes` (it starts where the previous one ends).
+    ends: Vec<usize>,
+    table: HashTable<(u64, u32)>,
 }
 
-impl CellKey for WindowKey {
-    fn cell(&self) -> WindowCell<'_> {
-        WindowKey::cell(self)
+impl std::fmt::Debug for Keys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Keys")
+            .field("len", &self.ends.len())
+            .finish_non_exhaustive()
     }
 }
 
-impl CellKey for WindowCell<'_> {
-    fn cell(&self) -> WindowCell<'_> {
-        *self
+/// The hash of a key (fixed seed, so runs are reproducible).
+fn key_hash(key: &[u8]) -> u64 {
+    foldhash::fast::FixedState::with_seed(0x1D7E).hash_one(key)
+}
+
+impl Keys {
+    fn key(&self, n: u32) -> &[u8] {
+        let n = n as usize;
+        let start = match n.checked_sub(1) {
+            Some(p) => self.ends[p],
+            None => 0,
+        };
+        &self.bytes[start..self.ends[n]]
+    }
+
+    fn find(&self, hash: u64, key: &[u8]) -> Option<u32> {
+        self.table
+            .find(hash, |&(h, n)| h == hash && self.key(n) == key)
+            .map(|&(_, n)| n)
+    }
+
+    /// The number of `key`, and whether it was added now.
+    fn intern(&mut self, key: &[u8]) -> (u32, bool) {
+        let hash = key_hash(key);
+        if let Some(n) = self.find(hash, key) {
+            return (n, false);
+        }
+        // More than 4 billion keys do not fit a test's memory anyway.
+        let n = u32::try_from(self.ends.len()).unwrap_or(u32::MAX);
+        self.bytes.extend_from_slice(key);
+        self.ends.push(self.bytes.len());
+        self.table.insert_unique(hash, (hash, n), |&(h, _)| h);
+        (n, true)
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &[u8]> {
+        (0..self.ends.len()).map(|n| self.key(n as u32))
     }
 }
 
-impl<'a> Borrow<dyn CellKey + 'a> for WindowKey {
-    fn borrow(&self) -> &(dyn CellKey + 'a) {
-        self
-    }
+/// Appends `field` with its length, so a key of several fields has one reading.
+fn push_field(out: &mut Vec<u8>, field: &str) {
+    out.extend_from_slice(&(field.len() as u32).to_le_bytes());
+    out.extend_from_slice(field.as_bytes());
 }
 
-// The same hash as `WindowKey`'s, which hashes its cell.
-impl Hash for dyn CellKey + '_ {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        self.cell().hash(state);
-    }
+/// Reads a [`push_field`] field from the front of `bytes`.
+fn take_field(bytes: &mut &[u8]) -> String {
+    let (len, rest) = bytes.split_at_checked(4).unwrap_or_default();
+    let len = u32::from_le_bytes(len.try_into().unwrap_or_default()) as usize;
+    let (field, rest) = rest.split_at_checked(len).unwrap_or_default();
+    *bytes = rest;
+    String::from_utf8_lossy(field).into_owned()
 }
 
-impl PartialEq for dyn CellKey + '_ {
-    fn eq(&self, other: &Self) -> bool {
-        self.cell() == other.cell()
-    }
+/// Reads the trailing `i64` of a key.
+fn take_i64(bytes: &[u8]) -> i64 {
+    let tail = bytes
+        .get(bytes.len().saturating_sub(8)..)
+        .unwrap_or_default();
+    i64::from_le_bytes(tail.try_into().unwrap_or_default())
 }
 
-impl Eq for dyn CellKey + '_ {}
+/// The key of a window cell: its minute, then each dimension with its length.
+fn window_key(cell: &WindowCell<'_>, out: &mut Vec<u8>) {
+    out.clear();
+    for field in [
+        cell.campaign_id,
+        cell.line_item_id,
+        cell.creative_id,
+        cell.channel,
+        cell.live_event_id,
+    ] {
+        push_field(out, field);
+    }
+    out.extend_from_slice(&cell.minute.to_le_bytes());
+}
 
 impl MemoryState {
     /// The window cells.
     pub fn windows(&self) -> BTreeMap<WindowKey, Counts> {
-        self.windows.iter().map(|(k, c)| (k.clone(), *c)).collect()
+        self.windows
+            .iter()
+            .zip(&self.window_counts)
+            .map(|(mut key, c)| {
+                let minute = take_i64(key);
+                (
+                    WindowKey {
+                        minute,
+                        campaign_id: take_field(&mut key),
+                        line_item_id: take_field(&mut key),
+                        creative_id: take_field(&mut key),
+                        channel: take_field(&mut key),
+                        live_event_id: take_field(&mut key),
+                    },
+                    *c,
+                )
+            })
+            .collect()
     }
 
     /// The ledger: original counts per line item and hour, and the corrections appended after the hour was
@@ -306,51 +392,66 @@ impl MemoryState {
     pub fn ledger(&self) -> BTreeMap<LedgerKey, (Counts, Vec<Counts>)> {
         self.ledger
             .iter()
-            .flat_map(|(li, hours)| {
-                hours.iter().map(move |(hour, row)| {
-                    (
-                        LedgerKey {
-                            line_item_id: li.clone(),
-                            hour: *hour,
-                        },
-                        row.clone(),
-                    )
-                })
+            .zip(&self.ledger_rows)
+            .map(|(mut key, row)| {
+                let hour = take_i64(key);
+                (
+                    LedgerKey {
+                        line_item_id: take_field(&mut key),
+                        hour,
+                    },
+                    row.clone(),
+                )
             })
             .collect()
     }
 
     /// Impressions per (session, minute).
     pub fn session_minutes(&self) -> HashMap<(String, i64), u64> {
-        self.session_minutes
+        self.sessions
             .iter()
-            .flat_map(|(s, m)| m.iter().map(move |(minute, n)| ((s.clone(), *minute), *n)))
+            .zip(&self.session_counts)
+            .map(|(mut key, n)| {
+                let minute = take_i64(key);
+                ((take_field(&mut key), minute), *n)
+            })
             .collect()
+    }
+
+    /// The number of ad instance `id`, if it was counted for any type: the last one found, or by hash.
+    fn instance(&self, id: &str) -> Option<u32> {
+        if let Some(n) = self.last_instance.get() {
+            if self.instances.key(n) == id.as_bytes() {
+                return Some(n);
+            }
+        }
+        let found = self.instances.find(key_hash(id.as_bytes()), id.as_bytes());
+        if found.is_some() {
+            self.last_instance.set(found);
+        }
+        found
     }
 }
 
 impl PipelineState for MemoryState {
     fn record_event_id(&mut self, event_id: &str, _: DateTime<Utc>) -> bool {
-        if self.event_ids.contains(event_id) {
-            return false;
-        }
-        self.event_ids.insert(event_id.to_owned())
+        self.event_ids.intern(event_id.as_bytes()).1
     }
     fn bump_session_minute(&mut self, session_id: &str, minute: i64) -> u64 {
-        let minutes = match self.session_minutes.get_mut(session_id) {
-            Some(m) => m,
-            None => self
-                .session_minutes
-                .entry(session_id.to_owned())
-                .or_default(),
-        };
-        let n = minutes.entry(minute).or_default();
-        *n += 1;
-        *n
+        self.scratch.clear();
+        push_field(&mut self.scratch, session_id);
+        self.scratch.extend_from_slice(&minute.to_le_bytes());
+        let (n, new) = self.sessions.intern(&self.scratch);
+        if new {
+            self.session_counts.push(0);
+        }
+        let count = &mut self.session_counts[n as usize];
+        *count += 1;
+        *count
     }
     fn counted_at(&self, ad_instance_id: &str, event_type: EventType) -> Option<DateTime<Utc>> {
-        self.counted
-            .get(ad_instance_id)?
+        let n = self.instance(ad_instance_id)?;
+        self.counted[n as usize]
             .get(usize::from(event_type.code()))
             .copied()
             .flatten()
@@ -361,11 +462,16 @@ impl PipelineState for MemoryState {
         event_type: EventType,
         occurred_at: DateTime<Utc>,
     ) -> bool {
-        let types = match self.counted.get_mut(ad_instance_id) {
-            Some(t) => t,
-            None => self.counted.entry(ad_instance_id.to_owned()).or_default(),
+        let n = match self.instance(ad_instance_id) {
+            Some(n) => n,
+            None => {
+                let (n, _) = self.instances.intern(ad_instance_id.as_bytes());
+                self.counted.push(Default::default());
+                self.last_instance.set(Some(n));
+                n
+            }
         };
-        match types.get_mut(usize::from(event_type.code())) {
+        match self.counted[n as usize].get_mut(usize::from(event_type.code())) {
             Some(slot @ None) => {
                 *slot = Some(occurred_at);
                 true
@@ -374,23 +480,27 @@ impl PipelineState for MemoryState {
         }
     }
     fn add_window(&mut self, cell: WindowCell<'_>, counts: Counts) {
-        match self.windows.get_mut(&cell as &dyn CellKey) {
-            Some(c) => c.add(&counts),
-            None => {
-                self.windows.insert(cell.to_key(), counts);
-            }
+        window_key(&cell, &mut self.scratch);
+        let (n, new) = self.windows.intern(&self.scratch);
+        if new {
+            self.window_counts.push(counts);
+        } else {
+            self.window_counts[n as usize].add(&counts);
         }
     }
     fn add_ledger(&mut self, line_item_id: &str, hour: i64, counts: Counts, correction: bool) {
-        let hours = match self.ledger.get_mut(line_item_id) {
-            Some(h) => h,
-            None => self.ledger.entry(line_item_id.to_owned()).or_default(),
-        };
-        let entry = hours.entry(hour).or_default();
+        self.scratch.clear();
+        push_field(&mut self.scratch, line_item_id);
+        self.scratch.extend_from_slice(&hour.to_le_bytes());
+        let (n, new) = self.ledger.intern(&self.scratch);
+        if new {
+            self.ledger_rows.push(Default::default());
+        }
+        let row = &mut self.ledger_rows[n as usize];
         if correction {
-            entry.1.push(counts);
+            row.1.push(counts);
         } else {
-            entry.0.add(&counts);
+            row.0.add(&counts);
         }
     }
     fn add_viewer_impression(&mut self, viewer_id: &str, line_item_id: &str, hour: i64) {
@@ -464,6 +574,66 @@ mod tests {
         );
         assert_eq!(fine, Outcome::Counted { correction: false });
         assert_eq!(state.quarantined.get("too_fast"), Some(&1));
+    }
+
+    /// The interned keys read back as they went in, whatever bytes the dimensions hold (a separator, an
+    /// empty field, one that is a prefix of another).
+    #[test]
+    fn memory_state_reads_back_its_cells_hours_and_sessions() {
+        let mut state = MemoryState::default();
+        let cells = [
+            WindowCell {
+                minute: -60,
+                campaign_id: "c\u{1f}1",
+                line_item_id: "",
+                creative_id: "cr",
+                channel: "live",
+                live_event_id: "",
+            },
+            WindowCell {
+                minute: 120,
+                campaign_id: "c",
+                line_item_id: "\u{1f}1",
+                creative_id: "cr",
+                channel: "live",
+                live_event_id: "x",
+            },
+        ];
+        let counts = Counts::one(EventType::Impression);
+        for (n, cell) in cells.iter().enumerate() {
+            for _ in 0..=n {
+                state.add_window(*cell, counts);
+            }
+        }
+        let windows = state.windows();
+        assert_eq!(windows.len(), 2);
+        for (n, cell) in cells.iter().enumerate() {
+            assert_eq!(
+                windows.get(&cell.to_key()).map(|c| c.impressions),
+                Some(n as u64 + 1)
+            );
+        }
+        state.add_ledger("li", 3600, counts, false);
+        state.add_ledger("li", 3600, counts, true);
+        state.add_ledger("li2", -3600, counts, false);
+        let ledger = state.ledger();
+        let key = |li: &str, hour| LedgerKey {
+            line_item_id: li.into(),
+            hour,
+        };
+        assert_eq!(ledger.get(&key("li", 3600)), Some(&(counts, vec![counts])));
+        assert_eq!(ledger.get(&key("li2", -3600)), Some(&(counts, vec![])));
+        assert_eq!(state.bump_session_minute("s", 60), 1);
+        assert_eq!(state.bump_session_minute("s", 60), 2);
+        assert_eq!(state.bump_session_minute("s", 120), 1);
+        assert_eq!(state.session_minutes().get(&("s".to_owned(), 60)), Some(&2));
+        assert!(state.mark_counted("ai", EventType::Start, DateTime::UNIX_EPOCH));
+        assert!(!state.mark_counted("ai", EventType::Start, DateTime::UNIX_EPOCH));
+        assert_eq!(state.counted_at("ai2", EventType::Start), None);
+        assert_eq!(
+            state.counted_at("ai", EventType::Start),
+            Some(DateTime::UNIX_EPOCH)
+        );
     }
 
     #[test]

@@ -275,39 +275,101 @@ pub fn edge_check(envelope: &Envelope, policy: &Policy) -> Option<Quarantine> {
         })
 }
 
-/// The first of `patterns` that `agent` contains, ignoring ASCII case. Allocation-free for agents up to
-/// 256 bytes (lowercased once into a stack buffer); each pattern is searched by its first byte, which for
-/// user agents of a few dozen bytes is far cheaper than setting up a substring searcher per pattern.
+/// The first of `patterns` (in their order) that `agent` contains, ignoring ASCII case. One pass over the
+/// agent, allocation-free: a table of the patterns' first two bytes (case-folded and hashed; one-byte
+/// patterns in a table of their own) says at which positions a pattern may start, and only there are the
+/// patterns compared. A player's user agent matches none, so nearly every byte costs one table look-up — far
+/// cheaper than searching the agent once per pattern.
 fn bot_pattern<'p>(agent: &str, patterns: &'p [String]) -> Option<&'p String> {
-    let mut buf = [0u8; 256];
-    let heap;
-    let lower: &[u8] = match buf.get_mut(..agent.len()) {
-        Some(b) => {
-            b.copy_from_slice(agent.as_bytes());
-            b.make_ascii_lowercase();
-            b
+    // The earliest pattern (by index) found so far; an empty pattern is contained in every agent.
+    let mut best = patterns.iter().position(|p| p.is_empty());
+    let (mut pairs, mut singles) = ([false; 256], [false; 256]);
+    let mut any_single = false;
+    for p in patterns {
+        match p.as_bytes() {
+            [] => {}
+            [a] => {
+                singles[usize::from(fold(*a))] = true;
+                any_single = true;
+            }
+            [a, b, ..] => pairs[usize::from(pair(fold(*a), fold(*b)))] = true,
         }
-        None => {
-            heap = agent.to_ascii_lowercase();
-            heap.as_bytes()
+    }
+    let hay = agent.as_bytes();
+    let mut next = hay.first().map_or(0, |&b| fold(b));
+    for i in 0..hay.len() {
+        let here = next;
+        next = hay.get(i + 1).map_or(0, |&b| fold(b));
+        let maybe =
+            pairs[usize::from(pair(here, next))] || (any_single && singles[usize::from(here)]);
+        if !maybe {
+            continue;
         }
-    };
-    patterns
-        .iter()
-        .find(|p| contains_ignore_case(lower, p.as_bytes()))
+        let rest = &hay[i..];
+        let limit = best.unwrap_or(patterns.len());
+        if let Some(j) = patterns[..limit].iter().position(|p| {
+            rest.get(..p.len())
+                .is_some_and(|h| h.eq_ignore_ascii_case(p.as_bytes()))
+        }) {
+            best = Some(j);
+            if j == 0 {
+                break;
+            }
+        }
+    }
+    best.and_then(|j| patterns.get(j))
 }
 
-/// Whether `haystack` (ASCII-lowercased) contains `needle`, ignoring ASCII case.
-fn contains_ignore_case(haystack: &[u8], needle: &[u8]) -> bool {
-    let Some((&first, rest)) = needle.split_first() else {
-        return true;
-    };
-    let first = first.to_ascii_lowercase();
-    let Some(last_start) = haystack.len().checked_sub(needle.len()) else {
-        return false;
-    };
-    haystack[..=last_start]
-        .iter()
-        .enumerate()
-        .any(|(i, &b)| b == first && haystack[i + 1..i + needle.len()].eq_ignore_ascii_case(rest))
+/// A case fold good enough for a filter: equal ignoring ASCII case implies equal folds (letters differ from
+/// their other case in bit 5 only; other bytes must be equal anyway). Distinct bytes may fold together, which
+/// costs a comparison, never a miss.
+fn fold(b: u8) -> u8 {
+    b | 0x20
+}
+
+/// The table index of a pattern starting with folded bytes `a`, `b`.
+fn pair(a: u8, b: u8) -> u8 {
+    a.wrapping_mul(31).wrapping_add(b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// The definition `bot_pattern` implements: the first pattern whose lowercase form the lowercase agent
+    /// contains.
+    fn reference<'p>(agent: &str, patterns: &'p [String]) -> Option<&'p String> {
+        let agent = agent.to_ascii_lowercase();
+        patterns
+            .iter()
+            .find(|p| agent.contains(&p.to_ascii_lowercase()))
+    }
+
+    #[test]
+    fn the_first_listed_pattern_wins_wherever_it_occurs() {
+        let patterns: Vec<String> = ["spider", "bot", ""].map(str::to_owned).to_vec();
+        assert_eq!(
+            bot_pattern("a Bot and a SPIDER", &patterns).map(String::as_str),
+            Some("spider")
+        );
+        assert_eq!(
+            bot_pattern("AppleCoreMedia/1.0", &patterns[..2]).map(String::as_str),
+            None
+        );
+        assert_eq!(
+            bot_pattern("AppleCoreMedia/1.0", &patterns).map(String::as_str),
+            Some("")
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn bot_pattern_is_case_insensitive_containment(
+            agent in "[aAbB/ é.]{0,40}",
+            patterns in proptest::collection::vec("[aAbBé/]{0,4}", 0..8),
+        ) {
+            prop_assert_eq!(bot_pattern(&agent, &patterns), reference(&agent, &patterns));
+        }
+    }
 }

@@ -17,9 +17,10 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use interlude_events::{BoxFuture, Envelope, Outcome, Policy, validate};
+use interlude_events::{BoxFuture, Envelope, Outcome, Policy, check_event};
 use tokio::sync::oneshot;
 
+use super::ingest::Prepared;
 use super::maintenance::{MAX_CHUNK, MIN_CHUNK};
 use super::{EventStore, StoreError};
 use crate::log::{EventLog, SubmitError};
@@ -34,10 +35,11 @@ enum Failed {
     Commit(String),
 }
 
-type Reply = oneshot::Sender<Result<Vec<Outcome>, Failed>>;
+/// The outcomes, or why not and the batch back (so a waiting producer retries without a copy).
+type Reply = oneshot::Sender<Result<Vec<Outcome>, (Failed, Prepared)>>;
 
 enum Job {
-    Batch(Vec<Envelope>, Reply),
+    Batch(Prepared, Reply),
     Stop(oneshot::Sender<Result<(), String>>),
 }
 
@@ -52,6 +54,8 @@ pub struct Committer {
 struct Shared {
     stopping: AtomicBool,
     store: Option<Arc<EventStore>>,
+    /// The edge checks' rules, run by producers before queueing ([`Prepared`]).
+    policy: Policy,
 }
 
 /// Batches (not events) waiting at most by default; each request is one batch.
@@ -81,19 +85,27 @@ impl Sink {
         }
     }
 
-    fn ingest(
-        &self,
-        parts: &[&[Envelope]],
-        now: DateTime<Utc>,
-    ) -> Result<Vec<Outcome>, StoreError> {
+    fn policy(&self) -> &Policy {
         match self {
-            Sink::Store(store) => store.ingest_parts(parts, now),
+            Sink::Store(s) => s.policy(),
+            Sink::Discard(policy) => policy,
+        }
+    }
+
+    fn ingest(&self, parts: &[&Prepared], now: DateTime<Utc>) -> Result<Vec<Outcome>, StoreError> {
+        match self {
+            Sink::Store(store) => store.ingest_prepared(parts, now),
+            // `validate`, with the edge verdicts the producers computed (as for the store).
             Sink::Discard(policy) => Ok(parts
                 .iter()
-                .flat_map(|p| p.iter())
-                .map(|e| match validate(e, policy, now) {
-                    Ok(()) => Outcome::Counted { correction: false },
-                    Err(q) => Outcome::Quarantined(q),
+                .flat_map(|p| p.envelopes().iter().zip(p.edges()))
+                .map(|(e, edge)| {
+                    match check_event(&e.event, policy, now)
+                        .and_then(|()| edge.clone().map_or(Ok(()), Err))
+                    {
+                        Ok(()) => Outcome::Counted { correction: false },
+                        Err(q) => Outcome::Quarantined(q),
+                    }
                 })
                 .collect()),
         }
@@ -208,9 +220,10 @@ impl Writer {
                     .rx
                     .recv_timeout(until.saturating_duration_since(Instant::now()))
                 {
-                    Ok(Job::Batch(_, reply)) => {
-                        let _ = reply.send(Err(Failed::Unavailable(
-                            "event store unhealthy; reopening".into(),
+                    Ok(Job::Batch(batch, reply)) => {
+                        let _ = reply.send(Err((
+                            Failed::Unavailable("event store unhealthy; reopening".into()),
+                            batch,
                         )));
                     }
                     Ok(Job::Stop(reply)) => return Some(reply),
@@ -229,8 +242,8 @@ impl Writer {
         None
     }
 
-    fn commit(&mut self, waiting: Vec<(Vec<Envelope>, Reply)>) {
-        let parts: Vec<&[Envelope]> = waiting.iter().map(|(b, _)| b.as_slice()).collect();
+    fn commit(&mut self, waiting: Vec<(Prepared, Reply)>) {
+        let parts: Vec<&Prepared> = waiting.iter().map(|(b, _)| b).collect();
         let events: usize = parts.iter().map(|p| p.len()).sum();
         let now = (self.clock)();
         let started = Instant::now();
@@ -249,13 +262,14 @@ impl Writer {
                 metrics::counter!(m::COMMIT_FAILURES).increment(events as u64);
                 tracing::error!(error = %e, events, "Event commit failed; batch not acknowledged.");
                 let io = self.sink.store().is_some_and(|s| s.note_failure(&e));
-                for (_, reply) in waiting {
+                for (batch, reply) in waiting {
                     let message = e.to_string();
-                    let _ = reply.send(Err(if io {
+                    let failed = if io {
                         Failed::Unavailable(message)
                     } else {
                         Failed::Commit(message)
-                    }));
+                    };
+                    let _ = reply.send(Err((failed, batch)));
                 }
             }
         }
@@ -274,6 +288,7 @@ impl Committer {
         let shared = Arc::new(Shared {
             stopping: AtomicBool::new(false),
             store: sink.store().cloned(),
+            policy: sink.policy().clone(),
         });
         let writer = Writer {
             sink,
@@ -295,33 +310,54 @@ impl Committer {
     /// Queues `batch` and waits until it is durably committed. Fails at once with [`SubmitError::Busy`] when
     /// the queue is full, and with [`crate::Error::Unavailable`] while the store is unhealthy.
     pub async fn submit(&self, batch: Vec<Envelope>) -> Result<Vec<Outcome>, SubmitError> {
+        self.submit_prepared(self.prepare(batch))
+            .await
+            .map_err(|(e, _)| e)
+    }
+
+    /// Runs what needs no store state on the caller's thread, in parallel with the writer: the edge checks,
+    /// and the log records' encoding when there is a store to log to.
+    fn prepare(&self, batch: Vec<Envelope>) -> Prepared {
+        Prepared::new(batch, &self.shared.policy, self.shared.store.is_some())
+    }
+
+    /// [`Self::submit`] of a prepared batch; on failure the batch comes back when it can be retried as is.
+    async fn submit_prepared(
+        &self,
+        batch: Prepared,
+    ) -> Result<Vec<Outcome>, (SubmitError, Option<Prepared>)> {
         if self.shared.stopping.load(Ordering::Acquire) {
-            return Err(SubmitError::Stopped);
+            return Err((SubmitError::Stopped, None));
         }
         if let Some(store) = &self.shared.store {
             if !store.is_healthy() {
-                return Err(SubmitError::Store(StoreError::Unavailable(
-                    "event store unhealthy; reopening".into(),
-                )));
+                let unhealthy = StoreError::Unavailable("event store unhealthy; reopening".into());
+                return Err((SubmitError::Store(unhealthy), Some(batch)));
             }
         }
         let (reply, answer) = oneshot::channel();
-        self.tx
-            .try_send(Job::Batch(batch, reply))
-            .map_err(|e| match e {
-                TrySendError::Full(_) => SubmitError::Busy,
-                TrySendError::Disconnected(_) => SubmitError::Stopped,
-            })?;
-        match answer.await.map_err(|_| SubmitError::Stopped)? {
+        if let Err(e) = self.tx.try_send(Job::Batch(batch, reply)) {
+            return Err(match e {
+                TrySendError::Full(Job::Batch(batch, _)) => (SubmitError::Busy, Some(batch)),
+                TrySendError::Full(_) => (SubmitError::Busy, None),
+                TrySendError::Disconnected(_) => (SubmitError::Stopped, None),
+            });
+        }
+        match answer.await.map_err(|_| (SubmitError::Stopped, None))? {
             Ok(outcomes) => Ok(outcomes),
-            Err(Failed::Unavailable(e)) => Err(SubmitError::Store(StoreError::Unavailable(e))),
-            Err(Failed::Commit(e)) => Err(SubmitError::Store(StoreError::Commit(e))),
+            Err((Failed::Unavailable(e), batch)) => {
+                Err((SubmitError::Store(StoreError::Unavailable(e)), Some(batch)))
+            }
+            Err((Failed::Commit(e), batch)) => {
+                Err((SubmitError::Store(StoreError::Commit(e)), Some(batch)))
+            }
         }
     }
 
     /// [`Self::submit`], retried with backoff while the store is busy or unavailable, until `deadline`: for
-    /// producers that would otherwise drop what they hold (the stitcher's beacons). Each submission that had
-    /// to wait is counted ([`crate::metrics::SUBMIT_WAITS`]), and each given up at its deadline
+    /// producers that would otherwise drop what they hold (the stitcher's beacons). The batch is prepared
+    /// once and comes back from each refusal, so a retry copies nothing. Each submission that had to wait is
+    /// counted ([`crate::metrics::SUBMIT_WAITS`]), and each given up at its deadline
     /// ([`crate::metrics::SUBMIT_WAIT_TIMEOUTS`]), which then returns the last error.
     pub async fn submit_wait(
         &self,
@@ -330,11 +366,18 @@ impl Committer {
     ) -> Result<Vec<Outcome>, SubmitError> {
         let mut delay = Duration::from_millis(10);
         let mut waited = false;
+        let mut batch = self.prepare(batch);
         loop {
-            let error = match self.submit(batch.clone()).await {
+            let error = match self.submit_prepared(batch).await {
                 Ok(outcomes) => return Ok(outcomes),
-                Err(e @ (SubmitError::Busy | SubmitError::Store(StoreError::Unavailable(_)))) => e,
-                Err(e) => return Err(e),
+                Err((
+                    e @ (SubmitError::Busy | SubmitError::Store(StoreError::Unavailable(_))),
+                    Some(back),
+                )) => {
+                    batch = back;
+                    e
+                }
+                Err((e, _)) => return Err(e),
             };
             if !waited {
                 waited = true;
@@ -372,7 +415,7 @@ impl Committer {
 }
 
 /// Outcome counts and the event-time lag of a committed batch (what the dashboard and alerts read).
-fn record_outcomes(parts: &[&[Envelope]], outcomes: &[Outcome], now: DateTime<Utc>) {
+fn record_outcomes(parts: &[&Prepared], outcomes: &[Outcome], now: DateTime<Utc>) {
     let (mut duplicates, mut retries) = (0u64, 0u64);
     for o in outcomes {
         match o {
@@ -385,7 +428,7 @@ fn record_outcomes(parts: &[&[Envelope]], outcomes: &[Outcome], now: DateTime<Ut
     metrics::counter!("events_retries_total").increment(retries);
     if let Some(newest) = parts
         .iter()
-        .flat_map(|p| p.iter())
+        .flat_map(|p| p.envelopes().iter())
         .map(|e| e.event.occurred_at)
         .max()
     {

@@ -7,7 +7,7 @@
 
 use chrono::{DateTime, Utc};
 use interlude_events::contract::AdEvent;
-use interlude_events::{Envelope, Outcome, Quarantine, edge_check, process_with_edge};
+use interlude_events::{Envelope, Outcome, Policy, Quarantine, edge_check, process_with_edge};
 use serde::Serialize;
 
 use super::batch::{Batch, Tables};
@@ -28,6 +28,74 @@ pub(crate) fn encode_log_record(event: &AdEvent, edge: Option<&Quarantine>, out:
     out.clear();
     // Serialising plain data into a Vec cannot fail.
     let _ = serde_json::to_writer(&mut *out, &LogRecordRef { event, edge });
+}
+
+/// A batch made ready for the write transaction before it reaches the committer, on the producer's thread:
+/// the edge verdicts (they need no state) and, for a store, the log records encoded. The single writer then
+/// only reads, processes and writes; the producers serialise in parallel (what a pipelined commit can move
+/// off the writer).
+#[derive(Debug)]
+pub(crate) struct Prepared {
+    envelopes: Vec<Envelope>,
+    edges: Vec<Option<Quarantine>>,
+    /// The encoded log records back to back (empty when not encoded); record `i` ends at `ends[i]`.
+    records: Vec<u8>,
+    ends: Vec<usize>,
+}
+
+impl Prepared {
+    /// Runs the edge checks of `envelopes` and, with `encode`, encodes their log records.
+    pub(crate) fn new(envelopes: Vec<Envelope>, policy: &Policy, encode: bool) -> Self {
+        let edges: Vec<Option<Quarantine>> =
+            envelopes.iter().map(|e| edge_check(e, policy)).collect();
+        let (mut records, mut ends) = (Vec::new(), Vec::new());
+        if encode {
+            records.reserve(envelopes.len() * 640);
+            ends.reserve(envelopes.len());
+            for (e, edge) in envelopes.iter().zip(&edges) {
+                // Serialising plain data into a Vec cannot fail.
+                let _ = serde_json::to_writer(
+                    &mut records,
+                    &LogRecordRef {
+                        event: &e.event,
+                        edge: edge.as_ref(),
+                    },
+                );
+                ends.push(records.len());
+            }
+        }
+        Prepared {
+            envelopes,
+            edges,
+            records,
+            ends,
+        }
+    }
+
+    /// Events in the batch.
+    pub(crate) fn len(&self) -> usize {
+        self.envelopes.len()
+    }
+
+    /// The batch.
+    pub(crate) fn envelopes(&self) -> &[Envelope] {
+        &self.envelopes
+    }
+
+    /// The edge verdicts, one per event.
+    pub(crate) fn edges(&self) -> &[Option<Quarantine>] {
+        &self.edges
+    }
+
+    /// The encoded log record of event `i`, if records were encoded.
+    fn record(&self, i: usize) -> Option<&[u8]> {
+        let end = *self.ends.get(i)?;
+        let start = match i.checked_sub(1) {
+            Some(p) => self.ends[p],
+            None => 0,
+        };
+        self.records.get(start..end)
+    }
 }
 
 impl EventStore {
@@ -59,6 +127,31 @@ impl EventStore {
             &events,
             |batch, i| process_with_edge(batch, events[i], edges[i].clone(), policy, now),
             |i| edges[i].as_ref(),
+            |_| None,
+        )
+    }
+
+    /// [`Self::ingest_parts`] of batches whose edge verdicts and log records were prepared outside the write
+    /// transaction ([`Prepared`]).
+    pub(crate) fn ingest_prepared(
+        &self,
+        parts: &[&Prepared],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Outcome>, StoreError> {
+        let index: Vec<(&Prepared, usize)> = parts
+            .iter()
+            .flat_map(|p| (0..p.len()).map(move |i| (*p, i)))
+            .collect();
+        let events: Vec<&AdEvent> = index.iter().map(|(p, i)| &p.envelopes[*i].event).collect();
+        let policy = &self.policy;
+        self.commit_batch(
+            &events,
+            |batch, k| {
+                let (p, i) = index[k];
+                process_with_edge(batch, events[k], p.edges[i].clone(), policy, now)
+            },
+            |k| index[k].0.edges[index[k].1].as_ref(),
+            |k| index[k].0.record(index[k].1),
         )
     }
 
@@ -74,16 +167,19 @@ impl EventStore {
                 interlude_events::process_logged(batch, events[i], records[i].edge.clone(), policy)
             },
             |i| records[i].edge.as_ref(),
+            |_| None,
         )
     }
 
     /// One write transaction over `events`: the state they touch read in key order, each processed by
-    /// `process` (by index), logged unless a retry, the changes written in key order, one commit.
+    /// `process` (by index), logged unless a retry (its record as `encoded` has it, or encoded here with
+    /// its `edge` verdict), the changes written in key order, one commit.
     fn commit_batch<'e>(
         &self,
         events: &[&'e AdEvent],
         mut process: impl FnMut(&mut Batch<'e>, usize) -> Outcome,
         edge: impl Fn(usize) -> Option<&'e Quarantine>,
+        encoded: impl Fn(usize) -> Option<&'e [u8]>,
     ) -> Result<Vec<Outcome>, StoreError> {
         let db = self.db()?;
         let txn = db.begin_write()?;
@@ -98,8 +194,14 @@ impl EventStore {
                 if outcome == Outcome::Retry {
                     retries += 1;
                 } else {
-                    encode_log_record(event, edge(i), &mut bytes);
-                    tables.log(&bytes, event.received_at)?;
+                    let record = match encoded(i) {
+                        Some(record) => record,
+                        None => {
+                            encode_log_record(event, edge(i), &mut bytes);
+                            &bytes
+                        }
+                    };
+                    tables.log(record, event.received_at)?;
                 }
                 outcomes.push(outcome);
             }
