@@ -33,6 +33,10 @@ pub(crate) enum BenchCommand {
     Decisions(DecisionBenchArgs),
     /// Events per second through the event pipeline, embedded against distributed (Kafka + PostgreSQL).
     Pipeline(super::bench_pipeline::PipelineBenchArgs),
+    /// RSS before, during and 60 s after a burst of sessions and beacons (`--vs` compares another build).
+    Memory(super::bench_memory::MemoryBenchArgs),
+    /// Time to ready of `interlude serve` on a ~1 GB event store after SIGTERM and after SIGKILL.
+    Restart(super::bench_restart::RestartBenchArgs),
 }
 
 /// Flags for `interlude bench decisions`.
@@ -102,6 +106,8 @@ pub(crate) async fn run(command: BenchCommand, config: AppConfig) -> anyhow::Res
         BenchCommand::Ingest(args) => super::bench_ingest::run(args, config.interlude).await,
         BenchCommand::Decisions(args) => decisions(args, config).await,
         BenchCommand::Pipeline(args) => super::bench_pipeline::run(args).await,
+        BenchCommand::Memory(args) => super::bench_memory::run(args, config).await,
+        BenchCommand::Restart(args) => super::bench_restart::run(args, config.interlude).await,
     }
 }
 
@@ -281,7 +287,7 @@ async fn decisions(args: DecisionBenchArgs, mut config: AppConfig) -> anyhow::Re
     Ok(())
 }
 
-async fn wait_for(http: &reqwest::Client, url: &str) -> anyhow::Result<()> {
+pub(super) async fn wait_for(http: &reqwest::Client, url: &str) -> anyhow::Result<()> {
     for _ in 0..100 {
         if http
             .get(url)
@@ -296,7 +302,7 @@ async fn wait_for(http: &reqwest::Client, url: &str) -> anyhow::Result<()> {
     anyhow::bail!("the stitcher never served {url}")
 }
 
-async fn create_session(
+pub(super) async fn create_session(
     http: &reqwest::Client,
     base: &str,
     channel: &str,

@@ -3,7 +3,9 @@
 pub(crate) mod audience;
 pub(crate) mod bench;
 pub(crate) mod bench_ingest;
+pub(crate) mod bench_memory;
 pub(crate) mod bench_pipeline;
+pub(crate) mod bench_restart;
 pub(crate) mod contract;
 pub(crate) mod demo;
 pub(crate) mod loadgen;
