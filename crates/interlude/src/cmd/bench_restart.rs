@@ -33,7 +33,7 @@ use serde::Serialize;
 /// Flags for `interlude bench restart`.
 #[derive(Debug, clap::Args)]
 pub(crate) struct RestartBenchArgs {
-    /// Size of the event store to build, in MB (10^6 bytes).
+    /// Size of the event store to build, in MB (10^6 bytes) written in its file.
     #[arg(long, default_value_t = 1000)]
     store_mb: u64,
     /// Rounds; each restarts the node once after SIGTERM and once after SIGKILL, on the large store and on an
@@ -144,7 +144,9 @@ pub(crate) async fn run(args: RestartBenchArgs, config: InterludeConfig) -> anyh
 
 struct Report {
     json: bool,
+    /// Bytes written in the store's file, and the file's length (redb grows it ahead of use).
     store_bytes: u64,
+    file_bytes: u64,
     events: u64,
     fill_secs: f64,
     large: Restarts,
@@ -171,6 +173,7 @@ impl Report {
                 "{}",
                 serde_json::to_string_pretty(&serde_json::json!({
                     "store_bytes": self.store_bytes,
+                    "file_bytes": self.file_bytes,
                     "events": self.events,
                     "fill_secs": self.fill_secs,
                     "large": { "after_sigterm": large_term, "after_sigkill": large_kill },
@@ -181,8 +184,9 @@ impl Report {
             return Ok(());
         }
         println!(
-            "Restart to ready: event store of {:.0} MB ({} events, built in {:.0} s) against an empty one",
+            "Restart to ready: event store of {:.0} MB written in a {:.0} MB file ({} events, built in {:.0} s) against an empty one",
             self.store_bytes as f64 / 1e6,
+            self.file_bytes as f64 / 1e6,
             self.events,
             self.fill_secs
         );
@@ -234,6 +238,22 @@ fn file_len(path: &Path) -> u64 {
     std::fs::metadata(path).map(|m| m.len()).unwrap_or(0)
 }
 
+/// Bytes of `path` actually written on the disk. redb grows its file ahead of use (doubling), so the
+/// length alone overstates the data by up to half; the store is sized by what it holds.
+#[cfg(unix)]
+fn file_data(path: &Path) -> u64 {
+    use std::os::unix::fs::MetadataExt as _;
+    std::fs::metadata(path)
+        .map(|m| m.blocks().saturating_mul(512).min(m.len()))
+        .unwrap_or(0)
+}
+
+/// Bytes of `path` (its length, where the allocated size is not known).
+#[cfg(not(unix))]
+fn file_data(path: &Path) -> u64 {
+    file_len(path)
+}
+
 /// Fills the store in `dir` with unique impressions until its file reaches `bytes`. Events and seconds.
 fn fill(dir: &Path, bytes: u64, config: &InterludeConfig) -> anyhow::Result<(u64, f64)> {
     const PER_COMMIT: u64 = 20_000;
@@ -241,23 +261,26 @@ fn fill(dir: &Path, bytes: u64, config: &InterludeConfig) -> anyhow::Result<(u64
     let store = EventStore::open_with(dir, config.events.policy.clone(), &config.events.store)
         .with_context(|| format!("opening the store in {}", dir.display()))?;
     let path = dir.join(interlude_store::embedded::FILE_NAME);
+    // Ids unique to this fill: topping up a store filled before must add events, not retries (which the store
+    // answers without writing).
+    let run = chrono::Utc::now().timestamp_millis();
     let mut n = 0u64;
     let mut last_report = Instant::now();
-    while file_len(&path) < bytes {
+    while file_data(&path) < bytes {
         // Receipt time now: the events are inside the dedup horizon and the retention of a default config.
         let now = chrono::Utc::now();
         let batch: Vec<Envelope> = (n..n + PER_COMMIT)
             .map(|i| {
                 let li = (i % 20) as usize;
                 let mut e = event(
-                    format!("restart-{i}"),
-                    &format!("restart-ai{i}"),
+                    format!("restart-{run}-{i}"),
+                    &format!("restart-{run}-ai{i}"),
                     EventType::Impression,
                     EventSource::ClientSide,
                     now,
                     li,
                 );
-                e.session_id = format!("restart-s{}", i / 8);
+                e.session_id = format!("restart-{run}-s{}", i / 8);
                 Envelope {
                     event: e,
                     user_agent: None,
@@ -271,7 +294,7 @@ fn fill(dir: &Path, bytes: u64, config: &InterludeConfig) -> anyhow::Result<(u64
             last_report = Instant::now();
             eprintln!(
                 "bench restart: {n} events, {:.0} MB of {:.0} MB",
-                file_len(&path) as f64 / 1e6,
+                file_data(&path) as f64 / 1e6,
                 bytes as f64 / 1e6
             );
         }
@@ -450,11 +473,11 @@ fn measure(
     let _ = std::fs::remove_dir_all(&empty);
     let target = args.store_mb.saturating_mul(1_000_000);
     let file = large.join(interlude_store::embedded::FILE_NAME);
-    let (events, fill_secs) = if file_len(&file) >= target {
+    let (events, fill_secs) = if file_data(&file) >= target {
         eprintln!(
             "bench restart: reusing {} ({:.0} MB)",
             file.display(),
-            file_len(&file) as f64 / 1e6
+            file_data(&file) as f64 / 1e6
         );
         (0, 0.0)
     } else {
@@ -492,7 +515,8 @@ fn measure(
     }
     Ok(Report {
         json: args.json,
-        store_bytes: file_len(&file),
+        store_bytes: file_data(&file),
+        file_bytes: file_len(&file),
         events,
         fill_secs,
         large: on_large,
