@@ -3,7 +3,7 @@
 # durable beacon ingestion, the decision herd), each HTTP figure paired with a baseline measured in the same run
 # against the same server. Writes bench/results.json and bench/results.md.
 #
-#   scripts/bench.sh            # full run (about 15 minutes on 2 cores)
+#   scripts/bench.sh            # full run (about 30 minutes on 2 cores, a third of it memory and restarts)
 #   QUICK=1 scripts/bench.sh    # shorter measurements, for a smoke run
 #
 # Numbers are only comparable between runs on the same machine; the ratios are what travel.
@@ -22,15 +22,22 @@ if [ "${QUICK:-0}" = 1 ]; then
   criterion_args=(--warm-up-time 0.5 --measurement-time 1)
   http_secs=2
   sessions=1000
+  memory_args=(--sessions 10000 --beacons 50000 --observe-secs 30)
+  restart_args=(--store-mb 100 --runs 2)
 else
   criterion_args=(--warm-up-time 1 --measurement-time 4)
   http_secs=8
   sessions=10000
+  memory_args=(--sessions 100000 --beacons 500000 --observe-secs 60)
+  restart_args=(--store-mb 1000 --runs 5)
 fi
 
-log "cargo build --release"
+target_dir=${CARGO_TARGET_DIR:-target}
+log "cargo build --release (first without the jemalloc feature: the system allocator, for bench memory)"
+cargo build --release --locked -p interlude --no-default-features
+cp "$target_dir/release/interlude" "$target_dir/release/interlude-system-alloc"
 cargo build --release --locked
-bin=target/release/interlude
+bin=$target_dir/release/interlude
 
 # Criterion benchmarks, in the bencher format (one "test NAME ... bench: N ns/iter (+/- M)" line each). Some
 # benchmarks also print their own figures (the decision herd); those lines are kept in the raw logs.
@@ -66,6 +73,11 @@ if [ "${QUICK:-0}" = 1 ]; then
 else
   "$bin" bench edge --json >"$raw/http-edge.json"
 fi
+log "interlude bench memory (RSS after a burst: jemalloc, this build, against the system allocator)"
+"$bin" bench memory --json "${memory_args[@]}" --vs "$target_dir/release/interlude-system-alloc" \
+  --origin-listen 127.0.0.1:18185 >"$raw/memory.json"
+log "interlude bench restart (time to ready on a large event store after SIGTERM and SIGKILL)"
+"$bin" bench restart --json "${restart_args[@]}" >"$raw/restart.json"
 
 log "bench/results.json, bench/results.md"
 python3 scripts/bench_report.py "$raw" "$out"

@@ -19,6 +19,9 @@ for name in sorted(os.listdir(raw)):
                 "spread_ns": int(m.group(3).replace(",", "")),
             })
 http = {k: json.load(open(os.path.join(raw, f"http-{k}.json"))) for k in ("stitcher", "ingest", "decisions", "pipeline", "edge")}
+# Memory after a burst and restart times (bench memory, bench restart), when the run measured them.
+extra = {k: json.load(open(os.path.join(raw, f"{k}.json"))) for k in ("memory", "restart")
+         if os.path.exists(os.path.join(raw, f"{k}.json"))}
 
 def cpu():
     try:
@@ -36,6 +39,7 @@ results = {
     "machine": {"cpu": cpu(), "cores": os.cpu_count(), "os": platform.platform()},
     "criterion": criterion,
     "http": http,
+    **extra,
 }
 json.dump(results, open(os.path.join(out, "results.json"), "w"), indent=2)
 
@@ -61,6 +65,28 @@ for storm in e["storms"]:
                  f"{storm['playlist_p99_us_median'] / 1000:.1f} ms",
                  f"no storm, alternating slices {e['unloaded_playlist_p99_us_median'] / 1000:.1f} ms",
                  f"{storm['ratio_to_unloaded']:.2f}×"))
+if "memory" in extra:
+    m = extra["memory"]
+    a, b = m["a"], m["b"]
+    run = m["runs"][0][0]
+    mib = lambda v: f"{v / 1048576:,.0f} MiB"
+    rows.append((f"RSS {len(run['samples_rss_bytes'])} s after a burst ({run['sessions']:,} sessions, "
+                 f"{run['beacons_acknowledged']:,} beacons), {a['allocator']}",
+                 f"{mib(a['median_end_rss_bytes'])} = {a['median_ratio_to_baseline']:.2f}× its baseline "
+                 f"(peak {mib(a['median_peak_rss_bytes'])})",
+                 f"{b['allocator']} allocator {mib(b['median_end_rss_bytes'])} = "
+                 f"{b['median_ratio_to_baseline']:.2f}× its baseline (peak {mib(b['median_peak_rss_bytes'])})",
+                 f"{m['median_end_rss_ratio_a_to_b']:.2f}×"))
+if "restart" in extra:
+    r = extra["restart"]
+    for kind, name in (("after_sigterm", "SIGTERM"), ("after_sigkill", "SIGKILL")):
+        large, empty = r["large"][kind], r["empty"][kind]
+        rows.append((f"restart to ready after {name}, {r['store_bytes'] / 1e9:.2f} GB event store "
+                     f"(repaired {large['repaired']}/{len(large['starts'])})",
+                     f"{large['ready_secs']['median']:.2f} s (min {large['ready_secs']['min']:.2f}, "
+                     f"max {large['ready_secs']['max']:.2f})",
+                     f"empty store {empty['ready_secs']['median']:.2f} s",
+                     f"{r['median_ratios'][kind + '_large_to_empty']:.2f}×"))
 md = [f"# Benchmark results", "",
       f"{results['when']}, commit {commit}, {results['machine']['cpu']} ({results['machine']['cores']} cores); "
       "the load generator shares the machine with the server.", "",

@@ -4,6 +4,7 @@
 //! `loadgen` an HTTP load generator, `bench` the end-to-end benchmarks, `scte35` a cue codec tool, and `config`
 //! prints the effective configuration.
 
+mod alloc;
 mod cmd;
 mod config;
 

@@ -37,6 +37,10 @@ pub(crate) enum BenchCommand {
     /// The edge under hostile load: playlist p99 during beacon storms (A/B against no storm), sessions one
     /// client can create before 429, and the server's memory after a flood of session creations.
     Edge(super::bench_edge::EdgeBenchArgs),
+    /// RSS before, during and 60 s after a burst of sessions and beacons (`--vs` compares another build).
+    Memory(super::bench_memory::MemoryBenchArgs),
+    /// Time to ready of `interlude serve` on a ~1 GB event store after SIGTERM and after SIGKILL.
+    Restart(super::bench_restart::RestartBenchArgs),
 }
 
 /// Flags for `interlude bench decisions`.
@@ -107,6 +111,8 @@ pub(crate) async fn run(command: BenchCommand, config: AppConfig) -> anyhow::Res
         BenchCommand::Decisions(args) => decisions(args, config).await,
         BenchCommand::Pipeline(args) => super::bench_pipeline::run(args).await,
         BenchCommand::Edge(args) => super::bench_edge::run(args).await,
+        BenchCommand::Memory(args) => super::bench_memory::run(args, config).await,
+        BenchCommand::Restart(args) => super::bench_restart::run(args, config.interlude).await,
     }
 }
 
@@ -295,7 +301,7 @@ async fn decisions(args: DecisionBenchArgs, mut config: AppConfig) -> anyhow::Re
     Ok(())
 }
 
-async fn wait_for(http: &reqwest::Client, url: &str) -> anyhow::Result<()> {
+pub(super) async fn wait_for(http: &reqwest::Client, url: &str) -> anyhow::Result<()> {
     for _ in 0..100 {
         if http
             .get(url)
@@ -310,7 +316,7 @@ async fn wait_for(http: &reqwest::Client, url: &str) -> anyhow::Result<()> {
     anyhow::bail!("the stitcher never served {url}")
 }
 
-async fn create_session(
+pub(super) async fn create_session(
     http: &reqwest::Client,
     base: &str,
     channel: &str,

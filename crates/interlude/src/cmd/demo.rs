@@ -216,6 +216,8 @@ fn demo_catalog(renditions: impl Fn(&str) -> Vec<Rendition>) -> Catalog {
 pub(crate) struct Stack {
     /// The event pipeline the stitcher's beacons go to.
     pub(crate) collector: Collector,
+    /// The stitcher (its sessions, for benchmarks that watch them).
+    pub(crate) stitcher: Arc<interlude_server::stitcher::Stitcher>,
 }
 
 /// Starts the origin on `origin.origin_listen` and the stitcher (with the ops endpoints) on `listen`, the
@@ -271,7 +273,10 @@ pub(crate) async fn start_stack(
     ));
     app.readiness.set(true);
     let collector = app.collector.clone();
-    Ok(Stack { collector })
+    Ok(Stack {
+        collector,
+        stitcher: app.stitcher.clone(),
+    })
 }
 
 pub(crate) async fn run(args: DemoArgs, mut config: AppConfig) -> anyhow::Result<()> {
