@@ -19,4 +19,5 @@ pub mod testing;
 
 pub use request::{
     CreativeRendition, Pod, PodAd, PodError, PodFuture, PodRequest, PodSource, ViewerContext,
+    WonBid,
 };

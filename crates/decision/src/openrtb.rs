@@ -9,7 +9,7 @@
 //! Geo is ISO 3166-1 alpha-3 in OpenRTB (§3.2.19) where the platform keeps alpha-2; no IP address, device id or
 //! user agent is sent (data minimisation), and the viewer id only with consent.
 
-use crate::PodRequest;
+use crate::{PodRequest, WonBid};
 use serde::{Deserialize, Serialize};
 
 use crate::external::{ExternalAd, pod_ad_from_vast};
@@ -193,6 +193,8 @@ pub struct Source {
 pub struct BidResponse {
     pub id: String,
     pub seatbid: Vec<SeatBid>,
+    /// The bidder's id of its response (`${AUCTION_BID_ID}`).
+    pub bidid: Option<String>,
     pub cur: Option<String>,
     /// No-bid reason.
     pub nbr: Option<u32>,
@@ -219,6 +221,8 @@ pub struct Bid {
     pub nurl: Option<String>,
     pub burl: Option<String>,
     pub lurl: Option<String>,
+    /// The bidder's ad id (`${AUCTION_AD_ID}`).
+    pub adid: Option<String>,
     pub adomain: Vec<String>,
     pub cat: Vec<String>,
     pub crid: Option<String>,
@@ -376,7 +380,18 @@ pub fn accept_bids(
                     return Err("no adm (markup by nurl is not supported)".to_owned());
                 }
                 let vast_ad = markup(&bid)?;
-                let ad = pod_ad_from_vast(&vast_ad).map_err(|e| e.to_string())?;
+                let mut ad = pod_ad_from_vast(&vast_ad).map_err(|e| e.to_string())?;
+                ad.bid = Some(WonBid {
+                    auction_id: request.id.clone(),
+                    seat: seat.clone(),
+                    bid_id: bid.id.clone(),
+                    imp_id: bid.impid.clone(),
+                    response_bid_id: response.bidid.clone(),
+                    ad_id: bid.adid.clone(),
+                    price: bid.price,
+                    currency: currency.to_owned(),
+                    burl: bid.burl.clone(),
+                });
                 let duration_ms = (ad.duration_secs * 1000.0).round() as u32;
                 if duration_ms > poddur_ms {
                     return Err(format!(
@@ -405,18 +420,6 @@ pub fn accept_bids(
         }
     }
     (accepted, refused)
-}
-
-/// Fills the OpenRTB substitution macros (§4.4) of a win, billing or loss notice URL.
-pub fn expand_notice(url: &str, request: &BidRequest, seat: &str, bid: &Bid, loss: u32) -> String {
-    let currency = request.cur.first().map_or("USD", String::as_str);
-    url.replace("${AUCTION_ID}", &request.id)
-        .replace("${AUCTION_BID_ID}", &bid.id)
-        .replace("${AUCTION_IMP_ID}", &bid.impid)
-        .replace("${AUCTION_SEAT_ID}", seat)
-        .replace("${AUCTION_PRICE}", &format!("{:.4}", bid.price))
-        .replace("${AUCTION_CURRENCY}", currency)
-        .replace("${AUCTION_LOSS}", &loss.to_string())
 }
 
 #[cfg(test)]
@@ -534,26 +537,5 @@ mod tests {
         let (accepted, refused) = accept_bids("dsp2", &r, wrong, parse);
         assert!(accepted.is_empty());
         assert_eq!(refused[0].id, "bid:dsp2:ok");
-    }
-
-    #[test]
-    fn notice_macros_are_filled() {
-        let r = request();
-        let bid = Bid {
-            id: "b1".into(),
-            impid: "1".into(),
-            price: 12.5,
-            ..Bid::default()
-        };
-        assert_eq!(
-            expand_notice(
-                "https://dsp.example/win?p=${AUCTION_PRICE}&a=${AUCTION_ID}&s=${AUCTION_SEAT_ID}&l=${AUCTION_LOSS}",
-                &r,
-                "dsp1",
-                &bid,
-                0
-            ),
-            "https://dsp.example/win?p=12.5000&a=auction-1&s=dsp1&l=0"
-        );
     }
 }

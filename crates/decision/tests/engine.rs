@@ -206,6 +206,7 @@ fn external(
             renditions: Vec::new(),
             impression_urls: vec![format!("https://3p.example/{id}")],
             tracking_urls: Vec::new(),
+            bid: None,
         },
     }
 }

@@ -6,7 +6,9 @@
 //! `tmax`) run concurrently; the engine then decides the whole pod with the resolved ads competing in their
 //! tiers, so a programmatic bid outranks house but never a guaranteed line item. Winners' `nurl` and losers'
 //! `lurl` and VAST error pixels go to the outbox (fired in the background, deduplicated, retried; called
-//! directly without one); a winner's `burl` joins its impression URLs, fired when the impression is counted.
+//! directly without one). A chosen bid is found by its seat, bid id and imp id (never its creative: two bids
+//! may carry the same one); its `burl` stays with the ad's bid ([`interlude_decision::WonBid`]) and fires as a
+//! billing notice when the impression is counted ([`crate::pixels`]).
 //!
 //! Everything this module waits on is bounded: a slow bidder or tag server costs at most the budget, and the
 //! pod is returned with whatever answered in time.
@@ -22,11 +24,11 @@ use interlude_decision::engine::{Decision, Engine, Holds, TagRequest};
 use interlude_decision::external::{ExternalAd, error_uris, pod_ad_from_vast};
 use interlude_decision::openrtb::{
     AcceptedBid, AuctionSettings, BidRequest, BidResponse, OPENRTB_VERSION, OpenSlot, RefusedBid,
-    accept_bids, bid_request, expand_notice,
+    accept_bids, bid_request,
 };
 use interlude_decision::{PodRequest, PodSource};
 use interlude_outbound::{GuardedClient, Kind};
-use interlude_outbox::{Pixel, PixelEvent};
+use interlude_outbox::{Pixel, PixelContext, PixelEvent};
 use interlude_vast::macros::{MacroValues, Unfilled, expand, expand_error_code};
 use interlude_vast::{Ad, Fetcher, ResolveConfig};
 use serde::{Deserialize, Serialize};
@@ -280,9 +282,9 @@ impl Decider {
         let (mut external, tag_failures) = tags;
         let (accepted, refused) = bids;
         external.extend(accepted.iter().map(|b| b.ad.clone()));
-        let mut decision = engine.decide_with(request, now, explain, &external);
+        let decision = engine.decide_with(request, now, explain, &external);
         if serving {
-            self.notify_bidders(&bid_request, &accepted, &mut decision);
+            self.notify_bidders(&bid_request, &accepted, &decision);
         }
         HybridDecision {
             decision,
@@ -479,71 +481,87 @@ impl Decider {
         .collect()
     }
 
-    /// Win notices for chosen bids (and their billing notice on impression), loss notices for the rest. The
-    /// creative of a chosen bid is known usable here (its markup resolved to a stitchable ad, or the bid was
-    /// refused), so `nurl` fires now; `burl` waits for the counted impression.
-    fn notify_bidders(
-        &self,
-        request: &BidRequest,
-        accepted: &[AcceptedBid],
-        decision: &mut Decision,
-    ) {
+    /// Win notices for chosen bids, loss notices for the rest, each with the OpenRTB 2.6 §4.4 macros of its
+    /// own bid. A chosen bid is the pod ad whose bid has its seat, bid id and imp id. Its creative is known
+    /// usable here (its markup resolved to a stitchable ad, or the bid was refused), so `nurl` fires now;
+    /// `burl` waits for the counted impression.
+    fn notify_bidders(&self, request: &BidRequest, accepted: &[AcceptedBid], decision: &Decision) {
         for b in accepted {
-            let chosen = decision
-                .pod
-                .ads
-                .iter_mut()
-                .find(|ad| ad.creative_id == b.ad.ad.creative_id && ad.line_item_id.is_none());
+            let chosen = decision.pod.ads.iter().find(|ad| {
+                ad.bid.as_ref().is_some_and(|w| {
+                    w.seat == b.seat && w.bid_id == b.bid.id && w.imp_id == b.bid.impid
+                })
+            });
+            let Some(won) = b.ad.ad.bid.as_ref() else {
+                continue;
+            };
             match chosen {
-                Some(ad) => {
-                    self.ping_all(
-                        &ad.ad_instance_id,
-                        PixelEvent::Nurl,
-                        b.bid
-                            .nurl
-                            .iter()
-                            .map(|u| expand_notice(u, request, &b.seat, &b.bid, 0))
-                            .collect(),
-                    );
-                    ad.impression_urls.extend(
-                        b.bid
-                            .burl
-                            .iter()
-                            .map(|u| expand_notice(u, request, &b.seat, &b.bid, 0)),
-                    );
-                }
+                Some(ad) => self.notify(
+                    &ad.ad_instance_id,
+                    PixelEvent::Nurl,
+                    b.bid.nurl.as_deref(),
+                    crate::pixels::auction_of(won, None),
+                ),
                 // 102: lost to a higher bid (OpenRTB 2.6 §5.25, loss reason codes).
-                None => self.ping_all(
-                    &format!("bid:{}:{}", request.id, b.bid.id),
+                None => self.notify(
+                    &format!("bid:{}:{}:{}", request.id, b.seat, b.bid.id),
                     PixelEvent::Lurl,
-                    b.bid
-                        .lurl
-                        .iter()
-                        .map(|u| expand_notice(u, request, &b.seat, &b.bid, 102))
-                        .collect(),
+                    b.bid.lurl.as_deref(),
+                    crate::pixels::auction_of(won, Some(102)),
                 ),
             }
         }
     }
 
-    /// Fires notices or VAST error pixels (already expanded) of `key` (an ad instance, or the bid or tag they
-    /// are about): through the outbox when there is one, so each (key, event, URL) fires once, durably and
-    /// with retries; otherwise called in the background (fire and forget, bounded).
+    /// Queues one notice (`url` as the bidder wrote it) of `key` with its auction's macro values.
+    fn notify(
+        &self,
+        key: &str,
+        event: PixelEvent,
+        url: Option<&str>,
+        auction: interlude_outbox::Auction,
+    ) {
+        let Some(url) = url.map(str::trim).filter(|u| !u.is_empty()) else {
+            return;
+        };
+        let context = PixelContext {
+            event_time_ms: u64::try_from(self.now().timestamp_millis()).ok(),
+            auction: Some(auction),
+            ..PixelContext::default()
+        };
+        self.fire(vec![Pixel::new(key, event, url).with_context(context)]);
+    }
+
+    /// Fires VAST error pixels (already expanded) of `key` (the bid or tag they are about).
     fn ping_all(&self, key: &str, event: PixelEvent, urls: Vec<String>) {
-        if urls.is_empty() {
+        self.fire(
+            urls.into_iter()
+                .map(|url| Pixel::new(key, event, url))
+                .collect(),
+        );
+    }
+
+    /// Fires notices or error pixels: through the outbox when there is one, so each (key, event, URL) fires
+    /// once, durably and with retries; otherwise called in the background (fire and forget, bounded), their
+    /// OpenRTB macros filled here.
+    fn fire(&self, pixels: Vec<Pixel>) {
+        if pixels.is_empty() {
             return;
         }
         if let Some(outbox) = &self.outbox {
-            outbox.enqueue_later(
-                urls.into_iter()
-                    .map(|url| Pixel::new(key, event, url))
-                    .collect(),
-            );
+            outbox.enqueue_later(pixels);
             return;
         }
         let http = self.http.clone();
         tokio::spawn(async move {
-            for url in urls {
+            for p in pixels {
+                let c = &p.context;
+                let url = interlude_outbox::expand::expand_openrtb(
+                    &p.url_template,
+                    c.auction.as_ref(),
+                    c.event_time_ms,
+                    c.reason,
+                );
                 // Notices and error pixels: body discarded (up to the pixel cap), 2 s at most each.
                 let sent = http
                     .get(&url, Kind::Pixel)
