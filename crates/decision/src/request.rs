@@ -34,6 +34,29 @@ pub struct ViewerContext {
     /// Whether the viewer opted out of the sale or sharing of personal data (US state laws): no user data in
     /// bid requests, carried on the viewer's events.
     pub opt_out_sale: bool,
+    /// The privacy signals the player sent, as the privacy edge validated them: passed on to bidders
+    /// (OpenRTB 2.6 `regs`, `user.consent`) so they can apply the same rules.
+    pub privacy: PrivacySignals,
+}
+
+/// Privacy signals passed on to third parties (OpenRTB 2.6 §3.2.3 `Regs`, §3.2.20 `User.consent`). Only
+/// strings that parse (TCF v2, US Privacy, GPP) are kept: a player's unexpanded macro is no signal.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PrivacySignals {
+    /// Whether GDPR applies, as the consent decision took it (`regs.gdpr`); unknown when the edge did not
+    /// decide.
+    pub gdpr: Option<bool>,
+    /// The TCF v2 TC string (`user.consent`).
+    pub tc_string: Option<String>,
+    /// The US Privacy string (`regs.us_privacy`).
+    pub us_privacy: Option<String>,
+    /// The GPP string (`regs.gpp`).
+    pub gpp: Option<String>,
+    /// The applicable GPP section ids (`regs.gpp_sid`).
+    pub gpp_sid: Vec<u16>,
+    /// Subject to COPPA: the player said so, or the content is child-directed (`regs.coppa`).
+    pub coppa: bool,
 }
 
 /// A request for one viewer's pod for one break.

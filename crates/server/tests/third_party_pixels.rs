@@ -521,10 +521,7 @@ async fn a_win_notice_goes_through_the_outbox_once_per_ad_instance() {
         engine,
         Arc::new(move || now),
         DemandConfig {
-            bidders: vec![BidderConfig {
-                name: "dsp".into(),
-                url: format!("{bidder}/bid"),
-            }],
+            bidders: vec![BidderConfig::new("dsp", format!("{bidder}/bid"))],
             ..DemandConfig::default()
         },
         client,
