@@ -626,7 +626,12 @@ pub fn accept_bids(
                 Ok(ExternalAd {
                     id: id.clone(),
                     line_item_id: None,
-                    tier: Tier::Programmatic,
+                    // Deal bids rank ahead of the open auction.
+                    tier: if bid.dealid.is_some() {
+                        Tier::PrivateMarketplace
+                    } else {
+                        Tier::Programmatic
+                    },
                     value: bid.price,
                     duration_ms,
                     advertiser: bid.adomain.first().cloned().unwrap_or_else(|| id.clone()),
@@ -864,6 +869,11 @@ mod tests {
         assert_eq!(
             accepted[0].bid.id, "deal-cheap",
             "below the open floor, above the deal's"
+        );
+        assert_eq!(
+            accepted[0].ad.tier,
+            Tier::PrivateMarketplace,
+            "ahead of the open auction"
         );
         let codes: Vec<u32> = refused
             .iter()
