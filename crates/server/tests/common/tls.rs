@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
@@ -59,6 +59,50 @@ pub struct TlsServer {
     pub addr: SocketAddr,
     /// Requests it recorded (path and query), in arrival order.
     pub hits: Arc<Mutex<Vec<String>>>,
+    /// While set, requests it would record are answered 503 instead (an outage) and only counted.
+    pub failing: Arc<AtomicBool>,
+    /// Requests answered 503 during an outage.
+    pub refused: Arc<AtomicUsize>,
+}
+
+/// What one connection's requests share.
+#[derive(Clone)]
+struct Shared {
+    base: String,
+    handler: Handler,
+    hits: Arc<Mutex<Vec<String>>>,
+    failing: Arc<AtomicBool>,
+    refused: Arc<AtomicUsize>,
+}
+
+impl Shared {
+    async fn answer(self, req: hyper::Request<Incoming>) -> hyper::Response<Full<Bytes>> {
+        let target = req
+            .uri()
+            .path_and_query()
+            .map_or("/".to_owned(), |p| p.to_string());
+        let path = req.uri().path().to_owned();
+        let body = req
+            .into_body()
+            .collect()
+            .await
+            .map(|b| b.to_bytes())
+            .unwrap_or_default();
+        let status = match (self.handler)(&self.base, &path, &body) {
+            Some(document) => return hyper::Response::new(Full::new(Bytes::from(document))),
+            None if self.failing.load(Ordering::SeqCst) => {
+                self.refused.fetch_add(1, Ordering::SeqCst);
+                hyper::StatusCode::SERVICE_UNAVAILABLE
+            }
+            None => {
+                self.hits.lock().unwrap().push(target);
+                hyper::StatusCode::NO_CONTENT
+            }
+        };
+        let mut r = hyper::Response::new(Full::new(Bytes::new()));
+        *r.status_mut() = status;
+        r
+    }
 }
 
 impl TlsServer {
@@ -66,51 +110,31 @@ impl TlsServer {
     pub async fn start(tls: Arc<rustls::ServerConfig>, handler: Handler) -> TlsServer {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let base = format!("https://{addr}");
-        let hits: Arc<Mutex<Vec<String>>> = Arc::default();
+        let shared = Shared {
+            base: format!("https://{addr}"),
+            handler,
+            hits: Arc::default(),
+            failing: Arc::default(),
+            refused: Arc::default(),
+        };
+        let server = TlsServer {
+            addr,
+            hits: shared.hits.clone(),
+            failing: shared.failing.clone(),
+            refused: shared.refused.clone(),
+        };
         let acceptor = tokio_rustls::TlsAcceptor::from(tls);
-        let seen = hits.clone();
         tokio::spawn(async move {
             while let Ok((tcp, _)) = listener.accept().await {
-                let (acceptor, seen, handler, base) = (
-                    acceptor.clone(),
-                    seen.clone(),
-                    handler.clone(),
-                    base.clone(),
-                );
+                let (acceptor, shared) = (acceptor.clone(), shared.clone());
                 tokio::spawn(async move {
                     let Ok(tls) = acceptor.accept(tcp).await else {
                         return;
                     };
                     let service =
                         hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
-                            let (seen, handler, base) =
-                                (seen.clone(), handler.clone(), base.clone());
-                            async move {
-                                let target = req
-                                    .uri()
-                                    .path_and_query()
-                                    .map_or("/".to_owned(), |p| p.to_string());
-                                let path = req.uri().path().to_owned();
-                                let body = req
-                                    .into_body()
-                                    .collect()
-                                    .await
-                                    .map(|b| b.to_bytes())
-                                    .unwrap_or_default();
-                                let response = match handler(&base, &path, &body) {
-                                    Some(document) => {
-                                        hyper::Response::new(Full::new(Bytes::from(document)))
-                                    }
-                                    None => {
-                                        seen.lock().unwrap().push(target);
-                                        let mut r = hyper::Response::new(Full::new(Bytes::new()));
-                                        *r.status_mut() = hyper::StatusCode::NO_CONTENT;
-                                        r
-                                    }
-                                };
-                                Ok::<_, Infallible>(response)
-                            }
+                            let shared = shared.clone();
+                            async move { Ok::<_, Infallible>(shared.answer(req).await) }
                         });
                     let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
                         .serve_connection(TokioIo::new(tls), service)
@@ -118,7 +142,7 @@ impl TlsServer {
                 });
             }
         });
-        TlsServer { addr, hits }
+        server
     }
 
     /// Its base URL.
