@@ -33,10 +33,11 @@ const COUNTRIES: [&str; 20] = [
     "FR", "DE", "GB", "ES", "IT", "NL", "BE", "PT", "SE", "NO", "DK", "FI", "PL", "AT", "CH", "IE",
     "US", "CA", "BR", "MX",
 ];
-const TIERS: [Tier; 5] = [
+const TIERS: [Tier; 6] = [
     Tier::Sponsorship,
     Tier::Guaranteed,
     Tier::Standard,
+    Tier::PrivateMarketplace,
     Tier::Programmatic,
     Tier::House,
 ];

@@ -130,6 +130,7 @@ pub fn pod_ad_from_vast(ad: &Ad) -> Result<PodAd, Unusable> {
             .map(|t| (t.event.as_str().to_owned(), t.url.trim().to_owned()))
             .filter(|(_, u)| !u.is_empty())
             .collect(),
+        bid: None,
     })
 }
 

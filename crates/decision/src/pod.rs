@@ -1,9 +1,10 @@
 //! Pod construction: fill a break of a given length from eligible candidates, tier by tier.
 //!
 //! Rules, in the order they bind:
-//! 1. Tier order is strict: sponsorship, then guaranteed, standard, programmatic, house. A candidate of a higher
-//!    tier that fits (time left, ads left, separation, caps) is always taken before any lower-tier one is
-//!    considered (the industry's priority model: a sold promise outranks any price).
+//! 1. Tier order is strict: sponsorship, then guaranteed, standard, private marketplace (deal bids),
+//!    programmatic (open auction), house. A candidate of a higher tier that fits (time left, ads left,
+//!    separation, caps) is always taken before any lower-tier one is considered (the industry's priority
+//!    model: a sold promise outranks any price; a negotiated deal outranks the open auction).
 //! 2. Within a tier, higher value first (for guaranteed: urgency from pacing; for auctions: price), then the
 //!    longer ad (fills more of the break), then catalog order for determinism.
 //! 3. The pod never runs past the break by more than the tolerance, never holds more than `max_ads`, never holds
@@ -75,6 +76,9 @@ pub enum Tier {
     Guaranteed,
     /// Standard (non-guaranteed direct).
     Standard,
+    /// Programmatic demand on a private marketplace deal (OpenRTB `dealid`): ahead of the open auction, as
+    /// deals are negotiated priority.
+    PrivateMarketplace,
     /// Programmatic (auctioned) demand.
     Programmatic,
     /// House ads and promos.

@@ -34,6 +34,29 @@ pub struct ViewerContext {
     /// Whether the viewer opted out of the sale or sharing of personal data (US state laws): no user data in
     /// bid requests, carried on the viewer's events.
     pub opt_out_sale: bool,
+    /// The privacy signals the player sent, as the privacy edge validated them: passed on to bidders
+    /// (OpenRTB 2.6 `regs`, `user.consent`) so they can apply the same rules.
+    pub privacy: PrivacySignals,
+}
+
+/// Privacy signals passed on to third parties (OpenRTB 2.6 §3.2.3 `Regs`, §3.2.20 `User.consent`). Only
+/// strings that parse (TCF v2, US Privacy, GPP) are kept: a player's unexpanded macro is no signal.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PrivacySignals {
+    /// Whether GDPR applies, as the consent decision took it (`regs.gdpr`); unknown when the edge did not
+    /// decide.
+    pub gdpr: Option<bool>,
+    /// The TCF v2 TC string (`user.consent`).
+    pub tc_string: Option<String>,
+    /// The US Privacy string (`regs.us_privacy`).
+    pub us_privacy: Option<String>,
+    /// The GPP string (`regs.gpp`).
+    pub gpp: Option<String>,
+    /// The applicable GPP section ids (`regs.gpp_sid`).
+    pub gpp_sid: Vec<u16>,
+    /// Subject to COPPA: the player said so, or the content is child-directed (`regs.coppa`).
+    pub coppa: bool,
 }
 
 /// A request for one viewer's pod for one break.
@@ -82,6 +105,41 @@ pub struct PodAd {
     /// Third-party tracking URLs by VAST event name (`start`, `firstQuartile`, …, `complete`).
     #[serde(default)]
     pub tracking_urls: Vec<(String, String)>,
+    /// For a programmatic ad, the bid it won with: whom its notices go to and their macros' values.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bid: Option<WonBid>,
+}
+
+/// The bid behind a programmatic ad: who is told of the win and billed (`nurl`, `burl`), and the values of
+/// the OpenRTB 2.6 §4.4 substitution macros of those notices. Bids are told apart by seat, bid id and imp id
+/// (§4.2.3: `Bid.id` is the bidder's, unique within its response), never by creative: two bids may carry the
+/// same creative.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WonBid {
+    /// `BidRequest.id` (`${AUCTION_ID}`).
+    pub auction_id: String,
+    /// The seat (`${AUCTION_SEAT_ID}`): `SeatBid.seat`, or the bidder's name when its response names none.
+    pub seat: String,
+    /// `Bid.id`.
+    pub bid_id: String,
+    /// `Bid.impid` (`${AUCTION_IMP_ID}`).
+    pub imp_id: String,
+    /// `BidResponse.bidid` (`${AUCTION_BID_ID}`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response_bid_id: Option<String>,
+    /// `Bid.adid` (`${AUCTION_AD_ID}`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ad_id: Option<String>,
+    /// Clearing price, CPM in `currency` (`${AUCTION_PRICE}`): the bid's own price, the auction being
+    /// first-price (`at` = 1).
+    pub price: f64,
+    /// ISO 4217 (`${AUCTION_CURRENCY}`).
+    pub currency: String,
+    /// `Bid.burl`, macros unexpanded: the billing notice, fired once when the impression is counted (§4.3.1
+    /// "Billing notice", kept apart from the ad's `<Impression>` URLs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub burl: Option<String>,
 }
 
 /// A decided pod, in play order.

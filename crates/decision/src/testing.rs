@@ -466,6 +466,7 @@ pub fn herd(catalog: &Catalog, viewers: usize, now: DateTime<Utc>, seed: u64) ->
                     (*rng.pick(&["premium", "free", "free"])).into(),
                 )],
                 opt_out_sale: false,
+                privacy: Default::default(),
             },
         });
     }

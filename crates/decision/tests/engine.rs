@@ -206,6 +206,7 @@ fn external(
             renditions: Vec::new(),
             impression_urls: vec![format!("https://3p.example/{id}")],
             tracking_urls: Vec::new(),
+            bid: None,
         },
     }
 }
@@ -420,4 +421,37 @@ fn without_consent_audience_targeting_and_caps_are_off_and_the_explanation_says_
     );
     // Contextual targeting (country, device, genre) still applies without consent.
     assert_eq!(verdict(&d, "sponsor-open"), &Verdict::Chosen);
+}
+
+#[test]
+fn a_deal_bid_is_preferred_over_a_higher_open_auction_bid() {
+    let e = engine(Seen::default());
+    let r = request("FR", "football", "v1");
+    // 15 s left after direct demand: room for one of the two 10 s bids.
+    let offered = [
+        external(
+            "bid:dsp:open",
+            Tier::Programmatic,
+            40.0,
+            10,
+            "open.example",
+            &[],
+        ),
+        external(
+            "bid:dsp:deal",
+            Tier::PrivateMarketplace,
+            12.0,
+            10,
+            "deal.example",
+            &[],
+        ),
+    ];
+    let d = e.decide_with(&r, now(), true, &offered);
+    let creatives: Vec<&str> = d.pod.ads.iter().map(|a| a.creative_id.as_str()).collect();
+    assert!(
+        creatives.contains(&"bid:dsp:deal-creative")
+            && !creatives.contains(&"bid:dsp:open-creative"),
+        "{creatives:?} {:?}",
+        d.explanation
+    );
 }

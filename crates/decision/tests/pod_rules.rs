@@ -9,10 +9,11 @@ use interlude_decision::pod::{
 };
 use proptest::prelude::*;
 
-const TIERS: [Tier; 5] = [
+const TIERS: [Tier; 6] = [
     Tier::Sponsorship,
     Tier::Guaranteed,
     Tier::Standard,
+    Tier::PrivateMarketplace,
     Tier::Programmatic,
     Tier::House,
 ];

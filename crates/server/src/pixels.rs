@@ -2,22 +2,25 @@
 //! it ([`PixelOutbox`]), and which URLs of a decided ad one counted event stands for ([`pixels_for`]).
 //!
 //! In server-side insertion the player never sees the VAST, so the server fires the third parties'
-//! `<Impression>` and `<Tracking>` URLs and the winning bid's `burl` (which the decider adds to the ad's
-//! impression URLs) when the pipeline counts the impression or quartile (VAST 4.3 §1.1.3), and the bidders'
-//! `nurl`/`lurl` and VAST error pixels when it decides. Everything goes through the outbox, which persists,
-//! deduplicates by (ad instance, event, URL), limits the rate per host and retries with backoff, through the
-//! same guarded client (`[outbound]`) as every other call to a third party.
+//! `<Impression>` and `<Tracking>` URLs when the pipeline counts the impression or quartile (VAST 4.3 §1.1.3),
+//! and the bidders' `nurl`/`lurl` and VAST error pixels when it decides. A winning bid's `burl` is a notice of
+//! its own (OpenRTB 2.6 §4.3.1 "billing notice"), not one of the ad's impression pixels: it fires when the
+//! impression is counted, under the outbox event `burl`, so it is deduplicated by (ad instance, `burl`, URL)
+//! and its OpenRTB macros (§4.4, `${AUCTION_PRICE}` …) are filled from the bid ([`auction_of`]). Everything
+//! goes through the outbox, which persists, deduplicates by (ad instance, event, URL), limits the rate per host
+//! and retries with backoff, through the same guarded client (`[outbound]`) as every other call to a third
+//! party.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use interlude_decision::PodAd;
+use interlude_decision::{PodAd, WonBid};
 use interlude_events::EventType;
 use interlude_outbound::GuardedClient;
 use interlude_outbox::{
-    BreakPosition, DeadLetter, Device, Drained, Enqueued, Outbox, OutboxConfig, OutboxStore,
-    PgStore, Pixel, PixelContext, PixelEvent, RedbStore, ServerSide,
+    Auction, BreakPosition, DeadLetter, Device, Drained, Enqueued, Outbox, OutboxConfig,
+    OutboxStore, PgStore, Pixel, PixelContext, PixelEvent, RedbStore, ServerSide,
 };
 use tokio::sync::RwLock;
 
@@ -160,8 +163,9 @@ pub fn pixel_event(event: EventType) -> Option<PixelEvent> {
 }
 
 /// The third-party URLs `ad` asks to be called when `event` is counted: for the impression its
-/// `<Impression>` URLs (the wrappers' included, and a winning bid's `burl`), otherwise its `<Tracking>` URLs
-/// for that event (VAST spelling, as the pipeline's event names are).
+/// `<Impression>` URLs (the wrappers' included) and, for a programmatic ad, its bid's `burl` as a billing
+/// notice ([`PixelEvent::Burl`]); otherwise its `<Tracking>` URLs for that event (VAST spelling, as the
+/// pipeline's event names are).
 pub fn pixels_for(ad: &PodAd, event: EventType) -> Vec<(PixelEvent, String)> {
     let Some(pixel_event) = pixel_event(event) else {
         return Vec::new();
@@ -169,18 +173,57 @@ pub fn pixels_for(ad: &PodAd, event: EventType) -> Vec<(PixelEvent, String)> {
     let impressions = (event == EventType::Impression)
         .then_some(ad.impression_urls.iter())
         .into_iter()
-        .flatten();
+        .flatten()
+        .map(|url| (PixelEvent::Impression, url));
     let tracking = ad
         .tracking_urls
         .iter()
         .filter(|(name, _)| name == event.as_str())
-        .map(|(_, url)| url);
+        .map(|(_, url)| (pixel_event, url));
+    let billing = ad
+        .bid
+        .as_ref()
+        .filter(|_| event == EventType::Impression)
+        .and_then(|b| b.burl.as_ref())
+        .map(|url| (PixelEvent::Burl, url));
     impressions
         .chain(tracking)
-        .map(|url| url.trim())
-        .filter(|url| !url.is_empty())
-        .map(|url| (pixel_event, url.to_owned()))
+        .chain(billing)
+        .map(|(e, url)| (e, url.trim()))
+        .filter(|(_, url)| !url.is_empty())
+        .map(|(e, url)| (e, url.to_owned()))
         .collect()
+}
+
+/// The OpenRTB 2.6 §4.4 macro values of `bid`'s notices; `loss` is `${AUCTION_LOSS}` (none for a win).
+pub fn auction_of(bid: &WonBid, loss: Option<u32>) -> Auction {
+    Auction {
+        id: Some(bid.auction_id.clone()),
+        bid_id: bid.response_bid_id.clone(),
+        imp_id: Some(bid.imp_id.clone()),
+        seat_id: Some(bid.seat.clone()),
+        ad_id: bid.ad_id.clone(),
+        // A loss notice does not reveal the clearing price to the loser (§4.4 leaves it to the exchange).
+        price: loss.is_none().then(|| format!("{:.4}", bid.price)),
+        currency: Some(bid.currency.clone()),
+        mbr: None,
+        loss,
+        min_to_win: None,
+        multiplier: None,
+    }
+}
+
+/// The impression URLs a player fires itself (client-side insertion, SGAI, the client tracking document):
+/// the ad's `<Impression>` URLs and its bid's `burl` with the OpenRTB macros filled, as the player cannot fill
+/// them.
+pub fn client_impression_urls(ad: &PodAd) -> Vec<String> {
+    let billing = ad.bid.as_ref().and_then(|b| {
+        let burl = b.burl.as_deref()?.trim();
+        (!burl.is_empty()).then(|| {
+            interlude_outbox::expand::expand_openrtb(burl, Some(&auction_of(b, None)), None, None)
+        })
+    });
+    ad.impression_urls.iter().cloned().chain(billing).collect()
 }
 
 /// What the stitcher knows when an ad segment is fetched, for the macros of the pixels it stands for.
@@ -222,6 +265,11 @@ pub fn server_side_pixels(ad: &PodAd, event: EventType, fetch: SegmentFetch) -> 
         },
         ..PixelContext::default()
     };
+    let context = PixelContext {
+        // A bid's markup may carry OpenRTB macros too, so every pixel of a programmatic ad gets its auction.
+        auction: ad.bid.as_ref().map(|b| auction_of(b, None)),
+        ..context
+    };
     urls.into_iter()
         .map(|(pixel_event, url)| {
             Pixel::new(ad.ad_instance_id.clone(), pixel_event, url).with_context(context.clone())
@@ -241,13 +289,31 @@ mod tests {
             line_item_id: None,
             duration_secs: 15.0,
             renditions: Vec::new(),
-            impression_urls: vec!["https://3p/imp".into(), "https://dsp/burl".into()],
+            impression_urls: vec!["https://3p/imp".into()],
             tracking_urls: vec![
                 ("start".into(), "https://3p/start".into()),
                 ("firstQuartile".into(), "https://3p/q1".into()),
                 ("firstQuartile".into(), " ".into()),
                 ("pause".into(), "https://3p/pause".into()),
             ],
+            bid: None,
+        }
+    }
+
+    fn won() -> WonBid {
+        WonBid {
+            auction_id: "s1-b1".into(),
+            seat: "dsp1".into(),
+            bid_id: "b9".into(),
+            imp_id: "1".into(),
+            response_bid_id: Some("r7".into()),
+            ad_id: None,
+            price: 12.5,
+            currency: "EUR".into(),
+            burl: Some(
+                "https://dsp/burl?p=${AUCTION_PRICE}&c=${AUCTION_CURRENCY}&ts=${AUCTION_IMP_TS}"
+                    .into(),
+            ),
         }
     }
 
@@ -256,10 +322,7 @@ mod tests {
         let ad = ad();
         assert_eq!(
             pixels_for(&ad, EventType::Impression),
-            [
-                (PixelEvent::Impression, "https://3p/imp".to_owned()),
-                (PixelEvent::Impression, "https://dsp/burl".to_owned())
-            ]
+            [(PixelEvent::Impression, "https://3p/imp".to_owned())]
         );
         assert_eq!(
             pixels_for(&ad, EventType::FirstQuartile),
@@ -267,6 +330,63 @@ mod tests {
         );
         assert!(pixels_for(&ad, EventType::Complete).is_empty());
         assert!(pixels_for(&ad, EventType::Pause).is_empty());
+    }
+
+    #[test]
+    fn a_bids_burl_is_a_billing_notice_of_the_impression_with_its_auction() {
+        let ad = PodAd {
+            bid: Some(won()),
+            ..ad()
+        };
+        let at = DateTime::from_timestamp(1_800_000_000, 0).expect("time");
+        let fetch = SegmentFetch {
+            at,
+            pod_sequence: 1,
+            ad_micros: 15_000_000,
+            share_device: false,
+        };
+        let pixels = server_side_pixels(&ad, EventType::Impression, fetch);
+        let events: Vec<PixelEvent> = pixels.iter().map(|p| p.event).collect();
+        assert_eq!(events, [PixelEvent::Impression, PixelEvent::Burl]);
+        let burl = &pixels[1];
+        // Queued unexpanded: deduplicated by (ad instance, burl, the bidder's URL).
+        assert!(burl.url_template.contains("${AUCTION_PRICE}"));
+        assert_ne!(
+            burl.dedup_key(),
+            Pixel::new("ai", PixelEvent::Impression, burl.url_template.clone()).dedup_key()
+        );
+        let fired = interlude_outbox::expand::expand_openrtb(
+            &burl.url_template,
+            burl.context.auction.as_ref(),
+            burl.context.event_time_ms,
+            None,
+        );
+        assert_eq!(fired, "https://dsp/burl?p=12.5000&c=EUR&ts=1800000000000");
+        // Only the impression bills.
+        for event in [EventType::Start, EventType::Complete] {
+            assert!(
+                server_side_pixels(&ad, event, fetch)
+                    .iter()
+                    .all(|p| p.event != PixelEvent::Burl)
+            );
+        }
+        // A player fires it itself, filled in, with the impressions.
+        let client = client_impression_urls(&ad);
+        assert_eq!(client[0], "https://3p/imp");
+        assert_eq!(client[1], "https://dsp/burl?p=12.5000&c=EUR&ts=");
+        assert_eq!(
+            client_impression_urls(&super::tests::ad()),
+            ["https://3p/imp"]
+        );
+    }
+
+    #[test]
+    fn loss_notices_name_the_reason_and_not_the_price() {
+        let a = auction_of(&won(), Some(102));
+        assert_eq!((a.loss, a.price.as_deref()), (Some(102), None));
+        let w = auction_of(&won(), None);
+        assert_eq!((w.loss, w.price.as_deref()), (None, Some("12.5000")));
+        assert_eq!(w.bid_id.as_deref(), Some("r7"));
     }
 
     #[test]

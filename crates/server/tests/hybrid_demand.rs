@@ -143,14 +143,8 @@ async fn a_bid_wins_a_slot_a_slow_bidder_is_cut_off_and_a_tag_fills_its_line_ite
         Arc::new(move || now),
         DemandConfig {
             bidders: vec![
-                BidderConfig {
-                    name: "fast".into(),
-                    url: format!("{fast}/bid"),
-                },
-                BidderConfig {
-                    name: "slow".into(),
-                    url: format!("{slow}/bid"),
-                },
+                BidderConfig::new("fast", format!("{fast}/bid")),
+                BidderConfig::new("slow", format!("{slow}/bid")),
             ],
             auction: AuctionSettings {
                 tmax_ms: 300,
@@ -250,6 +244,128 @@ async fn a_bid_wins_a_slot_a_slow_bidder_is_cut_off_and_a_tag_fills_its_line_ite
             break;
         }
         assert!(Instant::now() < deadline, "no win notice");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A bidder that always bids `price` with the shared creative, and records its notices (path and query).
+async fn shared_creative_bidder(bid_id: &'static str, price: f64, seen: Shared) -> String {
+    serve(move |base| {
+        Router::new()
+            .route(
+                "/bid",
+                post(move |axum::Json(request): axum::Json<serde_json::Value>| {
+                    let base = base.clone();
+                    async move {
+                        let response = serde_json::json!({
+                            "id": request["id"],
+                            "cur": "USD",
+                            "seatbid": [{ "bid": [{
+                                "id": bid_id,
+                                "impid": request["imp"][0]["id"],
+                                "price": price,
+                                "adomain": [format!("{bid_id}.example")],
+                                // Competitive categories are kept apart: only one of the two can be in the pod.
+                                "cat": ["IAB2-1"],
+                                "crid": "shared-15",
+                                "dur": 15,
+                                "adm": inline("shared-15", 15, "https://cdn.example/shared/720p.m3u8"),
+                                "nurl": format!("{base}/win?bid={bid_id}&price=${{AUCTION_PRICE}}"),
+                                "burl": format!("{base}/bill?bid={bid_id}&price=${{AUCTION_PRICE}}"),
+                                "lurl": format!("{base}/loss?bid={bid_id}&reason=${{AUCTION_LOSS}}"),
+                            }]}]
+                        });
+                        ([("content-type", "application/json")], response.to_string())
+                    }
+                }),
+            )
+            .route(
+                "/{notice}",
+                get(
+                    |State(seen): State<Shared>, uri: axum::http::Uri| async move {
+                        seen.lock().unwrap().notices.push(uri.to_string());
+                    },
+                ),
+            )
+            .with_state(seen)
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_bids_with_one_creative_notify_the_bidder_that_won_and_tell_the_other_why_it_lost() {
+    let (high_seen, low_seen): (Shared, Shared) = (Arc::default(), Arc::default());
+    let high = shared_creative_bidder("high", 25.0, high_seen.clone()).await;
+    let low = shared_creative_bidder("low", 12.0, low_seen.clone()).await;
+    let catalog =
+        Catalog::from_toml(include_str!("../../decision/tests/data/catalog.toml")).unwrap();
+    let now: DateTime<Utc> = "2026-11-23T20:00:00Z".parse().unwrap();
+    let engine = Arc::new(Engine::new(catalog, Arc::new(NoCounts), 6, 500));
+    let decider = Decider::new(
+        engine,
+        Arc::new(move || now),
+        DemandConfig {
+            // The loser listed first: matching by creative id would have picked it.
+            bidders: vec![
+                BidderConfig::new("low", format!("{low}/bid")),
+                BidderConfig::new("high", format!("{high}/bid")),
+            ],
+            ..DemandConfig::default()
+        },
+        common::loopback_http(),
+    );
+    let request = PodRequest {
+        channel: "live1".into(),
+        session_id: "s2".into(),
+        break_id: "b1".into(),
+        duration_secs: Some(60.0),
+        viewer: ViewerContext {
+            device: Some("tv".into()),
+            country: Some("DE".into()),
+            genre: Some("football".into()),
+            ..ViewerContext::default()
+        },
+    };
+    let d = decider.decide(&request, false, true).await;
+    let shared: Vec<_> = d
+        .decision
+        .pod
+        .ads
+        .iter()
+        .filter(|a| a.creative_id == "shared-15")
+        .collect();
+    assert_eq!(shared.len(), 1, "{:#?}", d.decision.pod);
+    let won = shared[0]
+        .bid
+        .as_ref()
+        .expect("a programmatic ad carries its bid");
+    assert_eq!((won.seat.as_str(), won.bid_id.as_str()), ("high", "high"));
+    assert!(
+        won.burl.as_deref().is_some_and(|b| b.contains("bid=high")),
+        "{won:?}"
+    );
+    assert!(
+        !shared[0]
+            .impression_urls
+            .iter()
+            .any(|u| u.contains("/bill")),
+        "the burl is not an impression pixel"
+    );
+
+    // The winner hears of its win (price filled), the loser of its loss with code 102; nobody is billed at
+    // decision time.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (h, l) = (
+            high_seen.lock().unwrap().notices.clone(),
+            low_seen.lock().unwrap().notices.clone(),
+        );
+        if !h.is_empty() && !l.is_empty() {
+            assert_eq!(h, ["/win?bid=high&price=25.0000"]);
+            assert_eq!(l, ["/loss?bid=low&reason=102"]);
+            break;
+        }
+        assert!(Instant::now() < deadline, "notices: high {h:?}, low {l:?}");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }

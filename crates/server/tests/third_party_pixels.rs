@@ -521,10 +521,7 @@ async fn a_win_notice_goes_through_the_outbox_once_per_ad_instance() {
         engine,
         Arc::new(move || now),
         DemandConfig {
-            bidders: vec![BidderConfig {
-                name: "dsp".into(),
-                url: format!("{bidder}/bid"),
-            }],
+            bidders: vec![BidderConfig::new("dsp", format!("{bidder}/bid"))],
             ..DemandConfig::default()
         },
         client,
@@ -555,11 +552,12 @@ async fn a_win_notice_goes_through_the_outbox_once_per_ad_instance() {
         assert!(Instant::now() < deadline, "no win notice");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    // The notice is keyed by its ad instance: queued again, it is a duplicate.
+    // The notice is keyed by its ad instance and the bidder's URL as written (macros unexpanded): queued
+    // again, it is a duplicate.
     let again = interlude_outbox::Pixel::new(
         instances[0].clone(),
         interlude_outbox::PixelEvent::Nurl,
-        format!("{bidder}/win?price=20.0000"),
+        format!("{bidder}/win?price=${{AUCTION_PRICE}}"),
     );
     assert_eq!(
         outbox.enqueue(vec![again]).await.unwrap(),

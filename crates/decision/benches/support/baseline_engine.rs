@@ -907,6 +907,7 @@ impl Engine {
                                 .collect(),
                             impression_urls: Vec::new(),
                             tracking_urls: Vec::new(),
+                            bid: None,
                         }
                     }
                 })

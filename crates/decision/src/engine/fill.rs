@@ -165,6 +165,7 @@ impl Engine {
                         .collect(),
                     impression_urls: Vec::new(),
                     tracking_urls: Vec::new(),
+                    bid: None,
                 }
             }
         })

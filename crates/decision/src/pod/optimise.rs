@@ -422,10 +422,11 @@ pub(super) fn arrange(candidates: &[Candidate], picks: &[Pick]) -> Option<Vec<Pi
 }
 
 fn tier_scores(items: &Items, picks: &[Pick]) -> Vec<Score> {
-    const TIERS: [Tier; 5] = [
+    const TIERS: [Tier; 6] = [
         Tier::Sponsorship,
         Tier::Guaranteed,
         Tier::Standard,
+        Tier::PrivateMarketplace,
         Tier::Programmatic,
         Tier::House,
     ];

@@ -6,7 +6,9 @@
 //! `tmax`) run concurrently; the engine then decides the whole pod with the resolved ads competing in their
 //! tiers, so a programmatic bid outranks house but never a guaranteed line item. Winners' `nurl` and losers'
 //! `lurl` and VAST error pixels go to the outbox (fired in the background, deduplicated, retried; called
-//! directly without one); a winner's `burl` joins its impression URLs, fired when the impression is counted.
+//! directly without one). A chosen bid is found by its seat, bid id and imp id (never its creative: two bids
+//! may carry the same one); its `burl` stays with the ad's bid ([`interlude_decision::WonBid`]) and fires as a
+//! billing notice when the impression is counted ([`crate::pixels`]).
 //!
 //! Everything this module waits on is bounded: a slow bidder or tag server costs at most the budget, and the
 //! pod is returned with whatever answered in time.
@@ -21,24 +23,83 @@ use futures_util::future::join_all;
 use interlude_decision::engine::{Decision, Engine, Holds, TagRequest};
 use interlude_decision::external::{ExternalAd, error_uris, pod_ad_from_vast};
 use interlude_decision::openrtb::{
-    AcceptedBid, AuctionSettings, BidRequest, BidResponse, OPENRTB_VERSION, OpenSlot, RefusedBid,
-    accept_bids, bid_request, expand_notice,
+    AcceptedBid, AuctionSettings, BidRequest, BidResponse, LossReason, OPENRTB_VERSION, OpenSlot,
+    RefusedBid, accept_bids, bid_request,
 };
 use interlude_decision::{PodRequest, PodSource};
 use interlude_outbound::{GuardedClient, Kind};
-use interlude_outbox::{Pixel, PixelEvent};
+use interlude_outbox::{Pixel, PixelContext, PixelEvent};
 use interlude_vast::macros::{MacroValues, Unfilled, expand, expand_error_code};
 use interlude_vast::{Ad, Fetcher, ResolveConfig};
 use serde::{Deserialize, Serialize};
 
 /// A programmatic bidder.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BidderConfig {
     /// Name (the seat when its bids name none).
     pub name: String,
     /// Its OpenRTB endpoint.
     pub url: String,
+    /// Its floor CPM (`imp.bidfloor`), when it differs from the auction's.
+    #[serde(default)]
+    pub floor_cpm: Option<f64>,
+    /// Milliseconds it has to answer (`tmax`), when less than the auction's: a slow bidder gets less time.
+    #[serde(default)]
+    pub tmax_ms: Option<u64>,
+    /// Most requests a second it is sent (a token bucket holding one second's worth); over it, the bidder is
+    /// left out of the auction and counted in `decision_bidder_throttled_total`. Unset: no cap.
+    #[serde(default)]
+    pub qps: Option<f64>,
+}
+
+impl BidderConfig {
+    /// A bidder at `url` with the auction's floor and `tmax` and no cap.
+    pub fn new(name: impl Into<String>, url: impl Into<String>) -> BidderConfig {
+        BidderConfig {
+            name: name.into(),
+            url: url.into(),
+            floor_cpm: None,
+            tmax_ms: None,
+            qps: None,
+        }
+    }
+}
+
+/// Bidders left out of an auction for being over their QPS cap, by bidder.
+pub const BIDDER_THROTTLED: &str = "decision_bidder_throttled_total";
+
+/// A token bucket: `rate` tokens a second, at most `rate` (at least one) held, one taken per request.
+#[derive(Debug, Clone)]
+pub struct TokenBucket {
+    rate: f64,
+    tokens: f64,
+    last: std::time::Instant,
+}
+
+impl TokenBucket {
+    /// A full bucket of `rate` a second, as of `now`.
+    pub fn new(rate: f64, now: std::time::Instant) -> TokenBucket {
+        let rate = if rate.is_finite() { rate.max(0.0) } else { 0.0 };
+        TokenBucket {
+            rate,
+            tokens: rate.max(1.0),
+            last: now,
+        }
+    }
+
+    /// Takes a token at `now` if there is one.
+    pub fn take(&mut self, now: std::time::Instant) -> bool {
+        let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
+        self.last = self.last.max(now);
+        self.tokens = (self.tokens + elapsed * self.rate).min(self.rate.max(1.0));
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
 }
 
 /// Where third-party demand comes from and how long it may take.
@@ -118,6 +179,8 @@ pub struct Decider {
     on_control: std::sync::Mutex<Option<ControlHook>>,
     /// Where notices and error pixels are queued; `None`: called directly, once, without retries.
     outbox: Option<Arc<crate::pixels::PixelOutbox>>,
+    /// Each capped bidder's bucket, by bidder name.
+    buckets: HashMap<String, std::sync::Mutex<TokenBucket>>,
 }
 
 /// Called with the controls after each local change (to share them with other nodes).
@@ -140,6 +203,18 @@ impl Decider {
         config: DemandConfig,
         http: GuardedClient,
     ) -> Self {
+        let now = std::time::Instant::now();
+        let buckets = config
+            .bidders
+            .iter()
+            .filter_map(|b| {
+                let qps = b.qps?;
+                Some((
+                    b.name.clone(),
+                    std::sync::Mutex::new(TokenBucket::new(qps, now)),
+                ))
+            })
+            .collect();
         Decider {
             engine: ArcSwap::new(engine),
             clock,
@@ -148,6 +223,7 @@ impl Decider {
             controls: std::sync::Mutex::default(),
             on_control: std::sync::Mutex::default(),
             outbox: None,
+            buckets,
         }
     }
 
@@ -280,9 +356,9 @@ impl Decider {
         let (mut external, tag_failures) = tags;
         let (accepted, refused) = bids;
         external.extend(accepted.iter().map(|b| b.ad.clone()));
-        let mut decision = engine.decide_with(request, now, explain, &external);
+        let decision = engine.decide_with(request, now, explain, &external);
         if serving {
-            self.notify_bidders(&bid_request, &accepted, &mut decision);
+            self.notify_bidders(&accepted, &refused, &decision);
         }
         HybridDecision {
             decision,
@@ -364,19 +440,57 @@ impl Decider {
         })
     }
 
-    /// Asks every bidder, each cut off at `tmax`; resolves wrapper markup within the VAST budget.
-    async fn auction(&self, request: &BidRequest) -> (Vec<AcceptedBid>, Vec<RefusedBid>) {
-        let tmax = Duration::from_millis(request.tmax);
-        let body = match serde_json::to_vec(request) {
-            Ok(b) => b,
-            Err(e) => {
-                tracing::warn!(error = %e, "Could not encode a bid request.");
-                return (Vec::new(), Vec::new());
-            }
+    /// Whether `bidder` may be asked now (under its QPS cap); counts it when not.
+    fn admit(&self, bidder: &BidderConfig) -> bool {
+        let Some(bucket) = self.buckets.get(&bidder.name) else {
+            return true;
         };
-        let answers = join_all(self.config.bidders.iter().map(|bidder| {
-            let body = body.clone();
+        let admitted = bucket
+            .lock()
+            .map(|mut b| b.take(std::time::Instant::now()))
+            .unwrap_or(true);
+        if !admitted {
+            metrics::counter!(BIDDER_THROTTLED, "bidder" => bidder.name.clone()).increment(1);
+        }
+        admitted
+    }
+
+    /// `request` as `bidder` gets it: its own floor and `tmax` (never more than the auction's).
+    fn request_for(request: &BidRequest, bidder: &BidderConfig) -> BidRequest {
+        let mut r = request.clone();
+        if let Some(floor) = bidder.floor_cpm {
+            for imp in &mut r.imp {
+                imp.bidfloor = floor;
+            }
+        }
+        if let Some(tmax) = bidder.tmax_ms {
+            r.tmax = r.tmax.min(tmax);
+        }
+        r
+    }
+
+    /// Asks every bidder under its QPS cap, each with its own floor and cut off at its `tmax`; resolves
+    /// wrapper markup within the VAST budget.
+    async fn auction(&self, request: &BidRequest) -> (Vec<AcceptedBid>, Vec<RefusedBid>) {
+        let mut refused = Vec::new();
+        let mut asked = Vec::new();
+        for bidder in &self.config.bidders {
+            if !self.admit(bidder) {
+                refused.push(RefusedBid::bidder(
+                    &bidder.name,
+                    "over its QPS cap: not asked".to_owned(),
+                ));
+                continue;
+            }
+            let request = Self::request_for(request, bidder);
+            match serde_json::to_vec(&request) {
+                Ok(body) => asked.push((bidder, request, body)),
+                Err(e) => tracing::warn!(error = %e, "Could not encode a bid request."),
+            }
+        }
+        let answers = join_all(asked.into_iter().map(|(bidder, request, body)| {
             async move {
+                let tmax = Duration::from_millis(request.tmax);
                 let call = async {
                     // The bid body cap bounds what a bidder can make us parse.
                     let response = self
@@ -408,20 +522,17 @@ impl Decider {
                 metrics::counter!(crate::telemetry::metrics::DECISION_BIDDER_RESPONSES, "bidder" => bidder.name.clone(),
                     "outcome" => if outcome.is_ok() { "answered" } else { "failed" })
                 .increment(1);
-                (bidder, outcome)
+                (bidder, request, outcome)
             }
         }))
         .await;
-        let (mut accepted, mut refused) = (Vec::new(), Vec::new());
-        for (bidder, outcome) in answers {
+        let mut accepted = Vec::new();
+        for (bidder, request, outcome) in answers {
             let response = match outcome {
                 Ok(r) => r,
                 Err(reason) => {
                     tracing::debug!(bidder = %bidder.name, %reason, "Bidder failed.");
-                    refused.push(RefusedBid {
-                        id: format!("bidder:{}", bidder.name),
-                        reason,
-                    });
+                    refused.push(RefusedBid::bidder(&bidder.name, reason));
                     continue;
                 }
             };
@@ -429,7 +540,7 @@ impl Decider {
                 continue;
             }
             let markup = self.resolve_markup(&response).await;
-            let (a, r) = accept_bids(&bidder.name, request, response, |bid| {
+            let (a, r) = accept_bids(&bidder.name, &request, response, |bid| {
                 markup
                     .get(&bid.id)
                     .cloned()
@@ -479,71 +590,114 @@ impl Decider {
         .collect()
     }
 
-    /// Win notices for chosen bids (and their billing notice on impression), loss notices for the rest. The
-    /// creative of a chosen bid is known usable here (its markup resolved to a stitchable ad, or the bid was
-    /// refused), so `nurl` fires now; `burl` waits for the counted impression.
+    /// Win notices for chosen bids, loss notices for the rest, each with the OpenRTB 2.6 §4.4 macros of its
+    /// own bid. A chosen bid is the pod ad whose bid has its seat, bid id and imp id. Its creative is known
+    /// usable here (its markup resolved to a stitchable ad, or the bid was refused), so `nurl` fires now;
+    /// `burl` waits for the counted impression. An accepted bid left out lost to a higher one (102, or 103
+    /// when a deal bid was chosen); a refused bid says why it was refused.
     fn notify_bidders(
         &self,
-        request: &BidRequest,
         accepted: &[AcceptedBid],
-        decision: &mut Decision,
+        refused: &[RefusedBid],
+        decision: &Decision,
     ) {
+        let chosen = |w: &interlude_decision::WonBid| {
+            decision.pod.ads.iter().find(|ad| {
+                ad.bid.as_ref().is_some_and(|c| {
+                    c.seat == w.seat && c.bid_id == w.bid_id && c.imp_id == w.imp_id
+                })
+            })
+        };
+        let deal_won = accepted.iter().any(|b| {
+            b.bid.dealid.is_some() && b.ad.ad.bid.as_ref().is_some_and(|w| chosen(w).is_some())
+        });
         for b in accepted {
-            let chosen = decision
-                .pod
-                .ads
-                .iter_mut()
-                .find(|ad| ad.creative_id == b.ad.ad.creative_id && ad.line_item_id.is_none());
-            match chosen {
-                Some(ad) => {
-                    self.ping_all(
-                        &ad.ad_instance_id,
-                        PixelEvent::Nurl,
-                        b.bid
-                            .nurl
-                            .iter()
-                            .map(|u| expand_notice(u, request, &b.seat, &b.bid, 0))
-                            .collect(),
-                    );
-                    ad.impression_urls.extend(
-                        b.bid
-                            .burl
-                            .iter()
-                            .map(|u| expand_notice(u, request, &b.seat, &b.bid, 0)),
+            let Some(won) = b.ad.ad.bid.as_ref() else {
+                continue;
+            };
+            match chosen(won) {
+                Some(ad) => self.notify(
+                    &ad.ad_instance_id,
+                    PixelEvent::Nurl,
+                    b.bid.nurl.as_deref(),
+                    crate::pixels::auction_of(won, None),
+                ),
+                None => {
+                    let loss = if deal_won && b.bid.dealid.is_none() {
+                        LossReason::LostToPmpDeal
+                    } else {
+                        LossReason::LostToHigherBid
+                    };
+                    self.notify(
+                        &loss_key(won),
+                        PixelEvent::Lurl,
+                        b.bid.lurl.as_deref(),
+                        crate::pixels::auction_of(won, Some(loss.code())),
                     );
                 }
-                // 102: lost to a higher bid (OpenRTB 2.6 §5.25, loss reason codes).
-                None => self.ping_all(
-                    &format!("bid:{}:{}", request.id, b.bid.id),
+            }
+        }
+        for r in refused {
+            if let (Some((bid, lurl)), Some(loss)) = (&r.notice, r.loss) {
+                self.notify(
+                    &loss_key(bid),
                     PixelEvent::Lurl,
-                    b.bid
-                        .lurl
-                        .iter()
-                        .map(|u| expand_notice(u, request, &b.seat, &b.bid, 102))
-                        .collect(),
-                ),
+                    lurl.as_deref(),
+                    crate::pixels::auction_of(bid, Some(loss.code())),
+                );
             }
         }
     }
 
-    /// Fires notices or VAST error pixels (already expanded) of `key` (an ad instance, or the bid or tag they
-    /// are about): through the outbox when there is one, so each (key, event, URL) fires once, durably and
-    /// with retries; otherwise called in the background (fire and forget, bounded).
+    /// Queues one notice (`url` as the bidder wrote it) of `key` with its auction's macro values.
+    fn notify(
+        &self,
+        key: &str,
+        event: PixelEvent,
+        url: Option<&str>,
+        auction: interlude_outbox::Auction,
+    ) {
+        let Some(url) = url.map(str::trim).filter(|u| !u.is_empty()) else {
+            return;
+        };
+        let context = PixelContext {
+            event_time_ms: u64::try_from(self.now().timestamp_millis()).ok(),
+            auction: Some(auction),
+            ..PixelContext::default()
+        };
+        self.fire(vec![Pixel::new(key, event, url).with_context(context)]);
+    }
+
+    /// Fires VAST error pixels (already expanded) of `key` (the bid or tag they are about).
     fn ping_all(&self, key: &str, event: PixelEvent, urls: Vec<String>) {
-        if urls.is_empty() {
+        self.fire(
+            urls.into_iter()
+                .map(|url| Pixel::new(key, event, url))
+                .collect(),
+        );
+    }
+
+    /// Fires notices or error pixels: through the outbox when there is one, so each (key, event, URL) fires
+    /// once, durably and with retries; otherwise called in the background (fire and forget, bounded), their
+    /// OpenRTB macros filled here.
+    fn fire(&self, pixels: Vec<Pixel>) {
+        if pixels.is_empty() {
             return;
         }
         if let Some(outbox) = &self.outbox {
-            outbox.enqueue_later(
-                urls.into_iter()
-                    .map(|url| Pixel::new(key, event, url))
-                    .collect(),
-            );
+            outbox.enqueue_later(pixels);
             return;
         }
         let http = self.http.clone();
         tokio::spawn(async move {
-            for url in urls {
+            for p in pixels {
+                let c = &p.context;
+                let url = interlude_outbox::expand::expand_openrtb(
+                    &p.url_template,
+                    c.auction.as_ref(),
+                    c.event_time_ms,
+                    c.reason,
+                );
                 // Notices and error pixels: body discarded (up to the pixel cap), 2 s at most each.
                 let sent = http
                     .get(&url, Kind::Pixel)
@@ -556,6 +710,14 @@ impl Decider {
             }
         });
     }
+}
+
+/// The outbox key of a bid's loss notice: the auction, seat, bid and imp (a bid never has an ad instance).
+fn loss_key(bid: &interlude_decision::WonBid) -> String {
+    format!(
+        "bid:{}:{}:{}:{}",
+        bid.auction_id, bid.seat, bid.bid_id, bid.imp_id
+    )
 }
 
 /// A cache-busting number: varies per call, needs no randomness guarantees.
@@ -573,5 +735,63 @@ impl PodSource for Decider {
                 refused = d.refused.len(), "Decided pod.");
             Ok(d.decision.pod)
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Instant;
+
+    #[test]
+    fn a_bucket_admits_its_rate_and_refills_with_time() {
+        let t0 = Instant::now();
+        let mut bucket = TokenBucket::new(2.0, t0);
+        assert!(bucket.take(t0) && bucket.take(t0));
+        assert!(!bucket.take(t0), "two a second, both taken");
+        assert!(!bucket.take(t0 + Duration::from_millis(400)));
+        assert!(
+            bucket.take(t0 + Duration::from_millis(500)),
+            "one token back after half a second"
+        );
+        // A long pause refills to one second's worth, not more.
+        let later = t0 + Duration::from_secs(60);
+        assert!(bucket.take(later) && bucket.take(later));
+        assert!(!bucket.take(later));
+        // Under one a second, one request at a time.
+        let mut slow = TokenBucket::new(0.5, t0);
+        assert!(slow.take(t0));
+        assert!(!slow.take(t0 + Duration::from_secs(1)));
+        assert!(slow.take(t0 + Duration::from_secs(2)));
+    }
+
+    #[test]
+    fn a_bidder_gets_its_own_floor_and_no_more_than_the_auctions_tmax() {
+        let pod = PodRequest {
+            channel: "live1".into(),
+            session_id: "s".into(),
+            break_id: "b".into(),
+            duration_secs: Some(30.0),
+            viewer: interlude_decision::ViewerContext::default(),
+        };
+        let slot = OpenSlot {
+            duration_ms: 30_000,
+            max_ads: 2,
+            blocked_categories: Vec::new(),
+            blocked_advertisers: Vec::new(),
+        };
+        let request = bid_request("a", &pod, &slot, &AuctionSettings::default());
+        let bidder = BidderConfig {
+            floor_cpm: Some(7.5),
+            tmax_ms: Some(120),
+            ..BidderConfig::new("dsp", "https://dsp.example/bid")
+        };
+        let r = Decider::request_for(&request, &bidder);
+        assert_eq!((r.imp[0].bidfloor, r.tmax), (7.5, 120));
+        let generous = BidderConfig {
+            tmax_ms: Some(10_000),
+            ..BidderConfig::new("dsp", "https://dsp.example/bid")
+        };
+        assert_eq!(Decider::request_for(&request, &generous).tmax, 300);
     }
 }

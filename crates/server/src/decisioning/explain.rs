@@ -85,6 +85,7 @@ impl BreakQuery {
                     .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
                     .collect(),
                 opt_out_sale: false,
+                privacy: Default::default(),
             },
         }
     }

@@ -117,7 +117,7 @@ fn inline_ad(s: &VastState, ad: &PodAd, sequence: u64, session: &str, channel: &
         }),
         impressions: pixel(EventType::Impression)
             .into_iter()
-            .chain(ad.impression_urls.iter().cloned())
+            .chain(crate::pixels::client_impression_urls(ad))
             .map(|url| Impression { id: None, url })
             .collect(),
         ..AdCommon::default()

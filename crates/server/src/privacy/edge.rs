@@ -201,6 +201,7 @@ impl EdgePrivacy {
             .map(|p| p.as_str().to_owned());
         viewer.consent = Some(decision.personalisation);
         viewer.opt_out_sale = decision.opt_out_sale;
+        viewer.privacy = privacy_signals(signals, &decision, consent_signals.coppa);
         (viewer, decision)
     }
 
@@ -241,6 +242,40 @@ impl EdgePrivacy {
             envelope.ip = Some(edge.ip.addr());
         }
         minimise_ids(&mut envelope.event.viewer_id, &envelope.event.consent);
+    }
+}
+
+/// The signals passed on to bidders (OpenRTB 2.6 `regs`, `user.consent`): whether GDPR applies as decided,
+/// and the player's strings only when they parse (an unexpanded macro or garbage is no signal to forward).
+fn privacy_signals(
+    signals: &SignalParams,
+    decision: &ConsentDecision,
+    coppa: bool,
+) -> interlude_decision::PrivacySignals {
+    let valid = |v: &Option<String>, parses: fn(&str) -> bool| {
+        v.as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty() && parses(s))
+            .map(str::to_owned)
+    };
+    let gpp = valid(&signals.gpp, |s| {
+        interlude_privacy::GppString::parse(s).is_ok()
+    });
+    interlude_decision::PrivacySignals {
+        gdpr: Some(decision.gdpr_applies),
+        tc_string: valid(&signals.gdpr_consent, |s| {
+            interlude_privacy::TcString::parse(s).is_ok()
+        }),
+        us_privacy: valid(&signals.us_privacy, |s| {
+            interlude_privacy::UsPrivacy::parse(s).is_ok()
+        }),
+        gpp_sid: gpp
+            .as_ref()
+            .and(signals.gpp_sid.as_deref())
+            .map(interlude_privacy::gpp::parse_sid_list)
+            .unwrap_or_default(),
+        gpp,
+        coppa: coppa || decision.child_directed,
     }
 }
 

@@ -28,6 +28,7 @@ impl ConfiguredPodSource {
                 renditions: c.renditions.iter().map(to_rendition).collect(),
                 impression_urls: Vec::new(),
                 tracking_urls: Vec::new(),
+                bid: None,
             })
             .collect();
         ConfiguredPodSource {

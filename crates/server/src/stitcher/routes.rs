@@ -323,6 +323,7 @@ async fn session_from_query(
         timezone: q.tz,
         key_values: Vec::new(),
         opt_out_sale: false,
+        privacy: Default::default(),
     };
     check_signals("", &signals)?;
     stitcher.admit_client(client)?;

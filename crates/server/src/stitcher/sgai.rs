@@ -326,7 +326,7 @@ impl Stitcher {
                     creative_id: ad.creative_id.clone(),
                     line_item_id: ad.line_item_id.clone(),
                     events,
-                    third_party_impressions: ad.impression_urls.clone(),
+                    third_party_impressions: crate::pixels::client_impression_urls(ad),
                     third_party_events,
                 }),
             });

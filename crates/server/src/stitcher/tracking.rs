@@ -117,7 +117,7 @@ pub(crate) fn tracking_document(
                         event_type,
                         offset_secs: duration * f,
                         beacon_urls: if event_type == "impression" && !server_fires {
-                            resolved.ad.impression_urls.clone()
+                            crate::pixels::client_impression_urls(&resolved.ad)
                         } else {
                             Vec::new()
                         },

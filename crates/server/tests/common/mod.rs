@@ -9,6 +9,8 @@
     unreachable_pub
 )]
 
+pub mod tls;
+
 use std::sync::Arc;
 use std::time::Duration;
 
