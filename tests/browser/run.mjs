@@ -14,6 +14,8 @@ const base = process.argv[2];
 const screenshot = process.argv[3] ?? "target/dashboard.png";
 // The server for the interstitials check (a demo at 1x speed; defaults to the same server).
 const sgaiBase = process.argv[4] ?? base;
+// That server's read token (`edge.read_token`), when it has one: its per-ad event reads need it.
+const sgaiRead = process.env.INTERLUDE_READ_TOKEN ? { authorization: `Bearer ${process.env.INTERLUDE_READ_TOKEN}` } : {};
 if (!base) {
   console.error("usage: node run.mjs http://127.0.0.1:PORT [screenshot.png]");
   process.exit(2);
@@ -233,7 +235,7 @@ try {
     const t = asset["X-INTERLUDE-TRACKING"];
     if (!t) continue;
     const counted = await until(`ad ${t.ad_instance_id}'s impression, start, quartiles and completion to be counted`, async () => {
-      const r = await (await fetch(`${sgaiBase}/v1/ads/${t.ad_instance_id}/events`)).json();
+      const r = await (await fetch(`${sgaiBase}/v1/ads/${t.ad_instance_id}/events`, { headers: sgaiRead })).json();
       const all = ["impression", "start", "firstQuartile", "midpoint", "thirdQuartile", "complete"];
       return all.every((e) => r.counted.includes(e)) ? r.counted : null;
     }, 60_000);

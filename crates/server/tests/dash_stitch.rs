@@ -68,6 +68,38 @@ async fn a_dash_session_plays_its_ads_across_the_break_and_ffmpeg_decodes_it() {
         !text.contains("scte35:Binary"),
         "the stitched MPD does not leak the cues"
     );
+    // The MPD names its clock (dash.js refuses a dynamic MPD without one).
+    assert!(
+        text.contains(r#"<UTCTiming schemeIdUri="urn:mpeg:dash:utc:direct:2014" value=""#),
+        "{text}"
+    );
+    // Each ad Period maps the creative's first sample to its start: @presentationTimeOffset is the first PTS
+    // of the creative's first segment (ffmpeg starts at 1.4 s), in the Representation's timescale.
+    let creative = reqwest::get(format!("{}/assets/ads/ad15/r0/000.ts", run.origin))
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    let first_pts = interlude_mpegts::first_pts(&creative).expect("a PTS");
+    assert!(first_pts > 0, "the creative does not start at 0");
+    for p in mpd
+        .periods
+        .iter()
+        .filter(|p| p.id.as_deref().is_some_and(|id| id.contains("_ad")))
+    {
+        for r in p.adaptation_sets.iter().flat_map(|a| &a.representations) {
+            let t = r.segment_template.as_ref().expect("a template");
+            let ts = t.timescale.unwrap();
+            assert_eq!(
+                t.presentation_time_offset,
+                Some((first_pts * ts + 45_000) / 90_000),
+                "{:?} {}: {text}",
+                p.id,
+                r.id
+            );
+        }
+    }
 
     // Read it as a player would: every Period in order, the first Representation's segments that are still
     // in the time-shift window and complete at the live edge.
@@ -129,6 +161,23 @@ async fn a_dash_session_plays_its_ads_across_the_break_and_ffmpeg_decodes_it() {
         out.status.success() && stderr.trim().is_empty(),
         "ffmpeg: {stderr}"
     );
+    let post = list
+        .iter()
+        .find(|(id, _)| id.ends_with("_post"))
+        .cloned()
+        .unwrap_or_else(|| panic!("content after the break:\n{text}"));
+
+    // Once the break has left the window (and the origin's MPD), the content after it keeps its Period id
+    // and start: it does not turn back into the origin's own Period.
+    until_channel_time(&run, 140).await;
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let (text, later) = manifest(&run.base, &session).await;
+    assert!(
+        !text.contains(r#"<Period id="p0" start="PT0S""#),
+        "the origin's Period is back:\n{text}"
+    );
+    assert_eq!(periods(&later).first(), Some(&post), "{text}");
+
     let frames = String::from_utf8_lossy(&out.stdout)
         .lines()
         .filter(|l| !l.starts_with('#'))

@@ -310,6 +310,42 @@ fn number_content_takes_its_live_window_from_the_request_time() {
 }
 
 #[test]
+fn a_period_lookahead_lists_the_next_periods_before_the_edge_reaches_them() {
+    let content = number_content();
+    let mut x = ad("x", 15);
+    let mut y = ad("y", 15);
+    for r in x.renditions.iter_mut().chain(&mut y.renditions) {
+        r.codecs = "avc1.4d401e,mp4a.40.2".into();
+        r.mime_type = "video/mp2t".into();
+    }
+    // The break is 60..90 s: ad x 60..75, ad y 75..90, content again from 90.
+    let b = plan(60, 30, vec![x, y], None);
+    let run = |secs: i64, lookahead: u64| {
+        let options = StitchOptions {
+            now: chrono::DateTime::from_timestamp(1_704_067_200 + secs, 0),
+            period_lookahead: Duration::from_secs(lookahead),
+            ..StitchOptions::default()
+        };
+        let out = stitch(&content, std::slice::from_ref(&b), &DirectAdUrls, &options);
+        ids(&out.expect("stitches"))
+            .into_iter()
+            .map(str::to_owned)
+            .collect::<Vec<String>>()
+    };
+    // Without lookahead a Period shows once the edge passes its start.
+    assert_eq!(run(55, 0), ["p0"]);
+    assert_eq!(run(72, 0), ["p0", "p0_b1_ad0"]);
+    assert_eq!(run(88, 0), ["p0", "p0_b1_ad0", "p0_b1_ad1"]);
+    // With 6 s of lookahead each one shows 6 s before: the player knows what follows the Period it plays.
+    assert_eq!(run(55, 6), ["p0", "p0_b1_ad0"]);
+    assert_eq!(run(72, 6), ["p0", "p0_b1_ad0", "p0_b1_ad1"]);
+    assert_eq!(run(88, 6), ["p0", "p0_b1_ad0", "p0_b1_ad1", "p0_b1_post"]);
+    // Nothing of it moves the window's start: at 130 s (window from 90) the same Periods have left.
+    assert_eq!(run(130, 6), run(130, 0));
+    assert_eq!(run(130, 6), ["p0_b1_post"]);
+}
+
+#[test]
 fn a_muxed_ad_rendition_stands_in_for_muxed_content() {
     let content = number_content();
     let mut x = ad("x", 20);

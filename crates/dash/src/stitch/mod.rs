@@ -113,6 +113,9 @@ pub fn stitch(
     } else {
         None
     };
+    // Periods are listed up to the lookahead past the live edge.
+    let span = span
+        .map(|(window_start, edge)| (window_start, edge.saturating_add(options.period_lookahead)));
     let mut out = Stitched {
         mpd: Mpd {
             periods: Vec::new(),

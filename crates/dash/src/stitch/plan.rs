@@ -170,6 +170,14 @@ pub struct StitchOptions {
     /// `UTCTiming` of scheme `urn:mpeg:dash:utc:direct:2014` with this time (DASH-IF IOP wants one in every
     /// dynamic MPD; Shaka Player warns without).
     pub now: Option<DateTime<Utc>>,
+    /// How far past the live edge ad, slate and content Periods of the plan are listed already (zero by
+    /// default: a Period shows once the edge reaches it). A player learns of the next Period only from an
+    /// MPD refresh, so one that plays close to the edge, or has buffered up to the end of the last listed
+    /// Period, may take that end for the end of the presentation and stall there (Shaka Player does, at
+    /// every ad-to-slate boundary, when the next Period appears only once its start is live). A couple of
+    /// `minimumUpdatePeriod`s is enough. Segments of a listed Period become available at their time all the
+    /// same (ISO/IEC 23009-1 §5.3.9.5.3).
+    pub period_lookahead: Duration,
 }
 
 /// What fills a piece of a break.

@@ -5,14 +5,19 @@
 //! DASH breaks (SCTE-35 in the MPD's EventStream) are matched to the breaks the HLS poller tracks by splice
 //! event id, and the session's decision for that break is reused (or made now). Ad Periods address the same
 //! creative segments as HLS through this server's ad segment route, so server-side beacons fire the same way.
-//! Period ids derive from the break and ad index, so they are stable across refreshes.
+//! Period ids derive from the break and ad index, so they are stable across refreshes, also once the origin
+//! stops listing a break (the latest breaks are remembered per channel). Ad and slate Periods carry the
+//! media's first PTS as `@presentationTimeOffset`, and the MPD names its clock (`UTCTiming`).
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use interlude_dash::{
-    Ad, AdRendition, AdTemplateUrls, AdUrlRequest, ContentKind, PlannedBreak, StitchOptions,
+    Ad, AdBreak, AdRendition, AdTemplateUrls, AdUrlRequest, AdUrls, ContentKind, PlannedBreak,
+    StitchOptions,
 };
+use interlude_stitch::TrackedBreak;
 
 use super::session::{BreakDecision, Session};
 use super::{StitchError, Stitcher};
@@ -48,6 +53,31 @@ impl Stitcher {
         Ok(text)
     }
 
+    /// The breaks of `channel` to plan: those the origin MPD lists now (`listed`, by start), and the latest
+    /// ones it listed before and no longer does. A break leaves the origin's EventStream once it left the
+    /// time-shift window, but the Period after it must keep its id and start: without the break in the plan
+    /// the content would go back to the origin's own Period (its id and start), and a player that is in the
+    /// Period after the break would see that Period vanish (ISO/IEC 23009-1 §5.3.2.1: a Period's id names
+    /// the same Period on every update).
+    fn dash_breaks(&self, channel: &str, listed: &[AdBreak]) -> Vec<(AdBreak, bool)> {
+        let mut known = self.dash_breaks.entry(channel.to_owned()).or_default();
+        for b in listed {
+            match known.iter_mut().find(|k| k.id == b.id) {
+                Some(k) => *k = b.clone(),
+                None => known.push(b.clone()),
+            }
+        }
+        known.sort_by_key(|b| b.start);
+        let excess = known
+            .len()
+            .saturating_sub(listed.len() + REMEMBERED_DASH_BREAKS);
+        known.drain(..excess);
+        known
+            .iter()
+            .map(|b| (b.clone(), listed.iter().any(|l| l.id == b.id)))
+            .collect()
+    }
+
     /// The session's stitched MPD.
     pub async fn dash_manifest(&self, session: &Session) -> Result<String, StitchError> {
         let origin = self.dash_origin(&session.channel).await?;
@@ -66,32 +96,51 @@ impl Stitcher {
         let snapshot = channel.snapshot();
         let timeout = Duration::from_millis(self.config().decision_timeout_ms);
         let slate = self.slate_of(&session.channel).await;
-        let mut plans = Vec::new();
-        for b in &scan.breaks {
+        let slate_ad = slate
+            .as_ref()
+            .map(|(urls, secs)| slate_ad(urls, *secs, &snapshot, codecs));
+        let mut plans: Vec<PlannedBreak> = Vec::new();
+        // Where each ad and slate rendition's media starts, by (ad id, rendition id), in microseconds.
+        let mut media_starts = HashMap::new();
+        for (b, listed) in self.dash_breaks(&session.channel, &scan.breaks) {
             let Some(duration) = b.duration else { continue };
             // The same break as HLS sees it (same splice event id, else the same start within a second): its
             // decision is the viewer's pod for this break.
             let starts_at = mpd
                 .availability_start_time
                 .and_then(|ast| chrono::TimeDelta::from_std(b.start).ok().map(|d| ast + d));
-            let Some(tracked) = snapshot.breaks.iter().find(|t| {
+            let tracked = snapshot.breaks.iter().find(|t| {
                 let same_id =
                     matches!((b.splice_event_id, t.event_id), (Some(a), Some(c)) if a == c);
                 let same_time = matches!((starts_at, t.start_pdt),
                     (Some(a), Some(c)) if (a - c).num_milliseconds().abs() <= 1_000);
                 same_id || same_time
-            }) else {
-                tracing::debug!(break_id = %b.id, "DASH break not (yet) tracked in HLS; left as content.");
-                continue;
-            };
-            let decision = match session.decision(&tracked.id) {
-                Some(d) => d,
-                None => {
-                    let _ = tokio::time::timeout(timeout, self.decide(session, tracked)).await;
-                    match session.decision(&tracked.id) {
-                        Some(d) => d,
-                        None => continue,
+            });
+            let decision = match tracked {
+                Some(t) => match session.decision(&t.id) {
+                    Some(d) => Some(d),
+                    // A break that left the origin's MPD is past: nothing of it is played any more.
+                    None if listed => {
+                        let _ = tokio::time::timeout(timeout, self.decide(session, t)).await;
+                        session.decision(&t.id)
                     }
+                    None => None,
+                },
+                None => None,
+            };
+            let ads = match (&decision, tracked, listed) {
+                (Some(d), Some(t), true) => {
+                    let ads = ads_of(d, &snapshot, codecs);
+                    self.ad_media_starts(session, t, d, &mut media_starts).await;
+                    ads
+                }
+                (Some(d), _, _) => ads_of(d, &snapshot, codecs),
+                // Past breaks keep their place with slate alone: with slate, content resumes where the break
+                // ends whatever the ads were (the Periods of the break itself are out of the window).
+                (None, _, false) if slate_ad.is_some() => Vec::new(),
+                (None, _, _) => {
+                    tracing::debug!(break_id = %b.id, "DASH break not (yet) tracked in HLS; left as content.");
+                    continue;
                 }
             };
             plans.push(PlannedBreak {
@@ -99,25 +148,34 @@ impl Stitcher {
                 start: b.start,
                 duration,
                 ended_at: b.ended_at,
-                ads: ads_of(&decision, &snapshot, codecs),
-                slate: slate
-                    .as_ref()
-                    .map(|(urls, secs)| slate_ad(urls, *secs, &snapshot, codecs)),
+                ads,
+                slate: slate_ad.clone(),
             });
         }
-        let base = format!("{}/s/{}", self.base_url(), session.id);
-        let urls = move |r: &AdUrlRequest<'_>| -> AdTemplateUrls {
-            if r.is_slate {
-                // The slate is one segment looped: every number is the same file.
-                return AdTemplateUrls {
-                    media: r.rendition.media.clone(),
-                    initialization: String::new(),
-                };
+        // A remembered break that overlaps a listed one (the origin moved its schedule) is dropped: the
+        // plan's breaks must not overlap.
+        plans.sort_by_key(|p| p.start);
+        let mut kept: Vec<PlannedBreak> = Vec::with_capacity(plans.len());
+        for p in plans {
+            if kept.last().is_some_and(|l| p.start < l.end()) {
+                continue;
             }
-            AdTemplateUrls {
-                media: format!("{base}/ads/{}/{}/$Number$.ts", r.ad.id, r.rendition.id),
-                initialization: String::new(),
+            kept.push(p);
+        }
+        if let Some((urls, _)) = &slate {
+            for (i, url) in urls.iter().enumerate() {
+                if let Some(pts) = self
+                    .segments
+                    .creative_first_pts(&self.channels, &session.channel, url)
+                    .await
+                {
+                    media_starts.insert(("slate".to_owned(), format!("slate{i}")), micros(pts));
+                }
             }
+        }
+        let urls = SessionAdUrls {
+            base: format!("{}/s/{}", self.base_url(), session.id),
+            media_starts,
         };
         let options = StitchOptions {
             content_base_url: Some(
@@ -128,14 +186,104 @@ impl Stitcher {
                     .unwrap_or_default(),
             ),
             strip_scte35_events: true,
+            // The request's channel time: an MPEG-TS origin's `$Number$` template says nothing of its live
+            // edge, so this is what keeps ad Periods from appearing before their time; it is also the MPD's
+            // clock (`UTCTiming` direct, DASH-IF IOP §4.7) when the origin names none — without one dash.js
+            // refuses to play ("Failed to synchronize client and server time").
+            now: Some(self.now()),
+            // Two refreshes ahead: a player learns of the Period after the one it plays before reaching it.
+            period_lookahead: mpd
+                .minimum_update_period
+                .map_or(MIN_PERIOD_LOOKAHEAD, |mup| {
+                    (mup * 2).max(MIN_PERIOD_LOOKAHEAD)
+                }),
             ..StitchOptions::default()
         };
-        let stitched = interlude_dash::stitch(&mpd, &plans, &urls, &options)
+        let stitched = interlude_dash::stitch(&mpd, &kept, &urls, &options)
             .map_err(|e| StitchError::DashOrigin(format!("stitching the DASH MPD: {e}")))?;
         for w in &stitched.warnings {
             tracing::debug!(session = %session.id, warning = ?w, "DASH stitching warning.");
         }
         Ok(interlude_dash::write_mpd(&stitched.mpd))
+    }
+
+    /// Where the media of each of `decision`'s ads starts as served, per rendition (see [`SessionAdUrls`]).
+    async fn ad_media_starts(
+        &self,
+        session: &Session,
+        tracked: &TrackedBreak,
+        decision: &BreakDecision,
+        out: &mut HashMap<(String, String), u64>,
+    ) {
+        let mut ad_start = 0u64;
+        for a in &decision.ads {
+            for (i, urls) in a.segment_urls.iter().enumerate() {
+                let Some(first) = urls.first() else { continue };
+                let pts = self
+                    .segments
+                    .ad_first_pts(
+                        &self.channels,
+                        &session.channel,
+                        tracked,
+                        i,
+                        ad_start,
+                        first,
+                    )
+                    .await;
+                if let Some(pts) = pts {
+                    out.insert((a.ad.ad_instance_id.clone(), i.to_string()), micros(pts));
+                }
+            }
+            ad_start += a.segment_micros.iter().sum::<u64>();
+        }
+    }
+}
+
+/// The least [`StitchOptions::period_lookahead`], for origins that refresh often or do not say.
+const MIN_PERIOD_LOOKAHEAD: Duration = Duration::from_secs(4);
+
+/// Breaks the origin no longer lists that are still planned, beyond those it lists (see
+/// [`Stitcher::dash_breaks`]).
+const REMEMBERED_DASH_BREAKS: usize = 2;
+
+/// 90 kHz ticks as microseconds (the ad Representations' timescale), rounded.
+fn micros(pts: u64) -> u64 {
+    (pts * 100 + 4) / 9
+}
+
+/// A session's ad segment URLs (through this server's ad route, so server-side beacons fire; slate as it
+/// is), and where each ad and slate rendition's media starts: its first PTS as served, which the stitcher
+/// writes as the ad Period's `@presentationTimeOffset` and first `S@t`, so the player puts the ad's first
+/// sample at the Period start (ISO/IEC 23009-1 §5.3.9.2). Creatives encoded by ffmpeg start at 1.4 s, not
+/// 0: with an offset of 0 every ad and slate Period would begin with a 1.4 s gap and lose its last 1.4 s.
+struct SessionAdUrls {
+    base: String,
+    media_starts: HashMap<(String, String), u64>,
+}
+
+impl AdUrls for SessionAdUrls {
+    fn urls(&self, r: &AdUrlRequest<'_>) -> AdTemplateUrls {
+        if r.is_slate {
+            // The slate is one segment looped: every number is the same file.
+            return AdTemplateUrls {
+                media: r.rendition.media.clone(),
+                initialization: String::new(),
+            };
+        }
+        AdTemplateUrls {
+            media: format!(
+                "{}/ads/{}/{}/$Number$.ts",
+                self.base, r.ad.id, r.rendition.id
+            ),
+            initialization: String::new(),
+        }
+    }
+
+    fn media_time_at_start(&self, r: &AdUrlRequest<'_>) -> u64 {
+        self.media_starts
+            .get(&(r.ad.id.clone(), r.rendition.id.clone()))
+            .copied()
+            .unwrap_or(0)
     }
 }
 

@@ -32,7 +32,7 @@ pub struct FetchError {
 }
 
 /// Converts microseconds to 90 kHz ticks.
-fn ticks(micros: u64) -> u64 {
+pub(crate) fn ticks(micros: u64) -> u64 {
     micros * 9 / 100
 }
 
@@ -123,7 +123,11 @@ async fn fetch_origin(
 }
 
 /// An ad or slate segment, through the guarded client.
-async fn fetch(http: &GuardedClient, url: &str, timeout: Duration) -> Result<Bytes, FetchError> {
+pub(crate) async fn fetch(
+    http: &GuardedClient,
+    url: &str,
+    timeout: Duration,
+) -> Result<Bytes, FetchError> {
     let err = |reason: String| FetchError {
         url: url.to_owned(),
         reason,

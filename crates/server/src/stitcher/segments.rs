@@ -19,7 +19,7 @@ use super::beacons::BeaconSink;
 use super::channel::{Channel, NewBreak};
 use super::channels::Channels;
 use super::config::{AdDelivery, StitcherConfig};
-use super::proxy::{Anchors, SegmentCache, reference_pts, retimed};
+use super::proxy::{Anchors, SegmentCache, fetch, reference_pts, retimed, ticks};
 use super::session::{Session, SessionMode};
 
 /// Where an ad segment request leads: the creative's URL, and where the segment sits in the break.
@@ -45,7 +45,14 @@ pub(crate) struct Segments {
     beacons: Arc<dyn BeaconSink>,
     http: reqwest::Client,
     clock: interlude_events::Clock,
+    /// Creatives' media, for [`Segments::creative_first_pts`] when not proxying.
+    third_party: interlude_outbound::GuardedClient,
+    /// First PTS of creative and slate segments served unchanged, by URL: read once (segments are immutable).
+    first_pts: dashmap::DashMap<String, u64>,
 }
+
+/// Creative segments whose first PTS [`Segments`] remembers; past this the memory starts over.
+const MAX_FIRST_PTS: usize = 10_000;
 
 impl Segments {
     /// Segments as `config.ad_delivery` says (origins read with `http`, ad and slate segments with
@@ -60,7 +67,7 @@ impl Segments {
         let proxy = (config.ad_delivery == AdDelivery::Proxy).then(|| {
             Arc::new(Proxy {
                 segments: SegmentCache::new(
-                    third_party,
+                    third_party.clone(),
                     Duration::from_secs(5),
                     usize::try_from(config.proxy_cache_mb.saturating_mul(1 << 20))
                         .unwrap_or(usize::MAX),
@@ -73,7 +80,69 @@ impl Segments {
             beacons,
             http,
             clock,
+            third_party,
+            first_pts: dashmap::DashMap::new(),
         }
+    }
+
+    /// DASH: the PTS (90 kHz) at which an ad's segments start as this server serves them — retimed to
+    /// continue the content in proxy mode (the break's anchor plus `ad_start_micros`, the ad's place in the
+    /// break), else the creative's own first PTS, read from its first segment `first_url`. `None` when it
+    /// cannot be read now (asked again on the next MPD).
+    pub(crate) async fn ad_first_pts(
+        &self,
+        channels: &Channels,
+        channel: &str,
+        tracked: &TrackedBreak,
+        rendition: usize,
+        ad_start_micros: u64,
+        first_url: &str,
+    ) -> Option<u64> {
+        let Some(proxy) = &self.proxy else {
+            return self.creative_first_pts(channels, channel, first_url).await;
+        };
+        let entry = channels.entry(channel).ok()?;
+        let anchor = proxy
+            .anchors
+            .anchor(
+                &entry.channel,
+                tracked,
+                rendition,
+                &self.http,
+                origin_timeout(&entry.channel),
+            )
+            .await?;
+        Some((anchor + ticks(ad_start_micros)) % interlude_mpegts::WRAP)
+    }
+
+    /// The first PTS (90 kHz) of a creative or slate segment served unchanged (a redirect, or DASH slate),
+    /// read once per URL.
+    pub(crate) async fn creative_first_pts(
+        &self,
+        channels: &Channels,
+        channel: &str,
+        url: &str,
+    ) -> Option<u64> {
+        if let Some(pts) = self.first_pts.get(url) {
+            return Some(*pts);
+        }
+        let timeout = origin_timeout(&channels.entry(channel).ok()?.channel);
+        let bytes = match &self.proxy {
+            Some(proxy) => proxy.segments.get(url).await,
+            None => fetch(&self.third_party, url, timeout).await,
+        };
+        let pts = match bytes {
+            Ok(bytes) => reference_pts(&bytes),
+            Err(error) => {
+                tracing::debug!(%url, %error, "Creative segment not read for its first PTS.");
+                None
+            }
+        }?;
+        if self.first_pts.len() >= MAX_FIRST_PTS {
+            self.first_pts.clear();
+        }
+        self.first_pts.insert(url.to_owned(), pts);
+        Some(pts)
     }
 
     /// Whether ad and slate segments are served by this server (rather than redirected to).

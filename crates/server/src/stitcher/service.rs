@@ -156,6 +156,7 @@ impl StitcherBuilder {
             ),
             tracking_signer: self.tracking_signer,
             dash_cache: dashmap::DashMap::new(),
+            dash_breaks: dashmap::DashMap::new(),
             config: self.config,
             base_url: self.base_url,
             clock: self.clock,
@@ -200,16 +201,18 @@ pub(super) fn with_configured_hosts(
 pub struct Stitcher {
     pub(crate) config: StitcherConfig,
     pub(crate) base_url: String,
-    channels: Channels,
+    pub(super) channels: Channels,
     sessions: Sessions,
     decisions: Decisions,
-    segments: Segments,
+    pub(super) segments: Segments,
     clock: Clock,
     http: reqwest::Client,
     /// Signs client-side tracking URLs (interstitial asset lists).
     tracking_signer: Option<super::sgai::TrackingSigner>,
     /// The channels' DASH origin MPDs as last fetched (see `dash`).
     pub(crate) dash_cache: dashmap::DashMap<String, (std::time::Instant, Arc<String>)>,
+    /// The channels' DASH breaks, kept a while after the origin MPD stops listing them (see `dash`).
+    pub(crate) dash_breaks: dashmap::DashMap<String, Vec<interlude_dash::AdBreak>>,
 }
 
 impl Stitcher {
