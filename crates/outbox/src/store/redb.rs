@@ -57,6 +57,9 @@ impl std::fmt::Debug for RedbStore {
     }
 }
 
+/// Page cache of the queue's file.
+const QUEUE_CACHE_BYTES: usize = 16 * 1024 * 1024;
+
 impl RedbStore {
     /// Opens (or creates) the queue at `path`, creating its parent directory if needed.
     pub fn open(path: impl AsRef<Path>) -> Result<RedbStore> {
@@ -64,7 +67,14 @@ impl RedbStore {
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent).map_err(|e| Error::store("open", e))?;
         }
-        let db = Arc::new(Database::create(path).map_err(|e| Error::store("open", e))?);
+        // redb's default cache grows to 1 GiB and is never given back; the queue is written and read in order,
+        // so a small cache serves it.
+        let db = Arc::new(
+            redb::Builder::new()
+                .set_cache_size(QUEUE_CACHE_BYTES)
+                .create(path)
+                .map_err(|e| Error::store("open", e))?,
+        );
         let (tx, rx) = mpsc::channel();
         let weak = Arc::downgrade(&db);
         std::thread::Builder::new()

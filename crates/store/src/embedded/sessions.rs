@@ -34,6 +34,9 @@ const SWEEP_EVERY: Duration = Duration::from_secs(60);
 /// The file's name in its directory.
 pub const SESSIONS_FILE: &str = "sessions.redb";
 
+/// Page cache of `sessions.redb`.
+const SESSIONS_CACHE_BYTES: usize = 16 * 1024 * 1024;
+
 #[derive(Debug, Serialize, Deserialize)]
 struct Stored {
     /// Milliseconds since the Unix epoch after which the session is gone.
@@ -96,7 +99,14 @@ impl RedbSessionShare {
             what: format!("creating {}", dir.display()),
             source,
         })?;
-        let db = Arc::new(Database::create(dir.join(SESSIONS_FILE))?);
+        // redb's default cache grows to 1 GiB and is never given back: after a burst of sessions the process
+        // would keep it for good. Writes are group-committed and reads are only adoptions after a restart,
+        // so a small cache costs little.
+        let db = Arc::new(
+            redb::Builder::new()
+                .set_cache_size(SESSIONS_CACHE_BYTES)
+                .create(dir.join(SESSIONS_FILE))?,
+        );
         {
             let txn = db.begin_write()?;
             txn.open_table(SESSIONS)?;
