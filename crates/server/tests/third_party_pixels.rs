@@ -11,18 +11,15 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+
 use std::collections::BTreeMap;
-use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use chrono::{TimeDelta, Utc};
-use http_body_util::Full;
-use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo};
 use interlude_outbox::{OutboxStore, RedbStore};
 use interlude_server::stitcher::config::{
     AdDelivery, ChannelConfig, RenditionConfig, StitcherConfig,
@@ -30,117 +27,12 @@ use interlude_server::stitcher::config::{
 use interlude_server::{App, InterludeConfig};
 use interlude_sim::clock::{Clock as _, ScaledClock};
 use interlude_sim::origin::{OriginConfig, OriginState, router};
-use rcgen::{
-    BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair, KeyUsagePurpose,
-};
-use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
 use tokio::net::TcpListener;
+
+use common::tls::{TlsServer, canary, test_ca};
 
 /// Channel time runs this many times faster than real time.
 const SPEED: f64 = 4.0;
-
-/// A CA made at test time and a rustls server configuration for 127.0.0.1 signed by it.
-fn test_ca() -> (String, Arc<rustls::ServerConfig>) {
-    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    params
-        .distinguished_name
-        .push(DnType::CommonName, "Interlude pixel test CA");
-    params.key_usages = vec![
-        KeyUsagePurpose::KeyCertSign,
-        KeyUsagePurpose::CrlSign,
-        KeyUsagePurpose::DigitalSignature,
-    ];
-    let issuer = CertifiedIssuer::self_signed(params, KeyPair::generate().unwrap()).unwrap();
-    let key = KeyPair::generate().unwrap();
-    let cert = CertificateParams::new(vec!["127.0.0.1".to_owned(), "localhost".to_owned()])
-        .unwrap()
-        .signed_by(&key, &issuer)
-        .unwrap();
-    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
-    let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_no_client_auth()
-    .with_single_cert(vec![cert.der().clone()], key)
-    .unwrap();
-    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    (issuer.pem(), Arc::new(config))
-}
-
-/// The third party: serves `/vast`, answers 204 to anything else and records it (path and query).
-struct AdServer {
-    addr: SocketAddr,
-    hits: Arc<Mutex<Vec<String>>>,
-}
-
-impl AdServer {
-    /// Starts on 127.0.0.1 over TLS; `vast(base)` is the tag's document, given the server's own base URL.
-    async fn start(tls: Arc<rustls::ServerConfig>, vast: impl Fn(&str) -> String) -> AdServer {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let document = Bytes::from(vast(&format!("https://{addr}")));
-        let hits: Arc<Mutex<Vec<String>>> = Arc::default();
-        let acceptor = tokio_rustls::TlsAcceptor::from(tls);
-        let seen = hits.clone();
-        tokio::spawn(async move {
-            while let Ok((tcp, _)) = listener.accept().await {
-                let (acceptor, seen, document) = (acceptor.clone(), seen.clone(), document.clone());
-                tokio::spawn(async move {
-                    let Ok(tls) = acceptor.accept(tcp).await else {
-                        return;
-                    };
-                    let service =
-                        hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
-                            let target = req
-                                .uri()
-                                .path_and_query()
-                                .map_or("/".to_owned(), |p| p.to_string());
-                            let response = if req.uri().path() == "/vast" {
-                                hyper::Response::new(Full::new(document.clone()))
-                            } else {
-                                seen.lock().unwrap().push(target);
-                                let mut r = hyper::Response::new(Full::new(Bytes::new()));
-                                *r.status_mut() = hyper::StatusCode::NO_CONTENT;
-                                r
-                            };
-                            async move { Ok::<_, Infallible>(response) }
-                        });
-                    let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
-                        .serve_connection(TokioIo::new(tls), service)
-                        .await;
-                });
-            }
-        });
-        AdServer { addr, hits }
-    }
-
-    /// Hits per path (the query varies: cachebuster).
-    fn per_path(&self) -> BTreeMap<String, usize> {
-        let mut counts = BTreeMap::new();
-        for hit in self.hits.lock().unwrap().iter() {
-            let path = hit.split('?').next().unwrap_or(hit).to_owned();
-            *counts.entry(path).or_insert(0) += 1;
-        }
-        counts
-    }
-}
-
-/// A loopback socket that only counts connections: nothing may ever reach it.
-async fn canary() -> (SocketAddr, Arc<AtomicUsize>) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let accepted = Arc::new(AtomicUsize::new(0));
-    let counter = accepted.clone();
-    tokio::spawn(async move {
-        while let Ok((_stream, _)) = listener.accept().await {
-            counter.fetch_add(1, Ordering::SeqCst);
-        }
-    });
-    (addr, accepted)
-}
 
 const TRACKED: [&str; 5] = [
     "start",
@@ -267,7 +159,13 @@ async fn stitched_ads_fire_their_third_party_pixels_once_and_never_an_unlisted_h
     let (ca_pem, tls) = test_ca();
     let (canary_addr, canary_hits) = canary().await;
     let ad_playlist = format!("{origin}/assets/ads/ad15/r1/index.m3u8");
-    let ads = AdServer::start(tls, |base| vast(base, canary_addr, &ad_playlist)).await;
+    let ads = TlsServer::start(
+        tls,
+        Arc::new(move |base: &str, path: &str, _: &[u8]| {
+            (path == "/vast").then(|| vast(base, canary_addr, &ad_playlist))
+        }),
+    )
+    .await;
     let ca_file = dir.path().join("ca.pem");
     std::fs::write(&ca_file, ca_pem).unwrap();
     let catalog_file = dir.path().join("catalog.toml");
