@@ -142,7 +142,7 @@ impl Default for ServerConfig {
             shutdown_grace_secs: default_shutdown_grace_secs(),
             max_in_flight: 10_000,
             max_in_flight_beacons: 2_048,
-            shed_queue_delay_ms: 2,
+            shed_queue_delay_ms: 5,
             insecure_dev: false,
             header_read_timeout_secs: 10,
             idle_timeout_secs: 60,

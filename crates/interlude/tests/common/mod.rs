@@ -29,9 +29,22 @@ pub async fn wait_ready(http: &reqwest::Client, base: &str, tries: u32, every: D
     panic!("{base} did not become ready");
 }
 
-/// `GET url` as JSON (panics on any failure: a test helper).
+/// `GET url` as JSON (panics on any failure: a test helper). A 503 is retried after its `Retry-After`, as a
+/// client must: a node under load sheds reads first (`ops::shedding`).
 pub async fn get_json<T: serde::de::DeserializeOwned>(http: &reqwest::Client, url: &str) -> T {
-    http.get(url).send().await.unwrap().json().await.unwrap()
+    for _ in 0..30 {
+        let response = http.get(url).send().await.unwrap();
+        if response.status() != reqwest::StatusCode::SERVICE_UNAVAILABLE {
+            return response.error_for_status().unwrap().json().await.unwrap();
+        }
+        let wait = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok()?.parse().ok())
+            .unwrap_or(1u64);
+        tokio::time::sleep(std::time::Duration::from_secs(wait.min(5))).await;
+    }
+    panic!("{url} answered 503 for 30 attempts")
 }
 
 /// `GET url` as text.
