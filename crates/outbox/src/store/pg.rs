@@ -13,6 +13,9 @@ use super::{
 use crate::error::{Error, Result};
 use crate::pixel::Pixel;
 
+/// The advisory lock serialising schema creation (the event store's migrations use 727274).
+const SCHEMA_LOCK: i64 = 727_275;
+
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS outbox_items (
     id BIGSERIAL PRIMARY KEY,
@@ -71,7 +74,15 @@ impl PgStore {
                 tracing::warn!(error = %e, "Outbox PostgreSQL connection closed.");
             }
         });
-        client.batch_execute(SCHEMA).await.map_err(pg("schema"))?;
+        // Several nodes may start at once: `CREATE TABLE IF NOT EXISTS` is not safe against a concurrent
+        // creation of the same table (the loser fails on the catalog's unique index), so the schema is
+        // created under a transaction-scoped advisory lock.
+        client
+            .batch_execute(&format!(
+                "BEGIN; SELECT pg_advisory_xact_lock({SCHEMA_LOCK}); {SCHEMA} COMMIT;"
+            ))
+            .await
+            .map_err(pg("schema"))?;
         Ok(PgStore {
             client: Mutex::new(client),
         })
