@@ -21,9 +21,9 @@
 //! | admin | `/v1/admin/…`, `/v1/ops/…`, everything else | half the threshold | 50% | 503 |
 //!
 //! Stitcher pod decisions are not HTTP requests: they have their own concurrency bound and fall back to slate
-//! on timeout. `/healthz` and `/readyz` are never refused, nor is `/metrics` (behind the read token): an
-//! overloaded node must stay observable. Every refusal is counted in `http_shed_total{class,reason}`;
-//! `http_in_flight` and `http_queue_delay_seconds` are the gauges.
+//! on timeout. `/healthz` and `/readyz` are never refused, nor are `/metrics` and the dashboard's data
+//! (`/v1/dashboard/…`, behind the read token): an overloaded node must stay observable. Every refusal is
+//! counted in `http_shed_total{class,reason}`; `http_in_flight` and `http_queue_delay_seconds` are the gauges.
 //!
 //! A request is admitted only once its whole body has arrived (at most [`MAX_BUFFERED_BODY_BYTES`], within
 //! [`BODY_READ_TIMEOUT`]): the budget counts work, and a client trickling a body must not hold a slot while
@@ -407,8 +407,10 @@ fn too_large() -> Response {
 }
 
 async fn admission(State(budget): State<Arc<Budget>>, request: Request, next: Next) -> Response {
-    // Health and metrics always answer: a load balancer must see an overloaded node as alive.
-    if matches!(request.uri().path(), "/healthz" | "/readyz" | "/metrics") {
+    // Health, metrics and the dashboard's data always answer: a load balancer must see an overloaded node as
+    // alive, and its operators must see why it is overloaded.
+    let path = request.uri().path();
+    if matches!(path, "/healthz" | "/readyz" | "/metrics") || path.starts_with("/v1/dashboard/") {
         return next.run(request).await;
     }
     let class = Class::of(request.uri().path());
