@@ -149,7 +149,17 @@ async fn edits_need_the_token_are_validated_persisted_and_live() {
     assert_eq!(r.status(), 404);
 
     // Hot reload: the file edited by hand (the promo's flight restored) goes live; a broken edit does not.
-    let applied = changes.load(Ordering::SeqCst);
+    // The watcher may still be catching up with the API's own writes (late on a loaded machine): start from
+    // a count that has settled.
+    let mut applied = changes.load(Ordering::SeqCst);
+    loop {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let now = changes.load(Ordering::SeqCst);
+        if now == applied {
+            break;
+        }
+        applied = now;
+    }
     std::fs::write(&path, "this is not a catalog").unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(

@@ -552,11 +552,9 @@ async fn a_hybrid_pod_notifies_each_dsp_once_and_fires_every_third_party_pixel_o
     }
 }
 
-/// Ignored: in 2 of 3 runs the new node serves the restored session the origin's break segments unstitched
-/// (its playlist starts at the first segment it polled, after the cue-out), so the rest of the pod is never
-/// played; when it does stitch the break, every notice and pixel arrives exactly once. The stitcher's restart
-/// path (not third-party demand) decides which; run with `--run-ignored only` to reproduce.
-#[ignore = "a node restarted mid-break does not always stitch the break it decided (stitcher restart path)"]
+/// A node stopped mid-break with notices and pixels still owed; the new node on the same data directory
+/// serves the viewer the pod decided before (the break has ended by the time it reads the origin, so it finds
+/// the pod in the session store rather than deciding) and every notice and pixel arrives exactly once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restart_mid_break_still_delivers_each_notice_and_pixel_exactly_once() {
     // Slower channel time: the new node must be reading the origin before the break is over.

@@ -86,8 +86,13 @@ pub struct Cue {
 /// A break normalised from any dialect.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct AdBreak {
-    /// Break id: the tag's ID, else `scte35-<event id>`, else `msn-<first media sequence number>`.
+    /// Break id: the tag's ID, else `scte35-<event id>`, else `msn-<media sequence number of the start>` (for a
+    /// break whose start has left the playlist, estimated from the elapsed time and the first segment's length).
     pub id: String,
+    /// Whether `id` is the tag's own ID (stable wherever the break is seen); a derived id depends on which
+    /// tags of the break a playlist still holds, so a reader that needs one id per break across refreshes
+    /// and restarts should prefer the start's program date time.
+    pub id_from_tag: bool,
     /// Index of the segment the break starts at, when its start is in the playlist.
     pub start_segment: Option<usize>,
     /// Index of the first segment of the break in the playlist.
@@ -334,7 +339,11 @@ pub fn extract(p: &MediaPlaylist, lines: Option<&SourceLines>) -> Extracted {
 fn build_breaks(p: &MediaPlaylist, cues: Vec<Cue>) -> Vec<AdBreak> {
     let mut breaks = Vec::new();
     let mut open: Option<AdBreak> = None;
-    let derived_id = |segment: usize| format!("msn-{}", p.media_sequence + segment as u64);
+    let derived_id_back = |segment: usize, back: usize| {
+        let msn = (p.media_sequence + segment as u64).saturating_sub(back as u64);
+        format!("msn-{msn}")
+    };
+    let derived_id = |segment: usize| derived_id_back(segment, 0);
     for cue in cues {
         let warnings: Vec<String> = cue.warning.iter().cloned().collect();
         match cue.signal {
@@ -388,6 +397,7 @@ fn build_breaks(p: &MediaPlaylist, cues: Vec<Cue>) -> Vec<AdBreak> {
                     .unwrap_or_else(|| derived_id(cue.segment));
                 open = Some(AdBreak {
                     id,
+                    id_from_tag: cue.id.is_some(),
                     start_segment: Some(cue.segment),
                     first_segment: cue.segment,
                     elapsed_at_first: 0.0,
@@ -413,12 +423,21 @@ fn build_breaks(p: &MediaPlaylist, cues: Vec<Cue>) -> Vec<AdBreak> {
                         _ => None,
                     });
                     let event_id = cue.event_id.or(scte_event);
+                    // The start left the playlist: estimate its media sequence number from the elapsed time,
+                    // so the id is the one a reader that saw the start derived.
+                    let back = match (elapsed, p.segments.get(cue.segment)) {
+                        (Some(elapsed), Some(s)) if s.duration > 0.0 && elapsed > 0.0 => {
+                            (elapsed / s.duration).round() as usize
+                        }
+                        _ => 0,
+                    };
                     open = Some(AdBreak {
                         id: cue
                             .id
                             .clone()
                             .or_else(|| event_id.map(|e| format!("scte35-{e}")))
-                            .unwrap_or_else(|| derived_id(cue.segment)),
+                            .unwrap_or_else(|| derived_id_back(cue.segment, back)),
+                        id_from_tag: cue.id.is_some(),
                         start_segment: None,
                         first_segment: cue.segment,
                         elapsed_at_first: elapsed.unwrap_or(0.0),
@@ -459,6 +478,7 @@ fn build_breaks(p: &MediaPlaylist, cues: Vec<Cue>) -> Vec<AdBreak> {
                             .clone()
                             .or_else(|| cue.event_id.map(|e| format!("scte35-{e}")))
                             .unwrap_or_else(|| derived_id(cue.segment)),
+                        id_from_tag: cue.id.is_some(),
                         start_segment: None,
                         first_segment: cue.segment,
                         elapsed_at_first: 0.0,

@@ -88,22 +88,12 @@ impl Decisions {
         if session.decision(&tracked.id).is_some() {
             return;
         }
-        let shared = self.shared.as_ref();
-        if let Some(shared) = shared {
-            // Another node may have decided this break for this viewer already: its plan is the viewer's plan.
-            match shared.load_decision(&session.id, &tracked.id).await {
-                Ok(Some(decision)) => {
-                    session.decide(&tracked.id, decision);
-                    return;
-                }
-                Ok(None) => {}
-                Err(e) => {
-                    metrics::counter!(crate::telemetry::metrics::STITCHER_SHARED_ERRORS)
-                        .increment(1);
-                    tracing::warn!(error = %e, "Shared decision lookup failed; deciding here.");
-                }
-            }
+        // Another node (or this one before a restart) may have decided this break for this viewer already: its
+        // plan is the viewer's plan.
+        if self.adopt_shared(session, tracked).await {
+            return;
         }
+        let shared = self.shared.as_ref();
         let Ok(entry) = channels.entry(&session.channel) else {
             return;
         };
@@ -162,6 +152,25 @@ impl Decisions {
         let filled = decision.ads.len();
         session.decide(&tracked.id, decision);
         tracing::debug!(session = %session.id, break_id = %tracked.id, ads = filled, "Decided pod.");
+    }
+
+    /// Takes the session's decision for `tracked` from the shared store when one is there; whether it was.
+    async fn adopt_shared(&self, session: &Session, tracked: &TrackedBreak) -> bool {
+        let Some(shared) = &self.shared else {
+            return false;
+        };
+        match shared.load_decision(&session.id, &tracked.id).await {
+            Ok(Some(decision)) => {
+                session.decide(&tracked.id, decision);
+                true
+            }
+            Ok(None) => false,
+            Err(e) => {
+                metrics::counter!(crate::telemetry::metrics::STITCHER_SHARED_ERRORS).increment(1);
+                tracing::warn!(error = %e, "Shared decision lookup failed.");
+                false
+            }
+        }
     }
 
     async fn decide_pod(
@@ -256,7 +265,8 @@ impl Decisions {
     }
 
     /// Decides now, within the decision timeout, every open break this session's playlist will show and has
-    /// no decision for yet (its turn in the spread has not come, or a decision is still running).
+    /// no decision for yet (its turn in the spread has not come, or a decision is still running); for a break
+    /// that ended undecided here, adopts the decision the shared store holds (made before a restart).
     pub(crate) async fn decide_pending(&self, session: &Session, channels: &Channels) {
         let Ok(entry) = channels.entry(&session.channel) else {
             return;
@@ -265,7 +275,14 @@ impl Decisions {
         let timeout = self.timeout;
         for tracked in snapshot.breaks.iter() {
             let before_session = tracked.end_msn.is_some_and(|end| end <= session.joined_msn);
-            if before_session || tracked.is_ended() || session.decision(&tracked.id).is_some() {
+            if before_session || session.decision(&tracked.id).is_some() {
+                continue;
+            }
+            if tracked.is_ended() {
+                // Too late to decide, but not to find the pod the viewer was given before this node (re)started:
+                // the playlist must go on listing the segments already served. Looked up once: the render
+                // fixes the break either way.
+                let _ = tokio::time::timeout(timeout, self.adopt_shared(session, tracked)).await;
                 continue;
             }
             metrics::counter!(crate::telemetry::metrics::STITCHER_DECISIONS_ON_REQUEST)

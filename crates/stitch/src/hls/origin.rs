@@ -138,21 +138,6 @@ pub fn parse_media(text: &str, url: &str) -> Result<OriginMedia, Error> {
     let mut playlist = parsed.playlist;
     playlist.resolve_uris(&base(url)?)?;
     let msn0 = playlist.media_sequence;
-    let observed = found
-        .breaks
-        .into_iter()
-        .filter(|b| b.first_segment < playlist.segments.len() || b.end_segment.is_some())
-        .map(|b| ObservedBreak {
-            id: b.id,
-            first_msn: msn0 + b.first_segment as u64,
-            elapsed_at_first_micros: secs_to_micros(b.elapsed_at_first),
-            planned_micros: b.planned_duration.map(secs_to_micros),
-            end_msn: b.end_segment.map(|e| msn0 + e as u64),
-            signalled_through_msn: b.last_signalled_segment.map(|e| msn0 + e as u64),
-            scte35: b.scte35,
-            event_id: b.event_id,
-        })
-        .collect();
     let mut key: Option<Arc<str>> = None;
     let mut map: Option<Arc<str>> = None;
     let mut pdt: Option<DateTime<Utc>> = None;
@@ -186,6 +171,32 @@ pub fn parse_media(text: &str, url: &str) -> Result<OriginMedia, Error> {
             map: map.clone(),
         });
     }
+    let observed = found
+        .breaks
+        .into_iter()
+        .filter(|b| b.first_segment < playlist.segments.len() || b.end_segment.is_some())
+        .map(|b| {
+            let elapsed_at_first_micros = secs_to_micros(b.elapsed_at_first);
+            let start_pdt = window
+                .get(b.first_segment)
+                .and_then(|s| s.program_date_time)
+                .and_then(|t| {
+                    t.checked_sub_signed(TimeDelta::microseconds(
+                        i64::try_from(elapsed_at_first_micros).ok()?,
+                    ))
+                });
+            ObservedBreak {
+                id: stable_break_id(&b, start_pdt),
+                first_msn: msn0 + b.first_segment as u64,
+                elapsed_at_first_micros,
+                planned_micros: b.planned_duration.map(secs_to_micros),
+                end_msn: b.end_segment.map(|e| msn0 + e as u64),
+                signalled_through_msn: b.last_signalled_segment.map(|e| msn0 + e as u64),
+                scte35: b.scte35,
+                event_id: b.event_id,
+            }
+        })
+        .collect();
     Ok(OriginMedia {
         window: OriginWindow {
             discontinuity_sequence: playlist.discontinuity_sequence,
@@ -197,6 +208,25 @@ pub fn parse_media(text: &str, url: &str) -> Result<OriginMedia, Error> {
         observed,
         warnings,
     })
+}
+
+/// One id per break wherever it is seen from: the tag's own ID when it has one, else the program date time of
+/// its start to the second (`pdt-<Unix seconds>`), else the marker parser's derived id.
+///
+/// A derived id depends on which of the break's tags are still in the window: an `EXT-X-CUE-OUT` without a
+/// cue followed by `EXT-X-CUE-OUT-CONT` tags carrying one (MediaPackage style) reads as `msn-<start>` while
+/// the start is visible and as `scte35-<event id>` after; a node that starts, or restarts, mid-break would
+/// otherwise name the break differently from the one that saw it begin, and find no decision for it. The
+/// start time is the same in every window (PDT of the first visible segment minus the elapsed time, RFC
+/// 8216bis §4.4.4.6); rounding to the second absorbs elapsed times written to the millisecond.
+fn stable_break_id(b: &interlude_hls::markers::AdBreak, start: Option<DateTime<Utc>>) -> String {
+    match start {
+        Some(start) if !b.id_from_tag => {
+            let secs = (start.timestamp_millis() + 500).div_euclid(1000);
+            format!("pdt-{secs}")
+        }
+        _ => b.id.clone(),
+    }
 }
 
 /// A VOD media playlist (a creative or slate rendition) as absolute segment URLs and durations.
