@@ -61,6 +61,9 @@ log "interlude bench ingest"
 "$bin" bench ingest --json --secs "$http_secs" >"$raw/http-ingest.json"
 log "interlude bench decisions"
 "$bin" bench decisions --json --secs "$http_secs" >"$raw/http-decisions.json"
+log "cargo bench -p interlude-server --bench demand (pods with a VAST tag, a fast and a timing-out DSP, A/B)"
+DEMAND_BENCH_SECS=$((http_secs * 2)) DEMAND_BENCH_OUT="$raw/demand.json" \
+  cargo bench --locked -p interlude-server --bench demand >&2
 
 log "interlude bench pipeline (embedded vs Kafka + PostgreSQL; starts the servers if needed)"
 eval "$(scripts/services.sh)"

@@ -20,7 +20,7 @@ for name in sorted(os.listdir(raw)):
             })
 http = {k: json.load(open(os.path.join(raw, f"http-{k}.json"))) for k in ("stitcher", "ingest", "decisions", "pipeline", "edge")}
 # Memory after a burst and restart times (bench memory, bench restart), when the run measured them.
-extra = {k: json.load(open(os.path.join(raw, f"{k}.json"))) for k in ("memory", "restart")
+extra = {k: json.load(open(os.path.join(raw, f"{k}.json"))) for k in ("memory", "restart", "demand")
          if os.path.exists(os.path.join(raw, f"{k}.json"))}
 
 def cpu():
@@ -54,6 +54,13 @@ rows.append(("durable event ingestion", f"{i['durable_events_per_sec']:,.0f} eve
              f"same server, not persisting {i['not_persisting_events_per_sec']:,.0f} events/s", f"{i['ratio']:.2f}×"))
 rows.append(("decision herd (GET /v1/vast, distinct viewers)", f"{rate(d['decisions']):,.0f} pods/s",
              f"static bytes from the same server {rate(d['static']):,.0f} req/s", f"{d['ratio']:.2f}×"))
+if "demand" in extra:
+    t = extra["demand"]
+    rows.append((f"pods with third-party demand (VAST tag, fast DSP, DSP past tmax {t['tmax_ms']} ms)",
+                 f"{t['with_demand']['decisions_per_sec']:,.0f} pods/s, p99 {t['with_demand']['p99_us'] / 1000:.0f} ms",
+                 f"direct-sold only {t['direct_only']['decisions_per_sec']:,.0f} pods/s, "
+                 f"p99 {t['direct_only']['p99_us'] / 1000:.0f} ms",
+                 f"{t['ratio']:.2f}×"))
 p = http["pipeline"]
 rows.append((f"event pipeline, distributed (Kafka, {p['processors']} processors, PostgreSQL)",
              f"{p['distributed_events_per_sec']:,.0f} events/s",

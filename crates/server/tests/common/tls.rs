@@ -73,10 +73,14 @@ struct Shared {
     hits: Arc<Mutex<Vec<String>>>,
     failing: Arc<AtomicBool>,
     refused: Arc<AtomicUsize>,
+    delay: std::time::Duration,
 }
 
 impl Shared {
     async fn answer(self, req: hyper::Request<Incoming>) -> hyper::Response<Full<Bytes>> {
+        if !self.delay.is_zero() {
+            tokio::time::sleep(self.delay).await;
+        }
         let target = req
             .uri()
             .path_and_query()
@@ -108,6 +112,16 @@ impl Shared {
 impl TlsServer {
     /// Starts serving with `handler`.
     pub async fn start(tls: Arc<rustls::ServerConfig>, handler: Handler) -> TlsServer {
+        TlsServer::start_delayed(tls, handler, std::time::Duration::ZERO).await
+    }
+
+    /// Starts serving with `handler`, each answer held for `delay` first (a third party slower than its
+    /// deadline).
+    pub async fn start_delayed(
+        tls: Arc<rustls::ServerConfig>,
+        handler: Handler,
+        delay: std::time::Duration,
+    ) -> TlsServer {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let shared = Shared {
@@ -116,6 +130,7 @@ impl TlsServer {
             hits: Arc::default(),
             failing: Arc::default(),
             refused: Arc::default(),
+            delay,
         };
         let server = TlsServer {
             addr,
