@@ -94,48 +94,6 @@ vast_tag = "{tag}"
     )
 }
 
-/// The ad segment URLs of `session`'s rendition `rendition`.
-async fn ad_segments(
-    http: &reqwest::Client,
-    base: &str,
-    session: &str,
-    rendition: usize,
-) -> Vec<String> {
-    let playlist = http
-        .get(format!("{base}/s/{session}/{rendition}/media.m3u8"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    playlist
-        .lines()
-        .filter(|l| !l.starts_with('#') && l.contains("/ads/"))
-        .map(|l| {
-            if l.starts_with("http") {
-                l.to_owned()
-            } else if l.starts_with('/') {
-                format!("{base}{l}")
-            } else {
-                format!("{base}/s/{session}/{rendition}/{l}")
-            }
-        })
-        .collect()
-}
-
-async fn fetch_all(http: &reqwest::Client, urls: &[String]) {
-    for url in urls {
-        let response = http.get(url).send().await.unwrap();
-        assert!(
-            response.status().is_success(),
-            "{url}: {}",
-            response.status()
-        );
-        response.bytes().await.unwrap();
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stitched_ads_fire_their_third_party_pixels_once_and_never_an_unlisted_host() {
     let dir = tempfile::tempdir().unwrap();
@@ -264,12 +222,12 @@ async fn stitched_ads_fire_their_third_party_pixels_once_and_never_an_unlisted_h
     while clock.now() < epoch + TimeDelta::seconds(52) {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let first = ad_segments(&http, &base, &session, 0).await;
+    let first = common::ad_segments(&http, &base, &session, 0).await;
     assert!(
         !first.is_empty(),
         "no ad in the playlist: the third party's tag did not fill the break"
     );
-    fetch_all(&http, &first).await;
+    common::fetch_all(&http, &first).await;
 
     // Every pixel arrives (a wait for delivery, not a bound on its time).
     let expected: BTreeMap<String, usize> = std::iter::once("/imp".to_owned())
@@ -287,8 +245,8 @@ async fn stitched_ads_fire_their_third_party_pixels_once_and_never_an_unlisted_h
     }
 
     // The same segments again, and the other rendition's: the same reports, nothing fires again.
-    fetch_all(&http, &first).await;
-    fetch_all(&http, &ad_segments(&http, &base, &session, 1).await).await;
+    common::fetch_all(&http, &first).await;
+    common::fetch_all(&http, &common::ad_segments(&http, &base, &session, 1).await).await;
 
     // The outbox's metrics are described and recorded.
     let metrics = http

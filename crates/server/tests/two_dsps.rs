@@ -149,48 +149,6 @@ async fn dsp(
     .await
 }
 
-/// The ad segment URLs of `session`'s rendition `rendition`.
-async fn ad_segments(
-    http: &reqwest::Client,
-    base: &str,
-    session: &str,
-    rendition: usize,
-) -> Vec<String> {
-    let playlist = http
-        .get(format!("{base}/s/{session}/{rendition}/media.m3u8"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    playlist
-        .lines()
-        .filter(|l| !l.starts_with('#') && l.contains("/ads/"))
-        .map(|l| {
-            if l.starts_with("http") {
-                l.to_owned()
-            } else if l.starts_with('/') {
-                format!("{base}{l}")
-            } else {
-                format!("{base}/s/{session}/{rendition}/{l}")
-            }
-        })
-        .collect()
-}
-
-async fn fetch_all(http: &reqwest::Client, urls: &[String]) {
-    for url in urls {
-        let response = http.get(url).send().await.unwrap();
-        assert!(
-            response.status().is_success(),
-            "{url}: {}",
-            response.status()
-        );
-        response.bytes().await.unwrap();
-    }
-}
-
 /// Waits until `server` has received `expected` (a wait for delivery, not a bound on its time).
 async fn until_received(what: &str, server: &TlsServer, expected: &BTreeMap<String, usize>) {
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -528,14 +486,18 @@ async fn a_hybrid_pod_notifies_each_dsp_once_and_fires_every_third_party_pixel_o
 
     // Once the break is over, both ads' segments are in the playlist.
     w.after_the_break().await;
-    let first = ad_segments(&http, &node.base, &session, 0).await;
+    let first = common::ad_segments(&http, &node.base, &session, 0).await;
     assert!(!first.is_empty(), "no ad in the playlist");
-    fetch_all(&http, &first).await;
+    common::fetch_all(&http, &first).await;
     w.until_delivered().await;
 
     // The same segments again, and the other rendition's: the same reports, nothing fires again.
-    fetch_all(&http, &first).await;
-    fetch_all(&http, &ad_segments(&http, &node.base, &session, 1).await).await;
+    common::fetch_all(&http, &first).await;
+    common::fetch_all(
+        &http,
+        &common::ad_segments(&http, &node.base, &session, 1).await,
+    )
+    .await;
     node.stop().await;
     w.assert_delivered_once();
 
@@ -574,9 +536,9 @@ async fn a_restart_mid_break_still_delivers_each_notice_and_pixel_exactly_once()
     while w.clock.now() < w.epoch + TimeDelta::seconds(38) {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let first = ad_segments(&http, &node.base, &session, 0).await;
+    let first = common::ad_segments(&http, &node.base, &session, 0).await;
     assert!(!first.is_empty(), "no ad in the playlist mid-break");
-    fetch_all(&http, &first).await;
+    common::fetch_all(&http, &first).await;
     // The node stops with what it counted and decided still queued: every third party was tried.
     let deadline = Instant::now() + Duration::from_secs(30);
     while [&w.ads, &w.high, &w.low]
@@ -615,7 +577,7 @@ async fn a_restart_mid_break_still_delivers_each_notice_and_pixel_exactly_once()
             );
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
-        all = ad_segments(&http, &node.base, &session, 0).await;
+        all = common::ad_segments(&http, &node.base, &session, 0).await;
     }
     let (before, after): (Vec<_>, Vec<_>) = (
         first.iter().map(path).collect(),
@@ -625,8 +587,12 @@ async fn a_restart_mid_break_still_delivers_each_notice_and_pixel_exactly_once()
         after.starts_with(&before),
         "the same pod after the restart: {before:?} then {after:?}"
     );
-    fetch_all(&http, &all).await;
-    fetch_all(&http, &ad_segments(&http, &node.base, &session, 1).await).await;
+    common::fetch_all(&http, &all).await;
+    common::fetch_all(
+        &http,
+        &common::ad_segments(&http, &node.base, &session, 1).await,
+    )
+    .await;
     w.until_delivered().await;
     node.stop().await;
     w.assert_delivered_once();

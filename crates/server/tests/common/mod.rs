@@ -225,3 +225,46 @@ pub fn loopback_http() -> interlude_outbound::GuardedClient {
     })
     .expect("a valid outbound configuration")
 }
+
+/// The ad segment URLs of `session`'s rendition `rendition`.
+pub async fn ad_segments(
+    http: &reqwest::Client,
+    base: &str,
+    session: &str,
+    rendition: usize,
+) -> Vec<String> {
+    let playlist = http
+        .get(format!("{base}/s/{session}/{rendition}/media.m3u8"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    playlist
+        .lines()
+        .filter(|l| !l.starts_with('#') && l.contains("/ads/"))
+        .map(|l| {
+            if l.starts_with("http") {
+                l.to_owned()
+            } else if l.starts_with('/') {
+                format!("{base}{l}")
+            } else {
+                format!("{base}/s/{session}/{rendition}/{l}")
+            }
+        })
+        .collect()
+}
+
+/// Fetches each URL, asserting a success status, and reads its body.
+pub async fn fetch_all(http: &reqwest::Client, urls: &[String]) {
+    for url in urls {
+        let response = http.get(url).send().await.unwrap();
+        assert!(
+            response.status().is_success(),
+            "{url}: {}",
+            response.status()
+        );
+        response.bytes().await.unwrap();
+    }
+}
