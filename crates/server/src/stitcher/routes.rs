@@ -376,7 +376,9 @@ async fn media(
     }
     stitcher.decide_pending(&session).await;
     let mut out = String::with_capacity(2048);
-    stitcher.media_playlist(&session, rendition, &mut out)?;
+    stitcher
+        .media_playlist(&session, rendition, &mut out)
+        .await?;
     Ok(playlist_response(out))
 }
 

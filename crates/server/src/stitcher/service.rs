@@ -470,9 +470,14 @@ impl Stitcher {
         )
     }
 
-    /// Writes the session's media playlist for content rendition `rendition` into `out`. Decisions the
-    /// rendering had to fix are shared with other nodes in the background.
-    pub fn media_playlist(
+    /// Writes the session's media playlist for content rendition `rendition` into `out`.
+    ///
+    /// A break the render found undecided is fixed (slate, or the origin's content) so every later refresh
+    /// agrees. In distributed mode that fix is offered to the shared store before the playlist is answered:
+    /// when another node stored a pod for this viewer first (its decision landed between our lookup and the
+    /// render), this node adopts it and renders again, so every node serves the viewer the same break. Only a
+    /// playlist that was never answered is rendered twice.
+    pub async fn media_playlist(
         &self,
         session: &Session,
         rendition: usize,
@@ -486,14 +491,28 @@ impl Stitcher {
         };
         let entry = self.channels.entry(&session.channel)?;
         let fixed = render::media_playlist(entry, session, rendition, self.now(), settings, out)?;
-        if !fixed.is_empty() && self.sessions.shared().is_some() {
-            // Other nodes must render the same fallback for this viewer; the render itself stays pure.
-            let (shared, id) = (self.sessions.shared().cloned(), session.id.clone());
-            tokio::spawn(async move {
-                if let Some(shared) = shared {
-                    Sessions::persist_fixed(&shared, &id, &fixed).await;
-                }
-            });
+        let Some(shared) = self.sessions.shared().filter(|_| !fixed.is_empty()) else {
+            return Ok(());
+        };
+        let budget = Duration::from_millis(self.config.decision_timeout_ms);
+        let saved =
+            tokio::time::timeout(budget, Sessions::persist_fixed(shared, &session.id, &fixed))
+                .await;
+        let Ok(winners) = saved else {
+            tracing::warn!(session = %session.id, "Fixed decisions not shared in time.");
+            return Ok(());
+        };
+        let mut adopted = false;
+        for ((break_id, ours), winner) in fixed.iter().zip(winners) {
+            if let Some(winner) = winner.filter(|w| w != ours.as_ref()) {
+                session.replace_decision(break_id, winner);
+                adopted = true;
+            }
+        }
+        if adopted {
+            metrics::counter!(crate::telemetry::metrics::STITCHER_FIXED_REPLACED).increment(1);
+            out.clear();
+            render::media_playlist(entry, session, rendition, self.now(), settings, out)?;
         }
         Ok(())
     }

@@ -153,6 +153,14 @@ impl Session {
             .clone()
     }
 
+    /// Replaces the decision for a break: only for a decision this node fixed and never served, which lost
+    /// to one another node stored first.
+    pub(crate) fn replace_decision(&self, break_id: &str, decision: BreakDecision) {
+        if let Ok(mut decisions) = self.decisions.write() {
+            decisions.insert(break_id.to_owned(), Arc::new(decision));
+        }
+    }
+
     /// The lock held while this session's pod for `break_id` is being decided.
     pub(crate) fn deciding(&self, break_id: &str) -> Arc<tokio::sync::Mutex<()>> {
         match self.deciding.lock() {

@@ -194,17 +194,24 @@ impl Sessions {
     }
 
     /// Publishes decisions rendering fixed for the session (a break it saw undecided, locked to slate), so
-    /// other nodes render the same; the winner stored first stays.
+    /// other nodes render the same; the winner stored first stays. The decision in force for each, in order
+    /// (`None` where the shared store could not be reached: ours stands).
     pub(crate) async fn persist_fixed(
         shared: &SharedSessions,
         session_id: &str,
         fixed: &[(String, Arc<BreakDecision>)],
-    ) {
+    ) -> Vec<Option<BreakDecision>> {
+        let mut winners = Vec::with_capacity(fixed.len());
         for (break_id, decision) in fixed {
-            if let Err(e) = shared.save_decision(session_id, break_id, decision).await {
-                shared_error(&e, "Fixed decision not shared.");
+            match shared.save_decision(session_id, break_id, decision).await {
+                Ok(winner) => winners.push(Some(winner)),
+                Err(e) => {
+                    shared_error(&e, "Fixed decision not shared.");
+                    winners.push(None);
+                }
             }
         }
+        winners
     }
 
     /// The viewer a new session keeps: with privacy configured, its consent applied (pseudonymous id only

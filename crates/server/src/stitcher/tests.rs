@@ -66,6 +66,12 @@ fn channels() -> Channels {
             Duration::from_secs(1),
         ),
     );
+    publish(&channels);
+    channels
+}
+
+/// Publishes a snapshot of [`MEDIA`] as refreshed at [`now`] as live1's.
+fn publish(channels: &Channels) {
     let media =
         interlude_stitch::hls::parse_media(MEDIA, &format!("{ORIGIN}/0/index.m3u8")).unwrap();
     let (variants, master) =
@@ -83,7 +89,6 @@ fn channels() -> Channels {
         refreshed_at: Some(now()),
         master: Some(Arc::new(master)),
     });
-    channels
 }
 
 fn settings(base_url: &str) -> RenderSettings<'_> {
@@ -553,4 +558,80 @@ fn an_operator_break_on_an_origin_without_cues_plays_once() {
     );
     // With that break over, the operator may start another.
     assert!(channel.start_break(Duration::from_secs(4)).is_some());
+}
+
+/// A pod source that never answers.
+struct Stuck;
+
+impl interlude_decision::PodSource for Stuck {
+    fn pod(&self, _: interlude_decision::PodRequest) -> interlude_decision::PodFuture<'_> {
+        Box::pin(std::future::pending())
+    }
+}
+
+#[tokio::test]
+async fn a_fix_that_loses_to_another_nodes_pod_is_replaced_before_the_playlist_is_answered() {
+    let share = Arc::new(SharedSessions::new(Arc::new(MemorySessionShare::default())));
+    let config = StitcherConfig {
+        decision_timeout_ms: 50,
+        ..config()
+    };
+    let stitcher = super::Stitcher::builder(
+        config,
+        "http://ads.test".into(),
+        Arc::new(Stuck),
+        Arc::new(super::beacons::MemoryBeaconSink::default()),
+        Arc::new(now),
+    )
+    .shared(Some(share.clone()))
+    .build()
+    .unwrap();
+    // The session joins before the origin is read; then the break appears.
+    let session = stitcher
+        .create_session("live1", ViewerContext::default())
+        .await
+        .unwrap();
+    publish(&stitcher.channels);
+    let break_id = stitcher
+        .channels
+        .entry("live1")
+        .unwrap()
+        .channel
+        .snapshot()
+        .breaks[0]
+        .id
+        .clone();
+    // This node's decision is still running (it holds the break's lock), while another node decided this
+    // viewer's break and stored it first.
+    let running = session.deciding(&break_id);
+    let _running = running.lock().await;
+    let theirs = super::session::BreakDecision {
+        plan: Some(interlude_stitch::PodPlan::slate_only(10.0).unwrap()),
+        ads: Vec::new(),
+    };
+    share
+        .save_decision(&session.id, &break_id, &theirs)
+        .await
+        .unwrap();
+
+    // The playlist request waits out the decision timeout, the render fixes the break (no slate here: the
+    // origin's content), the fix loses to the stored pod, which is what the viewer is served.
+    stitcher.decide_pending(&session).await;
+    assert_eq!(session.decision(&break_id), None, "still undecided here");
+    let mut served = String::new();
+    stitcher
+        .media_playlist(&session, 0, &mut served)
+        .await
+        .unwrap();
+    assert_eq!(session.decision(&break_id).as_deref(), Some(&theirs));
+    let mut again = String::new();
+    stitcher
+        .media_playlist(&session, 0, &mut again)
+        .await
+        .unwrap();
+    assert_eq!(served, again, "a refresh serves what was served");
+    assert_eq!(
+        share.load_decision(&session.id, &break_id).await.unwrap(),
+        Some(theirs)
+    );
 }
