@@ -4,13 +4,25 @@
 use crate::{CreativeRendition, Pod, PodAd, PodRequest};
 use chrono::{DateTime, Utc};
 
+use super::caps::CapView;
 use super::choice::{Choice, with_choice};
 use super::plan::BreakPlan;
 use super::rank::Offer;
+use super::rank::Walk;
 use super::{Decision, Engine, Verdict};
 use crate::external::ExternalAd;
 use crate::pod::{self, Candidate, PodRules};
+use crate::reservation::Reservation;
 use crate::targeting::Facts;
+
+/// What reserving one chosen ad came to.
+enum Reserved {
+    /// Reserved (the reservation, to give back if the pod is chosen again), or nothing to reserve.
+    Yes(Option<Reservation>),
+    /// Refused: serving it would pass one of the viewer's caps ([`Verdict::Capped`]) or its goal (paced
+    /// out).
+    No(Verdict),
+}
 
 impl Engine {
     pub(super) fn rules(&self, duration_ms: u32) -> PodRules {
@@ -37,24 +49,14 @@ impl Engine {
             self.choose(&walk, explain, &mut Vec::new(), c);
             self.decisions
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            let mut filled: u32 = 0;
-            let mut ads: Vec<PodAd> = Vec::with_capacity(c.picks.len());
-            for &(k, ms) in &c.picks {
-                let Some(weighed) = c.weighed.get(k) else {
-                    continue;
-                };
-                let creative = c.options(k).iter().find(|o| o.1 == ms).map(|o| o.0);
-                let Some(ad) = self.pod_ad(request, ads.len(), weighed.offer, creative, external)
-                else {
-                    continue;
-                };
-                if !self.reserve(&ad, request, now) {
-                    // Another node took the line item's last room first: slate rather than an overrun.
-                    continue;
+            let (ads, filled) = loop {
+                match self.reserve_pod(&walk, request, external, c, now) {
+                    Ok(pod) => break pod,
+                    // Another decision (another node, another session of the viewer) took the room of a
+                    // goal or cap first: the pod is chosen again without that candidate.
+                    Err((k, verdict)) => self.withdraw(&walk, c, k, explain.then_some(verdict)),
                 }
-                filled += ms;
-                ads.push(ad);
-            }
+            };
             let explanation = if explain {
                 self.explain_choice(plan, request, facts, now, external, c)
             } else {
@@ -66,6 +68,45 @@ impl Engine {
                 explanation,
             }
         })
+    }
+
+    /// The pod of `c`'s picks, each catalog ad reserved, and the milliseconds it fills; or the weighed
+    /// candidate whose reservation was refused, with what this pod had reserved given back.
+    fn reserve_pod(
+        &self,
+        walk: &Walk<'_>,
+        request: &PodRequest,
+        external: &[ExternalAd],
+        c: &Choice,
+        now: DateTime<Utc>,
+    ) -> Result<(Vec<PodAd>, u32), (usize, Verdict)> {
+        let mut filled: u32 = 0;
+        let mut ads: Vec<PodAd> = Vec::with_capacity(c.picks.len());
+        let mut reserved: Vec<Reservation> = Vec::new();
+        for &(k, ms) in &c.picks {
+            let Some(weighed) = c.weighed.get(k) else {
+                continue;
+            };
+            let creative = c.options(k).iter().find(|o| o.1 == ms).map(|o| o.0);
+            let Some(ad) = self.pod_ad(request, ads.len(), weighed.offer, creative, external)
+            else {
+                continue;
+            };
+            match self.reserve(&ad, creative, &walk.caps, request, now) {
+                Reserved::Yes(r) => reserved.extend(r),
+                Reserved::No(verdict) => {
+                    if let Some(reservations) = &self.reservations {
+                        for r in &reserved {
+                            reservations.release(r, now);
+                        }
+                    }
+                    return Err((k, verdict));
+                }
+            }
+            filled += ms;
+            ads.push(ad);
+        }
+        Ok((ads, filled))
     }
 
     /// Every line item's verdict for the decision in `c`: the walk's, the pod's for those weighed.
@@ -104,30 +145,52 @@ impl Engine {
         )
     }
 
-    /// Reserves a chosen catalog ad against its line item's goal (true without reservations, and for
-    /// external ads, which are not the catalog's to count).
-    fn reserve(&self, ad: &PodAd, request: &PodRequest, now: DateTime<Utc>) -> bool {
+    /// Reserves a chosen ad of a line item against its goal and the viewer's caps (yes without reservations,
+    /// and for external ads of no line item, which are not the catalog's to count). The goal counts what the
+    /// live counters show delivered plus what the reservation store holds, so a store that learns of no
+    /// deliveries (the server does not confirm yet) still guards the goal.
+    fn reserve(
+        &self,
+        ad: &PodAd,
+        creative: Option<usize>,
+        caps: &CapView<'_>,
+        request: &PodRequest,
+        now: DateTime<Utc>,
+    ) -> Reserved {
         let (Some(reservations), Some(id)) = (&self.reservations, &ad.line_item_id) else {
-            return true;
+            return Reserved::Yes(None);
         };
-        let Some(l) = self
+        let Some((i, l)) = self
             .by_id
             .get(id)
-            .and_then(|&i| self.catalog.line_items.get(i))
+            .and_then(|&i| Some((i, self.catalog.line_items.get(i)?)))
         else {
-            return true;
+            return Reserved::Yes(None);
         };
         let ttl = chrono::TimeDelta::seconds(i64::from(self.config.reservation_ttl_secs));
-        reservations.reserve(
-            crate::reservation::Reservation {
-                ad_instance_id: ad.ad_instance_id.clone(),
-                line_item_id: id.clone(),
-                viewer_id: request.viewer.viewer_id.clone(),
-                expires_at: now + ttl,
-            },
-            crate::catalog::Catalog::goal_impressions(l),
-            now,
-        )
+        let goal = crate::catalog::Catalog::goal_impressions(l)
+            .saturating_sub(self.counters.delivered(&l.id, l.start));
+        let caps = match &request.viewer.viewer_id {
+            Some(_) => self.cap_claims(caps, i, creative, &request.session_id, now),
+            None => Vec::new(),
+        };
+        let reservation = Reservation {
+            ad_instance_id: ad.ad_instance_id.clone(),
+            line_item_id: id.clone(),
+            viewer_id: request.viewer.viewer_id.clone(),
+            expires_at: now + ttl,
+            caps,
+        };
+        let verdict = if reservation.caps.is_empty() {
+            Verdict::PacedOut { probability: 0.0 }
+        } else {
+            Verdict::Capped
+        };
+        if reservations.reserve(reservation.clone(), goal, now) {
+            Reserved::Yes(Some(reservation))
+        } else {
+            Reserved::No(verdict)
+        }
     }
 
     /// The stitcher's form of a chosen ad in `slot`.

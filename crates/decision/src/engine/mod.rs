@@ -357,7 +357,7 @@ impl Engine {
     /// An engine over a new version of the catalog with the same counters and pod limits. Line items that keep
     /// their id keep their pacing state and eligible count, so a reload does not reset delivery.
     pub fn with_catalog(&self, catalog: Catalog) -> Engine {
-        let next = Engine::with_config(
+        let mut next = Engine::with_config(
             catalog,
             self.counters.clone(),
             self.history.clone(),
@@ -382,6 +382,9 @@ impl Engine {
             }
         }
         next.set_holds(self.holds());
+        // The reservations outlive a catalog version: pending impressions still count after a reload.
+        next.reservations = self.reservations.clone();
+        next.forecast = self.forecast.clone();
         next
     }
 
