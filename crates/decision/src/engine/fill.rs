@@ -50,7 +50,9 @@ impl Engine {
             self.decisions
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let (ads, filled) = loop {
-                match self.reserve_pod(&walk, request, external, c, now) {
+                // An explained decision is a debug answer, never served: it reserves nothing.
+                let reserving = !explain;
+                match self.reserve_pod(&walk, request, external, c, now, reserving) {
                     Ok(pod) => break pod,
                     // Another decision (another node, another session of the viewer) took the room of a
                     // goal or cap first: the pod is chosen again without that candidate.
@@ -79,6 +81,7 @@ impl Engine {
         external: &[ExternalAd],
         c: &Choice,
         now: DateTime<Utc>,
+        reserving: bool,
     ) -> Result<(Vec<PodAd>, u32), (usize, Verdict)> {
         let mut filled: u32 = 0;
         let mut ads: Vec<PodAd> = Vec::with_capacity(c.picks.len());
@@ -92,7 +95,12 @@ impl Engine {
             else {
                 continue;
             };
-            match self.reserve(&ad, creative, &walk.caps, request, now) {
+            let outcome = if reserving {
+                self.reserve(&ad, creative, &walk.caps, request, now)
+            } else {
+                Reserved::Yes(None)
+            };
+            match outcome {
                 Reserved::Yes(r) => reserved.extend(r),
                 Reserved::No(verdict) => {
                     if let Some(reservations) = &self.reservations {
