@@ -19,6 +19,12 @@
 //! viewer's caps until it would have expired: the counters a cap reads lag a delivery by seconds (the event
 //! pipeline, the viewer's prefetched counts), and counting an impression twice for that long errs on the side
 //! a cap is for.
+//!
+//! The server does not confirm deliveries yet: a reservation counts until it expires
+//! ([`crate::engine::EngineConfig::reservation_ttl_secs`]), and the engine adds the live counters' delivered
+//! count to the goal guard, so an impression delivered within a reservation's life is counted twice for the
+//! rest of it, on the safe side (a goal or cap is never passed; a viewer with a cap above 1 gets the next
+//! impression of that line item after the first one's reservation expires).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Mutex;
