@@ -99,6 +99,22 @@ pub trait Reservations: Send + Sync {
     /// Gives back the room of `reservation`, reserved by this decision and then left out of its pod (another
     /// ad of the pod was refused and the pod chosen again). A confirmed one stays.
     fn release(&self, reservation: &Reservation, now: DateTime<Utc>);
+    /// Reserves every ad of a pod, each against its goal (as [`Reservations::reserve`]), all or none: the
+    /// index of the first one refused, with nothing of the pod left reserved, or `None` when all were.
+    /// Ads of one pod count against each other (two line items of one campaign under a campaign cap of 1).
+    /// By default one [`Reservations::reserve`] per ad, released again on a refusal; a remote store does it
+    /// in one round trip.
+    fn reserve_pod(&self, pod: &[(Reservation, u64)], now: DateTime<Utc>) -> Option<usize> {
+        for (i, (r, goal)) in pod.iter().enumerate() {
+            if !self.reserve(r.clone(), *goal, now) {
+                for (taken, _) in pod.iter().take(i) {
+                    self.release(taken, now);
+                }
+                return Some(i);
+            }
+        }
+        None
+    }
     /// Delivered and pending impressions of `line_item_id` at `now` (expired reservations released).
     fn consumption(&self, line_item_id: &str, now: DateTime<Utc>) -> Consumption;
 }

@@ -1,6 +1,7 @@
 //! `cargo run -p interlude-store --features redis --example reserve_latency [-- N]`: the cost of one
 //! reservation (an ad with two cap claims) in the in-memory book and in Redis (`INTERLUDE_REDIS_URL`, default
-//! the local server), measured in the same run: N reserves each, one thread, then N from 16 threads at once.
+//! the local server), measured in the same run: N reserves each, one thread, then N from 16 threads at once;
+//! and a pod of three such ads reserved all or none (`reserve_pod`: one round trip to Redis).
 
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -50,8 +51,17 @@ fn measure(name: &str, r: &Arc<dyn Reservations>, n: usize, offset: usize) {
         }
     });
     let many = started.elapsed().as_secs_f64() * 1e6 / n as f64;
+    let started = Instant::now();
+    for k in 0..n / 3 {
+        let pod: Vec<(Reservation, u64)> = (0..3)
+            .map(|j| (reservation(offset + 2 * n + 3 * k + j), u64::MAX))
+            .collect();
+        r.reserve_pod(&pod, Utc::now());
+    }
+    let pod = started.elapsed().as_secs_f64() * 1e6 / (n / 3).max(1) as f64;
     println!(
-        "{name}: {one:.1} µs per reserve on one thread; {many:.1} µs per reserve (wall) from 16 threads"
+        "{name}: {one:.1} µs per reserve on one thread; {many:.1} µs per reserve (wall) from 16 threads; \
+         {pod:.1} µs per pod of 3"
     );
 }
 
@@ -66,8 +76,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let book: Arc<dyn Reservations> = Arc::new(Mutex::new(ReservationBook::new()));
     let redis: Arc<dyn Reservations> = RedisReservations::connect(&url, &prefix)?;
     for round in 0..2 {
-        measure("book ", &book, n, round * 2 * n);
-        measure("redis", &redis, n, round * 2 * n);
+        measure("book ", &book, n, round * 3 * n);
+        measure("redis", &redis, n, round * 3 * n);
     }
     println!("(keys under {prefix} expire within 5 minutes)");
     Ok(())

@@ -166,6 +166,40 @@ fn caps_count_seen_plus_the_viewers_holds_per_key(r: &dyn Reservations) {
     ));
 }
 
+fn on(line_item: &str, r: Reservation) -> Reservation {
+    Reservation {
+        line_item_id: line_item.into(),
+        ..r
+    }
+}
+
+fn a_pod_is_reserved_all_or_none(r: &dyn Reservations) {
+    let (t0, later) = (t0(), t0() + TimeDelta::minutes(5));
+    let a = capped("a", "v1", later, &[("line_item:li", 1, 0)]);
+    let b = on("li2", capped("b", "v1", later, &[("campaign:c", 1, 1)]));
+    assert_eq!(r.reserve_pod(&[(a.clone(), 10), (b, 10)], t0), Some(1));
+    assert_eq!(
+        r.consumption("li", t0).pending,
+        0,
+        "a was not left reserved"
+    );
+    // Two ads of one pod count against each other: a campaign cap of 1 takes one of them.
+    let x = capped("x", "v2", later, &[("campaign:c", 1, 0)]);
+    let y = on("li2", capped("y", "v2", later, &[("campaign:c", 1, 0)]));
+    assert_eq!(r.reserve_pod(&[(x.clone(), 10), (y, 10)], t0), Some(1));
+    assert_eq!(r.reserve_pod(&[(x.clone(), 10)], t0), None);
+    // And a goal: the second ad of the line item is one past a goal of 1.
+    let p1 = on("li3", ad("p1", "li3", later));
+    let p2 = on("li3", ad("p2", "li3", later));
+    assert_eq!(r.reserve_pod(&[(p1.clone(), 1), (p2, 1)], t0), Some(1));
+    assert_eq!(r.consumption("li3", t0).pending, 0);
+    assert_eq!(r.reserve_pod(&[(p1, 1)], t0), None);
+    // An ad already reserved (the same decision again) stays reserved, once.
+    assert_eq!(r.reserve_pod(&[(x, 10), (a, 10)], t0), None);
+    assert_eq!(r.consumption("li", t0).pending, 2);
+    assert_eq!(r.reserve_pod(&[], t0), None);
+}
+
 /// `n` threads reserve at once; how many won.
 fn burst(
     r: &Arc<dyn Reservations>,
@@ -212,6 +246,68 @@ fn a_goal_of_n_under_200_concurrent_reserves_takes_exactly_n(r: &Arc<dyn Reserva
     let won = burst(r, 200, |k| ad(&format!("s{k}-b1-0"), "herd", expires), 37);
     assert_eq!(won, 37);
     assert_eq!(r.consumption("herd", t0()).pending, 37);
+}
+
+/// Pods of two ads (line items A and B, each capped at 1 for the viewer) decided at once: one pod wins both,
+/// no pod gets one of them only.
+fn concurrent_pods_of_one_viewer_are_all_or_none(r: &Arc<dyn Reservations>) {
+    let expires = t0() + TimeDelta::minutes(5);
+    let won = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..32)
+            .map(|k| {
+                let r = r.clone();
+                s.spawn(move || {
+                    let a = on(
+                        "A",
+                        capped(
+                            &format!("s{k}-b1-0"),
+                            "v9",
+                            expires,
+                            &[("line_item:A", 1, 0)],
+                        ),
+                    );
+                    let b = on(
+                        "B",
+                        capped(
+                            &format!("s{k}-b1-1"),
+                            "v9",
+                            expires,
+                            &[("line_item:B", 1, 0)],
+                        ),
+                    );
+                    r.reserve_pod(&[(a, 1000), (b, 1000)], t0()).is_none()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap())
+            .filter(|w| *w)
+            .count()
+    });
+    assert_eq!(won, 1);
+    assert_eq!(r.consumption("A", t0()).pending, 1);
+    assert_eq!(r.consumption("B", t0()).pending, 1);
+}
+
+#[test]
+fn book_a_pod_is_reserved_all_or_none() {
+    a_pod_is_reserved_all_or_none(book().as_ref());
+}
+
+#[test]
+fn redis_a_pod_is_reserved_all_or_none() {
+    a_pod_is_reserved_all_or_none(redis().as_ref());
+}
+
+#[test]
+fn book_concurrent_pods_of_one_viewer_are_all_or_none() {
+    concurrent_pods_of_one_viewer_are_all_or_none(&book());
+}
+
+#[test]
+fn redis_concurrent_pods_of_one_viewer_are_all_or_none() {
+    concurrent_pods_of_one_viewer_are_all_or_none(&redis());
 }
 
 #[test]

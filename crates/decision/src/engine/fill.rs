@@ -15,15 +15,6 @@ use crate::pod::{self, Candidate, PodRules};
 use crate::reservation::Reservation;
 use crate::targeting::Facts;
 
-/// What reserving one chosen ad came to.
-enum Reserved {
-    /// Reserved (the reservation, to give back if the pod is chosen again), or nothing to reserve.
-    Yes(Option<Reservation>),
-    /// Refused: serving it would pass one of the viewer's caps ([`Verdict::Capped`]) or its goal (paced
-    /// out).
-    No(Verdict),
-}
-
 impl Engine {
     pub(super) fn rules(&self, duration_ms: u32) -> PodRules {
         PodRules {
@@ -72,8 +63,9 @@ impl Engine {
         })
     }
 
-    /// The pod of `c`'s picks, each catalog ad reserved, and the milliseconds it fills; or the weighed
-    /// candidate whose reservation was refused, with what this pod had reserved given back.
+    /// The pod of `c`'s picks, each catalog ad reserved (all or none, see
+    /// [`crate::reservation::Reservations::reserve_pod`]), and the milliseconds it fills; or the weighed
+    /// candidate whose reservation was refused and the verdict to explain it by.
     fn reserve_pod(
         &self,
         walk: &Walk<'_>,
@@ -85,7 +77,8 @@ impl Engine {
     ) -> Result<(Vec<PodAd>, u32), (usize, Verdict)> {
         let mut filled: u32 = 0;
         let mut ads: Vec<PodAd> = Vec::with_capacity(c.picks.len());
-        let mut reserved: Vec<Reservation> = Vec::new();
+        // (weighed candidate, reservation, goal) of each catalog ad.
+        let mut wanted: Vec<(usize, Reservation, u64)> = Vec::new();
         for &(k, ms) in &c.picks {
             let Some(weighed) = c.weighed.get(k) else {
                 continue;
@@ -95,26 +88,35 @@ impl Engine {
             else {
                 continue;
             };
-            let outcome = if reserving {
-                self.reserve(&ad, creative, &walk.caps, request, now)
-            } else {
-                Reserved::Yes(None)
-            };
-            match outcome {
-                Reserved::Yes(r) => reserved.extend(r),
-                Reserved::No(verdict) => {
-                    if let Some(reservations) = &self.reservations {
-                        for r in &reserved {
-                            reservations.release(r, now);
-                        }
-                    }
-                    return Err((k, verdict));
-                }
+            if reserving
+                && let Some((r, goal)) = self.reservation(&ad, creative, &walk.caps, request, now)
+            {
+                wanted.push((k, r, goal));
             }
             filled += ms;
             ads.push(ad);
         }
-        Ok((ads, filled))
+        let Some(reservations) = self.reservations.as_ref().filter(|_| !wanted.is_empty()) else {
+            return Ok((ads, filled));
+        };
+        let pod: Vec<(Reservation, u64)> = wanted
+            .iter()
+            .map(|(_, r, goal)| (r.clone(), *goal))
+            .collect();
+        match reservations.reserve_pod(&pod, now) {
+            None => Ok((ads, filled)),
+            Some(i) => {
+                let Some((k, r, _)) = wanted.get(i) else {
+                    return Ok((ads, filled));
+                };
+                let verdict = if r.caps.is_empty() {
+                    Verdict::PacedOut { probability: 0.0 }
+                } else {
+                    Verdict::Capped
+                };
+                Err((*k, verdict))
+            }
+        }
     }
 
     /// Every line item's verdict for the decision in `c`: the walk's, the pod's for those weighed.
@@ -153,28 +155,22 @@ impl Engine {
         )
     }
 
-    /// Reserves a chosen ad of a line item against its goal and the viewer's caps (yes without reservations,
-    /// and for external ads of no line item, which are not the catalog's to count). The goal counts what the
-    /// live counters show delivered plus what the reservation store holds, so a store that learns of no
-    /// deliveries (the server does not confirm yet) still guards the goal.
-    fn reserve(
+    /// The reservation of a chosen ad of a line item against its goal and the viewer's caps, with the goal
+    /// (none without reservations, and for external ads of no line item, which are not the catalog's to
+    /// count). The goal counts what the live counters show delivered plus what the reservation store holds,
+    /// so a store that learns of no deliveries (the server does not confirm yet) still guards the goal.
+    fn reservation(
         &self,
         ad: &PodAd,
         creative: Option<usize>,
         caps: &CapView<'_>,
         request: &PodRequest,
         now: DateTime<Utc>,
-    ) -> Reserved {
-        let (Some(reservations), Some(id)) = (&self.reservations, &ad.line_item_id) else {
-            return Reserved::Yes(None);
-        };
-        let Some((i, l)) = self
-            .by_id
-            .get(id)
-            .and_then(|&i| Some((i, self.catalog.line_items.get(i)?)))
-        else {
-            return Reserved::Yes(None);
-        };
+    ) -> Option<(Reservation, u64)> {
+        self.reservations.as_ref()?;
+        let id = ad.line_item_id.as_ref()?;
+        let &i = self.by_id.get(id)?;
+        let l = self.catalog.line_items.get(i)?;
         let ttl = chrono::TimeDelta::seconds(i64::from(self.config.reservation_ttl_secs));
         let goal = crate::catalog::Catalog::goal_impressions(l)
             .saturating_sub(self.counters.delivered(&l.id, l.start));
@@ -182,23 +178,16 @@ impl Engine {
             Some(_) => self.cap_claims(caps, i, creative, &request.session_id, now),
             None => Vec::new(),
         };
-        let reservation = Reservation {
-            ad_instance_id: ad.ad_instance_id.clone(),
-            line_item_id: id.clone(),
-            viewer_id: request.viewer.viewer_id.clone(),
-            expires_at: now + ttl,
-            caps,
-        };
-        let verdict = if reservation.caps.is_empty() {
-            Verdict::PacedOut { probability: 0.0 }
-        } else {
-            Verdict::Capped
-        };
-        if reservations.reserve(reservation.clone(), goal, now) {
-            Reserved::Yes(Some(reservation))
-        } else {
-            Reserved::No(verdict)
-        }
+        Some((
+            Reservation {
+                ad_instance_id: ad.ad_instance_id.clone(),
+                line_item_id: id.clone(),
+                viewer_id: request.viewer.viewer_id.clone(),
+                expires_at: now + ttl,
+                caps,
+            },
+            goal,
+        ))
     }
 
     /// The stitcher's form of a chosen ad in `slot`.

@@ -2,7 +2,8 @@
 //! decision engine's [`Reservations`] seam, whose pure model is
 //! [`ReservationBook`](interlude_decision::reservation::ReservationBook).
 //!
-//! Each reserve is one Lua script, so it is atomic across nodes: it releases what expired, then reserves only
+//! Each reserve is one Lua script, and so is a whole pod's (all or none, one round trip per decision), so it
+//! is atomic across nodes: it releases what expired, then reserves only
 //! if the line item's delivered plus pending stays under the goal and, for each of the viewer's caps, what the
 //! decision saw plus the viewer's pending holds stays under the cap. Layout (one Redis, or one hash slot group
 //! with `{interlude}` in the prefix on a cluster):
@@ -42,6 +43,10 @@ const CONSUMPTION_CACHE: Duration = Duration::from_millis(500);
 /// Blocking connections kept for reuse.
 const POOL: usize = 16;
 
+/// After a failure, how long reservations are refused without asking Redis: a decision walks candidates
+/// one refusal at a time, and must not wait on a timeout for each.
+const BACKOFF: Duration = Duration::from_secs(1);
+
 /// Time to connect, and to wait for one answer.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 const IO_TIMEOUT: Duration = Duration::from_millis(500);
@@ -71,6 +76,62 @@ hold(KEYS[2], exp + 86400000)
 for k = 4, #KEYS do hold(KEYS[k], exp) end
 redis.call('SET', KEYS[1], 'p:' .. ARGV[2], 'PXAT', exp)
 return 1
+";
+
+/// A pod's reservations in one script, all or none. KEYS per ad: instance, pending, line, then its holds.
+/// ARGV: now, line TTL; per ad: id, expiry, goal, number of holds, then each hold's room. Returns 0 when all
+/// were reserved, else the 1-based index of the first refused, whatever this call reserved undone.
+const RESERVE_POD: &str = r"
+local now = tonumber(ARGV[1])
+local k, a = 1, 3
+local done = {}
+local function undo()
+  for _, d in ipairs(done) do
+    redis.call('ZREM', d[2], d[1])
+    for _, h in ipairs(d[3]) do redis.call('ZREM', h, d[1]) end
+    redis.call('DEL', d[4])
+  end
+end
+local n = 0
+while a <= #ARGV do
+  n = n + 1
+  local inst, pending, line = KEYS[k], KEYS[k + 1], KEYS[k + 2]
+  local id, exp, goal, nh = ARGV[a], tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3])
+  local holds = {}
+  for j = 1, nh do holds[j] = KEYS[k + 2 + j] end
+  local held = redis.call('GET', inst)
+  local known = held == 'd' or (held and tonumber(string.sub(held, 3)) > now)
+  if not known then
+    local gone = redis.call('ZREMRANGEBYSCORE', pending, '-inf', now)
+    if gone > 0 then
+      redis.call('HINCRBY', line, 'expired', gone)
+      redis.call('EXPIRE', line, ARGV[2])
+    end
+    local delivered = tonumber(redis.call('HGET', line, 'delivered') or '0')
+    local over = delivered + redis.call('ZCARD', pending) >= goal
+    for j = 1, nh do
+      if not over then
+        redis.call('ZREMRANGEBYSCORE', holds[j], '-inf', now)
+        over = redis.call('ZCARD', holds[j]) >= tonumber(ARGV[a + 3 + j])
+      end
+    end
+    if over then
+      undo()
+      return n
+    end
+    local function hold(key, until_ms)
+      redis.call('ZADD', key, exp, id)
+      if redis.call('PTTL', key) < until_ms - now then redis.call('PEXPIREAT', key, until_ms) end
+    end
+    hold(pending, exp + 86400000)
+    for j = 1, nh do hold(holds[j], exp) end
+    redis.call('SET', inst, 'p:' .. ARGV[a + 1], 'PXAT', exp)
+    done[#done + 1] = {id, pending, holds, inst}
+  end
+  k = k + 3 + nh
+  a = a + 4 + nh
+end
+return 0
 ";
 
 const CONFIRM: &str = r"
@@ -111,9 +172,12 @@ pub struct RedisReservations {
     idle: Mutex<Vec<Connection>>,
     prefix: String,
     reserve: Script,
+    reserve_pod: Script,
     confirm: Script,
     release: Script,
     consumption: Script,
+    /// Until when Redis is taken to be down (after a failure).
+    down_until: Mutex<Option<Instant>>,
     /// Recent consumption reads, by line item.
     cache: Mutex<HashMap<String, Cached>>,
 }
@@ -136,6 +200,20 @@ fn blocking<T>(f: impl FnOnce() -> T) -> T {
     }
 }
 
+/// The tightest room per cap key of `r`: one hold per key per reservation, as in the model. None without a
+/// viewer.
+fn rooms(r: &Reservation) -> BTreeMap<&str, i64> {
+    let mut rooms: BTreeMap<&str, i64> = BTreeMap::new();
+    if r.viewer_id.is_some() {
+        for c in &r.caps {
+            let room = i64::from(c.max) - i64::try_from(c.seen).unwrap_or(i64::MAX);
+            let slot = rooms.entry(c.key.as_str()).or_insert(room);
+            *slot = (*slot).min(room);
+        }
+    }
+    rooms
+}
+
 fn millis(t: DateTime<Utc>) -> i64 {
     t.timestamp_millis()
 }
@@ -150,10 +228,12 @@ impl RedisReservations {
             idle: Mutex::new(Vec::new()),
             prefix: prefix.to_owned(),
             reserve: Script::new(RESERVE),
+            reserve_pod: Script::new(RESERVE_POD),
             confirm: Script::new(CONFIRM),
             release: Script::new(RELEASE),
             consumption: Script::new(CONSUMPTION),
             cache: Mutex::default(),
+            down_until: Mutex::new(None),
         };
         let conn = blocking(|| me.open())?;
         if let Ok(mut idle) = me.idle.lock() {
@@ -169,9 +249,18 @@ impl RedisReservations {
         Ok(conn)
     }
 
-    /// Runs `f` on a pooled connection (a new one when none is idle); a connection that failed is dropped.
+    /// Runs `f` on a pooled connection (a new one when none is idle); a connection that failed is dropped, and
+    /// for [`BACKOFF`] after an I/O failure calls fail at once.
     fn with_conn<T>(&self, f: impl FnOnce(&mut Connection) -> RedisResult<T>) -> RedisResult<T> {
-        blocking(|| {
+        if let Ok(down) = self.down_until.lock()
+            && down.is_some_and(|until| Instant::now() < until)
+        {
+            return Err(redis::RedisError::from((
+                redis::ErrorKind::Io,
+                "Redis failed less than a second ago",
+            )));
+        }
+        let out = blocking(|| {
             let idle = self.idle.lock().ok().and_then(|mut v| v.pop());
             let mut conn = match idle {
                 Some(c) => c,
@@ -185,7 +274,15 @@ impl RedisReservations {
                 idle.push(conn);
             }
             out
-        })
+        });
+        if out
+            .as_ref()
+            .is_err_and(|e| e.is_io_error() || e.is_timeout() || e.is_connection_dropped())
+            && let Ok(mut down) = self.down_until.lock()
+        {
+            *down = Some(Instant::now() + BACKOFF);
+        }
+        out
     }
 
     fn instance_key(&self, id: &str) -> String {
@@ -205,15 +302,7 @@ impl RedisReservations {
     }
 
     fn try_reserve(&self, r: &Reservation, goal: u64, now: DateTime<Utc>) -> RedisResult<bool> {
-        // The tightest room per cap key: one hold per key per reservation, as in the model.
-        let mut rooms: BTreeMap<&str, i64> = BTreeMap::new();
-        if r.viewer_id.is_some() {
-            for c in &r.caps {
-                let room = i64::from(c.max) - i64::try_from(c.seen).unwrap_or(i64::MAX);
-                let slot = rooms.entry(c.key.as_str()).or_insert(room);
-                *slot = (*slot).min(room);
-            }
-        }
+        let rooms = rooms(r);
         if rooms.values().any(|&room| room <= 0) {
             return Ok(false);
         }
@@ -241,6 +330,44 @@ impl RedisReservations {
             cache.remove(&r.line_item_id);
         }
         Ok(done == 1)
+    }
+
+    fn try_reserve_pod(
+        &self,
+        pod: &[(Reservation, u64)],
+        now: DateTime<Utc>,
+    ) -> RedisResult<Option<usize>> {
+        let mut call = self.reserve_pod.prepare_invoke();
+        call.arg(millis(now)).arg(LINE_TTL_SECS);
+        for (i, (r, goal)) in pod.iter().enumerate() {
+            let rooms = rooms(r);
+            if rooms.values().any(|&room| room <= 0) {
+                // Refused before asking; nothing of the pod is reserved yet.
+                return Ok(Some(i));
+            }
+            call.key(self.instance_key(&r.ad_instance_id))
+                .key(self.pending_key(&r.line_item_id))
+                .key(self.line_key(&r.line_item_id));
+            if let Some(viewer) = &r.viewer_id {
+                for key in rooms.keys() {
+                    call.key(self.hold_key(viewer, key));
+                }
+            }
+            call.arg(&r.ad_instance_id)
+                .arg(millis(r.expires_at))
+                .arg(*goal)
+                .arg(rooms.len());
+            for room in rooms.values() {
+                call.arg(*room);
+            }
+        }
+        let refused: i64 = self.with_conn(|c| call.invoke(c))?;
+        if let Ok(mut cache) = self.cache.lock() {
+            for (r, _) in pod {
+                cache.remove(&r.line_item_id);
+            }
+        }
+        Ok(usize::try_from(refused).ok().and_then(|n| n.checked_sub(1)))
     }
 
     fn try_confirm(&self, id: &str, line_item: &str, now: DateTime<Utc>) -> RedisResult<bool> {
@@ -297,6 +424,19 @@ impl Reservations for RedisReservations {
             Err(e) => {
                 tracing::warn!(error = %e, ad_instance_id = %reservation.ad_instance_id, "Reservation refused: Redis failed.");
                 false
+            }
+        }
+    }
+
+    fn reserve_pod(&self, pod: &[(Reservation, u64)], now: DateTime<Utc>) -> Option<usize> {
+        if pod.is_empty() {
+            return None;
+        }
+        match self.try_reserve_pod(pod, now) {
+            Ok(refused) => refused,
+            Err(e) => {
+                tracing::warn!(error = %e, ads = pod.len(), "Pod reservation refused: Redis failed.");
+                Some(0)
             }
         }
     }
