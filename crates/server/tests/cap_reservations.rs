@@ -3,7 +3,7 @@
 //! stitched sessions of one viewer at one break got a cap-1 line item twice, and twenty parallel `/v1/vast`
 //! requests all got it (issue 21, "Correctness under burst"). Each decision now reserves its ads against
 //! the viewer's caps, atomically: the capped line item goes to exactly one of them, and the house line item
-//! fills the others.
+//! fills the others. Goals likewise: a herd decided at once takes a line item exactly to its goal.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -20,8 +20,9 @@ use tokio::net::TcpListener;
 /// Channel time runs this many times faster than real time.
 const SPEED: f64 = 4.0;
 
-/// A cap-1 line item `capped` and a house line item, both with one 15 s creative of the origin's assets.
-fn catalog(origin: &str) -> String {
+/// A cap-1 line item `capped` (its goal `goal`) and a house line item, both with one 15 s creative of the
+/// origin's assets.
+fn catalog(origin: &str, goal: u64) -> String {
     let renditions = format!(
         r#"renditions = [{{ bandwidth = 300000, resolution = "320x180", playlist = "{origin}/assets/ads/ad15/r0/index.m3u8" }}, {{ bandwidth = 800000, resolution = "640x360", playlist = "{origin}/assets/ads/ad15/r1/index.m3u8" }}]"#
     );
@@ -44,7 +45,7 @@ campaign = "brand-q4"
 tier = "standard"
 start = "2020-01-01T00:00:00Z"
 end = "2100-01-01T00:00:00Z"
-goal = {{ impressions = 1000000 }}
+goal = {{ impressions = {goal} }}
 cpm = 20.0
 pacing = "asap"
 frequency_caps = [{{ max = 1, window_hours = 24 }}]
@@ -87,7 +88,7 @@ struct Running {
     _dir: tempfile::TempDir,
 }
 
-async fn start() -> Running {
+async fn start(goal: u64) -> Running {
     let dir = tempfile::tempdir().unwrap();
     let epoch = Utc::now() - TimeDelta::seconds(20);
     let origin_config = OriginConfig {
@@ -103,7 +104,7 @@ async fn start() -> Running {
     let state = OriginState::new(origin_config, clock.clone());
     tokio::spawn(async move { axum::serve(origin_listener, router(state)).await });
     let catalog_file = dir.path().join("catalog.toml");
-    std::fs::write(&catalog_file, catalog(&origin)).unwrap();
+    std::fs::write(&catalog_file, catalog(&origin, goal)).unwrap();
 
     let renditions = |path: &str| -> Vec<RenditionConfig> {
         [(300_000, "320x180", "r0"), (800_000, "640x360", "r1")]
@@ -221,7 +222,7 @@ async fn line_items(http: &reqwest::Client, base: &str, session: &str) -> Vec<St
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn five_stitched_sessions_of_one_viewer_at_one_break_get_a_cap_one_line_item_once() {
-    let run = start().await;
+    let run = start(1_000_000).await;
     let http = reqwest::Client::new();
     let mut sessions = Vec::new();
     for _ in 0..5 {
@@ -259,7 +260,7 @@ async fn five_stitched_sessions_of_one_viewer_at_one_break_get_a_cap_one_line_it
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn twenty_parallel_vast_requests_of_one_viewer_get_the_capped_ad_once() {
-    let run = start().await;
+    let run = start(1_000_000).await;
     let http = reqwest::Client::new();
     let requests = (0..20).map(|_| {
         let (http, base) = (http.clone(), run.base.clone());
@@ -296,5 +297,36 @@ async fn twenty_parallel_vast_requests_of_one_viewer_get_the_capped_ad_once() {
         .await
         .unwrap();
     assert!(other.contains("brand-15"), "{other}");
+    run.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn forty_parallel_vast_requests_take_a_line_item_exactly_to_its_goal() {
+    let run = start(5).await;
+    let http = reqwest::Client::new();
+    let requests: Vec<_> = (0..40)
+        .map(|k| {
+            let (http, base) = (http.clone(), run.base.clone());
+            tokio::spawn(async move {
+                http.get(format!(
+                    "{base}/v1/vast?channel=live1&duration=15&viewer=herd-{k}&device=tv"
+                ))
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap()
+            })
+        })
+        .collect();
+    let mut brand = 0;
+    for r in requests {
+        brand += usize::from(r.await.unwrap().contains("brand-15"));
+    }
+    assert_eq!(
+        brand, 5,
+        "a goal of 5, nothing delivered yet: five pending reservations"
+    );
     run.stop().await;
 }
