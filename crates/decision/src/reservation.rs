@@ -117,6 +117,9 @@ pub trait Reservations: Send + Sync {
     }
     /// Delivered and pending impressions of `line_item_id` at `now` (expired reservations released).
     fn consumption(&self, line_item_id: &str, now: DateTime<Utc>) -> Consumption;
+    /// Forgets the viewers `ids` (the right to erasure): their cap holds are dropped and their reservations
+    /// keep counting against goals only. How many holds were dropped.
+    fn forget_viewers(&self, ids: &[String]) -> u64;
 }
 
 /// A reservation in the book.
@@ -292,6 +295,24 @@ impl ReservationBook {
         }
     }
 
+    /// Forgets the viewers `ids` (see [`Reservations::forget_viewers`]); how many holds were dropped.
+    pub fn forget_viewers(&mut self, ids: &[String]) -> u64 {
+        let before = self.holds.len();
+        self.holds.retain(|(viewer, _), _| !ids.contains(viewer));
+        for entry in self.entries.values_mut() {
+            if entry
+                .reservation
+                .viewer_id
+                .as_ref()
+                .is_some_and(|v| ids.contains(v))
+            {
+                entry.reservation.viewer_id = None;
+                entry.reservation.caps.clear();
+            }
+        }
+        (before - self.holds.len()) as u64
+    }
+
     /// Consumption of `line_item_id` as of the last [`ReservationBook::expire`].
     pub fn consumption(&self, line_item_id: &str) -> Consumption {
         self.lines.get(line_item_id).copied().unwrap_or_default()
@@ -320,6 +341,10 @@ impl Reservations for Mutex<ReservationBook> {
         if let Ok(mut b) = self.lock() {
             b.release(reservation, now);
         }
+    }
+
+    fn forget_viewers(&self, ids: &[String]) -> u64 {
+        self.lock().map(|mut b| b.forget_viewers(ids)).unwrap_or(0)
     }
 
     fn consumption(&self, line_item_id: &str, now: DateTime<Utc>) -> Consumption {

@@ -243,6 +243,9 @@ impl App {
                         .unwrap_or(30),
                         kafka_log: config.distributed.enabled,
                         clock: self.clock.clone(),
+                        reservations: decider
+                            .as_ref()
+                            .and_then(|d| d.engine().reservations().cloned()),
                     },
                     token,
                 ))

@@ -200,6 +200,28 @@ fn a_pod_is_reserved_all_or_none(r: &dyn Reservations) {
     assert_eq!(r.reserve_pod(&[], t0), None);
 }
 
+fn a_forgotten_viewer_holds_no_cap(r: &dyn Reservations) {
+    let (t0, later) = (t0(), t0() + TimeDelta::minutes(5));
+    let cap1 = [("line_item:li", 1, 0), ("campaign:c", 2, 0)];
+    assert!(r.reserve(capped("a", "v*1", later, &cap1), 10, t0));
+    assert!(r.reserve(capped("b", "v-2", later, &cap1), 10, t0));
+    assert!(!r.reserve(capped("c", "v*1", later, &cap1), 10, t0));
+    assert_eq!(r.forget_viewers(&["v*1".to_owned()]), 2, "its two cap keys");
+    assert!(
+        r.reserve(capped("c", "v*1", later, &cap1), 10, t0),
+        "no hold left"
+    );
+    assert!(
+        !r.reserve(capped("d", "v-2", later, &cap1), 10, t0),
+        "another viewer's kept"
+    );
+    assert_eq!(
+        r.consumption("li", t0).pending,
+        3,
+        "the goal still counts them"
+    );
+}
+
 /// `n` threads reserve at once; how many won.
 fn burst(
     r: &Arc<dyn Reservations>,
@@ -288,6 +310,16 @@ fn concurrent_pods_of_one_viewer_are_all_or_none(r: &Arc<dyn Reservations>) {
     assert_eq!(won, 1);
     assert_eq!(r.consumption("A", t0()).pending, 1);
     assert_eq!(r.consumption("B", t0()).pending, 1);
+}
+
+#[test]
+fn book_a_forgotten_viewer_holds_no_cap() {
+    a_forgotten_viewer_holds_no_cap(book().as_ref());
+}
+
+#[test]
+fn redis_a_forgotten_viewer_holds_no_cap() {
+    a_forgotten_viewer_holds_no_cap(redis().as_ref());
 }
 
 #[test]

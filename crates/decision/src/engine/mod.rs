@@ -285,6 +285,11 @@ impl Engine {
         self
     }
 
+    /// Where decided ads are reserved, when they are.
+    pub fn reservations(&self) -> Option<&Arc<dyn Reservations>> {
+        self.reservations.as_ref()
+    }
+
     /// The catalog.
     pub fn catalog(&self) -> &Catalog {
         &self.catalog

@@ -403,6 +403,45 @@ impl RedisReservations {
         Ok(())
     }
 
+    /// Deletes every hold key of the viewers `ids`; how many.
+    fn try_forget(&self, ids: &[String]) -> RedisResult<u64> {
+        let mut deleted = 0;
+        for id in ids {
+            // The id is matched literally: glob characters in it are escaped.
+            let mut pattern = String::with_capacity(id.len());
+            for ch in id.chars() {
+                if matches!(ch, '*' | '?' | '[' | ']' | '\\') {
+                    pattern.push('\\');
+                }
+                pattern.push(ch);
+            }
+            let pattern = format!("{}res:v:{pattern}:*", self.prefix);
+            let keys: Vec<String> = self.with_conn(|c| {
+                let mut keys = Vec::new();
+                let mut cursor: u64 = 0;
+                loop {
+                    let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
+                        .arg(cursor)
+                        .arg("MATCH")
+                        .arg(&pattern)
+                        .arg("COUNT")
+                        .arg(1000)
+                        .query(c)?;
+                    keys.extend(batch);
+                    if next == 0 {
+                        return Ok(keys);
+                    }
+                    cursor = next;
+                }
+            })?;
+            if !keys.is_empty() {
+                let n: u64 = self.with_conn(|c| redis::cmd("DEL").arg(&keys).query(c))?;
+                deleted += n;
+            }
+        }
+        Ok(deleted)
+    }
+
     fn try_consumption(&self, line_item: &str, now: DateTime<Utc>) -> RedisResult<Consumption> {
         let mut call = self.consumption.key(self.pending_key(line_item));
         call.key(self.line_key(line_item))
@@ -455,6 +494,17 @@ impl Reservations for RedisReservations {
         if let Err(e) = self.try_release(reservation) {
             // Not given back now, it is at its expiry.
             tracing::warn!(error = %e, ad_instance_id = %reservation.ad_instance_id, "Reservation not released: Redis failed.");
+        }
+    }
+
+    fn forget_viewers(&self, ids: &[String]) -> u64 {
+        match self.try_forget(ids) {
+            Ok(n) => n,
+            Err(e) => {
+                // Not deleted now, they expire with their reservations (minutes).
+                tracing::warn!(error = %e, "Viewers' reservation holds not deleted: Redis failed.");
+                0
+            }
         }
     }
 
