@@ -1,19 +1,35 @@
-//! Reservations: an impression decided but not yet delivered counts against its line item's goal (and the
-//! viewer's caps) until it is delivered or its reservation expires.
+//! Reservations: an impression decided but not yet delivered counts against its line item's goal and the
+//! viewer's frequency caps until it is delivered or its reservation expires.
 //!
 //! Without them, every viewer of a break is decided against the same delivered count, so a line item one
-//! impression short of its goal is handed to the whole herd and overruns by the herd's size. With them, a
-//! decision reserves each ad it chooses; the goal guard counts delivered plus pending, and a reservation
-//! that never turns into an impression (the viewer left before the break) expires and gives its room back.
+//! impression short of its goal is handed to the whole herd and overruns by the herd's size; and the five
+//! sessions of one viewer deciding one break all see a cap of 1 unreached. With them, a decision reserves
+//! each ad it chooses, atomically: the goal guard counts delivered plus pending, each of the viewer's caps
+//! counts what the decision saw of the viewer's past plus the viewer's pending holds on that cap, and a
+//! reservation that never turns into an impression (the viewer left before the break) expires and gives its
+//! room back.
 //!
-//! [`Reservations`] is the seam the stores implement (embedded, Redis: one atomic reserve-if-under-goal per
-//! ad, so nodes deciding the same break cannot overrun together). [`ReservationBook`] is the pure model of
-//! it, time passed in, used as the in-memory implementation and by the pacing simulation.
+//! [`Reservations`] is the seam; [`ReservationBook`] is its pure model, time passed in, used behind a mutex
+//! as the one-process implementation (embedded mode) and by the pacing simulation. The Redis implementation
+//! (`interlude_store::redis::RedisReservations`) does one atomic reserve-if-under-goal-and-caps per ad, so
+//! nodes deciding the same break cannot overrun a goal or a cap together. One conformance suite
+//! (`crates/store/tests/reservations.rs`) runs both.
+//!
+//! A confirmed (delivered) reservation stops pending against the goal at once, but keeps holding the
+//! viewer's caps until it would have expired: the counters a cap reads lag a delivery by seconds (the event
+//! pipeline, the viewer's prefetched counts), and counting an impression twice for that long errs on the side
+//! a cap is for.
+//!
+//! The server does not confirm deliveries yet: a reservation counts until it expires
+//! ([`crate::engine::EngineConfig::reservation_ttl_secs`]), and the engine adds the live counters' delivered
+//! count to the goal guard, so an impression delivered within a reservation's life is counted twice for the
+//! rest of it, on the safe side (a goal or cap is never passed; a viewer with a cap above 1 gets the next
+//! impression of that line item after the first one's reservation expires).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Mutex;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 
 /// One pending impression.
@@ -27,12 +43,29 @@ pub struct Reservation {
     pub viewer_id: Option<String>,
     /// When it stops counting if not delivered.
     pub expires_at: DateTime<Utc>,
+    /// The viewer's caps it must stay under (none without a viewer).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub caps: Vec<CapClaim>,
+}
+
+/// One frequency cap a reservation counts against: the viewer may hold at most `max - seen` pending
+/// impressions on `key` at once.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CapClaim {
+    /// What the cap counts, for this viewer: `line_item:{id}`, `campaign:{id}`, `advertiser:{id}`,
+    /// `creative:{id}`, or a session cap's `session:{session}:…`. Reservations of one viewer with the same
+    /// key share one count.
+    pub key: String,
+    /// The cap.
+    pub max: u32,
+    /// Impressions the decision already counted against it (the viewer's delivered past in the window).
+    pub seen: u64,
 }
 
 /// A line item's consumption of its goal.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Consumption {
-    /// Impressions delivered.
+    /// Impressions delivered (confirmed in this store).
     pub delivered: u64,
     /// Impressions reserved, neither delivered nor expired.
     pub pending: u64,
@@ -48,23 +81,78 @@ impl Consumption {
     }
 }
 
+/// How long a confirmed ad instance is remembered, so a repeated confirmation counts once.
+pub const CONFIRMED_MEMORY: TimeDelta = TimeDelta::days(2);
+
 /// Where reservations are kept.
 pub trait Reservations: Send + Sync {
-    /// Reserves `reservation` if its line item's delivered plus pending impressions stay within `goal`;
-    /// false when they would not (the ad must not be served).
+    /// Reserves `reservation` if its line item's delivered plus pending impressions stay within `goal` and
+    /// each of its caps' `seen` plus the viewer's pending holds on that cap stay within the cap; false when
+    /// they would not (the ad must not be served). Reserving an ad instance already reserved or confirmed is
+    /// true and changes nothing.
     fn reserve(&self, reservation: Reservation, goal: u64, now: DateTime<Utc>) -> bool;
+    /// Records the delivery of `ad_instance_id` of `line_item_id`: its reservation stops pending and the
+    /// impression counts as delivered. Idempotent: true the first time, false for a repeat (remembered for
+    /// [`CONFIRMED_MEMORY`]). A delivery after its reservation expired still counts (the impression
+    /// happened), which is the one way a goal can be passed.
+    fn confirm(&self, ad_instance_id: &str, line_item_id: &str, now: DateTime<Utc>) -> bool;
+    /// Gives back the room of `reservation`, reserved by this decision and then left out of its pod (another
+    /// ad of the pod was refused and the pod chosen again). A confirmed one stays.
+    fn release(&self, reservation: &Reservation, now: DateTime<Utc>);
+    /// Reserves every ad of a pod, each against its goal (as [`Reservations::reserve`]), all or none: the
+    /// index of the first one refused, with nothing of the pod left reserved, or `None` when all were.
+    /// Ads of one pod count against each other (two line items of one campaign under a campaign cap of 1).
+    /// By default one [`Reservations::reserve`] per ad, released again on a refusal; a remote store does it
+    /// in one round trip.
+    fn reserve_pod(&self, pod: &[(Reservation, u64)], now: DateTime<Utc>) -> Option<usize> {
+        for (i, (r, goal)) in pod.iter().enumerate() {
+            if !self.reserve(r.clone(), *goal, now) {
+                for (taken, _) in pod.iter().take(i) {
+                    self.release(taken, now);
+                }
+                return Some(i);
+            }
+        }
+        None
+    }
     /// Delivered and pending impressions of `line_item_id` at `now` (expired reservations released).
     fn consumption(&self, line_item_id: &str, now: DateTime<Utc>) -> Consumption;
+    /// Forgets the viewers `ids` (the right to erasure): their cap holds are dropped and their reservations
+    /// keep counting against goals only. How many holds were dropped.
+    fn forget_viewers(&self, ids: &[String]) -> u64;
+}
+
+/// A reservation in the book.
+#[derive(Debug, Clone)]
+struct Entry {
+    reservation: Reservation,
+    /// Confirmed: no longer pending against the goal, still holding the viewer's caps until expiry.
+    confirmed: bool,
 }
 
 /// The pure reservation model.
 #[derive(Debug, Default, Clone)]
 pub struct ReservationBook {
-    pending: HashMap<String, Reservation>,
-    /// Pending reservations by expiry, to release them in order.
-    by_expiry: BTreeMap<(DateTime<Utc>, String), ()>,
+    entries: HashMap<String, Entry>,
+    /// Reservations by expiry, to release them in order.
+    by_expiry: BTreeSet<(DateTime<Utc>, String)>,
     lines: HashMap<String, Consumption>,
+    /// Pending holds per (viewer, cap key).
+    holds: HashMap<(String, String), u64>,
+    /// Confirmed ad instances, until they are forgotten.
+    confirmed: HashMap<String, DateTime<Utc>>,
+    by_forget: BTreeMap<(DateTime<Utc>, String), ()>,
     expired: u64,
+}
+
+/// The distinct cap keys of `r`, each held once per reservation.
+fn hold_keys(r: &Reservation) -> impl Iterator<Item = (String, String)> + '_ {
+    let viewer = r.viewer_id.as_deref();
+    let mut keys: Vec<&str> = r.caps.iter().map(|c| c.key.as_str()).collect();
+    keys.sort_unstable();
+    keys.dedup();
+    keys.into_iter()
+        .filter_map(move |k| Some((viewer?.to_owned(), k.to_owned())))
 }
 
 impl ReservationBook {
@@ -73,54 +161,156 @@ impl ReservationBook {
         ReservationBook::default()
     }
 
-    /// Releases every reservation expired at `now`; returns how many.
+    /// Drops the viewer's holds of `r`.
+    fn unhold(&mut self, r: &Reservation) {
+        for key in hold_keys(r) {
+            if let Some(h) = self.holds.get_mut(&key) {
+                *h = h.saturating_sub(1);
+                if *h == 0 {
+                    self.holds.remove(&key);
+                }
+            }
+        }
+    }
+
+    /// Releases every reservation expired at `now` (and forgets confirmations past their memory); returns how
+    /// many expired undelivered.
     pub fn expire(&mut self, now: DateTime<Utc>) -> u64 {
         let mut n = 0;
-        while let Some((&(at, ref id), _)) = self.by_expiry.first_key_value() {
+        while let Some((at, id)) = self.by_expiry.first().cloned() {
             if at > now {
                 break;
             }
-            let id = id.clone();
             self.by_expiry.remove(&(at, id.clone()));
-            if let Some(r) = self.pending.remove(&id)
-                && let Some(c) = self.lines.get_mut(&r.line_item_id)
+            let Some(entry) = self.entries.remove(&id) else {
+                continue;
+            };
+            self.unhold(&entry.reservation);
+            if !entry.confirmed
+                && let Some(c) = self.lines.get_mut(&entry.reservation.line_item_id)
             {
                 c.pending = c.pending.saturating_sub(1);
                 c.expired += 1;
                 n += 1;
             }
         }
+        while let Some((&(at, ref id), _)) = self.by_forget.first_key_value() {
+            if at > now {
+                break;
+            }
+            let id = id.clone();
+            self.by_forget.remove(&(at, id.clone()));
+            self.confirmed.remove(&id);
+        }
         self.expired += n;
         n
     }
 
-    /// Reserves if delivered + pending stays within `goal`.
+    /// Reserves if delivered + pending stays within `goal` and each cap claim within its cap (see
+    /// [`Reservations::reserve`]).
     pub fn reserve(&mut self, r: Reservation, goal: u64, now: DateTime<Utc>) -> bool {
         self.expire(now);
-        if self.pending.contains_key(&r.ad_instance_id) {
+        if self.entries.contains_key(&r.ad_instance_id)
+            || self.confirmed.contains_key(&r.ad_instance_id)
+        {
             return true;
         }
-        let c = self.lines.entry(r.line_item_id.clone()).or_default();
+        let c = self.lines.get(&r.line_item_id).copied().unwrap_or_default();
         if c.committed() >= goal {
             return false;
         }
-        c.pending += 1;
+        if let Some(viewer) = &r.viewer_id {
+            let over = r.caps.iter().any(|claim| {
+                let held = self
+                    .holds
+                    .get(&(viewer.clone(), claim.key.clone()))
+                    .copied()
+                    .unwrap_or(0);
+                claim.seen + held >= u64::from(claim.max)
+            });
+            if over {
+                return false;
+            }
+        }
+        for key in hold_keys(&r) {
+            *self.holds.entry(key).or_default() += 1;
+        }
+        self.lines
+            .entry(r.line_item_id.clone())
+            .or_default()
+            .pending += 1;
         self.by_expiry
-            .insert((r.expires_at, r.ad_instance_id.clone()), ());
-        self.pending.insert(r.ad_instance_id.clone(), r);
+            .insert((r.expires_at, r.ad_instance_id.clone()));
+        self.entries.insert(
+            r.ad_instance_id.clone(),
+            Entry {
+                reservation: r,
+                confirmed: false,
+            },
+        );
         true
     }
 
-    /// Records the delivery of `ad_instance_id` of `line_item_id`: pending becomes delivered. A delivery
-    /// after its reservation expired still counts (the impression happened), which is the one way a goal
-    /// can be passed.
-    pub fn deliver(&mut self, ad_instance_id: &str, line_item_id: &str) {
+    /// Records the delivery of `ad_instance_id` of `line_item_id` at `now` (see [`Reservations::confirm`]).
+    pub fn confirm(
+        &mut self,
+        ad_instance_id: &str,
+        line_item_id: &str,
+        now: DateTime<Utc>,
+    ) -> bool {
+        self.expire(now);
+        if self.confirmed.contains_key(ad_instance_id) {
+            return false;
+        }
+        let forget = now + CONFIRMED_MEMORY;
+        self.confirmed.insert(ad_instance_id.to_owned(), forget);
+        self.by_forget
+            .insert((forget, ad_instance_id.to_owned()), ());
         let c = self.lines.entry(line_item_id.to_owned()).or_default();
-        if let Some(r) = self.pending.remove(ad_instance_id) {
-            self.by_expiry.remove(&(r.expires_at, r.ad_instance_id));
+        if let Some(entry) = self.entries.get_mut(ad_instance_id) {
+            entry.confirmed = true;
             c.pending = c.pending.saturating_sub(1);
         }
         c.delivered += 1;
+        true
+    }
+
+    /// Gives back the room of `r` unless it was confirmed (see [`Reservations::release`]).
+    pub fn release(&mut self, r: &Reservation, now: DateTime<Utc>) {
+        self.expire(now);
+        let Some(entry) = self.entries.get(&r.ad_instance_id) else {
+            return;
+        };
+        if entry.confirmed {
+            return;
+        }
+        let Some(entry) = self.entries.remove(&r.ad_instance_id) else {
+            return;
+        };
+        self.by_expiry
+            .remove(&(entry.reservation.expires_at, r.ad_instance_id.clone()));
+        self.unhold(&entry.reservation);
+        if let Some(c) = self.lines.get_mut(&entry.reservation.line_item_id) {
+            c.pending = c.pending.saturating_sub(1);
+        }
+    }
+
+    /// Forgets the viewers `ids` (see [`Reservations::forget_viewers`]); how many holds were dropped.
+    pub fn forget_viewers(&mut self, ids: &[String]) -> u64 {
+        let before = self.holds.len();
+        self.holds.retain(|(viewer, _), _| !ids.contains(viewer));
+        for entry in self.entries.values_mut() {
+            if entry
+                .reservation
+                .viewer_id
+                .as_ref()
+                .is_some_and(|v| ids.contains(v))
+            {
+                entry.reservation.viewer_id = None;
+                entry.reservation.caps.clear();
+            }
+        }
+        (before - self.holds.len()) as u64
     }
 
     /// Consumption of `line_item_id` as of the last [`ReservationBook::expire`].
@@ -139,6 +329,22 @@ impl Reservations for Mutex<ReservationBook> {
         self.lock()
             .map(|mut b| b.reserve(reservation, goal, now))
             .unwrap_or(false)
+    }
+
+    fn confirm(&self, ad_instance_id: &str, line_item_id: &str, now: DateTime<Utc>) -> bool {
+        self.lock()
+            .map(|mut b| b.confirm(ad_instance_id, line_item_id, now))
+            .unwrap_or(false)
+    }
+
+    fn release(&self, reservation: &Reservation, now: DateTime<Utc>) {
+        if let Ok(mut b) = self.lock() {
+            b.release(reservation, now);
+        }
+    }
+
+    fn forget_viewers(&self, ids: &[String]) -> u64 {
+        self.lock().map(|mut b| b.forget_viewers(ids)).unwrap_or(0)
     }
 
     fn consumption(&self, line_item_id: &str, now: DateTime<Utc>) -> Consumption {
@@ -161,13 +367,18 @@ mod tests {
             line_item_id: "li".into(),
             viewer_id: None,
             expires_at: expires,
+            caps: Vec::new(),
         }
+    }
+
+    fn t0() -> DateTime<Utc> {
+        "2026-11-23T20:00:00Z".parse().unwrap_or_default()
     }
 
     #[test]
     fn pending_counts_against_the_goal_until_delivered_or_expired() {
-        let t0: DateTime<Utc> = "2026-11-23T20:00:00Z".parse().unwrap_or_default();
-        let later = t0 + chrono::TimeDelta::minutes(5);
+        let t0 = t0();
+        let later = t0 + TimeDelta::minutes(5);
         let mut book = ReservationBook::new();
         assert!(book.reserve(r("a", later), 2, t0));
         assert!(book.reserve(r("b", later), 2, t0));
@@ -175,7 +386,7 @@ mod tests {
             !book.reserve(r("c", later), 2, t0),
             "two pending fill a goal of two"
         );
-        book.deliver("a", "li");
+        assert!(book.confirm("a", "li", t0));
         assert_eq!(book.consumption("li").committed(), 2);
         assert!(!book.reserve(r("c", later), 2, t0));
         // b's viewer left: its reservation expires and the room comes back.
@@ -189,5 +400,31 @@ mod tests {
                 expired: 1
             }
         );
+    }
+
+    #[test]
+    fn a_confirmed_instance_keeps_holding_the_viewers_cap_until_it_expires() {
+        let t0 = t0();
+        let later = t0 + TimeDelta::minutes(5);
+        let capped = |id: &str, seen: u64| Reservation {
+            viewer_id: Some("v".into()),
+            caps: vec![CapClaim {
+                key: "line_item:li".into(),
+                max: 1,
+                seen,
+            }],
+            ..r(id, later)
+        };
+        let mut book = ReservationBook::new();
+        assert!(book.reserve(capped("a", 0), 100, t0));
+        assert!(book.confirm("a", "li", t0));
+        assert!(!book.confirm("a", "li", t0), "a repeat counts once");
+        // The counters may not show the delivery yet (seen 0): the hold still caps the viewer.
+        assert!(!book.reserve(capped("b", 0), 100, t0));
+        // Once the hold expires, only what the counters saw counts.
+        assert!(!book.reserve(capped("b", 1), 100, later));
+        assert!(book.reserve(capped("c", 0), 100, later));
+        assert_eq!(book.consumption("li").delivered, 1);
+        assert_eq!(book.expired(), 0, "a confirmed reservation does not expire");
     }
 }

@@ -103,7 +103,7 @@ fn even_pacing_follows_the_audience_hour_by_hour_and_stops_at_the_goal() {
                 // One viewer in 25 leaves before the break: the reservation expires undelivered.
                 if reserved % 25 != 0 {
                     if let Ok(mut book) = book.lock() {
-                        book.deliver(&ad.ad_instance_id, "even");
+                        book.confirm(&ad.ad_instance_id, "even", t);
                     }
                     hourly[(t - start()).num_hours() as usize] += 1;
                 }

@@ -16,7 +16,8 @@ use axum::Router;
 use interlude_decision::PodSource;
 use interlude_decision::catalog::Catalog;
 use interlude_decision::engine::Engine;
-use interlude_store::redis::RedisSessionShare;
+use interlude_decision::reservation::{ReservationBook, Reservations};
+use interlude_store::redis::{RedisReservations, RedisSessionShare};
 
 use crate::collector::{Collector, PipelineBeaconSink};
 use crate::decisioning::admin::LiveCatalog;
@@ -242,6 +243,9 @@ impl App {
                         .unwrap_or(30),
                         kafka_log: config.distributed.enabled,
                         clock: self.clock.clone(),
+                        reservations: decider
+                            .as_ref()
+                            .and_then(|d| d.engine().reservations().cloned()),
                     },
                     token,
                 ))
@@ -343,7 +347,7 @@ async fn collector(
 }
 
 /// Where pods come from: the decider over the configured catalog (pacing and caps read the collector's live
-/// counts), or without a catalog the stitcher's configured creatives for everyone.
+/// counts; every ad decided is reserved against its goal and the viewer's caps, see [`reservations`]), or without a catalog the stitcher's configured creatives for everyone.
 async fn decisioning(
     config: &InterludeConfig,
     clock: Clock,
@@ -373,12 +377,15 @@ async fn decisioning(
         reports.set_prices(Arc::new(prices));
     };
     set_prices(&catalog);
-    let engine = Arc::new(Engine::new(
-        catalog,
-        collector.counters(),
-        config.decision.max_ads_per_pod,
-        tolerance_ms,
-    ));
+    let engine = Arc::new(
+        Engine::new(
+            catalog,
+            collector.counters(),
+            config.decision.max_ads_per_pod,
+            tolerance_ms,
+        )
+        .with_reservations(reservations(config)?, None),
+    );
     let (pacing, every) = (
         engine.clone(),
         Duration::from_secs(config.decision.pacing_interval_secs.max(1)),
@@ -424,6 +431,23 @@ async fn decisioning(
         config.decision.catalog_reload_secs.max(1),
     ));
     Ok((decider.clone(), Some((decider, catalogs))))
+}
+
+/// Where decided impressions are held against goals and caps until delivered or expired: Redis in
+/// distributed mode (one atomic reserve per ad, so nodes deciding the same break cannot overrun a goal or a
+/// viewer's cap together), else the in-memory book of this one process.
+fn reservations(config: &InterludeConfig) -> Result<Arc<dyn Reservations>> {
+    if !config.distributed.enabled {
+        return Ok(Arc::new(std::sync::Mutex::new(ReservationBook::new())));
+    }
+    let d = &config.distributed;
+    let redis = RedisReservations::connect(&d.redis_url, &d.key_prefix)
+        .map_err(boxed)
+        .map_err(Error::startup(format!(
+            "connecting to Redis at {} for reservations",
+            d.redis_url
+        )))?;
+    Ok(redis)
 }
 
 /// Opens the outbox and starts firing through a guarded client of `[outbound]` (the same policy as every other

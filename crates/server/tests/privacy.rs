@@ -18,6 +18,7 @@ use std::time::Duration;
 use axum::http::HeaderMap;
 use chrono::{DateTime, TimeDelta, Utc};
 use interlude_decision::ViewerContext;
+use interlude_decision::reservation::{CapClaim, Reservation, ReservationBook, Reservations};
 use interlude_events::contract::{ConsentFlags, EventSource, EventType};
 use interlude_events::testing::event;
 use interlude_events::{Counters, Envelope, Policy};
@@ -355,6 +356,21 @@ async fn erasure_leaves_no_trace_in_the_embedded_stores_and_aggregates_unchanged
         2
     );
     let before = snapshot(&collector, now).await;
+    // A pending reservation of the viewer holds a cap under the pseudonym.
+    let reservations: Arc<dyn Reservations> =
+        Arc::new(std::sync::Mutex::new(ReservationBook::new()));
+    let hold = Reservation {
+        ad_instance_id: "s-erase-b1-0".into(),
+        line_item_id: "li1".into(),
+        viewer_id: Some(pseudonym.clone()),
+        expires_at: now + TimeDelta::minutes(5),
+        caps: vec![CapClaim {
+            key: "line_item:li1".into(),
+            max: 1,
+            seen: 0,
+        }],
+    };
+    assert!(reservations.reserve(hold.clone(), 10, now));
 
     let erasure = Erasure {
         stitcher: stitcher(sessions.clone()),
@@ -364,6 +380,7 @@ async fn erasure_leaves_no_trace_in_the_embedded_stores_and_aggregates_unchanged
         frequency_window_days: 30,
         kafka_log: false,
         clock: Arc::new(Utc::now),
+        reservations: Some(reservations.clone()),
     };
     let receipt = erasure.forget(DEVICE, false).await.unwrap();
     assert!(
@@ -379,6 +396,19 @@ async fn erasure_leaves_no_trace_in_the_embedded_stores_and_aggregates_unchanged
     );
     assert_eq!(store.tables_mentioning(DEVICE).unwrap(), Vec::<&str>::new());
     assert!(sessions.get("s-erase").is_none(), "the session is gone");
+    assert!(
+        receipt["stores"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["store"] == "cap holds of pending reservations" && s["holds"] == 1),
+        "{receipt}"
+    );
+    let again = Reservation {
+        ad_instance_id: "s-erase-b2-0".into(),
+        ..hold
+    };
+    assert!(reservations.reserve(again, 10, now), "no cap hold left");
     assert_eq!(
         store.viewer_impressions("someone-else", "li1", now - TimeDelta::hours(1)),
         1,
@@ -475,6 +505,27 @@ async fn erasure_leaves_no_trace_in_the_distributed_stores_and_aggregates_unchan
             .is_empty()
     );
     let before = snapshot(&collector, now).await;
+    // A pending reservation of the viewer holds a cap in Redis under the pseudonym.
+    let reservations: Arc<dyn Reservations> = interlude_store::redis::RedisReservations::connect(
+        &distributed.redis_url,
+        &distributed.key_prefix,
+    )
+    .unwrap();
+    assert!(reservations.reserve(
+        Reservation {
+            ad_instance_id: "s-erase-d-b1-0".into(),
+            line_item_id: "li1".into(),
+            viewer_id: Some(pseudonym.clone()),
+            expires_at: now + TimeDelta::minutes(5),
+            caps: vec![CapClaim {
+                key: "line_item:li1".into(),
+                max: 1,
+                seen: 0,
+            }],
+        },
+        10,
+        now
+    ));
 
     let erasure = Erasure {
         stitcher,
@@ -484,6 +535,7 @@ async fn erasure_leaves_no_trace_in_the_distributed_stores_and_aggregates_unchan
         frequency_window_days: 30,
         kafka_log: true,
         clock: Arc::new(Utc::now),
+        reservations: Some(reservations),
     };
     let receipt = erasure.forget(DEVICE, false).await.unwrap();
     assert_eq!(

@@ -7,6 +7,7 @@
 //! | [`EventLog`] / [`LogReader`] | append events durably; read them back from an offset and commit it | [`embedded`] (redb, group commit), [`kafka`] |
 //! | [`ReportStore`] | reports, the billing ledger, the quarantine, erasure and retention | [`embedded`], [`pg`] |
 //! | [`Counters`] (from the event core) | pacing and frequency counts the decision engine reads | [`embedded`], [`redis`] |
+//! | `Reservations` (from the decision core) | impressions decided, not yet delivered, held against goals and caps | the core's in-memory book, [`redis`] |
 //! | [`SessionShare`] | sessions and their break decisions shared by every node (opaque JSON) | [`MemorySessionShare`], [`redis`] |
 //! | [`CatalogStore`] | the versioned catalog document, compare-and-set | [`pg`] (the file is the server's) |
 //! | [`ControlsBus`] | operator controls published to every node | [`redis`] |

@@ -16,6 +16,7 @@ use super::Engine;
 use super::prepare::stable_hash;
 use crate::catalog::{CapScope, FrequencyCap};
 use crate::history::ViewerHistory;
+use crate::reservation::CapClaim;
 
 const NONE: u32 = u32::MAX;
 
@@ -117,6 +118,49 @@ impl Engine {
         }
     }
 
+    /// Impressions counted against `cap` of line item `i` (`of_campaign`: the campaign's cap) for this viewer
+    /// at `now`. Creative caps are counted per creative ([`Engine::creative_count`]).
+    fn cap_count(
+        &self,
+        caps: &CapView<'_>,
+        i: usize,
+        cap: &FrequencyCap,
+        of_campaign: bool,
+        now: DateTime<Utc>,
+    ) -> u64 {
+        let Some(p) = self.prepared.get(i) else {
+            return 0;
+        };
+        let (li, campaign) = (i as u32, p.campaign.map_or(NONE, |c| c as u32));
+        let advertiser = p.advertiser_index.map_or(NONE, |a| a as u32);
+        let since = window_start(cap, now);
+        let own = |s: &Seen| {
+            if of_campaign {
+                s.campaign == campaign
+            } else {
+                s.line_item == li
+            }
+        };
+        let owners: &[usize] = if of_campaign { &p.siblings } else { &[i] };
+        match cap.scope {
+            CapScope::Own => self.count(caps, since, &own, owners),
+            CapScope::Session => match caps {
+                CapView::History(_) => {
+                    self.count(caps, since, &|s| s.this_session && own(s), owners)
+                }
+                _ => 0,
+            },
+            CapScope::Advertiser => {
+                let all = p
+                    .advertiser_index
+                    .and_then(|a| self.by_advertiser.get(a))
+                    .map_or(&[][..], Vec::as_slice);
+                self.count(caps, since, &|s| s.advertiser == advertiser, all)
+            }
+            CapScope::Creative => 0,
+        }
+    }
+
     /// Whether a cap of line item `i` (its own, its campaign's, its advertiser's or a session cap) is reached
     /// for this viewer at `now`. Creative caps are checked per creative ([`Engine::creative_capped`]).
     pub(super) fn capped(&self, caps: &CapView<'_>, i: usize, now: DateTime<Utc>) -> bool {
@@ -131,37 +175,83 @@ impl Engine {
         {
             return false;
         }
-        let (li, campaign) = (i as u32, p.campaign.map_or(NONE, |c| c as u32));
-        let advertiser = p.advertiser_index.map_or(NONE, |a| a as u32);
         p.caps.iter().any(|&(cap, of_campaign)| {
-            let since = window_start(&cap, now);
-            let own = |s: &Seen| {
-                if of_campaign {
-                    s.campaign == campaign
-                } else {
-                    s.line_item == li
-                }
-            };
-            let owners: &[usize] = if of_campaign { &p.siblings } else { &[i] };
-            let n = match cap.scope {
-                CapScope::Own => self.count(caps, since, &own, owners),
-                CapScope::Session => match caps {
-                    CapView::History(_) => {
-                        self.count(caps, since, &|s| s.this_session && own(s), owners)
-                    }
-                    _ => 0,
-                },
-                CapScope::Advertiser => {
-                    let all = p
-                        .advertiser_index
-                        .and_then(|a| self.by_advertiser.get(a))
-                        .map_or(&[][..], Vec::as_slice);
-                    self.count(caps, since, &|s| s.advertiser == advertiser, all)
-                }
-                CapScope::Creative => 0,
-            };
-            n >= u64::from(cap.max)
+            self.cap_count(caps, i, &cap, of_campaign, now) >= u64::from(cap.max)
         })
+    }
+
+    /// The caps a reservation of line item `i` with `creative` for the viewer of `session` counts against,
+    /// each with what this decision counted of the viewer's past: pending holds of other decisions of the
+    /// same viewer (other sessions, other nodes) are added by the [`crate::reservation::Reservations`]
+    /// store, atomically. None when caps are off for the viewer.
+    pub(super) fn cap_claims(
+        &self,
+        caps: &CapView<'_>,
+        i: usize,
+        creative: Option<usize>,
+        session: &str,
+        now: DateTime<Utc>,
+    ) -> Vec<CapClaim> {
+        let (Some(p), Some(l)) = (self.prepared.get(i), self.catalog.line_items.get(i)) else {
+            return Vec::new();
+        };
+        if matches!(caps, CapView::Off) {
+            return Vec::new();
+        }
+        let mut claims = Vec::with_capacity(p.caps.len());
+        for &(cap, of_campaign) in &p.caps {
+            let owner = if of_campaign {
+                format!("campaign:{}", l.campaign)
+            } else {
+                format!("line_item:{}", l.id)
+            };
+            let (key, seen) = match cap.scope {
+                CapScope::Own => (owner, self.cap_count(caps, i, &cap, of_campaign, now)),
+                CapScope::Session => (
+                    format!("session:{session}:{owner}"),
+                    self.cap_count(caps, i, &cap, of_campaign, now),
+                ),
+                CapScope::Advertiser => (
+                    format!("advertiser:{}", p.advertiser_id),
+                    self.cap_count(caps, i, &cap, of_campaign, now),
+                ),
+                CapScope::Creative => {
+                    let Some((c, spot)) =
+                        creative.and_then(|c| Some((c, self.catalog.creatives.get(c)?)))
+                    else {
+                        continue;
+                    };
+                    (
+                        format!("creative:{}", spot.id),
+                        self.creative_count(caps, c, &cap, now),
+                    )
+                }
+            };
+            claims.push(CapClaim {
+                key,
+                max: cap.max,
+                seen,
+            });
+        }
+        claims
+    }
+
+    /// Impressions of `creative` counted against the creative cap `cap` at `now` (history only).
+    fn creative_count(
+        &self,
+        caps: &CapView<'_>,
+        creative: usize,
+        cap: &FrequencyCap,
+        now: DateTime<Utc>,
+    ) -> u64 {
+        let CapView::History(seen) = caps else {
+            return 0;
+        };
+        let since = window_start(cap, now);
+        seen.iter()
+            .filter(|s| s.at >= since && s.creative == creative as u32)
+            .map(|s| u64::from(s.count))
+            .sum()
     }
 
     /// Whether a creative cap of line item `i` is reached for `creative`.
@@ -172,24 +262,16 @@ impl Engine {
         creative: usize,
         now: DateTime<Utc>,
     ) -> bool {
-        let CapView::History(seen) = caps else {
+        if !matches!(caps, CapView::History(_)) {
             return false;
-        };
+        }
         let Some(p) = self.prepared.get(i) else {
             return false;
         };
         p.caps
             .iter()
             .filter(|(cap, _)| cap.scope == CapScope::Creative)
-            .any(|(cap, _)| {
-                let since = window_start(cap, now);
-                let n: u64 = seen
-                    .iter()
-                    .filter(|s| s.at >= since && s.creative == creative as u32)
-                    .map(|s| u64::from(s.count))
-                    .sum();
-                n >= u64::from(cap.max)
-            })
+            .any(|(cap, _)| self.creative_count(caps, creative, cap, now) >= u64::from(cap.max))
     }
 
     /// How many impressions of line item `i` the viewer has had (the storyboard's progress).

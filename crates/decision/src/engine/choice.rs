@@ -140,6 +140,13 @@ impl Engine {
         // Offers arrive in rank order (tiers contiguous), the merge with external ads included.
         c.order.clear();
         c.order.extend(0..c.items.len());
+        self.settle(walk, explain, c);
+    }
+
+    /// Chooses the pod among the weighed candidates of `c`, each catalog ad taking its line item's allowance
+    /// for the break (see [`Engine::choose`]); again after a candidate was withdrawn.
+    pub(super) fn settle(&self, walk: &Walk<'_>, explain: bool, c: &mut Choice) {
+        let rules = self.rules(walk.duration_ms);
         loop {
             optimise_items(&c.items, &c.order, &rules, &mut c.search, &mut c.picks);
             // Each catalog ad takes one impression of its line item's allowance for this break; one that
@@ -168,6 +175,28 @@ impl Engine {
                     .push((c.weighed[k].offer, Verdict::PacedOut { probability: 0.0 }));
             }
         }
+    }
+
+    /// Withdraws weighed candidate `k` from a settled pod (its reservation was refused), noting `verdict`
+    /// when explaining: every pick gives its allowance back and the pod is chosen again without it.
+    pub(super) fn withdraw(
+        &self,
+        walk: &Walk<'_>,
+        c: &mut Choice,
+        k: usize,
+        verdict: Option<Verdict>,
+    ) {
+        for &(taken, _) in &c.picks {
+            if let Offer::Line(_, position) = c.weighed[taken].offer {
+                walk.plan.give_back(position);
+            }
+        }
+        c.items.withdraw(k);
+        let explain = verdict.is_some();
+        if let Some(v) = verdict {
+            c.verdicts.push((c.weighed[k].offer, v));
+        }
+        self.settle(walk, explain, c);
     }
 
     /// The string form of weighed candidate `k` (explanations and the direct step's answer).

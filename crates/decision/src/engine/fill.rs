@@ -4,12 +4,15 @@
 use crate::{CreativeRendition, Pod, PodAd, PodRequest};
 use chrono::{DateTime, Utc};
 
+use super::caps::CapView;
 use super::choice::{Choice, with_choice};
 use super::plan::BreakPlan;
 use super::rank::Offer;
+use super::rank::Walk;
 use super::{Decision, Engine, Verdict};
 use crate::external::ExternalAd;
 use crate::pod::{self, Candidate, PodRules};
+use crate::reservation::Reservation;
 use crate::targeting::Facts;
 
 impl Engine {
@@ -37,24 +40,16 @@ impl Engine {
             self.choose(&walk, explain, &mut Vec::new(), c);
             self.decisions
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            let mut filled: u32 = 0;
-            let mut ads: Vec<PodAd> = Vec::with_capacity(c.picks.len());
-            for &(k, ms) in &c.picks {
-                let Some(weighed) = c.weighed.get(k) else {
-                    continue;
-                };
-                let creative = c.options(k).iter().find(|o| o.1 == ms).map(|o| o.0);
-                let Some(ad) = self.pod_ad(request, ads.len(), weighed.offer, creative, external)
-                else {
-                    continue;
-                };
-                if !self.reserve(&ad, request, now) {
-                    // Another node took the line item's last room first: slate rather than an overrun.
-                    continue;
+            let (ads, filled) = loop {
+                // An explained decision is a debug answer, never served: it reserves nothing.
+                let reserving = !explain;
+                match self.reserve_pod(&walk, request, external, c, now, reserving) {
+                    Ok(pod) => break pod,
+                    // Another decision (another node, another session of the viewer) took the room of a
+                    // goal or cap first: the pod is chosen again without that candidate.
+                    Err((k, verdict)) => self.withdraw(&walk, c, k, explain.then_some(verdict)),
                 }
-                filled += ms;
-                ads.push(ad);
-            }
+            };
             let explanation = if explain {
                 self.explain_choice(plan, request, facts, now, external, c)
             } else {
@@ -66,6 +61,62 @@ impl Engine {
                 explanation,
             }
         })
+    }
+
+    /// The pod of `c`'s picks, each catalog ad reserved (all or none, see
+    /// [`crate::reservation::Reservations::reserve_pod`]), and the milliseconds it fills; or the weighed
+    /// candidate whose reservation was refused and the verdict to explain it by.
+    fn reserve_pod(
+        &self,
+        walk: &Walk<'_>,
+        request: &PodRequest,
+        external: &[ExternalAd],
+        c: &Choice,
+        now: DateTime<Utc>,
+        reserving: bool,
+    ) -> Result<(Vec<PodAd>, u32), (usize, Verdict)> {
+        let mut filled: u32 = 0;
+        let mut ads: Vec<PodAd> = Vec::with_capacity(c.picks.len());
+        // (weighed candidate, reservation, goal) of each catalog ad.
+        let mut wanted: Vec<(usize, Reservation, u64)> = Vec::new();
+        for &(k, ms) in &c.picks {
+            let Some(weighed) = c.weighed.get(k) else {
+                continue;
+            };
+            let creative = c.options(k).iter().find(|o| o.1 == ms).map(|o| o.0);
+            let Some(ad) = self.pod_ad(request, ads.len(), weighed.offer, creative, external)
+            else {
+                continue;
+            };
+            if reserving
+                && let Some((r, goal)) = self.reservation(&ad, creative, &walk.caps, request, now)
+            {
+                wanted.push((k, r, goal));
+            }
+            filled += ms;
+            ads.push(ad);
+        }
+        let Some(reservations) = self.reservations.as_ref().filter(|_| !wanted.is_empty()) else {
+            return Ok((ads, filled));
+        };
+        let pod: Vec<(Reservation, u64)> = wanted
+            .iter()
+            .map(|(_, r, goal)| (r.clone(), *goal))
+            .collect();
+        match reservations.reserve_pod(&pod, now) {
+            None => Ok((ads, filled)),
+            Some(i) => {
+                let Some((k, r, _)) = wanted.get(i) else {
+                    return Ok((ads, filled));
+                };
+                let verdict = if r.caps.is_empty() {
+                    Verdict::PacedOut { probability: 0.0 }
+                } else {
+                    Verdict::Capped
+                };
+                Err((*k, verdict))
+            }
+        }
     }
 
     /// Every line item's verdict for the decision in `c`: the walk's, the pod's for those weighed.
@@ -104,30 +155,39 @@ impl Engine {
         )
     }
 
-    /// Reserves a chosen catalog ad against its line item's goal (true without reservations, and for
-    /// external ads, which are not the catalog's to count).
-    fn reserve(&self, ad: &PodAd, request: &PodRequest, now: DateTime<Utc>) -> bool {
-        let (Some(reservations), Some(id)) = (&self.reservations, &ad.line_item_id) else {
-            return true;
-        };
-        let Some(l) = self
-            .by_id
-            .get(id)
-            .and_then(|&i| self.catalog.line_items.get(i))
-        else {
-            return true;
-        };
+    /// The reservation of a chosen ad of a line item against its goal and the viewer's caps, with the goal
+    /// (none without reservations, and for external ads of no line item, which are not the catalog's to
+    /// count). The goal counts what the live counters show delivered plus what the reservation store holds,
+    /// so a store that learns of no deliveries (the server does not confirm yet) still guards the goal.
+    fn reservation(
+        &self,
+        ad: &PodAd,
+        creative: Option<usize>,
+        caps: &CapView<'_>,
+        request: &PodRequest,
+        now: DateTime<Utc>,
+    ) -> Option<(Reservation, u64)> {
+        self.reservations.as_ref()?;
+        let id = ad.line_item_id.as_ref()?;
+        let &i = self.by_id.get(id)?;
+        let l = self.catalog.line_items.get(i)?;
         let ttl = chrono::TimeDelta::seconds(i64::from(self.config.reservation_ttl_secs));
-        reservations.reserve(
-            crate::reservation::Reservation {
+        let goal = crate::catalog::Catalog::goal_impressions(l)
+            .saturating_sub(self.counters.delivered(&l.id, l.start));
+        let caps = match &request.viewer.viewer_id {
+            Some(_) => self.cap_claims(caps, i, creative, &request.session_id, now),
+            None => Vec::new(),
+        };
+        Some((
+            Reservation {
                 ad_instance_id: ad.ad_instance_id.clone(),
                 line_item_id: id.clone(),
                 viewer_id: request.viewer.viewer_id.clone(),
                 expires_at: now + ttl,
+                caps,
             },
-            crate::catalog::Catalog::goal_impressions(l),
-            now,
-        )
+            goal,
+        ))
     }
 
     /// The stitcher's form of a chosen ad in `slot`.

@@ -285,6 +285,11 @@ impl Engine {
         self
     }
 
+    /// Where decided ads are reserved, when they are.
+    pub fn reservations(&self) -> Option<&Arc<dyn Reservations>> {
+        self.reservations.as_ref()
+    }
+
     /// The catalog.
     pub fn catalog(&self) -> &Catalog {
         &self.catalog
@@ -357,7 +362,7 @@ impl Engine {
     /// An engine over a new version of the catalog with the same counters and pod limits. Line items that keep
     /// their id keep their pacing state and eligible count, so a reload does not reset delivery.
     pub fn with_catalog(&self, catalog: Catalog) -> Engine {
-        let next = Engine::with_config(
+        let mut next = Engine::with_config(
             catalog,
             self.counters.clone(),
             self.history.clone(),
@@ -382,6 +387,9 @@ impl Engine {
             }
         }
         next.set_holds(self.holds());
+        // The reservations outlive a catalog version: pending impressions still count after a reload.
+        next.reservations = self.reservations.clone();
+        next.forecast = self.forecast.clone();
         next
     }
 

@@ -333,7 +333,8 @@ impl Engine {
         };
         let goal = Catalog::goal_impressions(l);
         let consumption = reservations.consumption(&l.id, now);
-        let committed = consumption.committed();
+        // What the live counters show delivered counts too (see `Engine::reserve`).
+        let committed = consumption.committed() + self.counters.delivered(&l.id, l.start);
         let Some(forecast) = &self.forecast else {
             return (to_u32(goal.saturating_sub(committed)), pacer);
         };

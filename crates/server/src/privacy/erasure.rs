@@ -4,7 +4,7 @@
 //! for every salt epoch within the longest retention, since the stores only ever saw pseudonyms — or, with
 //! `?pseudonym=true`, one pseudonym as found in a report. Every store is cleaned: this node's sessions, the
 //! shared sessions and their decisions (Redis), the frequency counters (embedded store, PostgreSQL, Redis),
-//! and the viewer id inside logged and quarantined events (the events stay: they are billing data, and
+//! the viewer's cap holds of pending reservations (Redis, or this process), and the viewer id inside logged and quarantined events (the events stay: they are billing data, and
 //! without the id they are anonymous). Aggregates hold no viewer ids and do not change. The answer is a
 //! receipt naming each store and what was done there; the Kafka raw log, which cannot be rewritten, is listed
 //! with the date its retention removes the last record.
@@ -40,6 +40,8 @@ pub struct Erasure {
     pub kafka_log: bool,
     /// The clock.
     pub clock: interlude_events::Clock,
+    /// The decision engine's reservations (their cap holds name the viewer), when decisioning from a catalog.
+    pub reservations: Option<Arc<dyn interlude_decision::reservation::Reservations>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -84,6 +86,16 @@ impl Erasure {
         if self.stitcher.shared_sessions().is_some() {
             stores.push(serde_json::json!({
                 "store": "shared sessions and break decisions (redis)", "action": "deleted", "sessions": shared,
+            }));
+        }
+        if let Some(reservations) = self.reservations.clone() {
+            let forget = ids.clone();
+            // The store answers synchronously (the engine reserves on a CPU thread).
+            let holds = tokio::task::spawn_blocking(move || reservations.forget_viewers(&forget))
+                .await
+                .map_err(|e| e.to_string())?;
+            stores.push(serde_json::json!({
+                "store": "cap holds of pending reservations", "action": "deleted", "holds": holds,
             }));
         }
         stores.extend(

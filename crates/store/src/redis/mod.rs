@@ -1,5 +1,5 @@
-//! The Redis backends (feature `redis`): pacing and frequency [`counters`], shared [`sessions`] and the
-//! operator [`controls`] bus. Every key starts with the deployment's prefix.
+//! The Redis backends (feature `redis`): pacing and frequency [`counters`], impression [`reservations`],
+//! shared [`sessions`] and the operator [`controls`] bus. Every key starts with the deployment's prefix.
 
 use std::collections::HashMap;
 
@@ -10,10 +10,12 @@ use crate::Result;
 
 pub mod controls;
 pub mod counters;
+pub mod reservations;
 pub mod sessions;
 
 pub use controls::{OnControls, RedisControls};
 pub use counters::RedisCounters;
+pub use reservations::RedisReservations;
 pub use sessions::RedisSessionShare;
 
 /// Keys under `prefix` whose name, or whose string/hash/set contents, mention `needle`.
