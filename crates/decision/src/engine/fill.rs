@@ -166,6 +166,7 @@ impl Engine {
                     impression_urls: Vec::new(),
                     tracking_urls: Vec::new(),
                     bid: None,
+                    source: None,
                 }
             }
         })
