@@ -98,6 +98,7 @@ pub struct Conditioning {
     segment_duration_ms: Option<u32>,
     sets: DashMap<String, ChannelSet>,
     answers: DashMap<String, Cached>,
+    skips: DashMap<&'static str, u64>,
     clock: Clock,
 }
 
@@ -167,6 +168,7 @@ impl Conditioning {
             segment_duration_ms: config.segment_duration_ms,
             sets: DashMap::new(),
             answers: DashMap::new(),
+            skips: DashMap::new(),
             clock,
         })
     }
@@ -198,6 +200,19 @@ impl Conditioning {
         if let Some(pool) = pool {
             pool.shutdown().await;
         }
+    }
+
+    /// Counts an ad skipped for `reason` (the stitcher calls it for every skip; see [`Conditioning::skips`]).
+    pub(crate) fn note_skip(&self, reason: &NotReadyReason) {
+        *self.skips.entry(reason.code()).or_insert(0) += 1;
+    }
+
+    /// Ads skipped since start, by reason code (what `stitcher_creatives_skipped_total` counts on this node).
+    pub fn skips(&self) -> BTreeMap<String, u64> {
+        self.skips
+            .iter()
+            .map(|e| ((*e.key()).to_owned(), *e.value()))
+            .collect()
     }
 
     /// The clock's time, ms since the epoch.

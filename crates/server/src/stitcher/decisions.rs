@@ -294,6 +294,9 @@ impl Decisions {
         ad: &interlude_decision::PodAd,
     ) -> Option<crate::conditioning::ConditionedAd> {
         let skip = |reason: interlude_condition::NotReadyReason, fresh: bool| {
+            if let Some(c) = &self.conditioning {
+                c.note_skip(&reason);
+            }
             metrics::counter!(
                 crate::telemetry::metrics::STITCHER_CREATIVES_SKIPPED,
                 "reason" => reason.code()
