@@ -265,7 +265,12 @@ impl App {
         if let Some((decider, catalogs)) = &self.decisioning {
             routes = routes
                 .merge(guard(
-                    crate::decisioning::explain::router(decider.clone()),
+                    crate::decisioning::explain::router_with_conditioning(
+                        decider.clone(),
+                        self.conditioning
+                            .clone()
+                            .map(|c| (c, self.stitcher.clone())),
+                    ),
                     read.clone(),
                 ))
                 .merge(crate::decisioning::vast_routes::router(

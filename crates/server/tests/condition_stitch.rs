@@ -5,7 +5,8 @@
 //! First break: the ad is decided but skipped as `NEW_CREATIVE` (slate plays instead) and its conditioning is
 //! queued. Once the worker pool has conditioned it: the next break stitches it into a new session's live
 //! playlist; ffmpeg decodes that playlist across the break with no error output; the stitched ad, fetched
-//! through the ad segment route (which fires the server-side beacons), measures −23 LUFS ± 1 LU (EBU R128).
+//! through the ad segment route (which fires the server-side beacons), measures −23 LUFS ± 1 LU (EBU R128);
+//! the same viewer's DASH session plays the same ad in an ad Period.
 //!
 //! Needs ffmpeg and ffprobe on PATH (`scripts/test.sh` installs them).
 
@@ -29,6 +30,7 @@ use interlude_server::conditioning::{
     ConditionConfig, Conditioning, GuardedFetcher, routes as condition_routes,
 };
 use interlude_server::decisioning::decider::{Decider, DemandConfig};
+use interlude_server::decisioning::explain;
 use interlude_server::stitcher::beacons::MemoryBeaconSink;
 use interlude_server::stitcher::config::{
     AdDelivery, ChannelConfig, RenditionConfig, StitcherConfig,
@@ -370,7 +372,7 @@ async fn an_mp4_creative_is_skipped_as_new_then_conditioned_and_stitched_at_the_
             origin_timeout_ms: 2_000,
             stale_after_secs: 30,
             slate: renditions("slate"),
-            dash_origin: None,
+            dash_origin: Some(format!("{origin}/live/live1/manifest.mpd")),
             dash_ad_codecs: interlude_sim::media::CODECS.to_owned(),
         }],
         ad_delivery: AdDelivery::Proxy,
@@ -378,14 +380,23 @@ async fn an_mp4_creative_is_skipped_as_new_then_conditioned_and_stitched_at_the_
         ..StitcherConfig::default()
     };
     let beacons = Arc::new(MemoryBeaconSink::default());
-    let stitcher: Arc<Stitcher> =
-        Stitcher::builder(config, base.clone(), decider, beacons.clone(), now.clone())
-            .conditioning(Some(conditioning.clone()))
-            .build()
-            .unwrap();
+    let stitcher: Arc<Stitcher> = Stitcher::builder(
+        config,
+        base.clone(),
+        decider.clone(),
+        beacons.clone(),
+        now.clone(),
+    )
+    .conditioning(Some(conditioning.clone()))
+    .build()
+    .unwrap();
     stitcher.start();
     let app = routes::router(stitcher.clone())
-        .merge(condition_routes::media_router(conditioning.clone()));
+        .merge(condition_routes::media_router(conditioning.clone()))
+        .merge(explain::router_with_conditioning(
+            decider,
+            Some((conditioning.clone(), stitcher.clone())),
+        ));
     tokio::spawn(async move { axum::serve(listener, app).await });
 
     // First break (30..50 s): the ad is chosen, skipped as new, and queued.
@@ -439,6 +450,20 @@ async fn an_mp4_creative_is_skipped_as_new_then_conditioned_and_stitched_at_the_
         );
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
+
+    // The decision explainer says so for the channel.
+    let explained: serde_json::Value = reqwest::get(format!(
+        "{base}/v1/decisions/explain?channel=live1&duration=20&device=tv&country=DE"
+    ))
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(
+        explained["conditioning"][0]["readiness"], "READY",
+        "{explained:#}"
+    );
 
     // The next break that starts after a new session joins stitches the conditioned ad.
     let second = new_session(&base).await;
@@ -533,6 +558,33 @@ async fn an_mp4_creative_is_skipped_as_new_then_conditioned_and_stitched_at_the_
     assert!(
         (lufs + 23.0).abs() <= 1.0,
         "the stitched ad measures {lufs} LUFS, target -23 ± 1"
+    );
+
+    // A DASH session of the same viewer plays the same decision: an ad Period over the conditioned segments,
+    // through the same ad segment route.
+    let instance = ad_segments[0]
+        .split("/ads/")
+        .nth(1)
+        .and_then(|rest| rest.split('/').next())
+        .unwrap()
+        .to_owned();
+    let mpd = reqwest::get(format!("{base}/s/{second}/manifest.mpd"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let parsed = interlude_dash::parse_mpd(&mpd).unwrap_or_else(|e| panic!("{e}\n{mpd}"));
+    assert!(
+        parsed
+            .periods
+            .iter()
+            .any(|p| p.id.as_deref().is_some_and(|id| id.contains("ad"))),
+        "no ad Period:\n{mpd}"
+    );
+    assert!(
+        mpd.contains(&instance),
+        "the MPD plays ad {instance}:\n{mpd}"
     );
 
     // Its server-side beacons fired like any ad's.

@@ -443,6 +443,34 @@ impl Conditioning {
         })
     }
 
+    /// Whether `source` is conditioned for `channel`, without queueing anything (the decision explainer).
+    pub async fn readiness(
+        &self,
+        channel: &str,
+        snapshot: &ChannelSnapshot,
+        source: &ConditioningSource,
+    ) -> Result<(), NotReadyReason> {
+        let set = self
+            .variant_set(channel, snapshot)
+            .map_err(|_| NotReadyReason::NoVariantMatch)?;
+        let spec = self
+            .spec(source, &set)
+            .map_err(|_| NotReadyReason::NoVariantMatch)?;
+        match interlude_condition::jobs::readiness(
+            self.conditioner.queue().as_ref(),
+            &spec.creative,
+            &set.hash(),
+        )
+        .await
+        {
+            Ok(Readiness::Ready(_)) => Ok(()),
+            Ok(Readiness::NotReady(reason)) => Err(reason),
+            Err(e) => Err(NotReadyReason::TranscodeError(format!(
+                "queue unavailable: {e}"
+            ))),
+        }
+    }
+
     /// Queues `source` for `set` ahead of need (after every job a break is waiting for).
     pub async fn precondition(
         &self,
