@@ -98,6 +98,9 @@ pub struct Conditioning {
     segment_duration_ms: Option<u32>,
     sets: DashMap<String, ChannelSet>,
     answers: DashMap<String, Cached>,
+    /// One question to the queue per job at a time: the viewers of a break decided at once wait for it and
+    /// read its answer (so a new creative is `NEW_CREATIVE` once, then `TRANSCODE_IN_PROGRESS`).
+    asking: DashMap<String, Arc<tokio::sync::Mutex<()>>>,
     skips: DashMap<&'static str, u64>,
     clock: Clock,
 }
@@ -168,6 +171,7 @@ impl Conditioning {
             segment_duration_ms: config.segment_duration_ms,
             sets: DashMap::new(),
             answers: DashMap::new(),
+            asking: DashMap::new(),
             skips: DashMap::new(),
             clock,
         })
@@ -316,21 +320,32 @@ impl Conditioning {
             Ok(spec) => spec.id(),
             Err(_) => return Err(fresh(NotReadyReason::NoVariantMatch)),
         };
-        let media = match self.answers.get(&id).map(|c| c.clone()) {
-            Some(Cached {
-                answer: Answer::Ready(media),
-                at,
-            }) if at.elapsed() < READY_TTL => media,
-            Some(Cached {
-                answer: Answer::NotReady(reason),
-                at,
-            }) if at.elapsed() < NOT_READY_TTL => {
+        let media = match self.cached(&id) {
+            Some(Answer::Ready(media)) => media,
+            Some(Answer::NotReady(reason)) => {
                 return Err(Skip {
                     reason,
                     fresh: false,
                 });
             }
-            _ => {
+            None => {
+                let lock = self.asking.entry(id.clone()).or_default().clone();
+                let _asking = lock.lock().await;
+                // Another decision may have asked while this one waited.
+                match self.cached(&id) {
+                    Some(Answer::Ready(media)) => {
+                        self.asking.remove(&id);
+                        return self.for_channel(snapshot, &set, &media);
+                    }
+                    Some(Answer::NotReady(reason)) => {
+                        self.asking.remove(&id);
+                        return Err(Skip {
+                            reason,
+                            fresh: false,
+                        });
+                    }
+                    None => {}
+                }
                 let answer = self.ask(spec, deadline_ms).await;
                 let cached = match &answer {
                     // Queued now: whoever asks next sees it in progress.
@@ -343,17 +358,42 @@ impl Conditioning {
                     self.answers.clear();
                 }
                 self.answers.insert(
-                    id,
+                    id.clone(),
                     Cached {
                         answer: cached,
                         at: Instant::now(),
                     },
                 );
+                self.asking.remove(&id);
                 match answer {
                     Answer::Ready(media) => media,
                     Answer::NotReady(reason) => return Err(fresh(reason)),
                 }
             }
+        };
+        self.for_channel(snapshot, &set, &media)
+    }
+
+    /// A cached answer still standing.
+    fn cached(&self, id: &str) -> Option<Answer> {
+        let c = self.answers.get(id)?;
+        match &c.answer {
+            Answer::Ready(_) if c.at.elapsed() < READY_TTL => Some(c.answer.clone()),
+            Answer::NotReady(_) if c.at.elapsed() < NOT_READY_TTL => Some(c.answer.clone()),
+            _ => None,
+        }
+    }
+
+    /// The conditioned renditions `media` mapped onto the channel's content renditions.
+    fn for_channel(
+        &self,
+        snapshot: &ChannelSnapshot,
+        set: &VariantSet,
+        media: &BTreeMap<String, RenditionMedia>,
+    ) -> Result<ConditionedAd, Skip> {
+        let fresh = |reason| Skip {
+            reason,
+            fresh: true,
         };
         let mut segment_urls = Vec::with_capacity(snapshot.renditions.len());
         let mut micros: Option<Arc<[u64]>> = None;
@@ -502,3 +542,6 @@ fn candidate(f: &interlude_decision::SourceFile) -> SourceCandidate {
         api_framework: f.api_framework.clone(),
     }
 }
+
+#[cfg(test)]
+mod tests;
