@@ -469,7 +469,11 @@ async fn decisioning(
 /// mode the PostgreSQL table every node and `interlude condition` worker shares), this node's worker pool
 /// fetching sources through a guarded client of `[outbound]`, outputs served under `/v1/conditioned/` unless
 /// `condition.public_base_url` names another place.
-async fn conditioning(config: &InterludeConfig, clock: Clock) -> Result<Option<Arc<Conditioning>>> {
+/// `None` when `condition.enabled` is off. `interlude condition` runs workers alone through this too.
+pub async fn conditioning(
+    config: &InterludeConfig,
+    clock: Clock,
+) -> Result<Option<Arc<Conditioning>>> {
     let c = &config.condition;
     if !c.enabled {
         return Ok(None);
