@@ -43,7 +43,20 @@ make ads/ad30 30 "AD 30s" 0x2e7d32 880
 make slate 2 "SLATE" 0x555555 220 2 "-bf 0"
 
 # Every file must decode.
-for f in assets/*/r*/*.ts assets/ads/*/r*/*.ts; do
+# A third-party creative as ad servers deliver it: one progressive MP4 at another size (4:3), frame rate
+# (30 fps) and loudness (about -14 LUFS, 9 dB over EBU R128) than the channel, with stereo audio. The stitcher
+# conditions it before it can play (crates/condition; the demo's "loud-mp4" tag).
+mkdir -p assets/thirdparty
+ffmpeg -hide_banner -loglevel error -y \
+  -f lavfi -i "testsrc2=size=640x480:rate=30:duration=10" \
+  -f lavfi -i "sine=frequency=1000:sample_rate=44100:duration=10,volume=7dB" \
+  -vf "drawbox=x=0:y=0:w=iw:h=ih/5:color=0x6a1b9a@0.8:t=fill,drawtext=fontfile=${FONT}:text='MP4 AD 10s  %{pts\\:hms}':fontcolor=white:fontsize=h/12:x=(w-tw)/2:y=h/20" \
+  -c:v libx264 -profile:v high -preset medium -threads 1 -pix_fmt yuv420p -b:v 250k -maxrate 300k -bufsize 600k \
+  -c:a aac -ac 2 -b:a 96k \
+  -bitexact -fflags +bitexact -flags:v +bitexact -flags:a +bitexact -map_metadata -1 -movflags +faststart \
+  assets/thirdparty/loud-10s.mp4
+
+for f in assets/*/r*/*.ts assets/ads/*/r*/*.ts assets/thirdparty/*.mp4; do
   ffmpeg -hide_banner -v error -i "$f" -f null - || { echo "does not decode: $f" >&2; exit 1; }
 done
 du -sh assets

@@ -35,15 +35,28 @@ impl CreativeKey {
     /// `adId`, else `id`, else the source URI.
     pub fn from_creative(creative: &interlude_vast::Creative, source_uri: &str) -> CreativeKey {
         let known = |s: &str| !s.trim().is_empty() && !s.trim().eq_ignore_ascii_case("unknown");
-        if let Some(u) = creative.universal_ad_ids.iter().find(|u| known(&u.value)) {
-            return CreativeKey::universal_ad_id(&u.id_registry, &u.value);
+        let uaid = creative.universal_ad_ids.iter().find(|u| known(&u.value));
+        CreativeKey::from_ids(
+            uaid.map(|u| (u.id_registry.as_str(), u.value.as_str())),
+            creative.ad_id.as_deref(),
+            creative.id.as_deref(),
+            source_uri,
+        )
+    }
+
+    /// The best key among ids already read from a VAST creative (`UniversalAdId` registry and value, `adId`,
+    /// `id`), by the same rule as [`CreativeKey::from_creative`].
+    pub fn from_ids(
+        universal_ad_id: Option<(&str, &str)>,
+        ad_id: Option<&str>,
+        id: Option<&str>,
+        source_uri: &str,
+    ) -> CreativeKey {
+        let known = |s: &&str| !s.trim().is_empty() && !s.trim().eq_ignore_ascii_case("unknown");
+        if let Some((registry, value)) = universal_ad_id.filter(|(_, v)| known(v)) {
+            return CreativeKey::universal_ad_id(registry, value);
         }
-        match creative
-            .ad_id
-            .as_deref()
-            .filter(|s| known(s))
-            .or(creative.id.as_deref().filter(|s| known(s)))
-        {
+        match ad_id.filter(known).or(id.filter(known)) {
             Some(id) => CreativeKey::creative_id(id),
             None => CreativeKey::source_uri(source_uri),
         }

@@ -68,19 +68,21 @@ impl Conditioner {
         &self.queue
     }
 
+    /// The recipe this conditioner applies for a channel with `variant_set`.
+    pub fn recipe(&self, variant_set: &VariantSet) -> Recipe {
+        Recipe {
+            variant_set: variant_set.clone(),
+            loudness: self.loudness,
+            encoder: self.encoder.clone(),
+        }
+    }
+
     fn spec(
         &self,
         creative: &interlude_vast::Creative,
         variant_set: &VariantSet,
     ) -> Result<JobSpec> {
-        JobSpec::for_creative(
-            creative,
-            Recipe {
-                variant_set: variant_set.clone(),
-                loudness: self.loudness,
-                encoder: self.encoder.clone(),
-            },
-        )
+        JobSpec::for_creative(creative, self.recipe(variant_set))
     }
 
     async fn submit(
@@ -105,7 +107,19 @@ impl Conditioner {
         deadline_ms: Option<u64>,
         now_ms: u64,
     ) -> Result<Readiness> {
-        let spec = match self.spec(creative, variant_set) {
+        self.ensure_spec(self.spec(creative, variant_set), deadline_ms, now_ms)
+            .await
+    }
+
+    /// As [`Conditioner::ensure`], for a spec the caller made ([`JobSpec::for_candidates`] with
+    /// [`Conditioner::recipe`]); an [`Error::NoSource`] there is [`NotReadyReason::NoVariantMatch`].
+    pub async fn ensure_spec(
+        &self,
+        spec: Result<JobSpec>,
+        deadline_ms: Option<u64>,
+        now_ms: u64,
+    ) -> Result<Readiness> {
+        let spec = match spec {
             Ok(spec) => spec,
             Err(Error::NoSource { .. }) => {
                 return Ok(Readiness::NotReady(NotReadyReason::NoVariantMatch));
@@ -138,6 +152,11 @@ impl Conditioner {
         now_ms: u64,
     ) -> Result<JobRecord> {
         let spec = self.spec(creative, variant_set)?;
+        self.submit(spec, None, now_ms).await
+    }
+
+    /// As [`Conditioner::precondition`], for a spec the caller made.
+    pub async fn precondition_spec(&self, spec: JobSpec, now_ms: u64) -> Result<JobRecord> {
         self.submit(spec, None, now_ms).await
     }
 }

@@ -149,7 +149,8 @@ pub struct ChannelDefaults {
     pub audio_sample_rate: u32,
     /// Audio channels.
     pub audio_channels: u8,
-    /// Audio bits per second (lowered to a quarter of a small variant's budget).
+    /// Audio bits per second (lowered to a quarter of a small variant's budget, but not under 24 kbit/s a
+    /// channel).
     pub audio_bitrate: u64,
     /// Segment duration in milliseconds (the media playlists' `EXT-X-TARGETDURATION`).
     pub segment_duration_ms: u32,
@@ -331,7 +332,12 @@ fn rendition(v: &VariantInfo, d: &ChannelDefaults) -> Result<Option<RenditionSpe
         codec,
         sample_rate: d.audio_sample_rate,
         channels: d.audio_channels,
-        bitrate: d.audio_bitrate.min(budget / 4 / 8_000 * 8_000).max(32_000),
+        // Not under 24 kbit/s a channel: AAC-LC starved below that adds audible noise, which also measures
+        // louder (a −23 LUFS tone encoded at 40 kbit/s stereo measures −22.1), failing the loudness check.
+        bitrate: d
+            .audio_bitrate
+            .min(budget / 4 / 8_000 * 8_000)
+            .max((24_000 * u64::from(d.audio_channels)).max(32_000)),
     });
     let video_bitrate = budget.saturating_sub(audio.as_ref().map_or(0, |a| a.bitrate));
     if video_bitrate < 32_000 {
@@ -447,6 +453,29 @@ mod tests {
         let set = VariantSet::from_variants(&[v], &d).expect("default frame rate applies");
         assert_eq!(set.renditions[0].audio, None);
         assert_eq!(set.renditions[0].video.bitrate, 720_000);
+    }
+
+    #[test]
+    fn audio_of_a_small_variant_keeps_24_kbits_a_channel() {
+        let small = VariantInfo {
+            uri: "v.m3u8".into(),
+            bandwidth: 210_000,
+            codecs: Some("avc1.4d401e,mp4a.40.2".into()),
+            resolution: Some((320, 180)),
+            frame_rate: Some(25.0),
+        };
+        let bitrate = |channels| {
+            let d = ChannelDefaults {
+                audio_channels: channels,
+                ..ChannelDefaults::default()
+            };
+            VariantSet::from_variants(std::slice::from_ref(&small), &d)
+                .ok()
+                .and_then(|s| s.renditions[0].audio.as_ref().map(|a| a.bitrate))
+        };
+        // A quarter of 189 kbit/s is 40 kbit/s in 8k steps: enough for mono, too little for stereo.
+        assert_eq!(bitrate(1), Some(40_000));
+        assert_eq!(bitrate(2), Some(48_000));
     }
 
     #[test]

@@ -1,13 +1,15 @@
 //! Ads from outside the catalog's own creatives, offered to a pod at decision time: a line item's third-party
 //! VAST tag once fetched and resolved, or a programmatic bid's VAST markup.
 //!
-//! Server-side insertion splices the ad's segments into the stream, so an external ad is only usable with an
-//! HLS rendition (a streaming `MediaFile` of type `application/x-mpegURL`); a progressive MP4 would need
-//! transcoding first, which this platform does not do on the request path. What cannot be used is refused
-//! with the VAST 4.2 error code the third party should hear (§2.3.6.3: 200, 202, 403).
+//! Server-side insertion splices the ad's segments into the stream. An ad with an HLS rendition (a streaming
+//! `MediaFile` of type `application/x-mpegURL`) is stitched as it is; an ad that offers only files to
+//! transcode (a `Mezzanine` or a progressive video `MediaFile`) carries them as its
+//! [`ConditioningSource`], and the stitcher plays it once it has been conditioned to the channel's renditions
+//! (never on the request path: until then it is skipped). What cannot be used either way is refused with the
+//! VAST 4.2 error code the third party should hear (§2.3.6.3: 200, 202, 403).
 
-use crate::{CreativeRendition, PodAd};
-use interlude_vast::{Ad, AdBody, Delivery};
+use crate::{ConditioningSource, CreativeRendition, PodAd, SourceFile};
+use interlude_vast::{Ad, AdBody, Creative, Delivery, Linear};
 use serde::Serialize;
 
 use crate::pod::Tier;
@@ -55,8 +57,62 @@ fn is_hls(mime: &str) -> bool {
     m == "application/x-mpegurl" || m == "application/vnd.apple.mpegurl"
 }
 
-/// The stitchable form of a resolved InLine ad: its first linear creative, HLS renditions, impression and
-/// linear tracking URLs. `ad_instance_id` is left empty for the engine to assign.
+/// Whether a file could be a transcoding source: progressive, not interactive, with a URL, and video (a
+/// mezzanine's type is optional in VAST 4). The conditioner makes the final choice among them.
+fn transcodable(f: &SourceFile) -> bool {
+    f.progressive
+        && f.api_framework.is_none()
+        && !f.uri.is_empty()
+        && (f.mime_type.starts_with("video/") || (f.mezzanine && f.mime_type.is_empty()))
+}
+
+/// What conditioning needs of `creative`, when it offers at least one file that could be transcoded.
+fn conditioning_source(creative: &Creative, linear: &Linear) -> Option<ConditioningSource> {
+    let files = &linear.media_files;
+    let sources: Vec<SourceFile> = files
+        .mezzanines
+        .iter()
+        .map(|m| SourceFile {
+            uri: m.url.trim().to_owned(),
+            mime_type: m.mime_type.trim().to_ascii_lowercase(),
+            progressive: m.delivery == Delivery::Progressive,
+            width: m.width,
+            height: m.height,
+            bitrate_kbps: None,
+            file_size: m.file_size,
+            mezzanine: true,
+            api_framework: None,
+        })
+        .chain(files.media_files.iter().map(|f| SourceFile {
+            uri: f.url.trim().to_owned(),
+            mime_type: f.mime_type.trim().to_ascii_lowercase(),
+            progressive: f.delivery == Delivery::Progressive,
+            width: f.width,
+            height: f.height,
+            bitrate_kbps: f.max_bitrate.or(f.bitrate),
+            file_size: f.file_size,
+            mezzanine: false,
+            api_framework: f.api_framework.clone(),
+        }))
+        .collect();
+    if !sources.iter().any(transcodable) {
+        return None;
+    }
+    Some(ConditioningSource {
+        universal_ad_id: creative
+            .universal_ad_ids
+            .iter()
+            .find(|u| !u.value.trim().is_empty() && !u.value.trim().eq_ignore_ascii_case("unknown"))
+            .map(|u| (u.id_registry.trim().to_owned(), u.value.trim().to_owned())),
+        ad_id: creative.ad_id.clone(),
+        creative_id: creative.id.clone(),
+        files: sources,
+    })
+}
+
+/// The stitchable form of a resolved InLine ad: its first linear creative, HLS renditions (or, without any,
+/// the files to condition), impression and linear tracking URLs. `ad_instance_id` is left empty for the
+/// engine to assign.
 pub fn pod_ad_from_vast(ad: &Ad) -> Result<PodAd, Unusable> {
     let AdBody::InLine(inline) = &ad.body else {
         return Err(unusable(200, "a Wrapper where an InLine ad was expected"));
@@ -91,15 +147,20 @@ pub fn pod_ad_from_vast(ad: &Ad) -> Result<PodAd, Unusable> {
             playlist_url: f.url.trim().to_owned(),
         })
         .collect();
-    if renditions.is_empty() {
-        return Err(unusable(
-            403,
-            format!(
-                "no HLS MediaFile among {} (progressive files need transcoding before they can be stitched)",
-                linear.media_files.media_files.len()
-            ),
-        ));
-    }
+    let source = if renditions.is_empty() {
+        let source = conditioning_source(creative, linear).ok_or_else(|| {
+            unusable(
+                403,
+                format!(
+                    "neither an HLS MediaFile nor a progressive video file or Mezzanine to transcode among {} files",
+                    linear.media_files.media_files.len() + linear.media_files.mezzanines.len()
+                ),
+            )
+        })?;
+        Some(Box::new(source))
+    } else {
+        None
+    };
     let creative_id = creative
         .universal_ad_ids
         .iter()
@@ -131,6 +192,7 @@ pub fn pod_ad_from_vast(ad: &Ad) -> Result<PodAd, Unusable> {
             .filter(|(_, u)| !u.is_empty())
             .collect(),
         bid: None,
+        source,
     })
 }
 
@@ -181,9 +243,43 @@ mod tests {
     }
 
     #[test]
-    fn progressive_only_and_missing_duration_are_refused_with_their_codes() {
-        let mp4 = r#"<MediaFile delivery="progressive" type="video/mp4" width="1" height="1"><![CDATA[https://cdn.example/ad.mp4]]></MediaFile>"#;
-        let e = pod_ad_from_vast(&ad(mp4, "<Duration>00:00:15</Duration>")).unwrap_err();
+    fn a_progressive_only_inline_carries_its_files_for_conditioning() {
+        let mp4 = r#"<MediaFile delivery="progressive" type="video/MP4" width="1280" height="720" bitrate="2000"><![CDATA[https://cdn.example/ad.mp4]]></MediaFile>
+            <Mezzanine delivery="progressive" type="video/quicktime" width="1920" height="1080"><![CDATA[https://cdn.example/ad.mov]]></Mezzanine>"#;
+        let p = pod_ad_from_vast(&ad(mp4, "<Duration>00:00:15</Duration>")).unwrap();
+        assert!(p.renditions.is_empty());
+        let source = p.source.expect("a conditioning source");
+        assert_eq!(
+            source.universal_ad_id,
+            Some(("ad-id.org".to_owned(), "UAID-1".to_owned()))
+        );
+        assert_eq!(source.ad_id.as_deref(), Some("ad-9"));
+        let uris: Vec<&str> = source.files.iter().map(|f| f.uri.as_str()).collect();
+        assert_eq!(
+            uris,
+            ["https://cdn.example/ad.mov", "https://cdn.example/ad.mp4"],
+            "mezzanines first"
+        );
+        assert_eq!(source.files[1].mime_type, "video/mp4");
+        assert_eq!(source.files[1].bitrate_kbps, Some(2000));
+        assert!(source.files[0].mezzanine && source.files[0].progressive);
+    }
+
+    #[test]
+    fn an_hls_inline_needs_no_conditioning() {
+        let hls = r#"<MediaFile delivery="streaming" type="application/x-mpegURL" width="1" height="1"><![CDATA[https://cdn.example/a.m3u8]]></MediaFile>
+            <MediaFile delivery="progressive" type="video/mp4" width="1" height="1"><![CDATA[https://cdn.example/a.mp4]]></MediaFile>"#;
+        let p = pod_ad_from_vast(&ad(hls, "<Duration>00:00:15</Duration>")).unwrap();
+        assert_eq!(p.renditions.len(), 1);
+        assert_eq!(p.source, None);
+    }
+
+    #[test]
+    fn nothing_stitchable_or_transcodable_and_missing_duration_are_refused_with_their_codes() {
+        let vpaid = r#"<MediaFile delivery="progressive" type="application/javascript" apiFramework="VPAID" width="1" height="1"><![CDATA[https://cdn.example/ad.js]]></MediaFile>
+            <MediaFile delivery="progressive" type="image/png" width="1" height="1"><![CDATA[https://cdn.example/ad.png]]></MediaFile>
+            <MediaFile delivery="streaming" type="application/dash+xml" width="1" height="1"><![CDATA[https://cdn.example/ad.mpd]]></MediaFile>"#;
+        let e = pod_ad_from_vast(&ad(vpaid, "<Duration>00:00:15</Duration>")).unwrap_err();
         assert_eq!(e.code, 403, "{e}");
         let hls = r#"<MediaFile delivery="streaming" type="application/vnd.apple.mpegurl" width="1" height="1"><![CDATA[https://cdn.example/a.m3u8]]></MediaFile>"#;
         assert_eq!(pod_ad_from_vast(&ad(hls, "")).unwrap_err().code, 202);

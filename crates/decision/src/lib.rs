@@ -20,6 +20,6 @@ pub mod targeting;
 pub mod testing;
 
 pub use request::{
-    CreativeRendition, Pod, PodAd, PodError, PodFuture, PodRequest, PodSource, PrivacySignals,
-    ViewerContext, WonBid,
+    ConditioningSource, CreativeRendition, Pod, PodAd, PodError, PodFuture, PodRequest, PodSource,
+    PrivacySignals, SourceFile, ViewerContext, WonBid,
 };

@@ -85,6 +85,47 @@ pub struct CreativeRendition {
     pub playlist_url: String,
 }
 
+/// A file of a creative that a conditioner may transcode into stitchable renditions: a VAST 4 `Mezzanine`
+/// (IAB VAST 4.2 §3.9.2) or a progressive `MediaFile` (§3.9.1). Carried as the VAST described it; which one
+/// to use is the conditioner's choice.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SourceFile {
+    /// Where it is.
+    pub uri: String,
+    /// `type`, lower case (may be empty for a mezzanine).
+    pub mime_type: String,
+    /// `delivery="progressive"`.
+    pub progressive: bool,
+    /// Width in pixels (0: unknown).
+    pub width: u64,
+    /// Height in pixels (0: unknown).
+    pub height: u64,
+    /// `maxBitrate`, else `bitrate`, kbit/s.
+    pub bitrate_kbps: Option<u64>,
+    /// `fileSize`, bytes.
+    pub file_size: Option<u64>,
+    /// From `Mezzanine` rather than `MediaFile`.
+    pub mezzanine: bool,
+    /// `apiFramework`, when set (an interactive unit, never a source).
+    pub api_framework: Option<String>,
+}
+
+/// What a creative without HLS renditions offers for conditioning (transcoding to the channel's renditions
+/// before it can be stitched): the ids that name it across ad servers and its source files.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ConditioningSource {
+    /// VAST 4 `UniversalAdId`: `idRegistry` and value (IAB VAST 4.2 §3.7.1).
+    pub universal_ad_id: Option<(String, String)>,
+    /// `Creative@adId`.
+    pub ad_id: Option<String>,
+    /// `Creative@id`.
+    pub creative_id: Option<String>,
+    /// Mezzanines first, then media files, in document order.
+    pub files: Vec<SourceFile>,
+}
+
 /// One ad chosen for a viewer.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PodAd {
@@ -108,6 +149,10 @@ pub struct PodAd {
     /// For a programmatic ad, the bid it won with: whom its notices go to and their macros' values.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bid: Option<WonBid>,
+    /// For a creative offered only as files to transcode (no HLS renditions), what conditioning needs; the
+    /// stitcher resolves it to the conditioned renditions, or skips the ad until they are ready.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<Box<ConditioningSource>>,
 }
 
 /// The bid behind a programmatic ad: who is told of the win and billed (`nurl`, `burl`), and the values of

@@ -207,6 +207,7 @@ fn external(
             impression_urls: vec![format!("https://3p.example/{id}")],
             tracking_urls: Vec::new(),
             bid: None,
+            source: None,
         },
     }
 }

@@ -43,6 +43,8 @@ enum Command {
     Serve(cmd::serve::ServeArgs),
     /// Run one event processor of distributed mode (Kafka log → PostgreSQL, exactly once).
     Process(cmd::process::ProcessArgs),
+    /// Run creative conditioning workers on the shared job queue (distributed mode: PostgreSQL).
+    Condition(cmd::condition::ConditionArgs),
     /// Shadow replay: reprocess recorded events with a candidate configuration; `replay diff` explains changes.
     Replay(cmd::replay::ReplayArgs),
     /// The whole loop on one machine: origin, stitcher, simulated viewers, counted beacons.
@@ -120,6 +122,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Loadgen(args) => runtime()?.block_on(cmd::loadgen::run(args)),
         Command::Bench { command } => runtime()?.block_on(cmd::bench::run(command, config)),
         Command::Replay(args) => cmd::replay::run(args, config.interlude),
+        Command::Condition(args) => {
+            interlude_server::telemetry::init_logging(&config.log)?;
+            runtime()?.block_on(cmd::condition::run(args, config.interlude))
+        }
         Command::Process(args) => {
             interlude_server::telemetry::init_logging(&config.log)?;
             runtime()?.block_on(cmd::process::run(args, config.interlude))

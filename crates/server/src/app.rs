@@ -20,6 +20,7 @@ use interlude_decision::reservation::{ReservationBook, Reservations};
 use interlude_store::redis::{RedisReservations, RedisSessionShare};
 
 use crate::collector::{Collector, PipelineBeaconSink};
+use crate::conditioning::Conditioning;
 use crate::decisioning::admin::LiveCatalog;
 use crate::decisioning::decider::Decider;
 use crate::edge::auth::{Producers, guard, read_scope};
@@ -50,6 +51,8 @@ pub struct App {
     pub beacons: Arc<PipelineBeaconSink>,
     /// Third parties' pixels fired by the server (drained at shutdown).
     pub outbox: Arc<PixelOutbox>,
+    /// Creative conditioning, when `[condition]` enables it.
+    pub conditioning: Option<Arc<Conditioning>>,
 }
 
 impl std::fmt::Debug for App {
@@ -93,6 +96,7 @@ impl App {
             Some(outbox.clone()),
         ));
         let (pods, decisioning) = decisioning(&config, clock.clone(), &collector, &outbox).await?;
+        let conditioning = conditioning(&config, clock.clone()).await?;
         let signer = collector.clone();
         let issuer = collector.clone();
         let stitcher = Stitcher::builder(
@@ -109,6 +113,7 @@ impl App {
         .instance_issuer(Some(Arc::new(move |session, id| {
             issuer.issue_instance(session, id)
         })))
+        .conditioning(conditioning.clone())
         .build()?;
         stitcher.start();
         let readiness = Readiness::new();
@@ -124,6 +129,7 @@ impl App {
             readiness,
             beacons,
             outbox,
+            conditioning,
         })
     }
 
@@ -188,6 +194,10 @@ impl App {
     /// event store, whose records are the bill, is closed before this wait.
     pub async fn shutdown(&self) -> Result<()> {
         self.readiness.set(false);
+        if let Some(conditioning) = &self.conditioning {
+            // Its jobs are durable: a job stopped mid-way resumes from its last finished rendition.
+            conditioning.shutdown().await;
+        }
         self.beacons.close().await;
         let committed = self
             .collector
@@ -259,7 +269,12 @@ impl App {
         if let Some((decider, catalogs)) = &self.decisioning {
             routes = routes
                 .merge(guard(
-                    crate::decisioning::explain::router(decider.clone()),
+                    crate::decisioning::explain::router_with_conditioning(
+                        decider.clone(),
+                        self.conditioning
+                            .clone()
+                            .map(|c| (c, self.stitcher.clone())),
+                    ),
                     read.clone(),
                 ))
                 .merge(crate::decisioning::vast_routes::router(
@@ -269,6 +284,30 @@ impl App {
                 ));
             if let Some(token) = token {
                 routes = routes.merge(crate::decisioning::admin::router(catalogs.clone(), token));
+            }
+        }
+        if let Some(conditioning) = &self.conditioning {
+            routes = routes.merge(crate::conditioning::routes::media_router(
+                conditioning.clone(),
+            ));
+            if let Some(token) = token {
+                let http = interlude_outbound::GuardedClient::new(&config.outbound)
+                    .map_err(boxed)
+                    .map_err(Error::startup("building the outbound client ([outbound])"))?;
+                let demand = &config.decision.demand;
+                routes = routes.merge(crate::conditioning::routes::api_router(
+                    crate::conditioning::routes::ConditionApi {
+                        conditioning: conditioning.clone(),
+                        stitcher: self.stitcher.clone(),
+                        http,
+                        resolve: interlude_vast::ResolveConfig {
+                            max_depth: demand.vast_max_wrappers,
+                            hop_timeout: Duration::from_millis(demand.vast_hop_timeout_ms),
+                            total_timeout: Duration::from_millis(demand.vast_total_timeout_ms),
+                        },
+                    },
+                    token,
+                ));
             }
         }
         let mut viewer_routes = routes::router(self.stitcher.clone());
@@ -448,6 +487,67 @@ fn reservations(config: &InterludeConfig) -> Result<Arc<dyn Reservations>> {
             d.redis_url
         )))?;
     Ok(redis)
+}
+
+/// Creative conditioning from `[condition]`: the job queue (redb beside the event store, or in distributed
+/// mode the PostgreSQL table every node and `interlude condition` worker shares), this node's worker pool
+/// fetching sources through a guarded client of `[outbound]`, outputs served under `/v1/conditioned/` unless
+/// `condition.public_base_url` names another place.
+/// `None` when `condition.enabled` is off. `interlude condition` runs workers alone through this too.
+pub async fn conditioning(
+    config: &InterludeConfig,
+    clock: Clock,
+) -> Result<Option<Arc<Conditioning>>> {
+    let c = &config.condition;
+    if !c.enabled {
+        return Ok(None);
+    }
+    let queue: Arc<dyn interlude_condition::JobQueue> = if config.distributed.enabled {
+        let url = &config.distributed.postgres_url;
+        Arc::new(
+            interlude_condition::jobs::pg::PgQueue::connect(url)
+                .await
+                .map_err(boxed)
+                .map_err(Error::startup(format!(
+                    "opening the conditioning queue in PostgreSQL {url:?}"
+                )))?,
+        )
+    } else {
+        let dir = &config.events.data_dir;
+        let path = dir.join("condition.redb");
+        let queue = std::fs::create_dir_all(dir)
+            .map_err(boxed)
+            .and_then(|()| interlude_condition::RedbQueue::open(&path).map_err(boxed))
+            .map_err(Error::startup(format!(
+                "opening the conditioning queue {}",
+                path.display()
+            )))?;
+        Arc::new(queue)
+    };
+    let max_bytes = c.max_source_mb.saturating_mul(1 << 20);
+    let fetcher = crate::conditioning::GuardedFetcher::new(
+        &config.outbound,
+        max_bytes,
+        Duration::from_secs(600),
+    )
+    .map_err(boxed)
+    .map_err(Error::startup(
+        "building the conditioning fetcher's outbound client ([outbound])",
+    ))?;
+    let root = c.root_in(&config.events.data_dir);
+    let media_base = c
+        .public_base_url
+        .clone()
+        .unwrap_or_else(|| format!("{}/v1/conditioned", config.server.base_url()));
+    let conditioning =
+        Conditioning::start(c, queue, Arc::new(fetcher), root.clone(), media_base, clock)
+            .map_err(boxed)
+            .map_err(Error::startup(format!(
+                "starting creative conditioning in {}",
+                root.display()
+            )))?;
+    tracing::info!(root = %root.display(), workers = c.workers, "Creative conditioning on.");
+    Ok(Some(Arc::new(conditioning)))
 }
 
 /// Opens the outbox and starts firing through a guarded client of `[outbound]` (the same policy as every other

@@ -44,6 +44,9 @@ pub struct InterludeConfig {
     pub outbox: interlude_outbox::OutboxConfig,
     /// Who may call what, and which proxies are trusted to name the client.
     pub edge: crate::edge::EdgeConfig,
+    /// Creative conditioning: transcoding ads offered as progressive or mezzanine files to the channels'
+    /// renditions and loudness.
+    pub condition: crate::conditioning::ConditionConfig,
 }
 
 /// The `[decision]` section.
@@ -236,6 +239,7 @@ impl InterludeConfig {
         self.events.validate()?;
         self.stitcher.validate()?;
         self.edge.validate()?;
+        self.condition.validate()?;
         if let Some(token) = &self.decision.admin_token {
             crate::edge::check_token("decision.admin_token", token)?;
         }

@@ -5,6 +5,7 @@
 //! | module | what |
 //! |---|---|
 //! | [`stitcher`] | live SSAI/SGAI: channels polled once for all viewers, sessions, per-viewer HLS/DASH/interstitial playlists, ad segments with server-side beacons |
+//! | [`conditioning`] | creative conditioning in the server: the conditioner and its worker pool, conditioned ads for the stitcher, the condition API and the route serving the outputs |
 //! | [`collector`] | the event collector (`POST /v1/events`, `GET /t/{token}`) and the reports, ledger and quarantine endpoints |
 //! | [`decisioning`] | the pod decider (catalog engine plus third-party demand), the catalog admin API, VAST/VMAP for client-side players, the decision explainer |
 //! | [`ops`] | `/metrics`, `/healthz`, `/readyz`, the operator API, load shedding, the live dashboard, controls shared between nodes |
@@ -18,6 +19,7 @@
 
 pub mod app;
 pub mod collector;
+pub mod conditioning;
 pub mod config;
 pub mod decisioning;
 pub mod edge;

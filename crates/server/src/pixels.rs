@@ -297,6 +297,7 @@ mod tests {
                 ("pause".into(), "https://3p/pause".into()),
             ],
             bid: None,
+            source: None,
         }
     }
 
@@ -336,6 +337,7 @@ mod tests {
     fn a_bids_burl_is_a_billing_notice_of_the_impression_with_its_auction() {
         let ad = PodAd {
             bid: Some(won()),
+            source: None,
             ..ad()
         };
         let at = DateTime::from_timestamp(1_800_000_000, 0).expect("time");

@@ -40,6 +40,7 @@ fn decision(instance: &str) -> BreakDecision {
                 impression_urls: vec!["https://imp.example/x".into()],
                 tracking_urls: vec![("start".into(), "https://t.example/start".into())],
                 bid: None,
+                source: None,
             },
             segment_urls: vec![Arc::from(vec!["https://cdn.example/ad15/0.ts".to_owned()])],
             segment_micros: Arc::from(vec![6_000_000u64, 6_000_000, 3_000_000]),

@@ -96,7 +96,8 @@ impl Media {
     /// A static asset by its path under `assets/` (`ads/ad15/r0/index.m3u8`, `slate/r1/000.ts`, …). Only ads and
     /// slate are served this way.
     pub fn static_file(&self, path: &str) -> Option<&'static [u8]> {
-        if !(path.starts_with("ads/") || path.starts_with("slate/")) || path.contains("..") {
+        let published = ["ads/", "slate/", "thirdparty/"];
+        if !published.iter().any(|p| path.starts_with(p)) || path.contains("..") {
             return None;
         }
         ASSETS.get_file(path).map(|f| f.contents())

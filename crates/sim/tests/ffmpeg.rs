@@ -118,3 +118,43 @@ async fn served_segments_start_at_the_timeline_pts() {
             == 404
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_third_party_tag_offers_a_plain_mp4_unlike_the_channel() {
+    require("ffprobe");
+    let (base, _) = start(OriginConfig::default(), 1.0).await;
+    let vast = reqwest::get(format!("{base}/vast/loud-mp4.xml"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let mp4_url = format!("{base}/assets/thirdparty/loud-10s.mp4");
+    assert!(vast.contains(&format!("<![CDATA[{mp4_url}]]>")), "{vast}");
+    assert!(vast.contains(r#"delivery="progressive" type="video/mp4""#));
+    let r = reqwest::get(&mp4_url).await.unwrap();
+    assert_eq!(
+        r.headers().get("content-type").unwrap().to_str().unwrap(),
+        "video/mp4"
+    );
+    let bytes = r.bytes().await.unwrap();
+    let path = std::env::temp_dir().join(format!("interlude-sim-{}.mp4", std::process::id()));
+    std::fs::write(&path, &bytes).unwrap();
+    let out = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-show_entries",
+            "stream=codec_type,width,height,r_frame_rate,channels",
+            "-of",
+            "csv=p=0",
+        ])
+        .arg(&path)
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_file(&path);
+    let text = String::from_utf8_lossy(&out.stdout);
+    // 640x480 at 30 fps with stereo audio: another size, aspect, rate and layout than the channel's.
+    assert!(text.contains("video,640,480,30/1"), "{text}");
+    assert!(text.contains("audio,2"), "{text}");
+}

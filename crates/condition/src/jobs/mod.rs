@@ -42,9 +42,23 @@ impl JobSpec {
     /// The spec for a VAST creative: the creative's key, its best source file ([`crate::source::choose`]).
     pub fn for_creative(creative: &interlude_vast::Creative, recipe: Recipe) -> Result<JobSpec> {
         let candidates = crate::source::candidates(creative);
-        let source = crate::source::choose(&candidates)?.clone();
+        JobSpec::for_candidates(
+            &candidates,
+            |uri| CreativeKey::from_creative(creative, uri),
+            recipe,
+        )
+    }
+
+    /// The spec for a creative known by its files: the best of `candidates` ([`crate::source::choose`]),
+    /// keyed by `key` given the chosen file's URI.
+    pub fn for_candidates(
+        candidates: &[SourceCandidate],
+        key: impl FnOnce(&str) -> CreativeKey,
+        recipe: Recipe,
+    ) -> Result<JobSpec> {
+        let source = crate::source::choose(candidates)?.clone();
         Ok(JobSpec {
-            creative: CreativeKey::from_creative(creative, &source.uri),
+            creative: key(&source.uri),
             source,
             recipe,
         })

@@ -908,6 +908,7 @@ impl Engine {
                             impression_urls: Vec::new(),
                             tracking_urls: Vec::new(),
                             bid: None,
+                            source: None,
                         }
                     }
                 })

@@ -42,11 +42,35 @@ pub(crate) struct DemoArgs {
 }
 
 /// Points the stitcher at the simulated origin, with its slate and creatives, unless channels are configured.
-fn wire_stitcher(config: &mut AppConfig, origin: SocketAddr) {
+/// With `third_party_mp4` (the demo, not the benchmarks) and ffmpeg installed, the catalog also sells the
+/// origin's third-party tag whose creative is a plain MP4, and creative conditioning is on: the ad is skipped
+/// as `NEW_CREATIVE` at the first break and stitched once conditioned.
+fn wire_stitcher(config: &mut AppConfig, origin: SocketAddr, third_party_mp4: bool) {
     if !config.stitcher.channels.is_empty() {
         return;
     }
     let base = format!("http://{origin}");
+    let mp4_tag = if third_party_mp4 {
+        match interlude_sim::tools::require("ffmpeg")
+            .and_then(|()| interlude_sim::tools::require("ffprobe"))
+        {
+            Ok(()) => {
+                // The tag and its MP4 are on the simulated origin, a loopback address the outbound guard
+                // refuses unless the operator lists it.
+                config.outbound.allow.push(origin.to_string());
+                config.condition.enabled = true;
+                // The simulator's renditions carry mono audio.
+                config.condition.audio_channels = 1;
+                Some(format!("{base}/vast/loud-mp4.xml"))
+            }
+            Err(why) => {
+                tracing::warn!(%why, "No ffmpeg: the demo's third-party MP4 ad (which needs conditioning) is left out.");
+                None
+            }
+        }
+    } else {
+        None
+    };
     let media = Media::embedded();
     let renditions = |path: &str| -> Vec<RenditionConfig> {
         media
@@ -78,16 +102,19 @@ fn wire_stitcher(config: &mut AppConfig, origin: SocketAddr) {
         });
     }
     if config.decision.catalog.is_none() {
-        let catalog = demo_catalog(|path| {
-            renditions(path)
-                .into_iter()
-                .map(|r| Rendition {
-                    bandwidth: r.bandwidth,
-                    resolution: r.resolution,
-                    playlist: r.playlist,
-                })
-                .collect()
-        });
+        let catalog = demo_catalog(
+            |path| {
+                renditions(path)
+                    .into_iter()
+                    .map(|r| Rendition {
+                        bandwidth: r.bandwidth,
+                        resolution: r.resolution,
+                        playlist: r.playlist,
+                    })
+                    .collect()
+            },
+            mp4_tag,
+        );
         let path =
             std::env::temp_dir().join(format!("interlude-{}-catalog.toml", std::process::id()));
         match toml::to_string(&catalog).map(|text| std::fs::write(&path, text)) {
@@ -104,8 +131,9 @@ fn wire_stitcher(config: &mut AppConfig, origin: SocketAddr) {
 
 /// The demo's catalog: a beer sponsor opening every pod (but not in kids' content), a guaranteed car campaign
 /// for TV viewers, a programmatic-tier rival car brand (kept apart from the first by competitive separation),
-/// and house promos to fill.
-fn demo_catalog(renditions: impl Fn(&str) -> Vec<Rendition>) -> Catalog {
+/// and house promos to fill; with `mp4_tag`, a guaranteed line item of a third party whose VAST tag offers only
+/// a plain MP4 (conditioned before it plays).
+fn demo_catalog(renditions: impl Fn(&str) -> Vec<Rendition>, mp4_tag: Option<String>) -> Catalog {
     let flight = |days: i64| {
         let now = chrono::Utc::now();
         (
@@ -159,7 +187,7 @@ fn demo_catalog(renditions: impl Fn(&str) -> Vec<Rendition>) -> Catalog {
         field,
         values: vec![v.into()],
     };
-    Catalog {
+    let mut catalog = Catalog {
         exclusions: vec![ContentExclusion {
             when: is(Field::Genre, "kids"),
             categories: vec!["beer".into()],
@@ -209,7 +237,28 @@ fn demo_catalog(renditions: impl Fn(&str) -> Vec<Rendition>) -> Catalog {
             creative("rival-15", "rival-cars", "ad15", 15.0),
             creative("promo-30", "house", "ad30", 30.0),
         ],
+    };
+    if let Some(tag) = mp4_tag {
+        catalog
+            .advertisers
+            .push(advertiser("loud-soda", &["soft-drinks"]));
+        catalog.campaigns.push(campaign("loud-q4", "loud-soda"));
+        // Guaranteed above the car campaign, so the demo's TV viewers get it once it is conditioned.
+        catalog.line_items.push(line_item(
+            "loud-3p",
+            "loud-q4",
+            Tier::Guaranteed,
+            30.0,
+            "loud-mp4",
+            None,
+        ));
+        catalog.creatives.push(Creative {
+            renditions: Vec::new(),
+            vast_tag: Some(tag),
+            ..creative("loud-mp4", "loud-soda", "ad15", 10.0)
+        });
     }
+    catalog
 }
 
 /// A simulated origin and a stitcher wired to it, both serving in this process.
@@ -218,6 +267,8 @@ pub(crate) struct Stack {
     pub(crate) collector: Collector,
     /// The stitcher (its sessions, for benchmarks that watch them).
     pub(crate) stitcher: Arc<interlude_server::stitcher::Stitcher>,
+    /// Creative conditioning, when on.
+    pub(crate) conditioning: Option<Arc<interlude_server::conditioning::Conditioning>>,
 }
 
 /// Starts the origin on `origin.origin_listen` and the stitcher (with the ops endpoints) on `listen`, the
@@ -226,11 +277,12 @@ pub(crate) async fn start_stack(
     config: &mut AppConfig,
     origin: &OriginArgs,
     listen: SocketAddr,
+    third_party_mp4: bool,
 ) -> anyhow::Result<Stack> {
     config.server.listen = listen;
     // A laptop demo or benchmark: the public development keys, open read routes and anonymous event posts.
     config.server.insecure_dev = true;
-    wire_stitcher(config, origin.origin_listen);
+    wire_stitcher(config, origin.origin_listen, third_party_mp4);
     // Each demo or benchmark run counts its own events: a fresh store unless one is configured.
     if config.events.data_dir == interlude_server::collector::EventsConfig::default().data_dir {
         config.events.data_dir =
@@ -276,6 +328,7 @@ pub(crate) async fn start_stack(
     Ok(Stack {
         collector,
         stitcher: app.stitcher.clone(),
+        conditioning: app.conditioning.clone(),
     })
 }
 
@@ -285,7 +338,7 @@ pub(crate) async fn run(args: DemoArgs, mut config: AppConfig) -> anyhow::Result
         config.origin.break_interval_secs = 40;
     }
     config.origin = args.origin.apply(config.origin)?;
-    let stack = start_stack(&mut config, &args.origin, args.listen).await?;
+    let stack = start_stack(&mut config, &args.origin, args.listen, true).await?;
     let (listen, origin_listen) = (args.listen, args.origin.origin_listen);
     let reports = stack.collector.reports().clone();
     let totals = async || -> anyhow::Result<interlude_events::Counts> {
@@ -361,6 +414,9 @@ pub(crate) async fn run(args: DemoArgs, mut config: AppConfig) -> anyhow::Result
                 let c = totals().await?;
                 println!("  counted so far: impressions {}, starts {}, quartiles {}/{}/{}, completes {}",
                     c.impressions, c.starts, c.first_quartiles, c.midpoints, c.third_quartiles, c.completes);
+                if let Some(c) = &stack.conditioning {
+                    println!("  ads skipped until conditioned, by reason: {:?}", c.skips());
+                }
             }
             () = ops::shutdown_signal() => break,
             () = async { match deadline { Some(d) => tokio::time::sleep_until(d).await, None => std::future::pending().await } } => break,

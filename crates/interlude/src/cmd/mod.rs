@@ -7,6 +7,7 @@ pub(crate) mod bench_ingest;
 pub(crate) mod bench_memory;
 pub(crate) mod bench_pipeline;
 pub(crate) mod bench_restart;
+pub(crate) mod condition;
 pub(crate) mod contract;
 pub(crate) mod demo;
 pub(crate) mod loadgen;

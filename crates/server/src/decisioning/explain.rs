@@ -1,8 +1,9 @@
 //! The decision debug endpoint: `GET /v1/decisions/explain?channel=…&duration=…&country=…&device=…` decides a
 //! pod for a described viewer, without serving it, and returns every line item's verdict (chosen, targeting
 //! miss, out of flight, no servable creative, paced out, capped, or the pod rule that left it out), with third-party
-//! demand: each bid's verdict, refused bids and failed tags with why. Bidders are asked, but no win or loss notice is
-//! sent: nothing is served.
+//! demand: each bid's verdict, refused bids and failed tags with why; with conditioning on, whether each chosen ad
+//! that needs conditioning is ready for the channel, or why the stitcher would skip it. Bidders are asked, but no
+//! win or loss notice is sent and no conditioning is queued: nothing is served.
 
 use std::sync::Arc;
 
@@ -10,10 +11,13 @@ use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
+use interlude_condition::NotReadyReason;
 use interlude_decision::{PodRequest, ViewerContext};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
+use crate::conditioning::Conditioning;
 use crate::decisioning::decider::Decider;
+use crate::stitcher::Stitcher;
 
 /// A viewer and a break, described in a query string (the explain and VAST endpoints).
 #[derive(Debug, Deserialize)]
@@ -91,14 +95,82 @@ impl BreakQuery {
     }
 }
 
-/// The debug routes over `decider`.
-pub fn router(decider: Arc<Decider>) -> Router {
-    Router::new()
-        .route("/v1/decisions/explain", get(explain))
-        .with_state(decider)
+/// What the explainer reads.
+#[derive(Clone)]
+struct Explainer {
+    decider: Arc<Decider>,
+    /// Conditioning and the channels, to say whether each chosen ad without HLS renditions is ready.
+    conditioning: Option<(Arc<Conditioning>, Arc<Stitcher>)>,
 }
 
-async fn explain(State(decider): State<Arc<Decider>>, Query(q): Query<BreakQuery>) -> Response {
+/// The debug routes over `decider`.
+pub fn router(decider: Arc<Decider>) -> Router {
+    router_with_conditioning(decider, None)
+}
+
+/// The debug routes over `decider`; with `conditioning`, each chosen ad that needs conditioning is listed
+/// under `conditioning` with its readiness for the channel (`READY`, or the reason the stitcher would skip it:
+/// `NEW_CREATIVE`, `TRANSCODE_IN_PROGRESS`, `TRANSCODE_ERROR`, `NO_VARIANT_MATCH`). Nothing is queued.
+pub fn router_with_conditioning(
+    decider: Arc<Decider>,
+    conditioning: Option<(Arc<Conditioning>, Arc<Stitcher>)>,
+) -> Router {
+    Router::new()
+        .route("/v1/decisions/explain", get(explain))
+        .with_state(Explainer {
+            decider,
+            conditioning,
+        })
+}
+
+/// One chosen ad that needs conditioning, and whether it is ready for the channel.
+#[derive(Debug, Serialize)]
+struct ConditioningVerdict {
+    creative_id: String,
+    line_item_id: Option<String>,
+    readiness: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    detail: Option<String>,
+}
+
+async fn explain(State(x): State<Explainer>, Query(q): Query<BreakQuery>) -> Response {
     let request = q.into_request(|| "explain".to_owned(), "explain".to_owned());
-    Json(decider.decide(&request, true, false).await).into_response()
+    let decided = x.decider.decide(&request, true, false).await;
+    let Some((conditioning, stitcher)) = &x.conditioning else {
+        return Json(decided).into_response();
+    };
+    let mut verdicts = Vec::new();
+    for ad in &decided.decision.pod.ads {
+        let Some(source) = &ad.source else { continue };
+        let (readiness, detail) = match stitcher.channel(&request.channel) {
+            Ok(channel) => match conditioning
+                .readiness(&request.channel, &channel.snapshot(), source)
+                .await
+            {
+                Ok(()) => ("READY", None),
+                Err(reason) => {
+                    let detail = match &reason {
+                        NotReadyReason::TranscodeError(why) => Some(why.clone()),
+                        _ => None,
+                    };
+                    (reason.code(), detail)
+                }
+            },
+            Err(e) => ("NO_VARIANT_MATCH", Some(e.to_string())),
+        };
+        verdicts.push(ConditioningVerdict {
+            creative_id: ad.creative_id.clone(),
+            line_item_id: ad.line_item_id.clone(),
+            readiness,
+            detail,
+        });
+    }
+    let mut body = serde_json::to_value(&decided).unwrap_or_default();
+    if let Some(map) = body.as_object_mut() {
+        map.insert(
+            "conditioning".to_owned(),
+            serde_json::to_value(verdicts).unwrap_or_default(),
+        );
+    }
+    Json(body).into_response()
 }

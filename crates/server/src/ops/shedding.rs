@@ -62,6 +62,7 @@ impl Class {
         if path.starts_with("/s/")
             || path.starts_with("/v1/channels/")
             || path.starts_with("/v1/sessions")
+            || path.starts_with("/v1/conditioned/")
         {
             Class::Playlist
         } else if path.starts_with("/t/") || path == "/v1/events" {
@@ -597,6 +598,10 @@ mod tests {
         assert_eq!(Class::of("/v1/channels/live1/master.m3u8"), Class::Playlist);
         assert_eq!(Class::of("/t/token"), Class::Beacon);
         assert_eq!(Class::of("/v1/events"), Class::Beacon);
+        assert_eq!(
+            Class::of("/v1/conditioned/uaid_x/abc/640x360_25_410k/ts/000.ts"),
+            Class::Playlist
+        );
         assert_eq!(Class::of("/v1/vast"), Class::Decision);
         assert_eq!(Class::of("/v1/admin/catalog"), Class::Admin);
     }

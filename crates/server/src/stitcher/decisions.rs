@@ -34,9 +34,19 @@ pub(crate) struct Decisions {
     join_policy: JoinPolicy,
     spread_ms: u64,
     shared: Option<Arc<SharedSessions>>,
+    conditioning: Option<Arc<crate::conditioning::Conditioning>>,
 }
 
 impl Decisions {
+    /// Resolves ads offered only as files to transcode through `conditioning`.
+    pub(crate) fn with_conditioning(
+        mut self,
+        conditioning: Option<Arc<crate::conditioning::Conditioning>>,
+    ) -> Self {
+        self.conditioning = conditioning;
+        self
+    }
+
     /// Decisions from `pods`, shared through `shared` when given.
     pub(crate) fn new(
         config: &StitcherConfig,
@@ -50,6 +60,7 @@ impl Decisions {
             join_policy: config.join_policy,
             spread_ms: config.decision_spread_ms,
             shared,
+            conditioning: None,
         }
     }
 
@@ -207,6 +218,23 @@ impl Decisions {
         let mut planned = Vec::new();
         let mut resolved = Vec::new();
         'ads: for ad in pod.ads {
+            if ad.renditions.is_empty() {
+                // Offered only as a file to transcode: stitched once conditioned for this channel.
+                let Some(conditioned) = self.conditioned(session, tracked, &snapshot, &ad).await
+                else {
+                    continue;
+                };
+                planned.push(PlannedAd {
+                    ad_instance_id: ad.ad_instance_id.clone(),
+                    segment_micros: conditioned.segment_micros.to_vec(),
+                });
+                resolved.push(ResolvedAd {
+                    ad,
+                    segment_urls: conditioned.segment_urls,
+                    segment_micros: conditioned.segment_micros,
+                });
+                continue;
+            }
             let mut segment_urls = Vec::new();
             let mut canonical: Option<Arc<[u64]>> = None;
             for content in &snapshot.renditions {
@@ -261,6 +289,56 @@ impl Decisions {
                 tracing::warn!(%error, "Pod unusable; filling with slate.");
                 slate_decision(slate)
             }
+        }
+    }
+
+    /// The conditioned segments of `ad` (an ad without HLS renditions) for the session's channel, or `None`
+    /// when it is skipped for this pod: counted by reason in `stitcher_creatives_skipped_total` and logged
+    /// (at info when the queue gave the reason just now, once a second at most per creative; else at debug).
+    async fn conditioned(
+        &self,
+        session: &Session,
+        tracked: &TrackedBreak,
+        snapshot: &super::channel::ChannelSnapshot,
+        ad: &interlude_decision::PodAd,
+    ) -> Option<crate::conditioning::ConditionedAd> {
+        let skip = |reason: interlude_condition::NotReadyReason, fresh: bool| {
+            if let Some(c) = &self.conditioning {
+                c.note_skip(&reason);
+            }
+            metrics::counter!(
+                crate::telemetry::metrics::STITCHER_CREATIVES_SKIPPED,
+                "reason" => reason.code()
+            )
+            .increment(1);
+            let detail = match &reason {
+                interlude_condition::NotReadyReason::TranscodeError(why) => why.as_str(),
+                _ => "",
+            };
+            if fresh {
+                tracing::info!(
+                    session = %session.id, break_id = %tracked.id, creative = %ad.creative_id,
+                    reason = reason.code(), %detail, "Creative not conditioned for this channel yet; skipped for this pod."
+                );
+            } else {
+                tracing::debug!(
+                    session = %session.id, break_id = %tracked.id, creative = %ad.creative_id,
+                    reason = reason.code(), "Creative not conditioned yet; skipped."
+                );
+            }
+            None
+        };
+        let (Some(conditioning), Some(source)) = (&self.conditioning, &ad.source) else {
+            return skip(interlude_condition::NotReadyReason::NoVariantMatch, false);
+        };
+        // The break that needs it is this one: due now, ahead of everything conditioned in advance.
+        let deadline_ms = Some(conditioning.now_ms());
+        match conditioning
+            .resolve(&session.channel, snapshot, source, deadline_ms)
+            .await
+        {
+            Ok(conditioned) => Some(conditioned),
+            Err(s) => skip(s.reason, s.fresh),
         }
     }
 

@@ -29,6 +29,7 @@ impl ConfiguredPodSource {
                 impression_urls: Vec::new(),
                 tracking_urls: Vec::new(),
                 bid: None,
+                source: None,
             })
             .collect();
         ConfiguredPodSource {

@@ -64,9 +64,20 @@ pub struct StitcherBuilder {
     tracking_signer: Option<super::sgai::TrackingSigner>,
     outbound: interlude_outbound::OutboundConfig,
     instance_issuer: Option<super::instances::InstanceIssuer>,
+    conditioning: Option<Arc<crate::conditioning::Conditioning>>,
 }
 
 impl StitcherBuilder {
+    /// Stitches ads offered only as files to transcode once `conditioning` has conditioned them (without
+    /// it, such ads are skipped as `NO_VARIANT_MATCH`).
+    pub fn conditioning(
+        mut self,
+        conditioning: Option<Arc<crate::conditioning::Conditioning>>,
+    ) -> Self {
+        self.conditioning = conditioning;
+        self
+    }
+
     /// Issues every served ad's instance id through `issuer`, so that the collector can recognise it
     /// ([`super::instances`]).
     pub fn instance_issuer(mut self, issuer: Option<super::instances::InstanceIssuer>) -> Self {
@@ -114,13 +125,16 @@ impl StitcherBuilder {
             .pool_idle_timeout(Duration::from_secs(30))
             .build()
             .unwrap_or_default();
-        let third_party = interlude_outbound::GuardedClient::new(&with_configured_hosts(
-            self.outbound,
-            &self.config,
-        ))
-        .map_err(|e| crate::Error::Startup {
-            what: "building the stitcher's client for creatives ([outbound])".to_owned(),
-            source: Box::new(e),
+        let mut outbound = with_configured_hosts(self.outbound, &self.config);
+        if let Some(c) = &self.conditioning {
+            // The conditioned outputs are the operator's own (this server, or its CDN): proxy mode reads them.
+            allow_host_of(&mut outbound, c.media_base());
+        }
+        let third_party = interlude_outbound::GuardedClient::new(&outbound).map_err(|e| {
+            crate::Error::Startup {
+                what: "building the stitcher's client for creatives ([outbound])".to_owned(),
+                source: Box::new(e),
+            }
         })?;
         let pods: Arc<dyn PodSource> = match self.instance_issuer {
             Some(issuer) => Arc::new(super::instances::IssuingPodSource::new(self.pods, issuer)),
@@ -146,7 +160,8 @@ impl StitcherBuilder {
                     self.config.session_burst_per_ip,
                 ),
             ),
-            decisions: Decisions::new(&self.config, pods, self.shared),
+            decisions: Decisions::new(&self.config, pods, self.shared)
+                .with_conditioning(self.conditioning),
             segments: Segments::new(
                 &self.config,
                 http.clone(),
@@ -182,19 +197,24 @@ pub(super) fn with_configured_hosts(
         .iter()
         .flat_map(|c| std::iter::once(c.origin.as_str()).chain(c.dash_origin.as_deref()));
     for url in renditions.chain(origins) {
-        let Ok(url) = url::Url::parse(url) else {
-            continue;
-        };
-        let (Some(host), Some(port)) = (url.host_str(), url.port_or_known_default()) else {
-            continue;
-        };
-        // `host_str` keeps an IPv6 address in brackets, as a socket entry wants it.
-        let entry = format!("{host}:{port}");
-        if !outbound.allow.contains(&entry) {
-            outbound.allow.push(entry);
-        }
+        allow_host_of(&mut outbound, url);
     }
     outbound
+}
+
+/// Adds the host and port of `url` to `outbound`'s allow-list (plain http included).
+fn allow_host_of(outbound: &mut interlude_outbound::OutboundConfig, url: &str) {
+    let Ok(url) = url::Url::parse(url) else {
+        return;
+    };
+    let (Some(host), Some(port)) = (url.host_str(), url.port_or_known_default()) else {
+        return;
+    };
+    // `host_str` keeps an IPv6 address in brackets, as a socket entry wants it.
+    let entry = format!("{host}:{port}");
+    if !outbound.allow.contains(&entry) {
+        outbound.allow.push(entry);
+    }
 }
 
 /// Everything the stitcher routes share.
@@ -237,6 +257,7 @@ impl Stitcher {
             tracking_signer: None,
             outbound: interlude_outbound::OutboundConfig::default(),
             instance_issuer: None,
+            conditioning: None,
         }
     }
 

@@ -34,6 +34,11 @@ pub const STITCHER_SESSIONS_REFUSED: &str = "stitcher_sessions_refused_total";
 /// Break decisions not scheduled at a break's start because the session had not asked for a playlist
 /// recently (decided on request if it comes back).
 pub const STITCHER_DECISIONS_SKIPPED_IDLE: &str = "stitcher_decisions_skipped_idle_total";
+/// Ads of a decided pod left out because their creative is not conditioned for the channel yet, by reason
+/// (`NEW_CREATIVE`, `TRANSCODE_IN_PROGRESS`, `TRANSCODE_ERROR`, `NO_VARIANT_MATCH`).
+pub const STITCHER_CREATIVES_SKIPPED: &str = "stitcher_creatives_skipped_total";
+/// Conditioning jobs submitted by the stitcher and the condition API, by origin (`stitcher`, `api`).
+pub const CONDITION_JOBS_SUBMITTED: &str = "condition_jobs_submitted_total";
 /// Live sessions, by channel.
 pub const STITCHER_SESSIONS: &str = "stitcher_sessions";
 /// Sessions created, by channel.
@@ -112,6 +117,14 @@ pub fn describe() {
         (
             STITCHER_DECISIONS_SKIPPED_IDLE,
             "Break decisions not scheduled for sessions idle at the break's start.",
+        ),
+        (
+            STITCHER_CREATIVES_SKIPPED,
+            "Ads left out of a pod because their creative is not conditioned yet, by reason.",
+        ),
+        (
+            CONDITION_JOBS_SUBMITTED,
+            "Creative conditioning jobs submitted, by origin (stitcher, api).",
         ),
         (STITCHER_SESSIONS_CREATED, "Sessions created, by channel."),
         (

@@ -5,7 +5,10 @@
 //! - `GET /live/{channel}/manifest.mpd`: the same channel as a live DASH MPD (TS segments, SCTE-35 EventStream).
 //! - `GET /live/{channel}/{rendition}/{n}.ts`: segment `n`, timestamps shifted to continue the stream; 404
 //!   outside what the window has recently published.
-//! - `GET /assets/{path}`: ad creatives and slate (VOD playlists and segments).
+//! - `GET /assets/{path}`: ad creatives and slate (VOD playlists and segments), and a third party's MP4.
+//! - `GET /vast/loud-mp4.xml`: a third-party VAST tag whose only creative is that plain MP4
+//!   (`thirdparty/loud-10s.mp4`: 640×480, 30 fps, stereo, about −14 LUFS — nothing like the channel), which a
+//!   stitcher must condition before it can play it.
 
 use std::sync::Arc;
 
@@ -60,6 +63,8 @@ pub fn router(state: OriginState) -> Router {
         )
         .route("/live/{channel}/{rendition}/{segment}", get(segment))
         .route("/assets/{*path}", get(asset))
+        .route("/vast/loud-mp4.xml", get(loud_mp4_vast))
+        .route("/vast/impression", get(|| async { StatusCode::NO_CONTENT }))
         .with_state(state)
         .layer(cors)
 }
@@ -178,10 +183,35 @@ async fn segment(
     respond(bytes, "video/mp2t", IMMUTABLE)
 }
 
+/// The VAST 4.2 InLine of the third party's MP4 creative; its MediaFile's URL names this origin as the request
+/// reached it (the `Host` header).
+async fn loud_mp4_vast(headers: axum::http::HeaderMap) -> Response {
+    count("vast");
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .filter(|h| {
+            h.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']'))
+        })
+        .unwrap_or("127.0.0.1");
+    let xml = format!(
+        r#"<?xml version="1.0" encoding="UTF-8"?>
+<VAST version="4.2"><Ad id="loud-mp4"><InLine><AdSystem>interlude-sim</AdSystem><AdTitle>Loud MP4 (10 s)</AdTitle>
+<Impression><![CDATA[http://{host}/vast/impression]]></Impression><Creatives><Creative id="loud-mp4" adId="loud-mp4">
+<UniversalAdId idRegistry="ad-id.org">SIMLOUD0010H</UniversalAdId><Linear><Duration>00:00:10</Duration>
+<MediaFiles><MediaFile delivery="progressive" type="video/mp4" width="640" height="480" bitrate="350">
+<![CDATA[http://{host}/assets/thirdparty/loud-10s.mp4]]></MediaFile></MediaFiles></Linear></Creative></Creatives>
+</InLine></Ad></VAST>"#
+    );
+    respond(xml, "application/xml", "no-cache")
+}
+
 async fn asset(State(s): State<OriginState>, Path(path): Path<String>) -> Response {
     count("asset");
     match s.media.static_file(&path) {
         Some(bytes) if path.ends_with(".m3u8") => respond(bytes, M3U8, IMMUTABLE),
+        Some(bytes) if path.ends_with(".mp4") => respond(bytes, "video/mp4", IMMUTABLE),
         Some(bytes) => respond(bytes, "video/mp2t", IMMUTABLE),
         None => not_found(format!("no asset {path}")),
     }
