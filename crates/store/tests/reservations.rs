@@ -205,6 +205,8 @@ fn a_forgotten_viewer_holds_no_cap(r: &dyn Reservations) {
     let cap1 = [("line_item:li", 1, 0), ("campaign:c", 2, 0)];
     assert!(r.reserve(capped("a", "v*1", later, &cap1), 10, t0));
     assert!(r.reserve(capped("b", "v-2", later, &cap1), 10, t0));
+    // A viewer whose id extends the forgotten one's: its holds are its own.
+    assert!(r.reserve(capped("e", "v*1:x", later, &cap1), 10, t0));
     assert!(!r.reserve(capped("c", "v*1", later, &cap1), 10, t0));
     assert_eq!(r.forget_viewers(&["v*1".to_owned()]), 2, "its two cap keys");
     assert!(
@@ -215,9 +217,13 @@ fn a_forgotten_viewer_holds_no_cap(r: &dyn Reservations) {
         !r.reserve(capped("d", "v-2", later, &cap1), 10, t0),
         "another viewer's kept"
     );
+    assert!(
+        !r.reserve(capped("f", "v*1:x", later, &cap1), 10, t0),
+        "a viewer whose id extends the forgotten one's kept"
+    );
     assert_eq!(
         r.consumption("li", t0).pending,
-        3,
+        4,
         "the goal still counts them"
     );
 }

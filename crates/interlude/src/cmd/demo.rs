@@ -243,14 +243,16 @@ fn demo_catalog(renditions: impl Fn(&str) -> Vec<Rendition>, mp4_tag: Option<Str
             .advertisers
             .push(advertiser("loud-soda", &["soft-drinks"]));
         catalog.campaigns.push(campaign("loud-q4", "loud-soda"));
-        // Guaranteed above the car campaign, so the demo's TV viewers get it once it is conditioned.
+        // Guaranteed above the car campaign, so the demo's TV viewers get it once it is conditioned. TV only:
+        // interstitial (SGAI) asset lists do not carry conditioned ads yet, so elsewhere it would leave its
+        // slot to slate (and hls.js was seen to stall 12 s into a 21 s slate asset).
         catalog.line_items.push(line_item(
             "loud-3p",
             "loud-q4",
             Tier::Guaranteed,
             30.0,
             "loud-mp4",
-            None,
+            Some(is(Field::Device, "tv")),
         ));
         catalog.creatives.push(Creative {
             renditions: Vec::new(),

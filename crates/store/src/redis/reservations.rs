@@ -14,8 +14,9 @@
 //! - `{prefix}res:p:{line_item}` — sorted set of the pending ad instances, scored by expiry (ms); the key
 //!   expires a day after its latest member, which leaves a day to count the expired ones;
 //! - `{prefix}res:l:{line_item}` — hash `delivered`, `expired`, expiring [`LINE_TTL_SECS`] after its last write;
-//! - `{prefix}res:v:{viewer}:{cap key}` — sorted set of the viewer's holds on one cap, scored by expiry; the
-//!   key expires with its latest member. A confirmed instance keeps its holds until then (see
+//! - `{prefix}res:v:{viewer length}:{viewer}:{cap key}` — sorted set of the viewer's holds on one cap, scored
+//!   by expiry; the key expires with its latest member. The length makes the viewer part unambiguous: erasing
+//!   viewer `a` must not match the keys of viewer `a:b`. A confirmed instance keeps its holds until then (see
 //!   [`interlude_decision::reservation`] for why).
 //!
 //! The engine decides synchronously on a CPU thread, so this adapter talks to Redis over blocking connections
@@ -298,7 +299,7 @@ impl RedisReservations {
     }
 
     fn hold_key(&self, viewer: &str, cap: &str) -> String {
-        format!("{}res:v:{viewer}:{cap}", self.prefix)
+        format!("{}res:v:{}:{viewer}:{cap}", self.prefix, viewer.len())
     }
 
     fn try_reserve(&self, r: &Reservation, goal: u64, now: DateTime<Utc>) -> RedisResult<bool> {
@@ -415,7 +416,7 @@ impl RedisReservations {
                 }
                 pattern.push(ch);
             }
-            let pattern = format!("{}res:v:{pattern}:*", self.prefix);
+            let pattern = format!("{}res:v:{}:{pattern}:*", self.prefix, id.len());
             let keys: Vec<String> = self.with_conn(|c| {
                 let mut keys = Vec::new();
                 let mut cursor: u64 = 0;
