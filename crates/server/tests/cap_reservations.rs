@@ -7,11 +7,13 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
-use interlude_server::stitcher::config::{ChannelConfig, RenditionConfig, StitcherConfig};
+use interlude_server::stitcher::config::{ChannelConfig, StitcherConfig};
 use interlude_server::{App, InterludeConfig};
 use interlude_sim::clock::{Clock as _, ScaledClock};
 use interlude_sim::origin::{OriginConfig, OriginState, router};
@@ -106,16 +108,7 @@ async fn start(goal: u64) -> Running {
     let catalog_file = dir.path().join("catalog.toml");
     std::fs::write(&catalog_file, catalog(&origin, goal)).unwrap();
 
-    let renditions = |path: &str| -> Vec<RenditionConfig> {
-        [(300_000, "320x180", "r0"), (800_000, "640x360", "r1")]
-            .into_iter()
-            .map(|(bandwidth, res, r)| RenditionConfig {
-                bandwidth,
-                resolution: Some(res.to_owned()),
-                playlist: format!("{origin}/assets/{path}/{r}/index.m3u8"),
-            })
-            .collect()
-    };
+    let renditions = |path: &str| common::sim_renditions(&origin, path);
     let mut config = InterludeConfig {
         server: interlude_server::ServerConfig {
             insecure_dev: true,

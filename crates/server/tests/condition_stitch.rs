@@ -32,9 +32,7 @@ use interlude_server::conditioning::{
 use interlude_server::decisioning::decider::{Decider, DemandConfig};
 use interlude_server::decisioning::explain;
 use interlude_server::stitcher::beacons::MemoryBeaconSink;
-use interlude_server::stitcher::config::{
-    AdDelivery, ChannelConfig, RenditionConfig, StitcherConfig,
-};
+use interlude_server::stitcher::config::{AdDelivery, ChannelConfig, StitcherConfig};
 use interlude_server::stitcher::{Stitcher, routes};
 use interlude_sim::clock::{Clock, ScaledClock};
 use interlude_sim::origin::{OriginConfig, OriginState, router};
@@ -354,16 +352,7 @@ async fn an_mp4_creative_is_skipped_as_new_then_conditioned_and_stitched_at_the_
         DemandConfig::default(),
         common::loopback_http(),
     ));
-    let renditions = |path: &str| -> Vec<RenditionConfig> {
-        [(300_000, "320x180", "r0"), (800_000, "640x360", "r1")]
-            .into_iter()
-            .map(|(bandwidth, res, r)| RenditionConfig {
-                bandwidth,
-                resolution: Some(res.to_owned()),
-                playlist: format!("{origin}/assets/{path}/{r}/index.m3u8"),
-            })
-            .collect()
-    };
+    let renditions = |path: &str| common::sim_renditions(&origin, path);
     let config = StitcherConfig {
         channels: vec![ChannelConfig {
             id: "live1".to_owned(),

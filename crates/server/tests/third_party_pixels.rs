@@ -21,9 +21,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{TimeDelta, Utc};
 use interlude_outbox::{OutboxStore, RedbStore};
-use interlude_server::stitcher::config::{
-    AdDelivery, ChannelConfig, RenditionConfig, StitcherConfig,
-};
+use interlude_server::stitcher::config::{AdDelivery, ChannelConfig, StitcherConfig};
 use interlude_server::{App, InterludeConfig};
 use interlude_sim::clock::{Clock as _, ScaledClock};
 use interlude_sim::origin::{OriginConfig, OriginState, router};
@@ -133,16 +131,7 @@ async fn stitched_ads_fire_their_third_party_pixels_once_and_never_an_unlisted_h
     )
     .unwrap();
 
-    let renditions = |path: &str| -> Vec<RenditionConfig> {
-        [(300_000, "320x180", "r0"), (800_000, "640x360", "r1")]
-            .into_iter()
-            .map(|(bandwidth, res, r)| RenditionConfig {
-                bandwidth,
-                resolution: Some(res.to_owned()),
-                playlist: format!("{origin}/assets/{path}/{r}/index.m3u8"),
-            })
-            .collect()
-    };
+    let renditions = |path: &str| common::sim_renditions(&origin, path);
     let mut config = InterludeConfig {
         server: interlude_server::ServerConfig {
             insecure_dev: true,

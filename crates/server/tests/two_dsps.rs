@@ -34,9 +34,7 @@ use common::tls::{TlsServer, canary, test_ca};
 use interlude_decision::openrtb::AuctionSettings;
 use interlude_decision::supply::{SupplyChain, SupplyChainNode};
 use interlude_server::decisioning::decider::{BidderConfig, DemandConfig};
-use interlude_server::stitcher::config::{
-    AdDelivery, ChannelConfig, RenditionConfig, StitcherConfig,
-};
+use interlude_server::stitcher::config::{AdDelivery, ChannelConfig, StitcherConfig};
 use interlude_server::{App, InterludeConfig};
 use interlude_sim::clock::{Clock as _, ScaledClock};
 use interlude_sim::origin::{OriginConfig, OriginState, router};
@@ -237,16 +235,7 @@ async fn world(speed: f64) -> World {
     let catalog_file = dir.path().join("catalog.toml");
     std::fs::write(&catalog_file, catalog(&format!("{}/vast", ads.base()))).unwrap();
 
-    let renditions = |path: &str| -> Vec<RenditionConfig> {
-        [(300_000, "320x180", "r0"), (800_000, "640x360", "r1")]
-            .into_iter()
-            .map(|(bandwidth, res, r)| RenditionConfig {
-                bandwidth,
-                resolution: Some(res.to_owned()),
-                playlist: format!("{origin}/assets/{path}/{r}/index.m3u8"),
-            })
-            .collect()
-    };
+    let renditions = |path: &str| common::sim_renditions(&origin, path);
     let mut config = InterludeConfig {
         server: interlude_server::ServerConfig {
             insecure_dev: true,

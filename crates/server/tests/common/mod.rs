@@ -91,16 +91,7 @@ pub async fn start_with(
     let origin_task =
         tokio::spawn(async move { axum::serve(origin_listener, router(state)).await });
 
-    let renditions = |path: &str| -> Vec<RenditionConfig> {
-        [(300_000, "320x180", "r0"), (800_000, "640x360", "r1")]
-            .into_iter()
-            .map(|(bandwidth, res, r)| RenditionConfig {
-                bandwidth,
-                resolution: Some(res.to_owned()),
-                playlist: format!("{origin}/assets/{path}/{r}/index.m3u8"),
-            })
-            .collect()
-    };
+    let renditions = |path: &str| sim_renditions(&origin, path);
     let config = StitcherConfig {
         channels: vec![ChannelConfig {
             id: "live1".to_owned(),
@@ -267,4 +258,17 @@ pub async fn fetch_all(http: &reqwest::Client, urls: &[String]) {
         );
         response.bytes().await.unwrap();
     }
+}
+
+/// The simulator's two renditions (`r0` 320x180, `r1` 640x360) of the asset at `path` under `origin`
+/// (`slate`, `ads/ad15`, …), as a channel's slate or a creative is configured.
+pub fn sim_renditions(origin: &str, path: &str) -> Vec<RenditionConfig> {
+    [(300_000, "320x180", "r0"), (800_000, "640x360", "r1")]
+        .into_iter()
+        .map(|(bandwidth, res, r)| RenditionConfig {
+            bandwidth,
+            resolution: Some(res.to_owned()),
+            playlist: format!("{origin}/assets/{path}/{r}/index.m3u8"),
+        })
+        .collect()
 }
