@@ -538,10 +538,18 @@ impl RefusedBid {
 }
 
 /// The identity and macro values of `bid` from `seat` in `response` to `request`.
-fn bid_of(request: &BidRequest, response: &BidResponse, seat: &str, bid: &Bid) -> WonBid {
+fn bid_of(
+    bidder: &str,
+    request: &BidRequest,
+    response: &BidResponse,
+    seat: &str,
+    bid: &Bid,
+) -> WonBid {
     WonBid {
         auction_id: request.id.clone(),
+        bidder: bidder.to_owned(),
         seat: seat.to_owned(),
+        deal_id: bid.dealid.clone(),
         bid_id: bid.id.clone(),
         imp_id: bid.impid.clone(),
         response_bid_id: response.bidid.clone(),
@@ -622,7 +630,7 @@ pub fn accept_bids(
                         L::CreativeFiltered,
                     ));
                 }
-                ad.bid = Some(bid_of(request, &response, &seat, bid));
+                ad.bid = Some(bid_of(bidder, request, &response, &seat, bid));
                 Ok(ExternalAd {
                     id: id.clone(),
                     line_item_id: None,
@@ -646,7 +654,7 @@ pub fn accept_bids(
                     ad,
                 }),
                 Err((reason, loss)) => {
-                    let mut notice = bid_of(request, &response, &seat, bid);
+                    let mut notice = bid_of(bidder, request, &response, &seat, bid);
                     notice.burl = None;
                     refused.push(RefusedBid {
                         id,

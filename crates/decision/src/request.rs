@@ -164,10 +164,16 @@ pub struct PodAd {
 pub struct WonBid {
     /// `BidRequest.id` (`${AUCTION_ID}`).
     pub auction_id: String,
+    /// The bidder asked, as configured (demand reports group by it).
+    #[serde(default)]
+    pub bidder: String,
     /// The seat (`${AUCTION_SEAT_ID}`): `SeatBid.seat`, or the bidder's name when its response names none.
     pub seat: String,
     /// `Bid.id`.
     pub bid_id: String,
+    /// `Bid.dealid`: the private-marketplace deal the bid was for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deal_id: Option<String>,
     /// `Bid.impid` (`${AUCTION_IMP_ID}`).
     pub imp_id: String,
     /// `BidResponse.bidid` (`${AUCTION_BID_ID}`).

@@ -56,6 +56,7 @@ fn stream(start: DateTime<Utc>) -> Vec<Envelope> {
                         region: None,
                         consent: ConsentFlags::default(),
                         ad_duration_ms: None,
+                        demand: None,
                     },
                     user_agent: Some("AppleCoreMedia/1.0".to_owned()),
                     ip: None,

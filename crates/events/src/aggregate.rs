@@ -170,3 +170,119 @@ pub(crate) fn floor(t: DateTime<Utc>, secs: i64) -> i64 {
 pub fn spend_micros(impressions: u64, cpm_micros: u64) -> u64 {
     u64::try_from(u128::from(impressions) * u128::from(cpm_micros) / 1000).unwrap_or(u64::MAX)
 }
+
+/// One hour of one bidder's seat and deal: the cell demand reports (by bidder, seat or deal) are built from.
+/// Counted events of programmatic ads land in it (with the currency of their price); the decider's auction
+/// outcomes too, with an empty currency, and with an empty seat and deal for what concerns the bidder as a
+/// whole (asked, timed out, failed, no bid).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct DemandKey {
+    /// Start of the hour, seconds since the Unix epoch.
+    pub hour: i64,
+    /// The bidder as configured.
+    pub bidder: String,
+    /// The seat ("" for the bidder as a whole).
+    pub seat: String,
+    /// The deal ("" for the open auction).
+    pub deal_id: String,
+    /// ISO 4217 of the prices summed in the cell ("" for auction outcomes).
+    pub currency: String,
+}
+
+impl DemandKey {
+    /// The cell of a counted event of the ad `demand` won, at `occurred_at`.
+    pub fn of(demand: &crate::contract::Demand, occurred_at: DateTime<Utc>) -> DemandKey {
+        DemandKey {
+            hour: floor(occurred_at, 3600),
+            bidder: demand.bidder.clone(),
+            seat: demand.seat.clone(),
+            deal_id: demand.deal_id.clone().unwrap_or_default(),
+            currency: demand.currency.clone(),
+        }
+    }
+
+    /// The key's fields in their stored order (after the hour).
+    pub fn fields(&self) -> [&str; 4] {
+        [&self.bidder, &self.seat, &self.deal_id, &self.currency]
+    }
+}
+
+/// What counted events of programmatic ads add to a [`DemandKey`] cell.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Delivered {
+    /// The counted events.
+    pub counts: Counts,
+    /// Σ clearing CPM of the counted impressions, in millionths of the currency: spend is this over 1000,
+    /// kept whole so sums stay exact.
+    pub price_cpm_micros_sum: u64,
+}
+
+impl Delivered {
+    /// Adds `other`.
+    pub fn add(&mut self, other: &Delivered) {
+        self.counts.add(&other.counts);
+        self.price_cpm_micros_sum = self
+            .price_cpm_micros_sum
+            .saturating_add(other.price_cpm_micros_sum);
+    }
+
+    /// Spend in millionths of the currency.
+    pub fn spend_micros(&self) -> u64 {
+        self.price_cpm_micros_sum / 1000
+    }
+}
+
+/// Auction outcomes in a [`DemandKey`] cell, as the decider saw them (OpenRTB 2.6 §4: a request, bids back or
+/// none, a win or a loss per bid).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuctionCounts {
+    /// Bid requests sent to the bidder.
+    pub requests: u64,
+    /// Requests answered with no bid (HTTP 204 or an empty response).
+    pub no_bids: u64,
+    /// Requests not answered within `tmax`.
+    pub timeouts: u64,
+    /// Requests that failed otherwise (HTTP error, unreadable response) or were not sent (over the QPS cap).
+    pub errors: u64,
+    /// Bids received.
+    pub bids: u64,
+    /// Bids that won a place in a pod.
+    pub wins: u64,
+    /// Bids that lost (outbid, below floor, blocked, creative unusable, invalid).
+    pub losses: u64,
+}
+
+impl AuctionCounts {
+    /// The counts in their stored order.
+    pub fn as_array(&self) -> [u64; 7] {
+        [
+            self.requests,
+            self.no_bids,
+            self.timeouts,
+            self.errors,
+            self.bids,
+            self.wins,
+            self.losses,
+        ]
+    }
+
+    /// The counts from [`Self::as_array`]'s order.
+    pub fn from_array(a: [u64; 7]) -> AuctionCounts {
+        let [requests, no_bids, timeouts, errors, bids, wins, losses] = a;
+        AuctionCounts {
+            requests,
+            no_bids,
+            timeouts,
+            errors,
+            bids,
+            wins,
+            losses,
+        }
+    }
+
+    /// Adds `other`.
+    pub fn add(&mut self, other: &AuctionCounts) {
+        let (a, b) = (self.as_array(), other.as_array());
+        *self = AuctionCounts::from_array(std::array::from_fn(|i| a[i].saturating_add(b[i])));
+    }
+}

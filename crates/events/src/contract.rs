@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 /// The contract version. Additive changes (new optional fields, new enum values) keep the major version; a
 /// breaking change needs a new major version and a migration for consumers.
-pub const SCHEMA_VERSION: &str = "1.0";
+pub const SCHEMA_VERSION: &str = "1.1";
 
 /// What happened.
 #[derive(
@@ -193,6 +193,28 @@ pub struct AdEvent {
     /// reject quartiles reported faster than the ad can play.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ad_duration_ms: Option<u32>,
+    /// For a programmatic ad, the bid it came from: what demand reports group impressions and spend by.
+    /// Only a producer trusted with `server_side` events may send it (it carries a price).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub demand: Option<Demand>,
+}
+
+/// The winning bid behind a programmatic ad (OpenRTB 2.6 §3.2.1 `seat`, §3.2.11 `dealid`, §3.2.12 `price`).
+/// Added in contract 1.1; optional, so 1.0 producers and consumers are unaffected.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Demand {
+    /// The bidder (DSP) as configured here (`[[decisioning.bidders]] name`).
+    pub bidder: String,
+    /// The seat that bid (`SeatBid.seat`; the bidder's name when its response names none).
+    pub seat: String,
+    /// The private-marketplace deal the bid was for (`Bid.dealid`); none in the open auction.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deal_id: Option<String>,
+    /// The clearing price, CPM in millionths of `currency` (first-price: the bid's own price).
+    pub price_cpm_micros: u64,
+    /// ISO 4217.
+    pub currency: String,
 }
 
 /// The contract's JSON Schema, as written to `docs/events.schema.json`.
@@ -245,6 +267,8 @@ pub struct ServerSideReport {
     pub viewer_id: Option<String>,
     /// The session's consent.
     pub consent: ConsentFlags,
+    /// The winning bid, for a programmatic ad.
+    pub demand: Option<Demand>,
 }
 
 impl AdEvent {
@@ -277,6 +301,7 @@ impl AdEvent {
             region: None,
             consent: report.consent,
             ad_duration_ms: None,
+            demand: report.demand,
         }
     }
 
@@ -306,6 +331,7 @@ impl AdEvent {
             region: None,
             consent: ConsentFlags::default(),
             ad_duration_ms: None,
+            demand: None,
         }
     }
 }

@@ -19,9 +19,11 @@ pub mod testing;
 pub mod token;
 pub mod validate;
 
-pub use aggregate::{Counts, LedgerKey, WindowCell, WindowKey, spend_micros};
+pub use aggregate::{
+    AuctionCounts, Counts, Delivered, DemandKey, LedgerKey, WindowCell, WindowKey, spend_micros,
+};
 pub use contract::{
-    AdEvent, ConsentFlags, EventSource, EventType, SCHEMA_VERSION, ServerSideReport,
+    AdEvent, ConsentFlags, Demand, EventSource, EventType, SCHEMA_VERSION, ServerSideReport,
 };
 pub use counters::{Counters, Prices};
 pub use error::{Error, Result};

@@ -18,7 +18,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use hashbrown::HashTable;
 use serde::Serialize;
 
-use crate::aggregate::{Counts, LedgerKey, WindowCell, WindowKey, floor};
+use crate::aggregate::{Counts, Delivered, DemandKey, LedgerKey, WindowCell, WindowKey, floor};
 use crate::contract::{AdEvent, EventType};
 use crate::validate::{Envelope, Policy, Quarantine, check_event, edge_check};
 
@@ -63,6 +63,8 @@ pub trait PipelineState {
     /// Adds to the hour of `line_item_id` starting at `hour` in the ledger; `correction` entries are
     /// appended, never merged into the original.
     fn add_ledger(&mut self, line_item_id: &str, hour: i64, counts: Counts, correction: bool);
+    /// Adds a programmatic ad's counted event to its bidder's hour ([`DemandKey`]).
+    fn add_demand(&mut self, key: DemandKey, delivered: Delivered);
     /// Counts one impression of `line_item_id` for `viewer_id` in the hour starting at `hour` (frequency caps).
     fn add_viewer_impression(&mut self, viewer_id: &str, line_item_id: &str, hour: i64);
     /// Keeps a quarantined event with its reason.
@@ -216,6 +218,20 @@ fn process_checked(
         .map(|t| t - TimeDelta::minutes(policy.allowed_lateness_mins));
     let correction = watermark.is_some_and(|w| w.timestamp() >= hour + 3600);
     state.add_ledger(line_item_id, hour, counts, correction);
+    if let Some(demand) = &event.demand {
+        let price = if event.event_type == EventType::Impression {
+            demand.price_cpm_micros
+        } else {
+            0
+        };
+        state.add_demand(
+            DemandKey::of(demand, event.occurred_at),
+            Delivered {
+                counts,
+                price_cpm_micros_sum: price,
+            },
+        );
+    }
     // Frequency capping needs the viewer across sessions: only with consent to store the pseudonymous id.
     if let (EventType::Impression, Some(viewer), true) = (
         event.event_type,
@@ -265,6 +281,8 @@ pub struct MemoryState {
     pub quarantined: HashMap<String, u64>,
     /// Impressions per (viewer, line item, hour).
     pub viewer_impressions: HashMap<(String, String, i64), u64>,
+    /// Programmatic delivery per bidder hour.
+    pub demand: BTreeMap<DemandKey, Delivered>,
     max_event_time: Option<DateTime<Utc>>,
 }
 
@@ -503,6 +521,9 @@ impl PipelineState for MemoryState {
             row.0.add(&counts);
         }
     }
+    fn add_demand(&mut self, key: DemandKey, delivered: Delivered) {
+        self.demand.entry(key).or_default().add(&delivered);
+    }
     fn add_viewer_impression(&mut self, viewer_id: &str, line_item_id: &str, hour: i64) {
         *self
             .viewer_impressions
@@ -574,6 +595,40 @@ mod tests {
         );
         assert_eq!(fine, Outcome::Counted { correction: false });
         assert_eq!(state.quarantined.get("too_fast"), Some(&1));
+    }
+
+    #[test]
+    fn a_programmatic_ads_events_land_in_its_bidder_hour_and_only_the_impression_is_priced() {
+        let t0 = DateTime::from_timestamp(1_800_000_000, 0).unwrap_or_default();
+        let demand = crate::contract::Demand {
+            bidder: "dsp".into(),
+            seat: "s1".into(),
+            deal_id: Some("d1".into()),
+            price_cpm_micros: 2_500_000,
+            currency: "EUR".into(),
+        };
+        let mut state = MemoryState::default();
+        for (id, t) in [
+            ("i", EventType::Impression),
+            ("i", EventType::Impression),
+            ("i-again", EventType::Impression),
+            ("c", EventType::Click),
+        ] {
+            let mut e = event(id.into(), "ai", t, EventSource::ServerSide, t0, 1);
+            e.demand = Some(demand.clone());
+            let envelope = Envelope {
+                event: e,
+                user_agent: None,
+                ip: None,
+            };
+            process(&mut state, &envelope, &Policy::default(), t0);
+        }
+        let key = DemandKey::of(&demand, t0);
+        assert_eq!(key.hour, 1_800_000_000 / 3600 * 3600);
+        let cell = state.demand[&key];
+        assert_eq!((cell.counts.impressions, cell.counts.clicks), (1, 1));
+        assert_eq!(cell.spend_micros(), 2_500, "one impression at CPM 2.50");
+        assert_eq!(state.demand.len(), 1);
     }
 
     /// The interned keys read back as they went in, whatever bytes the dimensions hold (a separator, an

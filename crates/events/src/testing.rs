@@ -75,6 +75,7 @@ pub fn event(
         region: None,
         consent: ConsentFlags::default(),
         ad_duration_ms: None,
+        demand: None,
     }
 }
 

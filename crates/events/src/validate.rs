@@ -242,6 +242,22 @@ pub fn contract_check(event: &AdEvent) -> Result<(), Quarantine> {
             return Err(contract(&format!("{name} must be 1 to 256 characters")));
         }
     }
+    if let Some(demand) = &event.demand {
+        for (name, value) in [
+            ("demand.bidder", Some(&demand.bidder)),
+            ("demand.seat", Some(&demand.seat)),
+            ("demand.deal_id", demand.deal_id.as_ref()),
+        ] {
+            if value.is_some_and(|v| v.is_empty() || v.len() > 256) {
+                return Err(contract(&format!("{name} must be 1 to 256 characters")));
+            }
+        }
+        if demand.currency.len() != 3 || !demand.currency.bytes().all(|b| b.is_ascii_uppercase()) {
+            return Err(contract(
+                "demand.currency must be an ISO 4217 code (three capitals)",
+            ));
+        }
+    }
     match (event.event_type, event.error_code) {
         (EventType::Error, None) => return Err(contract("error events need error_code")),
         (EventType::Error, Some(code)) if !(100..=999).contains(&code) => {

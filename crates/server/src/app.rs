@@ -53,6 +53,8 @@ pub struct App {
     pub outbox: Arc<PixelOutbox>,
     /// Creative conditioning, when `[condition]` enables it.
     pub conditioning: Option<Arc<Conditioning>>,
+    /// The decider's auction outcomes on their way into the demand reports (flushed at shutdown).
+    pub tally_flush: Option<crate::decisioning::demand::TallyFlush>,
 }
 
 impl std::fmt::Debug for App {
@@ -96,6 +98,12 @@ impl App {
             Some(outbox.clone()),
         ));
         let (pods, decisioning) = decisioning(&config, clock.clone(), &collector, &outbox).await?;
+        let tally_flush = decisioning.as_ref().map(|(decider, _)| {
+            crate::decisioning::demand::TallyFlush::start(
+                decider.tally(),
+                collector.reports().clone(),
+            )
+        });
         let conditioning = conditioning(&config, clock.clone()).await?;
         let signer = collector.clone();
         let issuer = collector.clone();
@@ -130,6 +138,7 @@ impl App {
             beacons,
             outbox,
             conditioning,
+            tally_flush,
         })
     }
 
@@ -199,6 +208,9 @@ impl App {
             conditioning.shutdown().await;
         }
         self.beacons.close().await;
+        if let Some(flush) = &self.tally_flush {
+            flush.stop().await;
+        }
         let committed = self
             .collector
             .shutdown()

@@ -304,8 +304,10 @@ mod tests {
     fn won() -> WonBid {
         WonBid {
             auction_id: "s1-b1".into(),
+            bidder: "dsp".into(),
             seat: "dsp1".into(),
             bid_id: "b9".into(),
+            deal_id: None,
             imp_id: "1".into(),
             response_bid_id: Some("r7".into()),
             ad_id: None,

@@ -357,6 +357,7 @@ async fn a_burst_of_server_side_beacons_is_stored_completely() {
                     occurred_at: now,
                     viewer_id: None,
                     consent: Default::default(),
+                    demand: None,
                 }));
             }
         }

@@ -140,6 +140,7 @@ fn beacon(n: u32) -> AdEvent {
         occurred_at: chrono::Utc::now(),
         viewer_id: None,
         consent: Default::default(),
+        demand: None,
     })
 }
 

@@ -466,6 +466,65 @@ impl World {
     }
 }
 
+/// The demand reports once the decider's tally is flushed: each DSP asked once and bidding once, the winner's
+/// ad counted once (its quartiles too) at its clearing price, the loser's bid lost.
+async fn assert_demand_reported(http: &reqwest::Client, base: &str) {
+    let report = |by: &'static str| {
+        let url = format!("{base}/v1/reports/demand?group_by={by}");
+        async move {
+            let r = http.get(url).send().await.unwrap();
+            assert_eq!(r.status(), 200);
+            r.json::<Vec<serde_json::Value>>().await.unwrap()
+        }
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let rows = loop {
+        let rows = report("bidder").await;
+        if rows.iter().any(|r| r["key"] == "low" && r["losses"] == 1) {
+            break rows;
+        }
+        assert!(Instant::now() < deadline, "no auction outcomes: {rows:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let row = |key: &str| rows.iter().find(|r| r["key"] == key).unwrap().clone();
+    let (high, low) = (row("high"), row("low"));
+    for (r, wins, losses) in [(&high, 1, 0), (&low, 0, 1)] {
+        assert_eq!(
+            (
+                &r["requests"],
+                &r["bids"],
+                &r["wins"],
+                &r["losses"],
+                &r["timeouts"]
+            ),
+            (
+                &1.into(),
+                &1.into(),
+                &wins.into(),
+                &losses.into(),
+                &0.into()
+            ),
+            "{r}"
+        );
+    }
+    assert_eq!(high["delivered"]["impressions"], 1, "{high}");
+    assert_eq!(high["delivered"]["completes"], 1, "{high}");
+    // CPM 20.00 USD: one impression is 0.02 USD.
+    assert_eq!(
+        high["spend_micros"],
+        serde_json::json!({ "USD": 20_000 }),
+        "{high}"
+    );
+    assert_eq!(low["delivered"]["impressions"], 0, "{low}");
+    let keys = |rows: Vec<serde_json::Value>| -> Vec<String> {
+        rows.iter()
+            .map(|r| r["key"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(keys(report("seat").await), ["high/high", "low/low"]);
+    assert_eq!(keys(report("deal").await), ["high/open", "low/open"]);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hybrid_pod_notifies_each_dsp_once_and_fires_every_third_party_pixel_once() {
     let mut w = world(SPEED).await;
@@ -487,6 +546,7 @@ async fn a_hybrid_pod_notifies_each_dsp_once_and_fires_every_third_party_pixel_o
         &common::ad_segments(&http, &node.base, &session, 1).await,
     )
     .await;
+    assert_demand_reported(&http, &node.base).await;
     node.stop().await;
     w.assert_delivered_once();
 

@@ -269,6 +269,7 @@ impl Reporter {
             region: None,
             consent: ConsentFlags::default(),
             ad_duration_ms: u32::try_from(ad.duration.as_millis()).ok(),
+            demand: None,
         }
     }
 

@@ -58,6 +58,7 @@ pub use interlude_events::{BoxFuture, Counters};
 pub use log::{EventLog, LogReader, LogRecord, Logged, SubmitError};
 pub use memory::MemorySessionShare;
 pub use reports::{
-    Compacted, Forgotten, GroupBy, LedgerRow, ReportRow, build_ledger, build_report,
+    Compacted, DemandGroupBy, DemandRow, Forgotten, GroupBy, LedgerRow, ReportRow,
+    build_demand_report, build_ledger, build_report,
 };
 pub use seams::{CatalogStore, ControlsBus, ReportStore, SessionShare};

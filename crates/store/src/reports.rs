@@ -2,7 +2,11 @@
 //! [`crate::ReportStore`] shares (so the embedded store and PostgreSQL answer the same rows by construction).
 
 use chrono::DateTime;
-use interlude_events::{Counts, Prices, WindowKey, spend_micros};
+use std::collections::BTreeMap;
+
+use interlude_events::{
+    AuctionCounts, Counts, Delivered, DemandKey, Prices, WindowKey, spend_micros,
+};
 use serde::Serialize;
 
 /// One row of a report.
@@ -77,6 +81,67 @@ pub struct Compacted {
     pub log_events: u64,
     /// Quarantined events removed.
     pub quarantined: u64,
+}
+
+/// Demand report grouping.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DemandGroupBy {
+    /// Bidder (DSP): every outcome, the bidder's own (requests, timeouts, errors, no bids) included.
+    Bidder,
+    /// `bidder/seat`: bids and what they delivered; outcomes of the bidder as a whole have no seat and are
+    /// left out.
+    Seat,
+    /// `bidder/deal`, `bidder/open` for the open auction: bids and what they delivered, as for seats.
+    Deal,
+}
+
+/// One row of a demand report: auction outcomes as the deciders saw them, and the counted delivery of the
+/// ads they won.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct DemandRow {
+    /// The value of the grouping dimension.
+    pub key: String,
+    /// Auction outcomes.
+    #[serde(flatten)]
+    pub auctions: AuctionCounts,
+    /// Counted events of the ads won.
+    pub delivered: Counts,
+    /// Spend at the clearing prices, in millionths of each currency (ISO 4217 → micros).
+    pub spend_micros: BTreeMap<String, u64>,
+}
+
+/// Groups demand cells (delivery from the pipeline, outcomes from the deciders) into report rows (the same
+/// for every store).
+pub fn build_demand_report(
+    delivered: impl IntoIterator<Item = (DemandKey, Delivered)>,
+    auctions: impl IntoIterator<Item = (DemandKey, AuctionCounts)>,
+    group_by: DemandGroupBy,
+) -> Vec<DemandRow> {
+    let group = |k: &DemandKey| -> Option<String> {
+        match group_by {
+            DemandGroupBy::Bidder => Some(k.bidder.clone()),
+            _ if k.seat.is_empty() => None,
+            DemandGroupBy::Seat => Some(format!("{}/{}", k.bidder, k.seat)),
+            DemandGroupBy::Deal if k.deal_id.is_empty() => Some(format!("{}/open", k.bidder)),
+            DemandGroupBy::Deal => Some(format!("{}/{}", k.bidder, k.deal_id)),
+        }
+    };
+    let mut rows: BTreeMap<String, DemandRow> = BTreeMap::new();
+    for (k, d) in delivered {
+        let Some(key) = group(&k) else { continue };
+        let row = rows.entry(key).or_default();
+        row.delivered.add(&d.counts);
+        let spend = row.spend_micros.entry(k.currency).or_default();
+        *spend = spend.saturating_add(d.spend_micros());
+    }
+    for (k, a) in auctions {
+        let Some(key) = group(&k) else { continue };
+        rows.entry(key).or_default().auctions.add(&a);
+    }
+    rows.into_iter()
+        .map(|(key, row)| DemandRow { key, ..row })
+        .collect()
 }
 
 /// Groups window cells into report rows (the same for every store).

@@ -7,10 +7,10 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use interlude_events::contract::EventType;
-use interlude_events::{BoxFuture, Prices};
+use interlude_events::{AuctionCounts, BoxFuture, DemandKey, Prices};
 
 use crate::Result;
-use crate::reports::{GroupBy, LedgerRow, ReportRow};
+use crate::reports::{DemandGroupBy, DemandRow, GroupBy, LedgerRow, ReportRow};
 
 /// Where reports, the billing ledger and the quarantine are read, and where erasure and retention act on
 /// the pipeline's stored events. The embedded store and PostgreSQL implement it.
@@ -22,6 +22,19 @@ pub trait ReportStore: Send + Sync + std::fmt::Debug {
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> BoxFuture<'_, Result<Vec<ReportRow>>>;
+    /// Demand (bidders, seats, deals) per `group_by` value over the hours that start in `[from, to)`.
+    fn demand_report(
+        &self,
+        group_by: DemandGroupBy,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> BoxFuture<'_, Result<Vec<DemandRow>>>;
+    /// Adds a decider's auction outcomes (its periodic flush). Owns the store (the embedded one writes on a
+    /// blocking thread).
+    fn add_auctions(
+        self: Arc<Self>,
+        cells: Vec<(DemandKey, AuctionCounts)>,
+    ) -> BoxFuture<'static, Result<()>>;
     /// The billing ledger, priced.
     fn ledger(&self) -> BoxFuture<'_, Result<Vec<LedgerRow>>>;
     /// Quarantined events by reason.

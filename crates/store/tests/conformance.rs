@@ -316,3 +316,187 @@ async fn kafka_log_with_two_processors_gives_the_truth_and_the_shared_counters()
     check_counters(counters.as_ref(), &expected, from);
     counters.clear().await.unwrap();
 }
+
+/// Per bidder: impressions, completes, spend per currency.
+type DemandTruth = BTreeMap<String, (u64, u64, BTreeMap<String, u64>)>;
+/// Per (bidder, seat, deal, currency): impressions, completes, Σ price.
+type DemandCells = BTreeMap<(String, String, String, String), (u64, u64, u64)>;
+
+/// Programmatic ads' events (two bidders, two seats, a deal, two currencies): each impression reported twice
+/// with one id (a retry) and once with another (a second report of it); with the truth a demand report by
+/// bidder must give, computed here cell by cell (spend is whole micros per cell).
+fn demand_stream(now: DateTime<Utc>) -> (Vec<Envelope>, DemandTruth) {
+    let at = now - TimeDelta::minutes(20);
+    let mut reports = Vec::new();
+    let mut cells: DemandCells = BTreeMap::new();
+    for n in 0..40u64 {
+        let (bidder, currency) = if n % 3 == 0 {
+            ("dsp-b", "EUR")
+        } else {
+            ("dsp-a", "USD")
+        };
+        let demand = interlude_events::Demand {
+            bidder: bidder.into(),
+            seat: format!("s{}", n % 2),
+            deal_id: (n % 5 == 0).then(|| "deal-1".to_owned()),
+            price_cpm_micros: 1_500_123 + n * 7_777,
+            currency: currency.into(),
+        };
+        let instance = format!("ai-d{n}");
+        for (id, t) in [
+            (format!("d{n}-imp"), EventType::Impression),
+            (format!("d{n}-imp"), EventType::Impression),
+            (format!("d{n}-imp-player"), EventType::Impression),
+            (format!("d{n}-complete"), EventType::Complete),
+        ] {
+            let mut e = event(id, &instance, t, EventSource::ServerSide, at, 1);
+            e.demand = Some(demand.clone());
+            e.received_at = now;
+            reports.push(Envelope {
+                event: e,
+                user_agent: None,
+                ip: None,
+            });
+        }
+        let cell = cells
+            .entry((
+                bidder.to_owned(),
+                demand.seat.clone(),
+                demand.deal_id.clone().unwrap_or_default(),
+                currency.to_owned(),
+            ))
+            .or_default();
+        cell.0 += 1;
+        cell.1 += 1;
+        cell.2 += demand.price_cpm_micros;
+    }
+    let mut truth: DemandTruth = BTreeMap::new();
+    for ((bidder, _, _, currency), (impressions, completes, price_sum)) in cells {
+        let row = truth.entry(bidder).or_default();
+        row.0 += impressions;
+        row.1 += completes;
+        *row.2.entry(currency).or_default() += price_sum / 1000;
+    }
+    (reports, truth)
+}
+
+/// A decider's flush, twice (two intervals): outcomes of the bidder as a whole and of its seats.
+async fn flush_auctions(store: Arc<dyn ReportStore>, now: DateTime<Utc>) {
+    let key = |seat: &str, deal: &str| interlude_events::DemandKey {
+        hour: now.timestamp().div_euclid(3600) * 3600,
+        bidder: "dsp-a".into(),
+        seat: seat.into(),
+        deal_id: deal.into(),
+        currency: String::new(),
+    };
+    let cells = vec![
+        (
+            key("", ""),
+            interlude_events::AuctionCounts {
+                requests: 10,
+                no_bids: 3,
+                timeouts: 2,
+                errors: 1,
+                ..Default::default()
+            },
+        ),
+        (
+            key("s0", "deal-1"),
+            interlude_events::AuctionCounts {
+                bids: 3,
+                wins: 1,
+                losses: 2,
+                ..Default::default()
+            },
+        ),
+    ];
+    for _ in 0..2 {
+        store.clone().add_auctions(cells.clone()).await.unwrap();
+    }
+}
+
+/// Both stores, read through the trait: the same rows, and by bidder the truth.
+async fn check_demand(
+    store: &dyn ReportStore,
+    now: DateTime<Utc>,
+    truth: &DemandTruth,
+) -> Vec<Vec<interlude_store::DemandRow>> {
+    use interlude_store::DemandGroupBy;
+    let (from, to) = window(now);
+    let mut all = Vec::new();
+    for by in [
+        DemandGroupBy::Bidder,
+        DemandGroupBy::Seat,
+        DemandGroupBy::Deal,
+    ] {
+        all.push(store.demand_report(by, from, to).await.unwrap());
+    }
+    let by_bidder: DemandTruth = all[0]
+        .iter()
+        .map(|r| {
+            (
+                r.key.clone(),
+                (
+                    r.delivered.impressions,
+                    r.delivered.completes,
+                    r.spend_micros.clone(),
+                ),
+            )
+        })
+        .collect();
+    assert_eq!(
+        &by_bidder, truth,
+        "delivery by bidder: one impression per ad"
+    );
+    let a = &all[0].iter().find(|r| r.key == "dsp-a").unwrap().auctions;
+    assert_eq!(
+        (
+            a.requests, a.no_bids, a.timeouts, a.errors, a.bids, a.wins, a.losses
+        ),
+        (20, 6, 4, 2, 6, 2, 4),
+        "both flushes added"
+    );
+    let seats: Vec<&str> = all[1].iter().map(|r| r.key.as_str()).collect();
+    assert_eq!(
+        seats,
+        ["dsp-a/s0", "dsp-a/s1", "dsp-b/s0", "dsp-b/s1"],
+        "the bidder as a whole has no seat"
+    );
+    let deals: Vec<&str> = all[2].iter().map(|r| r.key.as_str()).collect();
+    assert_eq!(
+        deals,
+        ["dsp-a/deal-1", "dsp-a/open", "dsp-b/deal-1", "dsp-b/open"]
+    );
+    assert_eq!(all[2][0].auctions.wins, 2, "the deal's wins");
+    all
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demand_reports_agree_between_the_embedded_store_and_postgres() {
+    let now = Utc::now();
+    let (reports, truth) = demand_stream(now);
+
+    let dir = tempfile::tempdir().unwrap();
+    let embedded = Arc::new(EventStore::open(dir.path(), Policy::default()).unwrap());
+    for batch in reports.chunks(7) {
+        embedded.ingest(batch, now).unwrap();
+    }
+    flush_auctions(embedded.clone(), now).await;
+    let from_embedded = check_demand(embedded.as_ref(), now, &truth).await;
+
+    let url = testing::pg_fresh_schema().await.unwrap();
+    let pg = Arc::new(PgStore::connect(&url, Policy::default()).await.unwrap());
+    let records: Vec<Logged> = reports
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (i as i64, Ok(record(r))))
+        .collect();
+    for chunk in records.chunks(7) {
+        pg.apply("g", "events", 0, chunk).await.unwrap();
+    }
+    // A restart re-reads the partition: nothing is counted twice.
+    pg.apply("g", "events", 0, &records).await.unwrap();
+    flush_auctions(pg.clone(), now).await;
+    let from_pg = check_demand(pg.as_ref(), now, &truth).await;
+    assert_eq!(from_embedded, from_pg);
+}

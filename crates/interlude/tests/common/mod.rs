@@ -99,6 +99,8 @@ pub fn spawn(args: &[&str], config: &std::path::Path, log: &std::path::Path) -> 
             .arg("--config")
             .arg(config)
             .env("INTERLUDE_PRIVACY_SECRET", PRIVACY_SECRET)
+            // Queue-delay shedding measures the machine the tests share, not the node under test.
+            .env("INTERLUDE_SERVER__SHED_QUEUE_DELAY_MS", "0")
             .env_remove("RUST_LOG")
             .stdout(std::process::Stdio::null())
             .stderr(log)

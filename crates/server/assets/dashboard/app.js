@@ -89,6 +89,12 @@ function render(s) {
     return [l.id, l.tier, fmt(l.delivered), fmt(l.goal), status];
   }));
 
+  rows($("demand").tBodies[0], s.demand.map((d) => {
+    const spend = Object.entries(d.spend_micros).map(([cur, m]) => fmt(m / 1e6, 2) + " " + cur).join(", ") || "—";
+    const timeouts = d.requests > 0 && d.timeouts / d.requests > 0.1 ? { text: fmt(d.timeouts), cls: "behind" } : fmt(d.timeouts);
+    return [d.key, fmt(d.requests), fmt(d.bids), fmt(d.wins), fmt(d.losses), timeouts, fmt(d.errors), fmt(d.delivered.impressions), spend];
+  }));
+
   previous = { t, counted: c, duplicates: s.duplicates };
 }
 

@@ -24,6 +24,7 @@ use crate::privacy::edge::user_agent;
 pub fn router(collector: Collector) -> Router {
     let reads = Router::new()
         .route("/v1/reports", get(reports))
+        .route("/v1/reports/demand", get(demand_report))
         .route("/v1/ledger", get(ledger))
         .route("/v1/quarantine", get(quarantine))
         .route("/v1/ads/{ad_instance_id}/events", get(ad_events))
@@ -113,18 +114,27 @@ async fn post_events(
     };
     // A server-side report says the stitcher itself delivered the ad, and skips the too-fast quartile check:
     // only a producer trusted to do its own playback accounting may make one.
+    // A bid's price feeds the demand reports' spend: only the same trusted producers may state one.
     if !producer.server_side {
-        if let Some(i) = events
-            .iter()
-            .position(|e| e.source == EventSource::ServerSide)
-        {
+        let claim = events.iter().enumerate().find_map(|(i, e)| {
+            if e.source == EventSource::ServerSide {
+                Some(format!(
+                    "events[{i}].source: producer {:?} may not report server_side events",
+                    producer.name
+                ))
+            } else {
+                e.demand.as_ref().map(|_| {
+                    format!(
+                        "events[{i}].demand: producer {:?} may not state a winning bid",
+                        producer.name
+                    )
+                })
+            }
+        });
+        if let Some(detail) = claim {
             metrics::counter!(crate::telemetry::metrics::EVENTS_REJECTED_BATCHES).increment(1);
-            tracing::warn!(producer = %producer.name, "Refused server-side events from a producer not allowed them.");
-            return ApiError::Forbidden(format!(
-                "events[{i}].source: producer {:?} may not report server_side events",
-                producer.name
-            ))
-            .into_response();
+            tracing::warn!(producer = %producer.name, "Refused server-side claims from a producer not allowed them.");
+            return ApiError::Forbidden(detail).into_response();
         }
     }
     let (user_agent, ip) = (user_agent(&headers), client.0);
@@ -250,6 +260,27 @@ struct ReportQuery {
     to: Option<DateTime<Utc>>,
     #[serde(default)]
     format: Option<String>,
+}
+
+/// Query of `GET /v1/reports/demand`.
+#[derive(Debug, Deserialize)]
+struct DemandQuery {
+    group_by: interlude_store::DemandGroupBy,
+    from: Option<DateTime<Utc>>,
+    to: Option<DateTime<Utc>>,
+}
+
+/// Bidders, seats or deals: auction outcomes (requests, no bids, timeouts, errors, bids, wins, losses) and the
+/// counted delivery of the ads they won, with spend at the clearing prices per currency. Cells are whole hours:
+/// those starting in `[from, to)`, by default the two days up to the current hour included.
+async fn demand_report(State(c): State<Collector>, Query(q): Query<DemandQuery>) -> Response {
+    let to =
+        q.to.unwrap_or_else(|| (c.clock)() + chrono::TimeDelta::hours(1));
+    let from = q.from.unwrap_or(to - chrono::TimeDelta::days(2));
+    match c.reports.demand_report(q.group_by, from, to).await {
+        Ok(rows) => Json(rows).into_response(),
+        Err(e) => store_error(e),
+    }
 }
 
 fn store_error(e: StoreError) -> Response {

@@ -33,6 +33,8 @@ use interlude_vast::macros::{MacroValues, Unfilled, expand, expand_error_code};
 use interlude_vast::{Ad, Fetcher, ResolveConfig};
 use serde::{Deserialize, Serialize};
 
+use super::demand::{AuctionTally, Outcome};
+
 /// A programmatic bidder.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -181,6 +183,8 @@ pub struct Decider {
     outbox: Option<Arc<crate::pixels::PixelOutbox>>,
     /// Each capped bidder's bucket, by bidder name.
     buckets: HashMap<String, std::sync::Mutex<TokenBucket>>,
+    /// Auction outcomes for the demand reports, until flushed.
+    tally: Arc<AuctionTally>,
 }
 
 /// Called with the controls after each local change (to share them with other nodes).
@@ -224,7 +228,13 @@ impl Decider {
             on_control: std::sync::Mutex::default(),
             outbox: None,
             buckets,
+            tally: Arc::default(),
         }
+    }
+
+    /// The auction outcomes this decider tallies for the demand reports (the application flushes them).
+    pub fn tally(&self) -> Arc<AuctionTally> {
+        self.tally.clone()
     }
 
     /// The same decider, firing notices and error pixels through `outbox`.
@@ -347,7 +357,7 @@ impl Decider {
             self.fetch_tags(&engine, &direct.tags, now, &auction_id),
             async {
                 if auction {
-                    self.auction(&bid_request).await
+                    self.auction(&bid_request, serving).await
                 } else {
                     (Vec::new(), Vec::new())
                 }
@@ -471,11 +481,22 @@ impl Decider {
 
     /// Asks every bidder under its QPS cap, each with its own floor and cut off at its `tmax`; resolves
     /// wrapper markup within the VAST budget.
-    async fn auction(&self, request: &BidRequest) -> (Vec<AcceptedBid>, Vec<RefusedBid>) {
+    async fn auction(
+        &self,
+        request: &BidRequest,
+        serving: bool,
+    ) -> (Vec<AcceptedBid>, Vec<RefusedBid>) {
+        // The explainer's auctions are not reported: they serve nothing.
+        let tally = |bidder: &str, bid: Option<(&str, Option<&str>)>, outcome: Outcome| {
+            if serving {
+                self.tally.record(self.now(), bidder, bid, outcome);
+            }
+        };
         let mut refused = Vec::new();
         let mut asked = Vec::new();
         for bidder in &self.config.bidders {
             if !self.admit(bidder) {
+                tally(&bidder.name, None, Outcome::Failed);
                 refused.push(RefusedBid::bidder(
                     &bidder.name,
                     "over its QPS cap: not asked".to_owned(),
@@ -484,7 +505,10 @@ impl Decider {
             }
             let request = Self::request_for(request, bidder);
             match serde_json::to_vec(&request) {
-                Ok(body) => asked.push((bidder, request, body)),
+                Ok(body) => {
+                    tally(&bidder.name, None, Outcome::Requested);
+                    asked.push((bidder, request, body));
+                }
                 Err(e) => tracing::warn!(error = %e, "Could not encode a bid request."),
             }
         }
@@ -503,21 +527,19 @@ impl Decider {
                         .send()
                         .await
                         .map_err(|e| match e {
-                            interlude_outbound::Error::Timeout { .. } => {
-                                format!("no answer within tmax ({} ms)", request.tmax)
-                            }
-                            e => e.to_string(),
+                            interlude_outbound::Error::Timeout { .. } => BidderFailure::TimedOut,
+                            e => BidderFailure::Failed(e.to_string()),
                         })?;
                     match response.status().as_u16() {
                         204 => Ok(BidResponse::default()),
                         200 => serde_json::from_slice::<BidResponse>(response.body())
-                            .map_err(|e| format!("bad bid response: {e}")),
-                        s => Err(format!("HTTP {s}")),
+                            .map_err(|e| BidderFailure::Failed(format!("bad bid response: {e}"))),
+                        s => Err(BidderFailure::Failed(format!("HTTP {s}"))),
                     }
                 };
                 let outcome = match tokio::time::timeout(tmax, call).await {
                     Ok(r) => r,
-                    Err(_) => Err(format!("no answer within tmax ({} ms)", request.tmax)),
+                    Err(_) => Err(BidderFailure::TimedOut),
                 };
                 metrics::counter!(crate::telemetry::metrics::DECISION_BIDDER_RESPONSES, "bidder" => bidder.name.clone(),
                     "outcome" => if outcome.is_ok() { "answered" } else { "failed" })
@@ -530,12 +552,23 @@ impl Decider {
         for (bidder, request, outcome) in answers {
             let response = match outcome {
                 Ok(r) => r,
-                Err(reason) => {
+                Err(failure) => {
+                    let (outcome, reason) = match failure {
+                        BidderFailure::TimedOut => (
+                            Outcome::TimedOut,
+                            format!("no answer within tmax ({} ms)", request.tmax),
+                        ),
+                        BidderFailure::Failed(reason) => (Outcome::Failed, reason),
+                    };
+                    tally(&bidder.name, None, outcome);
                     tracing::debug!(bidder = %bidder.name, %reason, "Bidder failed.");
                     refused.push(RefusedBid::bidder(&bidder.name, reason));
                     continue;
                 }
             };
+            if response.seatbid.iter().all(|s| s.bid.is_empty()) {
+                tally(&bidder.name, None, Outcome::NoBid);
+            }
             if response.id.is_empty() && response.seatbid.is_empty() {
                 continue;
             }
@@ -546,6 +579,16 @@ impl Decider {
                     .cloned()
                     .unwrap_or_else(|| Err("no adm (markup by nurl is not supported)".into()))
             });
+            for bid in a.iter().filter_map(|b| b.ad.ad.bid.as_ref()).chain(
+                r.iter()
+                    .filter_map(|r| r.notice.as_ref().map(|(bid, _)| bid)),
+            ) {
+                tally(
+                    &bidder.name,
+                    Some((&bid.seat, bid.deal_id.as_deref())),
+                    Outcome::Bid,
+                );
+            }
             accepted.extend(a);
             refused.extend(r);
         }
@@ -615,14 +658,21 @@ impl Decider {
             let Some(won) = b.ad.ad.bid.as_ref() else {
                 continue;
             };
+            let bid = Some((won.seat.as_str(), won.deal_id.as_deref()));
             match chosen(won) {
-                Some(ad) => self.notify(
-                    &ad.ad_instance_id,
-                    PixelEvent::Nurl,
-                    b.bid.nurl.as_deref(),
-                    crate::pixels::auction_of(won, None),
-                ),
+                Some(ad) => {
+                    self.tally
+                        .record(self.now(), &won.bidder, bid, Outcome::Won);
+                    self.notify(
+                        &ad.ad_instance_id,
+                        PixelEvent::Nurl,
+                        b.bid.nurl.as_deref(),
+                        crate::pixels::auction_of(won, None),
+                    )
+                }
                 None => {
+                    self.tally
+                        .record(self.now(), &won.bidder, bid, Outcome::Lost);
                     let loss = if deal_won && b.bid.dealid.is_none() {
                         LossReason::LostToPmpDeal
                     } else {
@@ -638,6 +688,11 @@ impl Decider {
             }
         }
         for r in refused {
+            if let Some((bid, _)) = &r.notice {
+                let seat = Some((bid.seat.as_str(), bid.deal_id.as_deref()));
+                self.tally
+                    .record(self.now(), &bid.bidder, seat, Outcome::Lost);
+            }
             if let (Some((bid, lurl)), Some(loss)) = (&r.notice, r.loss) {
                 self.notify(
                     &loss_key(bid),
@@ -713,6 +768,14 @@ impl Decider {
 }
 
 /// The outbox key of a bid's loss notice: the auction, seat, bid and imp (a bid never has an ad instance).
+/// Why a bidder gave no answer to use.
+enum BidderFailure {
+    /// None within `tmax`.
+    TimedOut,
+    /// Anything else, said.
+    Failed(String),
+}
+
 fn loss_key(bid: &interlude_decision::WonBid) -> String {
     format!(
         "bid:{}:{}:{}:{}",

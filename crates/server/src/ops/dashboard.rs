@@ -3,7 +3,7 @@
 //! stream (`/v1/dashboard/stream`, one [`Snapshot`] per second; `/v1/dashboard/snapshot` for one).
 //!
 //! A snapshot is read from the running parts themselves: the stitcher's channels, the event store's totals,
-//! quarantine and line item delivery, the decider's controls, and the process's live metrics registry
+//! quarantine, line item delivery and demand by bidder, the decider's controls, and the process's live metrics registry
 //! ([`crate::telemetry::metrics::Live`]) for latencies (bucket quantiles), fill seconds, duplicates, lag and
 //! load shedding. Rates are the browser's job: it differences successive snapshots.
 
@@ -59,6 +59,8 @@ pub struct Snapshot {
     pub shed: BTreeMap<String, f64>,
     /// Line items: delivery against goal.
     pub line_items: Vec<LineItemStatus>,
+    /// Bidders (two days): auction outcomes and the counted delivery and spend of the ads they won.
+    pub demand: Vec<interlude_store::DemandRow>,
     /// Operator controls in force.
     pub controls: Option<crate::decisioning::decider::Controls>,
 }
@@ -189,6 +191,14 @@ impl Sources {
             duplicates: live.counter(EVENTS_DUPLICATES, &[]) as f64,
             retries: live.counter(EVENTS_RETRIES, &[]) as f64,
             quarantine: reports.quarantine_counts().await.unwrap_or_default(),
+            demand: reports
+                .demand_report(
+                    interlude_store::DemandGroupBy::Bidder,
+                    now - TimeDelta::days(2),
+                    now + TimeDelta::hours(1),
+                )
+                .await
+                .unwrap_or_default(),
             lag_secs: live.gauge(EVENTS_LAG),
             decision_ms: ms(live.buckets(STITCHER_DECISION_DURATION, |_| true)),
             playlist_ms: ms(playlist),

@@ -257,6 +257,7 @@ impl Segments {
                     occurred_at: now,
                     viewer_id: session.viewer.viewer_id.clone(),
                     consent,
+                    demand: ad.ad.bid.as_ref().map(crate::decisioning::demand::of_bid),
                 });
                 self.beacons.emit_with_pixels(beacon, pixels);
             }

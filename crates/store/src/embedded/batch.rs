@@ -10,14 +10,14 @@ use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Utc};
 use interlude_events::contract::{AdEvent, EventType};
-use interlude_events::{Counts, PipelineState, Quarantine, WindowCell};
+use interlude_events::{Counts, Delivered, DemandKey, PipelineState, Quarantine, WindowCell};
 use redb::{ReadableTable, Table, WriteTransaction};
 
 use super::StoreError;
 use super::state::{
-    self, COUNTED, Correction, DELIVERY, EVENT_IDS, EXPIRY_BATCHES, FREQUENCY, FREQUENCY_EXPIRY,
-    LEDGER, LEDGER_CORRECTIONS, LOG, LOG_MINUTES, META, QUARANTINE, SESSION_RATE, TAG_COUNTED,
-    TAG_EVENT_ID, TAG_SESSION_RATE, WINDOWS,
+    self, COUNTED, Correction, DELIVERY, DEMAND, EVENT_IDS, EXPIRY_BATCHES, FREQUENCY,
+    FREQUENCY_EXPIRY, LEDGER, LEDGER_CORRECTIONS, LOG, LOG_MINUTES, META, QUARANTINE, SESSION_RATE,
+    TAG_COUNTED, TAG_EVENT_ID, TAG_SESSION_RATE, WINDOWS,
 };
 
 /// The tables a group commit writes.
@@ -33,6 +33,7 @@ pub(crate) struct Tables<'txn> {
     frequency: Table<'txn, &'static [u8], u64>,
     frequency_expiry: Table<'txn, &'static [u8], ()>,
     session_rate: Table<'txn, &'static str, u64>,
+    demand: Table<'txn, &'static [u8], &'static [u8]>,
     expiry: Table<'txn, &'static [u8], &'static [u8]>,
     meta: Table<'txn, &'static str, i64>,
     log_minutes: Table<'txn, i64, u64>,
@@ -57,6 +58,7 @@ impl<'txn> Tables<'txn> {
             frequency: txn.open_table(FREQUENCY)?,
             frequency_expiry: txn.open_table(FREQUENCY_EXPIRY)?,
             session_rate: txn.open_table(SESSION_RATE)?,
+            demand: txn.open_table(DEMAND)?,
             expiry: txn.open_table(EXPIRY_BATCHES)?,
             meta,
             log_minutes: txn.open_table(LOG_MINUTES)?,
@@ -138,6 +140,7 @@ pub(crate) struct Batch<'a> {
     ledger: HashMap<Vec<u8>, Counts>,
     delivery: HashMap<Vec<u8>, Counts>,
     frequency: HashMap<Vec<u8>, u64>,
+    demand: BTreeMap<DemandKey, Delivered>,
     corrections: Vec<Vec<u8>>,
     quarantined: Vec<Vec<u8>>,
     max_event_time: Option<i64>,
@@ -233,6 +236,7 @@ impl<'a> Batch<'a> {
             ledger: HashMap::new(),
             delivery: HashMap::new(),
             frequency: HashMap::new(),
+            demand: BTreeMap::new(),
             corrections: Vec::new(),
             quarantined: Vec::new(),
             max_event_time: tables.max_event_time()?,
@@ -324,6 +328,22 @@ impl<'a> Batch<'a> {
                 cell.add(&add);
                 table.insert(key.as_slice(), state::encode_counts(&cell).as_slice())?;
             }
+        }
+
+        let mut demand: Vec<(Vec<u8>, Delivered)> = self
+            .demand
+            .iter()
+            .map(|(k, d)| (state::encode_demand_key(k), *d))
+            .collect();
+        demand.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        for (key, add) in demand {
+            let mut cell = match t.demand.get(key.as_slice())? {
+                Some(v) => state::decode_delivered(v.value())?,
+                None => Delivered::default(),
+            };
+            cell.add(&add);
+            t.demand
+                .insert(key.as_slice(), state::encode_delivered(&cell).as_slice())?;
         }
 
         let mut frequency: Vec<(Vec<u8>, u64)> = self.frequency.into_iter().collect();
@@ -441,6 +461,10 @@ impl PipelineState for Batch<'_> {
         } else {
             add(&mut self.ledger, &self.key, &counts);
         }
+    }
+
+    fn add_demand(&mut self, key: DemandKey, delivered: Delivered) {
+        self.demand.entry(key).or_default().add(&delivered);
     }
 
     fn add_viewer_impression(&mut self, viewer_id: &str, line_item_id: &str, hour: i64) {

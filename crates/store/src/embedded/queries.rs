@@ -6,11 +6,14 @@ use interlude_events::Counters;
 use redb::{ReadableTable, ReadableTableMetadata};
 
 use super::state::{
-    self, COUNTED, DELIVERY, EVENT_IDS, FREQUENCY, LEDGER, LEDGER_CORRECTIONS, LOG, QUARANTINE,
-    SESSION_RATE, WINDOWS,
+    self, AUCTIONS, COUNTED, DELIVERY, DEMAND, EVENT_IDS, FREQUENCY, LEDGER, LEDGER_CORRECTIONS,
+    LOG, QUARANTINE, SESSION_RATE, WINDOWS,
 };
 use super::{EventStore, StoreError, StoreStats};
-use crate::reports::{Forgotten, GroupBy, LedgerRow, ReportRow, build_ledger, build_report};
+use crate::reports::{
+    DemandGroupBy, DemandRow, Forgotten, GroupBy, LedgerRow, ReportRow, build_demand_report,
+    build_ledger, build_report,
+};
 
 /// Removes `viewer_id` from a stored event JSON when it is one of `ids`; the new bytes if it changed. The
 /// event is under `event` (log records, quarantine) or, in logs written before log records, the whole value.
@@ -54,6 +57,75 @@ impl EventStore {
             ));
         }
         Ok(build_report(cells, group_by, self.prices().as_ref()))
+    }
+
+    /// Demand per `group_by` value over the hours that start in `[from, to)`.
+    pub fn demand_report(
+        &self,
+        group_by: DemandGroupBy,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<DemandRow>, StoreError> {
+        let db = self.db()?;
+        let txn = db.begin_read()?;
+        let (lo, hi) = (
+            state::time_bytes(from.timestamp()),
+            state::time_bytes(to.timestamp()),
+        );
+        let mut delivered = Vec::new();
+        for entry in txn
+            .open_table(DEMAND)?
+            .range::<&[u8]>(lo.as_slice()..hi.as_slice())?
+        {
+            let (key, value) = entry?;
+            delivered.push((
+                state::decode_demand_key("demand", key.value())?,
+                state::decode_delivered(value.value())?,
+            ));
+        }
+        let mut auctions = Vec::new();
+        for entry in txn
+            .open_table(AUCTIONS)?
+            .range::<&[u8]>(lo.as_slice()..hi.as_slice())?
+        {
+            let (key, value) = entry?;
+            auctions.push((
+                state::decode_demand_key("auctions", key.value())?,
+                state::decode_auctions(value.value())?,
+            ));
+        }
+        Ok(build_demand_report(delivered, auctions, group_by))
+    }
+
+    /// Adds auction outcomes, in one write transaction of their own (the decider's flush, not the pipeline's
+    /// group commit: redb serialises the two).
+    pub fn add_auctions(
+        &self,
+        cells: &[(interlude_events::DemandKey, interlude_events::AuctionCounts)],
+    ) -> Result<(), StoreError> {
+        if cells.is_empty() {
+            return Ok(());
+        }
+        let db = self.db()?;
+        let txn = db.begin_write()?;
+        {
+            let mut table = txn.open_table(AUCTIONS)?;
+            let mut sorted: Vec<(Vec<u8>, interlude_events::AuctionCounts)> = cells
+                .iter()
+                .map(|(k, a)| (state::encode_demand_key(k), *a))
+                .collect();
+            sorted.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+            for (key, add) in sorted {
+                let mut cell = match table.get(key.as_slice())? {
+                    Some(v) => state::decode_auctions(v.value())?,
+                    None => interlude_events::AuctionCounts::default(),
+                };
+                cell.add(&add);
+                table.insert(key.as_slice(), state::encode_auctions(&cell).as_slice())?;
+            }
+        }
+        txn.commit()?;
+        Ok(())
     }
 
     /// The billing ledger: per line item and hour, the original counts and every correction appended since.

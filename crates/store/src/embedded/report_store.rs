@@ -6,10 +6,10 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use interlude_events::contract::EventType;
-use interlude_events::{BoxFuture, Prices};
+use interlude_events::{AuctionCounts, BoxFuture, DemandKey, Prices};
 
 use super::EventStore;
-use crate::reports::{GroupBy, LedgerRow, ReportRow};
+use crate::reports::{DemandGroupBy, DemandRow, GroupBy, LedgerRow, ReportRow};
 use crate::{ReportStore, Result};
 
 impl ReportStore for EventStore {
@@ -22,6 +22,27 @@ impl ReportStore for EventStore {
         Box::pin(std::future::ready(EventStore::report(
             self, group_by, from, to,
         )))
+    }
+
+    fn demand_report(
+        &self,
+        group_by: DemandGroupBy,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> BoxFuture<'_, Result<Vec<DemandRow>>> {
+        Box::pin(std::future::ready(EventStore::demand_report(
+            self, group_by, from, to,
+        )))
+    }
+
+    fn add_auctions(
+        self: Arc<Self>,
+        cells: Vec<(DemandKey, AuctionCounts)>,
+    ) -> BoxFuture<'static, Result<()>> {
+        // A write transaction waits for the committer's: off the runtime's threads.
+        Box::pin(async move {
+            tokio::task::spawn_blocking(move || EventStore::add_auctions(&self, &cells)).await?
+        })
     }
 
     fn ledger(&self) -> BoxFuture<'_, Result<Vec<LedgerRow>>> {

@@ -5,7 +5,7 @@
 //! (the contract limits them to printable text).
 
 use interlude_events::contract::EventType;
-use interlude_events::{Counts, WindowCell, WindowKey};
+use interlude_events::{AuctionCounts, Counts, Delivered, DemandKey, WindowCell, WindowKey};
 use redb::{TableDefinition, WriteTransaction};
 
 use super::StoreError;
@@ -29,6 +29,13 @@ pub(crate) const LEDGER: TableDefinition<&[u8], &[u8]> = TableDefinition::new("l
 pub(crate) const DELIVERY: TableDefinition<&[u8], &[u8]> = TableDefinition::new("delivery");
 /// Impressions per `viewer␟line item␟hour` (only viewers who consented to their id being stored).
 pub(crate) const FREQUENCY: TableDefinition<&[u8], u64> = TableDefinition::new("frequency");
+
+/// Programmatic delivery per bidder hour: [`encode_demand_key`] → counts and Σ clearing CPM
+/// ([`encode_delivered`]). Written by the pipeline in the commit that counts the events.
+pub(crate) const DEMAND: TableDefinition<&[u8], &[u8]> = TableDefinition::new("demand");
+/// Auction outcomes per bidder hour: [`encode_demand_key`] → [`encode_auctions`]. Written by the decider's
+/// periodic flush, not by the pipeline.
+pub(crate) const AUCTIONS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("auctions");
 
 /// Impressions per `session␟minute`, for the impossible-rate check. Expires like the dedup keys.
 pub(crate) const SESSION_RATE: TableDefinition<&str, u64> = TableDefinition::new("session_rate");
@@ -78,7 +85,87 @@ pub(crate) fn create_tables(txn: &WriteTransaction) -> Result<(), StoreError> {
     txn.open_table(FREQUENCY)?;
     txn.open_table(SESSION_RATE)?;
     txn.open_table(LOG_MINUTES)?;
+    txn.open_table(DEMAND)?;
+    txn.open_table(AUCTIONS)?;
     Ok(())
+}
+
+/// The key of a demand cell: the hour (time order), then each field length-prefixed (u16 LE), as seats and
+/// deals are the bidders' text.
+pub(crate) fn encode_demand_key(k: &DemandKey) -> Vec<u8> {
+    let mut out = Vec::with_capacity(16 + k.fields().iter().map(|f| f.len() + 2).sum::<usize>());
+    out.extend_from_slice(&time_bytes(k.hour));
+    for field in k.fields() {
+        let len = u16::try_from(field.len()).unwrap_or(u16::MAX);
+        out.extend_from_slice(&len.to_le_bytes());
+        out.extend_from_slice(field.as_bytes().get(..usize::from(len)).unwrap_or_default());
+    }
+    out
+}
+
+pub(crate) fn decode_demand_key(
+    table: &'static str,
+    bytes: &[u8],
+) -> Result<DemandKey, StoreError> {
+    let hour = time_from(bytes).ok_or_else(|| corrupt(table, "short key"))?;
+    let mut rest = bytes.get(8..).unwrap_or_default();
+    let mut next = || -> Result<String, StoreError> {
+        let (len, tail) = rest
+            .split_first_chunk::<2>()
+            .ok_or_else(|| corrupt(table, "missing key field"))?;
+        let len = usize::from(u16::from_le_bytes(*len));
+        let field = tail
+            .get(..len)
+            .ok_or_else(|| corrupt(table, "short key field"))?;
+        rest = tail.get(len..).unwrap_or_default();
+        String::from_utf8(field.to_vec()).map_err(|_| corrupt(table, "key not UTF-8"))
+    };
+    Ok(DemandKey {
+        hour,
+        bidder: next()?,
+        seat: next()?,
+        deal_id: next()?,
+        currency: next()?,
+    })
+}
+
+fn encode_u64s(values: &[u64]) -> Vec<u8> {
+    values.iter().flat_map(|v| v.to_le_bytes()).collect()
+}
+
+fn decode_u64s<const N: usize>(table: &'static str, bytes: &[u8]) -> Result<[u64; N], StoreError> {
+    if bytes.len() != N * 8 {
+        return Err(corrupt(table, "wrong value length"));
+    }
+    let mut out = [0u64; N];
+    for (v, chunk) in out.iter_mut().zip(bytes.chunks_exact(8)) {
+        *v = u64::from_le_bytes(chunk.try_into().unwrap_or_default());
+    }
+    Ok(out)
+}
+
+/// A demand cell's value: the eight counts, then Σ clearing CPM micros.
+pub(crate) fn encode_delivered(d: &Delivered) -> Vec<u8> {
+    let mut values = counts_array(&d.counts).to_vec();
+    values.push(d.price_cpm_micros_sum);
+    encode_u64s(&values)
+}
+
+pub(crate) fn decode_delivered(bytes: &[u8]) -> Result<Delivered, StoreError> {
+    let v: [u64; COUNT_FIELDS + 1] = decode_u64s("demand", bytes)?;
+    Ok(Delivered {
+        counts: decode_counts(bytes.get(..COUNT_FIELDS * 8).unwrap_or_default())?,
+        price_cpm_micros_sum: v[COUNT_FIELDS],
+    })
+}
+
+/// An auction cell's value: [`AuctionCounts::as_array`].
+pub(crate) fn encode_auctions(a: &AuctionCounts) -> Vec<u8> {
+    encode_u64s(&a.as_array())
+}
+
+pub(crate) fn decode_auctions(bytes: &[u8]) -> Result<AuctionCounts, StoreError> {
+    Ok(AuctionCounts::from_array(decode_u64s("auctions", bytes)?))
 }
 
 const SEP: u8 = 0x1F;

@@ -17,8 +17,9 @@ use serde::Serialize;
 
 use super::FILE_NAME;
 use super::state::{
-    self, COUNTED, DELIVERY, EVENT_IDS, EXPIRY, EXPIRY_BATCHES, FREQUENCY, FREQUENCY_EXPIRY,
-    LEDGER, LEDGER_CORRECTIONS, LOG, LOG_MINUTES, META, QUARANTINE, SESSION_RATE, WINDOWS,
+    self, AUCTIONS, COUNTED, DELIVERY, DEMAND, EVENT_IDS, EXPIRY, EXPIRY_BATCHES, FREQUENCY,
+    FREQUENCY_EXPIRY, LEDGER, LEDGER_CORRECTIONS, LOG, LOG_MINUTES, META, QUARANTINE, SESSION_RATE,
+    WINDOWS,
 };
 use crate::log::decode_record;
 use crate::reports::build_ledger;
@@ -220,6 +221,18 @@ pub fn verify(store_dir: &Path) -> Result<Report> {
         });
     }
     scan.table(LOG_MINUTES, "log_minutes", |_, _| Ok(()));
+    scan.table(DEMAND, "demand", |k, v| {
+        state::decode_demand_key("demand", k)
+            .and_then(|_| state::decode_delivered(v))
+            .map(|_| ())
+            .map_err(|e| (hex(k), e.to_string()))
+    });
+    scan.table(AUCTIONS, "auctions", |k, v| {
+        state::decode_demand_key("auctions", k)
+            .and_then(|_| state::decode_auctions(v))
+            .map(|_| ())
+            .map_err(|e| (hex(k), e.to_string()))
+    });
     scan.table(EXPIRY_BATCHES, "expiry_batches", |k, v| {
         match (k.len(), state::expiry_entries(v)) {
             (16, Some(_)) => Ok(()),

@@ -6,7 +6,9 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use interlude_events::contract::{AdEvent, EventType};
-use interlude_events::{Counts, PipelineState, Quarantine, WindowCell, WindowKey};
+use interlude_events::{
+    Counts, Delivered, DemandKey, PipelineState, Quarantine, WindowCell, WindowKey,
+};
 
 use crate::Error as StoreError;
 
@@ -23,6 +25,7 @@ pub(super) struct Overlay {
     pub(super) ledger: BTreeMap<(String, i64), (Counts, ())>,
     pub(super) corrections: Vec<((String, i64), Counts)>,
     pub(super) frequency: BTreeMap<(String, String, i64), u64>,
+    pub(super) demand: BTreeMap<DemandKey, Delivered>,
     pub(super) quarantined: Vec<(AdEvent, Quarantine)>,
     pub(super) undecodable: Vec<(i64, String)>,
     pub(super) max_event_time: Option<DateTime<Utc>>,
@@ -198,6 +201,26 @@ impl Overlay {
             )
             .await?;
         }
+        // A few cells per batch (bidders × hours): one upsert each, in key order.
+        for (k, d) in &self.demand {
+            let n = d.counts.as_array().map(|v| v as i64);
+            txn.execute(
+                "INSERT INTO demand VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
+                 ON CONFLICT (hour, bidder, seat, deal_id, currency) DO UPDATE SET \
+                 impressions = demand.impressions + EXCLUDED.impressions, starts = demand.starts + EXCLUDED.starts, \
+                 first_quartiles = demand.first_quartiles + EXCLUDED.first_quartiles, \
+                 midpoints = demand.midpoints + EXCLUDED.midpoints, \
+                 third_quartiles = demand.third_quartiles + EXCLUDED.third_quartiles, \
+                 completes = demand.completes + EXCLUDED.completes, clicks = demand.clicks + EXCLUDED.clicks, \
+                 errors = demand.errors + EXCLUDED.errors, \
+                 price_cpm_micros_sum = demand.price_cpm_micros_sum + EXCLUDED.price_cpm_micros_sum",
+                &[
+                    &k.hour, &k.bidder, &k.seat, &k.deal_id, &k.currency, &n[0], &n[1], &n[2], &n[3], &n[4],
+                    &n[5], &n[6], &n[7], &(d.price_cpm_micros_sum as i64),
+                ],
+            )
+            .await?;
+        }
         for (event, reason) in &self.quarantined {
             let kind = reason.kind();
             let event_json = serde_json::to_value(event).unwrap_or_default();
@@ -282,6 +305,10 @@ impl PipelineState for Overlay {
         } else {
             self.ledger.entry(key).or_default().0.add(&counts);
         }
+    }
+
+    fn add_demand(&mut self, key: DemandKey, delivered: Delivered) {
+        self.demand.entry(key).or_default().add(&delivered);
     }
 
     fn add_viewer_impression(&mut self, viewer_id: &str, line_item_id: &str, hour: i64) {

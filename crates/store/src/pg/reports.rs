@@ -6,11 +6,25 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use interlude_events::contract::EventType;
-use interlude_events::{BoxFuture, Prices, WindowKey};
+use interlude_events::{AuctionCounts, BoxFuture, Delivered, DemandKey, Prices, WindowKey};
 
 use super::{PgStore, counts_at};
 use crate::Error as StoreError;
-use crate::{GroupBy, LedgerRow, ReportRow, ReportStore, Result, build_ledger, build_report};
+use crate::{
+    DemandGroupBy, DemandRow, GroupBy, LedgerRow, ReportRow, ReportStore, Result,
+    build_demand_report, build_ledger, build_report,
+};
+
+/// The demand key in columns 0–4 of `row` (hour, bidder, seat, deal, currency).
+fn demand_key_at(row: &tokio_postgres::Row) -> DemandKey {
+    DemandKey {
+        hour: row.get(0),
+        bidder: row.get(1),
+        seat: row.get(2),
+        deal_id: row.get(3),
+        currency: row.get(4),
+    }
+}
 
 impl PgStore {
     /// Counts per `group_by` value over event time `[from, to)`.
@@ -204,13 +218,89 @@ impl PgStore {
         Ok(out)
     }
 
+    /// Demand per `group_by` value over the hours that start in `[from, to)`.
+    pub async fn demand_report(
+        &self,
+        group_by: DemandGroupBy,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<DemandRow>, StoreError> {
+        let range = [from.timestamp(), to.timestamp()];
+        let (delivered, auctions) = {
+            let client = self.client.lock().await;
+            let delivered = client
+                .query(
+                    "SELECT hour, bidder, seat, deal_id, currency, impressions, starts, first_quartiles, midpoints, \
+                     third_quartiles, completes, clicks, errors, price_cpm_micros_sum \
+                     FROM demand WHERE hour >= $1 AND hour < $2",
+                    &[&range[0], &range[1]],
+                )
+                .await?;
+            let auctions = client
+                .query(
+                    "SELECT hour, bidder, seat, deal_id, currency, requests, no_bids, timeouts, errors, bids, wins, \
+                     losses FROM auctions WHERE hour >= $1 AND hour < $2",
+                    &[&range[0], &range[1]],
+                )
+                .await?;
+            (delivered, auctions)
+        };
+        let count = |r: &tokio_postgres::Row, i: usize| r.get::<_, i64>(i).max(0) as u64;
+        Ok(build_demand_report(
+            delivered.iter().map(|r| {
+                (
+                    demand_key_at(r),
+                    Delivered {
+                        counts: counts_at(r, 5),
+                        price_cpm_micros_sum: count(r, 13),
+                    },
+                )
+            }),
+            auctions.iter().map(|r| {
+                (
+                    demand_key_at(r),
+                    AuctionCounts::from_array(std::array::from_fn(|i| count(r, 5 + i))),
+                )
+            }),
+            group_by,
+        ))
+    }
+
+    /// Adds auction outcomes (additive upserts, in key order so concurrent flushes cannot deadlock).
+    pub async fn add_auctions(
+        &self,
+        mut cells: Vec<(DemandKey, AuctionCounts)>,
+    ) -> Result<(), StoreError> {
+        cells.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        let mut client = self.client.lock().await;
+        let txn = client.transaction().await?;
+        for (k, a) in &cells {
+            let n = a.as_array().map(|v| v as i64);
+            txn.execute(
+                "INSERT INTO auctions VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
+                 ON CONFLICT (hour, bidder, seat, deal_id, currency) DO UPDATE SET \
+                 requests = auctions.requests + EXCLUDED.requests, no_bids = auctions.no_bids + EXCLUDED.no_bids, \
+                 timeouts = auctions.timeouts + EXCLUDED.timeouts, errors = auctions.errors + EXCLUDED.errors, \
+                 bids = auctions.bids + EXCLUDED.bids, wins = auctions.wins + EXCLUDED.wins, \
+                 losses = auctions.losses + EXCLUDED.losses",
+                &[
+                    &k.hour, &k.bidder, &k.seat, &k.deal_id, &k.currency, &n[0], &n[1], &n[2], &n[3], &n[4],
+                    &n[5], &n[6],
+                ],
+            )
+            .await?;
+        }
+        txn.commit().await?;
+        Ok(())
+    }
+
     /// Empties every pipeline table (tests and `interlude demo --fresh`); the catalog is kept.
     pub async fn truncate(&self) -> Result<(), StoreError> {
         let client = self.client.lock().await;
         client
             .batch_execute(
                 "TRUNCATE log_offsets, event_ids, counted, session_rate, windows, ledger, ledger_corrections, \
-                 viewer_frequency, quarantine",
+                 viewer_frequency, quarantine, demand, auctions",
             )
             .await?;
         Ok(())
@@ -225,6 +315,22 @@ impl ReportStore for PgStore {
         to: DateTime<Utc>,
     ) -> BoxFuture<'_, Result<Vec<ReportRow>>> {
         Box::pin(PgStore::report(self, group_by, from, to))
+    }
+
+    fn demand_report(
+        &self,
+        group_by: DemandGroupBy,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> BoxFuture<'_, Result<Vec<DemandRow>>> {
+        Box::pin(PgStore::demand_report(self, group_by, from, to))
+    }
+
+    fn add_auctions(
+        self: Arc<Self>,
+        cells: Vec<(DemandKey, AuctionCounts)>,
+    ) -> BoxFuture<'static, Result<()>> {
+        Box::pin(async move { PgStore::add_auctions(&self, cells).await })
     }
 
     fn ledger(&self) -> BoxFuture<'_, Result<Vec<LedgerRow>>> {
