@@ -331,7 +331,7 @@ impl AdEvent {
             region: None,
             consent: ConsentFlags::default(),
             ad_duration_ms: None,
-            demand: None,
+            demand: claims.demand,
         }
     }
 }

@@ -10,6 +10,7 @@
 //! | 1 | event type code ([`EventType::code`]) |
 //! | 4 | issued at, seconds since the Unix epoch, big-endian |
 //! | 1+n ×5 | ad instance id, session id, creative id, line item id, channel: a length byte and UTF-8 |
+//! | optional | for a programmatic ad, its winning bid ([`Demand`]): bidder, seat, deal (empty: none) as above, the clearing CPM in millionths (8 bytes, big-endian), the ISO 4217 currency (3 bytes) |
 //! | 16 | tag: HMAC-SHA256 (RFC 2104, FIPS 180-4) over the payload, truncated to 128 bits (NIST SP 800-107 §5.3.4) |
 //!
 //! Binary rather than JSON keeps a token with our 32-hex-digit ids around 155 URL characters (JSON: ~300). The tag is checked (in constant time) before
@@ -20,7 +21,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use crate::contract::EventType;
+use crate::contract::{Demand, EventType};
 
 const VERSION: u8 = 1;
 const TAG_LEN: usize = 16;
@@ -46,6 +47,8 @@ pub struct TokenClaims {
     pub channel: String,
     /// When the token was issued, seconds since the Unix epoch.
     pub issued_at: u32,
+    /// The winning bid, for a programmatic ad (the events it reports carry it: demand reports).
+    pub demand: Option<Demand>,
 }
 
 /// Why a token was rejected.
@@ -197,6 +200,15 @@ impl Keyring {
         let mut payload = Vec::with_capacity(96);
         payload.extend_from_slice(&[VERSION, self.current, claims.event_type.code()]);
         payload.extend_from_slice(&claims.issued_at.to_be_bytes());
+        let push = |payload: &mut Vec<u8>, field: &'static str, value: &str| {
+            let len = u8::try_from(value.len()).map_err(|_| TokenError::FieldTooLong {
+                field,
+                len: value.len(),
+            })?;
+            payload.push(len);
+            payload.extend_from_slice(value.as_bytes());
+            Ok::<(), TokenError>(())
+        };
         for (field, value) in [
             ("ad_instance_id", claims.ad_instance_id.as_str()),
             ("session_id", claims.session_id.as_str()),
@@ -204,12 +216,26 @@ impl Keyring {
             ("line_item_id", claims.line_item_id.as_deref().unwrap_or("")),
             ("channel", claims.channel.as_str()),
         ] {
-            let len = u8::try_from(value.len()).map_err(|_| TokenError::FieldTooLong {
-                field,
-                len: value.len(),
-            })?;
-            payload.push(len);
-            payload.extend_from_slice(value.as_bytes());
+            push(&mut payload, field, value)?;
+        }
+        if let Some(d) = &claims.demand {
+            push(&mut payload, "demand.bidder", &d.bidder)?;
+            push(&mut payload, "demand.seat", &d.seat)?;
+            push(
+                &mut payload,
+                "demand.deal_id",
+                d.deal_id.as_deref().unwrap_or(""),
+            )?;
+            payload.extend_from_slice(&d.price_cpm_micros.to_be_bytes());
+            let currency: [u8; 3] =
+                d.currency
+                    .as_bytes()
+                    .try_into()
+                    .map_err(|_| TokenError::FieldTooLong {
+                        field: "demand.currency (3 letters)",
+                        len: d.currency.len(),
+                    })?;
+            payload.extend_from_slice(&currency);
         }
         let mut mac = self
             .mac(self.current)
@@ -253,23 +279,50 @@ fn read_claims(payload: &[u8]) -> Result<TokenClaims, TokenError> {
     })?;
     let issued_at = u32::from_be_bytes([payload[3], payload[4], payload[5], payload[6]]);
     let mut at = 7;
-    let mut next = |field: &'static str| -> Result<String, TokenError> {
-        let malformed = TokenError::Malformed { field, offset: at };
-        let len = usize::from(*payload.get(at).ok_or(malformed.clone())?);
-        let text = payload.get(at + 1..at + 1 + len).ok_or(malformed.clone())?;
+    let next = |at: &mut usize, field: &'static str| -> Result<String, TokenError> {
+        let malformed = TokenError::Malformed { field, offset: *at };
+        let len = usize::from(*payload.get(*at).ok_or(malformed.clone())?);
+        let text = payload
+            .get(*at + 1..*at + 1 + len)
+            .ok_or(malformed.clone())?;
         let text = std::str::from_utf8(text).map_err(|_| malformed)?;
-        at += 1 + len;
+        *at += 1 + len;
         Ok(text.to_owned())
     };
-    let claims = TokenClaims {
-        ad_instance_id: next("ad_instance_id")?,
-        session_id: next("session_id")?,
-        creative_id: next("creative_id")?,
-        line_item_id: Some(next("line_item_id")?).filter(|s| !s.is_empty()),
-        channel: next("channel")?,
+    let mut claims = TokenClaims {
+        ad_instance_id: next(&mut at, "ad_instance_id")?,
+        session_id: next(&mut at, "session_id")?,
+        creative_id: next(&mut at, "creative_id")?,
+        line_item_id: Some(next(&mut at, "line_item_id")?).filter(|s| !s.is_empty()),
+        channel: next(&mut at, "channel")?,
         event_type,
         issued_at,
+        demand: None,
     };
+    if at < payload.len() {
+        let (bidder, seat, deal) = (
+            next(&mut at, "demand.bidder")?,
+            next(&mut at, "demand.seat")?,
+            next(&mut at, "demand.deal_id")?,
+        );
+        let malformed = |field| TokenError::Malformed { field, offset: at };
+        let price = payload
+            .get(at..at + 8)
+            .and_then(|b| <[u8; 8]>::try_from(b).ok())
+            .ok_or(malformed("demand.price_cpm_micros"))?;
+        let currency = payload
+            .get(at + 8..at + 11)
+            .and_then(|b| std::str::from_utf8(b).ok())
+            .ok_or(malformed("demand.currency"))?;
+        claims.demand = Some(Demand {
+            bidder,
+            seat,
+            deal_id: Some(deal).filter(|d| !d.is_empty()),
+            price_cpm_micros: u64::from_be_bytes(price),
+            currency: currency.to_owned(),
+        });
+        at += 11;
+    }
     if at != payload.len() {
         return Err(TokenError::Malformed {
             field: "trailing bytes",
@@ -292,6 +345,7 @@ mod tests {
             line_item_id: Some("li-42".into()),
             channel: "live1".into(),
             issued_at: 1_795_000_000,
+            demand: None,
         }
     }
 
@@ -306,6 +360,32 @@ mod tests {
                 .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
         );
         assert_eq!(keys.verify(&token), Ok(claims()));
+    }
+
+    #[test]
+    fn a_programmatic_ads_token_carries_its_winning_bid() {
+        let keys = Keyring::new(1, b"k1-secret-material-32-bytes-long".to_vec());
+        for deal_id in [None, Some("deal-7".to_owned())] {
+            let claims = TokenClaims {
+                demand: Some(Demand {
+                    bidder: "dsp-a".into(),
+                    seat: "seat-1".into(),
+                    deal_id,
+                    price_cpm_micros: 12_500_000,
+                    currency: "EUR".into(),
+                }),
+                ..claims()
+            };
+            let token = keys.sign(&claims).unwrap();
+            assert!(token.len() < 240, "{} chars", token.len());
+            assert_eq!(keys.verify(&token), Ok(claims.clone()));
+            // A bid whose currency is not three letters cannot be signed.
+            let mut bad = claims;
+            if let Some(d) = bad.demand.as_mut() {
+                d.currency = "EURO".into();
+            }
+            assert!(keys.sign(&bad).is_err());
+        }
     }
 
     #[test]

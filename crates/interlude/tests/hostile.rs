@@ -332,6 +332,7 @@ async fn forged_expired_and_future_pixels_are_not_counted() {
         line_item_id: Some("li-hostile".into()),
         channel: "live1".into(),
         issued_at: u32::try_from(issued_at).unwrap(),
+        demand: None,
     };
     let fire = |token: String| {
         let http = http.clone();

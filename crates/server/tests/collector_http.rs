@@ -216,6 +216,7 @@ async fn pixels_count_once_and_tampered_tokens_are_refused() {
         line_item_id: Some("li-1".into()),
         channel: "live1".into(),
         issued_at: u32::try_from(chrono::Utc::now().timestamp()).unwrap(),
+        demand: None,
     };
     let path = collector.tracking_path(&claims).unwrap();
     let store = collector.embedded().expect("embedded store");
@@ -418,6 +419,7 @@ async fn an_expired_pixel_is_refused_so_a_replay_counts_once() {
         line_item_id: Some("li-1".into()),
         channel: "live1".into(),
         issued_at: u32::try_from(issued_at.timestamp()).unwrap(),
+        demand: None,
     };
     let path = collector.tracking_path(&claims(start)).unwrap();
     let future = collector

@@ -246,6 +246,33 @@ async fn a_bid_wins_a_slot_a_slow_bidder_is_cut_off_and_a_tag_fills_its_line_ite
         assert!(Instant::now() < deadline, "no win notice");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+
+    // The demand report once the tally is flushed: the fast bidder asked, bid and won; the slow one timed out.
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn interlude_store::ReportStore> = Arc::new(
+        interlude_store::EventStore::open(dir.path(), interlude_events::Policy::default()).unwrap(),
+    );
+    decider.tally().flush(&store).await;
+    let rows = store
+        .demand_report(
+            interlude_store::DemandGroupBy::Bidder,
+            now - chrono::TimeDelta::hours(1),
+            now + chrono::TimeDelta::hours(1),
+        )
+        .await
+        .unwrap();
+    let outcomes: Vec<(&str, [u64; 7])> = rows
+        .iter()
+        .map(|r| (r.key.as_str(), r.auctions.as_array()))
+        .collect();
+    // requests, no bids, timeouts, errors, bids, wins, losses
+    assert_eq!(
+        outcomes,
+        [
+            ("fast", [1, 0, 0, 0, 1, 1, 0]),
+            ("slow", [1, 0, 1, 0, 0, 0, 0])
+        ]
+    );
 }
 
 /// A bidder that always bids `price` with the shared creative, and records its notices (path and query).

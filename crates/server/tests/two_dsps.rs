@@ -647,3 +647,66 @@ async fn a_restart_mid_break_still_delivers_each_notice_and_pixel_exactly_once()
     w.assert_delivered_once();
     drop(w.dir);
 }
+
+/// A client-side pod (`GET /v1/vast`) with the auction's winner in it: the player fires the winner's
+/// impression pixel (our signed tracking URL), and the demand report counts it under its bidder at the
+/// clearing price, as it does for a stitched one. The bid travels in the pixel's signed token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_side_bid_ads_impression_is_reported_under_its_bidder() {
+    let mut w = world(SPEED).await;
+    let node = Node::start(&mut w.config, &w.clock).await;
+    let http = reqwest::Client::new();
+    let vast = http
+        .get(format!("{}/v1/vast?channel=live1&duration=30", node.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let ad = vast
+        .split("<Ad ")
+        .find(|ad| ad.contains("shared-15"))
+        .unwrap_or_else(|| panic!("the winning bid's ad is not in the pod: {vast}"));
+    let ours = format!("{}/t/", node.base);
+    let impression = ad
+        .split("<Impression")
+        .skip(1)
+        .filter_map(|element| {
+            let start = element.find(&ours)?;
+            let url = &element[start..];
+            Some(url[..url.find([']', '<']).unwrap_or(url.len())].to_owned())
+        })
+        .next()
+        .unwrap_or_else(|| panic!("no impression pixel of ours: {ad}"));
+    for _ in 0..2 {
+        let r = http.get(&impression).send().await.unwrap();
+        assert_eq!(r.status(), 204, "{impression}");
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let rows: Vec<serde_json::Value> = http
+            .get(format!("{}/v1/reports/demand?group_by=bidder", node.base))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let high = rows.iter().find(|r| r["key"] == "high");
+        if let Some(high) = high.filter(|h| h["delivered"]["impressions"] == 1) {
+            assert_eq!(
+                high["spend_micros"],
+                serde_json::json!({ "USD": 20_000 }),
+                "{high}"
+            );
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "impression not reported: {rows:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    node.stop().await;
+}

@@ -22,6 +22,7 @@ fuzz_target!(|data: &[u8]| {
         channel: next(),
         event_type: EventType::from_code(data.first().copied().unwrap_or(0) % 12).unwrap_or(EventType::Start),
         issued_at: data.len() as u32,
+        demand: None,
     };
     if let Ok(token) = keys.sign(&claims) {
         assert_eq!(keys.verify(&token), Ok(claims));

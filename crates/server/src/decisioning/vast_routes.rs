@@ -69,6 +69,7 @@ fn inline_ad(s: &VastState, ad: &PodAd, sequence: u64, session: &str, channel: &
             line_item_id: ad.line_item_id.clone(),
             channel: channel.to_owned(),
             issued_at: u32::try_from(now.timestamp()).unwrap_or(0),
+            demand: ad.bid.as_ref().map(super::demand::of_bid),
         };
         s.collector
             .tracking_path(&claims)

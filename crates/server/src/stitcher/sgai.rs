@@ -303,6 +303,7 @@ impl Stitcher {
                     line_item_id: ad.line_item_id.clone(),
                     channel: session.channel.clone(),
                     issued_at,
+                    demand: ad.bid.as_ref().map(crate::decisioning::demand::of_bid),
                 };
                 if let Some(path) = self.sign_tracking(&claims) {
                     events.insert(
