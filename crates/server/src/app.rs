@@ -247,6 +247,7 @@ impl App {
                     collector: self.collector.clone(),
                     decider: decider.clone(),
                     metrics: telemetry::live_metrics()?,
+                    conditioning: self.conditioning.clone(),
                     clock: self.clock.clone(),
                 },
                 read.clone(),

@@ -547,6 +547,32 @@ async fn a_hybrid_pod_notifies_each_dsp_once_and_fires_every_third_party_pixel_o
     )
     .await;
     assert_demand_reported(&http, &node.base).await;
+    // The dashboard's data: the pixels fired per event, each third party's latency, the demand by bidder.
+    let snapshot: serde_json::Value = http
+        .get(format!("{}/v1/dashboard/snapshot", node.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let pixels = &snapshot["pixels"];
+    assert_eq!(pixels["fired"]["burl"], 1, "{pixels}");
+    assert_eq!(pixels["fired"]["nurl"], 1, "{pixels}");
+    assert_eq!(pixels["fired"]["lurl"], 1, "{pixels}");
+    let hosts: Vec<&str> = pixels["hosts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["host"].as_str().unwrap())
+        .collect();
+    for server in [&w.ads, &w.high, &w.low] {
+        assert!(
+            hosts.contains(&server.addr.to_string().as_str()),
+            "{hosts:?}"
+        );
+    }
+    assert_eq!(snapshot["demand"][0]["key"], "high", "{snapshot}");
     node.stop().await;
     w.assert_delivered_once();
 

@@ -95,7 +95,30 @@ function render(s) {
     return [d.key, fmt(d.requests), fmt(d.bids), fmt(d.wins), fmt(d.losses), timeouts, fmt(d.errors), fmt(d.delivered.impressions), spend];
   }));
 
-  previous = { t, counted: c, duplicates: s.duplicates };
+  const px = s.pixels;
+  const sum = (o) => Object.values(o).reduce((n, v) => n + v, 0);
+  const firedRate = rate(sum(px.fired), previous?.pixelsFired);
+  rows($("pixels").tBodies[0], [
+    ["fired (total)", fmt(sum(px.fired))],
+    ["fired/s", fmt(firedRate, 1)],
+    ...Object.entries(px.fired).map(([event, n]) => ["  " + event, fmt(n)]),
+    ["retried", fmt(px.retried)],
+    ["failed sends", fmt(sum(px.failed))],
+    ...Object.entries(px.failed).map(([reason, n]) => ["  " + reason, fmt(n)]),
+    [px.dead_lettered > 0 ? { text: "dead letters", cls: "behind" } : "dead letters", fmt(px.dead_lettered)],
+    ["queued now", fmt(px.queued)],
+  ]);
+  rows($("pixel-hosts").tBodies[0], px.hosts.map((h) => [h.host, fmt(h.sends), fmt(h.ms.p50, 1), fmt(h.ms.p99, 1)]));
+
+  $("conditioning-section").hidden = !s.conditioning;
+  if (s.conditioning) {
+    rows($("conditioning").tBodies[0], [
+      ...Object.entries(s.conditioning.jobs).map(([state, n]) => ["jobs " + state, fmt(n)]),
+      ...Object.entries(s.conditioning.skipped).map(([reason, n]) => ["ads skipped: " + reason, fmt(n)]),
+    ]);
+  }
+
+  previous = { t, counted: c, duplicates: s.duplicates, pixelsFired: sum(px.fired) };
 }
 
 function connect() {

@@ -3,9 +3,9 @@
 //! stream (`/v1/dashboard/stream`, one [`Snapshot`] per second; `/v1/dashboard/snapshot` for one).
 //!
 //! A snapshot is read from the running parts themselves: the stitcher's channels, the event store's totals,
-//! quarantine, line item delivery and demand by bidder, the decider's controls, and the process's live metrics registry
-//! ([`crate::telemetry::metrics::Live`]) for latencies (bucket quantiles), fill seconds, duplicates, lag and
-//! load shedding. Rates are the browser's job: it differences successive snapshots.
+//! quarantine, line item delivery and demand by bidder, the decider's controls, the conditioning queue, and the process's live metrics registry
+//! ([`crate::telemetry::metrics::Live`]) for latencies (bucket quantiles), fill seconds, duplicates, lag,
+//! load shedding, and the outbox's pixels (fired, failed, retried, latency per host). Rates are the browser's job: it differences successive snapshots.
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
@@ -61,8 +61,49 @@ pub struct Snapshot {
     pub line_items: Vec<LineItemStatus>,
     /// Bidders (two days): auction outcomes and the counted delivery and spend of the ads they won.
     pub demand: Vec<interlude_store::DemandRow>,
+    /// Third parties' pixels and notices fired by the server (process lifetime).
+    pub pixels: PixelStats,
+    /// Creative conditioning, when on.
+    pub conditioning: Option<ConditioningStats>,
     /// Operator controls in force.
     pub controls: Option<crate::decisioning::decider::Controls>,
+}
+
+/// The outbox's work: pixels and notices fired, retried, failed and given up, and how each host answers.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct PixelStats {
+    /// Delivered (a 2xx or 3xx answer), by event (`impression`, `firstQuartile`, `nurl`, `burl`, `lurl`, …).
+    pub fired: BTreeMap<String, u64>,
+    /// Failed sends (every attempt), by reason (`4xx`, `5xx`, `timeout`, `refused`, …).
+    pub failed: BTreeMap<String, u64>,
+    /// Put back for another attempt.
+    pub retried: u64,
+    /// Given up (dead letters).
+    pub dead_lettered: u64,
+    /// In the queue now.
+    pub queued: Option<f64>,
+    /// Per host: sends and answer latency.
+    pub hosts: Vec<HostLatency>,
+}
+
+/// How one third-party host answers.
+#[derive(Debug, Clone, Serialize)]
+pub struct HostLatency {
+    /// `host:port`.
+    pub host: String,
+    /// Sends answered or failed.
+    pub sends: u64,
+    /// Answer latency, milliseconds.
+    pub ms: Quantiles,
+}
+
+/// Creative conditioning: the queue's jobs by state and the ads skipped for pods, by reason.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ConditioningStats {
+    /// Jobs by state (`queued`, `running`, `ready`, `failed`); empty when the queue could not be read.
+    pub jobs: BTreeMap<String, u64>,
+    /// Ads skipped for a pod because they were not conditioned yet, by reason (`NEW_CREATIVE`, …).
+    pub skipped: BTreeMap<String, u64>,
 }
 
 /// Ad and slate seconds of a channel's breaks.
@@ -109,6 +150,8 @@ pub struct Sources {
     pub decider: Option<Arc<Decider>>,
     /// The process's live metrics.
     pub metrics: Arc<Live>,
+    /// Creative conditioning, when on.
+    pub conditioning: Option<Arc<crate::conditioning::Conditioning>>,
     /// The clock.
     pub clock: interlude_events::Clock,
 }
@@ -183,6 +226,10 @@ impl Sources {
             key.labels()
                 .any(|l| l.key() == "route" && l.value().ends_with("media.m3u8"))
         });
+        let conditioning = match &self.conditioning {
+            Some(c) => Some(conditioning_stats(c, live).await),
+            None => None,
+        };
         Snapshot {
             at: now,
             channels: self.stitcher.channel_summaries(),
@@ -205,7 +252,63 @@ impl Sources {
             shed,
             line_items,
             controls: self.decider.as_ref().map(|d| d.controls()),
+            pixels: pixel_stats(live),
+            conditioning,
         }
+    }
+}
+
+/// The outbox's counters and per-host latency from the live registry.
+fn pixel_stats(live: &Live) -> PixelStats {
+    use interlude_outbox::metrics as om;
+    let hosts = live
+        .buckets_by(om::SEND_DURATION_SECONDS, "host")
+        .into_iter()
+        .map(|(host, counts)| HostLatency {
+            host,
+            sends: counts.iter().sum(),
+            ms: Quantiles {
+                p50: quantile(&counts, 0.5).map(|s| s * 1000.0),
+                p99: quantile(&counts, 0.99).map(|s| s * 1000.0),
+            },
+        })
+        .collect();
+    PixelStats {
+        fired: live.counter_by(om::FIRED_TOTAL, "event"),
+        failed: live.counter_by(om::FAILED_TOTAL, "reason"),
+        retried: live.counter(om::RETRIED_TOTAL, &[]),
+        dead_lettered: live.counter(om::DEAD_LETTERED_TOTAL, &[]),
+        queued: live.gauge(om::QUEUE_DEPTH),
+        hosts,
+    }
+}
+
+/// The conditioning queue's jobs by state, and the skips by reason.
+async fn conditioning_stats(
+    c: &crate::conditioning::Conditioning,
+    live: &Live,
+) -> ConditioningStats {
+    let mut jobs = BTreeMap::new();
+    match c.conditioner().queue().list().await {
+        Ok(list) => {
+            for job in list {
+                let state = match job.state {
+                    interlude_condition::JobState::Queued => "queued",
+                    interlude_condition::JobState::Running { .. } => "running",
+                    interlude_condition::JobState::Ready => "ready",
+                    interlude_condition::JobState::Failed { .. } => "failed",
+                };
+                *jobs.entry(state.to_owned()).or_default() += 1;
+            }
+        }
+        Err(e) => tracing::debug!(error = %e, "Conditioning queue not read for the dashboard."),
+    }
+    ConditioningStats {
+        jobs,
+        skipped: live.counter_by(
+            crate::telemetry::metrics::STITCHER_CREATIVES_SKIPPED,
+            "reason",
+        ),
     }
 }
 

@@ -373,6 +373,32 @@ impl Live {
     }
 }
 
+impl Live {
+    /// Histogram `name`'s bucket counts per value of its label `by`.
+    pub fn buckets_by(
+        &self,
+        name: &str,
+        by: &str,
+    ) -> std::collections::BTreeMap<String, [u64; LATENCY_BUCKETS.len() + 1]> {
+        let mut out: std::collections::BTreeMap<String, [u64; LATENCY_BUCKETS.len() + 1]> =
+            std::collections::BTreeMap::new();
+        self.registry.visit_histograms(|key, h| {
+            if key.name() != name {
+                return;
+            }
+            if let Some(label) = key.labels().find(|l| l.key() == by) {
+                let total = out
+                    .entry(label.value().to_owned())
+                    .or_insert([0; LATENCY_BUCKETS.len() + 1]);
+                for (t, c) in total.iter_mut().zip(h.counts()) {
+                    *t += c;
+                }
+            }
+        });
+        out
+    }
+}
+
 /// The `q` quantile of a bucketed histogram, interpolated linearly within its bucket (as Prometheus'
 /// `histogram_quantile` does), in the histogram's unit; `None` without observations or when it falls above
 /// the last bound.
