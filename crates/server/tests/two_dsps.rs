@@ -736,3 +736,44 @@ async fn a_client_side_bid_ads_impression_is_reported_under_its_bidder() {
     }
     node.stop().await;
 }
+
+/// The decision explainer asks the bidders (each call a new auction id) but serves nothing: no win or loss
+/// notice, no pixel, and no auction outcome in the demand report.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn explaining_a_decision_asks_the_bidders_anew_and_notifies_nobody() {
+    let mut w = world(SPEED).await;
+    let node = Node::start(&mut w.config, &w.clock).await;
+    let http = reqwest::Client::new();
+    for _ in 0..2 {
+        let r = http
+            .get(format!(
+                "{}/v1/decisions/explain?channel=live1&duration=30",
+                node.base
+            ))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    let ids: Vec<String> = w
+        .high_requests
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(ids.len(), 2, "each explanation asks the bidders");
+    assert_ne!(ids[0], ids[1], "with a new auction id each time");
+    // Anything queued would be sent at once (the third parties are up): give the outbox time to show it.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    node.stop().await;
+    for server in [&w.high, &w.low, &w.ads] {
+        let notified: Vec<String> = server
+            .per_path()
+            .into_keys()
+            .filter(|p| p != "/bid" && p != "/vast")
+            .collect();
+        assert!(notified.is_empty(), "an explanation notified {notified:?}");
+    }
+    assert_eq!(w.canary_hits.load(Ordering::SeqCst), 0);
+}

@@ -354,7 +354,7 @@ impl Decider {
         let auction_id = format!("{}-{}", request.session_id, request.break_id);
         let bid_request = bid_request(&auction_id, request, &slot, settings);
         let (tags, bids) = tokio::join!(
-            self.fetch_tags(&engine, &direct.tags, now, &auction_id),
+            self.fetch_tags(&engine, &direct.tags, now, &auction_id, serving),
             async {
                 if auction {
                     self.auction(&bid_request, serving).await
@@ -393,6 +393,7 @@ impl Decider {
         tags: &[TagRequest],
         now: DateTime<Utc>,
         decision_id: &str,
+        serving: bool,
     ) -> (Vec<ExternalAd>, Vec<(String, String)>) {
         let fetcher = HttpFetcher::new(self.http.clone());
         let config = self.resolve_config();
@@ -406,7 +407,7 @@ impl Decider {
             async move {
                 let resolved = interlude_vast::resolve_tag(&uri, fetcher, config).await;
                 for failure in &resolved.failures {
-                    self.ping_all(&key, PixelEvent::Error, failure.pings.clone());
+                    self.ping_all(serving, &key, PixelEvent::Error, failure.pings.clone());
                 }
                 let Some(ad) = resolved.vast.ads.into_iter().next() else {
                     let why = resolved.failures.first().map_or("no ad".to_owned(), |f| {
@@ -414,7 +415,7 @@ impl Decider {
                     });
                     return Err((t.line_item_id.clone(), why));
                 };
-                self.usable(&ad, &key)
+                self.usable(&ad, &key, serving)
                     .and_then(|p| {
                         engine
                             .tag_ad(t, p)
@@ -436,9 +437,15 @@ impl Decider {
 
     /// The ad in stitchable form, or its VAST error reported through its Error URIs (`key` names it in the
     /// outbox).
-    fn usable(&self, ad: &Ad, key: &str) -> Result<interlude_decision::PodAd, String> {
+    fn usable(
+        &self,
+        ad: &Ad,
+        key: &str,
+        serving: bool,
+    ) -> Result<interlude_decision::PodAd, String> {
         pod_ad_from_vast(ad).map_err(|e| {
             self.ping_all(
+                serving,
                 key,
                 PixelEvent::Error,
                 error_uris(ad)
@@ -572,7 +579,7 @@ impl Decider {
             if response.id.is_empty() && response.seatbid.is_empty() {
                 continue;
             }
-            let markup = self.resolve_markup(&response).await;
+            let markup = self.resolve_markup(&response, serving).await;
             let (a, r) = accept_bids(&bidder.name, &request, response, |bid| {
                 markup
                     .get(&bid.id)
@@ -596,7 +603,11 @@ impl Decider {
     }
 
     /// Each bid's `adm` as one InLine ad, wrappers resolved.
-    async fn resolve_markup(&self, response: &BidResponse) -> HashMap<String, Result<Ad, String>> {
+    async fn resolve_markup(
+        &self,
+        response: &BidResponse,
+        serving: bool,
+    ) -> HashMap<String, Result<Ad, String>> {
         let fetcher = HttpFetcher::new(self.http.clone());
         let config = self.resolve_config();
         let bids = response.seatbid.iter().flat_map(|s| s.bid.iter());
@@ -611,11 +622,11 @@ impl Decider {
                     Err(e) => Err(format!("adm is not VAST: {e}")),
                     Ok(parsed) => {
                         for dropped in &parsed.dropped {
-                            self.ping_all(&key, PixelEvent::Error, dropped.pings());
+                            self.ping_all(serving, &key, PixelEvent::Error, dropped.pings());
                         }
                         let resolved = interlude_vast::resolve(parsed.vast, fetcher, config).await;
                         for failure in &resolved.failures {
-                            self.ping_all(&key, PixelEvent::Error, failure.pings.clone());
+                            self.ping_all(serving, &key, PixelEvent::Error, failure.pings.clone());
                         }
                         resolved
                             .vast
@@ -723,8 +734,12 @@ impl Decider {
         self.fire(vec![Pixel::new(key, event, url).with_context(context)]);
     }
 
-    /// Fires VAST error pixels (already expanded) of `key` (the bid or tag they are about).
-    fn ping_all(&self, key: &str, event: PixelEvent, urls: Vec<String>) {
+    /// Fires VAST error pixels (already expanded) of `key` (the bid or tag they are about), when `serving`: a
+    /// decision only explained serves nothing, so it reports no error to anyone.
+    fn ping_all(&self, serving: bool, key: &str, event: PixelEvent, urls: Vec<String>) {
+        if !serving {
+            return;
+        }
         self.fire(
             urls.into_iter()
                 .map(|url| Pixel::new(key, event, url))

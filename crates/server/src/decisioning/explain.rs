@@ -2,8 +2,9 @@
 //! pod for a described viewer, without serving it, and returns every line item's verdict (chosen, targeting
 //! miss, out of flight, no servable creative, paced out, capped, or the pod rule that left it out), with third-party
 //! demand: each bid's verdict, refused bids and failed tags with why; with conditioning on, whether each chosen ad
-//! that needs conditioning is ready for the channel, or why the stitcher would skip it. Bidders are asked, but no
-//! win or loss notice is sent and no conditioning is queued: nothing is served.
+//! that needs conditioning is ready for the channel, or why the stitcher would skip it. Bidders are asked (each
+//! call a new auction id), but no win or loss notice and no VAST error pixel is sent, no conditioning is queued
+//! and no auction outcome is reported: nothing is served.
 
 use std::sync::Arc;
 
@@ -134,7 +135,10 @@ struct ConditioningVerdict {
 }
 
 async fn explain(State(x): State<Explainer>, Query(q): Query<BreakQuery>) -> Response {
-    let request = q.into_request(|| "explain".to_owned(), "explain".to_owned());
+    // A session of its own per call: the auction id (session and break) is then new each time, as bidders
+    // expect of every request.
+    let session = format!("explain-{}", uuid::Uuid::new_v4().simple());
+    let request = q.into_request(|| session.clone(), "explain".to_owned());
     let decided = x.decider.decide(&request, true, false).await;
     let Some((conditioning, stitcher)) = &x.conditioning else {
         return Json(decided).into_response();
