@@ -67,13 +67,27 @@ pub(crate) fn timeline_segments(t: &SegmentTemplate, until: Option<u64>) -> Resu
     }
 }
 
+/// The MPEG-2 TS system clock of PTS (ISO/IEC 13818-1 §2.4.3.7).
+const PTS_HZ: u64 = 90_000;
+/// PTS are 33 bits: they wrap every 2^33 ticks (about 26.5 h).
+const PTS_WRAP: u64 = 1 << 33;
+
 /// Rewrites one effective template for a piece covering `[from, to)` of a Period that starts at
 /// `period_start`. Returns the template and whether it still addresses any segment.
+///
+/// `mpeg2_ts`: the Representation is MPEG-2 TS (`video/mp2t`), whose media time is the segments' PTS. An
+/// origin's MPD may count that time on without wrapping (a Period opened at its epoch), while the PTS in
+/// the segments wrap every 2^33 ticks; a piece's presentationTimeOffset is then taken modulo 2^33 (at the
+/// 90 kHz PTS timescale), so a player that maps the piece's first PTS through it lands the content at the
+/// piece start. Without this, on a channel more than 26.5 h past its epoch, Shaka Player placed every
+/// content piece after a break hours away and stalled at its start. Number-based templates only: with a
+/// SegmentTimeline the `S@t` values (and `$Time$` URLs) must stay the origin's.
 fn rewrite_template(
     t: &SegmentTemplate,
     period_start: Duration,
     from: Duration,
     to: Option<Duration>,
+    mpeg2_ts: bool,
 ) -> Result<(SegmentTemplate, bool)> {
     let m_from = media_time(period_start, t, from);
     let m_to = to.map(|to| media_time(period_start, t, to));
@@ -105,10 +119,16 @@ fn rewrite_template(
         // the segment that starts at `from` is number startNumber + (m_from - pto) / d.
         let k = m_from.saturating_sub(t.presentation_time_offset()) / d;
         out.start_number = Some(t.start_number().saturating_add(k));
+        if mpeg2_ts && t.timescale() == PTS_HZ {
+            out.presentation_time_offset = Some(m_from % PTS_WRAP);
+        }
         return Ok((out, true));
     }
     Ok((out, false))
 }
+
+/// The MIME type of MPEG-2 TS segments.
+const MP2T: &str = "video/mp2t";
 
 /// A piece `[from, to)` of `period` (which starts at `period_start`) with id `id`; `None` when no
 /// representation has a segment in it any more (it slid out of the time-shift window).
@@ -131,26 +151,33 @@ pub(crate) fn content_piece(
             (Some(a), None) => Some(a.clone()),
             (None, p) => p.clone(),
         };
+        let set_ts = set.mime_type.as_deref() == Some(MP2T);
         if set
             .representations
             .iter()
             .any(|r| r.segment_template.is_some())
         {
             for rep in &mut set.representations {
+                let ts = rep.mime_type.as_deref().map_or(set_ts, |m| m == MP2T);
                 let eff = match (&rep.segment_template, &set_level) {
                     (Some(r), Some(s)) => Some(r.inherit(s)),
                     (Some(r), None) => Some(r.clone()),
                     (None, s) => s.clone(),
                 };
                 if let Some(eff) = eff {
-                    let (t, has) = rewrite_template(&eff, period_start, from, to)?;
+                    let (t, has) = rewrite_template(&eff, period_start, from, to, ts)?;
                     any |= has;
                     rep.segment_template = Some(t);
                 }
             }
             set.segment_template = None;
         } else if let Some(eff) = set_level {
-            let (t, has) = rewrite_template(&eff, period_start, from, to)?;
+            // A set-level template serves every Representation: TS only when they all are.
+            let ts = set
+                .representations
+                .iter()
+                .all(|r| r.mime_type.as_deref().map_or(set_ts, |m| m == MP2T));
+            let (t, has) = rewrite_template(&eff, period_start, from, to, ts)?;
             any |= has;
             set.segment_template = Some(t);
         }
@@ -245,4 +272,52 @@ pub(crate) fn next_boundary(
     Ok(boundary
         .and_then(|b| mpd_time(start, t, b))
         .filter(|b| b.saturating_sub(at) > tolerance))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::parse_mpd;
+
+    /// A live origin Period from its epoch, number-addressed at 90 kHz, `mime` segments, 30 h of media
+    /// time in (past one PTS wrap).
+    fn period(mime: &str) -> Period {
+        let text = format!(
+            r#"<?xml version="1.0"?>
+<MPD xmlns="urn:mpeg:dash:schema:mpd:2011" type="dynamic" availabilityStartTime="2026-01-01T00:00:00Z"
+     minimumUpdatePeriod="PT2S" minBufferTime="PT2S" profiles="urn:mpeg:dash:profile:isoff-live:2011">
+  <Period id="p0" start="PT0S">
+    <AdaptationSet id="0" contentType="video" mimeType="{mime}" codecs="avc1.4d401e">
+      <SegmentTemplate timescale="90000" duration="180000" startNumber="0" presentationTimeOffset="1033200"
+        media="$RepresentationID$/$Number$.seg"/>
+      <Representation id="r0" bandwidth="200000"/>
+    </AdaptationSet>
+  </Period>
+</MPD>"#
+        );
+        parse_mpd(&text).expect("test MPD reads").periods.remove(0)
+    }
+
+    fn piece_template(mime: &str, from: Duration) -> SegmentTemplate {
+        let piece = content_piece(&period(mime), Duration::ZERO, from, None, "post".into())
+            .expect("piece")
+            .expect("segments left");
+        piece.adaptation_sets[0]
+            .segment_template
+            .clone()
+            .expect("set-level template")
+    }
+
+    #[test]
+    fn a_ts_piece_past_the_pts_wrap_gets_the_wrapped_offset_and_keeps_its_numbers() {
+        let from = Duration::from_secs(30 * 3600);
+        let t = piece_template(MP2T, from);
+        let unwrapped = 1_033_200 + 30 * 3600 * PTS_HZ;
+        assert!(unwrapped > PTS_WRAP);
+        assert_eq!(t.presentation_time_offset(), unwrapped % PTS_WRAP);
+        assert_eq!(t.start_number(), 30 * 3600 / 2, "URLs unchanged");
+        // fMP4 carries 64-bit decode times: nothing wraps, the offset is the origin's arithmetic.
+        let t = piece_template("video/mp4", from);
+        assert_eq!(t.presentation_time_offset(), unwrapped);
+    }
 }
