@@ -50,6 +50,9 @@ pub struct ConditionedAd {
     pub segment_urls: Vec<Arc<[String]>>,
     /// Segment durations in microseconds (the same in every rendition).
     pub segment_micros: Arc<[u64]>,
+    /// For each content rendition (in the same order), the URL of the conditioned media playlist: what an HLS
+    /// Interstitials asset list gives the player, which fetches the ad itself.
+    pub playlist_urls: Vec<String>,
 }
 
 /// Why an ad was skipped, and whether this answer came from the queue just now (log it) or from the cache.
@@ -64,6 +67,7 @@ pub struct Skip {
 /// One rendition's conditioned segments.
 #[derive(Debug, Clone, PartialEq)]
 struct RenditionMedia {
+    playlist: String,
     urls: Arc<[String]>,
     micros: Arc<[u64]>,
 }
@@ -396,6 +400,7 @@ impl Conditioning {
             fresh: true,
         };
         let mut segment_urls = Vec::with_capacity(snapshot.renditions.len());
+        let mut playlist_urls = Vec::with_capacity(snapshot.renditions.len());
         let mut micros: Option<Arc<[u64]>> = None;
         for content in &snapshot.renditions {
             let rendition = set
@@ -412,11 +417,13 @@ impl Conditioning {
                 Some(_) => {}
             }
             segment_urls.push(rendition.urls.clone());
+            playlist_urls.push(rendition.playlist.clone());
         }
         let segment_micros = micros.ok_or_else(|| fresh(NotReadyReason::NoVariantMatch))?;
         Ok(ConditionedAd {
             segment_urls,
             segment_micros,
+            playlist_urls,
         })
     }
 
@@ -478,6 +485,7 @@ impl Conditioning {
         }
         let (urls, micros): (Vec<String>, Vec<u64>) = segments.into_iter().unzip();
         Ok(RenditionMedia {
+            playlist: url,
             urls: urls.into(),
             micros: micros.into(),
         })

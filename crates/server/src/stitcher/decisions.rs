@@ -232,6 +232,7 @@ impl Decisions {
                     ad,
                     segment_urls: conditioned.segment_urls,
                     segment_micros: conditioned.segment_micros,
+                    playlist_urls: conditioned.playlist_urls,
                 });
                 continue;
             }
@@ -278,6 +279,7 @@ impl Decisions {
                 ad,
                 segment_urls,
                 segment_micros: micros,
+                playlist_urls: Vec::new(),
             });
         }
         match PodPlan::new(planned, slate.seconds) {

@@ -32,6 +32,11 @@ pub struct ResolvedAd {
     pub segment_urls: Vec<Arc<[String]>>,
     /// Segment durations in microseconds.
     pub segment_micros: Arc<[u64]>,
+    /// For an ad conditioned here (no HLS renditions of its own), per content rendition, its conditioned media
+    /// playlist: the asset an HLS Interstitials session's player plays. Empty for an ad with HLS renditions,
+    /// and in decisions shared before this field existed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub playlist_urls: Vec<String>,
 }
 
 /// How a session's breaks reach the player.

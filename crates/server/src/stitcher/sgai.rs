@@ -37,6 +37,10 @@
 //! and complete, plus the ad's third-party URLs, for the player to call (impression and start at the asset
 //! start, quartiles by play position, complete at the end). The player fetches the ads itself: the server
 //! fires no server-side beacon for these sessions (see `Stitcher::ad_segment`).
+//!
+//! An ad offered only as a file to transcode is in the pod once conditioned for the channel's variant set
+//! (the decision is the stitched sessions', so it is skipped, counted and queued exactly as there until then);
+//! its asset is its conditioned media playlist for the channel's best rendition.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -54,7 +58,8 @@ use interlude_stitch::TrackedBreak;
 use interlude_stitch::pod::micros_to_secs;
 use serde::{Deserialize, Serialize};
 
-use super::session::{BreakDecision, Session};
+use super::channel::ChannelSnapshot;
+use super::session::{BreakDecision, ResolvedAd, Session};
 use super::{StitchError, Stitcher};
 
 /// The `CLASS` of an interstitial date range (appendix D).
@@ -180,6 +185,31 @@ fn unfilled_micros(tracked: &TrackedBreak, decision: &BreakDecision, tolerance_m
     if left > tolerance_micros { left } else { 0 }
 }
 
+/// The index of the channel's highest-bandwidth content rendition (0 when it has none): the one whose slate
+/// and conditioned ads the interstitial assets play, as a player left alone would pick the best.
+fn best_content_rendition(snapshot: &ChannelSnapshot) -> usize {
+    snapshot
+        .renditions
+        .iter()
+        .enumerate()
+        .max_by_key(|(_, r)| r.variant.bandwidth)
+        .map_or(0, |(i, _)| i)
+}
+
+/// The media playlist an ad asset plays: the ad's own highest-bandwidth HLS rendition, or for an ad conditioned
+/// here, its conditioned playlist for content rendition `best`. `None` for a conditioned ad decided without
+/// playlists (a decision shared by a node that did not record them).
+fn asset_uri(resolved: &ResolvedAd, best: usize) -> Option<&str> {
+    if let Some(rendition) = resolved.ad.renditions.iter().max_by_key(|r| r.bandwidth) {
+        return Some(&rendition.playlist_url);
+    }
+    resolved
+        .playlist_urls
+        .get(best)
+        .or(resolved.playlist_urls.first())
+        .map(String::as_str)
+}
+
 impl Stitcher {
     fn interstitial_url(&self, session: &Session, break_id: &str, leaf: &str) -> String {
         url_with_segments(
@@ -279,11 +309,14 @@ impl Stitcher {
             return Ok(AssetList { assets: Vec::new() });
         };
         let issued_at = u32::try_from(self.now().timestamp()).unwrap_or(0);
+        let best = best_content_rendition(&self.channel(&session.channel)?.snapshot());
         let mut assets = Vec::with_capacity(decision.ads.len() + 1);
         for resolved in &decision.ads {
             let ad = &resolved.ad;
             // The best rendition as a media playlist: the asset is the ad as the player plays it.
-            let Some(rendition) = ad.renditions.iter().max_by_key(|r| r.bandwidth) else {
+            let Some(uri) = asset_uri(resolved, best) else {
+                tracing::debug!(session = %session.id, break_id = %tracked.id, creative = %ad.creative_id,
+                    "Conditioned ad decided without its playlists; left out of the asset list.");
                 continue;
             };
             let mut events = BTreeMap::new();
@@ -320,7 +353,7 @@ impl Stitcher {
                     .push(url.clone());
             }
             assets.push(Asset {
-                uri: rendition.playlist_url.clone(),
+                uri: uri.to_owned(),
                 duration: micros_to_secs(resolved.segment_micros.iter().sum()),
                 tracking: Some(AssetTracking {
                     ad_instance_id: ad.ad_instance_id.clone(),
@@ -360,13 +393,7 @@ impl Stitcher {
             .await
             .ok_or_else(|| StitchError::UnknownBreak(break_id.to_owned()))?;
         // The slate made for the best content rendition, as for the ads.
-        let snapshot = self.channel(&session.channel)?.snapshot();
-        let best = snapshot
-            .renditions
-            .iter()
-            .enumerate()
-            .max_by_key(|(_, r)| r.variant.bandwidth)
-            .map_or(0, |(i, _)| i);
+        let best = best_content_rendition(&self.channel(&session.channel)?.snapshot());
         let url = urls
             .get(best)
             .or(urls.first())
