@@ -379,7 +379,17 @@ pub(crate) async fn run(args: DemoArgs, mut config: AppConfig) -> anyhow::Result
     );
     println!("  dashboard  http://{listen}/dashboard");
     println!("  metrics    http://{listen}/metrics");
-    println!("  {} simulated viewers; Ctrl-C to stop.\n", args.viewers);
+    println!(
+        "  demand     http://{listen}/v1/reports/demand?group_by=bidder   (bidders' bids, wins and spend; also seat, deal)"
+    );
+    if args.duration_secs > 0 {
+        println!(
+            "  {} simulated viewers; stops by itself after {} s (--duration-secs 0 runs until Ctrl-C), Ctrl-C stops sooner.\n",
+            args.viewers, args.duration_secs
+        );
+    } else {
+        println!("  {} simulated viewers; Ctrl-C to stop.\n", args.viewers);
+    }
 
     // Give the poller its first refresh before viewers arrive.
     tokio::time::sleep(Duration::from_secs(2)).await;
@@ -414,7 +424,7 @@ pub(crate) async fn run(args: DemoArgs, mut config: AppConfig) -> anyhow::Result
         tokio::select! {
             _ = tick.tick() => {
                 let c = totals().await?;
-                println!("  counted so far: impressions {}, starts {}, quartiles {}/{}/{}, completes {}",
+                println!("  counted so far: impressions {}, starts {}, first quartiles {}, midpoints {}, third quartiles {}, completes {}",
                     c.impressions, c.starts, c.first_quartiles, c.midpoints, c.third_quartiles, c.completes);
                 if let Some(c) = &stack.conditioning {
                     println!("  ads skipped until conditioned, by reason: {:?}", c.skips());
