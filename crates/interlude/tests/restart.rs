@@ -91,12 +91,14 @@ async fn a_restarted_node_serves_its_sessions_the_same_pod() {
         .unwrap();
     let id = created["session_id"].as_str().unwrap().to_owned();
     let media = format!("{base}/s/{id}/0/media.m3u8");
-    // Wait for the break to be in the session's playlist.
+    // Wait for a break to start in the session's playlist: its first ad segment there, so its ads stay in the
+    // window across the restart (a break first seen by its last segment can slide out while the node
+    // restarts, which under load it did).
     let deadline = Instant::now() + Duration::from_secs(90);
     let before = loop {
         let playlist = common::get_text(&http, &media).await;
         let ads = ad_lines(&playlist);
-        if !ads.is_empty() {
+        if ads.iter().any(|line| line.ends_with("/0.ts")) {
             break ads;
         }
         assert!(Instant::now() < deadline, "no break reached: {playlist}");

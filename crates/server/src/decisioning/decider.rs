@@ -782,7 +782,6 @@ impl Decider {
     }
 }
 
-/// The outbox key of a bid's loss notice: the auction, seat, bid and imp (a bid never has an ad instance).
 /// Why a bidder gave no answer to use.
 enum BidderFailure {
     /// None within `tmax`.
@@ -791,6 +790,7 @@ enum BidderFailure {
     Failed(String),
 }
 
+/// The outbox key of a bid's loss notice: the auction, seat, bid and imp (a bid never has an ad instance).
 fn loss_key(bid: &interlude_decision::WonBid) -> String {
     format!(
         "bid:{}:{}:{}:{}",
