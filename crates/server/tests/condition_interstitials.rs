@@ -25,7 +25,6 @@ use interlude_condition::qc::QcReport;
 use interlude_condition::{
     CreativeIdentity, JobQueue, JobState, LocalFetcher, RedbQueue, RenditionOutput,
 };
-use interlude_decision::catalog::Catalog;
 use interlude_decision::engine::Engine;
 use interlude_hls::AttributeList;
 use interlude_server::conditioning::{ConditionConfig, Conditioning, routes as condition_routes};
@@ -50,44 +49,6 @@ fn inline_vast() -> String {
         <MediaFiles><MediaFile delivery="progressive" type="video/mp4" width="1280" height="720" bitrate="2000"><![CDATA[https://cdn.example/never-fetched.mp4]]></MediaFile>
         </MediaFiles></Linear></Creative></Creatives></InLine></Ad></VAST>"#
     )
-}
-
-fn catalog(tag: &str) -> Catalog {
-    Catalog::from_toml(&format!(
-        r#"
-[[advertisers]]
-id = "mp4"
-categories = []
-
-[[campaigns]]
-id = "mp4-q4"
-advertiser = "mp4"
-
-[[line_items]]
-id = "mp4-3p"
-campaign = "mp4-q4"
-tier = "standard"
-start = "2025-01-01T00:00:00Z"
-end = "2028-01-01T00:00:00Z"
-goal = {{ impressions = 1000000 }}
-cpm = 10.0
-creatives = ["mp4"]
-
-[[creatives]]
-id = "mp4"
-advertiser = "mp4"
-duration_secs = {AD_SECS}.0
-approved = true
-vast_tag = "{tag}"
-"#
-    ))
-    .unwrap()
-}
-
-async fn listen() -> (tokio::net::TcpListener, String) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    (listener, base)
 }
 
 async fn interstitials_session(base: &str) -> String {
@@ -193,7 +154,7 @@ async fn interstitial_asset_lists_skip_an_unconditioned_ad_then_play_its_conditi
     let tmp = tempfile::tempdir().unwrap();
 
     // The third party's VAST tag on loopback (its MediaFile is never fetched: no workers run here).
-    let (ads_listener, ads) = listen().await;
+    let (ads_listener, ads) = common::listen().await;
     let ad_server = Router::new().route(
         "/vast",
         get(|| async { ([("content-type", "application/xml")], inline_vast()) }),
@@ -210,11 +171,11 @@ async fn interstitial_asset_lists_skip_an_unconditioned_ad_then_play_its_conditi
     };
     let epoch = origin_config.epoch;
     let clock = Arc::new(ScaledClock::new(epoch + TimeDelta::seconds(20), SPEED));
-    let (origin_listener, origin) = listen().await;
+    let (origin_listener, origin) = common::listen().await;
     let state = OriginState::new(origin_config, clock.clone());
     tokio::spawn(async move { axum::serve(origin_listener, router(state)).await });
 
-    let (listener, base) = listen().await;
+    let (listener, base) = common::listen().await;
     let stitcher_clock = clock.clone();
     let now: interlude_server::stitcher::Clock = Arc::new(move || stitcher_clock.now());
 
@@ -237,7 +198,7 @@ async fn interstitial_asset_lists_skip_an_unconditioned_ad_then_play_its_conditi
         .unwrap(),
     );
     let engine = Arc::new(Engine::new(
-        catalog(&format!("{ads}/vast")),
+        common::tag_catalog("mp4", "mp4-3p", "mp4", AD_SECS, &format!("{ads}/vast")),
         Arc::new(NoCounts),
         6,
         500,

@@ -13,10 +13,11 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -36,42 +37,6 @@ const MASTER: &str = "#EXTM3U\n#EXT-X-VERSION:3\n\
     #EXT-X-STREAM-INF:BANDWIDTH=300000,CODECS=\"avc1.4d401e,mp4a.40.2\",RESOLUTION=320x180,FRAME-RATE=25.000\nr0/index.m3u8\n\
     #EXT-X-STREAM-INF:BANDWIDTH=500000,CODECS=\"avc1.4d401e,mp4a.40.2\",RESOLUTION=480x270,FRAME-RATE=25.000\nr1/index.m3u8\n\
     #EXT-X-STREAM-INF:BANDWIDTH=800000,CODECS=\"avc1.4d401e,mp4a.40.2\",RESOLUTION=640x360,FRAME-RATE=25.000\nr2/index.m3u8\n";
-
-/// testsrc2 at 1280×720, 30 fps, with a 1 kHz tone.
-fn make_creative(path: &Path) {
-    let done = tools::run_bounded(
-        Command::new("ffmpeg").args([
-            "-hide_banner",
-            "-v",
-            "error",
-            "-y",
-            "-f",
-            "lavfi",
-            "-i",
-            &format!("testsrc2=size=1280x720:rate=30:duration={AD_SECS}"),
-            "-f",
-            "lavfi",
-            "-i",
-            &format!("sine=frequency=1000:sample_rate=48000:duration={AD_SECS}"),
-            "-c:v",
-            "libx264",
-            "-preset",
-            "veryfast",
-            "-pix_fmt",
-            "yuv420p",
-            "-threads",
-            "2",
-            "-c:a",
-            "aac",
-            "-ac",
-            "2",
-            path.to_str().unwrap(),
-        ]),
-        Duration::from_secs(300),
-    )
-    .expect("ffmpeg runs");
-    assert!(done.success, "creative made: {}", done.stderr);
-}
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
@@ -162,7 +127,7 @@ fn a_restart_mid_job_resumes_without_redoing_finished_renditions() {
     tools::require("ffprobe").unwrap();
     let tmp = tempfile::tempdir().unwrap();
     let mp4 = tmp.path().join("ad.mp4");
-    make_creative(&mp4);
+    common::make_mp4_creative(&mp4, AD_SECS, None);
     let data_dir = tmp.path().join("data");
     let config = config(&data_dir);
 

@@ -24,7 +24,6 @@ use axum::routing::get;
 use chrono::TimeDelta;
 use common::NoCounts;
 use interlude_condition::{JobQueue, JobState, RedbQueue};
-use interlude_decision::catalog::Catalog;
 use interlude_decision::engine::Engine;
 use interlude_server::conditioning::{
     ConditionConfig, Conditioning, GuardedFetcher, routes as condition_routes,
@@ -47,43 +46,6 @@ fn run(program: &str, args: &[&str]) -> (bool, String, String) {
     let done = tools::run_bounded(Command::new(program).args(args), Duration::from_secs(300))
         .expect("tool runs");
     (done.success, done.stdout, done.stderr)
-}
-
-/// testsrc2 + a 1 kHz tone raised to about −14 LUFS: a loud ad at another size and frame rate than the channel.
-fn make_creative(path: &Path) {
-    let (ok, _, err) = run(
-        "ffmpeg",
-        &[
-            "-hide_banner",
-            "-v",
-            "error",
-            "-y",
-            "-f",
-            "lavfi",
-            "-i",
-            &format!("testsrc2=size=1280x720:rate=30:duration={AD_SECS}"),
-            "-f",
-            "lavfi",
-            "-i",
-            &format!("sine=frequency=1000:sample_rate=48000:duration={AD_SECS},volume=7dB"),
-            "-c:v",
-            "libx264",
-            "-preset",
-            "veryfast",
-            "-pix_fmt",
-            "yuv420p",
-            "-threads",
-            "2",
-            "-c:a",
-            "aac",
-            "-b:a",
-            "128k",
-            "-ac",
-            "2",
-            path.to_str().unwrap(),
-        ],
-    );
-    assert!(ok, "creative made: {err}");
 }
 
 /// Integrated loudness of the first audio stream, as ffmpeg's ebur128 filter reports it.
@@ -126,44 +88,6 @@ fn inline_vast(media_url: &str) -> String {
         <MediaFiles><MediaFile delivery="progressive" type="video/mp4" width="1280" height="720" bitrate="2000"><![CDATA[{media_url}]]></MediaFile>
         </MediaFiles></Linear></Creative></Creatives></InLine></Ad></VAST>"#
     )
-}
-
-fn catalog(tag: &str) -> Catalog {
-    Catalog::from_toml(&format!(
-        r#"
-[[advertisers]]
-id = "loud"
-categories = []
-
-[[campaigns]]
-id = "loud-q4"
-advertiser = "loud"
-
-[[line_items]]
-id = "loud-3p"
-campaign = "loud-q4"
-tier = "standard"
-start = "2025-01-01T00:00:00Z"
-end = "2028-01-01T00:00:00Z"
-goal = {{ impressions = 1000000 }}
-cpm = 10.0
-creatives = ["loud-mp4"]
-
-[[creatives]]
-id = "loud-mp4"
-advertiser = "loud"
-duration_secs = {AD_SECS}.0
-approved = true
-vast_tag = "{tag}"
-"#
-    ))
-    .unwrap()
-}
-
-async fn listen() -> (tokio::net::TcpListener, String) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    (listener, base)
 }
 
 fn loopback() -> interlude_outbound::OutboundConfig {
@@ -285,10 +209,11 @@ async fn an_mp4_creative_is_skipped_as_new_then_conditioned_and_stitched_at_the_
     tools::require("ffprobe").unwrap();
     let tmp = tempfile::tempdir().unwrap();
     let mp4 = tmp.path().join("loud.mp4");
-    make_creative(&mp4);
+    // A loud ad (about −14 LUFS) at another size and frame rate than the channel.
+    common::make_mp4_creative(&mp4, AD_SECS, Some("volume=7dB"));
 
     // The third party: a VAST tag and its MediaFile on loopback.
-    let (ads_listener, ads) = listen().await;
+    let (ads_listener, ads) = common::listen().await;
     let vast = inline_vast(&format!("{ads}/media/loud.mp4"));
     let bytes = std::fs::read(&mp4).unwrap();
     let ad_server = Router::new()
@@ -312,11 +237,11 @@ async fn an_mp4_creative_is_skipped_as_new_then_conditioned_and_stitched_at_the_
     };
     let epoch = origin_config.epoch;
     let clock = Arc::new(ScaledClock::new(epoch + TimeDelta::seconds(20), SPEED));
-    let (origin_listener, origin) = listen().await;
+    let (origin_listener, origin) = common::listen().await;
     let state = OriginState::new(origin_config, clock.clone());
     tokio::spawn(async move { axum::serve(origin_listener, router(state)).await });
 
-    let (listener, base) = listen().await;
+    let (listener, base) = common::listen().await;
     let stitcher_clock = clock.clone();
     let now: interlude_server::stitcher::Clock = Arc::new(move || stitcher_clock.now());
 
@@ -341,7 +266,13 @@ async fn an_mp4_creative_is_skipped_as_new_then_conditioned_and_stitched_at_the_
     );
 
     let engine = Arc::new(Engine::new(
-        catalog(&format!("{ads}/vast")),
+        common::tag_catalog(
+            "loud",
+            "loud-3p",
+            "loud-mp4",
+            AD_SECS,
+            &format!("{ads}/vast"),
+        ),
         Arc::new(NoCounts),
         6,
         500,

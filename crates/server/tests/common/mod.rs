@@ -46,7 +46,8 @@ pub struct Running {
     pub origin_task: tokio::task::JoinHandle<std::io::Result<()>>,
 }
 
-async fn listen() -> (tokio::net::TcpListener, String) {
+/// A listener on a free loopback port, and its base URL.
+pub async fn listen() -> (tokio::net::TcpListener, String) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     (listener, base)
@@ -271,4 +272,85 @@ pub fn sim_renditions(origin: &str, path: &str) -> Vec<RenditionConfig> {
             playlist: format!("{origin}/assets/{path}/{r}/index.m3u8"),
         })
         .collect()
+}
+
+/// A catalog of one standard line item `line_item` of `advertiser` (campaign `{advertiser}-q4`), selling the
+/// `secs`-long creative `creative` whose VAST comes from `tag`.
+pub fn tag_catalog(
+    advertiser: &str,
+    line_item: &str,
+    creative: &str,
+    secs: u32,
+    tag: &str,
+) -> interlude_decision::catalog::Catalog {
+    interlude_decision::catalog::Catalog::from_toml(&format!(
+        r#"
+[[advertisers]]
+id = "{advertiser}"
+categories = []
+
+[[campaigns]]
+id = "{advertiser}-q4"
+advertiser = "{advertiser}"
+
+[[line_items]]
+id = "{line_item}"
+campaign = "{advertiser}-q4"
+tier = "standard"
+start = "2025-01-01T00:00:00Z"
+end = "2028-01-01T00:00:00Z"
+goal = {{ impressions = 1000000 }}
+cpm = 10.0
+creatives = ["{creative}"]
+
+[[creatives]]
+id = "{creative}"
+advertiser = "{advertiser}"
+duration_secs = {secs}.0
+approved = true
+vast_tag = "{tag}"
+"#
+    ))
+    .unwrap()
+}
+
+/// A `secs`-long MP4 at `path` as third parties send them: testsrc2 at 1280×720, 30 fps (another size and
+/// frame rate than the channel's), with a 1 kHz tone under `audio_filter` (e.g. `volume=7dB`: about −14 LUFS).
+pub fn make_mp4_creative(path: &std::path::Path, secs: u32, audio_filter: Option<&str>) {
+    let tone = format!("sine=frequency=1000:sample_rate=48000:duration={secs}");
+    let audio = audio_filter.map_or(tone.clone(), |f| format!("{tone},{f}"));
+    let done = interlude_sim::tools::run_bounded(
+        std::process::Command::new("ffmpeg").args([
+            "-hide_banner",
+            "-v",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            &format!("testsrc2=size=1280x720:rate=30:duration={secs}"),
+            "-f",
+            "lavfi",
+            "-i",
+            &audio,
+            "-c:v",
+            "libx264",
+            "-preset",
+            "veryfast",
+            "-pix_fmt",
+            "yuv420p",
+            "-threads",
+            "2",
+            "-c:a",
+            "aac",
+            "-b:a",
+            "128k",
+            "-ac",
+            "2",
+            path.to_str().unwrap(),
+        ]),
+        Duration::from_secs(300),
+    )
+    .expect("ffmpeg runs");
+    assert!(done.success, "creative made: {}", done.stderr);
 }
