@@ -561,6 +561,7 @@ fn bid_of(
             .cloned()
             .unwrap_or_else(|| "USD".to_owned()),
         burl: bid.burl.clone(),
+        nurl: bid.nurl.clone(),
     }
 }
 

@@ -191,6 +191,10 @@ pub struct WonBid {
     /// "Billing notice", kept apart from the ad's `<Impression>` URLs).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub burl: Option<String>,
+    /// `Bid.nurl`, macros unexpanded: the win notice, fired once the pod holding the ad is the viewer's (the
+    /// stitcher has its creative's segments and the decision is stored), see [`PodSource::served`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nurl: Option<String>,
 }
 
 /// A decided pod, in play order.
@@ -218,4 +222,13 @@ pub type PodFuture<'a> = interlude_events::BoxFuture<'a, Result<Pod, PodError>>;
 pub trait PodSource: Send + Sync {
     /// Decides the pod for one viewer and one break.
     fn pod(&self, request: PodRequest) -> PodFuture<'_>;
+
+    /// Told that `ad`, from a pod this source decided, is served: its creative is usable and its pod is the
+    /// viewer's (stored, and won against any other node's decision). A pod decided but not served (a node that
+    /// lost the race, a creative that would not stitch) never gets this call. It may come more than once for
+    /// one ad (a node adopting a stored decision after a restart says it again), so what it triggers must be
+    /// idempotent. Must not block.
+    fn served(&self, ad: &PodAd) {
+        let _ = ad;
+    }
 }

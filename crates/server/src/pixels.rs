@@ -317,6 +317,7 @@ mod tests {
                 "https://dsp/burl?p=${AUCTION_PRICE}&c=${AUCTION_CURRENCY}&ts=${AUCTION_IMP_TS}"
                     .into(),
             ),
+            nurl: None,
         }
     }
 

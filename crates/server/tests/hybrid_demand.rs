@@ -17,7 +17,7 @@ use common::NoCounts;
 use interlude_decision::catalog::Catalog;
 use interlude_decision::engine::{Engine, Verdict};
 use interlude_decision::openrtb::AuctionSettings;
-use interlude_decision::{PodRequest, ViewerContext};
+use interlude_decision::{PodRequest, PodSource as _, ViewerContext};
 use interlude_server::decisioning::decider::{BidderConfig, Decider, DemandConfig};
 
 /// What the bidders and the tag server saw.
@@ -235,7 +235,11 @@ async fn a_bid_wins_a_slot_a_slow_bidder_is_cut_off_and_a_tag_fills_its_line_ite
     );
     assert_eq!(request["device"]["geo"]["country"], "DEU");
 
-    // The win notice arrives with the price filled in.
+    // The win notice arrives with the price filled in, once the pod is served (as the stitcher says when it
+    // has stored the pod).
+    for ad in &d.decision.pod.ads {
+        decider.served(ad);
+    }
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
         let notices = seen.lock().unwrap().notices.clone();
@@ -362,6 +366,10 @@ async fn two_bids_with_one_creative_notify_the_bidder_that_won_and_tell_the_othe
         .filter(|a| a.creative_id == "shared-15")
         .collect();
     assert_eq!(shared.len(), 1, "{:#?}", d.decision.pod);
+    // Served (as the stitcher says once the pod is stored): only now does the winner hear of its win.
+    for ad in &d.decision.pod.ads {
+        decider.served(ad);
+    }
     let won = shared[0]
         .bid
         .as_ref()

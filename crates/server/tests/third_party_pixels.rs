@@ -20,6 +20,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::{TimeDelta, Utc};
+use interlude_decision::PodSource as _;
 use interlude_outbox::{OutboxStore, RedbStore};
 use interlude_server::stitcher::config::{AdDelivery, ChannelConfig, StitcherConfig};
 use interlude_server::{App, InterludeConfig};
@@ -385,22 +386,29 @@ async fn a_win_notice_goes_through_the_outbox_once_per_ad_instance() {
         },
     };
     let mut instances = Vec::new();
+    let mut bids = Vec::new();
     for _ in 0..2 {
         let d = decider.decide(&request, false, true).await;
         let won = d.decision.pod.ads.iter().find(|a| a.creative_id == "b1");
-        instances.push(won.expect("the bid wins a slot").ad_instance_id.clone());
+        let won = won.expect("the bid wins a slot");
+        // The stitcher says the ad is served once its pod is stored: the win notice goes then.
+        decider.served(won);
+        instances.push(won.ad_instance_id.clone());
+        bids.push(won.bid.clone().expect("a programmatic ad carries its bid"));
     }
     assert_eq!(instances[0], instances[1], "one ad instance per break");
+    assert_eq!(bids[0], bids[1], "one auction per break");
     // The notice arrives (a wait for delivery, not a bound on its time), then nothing is left to send.
     let deadline = Instant::now() + Duration::from_secs(30);
     while notices.lock().unwrap().is_empty() || outbox.depth().await.unwrap() > 0 {
         assert!(Instant::now() < deadline, "no win notice");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    // The notice is keyed by its ad instance and the bidder's URL as written (macros unexpanded): queued
-    // again, it is a duplicate.
+    // The notice is keyed by its bid (auction, seat, bid and imp ids) and the bidder's URL as written (macros
+    // unexpanded): queued again, it is a duplicate.
+    let b = &bids[0];
     let again = interlude_outbox::Pixel::new(
-        instances[0].clone(),
+        format!("bid:{}:{}:{}:{}", b.auction_id, b.seat, b.bid_id, b.imp_id),
         interlude_outbox::PixelEvent::Nurl,
         format!("{bidder}/win?price=${{AUCTION_PRICE}}"),
     );

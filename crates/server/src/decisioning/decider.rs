@@ -302,7 +302,8 @@ impl Decider {
     }
 
     /// Decides `request`'s pod with third-party demand; `explain` adds every verdict, `serving` sends the
-    /// bidders' win and loss notices (a debug decision is not served, so it sends none).
+    /// bidders' loss notices and VAST error pixels (a debug decision is not served, so it sends none). Win
+    /// notices wait for [`PodSource::served`].
     pub async fn decide(
         &self,
         request: &PodRequest,
@@ -644,11 +645,12 @@ impl Decider {
         .collect()
     }
 
-    /// Win notices for chosen bids, loss notices for the rest, each with the OpenRTB 2.6 §4.4 macros of its
-    /// own bid. A chosen bid is the pod ad whose bid has its seat, bid id and imp id. Its creative is known
-    /// usable here (its markup resolved to a stitchable ad, or the bid was refused), so `nurl` fires now;
-    /// `burl` waits for the counted impression. An accepted bid left out lost to a higher one (102, or 103
-    /// when a deal bid was chosen); a refused bid says why it was refused.
+    /// Loss notices for the bids not chosen, each with the OpenRTB 2.6 §4.4 macros of its own bid, and the
+    /// auction outcomes in the demand tally. A chosen bid is the pod ad whose bid has its seat, bid id and imp
+    /// id; its win notice waits until the pod is served ([`PodSource::served`]): a decision another node
+    /// stored first, or an ad whose creative does not stitch, is never played, so its bidder must not hear it
+    /// won. `burl` waits for the counted impression. An accepted bid left out lost to a higher one (102, or
+    /// 103 when a deal bid was chosen); a refused bid says why it was refused.
     fn notify_bidders(
         &self,
         accepted: &[AcceptedBid],
@@ -656,47 +658,38 @@ impl Decider {
         decision: &Decision,
     ) {
         let chosen = |w: &interlude_decision::WonBid| {
-            decision.pod.ads.iter().find(|ad| {
+            decision.pod.ads.iter().any(|ad| {
                 ad.bid.as_ref().is_some_and(|c| {
                     c.seat == w.seat && c.bid_id == w.bid_id && c.imp_id == w.imp_id
                 })
             })
         };
         let deal_won = accepted.iter().any(|b| {
-            b.bid.dealid.is_some() && b.ad.ad.bid.as_ref().is_some_and(|w| chosen(w).is_some())
+            b.bid.dealid.is_some() && b.ad.ad.bid.as_ref().is_some_and(|w| chosen(w))
         });
         for b in accepted {
             let Some(won) = b.ad.ad.bid.as_ref() else {
                 continue;
             };
             let bid = Some((won.seat.as_str(), won.deal_id.as_deref()));
-            match chosen(won) {
-                Some(ad) => {
-                    self.tally
-                        .record(self.now(), &won.bidder, bid, Outcome::Won);
-                    self.notify(
-                        &ad.ad_instance_id,
-                        PixelEvent::Nurl,
-                        b.bid.nurl.as_deref(),
-                        crate::pixels::auction_of(won, None),
-                    )
-                }
-                None => {
-                    self.tally
-                        .record(self.now(), &won.bidder, bid, Outcome::Lost);
-                    let loss = if deal_won && b.bid.dealid.is_none() {
-                        LossReason::LostToPmpDeal
-                    } else {
-                        LossReason::LostToHigherBid
-                    };
-                    self.notify(
-                        &loss_key(won),
-                        PixelEvent::Lurl,
-                        b.bid.lurl.as_deref(),
-                        crate::pixels::auction_of(won, Some(loss.code())),
-                    );
-                }
+            if chosen(won) {
+                self.tally
+                    .record(self.now(), &won.bidder, bid, Outcome::Won);
+                continue;
             }
+            self.tally
+                .record(self.now(), &won.bidder, bid, Outcome::Lost);
+            let loss = if deal_won && b.bid.dealid.is_none() {
+                LossReason::LostToPmpDeal
+            } else {
+                LossReason::LostToHigherBid
+            };
+            self.notify(
+                &bid_key(won),
+                PixelEvent::Lurl,
+                b.bid.lurl.as_deref(),
+                crate::pixels::auction_of(won, Some(loss.code())),
+            );
         }
         for r in refused {
             if let Some((bid, _)) = &r.notice {
@@ -706,7 +699,7 @@ impl Decider {
             }
             if let (Some((bid, lurl)), Some(loss)) = (&r.notice, r.loss) {
                 self.notify(
-                    &loss_key(bid),
+                    &bid_key(bid),
                     PixelEvent::Lurl,
                     lurl.as_deref(),
                     crate::pixels::auction_of(bid, Some(loss.code())),
@@ -791,7 +784,7 @@ enum BidderFailure {
 }
 
 /// The outbox key of a bid's loss notice: the auction, seat, bid and imp (a bid never has an ad instance).
-fn loss_key(bid: &interlude_decision::WonBid) -> String {
+fn bid_key(bid: &interlude_decision::WonBid) -> String {
     format!(
         "bid:{}:{}:{}:{}",
         bid.auction_id, bid.seat, bid.bid_id, bid.imp_id
@@ -813,6 +806,20 @@ impl PodSource for Decider {
                 refused = d.refused.len(), "Decided pod.");
             Ok(d.decision.pod)
         })
+    }
+
+    /// The win notice of a served ad won in an auction, keyed by its bid: a decision adopted again after a
+    /// restart, or the same auction decided again, queues nothing new.
+    fn served(&self, ad: &interlude_decision::PodAd) {
+        let Some(won) = &ad.bid else {
+            return;
+        };
+        self.notify(
+            &bid_key(won),
+            PixelEvent::Nurl,
+            won.nurl.as_deref(),
+            crate::pixels::auction_of(won, None),
+        );
     }
 }
 

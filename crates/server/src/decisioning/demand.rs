@@ -184,6 +184,7 @@ mod tests {
             price: 12.345_678_9,
             currency: "EUR".into(),
             burl: None,
+            nurl: None,
         };
         let d = of_bid(&bid);
         assert_eq!(

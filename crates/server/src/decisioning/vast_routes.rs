@@ -160,6 +160,10 @@ fn inline_ad(s: &VastState, ad: &PodAd, sequence: u64, session: &str, channel: &
 /// producer relaying this player's beacons through `POST /v1/events` can report these ads and no others.
 async fn decide_vast(s: &VastState, request: &PodRequest) -> Vast {
     let mut decision = s.decider.decide(request, false, true).await.decision;
+    // The pod goes to the player as it is: every ad in it is served (its VAST is the creative check).
+    for ad in &decision.pod.ads {
+        interlude_decision::PodSource::served(s.decider.as_ref(), ad);
+    }
     for ad in &mut decision.pod.ads {
         ad.ad_instance_id = s
             .collector

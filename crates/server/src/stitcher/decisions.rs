@@ -161,8 +161,16 @@ impl Decisions {
             None => decision,
         };
         let filled = decision.ads.len();
-        session.decide(&tracked.id, decision);
+        self.served(&session.decide(&tracked.id, decision));
         tracing::debug!(session = %session.id, break_id = %tracked.id, ads = filled, "Decided pod.");
+    }
+
+    /// Tells the pod source which ads the viewer is served: the decision in force, stored and won, every ad
+    /// in it resolved to segments.
+    fn served(&self, decision: &BreakDecision) {
+        for ad in &decision.ads {
+            self.pods.served(&ad.ad);
+        }
     }
 
     /// Takes the session's decision for `tracked` from the shared store when one is there; whether it was.
@@ -172,7 +180,9 @@ impl Decisions {
         };
         match shared.load_decision(&session.id, &tracked.id).await {
             Ok(Some(decision)) => {
-                session.decide(&tracked.id, decision);
+                // Said again when a node adopts its own decision after a restart: the notices it stands for
+                // may not have been queued before the stop (queueing them twice queues nothing).
+                self.served(&session.decide(&tracked.id, decision));
                 true
             }
             Ok(None) => false,

@@ -37,6 +37,10 @@ impl PodSource for IssuingPodSource {
             Ok(pod)
         })
     }
+
+    fn served(&self, ad: &interlude_decision::PodAd) {
+        self.inner.served(ad);
+    }
 }
 
 #[cfg(test)]
