@@ -15,16 +15,18 @@
 //! nodes deciding the same break cannot overrun a goal or a cap together. One conformance suite
 //! (`crates/store/tests/reservations.rs`) runs both.
 //!
-//! A confirmed (delivered) reservation stops pending against the goal at once, but keeps holding the
-//! viewer's caps until it would have expired: the counters a cap reads lag a delivery by seconds (the event
-//! pipeline, the viewer's prefetched counts), and counting an impression twice for that long errs on the side
-//! a cap is for.
+//! The goal guard is the live counters' delivered count (the engine subtracts it from the goal it passes)
+//! plus what this store holds: reservations pending, and confirmed ones still *settling*. The event pipeline
+//! confirms a reservation when it counts the impression; the counters the engine reads show that delivery a
+//! little later (a commit batch, the distributed counters' one-second refresh), so a confirmed reservation
+//! keeps counting against the goal for [`CONFIRM_SETTLE`] and then stops, leaving the impression to the
+//! counters. Without confirmations a reservation would count next to its own delivery until it expired
+//! ([`crate::engine::EngineConfig::reservation_ttl_secs`], minutes): the line item would stop short of its
+//! goal for that long near the end of a flight.
 //!
-//! The server does not confirm deliveries yet: a reservation counts until it expires
-//! ([`crate::engine::EngineConfig::reservation_ttl_secs`]), and the engine adds the live counters' delivered
-//! count to the goal guard, so an impression delivered within a reservation's life is counted twice for the
-//! rest of it, on the safe side (a goal or cap is never passed; a viewer with a cap above 1 gets the next
-//! impression of that line item after the first one's reservation expires).
+//! A confirmed reservation keeps holding the viewer's caps until it would have expired: the viewer's counts
+//! a cap reads are prefetched when a decision starts, and counting an impression twice for that long errs on
+//! the side a cap is for.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Mutex;
@@ -69,30 +71,40 @@ pub struct Consumption {
     pub delivered: u64,
     /// Impressions reserved, neither delivered nor expired.
     pub pending: u64,
+    /// Impressions confirmed less than [`CONFIRM_SETTLE`] ago: the live counters may not show them yet.
+    #[serde(default)]
+    pub settling: u64,
     /// Reservations that expired undelivered (their share of all settled ones is what over-reserving must
     /// make up for).
     pub expired: u64,
 }
 
 impl Consumption {
-    /// What counts against the goal.
+    /// What counts against the goal on top of the live counters' delivered count: pending and settling.
     pub fn committed(&self) -> u64 {
-        self.delivered + self.pending
+        self.pending + self.settling
     }
 }
+
+/// How long a confirmed reservation keeps counting against its goal: longer than the live counters take to
+/// show a counted delivery (the embedded store's commit batch, milliseconds; the distributed counters' cache,
+/// refreshed every second), with a wide margin, and far shorter than a reservation's life.
+pub const CONFIRM_SETTLE: TimeDelta = TimeDelta::seconds(10);
 
 /// How long a confirmed ad instance is remembered, so a repeated confirmation counts once.
 pub const CONFIRMED_MEMORY: TimeDelta = TimeDelta::days(2);
 
 /// Where reservations are kept.
 pub trait Reservations: Send + Sync {
-    /// Reserves `reservation` if its line item's delivered plus pending impressions stay within `goal` and
+    /// Reserves `reservation` if its line item's pending and settling impressions stay within `goal` (the
+    /// caller's goal less what the live counters show delivered) and
     /// each of its caps' `seen` plus the viewer's pending holds on that cap stay within the cap; false when
     /// they would not (the ad must not be served). Reserving an ad instance already reserved or confirmed is
     /// true and changes nothing.
     fn reserve(&self, reservation: Reservation, goal: u64, now: DateTime<Utc>) -> bool;
-    /// Records the delivery of `ad_instance_id` of `line_item_id`: its reservation stops pending and the
-    /// impression counts as delivered. Idempotent: true the first time, false for a repeat (remembered for
+    /// Records the delivery of `ad_instance_id` of `line_item_id`: its reservation stops pending and settles
+    /// for [`CONFIRM_SETTLE`] (still counting against the goal), and the impression counts as delivered.
+    /// Idempotent: true the first time, false for a repeat (remembered for
     /// [`CONFIRMED_MEMORY`]). A delivery after its reservation expired still counts (the impression
     /// happened), which is the one way a goal can be passed.
     fn confirm(&self, ad_instance_id: &str, line_item_id: &str, now: DateTime<Utc>) -> bool;
@@ -126,8 +138,11 @@ pub trait Reservations: Send + Sync {
 #[derive(Debug, Clone)]
 struct Entry {
     reservation: Reservation,
-    /// Confirmed: no longer pending against the goal, still holding the viewer's caps until expiry.
+    /// Confirmed: no longer pending, settling against the goal until `settled_at`, holding the viewer's caps
+    /// until the reservation's expiry.
     confirmed: bool,
+    /// When a confirmed reservation stops counting against the goal.
+    settled_at: DateTime<Utc>,
 }
 
 /// The pure reservation model.
@@ -136,6 +151,8 @@ pub struct ReservationBook {
     entries: HashMap<String, Entry>,
     /// Reservations by expiry, to release them in order.
     by_expiry: BTreeSet<(DateTime<Utc>, String)>,
+    /// Confirmed reservations by the end of their settling.
+    by_settle: BTreeSet<(DateTime<Utc>, String)>,
     lines: HashMap<String, Consumption>,
     /// Pending holds per (viewer, cap key).
     holds: HashMap<(String, String), u64>,
@@ -176,6 +193,17 @@ impl ReservationBook {
     /// Releases every reservation expired at `now` (and forgets confirmations past their memory); returns how
     /// many expired undelivered.
     pub fn expire(&mut self, now: DateTime<Utc>) -> u64 {
+        while let Some((at, id)) = self.by_settle.first().cloned() {
+            if at > now {
+                break;
+            }
+            self.by_settle.remove(&(at, id.clone()));
+            if let Some(entry) = self.entries.get(&id)
+                && let Some(c) = self.lines.get_mut(&entry.reservation.line_item_id)
+            {
+                c.settling = c.settling.saturating_sub(1);
+            }
+        }
         let mut n = 0;
         while let Some((at, id)) = self.by_expiry.first().cloned() {
             if at > now {
@@ -186,12 +214,16 @@ impl ReservationBook {
                 continue;
             };
             self.unhold(&entry.reservation);
-            if !entry.confirmed
-                && let Some(c) = self.lines.get_mut(&entry.reservation.line_item_id)
-            {
+            let Some(c) = self.lines.get_mut(&entry.reservation.line_item_id) else {
+                continue;
+            };
+            if !entry.confirmed {
                 c.pending = c.pending.saturating_sub(1);
                 c.expired += 1;
                 n += 1;
+            } else if self.by_settle.remove(&(entry.settled_at, id)) {
+                // Expired before its settling ended (settling outlives a short reservation).
+                c.settling = c.settling.saturating_sub(1);
             }
         }
         while let Some((&(at, ref id), _)) = self.by_forget.first_key_value() {
@@ -206,7 +238,7 @@ impl ReservationBook {
         n
     }
 
-    /// Reserves if delivered + pending stays within `goal` and each cap claim within its cap (see
+    /// Reserves if pending + settling stays within `goal` and each cap claim within its cap (see
     /// [`Reservations::reserve`]).
     pub fn reserve(&mut self, r: Reservation, goal: u64, now: DateTime<Utc>) -> bool {
         self.expire(now);
@@ -246,6 +278,7 @@ impl ReservationBook {
             Entry {
                 reservation: r,
                 confirmed: false,
+                settled_at: now,
             },
         );
         true
@@ -269,7 +302,11 @@ impl ReservationBook {
         let c = self.lines.entry(line_item_id.to_owned()).or_default();
         if let Some(entry) = self.entries.get_mut(ad_instance_id) {
             entry.confirmed = true;
+            entry.settled_at = now + CONFIRM_SETTLE;
             c.pending = c.pending.saturating_sub(1);
+            c.settling += 1;
+            self.by_settle
+                .insert((entry.settled_at, ad_instance_id.to_owned()));
         }
         c.delivered += 1;
         true
@@ -387,7 +424,7 @@ mod tests {
             "two pending fill a goal of two"
         );
         assert!(book.confirm("a", "li", t0));
-        assert_eq!(book.consumption("li").committed(), 2);
+        assert_eq!(book.consumption("li").committed(), 2, "a settles");
         assert!(!book.reserve(r("c", later), 2, t0));
         // b's viewer left: its reservation expires and the room comes back.
         assert!(book.reserve(r("c", later), 2, later));
@@ -397,8 +434,44 @@ mod tests {
             Consumption {
                 delivered: 1,
                 pending: 1,
+                settling: 0,
                 expired: 1
             }
+        );
+    }
+
+    /// A delivery stops counting in the book once the live counters can show it: the caller's goal (less
+    /// what the counters show) is then all the book guards, and the line item goes on to its goal instead
+    /// of waiting for the confirmed reservation to expire.
+    #[test]
+    fn a_confirmed_reservation_settles_then_leaves_the_goal_to_the_counters() {
+        let t0 = t0();
+        let later = t0 + TimeDelta::minutes(5);
+        let mut book = ReservationBook::new();
+        assert!(book.reserve(r("a", later), 2, t0));
+        assert!(book.reserve(r("b", later), 2, t0));
+        assert!(book.confirm("a", "li", t0));
+        let settling = |book: &ReservationBook| book.consumption("li").settling;
+        assert_eq!(settling(&book), 1);
+        // Before the counters can show a's delivery: the goal of 2 (counters at 0) is full.
+        let almost = t0 + CONFIRM_SETTLE - TimeDelta::milliseconds(1);
+        assert!(!book.reserve(r("c", later), 2, almost));
+        // Settled: the counters show it (the caller now passes a goal of 2 - 1), and b still pends.
+        let settled = t0 + CONFIRM_SETTLE;
+        assert!(!book.reserve(r("c", later), 1, settled));
+        assert_eq!(settling(&book), 0);
+        assert!(book.reserve(r("c", later), 2, settled), "room for one more");
+        assert_eq!(book.consumption("li").committed(), 2, "b and c pending");
+        // A confirmed reservation expiring while it settles stops settling too.
+        let short = t0 + TimeDelta::seconds(1);
+        assert!(book.reserve(r("d", short), 10, t0));
+        assert!(book.confirm("d", "li", t0));
+        book.expire(short);
+        assert_eq!(settling(&book), 0);
+        assert_eq!(
+            book.expired(),
+            0,
+            "a confirmed reservation does not expire undelivered"
         );
     }
 

@@ -157,6 +157,20 @@ impl Keyring {
         format!("{id}.{:02x}{tag}", self.current)
     }
 
+    /// The id `issued` was issued for ([`Keyring::issue_instance`]'s `id`): what the decision engine named
+    /// the ad instance, and reserved it by. An id without an issued suffix is returned whole.
+    pub fn issued_base(issued: &str) -> &str {
+        match issued.rsplit_once('.') {
+            Some((id, suffix))
+                if suffix.len() == 2 + 2 * INSTANCE_TAG_LEN
+                    && suffix.bytes().all(|b| b.is_ascii_hexdigit()) =>
+            {
+                id
+            }
+            _ => issued,
+        }
+    }
+
     /// Whether `issued` was made by [`Keyring::issue_instance`] for `session_id` with a key still held.
     pub fn verify_instance(&self, session_id: &str, issued: &str) -> bool {
         let Some((id, suffix)) = issued.rsplit_once('.') else {
@@ -456,6 +470,12 @@ mod tests {
         tampered.pop();
         tampered.push(if issued.ends_with('0') { '1' } else { '0' });
         assert!(!ring.verify_instance("s-1", &tampered));
+        assert_eq!(Keyring::issued_base(&issued), "li-7-break-3-0");
+        assert_eq!(Keyring::issued_base("s.1-b-0"), "s.1-b-0", "not issued");
+        assert_eq!(
+            Keyring::issued_base("x.0é00000000000000"),
+            "x.0é00000000000000"
+        );
         for junk in [
             "",
             ".",

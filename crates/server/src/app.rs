@@ -98,6 +98,17 @@ impl App {
             Some(outbox.clone()),
         ));
         let (pods, decisioning) = decisioning(&config, clock.clone(), &collector, &outbox).await?;
+        if let Some(reservations) = decisioning
+            .as_ref()
+            .and_then(|(d, _)| d.engine().reservations().cloned())
+        {
+            // Counted impressions confirm their reservations (embedded; `interlude process` in distributed
+            // mode).
+            collector.on_counted(crate::decisioning::deliveries::confirming(
+                reservations,
+                clock.clone(),
+            ));
+        }
         let tally_flush = decisioning.as_ref().map(|(decider, _)| {
             crate::decisioning::demand::TallyFlush::start(
                 decider.tally(),

@@ -323,3 +323,58 @@ async fn forty_parallel_vast_requests_take_a_line_item_exactly_to_its_goal() {
     );
     run.stop().await;
 }
+
+/// An impression counted confirms its reservation: once the live counters can show it (the settling time),
+/// it stops counting in the reservations too, so the line item goes on to its goal. Before, a delivered
+/// reservation counted next to its own delivery until it expired (minutes): with a goal of 3, two reserved
+/// and one of them delivered, the line item stopped at 2.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_counted_impression_gives_its_goal_room_back_once_settled() {
+    let run = start(3).await;
+    let http = reqwest::Client::new();
+    let vast = |viewer: &'static str| {
+        let (http, base) = (http.clone(), run.base.clone());
+        async move {
+            http.get(format!(
+                "{base}/v1/vast?channel=live1&duration=15&viewer={viewer}&device=tv"
+            ))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+        }
+    };
+    let (a, b) = (vast("viewer-a").await, vast("viewer-b").await);
+    assert!(a.contains("brand-15") && b.contains("brand-15"), "{a}\n{b}");
+    // Viewer a's player fires the impression pixel (ours, in the VAST); the answer comes once it is counted.
+    let ours = format!("{}/t/", run.base);
+    let pixel = a
+        .split("<Impression")
+        .skip(1)
+        .find_map(|element| {
+            let start = element.find(&ours)?;
+            let url = &element[start..];
+            Some(url[..url.find([']', '<']).unwrap_or(url.len())].to_owned())
+        })
+        .unwrap_or_else(|| panic!("no impression pixel of ours: {a}"));
+    let r = http.get(&pixel).send().await.unwrap();
+    assert_eq!(r.status(), 204, "{pixel}");
+    // Channel time past the settling (10 s; the clock runs at SPEED): the counters hold a's delivery now.
+    let settled = run.clock.now() + TimeDelta::seconds(12);
+    while run.clock.now() < settled {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let c = vast("viewer-c").await;
+    assert!(
+        c.contains("brand-15"),
+        "1 delivered + b pending < 3: room for c\n{c}"
+    );
+    let d = vast("viewer-d").await;
+    assert!(
+        d.contains("house-15"),
+        "1 delivered + b and c pending = 3\n{d}"
+    );
+    run.stop().await;
+}

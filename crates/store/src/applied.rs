@@ -2,8 +2,29 @@
 //! shared pacing and frequency counters are then given.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
-use interlude_events::Outcome;
+use interlude_events::{AdEvent, EventType, Outcome};
+
+/// Told, after each commit, of the impressions it counted (billable, counted for the first time): the
+/// embedded committer and the distributed processor call it, so what depends on a delivery (the decision
+/// engine's reservations, confirmed) hears of it whichever pipeline counted it. Called on the committing
+/// thread: it must be quick and must not block on I/O for long.
+pub type OnCounted = Arc<dyn Fn(&[&AdEvent]) + Send + Sync>;
+
+/// The impressions among `events` whose outcome (same order) is counted (corrections too: a late report booked
+/// into a closed ledger hour is still a delivery).
+pub(crate) fn counted_impressions<'a>(
+    events: impl IntoIterator<Item = (&'a AdEvent, &'a Outcome)>,
+) -> Vec<&'a AdEvent> {
+    events
+        .into_iter()
+        .filter(|(e, o)| {
+            e.event_type == EventType::Impression && matches!(o, Outcome::Counted { .. })
+        })
+        .map(|(e, _)| e)
+        .collect()
+}
 
 /// What applying a batch did.
 #[derive(Debug, Default, Clone, PartialEq)]

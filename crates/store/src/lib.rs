@@ -47,7 +47,7 @@ mod seams;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 
-pub use applied::Applied;
+pub use applied::{Applied, OnCounted};
 pub use config::{DistributedConfig, EmbeddedConfig, KafkaConfig};
 #[cfg(feature = "embedded")]
 pub use embedded::committer::{self, Committer, Sink};

@@ -97,6 +97,36 @@ fn stream() -> (KnownStream, Vec<Envelope>, Totals) {
 }
 
 /// The totals a [`ReportStore`] answers: every backend is read through the one trait the server uses.
+/// Impressions per line item a pipeline says it counted ([`interlude_store::OnCounted`]), and the hook
+/// that collects them.
+type Told = Arc<std::sync::Mutex<BTreeMap<String, u64>>>;
+
+fn telling() -> (Told, interlude_store::OnCounted) {
+    let told = Told::default();
+    let into = told.clone();
+    let hook: interlude_store::OnCounted = Arc::new(move |counted| {
+        let mut told = into.lock().unwrap();
+        for e in counted {
+            assert_eq!(e.event_type, EventType::Impression);
+            *told
+                .entry(e.line_item_id.clone().unwrap_or_default())
+                .or_default() += 1;
+        }
+    });
+    (told, hook)
+}
+
+/// What the pipeline told of its counted impressions agrees with what it reports delivered.
+fn check_told(told: &Told, expected: &Totals) {
+    let delivered: BTreeMap<String, u64> = expected
+        .by_line_item
+        .iter()
+        .filter(|(_, c)| c.impressions > 0)
+        .map(|(li, c)| (li.clone(), c.impressions))
+        .collect();
+    assert_eq!(*told.lock().unwrap(), delivered, "counted impressions told");
+}
+
 async fn reported(store: &dyn ReportStore, from: DateTime<Utc>, to: DateTime<Utc>) -> Totals {
     totals(
         store.report(GroupBy::LineItem, from, to).await.unwrap(),
@@ -251,11 +281,15 @@ async fn embedded_log_gives_the_truth() {
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(EventStore::open(dir.path(), Policy::default()).unwrap());
     let now = stream.now;
-    let log: Arc<dyn EventLog> = Arc::new(Committer::start(store.clone(), Arc::new(move || now)));
+    let committer = Committer::start(store.clone(), Arc::new(move || now));
+    let (told, hook) = telling();
+    committer.on_counted(hook);
+    let log: Arc<dyn EventLog> = Arc::new(committer);
     append_all(log.as_ref(), &reports).await;
     let (from, to) = window(stream.now);
     let got = reported(store.as_ref(), from, to).await;
     assert_eq!(got, expected);
+    check_told(&told, &expected);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -272,9 +306,12 @@ async fn kafka_log_with_two_processors_gives_the_truth_and_the_shared_counters()
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut processors = Vec::new();
+    let (told, hook) = telling();
     for _ in 0..2 {
         let store = Arc::new(PgStore::connect(&url, Policy::default()).await.unwrap());
-        let processor = Processor::new(&config, store, Some(counters.clone())).unwrap();
+        let processor = Processor::new(&config, store, Some(counters.clone()))
+            .unwrap()
+            .with_on_counted(hook.clone());
         let mut stop = stop_rx.clone();
         processors.push(tokio::spawn(async move {
             processor
@@ -300,6 +337,7 @@ async fn kafka_log_with_two_processors_gives_the_truth_and_the_shared_counters()
         p.await.unwrap().unwrap();
     }
     assert_eq!(got, expected);
+    check_told(&told, &expected);
     // Nothing was left to do: the committed offsets cover the whole log.
     let offsets = reader.offsets(&config.group, &config.topic).await.unwrap();
     let logged: i64 = offsets.values().sum();

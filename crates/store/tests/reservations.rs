@@ -1,6 +1,7 @@
 //! One conformance suite for the decision engine's `Reservations` seam, run against its pure model (the
 //! in-memory [`ReservationBook`] behind a mutex, embedded mode) and against Redis (distributed mode, the
-//! real local server `scripts/services.sh` starts): goals and caps count delivered plus pending, expiry and
+//! real local server `scripts/services.sh` starts): goals count pending plus settling (the live counters hold
+//! the rest), caps count seen plus pending holds, expiry and
 //! release give room back, confirmation is idempotent, and under concurrent reserves for one viewer or one
 //! line item exactly as many win as the cap or goal allows (issue 21, "Correctness under burst").
 
@@ -10,7 +11,7 @@ use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, TimeDelta, Utc};
 use interlude_decision::reservation::{
-    CapClaim, Consumption, Reservation, ReservationBook, Reservations,
+    CONFIRM_SETTLE, CapClaim, Consumption, Reservation, ReservationBook, Reservations,
 };
 use interlude_store::redis::RedisReservations;
 use interlude_store::testing;
@@ -91,6 +92,7 @@ fn pending_counts_against_the_goal_until_confirmed_or_expired(r: &dyn Reservatio
         Consumption {
             delivered: 1,
             pending: 1,
+            settling: 0,
             expired: 1
         }
     );
@@ -99,6 +101,36 @@ fn pending_counts_against_the_goal_until_confirmed_or_expired(r: &dyn Reservatio
     assert!(!r.confirm("b", "li", later));
     assert_eq!(r.consumption("li", later).delivered, 2);
     assert_eq!(r.consumption("other", later), Consumption::default());
+}
+
+/// A confirmed reservation counts against the goal while the live counters may not show its delivery yet
+/// ([`CONFIRM_SETTLE`]), then leaves it to them: the caller's goal (less the counters) is all that is guarded.
+fn a_confirmed_reservation_settles_then_leaves_the_goal_to_the_counters(r: &dyn Reservations) {
+    let (t0, later) = (t0(), t0() + TimeDelta::minutes(5));
+    assert!(r.reserve(ad("a", "li", later), 2, t0));
+    assert!(r.reserve(ad("b", "li", later), 2, t0));
+    assert!(r.confirm("a", "li", t0));
+    assert_eq!(r.consumption("li", t0).settling, 1);
+    let almost = t0 + CONFIRM_SETTLE - TimeDelta::milliseconds(1);
+    assert!(
+        !r.reserve(ad("c", "li", later), 2, almost),
+        "a still settles: a goal of 2 with the counters at 0 is full"
+    );
+    let settled = t0 + CONFIRM_SETTLE;
+    assert!(
+        !r.reserve(ad("c", "li", later), 1, settled),
+        "the counters show a (goal 2 - 1); b pends"
+    );
+    assert!(r.reserve(ad("c", "li", later), 2, settled));
+    assert_eq!(
+        r.consumption("li", settled + TimeDelta::milliseconds(600)),
+        Consumption {
+            delivered: 1,
+            pending: 2,
+            settling: 0,
+            expired: 0
+        }
+    );
 }
 
 fn caps_count_seen_plus_the_viewers_holds_per_key(r: &dyn Reservations) {
@@ -148,9 +180,10 @@ fn caps_count_seen_plus_the_viewers_holds_per_key(r: &dyn Reservations) {
         Consumption {
             delivered: 1,
             pending: 3,
+            settling: 1,
             expired: 0
         },
-        "c, d, e pending; b released; a delivered"
+        "c, d, e pending; b released; a delivered and settling"
     );
     // Expired: only what the decision saw counts.
     let after = later + TimeDelta::seconds(1);
@@ -359,6 +392,16 @@ fn redis_pending_counts_against_the_goal_until_confirmed_or_expired() {
 }
 
 #[test]
+fn book_a_confirmed_reservation_settles_then_leaves_the_goal_to_the_counters() {
+    a_confirmed_reservation_settles_then_leaves_the_goal_to_the_counters(&*book());
+}
+
+#[test]
+fn redis_a_confirmed_reservation_settles_then_leaves_the_goal_to_the_counters() {
+    a_confirmed_reservation_settles_then_leaves_the_goal_to_the_counters(&*redis());
+}
+
+#[test]
 fn book_caps_count_seen_plus_the_viewers_holds_per_key() {
     caps_count_seen_plus_the_viewers_holds_per_key(book().as_ref());
 }
@@ -435,7 +478,11 @@ async fn redis_every_reservation_key_expires() {
         .query_async(&mut conn)
         .await
         .unwrap();
-    assert_eq!(keys.len(), 6, "{keys:?}");
+    assert_eq!(
+        keys.len(),
+        7,
+        "instances a, b, late; pending, settling, line, hold: {keys:?}"
+    );
     for key in keys {
         let ttl: i64 = redis::cmd("PTTL")
             .arg(&key)

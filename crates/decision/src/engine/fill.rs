@@ -157,8 +157,8 @@ impl Engine {
 
     /// The reservation of a chosen ad of a line item against its goal and the viewer's caps, with the goal
     /// (none without reservations, and for external ads of no line item, which are not the catalog's to
-    /// count). The goal counts what the live counters show delivered plus what the reservation store holds,
-    /// so a store that learns of no deliveries (the server does not confirm yet) still guards the goal.
+    /// count). The goal passed is the line item's less what the live counters show delivered: the store
+    /// guards the rest with what it holds pending and settling (see [`crate::reservation`]).
     fn reservation(
         &self,
         ad: &PodAd,

@@ -11,6 +11,7 @@ use interlude_server::InterludeConfig;
 use interlude_store::kafka::Processor;
 use interlude_store::pg::PgStore;
 use interlude_store::redis::RedisCounters;
+use interlude_store::redis::RedisReservations;
 
 /// Flags for `interlude process`.
 #[derive(Debug, clap::Args)]
@@ -47,8 +48,15 @@ pub(crate) async fn run(args: ProcessArgs, config: InterludeConfig) -> anyhow::R
         .ensure_topics()
         .await
         .with_context(|| format!("creating the event topics on {}", d.kafka.brokers))?;
+    // Counted impressions confirm the decisions' reservations, once the shared counters have them.
+    let reservations = RedisReservations::connect(&d.redis_url, &d.key_prefix)
+        .with_context(|| format!("connecting to Redis {} for reservations", d.redis_url))?;
     let processor = Processor::new(&d.kafka, store.clone(), Some(counters))
-        .with_context(|| format!("joining consumer group {}", d.kafka.group))?;
+        .with_context(|| format!("joining consumer group {}", d.kafka.group))?
+        .with_on_counted(interlude_server::decisioning::deliveries::confirming(
+            reservations,
+            Arc::new(chrono::Utc::now),
+        ));
     let readiness = interlude_server::Readiness::new();
     let ops = interlude_server::ops::endpoints::router(
         interlude_server::telemetry::metrics_handle()?,

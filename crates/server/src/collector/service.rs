@@ -237,6 +237,15 @@ impl Collector {
         });
     }
 
+    /// Tells `f` of the impressions each commit of the embedded store counts. In distributed mode the
+    /// processors count (`interlude process`, [`interlude_store::kafka::Processor::with_on_counted`]): nothing
+    /// to do here.
+    pub fn on_counted(&self, f: interlude_store::OnCounted) {
+        if let Some(committer) = &self.committer {
+            committer.on_counted(f);
+        }
+    }
+
     /// The embedded store, when this collector has one.
     pub fn embedded(&self) -> Option<Arc<EventStore>> {
         self.embedded.clone()

@@ -664,9 +664,9 @@ impl Decider {
                 })
             })
         };
-        let deal_won = accepted.iter().any(|b| {
-            b.bid.dealid.is_some() && b.ad.ad.bid.as_ref().is_some_and(|w| chosen(w))
-        });
+        let deal_won = accepted
+            .iter()
+            .any(|b| b.bid.dealid.is_some() && b.ad.ad.bid.as_ref().is_some_and(&chosen));
         for b in accepted {
             let Some(won) = b.ad.ad.bid.as_ref() else {
                 continue;

@@ -4,6 +4,7 @@
 
 pub mod admin;
 pub mod decider;
+pub mod deliveries;
 pub mod demand;
 pub mod explain;
 pub mod vast_routes;

@@ -50,12 +50,23 @@ pub struct Committer {
     shared: Arc<Shared>,
 }
 
-#[derive(Debug)]
 struct Shared {
     stopping: AtomicBool,
+    /// Told of each commit's counted impressions, once set.
+    on_counted: std::sync::OnceLock<crate::OnCounted>,
     store: Option<Arc<EventStore>>,
     /// The edge checks' rules, run by producers before queueing ([`Prepared`]).
     policy: Policy,
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared")
+            .field("stopping", &self.stopping)
+            .field("on_counted", &self.on_counted.get().is_some())
+            .field("store", &self.store)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Batches (not events) waiting at most by default; each request is one batch.
@@ -147,6 +158,7 @@ impl Expiry {
 
 /// The writer thread.
 struct Writer {
+    shared: Arc<Shared>,
     sink: Sink,
     clock: interlude_events::Clock,
     rx: Receiver<Job>,
@@ -253,6 +265,15 @@ impl Writer {
             Ok(outcomes) => {
                 metrics::counter!(m::COMMITTED).increment(events as u64);
                 record_outcomes(&parts, &outcomes, now);
+                if let Some(on_counted) = self.shared.on_counted.get() {
+                    let events = parts
+                        .iter()
+                        .flat_map(|p| p.envelopes().iter().map(|e| &e.event));
+                    let counted = crate::applied::counted_impressions(events.zip(&outcomes));
+                    if !counted.is_empty() {
+                        on_counted(&counted);
+                    }
+                }
                 let mut outcomes = outcomes.into_iter();
                 for (b, reply) in waiting {
                     let _ = reply.send(Ok(outcomes.by_ref().take(b.len()).collect()));
@@ -287,10 +308,12 @@ impl Committer {
         let (tx, rx) = std::sync::mpsc::sync_channel::<Job>(queue.max(1));
         let shared = Arc::new(Shared {
             stopping: AtomicBool::new(false),
+            on_counted: std::sync::OnceLock::new(),
             store: sink.store().cloned(),
             policy: sink.policy().clone(),
         });
         let writer = Writer {
+            shared: shared.clone(),
             sink,
             clock,
             rx,
@@ -305,6 +328,12 @@ impl Committer {
             .map_err(|e| tracing::error!(error = %e, "Could not start the event committer."))
             .ok();
         Committer { tx, shared }
+    }
+
+    /// Tells `f` of the impressions each later commit counts (see [`crate::OnCounted`]); only the first call
+    /// takes effect.
+    pub fn on_counted(&self, f: crate::OnCounted) {
+        let _ = self.shared.on_counted.set(f);
     }
 
     /// Queues `batch` and waits until it is durably committed. Fails at once with [`SubmitError::Busy`] when

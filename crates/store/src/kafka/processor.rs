@@ -31,6 +31,8 @@ pub struct Processor {
     config: KafkaConfig,
     /// Whether a Redis step failed since the outbox was last re-driven.
     outbox_pending: AtomicBool,
+    /// Told of each batch's counted impressions once its counters are synced.
+    on_counted: Option<crate::OnCounted>,
 }
 
 impl std::fmt::Debug for Processor {
@@ -80,7 +82,16 @@ impl Processor {
             counters,
             config: config.clone(),
             outbox_pending: AtomicBool::new(false),
+            on_counted: None,
         })
+    }
+
+    /// Tells `f` of the impressions each batch counts, after the shared counters have them (see
+    /// [`crate::OnCounted`]).
+    #[must_use]
+    pub fn with_on_counted(mut self, f: crate::OnCounted) -> Self {
+        self.on_counted = Some(f);
+        self
     }
 
     /// Consumes until `stop` resolves (or the consumer fails).
@@ -149,6 +160,22 @@ impl Processor {
             stats.skipped += applied.skipped as u64;
             if let Some(counters) = &self.counters {
                 self.sync_counters(counters, partition, &applied).await;
+            }
+            if let Some(on_counted) = &self.on_counted {
+                let events: BTreeMap<i64, &interlude_events::AdEvent> = records
+                    .iter()
+                    .filter_map(|(o, r)| Some((*o, &r.as_ref().ok()?.event)))
+                    .collect();
+                let counted = crate::applied::counted_impressions(
+                    applied
+                        .outcomes
+                        .iter()
+                        .filter_map(|(o, outcome)| Some((*events.get(o)?, outcome))),
+                );
+                if !counted.is_empty() {
+                    // Confirming is blocking I/O (Redis): off the runtime's async workers.
+                    tokio::task::block_in_place(|| on_counted(&counted));
+                }
             }
             self.publish(&records, &applied).await;
             if let Some(last) = records.iter().map(|(o, _)| *o).max() {

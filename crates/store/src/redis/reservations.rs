@@ -4,7 +4,8 @@
 //!
 //! Each reserve is one Lua script, and so is a whole pod's (all or none, one round trip per decision), so it
 //! is atomic across nodes: it releases what expired, then reserves only
-//! if the line item's delivered plus pending stays under the goal and, for each of the viewer's caps, what the
+//! if the line item's pending plus settling stays under the goal (the engine's goal less the live counters'
+//! delivered count) and, for each of the viewer's caps, what the
 //! decision saw plus the viewer's pending holds stays under the cap. Layout (one Redis, or one hash slot group
 //! with `{interlude}` in the prefix on a cluster):
 //!
@@ -13,6 +14,9 @@
 //!   for [`CONFIRMED_MEMORY`], so a repeated confirmation counts once);
 //! - `{prefix}res:p:{line_item}` — sorted set of the pending ad instances, scored by expiry (ms); the key
 //!   expires a day after its latest member, which leaves a day to count the expired ones;
+//! - `{prefix}res:s:{line_item}` — sorted set of the confirmed ad instances still settling, scored by the end
+//!   of their settling (ms, [`CONFIRM_SETTLE`] after the confirmation or the reservation's expiry, whichever
+//!   is sooner); the key expires with its latest member;
 //! - `{prefix}res:l:{line_item}` — hash `delivered`, `expired`, expiring [`LINE_TTL_SECS`] after its last write;
 //! - `{prefix}res:v:{viewer length}:{viewer}:{cap key}` — sorted set of the viewer's holds on one cap, scored
 //!   by expiry; the key expires with its latest member. The length makes the viewer part unambiguous: erasing
@@ -29,7 +33,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use interlude_decision::reservation::{CONFIRMED_MEMORY, Consumption, Reservation, Reservations};
+use interlude_decision::reservation::{
+    CONFIRM_SETTLE, CONFIRMED_MEMORY, Consumption, Reservation, Reservations,
+};
 use redis::{Connection, RedisResult, Script};
 
 use crate::Error as StoreError;
@@ -63,23 +69,24 @@ if gone > 0 then
   redis.call('HINCRBY', KEYS[3], 'expired', gone)
   redis.call('EXPIRE', KEYS[3], ARGV[4])
 end
-local delivered = tonumber(redis.call('HGET', KEYS[3], 'delivered') or '0')
-if delivered + redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[3]) then return 0 end
-for k = 4, #KEYS do
+redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now)
+if redis.call('ZCARD', KEYS[2]) + redis.call('ZCARD', KEYS[4]) >= tonumber(ARGV[3]) then return 0 end
+for k = 5, #KEYS do
   redis.call('ZREMRANGEBYSCORE', KEYS[k], '-inf', now)
-  if redis.call('ZCARD', KEYS[k]) >= tonumber(ARGV[k + 2]) then return 0 end
+  if redis.call('ZCARD', KEYS[k]) >= tonumber(ARGV[k + 1]) then return 0 end
 end
 local function hold(key, until_ms)
   redis.call('ZADD', key, exp, ARGV[5])
   if redis.call('PTTL', key) < until_ms - now then redis.call('PEXPIREAT', key, until_ms) end
 end
 hold(KEYS[2], exp + 86400000)
-for k = 4, #KEYS do hold(KEYS[k], exp) end
+for k = 5, #KEYS do hold(KEYS[k], exp) end
 redis.call('SET', KEYS[1], 'p:' .. ARGV[2], 'PXAT', exp)
 return 1
 ";
 
-/// A pod's reservations in one script, all or none. KEYS per ad: instance, pending, line, then its holds.
+/// A pod's reservations in one script, all or none. KEYS per ad: instance, pending, line, settling, then its
+/// holds.
 /// ARGV: now, line TTL; per ad: id, expiry, goal, number of holds, then each hold's room. Returns 0 when all
 /// were reserved, else the 1-based index of the first refused, whatever this call reserved undone.
 const RESERVE_POD: &str = r"
@@ -96,10 +103,10 @@ end
 local n = 0
 while a <= #ARGV do
   n = n + 1
-  local inst, pending, line = KEYS[k], KEYS[k + 1], KEYS[k + 2]
+  local inst, pending, line, settling = KEYS[k], KEYS[k + 1], KEYS[k + 2], KEYS[k + 3]
   local id, exp, goal, nh = ARGV[a], tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3])
   local holds = {}
-  for j = 1, nh do holds[j] = KEYS[k + 2 + j] end
+  for j = 1, nh do holds[j] = KEYS[k + 3 + j] end
   local held = redis.call('GET', inst)
   local known = held == 'd' or (held and tonumber(string.sub(held, 3)) > now)
   if not known then
@@ -108,8 +115,8 @@ while a <= #ARGV do
       redis.call('HINCRBY', line, 'expired', gone)
       redis.call('EXPIRE', line, ARGV[2])
     end
-    local delivered = tonumber(redis.call('HGET', line, 'delivered') or '0')
-    local over = delivered + redis.call('ZCARD', pending) >= goal
+    redis.call('ZREMRANGEBYSCORE', settling, '-inf', now)
+    local over = redis.call('ZCARD', pending) + redis.call('ZCARD', settling) >= goal
     for j = 1, nh do
       if not over then
         redis.call('ZREMRANGEBYSCORE', holds[j], '-inf', now)
@@ -129,17 +136,26 @@ while a <= #ARGV do
     redis.call('SET', inst, 'p:' .. ARGV[a + 1], 'PXAT', exp)
     done[#done + 1] = {id, pending, holds, inst}
   end
-  k = k + 3 + nh
+  k = k + 4 + nh
   a = a + 4 + nh
 end
 return 0
 ";
 
+/// KEYS: instance, pending, line, settling. ARGV: now, confirmed memory, id, line TTL, settle (ms). A pending
+/// reservation moves to settling until `now + settle` (or its expiry, if sooner).
 const CONFIRM: &str = r"
 if redis.call('GET', KEYS[1]) == 'd' then return 0 end
-local gone = redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[1])
+local now = tonumber(ARGV[1])
+local gone = redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
 if gone > 0 then redis.call('HINCRBY', KEYS[3], 'expired', gone) end
-redis.call('ZREM', KEYS[2], ARGV[3])
+local exp = redis.call('ZSCORE', KEYS[2], ARGV[3])
+if exp then
+  redis.call('ZREM', KEYS[2], ARGV[3])
+  local until_ms = math.min(tonumber(exp), now + tonumber(ARGV[5]))
+  redis.call('ZADD', KEYS[4], until_ms, ARGV[3])
+  if redis.call('PTTL', KEYS[4]) < until_ms - now then redis.call('PEXPIREAT', KEYS[4], until_ms) end
+end
 redis.call('HINCRBY', KEYS[3], 'delivered', 1)
 redis.call('EXPIRE', KEYS[3], ARGV[4])
 redis.call('SET', KEYS[1], 'd', 'PX', ARGV[2])
@@ -160,8 +176,9 @@ if gone > 0 then
   redis.call('HINCRBY', KEYS[2], 'expired', gone)
   redis.call('EXPIRE', KEYS[2], ARGV[2])
 end
+redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', ARGV[1])
 return {tonumber(redis.call('HGET', KEYS[2], 'delivered') or '0'), redis.call('ZCARD', KEYS[1]),
-  tonumber(redis.call('HGET', KEYS[2], 'expired') or '0')}
+  tonumber(redis.call('HGET', KEYS[2], 'expired') or '0'), redis.call('ZCARD', KEYS[3])}
 ";
 
 /// A consumption read: when (real time and the caller's time), and what.
@@ -298,6 +315,10 @@ impl RedisReservations {
         format!("{}res:l:{line_item}", self.prefix)
     }
 
+    fn settling_key(&self, line_item: &str) -> String {
+        format!("{}res:s:{line_item}", self.prefix)
+    }
+
     fn hold_key(&self, viewer: &str, cap: &str) -> String {
         format!("{}res:v:{}:{viewer}:{cap}", self.prefix, viewer.len())
     }
@@ -309,7 +330,8 @@ impl RedisReservations {
         }
         let mut call = self.reserve.key(self.instance_key(&r.ad_instance_id));
         call.key(self.pending_key(&r.line_item_id))
-            .key(self.line_key(&r.line_item_id));
+            .key(self.line_key(&r.line_item_id))
+            .key(self.settling_key(&r.line_item_id));
         if let Some(viewer) = &r.viewer_id {
             for key in rooms.keys() {
                 call.key(self.hold_key(viewer, key));
@@ -348,7 +370,8 @@ impl RedisReservations {
             }
             call.key(self.instance_key(&r.ad_instance_id))
                 .key(self.pending_key(&r.line_item_id))
-                .key(self.line_key(&r.line_item_id));
+                .key(self.line_key(&r.line_item_id))
+                .key(self.settling_key(&r.line_item_id));
             if let Some(viewer) = &r.viewer_id {
                 for key in rooms.keys() {
                     call.key(self.hold_key(viewer, key));
@@ -375,10 +398,12 @@ impl RedisReservations {
         let mut call = self.confirm.key(self.instance_key(id));
         call.key(self.pending_key(line_item))
             .key(self.line_key(line_item))
+            .key(self.settling_key(line_item))
             .arg(millis(now))
             .arg(CONFIRMED_MEMORY.num_milliseconds())
             .arg(id)
-            .arg(LINE_TTL_SECS);
+            .arg(LINE_TTL_SECS)
+            .arg(CONFIRM_SETTLE.num_milliseconds());
         let done: i64 = self.with_conn(|c| call.invoke(c))?;
         if let Ok(mut cache) = self.cache.lock() {
             cache.remove(line_item);
@@ -446,12 +471,15 @@ impl RedisReservations {
     fn try_consumption(&self, line_item: &str, now: DateTime<Utc>) -> RedisResult<Consumption> {
         let mut call = self.consumption.key(self.pending_key(line_item));
         call.key(self.line_key(line_item))
+            .key(self.settling_key(line_item))
             .arg(millis(now))
             .arg(LINE_TTL_SECS);
-        let (delivered, pending, expired): (u64, u64, u64) = self.with_conn(|c| call.invoke(c))?;
+        let (delivered, pending, expired, settling): (u64, u64, u64, u64) =
+            self.with_conn(|c| call.invoke(c))?;
         Ok(Consumption {
             delivered,
             pending,
+            settling,
             expired,
         })
     }
