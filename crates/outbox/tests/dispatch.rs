@@ -307,3 +307,49 @@ async fn shutdown_waits_for_the_sends_in_flight() {
     assert_eq!(store.depth().await.expect("depth"), 0, "outcomes committed");
     assert_eq!(server.total(), 8);
 }
+
+/// Pixels queued held wait for their outcome: released, they fire at once; cancelled, they end in the dead
+/// letters unfired; neither (their producer crashed before it knew the outcome: the queue is durable on
+/// enqueue, so this is what a restarted dispatcher finds), they fire when the hold ends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn held_pixels_fire_when_released_or_when_the_hold_ends_and_never_when_cancelled() {
+    let server = PixelServer::start(|_, _| Reply::ok()).await;
+    let (_dir, store) = store();
+    let outbox = Outbox::start(config(), store, client(None)).expect("start");
+    let batch = pixels(&server, 3);
+    let ids: Vec<u64> = outbox
+        .enqueue_held(batch.clone(), Duration::from_secs(3600))
+        .await
+        .expect("enqueue")
+        .into_iter()
+        .map(|a| match a {
+            Enqueued::Queued(id) => id,
+            Enqueued::Duplicate => panic!("a new pixel is queued"),
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(server.total(), 0, "held: nothing fires");
+    outbox.release(vec![ids[0]]).await.expect("release");
+    wait_for("the released pixel", 30, || server.total() >= 1).await;
+    outbox
+        .cancel(vec![(ids[1], batch[1].clone())], "beacon quarantined")
+        .await
+        .expect("cancel");
+    let dead = outbox.store().dead_letters(10).await.expect("dead letters");
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].reason, "beacon quarantined");
+    // The producer crashes before it knows the third pixel's outcome (here: a short hold, never released).
+    let late = Pixel::new("ai-late", PixelEvent::Impression, server.url("/late"));
+    outbox
+        .enqueue_held(vec![late], Duration::from_secs(2))
+        .await
+        .expect("enqueue");
+    wait_for("the pixel whose hold ended", 30, || {
+        server.counts().contains_key("/late")
+    })
+    .await;
+    assert_eq!(outbox.shutdown().await.abandoned, 0);
+    assert_eq!(server.counts().get("/p/0"), Some(&1), "released: once");
+    assert_eq!(server.counts().get("/p/1"), None, "cancelled: never");
+    assert_eq!(server.counts().get("/p/2"), None, "still held: not yet");
+}

@@ -13,6 +13,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use interlude_decision::{PodAd, WonBid};
@@ -99,6 +100,44 @@ impl PixelOutbox {
         match &*self.running.read().await {
             Some(Running::Embedded(o)) => o.enqueue(pixels).await,
             Some(Running::Shared(o)) => o.enqueue(pixels).await,
+            None => Err(interlude_outbox::Error::Closed),
+        }
+    }
+
+    /// Queues `pixels` (durably, deduplicated) held for `hold`, see [`Outbox::enqueue_held`].
+    pub async fn enqueue_held(
+        &self,
+        pixels: Vec<Pixel>,
+        hold: Duration,
+    ) -> interlude_outbox::Result<Vec<Enqueued>> {
+        if pixels.is_empty() {
+            return Ok(Vec::new());
+        }
+        match &*self.running.read().await {
+            Some(Running::Embedded(o)) => o.enqueue_held(pixels, hold).await,
+            Some(Running::Shared(o)) => o.enqueue_held(pixels, hold).await,
+            None => Err(interlude_outbox::Error::Closed),
+        }
+    }
+
+    /// Fires held pixels now, see [`Outbox::release`].
+    pub async fn release(&self, ids: Vec<u64>) -> interlude_outbox::Result<()> {
+        match &*self.running.read().await {
+            Some(Running::Embedded(o)) => o.release(ids).await,
+            Some(Running::Shared(o)) => o.release(ids).await,
+            None => Err(interlude_outbox::Error::Closed),
+        }
+    }
+
+    /// Gives up held pixels unfired, see [`Outbox::cancel`].
+    pub async fn cancel(
+        &self,
+        held: Vec<(u64, Pixel)>,
+        reason: &str,
+    ) -> interlude_outbox::Result<()> {
+        match &*self.running.read().await {
+            Some(Running::Embedded(o)) => o.cancel(held, reason).await,
+            Some(Running::Shared(o)) => o.cancel(held, reason).await,
             None => Err(interlude_outbox::Error::Closed),
         }
     }

@@ -119,6 +119,24 @@ impl<S: OutboxStore> Outbox<S> {
 
     /// Queues `pixels` (durably, deduplicated) and wakes the dispatcher; one answer per pixel, in order.
     pub async fn enqueue(&self, pixels: Vec<Pixel>) -> Result<Vec<Enqueued>> {
+        let answers = self.enqueue_due(pixels, SystemTime::now()).await?;
+        if answers.iter().any(|a| matches!(a, Enqueued::Queued(_))) {
+            self.shared.wake.notify_one();
+        }
+        Ok(answers)
+    }
+
+    /// Queues `pixels` (durably, deduplicated) to fire only once `hold` has passed, unless
+    /// [`Outbox::release`]d sooner or [`Outbox::cancel`]led: for pixels whose firing depends on an outcome not
+    /// known yet (a beacon not yet counted), so a crash before the outcome still fires them (at-least-once),
+    /// late. One answer per pixel, in order.
+    pub async fn enqueue_held(&self, pixels: Vec<Pixel>, hold: Duration) -> Result<Vec<Enqueued>> {
+        // Queued as of the end of the hold: the store takes that as the due time (and, harmlessly, as the
+        // deduplication key's time).
+        self.enqueue_due(pixels, SystemTime::now() + hold).await
+    }
+
+    async fn enqueue_due(&self, pixels: Vec<Pixel>, due: SystemTime) -> Result<Vec<Enqueued>> {
         if self.shared.stopping.load(Ordering::SeqCst) {
             return Err(Error::Closed);
         }
@@ -126,7 +144,7 @@ impl<S: OutboxStore> Outbox<S> {
         let answers = self
             .shared
             .store
-            .enqueue(pixels, SystemTime::now())
+            .enqueue(pixels, due)
             .await
             .inspect_err(|_| {
                 metrics::counter!(m::STORE_ERRORS_TOTAL, "op" => "enqueue").increment(1)
@@ -138,10 +156,53 @@ impl<S: OutboxStore> Outbox<S> {
             }
             .increment(1);
         }
-        if answers.iter().any(|a| matches!(a, Enqueued::Queued(_))) {
-            self.shared.wake.notify_one();
-        }
         Ok(answers)
+    }
+
+    /// Makes held pixels (ids from [`Outbox::enqueue_held`]) due now and wakes the dispatcher. An id no longer
+    /// queued is ignored.
+    pub async fn release(&self, ids: Vec<u64>) -> Result<()> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let now = SystemTime::now();
+        let outcomes = ids
+            .into_iter()
+            .map(|id| Outcome::Defer { id, due: now })
+            .collect();
+        self.complete(outcomes, "release").await?;
+        self.shared.wake.notify_one();
+        Ok(())
+    }
+
+    /// Gives up held pixels (ids from [`Outbox::enqueue_held`], with the pixels) without firing them: they go
+    /// to the dead letters with `reason`, where an operator sees what was not fired and why.
+    pub async fn cancel(&self, held: Vec<(u64, Pixel)>, reason: &str) -> Result<()> {
+        if held.is_empty() {
+            return Ok(());
+        }
+        for (_, pixel) in &held {
+            metrics::counter!(m::DEAD_LETTERED_TOTAL, "event" => pixel.event.as_str(), "reason" => "cancelled")
+                .increment(1);
+        }
+        let outcomes = held
+            .into_iter()
+            .map(|(id, pixel)| Outcome::Dead {
+                id,
+                pixel: Box::new(pixel),
+                attempts: 0,
+                reason: reason.to_owned(),
+            })
+            .collect();
+        self.complete(outcomes, "cancel").await
+    }
+
+    async fn complete(&self, outcomes: Vec<Outcome>, op: &'static str) -> Result<()> {
+        self.shared
+            .store
+            .complete(outcomes, SystemTime::now())
+            .await
+            .inspect_err(|_| metrics::counter!(m::STORE_ERRORS_TOTAL, "op" => op).increment(1))
     }
 
     /// The store, e.g. to read the dead letters or the depth.

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use interlude_events::contract::AdEvent;
 use interlude_events::{Envelope, Outcome};
-use interlude_outbox::Pixel;
+use interlude_outbox::{Enqueued, Pixel};
 use interlude_store::{Committer, EventLog, SubmitError};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
@@ -30,12 +30,12 @@ use crate::stitcher::beacons::BeaconSink;
 /// `events_submit_wait_timeouts_total`) and logged. [`PipelineBeaconSink::close`] drains the buffer at
 /// shutdown.
 ///
-/// With an outbox, each beacon carries the third parties' pixels it stands for, and those of the beacons the
-/// pipeline *counted* are queued for firing once their batch is stored: a segment fetched again is the same
-/// report (a retry) and a report of an event already counted (the player's own beacon, another rendition's
-/// segment) a duplicate, and neither fires anything; a quarantined beacon fires nothing either. With a
-/// distributed log the count happens downstream, so a logged beacon's pixels are queued, and the outbox's
-/// deduplication by (ad instance, event, URL), shared by every node in PostgreSQL, keeps it to one firing.
+/// With an outbox, each beacon carries the third parties' pixels it stands for. They are queued (durably,
+/// held) before the beacon is submitted and released once it is stored: a pixel fires once per (ad instance,
+/// event, URL) whichever report of the event came first (a segment fetched again, another rendition's
+/// segment, the player's own beacon), by the outbox's deduplication, shared by every node in PostgreSQL in
+/// distributed mode; a quarantined beacon's pixels are cancelled. Queueing first is what makes them
+/// at-least-once: a crash after the beacon is stored cannot lose them, it only delays them to the hold's end.
 pub struct PipelineBeaconSink {
     tx: mpsc::Sender<(Envelope, Vec<Pixel>)>,
     stop: watch::Sender<bool>,
@@ -46,6 +46,10 @@ pub struct PipelineBeaconSink {
 const BEACON_BUFFER: usize = 100_000;
 /// Beacons per submitted batch at most.
 const BEACON_BATCH: usize = 2_000;
+/// How long a beacon's pixels wait, queued, for its outcome before firing anyway, beyond the longest a batch
+/// waits for a busy store (`events.beacon_wait_secs`): a crash delays a third party's pixel by about that, a
+/// slow store never makes one fire before its beacon's outcome is known.
+const PIXEL_HOLD_MARGIN: Duration = Duration::from_secs(30);
 
 /// Where batches go: the embedded store's committer, or any event log (Kafka in distributed mode).
 struct Target {
@@ -56,11 +60,15 @@ struct Target {
 }
 
 impl Target {
-    /// Submits `batch`, waiting for a busy or unhealthy store until `deadline`; counts and logs a loss. Then
-    /// queues the pixels of the beacons that counted.
+    /// Submits `batch`, waiting for a busy or unhealthy store until `deadline`; counts and logs a loss. The
+    /// beacons' pixels are queued first, held (the wait and [`PIXEL_HOLD_MARGIN`]); once the batch's outcomes are known, those of
+    /// the beacons the pipeline took (counted, logged for a distributed count, or a report of an event counted
+    /// already) are released to fire now and those of quarantined beacons are cancelled. A crash between the
+    /// two still fires them, when the hold ends: the pixels of a stored beacon are never lost.
     async fn submit(&self, batch: Vec<(Envelope, Vec<Pixel>)>, deadline: Instant) {
         let n = batch.len();
         let (envelopes, pixels): (Vec<Envelope>, Vec<Vec<Pixel>>) = batch.into_iter().unzip();
+        let held = self.hold(pixels).await;
         let result = match &self.committer {
             Some(committer) => committer.submit_wait(envelopes, deadline).await,
             None => self.append_wait(envelopes, deadline).await,
@@ -70,26 +78,61 @@ impl Target {
             Err(e) => {
                 metrics::counter!(crate::telemetry::metrics::STITCHER_BEACONS_LOST)
                     .increment(n as u64);
+                // The segments were served: their pixels still fire, when the hold ends.
                 tracing::warn!(error = %e, beacons = n, "Server-side beacons not stored.");
                 return;
             }
         };
         let Some(outbox) = &self.outbox else { return };
-        let fire: Vec<Pixel> = outcomes
-            .iter()
-            .zip(pixels)
-            .filter(|(outcome, _)| matches!(outcome, Outcome::Counted { .. } | Outcome::Logged))
-            .flat_map(|(_, pixels)| pixels)
-            .collect();
-        if fire.is_empty() {
-            return;
+        let (mut release, mut cancel) = (Vec::new(), Vec::new());
+        for (outcome, pixels) in outcomes.iter().zip(held) {
+            match outcome {
+                Outcome::Quarantined(_) => cancel.extend(pixels),
+                _ => release.extend(pixels.into_iter().map(|(id, _)| id)),
+            }
         }
-        let queued = fire.len();
-        // The beacon is stored and counted already; a pixel not queued now is not fired (the failure is
-        // counted in `outbox_store_errors_total`).
-        if let Err(e) = outbox.enqueue(fire).await {
-            tracing::warn!(error = %e, pixels = queued, "Third-party pixels of counted beacons not queued.");
+        if let Err(e) = outbox.release(release).await {
+            tracing::warn!(error = %e, "Held pixels of counted beacons not released; they fire when the hold ends.");
         }
+        if let Err(e) = outbox.cancel(cancel, "beacon quarantined").await {
+            tracing::warn!(error = %e, "Held pixels of quarantined beacons not cancelled.");
+        }
+    }
+
+    /// Queues each beacon's pixels held; per beacon, the ids (and pixels) queued. A pixel seen before (the same
+    /// ad instance, event and URL) is queued once; a pixel the outbox could not take is logged and counted
+    /// (`outbox_store_errors_total`) and not fired.
+    async fn hold(&self, pixels: Vec<Vec<Pixel>>) -> Vec<Vec<(u64, Pixel)>> {
+        let Some(outbox) = &self.outbox else {
+            return pixels.iter().map(|_| Vec::new()).collect();
+        };
+        let sizes: Vec<usize> = pixels.iter().map(Vec::len).collect();
+        let all: Vec<Pixel> = pixels.into_iter().flatten().collect();
+        let answers = match outbox
+            .enqueue_held(all.clone(), self.wait + PIXEL_HOLD_MARGIN)
+            .await
+        {
+            Ok(answers) => answers,
+            Err(e) => {
+                tracing::warn!(error = %e, pixels = all.len(), "Third-party pixels of server-side beacons not queued.");
+                Vec::new()
+            }
+        };
+        let mut queued = all
+            .into_iter()
+            .zip(
+                answers
+                    .into_iter()
+                    .chain(std::iter::repeat(Enqueued::Duplicate)),
+            )
+            .map(|(pixel, answer)| match answer {
+                Enqueued::Queued(id) => Some((id, pixel)),
+                Enqueued::Duplicate => None,
+            });
+        sizes
+            .into_iter()
+            .map(|k| queued.by_ref().take(k).flatten().collect())
+            .collect()
     }
 
     /// What [`Committer::submit_wait`] does, for an event log without a committer: retry with backoff while
@@ -200,5 +243,119 @@ impl BeaconSink for PipelineBeaconSink {
             metrics::counter!(crate::telemetry::metrics::STITCHER_BEACONS_LOST).increment(1);
             tracing::warn!("Server-side beacon buffer full or closed; beacon not stored.");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use chrono::{TimeDelta, Utc};
+    use interlude_events::{EventSource, EventType};
+    use interlude_outbox::{OutboxConfig, PixelEvent};
+
+    use crate::collector::EventsConfig;
+
+    /// A pixel server on loopback counting hits per path.
+    async fn pixel_server() -> (String, Arc<Mutex<Vec<String>>>) {
+        let hits: Arc<Mutex<Vec<String>>> = Arc::default();
+        let seen = hits.clone();
+        let app = axum::Router::new().fallback(move |uri: axum::http::Uri| {
+            let seen = seen.clone();
+            async move {
+                seen.lock().unwrap().push(uri.path().to_owned());
+                axum::http::StatusCode::NO_CONTENT
+            }
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        (base, hits)
+    }
+
+    /// The server's beacon fires its pixels whoever reported the event first (the player's own report
+    /// counted before it, or the same segment fetched twice: once); a quarantined beacon's pixels go to the
+    /// dead letters unfired.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn pixels_fire_once_per_event_whoever_reported_it_first_and_never_for_a_quarantined_beacon()
+     {
+        let (base, hits) = pixel_server().await;
+        let dir = tempfile::tempdir().unwrap();
+        let now = Utc::now();
+        let collector = Collector::open(
+            &EventsConfig {
+                data_dir: dir.path().join("events"),
+                ..EventsConfig::default()
+            },
+            Arc::new(move || now),
+        )
+        .unwrap();
+        let client = interlude_outbound::GuardedClient::new(&interlude_outbound::OutboundConfig {
+            allow: vec!["127.0.0.0/8".into()],
+            ..interlude_outbound::OutboundConfig::default()
+        })
+        .unwrap();
+        let outbox = Arc::new(
+            PixelOutbox::embedded(
+                &OutboxConfig::default(),
+                &dir.path().join("outbox.redb"),
+                client,
+            )
+            .unwrap(),
+        );
+        let sink = PipelineBeaconSink::with_outbox(&collector, Some(outbox.clone()));
+        let ids = AtomicUsize::new(0);
+        let event = |instance: &str, source: EventSource| {
+            let id = format!("e{}", ids.fetch_add(1, Ordering::Relaxed));
+            interlude_events::testing::event(id, instance, EventType::Impression, source, now, 0)
+        };
+        let pixel = |instance: &str, path: &str| {
+            vec![Pixel::new(
+                instance,
+                PixelEvent::Impression,
+                format!("{base}{path}"),
+            )]
+        };
+        // a: the player's report is counted first; the server's beacon of it comes second.
+        let first = collector
+            .log
+            .append(vec![Envelope {
+                event: event("ai-a", EventSource::ClientSide),
+                user_agent: None,
+                ip: None,
+            }])
+            .await
+            .unwrap();
+        assert!(matches!(first[0], Outcome::Counted { .. }), "{first:?}");
+        sink.emit_with_pixels(event("ai-a", EventSource::ServerSide), pixel("ai-a", "/a"));
+        // b: its segment fetched twice (both renditions).
+        for _ in 0..2 {
+            sink.emit_with_pixels(event("ai-b", EventSource::ServerSide), pixel("ai-b", "/b"));
+        }
+        // c: from the future, quarantined.
+        let mut future = event("ai-c", EventSource::ServerSide);
+        future.occurred_at = now + TimeDelta::days(1);
+        sink.emit_with_pixels(future, pixel("ai-c", "/c"));
+        sink.close().await;
+
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while hits.lock().unwrap().len() < 2 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{:?}",
+                hits.lock().unwrap()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let dead = outbox.dead_letters(10).await.unwrap();
+        outbox.shutdown().await;
+        collector.shutdown().await.unwrap();
+        let mut got = hits.lock().unwrap().clone();
+        got.sort();
+        assert_eq!(got, ["/a", "/b"]);
+        assert_eq!(dead.len(), 1, "{dead:?}");
+        assert!(dead[0].pixel.url_template.ends_with("/c"), "{dead:?}");
+        assert_eq!(dead[0].reason, "beacon quarantined");
     }
 }
