@@ -86,9 +86,11 @@ impl Consumption {
     }
 }
 
-/// How long a confirmed reservation keeps counting against its goal: longer than the live counters take to
-/// show a counted delivery (the embedded store's commit batch, milliseconds; the distributed counters' cache,
-/// refreshed every second), with a wide margin, and far shorter than a reservation's life.
+/// How long a confirmed reservation keeps counting against its goal by default: longer than distributed
+/// counters take to show a counted delivery (their cache is refreshed every second), with a wide margin, and
+/// far shorter than a reservation's life. A book over counters that cannot lag settles for less
+/// ([`ReservationBook::with_settle`]): counting a delivery twice meanwhile holds a line item back, which at
+/// the end of a flight is under-delivery.
 pub const CONFIRM_SETTLE: TimeDelta = TimeDelta::seconds(10);
 
 /// How long a confirmed ad instance is remembered, so a repeated confirmation counts once.
@@ -146,8 +148,10 @@ struct Entry {
 }
 
 /// The pure reservation model.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Clone)]
 pub struct ReservationBook {
+    /// How long a confirmed reservation settles (see [`CONFIRM_SETTLE`]).
+    settle: TimeDelta,
     entries: HashMap<String, Entry>,
     /// Reservations by expiry, to release them in order.
     by_expiry: BTreeSet<(DateTime<Utc>, String)>,
@@ -172,10 +176,33 @@ fn hold_keys(r: &Reservation) -> impl Iterator<Item = (String, String)> + '_ {
         .filter_map(move |k| Some((viewer?.to_owned(), k.to_owned())))
 }
 
+impl Default for ReservationBook {
+    fn default() -> Self {
+        ReservationBook::with_settle(CONFIRM_SETTLE)
+    }
+}
+
 impl ReservationBook {
-    /// An empty book.
+    /// An empty book whose confirmations settle for [`CONFIRM_SETTLE`].
     pub fn new() -> Self {
         ReservationBook::default()
+    }
+
+    /// An empty book whose confirmations settle for `settle`: how long the live counters the engine reads
+    /// may lag a confirmation. Zero where they cannot: the embedded store's counters are read from the very
+    /// commit that confirms.
+    pub fn with_settle(settle: TimeDelta) -> Self {
+        ReservationBook {
+            settle: settle.max(TimeDelta::zero()),
+            entries: HashMap::new(),
+            by_expiry: BTreeSet::new(),
+            by_settle: BTreeSet::new(),
+            lines: HashMap::new(),
+            holds: HashMap::new(),
+            confirmed: HashMap::new(),
+            by_forget: BTreeMap::new(),
+            expired: 0,
+        }
     }
 
     /// Drops the viewer's holds of `r`.
@@ -302,7 +329,7 @@ impl ReservationBook {
         let c = self.lines.entry(line_item_id.to_owned()).or_default();
         if let Some(entry) = self.entries.get_mut(ad_instance_id) {
             entry.confirmed = true;
-            entry.settled_at = now + CONFIRM_SETTLE;
+            entry.settled_at = now + self.settle;
             c.pending = c.pending.saturating_sub(1);
             c.settling += 1;
             self.by_settle

@@ -14,6 +14,7 @@ use interlude_decision::pacing::AudienceForecast;
 use interlude_decision::reservation::{ReservationBook, Reservations};
 use interlude_decision::testing::HourCounters;
 use interlude_decision::{PodRequest, ViewerContext};
+use interlude_events::Counters;
 
 const GOAL: u64 = 40_000;
 const BREAK_EVERY_MIN: i64 = 6;
@@ -80,9 +81,11 @@ renditions = [{ bandwidth = 1, playlist = "https://cdn.example/spot.m3u8" }]
 
 #[test]
 fn even_pacing_follows_the_audience_hour_by_hour_and_stops_at_the_goal() {
-    let book = Arc::new(Mutex::new(ReservationBook::new()));
+    // The counters count each delivery as it is confirmed (as the embedded store's do): nothing to settle.
+    let book = Arc::new(Mutex::new(ReservationBook::with_settle(TimeDelta::zero())));
     let catalog = Catalog::from_toml(CATALOG).unwrap_or_else(|e| panic!("{e}"));
-    let engine = Engine::new(catalog, Arc::new(HourCounters::default()), 6, 500)
+    let counters = Arc::new(Delivered::default());
+    let engine = Engine::new(catalog, counters.clone(), 6, 500)
         .with_reservations(book.clone(), Some(Arc::new(Diurnal)));
     let mut hourly = [0u64; 24];
     let mut reserved = 0u64;
@@ -102,6 +105,9 @@ fn even_pacing_follows_the_audience_hour_by_hour_and_stops_at_the_goal() {
                 reserved += 1;
                 // One viewer in 25 leaves before the break: the reservation expires undelivered.
                 if reserved % 25 != 0 {
+                    // As the event pipeline does: the live counters count it, and it confirms the
+                    // reservation.
+                    counters.add("even");
                     if let Ok(mut book) = book.lock() {
                         book.confirm(&ad.ad_instance_id, "even", t);
                     }
@@ -116,6 +122,7 @@ fn even_pacing_follows_the_audience_hour_by_hour_and_stops_at_the_goal() {
     let consumption = book.consumption("even", t + TimeDelta::hours(1));
     eprintln!("hourly {hourly:?}; delivered {delivered}; {consumption:?}");
     assert_eq!(consumption.delivered, delivered);
+    assert_eq!(counters.delivered("even", start()), delivered);
     assert!(
         delivered <= GOAL + GOAL / 200,
         "over-delivered: {delivered}"
@@ -135,6 +142,30 @@ fn even_pacing_follows_the_audience_hour_by_hour_and_stops_at_the_goal() {
             "hour {h}: delivered {n}, plan {plan:.0} ({:.1} % off)",
             off * 100.0
         );
+    }
+}
+
+/// Live delivery counters: what the event pipeline counted, per line item.
+#[derive(Debug, Default)]
+struct Delivered(Mutex<std::collections::HashMap<String, u64>>);
+
+impl Delivered {
+    fn add(&self, line_item: &str) {
+        if let Ok(mut m) = self.0.lock() {
+            *m.entry(line_item.to_owned()).or_default() += 1;
+        }
+    }
+}
+
+impl Counters for Delivered {
+    fn delivered(&self, line_item_id: &str, _: DateTime<Utc>) -> u64 {
+        self.0
+            .lock()
+            .map_or(0, |m| m.get(line_item_id).copied().unwrap_or(0))
+    }
+
+    fn viewer_impressions(&self, _: &str, _: &str, _: DateTime<Utc>) -> u64 {
+        0
     }
 }
 

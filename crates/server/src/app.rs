@@ -501,7 +501,11 @@ async fn decisioning(
 /// viewer's cap together), else the in-memory book of this one process.
 fn reservations(config: &InterludeConfig) -> Result<Arc<dyn Reservations>> {
     if !config.distributed.enabled {
-        return Ok(Arc::new(std::sync::Mutex::new(ReservationBook::new())));
+        // The embedded store's counters are read from the very commit that confirms a delivery: nothing to
+        // settle.
+        return Ok(Arc::new(std::sync::Mutex::new(
+            ReservationBook::with_settle(chrono::TimeDelta::zero()),
+        )));
     }
     let d = &config.distributed;
     let redis = RedisReservations::connect(&d.redis_url, &d.key_prefix)
