@@ -91,7 +91,7 @@ impl Consumption {
 /// far shorter than a reservation's life. A book over counters that cannot lag settles for less
 /// ([`ReservationBook::with_settle`]): counting a delivery twice meanwhile holds a line item back, which at
 /// the end of a flight is under-delivery.
-pub const CONFIRM_SETTLE: TimeDelta = TimeDelta::seconds(10);
+pub const CONFIRM_SETTLE: TimeDelta = TimeDelta::seconds(3);
 
 /// How long a confirmed ad instance is remembered, so a repeated confirmation counts once.
 pub const CONFIRMED_MEMORY: TimeDelta = TimeDelta::days(2);
