@@ -410,7 +410,8 @@ async fn collector(
 }
 
 /// Where pods come from: the decider over the configured catalog (pacing and caps read the collector's live
-/// counts; every ad decided is reserved against its goal and the viewer's caps, see [`reservations`]), or without a catalog the stitcher's configured creatives for everyone.
+/// counts; every ad decided is reserved against its goal and the viewer's caps, see [`reservations`]), or
+/// without a catalog the stitcher's configured creatives for everyone.
 async fn decisioning(
     config: &InterludeConfig,
     clock: Clock,

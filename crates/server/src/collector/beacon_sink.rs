@@ -61,10 +61,11 @@ struct Target {
 
 impl Target {
     /// Submits `batch`, waiting for a busy or unhealthy store until `deadline`; counts and logs a loss. The
-    /// beacons' pixels are queued first, held (the wait and [`PIXEL_HOLD_MARGIN`]); once the batch's outcomes are known, those of
-    /// the beacons the pipeline took (counted, logged for a distributed count, or a report of an event counted
-    /// already) are released to fire now and those of quarantined beacons are cancelled. A crash between the
-    /// two still fires them, when the hold ends: the pixels of a stored beacon are never lost.
+    /// beacons' pixels are queued first, held (the wait and [`PIXEL_HOLD_MARGIN`]); once the batch's outcomes
+    /// are known, those of the beacons the pipeline took (counted, logged for a distributed count, or a report
+    /// of an event counted already) are released to fire now and those of quarantined beacons are cancelled.
+    /// A crash between the two still fires them, when the hold ends: the pixels of a stored beacon are never
+    /// lost.
     async fn submit(&self, batch: Vec<(Envelope, Vec<Pixel>)>, deadline: Instant) {
         let n = batch.len();
         let (envelopes, pixels): (Vec<Envelope>, Vec<Vec<Pixel>>) = batch.into_iter().unzip();
