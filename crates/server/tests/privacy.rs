@@ -574,11 +574,7 @@ struct MessageCounter {
 }
 
 impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for MessageCounter {
-    fn on_event(
-        &self,
-        event: &tracing::Event<'_>,
-        _: tracing_subscriber::layer::Context<'_, S>,
-    ) {
+    fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
         struct Message(String);
         impl tracing::field::Visit for Message {
             fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
@@ -601,12 +597,11 @@ impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for MessageCounter {
 async fn the_privacy_edge_is_built_once_so_its_warning_prints_once() {
     use tracing_subscriber::layer::SubscriberExt;
     let seen = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let _guard = tracing::subscriber::set_default(tracing_subscriber::registry().with(
-        MessageCounter {
+    let _guard =
+        tracing::subscriber::set_default(tracing_subscriber::registry().with(MessageCounter {
             needle: "INTERLUDE_PRIVACY_SECRET",
             seen: seen.clone(),
-        },
-    ));
+        }));
     let dir = tempfile::tempdir().unwrap();
     let mut config = interlude_server::InterludeConfig::default();
     config.server.insecure_dev = true;

@@ -159,6 +159,7 @@ pub(crate) async fn run(
                     stop: stop.clone(),
                     client,
                     stats: Some(stats.clone()),
+                    viewer_id: None,
                 })));
             }
             handles
