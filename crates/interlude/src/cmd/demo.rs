@@ -287,12 +287,14 @@ pub(crate) async fn run(args: DemoArgs, mut config: AppConfig) -> anyhow::Result
         "  play       ffplay http://{listen}/v1/channels/{channel}/master.m3u8   (a new session per play)"
     );
     // FFmpeg's DASH reader (so ffplay and mpv) keeps one Period of an MPD, the longest: it played one ad of
-    // the session MPD and then asked for segments past its end. dash.js and Shaka Player follow Periods, and
-    // the demo's development mode lets any page read the MPD (CORS).
+    // the session MPD and then asked for segments past its end. dash.js and Shaka Player follow Periods
+    // (tests/browser/dash.mjs plays the demo's MPD with each in Chromium), and the demo's development mode lets
+    // any page read the MPD and the origin's segments (CORS). The segments are MPEG-2 TS: dash.js needs a
+    // browser whose MSE takes video/mp2t, Shaka Player transmuxes them where it does not.
     println!(
         "  DASH       http://{listen}/v1/channels/{channel}/manifest.mpd   (the same pods, as DASH Periods)\n             \
-         play it in dash.js: https://reference.dashif.org/dash.js/latest/samples/dash-if-reference-player/index.html?url=http://{listen}/v1/channels/{channel}/manifest.mpd\n             \
-         (not ffplay or mpv: FFmpeg's DASH reader plays a single Period, so it stops after one ad)"
+         plays in Shaka Player or dash.js, e.g. https://reference.dashif.org/dash.js/latest/samples/dash-if-reference-player/index.html?url=http://{listen}/v1/channels/{channel}/manifest.mpd\n             \
+         not in ffplay or mpv: FFmpeg's DASH reader keeps a single Period, so it stops after one ad"
     );
     println!(
         "  reports    http://{listen}/v1/reports?group_by=line_item   (also /v1/ledger, /v1/quarantine)"
