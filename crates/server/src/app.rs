@@ -55,6 +55,9 @@ pub struct App {
     pub conditioning: Option<Arc<Conditioning>>,
     /// The decider's auction outcomes on their way into the demand reports (flushed at shutdown).
     pub tally_flush: Option<crate::decisioning::demand::TallyFlush>,
+    /// The privacy edge, built once: the erasure API shares it with the stitcher and the collector (building a
+    /// second one warned a second time about a missing `INTERLUDE_PRIVACY_SECRET`).
+    pub privacy: Arc<EdgePrivacy>,
 }
 
 impl std::fmt::Debug for App {
@@ -125,7 +128,7 @@ impl App {
             beacons.clone() as Arc<dyn BeaconSink>,
             clock.clone(),
         )
-        .privacy(Some(privacy))
+        .privacy(Some(privacy.clone()))
         .shared(shared_sessions(&config).await?)
         .tracking_signer(Some(Arc::new(move |claims| signer.tracking_path(claims))))
         .outbound(config.outbound.clone())
@@ -150,6 +153,7 @@ impl App {
             outbox,
             conditioning,
             tally_flush,
+            privacy,
         })
     }
 
@@ -269,7 +273,7 @@ impl App {
                     crate::privacy::erasure::Erasure {
                         stitcher: self.stitcher.clone(),
                         collector: self.collector.clone(),
-                        privacy: edge_privacy(config)?,
+                        privacy: self.privacy.clone(),
                         retention: config.privacy.retention.clone(),
                         frequency_window_days: u32::try_from(
                             config.events.policy.frequency_window_days,

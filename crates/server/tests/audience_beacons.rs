@@ -93,6 +93,7 @@ async fn counts_equal_the_ground_truth_with_retries_duplicates_and_drops() {
                 stop: stop.clone(),
                 client: Some(client),
                 stats: None,
+                viewer_id: None,
             }))
         })
         .collect();

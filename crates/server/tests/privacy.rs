@@ -566,3 +566,52 @@ async fn erasure_leaves_no_trace_in_the_distributed_stores_and_aggregates_unchan
     let _ = stop.send(());
     running.await.unwrap().unwrap();
 }
+
+/// Counts the events whose message mentions `needle`.
+struct MessageCounter {
+    needle: &'static str,
+    seen: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for MessageCounter {
+    fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+        struct Message(String);
+        impl tracing::field::Visit for Message {
+            fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+                if field.name() == "message" {
+                    self.0 = format!("{value:?}");
+                }
+            }
+        }
+        let mut message = Message(String::new());
+        event.record(&mut message);
+        if message.0.contains(self.needle) {
+            self.seen.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+}
+
+/// The application builds its privacy edge once: with an admin token (which adds the erasure API) the
+/// development-secret warning printed twice at every demo start.
+#[tokio::test(flavor = "current_thread")]
+async fn the_privacy_edge_is_built_once_so_its_warning_prints_once() {
+    use tracing_subscriber::layer::SubscriberExt;
+    let seen = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let _guard =
+        tracing::subscriber::set_default(tracing_subscriber::registry().with(MessageCounter {
+            needle: "INTERLUDE_PRIVACY_SECRET",
+            seen: seen.clone(),
+        }));
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = interlude_server::InterludeConfig::default();
+    config.server.insecure_dev = true;
+    config.decision.admin_token = Some("operator-token".into());
+    config.events.data_dir = dir.path().to_owned();
+    let app = interlude_server::App::build(&config, Arc::new(Utc::now))
+        .await
+        .unwrap();
+    let _router = app.router().unwrap();
+    let expected = usize::from(std::env::var_os("INTERLUDE_PRIVACY_SECRET").is_none());
+    assert_eq!(seen.load(std::sync::atomic::Ordering::Relaxed), expected);
+    app.shutdown().await.unwrap();
+}

@@ -177,7 +177,8 @@ pub struct ClientBeacons {
     pub collector: String,
 }
 
-/// One viewer of `channel` on the stitcher at `base` (e.g. `http://127.0.0.1:8080`), until `stop` is set.
+/// One viewer of `channel` on the stitcher at `base` (e.g. `http://127.0.0.1:8080`), until `stop` is set;
+/// `viewer_id` is the player's own id, sent with the session (frequency caps count viewers by it).
 pub async fn watch(
     http: reqwest::Client,
     base: String,
@@ -185,6 +186,7 @@ pub async fn watch(
     rendition: usize,
     refresh: Duration,
     stop: Arc<AtomicBool>,
+    viewer_id: Option<String>,
 ) -> ViewerTruth {
     watch_with(Viewer {
         http,
@@ -195,6 +197,7 @@ pub async fn watch(
         stop,
         client: None,
         stats: None,
+        viewer_id,
     })
     .await
 }
@@ -217,6 +220,8 @@ pub struct Viewer {
     pub client: Option<ClientBeacons>,
     /// Where to record request figures, if anywhere.
     pub stats: Option<Arc<Stats>>,
+    /// The player's own id, sent with the session; without one, no frequency cap can count the viewer.
+    pub viewer_id: Option<String>,
 }
 
 /// As [`watch`], reporting client-side beacons when the viewer has a `client`. Ads being played when `stop`
@@ -231,6 +236,7 @@ pub async fn watch_with(viewer: Viewer) -> ViewerTruth {
         stop,
         client,
         stats,
+        viewer_id,
     } = viewer;
     let mut truth = ViewerTruth::default();
     let shared = stats.clone();
@@ -239,7 +245,10 @@ pub async fn watch_with(viewer: Viewer) -> ViewerTruth {
         stats,
         Endpoint::Playlist,
         http.post(format!("{base}/v1/sessions"))
-            .json(&serde_json::json!({ "channel": channel, "viewer": { "device": "tv", "platform": "sim" } }))
+            .json(&serde_json::json!({
+                "channel": channel,
+                "viewer": { "device": "tv", "platform": "sim", "viewer_id": viewer_id },
+            }))
             .send(),
         |r| r.status().is_success(),
     )

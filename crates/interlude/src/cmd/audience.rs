@@ -3,7 +3,7 @@
 //! (unless `--no-ad-segments`), and with `--client-beacons` reports client-side beacons as it plays each ad,
 //! misbehaving as the policy flags say. Viewers arrive over `--ramp-secs` (0: all at once, the break-start
 //! herd). A live progress line shows requests/s, errors and latency; the end prints a table per endpoint and the
-//! beacon ground truth next to what the collector counted, and `--json FILE` writes all of it.
+//! beacon ground truth next to what the collector counted, and `--out FILE` writes all of it as JSON.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -159,6 +159,7 @@ pub(crate) async fn run(
                     stop: stop.clone(),
                     client,
                     stats: Some(stats.clone()),
+                    viewer_id: None,
                 })));
             }
             handles

@@ -134,7 +134,7 @@ async fn stitcher(args: StitcherBenchArgs, mut config: AppConfig) -> anyhow::Res
     // Every session comes from this one load generator's address: the per-address creation limit (an edge
     // defence) would measure itself, not the stitcher.
     config.interlude.stitcher.session_rate_per_ip = 0.0;
-    start_stack(&mut config, &args.origin, args.listen, false).await?;
+    start_stack(&mut config, &args.origin, args.listen, false, None).await?;
     let base = format!("http://{}", args.listen);
     let channel = config.origin.channel.clone();
     let http = reqwest::Client::new();
@@ -235,7 +235,7 @@ async fn stitcher(args: StitcherBenchArgs, mut config: AppConfig) -> anyhow::Res
 /// same server answering with static bytes (the OpenAPI document), so the ratio isolates the decision's cost.
 async fn decisions(args: DecisionBenchArgs, mut config: AppConfig) -> anyhow::Result<()> {
     config.origin = args.origin.apply(config.origin)?;
-    start_stack(&mut config, &args.origin, args.listen, false).await?;
+    start_stack(&mut config, &args.origin, args.listen, false, None).await?;
     let base = format!("http://{}", args.listen);
     let channel = config.origin.channel.clone();
     let http = reqwest::Client::new();

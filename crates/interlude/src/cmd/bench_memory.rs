@@ -168,7 +168,7 @@ async fn measure(args: MemoryBenchArgs, mut config: AppConfig) -> anyhow::Result
         config.interlude.events.store.cache_mb = mb;
     }
     let cache_mb = config.interlude.events.store.cache_mb;
-    let stack = start_stack(&mut config, &args.origin, args.listen, false).await?;
+    let stack = start_stack(&mut config, &args.origin, args.listen, false, None).await?;
     let base = format!("http://{}", args.listen);
     let channel = config.origin.channel.clone();
     let http = reqwest::Client::builder()

@@ -10,12 +10,7 @@ use std::time::Duration;
 
 use crate::config::AppConfig;
 use anyhow::Context;
-use interlude_decision::catalog::{
-    Advertiser, Campaign, Catalog, ContentExclusion, Creative, Goal, LineItem, Rendition,
-};
-use interlude_decision::pacing::PacingMode;
-use interlude_decision::pod::Tier;
-use interlude_decision::targeting::{Expr, Field};
+use interlude_decision::catalog::Rendition;
 use interlude_server::collector::Collector;
 use interlude_server::ops::endpoints as ops;
 use interlude_server::stitcher::config::{ChannelConfig, CreativeConfig, RenditionConfig};
@@ -23,6 +18,8 @@ use interlude_sim::media::Media;
 use interlude_sim::origin::{OriginState, router as origin_router};
 use interlude_store::GroupBy;
 
+use super::demo_catalog::{DemoAudience, demo_catalog};
+use super::demo_report::{Cleanup, data_line, ending_lines, join_note, open_break, print_counts};
 use super::origin::OriginArgs;
 
 /// Flags for `interlude demo`.
@@ -44,10 +41,16 @@ pub(crate) struct DemoArgs {
 /// Points the stitcher at the simulated origin, with its slate and creatives, unless channels are configured.
 /// With `third_party_mp4` (the demo, not the benchmarks) and ffmpeg installed, the catalog also sells the
 /// origin's third-party tag whose creative is a plain MP4, and creative conditioning is on: the ad is skipped
-/// as `NEW_CREATIVE` at the first break and stitched once conditioned.
-fn wire_stitcher(config: &mut AppConfig, origin: SocketAddr, third_party_mp4: bool) {
+/// as `NEW_CREATIVE` at the first break and stitched once conditioned. With `audience` the catalog's goals
+/// and flights are sized to the run. Returns the catalog file it wrote, if any (a temporary file).
+fn wire_stitcher(
+    config: &mut AppConfig,
+    origin: SocketAddr,
+    third_party_mp4: bool,
+    audience: Option<DemoAudience>,
+) -> Option<std::path::PathBuf> {
     if !config.stitcher.channels.is_empty() {
-        return;
+        return None;
     }
     let base = format!("http://{origin}");
     let mp4_tag = if third_party_mp4 {
@@ -114,11 +117,16 @@ fn wire_stitcher(config: &mut AppConfig, origin: SocketAddr, third_party_mp4: bo
                     .collect()
             },
             mp4_tag,
+            audience,
+            chrono::Utc::now(),
         );
         let path =
             std::env::temp_dir().join(format!("interlude-{}-catalog.toml", std::process::id()));
         match toml::to_string(&catalog).map(|text| std::fs::write(&path, text)) {
-            Ok(Ok(())) => config.decision.catalog = Some(path),
+            Ok(Ok(())) => {
+                config.decision.catalog = Some(path.clone());
+                return Some(path);
+            }
             Ok(Err(e)) => {
                 tracing::warn!(error = %e, "Could not write the demo catalog; serving configured creatives.")
             }
@@ -127,140 +135,7 @@ fn wire_stitcher(config: &mut AppConfig, origin: SocketAddr, third_party_mp4: bo
             }
         }
     }
-}
-
-/// The demo's catalog: a beer sponsor opening every pod (but not in kids' content), a guaranteed car campaign
-/// for TV viewers, a programmatic-tier rival car brand (kept apart from the first by competitive separation),
-/// and house promos to fill; with `mp4_tag`, a guaranteed line item of a third party whose VAST tag offers only
-/// a plain MP4 (conditioned before it plays).
-fn demo_catalog(renditions: impl Fn(&str) -> Vec<Rendition>, mp4_tag: Option<String>) -> Catalog {
-    let flight = |days: i64| {
-        let now = chrono::Utc::now();
-        (
-            now - chrono::TimeDelta::days(1),
-            now + chrono::TimeDelta::days(days),
-        )
-    };
-    let advertiser = |id: &str, categories: &[&str]| Advertiser {
-        id: id.into(),
-        name: id.into(),
-        categories: categories.iter().map(|c| (*c).to_owned()).collect(),
-        domain: Some(format!("{id}.example")),
-    };
-    let campaign = |id: &str, advertiser: &str| Campaign {
-        id: id.into(),
-        advertiser: advertiser.into(),
-        frequency_caps: Vec::new(),
-    };
-    let creative = |id: &str, advertiser: &str, asset: &str, secs: f64| Creative {
-        id: id.into(),
-        advertiser: advertiser.into(),
-        duration_secs: secs,
-        renditions: renditions(&format!("ads/{asset}")),
-        approved: true,
-        categories: Vec::new(),
-        vast_tag: None,
-    };
-    let line_item = |id: &str,
-                     campaign: &str,
-                     tier: Tier,
-                     cpm: f64,
-                     creative: &str,
-                     targeting: Option<Expr>| {
-        let (start, end) = flight(30);
-        LineItem {
-            id: id.into(),
-            campaign: campaign.into(),
-            tier,
-            start,
-            end,
-            goal: Goal::Impressions(10_000_000),
-            cpm,
-            pacing: PacingMode::Asap,
-            frequency_caps: Vec::new(),
-            targeting,
-            creatives: vec![creative.into()],
-            first_in_pod: tier == Tier::Sponsorship,
-        }
-    };
-    let is = |field: Field, v: &str| Expr::Is {
-        field,
-        values: vec![v.into()],
-    };
-    let mut catalog = Catalog {
-        exclusions: vec![ContentExclusion {
-            when: is(Field::Genre, "kids"),
-            categories: vec!["beer".into()],
-        }],
-        advertisers: vec![
-            advertiser("brewer", &["beer"]),
-            advertiser("carco", &["auto"]),
-            advertiser("rival-cars", &["auto"]),
-            advertiser("house", &[]),
-        ],
-        campaigns: vec![
-            campaign("sponsor", "brewer"),
-            campaign("carco-q4", "carco"),
-            campaign("rival-q4", "rival-cars"),
-            campaign("promos", "house"),
-        ],
-        line_items: vec![
-            line_item(
-                "sponsor-open",
-                "sponsor",
-                Tier::Sponsorship,
-                45.0,
-                "brewer-15",
-                Some(Expr::Not(Box::new(is(Field::Genre, "kids")))),
-            ),
-            line_item(
-                "carco-tv",
-                "carco-q4",
-                Tier::Guaranteed,
-                24.0,
-                "carco-15",
-                Some(is(Field::Device, "tv")),
-            ),
-            line_item(
-                "rival-rtb",
-                "rival-q4",
-                Tier::Programmatic,
-                30.0,
-                "rival-15",
-                None,
-            ),
-            line_item("promo", "promos", Tier::House, 0.0, "promo-30", None),
-        ],
-        creatives: vec![
-            creative("brewer-15", "brewer", "ad15", 15.0),
-            creative("carco-15", "carco", "ad15", 15.0),
-            creative("rival-15", "rival-cars", "ad15", 15.0),
-            creative("promo-30", "house", "ad30", 30.0),
-        ],
-    };
-    if let Some(tag) = mp4_tag {
-        catalog
-            .advertisers
-            .push(advertiser("loud-soda", &["soft-drinks"]));
-        catalog.campaigns.push(campaign("loud-q4", "loud-soda"));
-        // Guaranteed above the car campaign, so the demo's TV viewers get it once it is conditioned. TV only:
-        // interstitial (SGAI) asset lists do not carry conditioned ads yet, so elsewhere it would leave its
-        // slot to slate (and hls.js was seen to stall 12 s into a 21 s slate asset).
-        catalog.line_items.push(line_item(
-            "loud-3p",
-            "loud-q4",
-            Tier::Guaranteed,
-            30.0,
-            "loud-mp4",
-            Some(is(Field::Device, "tv")),
-        ));
-        catalog.creatives.push(Creative {
-            renditions: Vec::new(),
-            vast_tag: Some(tag),
-            ..creative("loud-mp4", "loud-soda", "ad15", 10.0)
-        });
-    }
-    catalog
+    None
 }
 
 /// A simulated origin and a stitcher wired to it, both serving in this process.
@@ -271,24 +146,33 @@ pub(crate) struct Stack {
     pub(crate) stitcher: Arc<interlude_server::stitcher::Stitcher>,
     /// Creative conditioning, when on.
     pub(crate) conditioning: Option<Arc<interlude_server::conditioning::Conditioning>>,
+    /// Files and directories made for this run only (the catalog, the event store): the demo removes them
+    /// at exit.
+    pub(crate) temporary: Vec<std::path::PathBuf>,
 }
 
 /// Starts the origin on `origin.origin_listen` and the stitcher (with the ops endpoints) on `listen`, the
-/// stitcher pointed at the origin unless channels are configured.
+/// stitcher pointed at the origin unless channels are configured. With `audience` (the demo), the catalog is
+/// sized to it.
 pub(crate) async fn start_stack(
     config: &mut AppConfig,
     origin: &OriginArgs,
     listen: SocketAddr,
     third_party_mp4: bool,
+    audience: Option<DemoAudience>,
 ) -> anyhow::Result<Stack> {
     config.server.listen = listen;
     // A laptop demo or benchmark: the public development keys, open read routes and anonymous event posts.
     config.server.insecure_dev = true;
-    wire_stitcher(config, origin.origin_listen, third_party_mp4);
+    let mut temporary: Vec<std::path::PathBuf> =
+        wire_stitcher(config, origin.origin_listen, third_party_mp4, audience)
+            .into_iter()
+            .collect();
     // Each demo or benchmark run counts its own events: a fresh store unless one is configured.
     if config.events.data_dir == interlude_server::collector::EventsConfig::default().data_dir {
         config.events.data_dir =
             std::env::temp_dir().join(format!("interlude-{}-events", std::process::id()));
+        temporary.push(config.events.data_dir.clone());
     }
     config.validate()?;
 
@@ -331,6 +215,7 @@ pub(crate) async fn start_stack(
         collector,
         stitcher: app.stitcher.clone(),
         conditioning: app.conditioning.clone(),
+        temporary,
     })
 }
 
@@ -340,7 +225,40 @@ pub(crate) async fn run(args: DemoArgs, mut config: AppConfig) -> anyhow::Result
         config.origin.break_interval_secs = 40;
     }
     config.origin = args.origin.apply(config.origin)?;
-    let stack = start_stack(&mut config, &args.origin, args.listen, true).await?;
+    // Every simulated viewer comes from 127.0.0.1: the per-address session limit (a guard against one client
+    // starting sessions in a loop) turned away all but the first 100 of them with 429s, and the per-address
+    // connection cap (512) refused some of the thousand viewers' first connections.
+    if config.stitcher.session_rate_per_ip
+        == interlude_server::stitcher::StitcherConfig::default().session_rate_per_ip
+    {
+        config.stitcher.session_rate_per_ip = 0.0;
+    }
+    if config.server.max_connections_per_ip
+        == interlude_server::ServerConfig::default().max_connections_per_ip
+    {
+        config.server.max_connections_per_ip = 0;
+    }
+    // Goals sized to a run of minutes are paced in steps of seconds, not the production minute.
+    if config.decision.pacing_interval_secs
+        == interlude_server::config::DecisionConfig::default().pacing_interval_secs
+    {
+        config.decision.pacing_interval_secs = 5;
+    }
+    let audience = DemoAudience {
+        viewers: args.viewers as u64,
+        // Channel seconds (the origin may run faster than real time); ten minutes when run until Ctrl-C.
+        run_secs: (if args.duration_secs > 0 {
+            args.duration_secs
+        } else {
+            600
+        } as f64
+            * args.origin_speed()) as u64,
+        break_interval_secs: config.origin.break_interval_secs,
+        break_duration_secs: config.origin.break_duration_secs,
+    };
+    let stack = start_stack(&mut config, &args.origin, args.listen, true, Some(audience)).await?;
+    // Removes the run's temporary files however the run ends (its end, Ctrl-C, an error).
+    let _cleanup = Cleanup(stack.temporary.clone());
     let (listen, origin_listen) = (args.listen, args.origin.origin_listen);
     let reports = stack.collector.reports().clone();
     let totals = async || -> anyhow::Result<interlude_events::Counts> {
@@ -368,8 +286,15 @@ pub(crate) async fn run(args: DemoArgs, mut config: AppConfig) -> anyhow::Result
     println!(
         "  play       ffplay http://{listen}/v1/channels/{channel}/master.m3u8   (a new session per play)"
     );
+    // FFmpeg's DASH reader (so ffplay and mpv) keeps one Period of an MPD, the longest: it played one ad of
+    // the session MPD and then asked for segments past its end. dash.js and Shaka Player follow Periods
+    // (tests/browser/dash.mjs plays the demo's MPD with each in Chromium), and the demo's development mode lets
+    // any page read the MPD and the origin's segments (CORS). The segments are MPEG-2 TS: dash.js needs a
+    // browser whose MSE takes video/mp2t, Shaka Player transmuxes them where it does not.
     println!(
-        "  DASH       ffplay http://{listen}/v1/channels/{channel}/manifest.mpd   (the same channel and pods, as DASH periods)"
+        "  DASH       http://{listen}/v1/channels/{channel}/manifest.mpd   (the same pods, as DASH Periods)\n             \
+         plays in Shaka Player or dash.js, e.g. https://reference.dashif.org/dash.js/latest/samples/dash-if-reference-player/index.html?url=http://{listen}/v1/channels/{channel}/manifest.mpd\n             \
+         not in ffplay or mpv: FFmpeg's DASH reader keeps a single Period, so it stops after one ad"
     );
     println!(
         "  reports    http://{listen}/v1/reports?group_by=line_item   (also /v1/ledger, /v1/quarantine)"
@@ -382,9 +307,18 @@ pub(crate) async fn run(args: DemoArgs, mut config: AppConfig) -> anyhow::Result
     println!(
         "  demand     http://{listen}/v1/reports/demand?group_by=bidder   (bidders' bids, wins and spend; also seat, deal)"
     );
+    println!(
+        "  data       {}",
+        data_line(&config.events.data_dir, &stack.temporary)
+    );
+    println!(
+        "  catalog    goals sized to {} viewers × {} breaks, flights ending with the run; carco-tv paced evenly to half its slots and capped at 2 per viewer an hour",
+        audience.viewers,
+        audience.breaks()
+    );
     if args.duration_secs > 0 {
         println!(
-            "  {} simulated viewers; stops by itself after {} s (--duration-secs 0 runs until Ctrl-C), Ctrl-C stops sooner.\n",
+            "  {} simulated viewers; stops by itself after {} s and the break then running (--duration-secs 0 runs until Ctrl-C), Ctrl-C stops sooner.\n",
             args.viewers, args.duration_secs
         );
     } else {
@@ -393,6 +327,13 @@ pub(crate) async fn run(args: DemoArgs, mut config: AppConfig) -> anyhow::Result
 
     // Give the poller its first refresh before viewers arrive.
     tokio::time::sleep(Duration::from_secs(2)).await;
+    println!(
+        "  {}",
+        join_note(
+            open_break(&stack, &channel).as_ref(),
+            config.origin.break_interval_secs
+        )
+    );
     let stop = Arc::new(AtomicBool::new(false));
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
@@ -414,24 +355,48 @@ pub(crate) async fn run(args: DemoArgs, mut config: AppConfig) -> anyhow::Result
             v % 2,
             refresh,
             stop,
+            // An id per viewer, so the catalog's frequency caps count each one.
+            Some(format!("demo-viewer-{v}")),
         )));
     }
 
     let deadline = (args.duration_secs > 0)
         .then(|| tokio::time::Instant::now() + Duration::from_secs(args.duration_secs));
     let mut tick = tokio::time::interval(Duration::from_secs(10));
-    loop {
+    // The first tick would fire at once, before any viewer fetched anything.
+    tick.reset();
+    let interrupted = loop {
         tokio::select! {
             _ = tick.tick() => {
                 let c = totals().await?;
-                println!("  counted so far: impressions {}, starts {}, first quartiles {}, midpoints {}, third quartiles {}, completes {}",
-                    c.impressions, c.starts, c.first_quartiles, c.midpoints, c.third_quartiles, c.completes);
+                print_counts(&c);
                 if let Some(c) = &stack.conditioning {
                     println!("  ads skipped until conditioned, by reason: {:?}", c.skips());
                 }
             }
-            () = ops::shutdown_signal() => break,
-            () = async { match deadline { Some(d) => tokio::time::sleep_until(d).await, None => std::future::pending().await } } => break,
+            () = ops::shutdown_signal() => break true,
+            () = async { match deadline { Some(d) => tokio::time::sleep_until(d).await, None => std::future::pending().await } } => break false,
+        }
+    };
+    // Where the run stops: in a break (Ctrl-C), its ads are cut off.
+    let mut stopped_in = open_break(&stack, &channel).filter(|_| interrupted);
+    // Time is up in the middle of a break: let it finish, so every ad started is also played to its end,
+    // then a little longer for the viewers' next refresh to fetch the last segments.
+    if !interrupted {
+        if let Some(open) = open_break(&stack, &channel) {
+            let left = Duration::from_secs_f64(
+                (open.planned_secs - open.elapsed_secs).max(0.0) / args.origin_speed(),
+            ) + refresh * 2;
+            println!(
+                "  time is up during a break ({:.0} of {:.0} s played): letting it finish ({} s more; Ctrl-C stops now)",
+                open.elapsed_secs,
+                open.planned_secs,
+                left.as_secs()
+            );
+            tokio::select! {
+                () = tokio::time::sleep(left) => {}
+                () = ops::shutdown_signal() => stopped_in = open_break(&stack, &channel),
+            }
         }
     }
     stop.store(true, Ordering::Relaxed);
@@ -482,6 +447,9 @@ pub(crate) async fn run(args: DemoArgs, mut config: AppConfig) -> anyhow::Result
             "counts differ"
         }
     );
+    for line in ending_lines(stopped_in.as_ref(), &counted) {
+        println!("  {line}");
+    }
     Ok(())
 }
 

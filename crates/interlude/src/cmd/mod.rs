@@ -10,6 +10,8 @@ pub(crate) mod bench_restart;
 pub(crate) mod condition;
 pub(crate) mod contract;
 pub(crate) mod demo;
+pub(crate) mod demo_catalog;
+pub(crate) mod demo_report;
 pub(crate) mod loadgen;
 pub(crate) mod origin;
 pub(crate) mod process;

@@ -9,10 +9,17 @@ let previous = null;
 const $ = (id) => document.getElementById(id);
 const fmt = (n, digits = 0) => (n === null || n === undefined || Number.isNaN(n)) ? "—" : Number(n).toLocaleString(undefined, { maximumFractionDigits: digits });
 
+// The x range: the last WINDOW seconds up to the newest snapshot (or now, before the first). uPlot's own
+// range pads a single point by its order of magnitude, so the first second of a chart spanned years.
+function recentWindow(_u, _min, max) {
+  const end = Number.isFinite(max) ? max : Date.now() / 1000;
+  return [end - WINDOW, end];
+}
+
 function chart(el, labels) {
   const opts = {
     width: el.clientWidth || 420, height: 200,
-    scales: { x: { time: true } },
+    scales: { x: { time: true, range: recentWindow } },
     axes: [{ stroke: "#9fb3c8", grid: { stroke: "#222b36" } }, { stroke: "#9fb3c8", grid: { stroke: "#222b36" } }],
     series: [{}].concat(labels.map(([label, stroke]) => ({ label, stroke, width: 2, spanGaps: true }))),
   };
@@ -84,7 +91,10 @@ function render(s) {
     const expected = l.goal * l.flight_elapsed;
     const ratio = expected > 0 ? l.delivered / expected : 1;
     const paused = s.controls && s.controls.holds.line_items.includes(l.id);
+    // Only evenly paced line items follow a schedule; ASAP ones take what traffic offers until the goal.
     const status = paused ? { text: "paused", cls: "behind" }
+      : l.delivered >= l.goal ? { text: "goal met", cls: "on" }
+      : l.pacing === "asap" ? { text: "asap", cls: "" }
       : ratio < 0.9 ? { text: "behind", cls: "behind" } : ratio > 1.1 ? { text: "ahead", cls: "ahead" } : { text: "on pace", cls: "on" };
     return [l.id, l.tier, fmt(l.delivered), fmt(l.goal), status];
   }));

@@ -137,6 +137,9 @@ pub struct LineItemStatus {
     pub goal: u64,
     /// Share of its flight elapsed.
     pub flight_elapsed: f64,
+    /// Its pacing mode (`even`, `asap`): only an evenly paced line item has a schedule to be behind or ahead
+    /// of; an ASAP one (a sponsorship, house promos, programmatic demand) takes what traffic offers.
+    pub pacing: String,
 }
 
 /// What the dashboard reads.
@@ -213,6 +216,7 @@ impl Sources {
                             goal: Catalog::goal_impressions(l),
                             flight_elapsed: ((now - l.start).num_seconds() as f64 / flight)
                                 .clamp(0.0, 1.0),
+                            pacing: format!("{:?}", l.pacing).to_lowercase(),
                         }
                     })
                     .collect()

@@ -16,7 +16,8 @@ use tracing_subscriber::fmt::format::FmtSpan;
 use crate::config::{LogConfig, LogFormat};
 use crate::{Error, Result};
 
-/// Installs the global `tracing` subscriber. Call once, early; a second call is an error.
+/// Installs the global `tracing` subscriber. Call once, early; a second call is an error. Human logs are
+/// coloured only on a terminal and never with `NO_COLOR` set (see [`colour_logs`]).
 pub fn init_logging(config: &LogConfig) -> Result<()> {
     let filter = EnvFilter::try_from_default_env()
         .or_else(|_| EnvFilter::try_new(&config.filter))
@@ -27,12 +28,22 @@ pub fn init_logging(config: &LogConfig) -> Result<()> {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_span_events(FmtSpan::NONE)
+        .with_ansi(colour_logs(
+            std::io::IsTerminal::is_terminal(&std::io::stderr()),
+            std::env::var_os("NO_COLOR").as_deref(),
+        ))
         .with_writer(std::io::stderr);
     let result = match config.format {
         LogFormat::Human => builder.try_init(),
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
     };
     result.map_err(|e| Error::Telemetry(e.to_string()))
+}
+
+/// Whether log lines carry ANSI colours: only when they go to a terminal (escape codes in a redirected log
+/// file or a pipe are noise), and not when `NO_COLOR` is set to a non-empty value (<https://no-color.org>).
+pub fn colour_logs(terminal: bool, no_color: Option<&std::ffi::OsStr>) -> bool {
+    terminal && no_color.is_none_or(|v| v.is_empty())
 }
 
 /// Returns the process-wide Prometheus handle, installing the recorder on first use.
@@ -93,5 +104,21 @@ fn spawn_upkeep(handle: PrometheusHandle) {
                 handle.run_upkeep();
             }
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::colour_logs;
+    use std::ffi::OsStr;
+
+    #[test]
+    fn logs_are_coloured_only_on_a_terminal_without_no_color() {
+        assert!(colour_logs(true, None));
+        // An empty NO_COLOR does not count as set (no-color.org).
+        assert!(colour_logs(true, Some(OsStr::new(""))));
+        assert!(!colour_logs(true, Some(OsStr::new("1"))));
+        assert!(!colour_logs(false, None));
+        assert!(!colour_logs(false, Some(OsStr::new("1"))));
     }
 }
