@@ -166,6 +166,19 @@ impl Running {
     }
 }
 
+/// The VAST document `/v1/vast` answers for a 15 s break to `viewer` on a TV.
+async fn vast(http: reqwest::Client, base: String, viewer: String) -> String {
+    http.get(format!(
+        "{base}/v1/vast?channel=live1&duration=15&viewer={viewer}&device=tv"
+    ))
+    .send()
+    .await
+    .unwrap()
+    .text()
+    .await
+    .unwrap()
+}
+
 /// Creates a stitched session of `viewer` once the stitcher has read the origin.
 async fn session(http: &reqwest::Client, base: &str, viewer: &str) -> String {
     let body =
@@ -255,20 +268,8 @@ async fn five_stitched_sessions_of_one_viewer_at_one_break_get_a_cap_one_line_it
 async fn twenty_parallel_vast_requests_of_one_viewer_get_the_capped_ad_once() {
     let run = start(1_000_000).await;
     let http = reqwest::Client::new();
-    let requests = (0..20).map(|_| {
-        let (http, base) = (http.clone(), run.base.clone());
-        tokio::spawn(async move {
-            http.get(format!(
-                "{base}/v1/vast?channel=live1&duration=15&viewer=viewer-2&device=tv"
-            ))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap()
-        })
-    });
+    let requests =
+        (0..20).map(|_| tokio::spawn(vast(http.clone(), run.base.clone(), "viewer-2".into())));
     let mut documents = Vec::new();
     for r in requests.collect::<Vec<_>>() {
         documents.push(r.await.unwrap());
@@ -278,17 +279,7 @@ async fn twenty_parallel_vast_requests_of_one_viewer_get_the_capped_ad_once() {
     assert_eq!(brand, 1, "the capped ad once");
     assert_eq!(house, 19, "house for the others");
     // Another viewer is not held by viewer-2's reservation.
-    let other = http
-        .get(format!(
-            "{}/v1/vast?channel=live1&duration=15&viewer=viewer-3&device=tv",
-            run.base
-        ))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let other = vast(http.clone(), run.base.clone(), "viewer-3".into()).await;
     assert!(other.contains("brand-15"), "{other}");
     run.stop().await;
 }
@@ -298,20 +289,7 @@ async fn forty_parallel_vast_requests_take_a_line_item_exactly_to_its_goal() {
     let run = start(5).await;
     let http = reqwest::Client::new();
     let requests: Vec<_> = (0..40)
-        .map(|k| {
-            let (http, base) = (http.clone(), run.base.clone());
-            tokio::spawn(async move {
-                http.get(format!(
-                    "{base}/v1/vast?channel=live1&duration=15&viewer=herd-{k}&device=tv"
-                ))
-                .send()
-                .await
-                .unwrap()
-                .text()
-                .await
-                .unwrap()
-            })
-        })
+        .map(|k| tokio::spawn(vast(http.clone(), run.base.clone(), format!("herd-{k}"))))
         .collect();
     let mut brand = 0;
     for r in requests {
@@ -333,33 +311,11 @@ async fn forty_parallel_vast_requests_take_a_line_item_exactly_to_its_goal() {
 async fn a_counted_impression_gives_its_goal_room_back_once_settled() {
     let run = start(3).await;
     let http = reqwest::Client::new();
-    let vast = |viewer: &'static str| {
-        let (http, base) = (http.clone(), run.base.clone());
-        async move {
-            http.get(format!(
-                "{base}/v1/vast?channel=live1&duration=15&viewer={viewer}&device=tv"
-            ))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap()
-        }
-    };
+    let vast = |viewer: &'static str| vast(http.clone(), run.base.clone(), viewer.to_owned());
     let (a, b) = (vast("viewer-a").await, vast("viewer-b").await);
     assert!(a.contains("brand-15") && b.contains("brand-15"), "{a}\n{b}");
     // Viewer a's player fires the impression pixel (ours, in the VAST); the answer comes once it is counted.
-    let ours = format!("{}/t/", run.base);
-    let pixel = a
-        .split("<Impression")
-        .skip(1)
-        .find_map(|element| {
-            let start = element.find(&ours)?;
-            let url = &element[start..];
-            Some(url[..url.find([']', '<']).unwrap_or(url.len())].to_owned())
-        })
-        .unwrap_or_else(|| panic!("no impression pixel of ours: {a}"));
+    let pixel = common::our_impression_pixel(&a, &run.base);
     let r = http.get(&pixel).send().await.unwrap();
     assert_eq!(r.status(), 204, "{pixel}");
     let c = vast("viewer-c").await;

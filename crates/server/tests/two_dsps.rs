@@ -755,17 +755,7 @@ async fn a_client_side_bid_ads_impression_is_reported_under_its_bidder() {
         .split("<Ad ")
         .find(|ad| ad.contains("shared-15"))
         .unwrap_or_else(|| panic!("the winning bid's ad is not in the pod: {vast}"));
-    let ours = format!("{}/t/", node.base);
-    let impression = ad
-        .split("<Impression")
-        .skip(1)
-        .filter_map(|element| {
-            let start = element.find(&ours)?;
-            let url = &element[start..];
-            Some(url[..url.find([']', '<']).unwrap_or(url.len())].to_owned())
-        })
-        .next()
-        .unwrap_or_else(|| panic!("no impression pixel of ours: {ad}"));
+    let impression = common::our_impression_pixel(ad, &node.base);
     for _ in 0..2 {
         let r = http.get(&impression).send().await.unwrap();
         assert_eq!(r.status(), 204, "{impression}");

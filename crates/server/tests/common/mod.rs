@@ -249,6 +249,20 @@ pub async fn ad_segments(
 }
 
 /// Fetches each URL, asserting a success status, and reads its body.
+/// The first `<Impression>` URL in `vast` (a VAST document or one `<Ad>` of it) that is ours: under
+/// `{base}/t/` (a signed tracking pixel).
+pub fn our_impression_pixel(vast: &str, base: &str) -> String {
+    let ours = format!("{base}/t/");
+    vast.split("<Impression")
+        .skip(1)
+        .find_map(|element| {
+            let start = element.find(&ours)?;
+            let url = &element[start..];
+            Some(url[..url.find([']', '<']).unwrap_or(url.len())].to_owned())
+        })
+        .unwrap_or_else(|| panic!("no impression pixel of ours: {vast}"))
+}
+
 pub async fn fetch_all(http: &reqwest::Client, urls: &[String]) {
     for url in urls {
         let response = http.get(url).send().await.unwrap();
