@@ -80,15 +80,28 @@ async fn a_restarted_node_serves_its_sessions_the_same_pod() {
     let http = common::reader(Duration::from_secs(10));
     common::wait_ready(&http, &base, 2400, Duration::from_millis(50)).await;
 
-    let created: serde_json::Value = http
-        .post(format!("{base}/v1/sessions"))
-        .json(&serde_json::json!({ "channel": "live1", "viewer": { "device": "tv" } }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    // Ready, the node may still be reading the channel's origin for the first time: the session is created
+    // once it has (once CI saw an empty answer here at the very start of a loaded run).
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let created: serde_json::Value = loop {
+        let r = http
+            .post(format!("{base}/v1/sessions"))
+            .json(&serde_json::json!({ "channel": "live1", "viewer": { "device": "tv" } }))
+            .send()
+            .await
+            .unwrap();
+        let status = r.status();
+        let body = r.text().await.unwrap_or_default();
+        if status.is_success() {
+            break serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}: {body}"));
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no session: {status} {body}; the node's log: {}",
+            std::fs::read_to_string(dir.path().join("serve-1.log")).unwrap_or_default()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
     let id = created["session_id"].as_str().unwrap().to_owned();
     let media = format!("{base}/s/{id}/0/media.m3u8");
     // Wait for a break to start in the session's playlist: its first ad segment there, so its ads stay in the
