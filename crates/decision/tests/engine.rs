@@ -27,6 +27,39 @@ impl Counters for Seen {
     }
 }
 
+/// The same counts behind the one-read seam ([`Counters::viewer_hours`]), all in the hour before `now`.
+struct SeenHours(Seen);
+
+impl Counters for SeenHours {
+    fn delivered(&self, _: &str, _: DateTime<Utc>) -> u64 {
+        0
+    }
+    fn viewer_impressions(&self, _: &str, _: &str, _: DateTime<Utc>) -> u64 {
+        panic!(
+            "an engine over counters that read a viewer's hours in one go must not ask per line item"
+        )
+    }
+    fn viewer_hours(
+        &self,
+        viewer: &str,
+        _: DateTime<Utc>,
+    ) -> Option<Vec<interlude_events::ViewerHour>> {
+        let hour = (now().timestamp() - 1).div_euclid(3600) * 3600;
+        Some(
+            (self.0)
+                .0
+                .iter()
+                .filter(|((v, _), _)| v == viewer)
+                .map(|((_, li), &n)| interlude_events::ViewerHour {
+                    line_item_id: li.clone(),
+                    hour,
+                    impressions: n,
+                })
+                .collect(),
+        )
+    }
+}
+
 fn engine(seen: Seen) -> Engine {
     let catalog =
         Catalog::from_toml(include_str!("data/catalog.toml")).unwrap_or_else(|e| panic!("{e}"));
@@ -102,17 +135,30 @@ fn kids_content_excludes_the_beer_sponsor_and_other_countries_miss_carco() {
 
 #[test]
 fn a_viewer_at_the_cap_does_not_get_the_line_item_again() {
-    let mut seen = Seen::default();
-    seen.0.insert(("v3".into(), "carco-fr-tv".into()), 1);
-    let e = engine(seen);
-    let d = e.decide(&request("FR", "football", "v3"), now(), true);
-    assert_eq!(verdict(&d, "carco-fr-tv"), &Verdict::Capped);
-    assert!(
-        d.pod
-            .ads
-            .iter()
-            .all(|a| a.line_item_id.as_deref() != Some("carco-fr-tv"))
-    );
+    let seen = || {
+        let mut seen = Seen::default();
+        seen.0.insert(("v3".into(), "carco-fr-tv".into()), 1);
+        seen
+    };
+    let catalog =
+        Catalog::from_toml(include_str!("data/catalog.toml")).unwrap_or_else(|e| panic!("{e}"));
+    // Per line item, and from the viewer's hours read once: the same verdicts.
+    for e in [
+        engine(seen()),
+        Engine::new(catalog, Arc::new(SeenHours(seen())), 6, 500),
+    ] {
+        let d = e.decide(&request("FR", "football", "v3"), now(), true);
+        assert_eq!(verdict(&d, "carco-fr-tv"), &Verdict::Capped);
+        assert!(
+            d.pod
+                .ads
+                .iter()
+                .all(|a| a.line_item_id.as_deref() != Some("carco-fr-tv"))
+        );
+        // Another viewer is not capped by v3's history.
+        let d = e.decide(&request("FR", "football", "v4"), now(), true);
+        assert_ne!(verdict(&d, "carco-fr-tv"), &Verdict::Capped);
+    }
 }
 
 #[test]

@@ -13,6 +13,13 @@ pub trait Counters: Send + Sync {
     fn delivered(&self, line_item_id: &str, since: DateTime<Utc>) -> u64;
     /// Impressions of `line_item_id` shown to `viewer_id` at or after `since` (floored to the hour).
     fn viewer_impressions(&self, viewer_id: &str, line_item_id: &str, since: DateTime<Utc>) -> u64;
+    /// Every line item `viewer_id` was counted for at or after `since` (floored to its hour), in hour buckets:
+    /// one read answers all of a decision's frequency caps, where [`Counters::viewer_impressions`] costs one
+    /// read per capped candidate. `None` when this store answers per line item only (the engine then asks
+    /// per line item).
+    fn viewer_hours(&self, _viewer_id: &str, _since: DateTime<Utc>) -> Option<Vec<ViewerHour>> {
+        None
+    }
     /// Loads what [`Counters::viewer_impressions`] will need for `viewer_id`, just before that viewer's
     /// decision: remote stores fetch it here so the engine's reads stay synchronous; local ones need nothing.
     fn prefetch<'a>(
@@ -21,6 +28,17 @@ pub trait Counters: Send + Sync {
     ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + 'a>> {
         Box::pin(std::future::ready(()))
     }
+}
+
+/// One hour bucket of a viewer's impressions of one line item ([`Counters::viewer_hours`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ViewerHour {
+    /// The line item.
+    pub line_item_id: String,
+    /// The start of the hour, Unix seconds.
+    pub hour: i64,
+    /// Impressions counted in that hour.
+    pub impressions: u64,
 }
 
 /// Line-item prices, for spend in reports and the ledger: the decision engine's catalog implements it; until

@@ -25,7 +25,7 @@ pub use aggregate::{
 pub use contract::{
     AdEvent, ConsentFlags, Demand, EventSource, EventType, SCHEMA_VERSION, ServerSideReport,
 };
-pub use counters::{Counters, Prices};
+pub use counters::{Counters, Prices, ViewerHour};
 pub use error::{Error, Result};
 pub use pipeline::{
     MemoryState, Outcome, PipelineState, process, process_logged, process_with_edge,

@@ -10,7 +10,7 @@
 use std::cell::RefCell;
 
 use chrono::{DateTime, TimeDelta, Utc};
-use interlude_events::Counters;
+use interlude_events::{Counters, ViewerHour};
 
 use super::Engine;
 use super::prepare::stable_hash;
@@ -71,6 +71,29 @@ impl Engine {
                     break_hash: h.break_id.as_deref().map_or(0, |b| stable_hash(&[b])),
                     at: h.at.timestamp(),
                     count: h.count,
+                })
+            })
+            .collect()
+    }
+
+    /// A viewer's hour buckets (from counters that read them in one go) as history entries. A bucket's time
+    /// is its last second, so `at >= since` holds exactly when the bucket's hour is at or after `since`'s
+    /// hour: the per-line-item counters' rule (whole hours), kept so both seams count the same.
+    pub(super) fn resolve_hours(&self, hours: &[ViewerHour]) -> Vec<Seen> {
+        hours
+            .iter()
+            .filter_map(|h| {
+                let &i = self.by_id.get(&h.line_item_id)?;
+                let p = self.prepared.get(i)?;
+                Some(Seen {
+                    line_item: i as u32,
+                    campaign: p.campaign.map_or(NONE, |c| c as u32),
+                    advertiser: p.advertiser_index.map_or(NONE, |a| a as u32),
+                    creative: NONE,
+                    this_session: false,
+                    break_hash: 0,
+                    at: h.hour + 3599,
+                    count: u32::try_from(h.impressions).unwrap_or(u32::MAX),
                 })
             })
             .collect()

@@ -89,6 +89,8 @@ pub struct Engine {
     ranking: RwLock<Ranking>,
     /// The shortest servable creative of the catalog: once less time is left, no candidate can fit.
     shortest_ms: u32,
+    /// Some line item serves through a VAST tag ([`Engine::has_tags`]).
+    has_tags: bool,
     index: TargetingIndex<usize>,
     pacers: RwLock<Vec<Pacer>>,
     eligible: Vec<AtomicU64>,
@@ -244,6 +246,7 @@ impl Engine {
             }
         }
         Engine {
+            has_tags: prepared.iter().any(|p| !p.tags.is_empty()),
             config,
             keys,
             creative_categories,
@@ -283,6 +286,12 @@ impl Engine {
         self.reservations = Some(reservations);
         self.forecast = forecast;
         self
+    }
+
+    /// Whether any line item serves through a third-party VAST tag: without one and without bidders, a
+    /// hybrid decision has no external step and needs no direct step to size it.
+    pub fn has_tags(&self) -> bool {
+        self.has_tags
     }
 
     /// Where decided ads are reserved, when they are.

@@ -453,11 +453,17 @@ impl Engine {
                 let history = source.viewer_history(id, since);
                 CapView::History(self.resolve_history(&history, &request.session_id))
             }
-            None => CapView::Counters {
-                counters: self.counters.as_ref(),
-                viewer: id,
-                memo: Default::default(),
-            },
+            None => {
+                let since = now - TimeDelta::hours(i64::from(self.longest_window_hours));
+                match self.counters.viewer_hours(id, since) {
+                    Some(hours) => CapView::History(self.resolve_hours(&hours)),
+                    None => CapView::Counters {
+                        counters: self.counters.as_ref(),
+                        viewer: id,
+                        memo: Default::default(),
+                    },
+                }
+            }
         }
     }
 }

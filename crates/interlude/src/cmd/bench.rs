@@ -32,6 +32,9 @@ pub(crate) enum BenchCommand {
     Ingest(IngestBenchArgs),
     /// Pod decisions over HTTP for distinct viewers (`GET /v1/vast`, the break-start herd) against static bytes.
     Decisions(DecisionBenchArgs),
+    /// A break's whole audience (100,000 viewers, 10,000 line items with caps) decided at the cue, in the
+    /// engine, against the per-line-item counters seam in the same run.
+    BreakStart(super::bench_break_start::BreakStartBenchArgs),
     /// Events per second through the event pipeline, embedded against distributed (Kafka + PostgreSQL).
     Pipeline(super::bench_pipeline::PipelineBenchArgs),
     /// The edge under hostile load: playlist p99 during beacon storms (A/B against no storm), sessions one
@@ -61,6 +64,11 @@ pub(crate) struct DecisionBenchArgs {
     /// Print the result as JSON.
     #[arg(long)]
     json: bool,
+    /// Decide from a generated catalog of this many line items shaped like a large live event's (tiers,
+    /// targeting, caps, goals; `bench break-start` describes it), the viewers drawn with matching contexts,
+    /// instead of the demo catalog.
+    #[arg(long)]
+    realistic_catalog: Option<usize>,
     #[command(flatten)]
     origin: OriginArgs,
 }
@@ -109,11 +117,73 @@ pub(crate) async fn run(command: BenchCommand, config: AppConfig) -> anyhow::Res
         BenchCommand::Stitcher(args) => stitcher(args, config).await,
         BenchCommand::Ingest(args) => super::bench_ingest::run(args, config.interlude).await,
         BenchCommand::Decisions(args) => decisions(args, config).await,
+        BenchCommand::BreakStart(args) => super::bench_break_start::run(args).await,
         BenchCommand::Pipeline(args) => super::bench_pipeline::run(args).await,
         BenchCommand::Edge(args) => super::bench_edge::run(args).await,
         BenchCommand::Memory(args) => super::bench_memory::run(args, config).await,
         BenchCommand::Restart(args) => super::bench_restart::run(args, config.interlude).await,
     }
+}
+
+/// Writes a generated catalog of `line_items` (active now) for the decision benchmark and points `config` at
+/// it; returns its path and one `/v1/vast` query per viewer, with the contexts the catalog targets.
+fn realistic_catalog(
+    config: &mut AppConfig,
+    line_items: usize,
+    viewers: usize,
+) -> anyhow::Result<(std::path::PathBuf, Vec<String>)> {
+    use interlude_decision::testing;
+    let now = chrono::Utc::now();
+    let catalog = testing::realistic_catalog(now, line_items, 7);
+    let herd = testing::herd(&catalog, viewers, now, 11);
+    let path = std::env::temp_dir().join(format!(
+        "interlude-{}-bench-catalog.toml",
+        std::process::id()
+    ));
+    std::fs::write(&path, toml::to_string(&catalog)?)
+        .with_context(|| format!("writing {}", path.display()))?;
+    config.interlude.decision.catalog = Some(path.clone());
+    let queries = herd
+        .requests
+        .iter()
+        .map(|r| {
+            let v = &r.viewer;
+            let mut q = url::form_urlencoded::Serializer::new(String::new());
+            q.append_pair("channel", &r.channel);
+            q.append_pair("duration", "120");
+            q.append_pair("session", &r.session_id);
+            for (key, value) in [
+                ("viewer", &v.viewer_id),
+                ("device", &v.device),
+                ("platform", &v.platform),
+                ("country", &v.country),
+                ("region", &v.region),
+                ("content", &v.content_id),
+                ("genre", &v.genre),
+                ("tz", &v.timezone),
+            ] {
+                if let Some(value) = value {
+                    q.append_pair(key, value);
+                }
+            }
+            if !v.segments.is_empty() {
+                q.append_pair("segments", &v.segments.join(","));
+            }
+            if !v.key_values.is_empty() {
+                let kv: Vec<String> = v
+                    .key_values
+                    .iter()
+                    .map(|(k, x)| format!("{k}:{x}"))
+                    .collect();
+                q.append_pair("kv", &kv.join(","));
+            }
+            if let Some(consent) = v.consent {
+                q.append_pair("consent", if consent { "true" } else { "false" });
+            }
+            q.finish()
+        })
+        .collect();
+    Ok((path, queries))
 }
 
 /// Resident set size of this process in bytes (Linux), if known.
@@ -235,22 +305,45 @@ async fn stitcher(args: StitcherBenchArgs, mut config: AppConfig) -> anyhow::Res
 /// same server answering with static bytes (the OpenAPI document), so the ratio isolates the decision's cost.
 async fn decisions(args: DecisionBenchArgs, mut config: AppConfig) -> anyhow::Result<()> {
     config.origin = args.origin.apply(config.origin)?;
-    start_stack(&mut config, &args.origin, args.listen, false, None).await?;
+    let realistic = match args.realistic_catalog {
+        Some(line_items) => Some(realistic_catalog(&mut config, line_items, args.viewers)?),
+        None => None,
+    };
+    // Every request comes from this one load generator's address.
+    config.interlude.stitcher.session_rate_per_ip = 0.0;
+    // Capacity is measured: a closed loop at saturation queues by design, and shedding it (the default 5 ms
+    // run-queue threshold) would measure the shedder. A configured threshold is kept.
+    if config.interlude.server.shed_queue_delay_ms
+        == interlude_server::config::ServerConfig::default().shed_queue_delay_ms
+    {
+        config.interlude.server.shed_queue_delay_ms = 0;
+    }
+    let stack = start_stack(&mut config, &args.origin, args.listen, false, None).await;
+    if let Some((path, _)) = &realistic {
+        let _ = std::fs::remove_file(path);
+    }
+    stack?;
     let base = format!("http://{}", args.listen);
     let channel = config.origin.channel.clone();
     let http = reqwest::Client::new();
     let static_url = format!("{base}/v1/openapi.json");
     wait_for(&http, &static_url).await?;
     let (devices, countries) = (["tv", "mobile", "desktop"], ["FR", "DE", "GB", "US", "BE"]);
-    let viewers: Vec<String> = (0..args.viewers)
-        .map(|i| {
-            format!(
-                "{base}/v1/vast?channel={channel}&duration=120&device={}&country={}&session=bench-{i}&viewer=v{i}",
-                devices[i % devices.len()],
-                countries[i % countries.len()]
-            )
-        })
-        .collect();
+    let viewers: Vec<String> = match &realistic {
+        Some((_, queries)) => queries
+            .iter()
+            .map(|q| format!("{base}/v1/vast?{q}"))
+            .collect(),
+        None => (0..args.viewers)
+            .map(|i| {
+                format!(
+                    "{base}/v1/vast?channel={channel}&duration=120&device={}&country={}&session=bench-{i}&viewer=v{i}",
+                    devices[i % devices.len()],
+                    countries[i % countries.len()]
+                )
+            })
+            .collect(),
+    };
     let sample = http
         .get(&viewers[0])
         .send()

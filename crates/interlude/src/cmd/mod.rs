@@ -2,6 +2,7 @@
 
 pub(crate) mod audience;
 pub(crate) mod bench;
+pub(crate) mod bench_break_start;
 pub(crate) mod bench_edge;
 pub(crate) mod bench_ingest;
 pub(crate) mod bench_memory;

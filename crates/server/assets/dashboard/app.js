@@ -80,6 +80,9 @@ function render(s) {
   const quarantined = Object.entries(s.quarantine);
   rows($("pipeline").tBodies[0], [
     ["completes counted", fmt(c.completes)],
+    ["pods decided ahead", (s.decisions.ahead + s.decisions.on_request) > 0
+      ? fmt(100 * s.decisions.ahead / (s.decisions.ahead + s.decisions.on_request), 1) + " %" : "—"],
+    [s.decisions.on_request > 0 ? { text: "pods a playlist waited for", cls: "behind" } : "pods a playlist waited for", fmt(s.decisions.on_request)],
     ["duplicates/s", fmt(dup, 2)],
     ["retries (total)", fmt(s.retries)],
     ["quarantined (total)", fmt(quarantined.reduce((n, [, v]) => n + v, 0))],

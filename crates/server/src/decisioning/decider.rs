@@ -334,6 +334,14 @@ impl Decider {
                 tag_failures: Vec::new(),
             };
         }
+        if self.config.bidders.is_empty() && !engine.has_tags() {
+            // Nothing external to ask for: one walk of the catalog, not a sizing walk and then the real one.
+            return HybridDecision {
+                decision: engine.decide_with(request, now, explain, &[]),
+                refused: Vec::new(),
+                tag_failures: Vec::new(),
+            };
+        }
         let direct = engine.decide_direct(request, now);
         let settings = &self.config.auction;
         let auction = !self.config.bidders.is_empty()

@@ -197,9 +197,13 @@ fn xml_response(written: interlude_vast::Result<String>) -> Response {
 }
 
 async fn vast(State(s): State<VastState>, Query(q): Query<BreakQuery>) -> Response {
+    // The break is named by the second: a client-side player's pod is not tied to a live break, and every
+    // request of the same second shares one break plan (with a realistic catalog, planning costs far more
+    // than a viewer's decision). Ad instance ids stay apart by the session, a fresh one unless the player
+    // names its own (a player naming the same session twice in one second is retrying).
     let request = q.into_request(
         || format!("csai-{}", uuid::Uuid::new_v4().simple()),
-        format!("vast-{}", s.decider.now().timestamp_millis()),
+        format!("vast-{}", s.decider.now().timestamp()),
     );
     xml_response(interlude_vast::write_vast(&decide_vast(&s, &request).await))
 }

@@ -29,7 +29,8 @@ use crate::stitcher::ChannelSummary;
 use crate::stitcher::Stitcher;
 use crate::telemetry::metrics::{
     EVENTS_DUPLICATES, EVENTS_LAG, EVENTS_RETRIES, HTTP_REQUEST_DURATION, HTTP_SHED,
-    LATENCY_BUCKETS, Live, STITCHER_BREAK_SECONDS, STITCHER_DECISION_DURATION, quantile,
+    LATENCY_BUCKETS, Live, STITCHER_BREAK_SECONDS, STITCHER_DECISION_DURATION,
+    STITCHER_DECISIONS_AHEAD, STITCHER_DECISIONS_ON_REQUEST, quantile,
 };
 
 /// Everything the dashboard shows, at one instant.
@@ -53,6 +54,8 @@ pub struct Snapshot {
     pub lag_secs: Option<f64>,
     /// Pod decision latency (stitcher), milliseconds.
     pub decision_ms: Quantiles,
+    /// Pods decided ahead from the cue against those a playlist request waited for (process lifetime).
+    pub decisions: DecisionTiming,
     /// Media playlist latency, milliseconds.
     pub playlist_ms: Quantiles,
     /// Requests refused by load shedding, by class.
@@ -67,6 +70,16 @@ pub struct Snapshot {
     pub conditioning: Option<ConditioningStats>,
     /// Operator controls in force.
     pub controls: Option<crate::decisioning::decider::Controls>,
+}
+
+/// When the stitcher's pods were decided: ahead, between the cue and the viewer's first playlist showing the
+/// break, or on request, while that playlist waited (a break-start herd the node could not decide in time).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct DecisionTiming {
+    /// Decided ahead.
+    pub ahead: f64,
+    /// Decided while a playlist request waited.
+    pub on_request: f64,
 }
 
 /// The outbox's work: pixels and notices fired, retried, failed and given up, and how each host answers.
@@ -252,6 +265,10 @@ impl Sources {
                 .unwrap_or_default(),
             lag_secs: live.gauge(EVENTS_LAG),
             decision_ms: ms(live.buckets(STITCHER_DECISION_DURATION, |_| true)),
+            decisions: DecisionTiming {
+                ahead: live.counter(STITCHER_DECISIONS_AHEAD, &[]) as f64,
+                on_request: live.counter(STITCHER_DECISIONS_ON_REQUEST, &[]) as f64,
+            },
             playlist_ms: ms(playlist),
             shed,
             line_items,

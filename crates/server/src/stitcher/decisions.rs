@@ -87,32 +87,33 @@ impl Decisions {
 
     /// As [`Decisions::decide`], unless `wanted` says otherwise once a decision slot is free: a scheduled
     /// decision may queue behind [`MAX_CONCURRENT_DECISIONS`] others, and its session may expire meanwhile.
+    /// Whether this call made the decision (not found one made, adopted one, or gave up).
     pub(crate) async fn decide_while(
         &self,
         session: &Session,
         tracked: &TrackedBreak,
         channels: &Channels,
         wanted: impl Fn(&Session) -> bool,
-    ) {
+    ) -> bool {
         let lock = session.deciding(&tracked.id);
         let _deciding = lock.lock().await;
         if session.decision(&tracked.id).is_some() {
-            return;
+            return false;
         }
         // Another node (or this one before a restart) may have decided this break for this viewer already: its
         // plan is the viewer's plan.
         if self.adopt_shared(session, tracked).await {
-            return;
+            return false;
         }
         let shared = self.shared.as_ref();
         let Ok(entry) = channels.entry(&session.channel) else {
-            return;
+            return false;
         };
         let Ok(_permit) = self.permits.acquire().await else {
-            return;
+            return false;
         };
         if !wanted(session) {
-            return;
+            return false;
         }
         let started = Instant::now();
         let slate = channels.slate(entry).await;
@@ -163,6 +164,7 @@ impl Decisions {
         let filled = decision.ads.len();
         self.served(&session.decide(&tracked.id, decision));
         tracing::debug!(session = %session.id, break_id = %tracked.id, ads = filled, "Decided pod.");
+        true
     }
 
     /// Tells the pod source which ads the viewer is served: the decision in force, stored and won, every ad

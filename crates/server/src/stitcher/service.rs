@@ -25,7 +25,9 @@ use super::session::{MemorySessionStore, Session, SessionMode, SessionStore};
 use super::sessions::Sessions;
 use super::shared::SharedSessions;
 use crate::privacy::edge::{EdgePrivacy, SignalParams};
-use crate::telemetry::metrics::{STITCHER_DECISIONS_SKIPPED_IDLE, STITCHER_SESSIONS};
+use crate::telemetry::metrics::{
+    STITCHER_DECISIONS_AHEAD, STITCHER_DECISIONS_SKIPPED_IDLE, STITCHER_SESSIONS,
+};
 
 /// A session counts as watching, for the decisions scheduled at a break's start, when it asked for a playlist
 /// within this many target durations (a player refreshes its media playlist about once per target duration).
@@ -341,9 +343,15 @@ impl Stitcher {
                 }
                 let (me, tracked) = (me.clone(), tracked.clone());
                 tokio::spawn(async move {
-                    me.decisions
+                    let decided = me
+                        .decisions
                         .decide_while(&session, &tracked, &me.channels, |s| me.sessions.is_live(s))
                         .await;
+                    if decided {
+                        // Against `STITCHER_DECISIONS_ON_REQUEST`: the share of pods ready before a viewer asked.
+                        metrics::counter!(STITCHER_DECISIONS_AHEAD, "channel" => session.channel.clone())
+                            .increment(1);
+                    }
                 });
             }
         });

@@ -61,6 +61,8 @@ pub const STITCHER_DECISION_ERRORS: &str = "stitcher_decision_errors_total";
 pub const STITCHER_DECISION_TIMEOUTS: &str = "stitcher_decision_timeouts_total";
 /// Decisions made while a viewer's playlist request waited (late: the break was not decided ahead).
 pub const STITCHER_DECISIONS_ON_REQUEST: &str = "stitcher_decisions_on_request_total";
+/// Decisions made ahead, between a break's cue and the viewer's first playlist that shows it, by channel.
+pub const STITCHER_DECISIONS_AHEAD: &str = "stitcher_decisions_ahead_total";
 /// Breaks a render fixed undecided whose pod another node had stored first (adopted before answering).
 pub const STITCHER_FIXED_REPLACED: &str = "stitcher_fixed_decisions_replaced_total";
 /// Seconds of breaks given to ads and to slate, by channel and kind.
@@ -151,6 +153,10 @@ pub fn describe() {
         (
             STITCHER_DECISIONS_ON_REQUEST,
             "Decisions a playlist request waited for.",
+        ),
+        (
+            STITCHER_DECISIONS_AHEAD,
+            "Decisions made ahead, from the cue, before any playlist request needed them.",
         ),
         (
             STITCHER_FIXED_REPLACED,

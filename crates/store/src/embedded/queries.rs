@@ -2,7 +2,7 @@
 //! the decision engine reads, and erasure. Each is one short transaction.
 
 use chrono::{DateTime, Utc};
-use interlude_events::Counters;
+use interlude_events::{Counters, ViewerHour};
 use redb::{ReadableTable, ReadableTableMetadata};
 
 use super::state::{
@@ -378,9 +378,48 @@ impl Counters for EventStore {
                 0
             })
     }
+
+    fn viewer_hours(&self, viewer_id: &str, since: DateTime<Utc>) -> Option<Vec<ViewerHour>> {
+        match self.read_viewer_hours(viewer_id, since) {
+            Ok(hours) => Some(hours),
+            Err(e) => {
+                // As a failed per-line-item read: counted as nothing, logged.
+                tracing::warn!(error = %e, "Reading the viewer's frequency failed.");
+                Some(Vec::new())
+            }
+        }
+    }
 }
 
 impl EventStore {
+    /// [`Counters::viewer_hours`]: one range scan over the viewer's frequency keys.
+    fn read_viewer_hours(
+        &self,
+        viewer_id: &str,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<ViewerHour>, StoreError> {
+        let db = self.db()?;
+        let txn = db.begin_read()?;
+        let t = txn.open_table(FREQUENCY)?;
+        let (lo, hi) = state::viewer_range(viewer_id);
+        let from = since.timestamp().div_euclid(3600) * 3600;
+        let mut out = Vec::new();
+        for entry in t.range::<&[u8]>(lo.as_slice()..hi.as_slice())? {
+            let (key, value) = entry?;
+            // A key that does not decode is skipped: caps then count less, never refuse to serve.
+            if let Some((line_item, hour)) = state::decode_viewer_hour_key(key.value(), lo.len())
+                && hour >= from
+            {
+                out.push(ViewerHour {
+                    line_item_id: line_item.to_owned(),
+                    hour,
+                    impressions: value.value(),
+                });
+            }
+        }
+        Ok(out)
+    }
+
     /// Entries per table (each count is stored in the table's root: no scan).
     pub fn table_sizes(&self) -> Result<Vec<(&'static str, u64)>, StoreError> {
         let db = self.db()?;

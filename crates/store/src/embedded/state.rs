@@ -290,6 +290,28 @@ pub(crate) fn hour_key_end(parts: &[&str]) -> Vec<u8> {
     out
 }
 
+/// The range of [`FREQUENCY`] keys of one viewer: every line item, every hour.
+pub(crate) fn viewer_range(viewer_id: &str) -> (Vec<u8>, Vec<u8>) {
+    let mut lo = Vec::with_capacity(viewer_id.len() + 1);
+    lo.extend_from_slice(viewer_id.as_bytes());
+    lo.push(SEP);
+    let mut hi = lo.clone();
+    if let Some(last) = hi.last_mut() {
+        *last = SEP + 1;
+    }
+    (lo, hi)
+}
+
+/// The line item and hour of a [`FREQUENCY`] key whose viewer part (and its separator) is `prefix_len` bytes.
+pub(crate) fn decode_viewer_hour_key(key: &[u8], prefix_len: usize) -> Option<(&str, i64)> {
+    let end = key.len().checked_sub(9)?;
+    if end < prefix_len || key.get(end) != Some(&SEP) {
+        return None;
+    }
+    let line_item = std::str::from_utf8(key.get(prefix_len..end)?).ok()?;
+    Some((line_item, time_from(key.get(end + 1..)?)?))
+}
+
 pub(crate) fn decode_ledger_key(bytes: &[u8]) -> Result<(String, i64), StoreError> {
     let split = bytes
         .len()

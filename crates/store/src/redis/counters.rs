@@ -24,7 +24,7 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use interlude_events::Counters;
+use interlude_events::{Counters, ViewerHour};
 use redis::AsyncCommands;
 use redis::aio::MultiplexedConnection;
 
@@ -253,6 +253,27 @@ impl Counters for RedisCounters {
                     .map(|(_, m)| sum_since(m.get(line_item_id), since))
             })
             .unwrap_or(0)
+    }
+
+    /// From the viewer's counts loaded by [`Counters::prefetch`] (empty when they were not).
+    fn viewer_hours(&self, viewer_id: &str, since: DateTime<Utc>) -> Option<Vec<ViewerHour>> {
+        let from = since.timestamp().div_euclid(3600) * 3600;
+        let viewers = self.viewers.read().ok()?;
+        let Some((_, line_items)) = viewers.get(viewer_id) else {
+            return Some(Vec::new());
+        };
+        Some(
+            line_items
+                .iter()
+                .flat_map(|(line_item, hours)| {
+                    hours.range(from..).map(|(&hour, &n)| ViewerHour {
+                        line_item_id: line_item.clone(),
+                        hour,
+                        impressions: n,
+                    })
+                })
+                .collect(),
+        )
     }
 
     fn prefetch<'a>(&'a self, viewer_id: &'a str) -> BoxFuture<'a, ()> {
