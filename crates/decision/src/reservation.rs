@@ -158,8 +158,8 @@ pub struct ReservationBook {
     /// Confirmed reservations by the end of their settling.
     by_settle: BTreeSet<(DateTime<Utc>, String)>,
     lines: HashMap<String, Consumption>,
-    /// Pending holds per (viewer, cap key).
-    holds: HashMap<(String, String), u64>,
+    /// Pending holds per viewer and cap key (nested, so a lookup borrows its keys instead of building them).
+    holds: HashMap<String, HashMap<String, u64>>,
     /// Confirmed ad instances, until they are forgotten.
     confirmed: HashMap<String, DateTime<Utc>>,
     by_forget: BTreeMap<(DateTime<Utc>, String), ()>,
@@ -167,13 +167,13 @@ pub struct ReservationBook {
 }
 
 /// The distinct cap keys of `r`, each held once per reservation.
-fn hold_keys(r: &Reservation) -> impl Iterator<Item = (String, String)> + '_ {
-    let viewer = r.viewer_id.as_deref();
+/// The viewer of `r` and its distinct cap keys (none without a viewer).
+fn hold_keys(r: &Reservation) -> Option<(&str, Vec<&str>)> {
+    let viewer = r.viewer_id.as_deref()?;
     let mut keys: Vec<&str> = r.caps.iter().map(|c| c.key.as_str()).collect();
     keys.sort_unstable();
     keys.dedup();
-    keys.into_iter()
-        .filter_map(move |k| Some((viewer?.to_owned(), k.to_owned())))
+    Some((viewer, keys))
 }
 
 impl Default for ReservationBook {
@@ -207,13 +207,22 @@ impl ReservationBook {
 
     /// Drops the viewer's holds of `r`.
     fn unhold(&mut self, r: &Reservation) {
-        for key in hold_keys(r) {
-            if let Some(h) = self.holds.get_mut(&key) {
+        let Some((viewer, keys)) = hold_keys(r) else {
+            return;
+        };
+        let Some(held) = self.holds.get_mut(viewer) else {
+            return;
+        };
+        for key in keys {
+            if let Some(h) = held.get_mut(key) {
                 *h = h.saturating_sub(1);
                 if *h == 0 {
-                    self.holds.remove(&key);
+                    held.remove(key);
                 }
             }
+        }
+        if held.is_empty() {
+            self.holds.remove(viewer);
         }
     }
 
@@ -279,10 +288,10 @@ impl ReservationBook {
             return false;
         }
         if let Some(viewer) = &r.viewer_id {
+            let held = self.holds.get(viewer.as_str());
             let over = r.caps.iter().any(|claim| {
-                let held = self
-                    .holds
-                    .get(&(viewer.clone(), claim.key.clone()))
+                let held = held
+                    .and_then(|h| h.get(claim.key.as_str()))
                     .copied()
                     .unwrap_or(0);
                 claim.seen + held >= u64::from(claim.max)
@@ -291,13 +300,33 @@ impl ReservationBook {
                 return false;
             }
         }
-        for key in hold_keys(&r) {
-            *self.holds.entry(key).or_default() += 1;
+        if let Some((viewer, keys)) = hold_keys(&r) {
+            if !self.holds.contains_key(viewer) {
+                self.holds.insert(viewer.to_owned(), HashMap::new());
+            }
+            if let Some(held) = self.holds.get_mut(viewer) {
+                for key in keys {
+                    match held.get_mut(key) {
+                        Some(n) => *n += 1,
+                        None => {
+                            held.insert(key.to_owned(), 1);
+                        }
+                    }
+                }
+            }
         }
-        self.lines
-            .entry(r.line_item_id.clone())
-            .or_default()
-            .pending += 1;
+        match self.lines.get_mut(&r.line_item_id) {
+            Some(c) => c.pending += 1,
+            None => {
+                self.lines.insert(
+                    r.line_item_id.clone(),
+                    Consumption {
+                        pending: 1,
+                        ..Consumption::default()
+                    },
+                );
+            }
+        }
         self.by_expiry
             .insert((r.expires_at, r.ad_instance_id.clone()));
         self.entries.insert(
@@ -361,8 +390,11 @@ impl ReservationBook {
 
     /// Forgets the viewers `ids` (see [`Reservations::forget_viewers`]); how many holds were dropped.
     pub fn forget_viewers(&mut self, ids: &[String]) -> u64 {
-        let before = self.holds.len();
-        self.holds.retain(|(viewer, _), _| !ids.contains(viewer));
+        let count = |holds: &HashMap<String, HashMap<String, u64>>| -> usize {
+            holds.values().map(HashMap::len).sum()
+        };
+        let before = count(&self.holds);
+        self.holds.retain(|viewer, _| !ids.contains(viewer));
         for entry in self.entries.values_mut() {
             if entry
                 .reservation
@@ -374,7 +406,7 @@ impl ReservationBook {
                 entry.reservation.caps.clear();
             }
         }
-        (before - self.holds.len()) as u64
+        (before - count(&self.holds)) as u64
     }
 
     /// Consumption of `line_item_id` as of the last [`ReservationBook::expire`].

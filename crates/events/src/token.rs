@@ -96,7 +96,9 @@ pub enum TokenError {
 /// and dropping the old one once tokens signed with it can no longer arrive.
 #[derive(Clone)]
 pub struct Keyring {
-    keys: Vec<(u8, Vec<u8>)>,
+    /// Each key as an HMAC already keyed: a clone starts a MAC without hashing the key's pads again (two of
+    /// the four SHA-256 blocks of a pixel token's MAC).
+    keys: Vec<(u8, Hmac<Sha256>)>,
     current: u8,
 }
 
@@ -111,11 +113,18 @@ impl std::fmt::Debug for Keyring {
     }
 }
 
+/// `key` as a keyed HMAC-SHA-256.
+fn keyed(key: &[u8]) -> Hmac<Sha256> {
+    // HMAC takes keys of any length (RFC 2104 §2: longer ones are hashed first), so this cannot fail.
+    Hmac::<Sha256>::new_from_slice(key)
+        .unwrap_or_else(|_| unreachable!("HMAC accepts any key length"))
+}
+
 impl Keyring {
     /// A keyring whose only key, `key`, has id `id`.
     pub fn new(id: u8, key: impl Into<Vec<u8>>) -> Self {
         Keyring {
-            keys: vec![(id, key.into())],
+            keys: vec![(id, keyed(&key.into()))],
             current: id,
         }
     }
@@ -123,7 +132,7 @@ impl Keyring {
     /// Adds `key` as `id` and signs with it from now on; older keys keep verifying.
     pub fn rotate(&mut self, id: u8, key: impl Into<Vec<u8>>) {
         self.keys.retain(|(k, _)| *k != id);
-        self.keys.push((id, key.into()));
+        self.keys.push((id, keyed(&key.into())));
         self.current = id;
     }
 
@@ -134,16 +143,11 @@ impl Keyring {
         }
     }
 
-    fn key(&self, id: u8) -> Option<&[u8]> {
+    fn mac(&self, id: u8) -> Option<Hmac<Sha256>> {
         self.keys
             .iter()
             .find(|(k, _)| *k == id)
-            .map(|(_, key)| key.as_slice())
-    }
-
-    fn mac(&self, id: u8) -> Option<Hmac<Sha256>> {
-        // HMAC takes keys of any length, so this cannot fail for a key we hold.
-        Hmac::<Sha256>::new_from_slice(self.key(id)?).ok()
+            .map(|(_, mac)| mac.clone())
     }
 
     /// The ad instance id `id` of session `session_id`, made recognisable: `{id}.{key id}{tag}` where the tag
