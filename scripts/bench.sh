@@ -61,6 +61,12 @@ log "interlude bench ingest"
 "$bin" bench ingest --json --secs "$http_secs" >"$raw/http-ingest.json"
 log "interlude bench decisions"
 "$bin" bench decisions --json --secs "$http_secs" >"$raw/http-decisions.json"
+log "interlude bench decisions --realistic-catalog 10000 (the same herd against a large event's catalog)"
+"$bin" bench decisions --json --secs "$http_secs" --realistic-catalog 10000 --viewers 100000 \
+  >"$raw/http-decisions-realistic.json"
+log "interlude bench break-start (100,000 viewers, 10,000 line items, in the engine, A/B against per-line-item counters)"
+if [ "${QUICK:-0}" = 1 ]; then break_rounds=1; else break_rounds=3; fi
+"$bin" bench break-start --json --rounds "$break_rounds" >"$raw/break-start.json"
 log "cargo bench -p interlude-server --bench demand (pods with a VAST tag, a fast and a timing-out DSP, A/B)"
 DEMAND_BENCH_SECS=$((http_secs * 2)) DEMAND_BENCH_OUT="$raw/demand.json" \
   cargo bench --locked -p interlude-server --bench demand >&2

@@ -20,7 +20,7 @@ for name in sorted(os.listdir(raw)):
             })
 http = {k: json.load(open(os.path.join(raw, f"http-{k}.json"))) for k in ("stitcher", "ingest", "decisions", "pipeline", "edge")}
 # Memory after a burst and restart times (bench memory, bench restart), when the run measured them.
-extra = {k: json.load(open(os.path.join(raw, f"{k}.json"))) for k in ("memory", "restart", "demand")
+extra = {k: json.load(open(os.path.join(raw, f"{k}.json"))) for k in ("memory", "restart", "demand", "break-start")
          if os.path.exists(os.path.join(raw, f"{k}.json"))}
 
 def cpu():
@@ -54,6 +54,19 @@ rows.append(("durable event ingestion", f"{i['durable_events_per_sec']:,.0f} eve
              f"same server, not persisting {i['not_persisting_events_per_sec']:,.0f} events/s", f"{i['ratio']:.2f}×"))
 rows.append(("decision herd (GET /v1/vast, distinct viewers)", f"{rate(d['decisions']):,.0f} pods/s",
              f"static bytes from the same server {rate(d['static']):,.0f} req/s", f"{d['ratio']:.2f}×"))
+if os.path.exists(os.path.join(raw, "http-decisions-realistic.json")):
+    r = json.load(open(os.path.join(raw, "http-decisions-realistic.json")))
+    rows.append(("decision herd, 10,000 line items with caps (GET /v1/vast, 100,000 viewers)",
+                 f"{rate(r['decisions']):,.0f} pods/s, p99 {r['decisions']['latency']['p99_us'] / 1000:.0f} ms",
+                 f"static bytes from the same server {rate(r['static']):,.0f} req/s", f"{r['ratio']:.2f}×"))
+if "break-start" in extra:
+    b = extra["break-start"]
+    h, c = b["history"], b["counters_baseline"]
+    rows.append((f"break start in the engine: {b['viewers']:,} viewers, {b['line_items']:,} line items "
+                 f"({b['line_items_with_caps']:,} capped), {b['threads']} threads",
+                 f"{h['wall_secs']:.2f} s = {h['decisions_per_sec']:,.0f} decisions/s, "
+                 f"p99 {h['p99_us']:.0f} µs, {h['cpu_us_per_decision']:.1f} µs CPU each",
+                 f"caps per line item {c['decisions_per_sec']:,.0f} decisions/s", f"{b['ratio']:.2f}×"))
 if "demand" in extra:
     t = extra["demand"]
     rows.append((f"pods with third-party demand (VAST tag, fast DSP, DSP past tmax {t['tmax_ms']} ms)",
