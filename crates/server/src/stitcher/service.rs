@@ -51,6 +51,29 @@ pub(crate) fn active_window_ms(target_secs: u64) -> i64 {
     .unwrap_or(i64::MAX)
 }
 
+/// How long before a session's expected next playlist request its pod should be decided: a decision's own
+/// time with room to spare, so the request finds it made.
+const DECIDE_LEAD_MS: i64 = 500;
+
+/// When, after a break appears, a session's decision is made: its stable place in the spread window
+/// (`spread`), or earlier when its player is expected back sooner. A player refreshes about once a target
+/// duration (RFC 8216bis §6.3.4), so a session last seen at `last_seen_ms` asks again near
+/// `last_seen_ms + target_ms`, and the playlist it gets then shows the break: it is decided
+/// [`DECIDE_LEAD_MS`] before that, soonest refresh first, and never waits behind viewers who come back later.
+pub(crate) fn decision_delay(
+    spread: Duration,
+    last_seen_ms: i64,
+    now_ms: i64,
+    target_ms: i64,
+) -> Duration {
+    let due_in = last_seen_ms
+        .saturating_add(target_ms)
+        .saturating_sub(now_ms)
+        .saturating_sub(DECIDE_LEAD_MS)
+        .max(0);
+    spread.min(Duration::from_millis(u64::try_from(due_in).unwrap_or(0)))
+}
+
 pub use interlude_events::Clock;
 
 /// Everything a stitcher is made of; every collaborator is given here (none is set later).
@@ -293,7 +316,8 @@ impl Stitcher {
 
     /// Schedules the decisions of a break that just appeared, for the channel's sessions that asked for a
     /// playlist within [`ACTIVE_TARGET_DURATIONS`] target durations (others are decided if and when they come
-    /// back, on request), each at its offset in the spread. One task per break walks them in order, and a
+    /// back, on request), each at its offset in the spread or before its player's next refresh, whichever
+    /// comes first ([`decision_delay`]). One task per break walks them in order, and a
     /// session that expired meanwhile is skipped: an abandoned session costs no decision.
     fn schedule_decisions(self: &Arc<Self>, new_break: NewBreak) {
         let NewBreak { channel, tracked } = new_break;
@@ -313,12 +337,14 @@ impl Stitcher {
         let now_ms = self.now().timestamp_millis();
         let sessions = self.sessions.for_channel(&channel);
         let total = sessions.len();
+        let target_ms = i64::try_from(target_secs.saturating_mul(1000)).unwrap_or(i64::MAX);
         let mut due: Vec<(Duration, std::sync::Weak<Session>)> = sessions
             .into_iter()
             .filter(|s| s.is_watching(now_ms, window_ms))
             .map(|s| {
+                let spread = self.decisions.spread_delay(&s.id, &tracked.id);
                 (
-                    self.decisions.spread_delay(&s.id, &tracked.id),
+                    decision_delay(spread, s.last_seen_ms(), now_ms, target_ms),
                     Arc::downgrade(&s),
                 )
             })

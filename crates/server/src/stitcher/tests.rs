@@ -635,3 +635,25 @@ async fn a_fix_that_loses_to_another_nodes_pod_is_replaced_before_the_playlist_i
         Some(theirs)
     );
 }
+
+#[test]
+fn a_session_due_back_soonest_is_decided_first_and_none_later_than_its_spread() {
+    use super::service::decision_delay;
+    let spread = Duration::from_millis(1_500);
+    let now = 100_000;
+    // Seen 5.8 s ago on a 6 s channel: back in 0.2 s, inside the lead: at once.
+    assert_eq!(
+        decision_delay(spread, now - 5_800, now, 6_000),
+        Duration::ZERO
+    );
+    // Seen 5 s ago: back in 1 s, decided half a second before that.
+    assert_eq!(
+        decision_delay(spread, now - 5_000, now, 6_000),
+        Duration::from_millis(500)
+    );
+    // Seen just now: back in 6 s, later than its place in the spread, which it keeps.
+    assert_eq!(decision_delay(spread, now, now, 6_000), spread);
+    // A clock that went backwards (seen "in the future") or an unknown target duration stay within the spread.
+    assert_eq!(decision_delay(spread, now + 60_000, now, 6_000), spread);
+    assert_eq!(decision_delay(spread, now - 1_000, now, 0), Duration::ZERO);
+}
