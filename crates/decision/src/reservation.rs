@@ -24,9 +24,11 @@
 //! ([`crate::engine::EngineConfig::reservation_ttl_secs`], minutes): the line item would stop short of its
 //! goal for that long near the end of a flight.
 //!
-//! A confirmed reservation keeps holding the viewer's caps until it would have expired: the viewer's counts
-//! a cap reads are prefetched when a decision starts, and counting an impression twice for that long errs on
-//! the side a cap is for.
+//! The viewer's caps are held the same way: a confirmed reservation holds them while it settles, then the
+//! counters a decision reads (the store's, or Redis's prefetched per viewer) count the impression instead.
+//! Held until expiry, a delivered impression would count twice for the reservation's whole TTL: a cap of two
+//! an hour would let a viewer see the ad once every five minutes at most (the demo's evenly paced campaign
+//! fell behind for that reason).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Mutex;
@@ -140,11 +142,12 @@ pub trait Reservations: Send + Sync {
 #[derive(Debug, Clone)]
 struct Entry {
     reservation: Reservation,
-    /// Confirmed: no longer pending, settling against the goal until `settled_at`, holding the viewer's caps
-    /// until the reservation's expiry.
+    /// Confirmed: no longer pending, settling against the goal and the viewer's caps until `settled_at`.
     confirmed: bool,
-    /// When a confirmed reservation stops counting against the goal.
+    /// When a confirmed reservation stops counting against the goal and the caps.
     settled_at: DateTime<Utc>,
+    /// Still holding the viewer's caps (until settled, expired or released).
+    holding: bool,
 }
 
 /// The pure reservation model.
@@ -207,25 +210,32 @@ impl ReservationBook {
 
     /// Drops the viewer's holds of `r`.
     fn unhold(&mut self, r: &Reservation) {
-        let Some((viewer, keys)) = hold_keys(r) else {
-            return;
-        };
-        let Some(held) = self.holds.get_mut(viewer) else {
-            return;
-        };
-        for key in keys {
-            if let Some(h) = held.get_mut(key) {
-                *h = h.saturating_sub(1);
-                if *h == 0 {
-                    held.remove(key);
-                }
+        unhold(&mut self.holds, r);
+    }
+}
+
+/// Drops the viewer's holds of `r` from `holds`.
+fn unhold(holds: &mut HashMap<String, HashMap<String, u64>>, r: &Reservation) {
+    let Some((viewer, keys)) = hold_keys(r) else {
+        return;
+    };
+    let Some(held) = holds.get_mut(viewer) else {
+        return;
+    };
+    for key in keys {
+        if let Some(h) = held.get_mut(key) {
+            *h = h.saturating_sub(1);
+            if *h == 0 {
+                held.remove(key);
             }
         }
-        if held.is_empty() {
-            self.holds.remove(viewer);
-        }
     }
+    if held.is_empty() {
+        holds.remove(viewer);
+    }
+}
 
+impl ReservationBook {
     /// Releases every reservation expired at `now` (and forgets confirmations past their memory); returns how
     /// many expired undelivered.
     pub fn expire(&mut self, now: DateTime<Utc>) -> u64 {
@@ -234,10 +244,16 @@ impl ReservationBook {
                 break;
             }
             self.by_settle.remove(&(at, id.clone()));
-            if let Some(entry) = self.entries.get(&id)
-                && let Some(c) = self.lines.get_mut(&entry.reservation.line_item_id)
-            {
-                c.settling = c.settling.saturating_sub(1);
+            if let Some(entry) = self.entries.get_mut(&id) {
+                if let Some(c) = self.lines.get_mut(&entry.reservation.line_item_id) {
+                    c.settling = c.settling.saturating_sub(1);
+                }
+                // Settled: the counters a decision reads show the impression now, so the viewer's caps count
+                // it there and no longer here (held on, a cap of 2 an hour would allow 1 per reservation TTL).
+                if entry.holding {
+                    entry.holding = false;
+                    unhold(&mut self.holds, &entry.reservation);
+                }
             }
         }
         let mut n = 0;
@@ -249,7 +265,9 @@ impl ReservationBook {
             let Some(entry) = self.entries.remove(&id) else {
                 continue;
             };
-            self.unhold(&entry.reservation);
+            if entry.holding {
+                self.unhold(&entry.reservation);
+            }
             let Some(c) = self.lines.get_mut(&entry.reservation.line_item_id) else {
                 continue;
             };
@@ -335,6 +353,7 @@ impl ReservationBook {
                 reservation: r,
                 confirmed: false,
                 settled_at: now,
+                holding: true,
             },
         );
         true

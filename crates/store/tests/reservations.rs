@@ -133,6 +133,34 @@ fn a_confirmed_reservation_settles_then_leaves_the_goal_to_the_counters(r: &dyn 
     );
 }
 
+fn a_confirmed_reservation_holds_the_viewers_caps_only_while_it_settles(r: &dyn Reservations) {
+    let (t0, later) = (t0(), t0() + TimeDelta::minutes(5));
+    let cap = |max, seen| [("line_item:li", max, seen)];
+    assert!(r.reserve(capped("a", "v1", later, &cap(2, 0)), 100, t0));
+    assert!(r.confirm("a", "li", t0));
+    let almost = t0 + CONFIRM_SETTLE - TimeDelta::milliseconds(1);
+    assert!(r.reserve(capped("b", "v1", later, &cap(2, 0)), 100, almost));
+    assert!(
+        !r.reserve(capped("c", "v1", later, &cap(2, 0)), 100, almost),
+        "a settles (the counters may not show it yet) and b pends: a cap of 2 is full"
+    );
+    let settled = t0 + CONFIRM_SETTLE;
+    assert!(
+        !r.reserve(capped("c", "v1", later, &cap(2, 1)), 100, settled),
+        "the counters show a; b pends"
+    );
+    assert!(r.confirm("b", "li", settled));
+    let both = settled + CONFIRM_SETTLE;
+    assert!(
+        r.reserve(capped("c", "v1", later, &cap(3, 2)), 100, both),
+        "a and b are counted once each, by the counters: a cap of 3 has room"
+    );
+    assert!(
+        !r.reserve(capped("d", "v1", later, &cap(3, 2)), 100, both),
+        "c's hold fills it"
+    );
+}
+
 fn caps_count_seen_plus_the_viewers_holds_per_key(r: &dyn Reservations) {
     let (t0, later) = (t0(), t0() + TimeDelta::minutes(5));
     let cap2 = [("line_item:li", 2, 0)];
@@ -399,6 +427,16 @@ fn book_a_confirmed_reservation_settles_then_leaves_the_goal_to_the_counters() {
 #[test]
 fn redis_a_confirmed_reservation_settles_then_leaves_the_goal_to_the_counters() {
     a_confirmed_reservation_settles_then_leaves_the_goal_to_the_counters(&*redis());
+}
+
+#[test]
+fn book_a_confirmed_reservation_holds_the_viewers_caps_only_while_it_settles() {
+    a_confirmed_reservation_holds_the_viewers_caps_only_while_it_settles(&*book());
+}
+
+#[test]
+fn redis_a_confirmed_reservation_holds_the_viewers_caps_only_while_it_settles() {
+    a_confirmed_reservation_holds_the_viewers_caps_only_while_it_settles(&*redis());
 }
 
 #[test]

@@ -434,6 +434,19 @@ pub(crate) async fn run(args: DemoArgs, mut config: AppConfig) -> anyhow::Result
     println!(
         "  playlist requests {playlists} ({errors} failed), ad segments fetched {ad_segments}"
     );
+    if let Ok(live) = interlude_server::telemetry::live_metrics() {
+        use interlude_server::telemetry::metrics::{
+            STITCHER_DECISIONS_AHEAD, STITCHER_DECISIONS_ON_REQUEST,
+        };
+        let ahead = live.counter(STITCHER_DECISIONS_AHEAD, &[]);
+        let waited = live.counter(STITCHER_DECISIONS_ON_REQUEST, &[]);
+        if ahead + waited > 0 {
+            println!(
+                "  pods decided ahead of the viewer's playlist {ahead}, while a playlist waited {waited} ({:.1} % ahead)",
+                100.0 * ahead as f64 / (ahead + waited) as f64
+            );
+        }
+    }
     println!("  ads started by viewers (ground truth)  {}", started.len());
     println!(
         "  impressions counted by the pipeline    {} (deduplicated, durably stored)",

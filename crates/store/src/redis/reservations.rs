@@ -9,9 +9,10 @@
 //! decision saw plus the viewer's pending holds stays under the cap. Layout (one Redis, or one hash slot group
 //! with `{interlude}` in the prefix on a cluster):
 //!
-//! - `{prefix}res:i:{ad_instance_id}` — string `p:{expiry ms}` while reserved (the key expires with the
-//!   reservation; the value lets a caller's clock ahead of Redis's see it expired), `d` once confirmed (kept
-//!   for [`CONFIRMED_MEMORY`], so a repeated confirmation counts once);
+//! - `{prefix}res:i:{ad_instance_id}` — string `p:{expiry ms}` while reserved, followed by the viewer's hold
+//!   keys one per line (the key expires with the reservation; the expiry lets a caller's clock ahead of
+//!   Redis's see it expired, the hold keys let a confirmation end the holds), `d` once confirmed (kept for
+//!   [`CONFIRMED_MEMORY`], so a repeated confirmation counts once);
 //! - `{prefix}res:p:{line_item}` — sorted set of the pending ad instances, scored by expiry (ms); the key
 //!   expires a day after its latest member, which leaves a day to count the expired ones;
 //! - `{prefix}res:s:{line_item}` — sorted set of the confirmed ad instances still settling, scored by the end
@@ -20,8 +21,9 @@
 //! - `{prefix}res:l:{line_item}` — hash `delivered`, `expired`, expiring [`LINE_TTL_SECS`] after its last write;
 //! - `{prefix}res:v:{viewer length}:{viewer}:{cap key}` — sorted set of the viewer's holds on one cap, scored
 //!   by expiry; the key expires with its latest member. The length makes the viewer part unambiguous: erasing
-//!   viewer `a` must not match the keys of viewer `a:b`. A confirmed instance keeps its holds until then (see
-//!   [`interlude_decision::reservation`] for why).
+//!   viewer `a` must not match the keys of viewer `a:b`. A confirmed instance's holds are re-scored to the
+//!   end of its settling, when the viewer's counters show the impression (see
+//!   [`interlude_decision::reservation`]).
 //!
 //! The engine decides synchronously on a CPU thread, so this adapter talks to Redis over blocking connections
 //! from a small pool (inside [`tokio::task::block_in_place`] on a multi-threaded runtime, so the other tasks of
@@ -63,7 +65,7 @@ local now = tonumber(ARGV[1])
 local exp = tonumber(ARGV[2])
 local held = redis.call('GET', KEYS[1])
 if held == 'd' then return 1 end
-if held and tonumber(string.sub(held, 3)) > now then return 1 end
+if held and tonumber(string.match(held, '^p:(%d+)')) > now then return 1 end
 local gone = redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
 if gone > 0 then
   redis.call('HINCRBY', KEYS[3], 'expired', gone)
@@ -80,8 +82,12 @@ local function hold(key, until_ms)
   if redis.call('PTTL', key) < until_ms - now then redis.call('PEXPIREAT', key, until_ms) end
 end
 hold(KEYS[2], exp + 86400000)
-for k = 5, #KEYS do hold(KEYS[k], exp) end
-redis.call('SET', KEYS[1], 'p:' .. ARGV[2], 'PXAT', exp)
+local names = {'p:' .. ARGV[2]}
+for k = 5, #KEYS do
+  hold(KEYS[k], exp)
+  names[#names + 1] = KEYS[k]
+end
+redis.call('SET', KEYS[1], table.concat(names, '\n'), 'PXAT', exp)
 return 1
 ";
 
@@ -108,7 +114,7 @@ while a <= #ARGV do
   local holds = {}
   for j = 1, nh do holds[j] = KEYS[k + 3 + j] end
   local held = redis.call('GET', inst)
-  local known = held == 'd' or (held and tonumber(string.sub(held, 3)) > now)
+  local known = held == 'd' or (held and tonumber(string.match(held, '^p:(%d+)')) > now)
   if not known then
     local gone = redis.call('ZREMRANGEBYSCORE', pending, '-inf', now)
     if gone > 0 then
@@ -132,8 +138,12 @@ while a <= #ARGV do
       if redis.call('PTTL', key) < until_ms - now then redis.call('PEXPIREAT', key, until_ms) end
     end
     hold(pending, exp + 86400000)
-    for j = 1, nh do hold(holds[j], exp) end
-    redis.call('SET', inst, 'p:' .. ARGV[a + 1], 'PXAT', exp)
+    local names = {'p:' .. ARGV[a + 1]}
+    for j = 1, nh do
+      hold(holds[j], exp)
+      names[#names + 1] = holds[j]
+    end
+    redis.call('SET', inst, table.concat(names, '\n'), 'PXAT', exp)
     done[#done + 1] = {id, pending, holds, inst}
   end
   k = k + 4 + nh
@@ -142,8 +152,9 @@ end
 return 0
 ";
 
-/// KEYS: instance, pending, line, settling. ARGV: now, confirmed memory, id, line TTL, settle (ms). A pending
-/// reservation moves to settling until `now + settle` (or its expiry, if sooner).
+/// KEYS: instance, pending, line, settling, then the viewer's hold keys (read from the instance's value).
+/// ARGV: now, confirmed memory, id, line TTL, settle (ms). A pending reservation moves to settling until
+/// `now + settle` (or its expiry, if sooner), and its holds on the viewer's caps end then too.
 const CONFIRM: &str = r"
 if redis.call('GET', KEYS[1]) == 'd' then return 0 end
 local now = tonumber(ARGV[1])
@@ -155,6 +166,9 @@ if exp then
   local until_ms = math.min(tonumber(exp), now + tonumber(ARGV[5]))
   redis.call('ZADD', KEYS[4], until_ms, ARGV[3])
   if redis.call('PTTL', KEYS[4]) < until_ms - now then redis.call('PEXPIREAT', KEYS[4], until_ms) end
+  for k = 5, #KEYS do
+    if redis.call('ZSCORE', KEYS[k], ARGV[3]) then redis.call('ZADD', KEYS[k], 'XX', until_ms, ARGV[3]) end
+  end
 end
 redis.call('HINCRBY', KEYS[3], 'delivered', 1)
 redis.call('EXPIRE', KEYS[3], ARGV[4])
@@ -395,11 +409,18 @@ impl RedisReservations {
     }
 
     fn try_confirm(&self, id: &str, line_item: &str, now: DateTime<Utc>) -> RedisResult<bool> {
-        let mut call = self.confirm.key(self.instance_key(id));
+        let instance = self.instance_key(id);
+        // The viewer's hold keys, as the reserve recorded them after the expiry (`p:{ms}\n{key}…`): read first
+        // so the script names every key it touches (cluster-safe); they never change for an instance.
+        let held: Option<String> = self.with_conn(|c| redis::cmd("GET").arg(&instance).query(c))?;
+        let mut call = self.confirm.key(&instance);
         call.key(self.pending_key(line_item))
             .key(self.line_key(line_item))
-            .key(self.settling_key(line_item))
-            .arg(millis(now))
+            .key(self.settling_key(line_item));
+        for key in held.iter().flat_map(|v| v.split('\n').skip(1)) {
+            call.key(key);
+        }
+        call.arg(millis(now))
             .arg(CONFIRMED_MEMORY.num_milliseconds())
             .arg(id)
             .arg(LINE_TTL_SECS)
