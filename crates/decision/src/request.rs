@@ -231,4 +231,11 @@ pub trait PodSource: Send + Sync {
     fn served(&self, ad: &PodAd) {
         let _ = ad;
     }
+
+    /// Told that `ad`, from a pod this source decided, is left out of the pod the viewer gets (its creative
+    /// would not stitch, or is not conditioned yet): what it reserved (goal, the viewer's caps) is given
+    /// back, so an ad that cannot play does not hold its line item off the next viewers. Must not block.
+    fn dropped(&self, ad: &PodAd) {
+        let _ = ad;
+    }
 }

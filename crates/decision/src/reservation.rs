@@ -115,6 +115,10 @@ pub trait Reservations: Send + Sync {
     /// Gives back the room of `reservation`, reserved by this decision and then left out of its pod (another
     /// ad of the pod was refused and the pod chosen again). A confirmed one stays.
     fn release(&self, reservation: &Reservation, now: DateTime<Utc>);
+    /// Gives back the room of the reservation of `ad_instance_id` (line item `line_item_id`), found by its id:
+    /// an ad decided into a pod that is not served after all (its creative would not stitch). A confirmed
+    /// one stays; an unknown one is nothing to do.
+    fn release_instance(&self, ad_instance_id: &str, line_item_id: &str, now: DateTime<Utc>);
     /// Reserves every ad of a pod, each against its goal (as [`Reservations::reserve`]), all or none: the
     /// index of the first one refused, with nothing of the pod left reserved, or `None` when all were.
     /// Ads of one pod count against each other (two line items of one campaign under a campaign cap of 1).
@@ -455,6 +459,15 @@ impl Reservations for Mutex<ReservationBook> {
     fn release(&self, reservation: &Reservation, now: DateTime<Utc>) {
         if let Ok(mut b) = self.lock() {
             b.release(reservation, now);
+        }
+    }
+
+    fn release_instance(&self, ad_instance_id: &str, _line_item_id: &str, now: DateTime<Utc>) {
+        if let Ok(mut b) = self.lock() {
+            let held = b.entries.get(ad_instance_id).map(|e| e.reservation.clone());
+            if let Some(r) = held {
+                b.release(&r, now);
+            }
         }
     }
 

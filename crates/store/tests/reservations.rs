@@ -161,6 +161,28 @@ fn a_confirmed_reservation_holds_the_viewers_caps_only_while_it_settles(r: &dyn 
     );
 }
 
+fn an_ad_left_out_after_its_decision_gives_its_room_back_by_id(r: &dyn Reservations) {
+    let (t0, later) = (t0(), t0() + TimeDelta::minutes(5));
+    let cap1 = [("line_item:li", 1, 0)];
+    assert!(r.reserve(capped("a", "v1", later, &cap1), 1, t0));
+    assert!(
+        !r.reserve(capped("b", "v2", later, &cap1), 1, t0),
+        "a goal of 1 is held by a"
+    );
+    // The stitcher could not play a: released by its id alone, goal and cap.
+    r.release_instance("a", "li", t0);
+    assert_eq!(r.consumption("li", t0).pending, 0);
+    assert!(
+        r.reserve(capped("c", "v1", later, &cap1), 2, t0),
+        "v1's cap is free"
+    );
+    // A confirmed one stays; an unknown id is nothing to do.
+    assert!(r.confirm("c", "li", t0));
+    r.release_instance("c", "li", t0);
+    r.release_instance("nobody", "li", t0);
+    assert_eq!(r.consumption("li", t0).settling, 1);
+}
+
 fn caps_count_seen_plus_the_viewers_holds_per_key(r: &dyn Reservations) {
     let (t0, later) = (t0(), t0() + TimeDelta::minutes(5));
     let cap2 = [("line_item:li", 2, 0)];
@@ -437,6 +459,16 @@ fn book_a_confirmed_reservation_holds_the_viewers_caps_only_while_it_settles() {
 #[test]
 fn redis_a_confirmed_reservation_holds_the_viewers_caps_only_while_it_settles() {
     a_confirmed_reservation_holds_the_viewers_caps_only_while_it_settles(&*redis());
+}
+
+#[test]
+fn book_an_ad_left_out_after_its_decision_gives_its_room_back_by_id() {
+    an_ad_left_out_after_its_decision_gives_its_room_back_by_id(&*book());
+}
+
+#[test]
+fn redis_an_ad_left_out_after_its_decision_gives_its_room_back_by_id() {
+    an_ad_left_out_after_its_decision_gives_its_room_back_by_id(&*redis());
 }
 
 #[test]

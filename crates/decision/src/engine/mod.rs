@@ -294,6 +294,14 @@ impl Engine {
         self.has_tags
     }
 
+    /// Gives back the reservation of `ad`, decided by this engine and then not served
+    /// ([`crate::request::PodSource::dropped`]).
+    pub fn release_ad(&self, ad: &PodAd, now: DateTime<Utc>) {
+        if let (Some(reservations), Some(line_item)) = (&self.reservations, &ad.line_item_id) {
+            reservations.release_instance(&ad.ad_instance_id, line_item, now);
+        }
+    }
+
     /// Where decided ads are reserved, when they are.
     pub fn reservations(&self) -> Option<&Arc<dyn Reservations>> {
         self.reservations.as_ref()

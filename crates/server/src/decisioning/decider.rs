@@ -829,6 +829,11 @@ impl PodSource for Decider {
             crate::pixels::auction_of(won, None),
         );
     }
+
+    /// Its reservation given back: the ad will not play for this viewer.
+    fn dropped(&self, ad: &interlude_decision::PodAd) {
+        self.engine().release_ad(ad, self.now());
+    }
 }
 
 #[cfg(test)]

@@ -234,6 +234,7 @@ impl Decisions {
                 // Offered only as a file to transcode: stitched once conditioned for this channel.
                 let Some(conditioned) = self.conditioned(session, tracked, &snapshot, &ad).await
                 else {
+                    self.pods.dropped(&ad);
                     continue;
                 };
                 planned.push(PlannedAd {
@@ -256,6 +257,7 @@ impl Decisions {
                     content.variant.bandwidth,
                     content.variant.resolution,
                 ) else {
+                    self.pods.dropped(&ad);
                     continue 'ads;
                 };
                 let media = match channels
@@ -271,18 +273,25 @@ impl Decisions {
                         } else {
                             tracing::warn!(creative = %ad.creative_id, %error, "Creative unusable; skipped.");
                         }
+                        self.pods.dropped(&ad);
                         continue 'ads;
                     }
                 };
                 match &canonical {
                     None => canonical = Some(media.micros.clone()),
                     // Renditions must line up segment for segment, or players switching variants mid-ad break.
-                    Some(c) if c.len() != media.micros.len() => continue 'ads,
+                    Some(c) if c.len() != media.micros.len() => {
+                        self.pods.dropped(&ad);
+                        continue 'ads;
+                    }
                     Some(_) => {}
                 }
                 segment_urls.push(media.urls.clone());
             }
-            let Some(micros) = canonical else { continue };
+            let Some(micros) = canonical else {
+                self.pods.dropped(&ad);
+                continue;
+            };
             planned.push(PlannedAd {
                 ad_instance_id: ad.ad_instance_id.clone(),
                 segment_micros: micros.to_vec(),
@@ -301,6 +310,9 @@ impl Decisions {
             },
             Err(error) => {
                 tracing::warn!(%error, "Pod unusable; filling with slate.");
+                for ad in &resolved {
+                    self.pods.dropped(&ad.ad);
+                }
                 slate_decision(slate)
             }
         }

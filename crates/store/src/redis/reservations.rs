@@ -432,6 +432,27 @@ impl RedisReservations {
         Ok(done == 1)
     }
 
+    /// [`Reservations::release_instance`]: the hold keys come from the instance's value, as in
+    /// [`RedisReservations::try_confirm`].
+    fn try_release_instance(&self, id: &str, line_item: &str) -> RedisResult<()> {
+        let instance = self.instance_key(id);
+        let held: Option<String> = self.with_conn(|c| redis::cmd("GET").arg(&instance).query(c))?;
+        let Some(held) = held.filter(|v| v.starts_with("p:")) else {
+            return Ok(());
+        };
+        let mut call = self.release.key(&instance);
+        call.key(self.pending_key(line_item));
+        for key in held.split('\n').skip(1) {
+            call.key(key);
+        }
+        call.arg(id);
+        let _: i64 = self.with_conn(|c| call.invoke(c))?;
+        if let Ok(mut cache) = self.cache.lock() {
+            cache.remove(line_item);
+        }
+        Ok(())
+    }
+
     fn try_release(&self, r: &Reservation) -> RedisResult<()> {
         let mut call = self.release.key(self.instance_key(&r.ad_instance_id));
         call.key(self.pending_key(&r.line_item_id));
@@ -537,6 +558,12 @@ impl Reservations for RedisReservations {
                 tracing::warn!(error = %e, %ad_instance_id, "Delivery not confirmed: Redis failed.");
                 false
             }
+        }
+    }
+
+    fn release_instance(&self, ad_instance_id: &str, line_item_id: &str, _now: DateTime<Utc>) {
+        if let Err(e) = self.try_release_instance(ad_instance_id, line_item_id) {
+            tracing::warn!(error = %e, %ad_instance_id, "Reservation not released: Redis failed.");
         }
     }
 
