@@ -41,12 +41,74 @@ impl PodSource for IssuingPodSource {
     fn served(&self, ad: &interlude_decision::PodAd) {
         self.inner.served(ad);
     }
+
+    /// Passed on under the id the inner source decided (and reserved) it by.
+    fn dropped(&self, ad: &interlude_decision::PodAd) {
+        let base = interlude_events::token::Keyring::issued_base(&ad.ad_instance_id);
+        if base == ad.ad_instance_id {
+            self.inner.dropped(ad);
+        } else {
+            let mut decided = ad.clone();
+            decided.ad_instance_id = base.to_owned();
+            self.inner.dropped(&decided);
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::stitcher::pods::ConfiguredPodSource;
+
+    /// Remembers the ids it is told were dropped.
+    struct Recording(std::sync::Mutex<Vec<String>>);
+
+    impl PodSource for Recording {
+        fn pod(&self, _: PodRequest) -> PodFuture<'_> {
+            Box::pin(async { Ok(interlude_decision::Pod::default()) })
+        }
+
+        fn dropped(&self, ad: &interlude_decision::PodAd) {
+            if let Ok(mut d) = self.0.lock() {
+                d.push(ad.ad_instance_id.clone());
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_dropped_ad_reaches_the_inner_source_under_the_id_it_decided() {
+        let keys = Arc::new(interlude_events::token::Keyring::new(
+            3,
+            b"instances-test-key-0123456789abcdef".to_vec(),
+        ));
+        let creatives = vec![crate::stitcher::config::CreativeConfig {
+            id: "ad15".into(),
+            duration_secs: 15.0,
+            renditions: Vec::new(),
+        }];
+        let decided = ConfiguredPodSource::new(&creatives, 0.5)
+            .pod(PodRequest {
+                channel: "live1".into(),
+                session_id: "s-9".into(),
+                break_id: "b1".into(),
+                duration_secs: Some(30.0),
+                viewer: interlude_decision::ViewerContext::default(),
+            })
+            .await
+            .unwrap();
+        let mut ad = decided.ads[0].clone();
+        let base = ad.ad_instance_id.clone();
+        ad.ad_instance_id = keys.issue_instance("s-9", &base);
+        assert_ne!(ad.ad_instance_id, base);
+        let inner = Arc::new(Recording(std::sync::Mutex::new(Vec::new())));
+        let issuer_keys = keys.clone();
+        let source = IssuingPodSource::new(
+            inner.clone(),
+            Arc::new(move |s, id| issuer_keys.issue_instance(s, id)),
+        );
+        source.dropped(&ad);
+        assert_eq!(*inner.0.lock().unwrap(), [base]);
+    }
 
     #[tokio::test]
     async fn every_ad_of_a_pod_gets_an_issued_id() {

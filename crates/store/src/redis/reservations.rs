@@ -11,8 +11,8 @@
 //!
 //! - `{prefix}res:i:{ad_instance_id}` — string `p:{expiry ms}` while reserved, followed by the viewer's hold
 //!   keys one per line (the key expires with the reservation; the expiry lets a caller's clock ahead of
-//!   Redis's see it expired, the hold keys let a confirmation end the holds), `d` once confirmed (kept for
-//!   [`CONFIRMED_MEMORY`], so a repeated confirmation counts once);
+//!   Redis's see it expired, the hold keys let a confirmation end the holds; erasing a viewer takes its
+//!   keys out), `d` once confirmed (kept for [`CONFIRMED_MEMORY`], so a repeated confirmation counts once);
 //! - `{prefix}res:p:{line_item}` — sorted set of the pending ad instances, scored by expiry (ms); the key
 //!   expires a day after its latest member, which leaves a day to count the expired ones;
 //! - `{prefix}res:s:{line_item}` — sorted set of the confirmed ad instances still settling, scored by the end
@@ -503,11 +503,44 @@ impl RedisReservations {
                 }
             })?;
             if !keys.is_empty() {
+                self.scrub_instances(&keys)?;
                 let n: u64 = self.with_conn(|c| redis::cmd("DEL").arg(&keys).query(c))?;
                 deleted += n;
             }
         }
         Ok(deleted)
+    }
+
+    /// Removes the hold keys `keys` (one erased viewer's) from the values of the instances they hold, which
+    /// name them for confirmation: the members of a hold set are those instances. The rest of each value
+    /// (its expiry, other keys) and its time to live stay.
+    fn scrub_instances(&self, keys: &[String]) -> RedisResult<()> {
+        let gone: std::collections::HashSet<&str> = keys.iter().map(String::as_str).collect();
+        for key in keys {
+            let members: Vec<String> =
+                self.with_conn(|c| redis::cmd("ZRANGE").arg(key).arg(0).arg(-1).query(c))?;
+            for id in members {
+                let instance = self.instance_key(&id);
+                let value: Option<String> =
+                    self.with_conn(|c| redis::cmd("GET").arg(&instance).query(c))?;
+                let Some(value) = value.filter(|v| v.starts_with("p:")) else {
+                    continue;
+                };
+                let kept: Vec<&str> = value.split('\n').filter(|l| !gone.contains(l)).collect();
+                let kept = kept.join("\n");
+                if kept != value {
+                    let _: () = self.with_conn(|c| {
+                        redis::cmd("SET")
+                            .arg(&instance)
+                            .arg(&kept)
+                            .arg("KEEPTTL")
+                            .arg("XX")
+                            .query(c)
+                    })?;
+                }
+            }
+        }
+        Ok(())
     }
 
     fn try_consumption(&self, line_item: &str, now: DateTime<Utc>) -> RedisResult<Consumption> {
