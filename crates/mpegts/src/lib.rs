@@ -4,6 +4,14 @@
 //! stitcher's proxy mode, so an ad segment's timestamps continue from the content it replaces (players and
 //! decoders that ignore `EXT-X-DISCONTINUITY`, such as ffmpeg's HLS demuxer, then play a break seamlessly).
 //! 33-bit values wrap as the standard says. Input is untrusted: malformed packets are skipped, never a panic.
+//! The proxy also fits each item's AAC audio to its video span frame by frame ([`fit_audio`]), so audio
+//! neither overlaps nor leaves gaps at item boundaries.
+
+mod adts;
+mod audio;
+mod psi;
+
+pub use audio::{AudioWindow, audio_frames, audio_span, fit_audio, trim_audio};
 
 /// PTS/DTS/PCR base values wrap at 2^33.
 pub const WRAP: u64 = 1 << 33;
@@ -44,7 +52,7 @@ pub fn shift_timestamps(ts: &mut [u8], offset: u64) {
 }
 
 /// Reads a 5-byte PTS/DTS field.
-fn read_pts(b: &[u8]) -> u64 {
+pub(crate) fn read_pts(b: &[u8]) -> u64 {
     (u64::from(b[0] >> 1) & 0x7) << 30
         | u64::from(b[1]) << 22
         | u64::from(b[2] >> 1) << 15
@@ -53,7 +61,11 @@ fn read_pts(b: &[u8]) -> u64 {
 }
 
 fn shift_pts(b: &mut [u8], offset: u64) {
-    let value = (read_pts(b) + offset) % WRAP;
+    write_pts(b, (read_pts(b) + offset) % WRAP);
+}
+
+/// Writes `value` (below [`WRAP`]) into a 5-byte PTS/DTS field.
+pub(crate) fn write_pts(b: &mut [u8], value: u64) {
     // Keep the 4-bit prefix ('0010'/'0011'/'0001') and the marker bits.
     b[0] = (b[0] & 0xF1) | (((value >> 30) as u8 & 0x7) << 1);
     b[1] = (value >> 22) as u8;
