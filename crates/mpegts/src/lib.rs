@@ -5,13 +5,16 @@
 //! decoders that ignore `EXT-X-DISCONTINUITY`, such as ffmpeg's HLS demuxer, then play a break seamlessly).
 //! 33-bit values wrap as the standard says. Input is untrusted: malformed packets are skipped, never a panic.
 //! The proxy also fits each item's AAC audio to its video span frame by frame ([`fit_audio`]), so audio
-//! neither overlaps nor leaves gaps at item boundaries.
+//! neither overlaps nor leaves gaps at item boundaries, and sets each item segment's continuity counters to
+//! continue the content's ([`set_counters`]).
 
 mod adts;
 mod audio;
+mod counters;
 mod psi;
 
 pub use audio::{AudioWindow, audio_frames, audio_span, fit_audio, trim_audio};
+pub use counters::{Counters, first_counters, last_counters, set_counters};
 
 /// PTS/DTS/PCR base values wrap at 2^33.
 pub const WRAP: u64 = 1 << 33;

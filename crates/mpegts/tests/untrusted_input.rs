@@ -2,8 +2,8 @@
 //! and a shift must be exactly undone by the opposite shift (only timestamp bits ever change).
 
 use interlude_mpegts::{
-    AudioWindow, WRAP, audio_frames, audio_span, first_pts, fit_audio, offset_between,
-    shift_timestamps, truncate,
+    AudioWindow, Counters, WRAP, audio_frames, audio_span, first_counters, first_pts, fit_audio,
+    last_counters, offset_between, set_counters, shift_timestamps, truncate,
 };
 use proptest::prelude::*;
 
@@ -37,7 +37,8 @@ fn packets() -> impl Strategy<Value = Vec<u8>> {
 /// A real segment with audio: its tables, PES headers and ADTS headers are where corruption hurts most.
 const AD: &[u8] = include_bytes!("../../../assets/ads/ad15/r0/000.ts");
 
-/// Fits audio to an arbitrary window, padded at both edges, and checks the result is still whole packets.
+/// Fits audio to an arbitrary window, padded at both edges, sets arbitrary continuity counters on the result,
+/// and checks both are still whole packets; returns the fitted segment.
 fn fit_anywhere(bytes: &[u8], start: u64, length: u64) -> Vec<u8> {
     let window = AudioWindow {
         start: start % WRAP,
@@ -48,8 +49,18 @@ fn fit_anywhere(bytes: &[u8], start: u64, length: u64) -> Vec<u8> {
     let out = fit_audio(bytes, &window);
     let _ = audio_span(&out);
     let _ = audio_frames(&out);
+    let counters: Vec<Counters> = first_counters(&out)
+        .into_iter()
+        .chain(last_counters(&out))
+        .map(|(pid, cc)| Counters {
+            pid,
+            first: cc ^ (length as u8),
+            last: cc.wrapping_add(start as u8),
+        })
+        .collect();
+    let renumbered = set_counters(&out, &counters);
     assert!(
-        bytes.len() % 188 != 0 || out.len() % 188 == 0,
+        bytes.len() % 188 != 0 || (out.len() % 188 == 0 && renumbered.len() % 188 == 0),
         "a packet was cut"
     );
     out
