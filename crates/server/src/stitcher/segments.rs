@@ -19,7 +19,8 @@ use super::beacons::BeaconSink;
 use super::channel::{Channel, NewBreak};
 use super::channels::Channels;
 use super::config::{AdDelivery, StitcherConfig};
-use super::proxy::{Anchors, SegmentCache, fetch, reference_pts, retimed, ticks};
+use super::proxy::{Anchors, BreakStart, SegmentCache, fetch, reference_pts, retimed, ticks};
+use super::seams::{ItemPlace, audio_window, counters};
 use super::session::{Session, SessionMode};
 
 /// Where an ad segment request leads: the creative's URL, and where the segment sits in the break.
@@ -30,6 +31,11 @@ struct AdSegmentTarget {
     first_url: String,
     /// Microseconds from the break start to the ad's start (the segment keeps its place within the ad).
     ad_start_micros: u64,
+    /// The ad's duration.
+    ad_micros: u64,
+    /// The segment is the ad's first, its last.
+    first: bool,
+    last: bool,
     tracked: TrackedBreak,
 }
 
@@ -265,6 +271,9 @@ impl Segments {
                 url,
                 first_url,
                 ad_start_micros: ad_start,
+                ad_micros: total,
+                first: segment == 0,
+                last,
                 tracked: tracked.clone(),
             });
         }
@@ -285,9 +294,9 @@ impl Segments {
         let entry = channels.entry(&session.channel)?;
         let first = proxy.segments.get(&target.first_url).await?;
         let bytes = proxy.segments.get(&target.url).await?;
-        let anchor = proxy
+        let start = proxy
             .anchors
-            .anchor(
+            .start(
                 &entry.channel,
                 &target.tracked,
                 rendition,
@@ -295,12 +304,72 @@ impl Segments {
                 origin_timeout(&entry.channel),
             )
             .await;
-        Ok(retimed(
+        let bytes = retimed(
             &bytes,
             reference_pts(&first),
-            anchor,
+            start.as_ref().map(|s| s.video),
             target.ad_start_micros,
-        ))
+        );
+        let place = ItemPlace {
+            start_micros: target.ad_start_micros,
+            micros: target.ad_micros,
+            opens: target.first,
+            closes: target.last,
+        };
+        Ok(self
+            .fit_audio(
+                proxy,
+                &entry.channel,
+                &target.tracked,
+                rendition,
+                start,
+                place,
+                bytes,
+            )
+            .await)
+    }
+
+    /// Proxy mode: `bytes` (an item's segment, retimed) with its audio fitted to the item's place (see
+    /// `proxy::audio_window`) and its continuity counters continuing the break (`proxy::counters`); unchanged
+    /// without a break anchor.
+    #[allow(clippy::too_many_arguments)] // one call per item kind; a struct would only rename them
+    async fn fit_audio(
+        &self,
+        proxy: &Proxy,
+        channel: &Channel,
+        tracked: &TrackedBreak,
+        rendition: usize,
+        start: Option<BreakStart>,
+        place: ItemPlace,
+        bytes: bytes::Bytes,
+    ) -> bytes::Bytes {
+        let Some(start) = start else {
+            return bytes;
+        };
+        // An item ending within this of the break's end is its last: the content resumes after it.
+        const SLACK_MICROS: u64 = 250_000;
+        let item_end = place.start_micros + place.micros;
+        let ends_break = place.closes
+            && tracked.is_ended()
+            && item_end + SLACK_MICROS >= tracked.elapsed_micros();
+        let end = if ends_break {
+            let video_end = (start.video + ticks(item_end)) % interlude_mpegts::WRAP;
+            let timeout = origin_timeout(channel);
+            proxy
+                .anchors
+                .end(channel, tracked, rendition, video_end, &self.http, timeout)
+                .await
+        } else {
+            None
+        };
+        let window = audio_window(
+            &start,
+            place,
+            ends_break,
+            end.as_ref().and_then(|e| e.audio),
+        );
+        let fitted = interlude_mpegts::fit_audio(&bytes, &window);
+        interlude_mpegts::set_counters(&fitted, &counters(&start, end.as_ref())).into()
     }
 
     /// Proxy mode: the slate segment playing `offset_micros` into the break starting at media sequence
@@ -327,9 +396,9 @@ impl Segments {
             .find(|b| b.start_msn == break_msn)
             .ok_or(StitchError::UnknownAdSegment)?;
         let bytes = proxy.segments.get(&url).await?;
-        let anchor = proxy
+        let start = proxy
             .anchors
-            .anchor(
+            .start(
                 &entry.channel,
                 tracked,
                 rendition,
@@ -337,11 +406,33 @@ impl Segments {
                 origin_timeout(&entry.channel),
             )
             .await;
-        let bytes = retimed(&bytes, reference_pts(&bytes), anchor, offset_micros);
+        let mut bytes = retimed(
+            &bytes,
+            reference_pts(&bytes),
+            start.as_ref().map(|s| s.video),
+            offset_micros,
+        );
         if duration_micros + 1_000 < slate_micros {
-            return Ok(truncate(&bytes, duration_micros * 9 / 100).into());
+            bytes = truncate(&bytes, duration_micros * 9 / 100).into();
         }
-        Ok(bytes)
+        // Each slate segment is an item of its own: its audio covers exactly its (possibly cut) video.
+        let place = ItemPlace {
+            start_micros: offset_micros,
+            micros: duration_micros.min(slate_micros),
+            opens: true,
+            closes: true,
+        };
+        Ok(self
+            .fit_audio(
+                proxy,
+                &entry.channel,
+                tracked,
+                rendition,
+                start,
+                place,
+                bytes,
+            )
+            .await)
     }
 }
 

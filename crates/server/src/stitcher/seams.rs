@@ -1,0 +1,167 @@
+//! Where a stitched item's audio and continuity counters must lie so that every seam of a proxied break plays
+//! like the content it replaces (issue 24): pure functions of the break's measured edges (`proxy::BreakStart`,
+//! `proxy::BreakEnd`) and the item's place, applied by `segments` with `interlude_mpegts::fit_audio` and
+//! `interlude_mpegts::set_counters`.
+//!
+//! Audio: an item's audio covers its video span on the shifted timeline, except at the break's edges, where it
+//! meets the content's audio (which leads its video by a few frames at every content segment boundary): the
+//! first item's audio starts where the content's stops, the last item's ends where the content's resumes.
+//! Continuity counters (ISO/IEC 13818-1 §2.4.3.3): every segment of the break starts each PES PID at the
+//! counter the content would have continued with and ends one before it, so segments chain whatever their
+//! order; the break's last segment ends where the content after it continues.
+
+use interlude_mpegts::{AudioWindow, Counters, WRAP};
+
+use super::proxy::{BreakEnd, BreakStart, ticks};
+
+/// Where one stitched item sits in its break (microseconds from the break start) and which of its edges a
+/// segment carries.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ItemPlace {
+    /// The item's start in the break.
+    pub(crate) start_micros: u64,
+    /// The item's duration.
+    pub(crate) micros: u64,
+    /// The segment is the item's first.
+    pub(crate) opens: bool,
+    /// The segment is the item's last.
+    pub(crate) closes: bool,
+}
+
+/// The audio window of an item's segment: the item's video span on the shifted timeline, widened at the
+/// break's start to where the content's audio stops, and at its end cut to `audio_end`, where the content's
+/// audio resumes (when measured). `ends_break` says the item is the break's last.
+pub(crate) fn audio_window(
+    start: &BreakStart,
+    place: ItemPlace,
+    ends_break: bool,
+    audio_end: Option<u64>,
+) -> AudioWindow {
+    let video_start = (start.video + ticks(place.start_micros)) % WRAP;
+    let video_end = (video_start + ticks(place.micros)) % WRAP;
+    AudioWindow {
+        start: match start.audio {
+            Some(audio) if place.start_micros == 0 => audio,
+            _ => video_start,
+        },
+        end: match audio_end {
+            Some(audio) if ends_break => audio,
+            _ => video_end,
+        },
+        pad_start: place.opens,
+        pad_end: place.closes,
+    }
+}
+
+/// The continuity counters of an item's segment: each PES PID starts where the content would have continued at
+/// the break, and ends one step before that again, so the next segment of the break starts the same way (its
+/// packet count made a multiple of 16); the break's last segment ends where the content after it continues.
+pub(crate) fn counters(start: &BreakStart, end: Option<&BreakEnd>) -> Vec<Counters> {
+    start
+        .counters
+        .iter()
+        .map(|&(pid, first)| {
+            let resumes = end.and_then(|e| e.counters.iter().find(|(p, _)| *p == pid));
+            Counters {
+                pid,
+                first,
+                last: resumes.map_or(first.wrapping_sub(1) & 0x0F, |&(_, cc)| cc),
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+
+    use crate::stitcher::proxy::{reference_pts, retimed};
+
+    /// A break whose first video frame is at 10 s, after content whose audio leads by 80 ms.
+    fn break_start() -> BreakStart {
+        BreakStart {
+            video: 900_000,
+            audio: Some(900_000 - 7_200),
+            counters: vec![(256, 3), (257, 0)],
+        }
+    }
+
+    fn place(start_micros: u64, micros: u64) -> ItemPlace {
+        ItemPlace {
+            start_micros,
+            micros,
+            opens: true,
+            closes: true,
+        }
+    }
+
+    #[test]
+    fn audio_meets_the_content_at_the_break_edges_and_the_video_elsewhere() {
+        let start = break_start();
+        let first = audio_window(&start, place(0, 15_000_000), false, None);
+        assert_eq!((first.start, first.end), (892_800, 900_000 + 1_350_000));
+        assert!(first.pad_start && first.pad_end);
+        let middle = audio_window(&start, place(15_000_000, 2_000_000), false, None);
+        assert_eq!((middle.start, middle.end), (2_250_000, 2_430_000));
+        let last = audio_window(&start, place(17_000_000, 2_000_000), true, Some(2_602_800));
+        assert_eq!((last.start, last.end), (2_430_000, 2_602_800));
+        let unmeasured = audio_window(&start, place(17_000_000, 2_000_000), true, None);
+        assert_eq!(
+            unmeasured.end, 2_610_000,
+            "the video's end without a measurement"
+        );
+    }
+
+    #[test]
+    fn every_segment_continues_the_break_and_the_last_meets_the_content() {
+        let start = break_start();
+        let inside = counters(&start, None);
+        assert_eq!(
+            inside,
+            vec![
+                Counters {
+                    pid: 256,
+                    first: 3,
+                    last: 2
+                },
+                Counters {
+                    pid: 257,
+                    first: 0,
+                    last: 15
+                },
+            ]
+        );
+        let end = BreakEnd {
+            audio: None,
+            counters: vec![(256, 9)],
+        };
+        let last = counters(&start, Some(&end));
+        assert_eq!(
+            last[0],
+            Counters {
+                pid: 256,
+                first: 3,
+                last: 9
+            }
+        );
+        assert_eq!(
+            last[1], inside[1],
+            "a PID the end does not name ends as inside"
+        );
+    }
+
+    #[test]
+    fn an_ad_opening_a_break_plays_silence_until_its_own_audio() {
+        let file = Bytes::from_static(include_bytes!("../../../../assets/ads/ad15/r0/000.ts"));
+        let start = break_start();
+        let out = retimed(&file, reference_pts(&file), Some(start.video), 0);
+        let window = audio_window(&start, place(0, 15_000_000), false, None);
+        let fitted = interlude_mpegts::fit_audio(&out, &window);
+        let frames = interlude_mpegts::audio_frames(&fitted);
+        // The ad's own audio starts a frame (1920 ticks) before its video; 5280 ticks are left to the content's
+        // audio, two whole frames of silence fill them.
+        assert_eq!(frames.first(), Some(&(900_000 - 1_920 - 2 * 1_920)));
+        assert!(frames.windows(2).all(|w| w[1] - w[0] == 1_920));
+    }
+}
