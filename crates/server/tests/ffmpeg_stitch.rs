@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use common::{new_session, start, start_over, until_channel_time};
 use interlude_server::stitcher::config::AdDelivery;
+use interlude_sim::clock::Clock;
 use interlude_sim::tools;
 
 fn extinf_total(playlist: &str) -> f64 {
@@ -280,15 +281,20 @@ async fn seam_warnings(delivery: AdDelivery) -> Vec<(usize, usize, usize, usize)
     let creatives = [("ad15", 15.0, "ads/ad15"), ("ad15b", 15.0, "ads/ad15")];
     let run = start_over(origin_config, &creatives, delivery, 30, 0).await;
     let session = new_session(&run.base).await;
-    // Breaks at 30..64 and 76..110 s; at 118 s the 120 s window holds both, with content either side.
-    until_channel_time(&run, 118).await;
+    // Breaks at 30..64 and 76..110 s; at 118 s the 120 s window holds both, with content either side. The
+    // session asks for its playlist as a player would: a session idle at a break's start gets slate.
+    let media = format!("{}/s/{session}/0/media.m3u8", run.base);
+    while run.clock.now() < run.epoch + chrono::TimeDelta::seconds(118) {
+        reqwest::get(&media).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
     tokio::time::sleep(Duration::from_millis(400)).await;
     let get = |url: String| async move {
         let text = reqwest::get(&url).await.unwrap().text().await.unwrap();
         entries(&text, &url)
     };
     let origin = get(format!("{}/live/live1/r0/index.m3u8", run.origin)).await;
-    let stitched = get(format!("{}/s/{session}/0/media.m3u8", run.base)).await;
+    let stitched = get(media).await;
     let is_content = |e: &Entry| e.uri.contains("/live/");
     let mut breaks = Vec::new();
     let mut i = 0;
