@@ -101,6 +101,25 @@ pub fn first_pts(ts: &[u8]) -> Option<u64> {
     ts.chunks_exact(PACKET).find_map(pes_start_pts)
 }
 
+/// The first PTS of the program's first video stream (H.264, HEVC, MPEG-1/2/4 video: ISO/IEC 13818-1 Table
+/// 2-34), or [`first_pts`] when the PAT/PMT name none. Stitched items are aligned on their first video frame:
+/// a muxer may well put an audio PES first, and audio starts a priming frame early.
+pub fn first_video_pts(ts: &[u8]) -> Option<u64> {
+    const VIDEO: [u8; 6] = [0x01, 0x02, 0x10, 0x1B, 0x20, 0x24];
+    let video = psi::streams(ts).and_then(|(streams, _)| {
+        streams
+            .into_iter()
+            .find(|(stream_type, _)| VIDEO.contains(stream_type))
+    });
+    match video {
+        Some((_, pid)) => ts
+            .chunks_exact(PACKET)
+            .filter(|p| psi::pid(p) == pid)
+            .find_map(pes_start_pts),
+        None => first_pts(ts),
+    }
+}
+
 /// The PTS of the PES packet starting in `packet`, when it starts one and carries a PTS.
 fn pes_start_pts(packet: &[u8]) -> Option<u64> {
     let afc = (packet.get(3)? >> 4) & 0x3;
@@ -198,6 +217,34 @@ mod tests {
         assert!(
             truncate(file, 10 * 90_000) == file,
             "a cut past the end keeps everything"
+        );
+    }
+
+    #[test]
+    fn the_first_video_pts_is_found_behind_an_audio_pes() {
+        let file: &[u8] = include_bytes!("../../../assets/ads/ad15/r0/000.ts");
+        assert_eq!(first_video_pts(file), Some(133_200));
+        // Move the first audio PES start (PID 257, PTS 131280) ahead of every video packet.
+        let mut packets: Vec<&[u8]> = file.chunks_exact(PACKET).collect();
+        let audio = packets
+            .iter()
+            .position(|p| psi::pid(p) == 257 && p[1] & 0x40 != 0)
+            .expect("an audio PES");
+        let moved = packets.remove(audio);
+        packets.insert(2, moved);
+        let reordered = packets.concat();
+        assert_eq!(first_pts(&reordered), Some(131_280));
+        assert_eq!(first_video_pts(&reordered), Some(133_200));
+        let without_pat: Vec<u8> = reordered
+            .chunks_exact(PACKET)
+            .filter(|p| psi::pid(p) != 0)
+            .flatten()
+            .copied()
+            .collect();
+        assert_eq!(
+            first_video_pts(&without_pat),
+            Some(131_280),
+            "no PAT: the first PTS"
         );
     }
 
