@@ -21,7 +21,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use dashmap::DashMap;
 use interlude_mpegts::{
-    WRAP, audio_span, first_counters, first_pts, last_counters, offset_between, shift_timestamps,
+    WRAP, audio_span, first_counters, first_video_pts, last_counters, offset_between,
+    shift_timestamps,
 };
 use interlude_stitch::TrackedBreak;
 use tokio::sync::OnceCell;
@@ -226,19 +227,20 @@ impl Anchors {
         }
     }
 
-    /// Where the content resumes after `tracked` (read from its last replaced segment), once the break has
-    /// ended and while that segment is in the origin window; `None` otherwise (asked again on the next
+    /// Where the content resumes after `tracked`, read from its last replaced segment `last` (see
+    /// `seams::break_end`) while that is in the origin window; `None` otherwise (asked again on the next
     /// request). `video_end` is where the break's video ends, to reject a wrong audio measurement.
+    #[allow(clippy::too_many_arguments)] // the cell's key, the measurement's inputs and the client
     pub(crate) async fn end(
         &self,
         channel: &Channel,
         tracked: &TrackedBreak,
         rendition: usize,
+        last: u64,
         video_end: u64,
         http: &reqwest::Client,
         timeout: Duration,
     ) -> Option<BreakEnd> {
-        let last = tracked.end_msn?.checked_sub(1)?;
         let key = (channel.config.id.clone(), tracked.start_msn, rendition);
         let cell = self.ends.entry(key).or_default().clone();
         let measured = cell
@@ -329,7 +331,7 @@ async fn measure(
     })
     .await?;
     let into_break = msn - tracked.start_msn;
-    let pts = first_pts(&bytes).ok_or_else(|| FetchError {
+    let pts = first_video_pts(&bytes).ok_or_else(|| FetchError {
         url,
         reason: "no PTS in the segment".to_owned(),
     })?;
@@ -374,14 +376,15 @@ pub(crate) fn retimed(
     Bytes::from(out)
 }
 
-/// The first PTS of a cached segment, if it is MPEG-TS.
+/// The first video PTS of a cached segment, if it is MPEG-TS: items are aligned on their first video frame.
 pub(crate) fn reference_pts(segment: &Bytes) -> Option<u64> {
-    first_pts(segment)
+    first_video_pts(segment)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use interlude_mpegts::first_pts;
 
     #[test]
     fn retimed_segment_starts_at_the_anchor_plus_offset() {

@@ -12,7 +12,52 @@
 
 use interlude_mpegts::{AudioWindow, Counters, WRAP};
 
+use interlude_stitch::TrackedBreak;
+
 use super::proxy::{BreakEnd, BreakStart, ticks};
+
+/// An item ending within this of the break's end is the break's last: the content resumes after it.
+const SLACK_MICROS: u64 = 250_000;
+
+/// A break's length and its last replaced content segment, once known.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct LastSegment {
+    /// The break's length (microseconds, including any part elapsed before it was first seen).
+    pub(crate) micros: u64,
+    /// Media sequence number of its last replaced content segment.
+    pub(crate) msn: u64,
+}
+
+impl LastSegment {
+    /// Whether an item ending `item_end` microseconds into the break is its last.
+    pub(crate) fn ends_with(&self, item_end: u64) -> bool {
+        item_end + SLACK_MICROS >= self.micros
+    }
+}
+
+/// Where `tracked` ends: when it has ended, its last replaced segment; before that, the replaced segment
+/// that completes its planned duration, once seen (a live player asks for the break's last segment as soon as
+/// it is listed, before the content after it is published).
+pub(crate) fn break_end(tracked: &TrackedBreak) -> Option<LastSegment> {
+    if let Some(end) = tracked.end_msn {
+        return Some(LastSegment {
+            micros: tracked.elapsed_micros(),
+            msn: end.checked_sub(1)?,
+        });
+    }
+    let planned = tracked.planned_micros?;
+    let mut elapsed = tracked.start_offset_micros;
+    for (msn, micros) in (tracked.start_msn..).zip(&tracked.replaced_micros) {
+        elapsed += micros;
+        if elapsed + SLACK_MICROS >= planned {
+            return Some(LastSegment {
+                micros: elapsed,
+                msn,
+            });
+        }
+    }
+    None
+}
 
 /// Where one stitched item sits in its break (microseconds from the break start) and which of its edges a
 /// segment carries.
@@ -111,6 +156,53 @@ mod tests {
             unmeasured.end, 2_610_000,
             "the video's end without a measurement"
         );
+    }
+
+    fn tracked(replaced: usize, end_msn: Option<u64>) -> TrackedBreak {
+        TrackedBreak {
+            id: "b".to_owned(),
+            start_msn: 100,
+            start_offset_micros: 0,
+            start_pdt: None,
+            planned_micros: Some(20_000_000),
+            dsn_before: 0,
+            replaced_micros: vec![2_000_000; replaced],
+            replaced_discontinuities: 0,
+            end_msn,
+            end_discontinuity: false,
+            scte35: None,
+            event_id: None,
+        }
+    }
+
+    #[test]
+    fn a_break_ends_at_its_planned_duration_before_the_content_resumes() {
+        assert_eq!(
+            break_end(&tracked(9, None)),
+            None,
+            "a segment still to come"
+        );
+        let planned = break_end(&tracked(10, None)).expect("planned duration covered");
+        assert_eq!(
+            planned,
+            LastSegment {
+                micros: 20_000_000,
+                msn: 109
+            }
+        );
+        assert!(planned.ends_with(19_900_000) && !planned.ends_with(18_000_000));
+        // Ended early (a CUE-IN before the planned end): the actual end wins.
+        let early = break_end(&tracked(6, Some(106))).expect("ended");
+        assert_eq!(
+            early,
+            LastSegment {
+                micros: 12_000_000,
+                msn: 105
+            }
+        );
+        let mut unplanned = tracked(12, None);
+        unplanned.planned_micros = None;
+        assert_eq!(break_end(&unplanned), None);
     }
 
     #[test]

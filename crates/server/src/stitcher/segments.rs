@@ -20,7 +20,7 @@ use super::channel::{Channel, NewBreak};
 use super::channels::Channels;
 use super::config::{AdDelivery, StitcherConfig};
 use super::proxy::{Anchors, BreakStart, SegmentCache, fetch, reference_pts, retimed, ticks};
-use super::seams::{ItemPlace, audio_window, counters};
+use super::seams::{ItemPlace, audio_window, break_end, counters};
 use super::session::{Session, SessionMode};
 
 /// Where an ad segment request leads: the creative's URL, and where the segment sits in the break.
@@ -346,22 +346,22 @@ impl Segments {
         let Some(start) = start else {
             return bytes;
         };
-        // An item ending within this of the break's end is its last: the content resumes after it.
-        const SLACK_MICROS: u64 = 250_000;
         let item_end = place.start_micros + place.micros;
-        let ends_break = place.closes
-            && tracked.is_ended()
-            && item_end + SLACK_MICROS >= tracked.elapsed_micros();
-        let end = if ends_break {
-            let video_end = (start.video + ticks(item_end)) % interlude_mpegts::WRAP;
-            let timeout = origin_timeout(channel);
-            proxy
-                .anchors
-                .end(channel, tracked, rendition, video_end, &self.http, timeout)
-                .await
-        } else {
-            None
+        let last = break_end(tracked).filter(|end| place.closes && end.ends_with(item_end));
+        let end = match last {
+            Some(last) => {
+                let video_end = (start.video + ticks(item_end)) % interlude_mpegts::WRAP;
+                let timeout = origin_timeout(channel);
+                proxy
+                    .anchors
+                    .end(
+                        channel, tracked, rendition, last.msn, video_end, &self.http, timeout,
+                    )
+                    .await
+            }
+            None => None,
         };
+        let ends_break = last.is_some();
         let window = audio_window(
             &start,
             place,
