@@ -6,9 +6,9 @@
 //! Audio: an item's audio covers its video span on the shifted timeline, except at the break's edges, where it
 //! meets the content's audio (which leads its video by a few frames at every content segment boundary): the
 //! first item's audio starts where the content's stops, the last item's ends where the content's resumes.
-//! Continuity counters (ISO/IEC 13818-1 §2.4.3.3): every segment of the break starts each PES PID at the
-//! counter the content would have continued with and ends one before it, so segments chain whatever their
-//! order; the break's last segment ends where the content after it continues.
+//! Continuity counters (ISO/IEC 13818-1 §2.4.3.3): every item starts each PES PID at the counter the content
+//! would have continued with and ends one before it, so items chain whatever their order; the break's last
+//! segment ends where the content after it continues.
 
 use interlude_mpegts::{AudioWindow, Counters, WRAP};
 
@@ -98,20 +98,51 @@ pub(crate) fn audio_window(
     }
 }
 
-/// The continuity counters of an item's segment: each PES PID starts where the content would have continued at
-/// the break, and ends one step before that again, so the next segment of the break starts the same way (its
-/// packet count made a multiple of 16); the break's last segment ends where the content after it continues.
-pub(crate) fn counters(start: &BreakStart, end: Option<&BreakEnd>) -> Vec<Counters> {
+/// The continuity counters a segment carries as fetched, per PES PID: its own first and last, and the first
+/// of its item's first segment.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Original {
+    /// The item's first segment's first counters.
+    pub(crate) item_first: Vec<(u16, u8)>,
+    /// This segment's first counters.
+    pub(crate) first: Vec<(u16, u8)>,
+    /// This segment's last counters.
+    pub(crate) last: Vec<(u16, u8)>,
+}
+
+/// The continuity counters of an item's segment. Each item's counters are moved by one offset per PID so
+/// that it starts where the content would have continued at the break (`start.counters`): inside the item
+/// they stay continuous as encoded, with no packet added. Only the item's edges change their packet count: its
+/// first segment keeps its original count whatever audio was trimmed, and its last ends one step before the
+/// break's start value, so the next item starts the same way; the break's last segment ends where the
+/// content after it continues (`end`).
+pub(crate) fn counters(
+    start: &BreakStart,
+    end: Option<&BreakEnd>,
+    place: ItemPlace,
+    original: &Original,
+) -> Vec<Counters> {
     start
         .counters
         .iter()
-        .map(|&(pid, first)| {
-            let resumes = end.and_then(|e| e.counters.iter().find(|(p, _)| *p == pid));
-            Counters {
-                pid,
-                first,
-                last: resumes.map_or(first.wrapping_sub(1) & 0x0F, |&(_, cc)| cc),
-            }
+        .map(|&(pid, base)| {
+            let find = |list: &[(u16, u8)]| list.iter().find(|(p, _)| *p == pid).map(|&(_, c)| c);
+            let shift = find(&original.item_first).map(|c| base.wrapping_sub(c));
+            let moved = |c: Option<u8>| Some(c?.wrapping_add(shift?) & 0x0F);
+            let before_base = base.wrapping_sub(1) & 0x0F;
+            let first = match moved(find(&original.first)) {
+                Some(cc) if !place.opens => cc,
+                _ => base,
+            };
+            let last = match (
+                end.and_then(|e| find(&e.counters)),
+                moved(find(&original.last)),
+            ) {
+                (Some(resumes), _) => resumes,
+                (None, Some(cc)) if !place.closes => cc,
+                _ => before_base,
+            };
+            Counters { pid, first, last }
         })
         .collect()
 }
@@ -206,40 +237,91 @@ mod tests {
     }
 
     #[test]
-    fn every_segment_continues_the_break_and_the_last_meets_the_content() {
+    fn items_keep_their_own_counters_moved_to_continue_the_break() {
         let start = break_start();
-        let inside = counters(&start, None);
+        // An ad whose first segment starts video at 7, audio at 12; this middle segment runs 4..=9 and 1..=3.
+        let original = Original {
+            item_first: vec![(256, 7), (257, 12)],
+            first: vec![(256, 4), (257, 1)],
+            last: vec![(256, 9), (257, 3)],
+        };
+        let middle = ItemPlace {
+            opens: false,
+            closes: false,
+            ..place(2_000_000, 15_000_000)
+        };
+        // Moved by 3 - 7 (video) and 0 - 12 (audio).
         assert_eq!(
-            inside,
+            counters(&start, None, middle, &original),
             vec![
                 Counters {
                     pid: 256,
-                    first: 3,
-                    last: 2
+                    first: 0,
+                    last: 5
                 },
                 Counters {
                     pid: 257,
-                    first: 0,
-                    last: 15
+                    first: 5,
+                    last: 7
                 },
             ]
+        );
+        let opening = ItemPlace {
+            closes: false,
+            ..middle
+        };
+        let opening = ItemPlace {
+            opens: true,
+            ..opening
+        };
+        assert_eq!(
+            counters(&start, None, opening, &original)[0],
+            Counters {
+                pid: 256,
+                first: 3,
+                last: 5
+            }
+        );
+        let closing = ItemPlace {
+            closes: true,
+            ..middle
+        };
+        assert_eq!(
+            counters(&start, None, closing, &original)[1],
+            Counters {
+                pid: 257,
+                first: 5,
+                last: 15
+            },
+            "the item's last segment ends one before the break's start value"
         );
         let end = BreakEnd {
             audio: None,
             counters: vec![(256, 9)],
         };
-        let last = counters(&start, Some(&end));
+        let last = counters(&start, Some(&end), closing, &original);
         assert_eq!(
             last[0],
             Counters {
                 pid: 256,
-                first: 3,
+                first: 0,
                 last: 9
-            }
+            },
+            "the content after the break continues"
         );
         assert_eq!(
-            last[1], inside[1],
-            "a PID the end does not name ends as inside"
+            last[1].last, 15,
+            "a PID the end does not name ends as any item does"
+        );
+        let unknown = counters(&start, None, middle, &Original::default());
+        assert_eq!(
+            unknown[0],
+            Counters {
+                pid: 256,
+                first: 3,
+                last: 2
+            },
+            "nothing known: chained by padding"
         );
     }
 

@@ -7,7 +7,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use interlude_mpegts::truncate;
+use interlude_mpegts::{first_counters, last_counters, truncate};
 use interlude_stitch::TrackedBreak;
 use interlude_stitch::pod::secs_to_micros;
 
@@ -20,7 +20,7 @@ use super::channel::{Channel, NewBreak};
 use super::channels::Channels;
 use super::config::{AdDelivery, StitcherConfig};
 use super::proxy::{Anchors, BreakStart, SegmentCache, fetch, reference_pts, retimed, ticks};
-use super::seams::{ItemPlace, audio_window, break_end, counters};
+use super::seams::{ItemPlace, Original, audio_window, break_end, counters};
 use super::session::{Session, SessionMode};
 
 /// Where an ad segment request leads: the creative's URL, and where the segment sits in the break.
@@ -316,24 +316,26 @@ impl Segments {
             opens: target.first,
             closes: target.last,
         };
+        let item_first = first_counters(&first);
         Ok(self
-            .fit_audio(
+            .fit_to_break(
                 proxy,
                 &entry.channel,
                 &target.tracked,
                 rendition,
                 start,
                 place,
+                &item_first,
                 bytes,
             )
             .await)
     }
 
-    /// Proxy mode: `bytes` (an item's segment, retimed) with its audio fitted to the item's place (see
-    /// `proxy::audio_window`) and its continuity counters continuing the break (`proxy::counters`); unchanged
-    /// without a break anchor.
+    /// Proxy mode: `bytes` (an item's segment, retimed) with its audio fitted to the item's place
+    /// (`seams::audio_window`) and its continuity counters continuing the break (`seams::counters`;
+    /// `item_first` are the counters the item's first segment starts with); unchanged without a break anchor.
     #[allow(clippy::too_many_arguments)] // one call per item kind; a struct would only rename them
-    async fn fit_audio(
+    async fn fit_to_break(
         &self,
         proxy: &Proxy,
         channel: &Channel,
@@ -341,6 +343,7 @@ impl Segments {
         rendition: usize,
         start: Option<BreakStart>,
         place: ItemPlace,
+        item_first: &[(u16, u8)],
         bytes: bytes::Bytes,
     ) -> bytes::Bytes {
         let Some(start) = start else {
@@ -368,8 +371,14 @@ impl Segments {
             ends_break,
             end.as_ref().and_then(|e| e.audio),
         );
+        let original = Original {
+            item_first: item_first.to_vec(),
+            first: first_counters(&bytes),
+            last: last_counters(&bytes),
+        };
         let fitted = interlude_mpegts::fit_audio(&bytes, &window);
-        interlude_mpegts::set_counters(&fitted, &counters(&start, end.as_ref())).into()
+        let wanted = counters(&start, end.as_ref(), place, &original);
+        interlude_mpegts::set_counters(&fitted, &wanted).into()
     }
 
     /// Proxy mode: the slate segment playing `offset_micros` into the break starting at media sequence
@@ -422,14 +431,17 @@ impl Segments {
             opens: true,
             closes: true,
         };
+        // Each slate segment is its own item, its own first segment.
+        let item_first = first_counters(&bytes);
         Ok(self
-            .fit_audio(
+            .fit_to_break(
                 proxy,
                 &entry.channel,
                 tracked,
                 rendition,
                 start,
                 place,
+                &item_first,
                 bytes,
             )
             .await)
