@@ -1,8 +1,9 @@
 //! Ad and slate segment delivery: an ad segment request resolved to the creative's segment (a redirect), or
-//! in proxy mode its bytes retimed to continue the content; either way the server-side beacons the segment
-//! stands for are fired (impression and start with the first segment, quartiles as the ad's play position
-//! passes them, complete with the last), the way MediaTailor reports SSAI impressions, each with the third
-//! parties' pixels it stands for (fired once the pipeline counts it, see `collector::beacon_sink`).
+//! in proxy mode its bytes retimed to continue the content (audio fitted and continuity counters chained at
+//! every seam, see `seams`); either way the server-side beacons the segment stands for are fired (impression
+//! and start with the first segment, quartiles as the ad's play position passes them, complete with the
+//! last), the way MediaTailor reports SSAI impressions, each with the third parties' pixels it stands for
+//! (fired once the pipeline counts it, see `collector::beacon_sink`).
 
 use std::sync::Arc;
 use std::time::Duration;
