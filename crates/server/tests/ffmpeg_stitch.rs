@@ -27,17 +27,22 @@ fn extinf_total(playlist: &str) -> f64 {
         .sum()
 }
 
-/// Demuxes the playlist at `path` (segments over HTTP) and returns each audio packet's PTS in seconds.
+/// Options for reading `path` when it is a playlist (segments over HTTP, one connection each).
+fn hls_options(path: &std::path::Path) -> &'static [&'static str] {
+    if path.extension().is_some_and(|e| e == "m3u8") {
+        &["-http_persistent", "0"]
+    } else {
+        &[]
+    }
+}
+
+/// Demuxes the playlist (or transport stream) at `path` (segments over HTTP) and returns each audio packet's PTS in seconds.
 fn audio_packet_pts(path: &std::path::Path) -> Vec<f64> {
     let done = tools::run_bounded(
         Command::new("ffprobe")
+            .args(["-v", "error", "-protocol_whitelist", "file,http,tcp"])
+            .args(hls_options(path))
             .args([
-                "-v",
-                "error",
-                "-protocol_whitelist",
-                "file,http,tcp",
-                "-http_persistent",
-                "0",
                 "-select_streams",
                 "a:0",
                 "-show_entries",
@@ -238,6 +243,14 @@ fn decode_warnings(entries: &[Entry], name: &str) -> (usize, usize, Vec<String>)
     let path =
         std::env::temp_dir().join(format!("interlude-seam-{}-{name}.m3u8", std::process::id()));
     std::fs::write(&path, playlist).unwrap();
+    let counts = ffmpeg_warnings(&path, name);
+    let _ = std::fs::remove_file(&path);
+    counts
+}
+
+/// ffmpeg's warnings decoding the playlist or transport stream at `path`: `(audio, video)` counts and the
+/// lines.
+fn ffmpeg_warnings(path: &std::path::Path, name: &str) -> (usize, usize, Vec<String>) {
     let done = tools::run_bounded(
         Command::new("ffmpeg")
             .args([
@@ -247,16 +260,17 @@ fn decode_warnings(entries: &[Entry], name: &str) -> (usize, usize, Vec<String>)
                 "-protocol_whitelist",
                 "file,http,tcp",
             ])
-            .args(["-http_persistent", "0", "-i"])
-            .arg(&path)
+            .args(hls_options(path))
+            .arg("-i")
+            .arg(path)
             .args(["-f", "null", "-"]),
         Duration::from_secs(120),
     )
     .unwrap();
-    let _ = std::fs::remove_file(&path);
     assert!(done.success, "ffmpeg failed on {name}: {}", done.stderr);
     let lines: Vec<String> = done.stderr.lines().map(str::to_owned).collect();
-    // The HLS demuxer numbers video 0 and audio 1; decoder messages name their codec.
+    // Video is stream 0 and audio 1 (PMT order, also through the HLS demuxer); decoder messages name their
+    // codec.
     let audio = lines
         .iter()
         .filter(|l| l.contains("[aac") || l.contains("stream = 1") || l.contains("stream 1"))
@@ -359,4 +373,147 @@ async fn stitched_breaks_decode_with_no_more_warnings_than_the_origin_in_proxy_m
 async fn seam_warnings_in_redirect_mode() {
     let counts = seam_warnings(AdDelivery::Redirect).await;
     assert!(!counts.is_empty());
+}
+
+/// As a live player sees a break: each segment fetched as soon as the session's playlist lists it, the bytes
+/// played as one stream. Its audio must be continuous and ffmpeg must warn no more than on the origin's
+/// segments over the same span, fetched afterwards, and only where the origin does. (Here the stitcher has
+/// seen the break end by the time its last segment is listed; the planned-duration path of
+/// `seams::break_end`, for origins that publish later, is covered by its unit test.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_live_player_fetching_at_the_edge_sees_seamless_audio_and_counters_in_proxy_mode() {
+    tools::require("ffmpeg").unwrap();
+    let run = start(AdDelivery::Proxy, 30).await;
+    let session = new_session(&run.base).await;
+    let media = format!("{}/s/{session}/0/media.m3u8", run.base);
+    // The break is 30..50 s: follow the live edge from 24 s to 58 s.
+    until_channel_time(&run, 24).await;
+    let http = reqwest::Client::new();
+    let mut seen: Vec<String> = Vec::new();
+    let mut fetched: Vec<(String, bytes::Bytes)> = Vec::new();
+    while run.clock.now() < run.epoch + chrono::TimeDelta::seconds(58) {
+        let text = http.get(&media).send().await.unwrap().text().await.unwrap();
+        let listed = entries(&text, &media);
+        let edge = listed.len().saturating_sub(2);
+        for (i, e) in listed.iter().enumerate() {
+            if seen.contains(&e.uri) {
+                continue;
+            }
+            seen.push(e.uri.clone());
+            // Start two segments from the live edge, as players do.
+            if i >= edge || !fetched.is_empty() {
+                let bytes = http
+                    .get(&e.uri)
+                    .send()
+                    .await
+                    .unwrap()
+                    .bytes()
+                    .await
+                    .unwrap();
+                fetched.push((e.uri.clone(), bytes));
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let uris: Vec<&str> = fetched.iter().map(|(u, _)| u.as_str()).collect();
+    assert!(
+        uris.iter().any(|u| u.contains("/ads/")),
+        "no ad in {uris:?}"
+    );
+    assert!(
+        uris.last().unwrap().contains("/live/"),
+        "content resumes: {uris:?}"
+    );
+
+    // The origin's own segments over the same span: from the first to the last content segment played.
+    let origin_url = format!("{}/live/live1/r0/index.m3u8", run.origin);
+    let text = http
+        .get(&origin_url)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let origin = entries(&text, &origin_url);
+    let at = |uri: &str| origin.iter().position(|e| e.uri == uri).unwrap();
+    let mut origin_bytes = Vec::new();
+    for e in &origin[at(uris[0])..=at(uris[uris.len() - 1])] {
+        let bytes = http
+            .get(&e.uri)
+            .send()
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+        origin_bytes.extend_from_slice(&bytes);
+    }
+    let stitched_bytes: Vec<u8> = fetched
+        .iter()
+        .flat_map(|(_, b)| b.iter().copied())
+        .collect();
+    let dir = std::env::temp_dir();
+    let id = std::process::id();
+    let (stitched_path, origin_path) = (
+        dir.join(format!("interlude-live-{id}-stitched.ts")),
+        dir.join(format!("interlude-live-{id}-origin.ts")),
+    );
+    std::fs::write(&stitched_path, &stitched_bytes).unwrap();
+    std::fs::write(&origin_path, &origin_bytes).unwrap();
+    let ((oa, ov, ol), (sa, sv, sl), audio) = tokio::task::spawn_blocking({
+        let (s, o) = (stitched_path.clone(), origin_path.clone());
+        move || {
+            (
+                ffmpeg_warnings(&o, "live origin"),
+                ffmpeg_warnings(&s, "live stitched"),
+                audio_packet_pts(&s),
+            )
+        }
+    })
+    .await
+    .unwrap();
+    let _ = std::fs::remove_file(&stitched_path);
+    let _ = std::fs::remove_file(&origin_path);
+    println!(
+        "live, {} segments: origin {oa} audio + {ov} video warnings, stitched {sa} audio + {sv} video",
+        uris.len()
+    );
+    for l in ol
+        .iter()
+        .map(|l| format!("  origin:   {l}"))
+        .chain(sl.iter().map(|l| format!("  stitched: {l}")))
+    {
+        println!("{l}");
+    }
+    assert!(
+        sa <= oa && sv <= ov,
+        "more warnings stitched than from the origin"
+    );
+    // Stronger: every corrupt packet stitched is one the origin has too (the content loop's own seams), none
+    // at the break's edges or between its items.
+    let dts = |lines: &[String]| -> Vec<String> {
+        lines
+            .iter()
+            .filter_map(|l| Some(l.split_once("dts = ")?.1.trim_end_matches(").").to_owned()))
+            .collect()
+    };
+    let origin_dts = dts(&ol);
+    for d in dts(&sl) {
+        assert!(
+            origin_dts.contains(&d),
+            "a corrupt packet at dts {d} the origin does not have: {sl:#?}"
+        );
+    }
+    let aac = 1024.0 / 48_000.0;
+    for (i, pair) in audio.windows(2).enumerate() {
+        let gap = pair[1] - pair[0] - aac;
+        assert!(
+            gap >= -aac + 1e-6 && gap <= aac + 1e-6,
+            "audio is not continuous at packet {i}: {} -> {} s (gap {:.1} ms)\n{uris:#?}",
+            pair[0],
+            pair[1],
+            gap * 1000.0
+        );
+    }
 }
