@@ -282,7 +282,8 @@ fn ffmpeg_warnings(path: &std::path::Path, name: &str) -> (usize, usize, Vec<Str
 /// (two content segments either side), decoded by ffmpeg in the same run; the stitched one must not draw more
 /// warnings, audio or video, than the origin does. Breaks of 34 s every 46 s, each filled with two 15 s ads
 /// and 4 s of slate, so every kind of seam is there: content->ad, ad->ad, ad->slate, slate->slate and
-/// slate->content. Returns per break `(origin audio, origin video, stitched audio, stitched video)`.
+/// slate->content. Returns per break and rendition `(origin audio, origin video, stitched audio, stitched
+/// video)`.
 async fn seam_warnings(delivery: AdDelivery) -> Vec<(usize, usize, usize, usize)> {
     tools::require("ffmpeg").unwrap();
     let origin_config = interlude_sim::origin::OriginConfig {
@@ -307,46 +308,49 @@ async fn seam_warnings(delivery: AdDelivery) -> Vec<(usize, usize, usize, usize)
         let text = reqwest::get(&url).await.unwrap().text().await.unwrap();
         entries(&text, &url)
     };
-    let origin = get(format!("{}/live/live1/r0/index.m3u8", run.origin)).await;
-    let stitched = get(media).await;
-    let is_content = |e: &Entry| e.uri.contains("/live/");
-    let mut breaks = Vec::new();
-    let mut i = 0;
-    while i < stitched.len() {
-        if is_content(&stitched[i]) {
-            i += 1;
-            continue;
-        }
-        let start = i;
-        while i < stitched.len() && !is_content(&stitched[i]) {
-            i += 1;
-        }
-        if start >= 2 && i + 2 <= stitched.len() {
-            breaks.push((start - 2, i + 2));
-        }
-    }
-    assert!(breaks.len() >= 2, "two whole breaks expected");
     let mut counts = Vec::new();
-    for (n, &(from, to)) in breaks.iter().enumerate() {
-        let span = &stitched[from..to];
-        let at = |uri: &str| origin.iter().position(|e| e.uri == uri).unwrap();
-        let same = &origin[at(&span[0].uri)..=at(&span[span.len() - 1].uri)];
-        let (oa, ov, ol) = decode_warnings(same, &format!("origin-{n}"));
-        let (sa, sv, sl) = decode_warnings(span, &format!("stitched-{n}"));
-        let count = |what: &str| span.iter().filter(|e| e.uri.contains(what)).count();
-        println!(
-            "break {n} ({delivery:?}, {} ad + {} slate segments): origin {oa} audio + {ov} video warnings, \
-             stitched {sa} audio + {sv} video",
-            count("/ads/"),
-            count("/slate/")
-        );
-        for l in ol {
-            println!("  origin:   {l}");
+    // Both renditions: anchors, audio edges and counters are measured per rendition.
+    for rendition in 0..2 {
+        let origin = get(format!("{}/live/live1/r{rendition}/index.m3u8", run.origin)).await;
+        let stitched = get(format!("{}/s/{session}/{rendition}/media.m3u8", run.base)).await;
+        let is_content = |e: &Entry| e.uri.contains("/live/");
+        let mut breaks = Vec::new();
+        let mut i = 0;
+        while i < stitched.len() {
+            if is_content(&stitched[i]) {
+                i += 1;
+                continue;
+            }
+            let start = i;
+            while i < stitched.len() && !is_content(&stitched[i]) {
+                i += 1;
+            }
+            if start >= 2 && i + 2 <= stitched.len() {
+                breaks.push((start - 2, i + 2));
+            }
         }
-        for l in sl {
-            println!("  stitched: {l}");
+        assert!(breaks.len() >= 2, "two whole breaks expected");
+        for (n, &(from, to)) in breaks.iter().enumerate() {
+            let span = &stitched[from..to];
+            let at = |uri: &str| origin.iter().position(|e| e.uri == uri).unwrap();
+            let same = &origin[at(&span[0].uri)..=at(&span[span.len() - 1].uri)];
+            let (oa, ov, ol) = decode_warnings(same, &format!("origin-{rendition}-{n}"));
+            let (sa, sv, sl) = decode_warnings(span, &format!("stitched-{rendition}-{n}"));
+            let count = |what: &str| span.iter().filter(|e| e.uri.contains(what)).count();
+            println!(
+                "break {n} r{rendition} ({delivery:?}, {} ad + {} slate segments): origin {oa} audio + {ov} \
+                 video warnings, stitched {sa} audio + {sv} video",
+                count("/ads/"),
+                count("/slate/")
+            );
+            for l in ol {
+                println!("  origin:   {l}");
+            }
+            for l in sl {
+                println!("  stitched: {l}");
+            }
+            counts.push((oa, ov, sa, sv));
         }
-        counts.push((oa, ov, sa, sv));
     }
     counts
 }
@@ -354,14 +358,16 @@ async fn seam_warnings(delivery: AdDelivery) -> Vec<(usize, usize, usize, usize)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stitched_breaks_decode_with_no_more_warnings_than_the_origin_in_proxy_mode() {
     let counts = seam_warnings(AdDelivery::Proxy).await;
+    assert_eq!(counts.len(), 4, "two breaks in each of two renditions");
     for (n, &(oa, ov, sa, sv)) in counts.iter().enumerate() {
+        let (b, r) = (n % 2, n / 2);
         assert!(
             sa <= oa,
-            "break {n}: {sa} audio warnings stitched, {oa} from the origin"
+            "break {b} r{r}: {sa} audio warnings stitched, {oa} from the origin"
         );
         assert!(
             sv <= ov,
-            "break {n}: {sv} video warnings stitched, {ov} from the origin"
+            "break {b} r{r}: {sv} video warnings stitched, {ov} from the origin"
         );
     }
 }
