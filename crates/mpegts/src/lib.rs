@@ -4,6 +4,17 @@
 //! stitcher's proxy mode, so an ad segment's timestamps continue from the content it replaces (players and
 //! decoders that ignore `EXT-X-DISCONTINUITY`, such as ffmpeg's HLS demuxer, then play a break seamlessly).
 //! 33-bit values wrap as the standard says. Input is untrusted: malformed packets are skipped, never a panic.
+//! The proxy also fits each item's AAC audio to its video span frame by frame ([`fit_audio`]), so audio
+//! neither overlaps nor leaves gaps at item boundaries, and sets each item segment's continuity counters to
+//! continue the content's ([`set_counters`]).
+
+mod adts;
+mod audio;
+mod counters;
+mod psi;
+
+pub use audio::{AudioWindow, audio_frames, audio_span, fit_audio, trim_audio};
+pub use counters::{Counters, first_counters, last_counters, set_counters};
 
 /// PTS/DTS/PCR base values wrap at 2^33.
 pub const WRAP: u64 = 1 << 33;
@@ -44,7 +55,7 @@ pub fn shift_timestamps(ts: &mut [u8], offset: u64) {
 }
 
 /// Reads a 5-byte PTS/DTS field.
-fn read_pts(b: &[u8]) -> u64 {
+pub(crate) fn read_pts(b: &[u8]) -> u64 {
     (u64::from(b[0] >> 1) & 0x7) << 30
         | u64::from(b[1]) << 22
         | u64::from(b[2] >> 1) << 15
@@ -53,7 +64,11 @@ fn read_pts(b: &[u8]) -> u64 {
 }
 
 fn shift_pts(b: &mut [u8], offset: u64) {
-    let value = (read_pts(b) + offset) % WRAP;
+    write_pts(b, (read_pts(b) + offset) % WRAP);
+}
+
+/// Writes `value` (below [`WRAP`]) into a 5-byte PTS/DTS field.
+pub(crate) fn write_pts(b: &mut [u8], value: u64) {
     // Keep the 4-bit prefix ('0010'/'0011'/'0001') and the marker bits.
     b[0] = (b[0] & 0xF1) | (((value >> 30) as u8 & 0x7) << 1);
     b[1] = (value >> 22) as u8;
@@ -84,6 +99,25 @@ pub fn offset_between(from: u64, to: u64) -> u64 {
 /// The first PTS of the first PES packet in `ts`, if any (used by tests and to anchor cues).
 pub fn first_pts(ts: &[u8]) -> Option<u64> {
     ts.chunks_exact(PACKET).find_map(pes_start_pts)
+}
+
+/// The first PTS of the program's first video stream (H.264, HEVC, MPEG-1/2/4 video: ISO/IEC 13818-1 Table
+/// 2-34), or [`first_pts`] when the PAT/PMT name none. Stitched items are aligned on their first video frame:
+/// a muxer may well put an audio PES first, and audio starts a priming frame early.
+pub fn first_video_pts(ts: &[u8]) -> Option<u64> {
+    const VIDEO: [u8; 6] = [0x01, 0x02, 0x10, 0x1B, 0x20, 0x24];
+    let video = psi::streams(ts).and_then(|(streams, _)| {
+        streams
+            .into_iter()
+            .find(|(stream_type, _)| VIDEO.contains(stream_type))
+    });
+    match video {
+        Some((_, pid)) => ts
+            .chunks_exact(PACKET)
+            .filter(|p| psi::pid(p) == pid)
+            .find_map(pes_start_pts),
+        None => first_pts(ts),
+    }
 }
 
 /// The PTS of the PES packet starting in `packet`, when it starts one and carries a PTS.
@@ -183,6 +217,34 @@ mod tests {
         assert!(
             truncate(file, 10 * 90_000) == file,
             "a cut past the end keeps everything"
+        );
+    }
+
+    #[test]
+    fn the_first_video_pts_is_found_behind_an_audio_pes() {
+        let file: &[u8] = include_bytes!("../../../assets/ads/ad15/r0/000.ts");
+        assert_eq!(first_video_pts(file), Some(133_200));
+        // Move the first audio PES start (PID 257, PTS 131280) ahead of every video packet.
+        let mut packets: Vec<&[u8]> = file.chunks_exact(PACKET).collect();
+        let audio = packets
+            .iter()
+            .position(|p| psi::pid(p) == 257 && p[1] & 0x40 != 0)
+            .expect("an audio PES");
+        let moved = packets.remove(audio);
+        packets.insert(2, moved);
+        let reordered = packets.concat();
+        assert_eq!(first_pts(&reordered), Some(131_280));
+        assert_eq!(first_video_pts(&reordered), Some(133_200));
+        let without_pat: Vec<u8> = reordered
+            .chunks_exact(PACKET)
+            .filter(|p| psi::pid(p) != 0)
+            .flatten()
+            .copied()
+            .collect();
+        assert_eq!(
+            first_video_pts(&without_pat),
+            Some(131_280),
+            "no PAT: the first PTS"
         );
     }
 

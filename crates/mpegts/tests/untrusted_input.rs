@@ -1,7 +1,10 @@
 //! Segments come from creative CDNs and origins we do not control: any bytes must be handled without a panic,
 //! and a shift must be exactly undone by the opposite shift (only timestamp bits ever change).
 
-use interlude_mpegts::{WRAP, first_pts, offset_between, shift_timestamps, truncate};
+use interlude_mpegts::{
+    AudioWindow, Counters, WRAP, audio_frames, audio_span, first_counters, first_pts, fit_audio,
+    last_counters, offset_between, set_counters, shift_timestamps, truncate,
+};
 use proptest::prelude::*;
 
 /// Packets that look like TS often enough to reach the PES and adaptation-field paths.
@@ -31,12 +34,68 @@ fn packets() -> impl Strategy<Value = Vec<u8>> {
     })
 }
 
+/// A real segment with audio: its tables, PES headers and ADTS headers are where corruption hurts most.
+const AD: &[u8] = include_bytes!("../../../assets/ads/ad15/r0/000.ts");
+
+/// Fits audio to an arbitrary window, padded at both edges, sets arbitrary continuity counters on the result,
+/// and checks both are still whole packets; returns the fitted segment.
+fn fit_anywhere(bytes: &[u8], start: u64, length: u64) -> Vec<u8> {
+    let window = AudioWindow {
+        start: start % WRAP,
+        end: (start + length) % WRAP,
+        pad_start: true,
+        pad_end: true,
+    };
+    let out = fit_audio(bytes, &window);
+    let _ = audio_span(&out);
+    let _ = audio_frames(&out);
+    let counters: Vec<Counters> = first_counters(&out)
+        .into_iter()
+        .chain(last_counters(&out))
+        .map(|(pid, cc)| Counters {
+            pid,
+            first: cc ^ (length as u8),
+            last: cc.wrapping_add(start as u8),
+        })
+        .collect();
+    let renumbered = set_counters(&out, &counters);
+    assert!(
+        bytes.len() % 188 != 0 || (out.len() % 188 == 0 && renumbered.len() % 188 == 0),
+        "a packet was cut"
+    );
+    out
+}
+
 proptest! {
     #[test]
     fn arbitrary_bytes_never_panic(mut bytes in prop::collection::vec(any::<u8>(), 0..2000), offset in any::<u64>()) {
         let _ = first_pts(&bytes);
         let _ = truncate(&bytes, offset);
+        let _ = fit_anywhere(&bytes, offset, offset >> 31);
         shift_timestamps(&mut bytes, offset);
+    }
+
+    #[test]
+    fn packet_shaped_bytes_never_panic_audio_fitting(bytes in packets(), start in any::<u64>(), length in 0..WRAP) {
+        let _ = fit_anywhere(&bytes, start, length);
+    }
+
+    #[test]
+    fn a_corrupted_real_segment_never_panics_audio_fitting(
+        flips in prop::collection::vec((0..AD.len(), any::<u8>()), 1..40),
+        start in 100_000u64..400_000,
+        length in 0u64..300_000,
+    ) {
+        let mut bytes = AD.to_vec();
+        for (at, value) in flips {
+            bytes[at] = value;
+        }
+        let out = fit_anywhere(&bytes, start, length);
+        // Whatever survives the corruption, video packets (PID 256) pass through untouched.
+        let video = |ts: &[u8]| -> Vec<Vec<u8>> {
+            ts.chunks_exact(188).filter(|p| p[1] & 0x1F == 1 && p[2] == 0).map(<[u8]>::to_vec).collect()
+        };
+        prop_assert_eq!(video(&out), video(&bytes));
     }
 
     #[test]

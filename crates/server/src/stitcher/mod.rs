@@ -9,7 +9,7 @@
 //! | `channels` | the origins' pollers and snapshots, each channel's slate |
 //! | `sessions` | the sessions this node serves, sharing with other nodes, admission (consent), draining |
 //! | `decisions` | the pod per session and break (the decider, the timeout, the spread) |
-//! | `segments` | ad and slate segment delivery, proxy retiming, server-side beacons |
+//! | `segments` | ad and slate segment delivery, proxy retiming (`proxy`, `seams`), server-side beacons |
 //! | `render` | pure: playlists from a snapshot and the session's decisions |
 //!
 //! The playlist logic itself is the pure `interlude-stitch` crate; this module feeds it origin windows and
@@ -28,6 +28,7 @@ pub mod instances;
 pub mod pods;
 mod render;
 pub mod routes;
+mod seams;
 mod segments;
 pub mod service;
 pub mod session;

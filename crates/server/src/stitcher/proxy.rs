@@ -7,6 +7,11 @@
 //! and rewrites its PTS/DTS/PCR so they continue from the content the break replaces: the break's anchor is the
 //! first PTS of its first replaced content segment, and an item `t` microseconds into the break starts at
 //! `anchor + t`. Only MPEG-TS is rewritten; other containers are passed through unchanged.
+//!
+//! Items are aligned on their first video frame; where their audio and continuity counters must then lie is
+//! `seams`' business, from the break's edges measured here ([`BreakStart`] from its first replaced content
+//! segment, [`BreakEnd`] from its last): no audio PTS goes back, no audio gap exceeds one AAC frame and no
+//! continuity counter jumps at any seam (issue 24).
 
 use interlude_outbound::{GuardedClient, Kind};
 use std::sync::Arc;
@@ -15,7 +20,10 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use dashmap::DashMap;
-use interlude_mpegts::{WRAP, first_pts, offset_between, shift_timestamps};
+use interlude_mpegts::{
+    WRAP, audio_span, first_counters, first_video_pts, last_counters, offset_between,
+    shift_timestamps,
+};
 use interlude_stitch::TrackedBreak;
 use tokio::sync::OnceCell;
 
@@ -142,11 +150,42 @@ pub(crate) async fn fetch(
         .into_body())
 }
 
+/// Where a break starts on the content's timeline, in one rendition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct BreakStart {
+    /// PTS of the break's first video frame: the anchor its items are placed from.
+    pub(crate) video: u64,
+    /// First audio PTS of the break's first replaced content segment: where the content's audio before the
+    /// break stops. Known when that segment was still in the origin window.
+    pub(crate) audio: Option<u64>,
+    /// The continuity_counter each PES PID (video, audio) of the content would continue with at the break:
+    /// its first replaced segment's first values. Empty when that segment was not read.
+    pub(crate) counters: Vec<(u16, u8)>,
+}
+
+/// Where the content resumes after a break, in one rendition: read from its last replaced segment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct BreakEnd {
+    /// The first audio PTS after the break (the end of the last replaced segment's audio), when it lies near
+    /// the break's video end.
+    pub(crate) audio: Option<u64>,
+    /// The continuity_counter of the last packet of each PES PID before the content resumes.
+    pub(crate) counters: Vec<(u16, u8)>,
+}
+
+/// Cells of per-break values, keyed by channel, break start and rendition.
+type Cells<T> = DashMap<(String, u64, usize), Arc<OnceCell<T>>>;
+
 /// Per-break timestamp anchors, keyed by channel, break start and rendition.
 #[derive(Debug, Default)]
 pub(crate) struct Anchors {
-    cells: DashMap<(String, u64, usize), Arc<OnceCell<u64>>>,
+    cells: Cells<BreakStart>,
+    /// Where the content resumes after each break (measured once the break has ended).
+    ends: Cells<BreakEnd>,
 }
+
+/// Audio this far (90 kHz) from the video edge is not the content's lead but a wrong measurement.
+const MAX_AUDIO_LEAD: u64 = 45_000;
 
 impl Anchors {
     /// The PTS at which `tracked` starts in rendition `rendition`, measured once from a content segment the
@@ -159,16 +198,69 @@ impl Anchors {
         http: &reqwest::Client,
         timeout: Duration,
     ) -> Option<u64> {
+        self.start(channel, tracked, rendition, http, timeout)
+            .await
+            .map(|s| s.video)
+    }
+
+    /// As [`Anchors::anchor`], with where the content's audio stops before the break.
+    pub(crate) async fn start(
+        &self,
+        channel: &Channel,
+        tracked: &TrackedBreak,
+        rendition: usize,
+        http: &reqwest::Client,
+        timeout: Duration,
+    ) -> Option<BreakStart> {
         let key = (channel.config.id.clone(), tracked.start_msn, rendition);
         let cell = self.cells.entry(key).or_default().clone();
         let result = cell
             .get_or_try_init(|| measure(channel, tracked, rendition, http, timeout))
             .await;
         match result {
-            Ok(pts) => Some(*pts),
+            Ok(start) => Some(start.clone()),
             Err(error) => {
                 tracing::warn!(channel = %channel.config.id, break_id = %tracked.id, %error,
                     "No timestamp anchor for the break; serving its segments unshifted.");
+                None
+            }
+        }
+    }
+
+    /// Where the content resumes after `tracked`, read from its last replaced segment `last` (see
+    /// `seams::break_end`) while that is in the origin window; `None` otherwise (asked again on the next
+    /// request). `video_end` is where the break's video ends, to reject a wrong audio measurement.
+    #[allow(clippy::too_many_arguments)] // the cell's key, the measurement's inputs and the client
+    pub(crate) async fn end(
+        &self,
+        channel: &Channel,
+        tracked: &TrackedBreak,
+        rendition: usize,
+        last: u64,
+        video_end: u64,
+        http: &reqwest::Client,
+        timeout: Duration,
+    ) -> Option<BreakEnd> {
+        let key = (channel.config.id.clone(), tracked.start_msn, rendition);
+        let cell = self.ends.entry(key).or_default().clone();
+        let measured = cell
+            .get_or_try_init(|| async {
+                let (_, bytes, _) =
+                    fetch_replaced(channel, rendition, http, timeout, |msn| msn == last).await?;
+                Ok::<_, FetchError>(BreakEnd {
+                    audio: audio_span(&bytes).map(|(_, end)| end),
+                    counters: last_counters(&bytes),
+                })
+            })
+            .await;
+        match measured {
+            Ok(end) => Some(BreakEnd {
+                audio: end.audio.filter(|&a| near(a, video_end)),
+                counters: end.counters.clone(),
+            }),
+            Err(error) => {
+                tracing::debug!(channel = %channel.config.id, break_id = %tracked.id, %error,
+                    "Content audio after the break not measured; its last item's audio ends with its video.");
                 None
             }
         }
@@ -178,16 +270,25 @@ impl Anchors {
     pub(crate) fn prune(&self, channel: &str, oldest_msn: u64) {
         self.cells
             .retain(|(c, msn, _), _| c != channel || *msn >= oldest_msn);
+        self.ends
+            .retain(|(c, msn, _), _| c != channel || *msn >= oldest_msn);
     }
 }
 
-async fn measure(
+/// Whether two PTS are within [`MAX_AUDIO_LEAD`] of each other on the 33-bit clock.
+fn near(a: u64, b: u64) -> bool {
+    offset_between(a, b) < MAX_AUDIO_LEAD || offset_between(b, a) < MAX_AUDIO_LEAD
+}
+
+/// The first content segment of `rendition` in the origin window whose media sequence number passes `wanted`:
+/// its URL, bytes and number.
+async fn fetch_replaced(
     channel: &Channel,
-    tracked: &TrackedBreak,
     rendition: usize,
     http: &reqwest::Client,
     timeout: Duration,
-) -> Result<u64, FetchError> {
+    wanted: impl Fn(u64) -> bool,
+) -> Result<(String, Bytes, u64), FetchError> {
     let snapshot = channel.snapshot();
     let unavailable = |reason: &str| FetchError {
         url: format!("{} rendition {rendition}", channel.config.id),
@@ -197,27 +298,41 @@ async fn measure(
         .renditions
         .get(rendition)
         .ok_or_else(|| unavailable("no such rendition"))?;
-    let replaced = tracked.replaced_micros.len() as u64;
-    let (index, into_break) = content
+    let (index, msn) = content
         .media
         .window
         .segments
         .iter()
         .enumerate()
-        .find_map(|(i, s)| {
-            let k = s.msn.checked_sub(tracked.start_msn)?;
-            (k < replaced).then_some((i, k))
-        })
-        .ok_or_else(|| unavailable("no replaced content segment left in the window"))?;
-    let url = &content
+        .find_map(|(i, s)| wanted(s.msn).then_some((i, s.msn)))
+        .ok_or_else(|| unavailable("no such replaced content segment in the window"))?;
+    let url = content
         .media
         .segments
         .get(index)
         .ok_or_else(|| unavailable("window and segments disagree"))?
-        .uri;
-    let bytes = fetch_origin(http, url, timeout).await?;
-    let pts = first_pts(&bytes).ok_or_else(|| FetchError {
-        url: url.clone(),
+        .uri
+        .clone();
+    let bytes = fetch_origin(http, &url, timeout).await?;
+    Ok((url, bytes, msn))
+}
+
+async fn measure(
+    channel: &Channel,
+    tracked: &TrackedBreak,
+    rendition: usize,
+    http: &reqwest::Client,
+    timeout: Duration,
+) -> Result<BreakStart, FetchError> {
+    let replaced = tracked.replaced_micros.len() as u64;
+    let (url, bytes, msn) = fetch_replaced(channel, rendition, http, timeout, |msn| {
+        msn.checked_sub(tracked.start_msn)
+            .is_some_and(|k| k < replaced)
+    })
+    .await?;
+    let into_break = msn - tracked.start_msn;
+    let pts = first_video_pts(&bytes).ok_or_else(|| FetchError {
+        url,
         reason: "no PTS in the segment".to_owned(),
     })?;
     let before: u64 = tracked
@@ -225,7 +340,23 @@ async fn measure(
         .iter()
         .take(usize::try_from(into_break).unwrap_or(usize::MAX))
         .sum();
-    Ok(offset_between(ticks(before), pts))
+    let video = offset_between(ticks(before), pts);
+    // Only the break's own first segment says where the content's audio stops before it, and which
+    // continuity counters come next.
+    let first = into_break == 0;
+    let audio = audio_span(&bytes)
+        .map(|(start, _)| start)
+        .filter(|&start| first && near(start, video));
+    let counters = if first {
+        first_counters(&bytes)
+    } else {
+        Vec::new()
+    };
+    Ok(BreakStart {
+        video,
+        audio,
+        counters,
+    })
 }
 
 /// `segment` with its timestamps moved so that a file whose first PTS is `reference` starts at
@@ -245,14 +376,15 @@ pub(crate) fn retimed(
     Bytes::from(out)
 }
 
-/// The first PTS of a cached segment, if it is MPEG-TS.
+/// The first video PTS of a cached segment, if it is MPEG-TS: items are aligned on their first video frame.
 pub(crate) fn reference_pts(segment: &Bytes) -> Option<u64> {
-    first_pts(segment)
+    first_video_pts(segment)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use interlude_mpegts::first_pts;
 
     #[test]
     fn retimed_segment_starts_at_the_anchor_plus_offset() {

@@ -1,13 +1,14 @@
 //! Ad and slate segment delivery: an ad segment request resolved to the creative's segment (a redirect), or
-//! in proxy mode its bytes retimed to continue the content; either way the server-side beacons the segment
-//! stands for are fired (impression and start with the first segment, quartiles as the ad's play position
-//! passes them, complete with the last), the way MediaTailor reports SSAI impressions, each with the third
-//! parties' pixels it stands for (fired once the pipeline counts it, see `collector::beacon_sink`).
+//! in proxy mode its bytes retimed to continue the content (audio fitted and continuity counters chained at
+//! every seam, see `seams`); either way the server-side beacons the segment stands for are fired (impression
+//! and start with the first segment, quartiles as the ad's play position passes them, complete with the
+//! last), the way MediaTailor reports SSAI impressions, each with the third parties' pixels it stands for
+//! (fired once the pipeline counts it, see `collector::beacon_sink`).
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use interlude_mpegts::truncate;
+use interlude_mpegts::{first_counters, last_counters, truncate};
 use interlude_stitch::TrackedBreak;
 use interlude_stitch::pod::secs_to_micros;
 
@@ -19,7 +20,8 @@ use super::beacons::BeaconSink;
 use super::channel::{Channel, NewBreak};
 use super::channels::Channels;
 use super::config::{AdDelivery, StitcherConfig};
-use super::proxy::{Anchors, SegmentCache, fetch, reference_pts, retimed, ticks};
+use super::proxy::{Anchors, BreakStart, SegmentCache, fetch, reference_pts, retimed, ticks};
+use super::seams::{ItemPlace, Original, audio_window, break_end, counters};
 use super::session::{Session, SessionMode};
 
 /// Where an ad segment request leads: the creative's URL, and where the segment sits in the break.
@@ -30,6 +32,11 @@ struct AdSegmentTarget {
     first_url: String,
     /// Microseconds from the break start to the ad's start (the segment keeps its place within the ad).
     ad_start_micros: u64,
+    /// The ad's duration.
+    ad_micros: u64,
+    /// The segment is the ad's first, its last.
+    first: bool,
+    last: bool,
     tracked: TrackedBreak,
 }
 
@@ -265,6 +272,9 @@ impl Segments {
                 url,
                 first_url,
                 ad_start_micros: ad_start,
+                ad_micros: total,
+                first: segment == 0,
+                last,
                 tracked: tracked.clone(),
             });
         }
@@ -285,9 +295,9 @@ impl Segments {
         let entry = channels.entry(&session.channel)?;
         let first = proxy.segments.get(&target.first_url).await?;
         let bytes = proxy.segments.get(&target.url).await?;
-        let anchor = proxy
+        let start = proxy
             .anchors
-            .anchor(
+            .start(
                 &entry.channel,
                 &target.tracked,
                 rendition,
@@ -295,12 +305,81 @@ impl Segments {
                 origin_timeout(&entry.channel),
             )
             .await;
-        Ok(retimed(
+        let bytes = retimed(
             &bytes,
             reference_pts(&first),
-            anchor,
+            start.as_ref().map(|s| s.video),
             target.ad_start_micros,
-        ))
+        );
+        let place = ItemPlace {
+            start_micros: target.ad_start_micros,
+            micros: target.ad_micros,
+            opens: target.first,
+            closes: target.last,
+        };
+        let item_first = first_counters(&first);
+        Ok(self
+            .fit_to_break(
+                proxy,
+                &entry.channel,
+                &target.tracked,
+                rendition,
+                start,
+                place,
+                &item_first,
+                bytes,
+            )
+            .await)
+    }
+
+    /// Proxy mode: `bytes` (an item's segment, retimed) with its audio fitted to the item's place
+    /// (`seams::audio_window`) and its continuity counters continuing the break (`seams::counters`;
+    /// `item_first` are the counters the item's first segment starts with); unchanged without a break anchor.
+    #[allow(clippy::too_many_arguments)] // one call per item kind; a struct would only rename them
+    async fn fit_to_break(
+        &self,
+        proxy: &Proxy,
+        channel: &Channel,
+        tracked: &TrackedBreak,
+        rendition: usize,
+        start: Option<BreakStart>,
+        place: ItemPlace,
+        item_first: &[(u16, u8)],
+        bytes: bytes::Bytes,
+    ) -> bytes::Bytes {
+        let Some(start) = start else {
+            return bytes;
+        };
+        let item_end = place.start_micros + place.micros;
+        let last = break_end(tracked).filter(|end| place.closes && end.ends_with(item_end));
+        let end = match last {
+            Some(last) => {
+                let video_end = (start.video + ticks(item_end)) % interlude_mpegts::WRAP;
+                let timeout = origin_timeout(channel);
+                proxy
+                    .anchors
+                    .end(
+                        channel, tracked, rendition, last.msn, video_end, &self.http, timeout,
+                    )
+                    .await
+            }
+            None => None,
+        };
+        let ends_break = last.is_some();
+        let window = audio_window(
+            &start,
+            place,
+            ends_break,
+            end.as_ref().and_then(|e| e.audio),
+        );
+        let original = Original {
+            item_first: item_first.to_vec(),
+            first: first_counters(&bytes),
+            last: last_counters(&bytes),
+        };
+        let fitted = interlude_mpegts::fit_audio(&bytes, &window);
+        let wanted = counters(&start, end.as_ref(), place, &original);
+        interlude_mpegts::set_counters(&fitted, &wanted).into()
     }
 
     /// Proxy mode: the slate segment playing `offset_micros` into the break starting at media sequence
@@ -327,9 +406,9 @@ impl Segments {
             .find(|b| b.start_msn == break_msn)
             .ok_or(StitchError::UnknownAdSegment)?;
         let bytes = proxy.segments.get(&url).await?;
-        let anchor = proxy
+        let start = proxy
             .anchors
-            .anchor(
+            .start(
                 &entry.channel,
                 tracked,
                 rendition,
@@ -337,11 +416,36 @@ impl Segments {
                 origin_timeout(&entry.channel),
             )
             .await;
-        let bytes = retimed(&bytes, reference_pts(&bytes), anchor, offset_micros);
+        let mut bytes = retimed(
+            &bytes,
+            reference_pts(&bytes),
+            start.as_ref().map(|s| s.video),
+            offset_micros,
+        );
         if duration_micros + 1_000 < slate_micros {
-            return Ok(truncate(&bytes, duration_micros * 9 / 100).into());
+            bytes = truncate(&bytes, duration_micros * 9 / 100).into();
         }
-        Ok(bytes)
+        // Each slate segment is an item of its own: its audio covers exactly its (possibly cut) video.
+        let place = ItemPlace {
+            start_micros: offset_micros,
+            micros: duration_micros.min(slate_micros),
+            opens: true,
+            closes: true,
+        };
+        // Each slate segment is its own item, its own first segment.
+        let item_first = first_counters(&bytes);
+        Ok(self
+            .fit_to_break(
+                proxy,
+                &entry.channel,
+                tracked,
+                rendition,
+                start,
+                place,
+                &item_first,
+                bytes,
+            )
+            .await)
     }
 }
 

@@ -85,6 +85,25 @@ pub async fn start_with(
         break_duration_secs: 20,
         ..OriginConfig::default()
     };
+    start_over(
+        origin_config,
+        &[("ad15", 15.0, "ads/ad15")],
+        delivery,
+        stale_after_secs,
+        decision_spread_ms,
+    )
+    .await
+}
+
+/// As [`start_with`], over an origin configured by `origin_config`, with `creatives` as
+/// `(id, duration_secs, asset path)` (each creative is used at most once per pod).
+pub async fn start_over(
+    origin_config: OriginConfig,
+    creatives: &[(&str, f64, &str)],
+    delivery: AdDelivery,
+    stale_after_secs: u64,
+    decision_spread_ms: u64,
+) -> Running {
     let epoch = origin_config.epoch;
     let clock = Arc::new(ScaledClock::new(epoch + TimeDelta::seconds(20), SPEED));
     let (origin_listener, origin) = listen().await;
@@ -104,11 +123,14 @@ pub async fn start_with(
             dash_origin: Some(format!("{origin}/live/live1/manifest.mpd")),
             dash_ad_codecs: interlude_sim::media::CODECS.to_owned(),
         }],
-        creatives: vec![CreativeConfig {
-            id: "ad15".to_owned(),
-            duration_secs: 15.0,
-            renditions: renditions("ads/ad15"),
-        }],
+        creatives: creatives
+            .iter()
+            .map(|&(id, duration_secs, path)| CreativeConfig {
+                id: id.to_owned(),
+                duration_secs,
+                renditions: renditions(path),
+            })
+            .collect(),
         ad_delivery: delivery,
         decision_spread_ms,
         ..StitcherConfig::default()
