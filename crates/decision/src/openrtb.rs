@@ -562,6 +562,7 @@ fn bid_of(
             .unwrap_or_else(|| "USD".to_owned()),
         burl: bid.burl.clone(),
         nurl: bid.nurl.clone(),
+        lurl: bid.lurl.clone(),
     }
 }
 

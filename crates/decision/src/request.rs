@@ -195,6 +195,10 @@ pub struct WonBid {
     /// stitcher has its creative's segments and the decision is stored), see [`PodSource::served`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nurl: Option<String>,
+    /// `Bid.lurl`, macros unexpanded: the loss notice of a bid chosen for a pod and then left out of it (its
+    /// creative would not stitch), see [`PodSource::dropped`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lurl: Option<String>,
 }
 
 /// A decided pod, in play order.

@@ -357,6 +357,7 @@ mod tests {
                     .into(),
             ),
             nurl: None,
+            lurl: None,
         }
     }
 

@@ -404,3 +404,58 @@ async fn two_bids_with_one_creative_notify_the_bidder_that_won_and_tell_the_othe
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chosen_bid_whose_creative_does_not_stitch_hears_it_lost_as_creative_filtered() {
+    let seen: Shared = Arc::default();
+    let bidder = shared_creative_bidder("only", 25.0, seen.clone()).await;
+    let catalog =
+        Catalog::from_toml(include_str!("../../decision/tests/data/catalog.toml")).unwrap();
+    let now: DateTime<Utc> = "2026-11-23T20:00:00Z".parse().unwrap();
+    let engine = Arc::new(Engine::new(catalog, Arc::new(NoCounts), 6, 500));
+    let decider = Decider::new(
+        engine,
+        Arc::new(move || now),
+        DemandConfig {
+            bidders: vec![BidderConfig::new("only", format!("{bidder}/bid"))],
+            ..DemandConfig::default()
+        },
+        common::loopback_http(),
+    );
+    let request = PodRequest {
+        channel: "live1".into(),
+        session_id: "s3".into(),
+        break_id: "b1".into(),
+        duration_secs: Some(60.0),
+        viewer: ViewerContext {
+            device: Some("tv".into()),
+            country: Some("DE".into()),
+            genre: Some("football".into()),
+            ..ViewerContext::default()
+        },
+    };
+    let d = decider.decide(&request, false, true).await;
+    // The stitcher could not play the bid's creative: it leaves the ad out and says so; the rest is served.
+    for ad in &d.decision.pod.ads {
+        if ad.bid.is_some() {
+            decider.dropped(ad);
+        } else {
+            decider.served(ad);
+        }
+    }
+    assert!(
+        d.decision.pod.ads.iter().any(|a| a.bid.is_some()),
+        "{:#?}",
+        d.decision.pod
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let notices = seen.lock().unwrap().notices.clone();
+        if !notices.is_empty() {
+            assert_eq!(notices, ["/loss?bid=only&reason=200"], "a loss, and no win");
+            break;
+        }
+        assert!(Instant::now() < deadline, "no loss notice");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

@@ -830,9 +830,18 @@ impl PodSource for Decider {
         );
     }
 
-    /// Its reservation given back: the ad will not play for this viewer.
+    /// Its reservation given back, and a bid's bidder told it lost (200, Creative Filtered): the ad will
+    /// not play for this viewer, and no win notice will come.
     fn dropped(&self, ad: &interlude_decision::PodAd) {
         self.engine().release_ad(ad, self.now());
+        if let Some(won) = &ad.bid {
+            self.notify(
+                &bid_key(won),
+                PixelEvent::Lurl,
+                won.lurl.as_deref(),
+                crate::pixels::auction_of(won, Some(LossReason::CreativeFiltered.code())),
+            );
+        }
     }
 }
 

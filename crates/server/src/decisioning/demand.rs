@@ -185,6 +185,7 @@ mod tests {
             currency: "EUR".into(),
             burl: None,
             nurl: None,
+            lurl: None,
         };
         let d = of_bid(&bid);
         assert_eq!(
