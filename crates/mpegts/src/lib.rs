@@ -5,6 +5,8 @@
 //! decoders that ignore `EXT-X-DISCONTINUITY`, such as ffmpeg's HLS demuxer, then play a break seamlessly).
 //! 33-bit values wrap as the standard says. Input is untrusted: malformed packets are skipped, never a panic.
 
+pub mod fmp4;
+
 /// PTS/DTS/PCR base values wrap at 2^33.
 pub const WRAP: u64 = 1 << 33;
 const PACKET: usize = 188;
