@@ -243,10 +243,12 @@ impl Decisions {
                     segment_urls: conditioned.segment_urls,
                     segment_micros: conditioned.segment_micros,
                     playlist_urls: conditioned.playlist_urls,
+                    maps: conditioned.maps,
                 });
                 continue;
             }
             let mut segment_urls = Vec::new();
+            let mut maps = Vec::new();
             let mut canonical: Option<Arc<[u64]>> = None;
             for content in &snapshot.renditions {
                 let Some(i) = best_rendition(
@@ -278,7 +280,18 @@ impl Decisions {
                     Some(c) if c.len() != media.micros.len() => continue 'ads,
                     Some(_) => {}
                 }
+                // A player keeps one container per variant stream: TS ads for TS content, fragmented MP4 ads
+                // (with their init segment) for CMAF content.
+                if media.map.is_some() != content.media.is_fmp4() {
+                    tracing::warn!(
+                        creative = %ad.creative_id,
+                        channel = %session.channel,
+                        "Creative packaging (TS or fMP4) unlike the channel's; skipped."
+                    );
+                    continue 'ads;
+                }
                 segment_urls.push(media.urls.clone());
+                maps.extend(media.map.clone());
             }
             let Some(micros) = canonical else { continue };
             planned.push(PlannedAd {
@@ -290,6 +303,7 @@ impl Decisions {
                 segment_urls,
                 segment_micros: micros,
                 playlist_urls: Vec::new(),
+                maps,
             });
         }
         match PodPlan::new(planned, slate.seconds) {

@@ -31,6 +31,8 @@ struct AdSegmentTarget {
     /// Microseconds from the break start to the ad's start (the segment keeps its place within the ad).
     ad_start_micros: u64,
     tracked: TrackedBreak,
+    /// Whether the ad is fragmented MP4 (it has an init segment).
+    fmp4: bool,
 }
 
 /// Proxy-mode state: fetched segments and per-break timestamp anchors.
@@ -266,12 +268,15 @@ impl Segments {
                 first_url,
                 ad_start_micros: ad_start,
                 tracked: tracked.clone(),
+                fmp4: ad.map(rendition).is_some(),
             });
         }
         Err(StitchError::UnknownAdSegment)
     }
 
     /// Proxy mode: the ad segment's bytes, retimed to continue the content; fires the same beacons as a redirect.
+    /// A fragmented MP4 ad passes through unchanged (retiming is MPEG-TS only): its playlist entry follows an
+    /// `EXT-X-DISCONTINUITY` and its own `EXT-X-MAP`, so players reset their timeline there as on redirect.
     pub(crate) async fn proxied_ad_segment(
         &self,
         channels: &Channels,
@@ -282,6 +287,9 @@ impl Segments {
     ) -> Result<bytes::Bytes, StitchError> {
         let target = self.ad_target(channels, session, ad_instance_id, rendition, segment)?;
         let proxy = self.proxy.as_ref().ok_or(StitchError::UnknownAdSegment)?;
+        if target.fmp4 {
+            return Ok(proxy.segments.get(&target.url).await?);
+        }
         let entry = channels.entry(&session.channel)?;
         let first = proxy.segments.get(&target.first_url).await?;
         let bytes = proxy.segments.get(&target.url).await?;
