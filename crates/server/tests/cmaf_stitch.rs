@@ -26,8 +26,8 @@ use interlude_sim::clock::{Clock, ScaledClock};
 use interlude_sim::origin::{OriginConfig, OriginState, router};
 use interlude_sim::tools;
 
-/// As `common::start`, with the stitcher's channel `live1` reading the origin's CMAF packaging and the fMP4
-/// slate and ad15 (40-segment window, a 20 s break at 30 s channel time, channel time at 20 s, 4× real time).
+/// As `common::start`, with the stitcher's channel `live1` reading the origin's CMAF packaging, the fMP4 slate,
+/// and ad15 in both TS and fMP4 (40-segment window, a 20 s break at 30 s channel time, channel time at 20 s, 4× real time).
 async fn start_cmaf(delivery: AdDelivery) -> Running {
     let origin_config = OriginConfig {
         window_segments: 40,
@@ -52,10 +52,15 @@ async fn start_cmaf(delivery: AdDelivery) -> Running {
             dash_origin: None,
             dash_ad_codecs: interlude_sim::media::CODECS.to_owned(),
         }],
+        // Offered in both containers, TS first: the stitcher sets the TS renditions aside for this channel.
         creatives: vec![CreativeConfig {
             id: "ad15".to_owned(),
             duration_secs: 15.0,
-            renditions: sim_renditions(&origin, "cmaf/ads/ad15"),
+            renditions: [
+                sim_renditions(&origin, "ads/ad15"),
+                sim_renditions(&origin, "cmaf/ads/ad15"),
+            ]
+            .concat(),
         }],
         ad_delivery: delivery,
         ..StitcherConfig::default()

@@ -251,44 +251,52 @@ impl Decisions {
             let mut maps = Vec::new();
             let mut canonical: Option<Arc<[u64]>> = None;
             for content in &snapshot.renditions {
-                let Some(i) = best_rendition(
-                    &ad.renditions,
-                    content.variant.bandwidth,
-                    content.variant.resolution,
-                ) else {
-                    continue 'ads;
-                };
-                let media = match channels
-                    .creatives()
-                    .media(&ad.renditions[i].playlist_url)
-                    .await
-                {
-                    Ok(media) => media,
-                    Err(error) => {
-                        // A failure the library remembers was warned about when it happened.
-                        if matches!(error, super::creatives::CreativeError::Remembered { .. }) {
-                            tracing::debug!(creative = %ad.creative_id, %error, "Creative unusable; skipped.");
-                        } else {
-                            tracing::warn!(creative = %ad.creative_id, %error, "Creative unusable; skipped.");
+                // A player keeps one container per variant stream: TS ads for TS content, fragmented MP4 ads
+                // (with their init segment) for CMAF content. A creative may be offered in both: a rendition
+                // in the other container is set aside and the next best one tried.
+                let fmp4 = content.media.is_fmp4();
+                let mut candidates = ad.renditions.clone();
+                let media = loop {
+                    let Some(i) = best_rendition(
+                        &candidates,
+                        content.variant.bandwidth,
+                        content.variant.resolution,
+                    ) else {
+                        if candidates.len() < ad.renditions.len() {
+                            tracing::warn!(
+                                creative = %ad.creative_id,
+                                channel = %session.channel,
+                                "No creative rendition in the channel's container (TS or fMP4); skipped."
+                            );
                         }
                         continue 'ads;
+                    };
+                    let media = match channels
+                        .creatives()
+                        .media(&candidates[i].playlist_url)
+                        .await
+                    {
+                        Ok(media) => media,
+                        Err(error) => {
+                            // A failure the library remembers was warned about when it happened.
+                            if matches!(error, super::creatives::CreativeError::Remembered { .. }) {
+                                tracing::debug!(creative = %ad.creative_id, %error, "Creative unusable; skipped.");
+                            } else {
+                                tracing::warn!(creative = %ad.creative_id, %error, "Creative unusable; skipped.");
+                            }
+                            continue 'ads;
+                        }
+                    };
+                    if media.map.is_some() == fmp4 {
+                        break media;
                     }
+                    candidates.remove(i);
                 };
                 match &canonical {
                     None => canonical = Some(media.micros.clone()),
                     // Renditions must line up segment for segment, or players switching variants mid-ad break.
                     Some(c) if c.len() != media.micros.len() => continue 'ads,
                     Some(_) => {}
-                }
-                // A player keeps one container per variant stream: TS ads for TS content, fragmented MP4 ads
-                // (with their init segment) for CMAF content.
-                if media.map.is_some() != content.media.is_fmp4() {
-                    tracing::warn!(
-                        creative = %ad.creative_id,
-                        channel = %session.channel,
-                        "Creative packaging (TS or fMP4) unlike the channel's; skipped."
-                    );
-                    continue 'ads;
                 }
                 segment_urls.push(media.urls.clone());
                 maps.extend(media.map.clone());
