@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Headless-Chromium checks (issue 10): the dashboard shows live numbers that update while the load generator
 # runs (screenshot in target/dashboard.png), and hls.js plays a stitched stream across a break whose ad beacons
-# are then counted. Installs Debian's chromium and the npm packages in tests/browser when missing.
+# are then counted, on the TS channel and on its CMAF twin (tests/browser/cmaf.mjs). Installs Debian's chromium
+# and the npm packages in tests/browser when missing.
 # Shaka Player plays a stitched DASH session through a break too (tests/browser/dash.mjs); BROWSER_TEST_DASH names the
 # players (default "shaka"; "" for none; "shaka dashjs" adds dash.js, which needs the CMAF origin).
 set -euo pipefail
@@ -71,6 +72,15 @@ pids+=($!)
 log "node tests/browser/run.mjs"
 mkdir -p target
 if ! node tests/browser/run.mjs "$base" target/dashboard.png "$sgai_base"; then
+  echo "--- demo log (tail)" >&2
+  tail -n 40 "$workdir/demo.log" >&2
+  exit 1
+fi
+
+# hls.js on the demo's CMAF (fragmented MP4) channel: through a break into the fMP4 ad (its EXT-X-MAP) and
+# back, the ad's beacons counted (tests/browser/cmaf.mjs).
+log "node tests/browser/cmaf.mjs $base"
+if ! node tests/browser/cmaf.mjs "$base" live1-cmaf; then
   echo "--- demo log (tail)" >&2
   tail -n 40 "$workdir/demo.log" >&2
   exit 1
