@@ -78,9 +78,9 @@ if ! node tests/browser/run.mjs "$base" target/dashboard.png "$sgai_base"; then
 fi
 
 # hls.js on the demo's CMAF (fragmented MP4) channel: through a break into the fMP4 ad (its EXT-X-MAP) and
-# back, the ad's beacons counted (tests/browser/cmaf.mjs).
+# back, the ad's beacons counted; then dash.js on the origin's CMAF MPD (tests/browser/cmaf.mjs).
 log "node tests/browser/cmaf.mjs $base"
-if ! node tests/browser/cmaf.mjs "$base" live1-cmaf; then
+if ! node tests/browser/cmaf.mjs "$base" live1-cmaf "http://127.0.0.1:$((port + 1))"; then
   echo "--- demo log (tail)" >&2
   tail -n 40 "$workdir/demo.log" >&2
   exit 1

@@ -59,6 +59,20 @@ make_cmaf() {
 }
 for name in content ads/ad15 ads/ad30 slate; do make_cmaf "$name"; done
 
+# The content loop once more as separate CMAF tracks for DASH (DASH-IF IOP: one media component per
+# AdaptationSet; dash.js plays no muxed Representation): the video of each rendition (v0, v1) and one audio
+# track (a; both renditions carry the same audio).
+rm -rf assets/cmaf/content/dash
+for track in "v0 r0 v" "v1 r1 v" "a r0 a"; do
+  read -r name rn stream <<<"$track"
+  dir="assets/cmaf/content/dash/$name"
+  mkdir -p "$dir"
+  ffmpeg -hide_banner -loglevel error -y -i "assets/content/$rn/index.m3u8" -map "0:$stream" -c copy \
+    -bsf:a aac_adtstoasc -bitexact -fflags +bitexact -flags +bitexact -map_metadata -1 \
+    -f hls -hls_time 2 -hls_playlist_type vod -hls_segment_type fmp4 -hls_fmp4_init_filename init.mp4 \
+    -hls_segment_filename "$dir/%03d.m4s" "$dir/index.m3u8"
+done
+
 # Every file must decode (an fMP4 segment with its rendition's init segment in front).
 # A third-party creative as ad servers deliver it: one progressive MP4 at another size (4:3), frame rate
 # (30 fps) and loudness (about -14 LUFS, 9 dB over EBU R128) than the channel, with stereo audio. The stitcher
@@ -76,7 +90,7 @@ ffmpeg -hide_banner -loglevel error -y \
 for f in assets/*/r*/*.ts assets/ads/*/r*/*.ts assets/thirdparty/*.mp4; do
   ffmpeg -hide_banner -v error -i "$f" -f null - || { echo "does not decode: $f" >&2; exit 1; }
 done
-for f in assets/cmaf/*/r*/*.m4s assets/cmaf/ads/*/r*/*.m4s; do
+for f in assets/cmaf/*/r*/*.m4s assets/cmaf/ads/*/r*/*.m4s assets/cmaf/content/dash/*/*.m4s; do
   out=$(cat "$(dirname "$f")/init.mp4" "$f" | ffmpeg -hide_banner -v error -i - -f null - 2>&1)
   [ -z "$out" ] || { echo "does not decode: $f: $out" >&2; exit 1; }
 done

@@ -1,15 +1,18 @@
 // Headless Chromium against a running Interlude demo (started by scripts/browser-test.sh): hls.js plays a
 // fresh session of the CMAF (fragmented MP4) channel `live1-cmaf` across an ad break, switching init segments
 // (EXT-X-MAP) into the fMP4 ad and back, and that ad's beacons are counted by the pipeline (checked through
-// GET /v1/ads/{ad_instance_id}/events).
+// GET /v1/ads/{ad_instance_id}/events). With the origin's URL, dash.js also plays the origin's CMAF MPD
+// (separate video and audio tracks: dash.js plays no muxed Representation) for a few seconds without an error.
+// The stitcher's DASH sessions are not CMAF yet.
 //
-//   node tests/browser/cmaf.mjs http://127.0.0.1:PORT [channel]
+//   node tests/browser/cmaf.mjs http://127.0.0.1:PORT [channel] [http://ORIGIN:PORT]
 import { chromium } from "playwright-core";
 import { createRequire } from "node:module";
 
 const require = createRequire(import.meta.url);
 const base = process.argv[2];
 const channel = process.argv[3] ?? "live1-cmaf";
+const origin = process.argv[4];
 if (!base) {
   console.error("usage: node cmaf.mjs http://127.0.0.1:PORT [channel]");
   process.exit(2);
@@ -115,6 +118,34 @@ try {
   const nonFatal = await player.evaluate(() => window.log);
   if (nonFatal.length) console.log(`hls.js non-fatal errors: ${nonFatal.join(" | ")}`);
   if (errors.length) throw new Error(`page errors: ${errors.join("; ")}`);
+  await player.close();
+  if (origin) {
+    const mpd = `${origin}/live/${channel}/manifest.mpd`;
+    const page = await browser.newPage();
+    await page.setContent(`<!doctype html><video id="v" muted autoplay playsinline width="640"></video>`);
+    await page.addScriptTag({ path: require.resolve("dashjs") });
+    await page.evaluate((url) => {
+      window.dashErrors = [];
+      const p = dashjs.MediaPlayer().create();
+      p.on("error", (e) => window.dashErrors.push(JSON.stringify(e.error).slice(0, 300)));
+      p.initialize(document.getElementById("v"), url, true);
+    }, mpd);
+    const position = () => page.evaluate(() => document.getElementById("v").currentTime);
+    const dashFailed = async () => {
+      const e = await page.evaluate(() => window.dashErrors);
+      if (e.length) throw new Error(`dash.js on ${mpd}: ${e.join(" | ")}`);
+    };
+    const start = await until("dash.js to start the origin's CMAF MPD", async () => {
+      await dashFailed();
+      const t = await position();
+      return t > 0 ? t : null;
+    }, 30_000);
+    await until("dash.js to play 4 s of it", async () => {
+      await dashFailed();
+      return (await position()) > start + 4;
+    }, 30_000);
+    console.log(`dash.js plays the origin's CMAF MPD (video and audio AdaptationSets): ${mpd}`);
+  }
 } catch (e) {
   console.error(`FAILED: ${e.message}`);
   failed = true;

@@ -5,7 +5,7 @@
 use std::sync::OnceLock;
 
 use include_dir::{Dir, include_dir};
-use interlude_mpegts::fmp4::InitSegment;
+use interlude_mpegts::fmp4::{InitSegment, Track, decode_times};
 
 static ASSETS: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/../../assets");
 
@@ -67,11 +67,98 @@ struct Content {
     init: Vec<Option<(&'static [u8], InitSegment)>>,
 }
 
+/// One CMAF track of the content loop for DASH, audio and video apart (DASH-IF IOP: one media component per
+/// AdaptationSet).
+#[derive(Debug)]
+pub struct DashTrack {
+    /// Representation id and directory name (`v0`, `v1`, `a`).
+    pub id: &'static str,
+    /// `video` or `audio`.
+    pub content_type: &'static str,
+    /// `codecs`.
+    pub codecs: &'static str,
+    /// Picture size, for video.
+    pub size: Option<(u32, u32)>,
+    /// Peak bit rate over the loop, in bits per second.
+    pub bandwidth: u64,
+    /// The init segment.
+    pub init: &'static [u8],
+    /// Its track (one per init segment).
+    pub track: Track,
+    /// The loop's segments.
+    pub segments: Vec<&'static [u8]>,
+    /// Each segment's `tfdt` as encoded, in the track's timescale.
+    pub decode_times: Vec<u64>,
+}
+
 /// The embedded media.
 #[derive(Debug)]
 pub struct Media {
     ts: Content,
     cmaf: Content,
+    dash: Vec<DashTrack>,
+}
+
+/// A DASH track as laid out under `assets/cmaf/content/dash/`: id, content type, codecs, picture size.
+type DashTrackLayout = (&'static str, &'static str, &'static str, Option<(u32, u32)>);
+
+const DASH_TRACKS: [DashTrackLayout; 3] = [
+    ("v0", "video", "avc1.4d401e", Some((320, 180))),
+    ("v1", "video", "avc1.4d401e", Some((640, 360))),
+    ("a", "audio", "mp4a.40.2", None),
+];
+
+fn load_dash() -> Vec<DashTrack> {
+    let mut tracks = Vec::new();
+    for (id, content_type, codecs, size) in DASH_TRACKS {
+        let dir = format!("cmaf/content/dash/{id}");
+        let Some(init) = ASSETS
+            .get_file(format!("{dir}/init.mp4"))
+            .map(|f| f.contents())
+        else {
+            continue;
+        };
+        // The assets are ours (checked by tests): a track that does not read is left out.
+        let Some(track) = InitSegment::parse(init)
+            .ok()
+            .and_then(|i| i.tracks.first().copied())
+        else {
+            continue;
+        };
+        let mut segments: Vec<&'static [u8]> = Vec::new();
+        for i in 0.. {
+            match ASSETS.get_file(format!("{dir}/{i:03}.m4s")) {
+                Some(f) => segments.push(f.contents()),
+                None => break,
+            }
+        }
+        let decode_times = segments
+            .iter()
+            .map(|s| {
+                decode_times(s)
+                    .ok()
+                    .and_then(|t| t.first().map(|t| t.base_media_decode_time))
+                    .unwrap_or(0)
+            })
+            .collect();
+        let bandwidth = segments
+            .iter()
+            .map(|f| f.len() as u64 * 8 / SEGMENT_SECS)
+            .max()
+            .unwrap_or(0);
+        tracks.push(DashTrack {
+            id,
+            content_type,
+            codecs,
+            size,
+            bandwidth,
+            init,
+            track,
+            segments,
+            decode_times,
+        });
+    }
+    tracks
 }
 
 const RENDITIONS: [(&str, u32, u32); 2] = [("r0", 320, 180), ("r1", 640, 360)];
@@ -120,6 +207,7 @@ impl Media {
         MEDIA.get_or_init(|| Media {
             ts: load(Packaging::Ts),
             cmaf: load(Packaging::Cmaf),
+            dash: load_dash(),
         })
     }
 
@@ -167,6 +255,11 @@ impl Media {
             .get(rendition)?
             .get(k)
             .copied()
+    }
+
+    /// The content loop as separate CMAF tracks for DASH.
+    pub fn dash_tracks(&self) -> &[DashTrack] {
+        &self.dash
     }
 
     /// The CMAF init segment of rendition `rendition`, and its tracks.

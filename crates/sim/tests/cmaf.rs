@@ -110,18 +110,68 @@ async fn cmaf_playlists_match_the_ts_ones_but_for_the_map_and_the_names() {
         404,
         "the TS packaging has no init segment"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cmaf_mpd_names_separate_video_and_audio_tracks_at_their_served_times() {
+    let (base, state) = start(OriginConfig::default(), None, 40).await;
     let mpd = get(&format!("{base}/live/live1-cmaf/manifest.mpd"))
         .await
         .text()
         .await
         .unwrap();
     assert!(
-        mpd.contains("initialization=\"$RepresentationID$/init.mp4\"")
-            && mpd.contains("media=\"$RepresentationID$/$Number$.m4s\"")
-            && mpd.contains("<SegmentTimeline><S t=")
-            && mpd.contains("urn:scte:scte35:2014:xml+bin"),
+        mpd.contains("initialization=\"dash/$RepresentationID$/init.mp4\"")
+            && mpd.contains("media=\"dash/$RepresentationID$/$Number$.m4s\"")
+            && mpd.contains("urn:scte:scte35:2014:xml+bin")
+            && mpd.contains("urn:mpeg:dash:utc:direct:2014"),
         "{mpd}"
     );
+    let window = state.timeline().window(state.timeline().pdt(20));
+    for (content_type, track) in [("video", "v1"), ("audio", "a")] {
+        // The AdaptationSet of this content type: its timeline's first t is the served segment's tfdt.
+        let set = mpd
+            .split("<AdaptationSet ")
+            .find(|s| s.contains(&format!("contentType=\"{content_type}\"")))
+            .unwrap_or_else(|| panic!("no {content_type} AdaptationSet: {mpd}"));
+        assert!(
+            set.contains(&format!("startNumber=\"{}\"", window.start)),
+            "{set}"
+        );
+        assert!(
+            set.contains(&format!("<Representation id=\"{track}\"")),
+            "{set}"
+        );
+        let t: u64 = set
+            .split("<S t=\"")
+            .nth(1)
+            .unwrap()
+            .split('"')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        let init = get(&format!("{base}/live/live1-cmaf/dash/{track}/init.mp4"))
+            .await
+            .bytes()
+            .await
+            .unwrap();
+        let init = InitSegment::parse(&init).unwrap();
+        assert_eq!(init.tracks.len(), 1, "one media component per track");
+        let segment = get(&format!(
+            "{base}/live/live1-cmaf/dash/{track}/{}.m4s",
+            window.start
+        ))
+        .await
+        .bytes()
+        .await
+        .unwrap();
+        let served = decode_times(&segment).unwrap()[0].base_media_decode_time;
+        assert_eq!(
+            t, served,
+            "{content_type}: MPD says {t}, the segment starts at {served}"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -6,8 +6,8 @@
 //! - `GET /live/{channel}/{rendition}/{n}.ts`: segment `n`, timestamps shifted to continue the stream; 404
 //!   outside what the window has recently published.
 //! - The same under `/live/{channel}-cmaf/…` in CMAF: media playlists with `EXT-X-MAP`, `{rendition}/init.mp4`,
-//!   segments `{rendition}/{n}.m4s` (each `tfdt` shifted, `mfhd` numbered `n + 1`), and an MPD whose
-//!   SegmentTemplate names the same files.
+//!   segments `{rendition}/{n}.m4s` (each `tfdt` shifted, `mfhd` numbered `n + 1`), and an MPD of the same
+//!   content as separate video and audio tracks, `dash/{v0,v1,a}/{init.mp4,{n}.m4s}`.
 //! - `GET /assets/{path}`: ad creatives and slate (VOD playlists and segments), and a third party's MP4.
 //! - `GET /vast/loud-mp4.xml`: a third-party VAST tag whose only creative is that plain MP4
 //!   (`thirdparty/loud-10s.mp4`: 640×480, 30 fps, stereo, about −14 LUFS — nothing like the channel), which a
@@ -78,6 +78,7 @@ pub fn router(state: OriginState) -> Router {
             get(media_playlist),
         )
         .route("/live/{channel}/{rendition}/{segment}", get(segment))
+        .route("/live/{channel}/dash/{track}/{segment}", get(dash_segment))
         .route("/assets/{*path}", get(asset))
         .route("/vast/loud-mp4.xml", get(loud_mp4_vast))
         .route("/vast/impression", get(|| async { StatusCode::NO_CONTENT }))
@@ -141,17 +142,19 @@ async fn dash_manifest(State(s): State<OriginState>, Path(channel): Path<String>
     let Some(packaging) = s.packaging(&channel) else {
         return not_found(format!("unknown channel {channel:?}"));
     };
-    let renditions: Vec<(&str, u64, u32, u32)> = s
-        .media
-        .renditions_of(packaging)
-        .iter()
-        .map(|r| (r.name, r.bandwidth, r.width, r.height))
-        .collect();
     let mpd = match packaging {
-        Packaging::Ts => s.timeline.dash_manifest(s.clock.now(), &renditions),
+        Packaging::Ts => {
+            let renditions: Vec<(&str, u64, u32, u32)> = s
+                .media
+                .renditions()
+                .iter()
+                .map(|r| (r.name, r.bandwidth, r.width, r.height))
+                .collect();
+            s.timeline.dash_manifest(s.clock.now(), &renditions)
+        }
         Packaging::Cmaf => s.timeline.cmaf_dash_manifest(
             s.clock.now(),
-            &renditions,
+            s.media.dash_tracks(),
             cmaf_first_media_time(s.media),
         ),
     };
@@ -246,6 +249,60 @@ async fn segment(
             respond(bytes, "video/iso.segment", IMMUTABLE)
         }
     }
+}
+
+/// A segment of one of the CMAF channel's DASH tracks (video and audio apart), shifted as the muxed ones are.
+async fn dash_segment(
+    State(s): State<OriginState>,
+    Path((channel, track, file)): Path<(String, String, String)>,
+) -> Response {
+    count("segment");
+    let Some(t) = s
+        .media
+        .dash_tracks()
+        .iter()
+        .find(|t| t.id == track)
+        .filter(|_| s.packaging(&channel) == Some(Packaging::Cmaf))
+    else {
+        return not_found(format!("no DASH track {channel}/dash/{track}"));
+    };
+    if file == "init.mp4" {
+        return respond(t.init, "video/mp4", IMMUTABLE);
+    }
+    let Some(i) = file
+        .strip_suffix(".m4s")
+        .and_then(|n| n.parse::<u64>().ok())
+    else {
+        return not_found(format!("no segment {channel}/dash/{track}/{file}"));
+    };
+    let window = s.timeline.window(s.clock.now());
+    let oldest = window
+        .start
+        .saturating_sub(s.timeline.config().window_segments * 2);
+    if i < oldest || i >= window.end {
+        return not_found(format!(
+            "segment {i} is not available (window {}..{})",
+            window.start, window.end
+        ));
+    }
+    let Some(file) = t.segments.get(s.timeline.content_file(i)) else {
+        return not_found(format!("no content for segment {i}"));
+    };
+    let mut bytes = file.to_vec();
+    let init = interlude_mpegts::fmp4::InitSegment {
+        tracks: vec![t.track],
+    };
+    let sequence = u32::try_from(i + 1).unwrap_or(u32::MAX);
+    if let Err(error) = shift_decode_times(
+        &mut bytes,
+        &init,
+        s.timeline.decode_offset(i),
+        Some(sequence),
+    ) {
+        tracing::error!(%error, segment = i, "CMAF content segment not shifted.");
+        return (StatusCode::INTERNAL_SERVER_ERROR, "segment not shifted\n").into_response();
+    }
+    respond(bytes, "video/iso.segment", IMMUTABLE)
 }
 
 /// The earliest decode time of CMAF content file 0 (first rendition) as encoded, in 90 kHz ticks.

@@ -8,7 +8,8 @@ use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
 use interlude_scte35::{SpliceInfoSection, TICKS_PER_SECOND};
 
 use super::{CueSignal, MarkerDialect, OriginConfig};
-use crate::media::{Packaging, SEGMENT_SECS};
+use crate::media::{DashTrack, Packaging, SEGMENT_SECS};
+use interlude_mpegts::fmp4::ticks_in_timescale;
 
 /// 2^33: PTS wraps here.
 const PTS_WRAP: u64 = 1 << 33;
@@ -243,20 +244,31 @@ impl Timeline {
         out.push_str("</EventStream>\n");
     }
 
+    /// Media time (in a track's `timescale`) at which served segment `i` starts, for a track whose loop files
+    /// start at `decode_times` as encoded.
+    fn track_time(&self, i: u64, timescale: u32, decode_times: &[u64]) -> u64 {
+        let k = self.content_file(i);
+        ticks_in_timescale(self.decode_offset(i), timescale)
+            + decode_times.get(k).copied().unwrap_or(0)
+    }
+
     /// The live DASH MPD of the CMAF packaging at `now` (ISO/IEC 23009-1 live profile, §8.4): one Period from
-    /// the epoch, one AdaptationSet of the muxed audio+video renditions, a SegmentTemplate with an init
-    /// segment and a SegmentTimeline of the window's segments addressed by `$Number$` (segment `n` is the same
-    /// file the CMAF HLS playlists list), and the same SCTE-35 EventStream as the TS MPD.
-    /// `first_media_time_90k` is the content file 0's earliest decode time (90 kHz) as encoded.
+    /// the epoch; one AdaptationSet per media component (DASH-IF IOP; dash.js plays no muxed
+    /// Representation), video (`v0`, `v1`) and audio (`a`), each with an init segment and a SegmentTimeline
+    /// of the window's segments addressed by `$Number$` (segment `n` plays the same part of the loop as the
+    /// HLS playlists' segment `n`), and the same SCTE-35 EventStream as the TS MPD. The times are the served
+    /// segments' own `tfdt`s, so the audio segments' few milliseconds off 2 s are exact too. The server's
+    /// time is in the MPD (`UTCTiming`, direct scheme): the clock may run faster than real time.
+    /// `first_media_time_90k` is the content file 0's earliest video decode time (90 kHz) as encoded.
     pub fn cmaf_dash_manifest(
         &self,
         now: DateTime<Utc>,
-        renditions: &[(&str, u64, u32, u32)],
+        tracks: &[DashTrack],
         first_media_time_90k: u64,
     ) -> String {
         let window = self.window(now);
         let depth = self.config.window_segments * SEGMENT_SECS;
-        let mut out = String::with_capacity(2048);
+        let mut out = String::with_capacity(4096);
         let _ = write!(
             out,
             "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n\
@@ -270,35 +282,65 @@ impl Timeline {
             SEGMENT_SECS * 3,
         );
         self.write_event_stream(&mut out, &window);
-        let _ = writeln!(
-            out,
-            "<AdaptationSet id=\"0\" mimeType=\"video/mp4\" codecs=\"{}\" segmentAlignment=\"true\" startWithSAP=\"1\">",
-            crate::media::CODECS
-        );
-        // Segment n's media time starts at decode_offset(n) + the file's own; the offset maps it to the Period.
-        let pto = self.decode_offset(0) + first_media_time_90k;
-        let step = SEGMENT_SECS * TICKS_PER_SECOND;
-        let _ = writeln!(
-            out,
-            "<SegmentTemplate timescale=\"90000\" startNumber=\"{}\" presentationTimeOffset=\"{pto}\" initialization=\"$RepresentationID$/init.mp4\" media=\"$RepresentationID$/$Number$.m4s\">",
-            window.start
-        );
-        if !window.is_empty() {
+        for (set, content_type) in ["video", "audio"].into_iter().enumerate() {
+            let group: Vec<&DashTrack> = tracks
+                .iter()
+                .filter(|t| t.content_type == content_type)
+                .collect();
+            let Some(first) = group.first() else { continue };
+            let timescale = first.track.timescale;
             let _ = writeln!(
                 out,
-                "<SegmentTimeline><S t=\"{}\" d=\"{step}\" r=\"{}\"/></SegmentTimeline>",
-                pto + window.start * step,
-                window.end - window.start - 1
+                "<AdaptationSet id=\"{set}\" contentType=\"{content_type}\" mimeType=\"{content_type}/mp4\" codecs=\"{}\" segmentAlignment=\"true\" startWithSAP=\"1\">",
+                first.codecs
             );
-        }
-        out.push_str("</SegmentTemplate>\n");
-        for (id, bandwidth, width, height) in renditions {
-            let _ = writeln!(
+            let pto = ticks_in_timescale(self.decode_offset(0) + first_media_time_90k, timescale);
+            let _ = write!(
                 out,
-                "<Representation id=\"{id}\" bandwidth=\"{bandwidth}\" width=\"{width}\" height=\"{height}\" frameRate=\"25\" audioSamplingRate=\"48000\"/>"
+                "<SegmentTemplate timescale=\"{timescale}\" startNumber=\"{}\" presentationTimeOffset=\"{pto}\" initialization=\"dash/$RepresentationID$/init.mp4\" media=\"dash/$RepresentationID$/$Number$.m4s\">\n<SegmentTimeline>",
+                window.start
             );
+            // Runs of equal durations as one S with a repeat count.
+            let mut run: Option<(u64, u64, u64)> = None; // (t, d, r)
+            for i in window.clone() {
+                let t = self.track_time(i, timescale, &first.decode_times);
+                let d = self
+                    .track_time(i + 1, timescale, &first.decode_times)
+                    .saturating_sub(t);
+                run = match run {
+                    Some((t0, d0, r)) if d0 == d => Some((t0, d0, r + 1)),
+                    Some((t0, d0, r)) => {
+                        write_s(&mut out, t0, d0, r);
+                        Some((t, d, 0))
+                    }
+                    None => Some((t, d, 0)),
+                };
+            }
+            if let Some((t, d, r)) = run {
+                write_s(&mut out, t, d, r);
+            }
+            out.push_str("</SegmentTimeline>\n</SegmentTemplate>\n");
+            for t in &group {
+                let _ = match t.size {
+                    Some((width, height)) => writeln!(
+                        out,
+                        "<Representation id=\"{}\" bandwidth=\"{}\" width=\"{width}\" height=\"{height}\" frameRate=\"25\"/>",
+                        t.id, t.bandwidth
+                    ),
+                    None => writeln!(
+                        out,
+                        "<Representation id=\"{}\" bandwidth=\"{}\" audioSamplingRate=\"{}\"><AudioChannelConfiguration schemeIdUri=\"urn:mpeg:dash:23003:3:audio_channel_configuration:2011\" value=\"1\"/></Representation>",
+                        t.id, t.bandwidth, t.track.timescale
+                    ),
+                };
+            }
+            out.push_str("</AdaptationSet>\n");
         }
-        out.push_str("</AdaptationSet>\n</Period>\n</MPD>\n");
+        let _ = write!(
+            out,
+            "</Period>\n<UTCTiming schemeIdUri=\"urn:mpeg:dash:utc:direct:2014\" value=\"{}\"/>\n</MPD>\n",
+            iso(now)
+        );
         out
     }
 
@@ -395,6 +437,15 @@ impl Timeline {
             }
         }
     }
+}
+
+/// A SegmentTimeline entry: `r` repeats after the first.
+fn write_s(out: &mut String, t: u64, d: u64, r: u64) {
+    let _ = if r == 0 {
+        write!(out, "<S t=\"{t}\" d=\"{d}\"/>")
+    } else {
+        write!(out, "<S t=\"{t}\" d=\"{d}\" r=\"{r}\"/>")
+    };
 }
 
 fn iso(t: DateTime<Utc>) -> String {
