@@ -237,13 +237,51 @@ pub struct DecodeTime {
     field: usize,
 }
 
-/// Every `moof/traf` of `segment`: its `tfdt` (`None` when the fragment has none), in order; the `mfhd`
-/// sequence number fields are returned as offsets.
-fn fragments(segment: &[u8]) -> Result<(Vec<Option<DecodeTime>>, Vec<usize>), Fmp4Error> {
+/// The timing fields of a media segment.
+struct Fragments {
+    /// Every `moof/traf`'s `tfdt` (`None` when the fragment has none), in order.
+    times: Vec<Option<DecodeTime>>,
+    /// Offsets of the `mfhd` sequence_number fields.
+    sequence_fields: Vec<usize>,
+    /// Each top-level `sidx` (§8.16.3): its timescale, and its earliest_presentation_time as a decode time of
+    /// its reference track.
+    sidx: Vec<(u32, DecodeTime)>,
+}
+
+fn fragments(segment: &[u8]) -> Result<Fragments, Fmp4Error> {
     let mut times = Vec::new();
     let mut sequence_fields = Vec::new();
+    let mut sidx = Vec::new();
     for moof in boxes(segment, 0) {
         let moof = moof?;
+        if &moof.kind == b"sidx" {
+            // FullBox header, reference_ID, timescale, then earliest_presentation_time (32 or 64 bits).
+            let body = moof.body(segment);
+            let version = body.first().copied().unwrap_or(0);
+            let time = if version == 1 {
+                read_u64(body, 12)
+            } else {
+                read_u32(body, 12).map(u64::from)
+            };
+            let (Some(track), Some(timescale), Some(time)) =
+                (read_u32(body, 4), read_u32(body, 8), time)
+            else {
+                return Err(Fmp4Error::Truncated {
+                    kind: "sidx".into(),
+                    offset: moof.start,
+                });
+            };
+            sidx.push((
+                timescale,
+                DecodeTime {
+                    track,
+                    base_media_decode_time: time,
+                    version,
+                    field: moof.body_start + 12,
+                },
+            ));
+            continue;
+        }
         if &moof.kind != b"moof" {
             continue;
         }
@@ -290,16 +328,20 @@ fn fragments(segment: &[u8]) -> Result<(Vec<Option<DecodeTime>>, Vec<usize>), Fm
             }
         }
     }
-    Ok((times, sequence_fields))
+    Ok(Fragments {
+        times,
+        sequence_fields,
+        sidx,
+    })
 }
 
 /// The `tfdt` decode times of `segment`, one per track fragment that has one, in order.
 pub fn decode_times(segment: &[u8]) -> Result<Vec<DecodeTime>, Fmp4Error> {
-    Ok(fragments(segment)?.0.into_iter().flatten().collect())
+    Ok(fragments(segment)?.times.into_iter().flatten().collect())
 }
 
 /// Adds `offset_90k` (90 kHz ticks, converted to each track's timescale from `init`) to every `traf/tfdt` of
-/// `segment`, in place, and when `sequence_number` is given numbers the segment's fragments from it (`mfhd`,
+/// `segment` and to the earliest_presentation_time of every `sidx` (in its own timescale), in place, and when `sequence_number` is given numbers the segment's fragments from it (`mfhd`,
 /// one per `moof`). Checks everything before writing anything: on an error the segment is unchanged.
 ///
 /// A version 0 `tfdt` whose shifted value does not fit 32 bits is an error rather than an upgrade to
@@ -310,13 +352,21 @@ pub fn shift_decode_times(
     offset_90k: u64,
     sequence_number: Option<u32>,
 ) -> Result<(), Fmp4Error> {
-    let (times, sequence_fields) = fragments(segment)?;
-    let mut writes = Vec::with_capacity(times.len());
-    for t in times.into_iter().flatten() {
-        let timescale = init
-            .track(t.track)
-            .ok_or(Fmp4Error::UnknownTrack(t.track))?
-            .timescale;
+    let Fragments {
+        times,
+        sequence_fields,
+        sidx,
+    } = fragments(segment)?;
+    let mut writes = Vec::with_capacity(times.len() + sidx.len());
+    let tracks = times.into_iter().flatten().map(|t| {
+        init.track(t.track)
+            .map(|track| (track.timescale, t))
+            .ok_or(Fmp4Error::UnknownTrack(t.track))
+    });
+    // The segment index's times move with the media's (in its own timescale), or a player that reads it
+    // would look for the media where it no longer is.
+    for timed in tracks.chain(sidx.into_iter().map(Ok)) {
+        let (timescale, t) = timed?;
         let shift = ticks_in_timescale(offset_90k, timescale);
         let overflow = || Fmp4Error::DecodeTimeOverflow {
             track: t.track,
@@ -357,7 +407,7 @@ pub fn shift_decode_times(
 /// The `mfhd` sequence numbers of `segment`, one per `moof`.
 pub fn sequence_numbers(segment: &[u8]) -> Result<Vec<u32>, Fmp4Error> {
     Ok(fragments(segment)?
-        .1
+        .sequence_fields
         .into_iter()
         .filter_map(|at| read_u32(segment, at))
         .collect())
