@@ -7,10 +7,11 @@
 //!   `GET /v1/channels/{channel}/manifest.mpd?device=…` starts a session and redirects there.
 //! - `GET /s/{session}/interstitials/{break}/assets.json` — an HLS Interstitials session's asset list for a break
 //!   (sessions created with `mode: interstitials`, see `sgai`); `…/{break}/slate.m3u8` its slate asset.
-//! - `GET /s/{session}/ads/{ad_instance}/{rendition}/{n}.ts` (`.m4s` for fMP4 ads) — ad segment: server-side beacons, then a redirect
-//!   to the creative's segment (or, in proxy mode, the segment itself, retimed).
-//! - `GET /s/{session}/slate/{rendition}/{break_msn}/{offset_us}/{duration_us}.ts` — proxy mode only: a slate
-//!   segment retimed to play `offset_us` into the break, cut to `duration_us` when the break ends sooner.
+//! - `GET /s/{session}/ads/{ad_instance}/{rendition}/{n}.ts` (`.m4s` for fMP4 ads) — ad segment: server-side
+//!   beacons, then a redirect to the creative's segment (or, in proxy mode, the segment itself, retimed).
+//! - `GET /s/{session}/slate/{rendition}/{break_msn}/{offset_us}/{duration_us}.ts` (`.m4s` for fMP4) — proxy
+//!   mode only: a slate segment retimed to play `offset_us` into the break, cut to `duration_us` when the break
+//!   ends sooner.
 //! - `GET /v1/sessions/{session}/tracking` — the session's avails and ads for client-side reporting.
 //! - `GET /v1/channels/{channel}/origin/{rendition}.m3u8` — the origin's playlist as last fetched, unmodified.
 //!
@@ -442,15 +443,24 @@ async fn slate_segment(
         String,
     )>,
 ) -> Result<Response, ApiError> {
+    let fmp4 = duration.ends_with(".m4s");
     let duration: u64 = duration
         .strip_suffix(".ts")
+        .or_else(|| duration.strip_suffix(".m4s"))
         .and_then(|n| n.parse().ok())
         .ok_or(StitchError::UnknownAdSegment)?;
     let session = stitcher.session(&session).await?;
     let bytes = stitcher
         .proxied_slate_segment(&session, rendition, break_msn, offset, duration)
         .await?;
-    Ok(segment_response(bytes, "video/mp2t"))
+    Ok(segment_response(
+        bytes,
+        if fmp4 {
+            "video/iso.segment"
+        } else {
+            "video/mp2t"
+        },
+    ))
 }
 
 fn segment_response(bytes: bytes::Bytes, content_type: &'static str) -> Response {

@@ -7,6 +7,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
+
 use interlude_mpegts::truncate;
 use interlude_stitch::TrackedBreak;
 use interlude_stitch::pod::secs_to_micros;
@@ -19,6 +21,7 @@ use super::beacons::BeaconSink;
 use super::channel::{Channel, NewBreak};
 use super::channels::Channels;
 use super::config::{AdDelivery, StitcherConfig};
+use super::fmp4_proxy::{self, Fmp4Anchors, map_uri};
 use super::proxy::{Anchors, SegmentCache, fetch, reference_pts, retimed, ticks};
 use super::session::{Session, SessionMode};
 
@@ -31,14 +34,15 @@ struct AdSegmentTarget {
     /// Microseconds from the break start to the ad's start (the segment keeps its place within the ad).
     ad_start_micros: u64,
     tracked: TrackedBreak,
-    /// Whether the ad is fragmented MP4 (it has an init segment).
-    fmp4: bool,
+    /// The ad's `EXT-X-MAP` line in this rendition when it is fragmented MP4.
+    map: Option<String>,
 }
 
-/// Proxy-mode state: fetched segments and per-break timestamp anchors.
+/// Proxy-mode state: fetched segments and per-break timestamp anchors (MPEG-TS PTS, fMP4 decode times).
 struct Proxy {
     segments: SegmentCache,
     anchors: Anchors,
+    fmp4_anchors: Fmp4Anchors,
 }
 
 /// Where this node's ad and slate segments come from, and where their beacons go.
@@ -75,6 +79,7 @@ impl Segments {
                         .unwrap_or(usize::MAX),
                 ),
                 anchors: Anchors::default(),
+                fmp4_anchors: Fmp4Anchors::default(),
             })
         });
         Segments {
@@ -162,7 +167,14 @@ impl Segments {
         let snapshot = entry.channel.snapshot();
         if let Some(oldest) = snapshot.breaks.first() {
             proxy.anchors.prune(&new_break.channel, oldest.start_msn);
+            proxy
+                .fmp4_anchors
+                .prune(&new_break.channel, oldest.start_msn);
         }
+        let fmp4 = snapshot
+            .renditions
+            .first()
+            .is_some_and(|r| r.media.is_fmp4());
         for rendition in 0..snapshot.renditions.len() {
             let (proxy, http, channel, tracked) = (
                 proxy.clone(),
@@ -172,10 +184,17 @@ impl Segments {
             );
             tokio::spawn(async move {
                 let timeout = origin_timeout(&channel);
-                proxy
-                    .anchors
-                    .anchor(&channel, &tracked, rendition, &http, timeout)
-                    .await;
+                if fmp4 {
+                    proxy
+                        .fmp4_anchors
+                        .anchor(&channel, &tracked, rendition, &http, timeout)
+                        .await;
+                } else {
+                    proxy
+                        .anchors
+                        .anchor(&channel, &tracked, rendition, &http, timeout)
+                        .await;
+                }
             });
         }
     }
@@ -268,15 +287,14 @@ impl Segments {
                 first_url,
                 ad_start_micros: ad_start,
                 tracked: tracked.clone(),
-                fmp4: ad.map(rendition).is_some(),
+                map: ad.map(rendition).map(str::to_owned),
             });
         }
         Err(StitchError::UnknownAdSegment)
     }
 
-    /// Proxy mode: the ad segment's bytes, retimed to continue the content; fires the same beacons as a redirect.
-    /// A fragmented MP4 ad passes through unchanged (retiming is MPEG-TS only): its playlist entry follows an
-    /// `EXT-X-DISCONTINUITY` and its own `EXT-X-MAP`, so players reset their timeline there as on redirect.
+    /// Proxy mode: the ad segment's bytes, retimed to continue the content (MPEG-TS PTS, or fMP4 decode times
+    /// per track, see `fmp4_proxy`); fires the same beacons as a redirect.
     pub(crate) async fn proxied_ad_segment(
         &self,
         channels: &Channels,
@@ -287,10 +305,30 @@ impl Segments {
     ) -> Result<bytes::Bytes, StitchError> {
         let target = self.ad_target(channels, session, ad_instance_id, rendition, segment)?;
         let proxy = self.proxy.as_ref().ok_or(StitchError::UnknownAdSegment)?;
-        if target.fmp4 {
-            return Ok(proxy.segments.get(&target.url).await?);
-        }
         let entry = channels.entry(&session.channel)?;
+        if let Some(map) = &target.map {
+            let bytes = proxy.segments.get(&target.url).await?;
+            let Some(init_url) = map_uri(map) else {
+                return Ok(bytes);
+            };
+            let init = proxy.segments.get(init_url).await?;
+            let first = proxy.segments.get(&target.first_url).await?;
+            let anchor = proxy
+                .fmp4_anchors
+                .anchor(
+                    &entry.channel,
+                    &target.tracked,
+                    rendition,
+                    &self.http,
+                    origin_timeout(&entry.channel),
+                )
+                .await;
+            return Ok(anchor
+                .and_then(|a| {
+                    fmp4_proxy::retimed(&bytes, &init, &first, &a, target.ad_start_micros)
+                })
+                .map_or(bytes, Bytes::from));
+        }
         let first = proxy.segments.get(&target.first_url).await?;
         let bytes = proxy.segments.get(&target.url).await?;
         let anchor = proxy
@@ -325,6 +363,10 @@ impl Segments {
         let proxy = self.proxy.as_ref().ok_or(StitchError::UnknownAdSegment)?;
         let entry = channels.entry(&session.channel)?;
         let slate = entry.cached_slate();
+        let map = slate
+            .as_ref()
+            .and_then(|s| s.maps.get(rendition))
+            .and_then(|m| map_uri(m).map(str::to_owned));
         let (url, slate_micros) = slate
             .and_then(|s| Some((s.urls.get(rendition)?.clone(), secs_to_micros(s.seconds))))
             .ok_or(StitchError::UnknownRendition(rendition))?;
@@ -335,6 +377,28 @@ impl Segments {
             .find(|b| b.start_msn == break_msn)
             .ok_or(StitchError::UnknownAdSegment)?;
         let bytes = proxy.segments.get(&url).await?;
+        if let Some(init_url) = map {
+            let init = proxy.segments.get(&init_url).await?;
+            let anchor = proxy
+                .fmp4_anchors
+                .anchor(
+                    &entry.channel,
+                    tracked,
+                    rendition,
+                    &self.http,
+                    origin_timeout(&entry.channel),
+                )
+                .await;
+            let moved = anchor
+                .and_then(|a| fmp4_proxy::retimed(&bytes, &init, &bytes, &a, offset_micros))
+                .unwrap_or_else(|| bytes.to_vec());
+            if duration_micros + 1_000 < slate_micros {
+                return Ok(fmp4_proxy::cut(&moved, &init, duration_micros)
+                    .unwrap_or(moved)
+                    .into());
+            }
+            return Ok(moved.into());
+        }
         let anchor = proxy
             .anchors
             .anchor(

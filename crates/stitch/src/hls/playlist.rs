@@ -29,8 +29,7 @@ pub struct ItemUrls<'a> {
     pub proxy: bool,
     /// The tracked breaks the rendered window's `break_index` points into.
     pub breaks: &'a [TrackedBreak],
-    /// The slate's `EXT-X-MAP` line when it is fragmented MP4 (its segment is then linked directly, even in
-    /// proxy mode, whose slate retiming handles MPEG-TS only).
+    /// The slate's `EXT-X-MAP` line when it is fragmented MP4.
     pub slate_map: Option<&'a str>,
 }
 
@@ -133,10 +132,15 @@ pub fn write_media_playlist<'d>(
                         );
                     }
                     ItemKind::Slate { .. } => match urls.breaks.get(break_index) {
-                        Some(tracked) if urls.proxy && urls.slate_map.is_none() => {
+                        Some(tracked) if urls.proxy => {
+                            let extension = if urls.slate_map.is_some() {
+                                "m4s"
+                            } else {
+                                "ts"
+                            };
                             let _ = writeln!(
                                 out,
-                                "{}/s/{}/slate/{}/{}/{}/{}.ts",
+                                "{}/s/{}/slate/{}/{}/{}/{}.{extension}",
                                 urls.base_url,
                                 urls.session_id,
                                 urls.rendition,

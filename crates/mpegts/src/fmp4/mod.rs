@@ -12,6 +12,10 @@
 //! malformed segment is an [`Fmp4Error`], never a panic. Only the timing fields change, in place: box sizes
 //! never do, so `trun` data offsets stay valid.
 
+mod retime;
+
+pub use retime::{first_presentation_times, rewrite_decode_times, truncate};
+
 /// Why an fMP4 segment could not be read or shifted.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Fmp4Error {
@@ -418,8 +422,8 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    const INIT: &[u8] = include_bytes!("../../../assets/cmaf/content/r0/init.mp4");
-    const SEG: &[u8] = include_bytes!("../../../assets/cmaf/content/r0/001.m4s");
+    const INIT: &[u8] = include_bytes!("../../../../assets/cmaf/content/r0/init.mp4");
+    const SEG: &[u8] = include_bytes!("../../../../assets/cmaf/content/r0/001.m4s");
 
     fn make_box(kind: &[u8; 4], body: &[u8]) -> Vec<u8> {
         let size = u32::try_from(8 + body.len()).unwrap();
