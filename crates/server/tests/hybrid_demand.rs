@@ -323,31 +323,28 @@ async fn shared_creative_bidder(bid_id: &'static str, price: f64, seen: Shared) 
     .await
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_bids_with_one_creative_notify_the_bidder_that_won_and_tell_the_other_why_it_lost() {
-    let (high_seen, low_seen): (Shared, Shared) = (Arc::default(), Arc::default());
-    let high = shared_creative_bidder("high", 25.0, high_seen.clone()).await;
-    let low = shared_creative_bidder("low", 12.0, low_seen.clone()).await;
+/// A decider over the engine tests' catalog at a fixed time, asking `bidders`.
+fn decider_asking(bidders: Vec<BidderConfig>) -> Decider {
     let catalog =
         Catalog::from_toml(include_str!("../../decision/tests/data/catalog.toml")).unwrap();
     let now: DateTime<Utc> = "2026-11-23T20:00:00Z".parse().unwrap();
     let engine = Arc::new(Engine::new(catalog, Arc::new(NoCounts), 6, 500));
-    let decider = Decider::new(
+    Decider::new(
         engine,
         Arc::new(move || now),
         DemandConfig {
-            // The loser listed first: matching by creative id would have picked it.
-            bidders: vec![
-                BidderConfig::new("low", format!("{low}/bid")),
-                BidderConfig::new("high", format!("{high}/bid")),
-            ],
+            bidders,
             ..DemandConfig::default()
         },
         common::loopback_http(),
-    );
-    let request = PodRequest {
+    )
+}
+
+/// A 60 s break for session `session` of a viewer in Germany watching football on a TV.
+fn football_viewer_request(session: &str) -> PodRequest {
+    PodRequest {
         channel: "live1".into(),
-        session_id: "s2".into(),
+        session_id: session.into(),
         break_id: "b1".into(),
         duration_secs: Some(60.0),
         viewer: ViewerContext {
@@ -356,8 +353,22 @@ async fn two_bids_with_one_creative_notify_the_bidder_that_won_and_tell_the_othe
             genre: Some("football".into()),
             ..ViewerContext::default()
         },
-    };
-    let d = decider.decide(&request, false, true).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_bids_with_one_creative_notify_the_bidder_that_won_and_tell_the_other_why_it_lost() {
+    let (high_seen, low_seen): (Shared, Shared) = (Arc::default(), Arc::default());
+    let high = shared_creative_bidder("high", 25.0, high_seen.clone()).await;
+    let low = shared_creative_bidder("low", 12.0, low_seen.clone()).await;
+    // The loser listed first: matching by creative id would have picked it.
+    let decider = decider_asking(vec![
+        BidderConfig::new("low", format!("{low}/bid")),
+        BidderConfig::new("high", format!("{high}/bid")),
+    ]);
+    let d = decider
+        .decide(&football_viewer_request("s2"), false, true)
+        .await;
     let shared: Vec<_> = d
         .decision
         .pod
@@ -409,32 +420,10 @@ async fn two_bids_with_one_creative_notify_the_bidder_that_won_and_tell_the_othe
 async fn a_chosen_bid_whose_creative_does_not_stitch_hears_it_lost_as_creative_filtered() {
     let seen: Shared = Arc::default();
     let bidder = shared_creative_bidder("only", 25.0, seen.clone()).await;
-    let catalog =
-        Catalog::from_toml(include_str!("../../decision/tests/data/catalog.toml")).unwrap();
-    let now: DateTime<Utc> = "2026-11-23T20:00:00Z".parse().unwrap();
-    let engine = Arc::new(Engine::new(catalog, Arc::new(NoCounts), 6, 500));
-    let decider = Decider::new(
-        engine,
-        Arc::new(move || now),
-        DemandConfig {
-            bidders: vec![BidderConfig::new("only", format!("{bidder}/bid"))],
-            ..DemandConfig::default()
-        },
-        common::loopback_http(),
-    );
-    let request = PodRequest {
-        channel: "live1".into(),
-        session_id: "s3".into(),
-        break_id: "b1".into(),
-        duration_secs: Some(60.0),
-        viewer: ViewerContext {
-            device: Some("tv".into()),
-            country: Some("DE".into()),
-            genre: Some("football".into()),
-            ..ViewerContext::default()
-        },
-    };
-    let d = decider.decide(&request, false, true).await;
+    let decider = decider_asking(vec![BidderConfig::new("only", format!("{bidder}/bid"))]);
+    let d = decider
+        .decide(&football_viewer_request("s3"), false, true)
+        .await;
     // The stitcher could not play the bid's creative: it leaves the ad out and says so; the rest is served.
     for ad in &d.decision.pod.ads {
         if ad.bid.is_some() {
