@@ -173,8 +173,7 @@ pub struct ReservationBook {
     expired: u64,
 }
 
-/// The distinct cap keys of `r`, each held once per reservation.
-/// The viewer of `r` and its distinct cap keys (none without a viewer).
+/// The viewer of `r` and its distinct cap keys, each held once per reservation (none without a viewer).
 fn hold_keys(r: &Reservation) -> Option<(&str, Vec<&str>)> {
     let viewer = r.viewer_id.as_deref()?;
     let mut keys: Vec<&str> = r.caps.iter().map(|c| c.key.as_str()).collect();
