@@ -50,18 +50,29 @@ pub(super) enum CapView<'a> {
 }
 
 impl Engine {
+    /// The catalog indexes of line item `id`, its campaign and its advertiser ([`NONE`] where it has none), as
+    /// a history entry names them; `None` for a line item the catalog no longer has.
+    fn owners_of(&self, id: &str) -> Option<(u32, u32, u32)> {
+        let &i = self.by_id.get(id)?;
+        let p = self.prepared.get(i)?;
+        Some((
+            i as u32,
+            p.campaign.map_or(NONE, |c| c as u32),
+            p.advertiser_index.map_or(NONE, |a| a as u32),
+        ))
+    }
+
     /// Resolves `history` (of the viewer deciding in `session`) against the catalog.
     pub(super) fn resolve_history(&self, history: &ViewerHistory, session: &str) -> Vec<Seen> {
         history
             .impressions
             .iter()
             .filter_map(|h| {
-                let &i = self.by_id.get(&h.line_item_id)?;
-                let p = self.prepared.get(i)?;
+                let (line_item, campaign, advertiser) = self.owners_of(&h.line_item_id)?;
                 Some(Seen {
-                    line_item: i as u32,
-                    campaign: p.campaign.map_or(NONE, |c| c as u32),
-                    advertiser: p.advertiser_index.map_or(NONE, |a| a as u32),
+                    line_item,
+                    campaign,
+                    advertiser,
                     creative: h
                         .creative_id
                         .as_ref()
@@ -83,12 +94,11 @@ impl Engine {
         hours
             .iter()
             .filter_map(|h| {
-                let &i = self.by_id.get(&h.line_item_id)?;
-                let p = self.prepared.get(i)?;
+                let (line_item, campaign, advertiser) = self.owners_of(&h.line_item_id)?;
                 Some(Seen {
-                    line_item: i as u32,
-                    campaign: p.campaign.map_or(NONE, |c| c as u32),
-                    advertiser: p.advertiser_index.map_or(NONE, |a| a as u32),
+                    line_item,
+                    campaign,
+                    advertiser,
                     creative: NONE,
                     this_session: false,
                     break_hash: 0,
