@@ -60,6 +60,44 @@ mod tests {
     use super::*;
     use crate::stitcher::pods::ConfiguredPodSource;
 
+    /// The test key ring.
+    fn keys() -> Arc<interlude_events::token::Keyring> {
+        Arc::new(interlude_events::token::Keyring::new(
+            3,
+            b"instances-test-key-0123456789abcdef".to_vec(),
+        ))
+    }
+
+    /// `inner`'s pods with ids issued with `keys`.
+    fn issuing(
+        inner: Arc<dyn PodSource>,
+        keys: &Arc<interlude_events::token::Keyring>,
+    ) -> IssuingPodSource {
+        let keys = keys.clone();
+        IssuingPodSource::new(inner, Arc::new(move |s, id| keys.issue_instance(s, id)))
+    }
+
+    /// A pod source of one 15 s creative.
+    fn configured() -> ConfiguredPodSource {
+        let creatives = vec![crate::stitcher::config::CreativeConfig {
+            id: "ad15".into(),
+            duration_secs: 15.0,
+            renditions: Vec::new(),
+        }];
+        ConfiguredPodSource::new(&creatives, 0.5)
+    }
+
+    /// Session s-9's 30 s break.
+    fn request() -> PodRequest {
+        PodRequest {
+            channel: "live1".into(),
+            session_id: "s-9".into(),
+            break_id: "b1".into(),
+            duration_secs: Some(30.0),
+            viewer: interlude_decision::ViewerContext::default(),
+        }
+    }
+
     /// Remembers the ids it is told were dropped.
     struct Recording(std::sync::Mutex<Vec<String>>);
 
@@ -77,63 +115,22 @@ mod tests {
 
     #[tokio::test]
     async fn a_dropped_ad_reaches_the_inner_source_under_the_id_it_decided() {
-        let keys = Arc::new(interlude_events::token::Keyring::new(
-            3,
-            b"instances-test-key-0123456789abcdef".to_vec(),
-        ));
-        let creatives = vec![crate::stitcher::config::CreativeConfig {
-            id: "ad15".into(),
-            duration_secs: 15.0,
-            renditions: Vec::new(),
-        }];
-        let decided = ConfiguredPodSource::new(&creatives, 0.5)
-            .pod(PodRequest {
-                channel: "live1".into(),
-                session_id: "s-9".into(),
-                break_id: "b1".into(),
-                duration_secs: Some(30.0),
-                viewer: interlude_decision::ViewerContext::default(),
-            })
-            .await
-            .unwrap();
+        let keys = keys();
+        let decided = configured().pod(request()).await.unwrap();
         let mut ad = decided.ads[0].clone();
         let base = ad.ad_instance_id.clone();
         ad.ad_instance_id = keys.issue_instance("s-9", &base);
         assert_ne!(ad.ad_instance_id, base);
         let inner = Arc::new(Recording(std::sync::Mutex::new(Vec::new())));
-        let issuer_keys = keys.clone();
-        let source = IssuingPodSource::new(
-            inner.clone(),
-            Arc::new(move |s, id| issuer_keys.issue_instance(s, id)),
-        );
-        source.dropped(&ad);
+        issuing(inner.clone(), &keys).dropped(&ad);
         assert_eq!(*inner.0.lock().unwrap(), [base]);
     }
 
     #[tokio::test]
     async fn every_ad_of_a_pod_gets_an_issued_id() {
-        let keys = Arc::new(interlude_events::token::Keyring::new(
-            3,
-            b"instances-test-key-0123456789abcdef".to_vec(),
-        ));
-        let issuer_keys = keys.clone();
-        let creatives = vec![crate::stitcher::config::CreativeConfig {
-            id: "ad15".into(),
-            duration_secs: 15.0,
-            renditions: Vec::new(),
-        }];
-        let source = IssuingPodSource::new(
-            Arc::new(ConfiguredPodSource::new(&creatives, 0.5)),
-            Arc::new(move |s, id| issuer_keys.issue_instance(s, id)),
-        );
-        let pod = source
-            .pod(PodRequest {
-                channel: "live1".into(),
-                session_id: "s-9".into(),
-                break_id: "b1".into(),
-                duration_secs: Some(30.0),
-                viewer: interlude_decision::ViewerContext::default(),
-            })
+        let keys = keys();
+        let pod = issuing(Arc::new(configured()), &keys)
+            .pod(request())
             .await
             .unwrap();
         assert_eq!(pod.ads.len(), 1);
