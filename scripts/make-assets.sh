@@ -42,7 +42,38 @@ make ads/ad30 30 "AD 30s" 0x2e7d32 880
 # last fraction of a break (crates/mpegts `truncate`).
 make slate 2 "SLATE" 0x555555 220 2 "-bf 0"
 
-# Every file must decode.
+# The same media as fragmented MP4 (CMAF) HLS: a lossless remux of each TS rendition (no re-encode, so both
+# variants carry identical frames), one init segment per rendition (EXT-X-MAP, RFC 8216bis §4.4.4.5) and 2 s
+# media segments with one moof/mdat each. Audio and video stay muxed in one file, like the TS variant.
+make_cmaf() {
+  local name=$1
+  for r in "${RENDITIONS[@]}"; do
+    read -r rn _ <<<"$r"
+    local dir="assets/cmaf/$name/$rn"
+    rm -rf "$dir" && mkdir -p "$dir"
+    ffmpeg -hide_banner -loglevel error -y -i "assets/$name/$rn/index.m3u8" -map 0 -c copy -bsf:a aac_adtstoasc \
+      -bitexact -fflags +bitexact -flags +bitexact -map_metadata -1 \
+      -f hls -hls_time 2 -hls_playlist_type vod -hls_segment_type fmp4 -hls_fmp4_init_filename init.mp4 \
+      -hls_segment_filename "$dir/%03d.m4s" "$dir/index.m3u8"
+  done
+}
+for name in content ads/ad15 ads/ad30 slate; do make_cmaf "$name"; done
+
+# The content loop once more as separate CMAF tracks for DASH (DASH-IF IOP: one media component per
+# AdaptationSet; dash.js plays no muxed Representation): the video of each rendition (v0, v1) and one audio
+# track (a; both renditions carry the same audio).
+rm -rf assets/cmaf/content/dash
+for track in "v0 r0 v" "v1 r1 v" "a r0 a"; do
+  read -r name rn stream <<<"$track"
+  dir="assets/cmaf/content/dash/$name"
+  mkdir -p "$dir"
+  ffmpeg -hide_banner -loglevel error -y -i "assets/content/$rn/index.m3u8" -map "0:$stream" -c copy \
+    -bsf:a aac_adtstoasc -bitexact -fflags +bitexact -flags +bitexact -map_metadata -1 \
+    -f hls -hls_time 2 -hls_playlist_type vod -hls_segment_type fmp4 -hls_fmp4_init_filename init.mp4 \
+    -hls_segment_filename "$dir/%03d.m4s" "$dir/index.m3u8"
+done
+
+# Every file must decode (an fMP4 segment with its rendition's init segment in front).
 # A third-party creative as ad servers deliver it: one progressive MP4 at another size (4:3), frame rate
 # (30 fps) and loudness (about -14 LUFS, 9 dB over EBU R128) than the channel, with stereo audio. The stitcher
 # conditions it before it can play (crates/condition; the demo's "loud-mp4" tag).
@@ -58,5 +89,9 @@ ffmpeg -hide_banner -loglevel error -y \
 
 for f in assets/*/r*/*.ts assets/ads/*/r*/*.ts assets/thirdparty/*.mp4; do
   ffmpeg -hide_banner -v error -i "$f" -f null - || { echo "does not decode: $f" >&2; exit 1; }
+done
+for f in assets/cmaf/*/r*/*.m4s assets/cmaf/ads/*/r*/*.m4s assets/cmaf/content/dash/*/*.m4s; do
+  out=$(cat "$(dirname "$f")/init.mp4" "$f" | ffmpeg -hide_banner -v error -i - -f null - 2>&1)
+  [ -z "$out" ] || { echo "does not decode: $f: $out" >&2; exit 1; }
 done
 du -sh assets

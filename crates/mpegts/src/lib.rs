@@ -16,6 +16,8 @@ mod psi;
 pub use audio::{AudioWindow, audio_frames, audio_span, fit_audio, trim_audio};
 pub use counters::{Counters, first_counters, last_counters, set_counters};
 
+pub mod fmp4;
+
 /// PTS/DTS/PCR base values wrap at 2^33.
 pub const WRAP: u64 = 1 << 33;
 const PACKET: usize = 188;

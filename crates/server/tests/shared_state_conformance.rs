@@ -45,6 +45,9 @@ fn decision(instance: &str) -> BreakDecision {
             segment_urls: vec![Arc::from(vec!["https://cdn.example/ad15/0.ts".to_owned()])],
             segment_micros: Arc::from(vec![6_000_000u64, 6_000_000, 3_000_000]),
             playlist_urls: vec!["https://cdn.example/ad15/index.m3u8".to_owned()],
+            maps: vec![Arc::from(
+                "#EXT-X-MAP:URI=\"https://cdn.example/ad15/init.mp4\"",
+            )],
         }],
     }
 }

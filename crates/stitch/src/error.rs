@@ -31,6 +31,12 @@ pub enum Error {
     /// An origin playlist's URL is not absolute (relative URIs in it could not be resolved).
     #[error("bad playlist URL {0:?}")]
     BadUrl(String),
+    /// A creative or slate playlist changes its init segment (`EXT-X-MAP`) between segments: stitching
+    /// switches init segments only at ad boundaries.
+    #[error(
+        "playlist {0:?} changes EXT-X-MAP mid-way; one init segment per creative rendition is supported"
+    )]
+    SeveralMaps(String),
     /// An origin playlist does not parse.
     #[error(transparent)]
     Playlist(#[from] interlude_hls::Error),

@@ -14,7 +14,7 @@ use interlude_decision::catalog::Rendition;
 use interlude_server::collector::Collector;
 use interlude_server::ops::endpoints as ops;
 use interlude_server::stitcher::config::{ChannelConfig, CreativeConfig, RenditionConfig};
-use interlude_sim::media::Media;
+use interlude_sim::media::{Media, Packaging};
 use interlude_sim::origin::{OriginState, router as origin_router};
 use interlude_store::GroupBy;
 
@@ -75,9 +75,15 @@ fn wire_stitcher(
         None
     };
     let media = Media::embedded();
-    let renditions = |path: &str| -> Vec<RenditionConfig> {
+    // Bit rates as measured on the content in each container (fMP4 carries less overhead than TS).
+    let packaged = |path: &str| -> Vec<RenditionConfig> {
+        let packaging = if path.starts_with("cmaf/") {
+            Packaging::Cmaf
+        } else {
+            Packaging::Ts
+        };
         media
-            .renditions()
+            .renditions_of(packaging)
             .iter()
             .map(|r| RenditionConfig {
                 bandwidth: r.bandwidth,
@@ -86,6 +92,15 @@ fn wire_stitcher(
             })
             .collect()
     };
+    // Ads in both containers: the stitcher picks the TS renditions for the TS channel and the fMP4 ones for
+    // its CMAF twin.
+    let renditions = |path: &str| -> Vec<RenditionConfig> {
+        let mut both = packaged(path);
+        if path.starts_with("ads/") {
+            both.extend(packaged(&format!("cmaf/{path}")));
+        }
+        both
+    };
     let channel = config.origin.channel.clone();
     config.stitcher.channels.push(ChannelConfig {
         id: channel.clone(),
@@ -93,8 +108,21 @@ fn wire_stitcher(
         poll_interval_ms: None,
         origin_timeout_ms: 2_000,
         stale_after_secs: 30,
-        slate: renditions("slate"),
+        slate: packaged("slate"),
         dash_origin: Some(format!("{base}/live/{channel}/manifest.mpd")),
+        dash_ad_codecs: interlude_sim::media::CODECS.to_owned(),
+    });
+    // The same channel as CMAF (fragmented MP4) HLS, stitched with the fMP4 slate and ads (no DASH: the
+    // stitcher's DASH sessions splice TS ad Periods).
+    let cmaf = interlude_sim::origin::cmaf_channel(&channel);
+    config.stitcher.channels.push(ChannelConfig {
+        id: cmaf.clone(),
+        origin: format!("{base}/live/{cmaf}/master.m3u8"),
+        poll_interval_ms: None,
+        origin_timeout_ms: 2_000,
+        stale_after_secs: 30,
+        slate: packaged("cmaf/slate"),
+        dash_origin: None,
         dash_ad_codecs: interlude_sim::media::CODECS.to_owned(),
     });
     for (id, secs) in [("ad15", 15.0), ("ad30", 30.0)] {
@@ -285,6 +313,9 @@ pub(crate) async fn run(args: DemoArgs, mut config: AppConfig) -> anyhow::Result
     );
     println!(
         "  play       ffplay http://{listen}/v1/channels/{channel}/master.m3u8   (a new session per play)"
+    );
+    println!(
+        "  CMAF       http://{listen}/v1/channels/{channel}-cmaf/master.m3u8   (the same channel as fMP4 HLS, fMP4 ads)"
     );
     // FFmpeg's DASH reader (so ffplay and mpv) keeps one Period of an MPD, the longest: it played one ad of
     // the session MPD and then asked for segments past its end. dash.js and Shaka Player follow Periods

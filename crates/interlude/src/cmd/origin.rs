@@ -109,6 +109,11 @@ pub(crate) async fn run(
         ops::with_request_metrics(router(state).merge(ops::router(metrics, readiness.clone())));
     tracing::info!(
         master = %format!("http://{}/live/{}/master.m3u8", args.origin_listen, config.channel),
+        cmaf_master = %format!(
+            "http://{}/live/{}/master.m3u8",
+            args.origin_listen,
+            interlude_sim::origin::cmaf_channel(&config.channel)
+        ),
         dialect = ?config.dialect,
         signal = ?config.signal,
         break_every_secs = config.break_interval_secs,

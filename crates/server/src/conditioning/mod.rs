@@ -50,6 +50,9 @@ pub struct ConditionedAd {
     pub segment_urls: Vec<Arc<[String]>>,
     /// Segment durations in microseconds (the same in every rendition).
     pub segment_micros: Arc<[u64]>,
+    /// For fragmented MP4 outputs (a CMAF channel), per content rendition, the `EXT-X-MAP` line of the init
+    /// segment; empty for MPEG-TS.
+    pub maps: Vec<Arc<str>>,
     /// For each content rendition (in the same order), the URL of the conditioned media playlist: what an HLS
     /// Interstitials asset list gives the player, which fetches the ad itself.
     pub playlist_urls: Vec<String>,
@@ -251,10 +254,12 @@ impl Conditioning {
         {
             return cached.set.clone();
         }
-        let cmaf = primary.media.segments.iter().any(|s| s.map.is_some());
-        let set = if cmaf {
-            // The stitcher splices the TS outputs; CMAF content needs the CMAF outputs spliced per track.
-            Err("the channel's segments are CMAF; conditioned ads are stitched into TS channels only".into())
+        let set = if primary.media.is_fmp4() {
+            // The stitcher splices fMP4 ads into CMAF channels (the ad's EXT-X-MAP before it), but a variant's
+            // media playlist carries audio and video muxed, as our CMAF channels do, while the conditioner's
+            // CMAF output puts audio in a rendition of its own (EXT-X-MEDIA): a player would play such an ad
+            // without sound. Its TS output cannot follow an fMP4 init segment either.
+            Err("the channel's segments are CMAF; conditioned ads are stitched into TS channels only (the CMAF outputs carry audio in a separate rendition)".into())
         } else {
             let defaults = ChannelDefaults {
                 segment_duration_ms: self.segment_duration_ms.unwrap_or_else(|| {
@@ -424,6 +429,8 @@ impl Conditioning {
             segment_urls,
             segment_micros,
             playlist_urls,
+            // The TS outputs: no init segment.
+            maps: Vec::new(),
         })
     }
 

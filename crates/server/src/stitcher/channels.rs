@@ -40,6 +40,8 @@ pub struct ChannelSummary {
 pub(crate) struct Slate {
     /// One segment URL per content rendition.
     pub(crate) urls: Vec<String>,
+    /// Per content rendition, the `EXT-X-MAP` line of a fragmented MP4 slate (empty for MPEG-TS).
+    pub(crate) maps: Vec<Arc<str>>,
     /// Its length.
     pub(crate) seconds: f64,
 }
@@ -147,6 +149,7 @@ impl Channels {
                     .map(to_rendition)
                     .collect();
                 let mut urls = Vec::new();
+                let mut maps = Vec::new();
                 let mut seconds = None;
                 for content in &snapshot.renditions {
                     let i = best_rendition(
@@ -159,11 +162,21 @@ impl Channels {
                         .media(&renditions[i].playlist_url)
                         .await
                         .ok()?;
+                    if media.map.is_some() != content.media.is_fmp4() {
+                        // Slate in another container than the content would not play in the same stream.
+                        tracing::warn!(
+                            channel = %entry.channel.config.id,
+                            "Slate packaging (TS or fMP4) unlike the channel's; breaks play the origin's content."
+                        );
+                        return None;
+                    }
                     urls.push(media.urls.first()?.clone());
+                    maps.extend(media.map.clone());
                     seconds.get_or_insert(micros_to_secs(*media.micros.first()?));
                 }
                 Some(Slate {
                     urls,
+                    maps,
                     seconds: seconds?,
                 })
             })

@@ -2,7 +2,8 @@
 //!
 //! A creative arrives as HLS media playlists per rendition (the transcoded form an SSAI stitches). The library
 //! fetches each playlist once, keeps its segment URLs and durations, and matches renditions to the channel's
-//! content variants.
+//! content variants. A rendition of fragmented MP4 segments carries its init segment's `EXT-X-MAP`, which the
+//! stitched playlist writes before the ad (RFC 8216bis §4.4.4.5).
 //!
 //! The cache is bounded: an entry lives [`HIT_TTL`], at most [`CAPACITY`] entries are kept (the oldest go
 //! first), and a failure is remembered for [`MISS_TTL`] so that a broken creative chosen for every viewer of a
@@ -14,7 +15,7 @@ use std::time::{Duration, Instant};
 use dashmap::DashMap;
 use interlude_outbound::{GuardedClient, Kind};
 
-use interlude_stitch::hls::parse_vod_segments;
+use interlude_stitch::hls::parse_vod_media;
 
 /// A creative rendition's segments: absolute URLs and durations in microseconds.
 #[derive(Debug, Clone, PartialEq)]
@@ -23,6 +24,9 @@ pub struct CreativeMedia {
     pub urls: Arc<[String]>,
     /// Segment durations.
     pub micros: Arc<[u64]>,
+    /// The `EXT-X-MAP` line (absolute URI) of its init segment when the segments are fragmented MP4; `None`
+    /// for MPEG-TS.
+    pub map: Option<Arc<str>>,
 }
 
 /// How long a fetched rendition is kept: creatives do not change under a URL, but a campaign's end frees them.
@@ -165,14 +169,15 @@ impl CreativeLibrary {
             .and_then(|r| r.require_success())
             .map_err(|e| err(e.to_string()))?
             .text();
-        let segments = parse_vod_segments(&text, url).map_err(|e| err(e.to_string()))?;
-        if segments.is_empty() {
+        let vod = parse_vod_media(&text, url).map_err(|e| err(e.to_string()))?;
+        if vod.segments.is_empty() {
             return Err(err("no segments".to_owned()));
         }
-        let (urls, micros): (Vec<String>, Vec<u64>) = segments.into_iter().unzip();
+        let (urls, micros): (Vec<String>, Vec<u64>) = vod.segments.into_iter().unzip();
         Ok(Arc::new(CreativeMedia {
             urls: urls.into(),
             micros: micros.into(),
+            map: vod.map.map(Arc::from),
         }))
     }
 }

@@ -246,36 +246,56 @@ impl Decisions {
                     segment_urls: conditioned.segment_urls,
                     segment_micros: conditioned.segment_micros,
                     playlist_urls: conditioned.playlist_urls,
+                    maps: conditioned.maps,
                 });
                 continue;
             }
             let mut segment_urls = Vec::new();
+            let mut maps = Vec::new();
             let mut canonical: Option<Arc<[u64]>> = None;
             for content in &snapshot.renditions {
-                let Some(i) = best_rendition(
-                    &ad.renditions,
-                    content.variant.bandwidth,
-                    content.variant.resolution,
-                ) else {
-                    self.pods.dropped(&ad);
-                    continue 'ads;
-                };
-                let media = match channels
-                    .creatives()
-                    .media(&ad.renditions[i].playlist_url)
-                    .await
-                {
-                    Ok(media) => media,
-                    Err(error) => {
-                        // A failure the library remembers was warned about when it happened.
-                        if matches!(error, super::creatives::CreativeError::Remembered { .. }) {
-                            tracing::debug!(creative = %ad.creative_id, %error, "Creative unusable; skipped.");
-                        } else {
-                            tracing::warn!(creative = %ad.creative_id, %error, "Creative unusable; skipped.");
+                // A player keeps one container per variant stream: TS ads for TS content, fragmented MP4 ads
+                // (with their init segment) for CMAF content. A creative may be offered in both: a rendition
+                // in the other container is set aside and the next best one tried.
+                let fmp4 = content.media.is_fmp4();
+                let mut candidates = ad.renditions.clone();
+                let media = loop {
+                    let Some(i) = best_rendition(
+                        &candidates,
+                        content.variant.bandwidth,
+                        content.variant.resolution,
+                    ) else {
+                        if candidates.len() < ad.renditions.len() {
+                            tracing::warn!(
+                                creative = %ad.creative_id,
+                                channel = %session.channel,
+                                "No creative rendition in the channel's container (TS or fMP4); skipped."
+                            );
                         }
                         self.pods.dropped(&ad);
                         continue 'ads;
+                    };
+                    let media = match channels
+                        .creatives()
+                        .media(&candidates[i].playlist_url)
+                        .await
+                    {
+                        Ok(media) => media,
+                        Err(error) => {
+                            // A failure the library remembers was warned about when it happened.
+                            if matches!(error, super::creatives::CreativeError::Remembered { .. }) {
+                                tracing::debug!(creative = %ad.creative_id, %error, "Creative unusable; skipped.");
+                            } else {
+                                tracing::warn!(creative = %ad.creative_id, %error, "Creative unusable; skipped.");
+                            }
+                            self.pods.dropped(&ad);
+                            continue 'ads;
+                        }
+                    };
+                    if media.map.is_some() == fmp4 {
+                        break media;
                     }
+                    candidates.remove(i);
                 };
                 match &canonical {
                     None => canonical = Some(media.micros.clone()),
@@ -287,6 +307,7 @@ impl Decisions {
                     Some(_) => {}
                 }
                 segment_urls.push(media.urls.clone());
+                maps.extend(media.map.clone());
             }
             let Some(micros) = canonical else {
                 self.pods.dropped(&ad);
@@ -301,6 +322,7 @@ impl Decisions {
                 segment_urls,
                 segment_micros: micros,
                 playlist_urls: Vec::new(),
+                maps,
             });
         }
         match PodPlan::new(planned, slate.seconds) {

@@ -24,6 +24,7 @@ pub mod creatives;
 pub mod dash;
 mod decisions;
 mod error;
+mod fmp4_proxy;
 pub mod instances;
 pub mod pods;
 mod render;

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use interlude_stitch::hls::{ItemUrls, write_media_playlist};
+use interlude_stitch::hls::{AdRef, ItemUrls, write_media_playlist};
 use interlude_stitch::render_window;
 
 use super::StitchError;
@@ -107,6 +107,7 @@ pub(crate) fn media_playlist(
         .as_ref()
         .and_then(|s| s.urls.get(rendition))
         .map_or("", String::as_str);
+    let slate_map = slate.as_ref().and_then(|s| s.maps.get(rendition));
     let urls = ItemUrls {
         base_url: settings.base_url,
         session_id: &session.id,
@@ -114,10 +115,14 @@ pub(crate) fn media_playlist(
         slate_url,
         proxy: settings.proxy,
         breaks,
+        slate_map: slate_map.map(|m| &**m),
     };
     write_media_playlist(out, &content.media, &rendered, &urls, |b, a| {
-        let decision = decisions.get(b)?.as_deref()?;
-        Some(decision.ads.get(a)?.ad.ad_instance_id.as_str())
+        let ad = decisions.get(b)?.as_deref()?.ads.get(a)?;
+        Some(AdRef {
+            instance_id: ad.ad.ad_instance_id.as_str(),
+            map: ad.map(rendition),
+        })
     });
     Ok(fixed)
 }

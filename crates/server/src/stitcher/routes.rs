@@ -7,10 +7,11 @@
 //!   `GET /v1/channels/{channel}/manifest.mpd?device=…` starts a session and redirects there.
 //! - `GET /s/{session}/interstitials/{break}/assets.json` — an HLS Interstitials session's asset list for a break
 //!   (sessions created with `mode: interstitials`, see `sgai`); `…/{break}/slate.m3u8` its slate asset.
-//! - `GET /s/{session}/ads/{ad_instance}/{rendition}/{n}.ts` — ad segment: server-side beacons, then a redirect
-//!   to the creative's segment (or, in proxy mode, the segment itself, retimed).
-//! - `GET /s/{session}/slate/{rendition}/{break_msn}/{offset_us}/{duration_us}.ts` — proxy mode only: a slate
-//!   segment retimed to play `offset_us` into the break, cut to `duration_us` when the break ends sooner.
+//! - `GET /s/{session}/ads/{ad_instance}/{rendition}/{n}.ts` (`.m4s` for fMP4 ads) — ad segment: server-side
+//!   beacons, then a redirect to the creative's segment (or, in proxy mode, the segment itself, retimed).
+//! - `GET /s/{session}/slate/{rendition}/{break_msn}/{offset_us}/{duration_us}.ts` (`.m4s` for fMP4) — proxy
+//!   mode only: a slate segment retimed to play `offset_us` into the break, cut to `duration_us` when the break
+//!   ends sooner.
 //! - `GET /v1/sessions/{session}/tracking` — the session's avails and ads for client-side reporting.
 //! - `GET /v1/channels/{channel}/origin/{rendition}.m3u8` — the origin's playlist as last fetched, unmodified.
 //!
@@ -400,8 +401,10 @@ async fn ad_segment(
     State(stitcher): State<Arc<Stitcher>>,
     Path((session, ad, rendition, segment)): Path<(String, String, usize, String)>,
 ) -> Result<Response, ApiError> {
+    // `.m4s` for fragmented MP4 ads (the playlist names them by their container).
     let index: usize = segment
         .strip_suffix(".ts")
+        .or_else(|| segment.strip_suffix(".m4s"))
         .and_then(|n| n.parse().ok())
         .ok_or(StitchError::UnknownAdSegment)?;
     let session = stitcher.session(&session).await?;
@@ -415,7 +418,15 @@ async fn ad_segment(
             .proxied_ad_segment(&session, &ad, rendition, index)
             .await?;
         served();
-        return Ok(segment_response(bytes));
+        let fmp4 = segment.ends_with(".m4s");
+        return Ok(segment_response(
+            bytes,
+            if fmp4 {
+                "video/iso.segment"
+            } else {
+                "video/mp2t"
+            },
+        ));
     }
     let url = stitcher.ad_segment(&session, &ad, rendition, index)?;
     served();
@@ -432,21 +443,30 @@ async fn slate_segment(
         String,
     )>,
 ) -> Result<Response, ApiError> {
+    let fmp4 = duration.ends_with(".m4s");
     let duration: u64 = duration
         .strip_suffix(".ts")
+        .or_else(|| duration.strip_suffix(".m4s"))
         .and_then(|n| n.parse().ok())
         .ok_or(StitchError::UnknownAdSegment)?;
     let session = stitcher.session(&session).await?;
     let bytes = stitcher
         .proxied_slate_segment(&session, rendition, break_msn, offset, duration)
         .await?;
-    Ok(segment_response(bytes))
+    Ok(segment_response(
+        bytes,
+        if fmp4 {
+            "video/iso.segment"
+        } else {
+            "video/mp2t"
+        },
+    ))
 }
 
-fn segment_response(bytes: bytes::Bytes) -> Response {
+fn segment_response(bytes: bytes::Bytes, content_type: &'static str) -> Response {
     let mut response = Response::new(bytes.into());
     let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("video/mp2t"));
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     // Retimed for one break of one channel: the same for every viewer of that break, so a shared cache may keep
     // it briefly, but never beyond the break.
     headers.insert(

@@ -8,6 +8,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
+
 use interlude_mpegts::{first_counters, last_counters, truncate};
 use interlude_stitch::TrackedBreak;
 use interlude_stitch::pod::secs_to_micros;
@@ -20,6 +22,7 @@ use super::beacons::BeaconSink;
 use super::channel::{Channel, NewBreak};
 use super::channels::Channels;
 use super::config::{AdDelivery, StitcherConfig};
+use super::fmp4_proxy::{self, Fmp4Anchors, map_uri};
 use super::proxy::{Anchors, BreakStart, SegmentCache, fetch, reference_pts, retimed, ticks};
 use super::seams::{ItemPlace, Original, audio_window, break_end, counters};
 use super::session::{Session, SessionMode};
@@ -38,12 +41,15 @@ struct AdSegmentTarget {
     first: bool,
     last: bool,
     tracked: TrackedBreak,
+    /// The ad's `EXT-X-MAP` line in this rendition when it is fragmented MP4.
+    map: Option<String>,
 }
 
-/// Proxy-mode state: fetched segments and per-break timestamp anchors.
+/// Proxy-mode state: fetched segments and per-break timestamp anchors (MPEG-TS PTS, fMP4 decode times).
 struct Proxy {
     segments: SegmentCache,
     anchors: Anchors,
+    fmp4_anchors: Fmp4Anchors,
 }
 
 /// Where this node's ad and slate segments come from, and where their beacons go.
@@ -80,6 +86,7 @@ impl Segments {
                         .unwrap_or(usize::MAX),
                 ),
                 anchors: Anchors::default(),
+                fmp4_anchors: Fmp4Anchors::default(),
             })
         });
         Segments {
@@ -167,7 +174,14 @@ impl Segments {
         let snapshot = entry.channel.snapshot();
         if let Some(oldest) = snapshot.breaks.first() {
             proxy.anchors.prune(&new_break.channel, oldest.start_msn);
+            proxy
+                .fmp4_anchors
+                .prune(&new_break.channel, oldest.start_msn);
         }
+        let fmp4 = snapshot
+            .renditions
+            .first()
+            .is_some_and(|r| r.media.is_fmp4());
         for rendition in 0..snapshot.renditions.len() {
             let (proxy, http, channel, tracked) = (
                 proxy.clone(),
@@ -177,10 +191,17 @@ impl Segments {
             );
             tokio::spawn(async move {
                 let timeout = origin_timeout(&channel);
-                proxy
-                    .anchors
-                    .anchor(&channel, &tracked, rendition, &http, timeout)
-                    .await;
+                if fmp4 {
+                    proxy
+                        .fmp4_anchors
+                        .anchor(&channel, &tracked, rendition, &http, timeout)
+                        .await;
+                } else {
+                    proxy
+                        .anchors
+                        .anchor(&channel, &tracked, rendition, &http, timeout)
+                        .await;
+                }
             });
         }
     }
@@ -276,12 +297,14 @@ impl Segments {
                 first: segment == 0,
                 last,
                 tracked: tracked.clone(),
+                map: ad.map(rendition).map(str::to_owned),
             });
         }
         Err(StitchError::UnknownAdSegment)
     }
 
-    /// Proxy mode: the ad segment's bytes, retimed to continue the content; fires the same beacons as a redirect.
+    /// Proxy mode: the ad segment's bytes, retimed to continue the content (MPEG-TS PTS, or fMP4 decode times
+    /// per track, see `fmp4_proxy`); fires the same beacons as a redirect.
     pub(crate) async fn proxied_ad_segment(
         &self,
         channels: &Channels,
@@ -293,6 +316,29 @@ impl Segments {
         let target = self.ad_target(channels, session, ad_instance_id, rendition, segment)?;
         let proxy = self.proxy.as_ref().ok_or(StitchError::UnknownAdSegment)?;
         let entry = channels.entry(&session.channel)?;
+        if let Some(map) = &target.map {
+            let bytes = proxy.segments.get(&target.url).await?;
+            let Some(init_url) = map_uri(map) else {
+                return Ok(bytes);
+            };
+            let init = proxy.segments.get(init_url).await?;
+            let first = proxy.segments.get(&target.first_url).await?;
+            let anchor = proxy
+                .fmp4_anchors
+                .anchor(
+                    &entry.channel,
+                    &target.tracked,
+                    rendition,
+                    &self.http,
+                    origin_timeout(&entry.channel),
+                )
+                .await;
+            return Ok(anchor
+                .and_then(|a| {
+                    fmp4_proxy::retimed(&bytes, &init, &first, &a, target.ad_start_micros)
+                })
+                .map_or(bytes, Bytes::from));
+        }
         let first = proxy.segments.get(&target.first_url).await?;
         let bytes = proxy.segments.get(&target.url).await?;
         let start = proxy
@@ -396,6 +442,10 @@ impl Segments {
         let proxy = self.proxy.as_ref().ok_or(StitchError::UnknownAdSegment)?;
         let entry = channels.entry(&session.channel)?;
         let slate = entry.cached_slate();
+        let map = slate
+            .as_ref()
+            .and_then(|s| s.maps.get(rendition))
+            .and_then(|m| map_uri(m).map(str::to_owned));
         let (url, slate_micros) = slate
             .and_then(|s| Some((s.urls.get(rendition)?.clone(), secs_to_micros(s.seconds))))
             .ok_or(StitchError::UnknownRendition(rendition))?;
@@ -406,6 +456,28 @@ impl Segments {
             .find(|b| b.start_msn == break_msn)
             .ok_or(StitchError::UnknownAdSegment)?;
         let bytes = proxy.segments.get(&url).await?;
+        if let Some(init_url) = map {
+            let init = proxy.segments.get(&init_url).await?;
+            let anchor = proxy
+                .fmp4_anchors
+                .anchor(
+                    &entry.channel,
+                    tracked,
+                    rendition,
+                    &self.http,
+                    origin_timeout(&entry.channel),
+                )
+                .await;
+            let moved = anchor
+                .and_then(|a| fmp4_proxy::retimed(&bytes, &init, &bytes, &a, offset_micros))
+                .unwrap_or_else(|| bytes.to_vec());
+            if duration_micros + 1_000 < slate_micros {
+                return Ok(fmp4_proxy::cut(&moved, &init, duration_micros)
+                    .unwrap_or(moved)
+                    .into());
+            }
+            return Ok(moved.into());
+        }
         let start = proxy
             .anchors
             .start(

@@ -37,6 +37,17 @@ pub struct ResolvedAd {
     /// and in decisions shared before this field existed.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub playlist_urls: Vec<String>,
+    /// For a fragmented MP4 (CMAF) ad, per content rendition, the `EXT-X-MAP` line of its init segment. Empty
+    /// for an MPEG-TS ad, and in decisions shared before this field existed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub maps: Vec<Arc<str>>,
+}
+
+impl ResolvedAd {
+    /// The ad's `EXT-X-MAP` line in content rendition `rendition`, when it is fragmented MP4.
+    pub fn map(&self, rendition: usize) -> Option<&str> {
+        self.maps.get(rendition).map(|m| &**m)
+    }
 }
 
 /// How a session's breaks reach the player.

@@ -5,6 +5,9 @@
 //! - `GET /live/{channel}/manifest.mpd`: the same channel as a live DASH MPD (TS segments, SCTE-35 EventStream).
 //! - `GET /live/{channel}/{rendition}/{n}.ts`: segment `n`, timestamps shifted to continue the stream; 404
 //!   outside what the window has recently published.
+//! - The same under `/live/{channel}-cmaf/…` in CMAF: media playlists with `EXT-X-MAP`, `{rendition}/init.mp4`,
+//!   segments `{rendition}/{n}.m4s` (each `tfdt` shifted, `mfhd` numbered `n + 1`), and an MPD of the same
+//!   content as separate video and audio tracks, `dash/{v0,v1,a}/{init.mp4,{n}.m4s}`.
 //! - `GET /assets/{path}`: ad creatives and slate (VOD playlists and segments), and a third party's MP4.
 //! - `GET /vast/loud-mp4.xml`: a third-party VAST tag whose only creative is that plain MP4
 //!   (`thirdparty/loud-10s.mp4`: 640×480, 30 fps, stereo, about −14 LUFS — nothing like the channel), which a
@@ -20,7 +23,8 @@ use axum::routing::get;
 
 use super::{OriginConfig, Timeline};
 use crate::clock::Clock;
-use crate::media::{CODECS, Media};
+use crate::media::{CODECS, Media, Packaging};
+use interlude_mpegts::fmp4::{decode_times, shift_decode_times};
 use interlude_mpegts::{first_pts, shift_timestamps};
 
 /// What the routes share.
@@ -47,6 +51,18 @@ impl OriginState {
     pub fn timeline(&self) -> &Timeline {
         &self.timeline
     }
+
+    /// The packaging a channel id in a URL names, if it names this channel.
+    fn packaging(&self, channel: &str) -> Option<Packaging> {
+        let ours = &self.timeline.config().channel;
+        if channel == ours {
+            Some(Packaging::Ts)
+        } else if channel.strip_suffix(super::CMAF_SUFFIX) == Some(ours.as_str()) {
+            Some(Packaging::Cmaf)
+        } else {
+            None
+        }
+    }
 }
 
 /// The origin's routes. Readable from any web origin, as a CDN serves live streams to browser players.
@@ -62,6 +78,7 @@ pub fn router(state: OriginState) -> Router {
             get(media_playlist),
         )
         .route("/live/{channel}/{rendition}/{segment}", get(segment))
+        .route("/live/{channel}/dash/{track}/{segment}", get(dash_segment))
         .route("/assets/{*path}", get(asset))
         .route("/vast/loud-mp4.xml", get(loud_mp4_vast))
         .route("/vast/impression", get(|| async { StatusCode::NO_CONTENT }))
@@ -107,11 +124,11 @@ const IMMUTABLE: &str = "max-age=86400";
 
 async fn master(State(s): State<OriginState>, Path(channel): Path<String>) -> Response {
     count("master");
-    if channel != s.timeline.config().channel {
+    let Some(packaging) = s.packaging(&channel) else {
         return not_found(format!("unknown channel {channel:?}"));
-    }
+    };
     let mut out = String::from("#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-INDEPENDENT-SEGMENTS\n");
-    for r in s.media.renditions() {
+    for r in s.media.renditions_of(packaging) {
         out.push_str(&format!(
             "#EXT-X-STREAM-INF:BANDWIDTH={},AVERAGE-BANDWIDTH={},CODECS=\"{CODECS}\",RESOLUTION={}x{},FRAME-RATE=25.000\n{}/index.m3u8\n",
             r.bandwidth, r.average_bandwidth, r.width, r.height, r.name
@@ -122,20 +139,26 @@ async fn master(State(s): State<OriginState>, Path(channel): Path<String>) -> Re
 
 async fn dash_manifest(State(s): State<OriginState>, Path(channel): Path<String>) -> Response {
     count("mpd");
-    if channel != s.timeline.config().channel {
+    let Some(packaging) = s.packaging(&channel) else {
         return not_found(format!("unknown channel {channel:?}"));
-    }
-    let renditions: Vec<(&str, u64, u32, u32)> = s
-        .media
-        .renditions()
-        .iter()
-        .map(|r| (r.name, r.bandwidth, r.width, r.height))
-        .collect();
-    respond(
-        s.timeline.dash_manifest(s.clock.now(), &renditions),
-        "application/dash+xml",
-        LIVE,
-    )
+    };
+    let mpd = match packaging {
+        Packaging::Ts => {
+            let renditions: Vec<(&str, u64, u32, u32)> = s
+                .media
+                .renditions()
+                .iter()
+                .map(|r| (r.name, r.bandwidth, r.width, r.height))
+                .collect();
+            s.timeline.dash_manifest(s.clock.now(), &renditions)
+        }
+        Packaging::Cmaf => s.timeline.cmaf_dash_manifest(
+            s.clock.now(),
+            s.media.dash_tracks(),
+            cmaf_first_media_time(s.media),
+        ),
+    };
+    respond(mpd, "application/dash+xml", LIVE)
 }
 
 async fn media_playlist(
@@ -143,12 +166,17 @@ async fn media_playlist(
     Path((channel, rendition)): Path<(String, String)>,
 ) -> Response {
     count("media");
-    if channel != s.timeline.config().channel || s.media.rendition_index(&rendition).is_none() {
+    let (Some(packaging), Some(_)) = (s.packaging(&channel), s.media.rendition_index(&rendition))
+    else {
         return not_found(format!(
             "unknown channel or rendition {channel}/{rendition}"
         ));
-    }
-    respond(s.timeline.media_playlist(s.clock.now()), M3U8, LIVE)
+    };
+    respond(
+        s.timeline.packaged_media_playlist(s.clock.now(), packaging),
+        M3U8,
+        LIVE,
+    )
 }
 
 async fn segment(
@@ -156,11 +184,26 @@ async fn segment(
     Path((channel, rendition, file)): Path<(String, String, String)>,
 ) -> Response {
     count("segment");
-    let (Some(r), Some(i)) = (
-        s.media
+    let packaging = s.packaging(&channel);
+    if packaging == Some(Packaging::Cmaf) && file == "init.mp4" {
+        return match s
+            .media
             .rendition_index(&rendition)
-            .filter(|_| channel == s.timeline.config().channel),
-        file.strip_suffix(".ts").and_then(|n| n.parse::<u64>().ok()),
+            .and_then(|r| s.media.cmaf_init(r))
+        {
+            Some((bytes, _)) => respond(bytes, "video/mp4", IMMUTABLE),
+            None => not_found(format!("no init segment {channel}/{rendition}")),
+        };
+    }
+    let (Some(packaging), Some(r), Some(i)) = (
+        packaging,
+        s.media.rendition_index(&rendition),
+        packaging.and_then(|p| {
+            file.strip_suffix(p.extension())?
+                .strip_suffix('.')?
+                .parse::<u64>()
+                .ok()
+        }),
     ) else {
         return not_found(format!("no segment {channel}/{rendition}/{file}"));
     };
@@ -175,12 +218,110 @@ async fn segment(
             window.start, window.end
         ));
     }
-    let Some(file) = s.media.content_segment(s.timeline.content_file(i), r) else {
+    let Some(file) = s
+        .media
+        .packaged_segment(packaging, s.timeline.content_file(i), r)
+    else {
         return not_found(format!("no content for segment {i}"));
     };
     let mut bytes = file.to_vec();
-    shift_timestamps(&mut bytes, s.timeline.pts_offset(i));
-    respond(bytes, "video/mp2t", IMMUTABLE)
+    match packaging {
+        Packaging::Ts => {
+            shift_timestamps(&mut bytes, s.timeline.pts_offset(i));
+            respond(bytes, "video/mp2t", IMMUTABLE)
+        }
+        Packaging::Cmaf => {
+            let Some((_, init)) = s.media.cmaf_init(r) else {
+                return not_found(format!("no init segment for rendition {rendition}"));
+            };
+            // One moof per segment: numbering by segment index keeps mfhd increasing across loops.
+            let sequence = u32::try_from(i + 1).unwrap_or(u32::MAX);
+            if let Err(error) = shift_decode_times(
+                &mut bytes,
+                init,
+                s.timeline.decode_offset(i),
+                Some(sequence),
+            ) {
+                tracing::error!(%error, segment = i, "CMAF content segment not shifted.");
+                return (StatusCode::INTERNAL_SERVER_ERROR, "segment not shifted\n")
+                    .into_response();
+            }
+            respond(bytes, "video/iso.segment", IMMUTABLE)
+        }
+    }
+}
+
+/// A segment of one of the CMAF channel's DASH tracks (video and audio apart), shifted as the muxed ones are.
+async fn dash_segment(
+    State(s): State<OriginState>,
+    Path((channel, track, file)): Path<(String, String, String)>,
+) -> Response {
+    count("segment");
+    let Some(t) = s
+        .media
+        .dash_tracks()
+        .iter()
+        .find(|t| t.id == track)
+        .filter(|_| s.packaging(&channel) == Some(Packaging::Cmaf))
+    else {
+        return not_found(format!("no DASH track {channel}/dash/{track}"));
+    };
+    if file == "init.mp4" {
+        return respond(t.init, "video/mp4", IMMUTABLE);
+    }
+    let Some(i) = file
+        .strip_suffix(".m4s")
+        .and_then(|n| n.parse::<u64>().ok())
+    else {
+        return not_found(format!("no segment {channel}/dash/{track}/{file}"));
+    };
+    let window = s.timeline.window(s.clock.now());
+    let oldest = window
+        .start
+        .saturating_sub(s.timeline.config().window_segments * 2);
+    if i < oldest || i >= window.end {
+        return not_found(format!(
+            "segment {i} is not available (window {}..{})",
+            window.start, window.end
+        ));
+    }
+    let Some(file) = t.segments.get(s.timeline.content_file(i)) else {
+        return not_found(format!("no content for segment {i}"));
+    };
+    let mut bytes = file.to_vec();
+    let init = interlude_mpegts::fmp4::InitSegment {
+        tracks: vec![t.track],
+    };
+    let sequence = u32::try_from(i + 1).unwrap_or(u32::MAX);
+    if let Err(error) = shift_decode_times(
+        &mut bytes,
+        &init,
+        s.timeline.decode_offset(i),
+        Some(sequence),
+    ) {
+        tracing::error!(%error, segment = i, "CMAF content segment not shifted.");
+        return (StatusCode::INTERNAL_SERVER_ERROR, "segment not shifted\n").into_response();
+    }
+    respond(bytes, "video/iso.segment", IMMUTABLE)
+}
+
+/// The earliest decode time of CMAF content file 0 (first rendition) as encoded, in 90 kHz ticks.
+fn cmaf_first_media_time(media: &Media) -> u64 {
+    let (Some(segment), Some((_, init))) = (
+        media.packaged_segment(Packaging::Cmaf, 0, 0),
+        media.cmaf_init(0),
+    ) else {
+        return 0;
+    };
+    decode_times(segment)
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|t| {
+            let timescale = u64::from(init.track(t.track)?.timescale);
+            Some(t.base_media_decode_time.saturating_mul(90_000) / timescale.max(1))
+        })
+        .min()
+        .unwrap_or(0)
 }
 
 /// The VAST 4.2 InLine of the third party's MP4 creative; its MediaFile's URL names this origin as the request
@@ -212,6 +353,7 @@ async fn asset(State(s): State<OriginState>, Path(path): Path<String>) -> Respon
     match s.media.static_file(&path) {
         Some(bytes) if path.ends_with(".m3u8") => respond(bytes, M3U8, IMMUTABLE),
         Some(bytes) if path.ends_with(".mp4") => respond(bytes, "video/mp4", IMMUTABLE),
+        Some(bytes) if path.ends_with(".m4s") => respond(bytes, "video/iso.segment", IMMUTABLE),
         Some(bytes) => respond(bytes, "video/mp2t", IMMUTABLE),
         None => not_found(format!("no asset {path}")),
     }

@@ -1,6 +1,10 @@
 //! The live origin simulator: a live HLS channel of real media with SCTE-35 ad breaks on a schedule, in a
 //! configurable marker dialect — the packager the stitcher is tested against.
 //!
+//! Every channel is served in two packagings of the same media, timeline and markers: MPEG-TS under its id
+//! (`/live/live1/…`) and CMAF (fragmented MP4) under the id with `-cmaf` appended (`/live/live1-cmaf/…`), so a
+//! stitcher is pointed at either as at two channels.
+//!
 //! Channel time is derived from wall-clock time minus a fixed epoch, so every process (and every test with the
 //! same clock) agrees on which segment is live; the playlist is a pure function of "now" ([`timeline`]).
 
@@ -79,6 +83,14 @@ impl Default for OriginConfig {
         }
     }
 }
+
+/// The channel id under which the origin serves the CMAF packaging of channel `channel`.
+pub fn cmaf_channel(channel: &str) -> String {
+    format!("{channel}{CMAF_SUFFIX}")
+}
+
+/// Appended to a channel's id to name its CMAF packaging (`live1` → `live1-cmaf`).
+pub const CMAF_SUFFIX: &str = "-cmaf";
 
 /// A configuration value that cannot work.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

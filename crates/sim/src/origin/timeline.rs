@@ -8,7 +8,8 @@ use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
 use interlude_scte35::{SpliceInfoSection, TICKS_PER_SECOND};
 
 use super::{CueSignal, MarkerDialect, OriginConfig};
-use crate::media::SEGMENT_SECS;
+use crate::media::{DashTrack, Packaging, SEGMENT_SECS};
+use interlude_mpegts::fmp4::ticks_in_timescale;
 
 /// 2^33: PTS wraps here.
 const PTS_WRAP: u64 = 1 << 33;
@@ -92,6 +93,16 @@ impl Timeline {
     pub fn pts_offset(&self, i: u64) -> u64 {
         let loops = i / self.content_len;
         ((PTS_START_SECS + loops * self.content_len * SEGMENT_SECS) * TICKS_PER_SECOND) % PTS_WRAP
+    }
+
+    /// CMAF: 90 kHz ticks to add to the content file's decode times (`tfdt`) so segment `i` continues the
+    /// stream. Not wrapped, as `tfdt` is a 64-bit count (ISO/IEC 14496-12 §8.8.12); it includes the TS
+    /// variant's first PTS, so a CMAF segment's media time modulo 2^33 is the TS segment's PTS and the SCTE-35
+    /// `pts_time` of a cue names the same instant in both packagings.
+    pub fn decode_offset(&self, i: u64) -> u64 {
+        let loops = i / self.content_len;
+        self.base_pts
+            + (PTS_START_SECS + loops * self.content_len * SEGMENT_SECS) * TICKS_PER_SECOND
     }
 
     fn segs(&self, secs: u64) -> u64 {
@@ -181,6 +192,32 @@ impl Timeline {
             iso(self.pdt(window.end)),
             SEGMENT_SECS * 3,
         );
+        self.write_event_stream(&mut out, &window);
+        let _ = writeln!(
+            out,
+            "<AdaptationSet id=\"0\" contentType=\"video\" mimeType=\"video/mp2t\" codecs=\"{}\" segmentAlignment=\"true\" startWithSAP=\"1\">",
+            crate::media::CODECS
+        );
+        // Segment n's timestamps start at pts(n); the offset maps PTS to the Period's timeline.
+        let _ = writeln!(
+            out,
+            "<SegmentTemplate timescale=\"90000\" duration=\"{}\" startNumber=\"0\" presentationTimeOffset=\"{}\" media=\"$RepresentationID$/$Number$.ts\"/>",
+            SEGMENT_SECS * TICKS_PER_SECOND,
+            self.pts(0)
+        );
+        for (id, bandwidth, width, height) in renditions {
+            let _ = writeln!(
+                out,
+                "<Representation id=\"{id}\" bandwidth=\"{bandwidth}\" width=\"{width}\" height=\"{height}\" frameRate=\"25\"/>"
+            );
+        }
+        out.push_str("</AdaptationSet>\n</Period>\n</MPD>\n");
+        out
+    }
+
+    /// The breaks overlapping the time-shift window as an EventStream of SCTE-35 cues in binary form
+    /// (`urn:scte:scte35:2014:xml+bin`, SCTE 214-1 §6.7.4), times relative to the Period start.
+    fn write_event_stream(&self, out: &mut String, window: &Range<u64>) {
         // Breaks whose span touches the window (plus the next one once its cue is in the window's future).
         let first = self.segs(self.config.first_break_secs);
         let interval = self.segs(self.config.break_interval_secs).max(1);
@@ -205,42 +242,137 @@ impl Timeline {
             );
         }
         out.push_str("</EventStream>\n");
-        let _ = writeln!(
+    }
+
+    /// Media time (in a track's `timescale`) at which served segment `i` starts, for a track whose loop files
+    /// start at `decode_times` as encoded.
+    fn track_time(&self, i: u64, timescale: u32, decode_times: &[u64]) -> u64 {
+        let k = self.content_file(i);
+        ticks_in_timescale(self.decode_offset(i), timescale)
+            + decode_times.get(k).copied().unwrap_or(0)
+    }
+
+    /// The live DASH MPD of the CMAF packaging at `now` (ISO/IEC 23009-1 live profile, §8.4): one Period from
+    /// the epoch; one AdaptationSet per media component (DASH-IF IOP; dash.js plays no muxed
+    /// Representation), video (`v0`, `v1`) and audio (`a`), each with an init segment and a SegmentTimeline
+    /// of the window's segments addressed by `$Number$` (segment `n` plays the same part of the loop as the
+    /// HLS playlists' segment `n`), and the same SCTE-35 EventStream as the TS MPD. The times are the served
+    /// segments' own `tfdt`s, so the audio segments' few milliseconds off 2 s are exact too. The server's
+    /// time is in the MPD (`UTCTiming`, direct scheme): the clock may run faster than real time.
+    /// `first_media_time_90k` is the content file 0's earliest video decode time (90 kHz) as encoded.
+    pub fn cmaf_dash_manifest(
+        &self,
+        now: DateTime<Utc>,
+        tracks: &[DashTrack],
+        first_media_time_90k: u64,
+    ) -> String {
+        let window = self.window(now);
+        let depth = self.config.window_segments * SEGMENT_SECS;
+        let mut out = String::with_capacity(4096);
+        let _ = write!(
             out,
-            "<AdaptationSet id=\"0\" contentType=\"video\" mimeType=\"video/mp2t\" codecs=\"{}\" segmentAlignment=\"true\" startWithSAP=\"1\">",
-            crate::media::CODECS
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n\
+             <MPD xmlns=\"urn:mpeg:dash:schema:mpd:2011\" xmlns:scte35=\"http://www.scte.org/schemas/35/2016\" \
+             type=\"dynamic\" profiles=\"urn:mpeg:dash:profile:isoff-live:2011\" \
+             availabilityStartTime=\"{}\" publishTime=\"{}\" minimumUpdatePeriod=\"PT{SEGMENT_SECS}S\" \
+             timeShiftBufferDepth=\"PT{depth}S\" suggestedPresentationDelay=\"PT{}S\" minBufferTime=\"PT{SEGMENT_SECS}S\">\n\
+             <Period id=\"p0\" start=\"PT0S\">\n",
+            iso(self.config.epoch),
+            iso(self.pdt(window.end)),
+            SEGMENT_SECS * 3,
         );
-        // Segment n's timestamps start at pts(n); the offset maps PTS to the Period's timeline.
-        let _ = writeln!(
-            out,
-            "<SegmentTemplate timescale=\"90000\" duration=\"{}\" startNumber=\"0\" presentationTimeOffset=\"{}\" media=\"$RepresentationID$/$Number$.ts\"/>",
-            SEGMENT_SECS * TICKS_PER_SECOND,
-            self.pts(0)
-        );
-        for (id, bandwidth, width, height) in renditions {
+        self.write_event_stream(&mut out, &window);
+        for (set, content_type) in ["video", "audio"].into_iter().enumerate() {
+            let group: Vec<&DashTrack> = tracks
+                .iter()
+                .filter(|t| t.content_type == content_type)
+                .collect();
+            let Some(first) = group.first() else { continue };
+            let timescale = first.track.timescale;
             let _ = writeln!(
                 out,
-                "<Representation id=\"{id}\" bandwidth=\"{bandwidth}\" width=\"{width}\" height=\"{height}\" frameRate=\"25\"/>"
+                "<AdaptationSet id=\"{set}\" contentType=\"{content_type}\" mimeType=\"{content_type}/mp4\" codecs=\"{}\" segmentAlignment=\"true\" startWithSAP=\"1\">",
+                first.codecs
             );
+            let pto = ticks_in_timescale(self.decode_offset(0) + first_media_time_90k, timescale);
+            let _ = write!(
+                out,
+                "<SegmentTemplate timescale=\"{timescale}\" startNumber=\"{}\" presentationTimeOffset=\"{pto}\" initialization=\"dash/$RepresentationID$/init.mp4\" media=\"dash/$RepresentationID$/$Number$.m4s\">\n<SegmentTimeline>",
+                window.start
+            );
+            // Runs of equal durations as one S with a repeat count.
+            let mut run: Option<(u64, u64, u64)> = None; // (t, d, r)
+            for i in window.clone() {
+                let t = self.track_time(i, timescale, &first.decode_times);
+                let d = self
+                    .track_time(i + 1, timescale, &first.decode_times)
+                    .saturating_sub(t);
+                run = match run {
+                    Some((t0, d0, r)) if d0 == d => Some((t0, d0, r + 1)),
+                    Some((t0, d0, r)) => {
+                        write_s(&mut out, t0, d0, r);
+                        Some((t, d, 0))
+                    }
+                    None => Some((t, d, 0)),
+                };
+            }
+            if let Some((t, d, r)) = run {
+                write_s(&mut out, t, d, r);
+            }
+            out.push_str("</SegmentTimeline>\n</SegmentTemplate>\n");
+            for t in &group {
+                let _ = match t.size {
+                    Some((width, height)) => writeln!(
+                        out,
+                        "<Representation id=\"{}\" bandwidth=\"{}\" width=\"{width}\" height=\"{height}\" frameRate=\"25\"/>",
+                        t.id, t.bandwidth
+                    ),
+                    None => writeln!(
+                        out,
+                        "<Representation id=\"{}\" bandwidth=\"{}\" audioSamplingRate=\"{}\"><AudioChannelConfiguration schemeIdUri=\"urn:mpeg:dash:23003:3:audio_channel_configuration:2011\" value=\"1\"/></Representation>",
+                        t.id, t.bandwidth, t.track.timescale
+                    ),
+                };
+            }
+            out.push_str("</AdaptationSet>\n");
         }
-        out.push_str("</AdaptationSet>\n</Period>\n</MPD>\n");
+        let _ = write!(
+            out,
+            "</Period>\n<UTCTiming schemeIdUri=\"urn:mpeg:dash:utc:direct:2014\" value=\"{}\"/>\n</MPD>\n",
+            iso(now)
+        );
         out
     }
 
     /// The media playlist of `rendition` at `now`.
     pub fn media_playlist(&self, now: DateTime<Utc>) -> String {
+        self.packaged_media_playlist(now, Packaging::Ts)
+    }
+
+    /// The media playlist at `now` for `packaging`: the same segments, times and markers either way; CMAF
+    /// adds the init segment (`EXT-X-MAP`, which needs compatibility version 6, RFC 8216bis §4.4.4.5 and
+    /// §8) and names segments `{i}.m4s`.
+    pub fn packaged_media_playlist(&self, now: DateTime<Utc>, packaging: Packaging) -> String {
         let window = self.window(now);
         let mut out = String::with_capacity(1024);
+        let version = match packaging {
+            Packaging::Ts => 3,
+            Packaging::Cmaf => 6,
+        };
         let _ = write!(
             out,
-            "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:{SEGMENT_SECS}\n#EXT-X-MEDIA-SEQUENCE:{}\n",
+            "#EXTM3U\n#EXT-X-VERSION:{version}\n#EXT-X-TARGETDURATION:{SEGMENT_SECS}\n#EXT-X-MEDIA-SEQUENCE:{}\n",
             window.start
         );
+        if packaging == Packaging::Cmaf {
+            out.push_str("#EXT-X-MAP:URI=\"init.mp4\"\n");
+        }
+        let ext = packaging.extension();
         for i in window {
             self.write_markers(&mut out, i);
             let _ = write!(
                 out,
-                "#EXT-X-PROGRAM-DATE-TIME:{}\n#EXTINF:{SEGMENT_SECS}.000,\n{i}.ts\n",
+                "#EXT-X-PROGRAM-DATE-TIME:{}\n#EXTINF:{SEGMENT_SECS}.000,\n{i}.{ext}\n",
                 iso(self.pdt(i))
             );
         }
@@ -305,6 +437,15 @@ impl Timeline {
             }
         }
     }
+}
+
+/// A SegmentTimeline entry: `r` repeats after the first.
+fn write_s(out: &mut String, t: u64, d: u64, r: u64) {
+    let _ = if r == 0 {
+        write!(out, "<S t=\"{t}\" d=\"{d}\"/>")
+    } else {
+        write!(out, "<S t=\"{t}\" d=\"{d}\" r=\"{r}\"/>")
+    };
 }
 
 fn iso(t: DateTime<Utc>) -> String {

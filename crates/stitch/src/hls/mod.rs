@@ -6,6 +6,7 @@ pub mod origin;
 pub mod playlist;
 
 pub use origin::{
-    ContentSegment, OriginMedia, Variant, parse_master, parse_media, parse_vod_segments,
+    ContentSegment, OriginMedia, Variant, VodMedia, parse_master, parse_media, parse_vod_media,
+    parse_vod_segments,
 };
-pub use playlist::{ItemUrls, write_media_playlist};
+pub use playlist::{AdRef, ItemUrls, write_media_playlist};

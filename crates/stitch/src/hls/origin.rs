@@ -57,6 +57,14 @@ pub struct OriginMedia {
     pub warnings: Vec<String>,
 }
 
+impl OriginMedia {
+    /// Whether the segments are fragmented MP4 (an `EXT-X-MAP` is in force, RFC 8216bis §4.4.4.5), rather than
+    /// MPEG-TS: ads stitched in must then be fragmented MP4 too.
+    pub fn is_fmp4(&self) -> bool {
+        self.segments.iter().any(|s| s.map.is_some())
+    }
+}
+
 fn base(url: &str) -> Result<Url, Error> {
     Url::parse(url).map_err(|_| Error::BadUrl(url.to_owned()))
 }
@@ -227,6 +235,40 @@ fn stable_break_id(b: &interlude_hls::markers::AdBreak, start: Option<DateTime<U
         }
         _ => b.id.clone(),
     }
+}
+
+/// A VOD media playlist (a creative or slate rendition) read for stitching.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VodMedia {
+    /// Absolute segment URLs and durations in microseconds.
+    pub segments: Vec<(String, u64)>,
+    /// The `EXT-X-MAP` line of its init segment (URI absolute) when its segments are fragmented MP4 (RFC
+    /// 8216bis §4.4.4.5); `None` for MPEG-TS.
+    pub map: Option<String>,
+}
+
+/// Reads a VOD media playlist fetched from `url`: its segments and its one init segment, if any. A playlist
+/// whose segments need different init segments is refused ([`Error::SeveralMaps`]).
+pub fn parse_vod_media(text: &str, url: &str) -> Result<VodMedia, Error> {
+    let mut playlist = parse_media_playlist(text)?;
+    playlist.resolve_uris(&base(url)?)?;
+    let mut map: Option<String> = None;
+    for (i, s) in playlist.segments.iter().enumerate() {
+        match (&s.map, &map) {
+            (Some(m), None) if i == 0 => map = Some(format!("#EXT-X-MAP:{m}")),
+            (Some(m), Some(current)) if *current == format!("#EXT-X-MAP:{m}") => {}
+            (None, _) => {}
+            _ => return Err(Error::SeveralMaps(url.to_owned())),
+        }
+    }
+    Ok(VodMedia {
+        segments: playlist
+            .segments
+            .into_iter()
+            .map(|s| (s.uri, secs_to_micros(s.duration)))
+            .collect(),
+        map,
+    })
 }
 
 /// A VOD media playlist (a creative or slate rendition) as absolute segment URLs and durations.

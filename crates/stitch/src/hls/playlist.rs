@@ -2,6 +2,11 @@
 //!
 //! Content segments carry the text of their own tags pre-rendered once per origin refresh (keys, maps, byte
 //! ranges, unknown tags), so a request only concatenates: no parsing, no per-segment allocation.
+//!
+//! Fragmented MP4 (CMAF) channels: an `EXT-X-MAP` applies to every following segment until the next one (RFC
+//! 8216bis §4.4.4.5), so an ad or slate with its own init segment gets its `EXT-X-MAP` before its first
+//! segment (after the `EXT-X-DISCONTINUITY` that starts the pod), and the content's is written again before the
+//! first content segment after the break.
 
 use std::fmt::Write;
 
@@ -24,16 +29,26 @@ pub struct ItemUrls<'a> {
     pub proxy: bool,
     /// The tracked breaks the rendered window's `break_index` points into.
     pub breaks: &'a [TrackedBreak],
+    /// The slate's `EXT-X-MAP` line when it is fragmented MP4.
+    pub slate_map: Option<&'a str>,
 }
 
-/// Writes the playlist. `ad_instance_of(b, a)` gives the ad instance id of ad `a` of the viewer's pod for
-/// tracked break `b` (its segments are served through this server's ad route, which fires the beacons).
+/// What the playlist needs of one ad of a viewer's pod.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AdRef<'a> {
+    /// The ad instance id (its segments are served through this server's ad route, which fires beacons).
+    pub instance_id: &'a str,
+    /// Its `EXT-X-MAP` line in this rendition when it is fragmented MP4.
+    pub map: Option<&'a str>,
+}
+
+/// Writes the playlist. `ad_of(b, a)` gives ad `a` of the viewer's pod for tracked break `b`.
 pub fn write_media_playlist<'d>(
     out: &mut String,
     origin: &OriginMedia,
     rendered: &RenderedWindow,
     urls: &ItemUrls<'_>,
-    ad_instance_of: impl Fn(usize, usize) -> Option<&'d str>,
+    ad_of: impl Fn(usize, usize) -> Option<AdRef<'d>>,
 ) {
     let max_item = rendered
         .segments
@@ -89,22 +104,43 @@ pub fn write_media_playlist<'d>(
                     out.push_str("#EXT-X-KEY:METHOD=NONE\n");
                     key_in_force = None;
                 }
+                let ad = match item.kind {
+                    ItemKind::Ad { ad, .. } => ad_of(break_index, ad),
+                    ItemKind::Slate { .. } => None,
+                };
+                let item_map = match item.kind {
+                    ItemKind::Ad { .. } => ad.and_then(|a| a.map),
+                    ItemKind::Slate { .. } => urls.slate_map,
+                };
+                if let Some(map) = item_map
+                    && item_map != map_in_force
+                {
+                    out.push_str(map);
+                    out.push('\n');
+                    map_in_force = item_map;
+                }
                 write_pdt(out, seg.program_date_time);
                 write_extinf(out, seg.duration_micros);
                 match item.kind {
-                    ItemKind::Ad { ad, segment } => {
-                        let instance = ad_instance_of(break_index, ad).unwrap_or("");
+                    ItemKind::Ad { segment, .. } => {
+                        let instance = ad.map_or("", |a| a.instance_id);
+                        let extension = if item_map.is_some() { "m4s" } else { "ts" };
                         let _ = writeln!(
                             out,
-                            "{}/s/{}/ads/{}/{}/{}.ts",
+                            "{}/s/{}/ads/{}/{}/{}.{extension}",
                             urls.base_url, urls.session_id, instance, urls.rendition, segment
                         );
                     }
                     ItemKind::Slate { .. } => match urls.breaks.get(break_index) {
                         Some(tracked) if urls.proxy => {
+                            let extension = if urls.slate_map.is_some() {
+                                "m4s"
+                            } else {
+                                "ts"
+                            };
                             let _ = writeln!(
                                 out,
-                                "{}/s/{}/slate/{}/{}/{}/{}.ts",
+                                "{}/s/{}/slate/{}/{}/{}/{}.{extension}",
                                 urls.base_url,
                                 urls.session_id,
                                 urls.rendition,
