@@ -117,6 +117,25 @@ fn ad_segments(r: &AdRendition, full: Duration, plays: Duration, origin: u64) ->
     out
 }
 
+/// Whether the content Period addresses its segments by `@duration` alone (no SegmentTimeline in any of
+/// its templates): ad Periods then do the same.
+///
+/// One addressing scheme across Periods (DASH-IF IOP §4.3.3.3) matters to players that correct clock drift
+/// from explicit segment times: Shaka Player, seeing any SegmentTimeline, places its live edge at the end
+/// of the last segment it lists, at every MPD refresh. Ad Periods written with timelines over `@duration`
+/// content therefore pin the live edge to the end of the last break for as long as that break is in the
+/// MPD, and the content after it is asked for before it exists (404) until the break leaves the MPD: the
+/// player stalls after every break, and a viewer who joins just after one stalls from the start. An ad's
+/// segments are uniform with a shorter last one ([`AdRendition::segment_duration`]), which `@duration`
+/// expresses exactly (the Period's duration ends the last segment, ISO/IEC 23009-1 §5.3.9.5.3).
+pub(crate) fn addressed_by_duration(content: &Period) -> bool {
+    let templates = super::content::effective_templates(content);
+    !templates.is_empty()
+        && templates
+            .iter()
+            .all(|(_, _, t)| t.timeline.is_none() && t.duration.is_some())
+}
+
 /// Everything an ad Period is built from.
 pub(crate) struct AdPeriodSpec<'a> {
     pub(crate) content: &'a Period,
@@ -163,6 +182,7 @@ pub(crate) fn ad_period(
         base_urls: spec.content.base_urls.clone(),
         ..Period::default()
     };
+    let by_duration = addressed_by_duration(spec.content);
     for (ai, set) in spec.content.adaptation_sets.iter().enumerate() {
         let stand_ins = stand_ins(set, spec.ad);
         if stand_ins.is_empty() {
@@ -234,8 +254,8 @@ pub(crate) fn ad_period(
                     timescale: Some(r.timescale.max(1)),
                     start_number: Some(r.start_number),
                     presentation_time_offset: (origin > 0).then_some(origin),
-                    duration: None,
-                    timeline: Some(compress_timeline(&segments)),
+                    duration: by_duration.then_some(r.segment_duration.max(1)),
+                    timeline: (!by_duration).then(|| compress_timeline(&segments)),
                     ..SegmentTemplate::default()
                 }),
                 ..Representation::default()

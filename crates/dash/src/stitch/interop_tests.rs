@@ -483,3 +483,59 @@ fn added_signals_keep_the_schema_order_so_the_mpd_reads_back_as_written() {
         .collect();
     assert_eq!(names, ["SupplementalProperty", "Label"]);
 }
+
+/// Each ad Representation's (timeline, @duration) as written.
+fn addressing(p: &Period) -> Vec<(bool, Option<u64>)> {
+    p.adaptation_sets
+        .iter()
+        .flat_map(|s| &s.representations)
+        .filter_map(|r| r.segment_template.as_ref())
+        .map(|t| (t.timeline.is_some(), t.duration))
+        .collect()
+}
+
+#[test]
+fn ad_periods_address_their_segments_as_the_content_does() {
+    // `@duration` content (the simulator's): ads by `@duration` too, which says the same segments (uniform,
+    // a shorter last one ended by the Period) without a timeline that a drift-correcting player would take
+    // for the live edge.
+    let mut x = ad("x", 15);
+    for r in &mut x.renditions {
+        r.codecs = "avc1.4d401e,mp4a.40.2".into();
+        r.mime_type = "video/mp2t".into();
+    }
+    let b = plan(60, 30, vec![x.clone()], None);
+    let by_number = stitch(
+        &number_content(),
+        std::slice::from_ref(&b),
+        &DirectAdUrls,
+        &StitchOptions::default(),
+    )
+    .expect("stitches");
+    let ad_period = period(&by_number, "p0_b1_ad0");
+    let written = addressing(ad_period);
+    assert!(!written.is_empty());
+    assert!(
+        written
+            .iter()
+            .all(|&(timeline, d)| !timeline && d == Some(x.renditions[0].segment_duration)),
+        "{written:?}"
+    );
+    assert_eq!(ad_period.duration, Some(secs(15)));
+
+    // Timeline content: ads by timeline.
+    let b = plan(60, 30, vec![ad("x", 15)], None);
+    let by_timeline = stitch(
+        &live(1, 60),
+        std::slice::from_ref(&b),
+        &DirectAdUrls,
+        &StitchOptions::default(),
+    )
+    .expect("stitches");
+    let written = addressing(period(&by_timeline, "p0_b1_ad0"));
+    assert!(!written.is_empty());
+    assert!(
+        written.iter().all(|&(timeline, d)| timeline && d.is_none()),
+        "{written:?}"
+    );
+}
