@@ -31,10 +31,19 @@ async function until(what, check, timeoutMs) {
     await sleep(250);
   }
 }
+// A server short of CPU sheds reads with 503 and Retry-After (its load shedding, working as meant): asked
+// again after the pause it names, up to a minute in all.
 async function json(url, headers = {}) {
-  const r = await fetch(url, { headers });
-  if (!r.ok) throw new Error(`GET ${url}: ${r.status} ${await r.text()}`);
-  return r.json();
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    const r = await fetch(url, { headers });
+    if (r.status === 503 && Date.now() < deadline) {
+      await sleep(1000 * Math.min(5, Number(r.headers.get("retry-after")) || 1));
+      continue;
+    }
+    if (!r.ok) throw new Error(`GET ${url}: ${r.status} ${await r.text()}`);
+    return r.json();
+  }
 }
 
 const browser = await chromium.launch({
@@ -46,6 +55,7 @@ const browser = await chromium.launch({
 });
 let failed = false;
 let page;
+const refused = [];
 const name = which === "dashjs" ? "dash.js" : "Shaka Player";
 try {
   const res = await fetch(`${base}/v1/sessions`, {
@@ -63,6 +73,10 @@ try {
   });
   const pageErrors = [];
   page.on("pageerror", (e) => pageErrors.push(String(e)));
+  // Failed and refused fetches, for the log on failure: a stall is most often a segment the server refused.
+  const at = () => new Date().toISOString().slice(11, 23);
+  page.on("response", (r) => { if (r.status() >= 400) refused.push(`${at()} ${r.status()} ${r.url()}`); });
+  page.on("requestfailed", (r) => refused.push(`${at()} failed ${r.failure()?.errorText} ${r.url()}`));
   await page.setContent(`<!doctype html><video id="v" muted autoplay playsinline width="640"></video>`);
   const mse = await page.evaluate(() => MediaSource.isTypeSupported('video/mp2t; codecs="avc1.4d401e,mp4a.40.2"'));
   console.log(`${name}: chromium's MSE ${mse ? "accepts" : "refuses"} video/mp2t (H.264/AAC)`);
@@ -202,6 +216,7 @@ try {
       return [...((window.run && window.run.log) || []), `at t=${v.currentTime.toFixed(1)} paused=${v.paused} buffered=${ranges.join(",")}`];
     }).catch((x) => [String(x)]);
     console.error(`${name} log: ${(log || []).join(" | ")}`);
+    if (refused.length) console.error(`refused or failed requests (last 30 of ${refused.length}):\n${refused.slice(-30).join("\n")}`);
   }
 } finally {
   await browser.close();
