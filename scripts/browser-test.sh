@@ -54,10 +54,15 @@ curl -fsS "$base/readyz" >/dev/null || { cat "$workdir/demo.log" >&2; exit 1; }
 sgai_port=$((port + 2))
 sgai_base="http://127.0.0.1:$sgai_port"
 # This one has a read token (edge.read_token): the checks read its per-ad event counts with it.
+# It delivers ads by proxy (retimed onto the content's timestamps): over MPEG-TS DASH, Chromium's MSE reads
+# the 33-bit PTS relative to the previous segment, so when an ad's own PTS (about 1.4 s) and the content's
+# (anywhere in its 26.5 h cycle) are more than 2^32 ticks apart, it takes the jump for a wrap and places the
+# content after the break 26.5 h away: Shaka Player then stalls after every break for half of each cycle.
+# Proxy delivery keeps one timeline, as it does for decoders that ignore HLS discontinuities.
 INTERLUDE_READ_TOKEN=$(od -An -tx1 -N32 /dev/urandom | tr -d ' \n')
 export INTERLUDE_READ_TOKEN
 log "interlude demo at 1x (no built-in viewers) on $sgai_base, for HLS Interstitials and DASH"
-INTERLUDE_EDGE__READ_TOKEN="$INTERLUDE_READ_TOKEN" INTERLUDE_EVENTS__DATA_DIR="$workdir/events-sgai" "$bin" demo --viewers 0 --duration-secs 0 \
+INTERLUDE_STITCHER__AD_DELIVERY=proxy INTERLUDE_EDGE__READ_TOKEN="$INTERLUDE_READ_TOKEN" INTERLUDE_EVENTS__DATA_DIR="$workdir/events-sgai" "$bin" demo --viewers 0 --duration-secs 0 \
   --break-interval-secs 60 --break-duration-secs 36 --listen "127.0.0.1:$sgai_port" --origin-listen "127.0.0.1:$((sgai_port + 1))" >"$workdir/demo-sgai.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 1 100); do
