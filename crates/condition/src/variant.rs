@@ -277,7 +277,21 @@ impl VariantSet {
     /// A short stable digest of the renditions (not of the variant URIs): the key under which an ad's
     /// conditioning for this channel is stored.
     pub fn hash(&self) -> String {
-        digest16(&serde_json::to_vec(&self.renditions).unwrap_or_default())
+        digest16(&serde_json::to_vec(&self.keyed_renditions()).unwrap_or_default())
+    }
+
+    /// The renditions as they decide the outputs: every job writes each container's form (TS, muxed fMP4 and
+    /// per-track CMAF), so the container the channel plays is left out, and a TS channel and its CMAF twin
+    /// share one conditioning.
+    pub fn keyed_renditions(&self) -> Vec<RenditionSpec> {
+        self.renditions
+            .iter()
+            .cloned()
+            .map(|mut r| {
+                r.container = Container::Ts;
+                r
+            })
+            .collect()
     }
 
     /// The rendition serving the content variant at `uri`.
@@ -400,6 +414,21 @@ mod tests {
             .replace('@', "low.m3u8");
         let b = VariantSet::from_master_text(&swapped, &ChannelDefaults::default()).ok();
         assert_eq!(a.map(|s| s.hash()), b.map(|s| s.hash()));
+    }
+
+    #[test]
+    fn a_ts_channel_and_its_cmaf_twin_share_a_hash() {
+        let ts = VariantSet::from_master_text(SIM_MASTER, &ChannelDefaults::default()).ok();
+        let cmaf_defaults = ChannelDefaults {
+            container: Container::Cmaf,
+            ..ChannelDefaults::default()
+        };
+        let cmaf = VariantSet::from_master_text(SIM_MASTER, &cmaf_defaults).ok();
+        assert!(
+            cmaf.as_ref()
+                .is_some_and(|s| s.renditions.iter().all(|r| r.container == Container::Cmaf))
+        );
+        assert_eq!(ts.map(|s| s.hash()), cmaf.map(|s| s.hash()));
     }
 
     #[test]

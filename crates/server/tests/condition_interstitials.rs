@@ -131,6 +131,7 @@ async fn finish_by_hand(queue: &RedbQueue, root: &std::path::Path, id: &str) -> 
             name: r.name.clone(),
             dir: dir.clone(),
             ts_playlist: ts_playlist.clone(),
+            fmp4_playlist: format!("{dir}/fmp4/index.m3u8"),
             cmaf_playlist: format!("{dir}/cmaf/index.m3u8"),
             dash_manifest: format!("{dir}/cmaf/manifest.mpd"),
             codecs: "avc1.4d401e,mp4a.40.2".into(),

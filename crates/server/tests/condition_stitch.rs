@@ -6,7 +6,9 @@
 //! queued. Once the worker pool has conditioned it: the next break stitches it into a new session's live
 //! playlist; ffmpeg decodes that playlist across the break with no error output; the stitched ad, fetched
 //! through the ad segment route (which fires the server-side beacons), measures −23 LUFS ± 1 LU (EBU R128);
-//! the same viewer's DASH session plays the same ad in an ad Period.
+//! the same viewer's DASH session plays the same ad in an ad Period. The channel's CMAF twin (`live1-cmaf`,
+//! fragmented MP4 with audio and video muxed) shares the one conditioning (one job): its session stitches the
+//! ad's fMP4 form after the ad's own `EXT-X-MAP`, which ffmpeg decodes across the break, at the same loudness.
 //!
 //! Needs ffmpeg and ffprobe on PATH (`scripts/test.sh` installs them).
 
@@ -110,7 +112,8 @@ async fn watch_for_whole_break(base: &str, session: &str) -> String {
             uris.iter().position(in_break),
             uris.iter().rposition(in_break),
         ) {
-            let starts = uris[first].contains("/ads/") && uris[first].ends_with("/0.ts");
+            let starts = uris[first].contains("/ads/")
+                && (uris[first].ends_with("/0.ts") || uris[first].ends_with("/0.m4s"));
             if first > 0 && starts && uris.len() >= last + 3 {
                 return playlist;
             }
@@ -141,11 +144,11 @@ async fn watch(
     }
 }
 
-async fn new_session(base: &str) -> String {
+async fn new_session(base: &str, channel: &str) -> String {
     let http = reqwest::Client::new();
     for _ in 0..100 {
         let ready = http
-            .get(format!("{base}/v1/channels/live1/origin/0.m3u8"))
+            .get(format!("{base}/v1/channels/{channel}/origin/0.m3u8"))
             .send()
             .await
             .unwrap()
@@ -155,7 +158,9 @@ async fn new_session(base: &str) -> String {
             let created = http
                 .post(format!("{base}/v1/sessions"))
                 .header("content-type", "application/json")
-                .body(r#"{"channel":"live1","viewer":{"device":"tv","country":"DE"}}"#)
+                .body(format!(
+                    r#"{{"channel":"{channel}","viewer":{{"device":"tv","country":"DE"}}}}"#
+                ))
                 .send()
                 .await
                 .unwrap();
@@ -285,16 +290,28 @@ async fn an_mp4_creative_is_skipped_as_new_then_conditioned_and_stitched_at_the_
     ));
     let renditions = |path: &str| common::sim_renditions(&origin, path);
     let config = StitcherConfig {
-        channels: vec![ChannelConfig {
-            id: "live1".to_owned(),
-            origin: format!("{origin}/live/live1/master.m3u8"),
-            poll_interval_ms: Some(200),
-            origin_timeout_ms: 2_000,
-            stale_after_secs: 30,
-            slate: renditions("slate"),
-            dash_origin: Some(format!("{origin}/live/live1/manifest.mpd")),
-            dash_ad_codecs: interlude_sim::media::CODECS.to_owned(),
-        }],
+        channels: vec![
+            ChannelConfig {
+                id: "live1".to_owned(),
+                origin: format!("{origin}/live/live1/master.m3u8"),
+                poll_interval_ms: Some(200),
+                origin_timeout_ms: 2_000,
+                stale_after_secs: 30,
+                slate: renditions("slate"),
+                dash_origin: Some(format!("{origin}/live/live1/manifest.mpd")),
+                dash_ad_codecs: interlude_sim::media::CODECS.to_owned(),
+            },
+            ChannelConfig {
+                id: "live1-cmaf".to_owned(),
+                origin: format!("{origin}/live/live1-cmaf/master.m3u8"),
+                poll_interval_ms: Some(200),
+                origin_timeout_ms: 2_000,
+                stale_after_secs: 30,
+                slate: renditions("cmaf/slate"),
+                dash_origin: None,
+                dash_ad_codecs: interlude_sim::media::CODECS.to_owned(),
+            },
+        ],
         ad_delivery: AdDelivery::Proxy,
         decision_spread_ms: 0,
         ..StitcherConfig::default()
@@ -320,7 +337,7 @@ async fn an_mp4_creative_is_skipped_as_new_then_conditioned_and_stitched_at_the_
     tokio::spawn(async move { axum::serve(listener, app).await });
 
     // First break (30..50 s): the ad is chosen, skipped as new, and queued.
-    let first = new_session(&base).await;
+    let first = new_session(&base, "live1").await;
     let playlist = watch(&base, &first, &clock, epoch, 56).await;
     assert!(
         uris_with(&playlist, "/ads/").is_empty(),
@@ -386,7 +403,7 @@ async fn an_mp4_creative_is_skipped_as_new_then_conditioned_and_stitched_at_the_
     );
 
     // The next break that starts after a new session joins stitches the conditioned ad.
-    let second = new_session(&base).await;
+    let second = new_session(&base, "live1").await;
     let playlist = watch_for_whole_break(&base, &second).await;
     let ad_segments = uris_with(&playlist, "/ads/");
     assert_eq!(
@@ -505,6 +522,85 @@ async fn an_mp4_creative_is_skipped_as_new_then_conditioned_and_stitched_at_the_
     assert!(
         mpd.contains(&instance),
         "the MPD plays ad {instance}:\n{mpd}"
+    );
+
+    // The CMAF twin: the same conditioning (still one job), stitched in its fMP4 form after its own init
+    // segment, decoded across the break, at the same loudness.
+    assert_eq!(
+        queue.list().await.unwrap().len(),
+        1,
+        "one job for both channels"
+    );
+    let cmaf = new_session(&base, "live1-cmaf").await;
+    let playlist = watch_for_whole_break(&base, &cmaf).await;
+    let ad_segments = uris_with(&playlist, "/ads/");
+    assert_eq!(
+        ad_segments.len(),
+        (AD_SECS / 2) as usize,
+        "the whole fMP4 ad in 2 s segments:\n{playlist}"
+    );
+    assert!(
+        ad_segments.iter().all(|u| u.ends_with(".m4s")),
+        "{playlist}"
+    );
+    let ad_map = playlist
+        .lines()
+        .filter(|l| l.starts_with("#EXT-X-MAP:") && l.contains("/v1/conditioned/"))
+        .map(|l| l.split('"').nth(1).unwrap().to_owned())
+        .next()
+        .unwrap_or_else(|| panic!("no EXT-X-MAP of the conditioned ad:\n{playlist}"));
+    let path = tmp.path().join("stitched-cmaf.m3u8");
+    std::fs::write(&path, format!("{playlist}#EXT-X-ENDLIST\n")).unwrap();
+    let (ok, _, err) = run(
+        "ffmpeg",
+        &[
+            "-hide_banner",
+            "-v",
+            "error",
+            "-protocol_whitelist",
+            "file,http,tcp",
+            "-http_persistent",
+            "0",
+            "-i",
+            path.to_str().unwrap(),
+            "-f",
+            "null",
+            "-",
+        ],
+    );
+    let errors: Vec<&str> = err
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .filter(|l| !l.contains("non monotonically increasing dts to muxer in stream 1"))
+        .collect();
+    assert!(
+        ok && errors.is_empty(),
+        "decoding the CMAF session across the break: {err}\n{playlist}"
+    );
+    let mut ad = reqwest::get(&ad_map)
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap()
+        .to_vec();
+    for uri in &ad_segments {
+        let url = if uri.starts_with("http") {
+            uri.to_string()
+        } else {
+            format!("{base}{uri}")
+        };
+        let r = reqwest::get(&url).await.unwrap();
+        assert!(r.status().is_success(), "{url}: {}", r.status());
+        ad.extend_from_slice(&r.bytes().await.unwrap());
+    }
+    let ad_path = tmp.path().join("stitched-ad.mp4");
+    std::fs::write(&ad_path, &ad).unwrap();
+    let lufs = loudness(&ad_path);
+    eprintln!("The stitched fMP4 ad measures {lufs:.1} LUFS (target -23).");
+    assert!(
+        (lufs + 23.0).abs() <= 1.0,
+        "the stitched fMP4 ad measures {lufs} LUFS, target -23 ± 1"
     );
 
     // Its server-side beacons fired like any ad's.

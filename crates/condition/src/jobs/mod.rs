@@ -107,6 +107,11 @@ pub struct RenditionOutput {
     pub dir: String,
     /// HLS with MPEG-TS segments, relative to the root.
     pub ts_playlist: String,
+    /// HLS with fragmented MP4 segments, audio and video muxed (for a CMAF channel's variant), relative to the
+    /// root; empty in outputs of recipe version 1, which had no such form (their recipe hash differs, so they
+    /// are never taken for a version-2 recipe's).
+    #[serde(default)]
+    pub fmp4_playlist: String,
     /// HLS with CMAF segments (multivariant playlist of one video and one audio track), relative to the root.
     pub cmaf_playlist: String,
     /// DASH MPD over the same CMAF segments, relative to the root.

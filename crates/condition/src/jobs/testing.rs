@@ -53,6 +53,7 @@ fn output(name: &str) -> RenditionOutput {
         name: name.into(),
         dir: format!("x/y/{name}"),
         ts_playlist: format!("x/y/{name}/ts/index.m3u8"),
+        fmp4_playlist: format!("x/y/{name}/fmp4/index.m3u8"),
         cmaf_playlist: format!("x/y/{name}/cmaf/index.m3u8"),
         dash_manifest: format!("x/y/{name}/cmaf/manifest.mpd"),
         codecs: "avc1.4d401f,mp4a.40.2".into(),

@@ -1,7 +1,7 @@
 //! The ffmpeg recipe: for each rendition, the argument vectors that turn a source file into segments a
 //! stitcher can splice between the content's, and a hash that names the recipe's outputs.
 //!
-//! Per rendition, three runs:
+//! Per rendition, four runs:
 //! 1. **encode** the source once into an intermediate MP4: deinterlace if needed, convert the frame rate
 //!    (`fps`, nearest frame), scale to fit and pad to the rendition's frame (never stretch; see [`geometry`]),
 //!    H.264/H.265 at the content's profile and level with the rendition's bitrate as target and `maxrate`
@@ -12,10 +12,11 @@
 //!    values of pass 1 ([`loudness`]); the duration kept to the frame (`-frames:v`, audio padded and
 //!    trimmed to the same length);
 //! 2. **remux to HLS with MPEG-TS segments** (`-c copy`, cut at the forced keyframes);
-//! 3. **remux to CMAF** with ffmpeg's DASH muxer: one track per fragmented MP4 (ISO/IEC 23000-19), a DASH
+//! 3. **remux to HLS with fragmented MP4 segments**, audio and video muxed (for CMAF channels' variants);
+//! 4. **remux to CMAF** with ffmpeg's DASH muxer: one track per fragmented MP4 (ISO/IEC 23000-19), a DASH
 //!    MPD and HLS playlists over the same segments.
 //!
-//! Encoding once and remuxing twice means the TS and CMAF outputs hold the very same frames.
+//! Encoding once and remuxing three times means every output holds the very same frames.
 
 pub mod geometry;
 pub mod loudness;
@@ -31,10 +32,12 @@ use loudness::LoudnessTarget;
 
 /// Bumped whenever the argument vectors change in a way that changes the outputs, so old outputs are not
 /// taken for new ones.
-pub const RECIPE_VERSION: u32 = 1;
+pub const RECIPE_VERSION: u32 = 2;
 
 /// The TS HLS media playlist, relative to a rendition's directory.
 pub const TS_PLAYLIST: &str = "ts/index.m3u8";
+/// The fragmented MP4 HLS media playlist (audio and video muxed), relative to a rendition's directory.
+pub const FMP4_PLAYLIST: &str = "fmp4/index.m3u8";
 /// The CMAF HLS master playlist, relative to a rendition's directory.
 pub const CMAF_PLAYLIST: &str = "cmaf/index.m3u8";
 /// The DASH MPD, relative to a rendition's directory.
@@ -71,7 +74,7 @@ impl Recipe {
     pub fn hash(&self) -> String {
         let canonical = serde_json::json!({
             "version": RECIPE_VERSION,
-            "renditions": self.variant_set.renditions,
+            "renditions": self.variant_set.keyed_renditions(),
             "loudness": [self.loudness.integrated, self.loudness.true_peak, self.loudness.lra],
             "encoder": self.encoder,
         });
@@ -230,11 +233,17 @@ pub fn encode_args(
         "-force_key_frames".into(),
         format!("expr:gte(t,n_forced*{seg})"),
     ]);
+    // Parameter sets in band at every keyframe as well as in the sample entry: an ad spliced into a CMAF
+    // stream after its own init segment still decodes in a reader that keeps the content's init (FFmpeg's
+    // HLS demuxer does), as the TS form always does (DASH-IF IOP §6.2.5 recommends in-band parameter sets
+    // where they change at Period boundaries).
     if matches!(v.codec, crate::codec::VideoCodec::Hevc { .. }) {
         cmd.push("-x265-params".into());
         cmd.push(format!(
-            "keyint={gop}:min-keyint={gop}:scenecut=0:open-gop=0"
+            "keyint={gop}:min-keyint={gop}:scenecut=0:open-gop=0:repeat-headers=1"
         ));
+    } else {
+        cmd.extend(args(&["-x264-params", "repeat-headers=1"]));
     }
     cmd.extend(args(&[
         "-color_primaries",
@@ -270,6 +279,37 @@ pub fn encode_args(
 
 /// Remux of the encoded MP4 into HLS with MPEG-TS segments `000.ts`, `001.ts`, … and `index.m3u8` in `dir`.
 pub fn ts_args(encoded: &Path, dir: &Path, r: &RenditionSpec) -> Vec<String> {
+    hls_remux_args(encoded, dir, r, &["-hls_segment_type", "mpegts"], "%03d.ts")
+}
+
+/// Remux of the encoded MP4 into HLS with fragmented MP4 segments `000.m4s`, … after one init segment
+/// `init.mp4` (`EXT-X-MAP`, RFC 8216bis §4.4.4.5), and `index.m3u8` in `dir`: audio and video muxed in each
+/// segment, as a CMAF channel's variant stream carries them, so the ad splices into such a variant as the TS
+/// form splices into a TS one. (The `cmaf/` form keeps one track per file, for DASH and audio renditions.)
+pub fn fmp4_args(encoded: &Path, dir: &Path, r: &RenditionSpec) -> Vec<String> {
+    hls_remux_args(
+        encoded,
+        dir,
+        r,
+        &[
+            "-hls_segment_type",
+            "fmp4",
+            "-hls_fmp4_init_filename",
+            "init.mp4",
+        ],
+        "%03d.m4s",
+    )
+}
+
+/// `-c copy` into a VOD HLS media playlist `index.m3u8` in `dir`, segments named by `pattern`: the encode put
+/// a keyframe at every segment boundary, so every form cuts at the same frames.
+fn hls_remux_args(
+    encoded: &Path,
+    dir: &Path,
+    r: &RenditionSpec,
+    segment_type: &[&str],
+    pattern: &str,
+) -> Vec<String> {
     let mut a = args(&[
         "-hide_banner",
         "-nostdin",
@@ -282,16 +322,14 @@ pub fn ts_args(encoded: &Path, dir: &Path, r: &RenditionSpec) -> Vec<String> {
     a.push(path(encoded));
     a.extend(args(&["-map", "0", "-c", "copy", "-f", "hls", "-hls_time"]));
     a.push(r.segment_seconds().to_string());
+    a.extend(args(&["-hls_playlist_type", "vod"]));
+    a.extend(args(segment_type));
     a.extend(args(&[
-        "-hls_playlist_type",
-        "vod",
-        "-hls_segment_type",
-        "mpegts",
         "-hls_flags",
         "independent_segments",
         "-hls_segment_filename",
     ]));
-    a.push(path(&dir.join("%03d.ts")));
+    a.push(path(&dir.join(pattern)));
     a.push(path(&dir.join("index.m3u8")));
     a
 }

@@ -139,6 +139,11 @@ fn remuxes_copy_the_encoded_streams() {
         ts.contains("-c copy -f hls -hls_time 2 -hls_playlist_type vod -hls_segment_type mpegts")
     );
     assert!(ts.ends_with("/o/ts/%03d.ts /o/ts/index.m3u8"));
+    let fmp4 = joined(&fmp4_args(Path::new("/w/enc.mp4"), Path::new("/o/fmp4"), r));
+    assert!(fmp4.contains(
+        "-map 0 -c copy -f hls -hls_time 2 -hls_playlist_type vod -hls_segment_type fmp4 -hls_fmp4_init_filename init.mp4"
+    ));
+    assert!(fmp4.ends_with("/o/fmp4/%03d.m4s /o/fmp4/index.m3u8"));
     let cmaf = joined(&cmaf_args(Path::new("/w/enc.mp4"), Path::new("/o/cmaf"), r));
     assert!(cmaf.contains("-f dash -seg_duration 2"));
     assert!(cmaf.contains("-hls_playlist 1 -hls_master_name index.m3u8"));

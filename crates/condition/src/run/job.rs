@@ -19,7 +19,7 @@ use crate::pool::PoolConfig;
 use crate::probe::{ffprobe_args, parse_ffprobe};
 use crate::qc::{Expected, evaluate};
 use crate::recipe::loudness::{self, LoudnormMeasurement};
-use crate::recipe::{self, CMAF_PLAYLIST, DASH_MANIFEST, TS_PLAYLIST};
+use crate::recipe::{self, CMAF_PLAYLIST, DASH_MANIFEST, FMP4_PLAYLIST, TS_PLAYLIST};
 use crate::variant::RenditionSpec;
 
 /// What a job needs from its worker.
@@ -188,6 +188,7 @@ async fn rendition(
     let partial = cx.layout.partial_dir(identity, &rec.recipe_hash, &r.name);
     remove_dir(&partial)?;
     mkdir(&partial.join("ts"))?;
+    mkdir(&partial.join("fmp4"))?;
     mkdir(&partial.join("cmaf"))?;
     let encoded = work.join(format!("{}.mp4", r.name));
     let filter = loudnorm
@@ -207,6 +208,12 @@ async fn rendition(
         .ffmpeg_ok(
             "TS remux",
             &recipe::ts_args(&encoded, &partial.join("ts"), r),
+        )
+        .await?;
+    cx.tools
+        .ffmpeg_ok(
+            "fMP4 remux",
+            &recipe::fmp4_args(&encoded, &partial.join("fmp4"), r),
         )
         .await?;
     cx.tools
@@ -250,6 +257,7 @@ async fn rendition(
         name: r.name.clone(),
         dir: rel(&dir),
         ts_playlist: rel(&dir.join(TS_PLAYLIST)),
+        fmp4_playlist: rel(&dir.join(FMP4_PLAYLIST)),
         cmaf_playlist: rel(&dir.join(CMAF_PLAYLIST)),
         dash_manifest: rel(&dir.join(DASH_MANIFEST)),
         codecs: r.codecs(),

@@ -52,7 +52,7 @@ async fn check_segment(
     })
 }
 
-/// Measures the rendition in `dir` (its `ts/` and `cmaf/`), using `scratch` for joined CMAF fragments.
+/// Measures the rendition in `dir` (its `ts/`, `fmp4/` and `cmaf/`), using `scratch` for joined fragments.
 pub async fn measure(
     tools: &Tools,
     dir: &Path,
@@ -73,21 +73,29 @@ pub async fn measure(
         m.segments
             .push(check_segment(tools, name, &file, Some((bytes, duration))).await?);
     }
-    // A CMAF fragment decodes only after its track's init segment: join the two, as a player's buffer does.
+    // A fragment decodes only after its track's init segment: join the two, as a player's buffer does.
     let cmaf = dir.join("cmaf");
-    let tracks = if audio { 2 } else { 1 };
-    for track in 0..tracks {
-        for (file, _, init) in playlist_segments(&cmaf.join(format!("media_{track}.m3u8")))? {
+    let mut fragmented = vec![PathBuf::from("fmp4/index.m3u8")];
+    fragmented.extend(
+        (0..if audio { 2 } else { 1 }).map(|t| PathBuf::from(format!("cmaf/media_{t}.m3u8"))),
+    );
+    for playlist in fragmented {
+        let form = playlist
+            .parent()
+            .unwrap_or(Path::new(""))
+            .to_string_lossy()
+            .into_owned();
+        for (file, _, init) in playlist_segments(&dir.join(&playlist))? {
             let init = init.ok_or_else(|| Error::ToolOutput {
                 tool: "ffmpeg",
-                reason: format!("CMAF track {track} has no EXT-X-MAP"),
+                reason: format!("{} has no EXT-X-MAP", playlist.display()),
             })?;
             let mut joined = std::fs::read(&init).map_err(Error::io(&init))?;
             joined.extend(std::fs::read(&file).map_err(Error::io(&file))?);
             let tmp = scratch.join("qc-fragment.mp4");
             std::fs::write(&tmp, joined).map_err(Error::io(&tmp))?;
             let name = format!(
-                "cmaf/{}",
+                "{form}/{}",
                 file.file_name()
                     .map(|f| f.to_string_lossy())
                     .unwrap_or_default()
@@ -96,7 +104,12 @@ pub async fn measure(
                 .push(check_segment(tools, name, &tmp, None).await?);
         }
     }
-    for what in ["ts/index.m3u8", "cmaf/index.m3u8", "cmaf/manifest.mpd"] {
+    for what in [
+        "ts/index.m3u8",
+        "fmp4/index.m3u8",
+        "cmaf/index.m3u8",
+        "cmaf/manifest.mpd",
+    ] {
         let out = tools.ffmpeg(&decode_args(&s(&dir.join(what)))).await?;
         m.decodes.push((what.to_owned(), out.success, out.stderr));
     }

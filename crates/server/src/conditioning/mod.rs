@@ -67,12 +67,24 @@ pub struct Skip {
     pub fresh: bool,
 }
 
-/// One rendition's conditioned segments.
+/// One rendition's conditioned segments, in each container a channel may play.
 #[derive(Debug, Clone, PartialEq)]
 struct RenditionMedia {
+    /// MPEG-TS segments, for TS channels.
+    ts: Form,
+    /// Fragmented MP4 segments with audio and video muxed, for CMAF channels; `None` for outputs of a recipe
+    /// without that form.
+    fmp4: Option<Form>,
+}
+
+/// One container's form of a conditioned rendition: its playlist, segments and init segment.
+#[derive(Debug, Clone, PartialEq)]
+struct Form {
     playlist: String,
     urls: Arc<[String]>,
     micros: Arc<[u64]>,
+    /// The `EXT-X-MAP` line of the init segment (fragmented MP4 only).
+    map: Option<Arc<str>>,
 }
 
 #[derive(Debug, Clone)]
@@ -254,24 +266,23 @@ impl Conditioning {
         {
             return cached.set.clone();
         }
-        let set = if primary.media.is_fmp4() {
-            // The stitcher splices fMP4 ads into CMAF channels (the ad's EXT-X-MAP before it), but a variant's
-            // media playlist carries audio and video muxed, as our CMAF channels do, while the conditioner's
-            // CMAF output puts audio in a rendition of its own (EXT-X-MEDIA): a player would play such an ad
-            // without sound. Its TS output cannot follow an fMP4 init segment either.
-            Err("the channel's segments are CMAF; conditioned ads are stitched into TS channels only (the CMAF outputs carry audio in a separate rendition)".into())
-        } else {
-            let defaults = ChannelDefaults {
-                segment_duration_ms: self.segment_duration_ms.unwrap_or_else(|| {
-                    u32::try_from(target.saturating_mul(1000)).unwrap_or(u32::MAX)
-                }),
-                container: Container::Ts,
-                ..self.defaults.clone()
-            };
-            VariantSet::from_master_playlist(master, &defaults)
-                .map(Arc::new)
-                .map_err(|e| e.to_string())
+        // Every job writes a TS and a muxed fMP4 form of each rendition (and per-track CMAF), so a TS channel
+        // and its CMAF twin share one conditioning (the container is not part of the set's hash); the form
+        // stitched is the channel's.
+        let defaults = ChannelDefaults {
+            segment_duration_ms: self
+                .segment_duration_ms
+                .unwrap_or_else(|| u32::try_from(target.saturating_mul(1000)).unwrap_or(u32::MAX)),
+            container: if primary.media.is_fmp4() {
+                Container::Cmaf
+            } else {
+                Container::Ts
+            },
+            ..self.defaults.clone()
         };
+        let set = VariantSet::from_master_playlist(master, &defaults)
+            .map(Arc::new)
+            .map_err(|e| e.to_string());
         self.sets.insert(
             channel.to_owned(),
             ChannelSet {
@@ -406,31 +417,43 @@ impl Conditioning {
         };
         let mut segment_urls = Vec::with_capacity(snapshot.renditions.len());
         let mut playlist_urls = Vec::with_capacity(snapshot.renditions.len());
+        let mut maps = Vec::new();
         let mut micros: Option<Arc<[u64]>> = None;
         for content in &snapshot.renditions {
             let rendition = set
                 .rendition_for(&content.variant.uri)
                 .and_then(|r| media.get(&r.name))
                 .ok_or_else(|| fresh(NotReadyReason::NoVariantMatch))?;
+            // A player keeps one container per variant stream: the TS form for TS content, the fMP4 form
+            // (after its init segment) for CMAF content.
+            let form = if content.media.is_fmp4() {
+                rendition.fmp4.as_ref().ok_or_else(|| {
+                    fresh(NotReadyReason::TranscodeError(
+                        "conditioned without a fragmented MP4 form".into(),
+                    ))
+                })?
+            } else {
+                &rendition.ts
+            };
             match &micros {
-                None => micros = Some(rendition.micros.clone()),
-                Some(m) if m.len() != rendition.micros.len() => {
+                None => micros = Some(form.micros.clone()),
+                Some(m) if m.len() != form.micros.len() => {
                     return Err(fresh(NotReadyReason::TranscodeError(
                         "conditioned renditions differ in segment count".into(),
                     )));
                 }
                 Some(_) => {}
             }
-            segment_urls.push(rendition.urls.clone());
-            playlist_urls.push(rendition.playlist.clone());
+            segment_urls.push(form.urls.clone());
+            playlist_urls.push(form.playlist.clone());
+            maps.extend(form.map.clone());
         }
         let segment_micros = micros.ok_or_else(|| fresh(NotReadyReason::NoVariantMatch))?;
         Ok(ConditionedAd {
             segment_urls,
             segment_micros,
             playlist_urls,
-            // The TS outputs: no init segment.
-            maps: Vec::new(),
+            maps,
         })
     }
 
@@ -478,23 +501,45 @@ impl Conditioning {
         }
     }
 
-    /// A finished rendition's TS segments, from its playlist under the root, as URLs under the media base.
+    /// A finished rendition's TS and fMP4 segments, from their playlists under the root, as URLs under the
+    /// media base.
     async fn rendition_media(&self, out: &RenditionOutput) -> Result<RenditionMedia, String> {
-        let path = self.root.join(&out.ts_playlist);
+        // The fMP4 form serves CMAF channels only: one unreadable costs those, not the TS channels.
+        let fmp4 = if out.fmp4_playlist.is_empty() {
+            None
+        } else {
+            match self.form(&out.fmp4_playlist).await {
+                Ok(form) => Some(form),
+                Err(why) => {
+                    tracing::warn!(rendition = %out.name, %why, "Conditioned fMP4 form unreadable; TS only.");
+                    None
+                }
+            }
+        };
+        Ok(RenditionMedia {
+            ts: self.form(&out.ts_playlist).await?,
+            fmp4,
+        })
+    }
+
+    /// The segments of the conditioned media playlist at `playlist` (relative to the root).
+    async fn form(&self, playlist: &str) -> Result<Form, String> {
+        let path = self.root.join(playlist);
         let text = tokio::fs::read_to_string(&path)
             .await
             .map_err(|e| format!("{}: {e}", path.display()))?;
-        let url = format!("{}/{}", self.media_base, out.ts_playlist);
-        let segments = interlude_stitch::hls::parse_vod_segments(&text, &url)
+        let url = format!("{}/{}", self.media_base, playlist);
+        let vod = interlude_stitch::hls::parse_vod_media(&text, &url)
             .map_err(|e| format!("{}: {e}", path.display()))?;
-        if segments.is_empty() {
+        if vod.segments.is_empty() {
             return Err(format!("{}: no segments", path.display()));
         }
-        let (urls, micros): (Vec<String>, Vec<u64>) = segments.into_iter().unzip();
-        Ok(RenditionMedia {
+        let (urls, micros): (Vec<String>, Vec<u64>) = vod.segments.into_iter().unzip();
+        Ok(Form {
             playlist: url,
             urls: urls.into(),
             micros: micros.into(),
+            map: vod.map.map(Arc::from),
         })
     }
 

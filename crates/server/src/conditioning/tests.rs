@@ -184,7 +184,7 @@ async fn a_new_creative_asked_by_a_whole_break_at_once_is_queued_and_new_only_on
 }
 
 #[tokio::test]
-async fn an_ad_without_a_transcodable_file_or_a_cmaf_channel_is_no_variant_match() {
+async fn an_ad_without_a_transcodable_file_is_no_variant_match() {
     let dir = tempfile::tempdir().expect("temp dir");
     let (queue, c) = conditioning(dir.path());
     let vpaid = ConditioningSource {
@@ -202,6 +202,16 @@ async fn an_ad_without_a_transcodable_file_or_a_cmaf_channel_is_no_variant_match
         .await
         .expect_err("nothing to transcode");
     assert_eq!(skip.reason, NotReadyReason::NoVariantMatch);
+    assert!(
+        queue.list().await.expect("list").is_empty(),
+        "nothing queued"
+    );
+}
+
+#[tokio::test]
+async fn a_cmaf_channel_and_its_ts_twin_share_one_conditioning() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (queue, c) = conditioning(dir.path());
     let cmaf_media = MEDIA.replace(
         "#EXT-X-MEDIA-SEQUENCE:1\n",
         "#EXT-X-MEDIA-SEQUENCE:1\n#EXT-X-MAP:URI=\"init.mp4\"\n",
@@ -212,12 +222,27 @@ async fn an_ad_without_a_transcodable_file_or_a_cmaf_channel_is_no_variant_match
     }
     cmaf.master = cmaf.master.map(|m| Arc::new((*m).clone()));
     let skip = c
-        .resolve("live2", &cmaf, &mp4_source(), None)
+        .resolve("live1-cmaf", &cmaf, &mp4_source(), None)
         .await
-        .expect_err("CMAF channels are not stitched with conditioned ads yet");
-    assert_eq!(skip.reason, NotReadyReason::NoVariantMatch);
+        .expect_err("not conditioned yet");
+    assert_eq!(skip.reason, NotReadyReason::NewCreative);
+    let jobs = queue.list().await.expect("list");
+    assert_eq!(jobs.len(), 1);
     assert!(
-        queue.list().await.expect("list").is_empty(),
-        "nothing queued"
+        jobs[0]
+            .spec
+            .recipe
+            .variant_set
+            .renditions
+            .iter()
+            .all(|r| r.container == interlude_condition::Container::Cmaf)
+    );
+    c.resolve("live1", &snapshot(), &mp4_source(), None)
+        .await
+        .expect_err("not conditioned yet");
+    assert_eq!(
+        queue.list().await.expect("list").len(),
+        1,
+        "the TS channel waits for the same job"
     );
 }
