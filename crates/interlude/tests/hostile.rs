@@ -6,7 +6,8 @@
 //! - billing: no anonymous or wrongly-authenticated event posts, no `text/plain` cross-site posts, no
 //!   server-side claims from a client producer, no forged, expired or future pixels;
 //! - reads: reports, ledger, quarantine, per-ad events, `/metrics` and the dashboard's data need the read
-//!   token (any case of the scheme), while health checks stay open.
+//!   token (any case of the scheme), while health checks stay open;
+//! - storms: beacons can have a listener of their own whose threads yield the CPU to playlists.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -437,5 +438,61 @@ async fn a_forwarded_for_header_cannot_launder_a_data_center_address() {
     assert_eq!(
         answer["outcomes"][0]["reason"], "data_center",
         "quarantined by the socket address: {answer}"
+    );
+}
+
+/// The nice values of the process's threads named `name` (Linux `/proc/{pid}/task/*/stat`, field 19).
+fn thread_nices(pid: u32, name: &str) -> Vec<i64> {
+    let mut nices = Vec::new();
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap() {
+        let dir = task.unwrap().path();
+        let comm = std::fs::read_to_string(dir.join("comm")).unwrap_or_default();
+        if comm.trim() != name {
+            continue;
+        }
+        let stat = std::fs::read_to_string(dir.join("stat")).unwrap_or_default();
+        // Fields after the parenthesised command name: state is field 3, nice field 19.
+        let after = stat.rsplit_once(") ").map(|(_, rest)| rest).unwrap_or("");
+        if let Some(nice) = after.split_whitespace().nth(16) {
+            nices.push(nice.parse().unwrap());
+        }
+    }
+    nices
+}
+
+#[tokio::test]
+async fn beacons_have_a_listener_of_their_own_on_niced_threads() {
+    let port = free_port();
+    let node = start_with(&format!(
+        "[server]\nbeacon_listen = \"127.0.0.1:{port}\"\nbeacon_threads = 2\nbeacon_nice = 5\n"
+    ))
+    .await;
+    let beacons = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::new();
+    common::wait_ready(&http, &beacons, 600, Duration::from_millis(50)).await;
+    // A storm there queues behind the playlists: its threads yield the CPU.
+    let nices = thread_nices(node.child.id(), "beacons");
+    assert_eq!(nices, vec![5, 5], "the beacon listener's worker threads");
+    // A genuine pixel counts through it, and is read back through the main listener.
+    let keys = Keyring::new(7, SIGNING_SECRET.as_bytes().to_vec());
+    let claims = TokenClaims {
+        ad_instance_id: "ai-beacon-listener".into(),
+        event_type: EventType::Impression,
+        session_id: "s-pixel".into(),
+        creative_id: "ad15".into(),
+        line_item_id: Some("li-hostile".into()),
+        channel: "live1".into(),
+        issued_at: u32::try_from(chrono::Utc::now().timestamp()).unwrap(),
+        demand: None,
+    };
+    let url = format!("{beacons}/t/{}", keys.sign(&claims).unwrap());
+    assert_eq!(http.get(&url).send().await.unwrap().status().as_u16(), 204);
+    assert_eq!(counted(&http, &node.base).await, 1);
+    // Forged pixels are refused there as on the main listener.
+    let dev = Keyring::new(0, b"interlude-development-key-do-not-use".to_vec());
+    let forged = format!("{beacons}/t/{}", dev.sign(&claims).unwrap());
+    assert_eq!(
+        http.get(&forged).send().await.unwrap().status().as_u16(),
+        403
     );
 }

@@ -130,7 +130,14 @@ impl App {
         )
         .privacy(Some(privacy.clone()))
         .shared(shared_sessions(&config).await?)
-        .tracking_signer(Some(Arc::new(move |claims| signer.tracking_path(claims))))
+        .tracking_signer(Some({
+            let beacons = config.server.beacon_base_url();
+            Arc::new(move |claims| {
+                signer
+                    .tracking_path(claims)
+                    .map(|path| format!("{beacons}{path}"))
+            })
+        }))
         .outbound(config.outbound.clone())
         .instance_issuer(Some(Arc::new(move |session, id| {
             issuer.issue_instance(session, id)
@@ -191,12 +198,25 @@ impl App {
             }
         };
         let readiness = self.readiness.clone();
+        let (stop_beacons, beacons_stopped) = tokio::sync::watch::channel(false);
         let stopping = async move {
             shutdown.await;
             readiness.set(false);
+            let _ = stop_beacons.send(true);
+        };
+        let mut beacons_stopped = beacons_stopped;
+        let beacons_stop = async move {
+            let _ = beacons_stopped.wait_for(|stopped| *stopped).await;
+        };
+        let beacons = match self.start_beacon_listener(beacons_stop) {
+            Ok(beacons) => beacons,
+            Err(e) => {
+                self.shutdown().await?;
+                return Err(e);
+            }
         };
         self.readiness.set(true);
-        let served = endpoints::serve_on_with_limits(
+        let mut served = endpoints::serve_on_with_limits(
             listener,
             router,
             Duration::from_secs(self.config.server.shutdown_grace_secs),
@@ -204,9 +224,49 @@ impl App {
             endpoints::ConnectionLimits::from(&self.config.server),
         )
         .await;
+        // The beacons it accepted are in the store's queue before the store closes.
+        if let Some(beacons) = beacons {
+            served = served.and(beacons.finished().await);
+        }
         // Even when serving failed: what was acknowledged is committed and the file closed cleanly.
         let stopped = self.shutdown().await;
         served.and(stopped)
+    }
+
+    /// Starts the beacon listener when `server.beacon_listen` is set: the collector's routes (beacons in,
+    /// reads behind the read scope) and the health checks, under admission control of their own, on niced
+    /// threads (see [`crate::ops::beacon_listener`]). It stops, and drains, when `stop` resolves.
+    pub fn start_beacon_listener(
+        &self,
+        stop: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> Result<Option<crate::ops::beacon_listener::BeaconListener>> {
+        let server = &self.config.server;
+        let Some(addr) = server.beacon_listen else {
+            return Ok(None);
+        };
+        let listener =
+            std::net::TcpListener::bind(addr).map_err(|source| Error::Bind { addr, source })?;
+        let metrics = telemetry::metrics_handle()?;
+        let routes = crate::ops::shedding::with_shedding(
+            endpoints::with_request_metrics(
+                crate::collector::router(self.collector.clone())
+                    .merge(endpoints::health_router(metrics, self.readiness.clone())),
+            ),
+            crate::ops::shedding::ShedPolicy::from(server),
+        );
+        let router = crate::edge::client::layer(routes, &self.config.edge.trusted_proxies);
+        crate::ops::beacon_listener::BeaconListener::start(
+            listener,
+            router,
+            crate::ops::beacon_listener::BeaconSettings {
+                threads: server.beacon_threads,
+                nice: server.beacon_nice,
+                grace: Duration::from_secs(server.shutdown_grace_secs),
+                limits: endpoints::ConnectionLimits::from(server),
+            },
+            stop,
+        )
+        .map(Some)
     }
 
     /// Stops the event pipeline after the HTTP server has drained: the stitcher's buffered server-side
@@ -309,6 +369,7 @@ impl App {
                     decider.clone(),
                     self.collector.clone(),
                     config.server.base_url(),
+                    config.server.beacon_base_url(),
                 ));
             if let Some(token) = token {
                 routes = routes.merge(crate::decisioning::admin::router(catalogs.clone(), token));

@@ -127,6 +127,20 @@ pub struct ServerConfig {
     /// cap. The address is the TCP peer: behind a load balancer or CDN that connects from a few addresses,
     /// raise it to `max_connections` or set 0 (no per-address cap).
     pub max_connections_per_ip: usize,
+    /// A listener of its own for beacons (`GET /t/…`, `POST /v1/events`, and the health checks), served by
+    /// threads of their own at a lower CPU priority ([`ServerConfig::beacon_nice`]): a retry storm of
+    /// beacons then waits behind playlists in the kernel's scheduler instead of queueing ahead of them in one
+    /// runtime. The tracking URLs this server hands out point at it ([`ServerConfig::beacon_base_url`]).
+    /// Unset: beacons are served on `listen` with everything else.
+    pub beacon_listen: Option<SocketAddr>,
+    /// Base URL players use to reach the beacon listener. Defaults to `http://{beacon_listen}`.
+    pub beacon_public_base_url: Option<String>,
+    /// Worker threads of the beacon listener.
+    pub beacon_threads: usize,
+    /// Niceness of the beacon listener's threads (Linux `setpriority`, 0–19): the higher, the more they yield
+    /// the CPU to the playlist threads (at 10 a busy beacon thread gets about a tenth of a core contended by a
+    /// playlist thread).
+    pub beacon_nice: i32,
 }
 
 fn default_listen() -> SocketAddr {
@@ -151,6 +165,10 @@ impl Default for ServerConfig {
             idle_timeout_secs: 60,
             max_connections: 20_000,
             max_connections_per_ip: 512,
+            beacon_listen: None,
+            beacon_public_base_url: None,
+            beacon_threads: 1,
+            beacon_nice: 10,
         }
     }
 }
@@ -161,6 +179,16 @@ impl ServerConfig {
         match &self.public_base_url {
             Some(url) => url.trim_end_matches('/').to_owned(),
             None => format!("http://{}", self.listen),
+        }
+    }
+
+    /// The base URL of tracking URLs (pixels) this server hands out, without a trailing slash: the beacon
+    /// listener's when there is one, else [`ServerConfig::base_url`].
+    pub fn beacon_base_url(&self) -> String {
+        match (&self.beacon_public_base_url, self.beacon_listen) {
+            (Some(url), _) => url.trim_end_matches('/').to_owned(),
+            (None, Some(addr)) => format!("http://{addr}"),
+            (None, None) => self.base_url(),
         }
     }
 }
@@ -335,6 +363,16 @@ mod tests {
             },
             InterludeConfig::default()
         );
+    }
+
+    #[test]
+    fn tracking_urls_name_the_beacon_listener_when_there_is_one() {
+        let mut server = ServerConfig::default();
+        assert_eq!(server.beacon_base_url(), "http://127.0.0.1:8080");
+        server.beacon_listen = Some(SocketAddr::from(([127, 0, 0, 1], 8081)));
+        assert_eq!(server.beacon_base_url(), "http://127.0.0.1:8081");
+        server.beacon_public_base_url = Some("https://beacons.example.com/".into());
+        assert_eq!(server.beacon_base_url(), "https://beacons.example.com");
     }
 
     #[test]

@@ -50,7 +50,7 @@ async fn serve() -> (tempfile::TempDir, Collector, String, DateTime<Utc>) {
     ));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    let app = vast_routes::router(decider, collector.clone(), base.clone())
+    let app = vast_routes::router(decider, collector.clone(), base.clone(), base.clone())
         .merge(collector::router(collector.clone()));
     tokio::spawn(async move { axum::serve(listener, app).await });
     (dir, collector, base, now)

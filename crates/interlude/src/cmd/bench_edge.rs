@@ -46,6 +46,15 @@ pub(crate) struct EdgeBenchArgs {
     /// Where the server listens (the origin on the next port).
     #[arg(long, default_value = "127.0.0.1:18190")]
     listen: SocketAddr,
+    /// Start the server with its beacon listener (`server.beacon_listen`, two ports above `--listen`): the
+    /// storm's pixels go there, served by niced threads of their own.
+    #[arg(long)]
+    beacon_listener: bool,
+    /// Niceness of the storm's client threads (0–19). The storm stands for devices whose CPUs are not the
+    /// server's: on a machine shared with the server, a niced client takes the CPU the server leaves idle
+    /// instead of an equal share of it. 0: the storm competes with the server as any process does.
+    #[arg(long, default_value_t = 0)]
+    storm_nice: i32,
     /// Print the result as JSON.
     #[arg(long)]
     json: bool,
@@ -61,10 +70,18 @@ struct Child {
 }
 
 impl Child {
-    async fn start(listen: SocketAddr, dir: &Path) -> anyhow::Result<Child> {
+    async fn start(
+        listen: SocketAddr,
+        beacons: Option<SocketAddr>,
+        dir: &Path,
+    ) -> anyhow::Result<Child> {
         let origin = SocketAddr::new(listen.ip(), listen.port() + 1);
         let log = std::fs::File::create(dir.join("server.log"))?;
-        let process = tokio::process::Command::new(std::env::current_exe()?)
+        let mut command = tokio::process::Command::new(std::env::current_exe()?);
+        if let Some(beacons) = beacons {
+            command.env("INTERLUDE_SERVER__BEACON_LISTEN", beacons.to_string());
+        }
+        let process = command
             .args(["demo", "--viewers", "0", "--duration-secs", "0", "--listen"])
             .arg(listen.to_string())
             .arg("--origin-listen")
@@ -98,8 +115,12 @@ impl Child {
 pub(crate) async fn run(args: EdgeBenchArgs) -> anyhow::Result<()> {
     anyhow::ensure!(args.secs > 0.0, "--secs must be positive");
     let dir = tempfile::tempdir()?;
-    let mut child = Child::start(args.listen, dir.path()).await?;
+    let beacon_listen = args
+        .beacon_listener
+        .then(|| SocketAddr::new(args.listen.ip(), args.listen.port() + 2));
+    let mut child = Child::start(args.listen, beacon_listen, dir.path()).await?;
     let base = format!("http://{}", args.listen);
+    let beacon_base = beacon_listen.map_or_else(|| base.clone(), |a| format!("http://{a}"));
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
         .build()?;
@@ -115,7 +136,7 @@ pub(crate) async fn run(args: EdgeBenchArgs) -> anyhow::Result<()> {
         http.get(&url).send().await?.error_for_status()?;
         playlists.push(url);
     }
-    let pixels = pixel_urls(&http, &base, &channel).await?;
+    let pixels = pixel_urls(&http, &base, &beacon_base, &channel).await?;
 
     let slice = Duration::from_secs_f64(args.secs);
     let probe_spec = |targets: &Vec<String>| LoadSpec {
@@ -142,7 +163,7 @@ pub(crate) async fn run(args: EdgeBenchArgs) -> anyhow::Result<()> {
             let probe =
                 tokio::spawn(async move { interlude_loadgen::paced(&probe_targets, rate).await });
             tokio::time::sleep(Duration::from_millis(200)).await;
-            let storm = tokio::spawn(async move { interlude_loadgen::flood(&storm_spec).await });
+            let storm = storm_thread(storm_spec, args.storm_nice);
             let probe = probe.await??;
             let storm = storm.await??;
             stormed.entry(connections).or_default().push((probe, storm));
@@ -196,6 +217,8 @@ pub(crate) async fn run(args: EdgeBenchArgs) -> anyhow::Result<()> {
         .collect();
     let result = serde_json::json!({
         "probe": { "rate_per_sec": args.probe_rate, "sessions": PROBE_SESSIONS, "slice_secs": args.secs, "rounds": args.rounds },
+        "beacon_listener": args.beacon_listener,
+        "storm_nice": args.storm_nice,
         "unloaded_playlist_p99_us_per_slice": unloaded_p99,
         "unloaded_playlist_p99_us_median": unloaded_median,
         "storms": storms,
@@ -223,8 +246,8 @@ pub(crate) async fn run(args: EdgeBenchArgs) -> anyhow::Result<()> {
         child.pid
     );
     println!(
-        "  playlist probe {} req/s over {PROBE_SESSIONS} sessions, {} s slices, {} rounds",
-        args.probe_rate, args.secs, args.rounds
+        "  playlist probe {} req/s over {PROBE_SESSIONS} sessions, {} s slices, {} rounds; beacon listener {}; storm client nice {}",
+        args.probe_rate, args.secs, args.rounds, args.beacon_listener, args.storm_nice
     );
     println!("  unloaded playlist p99 (median of slices): {unloaded_median} µs  {unloaded_p99:?}");
     for storm in &storms {
@@ -316,13 +339,43 @@ async fn create_session(
 }
 
 /// Signed impression and quartile pixels of this server's ads, from client-side decisions.
+/// Runs the storm on a runtime and thread of its own (its threads at `nice`), so that the probe's own
+/// runtime never waits behind the storm's tasks: the probe measures the server, not its client.
+fn storm_thread(
+    spec: LoadSpec,
+    nice: i32,
+) -> tokio::sync::oneshot::Receiver<anyhow::Result<LoadReport>> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let nice = nice.clamp(0, 19);
+    std::thread::spawn(move || {
+        let report = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .on_thread_start(move || {
+                interlude_server::ops::beacon_listener::lower_thread_priority(nice)
+            })
+            .enable_all()
+            .build()
+            .map_err(anyhow::Error::from)
+            .and_then(|runtime| {
+                interlude_server::ops::beacon_listener::lower_thread_priority(nice);
+                runtime
+                    .block_on(interlude_loadgen::flood(&spec))
+                    .map_err(anyhow::Error::from)
+            });
+        let _ = tx.send(report);
+    });
+    rx
+}
+
+/// Signed tracking pixels of decided ads, as the server hands them out (under `beacon_base`).
 async fn pixel_urls(
     http: &reqwest::Client,
     base: &str,
+    beacon_base: &str,
     channel: &str,
 ) -> anyhow::Result<Vec<String>> {
     let mut urls = Vec::new();
-    let prefix = format!("{base}/t/");
+    let prefix = format!("{beacon_base}/t/");
     for i in 0..20 {
         let vast = http
             .get(format!(

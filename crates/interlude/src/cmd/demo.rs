@@ -237,6 +237,11 @@ pub(crate) async fn start_stack(
         std::future::pending(),
         ops::ConnectionLimits::from(&config.server),
     ));
+    // Beacons on a listener of their own when configured (`server.beacon_listen`); the demo runs until the
+    // process ends, and so does the listener.
+    if let Some(beacons) = app.start_beacon_listener(std::future::pending())? {
+        tokio::spawn(beacons.finished());
+    }
     app.readiness.set(true);
     let collector = app.collector.clone();
     Ok(Stack {

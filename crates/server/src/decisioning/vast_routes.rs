@@ -38,11 +38,19 @@ pub const MAX_VMAP_BREAKS: usize = 50;
 struct VastState {
     decider: Arc<Decider>,
     collector: Collector,
+    /// This server's base URL (VMAP's ad tag URIs).
     base_url: String,
+    /// The base of tracking URLs (the beacon listener's when there is one).
+    beacon_base_url: String,
 }
 
-/// The VAST and VMAP routes.
-pub fn router(decider: Arc<Decider>, collector: Collector, base_url: String) -> Router {
+/// The VAST and VMAP routes: ad tag URIs under `base_url`, tracking pixels under `beacon_base_url`.
+pub fn router(
+    decider: Arc<Decider>,
+    collector: Collector,
+    base_url: String,
+    beacon_base_url: String,
+) -> Router {
     Router::new()
         .route("/v1/vast", get(vast))
         .route("/v1/vmap", get(vmap))
@@ -50,6 +58,7 @@ pub fn router(decider: Arc<Decider>, collector: Collector, base_url: String) -> 
             decider,
             collector,
             base_url,
+            beacon_base_url,
         })
 }
 
@@ -73,7 +82,7 @@ fn inline_ad(s: &VastState, ad: &PodAd, sequence: u64, session: &str, channel: &
         };
         s.collector
             .tracking_path(&claims)
-            .map(|p| format!("{}{p}", s.base_url))
+            .map(|p| format!("{}{p}", s.beacon_base_url))
     };
     let tracking = [
         (EventType::Start, TrackingEvent::Start),

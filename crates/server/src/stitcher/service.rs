@@ -400,7 +400,7 @@ impl Stitcher {
             .summaries(self.now(), |id| self.sessions.for_channel(id).len())
     }
 
-    /// A signed tracking path for `claims`, when a signer is set.
+    /// A signed tracking URL for `claims`, when a signer is set.
     pub(crate) fn sign_tracking(
         &self,
         claims: &interlude_events::token::TokenClaims,

@@ -70,7 +70,7 @@ pub const TRACKING_KEY: &str = "X-INTERLUDE-TRACKING";
 
 pub use super::session::SessionMode;
 
-/// Signs a tracking URL path (`/t/{token}`) for claims: the collector's keyring.
+/// Signs a tracking URL (`{beacon base}/t/{token}`) for claims: the collector's keyring.
 pub type TrackingSigner = std::sync::Arc<dyn Fn(&TokenClaims) -> Option<String> + Send + Sync>;
 
 /// An asset list (appendix D): the assets in play order.
@@ -338,11 +338,8 @@ impl Stitcher {
                     issued_at,
                     demand: ad.bid.as_ref().map(crate::decisioning::demand::of_bid),
                 };
-                if let Some(path) = self.sign_tracking(&claims) {
-                    events.insert(
-                        event_type.as_str().to_owned(),
-                        format!("{}{path}", self.base_url()),
-                    );
+                if let Some(url) = self.sign_tracking(&claims) {
+                    events.insert(event_type.as_str().to_owned(), url);
                 }
             }
             let mut third_party_events: BTreeMap<String, Vec<String>> = BTreeMap::new();

@@ -139,6 +139,7 @@ pub async fn start_over(
     let beacons = Arc::new(MemoryBeaconSink::default());
     let stitcher_clock = clock.clone();
     let signer = tracking_keys();
+    let tracking_base = base.clone();
     let stitcher = Stitcher::builder(
         config.clone(),
         base.clone(),
@@ -148,7 +149,10 @@ pub async fn start_over(
     )
     .sessions(Arc::new(MemorySessionStore::default()))
     .tracking_signer(Some(Arc::new(move |claims| {
-        signer.sign(claims).ok().map(|t| format!("/t/{t}"))
+        signer
+            .sign(claims)
+            .ok()
+            .map(|t| format!("{tracking_base}/t/{t}"))
     })))
     .build()
     .unwrap();
