@@ -112,8 +112,8 @@ fn wire_stitcher(
         dash_origin: Some(format!("{base}/live/{channel}/manifest.mpd")),
         dash_ad_codecs: interlude_sim::media::CODECS.to_owned(),
     });
-    // The same channel as CMAF (fragmented MP4) HLS, stitched with the fMP4 slate and ads (no DASH: the
-    // stitcher's DASH sessions splice TS ad Periods).
+    // The same channel as CMAF (fragmented MP4) HLS and DASH, stitched with the fMP4 slate and ads (DASH
+    // sessions get them as separate video and audio tracks).
     let cmaf = interlude_sim::origin::cmaf_channel(&channel);
     config.stitcher.channels.push(ChannelConfig {
         id: cmaf.clone(),
@@ -122,7 +122,7 @@ fn wire_stitcher(
         origin_timeout_ms: 2_000,
         stale_after_secs: 30,
         slate: packaged("cmaf/slate"),
-        dash_origin: None,
+        dash_origin: Some(format!("{base}/live/{cmaf}/manifest.mpd")),
         dash_ad_codecs: interlude_sim::media::CODECS.to_owned(),
     });
     for (id, secs) in [("ad15", 15.0), ("ad30", 30.0)] {
