@@ -5,20 +5,24 @@
 // pipeline: impression, start, the quartiles and complete, read back through GET /v1/ads/{ad}/events with the
 // read token.
 //
-//   node tests/browser/dash.mjs http://127.0.0.1:PORT dashjs|shaka [READ_TOKEN]
+//   node tests/browser/dash.mjs http://127.0.0.1:PORT dashjs|shaka [CHANNEL] [READ_TOKEN]
 //
-// The content and ads are MPEG-2 TS (H.264/AAC, `video/mp2t`): Debian's chromium accepts `video/mp2t` in
-// MSE, so dash.js appends the segments as they are; Shaka Player transmuxes TS to fMP4 itself when MSE says
-// no (as hls.js does). The page checks the MSE answer and says which path was taken.
+// CHANNEL is `live1` by default: content and ads are MPEG-2 TS (H.264/AAC, `video/mp2t`); Debian's chromium
+// accepts `video/mp2t` in MSE, so dash.js appends the segments as they are; Shaka Player transmuxes TS to
+// fMP4 itself when MSE says no (as hls.js does). The page checks the MSE answer and says which path was
+// taken. `live1-cmaf` is the same channel over the CMAF origin: content, ads and slate are fMP4 with video and
+// audio in separate AdaptationSets (the ads' and slate's tracks cut out of the muxed creatives by the
+// server), which both players append to MSE as they are.
 import { chromium } from "playwright-core";
 import { createRequire } from "node:module";
 
 const require = createRequire(import.meta.url);
-const [base, which = "dashjs", token = process.env.INTERLUDE_READ_TOKEN] = process.argv.slice(2);
+const [base, which = "dashjs", channel = "live1", token = process.env.INTERLUDE_READ_TOKEN] = process.argv.slice(2);
 if (!base || !["dashjs", "shaka"].includes(which)) {
-  console.error("usage: node dash.mjs http://127.0.0.1:PORT dashjs|shaka [READ_TOKEN]");
+  console.error("usage: node dash.mjs http://127.0.0.1:PORT dashjs|shaka [CHANNEL] [READ_TOKEN]");
   process.exit(2);
 }
+const cmaf = channel.endsWith("-cmaf");
 const read = token ? { authorization: `Bearer ${token}` } : {};
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -46,12 +50,12 @@ const browser = await chromium.launch({
 });
 let failed = false;
 let page;
-const name = which === "dashjs" ? "dash.js" : "Shaka Player";
+const name = `${which === "dashjs" ? "dash.js" : "Shaka Player"} on ${channel}`;
 try {
   const res = await fetch(`${base}/v1/sessions`, {
     method: "POST",
     headers: { "content-type": "application/json" },
-    body: JSON.stringify({ channel: "live1", viewer: { device: "desktop", platform: "web" } }),
+    body: JSON.stringify({ channel, viewer: { device: "desktop", platform: "web" } }),
   });
   if (!res.ok) throw new Error(`POST /v1/sessions: ${res.status} ${await res.text()}`);
   const created = await res.json();
@@ -64,8 +68,9 @@ try {
   const pageErrors = [];
   page.on("pageerror", (e) => pageErrors.push(String(e)));
   await page.setContent(`<!doctype html><video id="v" muted autoplay playsinline width="640"></video>`);
-  const mse = await page.evaluate(() => MediaSource.isTypeSupported('video/mp2t; codecs="avc1.4d401e,mp4a.40.2"'));
-  console.log(`${name}: chromium's MSE ${mse ? "accepts" : "refuses"} video/mp2t (H.264/AAC)`);
+  const type = cmaf ? 'video/mp4; codecs="avc1.4d401e"' : 'video/mp2t; codecs="avc1.4d401e,mp4a.40.2"';
+  const mse = await page.evaluate((t) => MediaSource.isTypeSupported(t), type);
+  console.log(`${name}: chromium's MSE ${mse ? "accepts" : "refuses"} ${type}`);
   // The play position and buffered ranges every 2 s, for the log on failure.
   await page.evaluate(() => {
     window.run = { fatal: null, log: [], periods: [] };
