@@ -55,6 +55,16 @@ pub async fn start_cmaf(delivery: AdDelivery) -> Running {
         break_duration_secs: 20,
         ..OriginConfig::default()
     };
+    start_cmaf_over(origin_config, &[("ad15", 15.0, "ads/ad15")], delivery).await
+}
+
+/// As [`start_cmaf`], over an origin configured by `origin_config`, with `creatives` as `(id, duration_secs,
+/// asset path)` (each offered in both containers: the TS renditions and the fMP4 ones under `cmaf/`).
+pub async fn start_cmaf_over(
+    origin_config: OriginConfig,
+    creatives: &[(&str, f64, &str)],
+    delivery: AdDelivery,
+) -> Running {
     let epoch = origin_config.epoch;
     let clock = Arc::new(ScaledClock::new(epoch + TimeDelta::seconds(20), 4.0));
     let (origin_listener, origin) = listen().await;
@@ -73,15 +83,18 @@ pub async fn start_cmaf(delivery: AdDelivery) -> Running {
             dash_ad_codecs: interlude_sim::media::CODECS.to_owned(),
         }],
         // Offered in both containers, TS first: the stitcher sets the TS renditions aside for this channel.
-        creatives: vec![CreativeConfig {
-            id: "ad15".to_owned(),
-            duration_secs: 15.0,
-            renditions: [
-                sim_renditions(&origin, "ads/ad15"),
-                sim_renditions(&origin, "cmaf/ads/ad15"),
-            ]
-            .concat(),
-        }],
+        creatives: creatives
+            .iter()
+            .map(|&(id, duration_secs, path)| CreativeConfig {
+                id: id.to_owned(),
+                duration_secs,
+                renditions: [
+                    sim_renditions(&origin, path),
+                    sim_renditions(&origin, &format!("cmaf/{path}")),
+                ]
+                .concat(),
+            })
+            .collect(),
         ad_delivery: delivery,
         ..StitcherConfig::default()
     };
