@@ -71,11 +71,15 @@ async fn track_bytes(
     bytes
 }
 
+/// Numbers the temporary files of the tests running at once in this process.
+static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
 /// ffmpeg's errors decoding `bytes`, and ffprobe's (codec_type, duration in seconds) of each stream.
 fn decode(bytes: &[u8], name: &str) -> (String, Vec<(String, f64)>) {
     let path = std::env::temp_dir().join(format!(
-        "interlude-dash-cmaf-{}-{name}.mp4",
-        std::process::id()
+        "interlude-dash-cmaf-{}-{name}-{}.mp4",
+        std::process::id(),
+        NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
     ));
     std::fs::write(&path, bytes).unwrap();
     let errors = tools::run_bounded(
@@ -132,9 +136,20 @@ fn decode(bytes: &[u8], name: &str) -> (String, Vec<(String, f64)>) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dash_session_over_cmaf_plays_ads_and_slate_as_separate_tracks() {
+    separate_tracks(AdDelivery::Redirect).await;
+}
+
+/// Proxy mode retimes the muxed fMP4 segments HLS players get; the tracks DASH players get keep the
+/// creative's times all the same (the MPD's presentationTimeOffset places them).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dash_session_over_cmaf_plays_ads_and_slate_as_separate_tracks_in_proxy_mode() {
+    separate_tracks(AdDelivery::Proxy).await;
+}
+
+async fn separate_tracks(delivery: AdDelivery) {
     tools::require("ffmpeg").unwrap();
     tools::require("ffprobe").unwrap();
-    let run = start_cmaf(AdDelivery::Redirect).await;
+    let run = start_cmaf(delivery).await;
     let session = new_session(&run.base).await;
     // The break is 30..50 s of channel time: at 62 s it is over and in the window.
     until_channel_time(&run, 62).await;
