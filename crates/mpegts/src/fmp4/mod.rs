@@ -16,7 +16,7 @@ mod retime;
 mod track;
 
 pub use retime::{first_presentation_times, rewrite_decode_times, truncate};
-pub use track::{SingleTrack, TrackSelector};
+pub use track::{SingleTrack, TRACK_ID, TrackSelector};
 
 /// Why an fMP4 segment could not be read or shifted.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

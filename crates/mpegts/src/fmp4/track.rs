@@ -3,7 +3,8 @@
 //! media component per AdaptationSet; dash.js plays no muxed Representation).
 //!
 //! The init segment keeps `ftyp` and, in `moov` (ISO/IEC 14496-12 §8.2.1), everything but the other tracks'
-//! `trak`s and their `mvex/trex`es (§8.8.3). A media segment keeps its `styp` and other top-level boxes, and
+//! `trak`s and their `mvex/trex`es (§8.8.3); the kept track becomes track [`TRACK_ID`] (`tkhd`, `trex`,
+//! `tfhd`). A media segment keeps its `styp` and other top-level boxes, and
 //! each `moof` keeps `mfhd` and the selected track's `traf` only, followed by a new `mdat` holding just that
 //! track's sample bytes, in `trun` order. The `tfhd` is rewritten to default-base-is-moof (§8.8.7.1) without a
 //! base_data_offset, and every `trun` gets a data_offset (§8.8.8) into the new `mdat`: whatever addressing
@@ -35,12 +36,23 @@ impl std::fmt::Display for TrackSelector {
 /// One track of a muxed fMP4 stream, ready to cut its segments out.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SingleTrack {
-    /// The track kept.
+    /// The track kept, as the muxed init segment describes it (its id there: the output's is [`TRACK_ID`]).
     pub track: super::Track,
     /// The init segment with only that track.
     pub init: Vec<u8>,
     /// `trex` default_sample_size, for track fragments that give sizes neither per sample nor in `tfhd`.
     default_sample_size: Option<u32>,
+}
+
+/// The track_ID of the kept track in the output: a single-track file's track is 1, as DASH packagers write
+/// them. MSE lets a lone track's ID change from one init segment to the next, but demuxers that read a
+/// stream of init and media segments as one file (ffmpeg's) keep the first init segment's IDs.
+pub const TRACK_ID: u32 = 1;
+
+fn set_u32(b: &mut [u8], at: usize, value: u32) {
+    if let Some(field) = b.get_mut(at..at + 4) {
+        field.copy_from_slice(&value.to_be_bytes());
+    }
 }
 
 fn write_box(kind: &[u8; 4], body: &[u8]) -> Vec<u8> {
@@ -104,7 +116,16 @@ impl SingleTrack {
                 match &child.kind {
                     b"trak" => {
                         if trak_index == index {
-                            moov.extend_from_slice(raw(init, &child));
+                            let mut trak = raw(init, &child).to_vec();
+                            // tkhd's track_ID (after 64-bit times in version 1), relative to the trak.
+                            for b in boxes(child.body(init), child.body_start).flatten() {
+                                if &b.kind == b"tkhd" {
+                                    let body = b.body(init);
+                                    let at = if body.first() == Some(&1) { 20 } else { 12 };
+                                    set_u32(&mut trak, b.body_start - child.start + at, TRACK_ID);
+                                }
+                            }
+                            moov.extend_from_slice(&trak);
                         }
                         trak_index += 1;
                     }
@@ -120,6 +141,10 @@ impl SingleTrack {
                                     continue;
                                 }
                                 default_sample_size = read_u32(body, 16);
+                                let mut trex = raw(init, &m).to_vec();
+                                set_u32(&mut trex, m.body_start - m.start + 4, TRACK_ID);
+                                mvex.extend_from_slice(&trex);
+                                continue;
                             }
                             mvex.extend_from_slice(raw(init, &m));
                         }
@@ -322,7 +347,7 @@ impl<'a> Traf<'a> {
                 b"tfhd" => {
                     let vf = read_u32(b, 0).ok_or_else(|| truncated("tfhd", child.start))?;
                     let mut out = ((vf & !0x01) | 0x02_0000).to_be_bytes().to_vec();
-                    out.extend_from_slice(b.get(4..8).unwrap_or_default());
+                    out.extend_from_slice(&TRACK_ID.to_be_bytes());
                     let rest = if vf & 0x01 != 0 { 16 } else { 8 };
                     out.extend_from_slice(b.get(rest..).unwrap_or_default());
                     body.extend_from_slice(&write_box(b"tfhd", &out));
@@ -428,9 +453,10 @@ mod tests {
             let single = SingleTrack::new(INIT, selector).unwrap();
             let parsed = InitSegment::parse(&single.init).unwrap();
             assert_eq!(parsed.tracks.len(), 1);
-            assert_eq!(parsed.tracks[0].id, id);
+            assert_eq!(parsed.tracks[0].id, TRACK_ID);
             assert_eq!(parsed.tracks[0].handler, handler);
-            assert_eq!(single.track, parsed.tracks[0]);
+            assert_eq!(single.track.id, id);
+            assert_eq!(single.track.timescale, parsed.tracks[0].timescale);
             let moov = boxes(&single.init, 0)
                 .flatten()
                 .find(|b| &b.kind == b"moov")
@@ -444,7 +470,7 @@ mod tests {
                 .filter(|b| &b.kind == b"trex")
                 .map(|b| read_u32(b.body(&single.init), 4).unwrap())
                 .collect();
-            assert_eq!(trex, vec![id]);
+            assert_eq!(trex, vec![TRACK_ID]);
         }
         assert_eq!(
             SingleTrack::new(INIT, TrackSelector::Handler(*b"subt")),
@@ -462,7 +488,7 @@ mod tests {
                 assert_eq!(kinds, vec![*b"styp", *b"moof", *b"mdat"]);
                 let times = decode_times(&out).unwrap();
                 assert_eq!(times.len(), 1);
-                assert_eq!(times[0].track, id);
+                assert_eq!(times[0].track, TRACK_ID);
                 let original = decode_times(seg).unwrap();
                 let same = original.iter().find(|t| t.track == id).unwrap();
                 assert_eq!(times[0].base_media_decode_time, same.base_media_decode_time);
@@ -472,11 +498,12 @@ mod tests {
                     shown
                         .into_iter()
                         .filter(|(t, _)| *t == id)
+                        .map(|(_, at)| (TRACK_ID, at))
                         .collect::<Vec<_>>()
                 );
                 // The samples the output addresses are the input's, byte for byte, and fill its mdat.
                 let wanted = samples(seg, init, id);
-                assert_eq!(samples(&out, &single.init, id), wanted);
+                assert_eq!(samples(&out, &single.init, TRACK_ID), wanted);
                 let mdat = boxes(&out, 0)
                     .flatten()
                     .find(|b| &b.kind == b"mdat")
@@ -534,8 +561,8 @@ mod tests {
         let two = SingleTrack::new(&init, TrackSelector::Id(2)).unwrap();
         let out1 = one.segment(&segment).unwrap();
         let out2 = two.segment(&segment).unwrap();
-        assert_eq!(samples(&out1, &one.init, 1), data[..8].to_vec());
-        assert_eq!(samples(&out2, &two.init, 2), data[8..].to_vec());
+        assert_eq!(samples(&out1, &one.init, TRACK_ID), data[..8].to_vec());
+        assert_eq!(samples(&out2, &two.init, TRACK_ID), data[8..].to_vec());
         assert!(two.segment(&mdat).is_err(), "no fragment of the track");
     }
 
