@@ -37,9 +37,15 @@ async function until(what, check, timeoutMs) {
 }
 async function json(url, headers = {}) {
   const r = await fetch(url, { headers });
-  if (!r.ok) throw new Error(`GET ${url}: ${r.status} ${await r.text()}`);
+  if (!r.ok) throw Object.assign(new Error(`GET ${url}: ${r.status} ${await r.text()}`), { status: r.status });
   return r.json();
 }
+// The server sheds reads before playlists when it is loaded (503 + Retry-After, its admission control): a
+// poll takes that as "not yet".
+const unlessShed = (e) => {
+  if (e.status === 503) return null;
+  throw e;
+};
 
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
@@ -158,15 +164,16 @@ try {
   const seen = new Set((await tracking()).avails.map((a) => a.avail_id));
   const ad = await until("a new break with ads in the session", async () => {
     await noFatal();
-    const avail = (await tracking()).avails.find((a) => !seen.has(a.avail_id) && a.ads.length > 0);
+    const doc = await tracking().catch(unlessShed);
+    const avail = doc && doc.avails.find((a) => !seen.has(a.avail_id) && a.ads.length > 0);
     return avail ? avail.ads[0] : null;
   }, 180_000);
   console.log(`break reached: ad ${ad.ad_instance_id} (${ad.creative_id}, ${ad.duration_secs} s)`);
   const all = ["impression", "start", "firstQuartile", "midpoint", "thirdQuartile", "complete"];
   const counted = await until(`the ad's ${all.join(", ")} to be counted`, async () => {
     await noFatal();
-    const r = await json(`${base}/v1/ads/${ad.ad_instance_id}/events`, read);
-    return all.every((e) => r.counted.includes(e)) ? r.counted : null;
+    const r = await json(`${base}/v1/ads/${ad.ad_instance_id}/events`, read).catch(unlessShed);
+    return r && all.every((e) => r.counted.includes(e)) ? r.counted : null;
   }, 180_000);
   console.log(`counted for the ad: ${counted.join(", ")}`);
   if (token) {
