@@ -315,7 +315,8 @@ pub(crate) async fn run(args: DemoArgs, mut config: AppConfig) -> anyhow::Result
         "  play       ffplay http://{listen}/v1/channels/{channel}/master.m3u8   (a new session per play)"
     );
     println!(
-        "  CMAF       http://{listen}/v1/channels/{channel}-cmaf/master.m3u8   (the same channel as fMP4 HLS, fMP4 ads)"
+        "  CMAF       http://{listen}/v1/channels/{channel}-cmaf/master.m3u8   (the same channel as fMP4 HLS, fMP4 ads)\n             \
+         http://{listen}/v1/channels/{channel}-cmaf/manifest.mpd   (as DASH: fMP4 video and audio tracks, dash.js or Shaka Player)"
     );
     // FFmpeg's DASH reader (so ffplay and mpv) keeps one Period of an MPD, the longest: it played one ad of
     // the session MPD and then asked for segments past its end. dash.js and Shaka Player follow Periods
