@@ -4,7 +4,9 @@
 # are then counted, on the TS channel and on its CMAF twin (tests/browser/cmaf.mjs). Installs Debian's chromium
 # and the npm packages in tests/browser when missing.
 # Shaka Player plays a stitched DASH session through a break too (tests/browser/dash.mjs); BROWSER_TEST_DASH names the
-# players (default "shaka"; "" for none; "shaka dashjs" adds dash.js, which needs the CMAF origin).
+# players (default "shaka"; "" for none; "shaka dashjs" adds dash.js, which needs the CMAF origin). On the CMAF channel
+# (live1-cmaf: fMP4 ads and slate as separate video and audio tracks) BROWSER_TEST_DASH_CMAF names them (default
+# "dashjs shaka").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -98,11 +100,22 @@ for p in "${pids[@]:0:1}" "${pids[@]:2}"; do kill "$p" 2>/dev/null || true; done
 
 # DASH players on a stitched DASH session of the 1x demo, through a break, the ad's beacons read back with the
 # read token (tests/browser/dash.mjs). Shaka Player by default. dash.js is opt-in (BROWSER_TEST_DASH="shaka dashjs"):
-# it asks every Representation for an initialization segment, which the MPEG-TS origin does not have (it needs
-# stitched DASH sessions over the CMAF origin, not done yet; cmaf.mjs above plays the origin's CMAF MPD with dash.js).
+# it asks every Representation for an initialization segment, which the MPEG-TS origin does not have (the CMAF
+# channel below has them).
 for player in ${BROWSER_TEST_DASH-shaka}; do
   log "node tests/browser/dash.mjs $sgai_base $player"
   if ! node tests/browser/dash.mjs "$sgai_base" "$player"; then
+    echo "--- demo log (tail)" >&2
+    tail -n 40 "$workdir/demo-sgai.log" >&2
+    exit 1
+  fi
+done
+
+# The same over the CMAF origin (live1-cmaf): fMP4 content with separate video and audio AdaptationSets, the ads
+# and slate served one track at a time. dash.js and Shaka Player both, the ad's six beacons counted.
+for player in ${BROWSER_TEST_DASH_CMAF-dashjs shaka}; do
+  log "node tests/browser/dash.mjs $sgai_base $player live1-cmaf"
+  if ! node tests/browser/dash.mjs "$sgai_base" "$player" live1-cmaf; then
     echo "--- demo log (tail)" >&2
     tail -n 40 "$workdir/demo-sgai.log" >&2
     exit 1

@@ -5,20 +5,24 @@
 // pipeline: impression, start, the quartiles and complete, read back through GET /v1/ads/{ad}/events with the
 // read token.
 //
-//   node tests/browser/dash.mjs http://127.0.0.1:PORT dashjs|shaka [READ_TOKEN]
+//   node tests/browser/dash.mjs http://127.0.0.1:PORT dashjs|shaka [CHANNEL] [READ_TOKEN]
 //
-// The content and ads are MPEG-2 TS (H.264/AAC, `video/mp2t`): Debian's chromium accepts `video/mp2t` in
-// MSE, so dash.js appends the segments as they are; Shaka Player transmuxes TS to fMP4 itself when MSE says
-// no (as hls.js does). The page checks the MSE answer and says which path was taken.
+// CHANNEL is `live1` by default: content and ads are MPEG-2 TS (H.264/AAC, `video/mp2t`); Debian's chromium
+// accepts `video/mp2t` in MSE, so dash.js appends the segments as they are; Shaka Player transmuxes TS to
+// fMP4 itself when MSE says no (as hls.js does). The page checks the MSE answer and says which path was
+// taken. `live1-cmaf` is the same channel over the CMAF origin: content, ads and slate are fMP4 with video and
+// audio in separate AdaptationSets (the ads' and slate's tracks cut out of the muxed creatives by the
+// server), which both players append to MSE as they are.
 import { chromium } from "playwright-core";
 import { createRequire } from "node:module";
 
 const require = createRequire(import.meta.url);
-const [base, which = "dashjs", token = process.env.INTERLUDE_READ_TOKEN] = process.argv.slice(2);
+const [base, which = "dashjs", channel = "live1", token = process.env.INTERLUDE_READ_TOKEN] = process.argv.slice(2);
 if (!base || !["dashjs", "shaka"].includes(which)) {
-  console.error("usage: node dash.mjs http://127.0.0.1:PORT dashjs|shaka [READ_TOKEN]");
+  console.error("usage: node dash.mjs http://127.0.0.1:PORT dashjs|shaka [CHANNEL] [READ_TOKEN]");
   process.exit(2);
 }
+const cmaf = channel.endsWith("-cmaf");
 const read = token ? { authorization: `Bearer ${token}` } : {};
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -41,10 +45,16 @@ async function json(url, headers = {}) {
       await sleep(1000 * Math.min(5, Number(r.headers.get("retry-after")) || 1));
       continue;
     }
-    if (!r.ok) throw new Error(`GET ${url}: ${r.status} ${await r.text()}`);
+    if (!r.ok) throw Object.assign(new Error(`GET ${url}: ${r.status} ${await r.text()}`), { status: r.status });
     return r.json();
   }
 }
+// The server sheds reads before playlists when it is loaded (503 + Retry-After, its admission control): a
+// poll takes that as "not yet".
+const unlessShed = (e) => {
+  if (e.status === 503) return null;
+  throw e;
+};
 
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
@@ -56,12 +66,12 @@ const browser = await chromium.launch({
 let failed = false;
 let page;
 const refused = [];
-const name = which === "dashjs" ? "dash.js" : "Shaka Player";
+const name = `${which === "dashjs" ? "dash.js" : "Shaka Player"} on ${channel}`;
 try {
   const res = await fetch(`${base}/v1/sessions`, {
     method: "POST",
     headers: { "content-type": "application/json" },
-    body: JSON.stringify({ channel: "live1", viewer: { device: "desktop", platform: "web" } }),
+    body: JSON.stringify({ channel, viewer: { device: "desktop", platform: "web" } }),
   });
   if (!res.ok) throw new Error(`POST /v1/sessions: ${res.status} ${await res.text()}`);
   const created = await res.json();
@@ -78,8 +88,9 @@ try {
   page.on("response", (r) => { if (r.status() >= 400) refused.push(`${at()} ${r.status()} ${r.url()}`); });
   page.on("requestfailed", (r) => refused.push(`${at()} failed ${r.failure()?.errorText} ${r.url()}`));
   await page.setContent(`<!doctype html><video id="v" muted autoplay playsinline width="640"></video>`);
-  const mse = await page.evaluate(() => MediaSource.isTypeSupported('video/mp2t; codecs="avc1.4d401e,mp4a.40.2"'));
-  console.log(`${name}: chromium's MSE ${mse ? "accepts" : "refuses"} video/mp2t (H.264/AAC)`);
+  const type = cmaf ? 'video/mp4; codecs="avc1.4d401e"' : 'video/mp2t; codecs="avc1.4d401e,mp4a.40.2"';
+  const mse = await page.evaluate((t) => MediaSource.isTypeSupported(t), type);
+  console.log(`${name}: chromium's MSE ${mse ? "accepts" : "refuses"} ${type}`);
   // The play position and buffered ranges every 2 s, for the log on failure.
   await page.evaluate(() => {
     window.run = { fatal: null, log: [], periods: [] };
@@ -167,15 +178,16 @@ try {
   const seen = new Set((await tracking()).avails.map((a) => a.avail_id));
   const ad = await until("a new break with ads in the session", async () => {
     await noFatal();
-    const avail = (await tracking()).avails.find((a) => !seen.has(a.avail_id) && a.ads.length > 0);
+    const doc = await tracking().catch(unlessShed);
+    const avail = doc && doc.avails.find((a) => !seen.has(a.avail_id) && a.ads.length > 0);
     return avail ? avail.ads[0] : null;
   }, 180_000);
   console.log(`break reached: ad ${ad.ad_instance_id} (${ad.creative_id}, ${ad.duration_secs} s)`);
   const all = ["impression", "start", "firstQuartile", "midpoint", "thirdQuartile", "complete"];
   const counted = await until(`the ad's ${all.join(", ")} to be counted`, async () => {
     await noFatal();
-    const r = await json(`${base}/v1/ads/${ad.ad_instance_id}/events`, read);
-    return all.every((e) => r.counted.includes(e)) ? r.counted : null;
+    const r = await json(`${base}/v1/ads/${ad.ad_instance_id}/events`, read).catch(unlessShed);
+    return r && all.every((e) => r.counted.includes(e)) ? r.counted : null;
   }, 180_000);
   console.log(`counted for the ad: ${counted.join(", ")}`);
   if (token) {

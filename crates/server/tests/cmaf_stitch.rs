@@ -11,87 +11,11 @@
 mod common;
 
 use std::process::Command;
-use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::TimeDelta;
-use common::{Running, listen, new_session, sim_renditions, until_channel_time};
-use interlude_server::stitcher::beacons::MemoryBeaconSink;
-use interlude_server::stitcher::config::{
-    AdDelivery, ChannelConfig, CreativeConfig, StitcherConfig,
-};
-use interlude_server::stitcher::pods::ConfiguredPodSource;
-use interlude_server::stitcher::session::MemorySessionStore;
-use interlude_server::stitcher::{Stitcher, routes};
-use interlude_sim::clock::{Clock, ScaledClock};
-use interlude_sim::origin::{OriginConfig, OriginState, router};
+use common::{new_session, start_cmaf, until_channel_time};
+use interlude_server::stitcher::config::AdDelivery;
 use interlude_sim::tools;
-
-/// As `common::start`, with the stitcher's channel `live1` reading the origin's CMAF packaging, the fMP4 slate,
-/// and ad15 in both TS and fMP4 (40-segment window, a 20 s break at 30 s channel time, channel time at 20 s, 4× real time).
-async fn start_cmaf(delivery: AdDelivery) -> Running {
-    let origin_config = OriginConfig {
-        window_segments: 40,
-        first_break_secs: 30,
-        break_duration_secs: 20,
-        ..OriginConfig::default()
-    };
-    let epoch = origin_config.epoch;
-    let clock = Arc::new(ScaledClock::new(epoch + TimeDelta::seconds(20), 4.0));
-    let (origin_listener, origin) = listen().await;
-    let state = OriginState::new(origin_config, clock.clone());
-    let origin_task =
-        tokio::spawn(async move { axum::serve(origin_listener, router(state)).await });
-    let config = StitcherConfig {
-        channels: vec![ChannelConfig {
-            id: "live1".to_owned(),
-            origin: format!("{origin}/live/live1-cmaf/master.m3u8"),
-            poll_interval_ms: Some(200),
-            origin_timeout_ms: 2_000,
-            stale_after_secs: 30,
-            slate: sim_renditions(&origin, "cmaf/slate"),
-            dash_origin: None,
-            dash_ad_codecs: interlude_sim::media::CODECS.to_owned(),
-        }],
-        // Offered in both containers, TS first: the stitcher sets the TS renditions aside for this channel.
-        creatives: vec![CreativeConfig {
-            id: "ad15".to_owned(),
-            duration_secs: 15.0,
-            renditions: [
-                sim_renditions(&origin, "ads/ad15"),
-                sim_renditions(&origin, "cmaf/ads/ad15"),
-            ]
-            .concat(),
-        }],
-        ad_delivery: delivery,
-        ..StitcherConfig::default()
-    };
-    let (listener, base) = listen().await;
-    let beacons = Arc::new(MemoryBeaconSink::default());
-    let stitcher_clock = clock.clone();
-    let stitcher = Stitcher::builder(
-        config.clone(),
-        base.clone(),
-        Arc::new(ConfiguredPodSource::new(&config.creatives, 0.5)),
-        beacons.clone(),
-        Arc::new(move || stitcher_clock.now()),
-    )
-    .sessions(Arc::new(MemorySessionStore::default()))
-    .build()
-    .unwrap();
-    stitcher.start();
-    let app = routes::router(stitcher.clone());
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    Running {
-        base,
-        origin,
-        clock,
-        epoch,
-        beacons,
-        stitcher,
-        origin_task,
-    }
-}
 
 /// What a segment line plays, by its URL.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

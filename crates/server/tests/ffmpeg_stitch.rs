@@ -14,7 +14,7 @@ mod common;
 use std::process::Command;
 use std::time::Duration;
 
-use common::{new_session, start, start_over, until_channel_time};
+use common::{new_session, start, start_cmaf_over, start_over, until_channel_time};
 use interlude_server::stitcher::config::AdDelivery;
 use interlude_sim::clock::Clock;
 use interlude_sim::tools;
@@ -199,29 +199,37 @@ async fn ffmpeg_decodes_a_stitched_break_seamlessly_in_proxy_mode() {
     }
 }
 
-/// One segment of a media playlist: its `#EXTINF`/`#EXT-X-DISCONTINUITY` lines and its absolute URI.
+/// One segment of a media playlist: its `#EXTINF`/`#EXT-X-DISCONTINUITY` lines, its absolute URI, and the
+/// absolute URI of the init segment (`EXT-X-MAP`) it plays under, for fMP4.
 struct Entry {
     tags: Vec<String>,
     uri: String,
+    map: Option<String>,
 }
 
 /// The segments of the media playlist `text` fetched from `url`.
 fn entries(text: &str, url: &str) -> Vec<Entry> {
     let base = &url[..url.rfind('/').unwrap() + 1];
+    let absolute = |uri: &str| {
+        if uri.starts_with("http") {
+            uri.to_owned()
+        } else {
+            format!("{base}{uri}")
+        }
+    };
     let mut out = Vec::new();
     let mut tags = Vec::new();
+    let mut map = None;
     for line in text.lines() {
         if line.starts_with("#EXTINF:") || line == "#EXT-X-DISCONTINUITY" {
             tags.push(line.to_owned());
+        } else if let Some(m) = line.strip_prefix("#EXT-X-MAP:URI=\"") {
+            map = Some(absolute(&m[..m.find('"').unwrap()]));
         } else if !line.starts_with('#') && !line.trim().is_empty() {
-            let uri = if line.starts_with("http") {
-                line.to_owned()
-            } else {
-                format!("{base}{line}")
-            };
             out.push(Entry {
                 tags: std::mem::take(&mut tags),
-                uri,
+                uri: absolute(line),
+                map: map.clone(),
             });
         }
     }
@@ -230,11 +238,24 @@ fn entries(text: &str, url: &str) -> Vec<Entry> {
 
 /// ffmpeg's warnings decoding `entries` as a VOD playlist: `(audio, video)` counts and the lines.
 fn decode_warnings(entries: &[Entry], name: &str) -> (usize, usize, Vec<String>) {
-    let mut playlist = String::from("#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:2\n");
+    // RFC 8216bis §8: EXT-X-MAP needs version 6.
+    let version = if entries.iter().any(|e| e.map.is_some()) {
+        6
+    } else {
+        3
+    };
+    let mut playlist = format!("#EXTM3U\n#EXT-X-VERSION:{version}\n#EXT-X-TARGETDURATION:2\n");
+    let mut map: Option<&str> = None;
     for e in entries {
         for t in &e.tags {
             playlist.push_str(t);
             playlist.push('\n');
+        }
+        if e.map.as_deref() != map {
+            map = e.map.as_deref();
+            if let Some(m) = map {
+                playlist.push_str(&format!("#EXT-X-MAP:URI=\"{m}\"\n"));
+            }
         }
         playlist.push_str(&e.uri);
         playlist.push('\n');
@@ -278,13 +299,46 @@ fn ffmpeg_warnings(path: &std::path::Path, name: &str) -> (usize, usize, Vec<Str
     (audio, lines.len() - audio, lines)
 }
 
+/// ffmpeg's notices of a new init segment in `lines`: `(lines, occurrences)`. Its HLS demuxer feeds every
+/// `EXT-X-MAP` to the one MP4 demuxer of the playlist, which says so at each switch ("Found duplicated MOOV
+/// Atom. Skipped it", and "Last message repeated n times" for the next ones) and goes on with the track
+/// layout it has (the creatives' is the content's). A stitched fMP4 break switches three times (content → ad →
+/// slate → content); they are counted apart from the decoders' warnings.
+fn init_switches(lines: &[String]) -> (usize, usize) {
+    let (mut count, mut occurrences) = (0, 0);
+    let mut after_notice = false;
+    for l in lines {
+        if l.contains("Found duplicated MOOV Atom") {
+            (count, occurrences, after_notice) = (count + 1, occurrences + 1, true);
+        } else if let Some(n) = after_notice
+            .then(|| l.trim().strip_prefix("Last message repeated "))
+            .flatten()
+        {
+            let n: usize = n
+                .split(' ')
+                .next()
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(1);
+            (count, occurrences) = (count + 1, occurrences + n);
+        } else {
+            after_notice = false;
+        }
+    }
+    (count, occurrences)
+}
+
 /// Seam check (issue 24): the origin's playlist and a stitched session's, over the same span around each break
 /// (two content segments either side), decoded by ffmpeg in the same run; the stitched one must not draw more
 /// warnings, audio or video, than the origin does. Breaks of 34 s every 46 s, each filled with two 15 s ads
 /// and 4 s of slate, so every kind of seam is there: content->ad, ad->ad, ad->slate, slate->slate and
 /// slate->content. Returns per break and rendition `(origin audio, origin video, stitched audio, stitched
-/// video)`.
-async fn seam_warnings(delivery: AdDelivery) -> Vec<(usize, usize, usize, usize)> {
+/// video, stitched init segment switches)`; the warnings leave out ffmpeg's notices of init segment switches
+/// (see [`init_switches`]), counted apart. With `cmaf`, over the channel's CMAF packaging with the fMP4
+/// creatives and slate.
+async fn seam_warnings(
+    delivery: AdDelivery,
+    cmaf: bool,
+) -> Vec<(usize, usize, usize, usize, usize)> {
     tools::require("ffmpeg").unwrap();
     let origin_config = interlude_sim::origin::OriginConfig {
         window_segments: 60,
@@ -294,7 +348,15 @@ async fn seam_warnings(delivery: AdDelivery) -> Vec<(usize, usize, usize, usize)
         ..Default::default()
     };
     let creatives = [("ad15", 15.0, "ads/ad15"), ("ad15b", 15.0, "ads/ad15")];
-    let run = start_over(origin_config, &creatives, delivery, 30, 0).await;
+    let (run, packaging) = if cmaf {
+        let run = start_cmaf_over(origin_config, &creatives, delivery).await;
+        (run, "live1-cmaf")
+    } else {
+        (
+            start_over(origin_config, &creatives, delivery, 30, 0).await,
+            "live1",
+        )
+    };
     let session = new_session(&run.base).await;
     // Breaks at 30..64 and 76..110 s; at 118 s the 120 s window holds both, with content either side. The
     // session asks for its playlist as a player would: a session idle at a break's start gets slate.
@@ -311,7 +373,11 @@ async fn seam_warnings(delivery: AdDelivery) -> Vec<(usize, usize, usize, usize)
     let mut counts = Vec::new();
     // Both renditions: anchors, audio edges and counters are measured per rendition.
     for rendition in 0..2 {
-        let origin = get(format!("{}/live/live1/r{rendition}/index.m3u8", run.origin)).await;
+        let origin = get(format!(
+            "{}/live/{packaging}/r{rendition}/index.m3u8",
+            run.origin
+        ))
+        .await;
         let stitched = get(format!("{}/s/{session}/{rendition}/media.m3u8", run.base)).await;
         let is_content = |e: &Entry| e.uri.contains("/live/");
         let mut breaks = Vec::new();
@@ -334,12 +400,17 @@ async fn seam_warnings(delivery: AdDelivery) -> Vec<(usize, usize, usize, usize)
             let span = &stitched[from..to];
             let at = |uri: &str| origin.iter().position(|e| e.uri == uri).unwrap();
             let same = &origin[at(&span[0].uri)..=at(&span[span.len() - 1].uri)];
-            let (oa, ov, ol) = decode_warnings(same, &format!("origin-{rendition}-{n}"));
-            let (sa, sv, sl) = decode_warnings(span, &format!("stitched-{rendition}-{n}"));
+            let (oa, ov, ol) =
+                decode_warnings(same, &format!("origin-{packaging}-{rendition}-{n}"));
+            let (sa, sv, sl) =
+                decode_warnings(span, &format!("stitched-{packaging}-{rendition}-{n}"));
+            let (o_notices, _) = init_switches(&ol);
+            let (s_notices, switches) = init_switches(&sl);
+            let (ov, sv) = (ov - o_notices, sv - s_notices);
             let count = |what: &str| span.iter().filter(|e| e.uri.contains(what)).count();
             println!(
-                "break {n} r{rendition} ({delivery:?}, {} ad + {} slate segments): origin {oa} audio + {ov} \
-                 video warnings, stitched {sa} audio + {sv} video",
+                "{packaging} break {n} r{rendition} ({delivery:?}, {} ad + {} slate segments): origin {oa} audio + {ov} \
+                 video warnings, stitched {sa} audio + {sv} video; {switches} init segment switches",
                 count("/ads/"),
                 count("/slate/")
             );
@@ -349,7 +420,7 @@ async fn seam_warnings(delivery: AdDelivery) -> Vec<(usize, usize, usize, usize)
             for l in sl {
                 println!("  stitched: {l}");
             }
-            counts.push((oa, ov, sa, sv));
+            counts.push((oa, ov, sa, sv, switches));
         }
     }
     counts
@@ -357,9 +428,9 @@ async fn seam_warnings(delivery: AdDelivery) -> Vec<(usize, usize, usize, usize)
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stitched_breaks_decode_with_no_more_warnings_than_the_origin_in_proxy_mode() {
-    let counts = seam_warnings(AdDelivery::Proxy).await;
+    let counts = seam_warnings(AdDelivery::Proxy, false).await;
     assert_eq!(counts.len(), 4, "two breaks in each of two renditions");
-    for (n, &(oa, ov, sa, sv)) in counts.iter().enumerate() {
+    for (n, &(oa, ov, sa, sv, _)) in counts.iter().enumerate() {
         let (b, r) = (n % 2, n / 2);
         assert!(
             sa <= oa,
@@ -377,8 +448,27 @@ async fn stitched_breaks_decode_with_no_more_warnings_than_the_origin_in_proxy_m
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "measures redirect mode; it cannot reach parity with ffmpeg"]
 async fn seam_warnings_in_redirect_mode() {
-    let counts = seam_warnings(AdDelivery::Redirect).await;
+    let counts = seam_warnings(AdDelivery::Redirect, false).await;
     assert!(!counts.is_empty());
+}
+
+/// The seam check on the CMAF channel (fMP4 content, creatives and slate, each item under its own
+/// `EXT-X-MAP`), in proxy mode, where ads and slate continue the content's decode times.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stitched_cmaf_breaks_decode_with_no_more_warnings_than_the_origin_in_proxy_mode() {
+    let counts = seam_warnings(AdDelivery::Proxy, true).await;
+    assert_eq!(counts.len(), 4, "two breaks in each of two renditions");
+    for (n, &(oa, ov, sa, sv, switches)) in counts.iter().enumerate() {
+        let (b, r) = (n % 2, n / 2);
+        assert!(
+            switches <= 3,
+            "CMAF break {b} r{r}: {switches} init segment switches"
+        );
+        assert!(
+            sa <= oa && sv <= ov,
+            "CMAF break {b} r{r}: {sa} audio + {sv} video warnings stitched, {oa} + {ov} from the origin"
+        );
+    }
 }
 
 /// As a live player sees a break: each segment fetched as soon as the session's playlist lists it, the bytes

@@ -112,8 +112,8 @@ fn wire_stitcher(
         dash_origin: Some(format!("{base}/live/{channel}/manifest.mpd")),
         dash_ad_codecs: interlude_sim::media::CODECS.to_owned(),
     });
-    // The same channel as CMAF (fragmented MP4) HLS, stitched with the fMP4 slate and ads (no DASH: the
-    // stitcher's DASH sessions splice TS ad Periods).
+    // The same channel as CMAF (fragmented MP4) HLS and DASH, stitched with the fMP4 slate and ads (DASH
+    // sessions get them as separate video and audio tracks).
     let cmaf = interlude_sim::origin::cmaf_channel(&channel);
     config.stitcher.channels.push(ChannelConfig {
         id: cmaf.clone(),
@@ -122,7 +122,7 @@ fn wire_stitcher(
         origin_timeout_ms: 2_000,
         stale_after_secs: 30,
         slate: packaged("cmaf/slate"),
-        dash_origin: None,
+        dash_origin: Some(format!("{base}/live/{cmaf}/manifest.mpd")),
         dash_ad_codecs: interlude_sim::media::CODECS.to_owned(),
     });
     for (id, secs) in [("ad15", 15.0), ("ad30", 30.0)] {
@@ -320,7 +320,8 @@ pub(crate) async fn run(args: DemoArgs, mut config: AppConfig) -> anyhow::Result
         "  play       ffplay http://{listen}/v1/channels/{channel}/master.m3u8   (a new session per play)"
     );
     println!(
-        "  CMAF       http://{listen}/v1/channels/{channel}-cmaf/master.m3u8   (the same channel as fMP4 HLS, fMP4 ads)"
+        "  CMAF       http://{listen}/v1/channels/{channel}-cmaf/master.m3u8   (the same channel as fMP4 HLS, fMP4 ads)\n             \
+         http://{listen}/v1/channels/{channel}-cmaf/manifest.mpd   (as DASH: fMP4 video and audio tracks, dash.js or Shaka Player)"
     );
     // FFmpeg's DASH reader (so ffplay and mpv) keeps one Period of an MPD, the longest: it played one ad of
     // the session MPD and then asked for segments past its end. dash.js and Shaka Player follow Periods

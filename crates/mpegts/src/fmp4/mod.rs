@@ -13,8 +13,10 @@
 //! never do, so `trun` data offsets stay valid.
 
 mod retime;
+mod track;
 
 pub use retime::{first_presentation_times, rewrite_decode_times, truncate};
+pub use track::{SingleTrack, TRACK_ID, TrackSelector};
 
 /// Why an fMP4 segment could not be read or shifted.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -36,6 +38,12 @@ pub enum Fmp4Error {
     /// A `traf` has no `tfhd` (§8.8.7 makes it mandatory).
     #[error("track fragment without tfhd at byte {0}")]
     NoTrackHeader(usize),
+    /// No track matches what was asked for (in the init segment, or in any fragment of a media segment).
+    #[error("no {0}")]
+    NoSuchTrack(String),
+    /// Valid input this code does not handle.
+    #[error("not supported: {0}")]
+    Unsupported(&'static str),
     /// The shifted decode time does not fit the `tfdt` field (version 0 holds 32 bits).
     #[error("track {track}: decode time {value} + {shift} does not fit tfdt version {version}")]
     DecodeTimeOverflow {

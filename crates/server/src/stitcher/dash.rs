@@ -7,7 +7,8 @@
 //! creative segments as HLS through this server's ad segment route, so server-side beacons fire the same way.
 //! Period ids derive from the break and ad index, so they are stable across refreshes, also once the origin
 //! stops listing a break (the latest breaks are remembered per channel). Ad and slate Periods carry the
-//! media's first PTS as `@presentationTimeOffset`, and the MPD names its clock (`UTCTiming`).
+//! media's first PTS as `@presentationTimeOffset`, and the MPD names its clock (`UTCTiming`). Over a CMAF
+//! (fMP4) origin the ads and slate are separate video and audio tracks (`dash_cmaf`).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -19,6 +20,7 @@ use interlude_dash::{
 };
 use interlude_stitch::TrackedBreak;
 
+use super::dash_cmaf::{CmafAds, audio_bandwidth, is_fmp4};
 use super::session::{BreakDecision, Session};
 use super::{StitchError, Stitcher};
 
@@ -95,13 +97,28 @@ impl Stitcher {
         let codecs = channel.config.dash_ad_codecs.as_str();
         let snapshot = channel.snapshot();
         let timeout = Duration::from_millis(self.config().decision_timeout_ms);
-        let slate = self.slate_of(&session.channel).await;
-        let slate_ad = slate
-            .as_ref()
-            .map(|(urls, secs)| slate_ad(urls, *secs, &snapshot, codecs));
-        let mut plans: Vec<PlannedBreak> = Vec::new();
-        // Where each ad and slate rendition's media starts, by (ad id, rendition id), in microseconds.
+        // Where each ad and slate rendition's media starts, by (ad id, rendition id), in the rendition's
+        // timescale (microseconds for MPEG-TS).
         let mut media_starts = HashMap::new();
+        let base = format!("{}/s/{}", self.base_url(), session.id);
+        // A CMAF origin: ads and slate as separate fMP4 video and audio tracks (see `dash_cmaf`).
+        let cmaf = is_fmp4(&mpd).then(|| CmafAds {
+            base: &base,
+            codecs,
+            snapshot: &snapshot,
+            audio_bw: audio_bandwidth(&mpd),
+        });
+        let slate = self.slate_of(&session.channel).await;
+        let slate_ad = match &cmaf {
+            Some(with) => {
+                self.cmaf_slate(&session.channel, with, &mut media_starts)
+                    .await
+            }
+            None => slate
+                .as_ref()
+                .map(|(urls, secs)| slate_ad(urls, *secs, &snapshot, codecs)),
+        };
+        let mut plans: Vec<PlannedBreak> = Vec::new();
         for (b, listed) in self.dash_breaks(&session.channel, &scan.breaks) {
             let Some(duration) = b.duration else { continue };
             // The same break as HLS sees it (same splice event id, else the same start within a second): its
@@ -128,17 +145,18 @@ impl Stitcher {
                 },
                 None => None,
             };
-            let ads = match (&decision, tracked, listed) {
-                (Some(d), Some(t), true) => {
+            let ads = match (&decision, tracked, listed, &cmaf) {
+                (Some(d), _, _, Some(with)) => self.cmaf_ads(d, with, &mut media_starts).await,
+                (Some(d), Some(t), true, None) => {
                     let ads = ads_of(d, &snapshot, codecs);
                     self.ad_media_starts(session, t, d, &mut media_starts).await;
                     ads
                 }
-                (Some(d), _, _) => ads_of(d, &snapshot, codecs),
+                (Some(d), ..) => ads_of(d, &snapshot, codecs),
                 // Past breaks keep their place with slate alone: with slate, content resumes where the break
                 // ends whatever the ads were (the Periods of the break itself are out of the window).
-                (None, _, false) if slate_ad.is_some() => Vec::new(),
-                (None, _, _) => {
+                (None, _, false, _) if slate_ad.is_some() => Vec::new(),
+                (None, ..) => {
                     tracing::debug!(break_id = %b.id, "DASH break not (yet) tracked in HLS; left as content.");
                     continue;
                 }
@@ -162,7 +180,7 @@ impl Stitcher {
             }
             kept.push(p);
         }
-        if let Some((urls, _)) = &slate {
+        if let (Some((urls, _)), None) = (&slate, &cmaf) {
             for (i, url) in urls.iter().enumerate() {
                 if let Some(pts) = self
                     .segments
@@ -174,7 +192,7 @@ impl Stitcher {
             }
         }
         let urls = SessionAdUrls {
-            base: format!("{}/s/{}", self.base_url(), session.id),
+            base: base.clone(),
             media_starts,
         };
         let options = StitchOptions {
@@ -263,6 +281,13 @@ struct SessionAdUrls {
 
 impl AdUrls for SessionAdUrls {
     fn urls(&self, r: &AdUrlRequest<'_>) -> AdTemplateUrls {
+        // fMP4 track renditions carry their route's URLs (see `dash_cmaf`).
+        if !r.rendition.initialization.is_empty() {
+            return AdTemplateUrls {
+                media: r.rendition.media.clone(),
+                initialization: r.rendition.initialization.clone(),
+            };
+        }
         if r.is_slate {
             // The slate is one segment looped: every number is the same file.
             return AdTemplateUrls {
@@ -288,7 +313,7 @@ impl AdUrls for SessionAdUrls {
 }
 
 /// Content rendition `i`'s bandwidth and size, for the ad rendition mirroring it.
-fn content_rendition(
+pub(super) fn content_rendition(
     snapshot: &super::channel::ChannelSnapshot,
     i: usize,
 ) -> (u64, Option<(u32, u32)>) {

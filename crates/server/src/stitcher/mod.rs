@@ -22,6 +22,7 @@ mod channels;
 pub mod config;
 pub mod creatives;
 pub mod dash;
+mod dash_cmaf;
 mod decisions;
 mod error;
 mod fmp4_proxy;
@@ -37,6 +38,7 @@ mod sessions;
 pub mod sgai;
 pub mod shared;
 pub mod tracking;
+mod tracks;
 
 mod proxy;
 

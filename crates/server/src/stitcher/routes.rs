@@ -9,6 +9,9 @@
 //!   (sessions created with `mode: interstitials`, see `sgai`); `…/{break}/slate.m3u8` its slate asset.
 //! - `GET /s/{session}/ads/{ad_instance}/{rendition}/{n}.ts` (`.m4s` for fMP4 ads) — ad segment: server-side
 //!   beacons, then a redirect to the creative's segment (or, in proxy mode, the segment itself, retimed).
+//! - `GET /s/{session}/ads/{ad_instance}/{rendition}/video-{n}.m4s` (`audio-{n}.m4s`, `video-init.mp4`,
+//!   `audio-init.mp4`) — one track of an fMP4 ad, for DASH sessions over CMAF (see `tracks`): the video track's
+//!   media segments fire the beacons; `GET /s/{session}/slate-tracks/{rendition}/…` the same for slate.
 //! - `GET /s/{session}/slate/{rendition}/{break_msn}/{offset_us}/{duration_us}.ts` (`.m4s` for fMP4) — proxy
 //!   mode only: a slate segment retimed to play `offset_us` into the break, cut to `duration_us` when the break
 //!   ends sooner.
@@ -96,6 +99,10 @@ pub fn router(stitcher: Arc<Stitcher>) -> Router {
         .route(
             "/s/{session}/slate/{rendition}/{break_msn}/{offset}/{duration}",
             get(slate_segment),
+        )
+        .route(
+            "/s/{session}/slate-tracks/{rendition}/{file}",
+            get(slate_track),
         )
         .with_state(stitcher)
 }
@@ -401,6 +408,19 @@ async fn ad_segment(
     State(stitcher): State<Arc<Stitcher>>,
     Path((session, ad, rendition, segment)): Path<(String, String, usize, String)>,
 ) -> Result<Response, ApiError> {
+    // One track of an fMP4 ad, for DASH (`video-3.m4s`, `audio-init.mp4`, see `tracks`).
+    if let Some((kind, file)) = super::tracks::parse_track_file(&segment) {
+        let session = stitcher.session(&session).await?;
+        let bytes = stitcher
+            .ad_track_segment(&session, &ad, rendition, &segment)
+            .await?;
+        // The video track's media segments are the ones that fire beacons.
+        if kind == super::tracks::TrackKind::Video && file != super::tracks::TrackFile::Init {
+            metrics::counter!(crate::telemetry::metrics::STITCHER_AD_SEGMENTS_SERVED, "channel" => session.channel.clone())
+                .increment(1);
+        }
+        return Ok(segment_response(bytes, track_content_type(kind, file)));
+    }
     // `.m4s` for fragmented MP4 ads (the playlist names them by their container).
     let index: usize = segment
         .strip_suffix(".ts")
@@ -431,6 +451,33 @@ async fn ad_segment(
     let url = stitcher.ad_segment(&session, &ad, rendition, index)?;
     served();
     Ok(Redirect::temporary(&url).into_response())
+}
+
+/// `GET /s/{session}/slate-tracks/{rendition}/{file}`: one track of the channel's fMP4 slate (DASH over CMAF).
+async fn slate_track(
+    State(stitcher): State<Arc<Stitcher>>,
+    Path((session, rendition, file)): Path<(String, usize, String)>,
+) -> Result<Response, ApiError> {
+    let (kind, part) =
+        super::tracks::parse_track_file(&file).ok_or(StitchError::UnknownAdSegment)?;
+    let session = stitcher.session(&session).await?;
+    let bytes = stitcher
+        .slate_track_segment(&session, rendition, &file)
+        .await?;
+    Ok(segment_response(bytes, track_content_type(kind, part)))
+}
+
+/// RFC 4337 / ISO/IEC 23009-1 Annex C: `video/mp4` and `audio/mp4` for init segments, `video/iso.segment`
+/// for media segments (what the muxed `.m4s` route serves).
+fn track_content_type(
+    kind: super::tracks::TrackKind,
+    file: super::tracks::TrackFile,
+) -> &'static str {
+    match (kind, file) {
+        (super::tracks::TrackKind::Video, super::tracks::TrackFile::Init) => "video/mp4",
+        (super::tracks::TrackKind::Audio, super::tracks::TrackFile::Init) => "audio/mp4",
+        _ => "video/iso.segment",
+    }
 }
 
 async fn slate_segment(

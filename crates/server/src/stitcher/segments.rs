@@ -26,11 +26,12 @@ use super::fmp4_proxy::{self, Fmp4Anchors, map_uri};
 use super::proxy::{Anchors, BreakStart, SegmentCache, fetch, reference_pts, retimed, ticks};
 use super::seams::{ItemPlace, Original, audio_window, break_end, counters};
 use super::session::{Session, SessionMode};
+use super::tracks::TrackSource;
 
 /// Where an ad segment request leads: the creative's URL, and where the segment sits in the break.
 #[derive(Debug, Clone)]
-struct AdSegmentTarget {
-    url: String,
+pub(super) struct AdSegmentTarget {
+    pub(super) url: String,
     /// URL of the ad's first segment in the same rendition (its first PTS is the ad's time origin).
     first_url: String,
     /// Microseconds from the break start to the ad's start (the segment keeps its place within the ad).
@@ -42,7 +43,7 @@ struct AdSegmentTarget {
     last: bool,
     tracked: TrackedBreak,
     /// The ad's `EXT-X-MAP` line in this rendition when it is fragmented MP4.
-    map: Option<String>,
+    pub(super) map: Option<String>,
 }
 
 /// Proxy-mode state: fetched segments and per-break timestamp anchors (MPEG-TS PTS, fMP4 decode times).
@@ -62,6 +63,8 @@ pub(crate) struct Segments {
     third_party: interlude_outbound::GuardedClient,
     /// First PTS of creative and slate segments served unchanged, by URL: read once (segments are immutable).
     first_pts: dashmap::DashMap<String, u64>,
+    /// Muxed fMP4 creatives and slate served one track at a time (DASH sessions over CMAF, see `tracks`).
+    tracks: TrackSource,
 }
 
 /// Creative segments whose first PTS [`Segments`] remembers; past this the memory starts over.
@@ -94,9 +97,19 @@ impl Segments {
             beacons,
             http,
             clock,
+            tracks: TrackSource::new(
+                third_party.clone(),
+                usize::try_from(config.proxy_cache_mb.saturating_mul(1 << 20))
+                    .unwrap_or(usize::MAX),
+            ),
             third_party,
             first_pts: dashmap::DashMap::new(),
         }
+    }
+
+    /// Creatives and slate served one track at a time.
+    pub(crate) fn tracks(&self) -> &TrackSource {
+        &self.tracks
     }
 
     /// DASH: the PTS (90 kHz) at which an ad's segments start as this server serves them — retimed to
@@ -216,17 +229,21 @@ impl Segments {
         segment: usize,
     ) -> Result<String, StitchError> {
         Ok(self
-            .ad_target(channels, session, ad_instance_id, rendition, segment)?
+            .ad_target(channels, session, ad_instance_id, rendition, segment, true)?
             .url)
     }
 
-    fn ad_target(
+    /// Where ad segment `segment` of `ad_instance_id` in `rendition` is, firing the server-side beacons it
+    /// stands for when `fire` (a segment requested for play; not an init segment, nor a second track of
+    /// the same media).
+    pub(super) fn ad_target(
         &self,
         channels: &Channels,
         session: &Session,
         ad_instance_id: &str,
         rendition: usize,
         segment: usize,
+        fire: bool,
     ) -> Result<AdSegmentTarget, StitchError> {
         // An interstitials session's player fetches the ads from their own URLs and reports its own beacons:
         // no ad segment of ours belongs to it, and none may fire server-side beacons for it.
@@ -272,7 +289,12 @@ impl Segments {
                 // Device data goes to third parties only with the viewer's consent and no opt-out of sale.
                 share_device: consent.personalisation && !consent.opt_out_sale,
             };
-            for event in events_for_segment(segment, start, start + duration, total, last) {
+            let events = if fire {
+                events_for_segment(segment, start, start + duration, total, last)
+            } else {
+                Vec::new()
+            };
+            for event in events {
                 let pixels = crate::pixels::server_side_pixels(&ad.ad, event, fetch);
                 let beacon = AdEvent::server_side(ServerSideReport {
                     ad_instance_id: ad_instance_id.to_owned(),
@@ -313,7 +335,7 @@ impl Segments {
         rendition: usize,
         segment: usize,
     ) -> Result<bytes::Bytes, StitchError> {
-        let target = self.ad_target(channels, session, ad_instance_id, rendition, segment)?;
+        let target = self.ad_target(channels, session, ad_instance_id, rendition, segment, true)?;
         let proxy = self.proxy.as_ref().ok_or(StitchError::UnknownAdSegment)?;
         let entry = channels.entry(&session.channel)?;
         if let Some(map) = &target.map {

@@ -46,6 +46,85 @@ pub struct Running {
     pub origin_task: tokio::task::JoinHandle<std::io::Result<()>>,
 }
 
+/// As `common::start`, with the stitcher's channel `live1` reading the origin's CMAF packaging, the fMP4 slate,
+/// and its CMAF DASH MPD, and ad15 in both TS and fMP4 (40-segment window, a 20 s break at 30 s channel time, channel time at 20 s, 4× real time).
+pub async fn start_cmaf(delivery: AdDelivery) -> Running {
+    let origin_config = OriginConfig {
+        window_segments: 40,
+        first_break_secs: 30,
+        break_duration_secs: 20,
+        ..OriginConfig::default()
+    };
+    start_cmaf_over(origin_config, &[("ad15", 15.0, "ads/ad15")], delivery).await
+}
+
+/// As [`start_cmaf`], over an origin configured by `origin_config`, with `creatives` as `(id, duration_secs,
+/// asset path)` (each offered in both containers: the TS renditions and the fMP4 ones under `cmaf/`).
+pub async fn start_cmaf_over(
+    origin_config: OriginConfig,
+    creatives: &[(&str, f64, &str)],
+    delivery: AdDelivery,
+) -> Running {
+    let epoch = origin_config.epoch;
+    let clock = Arc::new(ScaledClock::new(epoch + TimeDelta::seconds(20), 4.0));
+    let (origin_listener, origin) = listen().await;
+    let state = OriginState::new(origin_config, clock.clone());
+    let origin_task =
+        tokio::spawn(async move { axum::serve(origin_listener, router(state)).await });
+    let config = StitcherConfig {
+        channels: vec![ChannelConfig {
+            id: "live1".to_owned(),
+            origin: format!("{origin}/live/live1-cmaf/master.m3u8"),
+            poll_interval_ms: Some(200),
+            origin_timeout_ms: 2_000,
+            stale_after_secs: 30,
+            slate: sim_renditions(&origin, "cmaf/slate"),
+            dash_origin: Some(format!("{origin}/live/live1-cmaf/manifest.mpd")),
+            dash_ad_codecs: interlude_sim::media::CODECS.to_owned(),
+        }],
+        // Offered in both containers, TS first: the stitcher sets the TS renditions aside for this channel.
+        creatives: creatives
+            .iter()
+            .map(|&(id, duration_secs, path)| CreativeConfig {
+                id: id.to_owned(),
+                duration_secs,
+                renditions: [
+                    sim_renditions(&origin, path),
+                    sim_renditions(&origin, &format!("cmaf/{path}")),
+                ]
+                .concat(),
+            })
+            .collect(),
+        ad_delivery: delivery,
+        ..StitcherConfig::default()
+    };
+    let (listener, base) = listen().await;
+    let beacons = Arc::new(MemoryBeaconSink::default());
+    let stitcher_clock = clock.clone();
+    let stitcher = Stitcher::builder(
+        config.clone(),
+        base.clone(),
+        Arc::new(ConfiguredPodSource::new(&config.creatives, 0.5)),
+        beacons.clone(),
+        Arc::new(move || stitcher_clock.now()),
+    )
+    .sessions(Arc::new(MemorySessionStore::default()))
+    .build()
+    .unwrap();
+    stitcher.start();
+    let app = routes::router(stitcher.clone());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    Running {
+        base,
+        origin,
+        clock,
+        epoch,
+        beacons,
+        stitcher,
+        origin_task,
+    }
+}
+
 /// A listener on a free loopback port, and its base URL.
 pub async fn listen() -> (tokio::net::TcpListener, String) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

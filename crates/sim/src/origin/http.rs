@@ -24,7 +24,7 @@ use axum::routing::get;
 use super::{OriginConfig, Timeline};
 use crate::clock::Clock;
 use crate::media::{CODECS, Media, Packaging};
-use interlude_mpegts::fmp4::{decode_times, shift_decode_times};
+use interlude_mpegts::fmp4::{first_presentation_times, shift_decode_times};
 use interlude_mpegts::{first_pts, shift_timestamps};
 
 /// What the routes share.
@@ -305,7 +305,11 @@ async fn dash_segment(
     respond(bytes, "video/iso.segment", IMMUTABLE)
 }
 
-/// The earliest decode time of CMAF content file 0 (first rendition) as encoded, in 90 kHz ticks.
+/// The earliest presentation time of CMAF content file 0's video (first rendition) as encoded, in 90 kHz ticks:
+/// its first frame on screen, the B-frames' composition offset after its first decode time. The MPD's
+/// presentationTimeOffset names that instant (DASH-IF IOP: a Period's offset is the earliest presentation time
+/// of its media), so content frames play at their nominal place on the Period timeline, as a stitched ad's or
+/// slate's (whose offset is its own first frame's) do: frames abut where one Period gives way to the next.
 fn cmaf_first_media_time(media: &Media) -> u64 {
     let (Some(segment), Some((_, init))) = (
         media.packaged_segment(Packaging::Cmaf, 0, 0),
@@ -313,15 +317,16 @@ fn cmaf_first_media_time(media: &Media) -> u64 {
     ) else {
         return 0;
     };
-    decode_times(segment)
+    let Some(video) = init.tracks.iter().find(|t| &t.handler == b"vide") else {
+        return 0;
+    };
+    first_presentation_times(segment)
         .unwrap_or_default()
         .iter()
-        .filter_map(|t| {
-            let timescale = u64::from(init.track(t.track)?.timescale);
-            Some(t.base_media_decode_time.saturating_mul(90_000) / timescale.max(1))
+        .find(|(id, _)| *id == video.id)
+        .map_or(0, |(_, t)| {
+            t.saturating_mul(90_000) / u64::from(video.timescale).max(1)
         })
-        .min()
-        .unwrap_or(0)
 }
 
 /// The VAST 4.2 InLine of the third party's MP4 creative; its MediaFile's URL names this origin as the request

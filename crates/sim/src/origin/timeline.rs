@@ -259,7 +259,7 @@ impl Timeline {
     /// HLS playlists' segment `n`), and the same SCTE-35 EventStream as the TS MPD. The times are the served
     /// segments' own `tfdt`s, so the audio segments' few milliseconds off 2 s are exact too. The server's
     /// time is in the MPD (`UTCTiming`, direct scheme): the clock may run faster than real time.
-    /// `first_media_time_90k` is the content file 0's earliest video decode time (90 kHz) as encoded.
+    /// `first_media_time_90k` is the content file 0's earliest video presentation time (90 kHz) as encoded.
     pub fn cmaf_dash_manifest(
         &self,
         now: DateTime<Utc>,
