@@ -82,6 +82,13 @@ if [ "${QUICK:-0}" = 1 ]; then
 else
   "$bin" bench edge --json >"$raw/http-edge.json"
 fi
+log "interlude bench edge --beacon-listener (the same storms at the server's own beacon listener, niced threads)"
+if [ "${QUICK:-0}" = 1 ]; then
+  "$bin" bench edge --beacon-listener --json --secs 3 --rounds 1 --storms 512,2048 --session-attempts 1000 \
+    >"$raw/http-edge-beacons.json"
+else
+  "$bin" bench edge --beacon-listener --json --session-attempts 1000 >"$raw/http-edge-beacons.json"
+fi
 log "interlude bench memory (RSS after a burst: jemalloc, this build, against the system allocator)"
 "$bin" bench memory --json "${memory_args[@]}" --vs "$target_dir/release/interlude-system-alloc" \
   --origin-listen 127.0.0.1:18185 >"$raw/memory.json"
