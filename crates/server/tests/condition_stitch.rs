@@ -200,6 +200,56 @@ fn decoded_video_pts(path: &Path) -> Vec<f64> {
         .collect()
 }
 
+/// Writes `playlist` closed (`#EXT-X-ENDLIST`) to `path` and decodes it with ffmpeg (segments over HTTP):
+/// whether it succeeded, and its error lines but the null muxer's notes that an audio packet starts a few
+/// milliseconds before the previous one ended (the proxy retimes every spliced piece by its first PTS, and
+/// AAC's priming frame starts a piece's audio 21 ms ahead of its video, so audio overlaps by a fraction of a
+/// frame where one piece follows another; the simulator's own slate does the same at each of its segments).
+fn decode_closed(playlist: &str, path: &Path) -> (bool, Vec<String>) {
+    std::fs::write(path, format!("{playlist}#EXT-X-ENDLIST\n")).unwrap();
+    let (ok, _, err) = run(
+        "ffmpeg",
+        &[
+            "-hide_banner",
+            "-v",
+            "error",
+            "-protocol_whitelist",
+            "file,http,tcp",
+            "-http_persistent",
+            "0",
+            "-i",
+            path.to_str().unwrap(),
+            "-f",
+            "null",
+            "-",
+        ],
+    );
+    let errors = err
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .filter(|l| !l.contains("non monotonically increasing dts to muxer in stream 1"))
+        .map(str::to_owned)
+        .collect();
+    (ok, errors)
+}
+
+/// The bytes of `uris` (absolute, or paths under `base`) fetched one after the other, as a player fetches an
+/// ad through the ad segment route, after `init` (an fMP4 ad's init segment) when there is one.
+async fn fetch_joined(base: &str, init: Option<&str>, uris: &[&str]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for uri in init.into_iter().chain(uris.iter().copied()) {
+        let url = if uri.starts_with("http") {
+            uri.to_string()
+        } else {
+            format!("{base}{uri}")
+        };
+        let r = reqwest::get(&url).await.unwrap();
+        assert!(r.status().is_success(), "{url}: {}", r.status());
+        out.extend_from_slice(&r.bytes().await.unwrap());
+    }
+    out
+}
+
 /// The URIs in `playlist` on lines after `#EXTINF` that contain `what`.
 fn uris_with<'a>(playlist: &'a str, what: &str) -> Vec<&'a str> {
     playlist
@@ -412,38 +462,12 @@ async fn an_mp4_creative_is_skipped_as_new_then_conditioned_and_stitched_at_the_
         "the whole ad in 2 s segments:\n{playlist}"
     );
 
-    // ffmpeg decodes the live playlist across the break without a decoding error. The only lines it may
-    // print are the null muxer's notes that an audio packet starts a few milliseconds before the previous
-    // one ended: the proxy retimes every spliced piece (ad, slate) by its first PTS, and AAC's priming frame
-    // starts a piece's audio 21 ms ahead of its video, so audio overlaps by a fraction of a frame where one
-    // piece follows another. The simulator's own slate does the same at each of its segments.
+    // ffmpeg decodes the live playlist across the break without a decoding error.
     let path = tmp.path().join("stitched.m3u8");
-    std::fs::write(&path, format!("{playlist}#EXT-X-ENDLIST\n")).unwrap();
-    let (ok, _, err) = run(
-        "ffmpeg",
-        &[
-            "-hide_banner",
-            "-v",
-            "error",
-            "-protocol_whitelist",
-            "file,http,tcp",
-            "-http_persistent",
-            "0",
-            "-i",
-            path.to_str().unwrap(),
-            "-f",
-            "null",
-            "-",
-        ],
-    );
-    let errors: Vec<&str> = err
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .filter(|l| !l.contains("non monotonically increasing dts to muxer in stream 1"))
-        .collect();
+    let (ok, errors) = decode_closed(&playlist, &path);
     assert!(
         ok && errors.is_empty(),
-        "decoding across the break: {err}\n{playlist}"
+        "decoding across the break: {errors:?}\n{playlist}"
     );
     // The video is continuous: every frame one frame (25 fps) after the last, into and out of the ad.
     let pts = decoded_video_pts(&path);
@@ -460,17 +484,7 @@ async fn an_mp4_creative_is_skipped_as_new_then_conditioned_and_stitched_at_the_
     }
 
     // The stitched ad, as a player fetches it (ad segment route), at the EBU R128 target.
-    let mut ad = Vec::new();
-    for uri in &ad_segments {
-        let url = if uri.starts_with("http") {
-            uri.to_string()
-        } else {
-            format!("{base}{uri}")
-        };
-        let r = reqwest::get(&url).await.unwrap();
-        assert!(r.status().is_success(), "{url}: {}", r.status());
-        ad.extend_from_slice(&r.bytes().await.unwrap());
-    }
+    let ad = fetch_joined(&base, None, &ad_segments).await;
     let ad_path = tmp.path().join("stitched-ad.ts");
     std::fs::write(&ad_path, &ad).unwrap();
     let (ok, _, err) = run(
@@ -549,51 +563,12 @@ async fn an_mp4_creative_is_skipped_as_new_then_conditioned_and_stitched_at_the_
         .map(|l| l.split('"').nth(1).unwrap().to_owned())
         .next()
         .unwrap_or_else(|| panic!("no EXT-X-MAP of the conditioned ad:\n{playlist}"));
-    let path = tmp.path().join("stitched-cmaf.m3u8");
-    std::fs::write(&path, format!("{playlist}#EXT-X-ENDLIST\n")).unwrap();
-    let (ok, _, err) = run(
-        "ffmpeg",
-        &[
-            "-hide_banner",
-            "-v",
-            "error",
-            "-protocol_whitelist",
-            "file,http,tcp",
-            "-http_persistent",
-            "0",
-            "-i",
-            path.to_str().unwrap(),
-            "-f",
-            "null",
-            "-",
-        ],
-    );
-    let errors: Vec<&str> = err
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .filter(|l| !l.contains("non monotonically increasing dts to muxer in stream 1"))
-        .collect();
+    let (ok, errors) = decode_closed(&playlist, &tmp.path().join("stitched-cmaf.m3u8"));
     assert!(
         ok && errors.is_empty(),
-        "decoding the CMAF session across the break: {err}\n{playlist}"
+        "decoding the CMAF session across the break: {errors:?}\n{playlist}"
     );
-    let mut ad = reqwest::get(&ad_map)
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap()
-        .to_vec();
-    for uri in &ad_segments {
-        let url = if uri.starts_with("http") {
-            uri.to_string()
-        } else {
-            format!("{base}{uri}")
-        };
-        let r = reqwest::get(&url).await.unwrap();
-        assert!(r.status().is_success(), "{url}: {}", r.status());
-        ad.extend_from_slice(&r.bytes().await.unwrap());
-    }
+    let ad = fetch_joined(&base, Some(&ad_map), &ad_segments).await;
     let ad_path = tmp.path().join("stitched-ad.mp4");
     std::fs::write(&ad_path, &ad).unwrap();
     let lufs = loudness(&ad_path);
