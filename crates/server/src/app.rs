@@ -198,13 +198,12 @@ impl App {
             }
         };
         let readiness = self.readiness.clone();
-        let (stop_beacons, beacons_stopped) = tokio::sync::watch::channel(false);
+        let (stop_beacons, mut beacons_stopped) = tokio::sync::watch::channel(false);
         let stopping = async move {
             shutdown.await;
             readiness.set(false);
             let _ = stop_beacons.send(true);
         };
-        let mut beacons_stopped = beacons_stopped;
         let beacons_stop = async move {
             let _ = beacons_stopped.wait_for(|stopped| *stopped).await;
         };
