@@ -395,16 +395,7 @@ pub fn shift_decode_times(
         }
         writes.push((t.field, t.version, value));
     }
-    for (field, version, value) in writes {
-        // The field offsets were bounds-checked when read.
-        if version == 1 {
-            if let Some(b) = segment.get_mut(field..field + 8) {
-                b.copy_from_slice(&value.to_be_bytes());
-            }
-        } else if let Some(b) = segment.get_mut(field..field + 4) {
-            b.copy_from_slice(&(value as u32).to_be_bytes());
-        }
-    }
+    write_decode_times(segment, writes);
     if let Some(first) = sequence_number {
         for (i, field) in sequence_fields.into_iter().enumerate() {
             let n = first.wrapping_add(i as u32);
@@ -425,6 +416,20 @@ pub fn sequence_numbers(segment: &[u8]) -> Result<Vec<u32>, Fmp4Error> {
         .collect())
 }
 
+/// Writes checked decode times back: each (field offset, box version, value) as 64 bits for a version-1 box,
+/// else 32 (the caller has refused values over `u32::MAX` for those). The offsets were bounds-checked when the
+/// boxes were read.
+pub(crate) fn write_decode_times(segment: &mut [u8], writes: Vec<(usize, u8, u64)>) {
+    for (field, version, value) in writes {
+        if version == 1 {
+            if let Some(b) = segment.get_mut(field..field + 8) {
+                b.copy_from_slice(&value.to_be_bytes());
+            }
+        } else if let Some(b) = segment.get_mut(field..field + 4) {
+            b.copy_from_slice(&(value as u32).to_be_bytes());
+        }
+    }
+}
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,7 +5,7 @@
 //! Cutting lowers each `trun`'s sample_count (ISO/IEC 14496-12 §8.8.8) to the samples that start before the
 //! cut; the `mdat` keeps the dropped samples' bytes, which nothing then references, so no offset changes.
 
-use super::{Fmp4Error, InitSegment, boxes, fragments, read_u32};
+use super::{Fmp4Error, InitSegment, boxes, fragments, read_u32, write_decode_times};
 
 /// Sets every `tfdt` (and `sidx` earliest_presentation_time) of `segment` to `new_time(track_id, old)`, in
 /// place; `None` leaves that one unchanged. Checks everything before writing anything.
@@ -34,16 +34,7 @@ pub fn rewrite_decode_times(
         }
         writes.push((t.field, t.version, value));
     }
-    for (field, version, value) in writes {
-        // The field offsets were bounds-checked when read.
-        if version == 1 {
-            if let Some(b) = segment.get_mut(field..field + 8) {
-                b.copy_from_slice(&value.to_be_bytes());
-            }
-        } else if let Some(b) = segment.get_mut(field..field + 4) {
-            b.copy_from_slice(&(value as u32).to_be_bytes());
-        }
-    }
+    write_decode_times(segment, writes);
     Ok(())
 }
 
