@@ -73,6 +73,7 @@ fn catalog(now: DateTime<Utc>) -> Catalog {
             approved: true,
             categories: Vec::new(),
             vast_tag: None,
+            media_files: Vec::new(),
         });
         let country = |k: usize| COUNTRIES[k % COUNTRIES.len()].to_owned();
         let targeting = match i % 4 {

@@ -193,6 +193,34 @@ pub struct Rendition {
     pub playlist: String,
 }
 
+/// A file a direct-sold creative is delivered as (an MP4, a MOV, a mezzanine): conditioned to each channel's
+/// renditions before it is stitched (`interlude-condition`), and offered as it is to client-side players.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MediaFile {
+    /// Where it is (`https://`; fetched through the guarded outbound client).
+    pub url: String,
+    /// MIME type (`video/mp4`); may be empty for a mezzanine, whose container ffmpeg probes.
+    #[serde(default, rename = "type")]
+    pub mime_type: String,
+    /// Width in pixels (0: unknown).
+    #[serde(default)]
+    pub width: u64,
+    /// Height in pixels (0: unknown).
+    #[serde(default)]
+    pub height: u64,
+    /// Bitrate in kbit/s, when known.
+    #[serde(default)]
+    pub bitrate_kbps: Option<u64>,
+    /// The high-quality master the creative was cut from (VAST 4.2 §3.9.3 `Mezzanine`): preferred as the
+    /// conditioning source, never given to players.
+    #[serde(default)]
+    pub mezzanine: bool,
+}
+
+/// Media files a creative may list at most.
+pub const MAX_MEDIA_FILES: usize = 16;
+
 /// A creative.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -215,6 +243,66 @@ pub struct Creative {
     /// A third-party VAST tag supplying the ad at decision time.
     #[serde(default)]
     pub vast_tag: Option<String>,
+    /// Files to condition, for a direct-sold creative delivered without HLS renditions: the stitcher skips it
+    /// (`NEW_CREATIVE`, `TRANSCODE_IN_PROGRESS`) until it is conditioned for the channel, and catalog load
+    /// queues it for every channel ahead of need.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub media_files: Vec<MediaFile>,
+}
+
+impl Creative {
+    /// What conditioning needs of this creative, when it is offered as files rather than HLS renditions:
+    /// its id, and mezzanines first, then the other files in catalog order.
+    pub fn conditioning_source(&self) -> Option<crate::ConditioningSource> {
+        if !self.renditions.is_empty() || self.media_files.is_empty() {
+            return None;
+        }
+        let file = |f: &MediaFile| crate::SourceFile {
+            uri: f.url.clone(),
+            mime_type: f.mime_type.to_ascii_lowercase(),
+            progressive: true,
+            width: f.width,
+            height: f.height,
+            bitrate_kbps: f.bitrate_kbps,
+            file_size: None,
+            mezzanine: f.mezzanine,
+            api_framework: None,
+        };
+        let (mezzanines, others): (Vec<&MediaFile>, Vec<&MediaFile>) =
+            self.media_files.iter().partition(|f| f.mezzanine);
+        Some(crate::ConditioningSource {
+            universal_ad_id: None,
+            ad_id: None,
+            creative_id: Some(self.id.clone()),
+            files: mezzanines.into_iter().chain(others).map(file).collect(),
+        })
+    }
+}
+
+/// Why `file` cannot be a conditioning source, if it cannot.
+fn media_file_problem(file: &MediaFile) -> Option<(&'static str, String)> {
+    let url = file.url.trim();
+    let scheme_ok = url.split_once("://").is_some_and(|(scheme, rest)| {
+        (scheme.eq_ignore_ascii_case("https") || scheme.eq_ignore_ascii_case("http"))
+            && !rest.is_empty()
+    });
+    if !scheme_ok {
+        return Some(("url", format!("{url:?} is not an http(s) URL")));
+    }
+    if url.len() > 2048 {
+        return Some(("url", "longer than 2048 bytes".to_owned()));
+    }
+    let mime = file.mime_type.trim().to_ascii_lowercase();
+    if !(mime.starts_with("video/") || (mime.is_empty() && file.mezzanine)) {
+        return Some((
+            "type",
+            format!(
+                "{:?} is not a video type (empty only for a mezzanine)",
+                file.mime_type
+            ),
+        ));
+    }
+    None
 }
 
 /// The whole catalog.
@@ -322,11 +410,28 @@ impl Catalog {
             if !(c.duration_secs.is_finite() && c.duration_secs > 0.0) {
                 return Err(invalid(path("duration_secs"), "must be > 0"));
             }
-            if c.renditions.is_empty() && c.vast_tag.is_none() {
+            if c.renditions.is_empty() && c.vast_tag.is_none() && c.media_files.is_empty() {
                 return Err(invalid(
                     path("renditions"),
-                    "needs renditions, or a vast_tag for third-party demand",
+                    "needs renditions, media_files to condition, or a vast_tag for third-party demand",
                 ));
+            }
+            if !c.media_files.is_empty() && c.vast_tag.is_some() {
+                return Err(invalid(
+                    path("media_files"),
+                    "a creative supplied by a vast_tag takes its files from the tag",
+                ));
+            }
+            if c.media_files.len() > MAX_MEDIA_FILES {
+                return Err(invalid(
+                    path("media_files"),
+                    format!("at most {MAX_MEDIA_FILES} files"),
+                ));
+            }
+            for (j, f) in c.media_files.iter().enumerate() {
+                if let Some((field, reason)) = media_file_problem(f) {
+                    return Err(invalid(path(&format!("media_files[{j}].{field}")), reason));
+                }
             }
         }
         // By id, so a catalog of tens of thousands of line items validates in linear time.

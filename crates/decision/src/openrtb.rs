@@ -906,6 +906,45 @@ mod tests {
         width="1280" height="720"><![CDATA[https://dsp.example/ad.m3u8]]></MediaFile></MediaFiles></Linear>
         </Creative></Creatives></InLine></Ad></VAST>"#;
 
+    /// Markup offering only a progressive MP4 (the usual programmatic creative).
+    const MP4_AD: &str = r#"<VAST version="4.2"><Ad id="y"><InLine><AdSystem>dsp</AdSystem><AdTitle>t</AdTitle>
+        <Impression><![CDATA[https://dsp.example/imp]]></Impression><Creatives><Creative id="c9">
+        <UniversalAdId idRegistry="ad-id.org">DSPX0009000H</UniversalAdId><Linear>
+        <Duration>00:00:15</Duration><MediaFiles><MediaFile delivery="progressive" type="video/mp4"
+        width="1920" height="1080"><![CDATA[https://dsp.example/ad.mp4]]></MediaFile></MediaFiles></Linear>
+        </Creative></Creatives></InLine></Ad></VAST>"#;
+
+    /// A bid whose creative is new to us (an MP4 to condition) is accepted with what conditioning needs: the
+    /// stitcher skips it for this pod as `NEW_CREATIVE` and queues it, so the DSP's next bid with it can play.
+    #[test]
+    fn a_bid_with_an_mp4_creative_carries_its_conditioning_source() {
+        let response = BidResponse {
+            id: "auction-1".into(),
+            seatbid: vec![SeatBid {
+                seat: Some("dsp1".into()),
+                bid: vec![Bid {
+                    id: "mp4".into(),
+                    impid: "1".into(),
+                    price: 12.5,
+                    adm: Some(MP4_AD.into()),
+                    ..Bid::default()
+                }],
+            }],
+            ..BidResponse::default()
+        };
+        let (accepted, refused) = accept_bids("dsp1", &request(), response, parse);
+        assert_eq!(accepted.len(), 1, "{refused:?}");
+        let ad = &accepted[0].ad.ad;
+        assert!(ad.renditions.is_empty());
+        let source = ad.source.as_deref().expect("a conditioning source");
+        assert_eq!(
+            source.universal_ad_id,
+            Some(("ad-id.org".to_owned(), "DSPX0009000H".to_owned()))
+        );
+        assert_eq!(source.files[0].uri, "https://dsp.example/ad.mp4");
+        assert!(ad.bid.is_some(), "still billed and notified as a bid");
+    }
+
     fn parse(bid: &Bid) -> Result<interlude_vast::Ad, String> {
         let adm = bid.adm.as_deref().unwrap_or_default();
         let mut v = interlude_vast::parse_vast(adm).map_err(|e| e.to_string())?;

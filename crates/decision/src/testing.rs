@@ -308,6 +308,7 @@ pub fn realistic_catalog(now: DateTime<Utc>, line_items: usize, seed: u64) -> Ca
                 approved: rng.chance(0.95),
                 categories: Vec::new(),
                 vast_tag: None,
+                media_files: Vec::new(),
             });
             creatives.push(CreativeRef {
                 id,

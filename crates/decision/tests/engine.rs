@@ -124,6 +124,43 @@ fn a_french_tv_viewer_of_the_final_gets_sponsor_first_then_guaranteed_then_house
     );
 }
 
+/// A direct-sold creative delivered as an MP4 is decided as any other and reaches the stitcher with what
+/// conditioning needs (it has no renditions to stitch as it is).
+#[test]
+fn a_creative_delivered_as_files_is_chosen_with_its_conditioning_source() {
+    let mut catalog =
+        Catalog::from_toml(include_str!("data/catalog.toml")).unwrap_or_else(|e| panic!("{e}"));
+    let carco = catalog
+        .creatives
+        .iter_mut()
+        .find(|c| c.id == "carco-30")
+        .unwrap_or_else(|| panic!("carco-30"));
+    carco.renditions.clear();
+    carco.media_files = vec![interlude_decision::catalog::MediaFile {
+        url: "https://cdn.example/carco-30.mp4".into(),
+        mime_type: "video/mp4".into(),
+        width: 1920,
+        height: 1080,
+        bitrate_kbps: None,
+        mezzanine: false,
+    }];
+    catalog.validate().unwrap_or_else(|e| panic!("{e}"));
+    let e = Engine::new(catalog, Arc::new(Seen::default()), 6, 500);
+    let d = e.decide(&request("FR", "football", "v1"), now(), true);
+    let ad = d
+        .pod
+        .ads
+        .iter()
+        .find(|a| a.creative_id == "carco-30")
+        .unwrap_or_else(|| panic!("carco-30 is still chosen: {:?}", d.explanation));
+    assert!(ad.renditions.is_empty());
+    let source = ad.source.as_ref().unwrap_or_else(|| panic!("a source"));
+    assert_eq!(source.creative_id.as_deref(), Some("carco-30"));
+    assert_eq!(source.files[0].uri, "https://cdn.example/carco-30.mp4");
+    let others = d.pod.ads.iter().filter(|a| a.creative_id != "carco-30");
+    assert!(others.into_iter().all(|a| a.source.is_none()));
+}
+
 #[test]
 fn kids_content_excludes_the_beer_sponsor_and_other_countries_miss_carco() {
     let e = engine(Seen::default());

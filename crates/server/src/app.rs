@@ -145,6 +145,15 @@ impl App {
         .conditioning(conditioning.clone())
         .build()?;
         stitcher.start();
+        if let (Some(conditioning), Some((decider, _))) = (&conditioning, &decisioning) {
+            // Direct-sold creatives delivered as files are conditioned before a break first picks them.
+            crate::conditioning::ahead::spawn(
+                conditioning.clone(),
+                decider.clone(),
+                stitcher.clone(),
+                crate::conditioning::ahead::EVERY,
+            );
+        }
         let readiness = Readiness::new();
         if let Some(store) = collector.embedded() {
             readiness.follow_store(store.health());

@@ -204,3 +204,83 @@ async fn media_urls_and_a_vast_tag_are_queued_per_channel_and_listed() {
     assert_eq!(one.len(), 1);
     assert_eq!(one[0].source, format!("{tags_base}/media/ad.mp4"));
 }
+
+/// Catalog load queues every approved direct-sold creative delivered as files, once per channel ladder,
+/// ahead of time; creatives with HLS renditions and unapproved ones are left alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn catalog_creatives_delivered_as_files_are_queued_ahead_once() {
+    use interlude_decision::catalog::MediaFile;
+    use interlude_server::conditioning::ahead::CatalogConditioning;
+
+    let run = common::start(AdDelivery::Redirect, 30).await;
+    common::new_session(&run.base).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let queue = Arc::new(RedbQueue::open(&tmp.path().join("condition.redb")).unwrap());
+    let conditioning = Conditioning::start(
+        &ConditionConfig {
+            enabled: true,
+            workers: 0,
+            ..ConditionConfig::default()
+        },
+        queue.clone(),
+        Arc::new(LocalFetcher::new(tmp.path())),
+        tmp.path().join("conditioned"),
+        "http://127.0.0.1:9/v1/conditioned".to_owned(),
+        Arc::new(chrono::Utc::now),
+    )
+    .unwrap();
+
+    let mut catalog = interlude_decision::catalog::Catalog::from_toml(include_str!(
+        "../../decision/tests/data/catalog.toml"
+    ))
+    .unwrap();
+    let mp4 = |url: &str| MediaFile {
+        url: url.into(),
+        mime_type: "video/mp4".into(),
+        width: 1280,
+        height: 720,
+        bitrate_kbps: Some(6000),
+        mezzanine: false,
+    };
+    let mut offered = Vec::new();
+    for (i, c) in catalog.creatives.iter_mut().take(3).enumerate() {
+        c.renditions.clear();
+        c.vast_tag = None;
+        c.approved = i != 2;
+        c.media_files = vec![mp4(&format!("https://cdn.example/{}.mp4", c.id))];
+        offered.push((c.id.clone(), c.approved));
+    }
+    catalog.validate().unwrap();
+
+    let mut ahead = CatalogConditioning::default();
+    let pass = ahead.pass(&conditioning, &catalog, &run.stitcher).await;
+    assert_eq!(
+        pass.queued, 2,
+        "two approved creatives, one channel: {pass:?}"
+    );
+    assert!(pass.failed.is_empty(), "{pass:?}");
+    let jobs = queue.list().await.unwrap();
+    let mut keys: Vec<String> = jobs.iter().map(|j| j.spec.creative.to_string()).collect();
+    keys.sort();
+    let mut expected: Vec<String> = offered
+        .iter()
+        .filter(|(_, approved)| *approved)
+        .map(|(id, _)| format!("creative:{id}"))
+        .collect();
+    expected.sort();
+    assert_eq!(keys, expected);
+    assert!(
+        jobs.iter().all(|j| j.deadline_ms.is_none()),
+        "ahead of need: behind every job a break waits for"
+    );
+
+    // Nothing changed: nothing asked of the queue. A creative approved since is queued at the next pass.
+    assert_eq!(
+        ahead.pass(&conditioning, &catalog, &run.stitcher).await,
+        Default::default()
+    );
+    catalog.creatives[2].approved = true;
+    let pass = ahead.pass(&conditioning, &catalog, &run.stitcher).await;
+    assert_eq!(pass.queued, 1, "{pass:?}");
+    assert_eq!(queue.list().await.unwrap().len(), 3);
+}

@@ -157,7 +157,7 @@ fn a_restart_mid_job_resumes_without_redoing_finished_renditions() {
         let conditioning = app.conditioning.clone().expect("[condition] is on");
         let events = collect_events(&conditioning);
         let rec = conditioning
-            .precondition(&source(&url), &set)
+            .precondition(&source(&url), &set, "api")
             .await
             .unwrap();
         let deadline = Instant::now() + Duration::from_secs(300);

@@ -8,7 +8,9 @@
 //! through the ad segment route (which fires the server-side beacons), measures −23 LUFS ± 1 LU (EBU R128);
 //! the same viewer's DASH session plays the same ad in an ad Period. The channel's CMAF twin (`live1-cmaf`,
 //! fragmented MP4 with audio and video muxed) shares the one conditioning (one job): its session stitches the
-//! ad's fMP4 form after the ad's own `EXT-X-MAP`, which ffmpeg decodes across the break, at the same loudness.
+//! ad's fMP4 form after the ad's own `EXT-X-MAP`, which ffmpeg decodes across the break, at the same loudness;
+//! and its DASH session plays the ad as separate video and audio tracks cut from that form, each decoding for
+//! the ad's length.
 //!
 //! Needs ffmpeg and ffprobe on PATH (`scripts/test.sh` installs them).
 
@@ -358,7 +360,7 @@ async fn an_mp4_creative_is_skipped_as_new_then_conditioned_and_stitched_at_the_
                 origin_timeout_ms: 2_000,
                 stale_after_secs: 30,
                 slate: renditions("cmaf/slate"),
-                dash_origin: None,
+                dash_origin: Some(format!("{origin}/live/live1-cmaf/manifest.mpd")),
                 dash_ad_codecs: interlude_sim::media::CODECS.to_owned(),
             },
         ],
@@ -577,6 +579,75 @@ async fn an_mp4_creative_is_skipped_as_new_then_conditioned_and_stitched_at_the_
         (lufs + 23.0).abs() <= 1.0,
         "the stitched fMP4 ad measures {lufs} LUFS, target -23 ± 1"
     );
+
+    // DASH over the CMAF twin: the ad Period's video and audio tracks, cut from the conditioned fMP4 form by
+    // the ad segment route, each decode alone for the ad's length, the audio at the target loudness.
+    let (text, mpd) = common::dash::manifest(&base, &cmaf).await;
+    let starts = mpd.period_starts();
+    let (i, period) = mpd
+        .periods
+        .iter()
+        .enumerate()
+        .find(|(_, p)| p.id.as_deref().is_some_and(|id| id.contains("_ad")))
+        .unwrap_or_else(|| panic!("no ad Period:\n{text}"));
+    let period_secs = period.duration.map_or(0.0, |d| d.as_secs_f64());
+    assert!(
+        (period_secs - f64::from(AD_SECS)).abs() <= 0.05,
+        "the ad Period lasts {period_secs} s:\n{text}"
+    );
+    let http = reqwest::Client::new();
+    for (set, adaptation) in period.adaptation_sets.iter().enumerate() {
+        let rep = &adaptation.representations[0].id;
+        let bytes = common::dash::track_bytes(&http, period, starts[i].unwrap(), set, rep).await;
+        let track = tmp.path().join(format!("dash-ad-{set}.mp4"));
+        std::fs::write(&track, &bytes).unwrap();
+        let (ok, _, err) = run(
+            "ffmpeg",
+            &[
+                "-hide_banner",
+                "-nostdin",
+                "-v",
+                "error",
+                "-i",
+                track.to_str().unwrap(),
+                "-f",
+                "null",
+                "-",
+            ],
+        );
+        assert!(
+            ok && err.trim().is_empty(),
+            "DASH ad track {set} decodes: {err}"
+        );
+        let (_, secs, _) = run(
+            "ffprobe",
+            &[
+                "-v",
+                "error",
+                "-show_entries",
+                "format=duration",
+                "-of",
+                "csv=p=0",
+                track.to_str().unwrap(),
+            ],
+        );
+        let secs: f64 = secs
+            .trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("a duration: {secs:?}"));
+        assert!(
+            (secs - f64::from(AD_SECS)).abs() <= 0.05,
+            "DASH ad track {set} lasts {secs} s, the ad {AD_SECS} s"
+        );
+        if adaptation.kind() == interlude_dash::ContentKind::Audio {
+            let lufs = loudness(&track);
+            eprintln!("The DASH ad's audio track measures {lufs:.1} LUFS (target -23).");
+            assert!(
+                (lufs + 23.0).abs() <= 1.0,
+                "DASH ad audio {lufs} LUFS, target -23 ± 1"
+            );
+        }
+    }
 
     // Its server-side beacons fired like any ad's.
     let fired: Vec<String> = beacons

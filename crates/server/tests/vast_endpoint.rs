@@ -24,6 +24,13 @@ const XSD: &str = concat!(
 
 /// The VAST/VMAP routes and the collector over the example catalog, on loopback, at a fixed instant.
 async fn serve() -> (tempfile::TempDir, Collector, String, DateTime<Utc>) {
+    serve_catalog(|_| {}).await
+}
+
+/// As [`serve`], over the example catalog changed by `edit`.
+async fn serve_catalog(
+    edit: impl FnOnce(&mut Catalog),
+) -> (tempfile::TempDir, Collector, String, DateTime<Utc>) {
     let now: DateTime<Utc> = "2026-11-23T20:00:00Z".parse().unwrap();
     let clock = Arc::new(move || now);
     let dir = tempfile::tempdir().unwrap();
@@ -34,8 +41,10 @@ async fn serve() -> (tempfile::TempDir, Collector, String, DateTime<Utc>) {
     let collector = Collector::open(&config, clock.clone())
         .unwrap()
         .with_access(Producers::insecure_dev(), Scope::open());
-    let catalog =
+    let mut catalog =
         Catalog::from_toml(include_str!("../../decision/tests/data/catalog.toml")).unwrap();
+    edit(&mut catalog);
+    catalog.validate().unwrap();
     let engine = Arc::new(Engine::new(
         catalog,
         collector.embedded().expect("embedded store"),
@@ -115,6 +124,76 @@ async fn a_csai_pod_validates_and_its_pixels_count() {
         .map(|r| (r.key.clone(), r.counts.impressions))
         .collect();
     assert_eq!(counted, [("sponsor-open".to_owned(), 1)]);
+}
+
+/// A direct-sold creative delivered as an MP4 (no HLS renditions) reaches a client-side player as that MP4:
+/// a progressive MediaFile, in a document that still validates.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_creative_delivered_as_files_is_offered_to_players_as_its_progressive_file() {
+    let (dir, _collector, base, _now) = serve_catalog(|catalog| {
+        // Every creative the catalog delivers itself (third-party tags keep theirs).
+        for c in catalog
+            .creatives
+            .iter_mut()
+            .filter(|c| c.vast_tag.is_none())
+        {
+            c.renditions.clear();
+            c.media_files = vec![
+                interlude_decision::catalog::MediaFile {
+                    url: format!("https://cdn.example/{}.mp4", c.id),
+                    mime_type: "video/mp4".into(),
+                    width: 1280,
+                    height: 720,
+                    bitrate_kbps: Some(4000),
+                    mezzanine: false,
+                },
+                interlude_decision::catalog::MediaFile {
+                    url: format!("https://cdn.example/{}-master.mov", c.id),
+                    mime_type: String::new(),
+                    width: 1920,
+                    height: 1080,
+                    bitrate_kbps: None,
+                    mezzanine: true,
+                },
+            ];
+        }
+    })
+    .await;
+    let xml = reqwest::get(format!(
+        "{base}/v1/vast?channel=live1&duration=60&device=tv&country=FR&genre=football"
+    ))
+    .await
+    .unwrap()
+    .text()
+    .await
+    .unwrap();
+    let vast = interlude_vast::parse_vast(&xml).unwrap();
+    assert!(!vast.ads.is_empty(), "{xml}");
+    for ad in &vast.ads {
+        let interlude_vast::AdBody::InLine(inline) = &ad.body else {
+            panic!("not inline")
+        };
+        let linear = inline.creatives[0].linear.as_ref().unwrap();
+        let files = &linear.media_files;
+        assert_eq!(files.media_files.len(), 1, "{xml}");
+        let file = &files.media_files[0];
+        assert_eq!(file.delivery, interlude_vast::Delivery::Progressive);
+        assert_eq!(file.mime_type, "video/mp4");
+        assert!(file.url.ends_with(".mp4"), "{xml}");
+        assert!(files.mezzanines.is_empty(), "the master stays ours: {xml}");
+    }
+    let path = dir.path().join("pod.xml");
+    std::fs::write(&path, &xml).unwrap();
+    let out = Command::new("xmllint")
+        .args(["--noout", "--schema", XSD])
+        .arg(&path)
+        .output()
+        .expect("xmllint is installed by scripts/test.sh (Debian libxml2-utils)");
+    assert!(
+        out.status.success(),
+        "{}\n{xml}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// Client-side ads carry instance ids issued for the player's session, as stitched ones do: a relay posting this

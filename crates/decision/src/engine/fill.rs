@@ -226,7 +226,7 @@ impl Engine {
                     impression_urls: Vec::new(),
                     tracking_urls: Vec::new(),
                     bid: None,
-                    source: None,
+                    source: creative.conditioning_source().map(Box::new),
                 }
             }
         })

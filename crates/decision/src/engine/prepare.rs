@@ -78,21 +78,24 @@ pub(super) fn prepare(catalog: &Catalog, keys: &mut Keys) -> Vec<Prepared> {
             // The domain, when known, is the key bids name their advertiser by (`adomain`).
             let advertiser_id = advertiser.clone();
             let advertiser = record.and_then(|a| a.domain.clone()).unwrap_or(advertiser);
-            let mut servable: Vec<((usize, u32), u32, u32)> = l
-                .creatives
-                .iter()
-                .filter_map(|r| Some((r, creative_index.get(r.id.as_str()).copied()?)))
-                .filter_map(|(r, i)| {
-                    let c = catalog.creatives.get(i)?;
-                    (c.approved && !c.renditions.is_empty()).then(|| {
-                        (
-                            (i, (c.duration_secs * 1000.0).round() as u32),
-                            r.weight.unwrap_or(1),
-                            r.sequence.unwrap_or(0),
-                        )
+            let mut servable: Vec<((usize, u32), u32, u32)> =
+                l.creatives
+                    .iter()
+                    .filter_map(|r| Some((r, creative_index.get(r.id.as_str()).copied()?)))
+                    .filter_map(|(r, i)| {
+                        let c = catalog.creatives.get(i)?;
+                        // Offered as files, a creative is chosen like any other: the stitcher skips it (slate in
+                        // its place) until it is conditioned for the channel, and queues it on first sight.
+                        (c.approved && (!c.renditions.is_empty() || !c.media_files.is_empty()))
+                            .then(|| {
+                                (
+                                    (i, (c.duration_secs * 1000.0).round() as u32),
+                                    r.weight.unwrap_or(1),
+                                    r.sequence.unwrap_or(0),
+                                )
+                            })
                     })
-                })
-                .collect();
+                    .collect();
             servable.sort_by_key(|c| std::cmp::Reverse(c.0.1));
             let creatives = servable.iter().map(|c| c.0).collect();
             let weights = servable.iter().map(|c| c.1).collect();

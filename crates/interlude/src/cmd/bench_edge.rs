@@ -14,6 +14,9 @@
 //! 2. **Sessions one client can create before 429**: one address creating sessions as fast as it can.
 //! 3. **Memory after one client's flood of session creations** (1,000,000 attempts by default): the server's
 //!    RSS before and after.
+//!
+//! With `--server-cpus`/`--client-cpus` the server and the load generator run on separate CPUs (`taskset`), as
+//! a server and the devices hitting it do; the unloaded slices then measure the server on its CPUs alone too.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -55,6 +58,14 @@ pub(crate) struct EdgeBenchArgs {
     /// instead of an equal share of it. 0: the storm competes with the server as any process does.
     #[arg(long, default_value_t = 0)]
     storm_nice: i32,
+    /// CPUs the server runs on (a `taskset` list, e.g. `0`), with `--client-cpus`: the load generator (probe
+    /// and storm) then runs on the others, standing for devices on machines of their own. Without them, the
+    /// server and its clients share every core.
+    #[arg(long, requires = "client_cpus")]
+    server_cpus: Option<String>,
+    /// CPUs the load generator runs on (a `taskset` list, e.g. `1`), with `--server-cpus`.
+    #[arg(long, requires = "server_cpus")]
+    client_cpus: Option<String>,
     /// Print the result as JSON.
     #[arg(long)]
     json: bool,
@@ -73,11 +84,21 @@ impl Child {
     async fn start(
         listen: SocketAddr,
         beacons: Option<SocketAddr>,
+        cpus: Option<&str>,
         dir: &Path,
     ) -> anyhow::Result<Child> {
         let origin = SocketAddr::new(listen.ip(), listen.port() + 1);
         let log = std::fs::File::create(dir.join("server.log"))?;
-        let mut command = tokio::process::Command::new(std::env::current_exe()?);
+        let exe = std::env::current_exe()?;
+        // `taskset` (util-linux) starts the server on its CPUs: every thread it makes inherits them.
+        let mut command = match cpus {
+            Some(cpus) => {
+                let mut c = tokio::process::Command::new("taskset");
+                c.args(["-c", cpus]).arg(exe);
+                c
+            }
+            None => tokio::process::Command::new(exe),
+        };
         if let Some(beacons) = beacons {
             command.env("INTERLUDE_SERVER__BEACON_LISTEN", beacons.to_string());
         }
@@ -118,7 +139,16 @@ pub(crate) async fn run(args: EdgeBenchArgs) -> anyhow::Result<()> {
     let beacon_listen = args
         .beacon_listener
         .then(|| SocketAddr::new(args.listen.ip(), args.listen.port() + 2));
-    let mut child = Child::start(args.listen, beacon_listen, dir.path()).await?;
+    if let Some(cpus) = &args.client_cpus {
+        pin_this_process(cpus)?;
+    }
+    let mut child = Child::start(
+        args.listen,
+        beacon_listen,
+        args.server_cpus.as_deref(),
+        dir.path(),
+    )
+    .await?;
     let base = format!("http://{}", args.listen);
     let beacon_base = beacon_listen.map_or_else(|| base.clone(), |a| format!("http://{a}"));
     let http = reqwest::Client::builder()
@@ -219,6 +249,8 @@ pub(crate) async fn run(args: EdgeBenchArgs) -> anyhow::Result<()> {
         "probe": { "rate_per_sec": args.probe_rate, "sessions": PROBE_SESSIONS, "slice_secs": args.secs, "rounds": args.rounds },
         "beacon_listener": args.beacon_listener,
         "storm_nice": args.storm_nice,
+        "server_cpus": args.server_cpus,
+        "client_cpus": args.client_cpus,
         "unloaded_playlist_p99_us_per_slice": unloaded_p99,
         "unloaded_playlist_p99_us_median": unloaded_median,
         "storms": storms,
@@ -246,8 +278,14 @@ pub(crate) async fn run(args: EdgeBenchArgs) -> anyhow::Result<()> {
         child.pid
     );
     println!(
-        "  playlist probe {} req/s over {PROBE_SESSIONS} sessions, {} s slices, {} rounds; beacon listener {}; storm client nice {}",
-        args.probe_rate, args.secs, args.rounds, args.beacon_listener, args.storm_nice
+        "  playlist probe {} req/s over {PROBE_SESSIONS} sessions, {} s slices, {} rounds; beacon listener {}; storm client nice {}; CPUs server {} / clients {}",
+        args.probe_rate,
+        args.secs,
+        args.rounds,
+        args.beacon_listener,
+        args.storm_nice,
+        args.server_cpus.as_deref().unwrap_or("all"),
+        args.client_cpus.as_deref().unwrap_or("all")
     );
     println!("  unloaded playlist p99 (median of slices): {unloaded_median} µs  {unloaded_p99:?}");
     for storm in &storms {
@@ -272,6 +310,18 @@ pub(crate) async fn run(args: EdgeBenchArgs) -> anyhow::Result<()> {
         mib(rss_after_flood),
         mib(rss_idle)
     );
+    Ok(())
+}
+
+/// Moves every thread of this process (the probe's and the storm's runtimes inherit it) to `cpus`.
+fn pin_this_process(cpus: &str) -> anyhow::Result<()> {
+    let done = std::process::Command::new("taskset")
+        .args(["-a", "-p", "-c", cpus])
+        .arg(std::process::id().to_string())
+        .stdout(Stdio::null())
+        .status()
+        .context("running taskset (util-linux) to pin the load generator")?;
+    anyhow::ensure!(done.success(), "taskset -a -p -c {cpus} failed: {done}");
     Ok(())
 }
 

@@ -96,6 +96,7 @@ pub(crate) fn demo_catalog(
         approved: true,
         categories: Vec::new(),
         vast_tag: None,
+        media_files: Vec::new(),
     };
     let line_item = |id: &str,
                      campaign: &str,
@@ -230,6 +231,7 @@ pub(crate) fn demo_catalog(
         catalog.creatives.push(Creative {
             renditions: Vec::new(),
             vast_tag: Some(tag),
+            media_files: Vec::new(),
             ..creative("loud-mp4", "loud-soda", "ad15", 10.0)
         });
     }

@@ -12,6 +12,7 @@
 //! Every viewer of a break asks about the same ads, so answers are cached: a ready creative's segments for
 //! [`READY_TTL`], a not-ready answer for [`NOT_READY_TTL`] (the queue is asked again after that).
 
+pub mod ahead;
 pub mod config;
 mod fetch;
 pub mod routes;
@@ -571,18 +572,20 @@ impl Conditioning {
         }
     }
 
-    /// Queues `source` for `set` ahead of need (after every job a break is waiting for).
+    /// Queues `source` for `set` ahead of need (after every job a break is waiting for); `origin` names who
+    /// asked (`api`, `catalog`) in `condition_jobs_submitted_total`.
     pub async fn precondition(
         &self,
         source: &ConditioningSource,
         set: &VariantSet,
+        origin: &'static str,
     ) -> interlude_condition::Result<JobRecord> {
         let spec = self.spec(source, set)?;
         let rec = self
             .conditioner
             .precondition_spec(spec, self.now_ms())
             .await?;
-        metrics::counter!(crate::telemetry::metrics::CONDITION_JOBS_SUBMITTED, "origin" => "api")
+        metrics::counter!(crate::telemetry::metrics::CONDITION_JOBS_SUBMITTED, "origin" => origin)
             .increment(1);
         Ok(rec)
     }

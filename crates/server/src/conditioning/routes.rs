@@ -293,7 +293,7 @@ async fn condition(
             }
         };
         for (what, source) in &sources {
-            match api.conditioning.precondition(source, &set).await {
+            match api.conditioning.precondition(source, &set, "api").await {
                 Ok(rec) => answer.jobs.push(QueuedJob {
                     channel: channel.clone(),
                     status: JobStatus::from(&rec),

@@ -119,6 +119,24 @@ fn inline_ad(s: &VastState, ad: &PodAd, sequence: u64, session: &str, channel: &
             url: r.playlist_url.clone(),
             ..MediaFile::default()
         })
+        // An ad offered as files (a direct-sold MP4, or a third party's) plays as it is on the client: its
+        // progressive files, never a mezzanine (the transcoding master, VAST 4.2 §3.9.3).
+        .chain(
+            ad.source
+                .iter()
+                .flat_map(|s| s.files.iter())
+                .filter(|f| f.progressive && !f.mezzanine && f.api_framework.is_none())
+                .filter(|f| f.mime_type.starts_with("video/"))
+                .map(|f| MediaFile {
+                    delivery: Delivery::Progressive,
+                    mime_type: f.mime_type.clone(),
+                    width: f.width,
+                    height: f.height,
+                    bitrate: f.bitrate_kbps,
+                    url: f.uri.clone(),
+                    ..MediaFile::default()
+                }),
+        )
         .collect();
     let common = AdCommon {
         ad_system: Some(AdSystem {

@@ -9,6 +9,7 @@
     unreachable_pub
 )]
 
+pub mod dash;
 pub mod tls;
 
 use std::sync::Arc;
