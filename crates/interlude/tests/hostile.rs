@@ -473,6 +473,12 @@ async fn beacons_have_a_listener_of_their_own_on_niced_threads() {
     // A storm there queues behind the playlists: its threads yield the CPU.
     let nices = thread_nices(node.child.id(), "beacons");
     assert_eq!(nices, vec![5, 5], "the beacon listener's worker threads");
+    // And so do the durable writes the storm's beacons cost.
+    assert_eq!(
+        thread_nices(node.child.id(), "event-committer"),
+        vec![5],
+        "the store's writer thread follows the beacon listener's niceness"
+    );
     // A genuine pixel counts through it, and is read back through the main listener.
     let keys = Keyring::new(7, SIGNING_SECRET.as_bytes().to_vec());
     let claims = TokenClaims {

@@ -465,7 +465,11 @@ async fn collector(
                 d.kafka.brokers, d.postgres_url, d.redis_url
             )))?
     } else {
-        Collector::open(&config.events, clock)
+        let mut events = config.events.clone();
+        if events.committer_nice.is_none() && config.server.beacon_listen.is_some() {
+            events.committer_nice = Some(config.server.beacon_nice);
+        }
+        Collector::open(&events, clock)
             .map_err(boxed)
             .map_err(Error::startup(format!(
                 "opening the event store in {}",

@@ -3,6 +3,12 @@
 //! Starts the simulated origin and the server in this process (as `bench stitcher` does), with a short session
 //! lifetime (`--session-ttl-secs`, 10 s), and measures the resident set size (RSS):
 //! 1. the baseline, once the server serves its first playlist;
+//! 1b. the warm baseline: after a warm-up through the same routes (`--warmup-sessions`, `--warmup-beacons`: a
+//!    tenth and a fifth of the burst by default) and once its sessions have expired. A serving node's page
+//!    caches are full (bounded by configuration: the event store's `cache_mb`, 16 MiB each for the session
+//!    and outbox files) and its allocator has its working set; a process that has served nothing has
+//!    neither, so the cold baseline charges the burst for the caches a minute of normal traffic fills too.
+//!    Both ratios are reported;
 //! 2. a burst through the real HTTP routes, two floods at once: `--sessions` viewers (100,000) each starting a
 //!    session (`POST /v1/sessions`), fetching their stitched media playlist and the first ad segment in it
 //!    (a server-side beacon), and `--beacons` client-side beacons (`POST /v1/events`, 100 a request, every
@@ -22,7 +28,6 @@
 use std::ffi::OsString;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -49,6 +54,12 @@ pub(crate) struct MemoryBenchArgs {
     /// Client-side beacons posted during the burst (100 a request, each request sent twice).
     #[arg(long, default_value_t = 500_000)]
     beacons: u64,
+    /// Viewers of the warm-up before the warm baseline (0 with `--warmup-beacons 0`: no warm-up).
+    #[arg(long, default_value_t = 10_000)]
+    warmup_sessions: usize,
+    /// Client-side beacons of the warm-up.
+    #[arg(long, default_value_t = 100_000)]
+    warmup_beacons: u64,
     /// Concurrent clients of each flood.
     #[arg(long, default_value_t = 32)]
     concurrency: usize,
@@ -97,6 +108,19 @@ struct MemoryRun {
     failures: u64,
     /// RSS before the burst.
     baseline_rss_bytes: u64,
+    /// The warm-up's size, and RSS once it is over and its sessions expired (none without a warm-up).
+    #[serde(default)]
+    warmup_sessions: usize,
+    #[serde(default)]
+    warmup_beacons: u64,
+    #[serde(default)]
+    warm_baseline_rss_bytes: Option<u64>,
+    /// `end_rss_bytes / warm_baseline_rss_bytes`.
+    #[serde(default)]
+    ratio_to_warm_baseline: Option<f64>,
+    /// jemalloc's account at the warm baseline.
+    #[serde(default)]
+    allocator_warm: Option<alloc::Stats>,
     /// The kernel's RSS high-water mark (`VmHWM`) at the end.
     peak_rss_bytes: u64,
     /// RSS once a second after the burst, the last one at `--observe-secs`.
@@ -186,17 +210,49 @@ async fn measure(args: MemoryBenchArgs, mut config: AppConfig) -> anyhow::Result
     let baseline = rss()?;
     let allocator_baseline = alloc::stats();
 
-    let tally = Arc::new(Tally::default());
+    let live_sessions = || -> usize {
+        stack
+            .stitcher
+            .channel_summaries()
+            .iter()
+            .map(|c| c.sessions)
+            .sum()
+    };
+    let warm_baseline = if args.warmup_sessions > 0 || args.warmup_beacons > 0 {
+        let warmup = Flood {
+            viewers: 0..args.warmup_sessions,
+            beacons: args.warmup_beacons,
+            prefix: "warm",
+        };
+        let tally = Tally::default();
+        warmup
+            .run(&http, &base, &channel, args.concurrency, &tally)
+            .await;
+        // Its sessions expire (checked once a second, up to three lifetimes), then the node settles.
+        let deadline = Instant::now() + Duration::from_secs(args.session_ttl_secs.max(1) * 3 + 30);
+        while live_sessions() > 0 && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        Some((rss()?, alloc::stats()))
+    } else {
+        None
+    };
+    let (warm_baseline, allocator_warm) = match warm_baseline {
+        Some((rss, stats)) => (Some(rss), stats),
+        None => (None, None),
+    };
+
+    let tally = Tally::default();
     let started = Instant::now();
-    let viewers = futures_util::stream::iter(0..args.sessions)
-        .map(|i| viewer(&http, &base, &channel, i, &tally))
-        .buffer_unordered(args.concurrency.max(1))
-        .collect::<Vec<()>>();
-    let next = AtomicU64::new(0);
-    let beacon_clients = futures_util::future::join_all(
-        (0..args.concurrency.max(1)).map(|_| beacons(&http, &base, args.beacons, &next, &tally)),
-    );
-    tokio::join!(viewers, beacon_clients);
+    let burst = Flood {
+        viewers: args.warmup_sessions..args.warmup_sessions + args.sessions,
+        beacons: args.beacons,
+        prefix: "mem",
+    };
+    burst
+        .run(&http, &base, &channel, args.concurrency, &tally)
+        .await;
     let burst_secs = started.elapsed().as_secs_f64();
     drop(http);
 
@@ -206,13 +262,7 @@ async fn measure(args: MemoryBenchArgs, mut config: AppConfig) -> anyhow::Result
     for second in 1..=args.observe_secs.max(1) {
         tokio::time::sleep_until(after + Duration::from_secs(second)).await;
         samples.push(rss()?);
-        let live: usize = stack
-            .stitcher
-            .channel_summaries()
-            .iter()
-            .map(|c| c.sessions)
-            .sum();
-        if live == 0 && sessions_gone_after_secs.is_none() {
+        if live_sessions() == 0 && sessions_gone_after_secs.is_none() {
             sessions_gone_after_secs = Some(second);
         }
     }
@@ -230,6 +280,11 @@ async fn measure(args: MemoryBenchArgs, mut config: AppConfig) -> anyhow::Result
         beacons_acknowledged: n(&tally.beacons),
         failures: n(&tally.failures),
         baseline_rss_bytes: baseline,
+        warmup_sessions: args.warmup_sessions,
+        warmup_beacons: args.warmup_beacons,
+        warm_baseline_rss_bytes: warm_baseline,
+        ratio_to_warm_baseline: warm_baseline.map(|w| end as f64 / w.max(1) as f64),
+        allocator_warm,
         peak_rss_bytes: status_bytes("VmHWM:").unwrap_or(0),
         samples_rss_bytes: samples,
         end_rss_bytes: end,
@@ -246,6 +301,37 @@ async fn measure(args: MemoryBenchArgs, mut config: AppConfig) -> anyhow::Result
         run.failures
     );
     Ok(run)
+}
+
+/// Viewers (by index: each index one viewer id) and unique client-side beacons sent at once, by
+/// `concurrency` clients of each kind.
+struct Flood {
+    viewers: std::ops::Range<usize>,
+    beacons: u64,
+    /// Beacon event ids start with it, so a burst's beacons are new, not retries of a warm-up's.
+    prefix: &'static str,
+}
+
+impl Flood {
+    async fn run(
+        &self,
+        http: &reqwest::Client,
+        base: &str,
+        channel: &str,
+        concurrency: usize,
+        tally: &Tally,
+    ) {
+        let viewers = futures_util::stream::iter(self.viewers.clone())
+            .map(|i| viewer(http, base, channel, i, tally))
+            .buffer_unordered(concurrency.max(1))
+            .collect::<Vec<()>>();
+        let next = AtomicU64::new(0);
+        let beacon_clients = futures_util::future::join_all(
+            (0..concurrency.max(1))
+                .map(|_| beacons(http, base, self.beacons, self.prefix, &next, tally)),
+        );
+        tokio::join!(viewers, beacon_clients);
+    }
 }
 
 /// One viewer: starts a session, fetches its media playlist and the first ad segment in it (the server
@@ -284,7 +370,14 @@ async fn viewer(http: &reqwest::Client, base: &str, channel: &str, i: usize, tal
 
 /// One beacon client: posts batches of unique client-side impressions until `total` are taken, each batch
 /// twice (the second a retry the collector must recognise).
-async fn beacons(http: &reqwest::Client, base: &str, total: u64, next: &AtomicU64, tally: &Tally) {
+async fn beacons(
+    http: &reqwest::Client,
+    base: &str,
+    total: u64,
+    prefix: &str,
+    next: &AtomicU64,
+    tally: &Tally,
+) {
     loop {
         let first = next.fetch_add(BEACONS_PER_REQUEST, Ordering::Relaxed);
         if first >= total {
@@ -294,9 +387,9 @@ async fn beacons(http: &reqwest::Client, base: &str, total: u64, next: &AtomicU6
         let events: Vec<_> = (first..(first + BEACONS_PER_REQUEST).min(total))
             .map(|n| {
                 serde_json::json!({
-                    "schema_version": "1.0", "event_id": format!("mem-{n}"), "ad_instance_id": format!("mem-ai{n}"),
+                    "schema_version": "1.0", "event_id": format!("{prefix}-{n}"), "ad_instance_id": format!("{prefix}-ai{n}"),
                     "event_type": "impression", "source": "client_side", "occurred_at": now, "received_at": now,
-                    "session_id": format!("mem-s{}", n / 4), "channel": "live1", "line_item_id": format!("li{}", n % 20),
+                    "session_id": format!("{prefix}-s{}", n / 4), "channel": "live1", "line_item_id": format!("li{}", n % 20),
                     "creative_id": format!("cr{}", n % 7), "device": "tv", "country": "FR"
                 })
             })
@@ -351,6 +444,14 @@ fn print_run(r: &MemoryRun) {
         "  baseline RSS         {:>8.1} MiB",
         mb(r.baseline_rss_bytes)
     );
+    if let Some(warm) = r.warm_baseline_rss_bytes {
+        println!(
+            "  warm baseline RSS    {:>8.1} MiB  (after {} viewers and {} beacons, sessions expired)",
+            mb(warm),
+            r.warmup_sessions,
+            r.warmup_beacons
+        );
+    }
     println!("  peak RSS             {:>8.1} MiB", mb(r.peak_rss_bytes));
     let marks: Vec<String> = r
         .samples_rss_bytes
@@ -366,6 +467,9 @@ fn print_run(r: &MemoryRun) {
         mb(r.end_rss_bytes),
         r.ratio_to_baseline
     );
+    if let Some(ratio) = r.ratio_to_warm_baseline {
+        println!("                                     = {ratio:.2}× the warm baseline");
+    }
     match r.sessions_gone_after_secs {
         Some(s) => println!("  sessions all expired {s} s after the burst"),
         None => println!("  sessions still live at the end of the observation"),
@@ -379,6 +483,13 @@ fn print_run(r: &MemoryRun) {
             mb(e.resident),
             e.background_threads
         );
+        if let Some(w) = r.allocator_warm {
+            println!(
+                "  jemalloc live/resident  warm baseline {:.1}/{:.1} MiB",
+                mb(w.allocated),
+                mb(w.resident)
+            );
+        }
     }
 }
 
@@ -464,6 +575,7 @@ async fn compare(args: &MemoryBenchArgs, other: &std::path::Path) -> anyhow::Res
             "median_peak_rss_bytes": median(pairs.iter().map(|p| pick(p).peak_rss_bytes as f64).collect()),
             "median_end_rss_bytes": median(pairs.iter().map(|p| pick(p).end_rss_bytes as f64).collect()),
             "median_ratio_to_baseline": median(pairs.iter().map(|p| pick(p).ratio_to_baseline).collect()),
+            "median_ratio_to_warm_baseline": median(pairs.iter().filter_map(|p| pick(p).ratio_to_warm_baseline).collect()),
         })
     };
     let (a, b) = (side(|p| &p.0), side(|p| &p.1));
@@ -489,12 +601,13 @@ async fn compare(args: &MemoryBenchArgs, other: &std::path::Path) -> anyhow::Res
     for (name, side) in [("A", &a), ("B", &b)] {
         let f = |k: &str| side[k].as_f64().unwrap_or(f64::NAN);
         println!(
-            "  {name} {:<9} baseline {:>7.1} MiB  peak {:>7.1} MiB  end {:>7.1} MiB  end/baseline {:.2}",
+            "  {name} {:<9} baseline {:>7.1} MiB  peak {:>7.1} MiB  end {:>7.1} MiB  end/baseline {:.2}  end/warm baseline {:.2}",
             side["allocator"].as_str().unwrap_or("?"),
             f("median_baseline_rss_bytes") / 1048576.0,
             f("median_peak_rss_bytes") / 1048576.0,
             f("median_end_rss_bytes") / 1048576.0,
             f("median_ratio_to_baseline"),
+            f("median_ratio_to_warm_baseline"),
         );
     }
     println!("  RSS at the end, A/B (median of pairs): {end_ratio:.2}");

@@ -33,6 +33,11 @@ pub struct EventsConfig {
     /// CPM per line item (currency units per thousand impressions) for spend in reports and the ledger, until
     /// the decision engine's catalog provides prices.
     pub line_item_cpm: std::collections::BTreeMap<String, f64>,
+    /// Niceness of the embedded store's writer thread (Linux `setpriority`, 0–19). Unset: `server.beacon_nice`
+    /// when the beacon listener is on (a storm's durable writes then yield to playlists as its requests do),
+    /// else 0. Nothing on a playlist's path waits for the writer: server-side beacons are queued after the
+    /// answer.
+    pub committer_nice: Option<i32>,
 }
 
 /// One token signing key.
@@ -56,6 +61,7 @@ impl Default for EventsConfig {
             observe_secs: 15,
             beacon_wait_secs: 60,
             line_item_cpm: std::collections::BTreeMap::new(),
+            committer_nice: None,
         }
     }
 }
@@ -84,6 +90,14 @@ impl EventsConfig {
             return Err(ConfigError::new(
                 "events.queue_batches",
                 "must be at least 1",
+            ));
+        }
+        if let Some(nice) = self.committer_nice
+            && !(0..=19).contains(&nice)
+        {
+            return Err(ConfigError::new(
+                "events.committer_nice",
+                format!("must be between 0 and 19, got {nice}"),
             ));
         }
         // Below 1 MiB redb thrashes; beyond 64 GiB it is a typo (the value is MiB, not bytes).

@@ -99,7 +99,17 @@ impl Collector {
             &config.store,
         )?);
         store.set_prices(prices_of(config));
-        let committer = Committer::start_sink(sink(&store), clock.clone(), config.queue_batches);
+        let nice = config.committer_nice.unwrap_or(0);
+        let committer = Committer::start_sink_with(
+            sink(&store),
+            clock.clone(),
+            config.queue_batches,
+            Box::new(move || {
+                if nice > 0 {
+                    crate::ops::beacon_listener::lower_thread_priority(nice);
+                }
+            }),
+        );
         Ok(Collector {
             privacy: None,
             shared_counters: None,

@@ -85,7 +85,7 @@ pub fn lower_thread_priority(nice: i32) {
     {
         let tid = rustix::thread::gettid();
         if let Err(error) = rustix::process::setpriority_process(Some(tid), nice) {
-            tracing::warn!(%error, nice, "Could not lower the beacon thread's priority.");
+            tracing::warn!(%error, nice, "Could not lower this thread's CPU priority.");
         }
     }
     #[cfg(not(target_os = "linux"))]

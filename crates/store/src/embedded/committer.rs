@@ -305,6 +305,17 @@ impl Committer {
 
     /// Starts the writer thread over any sink, with at most `queue` batches waiting.
     pub fn start_sink(sink: Sink, clock: interlude_events::Clock, queue: usize) -> Self {
+        Self::start_sink_with(sink, clock, queue, Box::new(|| {}))
+    }
+
+    /// As [`Committer::start_sink`], running `setup` first on the writer thread (e.g. to lower its CPU
+    /// priority, so that a storm's commits yield to latency-sensitive threads).
+    pub fn start_sink_with(
+        sink: Sink,
+        clock: interlude_events::Clock,
+        queue: usize,
+        setup: Box<dyn FnOnce() + Send>,
+    ) -> Self {
         let (tx, rx) = std::sync::mpsc::sync_channel::<Job>(queue.max(1));
         let shared = Arc::new(Shared {
             stopping: AtomicBool::new(false),
@@ -324,7 +335,10 @@ impl Committer {
         };
         std::thread::Builder::new()
             .name("event-committer".into())
-            .spawn(move || writer.run())
+            .spawn(move || {
+                setup();
+                writer.run()
+            })
             .map_err(|e| tracing::error!(error = %e, "Could not start the event committer."))
             .ok();
         Committer { tx, shared }
