@@ -18,8 +18,8 @@ use serde::Serialize;
 use super::FILE_NAME;
 use super::state::{
     self, AUCTIONS, COUNTED, DELIVERY, DEMAND, EVENT_IDS, EXPIRY, EXPIRY_BATCHES, FREQUENCY,
-    FREQUENCY_EXPIRY, LEDGER, LEDGER_CORRECTIONS, LOG, LOG_MINUTES, META, QUARANTINE, SESSION_RATE,
-    WINDOWS,
+    FREQUENCY_EXPIRY, LEDGER, LEDGER_CORRECTIONS, LOG, LOG_CHUNKS, LOG_MINUTES, META, QUARANTINE,
+    SESSION_RATE, WINDOWS,
 };
 use crate::log::decode_record;
 use crate::reports::build_ledger;
@@ -165,6 +165,27 @@ pub fn verify(store_dir: &Path) -> Result<Report> {
     scan.table(LOG, "log", |k, v| {
         decode_record(v).map(|_| ()).map_err(|e| (k.to_string(), e))
     });
+    // The chunks' records count as the log's, and a damaged record is named in the log by its sequence number,
+    // as above (a chunk whose layout is damaged is named by its key).
+    let (mut chunk_records, mut bad) = (0u64, Vec::new());
+    scan.table(LOG_CHUNKS, "log_chunks", |k, v| {
+        let records = state::log_chunk_records(v).map_err(|e| (format!("chunk {k}"), e))?;
+        chunk_records += records.len() as u64;
+        for (seq, record) in (k..).zip(records) {
+            if let Err(e) = decode_record(record) {
+                bad.push(Damage {
+                    table: "log".into(),
+                    key: Some(seq.to_string()),
+                    reason: e,
+                });
+            }
+        }
+        Ok(())
+    });
+    scan.report.damage.append(&mut bad);
+    if let Some((_, n)) = scan.report.tables.iter_mut().find(|(t, _)| t == "log") {
+        *n += chunk_records;
+    }
     for (table, name) in [
         (QUARANTINE, "quarantine"),
         (LEDGER_CORRECTIONS, "ledger_corrections"),
