@@ -14,9 +14,9 @@ use interlude_events::{Envelope, Outcome, Policy};
 use interlude_store::EventStore;
 use redb::{Database, ReadableTable, TableDefinition};
 
-const EVENT_IDS: TableDefinition<&str, i64> = TableDefinition::new("event_ids");
-const COUNTED: TableDefinition<&str, i64> = TableDefinition::new("counted");
-const SESSION_RATE: TableDefinition<&str, u64> = TableDefinition::new("session_rate");
+const EVENT_IDS: TableDefinition<&[u8], i64> = TableDefinition::new("event_ids_bytes");
+const COUNTED: TableDefinition<&[u8], i64> = TableDefinition::new("counted_bytes");
+const SESSION_RATE: TableDefinition<&[u8], u64> = TableDefinition::new("session_rate_bytes");
 
 fn report(id: &str, instance: &str, t: EventType, at: DateTime<Utc>) -> Envelope {
     Envelope {
@@ -26,7 +26,7 @@ fn report(id: &str, instance: &str, t: EventType, at: DateTime<Utc>) -> Envelope
     }
 }
 
-fn table<V>(db: &Database, def: TableDefinition<&str, V>) -> BTreeMap<String, V>
+fn table<V>(db: &Database, def: TableDefinition<&[u8], V>) -> BTreeMap<String, V>
 where
     V: for<'b> redb::Value<SelfType<'b> = V> + 'static,
 {
@@ -36,7 +36,7 @@ where
         .unwrap()
         .map(|e| {
             let (k, v) = e.unwrap();
-            (k.value().to_owned(), v.value())
+            (String::from_utf8(k.value().to_vec()).unwrap(), v.value())
         })
         .collect()
 }

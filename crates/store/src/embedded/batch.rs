@@ -37,14 +37,14 @@ pub(crate) struct Tables<'txn> {
     chunk_records: u32,
     quarantine: Table<'txn, u64, &'static [u8]>,
     corrections: Table<'txn, u64, &'static [u8]>,
-    event_ids: Table<'txn, &'static str, i64>,
-    counted: Table<'txn, &'static str, i64>,
+    event_ids: Table<'txn, &'static [u8], i64>,
+    counted: Table<'txn, &'static [u8], i64>,
     windows: Table<'txn, &'static [u8], &'static [u8]>,
     ledger: Table<'txn, &'static [u8], &'static [u8]>,
     delivery: Table<'txn, &'static [u8], &'static [u8]>,
     frequency: Table<'txn, &'static [u8], u64>,
     frequency_expiry: Table<'txn, &'static [u8], ()>,
-    session_rate: Table<'txn, &'static str, u64>,
+    session_rate: Table<'txn, &'static [u8], u64>,
     demand: Table<'txn, &'static [u8], &'static [u8]>,
     expiry: Table<'txn, &'static [u8], &'static [u8]>,
     meta: Table<'txn, &'static str, i64>,
@@ -170,8 +170,8 @@ struct SessionSlot {
 /// Makes dedup table `table` hold `want` for `key` (`None`: no entry) where it now holds `holds`: an insert or
 /// a removal, or nothing when the guess was right.
 fn settle<T>(
-    table: &mut Table<'_, &'static str, T>,
-    key: &str,
+    table: &mut Table<'_, &'static [u8], T>,
+    key: &[u8],
     holds: Option<T>,
     want: Option<T>,
 ) -> Result<(), StoreError>
@@ -289,7 +289,10 @@ impl<'a> Batch<'a> {
                 IdSlot::default()
             } else if guessing.on() && id.len() <= MAX_RECORDED_ID {
                 let guess = events[i].occurred_at.timestamp();
-                let stored = tables.event_ids.insert(id, guess)?.map(|v| v.value());
+                let stored = tables
+                    .event_ids
+                    .insert(id.as_bytes(), guess)?
+                    .map(|v| v.value());
                 guessing.note(stored.is_some());
                 IdSlot {
                     stored,
@@ -297,7 +300,7 @@ impl<'a> Batch<'a> {
                     guess: Some(guess),
                 }
             } else {
-                let stored = tables.event_ids.get(id)?.map(|v| v.value());
+                let stored = tables.event_ids.get(id.as_bytes())?.map(|v| v.value());
                 guessing.note(stored.is_some());
                 IdSlot {
                     stored,
@@ -337,7 +340,7 @@ impl<'a> Batch<'a> {
                     let guess = e.occurred_at.timestamp();
                     let stored = tables
                         .counted
-                        .insert(key.as_str(), guess)?
+                        .insert(key.as_bytes(), guess)?
                         .map(|v| v.value());
                     guessing.note(stored.is_some());
                     CountedSlot {
@@ -347,7 +350,7 @@ impl<'a> Batch<'a> {
                     }
                 }
                 _ => {
-                    let stored = tables.counted.get(key.as_str())?.map(|v| v.value());
+                    let stored = tables.counted.get(key.as_bytes())?.map(|v| v.value());
                     guessing.note(stored.is_some());
                     CountedSlot {
                         stored,
@@ -377,7 +380,7 @@ impl<'a> Batch<'a> {
                 let guess = group.len() as u64;
                 let stored = tables
                     .session_rate
-                    .insert(key.as_str(), guess)?
+                    .insert(key.as_bytes(), guess)?
                     .map(|v| v.value());
                 guessing.note(stored.is_some());
                 SessionSlot {
@@ -386,7 +389,7 @@ impl<'a> Batch<'a> {
                     guess: Some(guess),
                 }
             } else {
-                let stored = tables.session_rate.get(key.as_str())?.map(|v| v.value());
+                let stored = tables.session_rate.get(key.as_bytes())?.map(|v| v.value());
                 guessing.note(stored.is_some());
                 SessionSlot {
                     stored,
@@ -441,7 +444,7 @@ impl<'a> Batch<'a> {
             }
             settle(
                 &mut t.event_ids,
-                id,
+                id.as_bytes(),
                 slot.guess.or(slot.stored),
                 slot.stored.or(slot.new),
             )?;
@@ -458,7 +461,7 @@ impl<'a> Batch<'a> {
             key.push_str(ty.as_str());
             settle(
                 &mut t.counted,
-                &key,
+                key.as_bytes(),
                 slot.guess.or(slot.stored),
                 slot.stored.or(slot.new),
             )?;
@@ -473,7 +476,12 @@ impl<'a> Batch<'a> {
                 0 => slot.stored,
                 added => Some(slot.stored.unwrap_or(0) + added),
             };
-            settle(&mut t.session_rate, &key, slot.guess.or(slot.stored), want)?;
+            settle(
+                &mut t.session_rate,
+                key.as_bytes(),
+                slot.guess.or(slot.stored),
+                want,
+            )?;
             if slot.stored.is_none() && slot.added > 0 {
                 entry(*minute, TAG_SESSION_RATE, key.as_bytes());
             }

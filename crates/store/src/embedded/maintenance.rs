@@ -236,13 +236,13 @@ impl EventStore {
                 let (key, _) = entry?;
                 match state::split_expiry_key(key.value()) {
                     Some((TAG_EVENT_ID, id)) => {
-                        ids.remove(id)?;
+                        ids.remove(id.as_bytes())?;
                     }
                     Some((TAG_COUNTED, k)) => {
-                        counted.remove(k)?;
+                        counted.remove(k.as_bytes())?;
                     }
                     Some((TAG_SESSION_RATE, k)) => {
-                        rates.remove(k)?;
+                        rates.remove(k.as_bytes())?;
                     }
                     _ => {}
                 }
@@ -255,9 +255,9 @@ impl EventStore {
                 let (_, value) = entry?;
                 for (tag, key) in state::expiry_entries(value.value()).unwrap_or_default() {
                     match tag {
-                        TAG_EVENT_ID => drop(ids.remove(key)?),
-                        TAG_COUNTED => drop(counted.remove(key)?),
-                        TAG_SESSION_RATE => drop(rates.remove(key)?),
+                        TAG_EVENT_ID => drop(ids.remove(key.as_bytes())?),
+                        TAG_COUNTED => drop(counted.remove(key.as_bytes())?),
+                        TAG_SESSION_RATE => drop(rates.remove(key.as_bytes())?),
                         _ => {}
                     }
                     swept += 1;

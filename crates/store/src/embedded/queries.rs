@@ -329,7 +329,7 @@ impl EventStore {
             if txn
                 .open_table(table)?
                 .iter()?
-                .any(|e| e.is_ok_and(|(k, _)| found(k.value().as_bytes())))
+                .any(|e| e.is_ok_and(|(k, _)| found(k.value())))
             {
                 out.push(name);
             }
@@ -337,7 +337,7 @@ impl EventStore {
         if txn
             .open_table(SESSION_RATE)?
             .iter()?
-            .any(|e| e.is_ok_and(|(k, _)| found(k.value().as_bytes())))
+            .any(|e| e.is_ok_and(|(k, _)| found(k.value())))
         {
             out.push("session_rate");
         }
@@ -355,7 +355,10 @@ impl EventStore {
     pub fn has_event_id(&self, event_id: &str) -> Result<bool, StoreError> {
         let db = self.db()?;
         let txn = db.begin_read()?;
-        Ok(txn.open_table(EVENT_IDS)?.get(event_id)?.is_some())
+        Ok(txn
+            .open_table(EVENT_IDS)?
+            .get(event_id.as_bytes())?
+            .is_some())
     }
 
     /// The event types counted for one ad instance (support: "was this ad billed?").
@@ -369,7 +372,7 @@ impl EventStore {
         let mut out = Vec::new();
         for t in interlude_events::contract::EventType::ALL {
             if counted
-                .get(state::counted_key(ad_instance_id, t).as_str())?
+                .get(state::counted_key(ad_instance_id, t).as_bytes())?
                 .is_some()
             {
                 out.push(t);

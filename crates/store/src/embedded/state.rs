@@ -6,7 +6,7 @@
 
 use interlude_events::contract::EventType;
 use interlude_events::{AuctionCounts, Counts, Delivered, DemandKey, WindowCell, WindowKey};
-use redb::{TableDefinition, WriteTransaction};
+use redb::{ReadableTable, TableDefinition, TableHandle, WriteTransaction};
 
 use super::StoreError;
 
@@ -95,10 +95,17 @@ pub(crate) const QUARANTINE: TableDefinition<u64, &[u8]> = TableDefinition::new(
 /// Ledger corrections: sequence number → `{line_item_id, hour, counts}`. Append-only.
 pub(crate) const LEDGER_CORRECTIONS: TableDefinition<u64, &[u8]> =
     TableDefinition::new("ledger_corrections");
-/// Event ids seen (ingestion idempotency) → occurred_at seconds.
-pub(crate) const EVENT_IDS: TableDefinition<&str, i64> = TableDefinition::new("event_ids");
-/// Billing dedup keys `ad_instance␟type` → occurred_at seconds.
-pub(crate) const COUNTED: TableDefinition<&str, i64> = TableDefinition::new("counted");
+/// Event ids seen (ingestion idempotency) → the time they are kept from (seconds). Keys are the ids' UTF-8
+/// bytes: redb checks a `&str` key's UTF-8 on every comparison, which was a sixth of the group committer's time
+/// (the dedup inserts are two thirds of it). Stores written before hold [`OLD_EVENT_IDS`] instead, moved here
+/// when this version opens them ([`migrate_str_keys`]).
+pub(crate) const EVENT_IDS: TableDefinition<&[u8], i64> = TableDefinition::new("event_ids_bytes");
+/// Billing dedup keys `ad_instance␟type` (UTF-8 bytes, as [`EVENT_IDS`]) → occurred_at seconds.
+pub(crate) const COUNTED: TableDefinition<&[u8], i64> = TableDefinition::new("counted_bytes");
+/// [`EVENT_IDS`] as stores wrote it before, with `&str` keys.
+pub(crate) const OLD_EVENT_IDS: TableDefinition<&str, i64> = TableDefinition::new("event_ids");
+/// [`COUNTED`] as stores wrote it before, with `&str` keys.
+pub(crate) const OLD_COUNTED: TableDefinition<&str, i64> = TableDefinition::new("counted");
 /// One-minute windows: `minute␟campaign␟line item␟creative␟channel␟live event` → counts.
 pub(crate) const WINDOWS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("windows");
 /// Ledger originals: `line item␟hour` → counts.
@@ -115,8 +122,54 @@ pub(crate) const DEMAND: TableDefinition<&[u8], &[u8]> = TableDefinition::new("d
 /// periodic flush, not by the pipeline.
 pub(crate) const AUCTIONS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("auctions");
 
-/// Impressions per `session␟minute`, for the impossible-rate check. Expires like the dedup keys.
-pub(crate) const SESSION_RATE: TableDefinition<&str, u64> = TableDefinition::new("session_rate");
+/// Impressions per `session␟minute` (UTF-8 bytes, as [`EVENT_IDS`]), for the impossible-rate check. Expires
+/// like the dedup keys.
+pub(crate) const SESSION_RATE: TableDefinition<&[u8], u64> =
+    TableDefinition::new("session_rate_bytes");
+/// [`SESSION_RATE`] as stores wrote it before, with `&str` keys.
+pub(crate) const OLD_SESSION_RATE: TableDefinition<&str, u64> =
+    TableDefinition::new("session_rate");
+
+/// Moves the dedup tables of a store written before byte-string keys ([`OLD_EVENT_IDS`], [`OLD_COUNTED`],
+/// [`OLD_SESSION_RATE`]) into their byte-keyed successors and deletes them, in `txn`; how many keys moved.
+/// Byte order of UTF-8 is the order of the strings, so the copy appends in key order (and the expiry index,
+/// which names keys by their bytes, needs no change). Once per store: later opens find no old table.
+pub(crate) fn migrate_str_keys(txn: &WriteTransaction) -> Result<u64, StoreError> {
+    let old: Vec<String> = txn.list_tables()?.map(|t| t.name().to_owned()).collect();
+    let mut moved = 0;
+    if old.iter().any(|n| n == OLD_EVENT_IDS.name()) {
+        moved += copy_str_keys(txn, OLD_EVENT_IDS, EVENT_IDS)?;
+    }
+    if old.iter().any(|n| n == OLD_COUNTED.name()) {
+        moved += copy_str_keys(txn, OLD_COUNTED, COUNTED)?;
+    }
+    if old.iter().any(|n| n == OLD_SESSION_RATE.name()) {
+        moved += copy_str_keys(txn, OLD_SESSION_RATE, SESSION_RATE)?;
+    }
+    Ok(moved)
+}
+
+fn copy_str_keys<V>(
+    txn: &WriteTransaction,
+    old: TableDefinition<&str, V>,
+    new: TableDefinition<&[u8], V>,
+) -> Result<u64, StoreError>
+where
+    V: for<'b> redb::Value<SelfType<'b> = V> + 'static,
+{
+    let mut moved = 0;
+    {
+        let from = txn.open_table(old)?;
+        let mut to = txn.open_table(new)?;
+        for entry in from.iter()? {
+            let (k, v) = entry?;
+            to.insert(k.value().as_bytes(), v.value())?;
+            moved += 1;
+        }
+    }
+    txn.delete_table(old)?;
+    Ok(moved)
+}
 
 /// Expiry index of the dedup keys as older stores wrote it, one entry per key: `hour ‖ table tag ‖ key` → ().
 /// Still swept; no longer written (see [`EXPIRY_BATCHES`]).
