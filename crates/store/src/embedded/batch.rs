@@ -5,6 +5,14 @@
 //! table in sorted runs keeps its pages hot; the expiry index is one entry per hour per commit instead of one
 //! per key; and nothing is written for a retry or a duplicate. Lookups during processing are by reference into
 //! the batch (no allocation per event); the only per-event allocations are the keys of what is new.
+//!
+//! The dedup keys a batch will most likely add (its event ids, the billing key of each event's own type, its
+//! session minutes) are read by inserting them: redb's insert returns the value it replaced, so one B-tree
+//! walk both reads the stored state and writes the likely new entry, where a read then a write took two. The
+//! inserted value is a guess (the event time; one impression per session minute and event); [`Batch::write`]
+//! corrects every key whose outcome differs — a retry's stored value restored, a key the pipeline did not
+//! record removed, another value written — so the commit holds exactly what a read-then-write would have.
+//! Nothing else reads the tables during the transaction, and an aborted commit drops the guesses with it.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -16,23 +24,27 @@ use redb::{ReadableTable, Table, WriteTransaction};
 use super::StoreError;
 use super::state::{
     self, COUNTED, Correction, DELIVERY, DEMAND, EVENT_IDS, EXPIRY_BATCHES, FREQUENCY,
-    FREQUENCY_EXPIRY, LEDGER, LEDGER_CORRECTIONS, LOG, LOG_MINUTES, META, QUARANTINE, SESSION_RATE,
-    TAG_COUNTED, TAG_EVENT_ID, TAG_SESSION_RATE, WINDOWS,
+    FREQUENCY_EXPIRY, LEDGER, LEDGER_CORRECTIONS, LOG_CHUNKS, LOG_MINUTES, META,
+    META_CHUNK_RECORDS, QUARANTINE, SESSION_RATE, TAG_COUNTED, TAG_EVENT_ID, TAG_SESSION_RATE,
+    WINDOWS,
 };
 
 /// The tables a group commit writes.
 pub(crate) struct Tables<'txn> {
     log: Table<'txn, u64, &'static [u8]>,
+    /// This commit's log records, one [`LOG_CHUNKS`] value, and how many it holds.
+    chunk: Vec<u8>,
+    chunk_records: u32,
     quarantine: Table<'txn, u64, &'static [u8]>,
     corrections: Table<'txn, u64, &'static [u8]>,
-    event_ids: Table<'txn, &'static str, i64>,
-    counted: Table<'txn, &'static str, i64>,
+    event_ids: Table<'txn, &'static [u8], i64>,
+    counted: Table<'txn, &'static [u8], i64>,
     windows: Table<'txn, &'static [u8], &'static [u8]>,
     ledger: Table<'txn, &'static [u8], &'static [u8]>,
     delivery: Table<'txn, &'static [u8], &'static [u8]>,
     frequency: Table<'txn, &'static [u8], u64>,
     frequency_expiry: Table<'txn, &'static [u8], ()>,
-    session_rate: Table<'txn, &'static str, u64>,
+    session_rate: Table<'txn, &'static [u8], u64>,
     demand: Table<'txn, &'static [u8], &'static [u8]>,
     expiry: Table<'txn, &'static [u8], &'static [u8]>,
     meta: Table<'txn, &'static str, i64>,
@@ -47,7 +59,9 @@ impl<'txn> Tables<'txn> {
         let meta = txn.open_table(META)?;
         let next_seq = meta.get("next_seq")?.map_or(0, |v| v.value()) as u64;
         Ok(Tables {
-            log: txn.open_table(LOG)?,
+            log: txn.open_table(LOG_CHUNKS)?,
+            chunk: Vec::new(),
+            chunk_records: 0,
             quarantine: txn.open_table(QUARANTINE)?,
             corrections: txn.open_table(LEDGER_CORRECTIONS)?,
             event_ids: txn.open_table(EVENT_IDS)?,
@@ -77,7 +91,7 @@ impl<'txn> Tables<'txn> {
         Ok(self.meta.get("max_event_time")?.map(|v| v.value()))
     }
 
-    /// Appends an encoded [`crate::log::LogRecord`] received at `received_at` to the log.
+    /// Appends an encoded [`crate::log::LogRecord`] received at `received_at` to this commit's log chunk.
     pub(crate) fn log(
         &mut self,
         record: &[u8],
@@ -89,7 +103,26 @@ impl<'txn> Tables<'txn> {
             None => (seq, minute),
             Some((first, latest)) => (first, latest.max(minute)),
         });
-        self.log.insert(seq, record)?;
+        if self.chunk_records == 0 {
+            state::start_log_chunk(&mut self.chunk);
+        }
+        state::push_log_record(&mut self.chunk, record);
+        self.chunk_records += 1;
+        Ok(())
+    }
+
+    /// Writes this commit's log chunk under its first sequence number, and counts its records.
+    fn write_log(&mut self) -> Result<(), StoreError> {
+        let Some((first, _)) = self.logged else {
+            return Ok(());
+        };
+        state::finish_log_chunk(&mut self.chunk, self.chunk_records);
+        self.log.insert(first, self.chunk.as_slice())?;
+        let before = self.meta.get(META_CHUNK_RECORDS)?.map_or(0, |v| v.value());
+        self.meta.insert(
+            META_CHUNK_RECORDS,
+            before.saturating_add(i64::from(self.chunk_records)),
+        )?;
         Ok(())
     }
 
@@ -107,35 +140,66 @@ impl<'txn> Tables<'txn> {
     }
 }
 
-/// An event id of the batch: already stored, or recorded by this commit (from when it is kept).
+/// An event id of the batch: its stored value (when it is kept from), the one recorded by this commit, and
+/// what the prefetch inserted in its place (the guess [`Batch::write`] corrects).
 #[derive(Clone, Copy, Default)]
 struct IdSlot {
-    stored: bool,
+    stored: Option<i64>,
     new: Option<i64>,
+    guess: Option<i64>,
 }
 
-/// A billing key of the batch: when it was counted before this commit, and by this commit.
+/// A billing key of the batch: when it was counted before this commit, by this commit, and what the prefetch
+/// inserted.
 #[derive(Clone, Copy, Default)]
 struct CountedSlot {
     stored: Option<i64>,
     new: Option<i64>,
+    guess: Option<i64>,
 }
 
-/// A session minute of the batch: its stored impressions and this commit's.
+/// A session minute of the batch: its stored impressions (`None`: no entry), this commit's, and what the
+/// prefetch inserted.
 #[derive(Clone, Copy, Default)]
 struct SessionSlot {
-    stored: u64,
+    stored: Option<u64>,
     added: u64,
+    guess: Option<u64>,
+}
+
+/// Makes dedup table `table` hold `want` for `key` (`None`: no entry) where it now holds `holds`: an insert or
+/// a removal, or nothing when the guess was right.
+fn settle<T>(
+    table: &mut Table<'_, &'static [u8], T>,
+    key: &[u8],
+    holds: Option<T>,
+    want: Option<T>,
+) -> Result<(), StoreError>
+where
+    T: for<'b> redb::Value<SelfType<'b> = T> + PartialEq + Copy + 'static,
+{
+    match want {
+        _ if holds == want => {}
+        Some(v) => drop(table.insert(key, v)?),
+        None => drop(table.remove(key)?),
+    }
+    Ok(())
 }
 
 /// The batch's state: what it read, what it changes. `'a` is the batch's events.
 pub(crate) struct Batch<'a> {
     ids: HashMap<&'a str, usize>,
     id_slots: Vec<IdSlot>,
+    /// The ids in key order, as `id_slots` holds them.
+    id_keys: Vec<&'a str>,
     counted: HashMap<(&'a str, EventType), usize>,
     counted_slots: Vec<CountedSlot>,
+    /// The billing keys in key order, as `counted_slots` holds them.
+    counted_keys: Vec<(&'a str, EventType)>,
     sessions: HashMap<(&'a str, i64), usize>,
     session_slots: Vec<SessionSlot>,
+    /// The session minutes in the order they were read, as `session_slots` holds them.
+    session_keys: Vec<(&'a str, i64)>,
     windows: HashMap<Vec<u8>, Counts>,
     ledger: HashMap<Vec<u8>, Counts>,
     delivery: HashMap<Vec<u8>, Counts>,
@@ -163,75 +227,190 @@ fn counted_keys(event: &AdEvent) -> impl Iterator<Item = EventType> {
         .flatten()
 }
 
+/// The longest event id the pipeline records (longer ones are quarantined unrecorded): longer ids are only
+/// read, not guessed.
+const MAX_RECORDED_ID: usize = 256;
+
+/// Whether the prefetch still inserts its guesses: not once a quarter of the keys read so far were stored
+/// after the first 16 — a retry storm, whose keys are all stored, would otherwise rewrite every page they are
+/// on (its guesses equal what is stored, so nothing would change but the pages written). Counted over the
+/// commit's tables in the order they are read, so a batch of retries reads its billing keys too.
+#[derive(Default)]
+struct Guessing {
+    read: u32,
+    stored: u32,
+}
+
+impl Guessing {
+    fn on(&self) -> bool {
+        self.read < 16 || self.stored * 4 < self.read
+    }
+
+    fn note(&mut self, stored: bool) {
+        self.read += 1;
+        self.stored += u32::from(stored);
+    }
+}
+
+/// The [`SESSION_RATE`] key of a session minute, `session␟minute`, in `out`.
+fn session_key(session: &str, minute: i64, out: &mut String) {
+    out.clear();
+    out.push_str(session);
+    out.push('\u{1f}');
+    out.push_str(itoa(minute, &mut [0u8; 24]));
+}
+
 fn floor(t: DateTime<Utc>, secs: i64) -> i64 {
     t.timestamp().div_euclid(secs) * secs
 }
 
 impl<'a> Batch<'a> {
-    /// Reads the dedup state `events` can touch, each table in key order.
+    /// Reads the dedup state `events` can touch, each table in key order, inserting the guess for what the
+    /// batch will most likely add (see the module documentation).
     pub(crate) fn prefetch(
-        tables: &Tables<'_>,
+        tables: &mut Tables<'_>,
         events: &[&'a AdEvent],
     ) -> Result<Self, StoreError> {
-        let mut ids: Vec<&'a str> = events.iter().map(|e| e.event_id.as_str()).collect();
+        let mut guessing = Guessing::default();
+
+        // Each id with its first event (the one whose time the pipeline records).
+        let mut ids: Vec<(&'a str, usize)> = events
+            .iter()
+            .enumerate()
+            .map(|(i, e)| (e.event_id.as_str(), i))
+            .collect();
         ids.sort_unstable();
-        ids.dedup();
+        ids.dedup_by_key(|(id, _)| *id);
         let mut id_map = HashMap::with_capacity(ids.len());
         let mut id_slots = Vec::with_capacity(ids.len());
-        for id in ids {
-            let stored = !id.is_empty() && tables.event_ids.get(id)?.is_some();
+        let mut id_keys = Vec::with_capacity(ids.len());
+        for (id, i) in ids {
+            let slot = if id.is_empty() {
+                IdSlot::default()
+            } else if guessing.on() && id.len() <= MAX_RECORDED_ID {
+                let guess = events[i].occurred_at.timestamp();
+                let stored = tables
+                    .event_ids
+                    .insert(id.as_bytes(), guess)?
+                    .map(|v| v.value());
+                guessing.note(stored.is_some());
+                IdSlot {
+                    stored,
+                    new: None,
+                    guess: Some(guess),
+                }
+            } else {
+                let stored = tables.event_ids.get(id.as_bytes())?.map(|v| v.value());
+                guessing.note(stored.is_some());
+                IdSlot {
+                    stored,
+                    ..IdSlot::default()
+                }
+            };
             id_map.insert(id, id_slots.len());
-            id_slots.push(IdSlot { stored, new: None });
+            id_slots.push(slot);
+            id_keys.push(id);
         }
 
-        let mut keys: Vec<(&'a str, EventType)> = events
+        // Each billing key with the first event whose own key it is (`usize::MAX`: only read, as the start
+        // of a progress event).
+        let mut keys: Vec<(&'a str, EventType, usize)> = events
             .iter()
-            .flat_map(|e| counted_keys(e).map(move |t| (e.ad_instance_id.as_str(), t)))
+            .enumerate()
+            .flat_map(|(i, e)| {
+                counted_keys(e).map(move |t| {
+                    let own = if t == e.event_type { i } else { usize::MAX };
+                    (e.ad_instance_id.as_str(), t, own)
+                })
+            })
             .collect();
-        keys.sort_unstable_by(|a, b| (a.0, a.1.as_str()).cmp(&(b.0, b.1.as_str())));
-        keys.dedup();
+        keys.sort_unstable_by(|a, b| (a.0, a.1.as_str(), a.2).cmp(&(b.0, b.1.as_str(), b.2)));
+        keys.dedup_by(|later, first| later.0 == first.0 && later.1 == first.1);
         let mut counted = HashMap::with_capacity(keys.len());
         let mut counted_slots = Vec::with_capacity(keys.len());
+        let mut counted_keys_sorted = Vec::with_capacity(keys.len());
         let mut key = String::new();
-        for (instance, t) in keys {
+        for (instance, t, own) in keys {
             key.clear();
             key.push_str(instance);
             key.push('\u{1f}');
             key.push_str(t.as_str());
-            let stored = tables.counted.get(key.as_str())?.map(|v| v.value());
+            let slot = match events.get(own) {
+                Some(e) if guessing.on() => {
+                    let guess = e.occurred_at.timestamp();
+                    let stored = tables
+                        .counted
+                        .insert(key.as_bytes(), guess)?
+                        .map(|v| v.value());
+                    guessing.note(stored.is_some());
+                    CountedSlot {
+                        stored,
+                        new: None,
+                        guess: Some(guess),
+                    }
+                }
+                _ => {
+                    let stored = tables.counted.get(key.as_bytes())?.map(|v| v.value());
+                    guessing.note(stored.is_some());
+                    CountedSlot {
+                        stored,
+                        ..CountedSlot::default()
+                    }
+                }
+            };
             counted.insert((instance, t), counted_slots.len());
-            counted_slots.push(CountedSlot { stored, new: None });
+            counted_slots.push(slot);
+            counted_keys_sorted.push((instance, t));
         }
 
+        // Each session minute with the impressions the batch has in it.
         let mut minutes: Vec<(&'a str, i64)> = events
             .iter()
             .filter(|e| e.event_type == EventType::Impression)
             .map(|e| (e.session_id.as_str(), floor(e.occurred_at, 60)))
             .collect();
         minutes.sort_unstable();
-        minutes.dedup();
         let mut sessions = HashMap::with_capacity(minutes.len());
-        let mut session_slots = Vec::with_capacity(minutes.len());
-        for (session, minute) in minutes {
-            key.clear();
-            key.push_str(session);
-            key.push('\u{1f}');
-            key.push_str(itoa(minute, &mut [0u8; 24]));
-            let stored = tables
-                .session_rate
-                .get(key.as_str())?
-                .map_or(0, |v| v.value());
+        let mut session_slots: Vec<SessionSlot> = Vec::with_capacity(minutes.len());
+        let mut session_keys = Vec::with_capacity(minutes.len());
+        for group in minutes.chunk_by(|a, b| a == b) {
+            let (session, minute) = group[0];
+            session_key(session, minute, &mut key);
+            let slot = if guessing.on() {
+                let guess = group.len() as u64;
+                let stored = tables
+                    .session_rate
+                    .insert(key.as_bytes(), guess)?
+                    .map(|v| v.value());
+                guessing.note(stored.is_some());
+                SessionSlot {
+                    stored,
+                    added: 0,
+                    guess: Some(guess),
+                }
+            } else {
+                let stored = tables.session_rate.get(key.as_bytes())?.map(|v| v.value());
+                guessing.note(stored.is_some());
+                SessionSlot {
+                    stored,
+                    ..SessionSlot::default()
+                }
+            };
             sessions.insert((session, minute), session_slots.len());
-            session_slots.push(SessionSlot { stored, added: 0 });
+            session_slots.push(slot);
+            session_keys.push((session, minute));
         }
 
         Ok(Batch {
             ids: id_map,
             id_slots,
+            id_keys,
             counted,
             counted_slots,
+            counted_keys: counted_keys_sorted,
             sessions,
             session_slots,
+            session_keys,
             windows: HashMap::new(),
             ledger: HashMap::new(),
             delivery: HashMap::new(),
@@ -258,49 +437,52 @@ impl<'a> Batch<'a> {
             state::push_expiry_entry(blob, tag, key);
         };
 
-        let mut new_ids: Vec<(&str, i64)> = self
-            .ids
-            .iter()
-            .filter_map(|(id, i)| self.id_slots[*i].new.map(|at| (*id, at)))
-            .collect();
-        new_ids.sort_unstable();
-        for (id, at) in &new_ids {
-            t.event_ids.insert(*id, *at)?;
-            entry(*at, TAG_EVENT_ID, id.as_bytes());
+        // The dedup keys in the order they were read: each as the pipeline left it, correcting the guesses.
+        for (id, slot) in self.id_keys.iter().zip(&self.id_slots) {
+            if id.is_empty() {
+                continue;
+            }
+            settle(
+                &mut t.event_ids,
+                id.as_bytes(),
+                slot.guess.or(slot.stored),
+                slot.stored.or(slot.new),
+            )?;
+            if let (None, Some(at)) = (slot.stored, slot.new) {
+                entry(at, TAG_EVENT_ID, id.as_bytes());
+            }
         }
 
-        let mut new_counted: Vec<(String, i64)> = self
-            .counted
-            .iter()
-            .filter_map(|((instance, ty), i)| {
-                self.counted_slots[*i]
-                    .new
-                    .map(|at| (state::counted_key(instance, *ty), at))
-            })
-            .collect();
-        new_counted.sort_unstable();
-        for (key, at) in &new_counted {
-            t.counted.insert(key.as_str(), *at)?;
-            entry(*at, TAG_COUNTED, key.as_bytes());
+        let mut key = String::new();
+        for ((instance, ty), slot) in self.counted_keys.iter().zip(&self.counted_slots) {
+            key.clear();
+            key.push_str(instance);
+            key.push('\u{1f}');
+            key.push_str(ty.as_str());
+            settle(
+                &mut t.counted,
+                key.as_bytes(),
+                slot.guess.or(slot.stored),
+                slot.stored.or(slot.new),
+            )?;
+            if let (None, Some(at)) = (slot.stored, slot.new) {
+                entry(at, TAG_COUNTED, key.as_bytes());
+            }
         }
 
-        let mut rates: Vec<(String, i64, SessionSlot)> = self
-            .sessions
-            .iter()
-            .filter(|(_, i)| self.session_slots[**i].added > 0)
-            .map(|((session, minute), i)| {
-                (
-                    format!("{session}\u{1f}{minute}"),
-                    *minute,
-                    self.session_slots[*i],
-                )
-            })
-            .collect();
-        rates.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        for (key, minute, slot) in &rates {
-            t.session_rate
-                .insert(key.as_str(), slot.stored + slot.added)?;
-            if slot.stored == 0 {
+        for ((session, minute), slot) in self.session_keys.iter().zip(&self.session_slots) {
+            session_key(session, *minute, &mut key);
+            let want = match slot.added {
+                0 => slot.stored,
+                added => Some(slot.stored.unwrap_or(0) + added),
+            };
+            settle(
+                &mut t.session_rate,
+                key.as_bytes(),
+                slot.guess.or(slot.stored),
+                want,
+            )?;
+            if slot.stored.is_none() && slot.added > 0 {
                 entry(*minute, TAG_SESSION_RATE, key.as_bytes());
             }
         }
@@ -372,6 +554,7 @@ impl<'a> Batch<'a> {
             t.corrections.insert(seq, record.as_slice())?;
         }
 
+        t.write_log()?;
         t.index_log()?;
         let seq = i64::try_from(t.next_seq).unwrap_or(i64::MAX);
         t.meta.insert("next_seq", seq)?;
@@ -399,7 +582,7 @@ impl PipelineState for Batch<'_> {
             return false;
         };
         let slot = &mut self.id_slots[i];
-        if slot.stored || slot.new.is_some() {
+        if slot.stored.is_some() || slot.new.is_some() {
             return false;
         }
         slot.new = Some(kept_from.timestamp());
@@ -412,7 +595,7 @@ impl PipelineState for Batch<'_> {
             Some(i) => {
                 let slot = &mut self.session_slots[i];
                 slot.added += 1;
-                slot.stored + slot.added
+                slot.stored.unwrap_or(0) + slot.added
             }
             None => u64::MAX,
         }

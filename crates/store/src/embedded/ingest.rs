@@ -186,7 +186,7 @@ impl EventStore {
         let mut retries = 0u64;
         let outcomes = {
             let mut tables = Tables::open(&txn)?;
-            let mut batch = Batch::prefetch(&tables, events)?;
+            let mut batch = Batch::prefetch(&mut tables, events)?;
             let mut outcomes = Vec::with_capacity(events.len());
             let mut bytes = Vec::with_capacity(1024);
             for (i, event) in events.iter().enumerate() {

@@ -3,16 +3,19 @@
 //!
 //! Both must keep up with ingestion, whatever the backlog: a sweep works in chunks (one short write transaction
 //! each, so group commits interleave), and the chunk doubles while a full chunk was found, up to
-//! [`MAX_CHUNK`]. Log retention does not read records: [`super::state::LOG_MINUTES`] says where each receipt
-//! minute starts, so removing a day of log is deleting a range of sequence numbers.
+//! [`MAX_CHUNK`]. Log retention does not decode records: [`super::state::LOG_MINUTES`] says where each receipt
+//! minute starts, so removing a day of log is deleting a range of sequence numbers — whole log chunks (one
+//! per group commit), once every record of a chunk is past the horizon (a chunk's records share its commit's
+//! index entry, so a chunk is never split).
 
 use chrono::{DateTime, Utc};
 use redb::{ReadableTable, ReadableTableMetadata};
 use serde::Serialize;
 
 use super::state::{
-    self, COUNTED, EVENT_IDS, EXPIRY, EXPIRY_BATCHES, FREQUENCY, LOG, LOG_MINUTES, QUARANTINE,
-    SESSION_RATE, TAG_COUNTED, TAG_EVENT_ID, TAG_SESSION_RATE,
+    self, COUNTED, EVENT_IDS, EXPIRY, EXPIRY_BATCHES, FREQUENCY, LOG, LOG_CHUNKS, LOG_MINUTES,
+    META, META_CHUNK_RECORDS, QUARANTINE, SESSION_RATE, TAG_COUNTED, TAG_EVENT_ID,
+    TAG_SESSION_RATE,
 };
 use super::{EventStore, StoreError};
 use crate::metrics as m;
@@ -76,7 +79,8 @@ fn sweep_by_content(
 
 impl EventStore {
     /// Retention, one chunk: removes raw events received before `log_before` from the log and quarantined
-    /// events received before `quarantine_before`, at most `limit` of each, in one transaction.
+    /// events received before `quarantine_before`, in one transaction: at most `limit` quarantined events,
+    /// and log records until `limit` are gone in whole log chunks (the last chunk may take it past `limit`).
     pub fn compact(
         &self,
         log_before: DateTime<Utc>,
@@ -88,6 +92,8 @@ impl EventStore {
         let txn = db.begin_write()?;
         {
             let mut log = txn.open_table(LOG)?;
+            let mut chunks = txn.open_table(LOG_CHUNKS)?;
+            let mut meta = txn.open_table(META)?;
             let mut index = txn.open_table(LOG_MINUTES)?;
             let cutoff = log_before.timestamp().div_euclid(60) * 60;
             // Records logged before the index existed are judged by their content.
@@ -106,7 +112,8 @@ impl EventStore {
                     .next()
                     .transpose()?
                     .map_or(u64::MAX, |(_, s)| s.value());
-                let left = (limit as u64).saturating_sub(legacy);
+                let mut left = (limit as u64).saturating_sub(legacy);
+                // Per-event entries first (stores written before chunks; their sequence numbers are lower).
                 let first = log.first()?.map(|(k, _)| k.value());
                 if let (Some(first), true) = (first, left > 0) {
                     // Sequence numbers are shared with other tables: the key `left` entries on.
@@ -118,12 +125,47 @@ impl EventStore {
                     if hi > first {
                         let before = log.len()?;
                         log.retain_in(first..hi, |_, _| false)?;
-                        out.log_events += before - log.len()?;
+                        let removed = before - log.len()?;
+                        out.log_events += removed;
+                        left = left.saturating_sub(removed);
                     }
                 }
+                // Then whole chunks: a chunk starts where a commit's index entry does, so one that starts
+                // below `end` holds only records received before the cutoff. Whole chunks go until `limit`
+                // records are gone (the last may take the sweep past it).
+                let mut gone = Vec::new();
+                let mut records = 0u64;
+                for entry in chunks.range(..end)? {
+                    if left == 0 {
+                        break;
+                    }
+                    let (k, v) = entry?;
+                    let n = u64::from(state::log_chunk_len(v.value()).ok_or_else(|| {
+                        StoreError::Corrupt {
+                            table: "log_chunks",
+                            reason: format!("chunk {}: unknown layout", k.value()),
+                        }
+                    })?);
+                    gone.push(k.value());
+                    records += n;
+                    left = left.saturating_sub(n);
+                }
+                if let (Some(lo), Some(hi)) = (gone.first(), gone.last()) {
+                    chunks.retain_in(*lo..=*hi, |_, _| false)?;
+                    let before = meta.get(META_CHUNK_RECORDS)?.map_or(0, |v| v.value());
+                    let records_i = i64::try_from(records).unwrap_or(i64::MAX);
+                    meta.insert(META_CHUNK_RECORDS, before.saturating_sub(records_i).max(0))?;
+                    out.log_events += records;
+                }
                 // Index entries whose whole range is gone.
-                let first_left = log.first()?.map(|(k, _)| k.value());
-                let first_left = first_left.unwrap_or(u64::MAX);
+                let first_left = [
+                    log.first()?.map(|(k, _)| k.value()),
+                    chunks.first()?.map(|(k, _)| k.value()),
+                ]
+                .into_iter()
+                .flatten()
+                .min()
+                .unwrap_or(u64::MAX);
                 let entries: Vec<(i64, u64)> = index
                     .range(..cutoff)?
                     .map(|e| e.map(|(k, v)| (k.value(), v.value())))
@@ -194,13 +236,13 @@ impl EventStore {
                 let (key, _) = entry?;
                 match state::split_expiry_key(key.value()) {
                     Some((TAG_EVENT_ID, id)) => {
-                        ids.remove(id)?;
+                        ids.remove(id.as_bytes())?;
                     }
                     Some((TAG_COUNTED, k)) => {
-                        counted.remove(k)?;
+                        counted.remove(k.as_bytes())?;
                     }
                     Some((TAG_SESSION_RATE, k)) => {
-                        rates.remove(k)?;
+                        rates.remove(k.as_bytes())?;
                     }
                     _ => {}
                 }
@@ -213,9 +255,9 @@ impl EventStore {
                 let (_, value) = entry?;
                 for (tag, key) in state::expiry_entries(value.value()).unwrap_or_default() {
                     match tag {
-                        TAG_EVENT_ID => drop(ids.remove(key)?),
-                        TAG_COUNTED => drop(counted.remove(key)?),
-                        TAG_SESSION_RATE => drop(rates.remove(key)?),
+                        TAG_EVENT_ID => drop(ids.remove(key.as_bytes())?),
+                        TAG_COUNTED => drop(counted.remove(key.as_bytes())?),
+                        TAG_SESSION_RATE => drop(rates.remove(key.as_bytes())?),
                         _ => {}
                     }
                     swept += 1;

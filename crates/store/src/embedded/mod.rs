@@ -163,7 +163,16 @@ fn open_database(path: &Path, config: &EmbeddedConfig) -> Result<(Database, Open
     );
     let txn = db.begin_write()?;
     state::create_tables(&txn)?;
+    let started = Instant::now();
+    let moved = state::migrate_str_keys(&txn)?;
     txn.commit()?;
+    if moved > 0 {
+        tracing::info!(
+            keys = moved,
+            seconds = started.elapsed().as_secs_f64(),
+            "Moved the dedup keys to byte-string tables (once, for a store written by an older version)."
+        );
+    }
     Ok((db, opened))
 }
 

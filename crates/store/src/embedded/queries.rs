@@ -7,7 +7,7 @@ use redb::{ReadableTable, ReadableTableMetadata};
 
 use super::state::{
     self, AUCTIONS, COUNTED, DELIVERY, DEMAND, EVENT_IDS, FREQUENCY, LEDGER, LEDGER_CORRECTIONS,
-    LOG, QUARANTINE, SESSION_RATE, WINDOWS,
+    LOG, LOG_CHUNKS, META, META_CHUNK_RECORDS, QUARANTINE, SESSION_RATE, WINDOWS,
 };
 use super::{EventStore, StoreError, StoreStats};
 use crate::reports::{
@@ -31,6 +31,15 @@ fn without_viewer(bytes: &[u8], ids: &std::collections::HashSet<&str>) -> Option
     }
     event.as_object_mut()?.remove("viewer_id");
     serde_json::to_vec(&value).ok()
+}
+
+/// Records in [`LOG_CHUNKS`], as counted in [`META`] when chunks are written and retained.
+fn chunk_records(txn: &redb::ReadTransaction) -> Result<u64, StoreError> {
+    let n = txn
+        .open_table(META)?
+        .get(META_CHUNK_RECORDS)?
+        .map_or(0, |v| v.value());
+    Ok(u64::try_from(n).unwrap_or(0))
 }
 
 impl EventStore {
@@ -175,7 +184,7 @@ impl EventStore {
         let db = self.db()?;
         let txn = db.begin_read()?;
         Ok(StoreStats {
-            logged: txn.open_table(LOG)?.len()?,
+            logged: txn.open_table(LOG)?.len()? + chunk_records(&txn)?,
             quarantined: txn.open_table(QUARANTINE)?.len()?,
             corrections: txn.open_table(LEDGER_CORRECTIONS)?.len()?,
         })
@@ -204,6 +213,39 @@ impl EventStore {
             *count = changed.len() as u64;
             for (k, bytes) in changed {
                 t.insert(k, bytes.as_slice())?;
+            }
+        }
+        {
+            let mut chunks = txn.open_table(LOG_CHUNKS)?;
+            let mut changed = Vec::new();
+            for entry in chunks.iter()? {
+                let (k, v) = entry?;
+                let records =
+                    state::log_chunk_records(v.value()).map_err(|reason| StoreError::Corrupt {
+                        table: "log_chunks",
+                        reason: format!("chunk {}: {reason}", k.value()),
+                    })?;
+                let mut anonymised = 0u64;
+                let rewritten: Vec<std::borrow::Cow<'_, [u8]>> = records
+                    .into_iter()
+                    .map(|r| match without_viewer(r, &set) {
+                        Some(bytes) => {
+                            anonymised += 1;
+                            bytes.into()
+                        }
+                        None => r.into(),
+                    })
+                    .collect();
+                if anonymised > 0 {
+                    out.log_events_anonymised += anonymised;
+                    changed.push((
+                        k.value(),
+                        state::encode_log_chunk(rewritten.iter().map(|r| r.as_ref())),
+                    ));
+                }
+            }
+            for (k, bytes) in changed {
+                chunks.insert(k, bytes.as_slice())?;
             }
         }
         {
@@ -250,13 +292,15 @@ impl EventStore {
         let mut out = Vec::new();
         for (name, table) in [
             ("log", LOG),
+            ("log", LOG_CHUNKS),
             ("quarantine", QUARANTINE),
             ("ledger_corrections", LEDGER_CORRECTIONS),
         ] {
-            if txn
-                .open_table(table)?
-                .iter()?
-                .any(|e| e.is_ok_and(|(_, v)| found(v.value())))
+            if !out.contains(&name)
+                && txn
+                    .open_table(table)?
+                    .iter()?
+                    .any(|e| e.is_ok_and(|(_, v)| found(v.value())))
             {
                 out.push(name);
             }
@@ -285,7 +329,7 @@ impl EventStore {
             if txn
                 .open_table(table)?
                 .iter()?
-                .any(|e| e.is_ok_and(|(k, _)| found(k.value().as_bytes())))
+                .any(|e| e.is_ok_and(|(k, _)| found(k.value())))
             {
                 out.push(name);
             }
@@ -293,7 +337,7 @@ impl EventStore {
         if txn
             .open_table(SESSION_RATE)?
             .iter()?
-            .any(|e| e.is_ok_and(|(k, _)| found(k.value().as_bytes())))
+            .any(|e| e.is_ok_and(|(k, _)| found(k.value())))
         {
             out.push("session_rate");
         }
@@ -311,7 +355,10 @@ impl EventStore {
     pub fn has_event_id(&self, event_id: &str) -> Result<bool, StoreError> {
         let db = self.db()?;
         let txn = db.begin_read()?;
-        Ok(txn.open_table(EVENT_IDS)?.get(event_id)?.is_some())
+        Ok(txn
+            .open_table(EVENT_IDS)?
+            .get(event_id.as_bytes())?
+            .is_some())
     }
 
     /// The event types counted for one ad instance (support: "was this ad billed?").
@@ -325,7 +372,7 @@ impl EventStore {
         let mut out = Vec::new();
         for t in interlude_events::contract::EventType::ALL {
             if counted
-                .get(state::counted_key(ad_instance_id, t).as_str())?
+                .get(state::counted_key(ad_instance_id, t).as_bytes())?
                 .is_some()
             {
                 out.push(t);
@@ -425,8 +472,10 @@ impl EventStore {
         let db = self.db()?;
         let txn = db.begin_read()?;
         let mut out = Vec::new();
+        // The log's records, whether per-event entries or in chunks.
+        out.push(("log", txn.open_table(LOG)?.len()? + chunk_records(&txn)?));
+        out.push(("log_chunks", txn.open_table(LOG_CHUNKS)?.len()?));
         for (name, table) in [
-            ("log", LOG),
             ("quarantine", QUARANTINE),
             ("ledger_corrections", LEDGER_CORRECTIONS),
         ] {

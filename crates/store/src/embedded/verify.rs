@@ -18,8 +18,8 @@ use serde::Serialize;
 use super::FILE_NAME;
 use super::state::{
     self, AUCTIONS, COUNTED, DELIVERY, DEMAND, EVENT_IDS, EXPIRY, EXPIRY_BATCHES, FREQUENCY,
-    FREQUENCY_EXPIRY, LEDGER, LEDGER_CORRECTIONS, LOG, LOG_MINUTES, META, QUARANTINE, SESSION_RATE,
-    WINDOWS,
+    FREQUENCY_EXPIRY, LEDGER, LEDGER_CORRECTIONS, LOG, LOG_CHUNKS, LOG_MINUTES, META, OLD_COUNTED,
+    OLD_EVENT_IDS, OLD_SESSION_RATE, QUARANTINE, SESSION_RATE, WINDOWS,
 };
 use crate::log::decode_record;
 use crate::reports::build_ledger;
@@ -165,6 +165,27 @@ pub fn verify(store_dir: &Path) -> Result<Report> {
     scan.table(LOG, "log", |k, v| {
         decode_record(v).map(|_| ()).map_err(|e| (k.to_string(), e))
     });
+    // The chunks' records count as the log's, and a damaged record is named in the log by its sequence number,
+    // as above (a chunk whose layout is damaged is named by its key).
+    let (mut chunk_records, mut bad) = (0u64, Vec::new());
+    scan.table(LOG_CHUNKS, "log_chunks", |k, v| {
+        let records = state::log_chunk_records(v).map_err(|e| (format!("chunk {k}"), e))?;
+        chunk_records += records.len() as u64;
+        for (seq, record) in (k..).zip(records) {
+            if let Err(e) = decode_record(record) {
+                bad.push(Damage {
+                    table: "log".into(),
+                    key: Some(seq.to_string()),
+                    reason: e,
+                });
+            }
+        }
+        Ok(())
+    });
+    scan.report.damage.append(&mut bad);
+    if let Some((_, n)) = scan.report.tables.iter_mut().find(|(t, _)| t == "log") {
+        *n += chunk_records;
+    }
     for (table, name) in [
         (QUARANTINE, "quarantine"),
         (LEDGER_CORRECTIONS, "ledger_corrections"),
@@ -185,14 +206,22 @@ pub fn verify(store_dir: &Path) -> Result<Report> {
             parsed.map_err(|e| (k.to_string(), e))
         });
     }
+    let check_key = |name: &str, k: &str| {
+        if k.is_empty() || k.contains(char::is_control) && name == "event_ids" {
+            Err((format!("{k:?}"), "not a valid id".into()))
+        } else {
+            Ok(())
+        }
+    };
     for (table, name) in [(EVENT_IDS, "event_ids"), (COUNTED, "counted")] {
-        scan.table(table, name, |k, _| {
-            if k.is_empty() || k.contains(char::is_control) && name == "event_ids" {
-                Err((format!("{k:?}"), "not a valid id".into()))
-            } else {
-                Ok(())
-            }
+        scan.table(table, name, |k, _| match std::str::from_utf8(k) {
+            Ok(k) => check_key(name, k),
+            Err(_) => Err((hex(k), "key not UTF-8".into())),
         });
+    }
+    // A file no version with byte-string keys has opened yet (a backup, a stopped old store).
+    for (table, name) in [(OLD_EVENT_IDS, "event_ids"), (OLD_COUNTED, "counted")] {
+        scan.table(table, name, |k, _| check_key(name, k));
     }
     scan.table(WINDOWS, "windows", |k, v| {
         state::decode_window_key(k)
@@ -212,7 +241,15 @@ pub fn verify(store_dir: &Path) -> Result<Report> {
         0..9 => Err((hex(k), "short key".into())),
         _ => Ok(()),
     });
-    scan.table(SESSION_RATE, "session_rate", |_, _| Ok(()));
+    scan.table(
+        SESSION_RATE,
+        "session_rate",
+        |k, _| match std::str::from_utf8(k) {
+            Ok(_) => Ok(()),
+            Err(_) => Err((hex(k), "key not UTF-8".into())),
+        },
+    );
+    scan.table(OLD_SESSION_RATE, "session_rate", |_, _| Ok(()));
     scan.table(META, "meta", |_, _| Ok(()));
     for (table, name) in [(EXPIRY, "expiry"), (FREQUENCY_EXPIRY, "frequency_expiry")] {
         scan.table(table, name, |k, ()| match k.len() {
@@ -240,6 +277,15 @@ pub fn verify(store_dir: &Path) -> Result<Report> {
             _ => Err((hex(k), "key is not hour and sequence".into())),
         }
     });
+    // One line per table name: a table read in two formats (an older file's and its successor) is one table.
+    let mut merged: Vec<(String, u64)> = Vec::new();
+    for (name, n) in report.tables.drain(..) {
+        match merged.iter_mut().find(|(m, _)| *m == name) {
+            Some((_, total)) => *total += n,
+            None => merged.push((name, n)),
+        }
+    }
+    report.tables = merged;
     Ok(report)
 }
 
@@ -329,23 +375,36 @@ pub fn export(store_dir: &Path, out: &mut dyn Write) -> Result<Exported> {
         serde_json::to_writer(&mut *out, &value).map_err(|e| io(e.into()))?;
         out.write_all(b"\n").map_err(io)
     };
-    for entry in txn.open_table(COUNTED)?.iter()? {
-        let Ok((k, v)) = entry else {
+    let mut counted = |key: Option<&str>, at: i64| -> Result<()> {
+        let Some((instance, kind)) = key.and_then(|k| k.rsplit_once('\u{1f}')) else {
             done.skipped += 1;
-            continue;
-        };
-        let key = k.value();
-        let Some((instance, kind)) = key.rsplit_once('\u{1f}') else {
-            done.skipped += 1;
-            continue;
+            return Ok(());
         };
         line(serde_json::json!({
             "kind": "counted",
             "ad_instance_id": instance,
             "event_type": kind,
-            "occurred_at": chrono::DateTime::from_timestamp(v.value(), 0),
+            "occurred_at": chrono::DateTime::from_timestamp(at, 0),
         }))?;
         done.counted += 1;
+        Ok(())
+    };
+    // A file written before byte-string keys and not opened since holds the old table instead.
+    if let Some(table) = optional(txn.open_table(COUNTED))? {
+        for entry in table.iter()? {
+            match entry {
+                Ok((k, v)) => counted(std::str::from_utf8(k.value()).ok(), v.value())?,
+                Err(_) => counted(None, 0)?,
+            }
+        }
+    }
+    if let Some(table) = optional(txn.open_table(OLD_COUNTED))? {
+        for entry in table.iter()? {
+            match entry {
+                Ok((k, v)) => counted(Some(k.value()), v.value())?,
+                Err(_) => counted(None, 0)?,
+            }
+        }
     }
     let mut originals = Vec::new();
     for entry in txn.open_table(LEDGER)?.iter()? {
@@ -382,4 +441,13 @@ pub fn export(store_dir: &Path, out: &mut dyn Write) -> Result<Exported> {
         done.ledger_rows += 1;
     }
     Ok(done)
+}
+
+/// A table of a read transaction, or `None` if the file has none.
+fn optional<T>(opened: std::result::Result<T, redb::TableError>) -> Result<Option<T>> {
+    match opened {
+        Ok(t) => Ok(Some(t)),
+        Err(redb::TableError::TableDoesNotExist(_)) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
 }
