@@ -3,20 +3,20 @@
 //! Starts the simulated origin and the server in this process (as `bench stitcher` does), with a short session
 //! lifetime (`--session-ttl-secs`, 10 s), and measures the resident set size (RSS):
 //! 1. the baseline, once the server serves its first playlist;
-//! 1b. the warm baseline: after a warm-up through the same routes (`--warmup-sessions`, `--warmup-beacons`: a
+//! 2. the warm baseline: after a warm-up through the same routes (`--warmup-sessions`, `--warmup-beacons`: a
 //!    tenth and a fifth of the burst by default) and once its sessions have expired. A serving node's page
 //!    caches are full (bounded by configuration: the event store's `cache_mb`, 16 MiB each for the session
 //!    and outbox files) and its allocator has its working set; a process that has served nothing has
 //!    neither, so the cold baseline charges the burst for the caches a minute of normal traffic fills too.
 //!    Both ratios are reported;
-//! 2. a burst through the real HTTP routes, two floods at once: `--sessions` viewers (100,000) each starting a
+//! 3. a burst through the real HTTP routes, two floods at once: `--sessions` viewers (100,000) each starting a
 //!    session (`POST /v1/sessions`), fetching their stitched media playlist and the first ad segment in it
 //!    (a server-side beacon), and `--beacons` client-side beacons (`POST /v1/events`, 100 a request, every
 //!    request sent twice as a player's retry would);
-//! 3. then nothing: the sessions expire, and RSS is sampled once a second for `--observe-secs` (60).
+//! 4. then nothing: the sessions expire, and RSS is sampled once a second for `--observe-secs` (60).
 //!
-//! It reports the baseline, the peak (the kernel's high-water mark), RSS at the end of the observation and its
-//! ratio to the baseline (issue 20: within 1.2× after 60 s), and, with jemalloc, the allocator's own account
+//! It reports both baselines, the peak (the kernel's high-water mark), RSS at the end of the observation and its
+//! ratio to each baseline (issue 20: within 1.2× after 60 s), and, with jemalloc, the allocator's own account
 //! (live bytes against resident pages) to tell memory the program still holds from memory the allocator kept.
 //!
 //! The allocator is fixed when the binary is built, so one process measures one allocator. `--vs BINARY`
