@@ -258,8 +258,8 @@ impl Creative {
             return None;
         }
         let file = |f: &MediaFile| crate::SourceFile {
-            uri: f.url.clone(),
-            mime_type: f.mime_type.to_ascii_lowercase(),
+            uri: f.url.trim().to_owned(),
+            mime_type: f.mime_type.trim().to_ascii_lowercase(),
             progressive: true,
             width: f.width,
             height: f.height,

@@ -38,6 +38,25 @@ fn vast(base: &str) -> String {
     )
 }
 
+/// Conditioning over a redb queue in `dir` with no worker (a node that only queues), and the queue.
+fn queueing_only(dir: &std::path::Path) -> (Arc<RedbQueue>, Conditioning) {
+    let queue = Arc::new(RedbQueue::open(&dir.join("condition.redb")).unwrap());
+    let conditioning = Conditioning::start(
+        &ConditionConfig {
+            enabled: true,
+            workers: 0,
+            ..ConditionConfig::default()
+        },
+        queue.clone(),
+        Arc::new(LocalFetcher::new(dir)),
+        dir.join("conditioned"),
+        "http://127.0.0.1:9/v1/conditioned".to_owned(),
+        Arc::new(chrono::Utc::now),
+    )
+    .unwrap();
+    (queue, conditioning)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn media_urls_and_a_vast_tag_are_queued_per_channel_and_listed() {
     let run = common::start(AdDelivery::Redirect, 30).await;
@@ -54,22 +73,8 @@ async fn media_urls_and_a_vast_tag_are_queued_per_channel_and_listed() {
     tokio::spawn(async move { axum::serve(tags, ad_server).await });
 
     let tmp = tempfile::tempdir().unwrap();
-    let queue = Arc::new(RedbQueue::open(&tmp.path().join("condition.redb")).unwrap());
-    let conditioning = Arc::new(
-        Conditioning::start(
-            &ConditionConfig {
-                enabled: true,
-                workers: 0,
-                ..ConditionConfig::default()
-            },
-            queue.clone(),
-            Arc::new(LocalFetcher::new(tmp.path())),
-            tmp.path().join("conditioned"),
-            "http://127.0.0.1:9/v1/conditioned".to_owned(),
-            Arc::new(chrono::Utc::now),
-        )
-        .unwrap(),
-    );
+    let (queue, conditioning) = queueing_only(tmp.path());
+    let conditioning = Arc::new(conditioning);
     let app = api_router(
         ConditionApi {
             conditioning: conditioning.clone(),
@@ -215,20 +220,7 @@ async fn catalog_creatives_delivered_as_files_are_queued_ahead_once() {
     let run = common::start(AdDelivery::Redirect, 30).await;
     common::new_session(&run.base).await;
     let tmp = tempfile::tempdir().unwrap();
-    let queue = Arc::new(RedbQueue::open(&tmp.path().join("condition.redb")).unwrap());
-    let conditioning = Conditioning::start(
-        &ConditionConfig {
-            enabled: true,
-            workers: 0,
-            ..ConditionConfig::default()
-        },
-        queue.clone(),
-        Arc::new(LocalFetcher::new(tmp.path())),
-        tmp.path().join("conditioned"),
-        "http://127.0.0.1:9/v1/conditioned".to_owned(),
-        Arc::new(chrono::Utc::now),
-    )
-    .unwrap();
+    let (queue, conditioning) = queueing_only(tmp.path());
 
     let mut catalog = interlude_decision::catalog::Catalog::from_toml(include_str!(
         "../../decision/tests/data/catalog.toml"

@@ -9,23 +9,13 @@ mod common;
 
 use std::time::Duration;
 
+use common::dash::manifest;
 use common::{new_session, start, until_channel_time};
+use interlude_dash::Mpd;
 use interlude_dash::segment::period_segments;
-use interlude_dash::{Mpd, parse_mpd};
 use interlude_server::stitcher::config::AdDelivery;
 use interlude_sim::clock::Clock;
 use interlude_sim::tools;
-
-async fn manifest(base: &str, session: &str) -> (String, Mpd) {
-    let text = reqwest::get(format!("{base}/s/{session}/manifest.mpd"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let mpd = parse_mpd(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
-    (text, mpd)
-}
 
 /// (period id, start) of every Period.
 fn periods(mpd: &Mpd) -> Vec<(String, Duration)> {

@@ -65,6 +65,22 @@ async fn serve_catalog(
     (dir, collector, base, now)
 }
 
+/// `xml` validates against the IAB VAST 4.2 schema (xmllint), written to `dir` for it.
+fn validates_against_the_xsd(dir: &std::path::Path, xml: &str) {
+    let path = dir.join("pod.xml");
+    std::fs::write(&path, xml).unwrap();
+    let out = Command::new("xmllint")
+        .args(["--noout", "--schema", XSD])
+        .arg(&path)
+        .output()
+        .expect("xmllint is installed by scripts/test.sh (Debian libxml2-utils)");
+    assert!(
+        out.status.success(),
+        "{}\n{xml}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_csai_pod_validates_and_its_pixels_count() {
     let (dir, collector, base, now) = serve().await;
@@ -82,18 +98,7 @@ async fn a_csai_pod_validates_and_its_pixels_count() {
     let sequences: Vec<Option<u64>> = vast.ads.iter().map(|a| a.sequence).collect();
     assert_eq!(sequences, [Some(1), Some(2), Some(3)]);
 
-    let path = dir.path().join("pod.xml");
-    std::fs::write(&path, &xml).unwrap();
-    let out = Command::new("xmllint")
-        .args(["--noout", "--schema", XSD])
-        .arg(&path)
-        .output()
-        .expect("xmllint is installed by scripts/test.sh (Debian libxml2-utils)");
-    assert!(
-        out.status.success(),
-        "{}\n{xml}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    validates_against_the_xsd(dir.path(), &xml);
 
     // The player fires the first ad's impression pixel (twice: a retry).
     let interlude_vast::AdBody::InLine(first) = &vast.ads[0].body else {
@@ -182,18 +187,7 @@ async fn a_creative_delivered_as_files_is_offered_to_players_as_its_progressive_
         assert!(file.url.ends_with(".mp4"), "{xml}");
         assert!(files.mezzanines.is_empty(), "the master stays ours: {xml}");
     }
-    let path = dir.path().join("pod.xml");
-    std::fs::write(&path, &xml).unwrap();
-    let out = Command::new("xmllint")
-        .args(["--noout", "--schema", XSD])
-        .arg(&path)
-        .output()
-        .expect("xmllint is installed by scripts/test.sh (Debian libxml2-utils)");
-    assert!(
-        out.status.success(),
-        "{}\n{xml}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    validates_against_the_xsd(dir.path(), &xml);
 }
 
 /// Client-side ads carry instance ids issued for the player's session, as stitched ones do: a relay posting this
@@ -259,18 +253,7 @@ async fn a_vmap_schedules_one_decided_pod_per_break() {
         };
         assert_eq!(vast.ads.len(), 3, "{xml}");
         // Each break's pod, written on its own, is schema-valid VAST 4.2.
-        let path = dir.path().join("break.xml");
-        std::fs::write(&path, interlude_vast::write_vast(vast).unwrap()).unwrap();
-        let out = Command::new("xmllint")
-            .args(["--noout", "--schema", XSD])
-            .arg(&path)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        validates_against_the_xsd(dir.path(), &interlude_vast::write_vast(vast).unwrap());
     }
 
     let (status, xml) = get("breaks=start,end&source=tag").await;
