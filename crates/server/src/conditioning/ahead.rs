@@ -54,12 +54,12 @@ impl CatalogConditioning {
         if sources.is_empty() {
             return pass;
         }
-        for summary in stitcher.channel_summaries() {
-            let Ok(channel) = stitcher.channel(&summary.id) else {
+        for id in stitcher.channel_ids() {
+            let Ok(channel) = stitcher.channel(&id) else {
                 continue;
             };
             // Not read yet (or unreadable): the next pass tries again; the stitcher's own path reports why.
-            let Ok(set) = conditioning.variant_set(&summary.id, &channel.snapshot()) else {
+            let Ok(set) = conditioning.variant_set(&id, &channel.snapshot()) else {
                 continue;
             };
             let set_hash = set.hash();
@@ -75,11 +75,9 @@ impl CatalogConditioning {
                         self.queued.insert(key);
                         pass.queued += 1;
                     }
-                    Err(e) => pass.failed.push((
-                        (*creative).to_owned(),
-                        summary.id.clone(),
-                        e.to_string(),
-                    )),
+                    Err(e) => pass
+                        .failed
+                        .push(((*creative).to_owned(), id.clone(), e.to_string())),
                 }
             }
         }

@@ -270,11 +270,7 @@ async fn condition(
         }
     }
     let channels: Vec<String> = if request.channels.is_empty() {
-        api.stitcher
-            .channel_summaries()
-            .into_iter()
-            .map(|c| c.id)
-            .collect()
+        api.stitcher.channel_ids()
     } else {
         request.channels.clone()
     };

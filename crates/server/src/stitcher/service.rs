@@ -394,6 +394,12 @@ impl Stitcher {
         Ok(self.channels.entry(channel)?.channel.clone())
     }
 
+    /// The configured channels' ids (without the per-channel session counts [`Stitcher::channel_summaries`]
+    /// walks every session for).
+    pub fn channel_ids(&self) -> Vec<String> {
+        self.channels.ids().cloned().collect()
+    }
+
     /// Each channel at a glance: sessions, breaks, the open one, origin freshness (the dashboard).
     pub fn channel_summaries(&self) -> Vec<ChannelSummary> {
         self.channels
