@@ -146,6 +146,19 @@ async fn watch(
     }
 }
 
+/// A new session of `channel` watched through its next whole break, which must list the whole ad in 2 s
+/// segments: the session and its playlist.
+async fn watch_whole_ad(base: &str, channel: &str) -> (String, String) {
+    let session = new_session(base, channel).await;
+    let playlist = watch_for_whole_break(base, &session).await;
+    assert_eq!(
+        uris_with(&playlist, "/ads/").len(),
+        (AD_SECS / 2) as usize,
+        "the whole ad of {channel} in 2 s segments:\n{playlist}"
+    );
+    (session, playlist)
+}
+
 async fn new_session(base: &str, channel: &str) -> String {
     let http = reqwest::Client::new();
     for _ in 0..100 {
@@ -455,14 +468,8 @@ async fn an_mp4_creative_is_skipped_as_new_then_conditioned_and_stitched_at_the_
     );
 
     // The next break that starts after a new session joins stitches the conditioned ad.
-    let second = new_session(&base, "live1").await;
-    let playlist = watch_for_whole_break(&base, &second).await;
+    let (second, playlist) = watch_whole_ad(&base, "live1").await;
     let ad_segments = uris_with(&playlist, "/ads/");
-    assert_eq!(
-        ad_segments.len(),
-        (AD_SECS / 2) as usize,
-        "the whole ad in 2 s segments:\n{playlist}"
-    );
 
     // ffmpeg decodes the live playlist across the break without a decoding error.
     let path = tmp.path().join("stitched.m3u8");
@@ -547,14 +554,8 @@ async fn an_mp4_creative_is_skipped_as_new_then_conditioned_and_stitched_at_the_
         1,
         "one job for both channels"
     );
-    let cmaf = new_session(&base, "live1-cmaf").await;
-    let playlist = watch_for_whole_break(&base, &cmaf).await;
+    let (cmaf, playlist) = watch_whole_ad(&base, "live1-cmaf").await;
     let ad_segments = uris_with(&playlist, "/ads/");
-    assert_eq!(
-        ad_segments.len(),
-        (AD_SECS / 2) as usize,
-        "the whole fMP4 ad in 2 s segments:\n{playlist}"
-    );
     assert!(
         ad_segments.iter().all(|u| u.ends_with(".m4s")),
         "{playlist}"

@@ -65,6 +65,18 @@ async fn serve_catalog(
     (dir, collector, base, now)
 }
 
+/// `GET /v1/vast?{query}`: the document, as text and parsed.
+async fn get_vast(base: &str, query: &str) -> (String, interlude_vast::Vast) {
+    let xml = reqwest::get(format!("{base}/v1/vast?{query}"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let vast = interlude_vast::parse_vast(&xml).unwrap_or_else(|e| panic!("{e}\n{xml}"));
+    (xml, vast)
+}
+
 /// `xml` validates against the IAB VAST 4.2 schema (xmllint), written to `dir` for it.
 fn validates_against_the_xsd(dir: &std::path::Path, xml: &str) {
     let path = dir.join("pod.xml");
@@ -85,15 +97,11 @@ fn validates_against_the_xsd(dir: &std::path::Path, xml: &str) {
 async fn a_csai_pod_validates_and_its_pixels_count() {
     let (dir, collector, base, now) = serve().await;
 
-    let xml = reqwest::get(format!(
-        "{base}/v1/vast?channel=live1&duration=60&device=tv&country=FR&genre=football"
-    ))
-    .await
-    .unwrap()
-    .text()
-    .await
-    .unwrap();
-    let vast = interlude_vast::parse_vast(&xml).unwrap();
+    let (xml, vast) = get_vast(
+        &base,
+        "channel=live1&duration=60&device=tv&country=FR&genre=football",
+    )
+    .await;
     assert_eq!(vast.ads.len(), 3, "{xml}");
     let sequences: Vec<Option<u64>> = vast.ads.iter().map(|a| a.sequence).collect();
     assert_eq!(sequences, [Some(1), Some(2), Some(3)]);
@@ -164,15 +172,11 @@ async fn a_creative_delivered_as_files_is_offered_to_players_as_its_progressive_
         }
     })
     .await;
-    let xml = reqwest::get(format!(
-        "{base}/v1/vast?channel=live1&duration=60&device=tv&country=FR&genre=football"
-    ))
-    .await
-    .unwrap()
-    .text()
-    .await
-    .unwrap();
-    let vast = interlude_vast::parse_vast(&xml).unwrap();
+    let (xml, vast) = get_vast(
+        &base,
+        "channel=live1&duration=60&device=tv&country=FR&genre=football",
+    )
+    .await;
     assert!(!vast.ads.is_empty(), "{xml}");
     for ad in &vast.ads {
         let interlude_vast::AdBody::InLine(inline) = &ad.body else {
@@ -195,15 +199,11 @@ async fn a_creative_delivered_as_files_is_offered_to_players_as_its_progressive_
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn csai_ad_ids_are_issued_for_the_players_session() {
     let (_dir, _collector, base, _now) = serve().await;
-    let xml = reqwest::get(format!(
-        "{base}/v1/vast?channel=live1&duration=60&device=tv&country=FR&session=player-7"
-    ))
-    .await
-    .unwrap()
-    .text()
-    .await
-    .unwrap();
-    let vast = interlude_vast::parse_vast(&xml).unwrap();
+    let (xml, vast) = get_vast(
+        &base,
+        "channel=live1&duration=60&device=tv&country=FR&session=player-7",
+    )
+    .await;
     assert!(!vast.ads.is_empty(), "{xml}");
     let keys = EventsConfig::default().keyring();
     for ad in &vast.ads {
