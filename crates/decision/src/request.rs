@@ -242,4 +242,11 @@ pub trait PodSource: Send + Sync {
     fn dropped(&self, ad: &PodAd) {
         let _ = ad;
     }
+
+    /// Told that the viewer of `ad`, from a pod this source decided, left before it played (the session
+    /// expired): what it reserved goes back now instead of at its TTL, counted as undelivered. Told for every
+    /// ad of the session's pods; one already delivered keeps its count. Must not block.
+    fn abandoned(&self, ad: &PodAd) {
+        let _ = ad;
+    }
 }

@@ -119,6 +119,14 @@ pub trait Reservations: Send + Sync {
     /// an ad decided into a pod that is not served after all (its creative would not stitch). A confirmed
     /// one stays; an unknown one is nothing to do.
     fn release_instance(&self, ad_instance_id: &str, line_item_id: &str, now: DateTime<Utc>);
+    /// The viewer of the ad instance `ad_instance_id` left before it played (the session expired): its room
+    /// comes back now, counted as an expiry — what its TTL would have done minutes later, while the viewer's
+    /// pods and their reservations held memory and the line item's goal. A confirmed one stays; an unknown one
+    /// is nothing to do. By default nothing: the reservation expires at its TTL (where reservations are kept
+    /// outside the process, its memory is not the node's).
+    fn abandon_instance(&self, ad_instance_id: &str, now: DateTime<Utc>) {
+        let _ = (ad_instance_id, now);
+    }
     /// Reserves every ad of a pod, each against its goal (as [`Reservations::reserve`]), all or none: the
     /// index of the first one refused, with nothing of the pod left reserved, or `None` when all were.
     /// Ads of one pod count against each other (two line items of one campaign under a campaign cap of 1).
@@ -159,6 +167,8 @@ struct Entry {
 pub struct ReservationBook {
     /// How long a confirmed reservation settles (see [`CONFIRM_SETTLE`]).
     settle: TimeDelta,
+    /// How long a confirmation is remembered ([`CONFIRMED_MEMORY`], or [`ReservationBook::remembering`]).
+    memory: TimeDelta,
     entries: HashMap<String, Entry>,
     /// Reservations by expiry, to release them in order.
     by_expiry: BTreeSet<(DateTime<Utc>, String)>,
@@ -200,6 +210,7 @@ impl ReservationBook {
     pub fn with_settle(settle: TimeDelta) -> Self {
         ReservationBook {
             settle: settle.max(TimeDelta::zero()),
+            memory: CONFIRMED_MEMORY,
             entries: HashMap::new(),
             by_expiry: BTreeSet::new(),
             by_settle: BTreeSet::new(),
@@ -209,6 +220,18 @@ impl ReservationBook {
             by_forget: BTreeMap::new(),
             expired: 0,
         }
+    }
+
+    /// This book, remembering each confirmation for `memory` instead of [`CONFIRMED_MEMORY`]; zero: a
+    /// confirmation is remembered only by the reservation it confirms, until that settles, and a confirmation of
+    /// an instance the book does not hold is not remembered at all.
+    ///
+    /// For a book fed by the embedded event pipeline, whose billing dedup confirms each counted impression
+    /// once: two days of memory would keep every impression's id in the process (a burst of a million
+    /// beacons held about 200 MB for two days) to guard against a repeat that cannot come.
+    pub fn remembering(mut self, memory: TimeDelta) -> Self {
+        self.memory = memory.max(TimeDelta::zero());
+        self
     }
 
     /// Drops the viewer's holds of `r`.
@@ -256,6 +279,12 @@ impl ReservationBook {
                 if entry.holding {
                     entry.holding = false;
                     unhold(&mut self.holds, &entry.reservation);
+                }
+            }
+            if self.memory.is_zero() {
+                // Nothing left for it to do: a confirmation is not remembered past its settling.
+                if let Some(entry) = self.entries.remove(&id) {
+                    self.by_expiry.remove(&(entry.reservation.expires_at, id));
                 }
             }
         }
@@ -370,13 +399,20 @@ impl ReservationBook {
         now: DateTime<Utc>,
     ) -> bool {
         self.expire(now);
-        if self.confirmed.contains_key(ad_instance_id) {
+        if self.confirmed.contains_key(ad_instance_id)
+            || self
+                .entries
+                .get(ad_instance_id)
+                .is_some_and(|e| e.confirmed)
+        {
             return false;
         }
-        let forget = now + CONFIRMED_MEMORY;
-        self.confirmed.insert(ad_instance_id.to_owned(), forget);
-        self.by_forget
-            .insert((forget, ad_instance_id.to_owned()), ());
+        if !self.memory.is_zero() {
+            let forget = now + self.memory;
+            self.confirmed.insert(ad_instance_id.to_owned(), forget);
+            self.by_forget
+                .insert((forget, ad_instance_id.to_owned()), ());
+        }
         let c = self.lines.entry(line_item_id.to_owned()).or_default();
         if let Some(entry) = self.entries.get_mut(ad_instance_id) {
             entry.confirmed = true;
@@ -408,6 +444,26 @@ impl ReservationBook {
         if let Some(c) = self.lines.get_mut(&entry.reservation.line_item_id) {
             c.pending = c.pending.saturating_sub(1);
         }
+    }
+
+    /// The viewer of `ad_instance_id` left before it played (see [`Reservations::abandon_instance`]): an
+    /// unconfirmed reservation is released and counted as expired.
+    pub fn abandon(&mut self, ad_instance_id: &str, now: DateTime<Utc>) {
+        self.expire(now);
+        if self.entries.get(ad_instance_id).is_none_or(|e| e.confirmed) {
+            return;
+        }
+        let Some(entry) = self.entries.remove(ad_instance_id) else {
+            return;
+        };
+        self.by_expiry
+            .remove(&(entry.reservation.expires_at, ad_instance_id.to_owned()));
+        self.unhold(&entry.reservation);
+        if let Some(c) = self.lines.get_mut(&entry.reservation.line_item_id) {
+            c.pending = c.pending.saturating_sub(1);
+            c.expired += 1;
+        }
+        self.expired += 1;
     }
 
     /// Forgets the viewers `ids` (see [`Reservations::forget_viewers`]); how many holds were dropped.
@@ -467,6 +523,12 @@ impl Reservations for Mutex<ReservationBook> {
             if let Some(r) = held {
                 b.release(&r, now);
             }
+        }
+    }
+
+    fn abandon_instance(&self, ad_instance_id: &str, now: DateTime<Utc>) {
+        if let Ok(mut b) = self.lock() {
+            b.abandon(ad_instance_id, now);
         }
     }
 
@@ -589,5 +651,53 @@ mod tests {
         assert!(book.reserve(capped("c", 0), 100, later));
         assert_eq!(book.consumption("li").delivered, 1);
         assert_eq!(book.expired(), 0, "a confirmed reservation does not expire");
+    }
+
+    #[test]
+    fn an_abandoned_reservation_gives_its_room_back_as_an_expiry() {
+        let t0 = t0();
+        let later = t0 + TimeDelta::minutes(5);
+        let mut book = ReservationBook::new();
+        assert!(book.reserve(r("a", later), 2, t0));
+        assert!(book.reserve(r("b", later), 2, t0));
+        assert!(book.confirm("a", "li", t0));
+        assert!(!book.reserve(r("c", later), 2, t0), "the goal is full");
+        // Both viewers' sessions expire: a's ad played and keeps its count, b's never will.
+        book.abandon("a", t0);
+        book.abandon("b", t0);
+        book.abandon("unknown", t0);
+        assert_eq!(
+            book.consumption("li"),
+            Consumption {
+                delivered: 1,
+                pending: 0,
+                settling: 1,
+                expired: 1
+            }
+        );
+        assert_eq!(book.expired(), 1);
+        assert!(book.reserve(r("c", later), 2, t0), "b's room is back now");
+        book.abandon("b", t0);
+        assert_eq!(book.expired(), 1, "abandoned once");
+    }
+
+    #[test]
+    fn a_book_remembering_nothing_holds_no_confirmation_past_its_settling() {
+        let t0 = t0();
+        let later = t0 + TimeDelta::minutes(5);
+        let settled = t0 + CONFIRM_SETTLE;
+        let mut book = ReservationBook::new().remembering(TimeDelta::zero());
+        assert!(book.reserve(r("a", later), 10, t0));
+        assert!(book.confirm("a", "li", t0));
+        assert!(
+            !book.confirm("a", "li", t0),
+            "its reservation remembers it while it settles"
+        );
+        assert!(book.confirm("unheld", "li", t0));
+        book.expire(settled);
+        assert!(book.entries.is_empty() && book.by_expiry.is_empty());
+        assert!(book.confirmed.is_empty() && book.by_forget.is_empty());
+        assert_eq!(book.consumption("li").delivered, 2);
+        assert_eq!(book.consumption("li").committed(), 0, "settled");
     }
 }

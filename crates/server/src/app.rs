@@ -525,7 +525,7 @@ async fn decisioning(
             config.decision.max_ads_per_pod,
             tolerance_ms,
         )
-        .with_reservations(reservations(config)?, None),
+        .with_reservations(reservations(config, clock.clone())?, None),
     );
     let (pacing, every) = (
         engine.clone(),
@@ -577,13 +577,28 @@ async fn decisioning(
 /// Where decided impressions are held against goals and caps until delivered or expired: Redis in
 /// distributed mode (one atomic reserve per ad, so nodes deciding the same break cannot overrun a goal or a
 /// viewer's cap together), else the in-memory book of this one process.
-fn reservations(config: &InterludeConfig) -> Result<Arc<dyn Reservations>> {
+fn reservations(config: &InterludeConfig, clock: Clock) -> Result<Arc<dyn Reservations>> {
     if !config.distributed.enabled {
         // The embedded store's counters are read from the very commit that confirms a delivery: nothing to
-        // settle.
-        return Ok(Arc::new(std::sync::Mutex::new(
-            ReservationBook::with_settle(chrono::TimeDelta::zero()),
-        )));
+        // settle. Its pipeline confirms each counted impression once (billing dedup): nothing to remember.
+        let book = Arc::new(std::sync::Mutex::new(
+            ReservationBook::with_settle(chrono::TimeDelta::zero())
+                .remembering(chrono::TimeDelta::zero()),
+        ));
+        // The book expires what it holds as it is used; after a burst nothing may use it for a while, and
+        // what the burst reserved would stay in memory until then.
+        let weak = Arc::downgrade(&book);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(5));
+            loop {
+                tick.tick().await;
+                let Some(book) = weak.upgrade() else { break };
+                if let Ok(mut book) = book.lock() {
+                    book.expire(clock());
+                }
+            }
+        });
+        return Ok(book);
     }
     let d = &config.distributed;
     let redis = RedisReservations::connect(&d.redis_url, &d.key_prefix)

@@ -302,6 +302,14 @@ impl Engine {
         }
     }
 
+    /// Gives back the reservation of `ad`, decided by this engine for a viewer who left before it played
+    /// ([`crate::request::PodSource::abandoned`]), counted as an expiry.
+    pub fn abandon_ad(&self, ad: &PodAd, now: DateTime<Utc>) {
+        if let Some(reservations) = &self.reservations {
+            reservations.abandon_instance(&ad.ad_instance_id, now);
+        }
+    }
+
     /// Where decided ads are reserved, when they are.
     pub fn reservations(&self) -> Option<&Arc<dyn Reservations>> {
         self.reservations.as_ref()

@@ -830,6 +830,12 @@ impl PodSource for Decider {
         );
     }
 
+    /// Its reservation given back as undelivered. A bid's bidder was sent its win notice when the ad was
+    /// served; a loss notice now would contradict it.
+    fn abandoned(&self, ad: &interlude_decision::PodAd) {
+        self.engine().abandon_ad(ad, self.now());
+    }
+
     /// Its reservation given back, and a bid's bidder told it lost (200, Creative Filtered): the ad will
     /// not play for this viewer, and no win notice will come.
     fn dropped(&self, ad: &interlude_decision::PodAd) {

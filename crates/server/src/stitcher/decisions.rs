@@ -38,6 +38,14 @@ pub(crate) struct Decisions {
 }
 
 impl Decisions {
+    /// Tells the pod source that `session`'s viewer left: every ad of its pods is abandoned (see
+    /// [`PodSource::abandoned`]).
+    pub(crate) fn abandon(&self, session: &Session) {
+        for ad in session.decided_ads() {
+            self.pods.abandoned(&ad);
+        }
+    }
+
     /// Resolves ads offered only as files to transcode through `conditioning`.
     pub(crate) fn with_conditioning(
         mut self,

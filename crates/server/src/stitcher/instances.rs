@@ -44,14 +44,24 @@ impl PodSource for IssuingPodSource {
 
     /// Passed on under the id the inner source decided (and reserved) it by.
     fn dropped(&self, ad: &interlude_decision::PodAd) {
-        let base = interlude_events::token::Keyring::issued_base(&ad.ad_instance_id);
-        if base == ad.ad_instance_id {
-            self.inner.dropped(ad);
-        } else {
-            let mut decided = ad.clone();
-            decided.ad_instance_id = base.to_owned();
-            self.inner.dropped(&decided);
-        }
+        self.inner.dropped(&as_decided(ad));
+    }
+
+    /// Passed on under the id the inner source decided (and reserved) it by.
+    fn abandoned(&self, ad: &interlude_decision::PodAd) {
+        self.inner.abandoned(&as_decided(ad));
+    }
+}
+
+/// `ad` under the id the inner source decided it by (the issued id without its MAC).
+fn as_decided(ad: &interlude_decision::PodAd) -> std::borrow::Cow<'_, interlude_decision::PodAd> {
+    let base = interlude_events::token::Keyring::issued_base(&ad.ad_instance_id);
+    if base == ad.ad_instance_id {
+        std::borrow::Cow::Borrowed(ad)
+    } else {
+        let mut decided = ad.clone();
+        decided.ad_instance_id = base.to_owned();
+        std::borrow::Cow::Owned(decided)
     }
 }
 
@@ -98,7 +108,7 @@ mod tests {
         }
     }
 
-    /// Remembers the ids it is told were dropped.
+    /// Remembers the ids it is told were dropped or abandoned.
     struct Recording(std::sync::Mutex<Vec<String>>);
 
     impl PodSource for Recording {
@@ -111,10 +121,14 @@ mod tests {
                 d.push(ad.ad_instance_id.clone());
             }
         }
+
+        fn abandoned(&self, ad: &interlude_decision::PodAd) {
+            self.dropped(ad);
+        }
     }
 
     #[tokio::test]
-    async fn a_dropped_ad_reaches_the_inner_source_under_the_id_it_decided() {
+    async fn a_dropped_or_abandoned_ad_reaches_the_inner_source_under_the_id_it_decided() {
         let keys = keys();
         let decided = configured().pod(request()).await.unwrap();
         let mut ad = decided.ads[0].clone();
@@ -122,8 +136,10 @@ mod tests {
         ad.ad_instance_id = keys.issue_instance("s-9", &base);
         assert_ne!(ad.ad_instance_id, base);
         let inner = Arc::new(Recording(std::sync::Mutex::new(Vec::new())));
-        issuing(inner.clone(), &keys).dropped(&ad);
-        assert_eq!(*inner.0.lock().unwrap(), [base]);
+        let source = issuing(inner.clone(), &keys);
+        source.dropped(&ad);
+        source.abandoned(&ad);
+        assert_eq!(*inner.0.lock().unwrap(), [base.clone(), base]);
     }
 
     #[tokio::test]

@@ -302,16 +302,25 @@ impl Stitcher {
             let mut tick = tokio::time::interval(Duration::from_secs(5));
             loop {
                 tick.tick().await;
-                let expired = me.sessions.expire_idle();
-                if expired > 0 {
-                    tracing::debug!(expired, "Expired idle sessions.");
-                }
+                me.expire_sessions();
                 for id in me.channels.ids() {
                     let n = me.sessions.for_channel(id).len();
                     metrics::gauge!(STITCHER_SESSIONS, "channel" => id.clone()).set(n as f64);
                 }
             }
         });
+    }
+
+    /// Forgets the sessions idle past their TTL. Their viewers left: what their pods reserved goes back now,
+    /// not at the reservations' TTL minutes later.
+    pub(crate) fn expire_sessions(&self) {
+        let expired = self.sessions.expire_idle();
+        if !expired.is_empty() {
+            tracing::debug!(expired = expired.len(), "Expired idle sessions.");
+        }
+        for session in &expired {
+            self.decisions.abandon(session);
+        }
     }
 
     /// Schedules the decisions of a break that just appeared, for the channel's sessions that asked for a

@@ -185,6 +185,17 @@ impl Session {
         }
     }
 
+    /// The ads of every pod decided for this session.
+    pub fn decided_ads(&self) -> Vec<interlude_decision::PodAd> {
+        let Ok(decisions) = self.decisions.read() else {
+            return Vec::new();
+        };
+        decisions
+            .values()
+            .flat_map(|d| d.ads.iter().map(|a| a.ad.clone()))
+            .collect()
+    }
+
     /// Drops decisions for breaks no longer tracked by the channel.
     pub fn retain_decisions(&self, keep: impl Fn(&str) -> bool) {
         if let Ok(mut decisions) = self.decisions.write() {
@@ -221,8 +232,8 @@ pub trait SessionStore: Send + Sync {
     fn get(&self, id: &str) -> Option<Arc<Session>>;
     /// Sessions of a channel (the poller asks for decisions for each when a break appears).
     fn for_channel(&self, channel: &str) -> Vec<Arc<Session>>;
-    /// Removes sessions idle since before `cutoff_ms` (Unix milliseconds); returns how many.
-    fn expire(&self, cutoff_ms: i64) -> usize;
+    /// Removes sessions idle since before `cutoff_ms` (Unix milliseconds); returns them.
+    fn expire(&self, cutoff_ms: i64) -> Vec<Arc<Session>>;
     /// Removes the sessions of the viewers `ids` (pseudonyms); returns how many.
     fn forget_viewers(&self, ids: &std::collections::HashSet<String>) -> usize;
     /// Number of live sessions.
@@ -256,10 +267,16 @@ impl SessionStore for MemorySessionStore {
             .collect()
     }
 
-    fn expire(&self, cutoff_ms: i64) -> usize {
-        let before = self.sessions.len();
-        self.sessions.retain(|_, s| s.last_seen_ms() >= cutoff_ms);
-        before - self.sessions.len()
+    fn expire(&self, cutoff_ms: i64) -> Vec<Arc<Session>> {
+        let mut expired = Vec::new();
+        self.sessions.retain(|_, s| {
+            let keep = s.last_seen_ms() >= cutoff_ms;
+            if !keep {
+                expired.push(s.clone());
+            }
+            keep
+        });
+        expired
     }
 
     fn forget_viewers(&self, ids: &std::collections::HashSet<String>) -> usize {

@@ -254,8 +254,8 @@ impl Sessions {
     }
 
     /// Forgets sessions idle for longer than the TTL, and clients whose creation allowance is whole again;
-    /// how many sessions expired.
-    pub(crate) fn expire_idle(&self) -> usize {
+    /// the sessions that expired.
+    pub(crate) fn expire_idle(&self) -> Vec<Arc<Session>> {
         if let Some(limiter) = &self.creation_rate {
             limiter.prune(std::time::Instant::now());
         }

@@ -657,3 +657,90 @@ fn a_session_due_back_soonest_is_decided_first_and_none_later_than_its_spread() 
     assert_eq!(decision_delay(spread, now + 60_000, now, 6_000), spread);
     assert_eq!(decision_delay(spread, now - 1_000, now, 0), Duration::ZERO);
 }
+
+/// A pod source that decides nothing and remembers the ads it is told were abandoned.
+#[derive(Default)]
+struct Abandons(std::sync::Mutex<Vec<String>>);
+
+impl interlude_decision::PodSource for Abandons {
+    fn pod(&self, _: interlude_decision::PodRequest) -> interlude_decision::PodFuture<'_> {
+        Box::pin(async { Ok(interlude_decision::Pod::default()) })
+    }
+
+    fn abandoned(&self, ad: &interlude_decision::PodAd) {
+        self.0.lock().unwrap().push(ad.ad_instance_id.clone());
+    }
+}
+
+#[tokio::test]
+async fn a_session_that_expires_gives_back_every_ad_its_pods_hold() {
+    let pods = Arc::new(Abandons::default());
+    let clock_ms = Arc::new(std::sync::atomic::AtomicI64::new(now().timestamp_millis()));
+    let read = clock_ms.clone();
+    let clock: super::Clock = Arc::new(move || {
+        DateTime::from_timestamp_millis(read.load(std::sync::atomic::Ordering::Relaxed)).unwrap()
+    });
+    let stitcher = super::Stitcher::builder(
+        config(),
+        "http://ads.test".into(),
+        pods.clone(),
+        Arc::new(super::beacons::MemoryBeaconSink::default()),
+        clock,
+    )
+    .build()
+    .unwrap();
+    let session = stitcher
+        .create_session("live1", ViewerContext::default())
+        .await
+        .unwrap();
+    // Two breaks decided for the viewer, one ad each.
+    let configured = ConfiguredPodSource::new(
+        &[super::config::CreativeConfig {
+            id: "ad10".into(),
+            duration_secs: 10.0,
+            renditions: Vec::new(),
+        }],
+        0.5,
+    );
+    let mut decided = Vec::new();
+    for break_id in ["b1", "b2"] {
+        let pod = interlude_decision::PodSource::pod(
+            &configured,
+            interlude_decision::PodRequest {
+                channel: "live1".into(),
+                session_id: session.id.clone(),
+                break_id: break_id.into(),
+                duration_secs: Some(10.0),
+                viewer: ViewerContext::default(),
+            },
+        )
+        .await
+        .unwrap();
+        let ads: Vec<_> = pod
+            .ads
+            .into_iter()
+            .map(|ad| super::session::ResolvedAd {
+                ad,
+                segment_urls: Vec::new(),
+                segment_micros: Arc::new([]),
+                playlist_urls: Vec::new(),
+                maps: Vec::new(),
+            })
+            .collect();
+        decided.extend(ads.iter().map(|a| a.ad.ad_instance_id.clone()));
+        session.decide(break_id, super::session::BreakDecision { plan: None, ads });
+    }
+    assert_eq!(decided.len(), 2);
+
+    // Still within its TTL: nothing is given back.
+    stitcher.expire_sessions();
+    assert!(pods.0.lock().unwrap().is_empty());
+    let ttl_ms = i64::try_from(config().session_ttl_secs * 1000).unwrap();
+    clock_ms.fetch_add(ttl_ms + 1, std::sync::atomic::Ordering::Relaxed);
+    stitcher.expire_sessions();
+    let mut abandoned = pods.0.lock().unwrap().clone();
+    abandoned.sort();
+    decided.sort();
+    assert_eq!(abandoned, decided);
+    assert!(stitcher.session(&session.id).await.is_err(), "forgotten");
+}
