@@ -260,16 +260,20 @@ pub(crate) async fn run(args: DemoArgs, mut config: AppConfig) -> anyhow::Result
     config.origin = args.origin.apply(config.origin)?;
     // Every simulated viewer comes from 127.0.0.1: the per-address session limit (a guard against one client
     // starting sessions in a loop) turned away all but the first 100 of them with 429s, and the per-address
-    // connection cap (512) refused some of the thousand viewers' first connections.
-    if config.stitcher.session_rate_per_ip
-        == interlude_server::stitcher::StitcherConfig::default().session_rate_per_ip
-    {
-        config.stitcher.session_rate_per_ip = 0.0;
-    }
-    if config.server.max_connections_per_ip
-        == interlude_server::ServerConfig::default().max_connections_per_ip
-    {
-        config.server.max_connections_per_ip = 0;
+    // connection cap (512) refused some of the thousand viewers' first connections. Without simulated
+    // viewers (`--viewers 0`: the server alone, as `bench edge` runs it against hostile clients) the limits
+    // stay as configured.
+    if args.viewers > 0 {
+        if config.stitcher.session_rate_per_ip
+            == interlude_server::stitcher::StitcherConfig::default().session_rate_per_ip
+        {
+            config.stitcher.session_rate_per_ip = 0.0;
+        }
+        if config.server.max_connections_per_ip
+            == interlude_server::ServerConfig::default().max_connections_per_ip
+        {
+            config.server.max_connections_per_ip = 0;
+        }
     }
     // Goals sized to a run of minutes are paced in steps of seconds, not the production minute.
     if config.decision.pacing_interval_secs
