@@ -187,3 +187,36 @@ fn a_campaign_cap_holds_across_its_line_items() {
     );
     assert_eq!(count(&served, "house"), 7, "{served:?}");
 }
+
+#[test]
+fn a_viewer_who_left_gives_the_cap_back_at_once_not_at_the_reservation_ttl() {
+    let cap = "frequency_caps = [{ max = 1, window_hours = 24 }]";
+    let e = engine(catalog("", cap), MemoryHistory::default());
+    let first = e.decide(&request("v1", "s1"), now(), false);
+    let held = first.pod.ads.first().cloned().expect("an ad");
+    let brand = held.line_item_id.clone().expect("a catalog line item");
+    assert_ne!(brand, "house", "the campaign's line items come first");
+    // The viewer's next session, while the first still holds the campaign's cap: the house line item.
+    let second = e.decide(&request("v1", "s2"), now(), false);
+    assert_eq!(
+        second
+            .pod
+            .ads
+            .first()
+            .and_then(|a| a.line_item_id.as_deref()),
+        Some("house")
+    );
+    // The first session expires before its break plays: its hold goes back now, counted as an expiry.
+    e.abandon_ad(&held, now());
+    let third = e.decide(&request("v1", "s3"), now(), false);
+    assert_eq!(
+        third
+            .pod
+            .ads
+            .first()
+            .and_then(|a| a.line_item_id.as_deref()),
+        Some("capped")
+    );
+    let reservations = e.reservations().expect("reserving");
+    assert_eq!(reservations.consumption("capped", now()).expired, 1);
+}
