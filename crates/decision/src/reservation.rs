@@ -560,6 +560,15 @@ mod tests {
         }
     }
 
+    /// A book with a and b reserved under a goal of 2 until `later`, and a confirmed, at `t0`.
+    fn a_confirmed_b_pending(t0: DateTime<Utc>, later: DateTime<Utc>) -> ReservationBook {
+        let mut book = ReservationBook::new();
+        assert!(book.reserve(r("a", later), 2, t0));
+        assert!(book.reserve(r("b", later), 2, t0));
+        assert!(book.confirm("a", "li", t0));
+        book
+    }
+
     fn t0() -> DateTime<Utc> {
         "2026-11-23T20:00:00Z".parse().unwrap_or_default()
     }
@@ -597,12 +606,8 @@ mod tests {
     /// of waiting for the confirmed reservation to expire.
     #[test]
     fn a_confirmed_reservation_settles_then_leaves_the_goal_to_the_counters() {
-        let t0 = t0();
-        let later = t0 + TimeDelta::minutes(5);
-        let mut book = ReservationBook::new();
-        assert!(book.reserve(r("a", later), 2, t0));
-        assert!(book.reserve(r("b", later), 2, t0));
-        assert!(book.confirm("a", "li", t0));
+        let (t0, later) = (t0(), t0() + TimeDelta::minutes(5));
+        let mut book = a_confirmed_b_pending(t0, later);
         let settling = |book: &ReservationBook| book.consumption("li").settling;
         assert_eq!(settling(&book), 1);
         // Before the counters can show a's delivery: the goal of 2 (counters at 0) is full.
@@ -655,12 +660,8 @@ mod tests {
 
     #[test]
     fn an_abandoned_reservation_gives_its_room_back_as_an_expiry() {
-        let t0 = t0();
-        let later = t0 + TimeDelta::minutes(5);
-        let mut book = ReservationBook::new();
-        assert!(book.reserve(r("a", later), 2, t0));
-        assert!(book.reserve(r("b", later), 2, t0));
-        assert!(book.confirm("a", "li", t0));
+        let (t0, later) = (t0(), t0() + TimeDelta::minutes(5));
+        let mut book = a_confirmed_b_pending(t0, later);
         assert!(!book.reserve(r("c", later), 2, t0), "the goal is full");
         // Both viewers' sessions expire: a's ad played and keeps its count, b's never will.
         book.abandon("a", t0);

@@ -560,6 +560,21 @@ fn an_operator_break_on_an_origin_without_cues_plays_once() {
     assert!(channel.start_break(Duration::from_secs(4)).is_some());
 }
 
+/// A stitcher of `config` deciding with `pods`, its ads under `http://ads.test`, its beacons kept in memory.
+fn builder(
+    config: StitcherConfig,
+    pods: Arc<dyn interlude_decision::PodSource>,
+    clock: super::Clock,
+) -> super::StitcherBuilder {
+    super::Stitcher::builder(
+        config,
+        "http://ads.test".into(),
+        pods,
+        Arc::new(super::beacons::MemoryBeaconSink::default()),
+        clock,
+    )
+}
+
 /// A pod source that never answers.
 struct Stuck;
 
@@ -576,16 +591,10 @@ async fn a_fix_that_loses_to_another_nodes_pod_is_replaced_before_the_playlist_i
         decision_timeout_ms: 50,
         ..config()
     };
-    let stitcher = super::Stitcher::builder(
-        config,
-        "http://ads.test".into(),
-        Arc::new(Stuck),
-        Arc::new(super::beacons::MemoryBeaconSink::default()),
-        Arc::new(now),
-    )
-    .shared(Some(share.clone()))
-    .build()
-    .unwrap();
+    let stitcher = builder(config, Arc::new(Stuck), Arc::new(now))
+        .shared(Some(share.clone()))
+        .build()
+        .unwrap();
     // The session joins before the origin is read; then the break appears.
     let session = stitcher
         .create_session("live1", ViewerContext::default())
@@ -680,15 +689,7 @@ async fn a_session_that_expires_gives_back_every_ad_its_pods_hold() {
     let clock: super::Clock = Arc::new(move || {
         DateTime::from_timestamp_millis(read.load(std::sync::atomic::Ordering::Relaxed)).unwrap()
     });
-    let stitcher = super::Stitcher::builder(
-        config(),
-        "http://ads.test".into(),
-        pods.clone(),
-        Arc::new(super::beacons::MemoryBeaconSink::default()),
-        clock,
-    )
-    .build()
-    .unwrap();
+    let stitcher = builder(config(), pods.clone(), clock).build().unwrap();
     let session = stitcher
         .create_session("live1", ViewerContext::default())
         .await
