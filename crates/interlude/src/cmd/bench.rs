@@ -85,6 +85,11 @@ pub(crate) struct IngestBenchArgs {
     /// Seconds of load for each of the two measurements.
     #[arg(long, default_value_t = 10.0)]
     pub(crate) secs: f64,
+    /// Number events, sessions and instances in order (`run-1`, `run-2`, …) instead of random UUIDs: every
+    /// dedup insert then lands on the last page of its B-tree. Only for comparing with figures taken before
+    /// the bench used the ids players send.
+    #[arg(long)]
+    pub(crate) ordered_ids: bool,
     /// Print the result as JSON.
     #[arg(long)]
     pub(crate) json: bool,

@@ -3,7 +3,8 @@
 //!
 //! Both servers run in this process on loopback ports with the same routes and the same committer thread; only
 //! the sink differs. The clients (in this process too) post batches of unique impressions for a fixed time
-//! and count acknowledged events.
+//! and count acknowledged events. Their ids are random, as players and the stitcher make them (see
+//! `--ordered-ids`).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -45,16 +46,30 @@ async fn measure(base: &str, args: &IngestBenchArgs, run: &str) -> anyhow::Resul
             args.batch,
             run.to_owned(),
         );
+        let ordered = args.ordered_ids;
         clients.push(tokio::spawn(async move {
             while !stop.load(Ordering::Relaxed) {
                 let first = next.fetch_add(batch as u64, Ordering::Relaxed);
                 let now = chrono::Utc::now();
+                // Ids as players and the stitcher make them: a random UUID per event and per session (of four
+                // ads), an instance id under its session. Ordered ids would put every dedup insert on the last
+                // page of its B-tree, and flatter the durable path by three times.
+                let mut session = String::new();
                 let events: Vec<_> = (first..first + batch as u64)
                     .map(|n| {
+                        let (event_id, instance) = if ordered {
+                            session = format!("{run}-s{n}");
+                            (format!("{run}-{n}"), format!("{run}-ai{n}"))
+                        } else {
+                            if n % 4 == 0 || session.is_empty() {
+                                session = format!("{run}-{}", uuid::Uuid::new_v4().simple());
+                            }
+                            (uuid::Uuid::new_v4().to_string(), format!("{session}-b1-{}", n % 4))
+                        };
                         serde_json::json!({
-                            "schema_version": "1.0", "event_id": format!("{run}-{n}"), "ad_instance_id": format!("{run}-ai{n}"),
+                            "schema_version": "1.0", "event_id": event_id, "ad_instance_id": instance,
                             "event_type": "impression", "source": "client_side", "occurred_at": now, "received_at": now,
-                            "session_id": format!("{run}-s{n}"), "channel": "live1", "line_item_id": format!("li{}", n % 20),
+                            "session_id": session, "channel": "live1", "line_item_id": format!("li{}", n % 20),
                             "creative_id": format!("cr{}", n % 7), "device": "tv", "country": "FR"
                         })
                     })
@@ -99,14 +114,21 @@ pub(crate) async fn run(args: IngestBenchArgs, config: InterludeConfig) -> anyho
         println!(
             "{}",
             serde_json::json!({ "clients": args.clients, "batch": args.batch, "seconds_each": args.secs,
-                "not_persisting_events_per_sec": baseline, "durable_events_per_sec": stored, "ratio": ratio,
+                "ordered_ids": args.ordered_ids, "not_persisting_events_per_sec": baseline, "durable_events_per_sec": stored, "ratio": ratio,
                 "store_bytes": size })
         );
         return Ok(());
     }
     println!(
-        "Event ingestion over HTTP: {} clients, {} events per request, {} s each",
-        args.clients, args.batch, args.secs
+        "Event ingestion over HTTP: {} clients, {} events per request, {} s each, {} ids",
+        args.clients,
+        args.batch,
+        args.secs,
+        if args.ordered_ids {
+            "ordered"
+        } else {
+            "random"
+        }
     );
     println!("  answering without persisting  {baseline:>10.0} events/s");
     println!("  durable (group commit, fsync) {stored:>10.0} events/s");
