@@ -28,6 +28,8 @@ use anyhow::Context;
 use futures_util::StreamExt;
 use interlude_loadgen::{LoadReport, LoadSpec};
 
+use super::cpu_split::{self, CpuTicks};
+
 /// Flags for `interlude bench edge`.
 #[derive(Debug, clap::Args)]
 pub(crate) struct EdgeBenchArgs {
@@ -177,10 +179,29 @@ pub(crate) async fn run(args: EdgeBenchArgs) -> anyhow::Result<()> {
     };
     let mut unloaded: Vec<LoadReport> = Vec::new();
     let mut stormed: BTreeMap<usize, Vec<(LoadReport, LoadReport)>> = BTreeMap::new();
+    // What the server's CPUs did during each kind of slice: on loopback the kernel's network work for the
+    // storm's connections lands on them too, which no setting of the server's threads defers.
+    let server_cpus = args
+        .server_cpus
+        .as_deref()
+        .and_then(cpu_split::parse_cpu_list);
+    let client_cpus = args
+        .client_cpus
+        .as_deref()
+        .and_then(cpu_split::parse_cpu_list);
+    let server_pid = child.pid;
+    let ticks = || cpu_split::sample(server_cpus.as_deref(), server_pid);
+    // The load generator's CPUs too: a busy client delays the probe's own reads and inflates what it measures.
+    let client_ticks = || cpu_split::sample(client_cpus.as_deref(), std::process::id());
+    let mut unloaded_cpu = CpuTicks::default();
+    let mut stormed_cpu: BTreeMap<usize, CpuTicks> = BTreeMap::new();
+    let mut stormed_client_cpu: BTreeMap<usize, CpuTicks> = BTreeMap::new();
     for _ in 0..args.rounds.max(1) {
         for &connections in &args.storms {
+            let before = ticks();
             unloaded
                 .push(interlude_loadgen::paced(&probe_spec(&playlists), args.probe_rate).await?);
+            unloaded_cpu += ticks() - before;
             let storm_spec = LoadSpec {
                 targets: pixels.clone(),
                 connections,
@@ -194,7 +215,10 @@ pub(crate) async fn run(args: EdgeBenchArgs) -> anyhow::Result<()> {
                 tokio::spawn(async move { interlude_loadgen::paced(&probe_targets, rate).await });
             tokio::time::sleep(Duration::from_millis(200)).await;
             let storm = storm_thread(storm_spec, args.storm_nice);
+            let (before, client_before) = (ticks(), client_ticks());
             let probe = probe.await??;
+            *stormed_cpu.entry(connections).or_default() += ticks() - before;
+            *stormed_client_cpu.entry(connections).or_default() += client_ticks() - client_before;
             let storm = storm.await??;
             stormed.entry(connections).or_default().push((probe, storm));
             anyhow::ensure!(
@@ -242,6 +266,8 @@ pub(crate) async fn run(args: EdgeBenchArgs) -> anyhow::Result<()> {
                 "playlist_errors": runs.iter().map(|(p, _)| p.requests - p.ok).sum::<u64>(),
                 "beacon_answers_by_status": statuses,
                 "beacons_accepted_per_sec": beacons_ok as f64 / secs.max(f64::EPSILON),
+                "server_cpus_during_probe": stormed_cpu.get(connections).map(CpuTicks::shares),
+                "client_cpus_during_probe": stormed_client_cpu.get(connections).map(CpuTicks::shares),
             })
         })
         .collect();
@@ -253,6 +279,7 @@ pub(crate) async fn run(args: EdgeBenchArgs) -> anyhow::Result<()> {
         "client_cpus": args.client_cpus,
         "unloaded_playlist_p99_us_per_slice": unloaded_p99,
         "unloaded_playlist_p99_us_median": unloaded_median,
+        "unloaded_server_cpus": unloaded_cpu.shares(),
         "storms": storms,
         "shed_total_by_class_and_reason": shed,
         "sessions_one_client": {
@@ -287,7 +314,10 @@ pub(crate) async fn run(args: EdgeBenchArgs) -> anyhow::Result<()> {
         args.server_cpus.as_deref().unwrap_or("all"),
         args.client_cpus.as_deref().unwrap_or("all")
     );
-    println!("  unloaded playlist p99 (median of slices): {unloaded_median} µs  {unloaded_p99:?}");
+    println!(
+        "  unloaded playlist p99 (median of slices): {unloaded_median} µs  {unloaded_p99:?}; server CPUs {}",
+        unloaded_cpu.shares()
+    );
     for storm in &storms {
         println!(
             "  storm of {:>5} connections: playlist p99 {} µs = {:.2}× unloaded; beacons accepted {:.0}/s; answers {}",
@@ -296,6 +326,14 @@ pub(crate) async fn run(args: EdgeBenchArgs) -> anyhow::Result<()> {
             storm["ratio_to_unloaded"].as_f64().unwrap_or(0.0),
             storm["beacons_accepted_per_sec"].as_f64().unwrap_or(0.0),
             storm["beacon_answers_by_status"]
+        );
+        println!(
+            "      server CPUs during the probe: {}",
+            storm["server_cpus_during_probe"]
+        );
+        println!(
+            "      client CPUs during the probe (process = the load generator): {}",
+            storm["client_cpus_during_probe"]
         );
     }
     println!("  shed: {shed:?}");

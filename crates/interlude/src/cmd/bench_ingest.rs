@@ -51,9 +51,10 @@ async fn measure(base: &str, args: &IngestBenchArgs, run: &str) -> anyhow::Resul
             while !stop.load(Ordering::Relaxed) {
                 let first = next.fetch_add(batch as u64, Ordering::Relaxed);
                 let now = chrono::Utc::now();
-                // Ids as players and the stitcher make them: a random UUID per event and per session (of four
-                // ads), an instance id under its session. Ordered ids would put every dedup insert on the last
-                // page of its B-tree, and flatter the durable path by three times.
+                // Ids as players and the stitcher make them: a random UUID per event and per session, an
+                // instance id under its session. Each event is another viewer's, as in a break's herd, where a
+                // group commit holds one beacon of many viewers. Ordered ids would put every dedup insert on
+                // the last page of its B-tree, and flatter the durable path by three times.
                 let mut session = String::new();
                 let events: Vec<_> = (first..first + batch as u64)
                     .map(|n| {
@@ -61,9 +62,7 @@ async fn measure(base: &str, args: &IngestBenchArgs, run: &str) -> anyhow::Resul
                             session = format!("{run}-s{n}");
                             (format!("{run}-{n}"), format!("{run}-ai{n}"))
                         } else {
-                            if n % 4 == 0 || session.is_empty() {
-                                session = format!("{run}-{}", uuid::Uuid::new_v4().simple());
-                            }
+                            session = format!("{run}-{}", uuid::Uuid::new_v4().simple());
                             (uuid::Uuid::new_v4().to_string(), format!("{session}-b1-{}", n % 4))
                         };
                         serde_json::json!({

@@ -10,6 +10,7 @@ pub(crate) mod bench_pipeline;
 pub(crate) mod bench_restart;
 pub(crate) mod condition;
 pub(crate) mod contract;
+pub(crate) mod cpu_split;
 pub(crate) mod demo;
 pub(crate) mod demo_catalog;
 pub(crate) mod demo_report;
