@@ -89,6 +89,18 @@ if [ "${QUICK:-0}" = 1 ]; then
 else
   "$bin" bench edge --beacon-listener --json --session-attempts 1000 >"$raw/http-edge-beacons.json"
 fi
+log "interlude bench edge --beacon-cpus (beacon threads and store writer on the last CPU, the rest off it)"
+last_cpu=$(($(nproc) - 1))
+if [ "$last_cpu" -ge 1 ]; then
+  edge_cpus=(--server-cpus "0-$last_cpu" --client-cpus 0 --beacon-cpus "$last_cpu" --storm-cpus "$last_cpu")
+  if [ "${QUICK:-0}" = 1 ]; then
+    "$bin" bench edge --beacon-listener "${edge_cpus[@]}" --json --secs 3 --rounds 1 --storms 512,2048 \
+      --session-attempts 1000 >"$raw/http-edge-beacon-cpus.json"
+  else
+    "$bin" bench edge --beacon-listener "${edge_cpus[@]}" --json --session-attempts 1000 \
+      >"$raw/http-edge-beacon-cpus.json"
+  fi
+fi
 log "interlude bench memory (RSS after a burst: jemalloc, this build, against the system allocator)"
 "$bin" bench memory --json "${memory_args[@]}" --vs "$target_dir/release/interlude-system-alloc" \
   --origin-listen 127.0.0.1:18185 >"$raw/memory.json"

@@ -81,7 +81,11 @@ rows.append((f"event pipeline, distributed (Kafka, {p['processors']} processors,
              f"{p['ratio_distributed_vs_embedded']:.2f}×"))
 e = http["edge"]
 beacons_apart = json.load(open(os.path.join(raw, "http-edge-beacons.json")))
-for label, run in (("one listener", e), ("beacon listener", beacons_apart)):
+edge_runs = [("one listener", e), ("beacon listener", beacons_apart)]
+beacon_cpus_file = os.path.join(raw, "http-edge-beacon-cpus.json")
+if os.path.exists(beacon_cpus_file):  # only on machines with two CPUs or more
+    edge_runs.append(("beacon listener on CPUs of its own", json.load(open(beacon_cpus_file))))
+for label, run in edge_runs:
     for storm in run["storms"]:
         rows.append((f"playlist p99 during a beacon storm of {storm['connections']:,} connections ({label})",
                      f"{storm['playlist_p99_us_median'] / 1000:.1f} ms",

@@ -112,6 +112,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Contract { command } => cmd::contract::run(command),
         Command::Demo(args) => {
             interlude_server::telemetry::init_logging(&config.log)?;
+            keep_off_beacon_cpus(&config.server)?;
             runtime()?.block_on(cmd::demo::run(args, config))
         }
         Command::Origin(args) => {
@@ -139,9 +140,20 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Serve(args) => {
             interlude_server::telemetry::init_logging(&config.log)?;
+            keep_off_beacon_cpus(&config.server)?;
             runtime()?.block_on(cmd::serve::run(args, config.interlude))
         }
     }
+}
+
+/// With `server.beacon_cpus` (and the beacon listener on), keeps this thread off those CPUs before the runtime
+/// starts, so its workers and every other thread but the beacon listener's and the store writer's (which pin
+/// themselves there) inherit the other CPUs.
+fn keep_off_beacon_cpus(server: &interlude_server::config::ServerConfig) -> anyhow::Result<()> {
+    if let Some(cpus) = server.beacon_cpus_list()? {
+        interlude_server::ops::cpus::keep_off(&cpus);
+    }
+    Ok(())
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {

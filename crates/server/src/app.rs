@@ -269,6 +269,7 @@ impl App {
             crate::ops::beacon_listener::BeaconSettings {
                 threads: server.beacon_threads,
                 nice: server.beacon_nice,
+                cpus: server.beacon_cpus_list()?,
                 grace: Duration::from_secs(server.shutdown_grace_secs),
                 limits: endpoints::ConnectionLimits::from(server),
             },
@@ -468,6 +469,9 @@ async fn collector(
         let mut events = config.events.clone();
         if events.committer_nice.is_none() && config.server.beacon_listen.is_some() {
             events.committer_nice = Some(config.server.beacon_nice);
+        }
+        if events.committer_cpus.is_none() && config.server.beacon_listen.is_some() {
+            events.committer_cpus = config.server.beacon_cpus.clone();
         }
         Collector::open(&events, clock)
             .map_err(boxed)

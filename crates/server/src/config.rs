@@ -141,6 +141,11 @@ pub struct ServerConfig {
     /// the CPU to the playlist threads (at 10 a busy beacon thread gets about a tenth of a core contended by a
     /// playlist thread).
     pub beacon_nice: i32,
+    /// CPUs of the beacon listener's threads and the store's writer (a list as `taskset -c` takes it, e.g.
+    /// `3` or `2-3`), with `beacon_listen`: every other thread of the process keeps off them, so a storm's
+    /// system calls and kernel network work land there too and not on the playlists' CPUs. Unset: any CPU.
+    #[serde(deserialize_with = "crate::ops::cpus::list_text")]
+    pub beacon_cpus: Option<String>,
 }
 
 fn default_listen() -> SocketAddr {
@@ -169,11 +174,22 @@ impl Default for ServerConfig {
             beacon_public_base_url: None,
             beacon_threads: 1,
             beacon_nice: 10,
+            beacon_cpus: None,
         }
     }
 }
 
 impl ServerConfig {
+    /// The CPUs of [`ServerConfig::beacon_cpus`] when the beacon listener is on (`None` otherwise).
+    pub fn beacon_cpus_list(&self) -> Result<Option<crate::ops::cpus::CpuList>> {
+        match (&self.beacon_listen, &self.beacon_cpus) {
+            (Some(_), Some(list)) => {
+                crate::ops::cpus::CpuList::parse("server.beacon_cpus", list).map(Some)
+            }
+            _ => Ok(None),
+        }
+    }
+
     /// The base URL for links this server hands out, without a trailing slash.
     pub fn base_url(&self) -> String {
         match &self.public_base_url {
@@ -276,6 +292,9 @@ impl InterludeConfig {
                 key: "server.max_connections".to_owned(),
                 reason: "must be > 0".to_owned(),
             });
+        }
+        if let Some(list) = &self.server.beacon_cpus {
+            crate::ops::cpus::CpuList::parse("server.beacon_cpus", list)?;
         }
         if self.server.shutdown_grace_secs > 3600 {
             return Err(Error::ConfigValue {
@@ -394,6 +413,23 @@ mod tests {
             assert_eq!(config.server.listen.port(), 9100);
             Ok(())
         });
+    }
+
+    #[test]
+    fn beacon_cpus_read_as_a_number_or_a_list_and_a_bad_list_is_named() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("INTERLUDE_SERVER__BEACON_LISTEN", "127.0.0.1:8081");
+            jail.set_env("INTERLUDE_SERVER__BEACON_CPUS", "3");
+            let config = InterludeConfig::load(None).unwrap();
+            let cpus = config.server.beacon_cpus_list().unwrap();
+            assert_eq!(cpus.as_ref().map(|c| c.cpus().to_vec()), Some(vec![3]));
+            jail.set_env("INTERLUDE_SERVER__BEACON_CPUS", "2-3");
+            let config = InterludeConfig::load(None).unwrap();
+            assert_eq!(config.server.beacon_cpus.as_deref(), Some("2-3"));
+            Ok(())
+        });
+        let err = InterludeConfig::from_toml_str("[server]\nbeacon_cpus = \"3-1\"\n").unwrap_err();
+        assert!(err.to_string().contains("server.beacon_cpus"), "{err}");
     }
 
     #[test]

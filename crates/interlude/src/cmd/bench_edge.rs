@@ -28,6 +28,8 @@ use anyhow::Context;
 use futures_util::StreamExt;
 use interlude_loadgen::{LoadReport, LoadSpec};
 
+use interlude_server::ops::cpus::CpuList;
+
 use super::cpu_split::{self, CpuTicks};
 
 /// Flags for `interlude bench edge`.
@@ -68,6 +70,14 @@ pub(crate) struct EdgeBenchArgs {
     /// CPUs the load generator runs on (a `taskset` list, e.g. `1`), with `--server-cpus`.
     #[arg(long, requires = "server_cpus")]
     client_cpus: Option<String>,
+    /// The server's `server.beacon_cpus` (with `--beacon-listener`): its beacon threads and store writer on
+    /// these CPUs, its other threads off them.
+    #[arg(long, requires = "beacon_listener")]
+    beacon_cpus: Option<String>,
+    /// CPUs of the storm's client threads, apart from the probe's (`--client-cpus`): the devices of a storm
+    /// are not the viewers whose playlists are probed.
+    #[arg(long)]
+    storm_cpus: Option<String>,
     /// Print the result as JSON.
     #[arg(long)]
     json: bool,
@@ -85,7 +95,7 @@ struct Child {
 impl Child {
     async fn start(
         listen: SocketAddr,
-        beacons: Option<SocketAddr>,
+        beacons: Option<(SocketAddr, Option<String>)>,
         cpus: Option<&str>,
         dir: &Path,
     ) -> anyhow::Result<Child> {
@@ -101,8 +111,11 @@ impl Child {
             }
             None => tokio::process::Command::new(exe),
         };
-        if let Some(beacons) = beacons {
+        if let Some((beacons, beacon_cpus)) = beacons {
             command.env("INTERLUDE_SERVER__BEACON_LISTEN", beacons.to_string());
+            if let Some(list) = beacon_cpus {
+                command.env("INTERLUDE_SERVER__BEACON_CPUS", list);
+            }
         }
         let process = command
             .args(["demo", "--viewers", "0", "--duration-secs", "0", "--listen"])
@@ -144,9 +157,14 @@ pub(crate) async fn run(args: EdgeBenchArgs) -> anyhow::Result<()> {
     if let Some(cpus) = &args.client_cpus {
         pin_this_process(cpus)?;
     }
+    let storm_cpus = args
+        .storm_cpus
+        .as_deref()
+        .map(|list| CpuList::parse("--storm-cpus", list))
+        .transpose()?;
     let mut child = Child::start(
         args.listen,
-        beacon_listen,
+        beacon_listen.map(|a| (a, args.beacon_cpus.clone())),
         args.server_cpus.as_deref(),
         dir.path(),
     )
@@ -184,15 +202,18 @@ pub(crate) async fn run(args: EdgeBenchArgs) -> anyhow::Result<()> {
     let server_cpus = args
         .server_cpus
         .as_deref()
-        .and_then(cpu_split::parse_cpu_list);
+        .map(|list| CpuList::parse("--server-cpus", list))
+        .transpose()?;
     let client_cpus = args
         .client_cpus
         .as_deref()
-        .and_then(cpu_split::parse_cpu_list);
+        .map(|list| CpuList::parse("--client-cpus", list))
+        .transpose()?;
     let server_pid = child.pid;
-    let ticks = || cpu_split::sample(server_cpus.as_deref(), server_pid);
+    let ticks = || cpu_split::sample(server_cpus.as_ref().map(CpuList::cpus), server_pid);
     // The load generator's CPUs too: a busy client delays the probe's own reads and inflates what it measures.
-    let client_ticks = || cpu_split::sample(client_cpus.as_deref(), std::process::id());
+    let client_ticks =
+        || cpu_split::sample(client_cpus.as_ref().map(CpuList::cpus), std::process::id());
     let mut unloaded_cpu = CpuTicks::default();
     let mut stormed_cpu: BTreeMap<usize, CpuTicks> = BTreeMap::new();
     let mut stormed_client_cpu: BTreeMap<usize, CpuTicks> = BTreeMap::new();
@@ -214,7 +235,7 @@ pub(crate) async fn run(args: EdgeBenchArgs) -> anyhow::Result<()> {
             let probe =
                 tokio::spawn(async move { interlude_loadgen::paced(&probe_targets, rate).await });
             tokio::time::sleep(Duration::from_millis(200)).await;
-            let storm = storm_thread(storm_spec, args.storm_nice);
+            let storm = storm_thread(storm_spec, args.storm_nice, storm_cpus.clone());
             let (before, client_before) = (ticks(), client_ticks());
             let probe = probe.await??;
             *stormed_cpu.entry(connections).or_default() += ticks() - before;
@@ -277,6 +298,8 @@ pub(crate) async fn run(args: EdgeBenchArgs) -> anyhow::Result<()> {
         "storm_nice": args.storm_nice,
         "server_cpus": args.server_cpus,
         "client_cpus": args.client_cpus,
+        "beacon_cpus": args.beacon_cpus,
+        "storm_cpus": args.storm_cpus,
         "unloaded_playlist_p99_us_per_slice": unloaded_p99,
         "unloaded_playlist_p99_us_median": unloaded_median,
         "unloaded_server_cpus": unloaded_cpu.shares(),
@@ -305,14 +328,16 @@ pub(crate) async fn run(args: EdgeBenchArgs) -> anyhow::Result<()> {
         child.pid
     );
     println!(
-        "  playlist probe {} req/s over {PROBE_SESSIONS} sessions, {} s slices, {} rounds; beacon listener {}; storm client nice {}; CPUs server {} / clients {}",
+        "  playlist probe {} req/s over {PROBE_SESSIONS} sessions, {} s slices, {} rounds; beacon listener {}; storm client nice {}; CPUs server {} (beacons {}) / clients {} (storm {})",
         args.probe_rate,
         args.secs,
         args.rounds,
         args.beacon_listener,
         args.storm_nice,
         args.server_cpus.as_deref().unwrap_or("all"),
-        args.client_cpus.as_deref().unwrap_or("all")
+        args.beacon_cpus.as_deref().unwrap_or("any"),
+        args.client_cpus.as_deref().unwrap_or("all"),
+        args.storm_cpus.as_deref().unwrap_or("any")
     );
     println!(
         "  unloaded playlist p99 (median of slices): {unloaded_median} µs  {unloaded_p99:?}; server CPUs {}",
@@ -432,14 +457,19 @@ async fn create_session(
 fn storm_thread(
     spec: LoadSpec,
     nice: i32,
+    cpus: Option<CpuList>,
 ) -> tokio::sync::oneshot::Receiver<anyhow::Result<LoadReport>> {
     let (tx, rx) = tokio::sync::oneshot::channel();
     let nice = nice.clamp(0, 19);
     std::thread::spawn(move || {
         let report = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
+            .thread_name("storm")
             .on_thread_start(move || {
-                interlude_server::ops::beacon_listener::lower_thread_priority(nice)
+                interlude_server::ops::beacon_listener::lower_thread_priority(nice);
+                if let Some(cpus) = &cpus {
+                    interlude_server::ops::cpus::run_on(cpus);
+                }
             })
             .enable_all()
             .build()

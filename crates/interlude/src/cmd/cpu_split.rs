@@ -60,18 +60,6 @@ impl CpuTicks {
     }
 }
 
-/// The CPUs of a `taskset` list such as `0`, `0-1` or `0,2-3`; `None` when it is not one.
-pub(crate) fn parse_cpu_list(list: &str) -> Option<Vec<usize>> {
-    let mut cpus = Vec::new();
-    for part in list.split(',') {
-        match part.split_once('-') {
-            Some((a, b)) => cpus.extend(a.trim().parse::<usize>().ok()?..=b.trim().parse().ok()?),
-            None => cpus.push(part.trim().parse().ok()?),
-        }
-    }
-    Some(cpus)
-}
-
 /// The ticks so far of `cpus` (`None`: every CPU, the `cpu` line) and of process `pid`, from `/proc/stat`
 /// text `stat` and `/proc/<pid>/stat` text `process`.
 fn parse(stat: &str, process: &str, cpus: Option<&[usize]>) -> CpuTicks {
@@ -151,12 +139,5 @@ mod tests {
         assert_eq!(s["irq_softirq_pct"], 50.0);
         assert_eq!(s["process_pct"], 25.0);
         assert_eq!(s["idle_pct"], 20.0);
-    }
-
-    #[test]
-    fn cpu_lists_as_taskset_takes_them() {
-        assert_eq!(parse_cpu_list("0"), Some(vec![0]));
-        assert_eq!(parse_cpu_list("0,2-3"), Some(vec![0, 2, 3]));
-        assert_eq!(parse_cpu_list("x"), None);
     }
 }

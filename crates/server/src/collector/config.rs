@@ -38,6 +38,10 @@ pub struct EventsConfig {
     /// else 0. Nothing on a playlist's path waits for the writer: server-side beacons are queued after the
     /// answer.
     pub committer_nice: Option<i32>,
+    /// CPUs of the embedded store's writer thread (a `taskset -c` list). Unset: `server.beacon_cpus` when
+    /// the beacon listener is on, else any CPU.
+    #[serde(deserialize_with = "crate::ops::cpus::list_text")]
+    pub committer_cpus: Option<String>,
 }
 
 /// One token signing key.
@@ -62,6 +66,7 @@ impl Default for EventsConfig {
             beacon_wait_secs: 60,
             line_item_cpm: std::collections::BTreeMap::new(),
             committer_nice: None,
+            committer_cpus: None,
         }
     }
 }
@@ -99,6 +104,10 @@ impl EventsConfig {
                 "events.committer_nice",
                 format!("must be between 0 and 19, got {nice}"),
             ));
+        }
+        if let Some(list) = &self.committer_cpus {
+            crate::ops::cpus::CpuList::parse("events.committer_cpus", list)
+                .map_err(|e| ConfigError::new("events.committer_cpus", e.to_string()))?;
         }
         // Below 1 MiB redb thrashes; beyond 64 GiB it is a typo (the value is MiB, not bytes).
         if !(1..=65_536).contains(&self.store.cache_mb) {

@@ -100,6 +100,11 @@ impl Collector {
         )?);
         store.set_prices(prices_of(config));
         let nice = config.committer_nice.unwrap_or(0);
+        // Validated with the configuration: a list that does not parse here is not one it accepted.
+        let cpus = config
+            .committer_cpus
+            .as_deref()
+            .and_then(|list| crate::ops::cpus::CpuList::parse("events.committer_cpus", list).ok());
         let committer = Committer::start_sink_with(
             sink(&store),
             clock.clone(),
@@ -107,6 +112,9 @@ impl Collector {
             Box::new(move || {
                 if nice > 0 {
                     crate::ops::beacon_listener::lower_thread_priority(nice);
+                }
+                if let Some(cpus) = &cpus {
+                    crate::ops::cpus::run_on(cpus);
                 }
             }),
         );

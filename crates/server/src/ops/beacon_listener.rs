@@ -28,6 +28,8 @@ pub struct BeaconSettings {
     pub threads: usize,
     /// Their niceness (0–19).
     pub nice: i32,
+    /// The CPUs they run on (`None`: any).
+    pub cpus: Option<super::cpus::CpuList>,
     /// How long in-flight beacons get to finish after `stop`.
     pub grace: Duration,
     /// Timeouts and connection caps, as on the main listener.
@@ -48,10 +50,16 @@ impl BeaconListener {
             .set_nonblocking(true)
             .map_err(|e| Error::startup(format!("the beacon listener {addr:?}"))(Box::new(e)))?;
         let nice = settings.nice.clamp(0, 19);
+        let cpus = settings.cpus.clone();
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(settings.threads.max(1))
             .thread_name("beacons")
-            .on_thread_start(move || lower_thread_priority(nice))
+            .on_thread_start(move || {
+                lower_thread_priority(nice);
+                if let Some(cpus) = &cpus {
+                    super::cpus::run_on(cpus);
+                }
+            })
             .enable_all()
             .build()
             .map_err(|e| Error::startup("the beacon listener's runtime")(Box::new(e)))?;
@@ -68,7 +76,7 @@ impl BeaconListener {
                 let _ = tx.send(served);
             })
             .map_err(|e| Error::startup("the beacon listener's thread")(Box::new(e)))?;
-        tracing::info!(listen = ?addr, threads = settings.threads.max(1), nice, "Beacon listener started.");
+        tracing::info!(listen = ?addr, threads = settings.threads.max(1), nice, cpus = ?settings.cpus.as_ref().map(|c| c.cpus()), "Beacon listener started.");
         Ok(BeaconListener { done })
     }
 
