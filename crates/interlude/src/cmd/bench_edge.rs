@@ -198,7 +198,8 @@ pub(crate) async fn run(args: EdgeBenchArgs) -> anyhow::Result<()> {
     let mut unloaded: Vec<LoadReport> = Vec::new();
     let mut stormed: BTreeMap<usize, Vec<(LoadReport, LoadReport)>> = BTreeMap::new();
     // What the server's CPUs did during each kind of slice: on loopback the kernel's network work for the
-    // storm's connections lands on them too, which no setting of the server's threads defers.
+    // storm's connections lands on them too, which no priority of the server's threads defers (only CPUs of
+    // their own for the beacons, `--beacon-cpus`, keep it off the playlists').
     let server_cpus = args
         .server_cpus
         .as_deref()
