@@ -67,7 +67,10 @@ fn config(data_dir: &Path) -> InterludeConfig {
     InterludeConfig {
         events: EventsConfig {
             data_dir: data_dir.to_owned(),
-            store: EmbeddedConfig { cache_mb: 4 },
+            store: EmbeddedConfig {
+                cache_mb: 4,
+                dedup_cache_mb: 4,
+            },
             observe_secs: 1,
             ..EventsConfig::default()
         },

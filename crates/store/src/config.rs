@@ -11,14 +11,23 @@ use serde::{Deserialize, Serialize};
 pub struct EmbeddedConfig {
     /// Memory redb may use to cache pages, in MiB (its own default is 1 GiB: too much beside the stitcher).
     pub cache_mb: usize,
+    /// Memory the dedup state's LSM tree may use to cache blocks, in MiB (beside its write buffers, at most
+    /// 32 MiB).
+    pub dedup_cache_mb: usize,
 }
 
 impl Default for EmbeddedConfig {
     fn default() -> Self {
         EmbeddedConfig {
             cache_mb: default_cache_mb(),
+            dedup_cache_mb: default_dedup_cache_mb(),
         }
     }
+}
+
+/// 32 MiB: the filters and index blocks of a few million keys, and the recent keys retries look up.
+pub fn default_dedup_cache_mb() -> usize {
+    32
 }
 
 /// 64 MiB: enough for the hot dedup and aggregate pages of a busy store; the log is written, rarely read.

@@ -9,6 +9,10 @@ pub enum Error {
     #[cfg(feature = "embedded")]
     #[error("embedded store: {0}")]
     Embedded(Box<redb::Error>),
+    /// The embedded store's dedup state (fjall) could not be read or written.
+    #[cfg(feature = "embedded")]
+    #[error("embedded store, dedup state: {0}")]
+    Dedup(Box<fjall::Error>),
     /// PostgreSQL failed.
     #[cfg(feature = "postgres")]
     #[error("postgresql: {0}")]
@@ -73,6 +77,12 @@ impl Error {
             Error::Io { .. } => true,
             #[cfg(feature = "embedded")]
             Error::Embedded(e) => matches!(**e, redb::Error::Io(_) | redb::Error::PreviousIo),
+            // fjall refuses every write after a failed flush or sync ("poisoned") until reopened.
+            #[cfg(feature = "embedded")]
+            Error::Dedup(e) => matches!(
+                **e,
+                fjall::Error::Io(_) | fjall::Error::Poisoned | fjall::Error::Storage(_)
+            ),
             _ => false,
         }
     }
@@ -104,5 +114,12 @@ embedded_error!(
 impl From<tokio::task::JoinError> for Error {
     fn from(e: tokio::task::JoinError) -> Self {
         Error::Task(e.to_string())
+    }
+}
+
+#[cfg(feature = "embedded")]
+impl From<fjall::Error> for Error {
+    fn from(e: fjall::Error) -> Self {
+        Error::Dedup(Box::new(e))
     }
 }

@@ -12,6 +12,8 @@ pub const STORE_DISK_FREE: &str = "events_store_disk_free_bytes";
 pub const STORE_DISK_TOTAL: &str = "events_store_disk_total_bytes";
 /// Gauge: size of the database file.
 pub const STORE_FILE_BYTES: &str = "events_store_file_bytes";
+/// Gauge: bytes on disk of the embedded store's dedup state (its LSM tree's segments and journals).
+pub const STORE_DEDUP_BYTES: &str = "events_store_dedup_bytes";
 /// Gauge, label `table`: entries per table of the embedded store.
 pub const STORE_TABLE_ENTRIES: &str = "events_store_table_entries";
 /// Gauge: seconds the last open of the embedded store took (repair included).
@@ -64,6 +66,11 @@ pub fn describe() {
         STORE_FILE_BYTES,
         Unit::Bytes,
         "Size of the event store's database file"
+    );
+    describe_gauge!(
+        STORE_DEDUP_BYTES,
+        Unit::Bytes,
+        "Bytes on disk of the event store's dedup state"
     );
     describe_gauge!(
         STORE_TABLE_ENTRIES,

@@ -1,7 +1,6 @@
-//! What a group commit leaves in the dedup tables is exactly what the pipeline decided, whatever the prefetch
-//! inserted as its guess: ids recorded with the time they are kept from, billing keys only for what was
-//! counted, session minutes only for the impressions the rate check counted, and a retry's stored values
-//! untouched. Read back from the file with redb, table by table.
+//! What a group commit leaves in the dedup state is exactly what the pipeline decided: ids recorded with the
+//! time they are kept from, billing keys only for what was counted, session minutes only for the impressions
+//! the rate check counted, and a retry's stored values untouched. Read back after a reopen, kind by kind.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -12,11 +11,6 @@ use interlude_events::contract::{EventSource, EventType};
 use interlude_events::testing::event;
 use interlude_events::{Envelope, Outcome, Policy};
 use interlude_store::EventStore;
-use redb::{Database, ReadableTable, TableDefinition};
-
-const EVENT_IDS: TableDefinition<&[u8], i64> = TableDefinition::new("event_ids_bytes");
-const COUNTED: TableDefinition<&[u8], i64> = TableDefinition::new("counted_bytes");
-const SESSION_RATE: TableDefinition<&[u8], u64> = TableDefinition::new("session_rate_bytes");
 
 fn report(id: &str, instance: &str, t: EventType, at: DateTime<Utc>) -> Envelope {
     Envelope {
@@ -26,18 +20,17 @@ fn report(id: &str, instance: &str, t: EventType, at: DateTime<Utc>) -> Envelope
     }
 }
 
-fn table<V>(db: &Database, def: TableDefinition<&[u8], V>) -> BTreeMap<String, V>
+/// One kind of dedup key as the store holds it, keys as text.
+fn table<V: TryFrom<u64>>(store: &EventStore, kind: &str) -> BTreeMap<String, V>
 where
-    V: for<'b> redb::Value<SelfType<'b> = V> + 'static,
+    V::Error: std::fmt::Debug,
 {
-    let txn = db.begin_read().unwrap();
-    let t = txn.open_table(def).unwrap();
-    t.iter()
+    store
+        .dedup_entries(kind)
         .unwrap()
-        .map(|e| {
-            let (k, v) = e.unwrap();
-            (String::from_utf8(k.value().to_vec()).unwrap(), v.value())
-        })
+        .unwrap()
+        .into_iter()
+        .map(|(k, v)| (String::from_utf8(k).unwrap(), V::try_from(v).unwrap()))
         .collect()
 }
 
@@ -115,9 +108,10 @@ fn the_dedup_tables_hold_what_the_pipeline_decided() {
     assert_eq!(outcomes[0], Outcome::Retry);
     store.close().unwrap();
 
-    let db = Database::open(dir.path().join("events.redb")).unwrap();
+    // Read back after a reopen: what the commits left, synced and applied.
+    let store = EventStore::open(dir.path(), Policy::default()).unwrap();
     let at = t0.timestamp();
-    let ids = table(&db, EVENT_IDS);
+    let ids: BTreeMap<String, i64> = table(&store, "event_ids");
     let expected: BTreeMap<String, i64> = [
         ("e1", at),
         ("e2", at + 5),
@@ -134,7 +128,7 @@ fn the_dedup_tables_hold_what_the_pipeline_decided() {
     .collect();
     assert_eq!(ids, expected);
 
-    let counted = table(&db, COUNTED);
+    let counted: BTreeMap<String, i64> = table(&store, "counted");
     let mut expected: BTreeMap<String, i64> = ["ai1", "ai6", "ai7", "ai8", "ai9"]
         .into_iter()
         .map(|k| (format!("{k}\u{1f}impression"), at))
@@ -142,7 +136,7 @@ fn the_dedup_tables_hold_what_the_pipeline_decided() {
     expected.insert("ai5\u{1f}start".into(), at);
     assert_eq!(counted, expected);
 
-    let rates = table(&db, SESSION_RATE);
+    let rates: BTreeMap<String, u64> = table(&store, "session_rate");
     let expected: BTreeMap<String, u64> = [
         (format!("s-ai1\u{1f}{minute}"), 1),
         (format!("shared\u{1f}{minute}"), 3),

@@ -86,7 +86,10 @@ async fn a_full_disk_makes_the_store_unhealthy_until_space_is_freed() {
     let t0: DateTime<Utc> = "2026-11-23T18:00:00Z".parse().unwrap();
     let now = t0 + TimeDelta::minutes(1);
     let store_dir = fs.path.join("store");
-    let config = EmbeddedConfig { cache_mb: 4 };
+    let config = EmbeddedConfig {
+        cache_mb: 4,
+        dedup_cache_mb: 4,
+    };
     let store = Arc::new(EventStore::open_with(&store_dir, Policy::default(), &config).unwrap());
     let committer = Committer::start(store.clone(), Arc::new(move || now));
     let mut health = store.health();

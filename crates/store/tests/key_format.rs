@@ -1,6 +1,7 @@
-//! The dedup tables' key format across versions: a store written with `&str` keys (`event_ids`, `counted`,
-//! `session_rate`) has them moved to the byte-string tables when this version opens it, so its retries are
-//! still retries, its counted ads are not counted again, and verify and export read it before and after.
+//! The dedup keys across versions: a store whose dedup keys are in redb — with `&str` keys (`event_ids`,
+//! `counted`, `session_rate`) or byte-string keys (`event_ids_bytes`, …) — has them moved to the dedup state
+//! (`dedup/`, an LSM tree) when this version opens it, so its retries are still retries, its counted ads are
+//! not counted again, and verify and export read it before and after.
 //!
 //! The old-format tables are written here with redb directly, as the previous version wrote them: the same
 //! table names, key and value types and encoding.
@@ -18,6 +19,9 @@ use redb::{Database, TableDefinition};
 const OLD_EVENT_IDS: TableDefinition<&str, i64> = TableDefinition::new("event_ids");
 const OLD_COUNTED: TableDefinition<&str, i64> = TableDefinition::new("counted");
 const OLD_SESSION_RATE: TableDefinition<&str, u64> = TableDefinition::new("session_rate");
+const EVENT_IDS: TableDefinition<&[u8], i64> = TableDefinition::new("event_ids_bytes");
+const COUNTED: TableDefinition<&[u8], i64> = TableDefinition::new("counted_bytes");
+const SESSION_RATE: TableDefinition<&[u8], u64> = TableDefinition::new("session_rate_bytes");
 
 fn report(id: &str, instance: &str, at: DateTime<Utc>) -> Envelope {
     Envelope {
@@ -34,25 +38,51 @@ fn report(id: &str, instance: &str, at: DateTime<Utc>) -> Envelope {
     }
 }
 
+/// How an older version kept the dedup keys: in redb, with `&str` keys, then with byte-string keys.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Old {
+    StrKeys,
+    ByteKeys,
+}
+
 #[test]
-fn dedup_keys_of_an_older_store_are_moved_and_still_deduplicate() {
+fn dedup_keys_of_a_store_with_str_keys_are_moved_and_still_deduplicate() {
+    moved_and_still_deduplicate(Old::StrKeys);
+}
+
+#[test]
+fn dedup_keys_of_a_store_with_byte_keys_in_redb_are_moved_and_still_deduplicate() {
+    moved_and_still_deduplicate(Old::ByteKeys);
+}
+
+fn moved_and_still_deduplicate(old: Old) {
     let dir = tempfile::tempdir().unwrap();
     let t0: DateTime<Utc> = "2026-11-23T18:00:30Z".parse().unwrap();
     let minute = t0.timestamp().div_euclid(60) * 60;
-    // Every other table as this version creates them (empty), the dedup tables in the old format only.
+    // Every other table as this version creates them (empty), the dedup keys in the old format only: in redb,
+    // no dedup directory.
     EventStore::open(dir.path(), Policy::default())
         .unwrap()
         .close()
         .unwrap();
+    std::fs::remove_dir_all(dir.path().join(interlude_store::embedded::DEDUP_DIR_NAME)).unwrap();
     {
         // e1 was counted for ai1 by the old version; s-ai2's minute already holds the rate limit.
         let db = Database::create(dir.path().join("events.redb")).unwrap();
         let txn = db.begin_write().unwrap();
-        for new in ["event_ids_bytes", "counted_bytes", "session_rate_bytes"] {
-            let def: TableDefinition<&[u8], i64> = TableDefinition::new(new);
-            assert!(txn.delete_table(def).unwrap(), "{new}");
-        }
-        {
+        if old == Old::ByteKeys {
+            let full = Policy::default().max_session_impressions_per_minute;
+            let mut ids = txn.open_table(EVENT_IDS).unwrap();
+            ids.insert(b"e1".as_slice(), t0.timestamp()).unwrap();
+            let mut counted = txn.open_table(COUNTED).unwrap();
+            counted
+                .insert(b"ai1\x1fimpression".as_slice(), t0.timestamp())
+                .unwrap();
+            let mut rates = txn.open_table(SESSION_RATE).unwrap();
+            rates
+                .insert(format!("s-ai2\u{1f}{minute}").as_bytes(), full)
+                .unwrap();
+        } else {
             let mut ids = txn.open_table(OLD_EVENT_IDS).unwrap();
             ids.insert("e1", t0.timestamp()).unwrap();
             let mut counted = txn.open_table(OLD_COUNTED).unwrap();
@@ -120,8 +150,15 @@ fn dedup_keys_of_an_older_store_are_moved_and_still_deduplicate() {
             .collect()
     };
     drop(db);
-    for old in ["event_ids", "counted", "session_rate"] {
-        assert!(!names.contains(&old.to_owned()), "{old} in {names:?}");
+    for table in [
+        "event_ids",
+        "counted",
+        "session_rate",
+        "event_ids_bytes",
+        "counted_bytes",
+        "session_rate_bytes",
+    ] {
+        assert!(!names.contains(&table.to_owned()), "{table} in {names:?}");
     }
     let store = EventStore::open(dir.path(), Policy::default()).unwrap();
     assert!(store.has_event_id("e3").unwrap());

@@ -109,15 +109,17 @@ impl EventsConfig {
             crate::ops::cpus::CpuList::parse("events.committer_cpus", list)
                 .map_err(|e| ConfigError::new("events.committer_cpus", e.to_string()))?;
         }
-        // Below 1 MiB redb thrashes; beyond 64 GiB it is a typo (the value is MiB, not bytes).
-        if !(1..=65_536).contains(&self.store.cache_mb) {
-            return Err(ConfigError::new(
-                "events.store.cache_mb",
-                format!(
-                    "must be between 1 and 65536 (MiB), got {}",
-                    self.store.cache_mb
-                ),
-            ));
+        for (key, mb) in [
+            ("events.store.cache_mb", self.store.cache_mb),
+            ("events.store.dedup_cache_mb", self.store.dedup_cache_mb),
+        ] {
+            // Below 1 MiB the caches thrash; beyond 64 GiB it is a typo (the value is MiB, not bytes).
+            if !(1..=65_536).contains(&mb) {
+                return Err(ConfigError::new(
+                    key,
+                    format!("must be between 1 and 65536 (MiB), got {mb}"),
+                ));
+            }
         }
         if !(1..=3600).contains(&self.observe_secs) {
             return Err(ConfigError::new(
@@ -177,6 +179,10 @@ mod tests {
             (
                 "[events.store]\ncache_mb = 70000\n",
                 "events.store.cache_mb",
+            ),
+            (
+                "[events.store]\ndedup_cache_mb = 0\n",
+                "events.store.dedup_cache_mb",
             ),
             ("[events]\nobserve_secs = 0\n", "events.observe_secs"),
             (

@@ -1,18 +1,12 @@
 //! One group commit's view of the pipeline state: the dedup state the batch can touch is read up front, in key
 //! order, then the pure pipeline runs over memory, and the changes are written in key order, each table once.
 //!
-//! Why: redb's cost is per B-tree operation and per page a transaction touches. Reading and writing each
-//! table in sorted runs keeps its pages hot; the expiry index is one entry per hour per commit instead of one
-//! per key; and nothing is written for a retry or a duplicate. Lookups during processing are by reference into
-//! the batch (no allocation per event); the only per-event allocations are the keys of what is new.
-//!
-//! The dedup keys a batch will most likely add (its event ids, the billing key of each event's own type, its
-//! session minutes) are read by inserting them: redb's insert returns the value it replaced, so one B-tree
-//! walk both reads the stored state and writes the likely new entry, where a read then a write took two. The
-//! inserted value is a guess (the event time; one impression per session minute and event); [`Batch::write`]
-//! corrects every key whose outcome differs — a retry's stored value restored, a key the pipeline did not
-//! record removed, another value written — so the commit holds exactly what a read-then-write would have.
-//! Nothing else reads the tables during the transaction, and an aborted commit drops the guesses with it.
+//! The dedup keys (event ids, billing keys, session minutes) are read from the dedup state ([`Dedup`]); what
+//! the batch adds to them becomes the commit's redo record, written in the commit's redb transaction and
+//! applied to the dedup state after it (see [`super::dedup`]). Nothing is written for a retry or a
+//! duplicate. Lookups during processing are by reference into the batch (no allocation per event); the only
+//! per-event allocations are the keys of what is new. The expiry index is one entry per hour per commit
+//! instead of one per key.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -22,16 +16,16 @@ use interlude_events::{Counts, Delivered, DemandKey, PipelineState, Quarantine, 
 use redb::{ReadableTable, Table, WriteTransaction};
 
 use super::StoreError;
+use super::dedup::{self, AfterCommit, Dedup, Kind, Redo};
 
 /// The batch's maps: keyed by the events' ids, instances and sessions, looked up several times per event.
 /// SipHash, the standard default, was a tenth of the group committer's time; foldhash, seeded per map from
 /// the process's random state, is several times faster and a caller still cannot predict collisions.
 type Map<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 use super::state::{
-    self, COUNTED, Correction, DELIVERY, DEMAND, EVENT_IDS, EXPIRY_BATCHES, FREQUENCY,
-    FREQUENCY_EXPIRY, LEDGER, LEDGER_CORRECTIONS, LOG_CHUNKS, LOG_MINUTES, META,
-    META_CHUNK_RECORDS, QUARANTINE, SESSION_RATE, TAG_COUNTED, TAG_EVENT_ID, TAG_SESSION_RATE,
-    WINDOWS,
+    self, Correction, DELIVERY, DEMAND, EXPIRY_BATCHES, FREQUENCY, FREQUENCY_EXPIRY, LEDGER,
+    LEDGER_CORRECTIONS, LOG_CHUNKS, LOG_MINUTES, META, META_CHUNK_RECORDS, QUARANTINE, TAG_COUNTED,
+    TAG_EVENT_ID, TAG_SESSION_RATE, WINDOWS,
 };
 
 /// The tables a group commit writes.
@@ -42,25 +36,31 @@ pub(crate) struct Tables<'txn> {
     chunk_records: u32,
     quarantine: Table<'txn, u64, &'static [u8]>,
     corrections: Table<'txn, u64, &'static [u8]>,
-    event_ids: Table<'txn, &'static [u8], i64>,
-    counted: Table<'txn, &'static [u8], i64>,
     windows: Table<'txn, &'static [u8], &'static [u8]>,
     ledger: Table<'txn, &'static [u8], &'static [u8]>,
     delivery: Table<'txn, &'static [u8], &'static [u8]>,
     frequency: Table<'txn, &'static [u8], u64>,
     frequency_expiry: Table<'txn, &'static [u8], ()>,
-    session_rate: Table<'txn, &'static [u8], u64>,
     demand: Table<'txn, &'static [u8], &'static [u8]>,
     expiry: Table<'txn, &'static [u8], &'static [u8]>,
     meta: Table<'txn, &'static str, i64>,
     log_minutes: Table<'txn, i64, u64>,
+    /// The dedup state the prefetch reads, and the redo records of what the commit changes in it.
+    dedup: &'txn Dedup,
+    redo_records: Table<'txn, u64, &'static [u8]>,
+    /// This commit's dedup changes, and what remains to do with them after the commit.
+    redo: Redo,
+    after: Option<AfterCommit>,
     next_seq: u64,
     /// The first sequence number this commit logged, and the latest receipt minute it logged.
     logged: Option<(u64, i64)>,
 }
 
 impl<'txn> Tables<'txn> {
-    pub(crate) fn open(txn: &'txn WriteTransaction) -> Result<Self, StoreError> {
+    pub(crate) fn open(
+        txn: &'txn WriteTransaction,
+        dedup: &'txn Dedup,
+    ) -> Result<Self, StoreError> {
         let meta = txn.open_table(META)?;
         let next_seq = meta.get("next_seq")?.map_or(0, |v| v.value()) as u64;
         Ok(Tables {
@@ -69,18 +69,19 @@ impl<'txn> Tables<'txn> {
             chunk_records: 0,
             quarantine: txn.open_table(QUARANTINE)?,
             corrections: txn.open_table(LEDGER_CORRECTIONS)?,
-            event_ids: txn.open_table(EVENT_IDS)?,
-            counted: txn.open_table(COUNTED)?,
             windows: txn.open_table(WINDOWS)?,
             ledger: txn.open_table(LEDGER)?,
             delivery: txn.open_table(DELIVERY)?,
             frequency: txn.open_table(FREQUENCY)?,
             frequency_expiry: txn.open_table(FREQUENCY_EXPIRY)?,
-            session_rate: txn.open_table(SESSION_RATE)?,
             demand: txn.open_table(DEMAND)?,
             expiry: txn.open_table(EXPIRY_BATCHES)?,
             meta,
             log_minutes: txn.open_table(LOG_MINUTES)?,
+            dedup,
+            redo_records: txn.open_table(dedup::REDO)?,
+            redo: Redo::default(),
+            after: None,
             next_seq,
             logged: None,
         })
@@ -143,62 +144,52 @@ impl<'txn> Tables<'txn> {
         }
         Ok(())
     }
+
+    /// Writes this commit's redo record (see [`dedup::record`]).
+    fn write_redo(&mut self) -> Result<(), StoreError> {
+        let redo = std::mem::take(&mut self.redo);
+        self.after = Some(dedup::record(
+            &mut self.redo_records,
+            &mut self.meta,
+            self.dedup,
+            redo,
+        )?);
+        Ok(())
+    }
+
+    /// What remains to do once the transaction has committed.
+    pub(crate) fn after_commit(self) -> AfterCommit {
+        self.after.unwrap_or_default()
+    }
 }
 
-/// An event id of the batch: its stored value (when it is kept from), the one recorded by this commit, and
-/// what the prefetch inserted in its place (the guess [`Batch::write`] corrects).
+/// A dedup key of the batch: its stored value (`None`: no entry), and the one recorded by this commit.
 #[derive(Clone, Copy, Default)]
-struct IdSlot {
+struct Slot {
     stored: Option<i64>,
     new: Option<i64>,
-    guess: Option<i64>,
 }
 
-/// A billing key of the batch: when it was counted before this commit, by this commit, and what the prefetch
-/// inserted.
-#[derive(Clone, Copy, Default)]
-struct CountedSlot {
-    stored: Option<i64>,
-    new: Option<i64>,
-    guess: Option<i64>,
-}
-
-/// A session minute of the batch: its stored impressions (`None`: no entry), this commit's, and what the
-/// prefetch inserted.
+/// A session minute of the batch: its stored impressions (`None`: no entry), and this commit's.
 #[derive(Clone, Copy, Default)]
 struct SessionSlot {
     stored: Option<u64>,
     added: u64,
-    guess: Option<u64>,
 }
 
-/// Makes dedup table `table` hold `want` for `key` (`None`: no entry) where it now holds `holds`: an insert or
-/// a removal, or nothing when the guess was right.
-fn settle<T>(
-    table: &mut Table<'_, &'static [u8], T>,
-    key: &[u8],
-    holds: Option<T>,
-    want: Option<T>,
-) -> Result<(), StoreError>
-where
-    T: for<'b> redb::Value<SelfType<'b> = T> + PartialEq + Copy + 'static,
-{
-    match want {
-        _ if holds == want => {}
-        Some(v) => drop(table.insert(key, v)?),
-        None => drop(table.remove(key)?),
-    }
-    Ok(())
+/// A stored time value: seconds, kept as the bits of an `i64`.
+fn secs(value: Option<u64>) -> Option<i64> {
+    value.map(|v| v as i64)
 }
 
 /// The batch's state: what it read, what it changes. `'a` is the batch's events.
 pub(crate) struct Batch<'a> {
     ids: Map<&'a str, usize>,
-    id_slots: Vec<IdSlot>,
+    id_slots: Vec<Slot>,
     /// The ids in key order, as `id_slots` holds them.
     id_keys: Vec<&'a str>,
     counted: Map<(&'a str, EventType), usize>,
-    counted_slots: Vec<CountedSlot>,
+    counted_slots: Vec<Slot>,
     /// The billing keys in key order, as `counted_slots` holds them.
     counted_keys: Vec<(&'a str, EventType)>,
     sessions: Map<(&'a str, i64), usize>,
@@ -232,32 +223,7 @@ fn counted_keys(event: &AdEvent) -> impl Iterator<Item = EventType> {
         .flatten()
 }
 
-/// The longest event id the pipeline records (longer ones are quarantined unrecorded): longer ids are only
-/// read, not guessed.
-const MAX_RECORDED_ID: usize = 256;
-
-/// Whether the prefetch still inserts its guesses: not once a quarter of the keys read so far were stored
-/// after the first 16 — a retry storm, whose keys are all stored, would otherwise rewrite every page they are
-/// on (its guesses equal what is stored, so nothing would change but the pages written). Counted over the
-/// commit's tables in the order they are read, so a batch of retries reads its billing keys too.
-#[derive(Default)]
-struct Guessing {
-    read: u32,
-    stored: u32,
-}
-
-impl Guessing {
-    fn on(&self) -> bool {
-        self.read < 16 || self.stored * 4 < self.read
-    }
-
-    fn note(&mut self, stored: bool) {
-        self.read += 1;
-        self.stored += u32::from(stored);
-    }
-}
-
-/// The [`SESSION_RATE`] key of a session minute, `session␟minute`, in `out`.
+/// The [`Kind::SessionRate`] key of a session minute, `session␟minute`, in `out`.
 fn session_key(session: &str, minute: i64, out: &mut String) {
     out.clear();
     out.push_str(session);
@@ -270,144 +236,68 @@ fn floor(t: DateTime<Utc>, secs: i64) -> i64 {
 }
 
 impl<'a> Batch<'a> {
-    /// Reads the dedup state `events` can touch, each table in key order, inserting the guess for what the
-    /// batch will most likely add (see the module documentation).
+    /// Reads the dedup state `events` can touch, each kind in key order.
     pub(crate) fn prefetch(
-        tables: &mut Tables<'_>,
+        tables: &Tables<'_>,
         events: &[&'a AdEvent],
     ) -> Result<Self, StoreError> {
-        let mut guessing = Guessing::default();
+        let dedup = tables.dedup;
 
-        // Each id with its first event (the one whose time the pipeline records).
-        let mut ids: Vec<(&'a str, usize)> = events
-            .iter()
-            .enumerate()
-            .map(|(i, e)| (e.event_id.as_str(), i))
-            .collect();
-        ids.sort_unstable();
-        ids.dedup_by_key(|(id, _)| *id);
-        let mut id_map = Map::with_capacity_and_hasher(ids.len(), Default::default());
-        let mut id_slots = Vec::with_capacity(ids.len());
-        let mut id_keys = Vec::with_capacity(ids.len());
-        for (id, i) in ids {
-            let slot = if id.is_empty() {
-                IdSlot::default()
-            } else if guessing.on() && id.len() <= MAX_RECORDED_ID {
-                let guess = events[i].occurred_at.timestamp();
-                let stored = tables
-                    .event_ids
-                    .insert(id.as_bytes(), guess)?
-                    .map(|v| v.value());
-                guessing.note(stored.is_some());
-                IdSlot {
-                    stored,
-                    new: None,
-                    guess: Some(guess),
-                }
-            } else {
-                let stored = tables.event_ids.get(id.as_bytes())?.map(|v| v.value());
-                guessing.note(stored.is_some());
-                IdSlot {
-                    stored,
-                    ..IdSlot::default()
-                }
-            };
-            id_map.insert(id, id_slots.len());
-            id_slots.push(slot);
-            id_keys.push(id);
+        // Each id once.
+        let mut id_keys: Vec<&'a str> = events.iter().map(|e| e.event_id.as_str()).collect();
+        id_keys.sort_unstable();
+        id_keys.dedup();
+        let mut ids = Map::with_capacity_and_hasher(id_keys.len(), Default::default());
+        let mut id_slots = Vec::with_capacity(id_keys.len());
+        for id in &id_keys {
+            ids.insert(*id, id_slots.len());
+            id_slots.push(Slot {
+                stored: secs(dedup.get(Kind::EventId, id.as_bytes())?),
+                new: None,
+            });
         }
 
-        // Each billing key with the first event whose own key it is (`usize::MAX`: only read, as the start
-        // of a progress event).
-        let mut keys: Vec<(&'a str, EventType, usize)> = events
+        // Each billing key a batch's event may read: its own, and the start of a progress event.
+        let mut counted_keys_sorted: Vec<(&'a str, EventType)> = events
             .iter()
-            .enumerate()
-            .flat_map(|(i, e)| {
-                counted_keys(e).map(move |t| {
-                    let own = if t == e.event_type { i } else { usize::MAX };
-                    (e.ad_instance_id.as_str(), t, own)
-                })
-            })
+            .flat_map(|e| counted_keys(e).map(move |t| (e.ad_instance_id.as_str(), t)))
             .collect();
-        keys.sort_unstable_by(|a, b| (a.0, a.1.as_str(), a.2).cmp(&(b.0, b.1.as_str(), b.2)));
-        keys.dedup_by(|later, first| later.0 == first.0 && later.1 == first.1);
-        let mut counted = Map::with_capacity_and_hasher(keys.len(), Default::default());
-        let mut counted_slots = Vec::with_capacity(keys.len());
-        let mut counted_keys_sorted = Vec::with_capacity(keys.len());
+        counted_keys_sorted.sort_unstable_by(|a, b| (a.0, a.1.as_str()).cmp(&(b.0, b.1.as_str())));
+        counted_keys_sorted.dedup();
+        let mut counted =
+            Map::with_capacity_and_hasher(counted_keys_sorted.len(), Default::default());
+        let mut counted_slots = Vec::with_capacity(counted_keys_sorted.len());
         let mut key = String::new();
-        for (instance, t, own) in keys {
-            key.clear();
-            key.push_str(instance);
-            key.push('\u{1f}');
-            key.push_str(t.as_str());
-            let slot = match events.get(own) {
-                Some(e) if guessing.on() => {
-                    let guess = e.occurred_at.timestamp();
-                    let stored = tables
-                        .counted
-                        .insert(key.as_bytes(), guess)?
-                        .map(|v| v.value());
-                    guessing.note(stored.is_some());
-                    CountedSlot {
-                        stored,
-                        new: None,
-                        guess: Some(guess),
-                    }
-                }
-                _ => {
-                    let stored = tables.counted.get(key.as_bytes())?.map(|v| v.value());
-                    guessing.note(stored.is_some());
-                    CountedSlot {
-                        stored,
-                        ..CountedSlot::default()
-                    }
-                }
-            };
-            counted.insert((instance, t), counted_slots.len());
-            counted_slots.push(slot);
-            counted_keys_sorted.push((instance, t));
+        for (instance, t) in &counted_keys_sorted {
+            state::push_counted_key(instance, *t, &mut key);
+            counted.insert((*instance, *t), counted_slots.len());
+            counted_slots.push(Slot {
+                stored: secs(dedup.get(Kind::Counted, key.as_bytes())?),
+                new: None,
+            });
         }
 
-        // Each session minute with the impressions the batch has in it.
-        let mut minutes: Vec<(&'a str, i64)> = events
+        // Each session minute the batch has impressions in.
+        let mut session_keys: Vec<(&'a str, i64)> = events
             .iter()
             .filter(|e| e.event_type == EventType::Impression)
             .map(|e| (e.session_id.as_str(), floor(e.occurred_at, 60)))
             .collect();
-        minutes.sort_unstable();
-        let mut sessions = Map::with_capacity_and_hasher(minutes.len(), Default::default());
-        let mut session_slots: Vec<SessionSlot> = Vec::with_capacity(minutes.len());
-        let mut session_keys = Vec::with_capacity(minutes.len());
-        for group in minutes.chunk_by(|a, b| a == b) {
-            let (session, minute) = group[0];
-            session_key(session, minute, &mut key);
-            let slot = if guessing.on() {
-                let guess = group.len() as u64;
-                let stored = tables
-                    .session_rate
-                    .insert(key.as_bytes(), guess)?
-                    .map(|v| v.value());
-                guessing.note(stored.is_some());
-                SessionSlot {
-                    stored,
-                    added: 0,
-                    guess: Some(guess),
-                }
-            } else {
-                let stored = tables.session_rate.get(key.as_bytes())?.map(|v| v.value());
-                guessing.note(stored.is_some());
-                SessionSlot {
-                    stored,
-                    ..SessionSlot::default()
-                }
-            };
-            sessions.insert((session, minute), session_slots.len());
-            session_slots.push(slot);
-            session_keys.push((session, minute));
+        session_keys.sort_unstable();
+        session_keys.dedup();
+        let mut sessions = Map::with_capacity_and_hasher(session_keys.len(), Default::default());
+        let mut session_slots = Vec::with_capacity(session_keys.len());
+        for (session, minute) in &session_keys {
+            session_key(session, *minute, &mut key);
+            sessions.insert((*session, *minute), session_slots.len());
+            session_slots.push(SessionSlot {
+                stored: dedup.get(Kind::SessionRate, key.as_bytes())?,
+                added: 0,
+            });
         }
 
         Ok(Batch {
-            ids: id_map,
+            ids,
             id_slots,
             id_keys,
             counted,
@@ -442,52 +332,34 @@ impl<'a> Batch<'a> {
             state::push_expiry_entry(blob, tag, key);
         };
 
-        // The dedup keys in the order they were read: each as the pipeline left it, correcting the guesses.
+        // What the pipeline added to the dedup keys, in the order they were read: the commit's redo record.
         for (id, slot) in self.id_keys.iter().zip(&self.id_slots) {
-            if id.is_empty() {
-                continue;
-            }
-            settle(
-                &mut t.event_ids,
-                id.as_bytes(),
-                slot.guess.or(slot.stored),
-                slot.stored.or(slot.new),
-            )?;
             if let (None, Some(at)) = (slot.stored, slot.new) {
+                t.redo.set(Kind::EventId, id.as_bytes(), at as u64);
                 entry(at, TAG_EVENT_ID, id.as_bytes());
             }
         }
 
         let mut key = String::new();
         for ((instance, ty), slot) in self.counted_keys.iter().zip(&self.counted_slots) {
-            key.clear();
-            key.push_str(instance);
-            key.push('\u{1f}');
-            key.push_str(ty.as_str());
-            settle(
-                &mut t.counted,
-                key.as_bytes(),
-                slot.guess.or(slot.stored),
-                slot.stored.or(slot.new),
-            )?;
             if let (None, Some(at)) = (slot.stored, slot.new) {
+                state::push_counted_key(instance, *ty, &mut key);
+                t.redo.set(Kind::Counted, key.as_bytes(), at as u64);
                 entry(at, TAG_COUNTED, key.as_bytes());
             }
         }
 
         for ((session, minute), slot) in self.session_keys.iter().zip(&self.session_slots) {
+            if slot.added == 0 {
+                continue;
+            }
             session_key(session, *minute, &mut key);
-            let want = match slot.added {
-                0 => slot.stored,
-                added => Some(slot.stored.unwrap_or(0) + added),
-            };
-            settle(
-                &mut t.session_rate,
+            t.redo.set(
+                Kind::SessionRate,
                 key.as_bytes(),
-                slot.guess.or(slot.stored),
-                want,
-            )?;
-            if slot.stored.is_none() && slot.added > 0 {
+                slot.stored.unwrap_or(0) + slot.added,
+            );
+            if slot.stored.is_none() {
                 entry(*minute, TAG_SESSION_RATE, key.as_bytes());
             }
         }
@@ -561,6 +433,7 @@ impl<'a> Batch<'a> {
 
         t.write_log()?;
         t.index_log()?;
+        t.write_redo()?;
         let seq = i64::try_from(t.next_seq).unwrap_or(i64::MAX);
         t.meta.insert("next_seq", seq)?;
         if let Some(at) = self.max_event_time {

@@ -1,5 +1,5 @@
-//! Ingestion: one write transaction per batch, every event processed against the redb state and logged, one
-//! fsync at the commit.
+//! Ingestion: one write transaction per batch, every event processed against the stored state and logged, one
+//! fsync at the commit (the dedup changes ride in it as a redo record: see [`super::dedup`]).
 //!
 //! A retry (an event id already recorded: [`Outcome::Retry`]) changes nothing and is not logged again — the
 //! first report is in the log, and a retry storm must not fill the disk. Retries are counted instead
@@ -182,11 +182,13 @@ impl EventStore {
         encoded: impl Fn(usize) -> Option<&'e [u8]>,
     ) -> Result<Vec<Outcome>, StoreError> {
         let db = self.db()?;
+        let dedup = db.dedup();
+        let _writer = dedup.writer();
         let txn = db.begin_write()?;
         let mut retries = 0u64;
-        let outcomes = {
-            let mut tables = Tables::open(&txn)?;
-            let mut batch = Batch::prefetch(&mut tables, events)?;
+        let (outcomes, after) = {
+            let mut tables = Tables::open(&txn, dedup)?;
+            let mut batch = Batch::prefetch(&tables, events)?;
             let mut outcomes = Vec::with_capacity(events.len());
             let mut bytes = Vec::with_capacity(1024);
             for (i, event) in events.iter().enumerate() {
@@ -206,9 +208,10 @@ impl EventStore {
                 outcomes.push(outcome);
             }
             batch.write(&mut tables)?;
-            outcomes
+            (outcomes, tables.after_commit())
         };
         txn.commit()?;
+        after.finish(dedup)?;
         metrics::counter!(m::RETRIES_NOT_LOGGED).increment(retries);
         Ok(outcomes)
     }

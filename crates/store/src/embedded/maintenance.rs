@@ -12,10 +12,10 @@ use chrono::{DateTime, Utc};
 use redb::{ReadableTable, ReadableTableMetadata};
 use serde::Serialize;
 
+use super::dedup::{self, Kind, Redo};
 use super::state::{
-    self, COUNTED, EVENT_IDS, EXPIRY, EXPIRY_BATCHES, FREQUENCY, LOG, LOG_CHUNKS, LOG_MINUTES,
-    META, META_CHUNK_RECORDS, QUARANTINE, SESSION_RATE, TAG_COUNTED, TAG_EVENT_ID,
-    TAG_SESSION_RATE,
+    self, EXPIRY, EXPIRY_BATCHES, FREQUENCY, LOG, LOG_CHUNKS, LOG_MINUTES, META,
+    META_CHUNK_RECORDS, QUARANTINE,
 };
 use super::{EventStore, StoreError};
 use crate::metrics as m;
@@ -222,29 +222,23 @@ impl EventStore {
         let frequency_cutoff = now.timestamp() - self.policy.frequency_window_days * 86_400;
         let frequency_hi = state::expiry_prefix(frequency_cutoff);
         let db = self.db()?;
+        let dedup = db.dedup();
+        let _writer = dedup.writer();
         let txn = db.begin_write()?;
-        let removed = {
+        // The dedup keys go in a redo record, applied once the transaction commits (see `super::dedup`).
+        let mut redo = Redo::default();
+        let (removed, after) = {
             let mut expiry = txn.open_table(EXPIRY)?;
-            let mut ids = txn.open_table(EVENT_IDS)?;
-            let mut counted = txn.open_table(COUNTED)?;
-            let mut rates = txn.open_table(SESSION_RATE)?;
             let mut removed = 0;
             for entry in expiry
                 .extract_from_if::<&[u8], _>(..hi.as_slice(), |_, _| true)?
                 .take(limit)
             {
                 let (key, _) = entry?;
-                match state::split_expiry_key(key.value()) {
-                    Some((TAG_EVENT_ID, id)) => {
-                        ids.remove(id.as_bytes())?;
-                    }
-                    Some((TAG_COUNTED, k)) => {
-                        counted.remove(k.as_bytes())?;
-                    }
-                    Some((TAG_SESSION_RATE, k)) => {
-                        rates.remove(k.as_bytes())?;
-                    }
-                    _ => {}
+                if let Some((tag, key)) = state::split_expiry_key(key.value())
+                    && let Some(kind) = Kind::of_tag(tag)
+                {
+                    redo.remove(kind, key.as_bytes());
                 }
                 removed += 1;
             }
@@ -254,11 +248,8 @@ impl EventStore {
             for entry in batches.extract_from_if::<&[u8], _>(..hi.as_slice(), |_, _| true)? {
                 let (_, value) = entry?;
                 for (tag, key) in state::expiry_entries(value.value()).unwrap_or_default() {
-                    match tag {
-                        TAG_EVENT_ID => drop(ids.remove(key.as_bytes())?),
-                        TAG_COUNTED => drop(counted.remove(key.as_bytes())?),
-                        TAG_SESSION_RATE => drop(rates.remove(key.as_bytes())?),
-                        _ => {}
+                    if let Some(kind) = Kind::of_tag(tag) {
+                        redo.remove(kind, key.as_bytes());
                     }
                     swept += 1;
                 }
@@ -277,9 +268,11 @@ impl EventStore {
                 frequency.remove(key.value().get(8..).unwrap_or_default())?;
                 removed += 1;
             }
-            removed
+            drop((expiry, batches, index, frequency));
+            (removed, dedup::write_redo(&txn, dedup, redo)?)
         };
         txn.commit()?;
+        after.finish(dedup)?;
         if removed > 0 {
             metrics::counter!(m::DEDUP_KEYS_EXPIRED).increment(removed as u64);
         }

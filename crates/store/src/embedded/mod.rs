@@ -19,6 +19,7 @@
 
 mod batch;
 pub mod committer;
+mod dedup;
 mod ingest;
 mod maintenance;
 mod queries;
@@ -28,7 +29,9 @@ mod snapshot;
 mod state;
 mod verify;
 
+pub use dedup::DIR_NAME as DEDUP_DIR_NAME;
 pub use maintenance::Swept;
+pub use queries::DedupEntry;
 pub use sessions::RedbSessionShare;
 pub use snapshot::LogSnapshot;
 pub use verify::{Damage, Exported, Report, export, verify};
@@ -54,7 +57,7 @@ pub const FILE_NAME: &str = "events.redb";
 pub struct EventStore {
     path: PathBuf,
     config: EmbeddedConfig,
-    db: RwLock<Option<Database>>,
+    db: RwLock<Option<Engines>>,
     policy: Policy,
     prices: RwLock<Arc<dyn Prices>>,
     health: watch::Sender<Health>,
@@ -111,6 +114,8 @@ pub struct Opened {
 pub struct Observed {
     /// Size of the database file.
     pub file_bytes: u64,
+    /// Bytes on disk of the dedup state.
+    pub dedup_bytes: u64,
     /// Bytes free for this user on the data directory's file system.
     pub disk_free_bytes: u64,
     /// Size of that file system.
@@ -119,19 +124,37 @@ pub struct Observed {
     pub tables: Vec<(&'static str, u64)>,
 }
 
+/// The redb file and the dedup state beside it, opened together.
+pub(crate) struct Engines {
+    db: Database,
+    dedup: dedup::Dedup,
+}
+
 /// The database, held for the duration of one operation (a close or a reopen waits for it).
-pub(crate) struct Db<'a>(RwLockReadGuard<'a, Option<Database>>);
+pub(crate) struct Db<'a>(RwLockReadGuard<'a, Option<Engines>>);
+
+impl Db<'_> {
+    fn engines(&self) -> &Engines {
+        // `EventStore::db` only hands out guards over an open database.
+        self.0.as_ref().unwrap_or_else(|| unreachable!())
+    }
+
+    /// The dedup state.
+    pub(crate) fn dedup(&self) -> &dedup::Dedup {
+        &self.engines().dedup
+    }
+}
 
 impl std::ops::Deref for Db<'_> {
     type Target = Database;
     fn deref(&self) -> &Database {
-        // `EventStore::db` only hands out guards over an open database.
-        self.0.as_ref().unwrap_or_else(|| unreachable!())
+        &self.engines().db
     }
 }
 
-/// Opens the file, measuring the time and noting whether redb repaired it.
-fn open_database(path: &Path, config: &EmbeddedConfig) -> Result<(Database, Opened), StoreError> {
+/// Opens the file and the dedup state beside it, measuring the time and noting whether redb repaired the file;
+/// moves an older store's dedup tables and applies the redo records the dedup state lacks.
+fn open_database(path: &Path, config: &EmbeddedConfig) -> Result<(Engines, Opened), StoreError> {
     let started = Instant::now();
     let repaired = Arc::new(AtomicBool::new(false));
     let flag = repaired.clone();
@@ -163,17 +186,31 @@ fn open_database(path: &Path, config: &EmbeddedConfig) -> Result<(Database, Open
     );
     let txn = db.begin_write()?;
     state::create_tables(&txn)?;
-    let started = Instant::now();
-    let moved = state::migrate_str_keys(&txn)?;
     txn.commit()?;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let dedup = dedup::Dedup::open(&dir.join(dedup::DIR_NAME), config.dedup_cache_mb)?;
+    let started = Instant::now();
+    let moved = state::migrate_dedup_tables(&db, &dedup)?;
     if moved > 0 {
         tracing::info!(
             keys = moved,
             seconds = started.elapsed().as_secs_f64(),
-            "Moved the dedup keys to byte-string tables (once, for a store written by an older version)."
+            "Moved the dedup keys from redb to the dedup state (once, for a store written by an older version)."
         );
     }
-    Ok((db, opened))
+    let started = Instant::now();
+    let replayed = dedup.catch_up(&db)?;
+    tracing::info!(
+        commits = replayed,
+        applied = dedup.applied(),
+        seconds = started.elapsed().as_secs_f64(),
+        "Brought the dedup state up to the event store."
+    );
+    let opened = Opened {
+        seconds: opened.seconds + started.elapsed().as_secs_f64(),
+        ..opened
+    };
+    Ok((Engines { db, dedup }, opened))
 }
 
 impl EventStore {
@@ -259,9 +296,12 @@ impl EventStore {
     pub fn close(&self) -> Result<(), StoreError> {
         let mut guard = self.db.write().unwrap_or_else(PoisonError::into_inner);
         self.set_health(Health::Closed);
-        if let Some(db) = guard.take() {
-            drop(db);
+        if let Some(engines) = guard.take() {
+            // Synced, the dedup state needs no redo record applied at the next open.
+            let synced = engines.dedup.close();
+            drop(engines);
             tracing::info!(path = %self.path.display(), "Closed the event store.");
+            synced?;
         }
         Ok(())
     }
@@ -277,9 +317,9 @@ impl EventStore {
         }
         // The failed database must be gone before the file is opened again (redb locks it).
         drop(guard.take());
-        let (db, opened) = open_database(&self.path, &self.config)?;
+        let (engines, opened) = open_database(&self.path, &self.config)?;
         let probe = (|| -> Result<(), StoreError> {
-            let txn = db.begin_write()?;
+            let txn = engines.db.begin_write()?;
             {
                 let mut meta = txn.open_table(state::META)?;
                 let n = meta.get("reopens")?.map_or(0, |v| v.value());
@@ -288,7 +328,7 @@ impl EventStore {
             txn.commit()?;
             Ok(())
         })();
-        *guard = Some(db);
+        *guard = Some(engines);
         *self.opened.write().unwrap_or_else(PoisonError::into_inner) = opened;
         probe?;
         drop(guard);
@@ -310,25 +350,38 @@ impl EventStore {
         true
     }
 
-    /// Copies the database file to `dest_dir` (created if missing) while serving: the copy is taken inside a
-    /// write transaction, so no commit changes the file meanwhile (group commits wait, queued, for the copy;
-    /// reads go on). The copy opens like a file after an unclean exit (redb repairs it once); check it with
-    /// [`verify`]. Its size in bytes.
+    /// Copies the database file and the dedup state to `dest_dir` (created if missing) while serving: the file
+    /// is copied inside a write transaction, so no commit changes it meanwhile (group commits wait, queued,
+    /// for the copy; reads go on), and a snapshot of the dedup state is taken in the same instant, then
+    /// written out while commits go on. The copy opens like a file after an unclean exit (redb repairs it
+    /// once); check it with [`verify`]. Its size in bytes.
     pub fn backup(&self, dest_dir: &Path) -> Result<u64, StoreError> {
         let io = |what: String| move |source| StoreError::Io { what, source };
         std::fs::create_dir_all(dest_dir)
             .map_err(io(format!("creating {}", dest_dir.display())))?;
         let dest = dest_dir.join(FILE_NAME);
+        let dedup_dest = dest_dir.join(dedup::DIR_NAME);
+        if dedup_dest.exists() {
+            return Err(StoreError::Refused(format!(
+                "{} exists: back up into an empty directory",
+                dedup_dest.display()
+            )));
+        }
         let db = self.db()?;
-        let txn = db.begin_write()?;
-        let copied = std::fs::copy(&self.path, &dest).map_err(io(format!(
-            "copying {} to {}",
-            self.path.display(),
-            dest.display()
-        )));
-        txn.abort()?;
-        let bytes = copied?;
-        tracing::info!(to = %dest.display(), bytes, "Backed up the event store.");
+        let (copied, snapshot) = {
+            let _writer = db.dedup().writer();
+            let txn = db.begin_write()?;
+            let copied = std::fs::copy(&self.path, &dest).map_err(io(format!(
+                "copying {} to {}",
+                self.path.display(),
+                dest.display()
+            )));
+            let snapshot = db.dedup().snapshot();
+            txn.abort()?;
+            (copied, snapshot)
+        };
+        let bytes = copied? + snapshot.write_to(&dedup_dest)?;
+        tracing::info!(to = %dest_dir.display(), bytes, "Backed up the event store.");
         Ok(bytes)
     }
 
@@ -341,7 +394,9 @@ impl EventStore {
         let dir = self.path.parent().unwrap_or(Path::new("."));
         let (disk_free_bytes, disk_total_bytes) = disk_space(dir)?;
         let tables = self.table_sizes()?;
+        let dedup_bytes = self.db()?.dedup().disk_bytes();
         metrics::gauge!(m::STORE_FILE_BYTES).set(file_bytes as f64);
+        metrics::gauge!(m::STORE_DEDUP_BYTES).set(dedup_bytes as f64);
         metrics::gauge!(m::STORE_DISK_FREE).set(disk_free_bytes as f64);
         metrics::gauge!(m::STORE_DISK_TOTAL).set(disk_total_bytes as f64);
         for (table, n) in &tables {
@@ -349,6 +404,7 @@ impl EventStore {
         }
         Ok(Observed {
             file_bytes,
+            dedup_bytes,
             disk_free_bytes,
             disk_total_bytes,
             tables,

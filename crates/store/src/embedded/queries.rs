@@ -5,15 +5,19 @@ use chrono::{DateTime, Utc};
 use interlude_events::{Counters, ViewerHour};
 use redb::{ReadableTable, ReadableTableMetadata};
 
+use super::dedup::{self, Kind};
 use super::state::{
-    self, AUCTIONS, COUNTED, DELIVERY, DEMAND, EVENT_IDS, FREQUENCY, LEDGER, LEDGER_CORRECTIONS,
-    LOG, LOG_CHUNKS, META, META_CHUNK_RECORDS, QUARANTINE, SESSION_RATE, WINDOWS,
+    self, AUCTIONS, DELIVERY, DEMAND, FREQUENCY, LEDGER, LEDGER_CORRECTIONS, LOG, LOG_CHUNKS, META,
+    META_CHUNK_RECORDS, QUARANTINE, WINDOWS,
 };
 use super::{EventStore, StoreError, StoreStats};
 use crate::reports::{
     DemandGroupBy, DemandRow, Forgotten, GroupBy, LedgerRow, ReportRow, build_demand_report,
     build_ledger, build_report,
 };
+
+/// A dedup key and its value (a time in seconds, or a count of impressions): see [`EventStore::dedup_entries`].
+pub type DedupEntry = (Vec<u8>, u64);
 
 /// Removes `viewer_id` from a stored event JSON when it is one of `ids`; the new bytes if it changed. The
 /// event is under `event` (log records, quarantine) or, in logs written before log records, the whole value.
@@ -325,40 +329,50 @@ impl EventStore {
         {
             out.push("frequency");
         }
-        for (name, table) in [("event_ids", EVENT_IDS), ("counted", COUNTED)] {
-            if txn
-                .open_table(table)?
-                .iter()?
-                .any(|e| e.is_ok_and(|(k, _)| found(k.value())))
+        for kind in Kind::ALL {
+            if db
+                .dedup()
+                .entries(kind)
+                .any(|e| e.is_ok_and(|(k, _)| found(&k)))
             {
-                out.push(name);
+                out.push(kind.name());
             }
-        }
-        if txn
-            .open_table(SESSION_RATE)?
-            .iter()?
-            .any(|e| e.is_ok_and(|(k, _)| found(k.value())))
-        {
-            out.push("session_rate");
         }
         Ok(out)
     }
 
-    /// Dedup keys held (event ids and billing keys).
+    /// Dedup keys held (event ids and billing keys; a scan).
     pub fn dedup_keys(&self) -> Result<u64, StoreError> {
         let db = self.db()?;
-        let txn = db.begin_read()?;
-        Ok(txn.open_table(EVENT_IDS)?.len()? + txn.open_table(COUNTED)?.len()?)
+        Ok(db.dedup().count(Kind::EventId)? + db.dedup().count(Kind::Counted)?)
     }
 
     /// Whether an event id was ever accepted (the crash test's check of acknowledged events).
     pub fn has_event_id(&self, event_id: &str) -> Result<bool, StoreError> {
         let db = self.db()?;
-        let txn = db.begin_read()?;
-        Ok(txn
-            .open_table(EVENT_IDS)?
-            .get(event_id.as_bytes())?
+        Ok(db
+            .dedup()
+            .get(Kind::EventId, event_id.as_bytes())?
             .is_some())
+    }
+
+    /// Every entry of one kind of dedup key (`event_ids`, `counted` or `session_rate`), key and value, in
+    /// key order (tests and tools; a scan). `None` for another name.
+    pub fn dedup_entries(&self, kind: &str) -> Result<Option<Vec<DedupEntry>>, StoreError> {
+        let Some(kind) = Kind::ALL.into_iter().find(|k| k.name() == kind) else {
+            return Ok(None);
+        };
+        let db = self.db()?;
+        let mut out = Vec::new();
+        for entry in db.dedup().entries(kind) {
+            let (key, value) = entry?;
+            let value = value.map_err(|len| StoreError::Corrupt {
+                table: kind.name(),
+                reason: format!("value of {} is {len} bytes, not 8", dedup::hex(&key)),
+            })?;
+            out.push((key, value));
+        }
+        Ok(Some(out))
     }
 
     /// The event types counted for one ad instance (support: "was this ad billed?").
@@ -367,12 +381,14 @@ impl EventStore {
         ad_instance_id: &str,
     ) -> Result<Vec<interlude_events::contract::EventType>, StoreError> {
         let db = self.db()?;
-        let txn = db.begin_read()?;
-        let counted = txn.open_table(state::COUNTED)?;
         let mut out = Vec::new();
         for t in interlude_events::contract::EventType::ALL {
-            if counted
-                .get(state::counted_key(ad_instance_id, t).as_bytes())?
+            if db
+                .dedup()
+                .get(
+                    Kind::Counted,
+                    state::counted_key(ad_instance_id, t).as_bytes(),
+                )?
                 .is_some()
             {
                 out.push(t);
@@ -481,8 +497,9 @@ impl EventStore {
         ] {
             out.push((name, txn.open_table(table)?.len()?));
         }
-        for (name, table) in [("event_ids", EVENT_IDS), ("counted", COUNTED)] {
-            out.push((name, txn.open_table(table)?.len()?));
+        // Estimated (removed keys count until compaction drops them): a count would scan the tree.
+        for kind in [Kind::EventId, Kind::Counted] {
+            out.push((kind.name(), db.dedup().approximate_len(kind)));
         }
         for (name, table) in [
             ("windows", WINDOWS),
@@ -492,7 +509,11 @@ impl EventStore {
             out.push((name, txn.open_table(table)?.len()?));
         }
         out.push(("frequency", txn.open_table(FREQUENCY)?.len()?));
-        out.push(("session_rate", txn.open_table(SESSION_RATE)?.len()?));
+        out.push((
+            Kind::SessionRate.name(),
+            db.dedup().approximate_len(Kind::SessionRate),
+        ));
+        out.push(("dedup_redo", txn.open_table(dedup::REDO)?.len()?));
         out.push(("expiry", txn.open_table(state::EXPIRY)?.len()?));
         out.push((
             "expiry_batches",

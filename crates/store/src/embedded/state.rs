@@ -6,9 +6,10 @@
 
 use interlude_events::contract::EventType;
 use interlude_events::{AuctionCounts, Counts, Delivered, DemandKey, WindowCell, WindowKey};
-use redb::{ReadableTable, TableDefinition, TableHandle, WriteTransaction};
+use redb::{Database, ReadableTable, TableDefinition, TableHandle, WriteTransaction};
 
 use super::StoreError;
+use super::dedup::{Dedup, Kind};
 
 /// The event log as stores wrote it before [`LOG_CHUNKS`], one entry per event: sequence number →
 /// [`crate::log::LogRecord`] JSON (older stores: the bare event). Read, retained and anonymised; no longer
@@ -95,10 +96,9 @@ pub(crate) const QUARANTINE: TableDefinition<u64, &[u8]> = TableDefinition::new(
 /// Ledger corrections: sequence number → `{line_item_id, hour, counts}`. Append-only.
 pub(crate) const LEDGER_CORRECTIONS: TableDefinition<u64, &[u8]> =
     TableDefinition::new("ledger_corrections");
-/// Event ids seen (ingestion idempotency) → the time they are kept from (seconds). Keys are the ids' UTF-8
-/// bytes: redb checks a `&str` key's UTF-8 on every comparison, which was a sixth of the group committer's time
-/// (the dedup inserts are two thirds of it). Stores written before hold [`OLD_EVENT_IDS`] instead, moved here
-/// when this version opens them ([`migrate_str_keys`]).
+/// Event ids seen (ingestion idempotency) → the time they are kept from (seconds), as versions before the
+/// dedup state moved to fjall ([`super::dedup`]) kept them; moved there when this version opens the file
+/// ([`migrate_dedup_tables`]). Still read by [`super::verify`] and [`super::export`] of an unmoved file.
 pub(crate) const EVENT_IDS: TableDefinition<&[u8], i64> = TableDefinition::new("event_ids_bytes");
 /// Billing dedup keys `ad_instance␟type` (UTF-8 bytes, as [`EVENT_IDS`]) → occurred_at seconds.
 pub(crate) const COUNTED: TableDefinition<&[u8], i64> = TableDefinition::new("counted_bytes");
@@ -122,52 +122,93 @@ pub(crate) const DEMAND: TableDefinition<&[u8], &[u8]> = TableDefinition::new("d
 /// periodic flush, not by the pipeline.
 pub(crate) const AUCTIONS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("auctions");
 
-/// Impressions per `session␟minute` (UTF-8 bytes, as [`EVENT_IDS`]), for the impossible-rate check. Expires
-/// like the dedup keys.
+/// Impressions per `session␟minute` (UTF-8 bytes, as [`EVENT_IDS`]), for the impossible-rate check, as older
+/// versions kept them (see [`EVENT_IDS`]).
 pub(crate) const SESSION_RATE: TableDefinition<&[u8], u64> =
     TableDefinition::new("session_rate_bytes");
 /// [`SESSION_RATE`] as stores wrote it before, with `&str` keys.
 pub(crate) const OLD_SESSION_RATE: TableDefinition<&str, u64> =
     TableDefinition::new("session_rate");
 
-/// Moves the dedup tables of a store written before byte-string keys ([`OLD_EVENT_IDS`], [`OLD_COUNTED`],
-/// [`OLD_SESSION_RATE`]) into their byte-keyed successors and deletes them, in `txn`; how many keys moved.
-/// Byte order of UTF-8 is the order of the strings, so the copy appends in key order (and the expiry index,
-/// which names keys by their bytes, needs no change). Once per store: later opens find no old table.
-pub(crate) fn migrate_str_keys(txn: &WriteTransaction) -> Result<u64, StoreError> {
-    let old: Vec<String> = txn.list_tables()?.map(|t| t.name().to_owned()).collect();
+/// Moves the dedup tables of a store written by an older version — in redb, with byte-string keys
+/// ([`EVENT_IDS`], [`COUNTED`], [`SESSION_RATE`]) or, older still, `&str` keys ([`OLD_EVENT_IDS`],
+/// [`OLD_COUNTED`], [`OLD_SESSION_RATE`]) — into the dedup state ([`super::dedup`]), then deletes them; how
+/// many keys moved. The copy is synced before the tables are deleted, so a crash in between copies again
+/// (the same values: nothing commits before the move is done). Once per store.
+pub(crate) fn migrate_dedup_tables(db: &Database, dedup: &Dedup) -> Result<u64, StoreError> {
+    let txn = db.begin_read()?;
+    let names: Vec<String> = txn.list_tables()?.map(|t| t.name().to_owned()).collect();
+    let has = |name: &str| names.iter().any(|n| n == name);
     let mut moved = 0;
-    if old.iter().any(|n| n == OLD_EVENT_IDS.name()) {
-        moved += copy_str_keys(txn, OLD_EVENT_IDS, EVENT_IDS)?;
-    }
-    if old.iter().any(|n| n == OLD_COUNTED.name()) {
-        moved += copy_str_keys(txn, OLD_COUNTED, COUNTED)?;
-    }
-    if old.iter().any(|n| n == OLD_SESSION_RATE.name()) {
-        moved += copy_str_keys(txn, OLD_SESSION_RATE, SESSION_RATE)?;
-    }
-    Ok(moved)
-}
-
-fn copy_str_keys<V>(
-    txn: &WriteTransaction,
-    old: TableDefinition<&str, V>,
-    new: TableDefinition<&[u8], V>,
-) -> Result<u64, StoreError>
-where
-    V: for<'b> redb::Value<SelfType<'b> = V> + 'static,
-{
-    let mut moved = 0;
-    {
-        let from = txn.open_table(old)?;
-        let mut to = txn.open_table(new)?;
-        for entry in from.iter()? {
-            let (k, v) = entry?;
-            to.insert(k.value().as_bytes(), v.value())?;
-            moved += 1;
+    let value = |v: i64| v as u64;
+    for (table, kind) in [(EVENT_IDS, Kind::EventId), (COUNTED, Kind::Counted)] {
+        if has(table.name()) {
+            let t = txn.open_table(table)?;
+            moved += dedup.load(
+                kind,
+                t.iter()?.map(|e| {
+                    let (k, v) = e?;
+                    Ok((k.value().to_vec(), value(v.value())))
+                }),
+            )?;
         }
     }
-    txn.delete_table(old)?;
+    for (table, kind) in [(OLD_EVENT_IDS, Kind::EventId), (OLD_COUNTED, Kind::Counted)] {
+        if has(table.name()) {
+            let t = txn.open_table(table)?;
+            moved += dedup.load(
+                kind,
+                t.iter()?.map(|e| {
+                    let (k, v) = e?;
+                    Ok((k.value().as_bytes().to_vec(), value(v.value())))
+                }),
+            )?;
+        }
+    }
+    if has(SESSION_RATE.name()) {
+        let t = txn.open_table(SESSION_RATE)?;
+        moved += dedup.load(
+            Kind::SessionRate,
+            t.iter()?.map(|e| {
+                let (k, v) = e?;
+                Ok((k.value().to_vec(), v.value()))
+            }),
+        )?;
+    }
+    if has(OLD_SESSION_RATE.name()) {
+        let t = txn.open_table(OLD_SESSION_RATE)?;
+        moved += dedup.load(
+            Kind::SessionRate,
+            t.iter()?.map(|e| {
+                let (k, v) = e?;
+                Ok((k.value().as_bytes().to_vec(), v.value()))
+            }),
+        )?;
+    }
+    drop(txn);
+    if !names.iter().any(|n| {
+        [
+            EVENT_IDS.name(),
+            COUNTED.name(),
+            OLD_EVENT_IDS.name(),
+            OLD_COUNTED.name(),
+            SESSION_RATE.name(),
+            OLD_SESSION_RATE.name(),
+        ]
+        .contains(&n.as_str())
+    }) {
+        return Ok(0);
+    }
+    dedup.persist()?;
+    let txn = db.begin_write()?;
+    // Deleting a table that does not exist is a no-op.
+    txn.delete_table(EVENT_IDS)?;
+    txn.delete_table(COUNTED)?;
+    txn.delete_table(SESSION_RATE)?;
+    txn.delete_table(OLD_EVENT_IDS)?;
+    txn.delete_table(OLD_COUNTED)?;
+    txn.delete_table(OLD_SESSION_RATE)?;
+    txn.commit()?;
     Ok(moved)
 }
 
@@ -203,9 +244,7 @@ pub(crate) fn create_tables(txn: &WriteTransaction) -> Result<(), StoreError> {
     for table in [LOG, LOG_CHUNKS, QUARANTINE, LEDGER_CORRECTIONS] {
         txn.open_table(table)?;
     }
-    for table in [EVENT_IDS, COUNTED] {
-        txn.open_table(table)?;
-    }
+    txn.open_table(super::dedup::REDO)?;
     for table in [WINDOWS, LEDGER, DELIVERY] {
         txn.open_table(table)?;
     }
@@ -214,7 +253,6 @@ pub(crate) fn create_tables(txn: &WriteTransaction) -> Result<(), StoreError> {
     txn.open_table(EXPIRY_BATCHES)?;
     txn.open_table(FREQUENCY_EXPIRY)?;
     txn.open_table(FREQUENCY)?;
-    txn.open_table(SESSION_RATE)?;
     txn.open_table(LOG_MINUTES)?;
     txn.open_table(DEMAND)?;
     txn.open_table(AUCTIONS)?;
@@ -503,6 +541,17 @@ pub(crate) fn decode_correction(bytes: &[u8]) -> Result<(String, i64, Counts), S
     Ok((c.line_item_id, c.hour, decode_counts(&flat)?))
 }
 
+/// The billing dedup key `ad_instance␟type`.
 pub(crate) fn counted_key(ad_instance_id: &str, event_type: EventType) -> String {
-    format!("{ad_instance_id}\u{1f}{}", event_type.as_str())
+    let mut out = String::new();
+    push_counted_key(ad_instance_id, event_type, &mut out);
+    out
+}
+
+/// [`counted_key`] into `out` (cleared first), reusing its allocation.
+pub(crate) fn push_counted_key(ad_instance_id: &str, event_type: EventType, out: &mut String) {
+    out.clear();
+    out.push_str(ad_instance_id);
+    out.push('\u{1f}');
+    out.push_str(event_type.as_str());
 }

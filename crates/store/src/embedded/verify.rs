@@ -16,6 +16,7 @@ use redb::{Database, ReadTransaction, ReadableTable, ReadableTableMetadata, Tabl
 use serde::Serialize;
 
 use super::FILE_NAME;
+use super::dedup::{self, DIR_NAME, Dedup, Kind, REDO};
 use super::state::{
     self, AUCTIONS, COUNTED, DELIVERY, DEMAND, EVENT_IDS, EXPIRY, EXPIRY_BATCHES, FREQUENCY,
     FREQUENCY_EXPIRY, LEDGER, LEDGER_CORRECTIONS, LOG, LOG_CHUNKS, LOG_MINUTES, META, OLD_COUNTED,
@@ -86,11 +87,36 @@ impl Copy {
         std::fs::create_dir_all(&dir).map_err(io(format!("creating {}", dir.display())))?;
         let copy = Copy { dir };
         std::fs::copy(&source, copy.file()).map_err(io(format!("copying {}", source.display())))?;
+        let dedup = store_dir.join(DIR_NAME);
+        if dedup.is_dir() {
+            copy_dir(&dedup, &copy.dedup_dir())
+                .map_err(io(format!("copying {}", dedup.display())))?;
+        }
         Ok(copy)
     }
 
     fn file(&self) -> PathBuf {
         self.dir.join(FILE_NAME)
+    }
+
+    fn dedup_dir(&self) -> PathBuf {
+        self.dir.join(DIR_NAME)
+    }
+
+    /// The copy's dedup state brought up to its file (`None`: the store has none, an older version's file);
+    /// an error says why it cannot be read.
+    fn open_dedup(&self, db: &Database) -> std::result::Result<Option<Dedup>, String> {
+        if !self.dedup_dir().is_dir() {
+            return Ok(None);
+        }
+        catch_unwind(AssertUnwindSafe(|| -> Result<Dedup> {
+            let dedup = Dedup::open(&self.dedup_dir(), 16)?;
+            dedup.catch_up(db)?;
+            Ok(dedup)
+        }))
+        .map_err(|_| "fjall panicked opening it".to_owned())?
+        .map(Some)
+        .map_err(|e| e.to_string())
     }
 
     fn open(&self) -> std::result::Result<Database, String> {
@@ -101,6 +127,34 @@ impl Copy {
         })
         .map_err(|_| "redb panicked opening the file".to_owned())?
         .map_err(|e| e.to_string())
+    }
+}
+
+/// Copies directory `from` to `to`, recursively. A serving store's LSM tree replaces files as it compacts:
+/// a copy that finds a file gone starts again, a few times.
+fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
+    fn once(from: &Path, to: &Path) -> std::io::Result<()> {
+        std::fs::create_dir_all(to)?;
+        for entry in std::fs::read_dir(from)? {
+            let entry = entry?;
+            let dest = to.join(entry.file_name());
+            if entry.file_type()?.is_dir() {
+                once(&entry.path(), &dest)?;
+            } else {
+                std::fs::copy(entry.path(), dest)?;
+            }
+        }
+        Ok(())
+    }
+    let mut tries = 0;
+    loop {
+        match once(from, to) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && tries < 5 => {
+                tries += 1;
+                let _ = std::fs::remove_dir_all(to);
+            }
+            done => return done,
+        }
     }
 }
 
@@ -277,6 +331,22 @@ pub fn verify(store_dir: &Path) -> Result<Report> {
             _ => Err((hex(k), "key is not hour and sequence".into())),
         }
     });
+    scan.table(REDO, "dedup_redo", |k, v| {
+        match dedup::changes(v).find_map(std::result::Result::err) {
+            None => Ok(()),
+            Some(e) => Err((k.to_string(), e)),
+        }
+    });
+    drop(txn);
+    match copy.open_dedup(&db) {
+        Ok(Some(dedup)) => verify_dedup(&dedup, &mut report),
+        Ok(None) => {}
+        Err(e) => report.damage.push(Damage {
+            table: DIR_NAME.into(),
+            key: None,
+            reason: e,
+        }),
+    }
     // One line per table name: a table read in two formats (an older file's and its successor) is one table.
     let mut merged: Vec<(String, u64)> = Vec::new();
     for (name, n) in report.tables.drain(..) {
@@ -287,6 +357,51 @@ pub fn verify(store_dir: &Path) -> Result<Report> {
     }
     report.tables = merged;
     Ok(report)
+}
+
+/// Reads every key of the dedup state, checking each as [`Scan::table`] checks redb's.
+fn verify_dedup(dedup: &Dedup, report: &mut Report) {
+    for kind in Kind::ALL {
+        let mut entries = 0u64;
+        let name = kind.name();
+        let outcome = catch_unwind(AssertUnwindSafe(|| -> std::result::Result<(), String> {
+            for entry in dedup.entries(kind) {
+                let (key, value) = entry.map_err(|e| format!("after {entries} entries: {e}"))?;
+                entries += 1;
+                let damage = |reason: String| Damage {
+                    table: name.into(),
+                    key: Some(dedup::hex(&key)),
+                    reason,
+                };
+                match (std::str::from_utf8(&key), value) {
+                    (_, Err(len)) => report
+                        .damage
+                        .push(damage(format!("value is {len} bytes, not 8"))),
+                    (Err(_), _) => report.damage.push(damage("key not UTF-8".into())),
+                    (Ok(k), _)
+                        if k.is_empty() || !k.contains('\u{1f}') && kind != Kind::EventId =>
+                    {
+                        report.damage.push(damage("not a valid key".into()));
+                    }
+                    _ => {}
+                }
+            }
+            Ok(())
+        }));
+        let failure = match outcome {
+            Ok(Ok(())) => None,
+            Ok(Err(e)) => Some(e),
+            Err(_) => Some(format!("fjall panicked reading it after {entries} entries")),
+        };
+        if let Some(reason) = failure {
+            report.damage.push(Damage {
+                table: name.into(),
+                key: None,
+                reason,
+            });
+        }
+        report.tables.push((name.into(), entries));
+    }
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -389,7 +504,24 @@ pub fn export(store_dir: &Path, out: &mut dyn Write) -> Result<Exported> {
         done.counted += 1;
         Ok(())
     };
-    // A file written before byte-string keys and not opened since holds the old table instead.
+    match copy.open_dedup(&db) {
+        Ok(Some(dedup)) => {
+            for entry in dedup.entries(Kind::Counted) {
+                match entry {
+                    Ok((k, Ok(v))) => counted(std::str::from_utf8(&k).ok(), v as i64)?,
+                    Ok((_, Err(_))) | Err(_) => counted(None, 0)?,
+                }
+            }
+        }
+        Ok(None) => {}
+        Err(e) => {
+            return Err(Error::Corrupt {
+                table: "dedup",
+                reason: e,
+            });
+        }
+    }
+    // A file written by a version that kept the dedup keys in redb, not opened since, holds them there.
     if let Some(table) = optional(txn.open_table(COUNTED))? {
         for entry in table.iter()? {
             match entry {

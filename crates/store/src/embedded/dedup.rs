@@ -1,0 +1,612 @@
+//! The embedded store's dedup state — event ids, billing keys, impressions per session minute — in an LSM tree
+//! (fjall) in `dedup/` beside the redb file, kept in step with redb by redo records.
+//!
+//! Why not redb: these keys are random (players send UUIDs; one group commit holds one beacon each of many
+//! viewers), and in a B-tree every new random key dirties a page of its own. With random ids the group
+//! committer wrote ~10,000 pages of 4 KiB per commit and durable ingestion ran at 0.06× of not persisting;
+//! a store already holding two million events managed 6–10 k events/s. The same writes on fjall ran 5–9×
+//! faster and wrote 0.4 KB per event instead of 15–21 KB (`bench/engines`, `docs/performance.md`). The
+//! aggregates, the ledger and the log stay in redb: their keys are few and hot, or appended.
+//!
+//! How it stays exact. redb stays the one point of durability:
+//! 1. A group commit writes its dedup changes as one redo record ([`REDO`], under the commit's number) in the
+//!    same redb transaction as its log and counts; the commit's fsync makes them durable together, and only
+//!    then is anything acknowledged.
+//! 2. After that commit, the changes go to fjall in one atomic batch that also records the commit's number
+//!    ([`Dedup::applied`]), without an fsync of its own.
+//! 3. About once a second fjall's journal is synced; the redo records up to the number it then held are
+//!    removed by the next commit.
+//! 4. On open, the records past the number fjall holds are applied again. A change sets a key to a value or
+//!    removes it, so applying one twice is harmless.
+//!
+//! A crash at any point thus loses no dedup key of an acknowledged event and invents none of an
+//! unacknowledged one. A dedup directory that does not match its redb file (restored from another backup,
+//! or lost) is refused at open, naming the commit numbers, instead of counting retries again.
+//!
+//! Every change goes through one writer at a time ([`Dedup::writer`]): a commit's prefetch must read the
+//! state every earlier commit left, so a redb commit and its fjall batch are one step.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use fjall::{Config, Keyspace, PartitionCreateOptions, PartitionHandle, PersistMode};
+use redb::{Database, ReadableTable, Table, TableDefinition, WriteTransaction};
+
+use super::StoreError;
+use super::state::{TAG_COUNTED, TAG_EVENT_ID, TAG_SESSION_RATE};
+
+/// The directory of the dedup state, beside the redb file.
+pub const DIR_NAME: &str = "dedup";
+
+/// Redo records: commit number → that commit's dedup changes ([`Redo`]), removed once fjall has synced them.
+pub(crate) const REDO: TableDefinition<u64, &[u8]> = TableDefinition::new("dedup_redo");
+/// The [`super::state::META`] entry holding the number of the last commit that changed dedup state.
+pub(crate) const META_COMMIT: &str = "dedup_commit";
+
+/// fjall's key of the applied commit number, in the `meta` partition.
+const APPLIED: &[u8] = b"applied";
+/// How often fjall's journal is synced (and the redo records it covers dropped from redb).
+const SYNC_EVERY: Duration = Duration::from_secs(1);
+/// The longest key stored: ids are at most 256 bytes once validated, but the prefetch runs before
+/// validation. A longer key is never found and never written (its event is quarantined).
+pub(crate) const MAX_KEY: usize = 1024;
+
+/// The kinds of dedup key, each a partition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// Event id → the time it is kept from (seconds).
+    EventId,
+    /// Billing key `ad_instance␟type` → occurred_at (seconds).
+    Counted,
+    /// `session␟minute` → impressions.
+    SessionRate,
+}
+
+impl Kind {
+    pub(crate) const ALL: [Kind; 3] = [Kind::EventId, Kind::Counted, Kind::SessionRate];
+
+    /// The partition's name (also the name tables and metrics use).
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Kind::EventId => "event_ids",
+            Kind::Counted => "counted",
+            Kind::SessionRate => "session_rate",
+        }
+    }
+
+    /// The tag of the kind in redo records and in the expiry index.
+    pub(crate) fn tag(self) -> u8 {
+        match self {
+            Kind::EventId => TAG_EVENT_ID,
+            Kind::Counted => TAG_COUNTED,
+            Kind::SessionRate => TAG_SESSION_RATE,
+        }
+    }
+
+    pub(crate) fn of_tag(tag: u8) -> Option<Kind> {
+        Kind::ALL.into_iter().find(|k| k.tag() == tag)
+    }
+}
+
+/// Set on a redo entry's tag when the entry removes its key.
+const REMOVE: u8 = 0x80;
+
+/// One commit's dedup changes: entries `tag, key length (u16 LE), key[, value (8 bytes LE)]`, a removal
+/// carrying [`REMOVE`] in its tag and no value.
+#[derive(Debug, Default)]
+pub(crate) struct Redo(Vec<u8>);
+
+/// One change of a redo record.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Change<'a> {
+    Set(Kind, &'a [u8], u64),
+    Remove(Kind, &'a [u8]),
+}
+
+impl Redo {
+    pub(crate) fn set(&mut self, kind: Kind, key: &[u8], value: u64) {
+        if self.push_key(kind.tag(), key) {
+            self.0.extend_from_slice(&value.to_le_bytes());
+        }
+    }
+
+    pub(crate) fn remove(&mut self, kind: Kind, key: &[u8]) {
+        self.push_key(kind.tag() | REMOVE, key);
+    }
+
+    fn push_key(&mut self, tag: u8, key: &[u8]) -> bool {
+        let Ok(len) = u16::try_from(key.len()) else {
+            return false;
+        };
+        if key.len() > MAX_KEY {
+            return false;
+        }
+        self.0.push(tag);
+        self.0.extend_from_slice(&len.to_le_bytes());
+        self.0.extend_from_slice(key);
+        true
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+/// The changes of an encoded redo record, in order; an error names the first malformed byte.
+pub(crate) fn changes(mut bytes: &[u8]) -> impl Iterator<Item = Result<Change<'_>, String>> {
+    let total = bytes.len();
+    std::iter::from_fn(move || {
+        let [tag, a, b, rest @ ..] = bytes else {
+            return (!bytes.is_empty()).then(|| {
+                let at = total - bytes.len();
+                bytes = &[];
+                Err(format!("truncated entry at byte {at}"))
+            });
+        };
+        let at = total - bytes.len();
+        let len = usize::from(u16::from_le_bytes([*a, *b]));
+        let kind = Kind::of_tag(tag & !REMOVE);
+        let removal = tag & REMOVE != 0;
+        let value_len = if removal { 0 } else { 8 };
+        let (Some(kind), Some(key), Some(value)) =
+            (kind, rest.get(..len), rest.get(len..len + value_len))
+        else {
+            bytes = &[];
+            return Some(Err(format!(
+                "malformed entry at byte {at} (tag {tag:#04x})"
+            )));
+        };
+        bytes = &rest[len + value_len..];
+        Some(Ok(match value.try_into() {
+            Ok(v) if !removal => Change::Set(kind, key, u64::from_le_bytes(v)),
+            _ => Change::Remove(kind, key),
+        }))
+    })
+}
+
+/// How far fjall is: the last commit applied, the last one synced to its journal, the last whose redo
+/// records redb has dropped.
+#[derive(Debug)]
+struct Progress {
+    applied: u64,
+    synced: u64,
+    pruned: u64,
+    synced_at: Instant,
+}
+
+/// The dedup state of one store.
+pub(crate) struct Dedup {
+    dir: PathBuf,
+    keyspace: Keyspace,
+    parts: [PartitionHandle; 3],
+    meta: PartitionHandle,
+    progress: Mutex<Progress>,
+    writer: Mutex<()>,
+}
+
+impl std::fmt::Debug for Dedup {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Dedup")
+            .field("dir", &self.dir)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Dedup {
+    /// Opens (or creates) the keyspace in `dir`, with `cache_mb` of block cache. Its background work (flushes,
+    /// compaction) runs on one thread each: the writer and the HTTP side need the cores.
+    pub(crate) fn open(dir: &Path, cache_mb: usize) -> Result<Self, StoreError> {
+        let keyspace = Config::new(dir)
+            .cache_size(cache_mb.max(1).saturating_mul(1 << 20) as u64)
+            .max_write_buffer_size(32 << 20)
+            .flush_workers(1)
+            .compaction_workers(1)
+            .open()?;
+        let open = |name: &str| keyspace.open_partition(name, PartitionCreateOptions::default());
+        let parts = [
+            open(Kind::EventId.name())?,
+            open(Kind::Counted.name())?,
+            open(Kind::SessionRate.name())?,
+        ];
+        let meta = open("meta")?;
+        let applied = match meta.get(APPLIED)? {
+            Some(v) => {
+                u64::from_be_bytes(v.as_ref().try_into().map_err(|_| StoreError::Corrupt {
+                    table: "dedup meta",
+                    reason: format!("applied commit is {} bytes, not 8", v.len()),
+                })?)
+            }
+            None => 0,
+        };
+        Ok(Dedup {
+            dir: dir.to_owned(),
+            keyspace,
+            parts,
+            meta,
+            progress: Mutex::new(Progress {
+                applied,
+                synced: applied,
+                pruned: 0,
+                synced_at: Instant::now(),
+            }),
+            writer: Mutex::new(()),
+        })
+    }
+
+    fn part(&self, kind: Kind) -> &PartitionHandle {
+        &self.parts[kind as usize]
+    }
+
+    fn progress(&self) -> MutexGuard<'_, Progress> {
+        self.progress.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The right to change dedup state: held from a redb write transaction's start until its changes are in
+    /// fjall.
+    pub(crate) fn writer(&self) -> MutexGuard<'_, ()> {
+        self.writer.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The number of the last commit whose changes are in fjall.
+    pub(crate) fn applied(&self) -> u64 {
+        self.progress().applied
+    }
+
+    /// The stored value of `key`, if any.
+    pub(crate) fn get(&self, kind: Kind, key: &[u8]) -> Result<Option<u64>, StoreError> {
+        if key.is_empty() || key.len() > MAX_KEY {
+            return Ok(None);
+        }
+        match self.part(kind).get(key)? {
+            None => Ok(None),
+            Some(v) => match <[u8; 8]>::try_from(v.as_ref()) {
+                Ok(b) => Ok(Some(u64::from_le_bytes(b))),
+                Err(_) => Err(StoreError::Corrupt {
+                    table: kind.name(),
+                    reason: format!("value of {:?} is {} bytes, not 8", hex(key), v.len()),
+                }),
+            },
+        }
+    }
+
+    /// Applies commit `commit`'s changes in one atomic batch with the commit's number (no fsync: the redo
+    /// record in redb is the durable copy).
+    pub(crate) fn apply(&self, commit: u64, redo: &[u8]) -> Result<(), StoreError> {
+        let mut batch = self.keyspace.batch();
+        for change in changes(redo) {
+            match change.map_err(|reason| StoreError::Corrupt {
+                table: "dedup_redo",
+                reason: format!("commit {commit}: {reason}"),
+            })? {
+                Change::Set(kind, key, value) => {
+                    batch.insert(self.part(kind), key, value.to_le_bytes());
+                }
+                Change::Remove(kind, key) => batch.remove(self.part(kind), key),
+            }
+        }
+        batch.insert(&self.meta, APPLIED, commit.to_be_bytes());
+        batch.commit()?;
+        self.progress().applied = commit;
+        Ok(())
+    }
+
+    /// Syncs fjall's journal if [`SYNC_EVERY`] has passed (or `now`), so redb can drop the redo records it
+    /// covers.
+    pub(crate) fn sync(&self, now: bool) -> Result<(), StoreError> {
+        let applied = {
+            let p = self.progress();
+            if p.applied == p.synced || !now && p.synced_at.elapsed() < SYNC_EVERY {
+                return Ok(());
+            }
+            p.applied
+        };
+        self.keyspace.persist(PersistMode::SyncAll)?;
+        let mut p = self.progress();
+        p.synced = p.synced.max(applied);
+        p.synced_at = Instant::now();
+        Ok(())
+    }
+
+    /// Removes from `redo` (redb's [`REDO`] in a write transaction) the records fjall has synced and redb
+    /// still holds; the number up to which they are gone once the transaction commits (pass it to
+    /// [`Self::pruned`]).
+    pub(crate) fn prune(
+        &self,
+        redo: &mut Table<'_, u64, &'static [u8]>,
+    ) -> Result<Option<u64>, StoreError> {
+        let (synced, pruned) = {
+            let p = self.progress();
+            (p.synced, p.pruned)
+        };
+        if synced <= pruned {
+            return Ok(None);
+        }
+        redo.retain_in(pruned..=synced, |_, _| false)?;
+        Ok(Some(synced))
+    }
+
+    /// Syncs fjall's journal now, whatever was applied (after [`Self::load`]).
+    pub(crate) fn persist(&self) -> Result<(), StoreError> {
+        self.keyspace.persist(PersistMode::SyncAll)?;
+        Ok(())
+    }
+
+    /// Notes that the redo records up to `upto` are gone from redb.
+    pub(crate) fn pruned(&self, upto: Option<u64>) {
+        if let Some(upto) = upto {
+            let mut p = self.progress();
+            p.pruned = p.pruned.max(upto);
+        }
+    }
+
+    /// Brings fjall up to `db`: applies the redo records it has not applied, syncs, and drops the records from
+    /// redb. Refuses a dedup state that is not this file's (see the module documentation). How many
+    /// records were applied.
+    pub(crate) fn catch_up(&self, db: &Database) -> Result<u64, StoreError> {
+        let _writer = self.writer();
+        let applied = self.applied();
+        let txn = db.begin_read()?;
+        let last = txn
+            .open_table(super::state::META)?
+            .get(META_COMMIT)?
+            .map_or(0, |v| v.value());
+        let last = u64::try_from(last).unwrap_or(0);
+        let redo = txn.open_table(REDO)?;
+        let first = redo.first()?.map(|(k, _)| k.value());
+        let mismatch = |why: &str| {
+            StoreError::Refused(format!(
+                "the dedup state in {} is not the event store's: it holds commit {applied}, the event store \
+                 commit {last}, {why}. Restore events.redb and {DIR_NAME}/ from the same backup \
+                 (docs/store-operations.md).",
+                self.dir.display()
+            ))
+        };
+        if applied > last {
+            return Err(mismatch("which is older"));
+        }
+        if applied < last && first.is_none_or(|f| f > applied + 1) {
+            return Err(mismatch("and the changes in between are gone"));
+        }
+        let mut replayed = 0;
+        for entry in redo.range(applied + 1..)? {
+            let (commit, changes) = entry?;
+            self.apply(commit.value(), changes.value())?;
+            replayed += 1;
+        }
+        drop(redo);
+        drop(txn);
+        self.sync(true)?;
+        let txn = db.begin_write()?;
+        let upto = self.prune(&mut txn.open_table(REDO)?)?;
+        txn.commit()?;
+        self.pruned(upto);
+        Ok(replayed)
+    }
+
+    /// Writes entries into fjall outside any commit: the migration of an older store's redb tables.
+    pub(crate) fn load(
+        &self,
+        kind: Kind,
+        entries: impl Iterator<Item = Result<(Vec<u8>, u64), StoreError>>,
+    ) -> Result<u64, StoreError> {
+        let mut batch = self.keyspace.batch();
+        let mut n = 0u64;
+        for entry in entries {
+            let (key, value) = entry?;
+            if key.is_empty() || key.len() > MAX_KEY {
+                continue;
+            }
+            batch.insert(self.part(kind), key, value.to_le_bytes());
+            n += 1;
+            if batch.len() >= 50_000 {
+                std::mem::replace(&mut batch, self.keyspace.batch()).commit()?;
+            }
+        }
+        batch.commit()?;
+        Ok(n)
+    }
+
+    /// Every entry of `kind`, in key order, as of now.
+    pub(crate) fn entries(
+        &self,
+        kind: Kind,
+    ) -> impl Iterator<Item = Result<(Vec<u8>, Result<u64, usize>), StoreError>> + 'static {
+        self.part(kind).iter().map(|entry| {
+            let (k, v) = entry?;
+            let value = <[u8; 8]>::try_from(v.as_ref())
+                .map(u64::from_le_bytes)
+                .map_err(|_| v.len());
+            Ok((k.to_vec(), value))
+        })
+    }
+
+    /// Entries of `kind` (a scan: for tests and tools).
+    pub(crate) fn count(&self, kind: Kind) -> Result<u64, StoreError> {
+        Ok(self.part(kind).len()? as u64)
+    }
+
+    /// Entries of `kind`, estimated without a scan (removed keys count until compaction drops them).
+    pub(crate) fn approximate_len(&self, kind: Kind) -> u64 {
+        self.part(kind).approximate_len() as u64
+    }
+
+    /// Bytes on disk (segments and journals).
+    pub(crate) fn disk_bytes(&self) -> u64 {
+        self.keyspace.disk_space()
+    }
+
+    /// A consistent view of the state as of now, to copy into a backup ([`DedupSnapshot::write_to`]) while
+    /// commits go on. Taken under [`Self::writer`], it matches the redb file as of then.
+    pub(crate) fn snapshot(&self) -> DedupSnapshot {
+        DedupSnapshot {
+            applied: self.applied(),
+            parts: Kind::ALL.map(|k| (k, self.part(k).snapshot())),
+        }
+    }
+
+    /// Syncs everything before the keyspace is dropped (closing the store).
+    pub(crate) fn close(&self) -> Result<(), StoreError> {
+        self.sync(true)
+    }
+}
+
+/// Records `redo` in a redb write transaction: under the next commit number in [`REDO`] (when it changes
+/// anything), with the number in `meta`; and drops the records the dedup state has synced. What remains to do
+/// once the transaction commits.
+pub(crate) fn record(
+    redo_records: &mut Table<'_, u64, &'static [u8]>,
+    meta: &mut Table<'_, &'static str, i64>,
+    dedup: &Dedup,
+    redo: Redo,
+) -> Result<AfterCommit, StoreError> {
+    let mut apply = None;
+    if !redo.is_empty() {
+        let last = meta.get(META_COMMIT)?.map_or(0, |v| v.value());
+        let commit = u64::try_from(last).unwrap_or(0) + 1;
+        redo_records.insert(commit, redo.as_bytes())?;
+        meta.insert(META_COMMIT, i64::try_from(commit).unwrap_or(i64::MAX))?;
+        apply = Some((commit, redo));
+    }
+    Ok(AfterCommit {
+        apply,
+        pruned: dedup.prune(redo_records)?,
+    })
+}
+
+/// [`record`] opening the tables in `txn`.
+pub(crate) fn write_redo(
+    txn: &WriteTransaction,
+    dedup: &Dedup,
+    redo: Redo,
+) -> Result<AfterCommit, StoreError> {
+    record(
+        &mut txn.open_table(REDO)?,
+        &mut txn.open_table(super::state::META)?,
+        dedup,
+        redo,
+    )
+}
+
+/// The dedup work of a commit that remains once its redb transaction is durable.
+#[derive(Debug, Default)]
+pub(crate) struct AfterCommit {
+    apply: Option<(u64, Redo)>,
+    pruned: Option<u64>,
+}
+
+impl AfterCommit {
+    /// Applies the commit's changes to the dedup state, syncing it when due. An error leaves the dedup state
+    /// behind redb, so every error is an I/O error to the caller: the store turns unhealthy and reopens,
+    /// which applies the redo record, before it commits again.
+    pub(crate) fn finish(self, dedup: &Dedup) -> Result<(), StoreError> {
+        dedup.pruned(self.pruned);
+        let commit = self.apply.as_ref().map_or(0, |(c, _)| *c);
+        let done = match &self.apply {
+            Some((commit, redo)) => dedup.apply(*commit, redo.as_bytes()),
+            None => Ok(()),
+        }
+        .and_then(|()| dedup.sync(false));
+        done.map_err(|e| StoreError::Io {
+            what: format!("applying commit {commit} to the dedup state"),
+            source: std::io::Error::other(e.to_string()),
+        })
+    }
+}
+
+/// A consistent view of the dedup state, to copy into a backup.
+pub(crate) struct DedupSnapshot {
+    applied: u64,
+    parts: [(Kind, fjall::Snapshot); 3],
+}
+
+impl DedupSnapshot {
+    /// Writes the view into a new keyspace in `dest`, synced; its size in bytes.
+    pub(crate) fn write_to(&self, dest: &Path) -> Result<u64, StoreError> {
+        let copy = Dedup::open(dest, 16)?;
+        for (kind, snapshot) in &self.parts {
+            copy.load(
+                *kind,
+                snapshot.iter().map(|e| {
+                    let (k, v) = e.map_err(fjall::Error::from)?;
+                    let v = <[u8; 8]>::try_from(v.as_ref()).map_err(|_| StoreError::Corrupt {
+                        table: kind.name(),
+                        reason: format!("value of {:?} is {} bytes, not 8", hex(&k), v.len()),
+                    })?;
+                    Ok((k.to_vec(), u64::from_le_bytes(v)))
+                }),
+            )?;
+        }
+        copy.apply(self.applied, &[])?;
+        copy.sync(true)?;
+        Ok(copy.disk_bytes())
+    }
+}
+
+/// A key for messages: text if it is, hex otherwise.
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    match std::str::from_utf8(bytes) {
+        Ok(s) => s.to_owned(),
+        Err(_) => bytes.iter().map(|b| format!("{b:02x}")).collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redo_records_read_back_and_a_malformed_one_is_named() {
+        let mut redo = Redo::default();
+        redo.set(Kind::EventId, b"e1", 7);
+        redo.remove(Kind::Counted, b"ai1\x1fimpression");
+        redo.set(Kind::SessionRate, b"s\x1f60", 3);
+        redo.set(Kind::EventId, &[b'x'; MAX_KEY + 1], 1);
+        let read: Vec<_> = changes(redo.as_bytes()).collect::<Result<_, _>>().unwrap();
+        assert_eq!(
+            read,
+            vec![
+                Change::Set(Kind::EventId, b"e1", 7),
+                Change::Remove(Kind::Counted, b"ai1\x1fimpression"),
+                Change::Set(Kind::SessionRate, b"s\x1f60", 3),
+            ]
+        );
+        let bytes = redo.as_bytes();
+        let cut = &bytes[..bytes.len() - 3];
+        let last = changes(cut).last().unwrap();
+        assert!(last.unwrap_err().contains("malformed entry at byte"));
+        let unknown = [b'z', 1, 0, b'k'];
+        assert!(changes(&unknown).next().unwrap().is_err());
+        assert_eq!(changes(&[]).count(), 0);
+    }
+
+    fn temp() -> tempfile::TempDir {
+        tempfile::tempdir().unwrap()
+    }
+
+    #[test]
+    fn applied_changes_survive_a_reopen_after_a_sync() {
+        let dir = temp();
+        {
+            let d = Dedup::open(dir.path(), 8).unwrap();
+            let mut redo = Redo::default();
+            redo.set(Kind::EventId, b"e1", 7);
+            redo.set(Kind::Counted, b"c1", 9);
+            d.apply(1, redo.as_bytes()).unwrap();
+            let mut redo = Redo::default();
+            redo.remove(Kind::EventId, b"e1");
+            d.apply(2, redo.as_bytes()).unwrap();
+            d.sync(true).unwrap();
+        }
+        let d = Dedup::open(dir.path(), 8).unwrap();
+        assert_eq!(d.applied(), 2);
+        assert_eq!(d.get(Kind::EventId, b"e1").unwrap(), None);
+        assert_eq!(d.get(Kind::Counted, b"c1").unwrap(), Some(9));
+        assert_eq!(d.get(Kind::Counted, &[b'c'; MAX_KEY + 1]).unwrap(), None);
+        assert_eq!(d.count(Kind::Counted).unwrap(), 1);
+    }
+}
