@@ -90,6 +90,10 @@ pub(crate) struct IngestBenchArgs {
     /// the bench used the ids players send.
     #[arg(long)]
     pub(crate) ordered_ids: bool,
+    /// Events stored in the durable store before it is measured (random ids, as the clients send them): a
+    /// store holding a day of keys, not an empty one. 0: start empty.
+    #[arg(long, default_value_t = 0)]
+    pub(crate) prefill: u64,
     /// Print the result as JSON.
     #[arg(long)]
     pub(crate) json: bool,

@@ -4,7 +4,8 @@
 //! Both servers run in this process on loopback ports with the same routes and the same committer thread; only
 //! the sink differs. The clients (in this process too) post batches of unique impressions for a fixed time
 //! and count acknowledged events. Their ids are random, as players and the stitcher make them (see
-//! `--ordered-ids`).
+//! `--ordered-ids`). The durable store starts empty, or holding `--prefill` events already (steady state: a
+//! store keeps a dedup window of keys, 48 hours by default).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -94,10 +95,74 @@ async fn measure(base: &str, args: &IngestBenchArgs, run: &str) -> anyhow::Resul
     Ok(acked.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64())
 }
 
+/// Bytes of the files under `dir`, recursively.
+fn dir_bytes(dir: &std::path::Path) -> u64 {
+    std::fs::read_dir(dir).map_or(0, |entries| {
+        entries
+            .flatten()
+            .map(|e| match e.file_type() {
+                Ok(t) if t.is_dir() => dir_bytes(&e.path()),
+                _ => e.metadata().map_or(0, |m| m.len()),
+            })
+            .sum()
+    })
+}
+
+/// Stores `n` impressions with random ids (one viewer each, as the clients send them) in the store in `dir`,
+/// in commits of 20,000.
+fn prefill(dir: &std::path::Path, n: u64, config: &InterludeConfig) -> anyhow::Result<()> {
+    use interlude_events::contract::{EventSource, EventType};
+    const PER_COMMIT: u64 = 20_000;
+    let started = Instant::now();
+    let store = interlude_store::EventStore::open_with(
+        dir,
+        config.events.policy.clone(),
+        &config.events.store,
+    )
+    .with_context(|| format!("opening the store in {}", dir.display()))?;
+    let mut done = 0;
+    while done < n {
+        let now = chrono::Utc::now();
+        let batch: Vec<interlude_events::Envelope> = (done..n.min(done + PER_COMMIT))
+            .map(|i| {
+                let session = uuid::Uuid::new_v4().simple().to_string();
+                let mut e = interlude_events::testing::event(
+                    uuid::Uuid::new_v4().to_string(),
+                    &format!("{session}-b1-{}", i % 4),
+                    EventType::Impression,
+                    EventSource::ClientSide,
+                    now,
+                    (i % 20) as usize,
+                );
+                e.session_id = session;
+                interlude_events::Envelope {
+                    event: e,
+                    user_agent: None,
+                    ip: None,
+                }
+            })
+            .collect();
+        store.ingest(&batch, now).context("prefilling the store")?;
+        done += batch.len() as u64;
+    }
+    store.close().context("closing the prefilled store")?;
+    eprintln!(
+        "bench ingest: prefilled {n} events in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
 pub(crate) async fn run(args: IngestBenchArgs, config: InterludeConfig) -> anyhow::Result<()> {
     let dir = std::env::temp_dir().join(format!("interlude-bench-ingest-{}", std::process::id()));
     let mut events = config.events.clone();
     events.data_dir = dir.join("durable");
+    if args.prefill > 0 {
+        let (dir, n, config) = (events.data_dir.clone(), args.prefill, config.clone());
+        tokio::task::spawn_blocking(move || prefill(&dir, n, &config))
+            .await
+            .context("prefill task")??;
+    }
     let durable = serve(Collector::open(&events, Arc::new(chrono::Utc::now))?).await?;
     events.data_dir = dir.join("discard");
     let discard = serve(Collector::discarding(&events, Arc::new(chrono::Utc::now))?).await?;
@@ -105,15 +170,14 @@ pub(crate) async fn run(args: IngestBenchArgs, config: InterludeConfig) -> anyho
     let baseline = measure(&discard, &args, "discard").await?;
     let stored = measure(&durable, &args, "durable").await?;
     let ratio = stored / baseline.max(f64::MIN_POSITIVE);
-    let size = std::fs::metadata(dir.join("durable").join("events.redb"))
-        .map(|m| m.len())
-        .unwrap_or(0);
+    // The redb file and the dedup state beside it.
+    let size = dir_bytes(&dir.join("durable"));
     let _ = std::fs::remove_dir_all(&dir);
     if args.json {
         println!(
             "{}",
             serde_json::json!({ "clients": args.clients, "batch": args.batch, "seconds_each": args.secs,
-                "ordered_ids": args.ordered_ids, "not_persisting_events_per_sec": baseline, "durable_events_per_sec": stored, "ratio": ratio,
+                "ordered_ids": args.ordered_ids, "prefill": args.prefill, "not_persisting_events_per_sec": baseline, "durable_events_per_sec": stored, "ratio": ratio,
                 "store_bytes": size })
         );
         return Ok(());

@@ -105,7 +105,7 @@ pub enum Health {
 pub struct Opened {
     /// Whether redb had to repair the file (the process that had it open did not close it).
     pub repaired: bool,
-    /// How long opening took, repair included.
+    /// How long opening took, repair and the dedup state's catching up included.
     pub seconds: f64,
 }
 
@@ -169,6 +169,22 @@ fn open_database(path: &Path, config: &EmbeddedConfig) -> Result<(Engines, Opene
             }
         })
         .create(path)?;
+    let redb_seconds = started.elapsed().as_secs_f64();
+    let txn = db.begin_write()?;
+    state::create_tables(&txn)?;
+    txn.commit()?;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let dedup = dedup::Dedup::open(&dir.join(dedup::DIR_NAME), config.dedup_cache_mb)?;
+    let moving = Instant::now();
+    let moved = state::migrate_dedup_tables(&db, &dedup)?;
+    if moved > 0 {
+        tracing::info!(
+            keys = moved,
+            seconds = moving.elapsed().as_secs_f64(),
+            "Moved the dedup keys from redb to the dedup state (once, for a store written by an older version)."
+        );
+    }
+    let replayed = dedup.catch_up(&db)?;
     let opened = Opened {
         repaired: repaired.load(Ordering::Relaxed),
         seconds: started.elapsed().as_secs_f64(),
@@ -181,35 +197,11 @@ fn open_database(path: &Path, config: &EmbeddedConfig) -> Result<(Engines, Opene
         path = %path.display(),
         repaired = opened.repaired,
         seconds = opened.seconds,
+        redb_seconds,
+        dedup_commits_replayed = replayed,
         cache_mb = config.cache_mb,
         "Opened the event store."
     );
-    let txn = db.begin_write()?;
-    state::create_tables(&txn)?;
-    txn.commit()?;
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let dedup = dedup::Dedup::open(&dir.join(dedup::DIR_NAME), config.dedup_cache_mb)?;
-    let started = Instant::now();
-    let moved = state::migrate_dedup_tables(&db, &dedup)?;
-    if moved > 0 {
-        tracing::info!(
-            keys = moved,
-            seconds = started.elapsed().as_secs_f64(),
-            "Moved the dedup keys from redb to the dedup state (once, for a store written by an older version)."
-        );
-    }
-    let started = Instant::now();
-    let replayed = dedup.catch_up(&db)?;
-    tracing::info!(
-        commits = replayed,
-        applied = dedup.applied(),
-        seconds = started.elapsed().as_secs_f64(),
-        "Brought the dedup state up to the event store."
-    );
-    let opened = Opened {
-        seconds: opened.seconds + started.elapsed().as_secs_f64(),
-        ..opened
-    };
     Ok((Engines { db, dedup }, opened))
 }
 
