@@ -298,9 +298,11 @@ impl Dedup {
     }
 
     /// Applies commit `commit`'s changes in one atomic batch with the commit's number (no fsync: the redo
-    /// record in redb is the durable copy).
+    /// record in redb is the durable copy). The batch is handed to the OS at once: fjall ignores a failed
+    /// journal write of a batch without durability, and a later successful sync would then cover a hole in
+    /// its journal; a failed hand-over instead fails this batch and every later one until the store reopens.
     pub(crate) fn apply(&self, commit: u64, redo: &[u8]) -> Result<(), StoreError> {
-        let mut batch = self.keyspace.batch();
+        let mut batch = self.keyspace.batch().durability(Some(PersistMode::Buffer));
         for change in changes(redo) {
             match change.map_err(|reason| StoreError::Corrupt {
                 table: "dedup_redo",
