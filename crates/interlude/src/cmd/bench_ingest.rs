@@ -18,9 +18,12 @@ use interlude_server::edge::auth::{Producers, Scope};
 
 use super::bench::IngestBenchArgs;
 
-async fn serve(collector: Collector) -> anyhow::Result<String> {
+/// Serves `collector` on a loopback port; its base URL.
+async fn serve(collector: &Collector) -> anyhow::Result<String> {
     // Both collectors take anonymous posts, as a development node does: authentication is not what is measured.
-    let collector = collector.with_access(Producers::insecure_dev(), Scope::open());
+    let collector = collector
+        .clone()
+        .with_access(Producers::insecure_dev(), Scope::open());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .context("binding")?;
@@ -163,13 +166,18 @@ pub(crate) async fn run(args: IngestBenchArgs, config: InterludeConfig) -> anyho
             .await
             .context("prefill task")??;
     }
-    let durable = serve(Collector::open(&events, Arc::new(chrono::Utc::now))?).await?;
+    let durable_collector = Collector::open(&events, Arc::new(chrono::Utc::now))?;
+    let durable = serve(&durable_collector).await?;
     events.data_dir = dir.join("discard");
-    let discard = serve(Collector::discarding(&events, Arc::new(chrono::Utc::now))?).await?;
+    let discard_collector = Collector::discarding(&events, Arc::new(chrono::Utc::now))?;
+    let discard = serve(&discard_collector).await?;
 
     let baseline = measure(&discard, &args, "discard").await?;
     let stored = measure(&durable, &args, "durable").await?;
     let ratio = stored / baseline.max(f64::MIN_POSITIVE);
+    // Closed before their directory goes (the dedup state's background threads still write to it).
+    durable_collector.shutdown().await?;
+    discard_collector.shutdown().await?;
     // The redb file and the dedup state beside it.
     let size = dir_bytes(&dir.join("durable"));
     let _ = std::fs::remove_dir_all(&dir);
