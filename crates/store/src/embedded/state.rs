@@ -6,7 +6,7 @@
 
 use interlude_events::contract::EventType;
 use interlude_events::{AuctionCounts, Counts, Delivered, DemandKey, WindowCell, WindowKey};
-use redb::{Database, ReadableTable, TableDefinition, TableHandle, WriteTransaction};
+use redb::{Database, ReadTransaction, ReadableTable, TableDefinition, WriteTransaction};
 
 use super::StoreError;
 use super::dedup::{Dedup, Kind};
@@ -137,68 +137,55 @@ pub(crate) const OLD_SESSION_RATE: TableDefinition<&str, u64> =
 /// (the same values: nothing commits before the move is done). Once per store.
 pub(crate) fn migrate_dedup_tables(db: &Database, dedup: &Dedup) -> Result<u64, StoreError> {
     let txn = db.begin_read()?;
-    let names: Vec<String> = txn.list_tables()?.map(|t| t.name().to_owned()).collect();
-    let has = |name: &str| names.iter().any(|n| n == name);
-    let mut moved = 0;
-    let value = |v: i64| v as u64;
-    for (table, kind) in [(EVENT_IDS, Kind::EventId), (COUNTED, Kind::Counted)] {
-        if has(table.name()) {
-            let t = txn.open_table(table)?;
-            moved += dedup.load(
-                kind,
-                t.iter()?.map(|e| {
-                    let (k, v) = e?;
-                    Ok((k.value().to_vec(), value(v.value())))
-                }),
-            )?;
+    let mut moved = None;
+    let mut add = |n: Option<u64>| {
+        if let Some(n) = n {
+            moved = Some(moved.unwrap_or(0) + n);
         }
-    }
-    for (table, kind) in [(OLD_EVENT_IDS, Kind::EventId), (OLD_COUNTED, Kind::Counted)] {
-        if has(table.name()) {
-            let t = txn.open_table(table)?;
-            moved += dedup.load(
-                kind,
-                t.iter()?.map(|e| {
-                    let (k, v) = e?;
-                    Ok((k.value().as_bytes().to_vec(), value(v.value())))
-                }),
-            )?;
-        }
-    }
-    if has(SESSION_RATE.name()) {
-        let t = txn.open_table(SESSION_RATE)?;
-        moved += dedup.load(
-            Kind::SessionRate,
-            t.iter()?.map(|e| {
-                let (k, v) = e?;
-                Ok((k.value().to_vec(), v.value()))
-            }),
-        )?;
-    }
-    if has(OLD_SESSION_RATE.name()) {
-        let t = txn.open_table(OLD_SESSION_RATE)?;
-        moved += dedup.load(
-            Kind::SessionRate,
-            t.iter()?.map(|e| {
-                let (k, v) = e?;
-                Ok((k.value().as_bytes().to_vec(), v.value()))
-            }),
-        )?;
-    }
+    };
+    let secs = |v: i64| v as u64;
+    add(load_table(
+        &txn,
+        EVENT_IDS,
+        dedup,
+        Kind::EventId,
+        |k, v| (k.to_vec(), secs(v)),
+    )?);
+    add(load_table(&txn, COUNTED, dedup, Kind::Counted, |k, v| {
+        (k.to_vec(), secs(v))
+    })?);
+    add(load_table(
+        &txn,
+        SESSION_RATE,
+        dedup,
+        Kind::SessionRate,
+        |k, v| (k.to_vec(), v),
+    )?);
+    add(load_table(
+        &txn,
+        OLD_EVENT_IDS,
+        dedup,
+        Kind::EventId,
+        |k, v| (k.as_bytes().to_vec(), secs(v)),
+    )?);
+    add(load_table(
+        &txn,
+        OLD_COUNTED,
+        dedup,
+        Kind::Counted,
+        |k, v| (k.as_bytes().to_vec(), secs(v)),
+    )?);
+    add(load_table(
+        &txn,
+        OLD_SESSION_RATE,
+        dedup,
+        Kind::SessionRate,
+        |k, v| (k.as_bytes().to_vec(), v),
+    )?);
     drop(txn);
-    if !names.iter().any(|n| {
-        [
-            EVENT_IDS.name(),
-            COUNTED.name(),
-            OLD_EVENT_IDS.name(),
-            OLD_COUNTED.name(),
-            SESSION_RATE.name(),
-            OLD_SESSION_RATE.name(),
-        ]
-        .contains(&n.as_str())
-    }) {
+    let Some(moved) = moved else {
         return Ok(0);
-    }
+    };
     dedup.persist()?;
     let txn = db.begin_write()?;
     // Deleting a table that does not exist is a no-op.
@@ -210,6 +197,34 @@ pub(crate) fn migrate_dedup_tables(db: &Database, dedup: &Dedup) -> Result<u64, 
     txn.delete_table(OLD_SESSION_RATE)?;
     txn.commit()?;
     Ok(moved)
+}
+
+/// Writes every entry of redb table `table` into the dedup state as `kind`, each as `entry` makes it; how
+/// many (`None`: the file has no such table).
+fn load_table<K, V>(
+    txn: &ReadTransaction,
+    table: TableDefinition<K, V>,
+    dedup: &Dedup,
+    kind: Kind,
+    entry: impl for<'a> Fn(K::SelfType<'a>, V::SelfType<'a>) -> (Vec<u8>, u64),
+) -> Result<Option<u64>, StoreError>
+where
+    K: redb::Key + 'static,
+    V: redb::Value + 'static,
+{
+    let t = match txn.open_table(table) {
+        Ok(t) => t,
+        Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    let n = dedup.load(
+        kind,
+        t.iter()?.map(|e| {
+            let (k, v) = e?;
+            Ok(entry(k.value(), v.value()))
+        }),
+    )?;
+    Ok(Some(n))
 }
 
 /// Expiry index of the dedup keys as older stores wrote it, one entry per key: `hour ‖ table tag ‖ key` → ().

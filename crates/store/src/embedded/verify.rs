@@ -388,20 +388,34 @@ fn verify_dedup(dedup: &Dedup, report: &mut Report) {
             }
             Ok(())
         }));
-        let failure = match outcome {
-            Ok(Ok(())) => None,
-            Ok(Err(e)) => Some(e),
-            Err(_) => Some(format!("fjall panicked reading it after {entries} entries")),
-        };
-        if let Some(reason) = failure {
-            report.damage.push(Damage {
-                table: name.into(),
-                key: None,
-                reason,
-            });
-        }
-        report.tables.push((name.into(), entries));
+        record_scan(report, name, entries, outcome, "fjall");
     }
+}
+
+/// Records a scan of table `name` that read `entries` and ended with `outcome` (an error, or a panic of
+/// `engine`, is damage of the whole table).
+fn record_scan(
+    report: &mut Report,
+    name: &str,
+    entries: u64,
+    outcome: std::thread::Result<std::result::Result<(), String>>,
+    engine: &str,
+) {
+    let failure = match outcome {
+        Ok(Ok(())) => None,
+        Ok(Err(e)) => Some(e),
+        Err(_) => Some(format!(
+            "{engine} panicked reading it after {entries} entries"
+        )),
+    };
+    if let Some(reason) = failure {
+        report.damage.push(Damage {
+            table: name.to_owned(),
+            key: None,
+            reason,
+        });
+    }
+    report.tables.push((name.to_owned(), entries));
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -454,19 +468,7 @@ impl Scan<'_> {
             }
             Ok(())
         }));
-        let failure = match outcome {
-            Ok(Ok(())) => None,
-            Ok(Err(e)) => Some(e),
-            Err(_) => Some(format!("redb panicked reading it after {entries} entries")),
-        };
-        if let Some(reason) = failure {
-            report.damage.push(Damage {
-                table: name.to_owned(),
-                key: None,
-                reason,
-            });
-        }
-        report.tables.push((name.to_owned(), entries));
+        record_scan(report, name, entries, outcome, "redb");
     }
 }
 
