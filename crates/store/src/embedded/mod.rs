@@ -1,11 +1,13 @@
-//! The embedded default store of the event pipeline: the event log, the dedup state, the one-minute windows,
-//! the billing ledger and the quarantine, in one redb file under the data directory.
+//! The embedded default store of the event pipeline: the event log, the one-minute windows, the billing
+//! ledger and the quarantine in one redb file under the data directory, and the dedup state (event ids,
+//! billing keys, impressions per session minute) in an LSM tree beside it (module `dedup`, directory `dedup/`).
 //!
 //! Why redb: pure Rust (no C build), ACID transactions with one fsync per commit, and crash safety by design
 //! (copy-on-write B-trees with a checksummed commit slot) — which is exactly the guarantee the pipeline needs: a
 //! batch of events, their dedup marks and the counts they change are committed together or not at all. One
-//! writer at a time suits the group commit: many HTTP requests, one transaction per batch. (fjall, an LSM, would
-//! write faster but needs its own write-ahead-log reasoning for cross-partition atomicity.)
+//! writer at a time suits the group commit: many HTTP requests, one transaction per batch. Why not redb for
+//! the dedup keys: they are random, and a B-tree pays a page per random key; fjall writes them sequentially,
+//! and a redo record in each redb commit keeps it exactly in step (see module `dedup`).
 //!
 //! [`EventStore::ingest`] is synchronous; [`committer`] batches concurrent callers into group commits.
 //! [`crate::ReportStore`] is implemented here too, the slow parts (retention) on a blocking thread.
