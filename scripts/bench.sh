@@ -59,6 +59,10 @@ log "interlude bench stitcher"
 "$bin" bench stitcher --json --secs "$http_secs" --sessions "$sessions" >"$raw/http-stitcher.json"
 log "interlude bench ingest"
 "$bin" bench ingest --json --secs "$http_secs" >"$raw/http-ingest.json"
+# Steady state: the durable store already holds keys, as one that keeps a dedup window does.
+if [ "${QUICK:-0}" = 1 ]; then prefill=200000; else prefill=2000000; fi
+log "interlude bench ingest --prefill $prefill"
+"$bin" bench ingest --json --secs "$http_secs" --prefill "$prefill" >"$raw/http-ingest-steady.json"
 log "interlude bench decisions"
 "$bin" bench decisions --json --secs "$http_secs" >"$raw/http-decisions.json"
 log "interlude bench decisions --realistic-catalog 10000 (the same herd against a large event's catalog)"

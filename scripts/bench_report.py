@@ -52,6 +52,12 @@ rows.append(("stitched media playlists", f"{rate(s['stitched']):,.0f} req/s",
              f"origin playlist from memory {rate(s['passthrough']):,.0f} req/s", f"{s['ratio']:.2f}×"))
 rows.append(("durable event ingestion", f"{i['durable_events_per_sec']:,.0f} events/s",
              f"same server, not persisting {i['not_persisting_events_per_sec']:,.0f} events/s", f"{i['ratio']:.2f}×"))
+if os.path.exists(os.path.join(raw, "http-ingest-steady.json")):
+    st = json.load(open(os.path.join(raw, "http-ingest-steady.json")))
+    rows.append((f"durable event ingestion, {st['prefill']:,} events already stored",
+                 f"{st['durable_events_per_sec']:,.0f} events/s",
+                 f"same server, not persisting {st['not_persisting_events_per_sec']:,.0f} events/s",
+                 f"{st['ratio']:.2f}×"))
 rows.append(("decision herd (GET /v1/vast, distinct viewers)", f"{rate(d['decisions']):,.0f} pods/s",
              f"static bytes from the same server {rate(d['static']):,.0f} req/s", f"{d['ratio']:.2f}×"))
 if os.path.exists(os.path.join(raw, "http-decisions-realistic.json")):
