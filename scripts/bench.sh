@@ -14,7 +14,8 @@ log() { printf '\n== %s\n' "$*" >&2; }
 
 out=bench
 mkdir -p "$out"
-raw="$out/raw"
+# Absolute: cargo bench runs each benchmark in its crate's directory.
+raw="$PWD/$out/raw"
 rm -rf "$raw"
 mkdir -p "$raw"
 
