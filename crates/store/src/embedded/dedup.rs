@@ -12,10 +12,11 @@
 //! 1. A group commit writes its dedup changes as one redo record ([`REDO`], under the commit's number) in the
 //!    same redb transaction as its log and counts; the commit's fsync makes them durable together, and only
 //!    then is anything acknowledged.
-//! 2. After that commit, the changes go to fjall in one atomic batch that also records the commit's number
-//!    ([`Dedup::applied`]), without an fsync of its own.
-//! 3. About once a second fjall's journal is synced; the redo records up to the number it then held are
-//!    removed by the next commit.
+//! 2. After that commit, the changes go to an in-memory overlay of hash maps ([`Overlay`]); about once a
+//!    second the overlay goes to fjall in one atomic batch that also records the last commit's number
+//!    ([`Dedup::applied`]), without an fsync of its own. Lookups read the overlay, then fjall.
+//! 3. fjall's journal is then synced; the redo records up to the number it then held are removed by the next
+//!    commit.
 //! 4. On open, the records past the number fjall holds are applied again. A change sets a key to a value or
 //!    removes it, so applying one twice is harmless.
 //!
@@ -24,7 +25,8 @@
 //! or lost) is refused at open, naming the commit numbers, instead of counting retries again.
 //!
 //! Every change goes through one writer at a time ([`Dedup::writer`]): a commit's prefetch must read the
-//! state every earlier commit left, so a redb commit and its fjall batch are one step.
+//! state every earlier commit left, so a redb commit and its overlay changes are one step. A lost overlay
+//! (a crash, a failed spill and the reopen it causes) is what the redo records since fjall's number hold.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, PoisonError};
@@ -187,7 +189,44 @@ pub(crate) struct Dedup {
     meta: PartitionHandle,
     progress: Mutex<Progress>,
     writer: Mutex<()>,
+    /// Changes applied since the last spill, in hash maps (see [`Overlay`]).
+    overlay: Mutex<Overlay>,
 }
+
+/// The changes of the commits fjall does not hold yet, one hash map per kind (`None`: removed).
+///
+/// Why: a lookup in fjall's memtables is a skip-list search — about a microsecond of pointer chasing and key
+/// compares for a key that is not there, which is almost every key of a herd of new beacons — and its
+/// memtables hold exactly the recent keys. Kept here instead, in hash maps, and written to fjall in one sorted
+/// batch per [`SPILL_EVERY`] (or [`SPILL_AT`] entries), the recent keys cost a hash probe, and fjall's
+/// memtables stay nearly empty between spills, so a new key costs the segments' bloom filters. The redo
+/// records in redb cover the overlay until a spill is synced, as they covered fjall's unsynced journal.
+#[derive(Debug)]
+struct Overlay {
+    kinds: [OverlayMap; 3],
+    /// The last commit whose changes are here (0: none since the last spill).
+    commit: u64,
+    len: usize,
+    spilled_at: Instant,
+}
+
+type OverlayMap = std::collections::HashMap<Box<[u8]>, Option<u64>, foldhash::fast::RandomState>;
+
+impl Default for Overlay {
+    fn default() -> Self {
+        Overlay {
+            kinds: Default::default(),
+            commit: 0,
+            len: 0,
+            spilled_at: Instant::now(),
+        }
+    }
+}
+
+/// Entries the overlay holds at most before a spill.
+const SPILL_AT: usize = 400_000;
+/// How often the overlay is spilled into fjall, entries or not.
+const SPILL_EVERY: Duration = Duration::from_secs(1);
 
 impl std::fmt::Debug for Dedup {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -258,6 +297,7 @@ impl Dedup {
                 synced_at: Instant::now(),
             }),
             writer: Mutex::new(()),
+            overlay: Mutex::new(Overlay::default()),
         })
     }
 
@@ -285,6 +325,9 @@ impl Dedup {
         if key.is_empty() || key.len() > MAX_KEY {
             return Ok(None);
         }
+        if let Some(v) = self.overlay().kinds[kind as usize].get(key) {
+            return Ok(*v);
+        }
         match self.part(kind).get(key)? {
             None => Ok(None),
             Some(v) => match <[u8; 8]>::try_from(v.as_ref()) {
@@ -297,32 +340,95 @@ impl Dedup {
         }
     }
 
-    /// Applies commit `commit`'s changes in one atomic batch with the commit's number (no fsync: the redo
-    /// record in redb is the durable copy). The batch is handed to the OS at once: fjall ignores a failed
-    /// journal write of a batch without durability, and a later successful sync would then cover a hole in
-    /// its journal; a failed hand-over instead fails this batch and every later one until the store reopens.
+    fn overlay(&self) -> MutexGuard<'_, Overlay> {
+        self.overlay.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Applies commit `commit`'s changes: into the [`Overlay`], spilled into fjall when it is due.
     pub(crate) fn apply(&self, commit: u64, redo: &[u8]) -> Result<(), StoreError> {
-        let mut batch = self.keyspace.batch().durability(Some(PersistMode::Buffer));
+        let mut overlay = self.overlay();
         for change in changes(redo) {
-            match change.map_err(|reason| StoreError::Corrupt {
+            let (kind, key, value) = match change.map_err(|reason| StoreError::Corrupt {
                 table: "dedup_redo",
                 reason: format!("commit {commit}: {reason}"),
             })? {
-                Change::Set(kind, key, value) => {
-                    batch.insert(self.part(kind), key, value.to_le_bytes());
+                Change::Set(kind, key, value) => (kind, key, Some(value)),
+                Change::Remove(kind, key) => (kind, key, None),
+            };
+            let map = &mut overlay.kinds[kind as usize];
+            match map.get_mut(key) {
+                Some(v) => *v = value,
+                None => {
+                    map.insert(key.into(), value);
+                    overlay.len += 1;
                 }
-                Change::Remove(kind, key) => batch.remove(self.part(kind), key),
             }
         }
-        batch.insert(&self.meta, APPLIED, commit.to_be_bytes());
-        batch.commit()?;
-        self.progress().applied = commit;
+        overlay.commit = commit;
+        if overlay.len >= SPILL_AT || overlay.spilled_at.elapsed() >= SPILL_EVERY {
+            self.spill(&mut overlay)?;
+        }
         Ok(())
+    }
+
+    /// Writes the overlay into fjall in one atomic batch with its last commit's number, each kind in key
+    /// order, and empties it. No fsync: the redo records in redb are the durable copy until [`Self::sync`].
+    /// The batch is handed to the OS at once: fjall ignores a failed journal write of a batch without
+    /// durability, and a later successful sync would then cover a hole in its journal; a failed hand-over
+    /// instead fails this spill (the overlay keeps its entries) and every later one until the store reopens.
+    ///
+    /// The memtables are then sealed, for fjall's flush thread to write out as segments: lookups of new keys
+    /// (most of them) then search nearly empty memtables. A map that held far fewer entries than it has room
+    /// for (an idle spill after a burst) gives its memory back.
+    fn spill(&self, overlay: &mut Overlay) -> Result<(), StoreError> {
+        overlay.spilled_at = Instant::now();
+        if overlay.commit == 0 {
+            return Ok(());
+        }
+        let mut batch = self.keyspace.batch().durability(Some(PersistMode::Buffer));
+        for kind in Kind::ALL {
+            let mut entries: Vec<_> = overlay.kinds[kind as usize].iter().collect();
+            entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+            for (key, value) in entries {
+                match value {
+                    Some(v) => batch.insert(self.part(kind), &**key, v.to_le_bytes()),
+                    None => batch.remove(self.part(kind), &**key),
+                }
+            }
+        }
+        batch.insert(&self.meta, APPLIED, overlay.commit.to_be_bytes());
+        batch.commit()?;
+        self.progress().applied = overlay.commit;
+        for map in &mut overlay.kinds {
+            let held = map.len();
+            map.clear();
+            if map.capacity() > 4 * held.max(1 << 12) {
+                map.shrink_to(held);
+            }
+        }
+        overlay.commit = 0;
+        overlay.len = 0;
+        for part in &self.parts {
+            part.rotate_memtable()?;
+        }
+        Ok(())
+    }
+
+    /// Spills the overlay now (before a scan of fjall, or a sync that must cover everything applied).
+    fn settle(&self) -> Result<(), StoreError> {
+        let mut overlay = self.overlay();
+        self.spill(&mut overlay)
     }
 
     /// Syncs fjall's journal if [`SYNC_EVERY`] has passed (or `now`), so redb can drop the redo records it
     /// covers.
     pub(crate) fn sync(&self, now: bool) -> Result<(), StoreError> {
+        {
+            let mut overlay = self.overlay();
+            if now || overlay.spilled_at.elapsed() >= SPILL_EVERY {
+                self.spill(&mut overlay)?;
+            }
+        }
         let applied = {
             let p = self.progress();
             if p.applied == p.synced || !now && p.synced_at.elapsed() < SYNC_EVERY {
@@ -441,23 +547,30 @@ impl Dedup {
         &self,
         kind: Kind,
     ) -> impl Iterator<Item = Result<(Vec<u8>, Result<u64, usize>), StoreError>> + 'static {
-        self.part(kind).iter().map(|entry| {
-            let (k, v) = entry?;
-            let value = <[u8; 8]>::try_from(v.as_ref())
-                .map(u64::from_le_bytes)
-                .map_err(|_| v.len());
-            Ok((k.to_vec(), value))
-        })
+        let settled = self.settle();
+        settled
+            .err()
+            .map(Err)
+            .into_iter()
+            .chain(self.part(kind).iter().map(|entry| {
+                let (k, v) = entry?;
+                let value = <[u8; 8]>::try_from(v.as_ref())
+                    .map(u64::from_le_bytes)
+                    .map_err(|_| v.len());
+                Ok((k.to_vec(), value))
+            }))
     }
 
     /// Entries of `kind` (a scan: for tests and tools).
     pub(crate) fn count(&self, kind: Kind) -> Result<u64, StoreError> {
+        self.settle()?;
         Ok(self.part(kind).len()? as u64)
     }
 
     /// Entries of `kind`, estimated without a scan (removed keys count until compaction drops them).
     pub(crate) fn approximate_len(&self, kind: Kind) -> u64 {
-        self.part(kind).approximate_len() as u64
+        let recent = self.overlay().kinds[kind as usize].len() as u64;
+        self.part(kind).approximate_len() as u64 + recent
     }
 
     /// Bytes on disk (segments and journals).
@@ -633,5 +746,53 @@ mod tests {
         assert_eq!(d.get(Kind::Counted, b"c1").unwrap(), Some(9));
         assert_eq!(d.get(Kind::Counted, &[b'c'; MAX_KEY + 1]).unwrap(), None);
         assert_eq!(d.count(Kind::Counted).unwrap(), 1);
+    }
+
+    #[test]
+    fn the_overlay_answers_before_fjall_and_a_spill_keeps_every_change() {
+        let dir = temp();
+        let d = Dedup::open(dir.path(), 8).unwrap();
+        let mut redo = Redo::default();
+        redo.set(Kind::EventId, b"e1", 7);
+        redo.set(Kind::SessionRate, b"s\x1f60", 1);
+        d.apply(1, redo.as_bytes()).unwrap();
+        // In the overlay only: fjall has not seen commit 1.
+        assert_eq!(d.applied(), 0);
+        assert_eq!(d.get(Kind::EventId, b"e1").unwrap(), Some(7));
+        assert_eq!(d.approximate_len(Kind::EventId), 1);
+        d.sync(true).unwrap();
+        assert_eq!(d.applied(), 1);
+        // A removal and a new value in the overlay hide what fjall holds.
+        let mut redo = Redo::default();
+        redo.remove(Kind::EventId, b"e1");
+        redo.set(Kind::SessionRate, b"s\x1f60", 2);
+        d.apply(2, redo.as_bytes()).unwrap();
+        assert_eq!(d.get(Kind::EventId, b"e1").unwrap(), None);
+        assert_eq!(d.get(Kind::SessionRate, b"s\x1f60").unwrap(), Some(2));
+        // A scan spills first.
+        assert_eq!(d.count(Kind::EventId).unwrap(), 0);
+        assert_eq!(d.applied(), 2);
+        let entries: Vec<_> = d.entries(Kind::SessionRate).map(Result::unwrap).collect();
+        assert_eq!(entries, vec![(b"s\x1f60".to_vec(), Ok(2))]);
+    }
+
+    #[test]
+    fn an_overlay_lost_before_its_spill_is_what_fjall_lacks() {
+        let dir = temp();
+        {
+            let d = Dedup::open(dir.path(), 8).unwrap();
+            let mut redo = Redo::default();
+            redo.set(Kind::Counted, b"c1", 9);
+            d.apply(1, redo.as_bytes()).unwrap();
+            d.sync(true).unwrap();
+            let mut redo = Redo::default();
+            redo.set(Kind::Counted, b"c2", 10);
+            d.apply(2, redo.as_bytes()).unwrap();
+            // Dropped without a sync: commit 2 was only in the overlay.
+        }
+        let d = Dedup::open(dir.path(), 8).unwrap();
+        assert_eq!(d.applied(), 1);
+        assert_eq!(d.get(Kind::Counted, b"c1").unwrap(), Some(9));
+        assert_eq!(d.get(Kind::Counted, b"c2").unwrap(), None);
     }
 }
