@@ -29,7 +29,9 @@
 //! (a crash, a failed spill and the reopen it causes) is what the redo records since fjall's number hold.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::mpsc::Sender;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use fjall::{Config, Keyspace, PartitionCreateOptions, PartitionHandle, PersistMode};
@@ -184,13 +186,23 @@ struct Progress {
 /// The dedup state of one store.
 pub(crate) struct Dedup {
     dir: PathBuf,
+    tree: Arc<Tree>,
+    writer: Mutex<()>,
+    /// Wakes the spill thread; dropped (ending the thread) before it is joined.
+    spill_due: Option<Sender<()>>,
+    spiller: Option<JoinHandle<()>>,
+}
+
+/// The keyspace and what the spill thread shares with the writer.
+struct Tree {
     keyspace: Keyspace,
     parts: [PartitionHandle; 3],
     meta: PartitionHandle,
     progress: Mutex<Progress>,
-    writer: Mutex<()>,
     /// Changes applied since the last spill, in hash maps (see [`Overlay`]).
     overlay: Mutex<Overlay>,
+    /// Signalled when a frozen overlay is in fjall (or failed to get there).
+    spilled: Condvar,
 }
 
 /// The changes of the commits fjall does not hold yet, one hash map per kind (`None`: removed).
@@ -201,6 +213,9 @@ pub(crate) struct Dedup {
 /// batch per [`SPILL_EVERY`] (or [`SPILL_AT`] entries), the recent keys cost a hash probe, and fjall's
 /// memtables stay nearly empty between spills, so a new key costs the segments' bloom filters. The redo
 /// records in redb cover the overlay until a spill is synced, as they covered fjall's unsynced journal.
+///
+/// A spill freezes the maps and hands them to a thread of their own, which writes them while commits go on
+/// into new maps; lookups read the new maps, then the frozen ones, then fjall.
 #[derive(Debug)]
 struct Overlay {
     kinds: [OverlayMap; 3],
@@ -208,6 +223,17 @@ struct Overlay {
     commit: u64,
     len: usize,
     spilled_at: Instant,
+    /// The maps being written to fjall, if a spill is under way.
+    frozen: Option<Arc<Frozen>>,
+    /// Why a spill failed: every later apply fails too, and the store reopens (replaying the redo records).
+    failed: Option<String>,
+}
+
+/// Maps handed to the spill thread, and the last commit they hold.
+#[derive(Debug)]
+struct Frozen {
+    kinds: [OverlayMap; 3],
+    commit: u64,
 }
 
 type OverlayMap = std::collections::HashMap<Box<[u8]>, Option<u64>, foldhash::fast::RandomState>;
@@ -219,11 +245,14 @@ impl Default for Overlay {
             commit: 0,
             len: 0,
             spilled_at: Instant::now(),
+            frozen: None,
+            failed: None,
         }
     }
 }
 
-/// Entries the overlay holds at most before a spill.
+/// Entries the overlay holds before a spill is due; commits wait for the spill thread only when it is still
+/// writing the previous maps and the new ones have twice this many.
 const SPILL_AT: usize = 400_000;
 /// How often the overlay is spilled into fjall, entries or not.
 const SPILL_EVERY: Duration = Duration::from_secs(1);
@@ -285,8 +314,7 @@ impl Dedup {
             }
             None => 0,
         };
-        Ok(Dedup {
-            dir: dir.to_owned(),
+        let tree = Arc::new(Tree {
             keyspace,
             parts,
             meta,
@@ -296,17 +324,39 @@ impl Dedup {
                 pruned: 0,
                 synced_at: Instant::now(),
             }),
-            writer: Mutex::new(()),
             overlay: Mutex::new(Overlay::default()),
+            spilled: Condvar::new(),
+        });
+        let (spill_due, due) = std::sync::mpsc::channel::<()>();
+        let spiller = {
+            let tree = tree.clone();
+            std::thread::Builder::new()
+                .name("dedup-spill".into())
+                .spawn(move || {
+                    while due.recv().is_ok() {
+                        tree.spill_frozen();
+                    }
+                })
+                .map_err(|source| StoreError::Io {
+                    what: "starting the dedup spill thread".into(),
+                    source,
+                })?
+        };
+        Ok(Dedup {
+            dir: dir.to_owned(),
+            tree,
+            writer: Mutex::new(()),
+            spill_due: Some(spill_due),
+            spiller: Some(spiller),
         })
     }
 
     fn part(&self, kind: Kind) -> &PartitionHandle {
-        &self.parts[kind as usize]
+        self.tree.part(kind)
     }
 
     fn progress(&self) -> MutexGuard<'_, Progress> {
-        self.progress.lock().unwrap_or_else(PoisonError::into_inner)
+        self.tree.progress()
     }
 
     /// The right to change dedup state: held from a redb write transaction's start until its changes are in
@@ -325,8 +375,15 @@ impl Dedup {
         if key.is_empty() || key.len() > MAX_KEY {
             return Ok(None);
         }
-        if let Some(v) = self.overlay().kinds[kind as usize].get(key) {
-            return Ok(*v);
+        {
+            let overlay = self.overlay();
+            let recent = overlay.kinds[kind as usize].get(key).or_else(|| {
+                let frozen = overlay.frozen.as_ref()?;
+                frozen.kinds[kind as usize].get(key)
+            });
+            if let Some(v) = recent {
+                return Ok(*v);
+            }
         }
         match self.part(kind).get(key)? {
             None => Ok(None),
@@ -341,12 +398,15 @@ impl Dedup {
     }
 
     fn overlay(&self) -> MutexGuard<'_, Overlay> {
-        self.overlay.lock().unwrap_or_else(PoisonError::into_inner)
+        self.tree.overlay()
     }
 
-    /// Applies commit `commit`'s changes: into the [`Overlay`], spilled into fjall when it is due.
+    /// Applies commit `commit`'s changes: into the [`Overlay`], handed to the spill thread when due.
     pub(crate) fn apply(&self, commit: u64, redo: &[u8]) -> Result<(), StoreError> {
         let mut overlay = self.overlay();
+        if let Some(why) = &overlay.failed {
+            return Err(spill_failed(why));
+        }
         for change in changes(redo) {
             let (kind, key, value) = match change.map_err(|reason| StoreError::Corrupt {
                 table: "dedup_redo",
@@ -365,69 +425,55 @@ impl Dedup {
             }
         }
         overlay.commit = commit;
-        if overlay.len >= SPILL_AT || overlay.spilled_at.elapsed() >= SPILL_EVERY {
-            self.spill(&mut overlay)?;
-        }
-        Ok(())
+        self.spill_if_due(overlay, false)
     }
 
-    /// Writes the overlay into fjall in one atomic batch with its last commit's number, each kind in key
-    /// order, and empties it. No fsync: the redo records in redb are the durable copy until [`Self::sync`].
-    /// The batch is handed to the OS at once: fjall ignores a failed journal write of a batch without
-    /// durability, and a later successful sync would then cover a hole in its journal; a failed hand-over
-    /// instead fails this spill (the overlay keeps its entries) and every later one until the store reopens.
-    ///
-    /// The memtables are then sealed, for fjall's flush thread to write out as segments: lookups of new keys
-    /// (most of them) then search nearly empty memtables. A map that held far fewer entries than it has room
-    /// for (an idle spill after a burst) gives its memory back.
-    fn spill(&self, overlay: &mut Overlay) -> Result<(), StoreError> {
-        overlay.spilled_at = Instant::now();
-        if overlay.commit == 0 {
+    /// Hands the overlay to the spill thread if it is due: [`SPILL_AT`] entries or [`SPILL_EVERY`], or
+    /// whatever it holds with `now`. Waits for the previous spill only when the new maps are twice due.
+    fn spill_if_due(
+        &self,
+        mut overlay: MutexGuard<'_, Overlay>,
+        now: bool,
+    ) -> Result<(), StoreError> {
+        let due = now || overlay.len >= SPILL_AT || overlay.spilled_at.elapsed() >= SPILL_EVERY;
+        if !due || overlay.commit == 0 {
             return Ok(());
         }
-        let mut batch = self.keyspace.batch().durability(Some(PersistMode::Buffer));
-        for kind in Kind::ALL {
-            let mut entries: Vec<_> = overlay.kinds[kind as usize].iter().collect();
-            entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
-            for (key, value) in entries {
-                match value {
-                    Some(v) => batch.insert(self.part(kind), &**key, v.to_le_bytes()),
-                    None => batch.remove(self.part(kind), &**key),
-                }
-            }
+        if overlay.frozen.is_some() && !now && overlay.len < 2 * SPILL_AT {
+            return Ok(());
         }
-        batch.insert(&self.meta, APPLIED, overlay.commit.to_be_bytes());
-        batch.commit()?;
-        self.progress().applied = overlay.commit;
-        for map in &mut overlay.kinds {
-            let held = map.len();
-            map.clear();
-            if map.capacity() > 4 * held.max(1 << 12) {
-                map.shrink_to(held);
-            }
-        }
+        overlay = self.tree.wait_for_spill(overlay)?;
+        overlay.frozen = Some(Arc::new(Frozen {
+            kinds: std::mem::take(&mut overlay.kinds),
+            commit: overlay.commit,
+        }));
         overlay.commit = 0;
         overlay.len = 0;
-        for part in &self.parts {
-            part.rotate_memtable()?;
+        overlay.spilled_at = Instant::now();
+        drop(overlay);
+        if let Some(due) = &self.spill_due {
+            // The thread ends only when this sender is dropped.
+            let _ = due.send(());
         }
         Ok(())
     }
 
-    /// Spills the overlay now (before a scan of fjall, or a sync that must cover everything applied).
+    /// Spills the overlay and waits until fjall holds it (before a scan of fjall, or a sync that must cover
+    /// everything applied).
     fn settle(&self) -> Result<(), StoreError> {
-        let mut overlay = self.overlay();
-        self.spill(&mut overlay)
+        self.spill_if_due(self.overlay(), true)?;
+        drop(self.tree.wait_for_spill(self.overlay())?);
+        Ok(())
     }
 
-    /// Syncs fjall's journal if [`SYNC_EVERY`] has passed (or `now`), so redb can drop the redo records it
-    /// covers.
+    /// Syncs fjall's journal if [`SYNC_EVERY`] has passed (or, with `now`, after spilling everything), so
+    /// redb can drop the redo records it covers.
     pub(crate) fn sync(&self, now: bool) -> Result<(), StoreError> {
-        {
-            let mut overlay = self.overlay();
-            if now || overlay.spilled_at.elapsed() >= SPILL_EVERY {
-                self.spill(&mut overlay)?;
-            }
+        if now {
+            self.settle()?;
+        } else {
+            // An idle store still spills (the committer's expiry tick calls this).
+            self.spill_if_due(self.overlay(), false)?;
         }
         let applied = {
             let p = self.progress();
@@ -436,7 +482,7 @@ impl Dedup {
             }
             p.applied
         };
-        self.keyspace.persist(PersistMode::SyncAll)?;
+        self.tree.keyspace.persist(PersistMode::SyncAll)?;
         let mut p = self.progress();
         p.synced = p.synced.max(applied);
         p.synced_at = Instant::now();
@@ -463,7 +509,7 @@ impl Dedup {
 
     /// Syncs fjall's journal now, whatever was applied (after [`Self::load`]).
     pub(crate) fn persist(&self) -> Result<(), StoreError> {
-        self.keyspace.persist(PersistMode::SyncAll)?;
+        self.tree.keyspace.persist(PersistMode::SyncAll)?;
         Ok(())
     }
 
@@ -525,7 +571,7 @@ impl Dedup {
         kind: Kind,
         entries: impl Iterator<Item = Result<(Vec<u8>, u64), StoreError>>,
     ) -> Result<u64, StoreError> {
-        let mut batch = self.keyspace.batch();
+        let mut batch = self.tree.keyspace.batch();
         let mut n = 0u64;
         for entry in entries {
             let (key, value) = entry?;
@@ -535,7 +581,7 @@ impl Dedup {
             batch.insert(self.part(kind), key, value.to_le_bytes());
             n += 1;
             if batch.len() >= 50_000 {
-                std::mem::replace(&mut batch, self.keyspace.batch()).commit()?;
+                std::mem::replace(&mut batch, self.tree.keyspace.batch()).commit()?;
             }
         }
         batch.commit()?;
@@ -569,13 +615,20 @@ impl Dedup {
 
     /// Entries of `kind`, estimated without a scan (removed keys count until compaction drops them).
     pub(crate) fn approximate_len(&self, kind: Kind) -> u64 {
-        let recent = self.overlay().kinds[kind as usize].len() as u64;
+        let recent = {
+            let overlay = self.overlay();
+            let frozen = overlay
+                .frozen
+                .as_ref()
+                .map_or(0, |f| f.kinds[kind as usize].len());
+            (overlay.kinds[kind as usize].len() + frozen) as u64
+        };
         self.part(kind).approximate_len() as u64 + recent
     }
 
     /// Bytes on disk (segments and journals).
     pub(crate) fn disk_bytes(&self) -> u64 {
-        self.keyspace.disk_space()
+        self.tree.keyspace.disk_space()
     }
 
     /// A consistent view of the state as of now, to copy into a backup ([`DedupSnapshot::write_to`]) while
@@ -590,6 +643,102 @@ impl Dedup {
     /// Syncs everything before the keyspace is dropped (closing the store).
     pub(crate) fn close(&self) -> Result<(), StoreError> {
         self.sync(true)
+    }
+}
+
+impl Drop for Dedup {
+    fn drop(&mut self) {
+        self.spill_due = None;
+        if let Some(thread) = self.spiller.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn spill_failed(why: &str) -> StoreError {
+    StoreError::Io {
+        what: "writing the dedup overlay to fjall".into(),
+        source: std::io::Error::other(why.to_owned()),
+    }
+}
+
+impl Tree {
+    fn part(&self, kind: Kind) -> &PartitionHandle {
+        &self.parts[kind as usize]
+    }
+
+    fn progress(&self) -> MutexGuard<'_, Progress> {
+        self.progress.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn overlay(&self) -> MutexGuard<'_, Overlay> {
+        self.overlay.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Waits until no spill is under way; a failed one is an error.
+    fn wait_for_spill<'a>(
+        &self,
+        mut overlay: MutexGuard<'a, Overlay>,
+    ) -> Result<MutexGuard<'a, Overlay>, StoreError> {
+        loop {
+            if let Some(why) = &overlay.failed {
+                return Err(spill_failed(why));
+            }
+            if overlay.frozen.is_none() {
+                return Ok(overlay);
+            }
+            overlay = self
+                .spilled
+                .wait(overlay)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+    }
+
+    /// The spill thread's work: writes the frozen maps into fjall in one atomic batch with their last commit's
+    /// number, each kind in key order, then drops them. No fsync: the redo records in redb are the durable
+    /// copy until [`Dedup::sync`]. The batch is handed to the OS at once: fjall ignores a failed journal write
+    /// of a batch without durability, and a later successful sync would then cover a hole in its journal; a
+    /// failed hand-over instead keeps the frozen maps (lookups stay right) and fails every later apply until
+    /// the store reopens.
+    ///
+    /// The memtables are then sealed, for fjall's flush thread to write out as segments: lookups of new keys
+    /// (most of them) then search nearly empty memtables.
+    fn spill_frozen(&self) {
+        let Some(frozen) = self.overlay().frozen.clone() else {
+            return;
+        };
+        let written = (|| -> Result<(), StoreError> {
+            let mut batch = self.keyspace.batch().durability(Some(PersistMode::Buffer));
+            for kind in Kind::ALL {
+                let mut entries: Vec<_> = frozen.kinds[kind as usize].iter().collect();
+                entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+                for (key, value) in entries {
+                    match value {
+                        Some(v) => batch.insert(self.part(kind), &**key, v.to_le_bytes()),
+                        None => batch.remove(self.part(kind), &**key),
+                    }
+                }
+            }
+            batch.insert(&self.meta, APPLIED, frozen.commit.to_be_bytes());
+            batch.commit()?;
+            for part in &self.parts {
+                part.rotate_memtable()?;
+            }
+            Ok(())
+        })();
+        let mut overlay = self.overlay();
+        match written {
+            Ok(()) => {
+                self.progress().applied = frozen.commit;
+                overlay.frozen = None;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "Writing the dedup overlay to fjall failed; the store reopens.");
+                overlay.failed = Some(e.to_string());
+            }
+        }
+        drop(overlay);
+        self.spilled.notify_all();
     }
 }
 
