@@ -334,7 +334,15 @@ impl Dedup {
                 .name("dedup-spill".into())
                 .spawn(move || {
                     while due.recv().is_ok() {
-                        tree.spill_frozen();
+                        // A panic must not leave commits waiting for a spill that never ends.
+                        let spilled =
+                            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                                tree.spill_frozen();
+                            }));
+                        if spilled.is_err() {
+                            tree.overlay().failed = Some("the spill thread panicked".into());
+                            tree.spilled.notify_all();
+                        }
                     }
                 })
                 .map_err(|source| StoreError::Io {
