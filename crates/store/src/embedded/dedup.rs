@@ -368,7 +368,7 @@ impl Dedup {
     }
 
     /// The right to change dedup state: held from a redb write transaction's start until its changes are in
-    /// fjall.
+    /// the overlay.
     pub(crate) fn writer(&self) -> MutexGuard<'_, ()> {
         self.writer.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -640,7 +640,9 @@ impl Dedup {
     }
 
     /// A consistent view of the state as of now, to copy into a backup ([`DedupSnapshot::write_to`]) while
-    /// commits go on. Taken under [`Self::writer`], it matches the redb file as of then.
+    /// commits go on. Taken under [`Self::writer`] with the redb file copied in the same instant: it holds at
+    /// least the commit it names (the spill thread may have added later ones), and the copy's redo records
+    /// hold every commit after that one, which the copy's first open applies.
     pub(crate) fn snapshot(&self) -> DedupSnapshot {
         DedupSnapshot {
             applied: self.applied(),
