@@ -885,18 +885,32 @@ mod tests {
         tempfile::tempdir().unwrap()
     }
 
+    /// Applies `changes` as commit `commit`.
+    fn commit(d: &Dedup, commit: u64, changes: &[Change<'_>]) {
+        let mut redo = Redo::default();
+        for change in changes {
+            match *change {
+                Change::Set(kind, key, value) => redo.set(kind, key, value),
+                Change::Remove(kind, key) => redo.remove(kind, key),
+            }
+        }
+        d.apply(commit, redo.as_bytes()).unwrap();
+    }
+
     #[test]
     fn applied_changes_survive_a_reopen_after_a_sync() {
         let dir = temp();
         {
             let d = Dedup::open(dir.path(), 8).unwrap();
-            let mut redo = Redo::default();
-            redo.set(Kind::EventId, b"e1", 7);
-            redo.set(Kind::Counted, b"c1", 9);
-            d.apply(1, redo.as_bytes()).unwrap();
-            let mut redo = Redo::default();
-            redo.remove(Kind::EventId, b"e1");
-            d.apply(2, redo.as_bytes()).unwrap();
+            commit(
+                &d,
+                1,
+                &[
+                    Change::Set(Kind::EventId, b"e1", 7),
+                    Change::Set(Kind::Counted, b"c1", 9),
+                ],
+            );
+            commit(&d, 2, &[Change::Remove(Kind::EventId, b"e1")]);
             d.sync(true).unwrap();
         }
         let d = Dedup::open(dir.path(), 8).unwrap();
@@ -911,10 +925,14 @@ mod tests {
     fn the_overlay_answers_before_fjall_and_a_spill_keeps_every_change() {
         let dir = temp();
         let d = Dedup::open(dir.path(), 8).unwrap();
-        let mut redo = Redo::default();
-        redo.set(Kind::EventId, b"e1", 7);
-        redo.set(Kind::SessionRate, b"s\x1f60", 1);
-        d.apply(1, redo.as_bytes()).unwrap();
+        commit(
+            &d,
+            1,
+            &[
+                Change::Set(Kind::EventId, b"e1", 7),
+                Change::Set(Kind::SessionRate, b"s\x1f60", 1),
+            ],
+        );
         // In the overlay only: fjall has not seen commit 1.
         assert_eq!(d.applied(), 0);
         assert_eq!(d.get(Kind::EventId, b"e1").unwrap(), Some(7));
@@ -922,10 +940,14 @@ mod tests {
         d.sync(true).unwrap();
         assert_eq!(d.applied(), 1);
         // A removal and a new value in the overlay hide what fjall holds.
-        let mut redo = Redo::default();
-        redo.remove(Kind::EventId, b"e1");
-        redo.set(Kind::SessionRate, b"s\x1f60", 2);
-        d.apply(2, redo.as_bytes()).unwrap();
+        commit(
+            &d,
+            2,
+            &[
+                Change::Remove(Kind::EventId, b"e1"),
+                Change::Set(Kind::SessionRate, b"s\x1f60", 2),
+            ],
+        );
         assert_eq!(d.get(Kind::EventId, b"e1").unwrap(), None);
         assert_eq!(d.get(Kind::SessionRate, b"s\x1f60").unwrap(), Some(2));
         // A scan spills first.
@@ -940,13 +962,9 @@ mod tests {
         let dir = temp();
         {
             let d = Dedup::open(dir.path(), 8).unwrap();
-            let mut redo = Redo::default();
-            redo.set(Kind::Counted, b"c1", 9);
-            d.apply(1, redo.as_bytes()).unwrap();
+            commit(&d, 1, &[Change::Set(Kind::Counted, b"c1", 9)]);
             d.sync(true).unwrap();
-            let mut redo = Redo::default();
-            redo.set(Kind::Counted, b"c2", 10);
-            d.apply(2, redo.as_bytes()).unwrap();
+            commit(&d, 2, &[Change::Set(Kind::Counted, b"c2", 10)]);
             // Dropped without a sync: commit 2 was only in the overlay.
         }
         let d = Dedup::open(dir.path(), 8).unwrap();
