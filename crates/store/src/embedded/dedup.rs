@@ -221,7 +221,6 @@ struct Overlay {
     kinds: [OverlayMap; 3],
     /// The last commit whose changes are here (0: none since the last spill).
     commit: u64,
-    len: usize,
     spilled_at: Instant,
     /// The maps being written to fjall, if a spill is under way.
     frozen: Option<Arc<Frozen>>,
@@ -238,12 +237,18 @@ struct Frozen {
 
 type OverlayMap = std::collections::HashMap<Box<[u8]>, Option<u64>, foldhash::fast::RandomState>;
 
+impl Overlay {
+    /// Keys held, frozen ones aside.
+    fn len(&self) -> usize {
+        self.kinds.iter().map(OverlayMap::len).sum()
+    }
+}
+
 impl Default for Overlay {
     fn default() -> Self {
         Overlay {
             kinds: Default::default(),
             commit: 0,
-            len: 0,
             spilled_at: Instant::now(),
             frozen: None,
             failed: None,
@@ -428,7 +433,6 @@ impl Dedup {
                 Some(v) => *v = value,
                 None => {
                     map.insert(key.into(), value);
-                    overlay.len += 1;
                 }
             }
         }
@@ -443,11 +447,12 @@ impl Dedup {
         mut overlay: MutexGuard<'_, Overlay>,
         now: bool,
     ) -> Result<(), StoreError> {
-        let due = now || overlay.len >= SPILL_AT || overlay.spilled_at.elapsed() >= SPILL_EVERY;
+        let len = overlay.len();
+        let due = now || len >= SPILL_AT || overlay.spilled_at.elapsed() >= SPILL_EVERY;
         if !due || overlay.commit == 0 {
             return Ok(());
         }
-        if overlay.frozen.is_some() && !now && overlay.len < 2 * SPILL_AT {
+        if overlay.frozen.is_some() && !now && len < 2 * SPILL_AT {
             return Ok(());
         }
         overlay = self.tree.wait_for_spill(overlay)?;
@@ -456,7 +461,6 @@ impl Dedup {
             commit: overlay.commit,
         }));
         overlay.commit = 0;
-        overlay.len = 0;
         overlay.spilled_at = Instant::now();
         drop(overlay);
         if let Some(due) = &self.spill_due {
