@@ -241,7 +241,8 @@ impl<'a> Batch<'a> {
         tables: &Tables<'_>,
         events: &[&'a AdEvent],
     ) -> Result<Self, StoreError> {
-        let dedup = tables.dedup;
+        // One hold of the overlay for every lookup (dropped before the commit applies its changes).
+        let dedup = tables.dedup.reader();
 
         // Each id once.
         let mut id_keys: Vec<&'a str> = events.iter().map(|e| e.event_id.as_str()).collect();

@@ -38,6 +38,7 @@ use fjall::{Config, Keyspace, PartitionCreateOptions, PartitionHandle, PersistMo
 use redb::{Database, ReadableTable, Table, TableDefinition, WriteTransaction};
 
 use super::StoreError;
+use super::filter::KeyFilter;
 use super::state::{TAG_COUNTED, TAG_EVENT_ID, TAG_SESSION_RATE};
 
 /// The directory of the dedup state, beside the redb file.
@@ -45,6 +46,8 @@ pub const DIR_NAME: &str = "dedup";
 
 /// Redo records: commit number → that commit's dedup changes ([`Redo`]), removed once fjall has synced them.
 pub(crate) const REDO: TableDefinition<u64, &[u8]> = TableDefinition::new("dedup_redo");
+/// The last key of [`REDO`], with no changes: see [`super::state::LOG_CHUNKS_TAIL`].
+pub(crate) const REDO_TAIL: u64 = u64::MAX;
 /// The [`super::state::META`] entry holding the number of the last commit that changed dedup state.
 pub(crate) const META_COMMIT: &str = "dedup_commit";
 
@@ -193,6 +196,44 @@ pub(crate) struct Dedup {
     spiller: Option<JoinHandle<()>>,
 }
 
+/// Lookups under one hold of the overlay (see [`Dedup::reader`]).
+pub(crate) struct Reader<'a> {
+    overlay: MutexGuard<'a, Overlay>,
+    filters: Option<Arc<FilterSet>>,
+    tree: &'a Tree,
+}
+
+impl Reader<'_> {
+    /// The stored value of `key`, if any: the overlay's, else fjall's unless the filter rules the key out.
+    pub(crate) fn get(&self, kind: Kind, key: &[u8]) -> Result<Option<u64>, StoreError> {
+        if key.is_empty() || key.len() > MAX_KEY {
+            return Ok(None);
+        }
+        let recent = self.overlay.kinds[kind as usize].get(key).or_else(|| {
+            let frozen = self.overlay.frozen.as_ref()?;
+            frozen.kinds[kind as usize].get(key)
+        });
+        if let Some(v) = recent {
+            return Ok(*v);
+        }
+        if let Some(filters) = &self.filters
+            && !filters[kind as usize].may_contain(key)
+        {
+            return Ok(None);
+        }
+        match self.tree.part(kind).get(key)? {
+            None => Ok(None),
+            Some(v) => match <[u8; 8]>::try_from(v.as_ref()) {
+                Ok(b) => Ok(Some(u64::from_le_bytes(b))),
+                Err(_) => Err(StoreError::Corrupt {
+                    table: kind.name(),
+                    reason: format!("value of {:?} is {} bytes, not 8", hex(key), v.len()),
+                }),
+            },
+        }
+    }
+}
+
 /// The keyspace and what the spill thread shares with the writer.
 struct Tree {
     keyspace: Keyspace,
@@ -203,7 +244,37 @@ struct Tree {
     overlay: Mutex<Overlay>,
     /// Signalled when a frozen overlay is in fjall (or failed to get there).
     spilled: Condvar,
+    /// One filter per kind over fjall's keys, and its rebuilding (see [`Filters`]).
+    filters: Mutex<Filters>,
 }
+
+/// A [`KeyFilter`] per kind, over every key fjall holds: lookups that miss the overlay consult it before
+/// fjall, and most absent keys end there (see [`super::filter`]).
+///
+/// Built on a thread of its own from a fjall snapshot: at open (lookups ask fjall alone until it is ready),
+/// and again, sized for twice the keys then stored, once more keys were added than it was sized for (which
+/// also drops the expired keys' bits). Every key written to fjall — by a spill, or by [`Dedup::load`] — is
+/// added to the filter in use and to the one being built before the overlay forgets it, so a filter never
+/// lacks a key fjall holds: a build's snapshot is taken under the same lock that tells writers about the
+/// new filter, so each key is in the snapshot or added by its writer.
+#[derive(Default)]
+struct Filters {
+    /// What lookups consult; `None` until a build ends, or while the store is too large for one.
+    current: Option<Arc<FilterSet>>,
+    /// The filter being built.
+    building: Option<Arc<FilterSet>>,
+    builder: Option<JoinHandle<()>>,
+    /// Set when the store closes: a build under way stops, and none starts.
+    closing: bool,
+}
+
+type FilterSet = [KeyFilter; 3];
+
+/// Keys a filter is sized for at least (2 MiB per kind).
+const FILTER_MIN_KEYS: u64 = 1 << 20;
+/// Keys a filter is sized for at most (128 MiB per kind). A store holding more than half as many keys of a
+/// kind has no filter: its lookups rely on fjall's filters per segment, as they did before.
+const FILTER_MAX_KEYS: u64 = 1 << 26;
 
 /// The changes of the commits fjall does not hold yet, one hash map per kind (`None`: removed).
 ///
@@ -331,7 +402,9 @@ impl Dedup {
             }),
             overlay: Mutex::new(Overlay::default()),
             spilled: Condvar::new(),
+            filters: Mutex::new(Filters::default()),
         });
+        Tree::build_filters_if_due(&tree);
         let (spill_due, due) = std::sync::mpsc::channel::<()>();
         let spiller = {
             let tree = tree.clone();
@@ -343,6 +416,7 @@ impl Dedup {
                         let spilled =
                             std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                                 tree.spill_frozen();
+                                Tree::build_filters_if_due(&tree);
                             }));
                         if spilled.is_err() {
                             tree.overlay().failed = Some("the spill thread panicked".into());
@@ -385,28 +459,19 @@ impl Dedup {
 
     /// The stored value of `key`, if any.
     pub(crate) fn get(&self, kind: Kind, key: &[u8]) -> Result<Option<u64>, StoreError> {
-        if key.is_empty() || key.len() > MAX_KEY {
-            return Ok(None);
-        }
-        {
-            let overlay = self.overlay();
-            let recent = overlay.kinds[kind as usize].get(key).or_else(|| {
-                let frozen = overlay.frozen.as_ref()?;
-                frozen.kinds[kind as usize].get(key)
-            });
-            if let Some(v) = recent {
-                return Ok(*v);
-            }
-        }
-        match self.part(kind).get(key)? {
-            None => Ok(None),
-            Some(v) => match <[u8; 8]>::try_from(v.as_ref()) {
-                Ok(b) => Ok(Some(u64::from_le_bytes(b))),
-                Err(_) => Err(StoreError::Corrupt {
-                    table: kind.name(),
-                    reason: format!("value of {:?} is {} bytes, not 8", hex(key), v.len()),
-                }),
-            },
+        self.reader().get(kind, key)
+    }
+
+    /// A reader for many lookups in a row (a commit's prefetch), which takes the overlay's lock and the
+    /// filter once instead of once per key. The spill thread waits for it to be dropped before it drops the
+    /// maps it wrote, so a reader sees every key in the overlay or in both fjall and the filter.
+    pub(crate) fn reader(&self) -> Reader<'_> {
+        let overlay = self.overlay();
+        let filters = self.tree.filters().current.clone();
+        Reader {
+            overlay,
+            filters,
+            tree: &self.tree,
         }
     }
 
@@ -428,13 +493,8 @@ impl Dedup {
                 Change::Set(kind, key, value) => (kind, key, Some(value)),
                 Change::Remove(kind, key) => (kind, key, None),
             };
-            let map = &mut overlay.kinds[kind as usize];
-            match map.get_mut(key) {
-                Some(v) => *v = value,
-                None => {
-                    map.insert(key.into(), value);
-                }
-            }
+            // Nearly every key is new: one hash and one probe, the key's copy wasted only on a rewrite.
+            overlay.kinds[kind as usize].insert(key.into(), value);
         }
         overlay.commit = commit;
         self.spill_if_due(overlay, false)
@@ -562,7 +622,7 @@ impl Dedup {
             return Err(mismatch("and the changes in between are gone"));
         }
         let mut replayed = 0;
-        for entry in redo.range(applied + 1..)? {
+        for entry in redo.range(applied + 1..REDO_TAIL)? {
             let (commit, changes) = entry?;
             self.apply(commit.value(), changes.value())?;
             replayed += 1;
@@ -584,19 +644,25 @@ impl Dedup {
         entries: impl Iterator<Item = Result<(Vec<u8>, u64), StoreError>>,
     ) -> Result<u64, StoreError> {
         let mut batch = self.tree.keyspace.batch();
+        let mut keys = Vec::new();
         let mut n = 0u64;
         for entry in entries {
             let (key, value) = entry?;
             if key.is_empty() || key.len() > MAX_KEY {
                 continue;
             }
-            batch.insert(self.part(kind), key, value.to_le_bytes());
+            batch.insert(self.part(kind), &key, value.to_le_bytes());
+            keys.push(key);
             n += 1;
             if batch.len() >= 50_000 {
                 std::mem::replace(&mut batch, self.tree.keyspace.batch()).commit()?;
+                self.tree
+                    .add_to_filters(kind, keys.drain(..).map(|k| k.into_boxed_slice()));
             }
         }
         batch.commit()?;
+        self.tree
+            .add_to_filters(kind, keys.into_iter().map(|k| k.into_boxed_slice()));
         Ok(n)
     }
 
@@ -662,6 +728,14 @@ impl Dedup {
 
 impl Drop for Dedup {
     fn drop(&mut self) {
+        let builder = {
+            let mut filters = self.tree.filters();
+            filters.closing = true;
+            filters.builder.take()
+        };
+        if let Some(thread) = builder {
+            let _ = thread.join();
+        }
         self.spill_due = None;
         if let Some(thread) = self.spiller.take() {
             let _ = thread.join();
@@ -687,6 +761,108 @@ impl Tree {
 
     fn overlay(&self) -> MutexGuard<'_, Overlay> {
         self.overlay.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn filters(&self) -> MutexGuard<'_, Filters> {
+        self.filters.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Adds keys of `kind` just written to fjall to the filter in use and to the one being built.
+    fn add_to_filters<K: AsRef<[u8]>>(&self, kind: Kind, keys: impl Iterator<Item = K>) {
+        let (current, building) = {
+            let filters = self.filters();
+            (filters.current.clone(), filters.building.clone())
+        };
+        if current.is_none() && building.is_none() {
+            return;
+        }
+        for key in keys {
+            for set in current.iter().chain(building.iter()) {
+                set[kind as usize].insert(key.as_ref());
+            }
+        }
+    }
+
+    /// Starts building filters on a thread of their own if due: none is in use or being built, or the one in
+    /// use was given more keys than it was sized for. Each is sized for twice the keys fjall holds.
+    fn build_filters_if_due(tree: &Arc<Tree>) {
+        let mut filters = tree.filters();
+        if filters.closing || filters.building.is_some() {
+            return;
+        }
+        if let Some(set) = &filters.current
+            && !set.iter().any(KeyFilter::is_full)
+        {
+            return;
+        }
+        let capacity = Kind::ALL.map(|kind| {
+            (tree.part(kind).approximate_len() as u64)
+                .saturating_mul(2)
+                .max(FILTER_MIN_KEYS)
+        });
+        if capacity.iter().any(|c| *c > FILTER_MAX_KEYS) {
+            if filters.current.take().is_some() {
+                tracing::warn!(
+                    keys = ?capacity.map(|c| c / 2),
+                    "The dedup state outgrew its filters; lookups ask fjall's own filters alone."
+                );
+            }
+            return;
+        }
+        let set = Arc::new(capacity.map(KeyFilter::new));
+        // Under the lock that tells writers of the new filter: each key is in these snapshots or added by
+        // its writer (see [`Filters`]).
+        let snapshots = Kind::ALL.map(|kind| tree.part(kind).snapshot());
+        filters.building = Some(set.clone());
+        if let Some(previous) = filters.builder.take() {
+            // It has ended: it let go of `building`.
+            let _ = previous.join();
+        }
+        let builder = tree.clone();
+        match std::thread::Builder::new()
+            .name("dedup-filter".into())
+            .spawn(move || builder.build_filters(set, snapshots))
+        {
+            Ok(thread) => filters.builder = Some(thread),
+            Err(e) => {
+                tracing::warn!(error = %e, "Starting the dedup filter build failed; retried after the next spill.");
+                filters.building = None;
+            }
+        }
+    }
+
+    /// The filter build's work: every key of `snapshots` into `set`, which then replaces the filter in use.
+    fn build_filters(&self, set: Arc<FilterSet>, snapshots: [fjall::Snapshot; 3]) {
+        let started = Instant::now();
+        let scanned = (|| -> Result<bool, StoreError> {
+            for (kind, snapshot) in Kind::ALL.into_iter().zip(&snapshots) {
+                for (i, key) in snapshot.keys().enumerate() {
+                    if i % 65_536 == 0 && self.filters().closing {
+                        return Ok(false);
+                    }
+                    set[kind as usize].insert(&key.map_err(fjall::Error::from)?);
+                }
+            }
+            Ok(true)
+        })();
+        drop(snapshots);
+        let mut filters = self.filters();
+        filters.building = None;
+        match scanned {
+            Ok(true) => {
+                tracing::info!(
+                    seconds = started.elapsed().as_secs_f64(),
+                    bytes = set.iter().map(KeyFilter::bytes).sum::<u64>(),
+                    "Dedup filters built."
+                );
+                filters.current = Some(set);
+            }
+            Ok(false) => {}
+            Err(e) => tracing::warn!(
+                error = %e,
+                "Building the dedup filters failed; lookups ask fjall alone until the next build."
+            ),
+        }
     }
 
     /// Waits until no spill is under way; a failed one is an error.
@@ -735,6 +911,11 @@ impl Tree {
             }
             batch.insert(&self.meta, APPLIED, frozen.commit.to_be_bytes());
             batch.commit()?;
+            // Before the frozen maps go: a lookup that no longer finds a key there finds it in the filter.
+            for kind in Kind::ALL {
+                let set = frozen.kinds[kind as usize].iter();
+                self.add_to_filters(kind, set.filter(|(_, v)| v.is_some()).map(|(k, _)| k));
+            }
             for part in &self.parts {
                 part.rotate_memtable()?;
             }
@@ -959,6 +1140,55 @@ mod tests {
         assert_eq!(d.applied(), 2);
         let entries: Vec<_> = d.entries(Kind::SessionRate).map(Result::unwrap).collect();
         assert_eq!(entries, vec![(b"s\x1f60".to_vec(), Ok(2))]);
+    }
+
+    /// Waits until `d` has a filter in use and none being built.
+    fn filters_ready(d: &Dedup) -> Arc<FilterSet> {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let filters = d.tree.filters();
+            if let (Some(set), None) = (&filters.current, &filters.building) {
+                return set.clone();
+            }
+            drop(filters);
+            assert!(Instant::now() < deadline, "no dedup filter after 30 s");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    #[test]
+    fn the_filters_hold_every_key_fjall_holds_whether_spilled_or_scanned() {
+        let dir = temp();
+        let ids: Vec<String> = (0..500).map(|i| format!("id-{i}")).collect();
+        {
+            let d = Dedup::open(dir.path(), 8).unwrap();
+            filters_ready(&d);
+            let changes: Vec<_> = ids
+                .iter()
+                .map(|id| Change::Set(Kind::EventId, id.as_bytes(), 1))
+                .collect();
+            commit(&d, 1, &changes);
+            d.sync(true).unwrap();
+            // Spilled into fjall after the filter was built: added by the spill.
+            let set = filters_ready(&d);
+            assert!(ids.iter().all(|id| set[0].may_contain(id.as_bytes())));
+            assert!(
+                ids.iter()
+                    .all(|id| d.get(Kind::EventId, id.as_bytes()).unwrap() == Some(1))
+            );
+            assert!(!set[0].may_contain(b"never-seen"));
+            assert_eq!(d.get(Kind::EventId, b"never-seen").unwrap(), None);
+            d.close().unwrap();
+        }
+        // Reopened: the filter is built from fjall's keys.
+        let d = Dedup::open(dir.path(), 8).unwrap();
+        let set = filters_ready(&d);
+        assert!(ids.iter().all(|id| set[0].may_contain(id.as_bytes())));
+        assert!(!set[1].may_contain(ids[0].as_bytes()));
+        assert!(
+            ids.iter()
+                .all(|id| d.get(Kind::EventId, id.as_bytes()).unwrap() == Some(1))
+        );
     }
 
     #[test]

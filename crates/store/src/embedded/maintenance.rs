@@ -135,7 +135,8 @@ impl EventStore {
                 // records are gone (the last may take the sweep past it).
                 let mut gone = Vec::new();
                 let mut records = 0u64;
-                for entry in chunks.range(..end)? {
+                // Never the tail entry (see `state::LOG_CHUNKS_TAIL`): it holds no records.
+                for entry in chunks.range(..end.min(state::LOG_CHUNKS_TAIL))? {
                     if left == 0 {
                         break;
                     }

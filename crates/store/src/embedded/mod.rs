@@ -22,6 +22,7 @@
 mod batch;
 pub mod committer;
 mod dedup;
+mod filter;
 mod ingest;
 mod maintenance;
 mod queries;

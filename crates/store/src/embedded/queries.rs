@@ -490,7 +490,9 @@ impl EventStore {
         let mut out = Vec::new();
         // The log's records, whether per-event entries or in chunks.
         out.push(("log", txn.open_table(LOG)?.len()? + chunk_records(&txn)?));
-        out.push(("log_chunks", txn.open_table(LOG_CHUNKS)?.len()?));
+        // The tables appended to hold a tail entry each, which is no data (see `state::LOG_CHUNKS_TAIL`).
+        let tail = |n: u64| n.saturating_sub(1);
+        out.push(("log_chunks", tail(txn.open_table(LOG_CHUNKS)?.len()?)));
         for (name, table) in [
             ("quarantine", QUARANTINE),
             ("ledger_corrections", LEDGER_CORRECTIONS),
@@ -513,11 +515,11 @@ impl EventStore {
             Kind::SessionRate.name(),
             db.dedup().approximate_len(Kind::SessionRate),
         ));
-        out.push(("dedup_redo", txn.open_table(dedup::REDO)?.len()?));
+        out.push(("dedup_redo", tail(txn.open_table(dedup::REDO)?.len()?)));
         out.push(("expiry", txn.open_table(state::EXPIRY)?.len()?));
         out.push((
             "expiry_batches",
-            txn.open_table(state::EXPIRY_BATCHES)?.len()?,
+            tail(txn.open_table(state::EXPIRY_BATCHES)?.len()?),
         ));
         out.push((
             "frequency_expiry",

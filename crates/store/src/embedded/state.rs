@@ -21,6 +21,19 @@ pub(crate) const LOG: TableDefinition<u64, &[u8]> = TableDefinition::new("log");
 /// (a 700-byte value per event was a fifth of the writer's instructions). Stores written before it keep their
 /// [`LOG`] entries, which are read first (their sequence numbers are lower) and retained the same way.
 pub(crate) const LOG_CHUNKS: TableDefinition<u64, &[u8]> = TableDefinition::new("log_chunks");
+/// The last key of [`LOG_CHUNKS`]: a chunk of no records that stays the table's last entry (written at open).
+///
+/// Why: redb puts a key greater than every other into the table's last leaf, which it reads whole first.
+/// Without this entry that leaf is the previous commit's chunk, a megabyte or two that every commit read back
+/// from the file (the redb cache does not keep pages written once it is full) and copied: a fifth of the
+/// group committer's time (`docs/performance.md`). With it, the last leaf is this entry's small page, and a
+/// chunk's leaf is never read again by a write. [`super::dedup::REDO`] and [`EXPIRY_BATCHES`] keep one for
+/// the same reason. Each is a well-formed empty value, so readers need not know of it; ranges that end at
+/// a sequence number or an hour never reach it. One below `u64::MAX`: readers number a chunk's records
+/// counting up from its key, and a count from `u64::MAX` overflows even when there is nothing to count.
+pub(crate) const LOG_CHUNKS_TAIL: u64 = u64::MAX - 1;
+/// The last key of [`EXPIRY_BATCHES`] (see [`LOG_CHUNKS_TAIL`]): past every hour, with no keys.
+pub(crate) const EXPIRY_BATCHES_TAIL: [u8; 16] = [0xFF; 16];
 /// [`META`] counter: records in [`LOG_CHUNKS`] (the log's size without reading every chunk).
 pub(crate) const META_CHUNK_RECORDS: &str = "log_chunk_records";
 /// First byte of a [`LOG_CHUNKS`] value: the layout below, so a later layout can be told apart.
@@ -254,12 +267,25 @@ pub(crate) const META: TableDefinition<&str, i64> = TableDefinition::new("meta")
 /// received before `m`: retention deletes a range of sequence numbers without reading a record.
 pub(crate) const LOG_MINUTES: TableDefinition<i64, u64> = TableDefinition::new("log_minutes");
 
-/// Creates every table (opening a table in a write transaction creates it).
+/// Creates every table (opening a table in a write transaction creates it), and the tails of the tables
+/// appended to (see [`LOG_CHUNKS_TAIL`]).
 pub(crate) fn create_tables(txn: &WriteTransaction) -> Result<(), StoreError> {
     for table in [LOG, LOG_CHUNKS, QUARANTINE, LEDGER_CORRECTIONS] {
         txn.open_table(table)?;
     }
-    txn.open_table(super::dedup::REDO)?;
+    let mut chunks = txn.open_table(LOG_CHUNKS)?;
+    if chunks.get(LOG_CHUNKS_TAIL)?.is_none() {
+        chunks.insert(LOG_CHUNKS_TAIL, encode_log_chunk([]).as_slice())?;
+    }
+    let mut redo = txn.open_table(super::dedup::REDO)?;
+    if redo.get(super::dedup::REDO_TAIL)?.is_none() {
+        redo.insert(super::dedup::REDO_TAIL, [].as_slice())?;
+    }
+    let mut batches = txn.open_table(EXPIRY_BATCHES)?;
+    if batches.get(EXPIRY_BATCHES_TAIL.as_slice())?.is_none() {
+        batches.insert(EXPIRY_BATCHES_TAIL.as_slice(), [].as_slice())?;
+    }
+    drop((chunks, redo, batches));
     for table in [WINDOWS, LEDGER, DELIVERY] {
         txn.open_table(table)?;
     }
