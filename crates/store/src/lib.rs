@@ -27,6 +27,7 @@
 //! ```
 
 mod applied;
+pub mod compact;
 pub mod config;
 #[cfg(feature = "embedded")]
 pub mod embedded;

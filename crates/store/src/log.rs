@@ -63,8 +63,12 @@ pub trait LogReader: Send {
     fn read(&mut self, max: usize) -> Result<Vec<Logged>>;
 }
 
-/// Decodes one stored log value: a [`LogRecord`], or a bare event from logs written before log records.
+/// Decodes one stored log value: a [`LogRecord`] in the embedded store's compact form ([`crate::compact`]) or as
+/// JSON, or a bare event from logs written before log records.
 pub fn decode_record(bytes: &[u8]) -> Result<LogRecord, String> {
+    if crate::compact::is_compact(bytes) {
+        return crate::compact::decode(bytes);
+    }
     match serde_json::from_slice::<LogRecord>(bytes) {
         Ok(r) => Ok(r),
         Err(first) => serde_json::from_slice::<AdEvent>(bytes)

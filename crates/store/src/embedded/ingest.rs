@@ -8,26 +8,16 @@
 use chrono::{DateTime, Utc};
 use interlude_events::contract::AdEvent;
 use interlude_events::{Envelope, Outcome, Policy, Quarantine, edge_check, process_with_edge};
-use serde::Serialize;
 
 use super::batch::{Batch, Tables};
 use super::{EventStore, StoreError};
 use crate::log;
 use crate::metrics as m;
 
-/// A [`log::LogRecord`] by reference: the same JSON without cloning the event.
-#[derive(Serialize)]
-struct LogRecordRef<'a> {
-    event: &'a AdEvent,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    edge: Option<&'a Quarantine>,
-}
-
-/// The log value of an event and its edge verdict.
+/// The log value of an event and its edge verdict, in the compact form ([`crate::compact`]).
 pub(crate) fn encode_log_record(event: &AdEvent, edge: Option<&Quarantine>, out: &mut Vec<u8>) {
     out.clear();
-    // Serialising plain data into a Vec cannot fail.
-    let _ = serde_json::to_writer(&mut *out, &LogRecordRef { event, edge });
+    crate::compact::encode(event, edge, out);
 }
 
 /// A batch made ready for the write transaction before it reaches the committer, on the producer's thread:
@@ -50,17 +40,10 @@ impl Prepared {
             envelopes.iter().map(|e| edge_check(e, policy)).collect();
         let (mut records, mut ends) = (Vec::new(), Vec::new());
         if encode {
-            records.reserve(envelopes.len() * 640);
+            records.reserve(envelopes.len() * 256);
             ends.reserve(envelopes.len());
             for (e, edge) in envelopes.iter().zip(&edges) {
-                // Serialising plain data into a Vec cannot fail.
-                let _ = serde_json::to_writer(
-                    &mut records,
-                    &LogRecordRef {
-                        event: &e.event,
-                        edge: edge.as_ref(),
-                    },
-                );
+                crate::compact::encode(&e.event, edge.as_ref(), &mut records);
                 ends.push(records.len());
             }
         }

@@ -19,9 +19,22 @@ use crate::reports::{
 /// A dedup key and its value (a time in seconds, or a count of impressions): see [`EventStore::dedup_entries`].
 pub type DedupEntry = (Vec<u8>, u64);
 
-/// Removes `viewer_id` from a stored event JSON when it is one of `ids`; the new bytes if it changed. The
-/// event is under `event` (log records, quarantine) or, in logs written before log records, the whole value.
+/// Removes `viewer_id` from a stored event when it is one of `ids`; the new bytes if it changed. A compact log
+/// record ([`crate::compact`]) is rewritten in that form; in JSON the event is under `event` (log records,
+/// quarantine) or, in logs written before log records, the whole value.
 fn without_viewer(bytes: &[u8], ids: &std::collections::HashSet<&str>) -> Option<Vec<u8>> {
+    if crate::compact::is_compact(bytes) {
+        // A record that does not decode is left as it is (as a JSON value that does not parse): `verify`
+        // names it.
+        let mut record = crate::compact::decode(bytes).ok()?;
+        if !ids.contains(record.event.viewer_id.as_deref()?) {
+            return None;
+        }
+        record.event.viewer_id = None;
+        let mut out = Vec::with_capacity(bytes.len());
+        crate::compact::encode(&record.event, record.edge.as_ref(), &mut out);
+        return Some(out);
+    }
     let mut value: serde_json::Value = serde_json::from_slice(bytes).ok()?;
     let nested = value.get("event").is_some_and(serde_json::Value::is_object);
     let event = if nested {
