@@ -171,6 +171,12 @@ impl EventStore {
         let mut retries = 0u64;
         let (outcomes, after) = {
             let mut tables = Tables::open(&txn, dedup)?;
+            // Each record and its length; a record encoded here takes about 256 bytes.
+            tables.expect_log_bytes(
+                (0..events.len())
+                    .map(|i| 4 + encoded(i).map_or(256, <[u8]>::len))
+                    .sum(),
+            );
             let mut batch = Batch::prefetch(&tables, events)?;
             let mut outcomes = Vec::with_capacity(events.len());
             let mut bytes = Vec::with_capacity(1024);
