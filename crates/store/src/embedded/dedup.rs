@@ -509,6 +509,15 @@ impl Dedup {
     ) -> Result<(), StoreError> {
         let len = overlay.len();
         let due = now || len >= SPILL_AT || overlay.spilled_at.elapsed() >= SPILL_EVERY;
+        if due && overlay.commit == 0 {
+            // Idle for a second: the maps, sized for the last busy second, give their memory back (the
+            // committer's idle tick gets here), or a burst's last maps would stay allocated, empty.
+            for map in &mut overlay.kinds {
+                if map.capacity() > 0 {
+                    *map = OverlayMap::default();
+                }
+            }
+        }
         if !due || overlay.commit == 0 {
             return Ok(());
         }
@@ -1195,6 +1204,26 @@ mod tests {
             ids.iter()
                 .all(|id| d.get(Kind::EventId, id.as_bytes()).unwrap() == Some(1))
         );
+    }
+
+    #[test]
+    fn an_idle_overlay_gives_back_the_maps_sized_for_its_last_busy_second() {
+        let dir = temp();
+        let d = Dedup::open(dir.path(), 8).unwrap();
+        let ids: Vec<String> = (0..1000).map(|i| format!("id-{i}")).collect();
+        let changes: Vec<_> = ids
+            .iter()
+            .map(|id| Change::Set(Kind::EventId, id.as_bytes(), 1))
+            .collect();
+        commit(&d, 1, &changes);
+        d.sync(true).unwrap();
+        // The next second's maps are sized for this one's keys.
+        assert!(d.overlay().kinds[Kind::EventId as usize].capacity() >= 1000);
+        // A second without commits, then the committer's idle tick.
+        std::thread::sleep(SPILL_EVERY);
+        d.sync(false).unwrap();
+        assert_eq!(d.overlay().kinds[Kind::EventId as usize].capacity(), 0);
+        assert_eq!(d.get(Kind::EventId, b"id-999").unwrap(), Some(1));
     }
 
     #[test]
