@@ -1157,6 +1157,15 @@ mod tests {
         assert_eq!(entries, vec![(b"s\x1f60".to_vec(), Ok(2))]);
     }
 
+    /// Applies commit `n`, which records each of `ids` as an event id (value 1).
+    fn commit_ids(d: &Dedup, n: u64, ids: &[String]) {
+        let changes: Vec<_> = ids
+            .iter()
+            .map(|id| Change::Set(Kind::EventId, id.as_bytes(), 1))
+            .collect();
+        commit(d, n, &changes);
+    }
+
     /// Waits until `d` has a filter in use and none being built.
     fn filters_ready(d: &Dedup) -> Arc<FilterSet> {
         let deadline = Instant::now() + Duration::from_secs(30);
@@ -1178,11 +1187,7 @@ mod tests {
         {
             let d = Dedup::open(dir.path(), 8).unwrap();
             filters_ready(&d);
-            let changes: Vec<_> = ids
-                .iter()
-                .map(|id| Change::Set(Kind::EventId, id.as_bytes(), 1))
-                .collect();
-            commit(&d, 1, &changes);
+            commit_ids(&d, 1, &ids);
             d.sync(true).unwrap();
             // Spilled into fjall after the filter was built: added by the spill.
             let set = filters_ready(&d);
@@ -1211,11 +1216,7 @@ mod tests {
         let dir = temp();
         let d = Dedup::open(dir.path(), 8).unwrap();
         let ids: Vec<String> = (0..1000).map(|i| format!("id-{i}")).collect();
-        let changes: Vec<_> = ids
-            .iter()
-            .map(|id| Change::Set(Kind::EventId, id.as_bytes(), 1))
-            .collect();
-        commit(&d, 1, &changes);
+        commit_ids(&d, 1, &ids);
         d.sync(true).unwrap();
         // The next second's maps are sized for this one's keys.
         assert!(d.overlay().kinds[Kind::EventId as usize].capacity() >= 1000);
