@@ -16,7 +16,8 @@ use super::dedup::{Dedup, Kind};
 /// written.
 pub(crate) const LOG: TableDefinition<u64, &[u8]> = TableDefinition::new("log");
 /// The event log, one entry per group commit: the sequence number of its first record → the commit's
-/// [`crate::log::LogRecord`] JSONs, consecutive sequence numbers from the key (see [`encode_log_chunk`]).
+/// [`crate::log::LogRecord`]s, consecutive sequence numbers from the key (see [`encode_log_chunk`]), each in
+/// the compact form ([`crate::compact`]; JSON in chunks written before it).
 /// Append-only. Replaces [`LOG`]'s entry per event: one B-tree insert per commit instead of one per event
 /// (a 700-byte value per event was a fifth of the writer's instructions). Stores written before it keep their
 /// [`LOG`] entries, which are read first (their sequence numbers are lower) and retained the same way.
