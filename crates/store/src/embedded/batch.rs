@@ -34,8 +34,6 @@ pub(crate) struct Tables<'txn> {
     /// This commit's log records, one [`LOG_CHUNKS`] value, and how many it holds.
     chunk: Vec<u8>,
     chunk_records: u32,
-    /// The bytes the chunk will likely take (see [`Tables::expect_log_bytes`]).
-    chunk_hint: usize,
     quarantine: Table<'txn, u64, &'static [u8]>,
     corrections: Table<'txn, u64, &'static [u8]>,
     windows: Table<'txn, &'static [u8], &'static [u8]>,
@@ -69,7 +67,6 @@ impl<'txn> Tables<'txn> {
             log: txn.open_table(LOG_CHUNKS)?,
             chunk: Vec::new(),
             chunk_records: 0,
-            chunk_hint: 0,
             quarantine: txn.open_table(QUARANTINE)?,
             corrections: txn.open_table(LEDGER_CORRECTIONS)?,
             windows: txn.open_table(WINDOWS)?,
@@ -114,7 +111,6 @@ impl<'txn> Tables<'txn> {
         });
         if self.chunk_records == 0 {
             state::start_log_chunk(&mut self.chunk);
-            self.chunk.reserve(self.chunk_hint);
         }
         state::push_log_record(&mut self.chunk, record);
         self.chunk_records += 1;
@@ -124,7 +120,8 @@ impl<'txn> Tables<'txn> {
     /// Notes that this commit will log about `bytes` of records, so the chunk is allocated once (grown from
     /// empty, its reallocations and their page faults were a twentieth of the group committer's time).
     pub(crate) fn expect_log_bytes(&mut self, bytes: usize) {
-        self.chunk_hint = bytes;
+        // Starting the chunk clears it and keeps this room.
+        self.chunk.reserve(bytes);
     }
 
     /// Writes this commit's log chunk under its first sequence number, and counts its records.

@@ -671,13 +671,11 @@ impl Dedup {
             n += 1;
             if batch.len() >= 50_000 {
                 std::mem::replace(&mut batch, self.tree.keyspace.batch()).commit()?;
-                self.tree
-                    .add_to_filters(kind, keys.drain(..).map(|k| k.into_boxed_slice()));
+                self.tree.add_to_filters(kind, keys.drain(..));
             }
         }
         batch.commit()?;
-        self.tree
-            .add_to_filters(kind, keys.into_iter().map(|k| k.into_boxed_slice()));
+        self.tree.add_to_filters(kind, keys.into_iter());
         Ok(n)
     }
 
@@ -926,7 +924,9 @@ impl Tree {
             }
             batch.insert(&self.meta, APPLIED, frozen.commit.to_be_bytes());
             batch.commit()?;
-            // Before the frozen maps go: a lookup that no longer finds a key there finds it in the filter.
+            // Before the frozen maps go, so a lookup that no longer finds a key there finds it in the filter;
+            // and after fjall holds the keys, so a filter build starting now has them in its snapshot if
+            // this does not add them to it (see [`Filters`]).
             for kind in Kind::ALL {
                 let set = frozen.kinds[kind as usize].iter();
                 self.add_to_filters(kind, set.filter(|(_, v)| v.is_some()).map(|(k, _)| k));
