@@ -78,6 +78,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    alloc::keep_small_pages();
     let cli = Cli::parse();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
