@@ -17,6 +17,7 @@ use redb::{ReadableTable, Table, WriteTransaction};
 
 use super::StoreError;
 use super::dedup::{self, AfterCommit, Dedup, Kind, Redo};
+use super::filter::key_hash;
 
 /// The batch's maps: keyed by the events' ids, instances and sessions, looked up several times per event.
 /// SipHash, the standard default, was a tenth of the group committer's time; foldhash, seeded per map from
@@ -175,6 +176,8 @@ impl<'txn> Tables<'txn> {
 struct Slot {
     stored: Option<i64>,
     new: Option<i64>,
+    /// The key's [`key_hash`], for the overlay and the filter after the commit.
+    hash: u64,
 }
 
 /// A session minute of the batch: its stored impressions (`None`: no entry), and this commit's.
@@ -182,6 +185,7 @@ struct Slot {
 struct SessionSlot {
     stored: Option<u64>,
     added: u64,
+    hash: u64,
 }
 
 /// A stored time value: seconds, kept as the bits of an `i64`.
@@ -259,9 +263,11 @@ impl<'a> Batch<'a> {
         let mut id_slots = Vec::with_capacity(id_keys.len());
         for id in &id_keys {
             ids.insert(*id, id_slots.len());
+            let hash = key_hash(id.as_bytes());
             id_slots.push(Slot {
-                stored: secs(dedup.get(Kind::EventId, id.as_bytes())?),
+                stored: secs(dedup.get(Kind::EventId, id.as_bytes(), hash)?),
                 new: None,
+                hash,
             });
         }
 
@@ -279,9 +285,11 @@ impl<'a> Batch<'a> {
         for (instance, t) in &counted_keys_sorted {
             state::push_counted_key(instance, *t, &mut key);
             counted.insert((*instance, *t), counted_slots.len());
+            let hash = key_hash(key.as_bytes());
             counted_slots.push(Slot {
-                stored: secs(dedup.get(Kind::Counted, key.as_bytes())?),
+                stored: secs(dedup.get(Kind::Counted, key.as_bytes(), hash)?),
                 new: None,
+                hash,
             });
         }
 
@@ -298,9 +306,11 @@ impl<'a> Batch<'a> {
         for (session, minute) in &session_keys {
             session_key(session, *minute, &mut key);
             sessions.insert((*session, *minute), session_slots.len());
+            let hash = key_hash(key.as_bytes());
             session_slots.push(SessionSlot {
-                stored: dedup.get(Kind::SessionRate, key.as_bytes())?,
+                stored: dedup.get(Kind::SessionRate, key.as_bytes(), hash)?,
                 added: 0,
+                hash,
             });
         }
 
@@ -343,7 +353,8 @@ impl<'a> Batch<'a> {
         // What the pipeline added to the dedup keys, in the order they were read: the commit's redo record.
         for (id, slot) in self.id_keys.iter().zip(&self.id_slots) {
             if let (None, Some(at)) = (slot.stored, slot.new) {
-                t.redo.set(Kind::EventId, id.as_bytes(), at as u64);
+                t.redo
+                    .set_hashed(Kind::EventId, id.as_bytes(), slot.hash, at as u64);
                 entry(at, TAG_EVENT_ID, id.as_bytes());
             }
         }
@@ -352,7 +363,8 @@ impl<'a> Batch<'a> {
         for ((instance, ty), slot) in self.counted_keys.iter().zip(&self.counted_slots) {
             if let (None, Some(at)) = (slot.stored, slot.new) {
                 state::push_counted_key(instance, *ty, &mut key);
-                t.redo.set(Kind::Counted, key.as_bytes(), at as u64);
+                t.redo
+                    .set_hashed(Kind::Counted, key.as_bytes(), slot.hash, at as u64);
                 entry(at, TAG_COUNTED, key.as_bytes());
             }
         }
@@ -362,9 +374,10 @@ impl<'a> Batch<'a> {
                 continue;
             }
             session_key(session, *minute, &mut key);
-            t.redo.set(
+            t.redo.set_hashed(
                 Kind::SessionRate,
                 key.as_bytes(),
+                slot.hash,
                 slot.stored.unwrap_or(0) + slot.added,
             );
             if slot.stored.is_none() {

@@ -38,7 +38,7 @@ use fjall::{Config, Keyspace, PartitionCreateOptions, PartitionHandle, PersistMo
 use redb::{Database, ReadableTable, Table, TableDefinition, WriteTransaction};
 
 use super::StoreError;
-use super::filter::KeyFilter;
+use super::filter::{KeyFilter, key_hash};
 use super::state::{TAG_COUNTED, TAG_EVENT_ID, TAG_SESSION_RATE};
 
 /// The directory of the dedup state, beside the redb file.
@@ -100,9 +100,13 @@ impl Kind {
 const REMOVE: u8 = 0x80;
 
 /// One commit's dedup changes: entries `tag, key length (u16 LE), key[, value (8 bytes LE)]`, a removal
-/// carrying [`REMOVE`] in its tag and no value.
+/// carrying [`REMOVE`] in its tag and no value. Beside them, not stored, each entry's [`key_hash`], which the
+/// overlay and the filters use after the commit.
 #[derive(Debug, Default)]
-pub(crate) struct Redo(Vec<u8>);
+pub(crate) struct Redo {
+    bytes: Vec<u8>,
+    hashes: Vec<u64>,
+}
 
 /// One change of a redo record.
 #[derive(Debug, PartialEq, Eq)]
@@ -112,35 +116,44 @@ pub(crate) enum Change<'a> {
 }
 
 impl Redo {
+    /// Sets `key` to `value`.
+    #[cfg(test)]
     pub(crate) fn set(&mut self, kind: Kind, key: &[u8], value: u64) {
-        if self.push_key(kind.tag(), key) {
-            self.0.extend_from_slice(&value.to_le_bytes());
+        self.set_hashed(kind, key, key_hash(key), value);
+    }
+
+    /// Sets `key`, whose [`key_hash`] is `hash`, to `value`.
+    pub(crate) fn set_hashed(&mut self, kind: Kind, key: &[u8], hash: u64, value: u64) {
+        if self.push_key(kind.tag(), key, hash) {
+            self.bytes.extend_from_slice(&value.to_le_bytes());
         }
     }
 
+    /// Removes `key`.
     pub(crate) fn remove(&mut self, kind: Kind, key: &[u8]) {
-        self.push_key(kind.tag() | REMOVE, key);
+        self.push_key(kind.tag() | REMOVE, key, key_hash(key));
     }
 
-    fn push_key(&mut self, tag: u8, key: &[u8]) -> bool {
+    fn push_key(&mut self, tag: u8, key: &[u8], hash: u64) -> bool {
         let Ok(len) = u16::try_from(key.len()) else {
             return false;
         };
         if key.len() > MAX_KEY {
             return false;
         }
-        self.0.push(tag);
-        self.0.extend_from_slice(&len.to_le_bytes());
-        self.0.extend_from_slice(key);
+        self.bytes.push(tag);
+        self.bytes.extend_from_slice(&len.to_le_bytes());
+        self.bytes.extend_from_slice(key);
+        self.hashes.push(hash);
         true
     }
 
     pub(crate) fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.bytes.is_empty()
     }
 
     pub(crate) fn as_bytes(&self) -> &[u8] {
-        &self.0
+        &self.bytes
     }
 }
 
@@ -204,20 +217,23 @@ pub(crate) struct Reader<'a> {
 }
 
 impl Reader<'_> {
-    /// The stored value of `key`, if any: the overlay's, else fjall's unless the filter rules the key out.
-    pub(crate) fn get(&self, kind: Kind, key: &[u8]) -> Result<Option<u64>, StoreError> {
+    /// The stored value of `key`, whose [`key_hash`] is `hash`, if any: the overlay's, else fjall's unless
+    /// the filter rules the key out.
+    pub(crate) fn get(&self, kind: Kind, key: &[u8], hash: u64) -> Result<Option<u64>, StoreError> {
         if key.is_empty() || key.len() > MAX_KEY {
             return Ok(None);
         }
-        let recent = self.overlay.kinds[kind as usize].get(key).or_else(|| {
-            let frozen = self.overlay.frozen.as_ref()?;
-            frozen.kinds[kind as usize].get(key)
-        });
+        let recent = self.overlay.kinds[kind as usize]
+            .get(key, hash)
+            .or_else(|| {
+                let frozen = self.overlay.frozen.as_ref()?;
+                frozen.kinds[kind as usize].get(key, hash)
+            });
         if let Some(v) = recent {
-            return Ok(*v);
+            return Ok(v);
         }
         if let Some(filters) = &self.filters
-            && !filters[kind as usize].may_contain(key)
+            && !filters[kind as usize].may_contain(hash)
         {
             return Ok(None);
         }
@@ -306,12 +322,80 @@ struct Frozen {
     commit: u64,
 }
 
-type OverlayMap = std::collections::HashMap<Box<[u8]>, Option<u64>, foldhash::fast::RandomState>;
+/// One kind's changes in the overlay: the keys in one buffer, and a hash table of entries by [`key_hash`]
+/// (which the commit's prefetch computed once, for these tables and the filter alike).
+///
+/// Why not a `HashMap<Box<[u8]>, _>`: that allocated each key, hashed it again on every lookup and insert,
+/// and freed it one by one after the spill.
+#[derive(Debug, Default)]
+struct OverlayMap {
+    entries: hashbrown::HashTable<OverlayEntry>,
+    keys: Vec<u8>,
+}
+
+/// A key's place in [`OverlayMap::keys`], its hash, and its value (`None`: removed).
+#[derive(Debug, Clone, Copy)]
+struct OverlayEntry {
+    hash: u64,
+    at: usize,
+    len: usize,
+    value: Option<u64>,
+}
+
+impl OverlayMap {
+    /// Room for `entries` changes with `bytes` of keys.
+    fn with_capacity(entries: usize, bytes: usize) -> Self {
+        OverlayMap {
+            entries: hashbrown::HashTable::with_capacity(entries),
+            keys: Vec::with_capacity(bytes),
+        }
+    }
+
+    fn key(&self, entry: &OverlayEntry) -> &[u8] {
+        &self.keys[entry.at..entry.at + entry.len]
+    }
+
+    /// The value of `key` (of hash `hash`), if it is here (`Some(None)`: removed).
+    fn get(&self, key: &[u8], hash: u64) -> Option<Option<u64>> {
+        self.entries
+            .find(hash, |e| self.key(e) == key)
+            .map(|e| e.value)
+    }
+
+    /// Sets `key` (of hash `hash`) to `value`.
+    fn insert(&mut self, key: &[u8], hash: u64, value: Option<u64>) {
+        let keys = &self.keys;
+        if let Some(e) = self
+            .entries
+            .find_mut(hash, |e| &keys[e.at..e.at + e.len] == key)
+        {
+            e.value = value;
+            return;
+        }
+        let at = self.keys.len();
+        self.keys.extend_from_slice(key);
+        let entry = OverlayEntry {
+            hash,
+            at,
+            len: key.len(),
+            value,
+        };
+        self.entries.insert_unique(hash, entry, |e| e.hash);
+    }
+
+    fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    fn capacity(&self) -> usize {
+        self.entries.capacity()
+    }
+}
 
 impl Overlay {
     /// Keys held, frozen ones aside.
     fn len(&self) -> usize {
-        self.kinds.iter().map(OverlayMap::len).sum()
+        self.kinds.iter().map(|m| m.len()).sum()
     }
 }
 
@@ -459,7 +543,7 @@ impl Dedup {
 
     /// The stored value of `key`, if any.
     pub(crate) fn get(&self, kind: Kind, key: &[u8]) -> Result<Option<u64>, StoreError> {
-        self.reader().get(kind, key)
+        self.reader().get(kind, key, key_hash(key))
     }
 
     /// A reader for many lookups in a row (a commit's prefetch), which takes the overlay's lock and the
@@ -479,13 +563,24 @@ impl Dedup {
         self.tree.overlay()
     }
 
-    /// Applies commit `commit`'s changes: into the [`Overlay`], handed to the spill thread when due.
+    /// Applies commit `commit`'s changes, as stored in its redo record: into the [`Overlay`], handed to the
+    /// spill thread when due.
     pub(crate) fn apply(&self, commit: u64, redo: &[u8]) -> Result<(), StoreError> {
+        self.apply_hashed(commit, redo, None)
+    }
+
+    /// [`Self::apply`] with the keys' hashes, in order, if the commit kept them ([`Redo`]).
+    fn apply_hashed(
+        &self,
+        commit: u64,
+        redo: &[u8],
+        hashes: Option<&[u64]>,
+    ) -> Result<(), StoreError> {
         let mut overlay = self.overlay();
         if let Some(why) = &overlay.failed {
             return Err(spill_failed(why));
         }
-        for change in changes(redo) {
+        for (i, change) in changes(redo).enumerate() {
             let (kind, key, value) = match change.map_err(|reason| StoreError::Corrupt {
                 table: "dedup_redo",
                 reason: format!("commit {commit}: {reason}"),
@@ -493,8 +588,10 @@ impl Dedup {
                 Change::Set(kind, key, value) => (kind, key, Some(value)),
                 Change::Remove(kind, key) => (kind, key, None),
             };
-            // Nearly every key is new: one hash and one probe, the key's copy wasted only on a rewrite.
-            overlay.kinds[kind as usize].insert(key.into(), value);
+            let hash = hashes
+                .and_then(|h| h.get(i).copied())
+                .unwrap_or_else(|| key_hash(key));
+            overlay.kinds[kind as usize].insert(key, hash, value);
         }
         overlay.commit = commit;
         self.spill_if_due(overlay, false)
@@ -530,7 +627,7 @@ impl Dedup {
         let next = overlay
             .kinds
             .each_ref()
-            .map(|map| OverlayMap::with_capacity_and_hasher(map.len(), Default::default()));
+            .map(|map| OverlayMap::with_capacity(map.len(), map.keys.len()));
         overlay.frozen = Some(Arc::new(Frozen {
             kinds: std::mem::replace(&mut overlay.kinds, next),
             commit: overlay.commit,
@@ -659,7 +756,7 @@ impl Dedup {
         entries: impl Iterator<Item = Result<(Vec<u8>, u64), StoreError>>,
     ) -> Result<u64, StoreError> {
         let mut batch = self.tree.keyspace.batch();
-        let mut keys = Vec::new();
+        let mut hashes = Vec::new();
         let mut n = 0u64;
         for entry in entries {
             let (key, value) = entry?;
@@ -667,15 +764,16 @@ impl Dedup {
                 continue;
             }
             batch.insert(self.part(kind), &key, value.to_le_bytes());
-            keys.push(key);
+            hashes.push(key_hash(&key));
             n += 1;
             if batch.len() >= 50_000 {
                 std::mem::replace(&mut batch, self.tree.keyspace.batch()).commit()?;
-                self.tree.add_to_filters(kind, keys.drain(..));
+                self.tree.add_to_filters(kind, &hashes);
+                hashes.clear();
             }
         }
         batch.commit()?;
-        self.tree.add_to_filters(kind, keys.into_iter());
+        self.tree.add_to_filters(kind, &hashes);
         Ok(n)
     }
 
@@ -780,19 +878,15 @@ impl Tree {
         self.filters.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Adds keys of `kind` just written to fjall to the filter in use and to the one being built.
-    fn add_to_filters<K: AsRef<[u8]>>(&self, kind: Kind, keys: impl Iterator<Item = K>) {
+    /// Adds keys of `kind` just written to fjall, by their [`key_hash`], to the filter in use and to the one
+    /// being built.
+    fn add_to_filters(&self, kind: Kind, hashes: &[u64]) {
         let (current, building) = {
             let filters = self.filters();
             (filters.current.clone(), filters.building.clone())
         };
-        if current.is_none() && building.is_none() {
-            return;
-        }
-        for key in keys {
-            for set in current.iter().chain(building.iter()) {
-                set[kind as usize].insert(key.as_ref());
-            }
+        for set in current.iter().chain(building.iter()) {
+            set[kind as usize].insert(hashes.iter().copied());
         }
     }
 
@@ -849,12 +943,17 @@ impl Tree {
         let started = Instant::now();
         let scanned = (|| -> Result<bool, StoreError> {
             for (kind, snapshot) in Kind::ALL.into_iter().zip(&snapshots) {
-                for (i, key) in snapshot.keys().enumerate() {
-                    if i % 65_536 == 0 && self.filters().closing {
-                        return Ok(false);
+                let mut hashes = Vec::with_capacity(65_536);
+                for key in snapshot.keys() {
+                    hashes.push(key_hash(&key.map_err(fjall::Error::from)?));
+                    if hashes.len() == 65_536 {
+                        if self.filters().closing {
+                            return Ok(false);
+                        }
+                        set[kind as usize].insert(hashes.drain(..));
                     }
-                    set[kind as usize].insert(&key.map_err(fjall::Error::from)?);
                 }
+                set[kind as usize].insert(hashes.drain(..));
             }
             Ok(true)
         })();
@@ -913,12 +1012,13 @@ impl Tree {
         let written = (|| -> Result<(), StoreError> {
             let mut batch = self.keyspace.batch().durability(Some(PersistMode::Buffer));
             for kind in Kind::ALL {
-                let mut entries: Vec<_> = frozen.kinds[kind as usize].iter().collect();
-                entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
-                for (key, value) in entries {
-                    match value {
-                        Some(v) => batch.insert(self.part(kind), &**key, v.to_le_bytes()),
-                        None => batch.remove(self.part(kind), &**key),
+                let map = &frozen.kinds[kind as usize];
+                let mut entries: Vec<_> = map.entries.iter().collect();
+                entries.sort_unstable_by(|a, b| map.key(a).cmp(map.key(b)));
+                for e in entries {
+                    match e.value {
+                        Some(v) => batch.insert(self.part(kind), map.key(e), v.to_le_bytes()),
+                        None => batch.remove(self.part(kind), map.key(e)),
                     }
                 }
             }
@@ -928,8 +1028,12 @@ impl Tree {
             // and after fjall holds the keys, so a filter build starting now has them in its snapshot if
             // this does not add them to it (see [`Filters`]).
             for kind in Kind::ALL {
-                let set = frozen.kinds[kind as usize].iter();
-                self.add_to_filters(kind, set.filter(|(_, v)| v.is_some()).map(|(k, _)| k));
+                let entries = frozen.kinds[kind as usize].entries.iter();
+                let added: Vec<u64> = entries
+                    .filter(|e| e.value.is_some())
+                    .map(|e| e.hash)
+                    .collect();
+                self.add_to_filters(kind, &added);
             }
             for part in &self.parts {
                 part.rotate_memtable()?;
@@ -1004,7 +1108,7 @@ impl AfterCommit {
         dedup.pruned(self.pruned);
         let commit = self.apply.as_ref().map_or(0, |(c, _)| *c);
         let done = match &self.apply {
-            Some((commit, redo)) => dedup.apply(*commit, redo.as_bytes()),
+            Some((commit, redo)) => dedup.apply_hashed(*commit, &redo.bytes, Some(&redo.hashes)),
             None => Ok(()),
         }
         .and_then(|()| dedup.sync(false));
@@ -1191,20 +1295,26 @@ mod tests {
             d.sync(true).unwrap();
             // Spilled into fjall after the filter was built: added by the spill.
             let set = filters_ready(&d);
-            assert!(ids.iter().all(|id| set[0].may_contain(id.as_bytes())));
+            assert!(
+                ids.iter()
+                    .all(|id| set[0].may_contain(key_hash(id.as_bytes())))
+            );
             assert!(
                 ids.iter()
                     .all(|id| d.get(Kind::EventId, id.as_bytes()).unwrap() == Some(1))
             );
-            assert!(!set[0].may_contain(b"never-seen"));
+            assert!(!set[0].may_contain(key_hash(b"never-seen")));
             assert_eq!(d.get(Kind::EventId, b"never-seen").unwrap(), None);
             d.close().unwrap();
         }
         // Reopened: the filter is built from fjall's keys.
         let d = Dedup::open(dir.path(), 8).unwrap();
         let set = filters_ready(&d);
-        assert!(ids.iter().all(|id| set[0].may_contain(id.as_bytes())));
-        assert!(!set[1].may_contain(ids[0].as_bytes()));
+        assert!(
+            ids.iter()
+                .all(|id| set[0].may_contain(key_hash(id.as_bytes())))
+        );
+        assert!(!set[1].may_contain(key_hash(ids[0].as_bytes())));
         assert!(
             ids.iter()
                 .all(|id| d.get(Kind::EventId, id.as_bytes()).unwrap() == Some(1))

@@ -36,9 +36,11 @@ const SALT: [u32; WORDS] = [
     0x5c6b_fb31,
 ];
 
-/// The hash of a key: fixed, so a filter answers the same in every run (its tests are deterministic). A
-/// caller who makes keys collide only sends them on to fjall, as without a filter.
-fn hash(key: &[u8]) -> u64 {
+/// The hash of a key, which the filter and the overlay's hash tables share (computed once per key by a
+/// commit's prefetch). Fixed, so a filter answers the same in every run (its tests are deterministic); a
+/// caller who makes keys collide only sends them on to fjall, as without a filter, and its own keys into
+/// one chain of an overlay table, bounded by the keys of a second's commits.
+pub(crate) fn key_hash(key: &[u8]) -> u64 {
     foldhash::quality::FixedState::with_seed(0x1f7e_2d4b_9a35_c6e1).hash_one(key)
 }
 
@@ -75,23 +77,28 @@ impl KeyFilter {
         (block as usize * WORDS, bits)
     }
 
-    /// Adds `key`.
-    pub(crate) fn insert(&self, key: &[u8]) {
-        let (first, bits) = self.place(hash(key));
-        for (word, bit) in self.words[first..first + WORDS].iter().zip(bits) {
-            // Relaxed: readers see the key through the lock that hands them the lookup's turn (see
-            // `Tree::spill_frozen`), not through these words. A bit already set needs no locked write; one
-            // that is not needs it, as two threads may add to one filter (a spill and a build).
-            if word.load(Ordering::Relaxed) & bit == 0 {
-                word.fetch_or(bit, Ordering::Relaxed);
+    /// Adds the keys of these hashes ([`key_hash`]).
+    pub(crate) fn insert(&self, hashes: impl Iterator<Item = u64>) {
+        let mut added = 0;
+        for h in hashes {
+            let (first, bits) = self.place(h);
+            for (word, bit) in self.words[first..first + WORDS].iter().zip(bits) {
+                // Relaxed: readers see the key through the lock that hands them the lookup's turn (see
+                // `Tree::spill_frozen`), not through these words. A bit already set needs no locked write;
+                // one that is not needs it, as two threads may add to one filter (a spill and a build).
+                if word.load(Ordering::Relaxed) & bit == 0 {
+                    word.fetch_or(bit, Ordering::Relaxed);
+                }
             }
+            added += 1;
         }
-        self.added.fetch_add(1, Ordering::Relaxed);
+        // Once per call: the count is shared by the threads that add.
+        self.added.fetch_add(added, Ordering::Relaxed);
     }
 
-    /// Whether `key` may have been added: `false` means it was not.
-    pub(crate) fn may_contain(&self, key: &[u8]) -> bool {
-        let (first, bits) = self.place(hash(key));
+    /// Whether the key of hash `h` ([`key_hash`]) may have been added: `false` means it was not.
+    pub(crate) fn may_contain(&self, h: u64) -> bool {
+        let (first, bits) = self.place(h);
         self.words[first..first + WORDS]
             .iter()
             .zip(bits)
@@ -125,17 +132,15 @@ mod tests {
     #[test]
     fn every_added_key_is_found_and_few_others_are() {
         let filter = KeyFilter::new(100_000);
-        for i in 0..100_000 {
-            filter.insert(&key(i));
-        }
-        assert!((0..100_000).all(|i| filter.may_contain(&key(i))));
+        filter.insert((0..100_000).map(|i| key_hash(&key(i))));
+        assert!((0..100_000).all(|i| filter.may_contain(key_hash(&key(i)))));
         assert!(!filter.is_full());
         let false_positives = (100_000..1_100_000)
-            .filter(|i| filter.may_contain(&key(*i)))
+            .filter(|i| filter.may_contain(key_hash(&key(*i))))
             .count();
         // About 0.2 % expected at 16 bits per key; 1 % would mean the blocks or bits are badly spread.
         assert!(false_positives < 10_000, "{false_positives} of 1,000,000");
-        filter.insert(b"one more");
+        filter.insert(std::iter::once(key_hash(b"one more")));
         assert!(filter.is_full());
     }
 
@@ -143,10 +148,8 @@ mod tests {
     fn a_tiny_filter_still_has_a_block_and_no_false_negatives() {
         let filter = KeyFilter::new(0);
         assert_eq!(filter.bytes(), 64);
-        assert!(!filter.may_contain(b"absent"));
-        for i in 0..1000 {
-            filter.insert(&key(i));
-        }
-        assert!((0..1000).all(|i| filter.may_contain(&key(i))));
+        assert!(!filter.may_contain(key_hash(b"absent")));
+        filter.insert((0..1000).map(|i| key_hash(&key(i))));
+        assert!((0..1000).all(|i| filter.may_contain(key_hash(&key(i)))));
     }
 }
