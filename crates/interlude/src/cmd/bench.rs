@@ -21,6 +21,7 @@ use futures_util::StreamExt;
 use interlude_loadgen::{LoadReport, LoadSpec};
 
 use super::demo::start_stack;
+use super::demo_report::Cleanup;
 use super::origin::OriginArgs;
 
 /// Which benchmark to run.
@@ -213,7 +214,9 @@ async fn stitcher(args: StitcherBenchArgs, mut config: AppConfig) -> anyhow::Res
     // Every session comes from this one load generator's address: the per-address creation limit (an edge
     // defence) would measure itself, not the stitcher.
     config.interlude.stitcher.session_rate_per_ip = 0.0;
-    start_stack(&mut config, &args.origin, args.listen, false, None).await?;
+    let stack = start_stack(&mut config, &args.origin, args.listen, false, None).await?;
+    // The run's event store goes when the run ends, as the demo's does.
+    let _cleanup = Cleanup(stack.temporary.clone());
     let base = format!("http://{}", args.listen);
     let channel = config.origin.channel.clone();
     let http = reqwest::Client::new();
@@ -331,7 +334,8 @@ async fn decisions(args: DecisionBenchArgs, mut config: AppConfig) -> anyhow::Re
     if let Some((path, _)) = &realistic {
         let _ = std::fs::remove_file(path);
     }
-    stack?;
+    let stack = stack?;
+    let _cleanup = Cleanup(stack.temporary.clone());
     let base = format!("http://{}", args.listen);
     let channel = config.origin.channel.clone();
     let http = reqwest::Client::new();

@@ -40,6 +40,7 @@ use crate::config::AppConfig;
 
 use super::bench::{create_session, wait_for};
 use super::demo::start_stack;
+use super::demo_report::Cleanup;
 use super::origin::OriginArgs;
 
 /// Client-side beacons per `POST /v1/events`.
@@ -193,6 +194,8 @@ async fn measure(args: MemoryBenchArgs, mut config: AppConfig) -> anyhow::Result
     }
     let cache_mb = config.interlude.events.store.cache_mb;
     let stack = start_stack(&mut config, &args.origin, args.listen, false, None).await?;
+    // The run's event store goes when the run ends, as the demo's does (each run left up to a GB behind).
+    let _cleanup = Cleanup(stack.temporary.clone());
     let base = format!("http://{}", args.listen);
     let channel = config.origin.channel.clone();
     let http = reqwest::Client::builder()
