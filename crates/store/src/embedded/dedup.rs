@@ -558,6 +558,11 @@ impl Dedup {
         self.writer.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// Whether no filter is being built (see [`Filters`]).
+    pub(crate) fn filters_settled(&self) -> bool {
+        self.tree.filters().building.is_none()
+    }
+
     /// The number of the last commit whose changes are in fjall.
     pub(crate) fn applied(&self) -> u64 {
         self.progress().applied
