@@ -14,7 +14,8 @@
 //!    then is anything acknowledged.
 //! 2. After that commit, the changes go to an in-memory overlay of hash maps ([`Overlay`]); about once a
 //!    second the overlay goes to fjall in one atomic batch that also records the last commit's number
-//!    ([`Dedup::applied`]), without an fsync of its own. Lookups ask a filter of all keys, then the overlay, then fjall.
+//!    ([`Dedup::applied`]), without an fsync of its own. Lookups ask a filter of all keys, then the overlay,
+//!    then fjall.
 //! 3. fjall's journal is then synced; the redo records up to the number it then held are removed by the next
 //!    commit.
 //! 4. On open, the records past the number fjall holds are applied again. A change sets a key to a value or
@@ -306,7 +307,8 @@ const FILTER_MAX_KEYS: u64 = 1 << 26;
 /// records in redb cover the overlay until a spill is synced, as they covered fjall's unsynced journal.
 ///
 /// A spill freezes the maps and hands them to a thread of their own, which writes them while commits go on
-/// into new maps; lookups read the new maps, then the frozen ones, then fjall (after the filter, see [`Filters`]).
+/// into new maps; lookups read the new maps, then the frozen ones, then fjall (after the filter, see
+/// [`Filters`]).
 #[derive(Debug)]
 struct Overlay {
     kinds: [OverlayMap; 3],
@@ -1339,6 +1341,16 @@ mod tests {
         commit(d, n, &changes);
     }
 
+    /// Asserts that the event-id filter of `set` holds each of `ids` and that `d` finds each (stored as 1).
+    fn finds_all(d: &Dedup, set: &FilterSet, ids: &[String]) {
+        let hashes = ids.iter().map(|id| key_hash(id.as_bytes()));
+        assert!(hashes.clone().all(|h| set[0].may_contain(h)));
+        assert!(
+            ids.iter()
+                .all(|id| d.get(Kind::EventId, id.as_bytes()).unwrap() == Some(1))
+        );
+    }
+
     /// Waits until `d` has a filter in use and none being built.
     fn filters_ready(d: &Dedup) -> Arc<FilterSet> {
         let deadline = Instant::now() + Duration::from_secs(30);
@@ -1362,16 +1374,9 @@ mod tests {
             filters_ready(&d);
             commit_ids(&d, 1, &ids);
             d.sync(true).unwrap();
-            // Spilled into fjall after the filter was built: added by the spill.
+            // Committed after the filter was built: added as they were applied, found once in fjall.
             let set = filters_ready(&d);
-            assert!(
-                ids.iter()
-                    .all(|id| set[0].may_contain(key_hash(id.as_bytes())))
-            );
-            assert!(
-                ids.iter()
-                    .all(|id| d.get(Kind::EventId, id.as_bytes()).unwrap() == Some(1))
-            );
+            finds_all(&d, &set, &ids);
             assert!(!set[0].may_contain(key_hash(b"never-seen")));
             assert_eq!(d.get(Kind::EventId, b"never-seen").unwrap(), None);
             d.close().unwrap();
@@ -1379,15 +1384,8 @@ mod tests {
         // Reopened: the filter is built from fjall's keys.
         let d = Dedup::open(dir.path(), 8).unwrap();
         let set = filters_ready(&d);
-        assert!(
-            ids.iter()
-                .all(|id| set[0].may_contain(key_hash(id.as_bytes())))
-        );
+        finds_all(&d, &set, &ids);
         assert!(!set[1].may_contain(key_hash(ids[0].as_bytes())));
-        assert!(
-            ids.iter()
-                .all(|id| d.get(Kind::EventId, id.as_bytes()).unwrap() == Some(1))
-        );
     }
 
     #[test]
@@ -1403,21 +1401,11 @@ mod tests {
         d.tree.filters().current = None;
         Tree::build_filters_if_due(&d.tree);
         let set = filters_ready(&d);
-        assert!(
-            ids.iter()
-                .all(|id| set[0].may_contain(key_hash(id.as_bytes())))
-        );
-        assert!(
-            ids.iter()
-                .all(|id| d.get(Kind::EventId, id.as_bytes()).unwrap() == Some(1))
-        );
+        finds_all(&d, &set, &ids);
         // Keys applied once a filter is in use go into it at once.
         let more: Vec<String> = (500..600).map(|i| format!("id-{i}")).collect();
         commit_ids(&d, 2, &more);
-        assert!(
-            more.iter()
-                .all(|id| set[0].may_contain(key_hash(id.as_bytes())))
-        );
+        finds_all(&d, &set, &more);
     }
 
     #[test]
