@@ -398,6 +398,24 @@ impl OverlayMap {
         self.entries.len()
     }
 
+    /// The entries in key order (for fjall's skip list, whose inserts in order stay in cache).
+    ///
+    /// Sorted by eight bytes of each key, read once, before whole keys are compared: the compares of whole
+    /// keys were two thirds of the sort, itself a fifth of the spill. The eight bytes follow the prefix every
+    /// key shares (ids under one naming scheme), where keys differ.
+    fn sorted(&self) -> Vec<&OverlayEntry> {
+        let shared = self.shared_prefix_len();
+        let mut entries: Vec<_> = self
+            .entries
+            .iter()
+            .map(|e| (prefix(&self.key(e)[shared..]), e))
+            .collect();
+        entries.sort_unstable_by(|(pa, a), (pb, b)| {
+            pa.cmp(pb).then_with(|| self.key(a).cmp(self.key(b)))
+        });
+        entries.into_iter().map(|(_, e)| e).collect()
+    }
+
     /// The length of the prefix all keys share.
     fn shared_prefix_len(&self) -> usize {
         let mut keys = self.entries.iter().map(|e| self.key(e));
@@ -1065,19 +1083,7 @@ impl Tree {
                 .durability(Some(PersistMode::Buffer));
             for kind in Kind::ALL {
                 let map = &frozen.kinds[kind as usize];
-                // Sorted by eight bytes of each key, read once, before whole keys are compared: the compares
-                // of whole keys were two thirds of the sort, itself a fifth of the spill. The eight bytes
-                // follow the prefix every key shares (ids under one naming scheme), where keys differ.
-                let shared = map.shared_prefix_len();
-                let mut entries: Vec<_> = map
-                    .entries
-                    .iter()
-                    .map(|e| (prefix(&map.key(e)[shared..]), e))
-                    .collect();
-                entries.sort_unstable_by(|(pa, a), (pb, b)| {
-                    pa.cmp(pb).then_with(|| map.key(a).cmp(map.key(b)))
-                });
-                for (_, e) in entries {
+                for e in map.sorted() {
                     match e.value {
                         Some(v) => batch.insert(self.part(kind), map.key(e), v.to_le_bytes()),
                         None => batch.remove(self.part(kind), map.key(e)),
@@ -1406,6 +1412,28 @@ mod tests {
         let more: Vec<String> = (500..600).map(|i| format!("id-{i}")).collect();
         commit_ids(&d, 2, &more);
         finds_all(&d, &set, &more);
+    }
+
+    #[test]
+    fn the_spill_writes_keys_in_byte_order_whatever_prefix_they_share() {
+        for keys in [
+            vec!["run-b", "run-a", "run-ab", "run-", "run-a\u{1f}1", "run-aa"],
+            vec!["x", "", "xx", "w", "x\u{0}"],
+            vec![
+                "same-prefix-long-0001",
+                "same-prefix-long-0000",
+                "same-prefix-long-00",
+            ],
+        ] {
+            let mut map = OverlayMap::default();
+            for key in &keys {
+                map.insert(key.as_bytes(), key_hash(key.as_bytes()), Some(1));
+            }
+            let sorted: Vec<&[u8]> = map.sorted().into_iter().map(|e| map.key(e)).collect();
+            let mut expected: Vec<&[u8]> = keys.iter().map(|k| k.as_bytes()).collect();
+            expected.sort();
+            assert_eq!(sorted, expected);
+        }
     }
 
     #[test]
