@@ -17,6 +17,7 @@
 //! (false positives, which cost a fjall lookup, never a wrong answer) until the filter is rebuilt.
 
 use std::hash::BuildHasher;
+use std::sync::LazyLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Words of a block: one cache line.
@@ -37,11 +38,14 @@ const SALT: [u32; WORDS] = [
 ];
 
 /// The hash of a key, which the filter and the overlay's hash tables share (computed once per key by a
-/// commit's prefetch). Fixed, so a filter answers the same in every run (its tests are deterministic); a
-/// caller who makes keys collide only sends them on to fjall, as without a filter, and its own keys into
-/// one chain of an overlay table, bounded by the keys of a second's commits.
+/// commit's prefetch).
+///
+/// Seeded at random once per process: ids are chosen by clients, and keys that collide would share one
+/// chain of an overlay table (a fixed, published seed would let a producer choose them). Filters and
+/// overlays live in memory and are rebuilt at each start, so nothing depends on the seed across runs.
 pub(crate) fn key_hash(key: &[u8]) -> u64 {
-    foldhash::quality::FixedState::with_seed(0x1f7e_2d4b_9a35_c6e1).hash_one(key)
+    static STATE: LazyLock<foldhash::quality::RandomState> = LazyLock::new(Default::default);
+    STATE.hash_one(key)
 }
 
 /// A filter sized for a number of keys; more can be added, at a growing false-positive rate.
@@ -83,9 +87,10 @@ impl KeyFilter {
         for h in hashes {
             let (first, bits) = self.place(h);
             for (word, bit) in self.words[first..first + WORDS].iter().zip(bits) {
-                // Relaxed: readers see the key through the lock that hands them the lookup's turn (see
-                // `Tree::spill_frozen`), not through these words. A bit already set needs no locked write;
-                // one that is not needs it, as two threads may add to one filter (a spill and a build).
+                // Relaxed: readers see the key through the overlay's lock, under which commits add their
+                // keys and builds end (see `dedup::Filters`), not through these words. A bit already set
+                // needs no locked write; one that is not needs it, as threads add to a filter being built
+                // together (a commit, a spill, the build's scan).
                 if word.load(Ordering::Relaxed) & bit == 0 {
                     word.fetch_or(bit, Ordering::Relaxed);
                 }
