@@ -1,5 +1,5 @@
-//! One group commit's view of the pipeline state: the dedup state the batch can touch is read up front, in key
-//! order, then the pure pipeline runs over memory, and the changes are written in key order, each table once.
+//! One group commit's view of the pipeline state: the dedup state the batch can touch is read up front, then
+//! the pure pipeline runs over memory, and the changes are written in key order, each table once.
 //!
 //! The dedup keys (event ids, billing keys, session minutes) are read from the dedup state ([`Dedup`]); what
 //! the batch adds to them becomes the commit's redo record, written in the commit's redb transaction and
@@ -8,6 +8,7 @@
 //! per-event allocations are the keys of what is new. The expiry index is one entry per hour per commit
 //! instead of one per key.
 
+use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Utc};
@@ -16,7 +17,7 @@ use interlude_events::{Counts, Delivered, DemandKey, PipelineState, Quarantine, 
 use redb::{ReadableTable, Table, WriteTransaction};
 
 use super::StoreError;
-use super::dedup::{self, AfterCommit, Dedup, Kind, Redo};
+use super::dedup::{self, AfterCommit, Dedup, Kind, Marked, Redo};
 use super::filter::key_hash;
 
 /// The batch's maps: keyed by the events' ids, instances and sessions, looked up several times per event.
@@ -197,16 +198,18 @@ fn secs(value: Option<u64>) -> Option<i64> {
 pub(crate) struct Batch<'a> {
     ids: Map<&'a str, usize>,
     id_slots: Vec<Slot>,
-    /// The ids in key order, as `id_slots` holds them.
+    /// The ids in the order they were read, as `id_slots` holds them.
     id_keys: Vec<&'a str>,
     counted: Map<(&'a str, EventType), usize>,
     counted_slots: Vec<Slot>,
-    /// The billing keys in key order, as `counted_slots` holds them.
+    /// The billing keys in the order they were read, as `counted_slots` holds them.
     counted_keys: Vec<(&'a str, EventType)>,
     sessions: Map<(&'a str, i64), usize>,
     session_slots: Vec<SessionSlot>,
     /// The session minutes in the order they were read, as `session_slots` holds them.
     session_keys: Vec<(&'a str, i64)>,
+    /// The filters the lookups marked new keys in.
+    marked: Marked,
     windows: Map<Vec<u8>, Counts>,
     ledger: Map<Vec<u8>, Counts>,
     delivery: Map<Vec<u8>, Counts>,
@@ -247,7 +250,7 @@ fn floor(t: DateTime<Utc>, secs: i64) -> i64 {
 }
 
 impl<'a> Batch<'a> {
-    /// Reads the dedup state `events` can touch, each kind in key order.
+    /// Reads the dedup state `events` can touch.
     pub(crate) fn prefetch(
         tables: &Tables<'_>,
         events: &[&'a AdEvent],
@@ -255,64 +258,68 @@ impl<'a> Batch<'a> {
         // One hold of the overlay for every lookup (dropped before the commit applies its changes).
         let dedup = tables.dedup.reader();
 
-        // Each id once.
-        let mut id_keys: Vec<&'a str> = events.iter().map(|e| e.event_id.as_str()).collect();
-        id_keys.sort_unstable();
-        id_keys.dedup();
-        let mut ids = Map::with_capacity_and_hasher(id_keys.len(), Default::default());
-        let mut id_slots = Vec::with_capacity(id_keys.len());
-        for id in &id_keys {
-            ids.insert(*id, id_slots.len());
-            let hash = key_hash(id.as_bytes());
-            id_slots.push(Slot {
-                stored: secs(dedup.get(Kind::EventId, id.as_bytes(), hash)?),
-                new: None,
-                hash,
-            });
+        // Each key once, in the batch's order, looked up as it first appears; the keys not there are marked in
+        // the filter at once, as most become new (see `Reader::get_or_mark`).
+        let mut ids = Map::with_capacity_and_hasher(events.len(), Default::default());
+        let mut id_keys = Vec::with_capacity(events.len());
+        let mut id_slots = Vec::with_capacity(events.len());
+        for id in events.iter().map(|e| e.event_id.as_str()) {
+            if let Entry::Vacant(v) = ids.entry(id) {
+                v.insert(id_slots.len());
+                let hash = key_hash(id.as_bytes());
+                id_keys.push(id);
+                id_slots.push(Slot {
+                    stored: secs(dedup.get_or_mark(Kind::EventId, id.as_bytes(), hash)?),
+                    new: None,
+                    hash,
+                });
+            }
         }
 
         // Each billing key a batch's event may read: its own, and the start of a progress event.
-        let mut counted_keys_sorted: Vec<(&'a str, EventType)> = events
-            .iter()
-            .flat_map(|e| counted_keys(e).map(move |t| (e.ad_instance_id.as_str(), t)))
-            .collect();
-        counted_keys_sorted.sort_unstable_by(|a, b| (a.0, a.1.as_str()).cmp(&(b.0, b.1.as_str())));
-        counted_keys_sorted.dedup();
-        let mut counted =
-            Map::with_capacity_and_hasher(counted_keys_sorted.len(), Default::default());
-        let mut counted_slots = Vec::with_capacity(counted_keys_sorted.len());
+        let mut counted = Map::with_capacity_and_hasher(events.len(), Default::default());
+        let mut counted_keys = Vec::with_capacity(events.len());
+        let mut counted_slots = Vec::with_capacity(events.len());
         let mut key = String::new();
-        for (instance, t) in &counted_keys_sorted {
-            state::push_counted_key(instance, *t, &mut key);
-            counted.insert((*instance, *t), counted_slots.len());
-            let hash = key_hash(key.as_bytes());
-            counted_slots.push(Slot {
-                stored: secs(dedup.get(Kind::Counted, key.as_bytes(), hash)?),
-                new: None,
-                hash,
-            });
+        for e in events {
+            for t in self::counted_keys(e) {
+                let instance = e.ad_instance_id.as_str();
+                if let Entry::Vacant(v) = counted.entry((instance, t)) {
+                    v.insert(counted_slots.len());
+                    state::push_counted_key(instance, t, &mut key);
+                    let hash = key_hash(key.as_bytes());
+                    counted_keys.push((instance, t));
+                    counted_slots.push(Slot {
+                        stored: secs(dedup.get_or_mark(Kind::Counted, key.as_bytes(), hash)?),
+                        new: None,
+                        hash,
+                    });
+                }
+            }
         }
 
         // Each session minute the batch has impressions in.
-        let mut session_keys: Vec<(&'a str, i64)> = events
+        let mut sessions = Map::default();
+        let mut session_keys = Vec::new();
+        let mut session_slots = Vec::new();
+        for e in events
             .iter()
             .filter(|e| e.event_type == EventType::Impression)
-            .map(|e| (e.session_id.as_str(), floor(e.occurred_at, 60)))
-            .collect();
-        session_keys.sort_unstable();
-        session_keys.dedup();
-        let mut sessions = Map::with_capacity_and_hasher(session_keys.len(), Default::default());
-        let mut session_slots = Vec::with_capacity(session_keys.len());
-        for (session, minute) in &session_keys {
-            session_key(session, *minute, &mut key);
-            sessions.insert((*session, *minute), session_slots.len());
-            let hash = key_hash(key.as_bytes());
-            session_slots.push(SessionSlot {
-                stored: dedup.get(Kind::SessionRate, key.as_bytes(), hash)?,
-                added: 0,
-                hash,
-            });
+        {
+            let (session, minute) = (e.session_id.as_str(), floor(e.occurred_at, 60));
+            if let Entry::Vacant(v) = sessions.entry((session, minute)) {
+                v.insert(session_slots.len());
+                session_key(session, minute, &mut key);
+                let hash = key_hash(key.as_bytes());
+                session_keys.push((session, minute));
+                session_slots.push(SessionSlot {
+                    stored: dedup.get_or_mark(Kind::SessionRate, key.as_bytes(), hash)?,
+                    added: 0,
+                    hash,
+                });
+            }
         }
+        let marked = dedup.marked();
 
         Ok(Batch {
             ids,
@@ -320,10 +327,11 @@ impl<'a> Batch<'a> {
             id_keys,
             counted,
             counted_slots,
-            counted_keys: counted_keys_sorted,
+            counted_keys,
             sessions,
             session_slots,
             session_keys,
+            marked,
             windows: Map::default(),
             ledger: Map::default(),
             delivery: Map::default(),
@@ -384,6 +392,8 @@ impl<'a> Batch<'a> {
                 entry(*minute, TAG_SESSION_RATE, key.as_bytes());
             }
         }
+
+        t.redo.marked_in(self.marked);
 
         for (hour, blob) in &expiry {
             let seq = t.seq();

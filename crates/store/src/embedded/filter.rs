@@ -101,6 +101,24 @@ impl KeyFilter {
         self.added.fetch_add(added, Ordering::Relaxed);
     }
 
+    /// [`Self::may_contain`], adding the key when it was not there: for a lookup whose key will most likely
+    /// be added soon after, while its block is in cache (see `dedup::Reader::get_or_mark`).
+    pub(crate) fn may_contain_or_insert(&self, h: u64) -> bool {
+        let (first, bits) = self.place(h);
+        let mut absent = false;
+        for (word, bit) in self.words[first..first + WORDS].iter().zip(bits) {
+            // As in `insert`: a bit already set needs no locked write.
+            if word.load(Ordering::Relaxed) & bit == 0 {
+                word.fetch_or(bit, Ordering::Relaxed);
+                absent = true;
+            }
+        }
+        if absent {
+            self.added.fetch_add(1, Ordering::Relaxed);
+        }
+        !absent
+    }
+
     /// Whether the key of hash `h` ([`key_hash`]) may have been added: `false` means it was not.
     pub(crate) fn may_contain(&self, h: u64) -> bool {
         let (first, bits) = self.place(h);
@@ -114,6 +132,12 @@ impl KeyFilter {
     /// expired keys).
     pub(crate) fn is_full(&self) -> bool {
         self.added.load(Ordering::Relaxed) > self.capacity
+    }
+
+    /// Keys added (each once per call that found it absent).
+    #[cfg(test)]
+    pub(crate) fn added(&self) -> u64 {
+        self.added.load(Ordering::Relaxed)
     }
 
     /// Bytes of memory it holds.
@@ -147,6 +171,20 @@ mod tests {
         assert!(false_positives < 10_000, "{false_positives} of 1,000,000");
         filter.insert(std::iter::once(key_hash(b"one more")));
         assert!(filter.is_full());
+    }
+
+    #[test]
+    fn a_lookup_that_marks_finds_the_key_the_next_time_and_counts_it_once() {
+        let filter = KeyFilter::new(10_000);
+        let absent = (0..10_000)
+            .filter(|i| !filter.may_contain_or_insert(key_hash(&key(*i))))
+            .count();
+        // Each key was new but for a false positive now and then among those already marked.
+        assert!(absent > 9_900, "{absent}");
+        assert_eq!(filter.added(), absent as u64);
+        assert!((0..10_000).all(|i| filter.may_contain_or_insert(key_hash(&key(i)))));
+        assert!((0..10_000).all(|i| filter.may_contain(key_hash(&key(i)))));
+        assert_eq!(filter.added(), absent as u64);
     }
 
     #[test]
