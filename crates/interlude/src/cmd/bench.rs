@@ -86,6 +86,10 @@ pub(crate) struct IngestBenchArgs {
     /// Seconds of load for each of the two measurements.
     #[arg(long, default_value_t = 10.0)]
     pub(crate) secs: f64,
+    /// Slices each measurement is cut into, taken in turn (not persisting, durable, not persisting, …), so
+    /// that a machine whose speed drifts during the run moves both alike.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..))]
+    pub(crate) rounds: u32,
     /// Number events, sessions and instances in order (`run-1`, `run-2`, …) instead of random UUIDs: every
     /// dedup insert then lands on the last page of its B-tree. Only for comparing with figures taken before
     /// the bench used the ids players send.

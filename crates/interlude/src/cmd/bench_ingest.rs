@@ -3,10 +3,9 @@
 //!
 //! Both servers run in this process on loopback ports with the same routes and the same committer thread; only
 //! the sink differs. The clients (in this process too) post batches of unique impressions for a fixed time
-//! and count acknowledged events. Their ids are random, as players and the stitcher make them (see
-//! `--ordered-ids`). The durable store starts empty, or holding `--prefill` events already (steady state: a
-//! store keeps a dedup window of keys, 48 hours by default).
-
+//! and count acknowledged events, to each server in turn in `--rounds` slices. Their ids are random, as
+//! players and the stitcher make them (see `--ordered-ids`). The durable store starts empty, or holding
+//! `--prefill` events already (steady state: a store keeps a dedup window of keys, 48 hours by default).
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -32,8 +31,13 @@ async fn serve(collector: &Collector) -> anyhow::Result<String> {
     Ok(base)
 }
 
-/// Events per second acknowledged by the collector at `base`.
-async fn measure(base: &str, args: &IngestBenchArgs, run: &str) -> anyhow::Result<f64> {
+/// Events acknowledged by the collector at `base` under `secs` of load, and the seconds it took.
+async fn measure(
+    base: &str,
+    args: &IngestBenchArgs,
+    secs: f64,
+    run: &str,
+) -> anyhow::Result<(u64, f64)> {
     let http = reqwest::Client::new();
     let stop = Arc::new(AtomicBool::new(false));
     let acked = Arc::new(AtomicU64::new(0));
@@ -89,13 +93,33 @@ async fn measure(base: &str, args: &IngestBenchArgs, run: &str) -> anyhow::Resul
             }
         }));
     }
-    tokio::time::sleep(Duration::try_from_secs_f64(args.secs).context("--secs must be positive")?)
-        .await;
+    tokio::time::sleep(Duration::try_from_secs_f64(secs).context("--secs must be positive")?).await;
     stop.store(true, Ordering::Relaxed);
     for c in clients {
         let _ = c.await;
     }
-    Ok(acked.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64())
+    Ok((
+        acked.load(Ordering::Relaxed),
+        started.elapsed().as_secs_f64(),
+    ))
+}
+
+/// Acknowledged events and seconds of one side's slices.
+#[derive(Default)]
+struct Tally {
+    events: u64,
+    secs: f64,
+}
+
+impl Tally {
+    fn add(&mut self, (events, secs): (u64, f64)) {
+        self.events += events;
+        self.secs += secs;
+    }
+
+    fn rate(&self) -> f64 {
+        self.events as f64 / self.secs.max(f64::MIN_POSITIVE)
+    }
 }
 
 /// Bytes of the files under `dir`, recursively.
@@ -170,21 +194,43 @@ pub(crate) async fn run(args: IngestBenchArgs, config: InterludeConfig) -> anyho
     events.data_dir = dir.join("discard");
     let discard_collector = Collector::discarding(&events, Arc::new(chrono::Utc::now))?;
     let discard = serve(&discard_collector).await?;
-    let baseline = measure(&discard, &args, "discard").await?;
 
-    // Opened once the baseline is measured, and measured once its start-up work is done (its dedup filters
-    // built from a prefilled store's keys): that work ran during the baseline before and lowered it, and a
-    // node serves a herd long after it started.
+    // Measured once its start-up work is done (its dedup filters built from a prefilled store's keys), as a
+    // node serves a herd long after it started; the baseline waits too, so that the work is not in it.
     events.data_dir = durable_dir;
     let durable_collector = Collector::open(&events, Arc::new(chrono::Utc::now))?;
-    if let Some(store) = durable_collector.embedded() {
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
-        while !store.dedup_settled()? && std::time::Instant::now() < deadline {
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let store = durable_collector.embedded();
+    if let Some(store) = &store {
+        let deadline = Instant::now() + Duration::from_secs(300);
+        while !store.dedup_settled()? && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
     let durable = serve(&durable_collector).await?;
-    let stored = measure(&durable, &args, "durable").await?;
+
+    // The two in turn, in slices: the machine's speed drifts (other tenants, clocks), and measured one after
+    // the other the two saw different machines (baselines of the same build 0.6–1.1× of each other). Each
+    // durable slice ends once the dedup keys it wrote are in fjall: the spill that follows a burst is its
+    // cost, which would otherwise fall in the next baseline slice.
+    let slice = args.secs / f64::from(args.rounds);
+    let (mut base_tally, mut durable_tally) = (Tally::default(), Tally::default());
+    let mut round_ratios = Vec::new();
+    for round in 0..args.rounds {
+        let b = measure(&discard, &args, slice, &format!("discard{round}")).await?;
+        let (events, mut secs) =
+            measure(&durable, &args, slice, &format!("durable{round}")).await?;
+        if let Some(store) = store.clone() {
+            let started = Instant::now();
+            tokio::task::spawn_blocking(move || store.settle_dedup())
+                .await
+                .context("settling the dedup state")??;
+            secs += started.elapsed().as_secs_f64();
+        }
+        base_tally.add(b);
+        durable_tally.add((events, secs));
+        round_ratios.push((events as f64 / secs) / (b.0 as f64 / b.1).max(f64::MIN_POSITIVE));
+    }
+    let (baseline, stored) = (base_tally.rate(), durable_tally.rate());
     let ratio = stored / baseline.max(f64::MIN_POSITIVE);
     // Closed before their directory goes (the dedup state's background threads still write to it).
     durable_collector.shutdown().await?;
@@ -196,16 +242,17 @@ pub(crate) async fn run(args: IngestBenchArgs, config: InterludeConfig) -> anyho
         println!(
             "{}",
             serde_json::json!({ "clients": args.clients, "batch": args.batch, "seconds_each": args.secs,
-                "ordered_ids": args.ordered_ids, "prefill": args.prefill, "not_persisting_events_per_sec": baseline, "durable_events_per_sec": stored, "ratio": ratio,
+                "rounds": args.rounds, "round_ratios": round_ratios, "ordered_ids": args.ordered_ids, "prefill": args.prefill, "not_persisting_events_per_sec": baseline, "durable_events_per_sec": stored, "ratio": ratio,
                 "store_bytes": size })
         );
         return Ok(());
     }
     println!(
-        "Event ingestion over HTTP: {} clients, {} events per request, {} s each, {} ids",
+        "Event ingestion over HTTP: {} clients, {} events per request, {} s each in {} slices, {} ids",
         args.clients,
         args.batch,
         args.secs,
+        args.rounds,
         if args.ordered_ids {
             "ordered"
         } else {
@@ -215,6 +262,8 @@ pub(crate) async fn run(args: IngestBenchArgs, config: InterludeConfig) -> anyho
     println!("  answering without persisting  {baseline:>10.0} events/s");
     println!("  durable (group commit, fsync) {stored:>10.0} events/s");
     println!("  ratio durable/not persisting  {ratio:.2}");
+    let rounds: Vec<String> = round_ratios.iter().map(|r| format!("{r:.2}")).collect();
+    println!("  ratio in each slice pair      {}", rounds.join(" "));
     println!(
         "  store size after the run      {:.1} MB",
         size as f64 / 1e6

@@ -757,7 +757,7 @@ impl Dedup {
 
     /// Spills the overlay and waits until fjall holds it (before a scan of fjall, or a sync that must cover
     /// everything applied).
-    fn settle(&self) -> Result<(), StoreError> {
+    pub(crate) fn settle(&self) -> Result<(), StoreError> {
         self.spill_if_due(self.overlay(), true)?;
         drop(self.tree.wait_for_spill(self.overlay())?);
         Ok(())
