@@ -104,22 +104,35 @@ async fn measure(
     ))
 }
 
-/// Acknowledged events and seconds of one side's slices.
+/// Acknowledged events, seconds and the process's CPU ticks (`USER_HZ`) of one side's slices.
 #[derive(Default)]
 struct Tally {
     events: u64,
     secs: f64,
+    ticks: u64,
 }
 
 impl Tally {
-    fn add(&mut self, (events, secs): (u64, f64)) {
+    fn add(&mut self, (events, secs): (u64, f64), ticks: u64) {
         self.events += events;
         self.secs += secs;
+        self.ticks += ticks;
     }
 
     fn rate(&self) -> f64 {
         self.events as f64 / self.secs.max(f64::MIN_POSITIVE)
     }
+
+    /// Microseconds of CPU per acknowledged event, the clients' share included (they run in this process).
+    fn cpu_us_per_event(&self) -> f64 {
+        // `USER_HZ` is 100 on every Linux (proc(5)).
+        self.ticks as f64 * 10_000.0 / (self.events.max(1) as f64)
+    }
+}
+
+/// The process's CPU ticks so far.
+fn ticks() -> u64 {
+    super::cpu_split::sample(Some(&[]), std::process::id()).process()
 }
 
 /// Bytes of the files under `dir`, recursively.
@@ -216,7 +229,9 @@ pub(crate) async fn run(args: IngestBenchArgs, config: InterludeConfig) -> anyho
     let (mut base_tally, mut durable_tally) = (Tally::default(), Tally::default());
     let mut round_ratios = Vec::new();
     for round in 0..args.rounds {
+        let t0 = ticks();
         let b = measure(&discard, &args, slice, &format!("discard{round}")).await?;
+        let t1 = ticks();
         let (events, mut secs) =
             measure(&durable, &args, slice, &format!("durable{round}")).await?;
         if let Some(store) = store.clone() {
@@ -226,12 +241,19 @@ pub(crate) async fn run(args: IngestBenchArgs, config: InterludeConfig) -> anyho
                 .context("settling the dedup state")??;
             secs += started.elapsed().as_secs_f64();
         }
-        base_tally.add(b);
-        durable_tally.add((events, secs));
+        base_tally.add(b, t1.saturating_sub(t0));
+        durable_tally.add((events, secs), ticks().saturating_sub(t1));
         round_ratios.push((events as f64 / secs) / (b.0 as f64 / b.1).max(f64::MIN_POSITIVE));
     }
     let (baseline, stored) = (base_tally.rate(), durable_tally.rate());
     let ratio = stored / baseline.max(f64::MIN_POSITIVE);
+    // CPU per event drifts less than throughput on a shared machine; their ratio is the throughput ratio
+    // where the CPU is what runs out.
+    let (base_cpu, durable_cpu) = (
+        base_tally.cpu_us_per_event(),
+        durable_tally.cpu_us_per_event(),
+    );
+    let cpu_ratio = base_cpu / durable_cpu.max(f64::MIN_POSITIVE);
     // Closed before their directory goes (the dedup state's background threads still write to it).
     durable_collector.shutdown().await?;
     discard_collector.shutdown().await?;
@@ -242,7 +264,9 @@ pub(crate) async fn run(args: IngestBenchArgs, config: InterludeConfig) -> anyho
         println!(
             "{}",
             serde_json::json!({ "clients": args.clients, "batch": args.batch, "seconds_each": args.secs,
-                "rounds": args.rounds, "round_ratios": round_ratios, "ordered_ids": args.ordered_ids, "prefill": args.prefill, "not_persisting_events_per_sec": baseline, "durable_events_per_sec": stored, "ratio": ratio,
+                "rounds": args.rounds, "round_ratios": round_ratios,
+                "not_persisting_cpu_us_per_event": base_cpu, "durable_cpu_us_per_event": durable_cpu,
+                "cpu_ratio": cpu_ratio, "ordered_ids": args.ordered_ids, "prefill": args.prefill, "not_persisting_events_per_sec": baseline, "durable_events_per_sec": stored, "ratio": ratio,
                 "store_bytes": size })
         );
         return Ok(());
@@ -264,6 +288,9 @@ pub(crate) async fn run(args: IngestBenchArgs, config: InterludeConfig) -> anyho
     println!("  ratio durable/not persisting  {ratio:.2}");
     let rounds: Vec<String> = round_ratios.iter().map(|r| format!("{r:.2}")).collect();
     println!("  ratio in each slice pair      {}", rounds.join(" "));
+    println!(
+        "  CPU per event                 {base_cpu:.1} µs not persisting, {durable_cpu:.1} µs durable (ratio {cpu_ratio:.2})"
+    );
     println!(
         "  store size after the run      {:.1} MB",
         size as f64 / 1e6

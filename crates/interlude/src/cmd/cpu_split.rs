@@ -44,6 +44,11 @@ impl std::ops::AddAssign for CpuTicks {
 }
 
 impl CpuTicks {
+    /// The process's ticks (user and system).
+    pub(crate) fn process(&self) -> u64 {
+        self.process
+    }
+
     /// The shares of the measured time, in percent: user, system, irq + softirq, idle, and the process's
     /// (of one CPU's time: above 100 when it ran on several).
     pub(crate) fn shares(&self) -> serde_json::Value {
