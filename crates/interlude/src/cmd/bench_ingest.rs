@@ -221,10 +221,10 @@ pub(crate) async fn run(args: IngestBenchArgs, config: InterludeConfig) -> anyho
     }
     let durable = serve(&durable_collector).await?;
 
-    // The two in turn, in slices: the machine's speed drifts (other tenants, clocks), and measured one after
-    // the other the two saw different machines (baselines of the same build 0.6–1.1× of each other). Each
-    // durable slice ends once the dedup keys it wrote are in fjall: the spill that follows a burst is its
-    // cost, which would otherwise fall in the next baseline slice.
+    // The two in turn, in slices: the machine's speed drifts (other tenants), and measured one after the
+    // other the two saw different machines (the same build's baselines 0.6–1.1× of each other). Each durable
+    // slice ends once the dedup keys it wrote are in fjall's segments: the spill and flush that follow a
+    // burst are its cost, which would otherwise fall in the next baseline slice.
     let slice = args.secs / f64::from(args.rounds);
     let (mut base_tally, mut durable_tally) = (Tally::default(), Tally::default());
     let mut round_ratios = Vec::new();

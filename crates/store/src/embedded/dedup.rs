@@ -755,9 +755,27 @@ impl Dedup {
         Ok(())
     }
 
+    /// [`Self::settle`], then waits (a minute at most) until fjall has written the memtables the spills
+    /// sealed into segments: the background work a burst leaves behind.
+    pub(crate) fn settle_and_flush(&self) -> Result<(), StoreError> {
+        use fjall::AbstractTree;
+        self.settle()?;
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while self
+            .tree
+            .parts
+            .iter()
+            .any(|p| p.tree.sealed_memtable_count() > 0)
+            && Instant::now() < deadline
+        {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        Ok(())
+    }
+
     /// Spills the overlay and waits until fjall holds it (before a scan of fjall, or a sync that must cover
     /// everything applied).
-    pub(crate) fn settle(&self) -> Result<(), StoreError> {
+    fn settle(&self) -> Result<(), StoreError> {
         self.spill_if_due(self.overlay(), true)?;
         drop(self.tree.wait_for_spill(self.overlay())?);
         Ok(())

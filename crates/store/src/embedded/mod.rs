@@ -387,11 +387,12 @@ impl EventStore {
         Ok(self.db()?.dedup().filters_settled())
     }
 
-    /// Writes the dedup state's recent keys (its overlay) to fjall and waits until they are there: what the
-    /// spill thread does within a second of a burst's end. `interlude bench ingest` charges this to the
-    /// durable run before it, so that the next run does not pay for it.
+    /// Writes the dedup state's recent keys (its overlay) to fjall and waits until fjall has flushed them to
+    /// its segments: the work the spill and flush threads do within a second or two of a burst's end.
+    /// `interlude bench ingest` charges this to the durable run before it, so that the next run does not pay
+    /// for it.
     pub fn settle_dedup(&self) -> Result<(), StoreError> {
-        self.db()?.dedup().settle()
+        self.db()?.dedup().settle_and_flush()
     }
 
     /// Measures the file, the disk and the tables, and records them as metrics.
