@@ -103,18 +103,11 @@ impl Sink {
         }
     }
 
-    /// Commits `parts`, telling `durable` their outcomes once they are durable (see
-    /// [`EventStore::ingest_prepared`]).
-    fn ingest(
-        &self,
-        parts: &[&Prepared],
-        now: DateTime<Utc>,
-        durable: impl FnOnce(&[Outcome]),
-    ) -> Result<(), StoreError> {
-        let outcomes = match self {
-            Sink::Store(store) => return store.ingest_prepared(parts, now, durable).map(drop),
+    fn ingest(&self, parts: &[&Prepared], now: DateTime<Utc>) -> Result<Vec<Outcome>, StoreError> {
+        match self {
+            Sink::Store(store) => store.ingest_prepared(parts, now),
             // `validate`, with the edge verdicts the producers computed (as for the store).
-            Sink::Discard(policy) => parts
+            Sink::Discard(policy) => Ok(parts
                 .iter()
                 .flat_map(|p| p.envelopes().iter().zip(p.edges()))
                 .map(|(e, edge)| {
@@ -125,10 +118,8 @@ impl Sink {
                         Err(q) => Outcome::Quarantined(q),
                     }
                 })
-                .collect::<Vec<_>>(),
-        };
-        durable(&outcomes);
-        Ok(())
+                .collect()),
+        }
     }
 }
 
@@ -264,66 +255,44 @@ impl Writer {
     }
 
     fn commit(&mut self, waiting: Vec<(Prepared, Reply)>) {
-        let (batches, replies): (Vec<Prepared>, Vec<Reply>) = waiting.into_iter().unzip();
-        let parts: Vec<&Prepared> = batches.iter().collect();
+        let parts: Vec<&Prepared> = waiting.iter().map(|(b, _)| b).collect();
         let events: usize = parts.iter().map(|p| p.len()).sum();
         let now = (self.clock)();
         let started = Instant::now();
-        // Answered as soon as the commit is durable, the rest of its work done after.
-        let mut replies = Some(replies);
-        let shared = &self.shared;
-        let result = self.sink.ingest(&parts, now, |outcomes| {
-            if let Some(replies) = replies.take() {
-                acknowledge(shared, &parts, outcomes, replies, now);
-            }
-        });
+        let result = self.sink.ingest(&parts, now);
         metrics::histogram!(m::COMMIT_SECONDS).record(started.elapsed().as_secs_f64());
-        let Err(e) = result else { return };
-        let io = self.sink.store().is_some_and(|s| s.note_failure(&e));
-        let Some(replies) = replies else {
-            // Durable and answered; what failed is the dedup state taking its keys, which the store's reopening
-            // redoes from the commit's redo record before anything else commits.
-            tracing::error!(error = %e, events, "Applying a durable commit to the dedup state failed; the store reopens.");
-            return;
-        };
-        metrics::counter!(m::COMMIT_FAILURES).increment(events as u64);
-        tracing::error!(error = %e, events, "Event commit failed; batch not acknowledged.");
-        for (batch, reply) in batches.into_iter().zip(replies) {
-            let message = e.to_string();
-            let failed = if io {
-                Failed::Unavailable(message)
-            } else {
-                Failed::Commit(message)
-            };
-            let _ = reply.send(Err((failed, batch)));
-        }
-    }
-}
-
-/// Answers each producer its batch's outcomes, then records them: outcome metrics, and the counted
-/// impressions for whoever listens ([`Committer::on_counted`]).
-fn acknowledge(
-    shared: &Shared,
-    parts: &[&Prepared],
-    outcomes: &[Outcome],
-    replies: Vec<Reply>,
-    now: DateTime<Utc>,
-) {
-    let mut rest = outcomes;
-    for (part, reply) in parts.iter().zip(replies) {
-        let (mine, later) = rest.split_at(part.len().min(rest.len()));
-        let _ = reply.send(Ok(mine.to_vec()));
-        rest = later;
-    }
-    metrics::counter!(m::COMMITTED).increment(outcomes.len() as u64);
-    record_outcomes(parts, outcomes, now);
-    if let Some(on_counted) = shared.on_counted.get() {
-        let events = parts
-            .iter()
-            .flat_map(|p| p.envelopes().iter().map(|e| &e.event));
-        let counted = crate::applied::counted_impressions(events.zip(outcomes));
-        if !counted.is_empty() {
-            on_counted(&counted);
+        match result {
+            Ok(outcomes) => {
+                metrics::counter!(m::COMMITTED).increment(events as u64);
+                record_outcomes(&parts, &outcomes, now);
+                if let Some(on_counted) = self.shared.on_counted.get() {
+                    let events = parts
+                        .iter()
+                        .flat_map(|p| p.envelopes().iter().map(|e| &e.event));
+                    let counted = crate::applied::counted_impressions(events.zip(&outcomes));
+                    if !counted.is_empty() {
+                        on_counted(&counted);
+                    }
+                }
+                let mut outcomes = outcomes.into_iter();
+                for (b, reply) in waiting {
+                    let _ = reply.send(Ok(outcomes.by_ref().take(b.len()).collect()));
+                }
+            }
+            Err(e) => {
+                metrics::counter!(m::COMMIT_FAILURES).increment(events as u64);
+                tracing::error!(error = %e, events, "Event commit failed; batch not acknowledged.");
+                let io = self.sink.store().is_some_and(|s| s.note_failure(&e));
+                for (batch, reply) in waiting {
+                    let message = e.to_string();
+                    let failed = if io {
+                        Failed::Unavailable(message)
+                    } else {
+                        Failed::Commit(message)
+                    };
+                    let _ = reply.send(Err((failed, batch)));
+                }
+            }
         }
     }
 }

@@ -111,19 +111,15 @@ impl EventStore {
             |batch, i| process_with_edge(batch, events[i], edges[i].clone(), policy, now),
             |i| edges[i].as_ref(),
             |_| None,
-            |_| {},
         )
     }
 
     /// [`Self::ingest_parts`] of batches whose edge verdicts and log records were prepared outside the write
-    /// transaction ([`Prepared`]). `durable` is told the outcomes as soon as the commit is durable, before the
-    /// dedup state takes the commit's keys: the group committer answers its producers then (see
-    /// [`Self::commit_batch`]).
+    /// transaction ([`Prepared`]).
     pub(crate) fn ingest_prepared(
         &self,
         parts: &[&Prepared],
         now: DateTime<Utc>,
-        durable: impl FnOnce(&[Outcome]),
     ) -> Result<Vec<Outcome>, StoreError> {
         let index: Vec<(&Prepared, usize)> = parts
             .iter()
@@ -139,7 +135,6 @@ impl EventStore {
             },
             |k| index[k].0.edges[index[k].1].as_ref(),
             |k| index[k].0.record(index[k].1),
-            durable,
         )
     }
 
@@ -156,27 +151,18 @@ impl EventStore {
             },
             |i| records[i].edge.as_ref(),
             |_| None,
-            |_| {},
         )
     }
 
-    /// One write transaction over `events`: the state they touch read, each processed by `process` (by
-    /// index), logged unless a retry (its record as `encoded` has it, or encoded here with its `edge`
-    /// verdict), the changes written in key order, one commit.
-    ///
-    /// `durable` gets the outcomes once the commit is durable, before the commit's keys go to the dedup
-    /// state's overlay and filters (a fifth of the commit's time). Why: the producers, answered then, send
-    /// their next batches while this is done, instead of waiting on it with the other core idle. It is
-    /// safe: the redo record in the commit holds the keys, so if applying them fails (an error here after
-    /// `durable` ran) the store turns unhealthy and its reopening applies them before anything else commits;
-    /// and the next commit's lookups run after this returns.
+    /// One write transaction over `events`: the state they touch read in key order, each processed by
+    /// `process` (by index), logged unless a retry (its record as `encoded` has it, or encoded here with
+    /// its `edge` verdict), the changes written in key order, one commit.
     fn commit_batch<'e>(
         &self,
         events: &[&'e AdEvent],
         mut process: impl FnMut(&mut Batch<'e>, usize) -> Outcome,
         edge: impl Fn(usize) -> Option<&'e Quarantine>,
         encoded: impl Fn(usize) -> Option<&'e [u8]>,
-        durable: impl FnOnce(&[Outcome]),
     ) -> Result<Vec<Outcome>, StoreError> {
         let db = self.db()?;
         let dedup = db.dedup();
@@ -214,7 +200,6 @@ impl EventStore {
             (outcomes, tables.after_commit())
         };
         txn.commit()?;
-        durable(&outcomes);
         after.finish(dedup)?;
         metrics::counter!(m::RETRIES_NOT_LOGGED).increment(retries);
         Ok(outcomes)
