@@ -228,16 +228,7 @@ impl Reader<'_> {
     /// The stored value of `key`, whose [`key_hash`] is `hash`, if any: the overlay's, else fjall's unless
     /// the filter rules the key out.
     pub(crate) fn get(&self, kind: Kind, key: &[u8], hash: u64) -> Result<Option<u64>, StoreError> {
-        if key.is_empty() || key.len() > MAX_KEY {
-            return Ok(None);
-        }
-        // The filter holds the overlay's keys too: a new key costs one probe, not three.
-        if let Some(filters) = &self.filters
-            && !filters[kind as usize].may_contain(hash)
-        {
-            return Ok(None);
-        }
-        self.get_unfiltered(kind, key, hash)
+        self.lookup(kind, key, hash, false)
     }
 
     /// [`Self::get`] for a key a commit is about to add if absent: a key the filter in use rules out is added
@@ -253,15 +244,7 @@ impl Reader<'_> {
         key: &[u8],
         hash: u64,
     ) -> Result<Option<u64>, StoreError> {
-        if key.is_empty() || key.len() > MAX_KEY {
-            return Ok(None);
-        }
-        if let Some(filters) = &self.filters
-            && !filters[kind as usize].may_contain_or_insert(hash)
-        {
-            return Ok(None);
-        }
-        self.get_unfiltered(kind, key, hash)
+        self.lookup(kind, key, hash, true)
     }
 
     /// The filters [`Self::get_or_mark`] added keys to.
@@ -269,8 +252,29 @@ impl Reader<'_> {
         Marked(self.filters.clone())
     }
 
-    /// The overlay's value of `key`, else fjall's.
-    fn get_unfiltered(&self, kind: Kind, key: &[u8], hash: u64) -> Result<Option<u64>, StoreError> {
+    /// [`Self::get`], and with `mark` [`Self::get_or_mark`].
+    fn lookup(
+        &self,
+        kind: Kind,
+        key: &[u8],
+        hash: u64,
+        mark: bool,
+    ) -> Result<Option<u64>, StoreError> {
+        if key.is_empty() || key.len() > MAX_KEY {
+            return Ok(None);
+        }
+        // The filter holds the overlay's keys too: a new key costs one probe, not three.
+        if let Some(filters) = &self.filters {
+            let filter = &filters[kind as usize];
+            let maybe = if mark {
+                filter.may_contain_or_insert(hash)
+            } else {
+                filter.may_contain(hash)
+            };
+            if !maybe {
+                return Ok(None);
+            }
+        }
         let recent = self.overlay.kinds[kind as usize]
             .get(key, hash)
             .or_else(|| {
