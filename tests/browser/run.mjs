@@ -22,6 +22,14 @@ if (!base) {
 }
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+// A poll's JSON, or null while the server sheds load (503 "overloaded: retry later"): the poll asks again, as a
+// client told to retry later does. Any other failure is the test's.
+async function pollJson(url, init) {
+  const r = await fetch(url, init);
+  if (r.status === 503) return null;
+  if (!r.ok) throw new Error(`${url}: HTTP ${r.status}: ${await r.text()}`);
+  return r.json();
+}
 async function until(what, check, timeoutMs) {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
@@ -95,7 +103,8 @@ try {
   const counted = await until("the ad's impression and completion to be counted", async () => {
     const fatal = await player.evaluate(() => window.fatal);
     if (fatal) throw new Error(`hls.js fatal error: ${fatal}`);
-    const r = await (await fetch(`${base}/v1/ads/${ad.ad_instance_id}/events`)).json();
+    const r = await pollJson(`${base}/v1/ads/${ad.ad_instance_id}/events`);
+    if (!r) return null;
     return r.counted.includes("impression") && r.counted.includes("complete") ? r.counted : null;
   }, 180_000);
   console.log(`counted for the ad: ${counted.join(", ")}`);
@@ -235,7 +244,8 @@ try {
     const t = asset["X-INTERLUDE-TRACKING"];
     if (!t) continue;
     const counted = await until(`ad ${t.ad_instance_id}'s impression, start, quartiles and completion to be counted`, async () => {
-      const r = await (await fetch(`${sgaiBase}/v1/ads/${t.ad_instance_id}/events`, { headers: sgaiRead })).json();
+      const r = await pollJson(`${sgaiBase}/v1/ads/${t.ad_instance_id}/events`, { headers: sgaiRead });
+      if (!r) return null;
       const all = ["impression", "start", "firstQuartile", "midpoint", "thirdQuartile", "complete"];
       return all.every((e) => r.counted.includes(e)) ? r.counted : null;
     }, 60_000);
