@@ -85,16 +85,7 @@ impl KeyFilter {
     pub(crate) fn insert(&self, hashes: impl Iterator<Item = u64>) {
         let mut added = 0;
         for h in hashes {
-            let (first, bits) = self.place(h);
-            for (word, bit) in self.words[first..first + WORDS].iter().zip(bits) {
-                // Relaxed: readers see the key through the overlay's lock, under which commits add their
-                // keys and builds end (see `dedup::Filters`), not through these words. A bit already set
-                // needs no locked write; one that is not needs it, as threads add to a filter being built
-                // together (a commit, a spill, the build's scan).
-                if word.load(Ordering::Relaxed) & bit == 0 {
-                    word.fetch_or(bit, Ordering::Relaxed);
-                }
-            }
+            self.set(h);
             added += 1;
         }
         // Once per call: the count is shared by the threads that add.
@@ -104,19 +95,28 @@ impl KeyFilter {
     /// [`Self::may_contain`], adding the key when it was not there: for a lookup whose key will most likely
     /// be added soon after, while its block is in cache (see `dedup::Reader::get_or_mark`).
     pub(crate) fn may_contain_or_insert(&self, h: u64) -> bool {
-        let (first, bits) = self.place(h);
-        let mut absent = false;
-        for (word, bit) in self.words[first..first + WORDS].iter().zip(bits) {
-            // As in `insert`: a bit already set needs no locked write.
-            if word.load(Ordering::Relaxed) & bit == 0 {
-                word.fetch_or(bit, Ordering::Relaxed);
-                absent = true;
-            }
-        }
+        let absent = self.set(h);
         if absent {
             self.added.fetch_add(1, Ordering::Relaxed);
         }
         !absent
+    }
+
+    /// Sets the bits of `h`; whether any was unset (the key was not there).
+    fn set(&self, h: u64) -> bool {
+        let (first, bits) = self.place(h);
+        let mut unset = false;
+        for (word, bit) in self.words[first..first + WORDS].iter().zip(bits) {
+            // Relaxed: readers see the key through the overlay's lock, under which commits add their keys and
+            // builds end (see `dedup::Filters`), not through these words; a key marked early by a lookup is at
+            // worst a false positive. A bit already set needs no locked write; one that is not needs it, as
+            // threads add to a filter being built together (a commit, a spill, the build's scan).
+            if word.load(Ordering::Relaxed) & bit == 0 {
+                word.fetch_or(bit, Ordering::Relaxed);
+                unset = true;
+            }
+        }
+        unset
     }
 
     /// Whether the key of hash `h` ([`key_hash`]) may have been added: `false` means it was not.
