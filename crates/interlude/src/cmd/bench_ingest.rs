@@ -223,8 +223,9 @@ pub(crate) async fn run(args: IngestBenchArgs, config: InterludeConfig) -> anyho
 
     // The two in turn, in slices: the machine's speed drifts (other tenants), and measured one after the
     // other the two saw different machines (the same build's baselines 0.6–1.1× of each other). Each durable
-    // slice ends once the dedup keys it wrote are in fjall's segments: the spill and flush that follow a
-    // burst are its cost, which would otherwise fall in the next baseline slice.
+    // slice ends once the dedup keys it wrote are in fjall's segments and fjall's compactions are done: the
+    // spill, flush and merges that follow a burst are its cost, which would otherwise fall in the next
+    // baseline slice (a compaction there took a quarter of a core from the baseline).
     let slice = args.secs / f64::from(args.rounds);
     let (mut base_tally, mut durable_tally) = (Tally::default(), Tally::default());
     let mut round_ratios = Vec::new();

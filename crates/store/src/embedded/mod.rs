@@ -388,9 +388,8 @@ impl EventStore {
     }
 
     /// Writes the dedup state's recent keys (its overlay) to fjall and waits until fjall has flushed them to
-    /// its segments: the work the spill and flush threads do within a second or two of a burst's end.
-    /// `interlude bench ingest` charges this to the durable run before it, so that the next run does not pay
-    /// for it.
+    /// its segments and no compaction runs: the background work a burst leaves behind. `interlude bench
+    /// ingest` charges this to the durable run before it, so that the next run does not pay for it.
     pub fn settle_dedup(&self) -> Result<(), StoreError> {
         self.db()?.dedup().settle_and_flush()
     }
