@@ -13,7 +13,7 @@ use interlude_events::testing::event;
 use interlude_events::{Envelope, Policy};
 use interlude_store::embedded::verify;
 use interlude_store::{EventStore, LogReader, LogRecord, LogSnapshot};
-use redb::{Database, TableDefinition};
+use redb::{Database, ReadableTable, TableDefinition};
 
 const OLD_LOG: TableDefinition<u64, &[u8]> = TableDefinition::new("log");
 const OLD_LOG_MINUTES: TableDefinition<i64, u64> = TableDefinition::new("log_minutes");
@@ -165,4 +165,83 @@ fn retention_removes_whole_chunks_until_the_limit_is_reached() {
         .unwrap();
     assert_eq!(c.log_events, 100);
     assert_eq!(store.stats().unwrap().logged, 100);
+}
+
+/// The most bytes of a `log_chunks` or `expiry_batches` value (`state::MAX_VALUE`): a region of 64 KiB less
+/// redb's leaf header and key.
+const MAX_VALUE: usize = 64 * 1024 - 64;
+
+#[test]
+fn a_large_commit_writes_its_log_and_expiry_keys_in_values_of_at_most_64_kib() {
+    let dir = tempfile::tempdir().unwrap();
+    let t0: DateTime<Utc> = "2026-11-20T10:00:00Z".parse().unwrap();
+    let store = EventStore::open(dir.path(), Policy::default()).unwrap();
+    // One commit, several hundred kilobytes of records and of expiry keys.
+    let batch: Vec<Envelope> = (0..3_000).map(|n| impression(n, t0)).collect();
+    store.ingest(&batch, t0).unwrap();
+    let logged_later = t0 + TimeDelta::minutes(5);
+    store
+        .ingest(&[impression(9_999, logged_later)], logged_later)
+        .unwrap();
+    assert_eq!(store.stats().unwrap().logged, 3_001);
+    store.close().unwrap();
+
+    // Read with redb directly: every value within the limit, the first commit's chunks one after another.
+    {
+        let db = Database::open(dir.path().join("events.redb")).unwrap();
+        let txn = db.begin_read().unwrap();
+        let chunks: Vec<(u64, usize, u32)> = txn
+            .open_table(TableDefinition::<u64, &[u8]>::new("log_chunks"))
+            .unwrap()
+            .iter()
+            .unwrap()
+            .map(|e| {
+                let (k, v) = e.unwrap();
+                let v = v.value();
+                let records = u32::from_le_bytes(v[1..5].try_into().unwrap());
+                (k.value(), v.len(), records)
+            })
+            .filter(|(_, _, records)| *records > 0)
+            .collect();
+        assert!(chunks.len() > 3, "{chunks:?}");
+        assert!(chunks.iter().all(|c| c.1 <= MAX_VALUE), "{chunks:?}");
+        assert_eq!(chunks.iter().map(|c| c.2).sum::<u32>(), 3_001);
+        let first_commit = &chunks[..chunks.len() - 1];
+        assert!(
+            first_commit
+                .windows(2)
+                .all(|w| w[1].0 == w[0].0 + u64::from(w[0].2)),
+            "consecutive sequence numbers: {chunks:?}"
+        );
+        let expiry: Vec<usize> = txn
+            .open_table(TableDefinition::<&[u8], &[u8]>::new("expiry_batches"))
+            .unwrap()
+            .iter()
+            .unwrap()
+            .map(|e| e.unwrap().1.value().len())
+            .filter(|&len| len > 0)
+            .collect();
+        assert!(expiry.len() > 2, "{expiry:?}");
+        assert!(expiry.iter().all(|&len| len <= MAX_VALUE), "{expiry:?}");
+    }
+
+    let ids: Vec<String> = read_all(dir.path(), 1_000)
+        .into_iter()
+        .map(|(_, id)| id)
+        .collect();
+    let expected: Vec<String> = (0..3_000).chain([9_999]).map(|n| format!("e{n}")).collect();
+    assert_eq!(ids, expected);
+    assert!(verify(dir.path()).unwrap().is_clean());
+
+    let store = EventStore::open(dir.path(), Policy::default()).unwrap();
+    // Every key of the big commit is found in the expiry values and swept: an event id, a billing key and a
+    // session-minute rate per event.
+    let keys = store.dedup_keys().unwrap();
+    let later = t0 + TimeDelta::hours(49);
+    assert_eq!(store.expire(later, 100_000).unwrap(), 9_003);
+    assert_eq!(keys, 6_002, "event ids and billing keys, before the sweep");
+    // Retention takes the big commit's chunks whole and counts their records, not the later one.
+    let (removed, _) = store.compact_all(t0 + TimeDelta::minutes(1), t0).unwrap();
+    assert_eq!(removed.log_events, 3_000);
+    assert_eq!(store.stats().unwrap().logged, 1);
 }

@@ -33,9 +33,10 @@ use super::state::{
 /// The tables a group commit writes.
 pub(crate) struct Tables<'txn> {
     log: Table<'txn, u64, &'static [u8]>,
-    /// This commit's log records, one [`LOG_CHUNKS`] value, and how many it holds.
+    /// This commit's log records: [`LOG_CHUNKS`] values back to back, each at most [`state::MAX_VALUE`] bytes.
     chunk: Vec<u8>,
-    chunk_records: u32,
+    /// Each value in `chunk`: where it starts, its first record's sequence number and its record count.
+    chunks: Vec<ChunkAt>,
     quarantine: Table<'txn, u64, &'static [u8]>,
     corrections: Table<'txn, u64, &'static [u8]>,
     windows: Table<'txn, &'static [u8], &'static [u8]>,
@@ -68,7 +69,7 @@ impl<'txn> Tables<'txn> {
         Ok(Tables {
             log: txn.open_table(LOG_CHUNKS)?,
             chunk: Vec::new(),
-            chunk_records: 0,
+            chunks: Vec::new(),
             quarantine: txn.open_table(QUARANTINE)?,
             corrections: txn.open_table(LEDGER_CORRECTIONS)?,
             windows: txn.open_table(WINDOWS)?,
@@ -111,33 +112,45 @@ impl<'txn> Tables<'txn> {
             None => (seq, minute),
             Some((first, latest)) => (first, latest.max(minute)),
         });
-        if self.chunk_records == 0 {
+        let full = self.chunks.last().is_none_or(|c| {
+            self.chunk.len() - c.start + state::log_record_bytes(record) > state::MAX_VALUE
+        });
+        if full {
+            self.chunks.push(ChunkAt {
+                start: self.chunk.len(),
+                first: seq,
+                records: 0,
+            });
             state::start_log_chunk(&mut self.chunk);
         }
         state::push_log_record(&mut self.chunk, record);
-        self.chunk_records += 1;
+        if let Some(c) = self.chunks.last_mut() {
+            c.records += 1;
+        }
         Ok(())
     }
 
     /// Notes that this commit will log about `bytes` of records, so the chunk is allocated once (grown from
     /// empty, its reallocations and their page faults were a twentieth of the group committer's time).
     pub(crate) fn expect_log_bytes(&mut self, bytes: usize) {
-        // Starting the chunk clears it and keeps this room.
         self.chunk.reserve(bytes);
     }
 
-    /// Writes this commit's log chunk under its first sequence number, and counts its records.
+    /// Writes this commit's log chunks, each under its first sequence number, and counts their records.
     fn write_log(&mut self) -> Result<(), StoreError> {
-        let Some((first, _)) = self.logged else {
-            return Ok(());
-        };
-        state::finish_log_chunk(&mut self.chunk, self.chunk_records);
-        self.log.insert(first, self.chunk.as_slice())?;
-        let before = self.meta.get(META_CHUNK_RECORDS)?.map_or(0, |v| v.value());
-        self.meta.insert(
-            META_CHUNK_RECORDS,
-            before.saturating_add(i64::from(self.chunk_records)),
-        )?;
+        let mut records = 0i64;
+        let ends = self.chunks.iter().skip(1).map(|c| c.start);
+        for (c, end) in self.chunks.iter().zip(ends.chain([self.chunk.len()])) {
+            let value = &mut self.chunk[c.start..end];
+            state::finish_log_chunk(value, c.records);
+            self.log.insert(c.first, &*value)?;
+            records += i64::from(c.records);
+        }
+        if records > 0 {
+            let before = self.meta.get(META_CHUNK_RECORDS)?.map_or(0, |v| v.value());
+            self.meta
+                .insert(META_CHUNK_RECORDS, before.saturating_add(records))?;
+        }
         Ok(())
     }
 
@@ -170,6 +183,13 @@ impl<'txn> Tables<'txn> {
     pub(crate) fn after_commit(self) -> AfterCommit {
         self.after.unwrap_or_default()
     }
+}
+
+/// One [`LOG_CHUNKS`] value in [`Tables::chunk`].
+struct ChunkAt {
+    start: usize,
+    first: u64,
+    records: u32,
 }
 
 /// A dedup key of the batch: its stored value (`None`: no entry), and the one recorded by this commit.
@@ -352,10 +372,10 @@ impl<'a> Batch<'a> {
 
     /// Writes the changes, each table in key order, and the counters.
     pub(crate) fn write(self, t: &mut Tables<'_>) -> Result<(), StoreError> {
-        let mut expiry: BTreeMap<i64, Vec<u8>> = BTreeMap::new();
+        let mut expiry: BTreeMap<i64, Vec<Vec<u8>>> = BTreeMap::new();
         let mut entry = |secs: i64, tag: u8, key: &[u8]| {
-            let blob = expiry.entry(secs.div_euclid(3600) * 3600).or_default();
-            state::push_expiry_entry(blob, tag, key);
+            let values = expiry.entry(secs.div_euclid(3600) * 3600).or_default();
+            state::push_expiry_entry_within(values, tag, key);
         };
 
         // What the pipeline added to the dedup keys, in the order they were read: the commit's redo record.
@@ -395,11 +415,14 @@ impl<'a> Batch<'a> {
 
         t.redo.marked_in(self.marked);
 
-        for (hour, blob) in &expiry {
+        for (hour, value) in expiry
+            .iter()
+            .flat_map(|(h, vs)| vs.iter().map(move |v| (h, v)))
+        {
             let seq = t.seq();
             t.expiry.insert(
                 state::expiry_batch_key(*hour, seq).as_slice(),
-                blob.as_slice(),
+                value.as_slice(),
             )?;
         }
 

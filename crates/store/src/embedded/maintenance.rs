@@ -130,8 +130,8 @@ impl EventStore {
                         left = left.saturating_sub(removed);
                     }
                 }
-                // Then whole chunks: a chunk starts where a commit's index entry does, so one that starts
-                // below `end` holds only records received before the cutoff. Whole chunks go until `limit`
+                // Then whole chunks: a commit's chunks start at or after its index entry and end before the
+                // next commit's, so one that starts below `end` holds only records received before the cutoff. Whole chunks go until `limit`
                 // records are gone (the last may take the sweep past it).
                 let mut gone = Vec::new();
                 let mut records = 0u64;

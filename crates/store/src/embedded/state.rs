@@ -15,10 +15,12 @@ use super::dedup::{Dedup, Kind};
 /// [`crate::log::LogRecord`] JSON (older stores: the bare event). Read, retained and anonymised; no longer
 /// written.
 pub(crate) const LOG: TableDefinition<u64, &[u8]> = TableDefinition::new("log");
-/// The event log, one entry per group commit: the sequence number of its first record → the commit's
+/// The event log in chunks of up to [`MAX_VALUE`] bytes, a group commit writing as many as its records fill
+/// (one in stores written before that limit): the sequence number of a chunk's first record → its
 /// [`crate::log::LogRecord`]s, consecutive sequence numbers from the key (see [`encode_log_chunk`]), each in
-/// the compact form ([`crate::compact`]; JSON in chunks written before it).
-/// Append-only. Replaces [`LOG`]'s entry per event: one B-tree insert per commit instead of one per event
+/// the compact form ([`crate::compact`]; JSON in chunks written before it). A commit's chunks follow each
+/// other, the first starting at the sequence number its [`LOG_MINUTES`] entry may name.
+/// Append-only. Replaces [`LOG`]'s entry per event: a few B-tree inserts per commit instead of one per event
 /// (a 700-byte value per event was a fifth of the writer's instructions). Stores written before it keep their
 /// [`LOG`] entries, which are read first (their sequence numbers are lower) and retained the same way.
 pub(crate) const LOG_CHUNKS: TableDefinition<u64, &[u8]> = TableDefinition::new("log_chunks");
@@ -39,10 +41,20 @@ pub(crate) const EXPIRY_BATCHES_TAIL: [u8; 16] = [0xFF; 16];
 pub(crate) const META_CHUNK_RECORDS: &str = "log_chunk_records";
 /// First byte of a [`LOG_CHUNKS`] value: the layout below, so a later layout can be told apart.
 const CHUNK_LAYOUT: u8 = 1;
+/// The most bytes a commit puts in one [`LOG_CHUNKS`] or [`EXPIRY_BATCHES`] value: it writes as many values as
+/// it needs, each holding whole records (or keys).
+///
+/// Why: redb keeps a value larger than a page in a region of a power of two pages, and writes the region
+/// whole. One value per commit for its log (~200 bytes per event) and one for its expiry keys (~150) came to
+/// 300–500 KB, in regions of 512 KiB: on average 1.44 times their size written and fsynced. Regions of every
+/// size, freed by retention and by the redo records' removal, also left holes a later value did not fit, and
+/// the file grew by ~1.2 KB per event for ~350 bytes kept. A value of at most this fills a region of 64 KiB
+/// (redb's leaf header and key take the rest); only a commit's last one leaves part of its region empty.
+pub(crate) const MAX_VALUE: usize = 64 * 1024 - 64;
 
-/// Starts a [`LOG_CHUNKS`] value in `out`: the layout byte and a record count [`finish_log_chunk`] fills in.
+/// Starts a [`LOG_CHUNKS`] value at the end of `out`: the layout byte and a record count [`finish_log_chunk`]
+/// fills in.
 pub(crate) fn start_log_chunk(out: &mut Vec<u8>) {
-    out.clear();
     out.push(CHUNK_LAYOUT);
     out.extend_from_slice(&0u32.to_le_bytes());
 }
@@ -54,7 +66,12 @@ pub(crate) fn push_log_record(out: &mut Vec<u8>, record: &[u8]) {
     out.extend_from_slice(record.get(..len as usize).unwrap_or(record));
 }
 
-/// Writes the record count into a chunk begun by [`start_log_chunk`].
+/// The bytes [`push_log_record`] adds for `record`.
+pub(crate) fn log_record_bytes(record: &[u8]) -> usize {
+    4 + record.len()
+}
+
+/// Writes the record count into a chunk begun by [`start_log_chunk`] (`out` starting at it).
 pub(crate) fn finish_log_chunk(out: &mut [u8], records: u32) {
     if let Some(count) = out.get_mut(1..5) {
         count.copy_from_slice(&records.to_le_bytes());
@@ -244,9 +261,10 @@ where
 /// Expiry index of the dedup keys as older stores wrote it, one entry per key: `hour ‖ table tag ‖ key` → ().
 /// Still swept; no longer written (see [`EXPIRY_BATCHES`]).
 pub(crate) const EXPIRY: TableDefinition<&[u8], ()> = TableDefinition::new("expiry");
-/// Expiry index of the dedup keys, one entry per hour per commit: `hour ‖ sequence number` → the keys of that
-/// hour the commit added, each `tag, length (u16 LE), key` (see [`push_expiry_entry`]). A commit writes one
-/// entry per hour instead of one per key; a sweep removes the keys of whole entries.
+/// Expiry index of the dedup keys, a few entries per hour per commit: `hour ‖ sequence number` → keys of that
+/// hour the commit added, each `tag, length (u16 LE), key` (see [`push_expiry_entry`]), at most [`MAX_VALUE`]
+/// bytes. A commit writes entries by the hour instead of one per key; a sweep removes the keys of whole
+/// entries.
 pub(crate) const EXPIRY_BATCHES: TableDefinition<&[u8], &[u8]> =
     TableDefinition::new("expiry_batches");
 /// Tag of an `EVENT_IDS` key in `EXPIRY`.
@@ -397,6 +415,20 @@ pub(crate) fn expiry_batch_key(secs: i64, seq: u64) -> [u8; 16] {
     out[..8].copy_from_slice(&time_bytes(secs.div_euclid(3600) * 3600));
     out[8..].copy_from_slice(&seq.to_be_bytes());
     out
+}
+
+/// Appends one key to the last of an hour's [`EXPIRY_BATCHES`] values, or to a new one if it would pass
+/// [`MAX_VALUE`] (keys are at most 256 bytes of id plus a suffix).
+pub(crate) fn push_expiry_entry_within(values: &mut Vec<Vec<u8>>, tag: u8, key: &[u8]) {
+    let bytes = 3 + key.len();
+    match values.last_mut() {
+        Some(last) if last.len() + bytes <= MAX_VALUE => push_expiry_entry(last, tag, key),
+        _ => {
+            let mut value = Vec::with_capacity(MAX_VALUE);
+            push_expiry_entry(&mut value, tag, key);
+            values.push(value);
+        }
+    }
 }
 
 /// Appends one key to an [`EXPIRY_BATCHES`] value (keys are at most 256 bytes of id plus a suffix).
