@@ -40,12 +40,14 @@ use redb::{Database, ReadableTable, Table, TableDefinition, WriteTransaction};
 
 use super::StoreError;
 use super::filter::{KeyFilter, key_hash};
-use super::state::{TAG_COUNTED, TAG_EVENT_ID, TAG_SESSION_RATE};
+use super::state::{MAX_VALUE, TAG_COUNTED, TAG_EVENT_ID, TAG_SESSION_RATE};
 
 /// The directory of the dedup state, beside the redb file.
 pub const DIR_NAME: &str = "dedup";
 
 /// Redo records: commit number → that commit's dedup changes ([`Redo`]), removed once fjall has synced them.
+/// A commit whose changes pass [`MAX_VALUE`] bytes writes them as several records, under consecutive numbers
+/// (see [`MAX_VALUE`] for why); each is whole changes, and applying them in turn is applying the commit.
 pub(crate) const REDO: TableDefinition<u64, &[u8]> = TableDefinition::new("dedup_redo");
 /// The last key of [`REDO`], with no changes: see [`super::state::LOG_CHUNKS_TAIL`].
 pub(crate) const REDO_TAIL: u64 = u64::MAX;
@@ -106,6 +108,9 @@ const REMOVE: u8 = 0x80;
 #[derive(Debug, Default)]
 pub(crate) struct Redo {
     bytes: Vec<u8>,
+    /// Where in `bytes` a record after the first starts: each holds at most [`MAX_VALUE`] bytes of changes (or
+    /// one change, if it alone is longer).
+    cuts: Vec<usize>,
     hashes: Vec<u64>,
     /// The filters the commit's lookups added its keys to ([`Reader::get_or_mark`]).
     marked: Marked,
@@ -144,6 +149,11 @@ impl Redo {
         if key.len() > MAX_KEY {
             return false;
         }
+        let entry = 3 + key.len() + if tag & REMOVE == 0 { 8 } else { 0 };
+        let start = self.cuts.last().copied().unwrap_or(0);
+        if self.bytes.len() > start && self.bytes.len() - start + entry > MAX_VALUE {
+            self.cuts.push(self.bytes.len());
+        }
         self.bytes.push(tag);
         self.bytes.extend_from_slice(&len.to_le_bytes());
         self.bytes.extend_from_slice(key);
@@ -160,8 +170,16 @@ impl Redo {
         self.marked = marked;
     }
 
+    #[cfg(test)]
     pub(crate) fn as_bytes(&self) -> &[u8] {
         &self.bytes
+    }
+
+    /// The record's bytes, in pieces of at most [`MAX_VALUE`] each holding whole changes.
+    pub(crate) fn records(&self) -> impl Iterator<Item = &[u8]> {
+        let ends = self.cuts.iter().copied().chain([self.bytes.len()]);
+        let starts = std::iter::once(0).chain(self.cuts.iter().copied());
+        starts.zip(ends).map(|(a, b)| &self.bytes[a..b])
     }
 }
 
@@ -1222,9 +1240,9 @@ impl Tree {
     }
 }
 
-/// Records `redo` in a redb write transaction: under the next commit number in [`REDO`] (when it changes
-/// anything), with the number in `meta`; and drops the records the dedup state has synced. What remains to do
-/// once the transaction commits.
+/// Records `redo` in a redb write transaction: under the next commit numbers in [`REDO`] (when it changes
+/// anything; more than one if it is longer than [`MAX_VALUE`]), with the last number in `meta`; and drops the
+/// records the dedup state has synced. What remains to do once the transaction commits.
 pub(crate) fn record(
     redo_records: &mut Table<'_, u64, &'static [u8]>,
     meta: &mut Table<'_, &'static str, i64>,
@@ -1234,9 +1252,13 @@ pub(crate) fn record(
     let mut apply = None;
     if !redo.is_empty() {
         let last = meta.get(META_COMMIT)?.map_or(0, |v| v.value());
-        let commit = u64::try_from(last).unwrap_or(0) + 1;
-        redo_records.insert(commit, redo.as_bytes())?;
+        let mut commit = u64::try_from(last).unwrap_or(0);
+        for record in redo.records() {
+            commit += 1;
+            redo_records.insert(commit, record)?;
+        }
         meta.insert(META_COMMIT, i64::try_from(commit).unwrap_or(i64::MAX))?;
+        // Applied at once, under the last number: what fjall then holds is every record up to it.
         apply = Some((commit, redo));
     }
     Ok(AfterCommit {
@@ -1612,5 +1634,62 @@ mod tests {
         assert_eq!(d.applied(), 1);
         assert_eq!(d.get(Kind::Counted, b"c1").unwrap(), Some(9));
         assert_eq!(d.get(Kind::Counted, b"c2").unwrap(), None);
+    }
+
+    #[test]
+    fn a_commit_longer_than_a_value_is_recorded_in_several_and_replayed_whole() {
+        let dir = temp();
+        let db = Database::create(dir.path().join("events.redb")).unwrap();
+        let txn = db.begin_write().unwrap();
+        super::super::state::create_tables(&txn).unwrap();
+        txn.commit().unwrap();
+        let ids: Vec<String> = (0..5_000).map(|n| format!("event-{n:06}")).collect();
+        let mut redo = Redo::default();
+        for id in &ids {
+            redo.set(Kind::EventId, id.as_bytes(), 7);
+        }
+        redo.remove(Kind::Counted, b"gone");
+        {
+            let d = Dedup::open(&dir.path().join(DIR_NAME), 8).unwrap();
+            let txn = db.begin_write().unwrap();
+            // Not finished: lost with the process, as if it died right after the redb commit.
+            let _after = write_redo(&txn, &d, redo).unwrap();
+            txn.commit().unwrap();
+        }
+        let txn = db.begin_read().unwrap();
+        let records: Vec<(u64, usize)> = txn
+            .open_table(REDO)
+            .unwrap()
+            .range(..REDO_TAIL)
+            .unwrap()
+            .map(|e| {
+                let (k, v) = e.unwrap();
+                (k.value(), v.value().len())
+            })
+            .collect();
+        assert!(records.len() > 1, "{records:?}");
+        assert!(records.iter().all(|r| r.1 <= MAX_VALUE), "{records:?}");
+        let numbers: Vec<u64> = records.iter().map(|r| r.0).collect();
+        assert_eq!(numbers, (1..=records.len() as u64).collect::<Vec<_>>());
+        let last = txn
+            .open_table(super::super::state::META)
+            .unwrap()
+            .get(META_COMMIT)
+            .unwrap()
+            .map(|v| v.value());
+        assert_eq!(last, Some(records.len() as i64));
+        drop(txn);
+
+        let d = Dedup::open(&dir.path().join(DIR_NAME), 8).unwrap();
+        assert_eq!(d.catch_up(&db).unwrap(), records.len() as u64);
+        assert_eq!(d.applied(), records.len() as u64);
+        for id in [&ids[0], &ids[2_500], &ids[4_999]] {
+            assert_eq!(
+                d.get(Kind::EventId, id.as_bytes()).unwrap(),
+                Some(7),
+                "{id}"
+            );
+        }
+        assert_eq!(d.count(Kind::EventId).unwrap(), 5_000);
     }
 }
