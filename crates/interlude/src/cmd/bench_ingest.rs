@@ -225,7 +225,7 @@ pub(crate) async fn run(args: IngestBenchArgs, config: InterludeConfig) -> anyho
     // other the two saw different machines (the same build's baselines 0.6–1.1× of each other). Each durable
     // slice ends once the dedup keys it wrote are in fjall's segments and fjall's compactions are done: the
     // spill, flush and merges that follow a burst are its cost, which would otherwise fall in the next
-    // baseline slice (a compaction there took a quarter of a core from the baseline).
+    // baseline slice (fjall's compactor takes a quarter of a core once the store has grown).
     let slice = args.secs / f64::from(args.rounds);
     let (mut base_tally, mut durable_tally) = (Tally::default(), Tally::default());
     let mut round_ratios = Vec::new();

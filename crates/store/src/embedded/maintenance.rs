@@ -131,8 +131,8 @@ impl EventStore {
                     }
                 }
                 // Then whole chunks: a commit's chunks start at or after its index entry and end before the
-                // next commit's, so one that starts below `end` holds only records received before the cutoff. Whole chunks go until `limit`
-                // records are gone (the last may take the sweep past it).
+                // next commit's, so one that starts below `end` holds only records received before the
+                // cutoff. Whole chunks go until `limit` records are gone (the last may take the sweep past it).
                 let mut gone = Vec::new();
                 let mut records = 0u64;
                 // Never the tail entry (see `state::LOG_CHUNKS_TAIL`): it holds no records.

@@ -41,12 +41,12 @@ pub(crate) const EXPIRY_BATCHES_TAIL: [u8; 16] = [0xFF; 16];
 pub(crate) const META_CHUNK_RECORDS: &str = "log_chunk_records";
 /// First byte of a [`LOG_CHUNKS`] value: the layout below, so a later layout can be told apart.
 const CHUNK_LAYOUT: u8 = 1;
-/// The most bytes a commit puts in one [`LOG_CHUNKS`] or [`EXPIRY_BATCHES`] value: it writes as many values as
-/// it needs, each holding whole records (or keys).
+/// The most bytes a commit puts in one [`LOG_CHUNKS`], [`EXPIRY_BATCHES`] or [`super::dedup::REDO`] value: it
+/// writes as many values as it needs, each holding whole records (or keys, or changes).
 ///
 /// Why: redb keeps a value larger than a page in a region of a power of two pages, and writes the region
-/// whole. One value per commit for its log (~200 bytes per event) and one for its expiry keys (~150) came to
-/// 300–500 KB, in regions of 512 KiB: on average 1.44 times their size written and fsynced. Regions of every
+/// whole. One value per commit for its log (~200 bytes per event), one for its expiry keys (~150) and one for
+/// its redo record (~180) came to 300–500 KB each, in regions of 512 KiB: on average 1.44 times their size written and fsynced. Regions of every
 /// size, freed by retention and by the redo records' removal, also left holes a later value did not fit, and
 /// the file grew by ~1.2 KB per event for ~350 bytes kept. A value of at most this fills a region of 64 KiB
 /// (redb's leaf header and key take the rest); only a commit's last one leaves part of its region empty.
