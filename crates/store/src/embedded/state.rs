@@ -46,10 +46,11 @@ const CHUNK_LAYOUT: u8 = 1;
 ///
 /// Why: redb keeps a value larger than a page in a region of a power of two pages, and writes the region
 /// whole. One value per commit for its log (~200 bytes per event), one for its expiry keys (~150) and one for
-/// its redo record (~180) came to 300–500 KB each, in regions of 512 KiB: on average 1.44 times their size written and fsynced. Regions of every
-/// size, freed by retention and by the redo records' removal, also left holes a later value did not fit, and
-/// the file grew by ~1.2 KB per event for ~350 bytes kept. A value of at most this fills a region of 64 KiB
-/// (redb's leaf header and key take the rest); only a commit's last one leaves part of its region empty.
+/// its redo record (~180) came to 300–500 KB each, in regions of 512 KiB: on average 1.44 times their size
+/// written and fsynced. Regions of every size, freed by retention and by the redo records' removal, also left
+/// holes a later value did not fit, and the file grew by ~1.2 KB per event for ~350 bytes kept. A value of at
+/// most this fills a region of 64 KiB (redb's leaf header and key take the rest); only a commit's last one
+/// leaves part of its region empty.
 pub(crate) const MAX_VALUE: usize = 64 * 1024 - 64;
 
 /// Starts a [`LOG_CHUNKS`] value at the end of `out`: the layout byte and a record count [`finish_log_chunk`]
