@@ -39,7 +39,7 @@ use fjall::{Config, Keyspace, PartitionCreateOptions, PartitionHandle, PersistMo
 use redb::{Database, ReadableTable, Table, TableDefinition, WriteTransaction};
 
 use super::StoreError;
-use super::filter::{KeyFilter, key_hash};
+use super::filter::{Layered, key_hash};
 use super::state::{MAX_VALUE, TAG_COUNTED, TAG_EVENT_ID, TAG_SESSION_RATE};
 
 /// The directory of the dedup state, beside the redb file.
@@ -56,6 +56,19 @@ pub(crate) const META_COMMIT: &str = "dedup_commit";
 
 /// fjall's key of the applied commit number, in the `meta` partition.
 const APPLIED: &[u8] = b"applied";
+/// The size-tiered compaction of each kind: its first level is merged into the next once it holds
+/// `TIERED_RATIO × TIERED_BASE` bytes (128 MiB), each level `TIERED_RATIO` times the one before.
+///
+/// Why not fjall's default (64 MiB × 4, a first level of 256 MiB): a spill makes one segment of 5–20 MB per
+/// kind per second, so the first level reached fjall's cap of 20 segments long before 256 MiB. Past the cap
+/// fjall merges the two smallest neighbours at every new segment: a store ingesting for 40 s had 20–22
+/// segments per kind, and the compactor wrote more than the spills (186 MB against 139 MB in 4 s, using a
+/// quarter of a core). With 128 MiB, about ten
+/// segments go down in one merge; lookups that reach fjall at all (the filters answer most) check a few more
+/// segments' Bloom filters (`docs/performance.md`).
+const TIERED_BASE: u32 = 16 << 20;
+/// See [`TIERED_BASE`].
+const TIERED_RATIO: u8 = 8;
 /// How often fjall's journal is synced (and the redo records it covers dropped from redb).
 const SYNC_EVERY: Duration = Duration::from_secs(1);
 /// The longest key stored: ids are at most 256 bytes once validated, but the prefetch runs before
@@ -332,9 +345,11 @@ struct Tree {
 /// A [`KeyFilter`] per kind, over every key the overlay and fjall hold: lookups consult it first, and most
 /// absent keys end there (see [`super::filter`]).
 ///
-/// Built on a thread of its own from a fjall snapshot: at open (lookups ask the overlay and fjall until it
-/// is ready), and again, sized for twice the keys then stored, once more keys were added than it was sized
-/// for (which also drops the expired keys' bits). The filter in use never lacks a key:
+/// Built on a thread of its own from a fjall snapshot at open (lookups ask the overlay and fjall until it
+/// is ready). Once a kind's filter was given more keys than it was sized for, it gets a new layer sized for
+/// twice the keys then stored ([`Layered`]); past [`Layered::MAX_LAYERS`] the filters are built again from a
+/// snapshot, which also drops the expired keys' bits. A new layer keeps the old ones, so what holds for the
+/// filter in use holds for the grown one. The filter in use never lacks a key:
 /// - a commit adds the keys new to the overlay to it (and to one being built) under the overlay's lock, so
 ///   a reader, who holds that lock, sees both or neither; [`Dedup::load`] adds what it writes to fjall;
 /// - a build holds every key of its snapshot; keys written to fjall after it (a spill) are added to it by
@@ -352,7 +367,7 @@ struct Filters {
     closing: bool,
 }
 
-type FilterSet = [KeyFilter; 3];
+type FilterSet = [Layered; 3];
 
 /// The filters a commit's lookups added its keys to, if any were in use ([`Reader::get_or_mark`]).
 #[derive(Debug, Default, Clone)]
@@ -371,7 +386,7 @@ enum InUse<'a> {
 
 /// Keys a filter is sized for at least (2 MiB per kind).
 const FILTER_MIN_KEYS: u64 = 1 << 20;
-/// Keys a filter is sized for at most (128 MiB per kind). A store holding more than half as many keys of a
+/// Keys a filter is sized for at most, its layers together (128 MiB per kind). A store holding more than half as many keys of a
 /// kind has no filter: its lookups rely on fjall's filters per segment, as they did before.
 const FILTER_MAX_KEYS: u64 = 1 << 26;
 
@@ -570,7 +585,7 @@ impl Dedup {
                     .max_memtable_size(8 << 20)
                     .compression(fjall::CompressionType::None)
                     .compaction_strategy(fjall::compaction::Strategy::SizeTiered(
-                        fjall::compaction::SizeTiered::default(),
+                        fjall::compaction::SizeTiered::new(TIERED_BASE, TIERED_RATIO),
                     )),
             )
         };
@@ -1063,16 +1078,13 @@ impl Tree {
         }
     }
 
-    /// Starts building filters on a thread of their own if due: none is in use or being built, or the one in
-    /// use was given more keys than it was sized for. Each is sized for twice the keys fjall holds.
+    /// Grows or rebuilds the filters if due: none is in use or being built, or the one in use was given more
+    /// keys than it was sized for. A full kind gets a new layer (see [`Layered`]) while every full kind has
+    /// room for one; otherwise all are built anew from a scan, on a thread of their own. Each new layer or
+    /// filter is sized for twice the keys fjall holds.
     fn build_filters_if_due(tree: &Arc<Tree>) {
         let mut filters = tree.filters();
         if filters.closing || filters.building.is_some() {
-            return;
-        }
-        if let Some(set) = &filters.current
-            && !set.iter().any(KeyFilter::is_full)
-        {
             return;
         }
         let capacity = Kind::ALL.map(|kind| {
@@ -1080,6 +1092,47 @@ impl Tree {
                 .saturating_mul(2)
                 .max(FILTER_MIN_KEYS)
         });
+        if let Some(set) = filters.current.clone() {
+            if !set.iter().any(Layered::is_full) {
+                return;
+            }
+            // A full kind gets a new layer instead of a scan, while it has room for one.
+            let grows = |kind: Kind| {
+                let layers = &set[kind as usize];
+                layers.is_full().then_some(capacity[kind as usize])
+            };
+            let room = Kind::ALL.into_iter().all(|kind| {
+                let layers = &set[kind as usize];
+                grows(kind).is_none_or(|c| {
+                    layers.layers().len() < Layered::MAX_LAYERS
+                        && layers.capacity().saturating_add(c) <= FILTER_MAX_KEYS
+                })
+            });
+            if room {
+                // Allocated without the lock, which commits take to add their keys.
+                drop(filters);
+                let grown = Arc::new(Kind::ALL.map(|kind| match grows(kind) {
+                    Some(c) => set[kind as usize].grown(c),
+                    None => set[kind as usize].clone(),
+                }));
+                let mut filters = tree.filters();
+                // Once the store is open only the spill thread gets here, but a close may have begun.
+                if !filters.closing
+                    && filters
+                        .current
+                        .as_ref()
+                        .is_some_and(|c| Arc::ptr_eq(c, &set))
+                {
+                    tracing::info!(
+                        layers = ?grown.each_ref().map(|l| l.layers().len()),
+                        bytes = grown.iter().map(Layered::bytes).sum::<u64>(),
+                        "Dedup filters grown by a layer."
+                    );
+                    filters.current = Some(grown);
+                }
+                return;
+            }
+        }
         if capacity.iter().any(|c| *c > FILTER_MAX_KEYS) {
             if filters.current.take().is_some() {
                 tracing::warn!(
@@ -1089,7 +1142,7 @@ impl Tree {
             }
             return;
         }
-        let set = Arc::new(capacity.map(KeyFilter::new));
+        let set = Arc::new(capacity.map(Layered::new));
         // Under the lock that tells writers of the new filter: each key is in these snapshots or added by
         // its writer (see [`Filters`]).
         let snapshots = Kind::ALL.map(|kind| tree.part(kind).snapshot());
@@ -1147,7 +1200,7 @@ impl Tree {
                 }
                 tracing::info!(
                     seconds = started.elapsed().as_secs_f64(),
-                    bytes = set.iter().map(KeyFilter::bytes).sum::<u64>(),
+                    bytes = set.iter().map(Layered::bytes).sum::<u64>(),
                     "Dedup filters built."
                 );
                 filters.current = Some(set);
@@ -1535,6 +1588,53 @@ mod tests {
         finds_all(&d, &set, &more);
     }
 
+    #[test]
+    fn a_full_filter_grows_a_layer_without_a_scan_and_is_rebuilt_into_one_past_the_most_layers() {
+        let dir = temp();
+        let d = Dedup::open(dir.path(), 8).unwrap();
+        filters_ready(&d);
+        let small = || Arc::new(Kind::ALL.map(|_| Layered::new(100)));
+        let first = small();
+        d.tree.filters().current = Some(first.clone());
+        let ids: Vec<String> = (0..150).map(|i| format!("id-{i}")).collect();
+        commit_ids(&d, 1, &ids);
+        assert!(first[0].is_full() && !first[1].is_full());
+        Tree::build_filters_if_due(&d.tree);
+        let grown = {
+            let filters = d.tree.filters();
+            // No scan: nothing is being built, and the grown filter is in use at once.
+            assert!(filters.building.is_none());
+            filters.current.clone().unwrap()
+        };
+        assert_eq!(grown[0].layers().len(), 2);
+        assert!(Arc::ptr_eq(&grown[0].layers()[1], &first[0].layers()[0]));
+        // The kinds that were not full keep their filter as it was.
+        assert!(Arc::ptr_eq(&grown[1].layers()[0], &first[1].layers()[0]));
+        assert!(grown[0].layers()[0].bytes() >= FILTER_MIN_KEYS * 2);
+        finds_all(&d, &grown, &ids);
+        let more: Vec<String> = (150..200).map(|i| format!("id-{i}")).collect();
+        commit_ids(&d, 2, &more);
+        finds_all(&d, &grown, &more);
+        assert_eq!(grown[0].layers()[0].added(), 50);
+
+        // A full filter with no room for another layer is built anew from a scan, in one layer.
+        let mut crowded = Layered::new(10);
+        while crowded.layers().len() < Layered::MAX_LAYERS {
+            crowded = crowded.grown(10);
+        }
+        let crowded = Arc::new([crowded, Layered::new(100), Layered::new(100)]);
+        d.tree.filters().current = Some(crowded.clone());
+        let last: Vec<String> = (200..220).map(|i| format!("id-{i}")).collect();
+        commit_ids(&d, 3, &last);
+        Tree::build_filters_if_due(&d.tree);
+        let rebuilt = filters_ready(&d);
+        assert!(!Arc::ptr_eq(&rebuilt, &crowded));
+        assert!(rebuilt.iter().all(|kind| kind.layers().len() == 1));
+        finds_all(&d, &rebuilt, &ids);
+        finds_all(&d, &rebuilt, &more);
+        finds_all(&d, &rebuilt, &last);
+    }
+
     /// Looks `ids` up as a commit's prefetch does, marking the absent ones, and applies them as commit `n`
     /// after `between` ran (what may happen between a prefetch and its apply).
     fn mark_then_commit(d: &Dedup, n: u64, ids: &[String], between: impl FnOnce()) {
@@ -1567,7 +1667,7 @@ mod tests {
         let ids: Vec<String> = (0..500).map(|i| format!("id-{i}")).collect();
         mark_then_commit(&d, 1, &ids, || {});
         finds_all(&d, &set, &ids);
-        assert_eq!(set[0].added(), 500);
+        assert_eq!(set[0].layers()[0].added(), 500);
         // A filter built between the prefetch and the apply lacks the marks (its snapshot and the overlay
         // had none of the keys): the apply adds them to it.
         let more: Vec<String> = (500..600).map(|i| format!("id-{i}")).collect();
