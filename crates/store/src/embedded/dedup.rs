@@ -63,9 +63,8 @@ const APPLIED: &[u8] = b"applied";
 /// kind per second, so the first level reached fjall's cap of 20 segments long before 256 MiB. Past the cap
 /// fjall merges the two smallest neighbours at every new segment: a store ingesting for 40 s had 20–22
 /// segments per kind, and the compactor wrote more than the spills (186 MB against 139 MB in 4 s, using a
-/// quarter of a core). With 128 MiB, about ten
-/// segments go down in one merge; lookups that reach fjall at all (the filters answer most) check a few more
-/// segments' Bloom filters (`docs/performance.md`).
+/// quarter of a core). With 128 MiB, about ten segments go down in one merge; lookups that reach fjall at
+/// all (the filters answer most) check a few more segments' Bloom filters (`docs/performance.md`).
 const TIERED_BASE: u32 = 16 << 20;
 /// See [`TIERED_BASE`].
 const TIERED_RATIO: u8 = 8;
@@ -342,7 +341,7 @@ struct Tree {
     filters: Mutex<Filters>,
 }
 
-/// A [`KeyFilter`] per kind, over every key the overlay and fjall hold: lookups consult it first, and most
+/// A [`Layered`] filter per kind, over every key the overlay and fjall hold: lookups consult it first, and most
 /// absent keys end there (see [`super::filter`]).
 ///
 /// Built on a thread of its own from a fjall snapshot at open (lookups ask the overlay and fjall until it
@@ -386,8 +385,8 @@ enum InUse<'a> {
 
 /// Keys a filter is sized for at least (2 MiB per kind).
 const FILTER_MIN_KEYS: u64 = 1 << 20;
-/// Keys a filter is sized for at most, its layers together (128 MiB per kind). A store holding more than half as many keys of a
-/// kind has no filter: its lookups rely on fjall's filters per segment, as they did before.
+/// Keys a filter is sized for at most, its layers together (128 MiB per kind). A store holding more than half
+/// as many keys of a kind has no filter: its lookups rely on fjall's filters per segment, as they did before.
 const FILTER_MAX_KEYS: u64 = 1 << 26;
 
 /// The changes of the commits fjall does not hold yet, one hash map per kind (`None`: removed).
@@ -1315,9 +1314,9 @@ impl Tree {
 /// committer is what every producer waits for. At the same priority, with the HTTP side using both cores of
 /// a small node, the committer spent as long waiting for a core as running (`/proc/<pid>/task/<tid>/
 /// schedstat`: 1.6 s of each, per 4 s). With these threads at nice 10, in alternate windows of one run, it
-/// waited half as long and wrote 60 % more (`docs/performance.md`). Their work still gets done: when the committer and the
-/// HTTP side wait (an fsync, the next batch), they run, and if the overlay falls twice behind a spill the
-/// commits wait for it.
+/// waited half as long and wrote 60 % more (`docs/performance.md`; over whole runs, within the noise). Their
+/// work still gets done: when the committer and the HTTP side wait (an fsync, the next batch), they run, and
+/// if the overlay falls twice behind a spill the commits wait for it.
 const BACKGROUND_NICE: i32 = 10;
 
 /// Gives the calling thread [`BACKGROUND_NICE`]; threads it starts inherit it. On Linux a nice value is a
@@ -1676,8 +1675,7 @@ mod tests {
         let dir = temp();
         let d = Dedup::open(dir.path(), 8).unwrap();
         filters_ready(&d);
-        let small = || Arc::new(Kind::ALL.map(|_| Layered::new(100)));
-        let first = small();
+        let first = Arc::new(Kind::ALL.map(|_| Layered::new(100)));
         d.tree.filters().current = Some(first.clone());
         let ids: Vec<String> = (0..150).map(|i| format!("id-{i}")).collect();
         commit_ids(&d, 1, &ids);

@@ -150,7 +150,7 @@ impl KeyFilter {
 ///
 /// Why: a filter is sized when it is made, and one that has been given more keys than it was sized for must
 /// be replaced by a larger one. Built from a scan of fjall, that replacement re-read every stored key each
-/// time the store doubled: on a store growing under load, the scan took a fifth of the machine's CPU
+/// time the store doubled: on a store growing under load, the scan took 15–21 % of the machine's CPU
 /// (`docs/performance.md`). A new, larger layer on top needs no scan, and the full one stays as it is; the
 /// price is one more probe per absent key, and the false positives of the layers add up. Past
 /// [`Layered::MAX_LAYERS`] the kind is rebuilt from a scan as before, into one layer, which also drops the
