@@ -1101,15 +1101,17 @@ impl Tree {
         if filters.closing || filters.building.is_some() {
             return;
         }
+        if let Some(set) = &filters.current
+            && !set.iter().any(Layered::is_full)
+        {
+            return;
+        }
         let capacity = Kind::ALL.map(|kind| {
             (tree.part(kind).approximate_len() as u64)
                 .saturating_mul(2)
                 .max(FILTER_MIN_KEYS)
         });
         if let Some(set) = filters.current.clone() {
-            if !set.iter().any(Layered::is_full) {
-                return;
-            }
             // A full kind gets a new layer instead of a scan, while it has room for one.
             let grows = |kind: Kind| {
                 let layers = &set[kind as usize];
